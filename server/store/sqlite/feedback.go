@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// statements are prepared once on the write connection.
+type statements struct {
+	insertFeedback *sql.Stmt
+}
+
+func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
+	var err error
+	st.insertFeedback, err = conn.PrepareContext(ctx, `INSERT INTO feedback
+		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
+}
+
+func (st *statements) close() {
+	if st.insertFeedback != nil {
+		st.insertFeedback.Close()
+	}
+}
+
+const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at`
+
+// CreateFeedback implements store.Store.
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error {
+	rows := make([][]any, len(fs))
+	for i, f := range fs {
+		meta, err := encodeMetadata(f.Metadata)
+		if err != nil {
+			return err
+		}
+		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt)}
+	}
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, s.stmts.insertFeedback)
+		for _, args := range rows {
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+}
+
+// GetFeedback implements store.Store.
+func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
+	row := s.read.QueryRowContext(ctx,
+		`SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+	return scanFeedback(row)
+}
+
+// UpdateFeedback implements store.Store.
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update) (*store.Feedback, error) {
+	var meta *string
+	if u.MetadataSet {
+		m, err := encodeMetadata(u.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		meta = &m
+	}
+	var out *store.Feedback
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `UPDATE feedback SET
+				value = ?,
+				weight = coalesce(?, weight),
+				metadata = coalesce(?, metadata),
+				updated_at = ?
+			WHERE workspace_id = ? AND id = ?
+			RETURNING `+feedbackColumns,
+			u.Value, u.Weight, meta, micros(u.UpdatedAt), workspaceID, id)
+		var err error
+		out, err = scanFeedback(row)
+		return err
+	})
+	return out, err
+}
+
+// DeleteFeedback implements store.Store.
+func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		}
+		return nil
+	})
+}
+
+// ListFeedback implements store.Store. It walks the workspace's ids
+// downwards from f.After, so a page boundary is a fixed point: rows written
+// while a client pages neither shift nor repeat what it has not read yet.
+func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
+	var where []string
+	args := []any{workspaceID}
+	where = append(where, "workspace_id = ?")
+	if f.After != "" {
+		where = append(where, "id < ?")
+		args = append(args, f.After)
+	}
+	if len(f.TraceIDs) > 0 {
+		where = append(where, "trace_id IN (?"+strings.Repeat(", ?", len(f.TraceIDs)-1)+")")
+		for _, t := range f.TraceIDs {
+			args = append(args, t)
+		}
+	}
+	if f.ValueMin != nil {
+		where = append(where, "value >= ?")
+		args = append(args, *f.ValueMin)
+	}
+	if f.ValueMax != nil {
+		where = append(where, "value <= ?")
+		args = append(args, *f.ValueMax)
+	}
+	if f.CreatedAfter != nil {
+		where = append(where, "created_at >= ?")
+		args = append(args, micros(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "created_at < ?")
+		args = append(args, micros(*f.CreatedBefore))
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Metadata)) {
+		cond, arg, err := metadataCondition(f.Metadata[k])
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND `+cond+`)`)
+		args = append(args, k, arg)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit+1)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+feedbackColumns+` FROM feedback
+		WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY workspace_id DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list feedback: %w", err)
+	}
+	defer rows.Close()
+	page := &store.Page{}
+	for rows.Next() {
+		fb, err := scanFeedback(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, fb)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list feedback: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.HasMore = true
+	}
+	return page, nil
+}
+
+// metadataCondition compares one json_each row (alias m) with a filter
+// value by JSON value: strings with strings, numbers with numbers (1 equals
+// 1.0), booleans with booleans.
+func metadataCondition(v any) (cond string, arg any, err error) {
+	switch v := v.(type) {
+	case string:
+		return "m.type = 'text' AND m.atom = ?", v, nil
+	case float64:
+		return "m.type IN ('integer', 'real') AND m.atom = ?", v, nil
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return "", nil, store.Errorf(store.EINVALID, "metadata filter number %s is out of range", v)
+		}
+		return "m.type IN ('integer', 'real') AND m.atom = ?", f, nil
+	case bool:
+		if v {
+			return "m.type = ?", "true", nil
+		}
+		return "m.type = ?", "false", nil
+	default:
+		return "", nil, store.Errorf(store.EINVALID, "metadata filter values must be strings, numbers or booleans")
+	}
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanFeedback(row scanner) (*store.Feedback, error) {
+	var (
+		f                store.Feedback
+		meta             string
+		created, updated int64
+	)
+	err := row.Scan(&f.ID, &f.WorkspaceID, &f.TraceID, &f.Value, &f.Weight, &meta, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan feedback: %w", err)
+	}
+	if f.Metadata, err = decodeMetadata(meta); err != nil {
+		return nil, err
+	}
+	f.CreatedAt = time.UnixMicro(created).UTC()
+	f.UpdatedAt = time.UnixMicro(updated).UTC()
+	return &f, nil
+}
+
+// encodeMetadata renders metadata as compact JSON with sorted keys, so equal
+// metadata is stored as equal text; nil is stored as {}.
+func encodeMetadata(m map[string]any) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", store.Errorf(store.EINVALID, "metadata cannot be stored: %v", err)
+	}
+	return string(b), nil
+}
+
+func decodeMetadata(s string) (map[string]any, error) {
+	m := map[string]any{}
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode stored metadata: %w", err)
+	}
+	return m, nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// EnsureWorkspace implements store.Store.
+func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Workspace, error) {
+	var w store.Workspace
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, id.String(), name, micros(time.Now())); err != nil {
+			return err
+		}
+		var created int64
+		if err := tx.QueryRowContext(ctx, `SELECT id, name, created_at FROM workspaces WHERE name = ?`, name).
+			Scan(&w.ID, &w.Name, &created); err != nil {
+			return err
+		}
+		w.CreatedAt = time.UnixMicro(created).UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure workspace: %w", err)
+	}
+	return &w, nil
+}
+
+// CreateAPIKey implements store.Store.
+func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, workspace_id, name, hash, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, k.ID, k.WorkspaceID, k.Name, k.Hash, micros(k.CreatedAt), optMicros(k.ExpiresAt))
+		return translate(err)
+	})
+}
+
+const keyColumns = `k.id, k.workspace_id, w.name, k.name, k.hash, k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
+
+// APIKeyByHash implements store.Store.
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT `+keyColumns+`
+		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = ?`, hash)
+	return scanKey(row)
+}
+
+// ListAPIKeys implements store.Store.
+func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+keyColumns+`
+		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []*store.APIKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// RevokeAPIKey implements store.Store.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
+		}
+		return nil
+	})
+}
+
+// CountAPIKeys implements store.Store.
+func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys: %w", err)
+	}
+	return n, nil
+}
+
+func scanKey(row scanner) (*store.APIKey, error) {
+	var (
+		k                          store.APIKey
+		created                    int64
+		expires, revoked, lastUsed sql.NullInt64
+	)
+	err := row.Scan(&k.ID, &k.WorkspaceID, &k.WorkspaceName, &k.Name, &k.Hash, &created, &expires, &revoked, &lastUsed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "api key not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan key: %w", err)
+	}
+	k.CreatedAt = time.UnixMicro(created).UTC()
+	k.ExpiresAt = fromNull(expires)
+	k.RevokedAt = fromNull(revoked)
+	k.LastUsedAt = fromNull(lastUsed)
+	return &k, nil
+}
+
+func optMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return micros(*t)
+}
+
+func fromNull(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := time.UnixMicro(n.Int64).UTC()
+	return &t
+}

@@ -1,0 +1,248 @@
+// Package sqlite is feedbackd's embedded store: one SQLite file through the
+// pure-Go modernc.org/sqlite driver, so the binary needs no cgo and no
+// database server.
+//
+// All writes go through one writer goroutine that owns the only write
+// connection. It gathers the writes that arrived while the previous commit
+// ran and commits them together (group commit), so the cost of the durable
+// fsync is shared as load grows; each write still returns only after its own
+// commit. Reads use a separate pool of read-only connections, which WAL mode
+// lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxBatch bounds how many writes share one commit, so one commit never
+// holds the writer long enough to stall the requests queued behind it.
+const maxBatch = 512
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	read  *sql.DB
+	write *sql.DB
+	conn  *sql.Conn
+	stmts statements
+
+	queue chan *writeOp
+	mu    sync.RWMutex // guards closed against sends on queue
+	done  chan struct{}
+	// closed is set by Close; writes after it fail.
+	closed bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// writeOp is one write waiting for the writer: fn runs inside the shared
+// transaction, under its own savepoint, and err receives the outcome after
+// the commit.
+type writeOp struct {
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	err chan error
+}
+
+// Open opens (creating when missing) the SQLite database at path, applies
+// the embedded migrations and starts the writer.
+func Open(ctx context.Context, path string) (*Store, error) {
+	write, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+
+	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
+	if s.conn, err = write.Conn(ctx); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Statements are prepared before any transaction: preparing on the one
+	// write connection while a transaction holds it would wait forever.
+	if err := s.stmts.prepare(ctx, s.conn); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// dsn builds the connection string. Writes use WAL with synchronous=FULL so a
+// commit is on disk before it returns (a crash after an acknowledgement
+// loses nothing); readers are read-only.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if readOnly {
+		q.Add("_pragma", "query_only(ON)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Migrate applies the embedded migrations to the database at path and
+// returns; Open does the same on every start.
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops taking writes, commits those already queued, and closes the
+// database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.done
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	s.stmts.close()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	return errors.Join(s.write.Close(), s.read.Close())
+}
+
+// do hands fn to the writer and waits until its transaction has committed
+// (or failed). A write whose context ends while it is queued is not run.
+func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.Errorf(store.EINTERNAL, "store is closed")
+	}
+	s.queue <- op
+	s.mu.RUnlock()
+	// The outcome is awaited even when ctx ends: once queued, the write may
+	// commit, and the caller must not report a failure for a stored row.
+	return <-op.err
+}
+
+// writer runs the group commit loop until the queue is closed.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*writeOp, 0, maxBatch)
+	for op := range s.queue {
+		batch = append(batch[:0], op)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case next, ok := <-s.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, next)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. Each op has its own savepoint, so
+// one op's failure rolls back only that op; a failed commit fails them all.
+func (s *Store) commit(batch []*writeOp) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	tx, err := s.conn.BeginTx(ctx, nil)
+	if err != nil {
+		for _, op := range batch {
+			op.err <- fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	for i, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = op.fn(ctx, tx)
+		if errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				errs[i] = errors.Join(errs[i], err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			errs[i] = errors.Join(errs[i], err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, op := range batch {
+			op.err <- fmt.Errorf("commit: %w", err)
+		}
+		return
+	}
+	for i, op := range batch {
+		op.err <- errs[i]
+	}
+}
+
+// translate maps driver errors to the shared store error codes.
+func translate(err error) error {
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
+			return store.Errorf(store.ECONFLICT, "already exists")
+		}
+	}
+	return err
+}

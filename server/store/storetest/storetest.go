@@ -1,0 +1,494 @@
+// Package storetest is the contract every store.Store backend passes: one
+// suite, run by each backend's tests with a constructor for a fresh store.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// NewStore returns an empty store for one test; the suite closes it.
+type NewStore func(t *testing.T) store.Store
+
+// Run runs the whole contract against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateAndGetRoundTrip", testCreateAndGet},
+		{"BulkCreateIsAtomic", testBulkAtomic},
+		{"DuplicateIDConflicts", testDuplicateID},
+		{"UpdateReplacesSentFieldsOnly", testUpdate},
+		{"UpdateAndDeleteUnknownIDNotFound", testUnknownID},
+		{"Delete", testDelete},
+		{"WorkspacesAreIsolated", testIsolation},
+		{"ListFilters", testListFilters},
+		{"ListPagesWithoutSkipOrRepeatUnderConcurrentWrites", testListPagingConcurrent},
+		{"ConcurrentWritersAllCommitted", testConcurrentWrites},
+		{"APIKeys", testAPIKeys},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { _ = s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+var clock = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// feedback returns a new feedback in ws, created at clock plus n seconds.
+func feedback(ws string, n int, trace string, value int, meta map[string]any) *store.Feedback {
+	at := clock.Add(time.Duration(n) * time.Second)
+	return &store.Feedback{
+		ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws, TraceID: trace,
+		Value: value, Weight: 1, Metadata: meta, CreatedAt: at, UpdatedAt: at,
+	}
+}
+
+func workspace(t *testing.T, s store.Store, name string) string {
+	t.Helper()
+	w, err := s.EnsureWorkspace(context.Background(), name)
+	if err != nil {
+		t.Fatalf("EnsureWorkspace(%q): %v", name, err)
+	}
+	return w.ID
+}
+
+// normalize renders metadata as JSON so numbers compare by value whatever Go
+// type a backend decodes them into.
+func normalize(t *testing.T, m map[string]any) string {
+	t.Helper()
+	if m == nil {
+		m = map[string]any{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(v)
+	return string(b)
+}
+
+func assertSame(t *testing.T, got, want *store.Feedback) {
+	t.Helper()
+	if got.ID != want.ID || got.WorkspaceID != want.WorkspaceID || got.TraceID != want.TraceID ||
+		got.Value != want.Value || got.Weight != want.Weight ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if g, w := normalize(t, got.Metadata), normalize(t, want.Metadata); g != w {
+		t.Errorf("metadata: got %s, want %s", g, w)
+	}
+}
+
+func testCreateAndGet(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	f := feedback(ws, 0, "trace-1", -7, map[string]any{
+		"_user": "u1", "n": json.Number("12345678901234567"), "nested": map[string]any{"x": []any{true, nil, "é"}},
+	})
+	f.Weight = 0.1
+	f.CreatedAt = f.CreatedAt.Add(123456 * time.Microsecond)
+	empty := feedback(ws, 1, "trace-2", 10, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f, empty}); err != nil {
+		t.Fatalf("CreateFeedback: %v", err)
+	}
+	got, err := s.GetFeedback(ctx, ws, f.ID)
+	if err != nil {
+		t.Fatalf("GetFeedback: %v", err)
+	}
+	assertSame(t, got, f)
+	if got.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt location: got %v, want UTC", got.CreatedAt.Location())
+	}
+	if n, ok := got.Metadata["n"].(json.Number); !ok || n.String() != "12345678901234567" {
+		t.Errorf("large integer metadata: got %#v, want exact json.Number 12345678901234567", got.Metadata["n"])
+	}
+	got, err = s.GetFeedback(ctx, ws, empty.ID)
+	if err != nil {
+		t.Fatalf("GetFeedback: %v", err)
+	}
+	if got.Metadata == nil || len(got.Metadata) != 0 {
+		t.Errorf("nil metadata: got %#v, want empty non-nil map", got.Metadata)
+	}
+}
+
+func testBulkAtomic(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	existing := feedback(ws, 0, "t", 1, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{existing}); err != nil {
+		t.Fatal(err)
+	}
+	// The third item reuses an id, so the whole bulk must be refused.
+	bulk := []*store.Feedback{feedback(ws, 1, "t", 1, nil), feedback(ws, 2, "t", 2, nil), feedback(ws, 3, "t", 3, nil)}
+	bulk[2].ID = existing.ID
+	if err := s.CreateFeedback(ctx, bulk); store.ErrorCode(err) != store.ECONFLICT {
+		t.Fatalf("CreateFeedback with duplicate: got %v, want %s", err, store.ECONFLICT)
+	}
+	for _, f := range bulk[:2] {
+		if _, err := s.GetFeedback(ctx, ws, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+			t.Errorf("item %s of refused bulk: got err %v, want not found", f.ID, err)
+		}
+	}
+	page, err := s.ListFeedback(ctx, ws, store.Filter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Errorf("rows after refused bulk: got %d, want 1", len(page.Items))
+	}
+}
+
+func testDuplicateID(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	f := feedback(ws, 0, "t", 1, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); store.ErrorCode(err) != store.ECONFLICT {
+		t.Fatalf("second create: got %v, want %s", err, store.ECONFLICT)
+	}
+}
+
+func testUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	f := feedback(ws, 0, "t", 1, map[string]any{"_user": "u1"})
+	f.Weight = 0.5
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+		t.Fatal(err)
+	}
+	later := clock.Add(time.Hour)
+	got, err := s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: -3, UpdatedAt: later})
+	if err != nil {
+		t.Fatalf("UpdateFeedback value only: %v", err)
+	}
+	want := *f
+	want.Value, want.UpdatedAt = -3, later
+	assertSame(t, got, &want)
+
+	w := 0.25
+	got, err = s.UpdateFeedback(ctx, ws, f.ID, store.Update{
+		Value: 4, Weight: &w, Metadata: map[string]any{"reason": "typo"}, MetadataSet: true, UpdatedAt: later,
+	})
+	if err != nil {
+		t.Fatalf("UpdateFeedback all fields: %v", err)
+	}
+	want.Value, want.Weight, want.Metadata = 4, 0.25, map[string]any{"reason": "typo"}
+	assertSame(t, got, &want)
+	stored, err := s.GetFeedback(ctx, ws, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, stored, &want)
+
+	got, err = s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: 4, MetadataSet: true, UpdatedAt: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Metadata) != 0 {
+		t.Errorf("metadata set to nil: got %v, want empty", got.Metadata)
+	}
+}
+
+func testUnknownID(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	id := uuid.Must(uuid.NewV7()).String()
+	if _, err := s.GetFeedback(ctx, ws, id); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Get unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if _, err := s.UpdateFeedback(ctx, ws, id, store.Update{Value: 1, UpdatedAt: clock}); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Update unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if err := s.DeleteFeedback(ctx, ws, id); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Delete unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+}
+
+func testDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	f := feedback(ws, 0, "t", 1, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFeedback(ctx, ws, f.ID); err != nil {
+		t.Fatalf("DeleteFeedback: %v", err)
+	}
+	if _, err := s.GetFeedback(ctx, ws, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Get after delete: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if err := s.DeleteFeedback(ctx, ws, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("second delete: got %v, want %s", err, store.ENOTFOUND)
+	}
+}
+
+func testIsolation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := workspace(t, s, "a"), workspace(t, s, "b")
+	if a == b {
+		t.Fatal("two workspace names gave one id")
+	}
+	if again := workspace(t, s, "a"); again != a {
+		t.Errorf("EnsureWorkspace twice: got %s then %s", a, again)
+	}
+	f := feedback(a, 0, "t", 1, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetFeedback(ctx, b, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Get from other workspace: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if _, err := s.UpdateFeedback(ctx, b, f.ID, store.Update{Value: 9, UpdatedAt: clock}); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Update from other workspace: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if err := s.DeleteFeedback(ctx, b, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("Delete from other workspace: got %v, want %s", err, store.ENOTFOUND)
+	}
+	page, err := s.ListFeedback(ctx, b, store.Filter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 0 {
+		t.Errorf("List of other workspace: got %d items, want 0", len(page.Items))
+	}
+	got, err := s.GetFeedback(ctx, a, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, got, f)
+}
+
+func testListFilters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	other := workspace(t, s, "b")
+	all := []*store.Feedback{
+		feedback(ws, 0, "t1", -10, map[string]any{"_user": "u1", "n": json.Number("5")}),
+		feedback(ws, 1, "t1", 0, map[string]any{"_user": "u2", "flag": true}),
+		feedback(ws, 2, "t2", 5, map[string]any{"_user": "u1", "n": json.Number("5.0"), "flag": false}),
+		feedback(ws, 3, "t3", 10, map[string]any{"_user": "u1", "n": "5", "_prompt": "p"}),
+		feedback(ws, 4, "t,4", 7, nil),
+	}
+	if err := s.CreateFeedback(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(other, 0, "t1", 1, map[string]any{"_user": "u1"})}); err != nil {
+		t.Fatal(err)
+	}
+	ptr := func(v int) *int { return &v }
+	at := func(n int) *time.Time { x := clock.Add(time.Duration(n) * time.Second); return &x }
+	cases := []struct {
+		name   string
+		filter store.Filter
+		want   []int // indexes into all, newest first
+	}{
+		{"none", store.Filter{}, []int{4, 3, 2, 1, 0}},
+		{"one trace", store.Filter{TraceIDs: []string{"t1"}}, []int{1, 0}},
+		{"two traces", store.Filter{TraceIDs: []string{"t2", "t3"}}, []int{3, 2}},
+		{"trace with comma", store.Filter{TraceIDs: []string{"t,4"}}, []int{4}},
+		{"string metadata", store.Filter{Metadata: map[string]any{"_user": "u1"}}, []int{3, 2, 0}},
+		{"number metadata matches 5 and 5.0, not \"5\"", store.Filter{Metadata: map[string]any{"n": 5.0}}, []int{2, 0}},
+		{"string metadata does not match number", store.Filter{Metadata: map[string]any{"n": "5"}}, []int{3}},
+		{"bool true", store.Filter{Metadata: map[string]any{"flag": true}}, []int{1}},
+		{"bool false", store.Filter{Metadata: map[string]any{"flag": false}}, []int{2}},
+		{"all pairs must match", store.Filter{Metadata: map[string]any{"_user": "u1", "_prompt": "p"}}, []int{3}},
+		{"missing key", store.Filter{Metadata: map[string]any{"nope": "x"}}, nil},
+		{"value min", store.Filter{ValueMin: ptr(5)}, []int{4, 3, 2}},
+		{"value max", store.Filter{ValueMax: ptr(0)}, []int{1, 0}},
+		{"value range", store.Filter{ValueMin: ptr(0), ValueMax: ptr(7)}, []int{4, 2, 1}},
+		{"created after is inclusive", store.Filter{CreatedAfter: at(3)}, []int{4, 3}},
+		{"created before is exclusive", store.Filter{CreatedBefore: at(1)}, []int{0}},
+		{"combined", store.Filter{TraceIDs: []string{"t1", "t2", "t3"}, Metadata: map[string]any{"_user": "u1"}, ValueMin: ptr(0), CreatedBefore: at(3)}, []int{2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.filter.Limit = 100
+			page, err := s.ListFeedback(ctx, ws, c.filter)
+			if err != nil {
+				t.Fatalf("ListFeedback: %v", err)
+			}
+			var got, want []string
+			for _, f := range page.Items {
+				got = append(got, f.ID)
+			}
+			for _, i := range c.want {
+				want = append(want, all[i].ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+			if page.HasMore {
+				t.Errorf("HasMore: got true, want false")
+			}
+		})
+	}
+	if _, err := s.ListFeedback(ctx, ws, store.Filter{Limit: 1, Metadata: map[string]any{"x": []any{1}}}); store.ErrorCode(err) != store.EINVALID {
+		t.Errorf("array filter value: got %v, want %s", err, store.EINVALID)
+	}
+}
+
+func testListPagingConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	var before []*store.Feedback
+	for i := range 95 {
+		before = append(before, feedback(ws, i, fmt.Sprint("t", i), i%21-10, nil))
+	}
+	if err := s.CreateFeedback(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 1000+i, "new", 0, nil)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	seen := map[string]int{}
+	after := ""
+	for pages := 0; ; pages++ {
+		page, err := s.ListFeedback(ctx, ws, store.Filter{Limit: 10, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range page.Items {
+			seen[f.ID]++
+		}
+		if !page.HasMore {
+			break
+		}
+		after = page.Items[len(page.Items)-1].ID
+		if pages > 1000 {
+			t.Fatal("listing does not end")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, f := range before {
+		if seen[f.ID] != 1 {
+			t.Errorf("item %s seen %d times, want 1", f.ID, seen[f.ID])
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("item %s repeated %d times", id, n)
+		}
+	}
+}
+
+func testConcurrentWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	const writers, each = 16, 20
+	ids := make(chan string, writers*each*3)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				bulk := []*store.Feedback{feedback(ws, i, fmt.Sprint("w", w), 1, nil)}
+				if i%4 == 0 {
+					bulk = append(bulk, feedback(ws, i, fmt.Sprint("w", w), 2, nil), feedback(ws, i, fmt.Sprint("w", w), 3, nil))
+				}
+				if err := s.CreateFeedback(ctx, bulk); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, f := range bulk {
+					ids <- f.ID
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	n := 0
+	for id := range ids {
+		n++
+		if _, err := s.GetFeedback(ctx, ws, id); err != nil {
+			t.Errorf("acknowledged %s: %v", id, err)
+		}
+	}
+	if want := writers * (each + 2*each/4); n != want {
+		t.Errorf("acknowledged rows: got %d, want %d", n, want)
+	}
+}
+
+func testAPIKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "team")
+	if n, err := s.CountAPIKeys(ctx); err != nil || n != 0 {
+		t.Fatalf("CountAPIKeys on empty store: got %d, %v; want 0", n, err)
+	}
+	exp := clock.Add(24 * time.Hour)
+	k := &store.APIKey{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws, Name: "ci", Hash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: clock, ExpiresAt: &exp}
+	if err := s.CreateAPIKey(ctx, k); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	dup := *k
+	dup.ID = uuid.Must(uuid.NewV7()).String()
+	if err := s.CreateAPIKey(ctx, &dup); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("same hash twice: got %v, want %s", err, store.ECONFLICT)
+	}
+	got, err := s.APIKeyByHash(ctx, k.Hash)
+	if err != nil {
+		t.Fatalf("APIKeyByHash: %v", err)
+	}
+	if got.ID != k.ID || got.WorkspaceID != ws || got.WorkspaceName != "team" || got.Name != "ci" ||
+		!got.CreatedAt.Equal(clock) || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) || got.RevokedAt != nil {
+		t.Errorf("APIKeyByHash: got %+v", got)
+	}
+	if _, err := s.APIKeyByHash(ctx, []byte("nope")); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("unknown hash: got %v, want %s", err, store.ENOTFOUND)
+	}
+	if err := s.RevokeAPIKey(ctx, k.ID, clock.Add(time.Minute)); err != nil {
+		t.Fatalf("RevokeAPIKey: %v", err)
+	}
+	got, err = s.APIKeyByHash(ctx, k.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(clock.Add(time.Minute)) {
+		t.Errorf("RevokedAt: got %v", got.RevokedAt)
+	}
+	if err := s.RevokeAPIKey(ctx, uuid.Must(uuid.NewV7()).String(), clock); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("revoke unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+	keys, err := s.ListAPIKeys(ctx)
+	if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
+		t.Errorf("ListAPIKeys: got %v, %v", keys, err)
+	}
+	if n, err := s.CountAPIKeys(ctx); err != nil || n != 1 {
+		t.Errorf("CountAPIKeys: got %d, %v; want 1", n, err)
+	}
+}
