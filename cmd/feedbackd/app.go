@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/urfave/cli/v3"
+
+	"github.com/feedbackd/feedbackd/server"
+	"github.com/feedbackd/feedbackd/server/apikey"
+	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/sqlite"
+)
+
+// envSource reads a flag's value from the environment through the injected
+// getenv, so tests control the environment without touching the process's.
+type envSource struct {
+	key    string
+	getenv func(string) string
+}
+
+func (e envSource) Lookup() (string, bool) {
+	v := e.getenv(e.key)
+	return v, v != ""
+}
+func (e envSource) String() string   { return fmt.Sprintf("environment variable %q", e.key) }
+func (e envSource) GoString() string { return fmt.Sprintf("envSource{%q}", e.key) }
+func (e envSource) IsFromEnv() bool  { return true }
+func (e envSource) Key() string      { return e.key }
+
+func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
+	env := func(key string) cli.ValueSourceChain { return cli.NewValueSourceChain(envSource{key, getenv}) }
+	dbFlag := &cli.StringFlag{
+		Name:    "db",
+		Value:   "feedbackd.db",
+		Usage:   "the SQLite database file (created when missing)",
+		Sources: env("FEEDBACKD_DB"),
+	}
+	return &cli.Command{
+		Name:  "feedbackd",
+		Usage: "a self-hosted feedback service for LLM applications, wire-compatible with Portkey's Feedback API",
+		Description: "feedbackd collects weighted feedback (value -10..10, weight 0..1, free metadata) on requests\n" +
+			"an application served, identified by trace id. Every flag can also be set from the\n" +
+			"environment variable shown beside it.",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands: []*cli.Command{
+			{
+				Name:  "serve",
+				Usage: "serve the API",
+				Description: "Serves the API on --addr, storing feedback in --db. On first start against an empty\n" +
+					"database it creates the workspace \"default\" with one API key and prints the key once;\n" +
+					"FEEDBACKD_BOOTSTRAP_KEY sets that key instead. SIGINT or SIGTERM shut down gracefully.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8787", Usage: "the address to listen on", Sources: env("FEEDBACKD_ADDR")},
+					dbFlag,
+					&cli.StringFlag{Name: "bootstrap-key", Usage: "the first API key to create on an empty database", Sources: env("FEEDBACKD_BOOTSTRAP_KEY")},
+					&cli.Int64Flag{Name: "body-limit", Value: 1 << 20, Usage: "the largest request body in bytes", Sources: env("FEEDBACKD_BODY_LIMIT")},
+					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("FEEDBACKD_LOG_LEVEL")},
+				},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					return serve(ctx, cmd, stdout, stderr)
+				},
+			},
+			{
+				Name:  "keys",
+				Usage: "create, list and revoke API keys",
+				Commands: []*cli.Command{
+					{
+						Name:        "create",
+						Usage:       "create an API key and print it as the only line on stdout",
+						Description: "The key is shown only here: feedbackd stores only its hash.",
+						Flags: []cli.Flag{
+							dbFlag,
+							&cli.StringFlag{Name: "workspace", Value: "default", Usage: "the workspace the key acts for (created when missing)", Sources: env("FEEDBACKD_WORKSPACE")},
+							&cli.StringFlag{Name: "name", Usage: "a label for the key"},
+							&cli.DurationFlag{Name: "expires-in", Usage: "make the key expire after this long (e.g. 720h); never when unset"},
+						},
+						Action: func(ctx context.Context, cmd *cli.Command) error {
+							return withStore(ctx, cmd.String("db"), func(st store.Store) error {
+								var expires *time.Time
+								if d := cmd.Duration("expires-in"); d > 0 {
+									t := time.Now().Add(d)
+									expires = &t
+								}
+								key, err := createKey(ctx, st, cmd.String("workspace"), cmd.String("name"), "", expires)
+								if err != nil {
+									return err
+								}
+								_, err = fmt.Fprintln(stdout, key)
+								return err
+							})
+						},
+					},
+					{
+						Name:  "list",
+						Usage: "list API keys (never their secrets)",
+						Flags: []cli.Flag{dbFlag},
+						Action: func(ctx context.Context, cmd *cli.Command) error {
+							return withStore(ctx, cmd.String("db"), func(st store.Store) error {
+								return listKeys(ctx, st, stdout)
+							})
+						},
+					},
+					{
+						Name:      "revoke",
+						Usage:     "revoke an API key by id, with immediate effect",
+						ArgsUsage: "KEY_ID",
+						Flags:     []cli.Flag{dbFlag},
+						Action: func(ctx context.Context, cmd *cli.Command) error {
+							id := cmd.Args().First()
+							if id == "" || cmd.Args().Len() != 1 {
+								return errors.New("keys revoke takes exactly one key id (see keys list)")
+							}
+							return withStore(ctx, cmd.String("db"), func(st store.Store) error {
+								if err := st.RevokeAPIKey(ctx, id, time.Now()); err != nil {
+									return err
+								}
+								_, err := fmt.Fprintf(stdout, "revoked %s\n", id)
+								return err
+							})
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+// openStore opens the store named by --db.
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return nil, errors.New("PostgreSQL is not supported by this build yet; use a SQLite file path")
+	}
+	return sqlite.Open(ctx, db)
+}
+
+func withStore(ctx context.Context, db string, fn func(store.Store) error) error {
+	st, err := openStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(st), st.Close())
+}
+
+// createKey stores a new key for workspace (creating the workspace when
+// missing) and returns the secret. secret is generated when empty.
+func createKey(ctx context.Context, st store.Store, workspace, name, secret string, expires *time.Time) (string, error) {
+	if strings.TrimSpace(workspace) == "" {
+		return "", errors.New("a workspace name is required")
+	}
+	ws, err := st.EnsureWorkspace(ctx, workspace)
+	if err != nil {
+		return "", err
+	}
+	hash := apikey.Hash(secret)
+	if secret == "" {
+		secret, hash = apikey.Generate()
+	}
+	k := &store.APIKey{
+		ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, Name: name, Hash: hash,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), ExpiresAt: expires,
+	}
+	if err := st.CreateAPIKey(ctx, k); err != nil {
+		if store.ErrorCode(err) == store.ECONFLICT {
+			return "", errors.New("that key already exists")
+		}
+		return "", err
+	}
+	return secret, nil
+}
+
+func listKeys(ctx context.Context, st store.Store, w io.Writer) error {
+	keys, err := st.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKSPACE\tNAME\tCREATED\tLAST USED\tEXPIRES\tSTATUS")
+	for _, k := range keys {
+		status := "active"
+		switch {
+		case k.RevokedAt != nil:
+			status = "revoked"
+		case k.ExpiresAt != nil && !time.Now().Before(*k.ExpiresAt):
+			status = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.WorkspaceName, orDash(k.Name),
+			k.CreatedAt.Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.ExpiresAt), status)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// serve runs the API until ctx ends, then shuts down gracefully: the
+// listener closes, in-flight requests finish, and the store commits every
+// write it acknowledged before it closes.
+func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cmd.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	st, err := openStore(ctx, cmd.String("db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", cmd.String("addr"))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String()
+
+	if err := bootstrap(ctx, st, cmd.String("bootstrap-key"), base, stdout); err != nil {
+		return err
+	}
+	e, err := server.New(server.Config{Store: st, Logger: logger, BodyLimit: cmd.Int64("body-limit")})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "feedbackd listening on %s (API at %s/v1)\n", base, base)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// bootstrap gives an empty database its first workspace and key, and prints
+// the key once with a ready-to-paste curl line.
+func bootstrap(ctx context.Context, st store.Store, secret, base string, stdout io.Writer) error {
+	n, err := st.CountAPIKeys(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	if secret != "" && len(secret) < 16 {
+		return errors.New("FEEDBACKD_BOOTSTRAP_KEY must be at least 16 characters long")
+	}
+	key, err := createKey(ctx, st, "default", "bootstrap", secret, nil)
+	if err != nil {
+		return err
+	}
+	if secret != "" {
+		fmt.Fprintln(stdout, "Created workspace \"default\" with the key from FEEDBACKD_BOOTSTRAP_KEY.")
+		return nil
+	}
+	fmt.Fprintf(stdout, `Created workspace "default" and its first API key. It is shown only this once:
+
+    %s
+
+Try it:
+    curl -s %s/v1/feedback -H 'x-portkey-api-key: %s' \
+      -H 'Content-Type: application/json' -d '{"trace_id":"trace-1","value":5}'
+
+`, key, base, key)
+	return nil
+}

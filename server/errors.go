@@ -1,0 +1,87 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/feedbackd/feedbackd/gen"
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// statusOf is the one map from store error codes to HTTP status.
+var statusOf = map[string]int{
+	store.EINVALID:      http.StatusBadRequest,
+	store.EUNAUTHORIZED: http.StatusUnauthorized,
+	store.ENOTFOUND:     http.StatusNotFound,
+	store.ECONFLICT:     http.StatusConflict,
+	store.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// requestError is a failure found before a handler runs (body, auth,
+// validation). It carries the HTTP status itself because it is about HTTP,
+// and the field errors the spec's Error body lists.
+type requestError struct {
+	status  int
+	message string
+	fields  []gen.FieldError
+}
+
+func (e *requestError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.message) }
+
+// handleError is Echo's HTTPErrorHandler: every error, from a bad body to a
+// panic, is answered here with the spec's Error body.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, body := errorBody(err)
+	if status >= 500 {
+		s.logger.Error("request failed", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("error", err))
+	}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(status)
+	} else {
+		werr = c.JSON(status, body)
+	}
+	if werr != nil {
+		s.logger.Warn("writing error response", slog.Any("error", werr))
+	}
+}
+
+// errorBody turns any error into a status and the Error body. Internal
+// errors are answered with a generic message: their text stays in the log.
+func errorBody(err error) (int, gen.Error) {
+	body := gen.Error{Status: gen.Failure}
+	var (
+		re *requestError
+		he *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &re):
+		body.Message = re.message
+		if len(re.fields) > 0 {
+			body.Errors = &re.fields
+		}
+		return re.status, body
+	case errors.As(err, &he):
+		// Echo's own errors: unknown route, wrong method, and parameter
+		// binding that the validator did not catch first.
+		body.Message = http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" && he.Code < 500 {
+			body.Message = m
+		}
+		return he.Code, body
+	}
+	code := store.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	body.Message = store.ErrorMessage(err)
+	return status, body
+}

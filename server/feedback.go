@@ -1,0 +1,249 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/feedbackd/feedbackd/gen"
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// CreateFeedback records one feedback or an atomic bulk of them.
+func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackRequestObject) (gen.CreateFeedbackResponseObject, error) {
+	items, err := feedbackItems(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	ws := workspaceOf(ctx)
+	now := s.clock()
+	fs := make([]*store.Feedback, len(items))
+	ids := make([]openapi_types.UUID, len(items))
+	for i, it := range items {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("new id: %w", err)
+		}
+		weight := 1.0
+		if it.Weight != nil {
+			weight = *it.Weight
+		}
+		var meta map[string]any
+		if it.Metadata != nil {
+			meta = *it.Metadata
+		}
+		ids[i] = id
+		fs[i] = &store.Feedback{
+			ID: id.String(), WorkspaceID: ws, TraceID: it.TraceID, Value: it.Value,
+			Weight: weight, Metadata: meta, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	if err := s.store.CreateFeedback(ctx, fs); err != nil {
+		return nil, err
+	}
+	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback recorded", ids...)}, nil
+}
+
+// feedbackItems unpacks the validated body, a single object or an array, by
+// exact member names: `VALUE` is an unknown field, never `value`.
+func feedbackItems(body *gen.FeedbackInput) ([]gen.FeedbackRequest, error) {
+	raw, err := body.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode validated body: %w", err)
+	}
+	if _, isList := v.([]any); isList {
+		var items gen.FeedbackRequestList
+		if err := runtime.BindJSONValue(v, &items); err != nil {
+			return nil, fmt.Errorf("bind validated body: %w", err)
+		}
+		return items, nil
+	}
+	var item gen.FeedbackRequest
+	if err := runtime.BindJSONValue(v, &item); err != nil {
+		return nil, fmt.Errorf("bind validated body: %w", err)
+	}
+	return []gen.FeedbackRequest{item}, nil
+}
+
+// GetFeedback returns one stored feedback.
+func (s *Server) GetFeedback(ctx context.Context, req gen.GetFeedbackRequestObject) (gen.GetFeedbackResponseObject, error) {
+	f, err := s.store.GetFeedback(ctx, workspaceOf(ctx), req.ID.String())
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetFeedback200JSONResponse(wireFeedback(f)), nil
+}
+
+// UpdateFeedback changes a stored feedback.
+func (s *Server) UpdateFeedback(ctx context.Context, req gen.UpdateFeedbackRequestObject) (gen.UpdateFeedbackResponseObject, error) {
+	if err := s.update(ctx, req.ID, req.Body); err != nil {
+		return nil, err
+	}
+	return gen.UpdateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback updated", req.ID)}, nil
+}
+
+// UpdateFeedbackByPost is UpdateFeedback under POST, as Portkey's samples send it.
+func (s *Server) UpdateFeedbackByPost(ctx context.Context, req gen.UpdateFeedbackByPostRequestObject) (gen.UpdateFeedbackByPostResponseObject, error) {
+	if err := s.update(ctx, req.ID, req.Body); err != nil {
+		return nil, err
+	}
+	return gen.UpdateFeedbackByPost200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback updated", req.ID)}, nil
+}
+
+func (s *Server) update(ctx context.Context, id openapi_types.UUID, body *gen.FeedbackUpdate) error {
+	u := store.Update{Value: body.Value, Weight: body.Weight, UpdatedAt: s.clock()}
+	if body.Metadata != nil {
+		u.Metadata, u.MetadataSet = *body.Metadata, true
+	}
+	_, err := s.store.UpdateFeedback(ctx, workspaceOf(ctx), id.String(), u)
+	return err
+}
+
+// DeleteFeedback removes a stored feedback.
+func (s *Server) DeleteFeedback(ctx context.Context, req gen.DeleteFeedbackRequestObject) (gen.DeleteFeedbackResponseObject, error) {
+	if err := s.store.DeleteFeedback(ctx, workspaceOf(ctx), req.ID.String()); err != nil {
+		return nil, err
+	}
+	return gen.DeleteFeedback200JSONResponse(accepted("feedback deleted", req.ID)), nil
+}
+
+// ListFeedback returns one page of the workspace's feedback.
+func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestObject) (gen.ListFeedbackResponseObject, error) {
+	p := req.Params
+	f := store.Filter{ValueMin: p.ValueMin, ValueMax: p.ValueMax, CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore}
+	if p.Limit != nil {
+		f.Limit = *p.Limit
+	}
+	if p.TraceID != nil {
+		for _, t := range strings.Split(*p.TraceID, ",") {
+			if t != "" {
+				f.TraceIDs = append(f.TraceIDs, t)
+			}
+		}
+		if len(f.TraceIDs) == 0 {
+			return nil, paramError("trace_id", "lists no trace id")
+		}
+	}
+	if p.Metadata != nil {
+		m, err := parseMetadataFilter(*p.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		f.Metadata = m
+	}
+	if p.Cursor != nil {
+		after, err := decodeCursor(*p.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		f.After = after
+	}
+	page, err := s.store.ListFeedback(ctx, workspaceOf(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.ListFeedback200JSONResponse{Object: gen.List, Data: make([]gen.Feedback, len(page.Items)), HasMore: page.HasMore}
+	for i, it := range page.Items {
+		out.Data[i] = wireFeedback(it)
+	}
+	if page.HasMore {
+		c := encodeCursor(page.Items[len(page.Items)-1].ID)
+		out.NextCursor = &c
+	}
+	return out, nil
+}
+
+// parseMetadataFilter reads the metadata query parameter: a JSON object
+// whose values are strings, numbers or booleans.
+func parseMetadataFilter(s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil || dec.More() {
+		return nil, paramError("metadata", "must be a JSON object, such as {\"_user\":\"user_123\"}")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, paramError("metadata", "must be a single JSON object")
+	}
+	for k, v := range m {
+		switch v.(type) {
+		case string, bool, json.Number:
+		default:
+			return nil, paramError("metadata", fmt.Sprintf("value of %q must be a string, number or boolean", k))
+		}
+	}
+	return m, nil
+}
+
+// Cursors are opaque to clients: the id the next page continues below,
+// base64url-encoded.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", paramError("cursor", "is not a cursor this server issued")
+	}
+	id, err := uuid.Parse(string(b))
+	if err != nil || id.String() != string(b) {
+		return "", paramError("cursor", "is not a cursor this server issued")
+	}
+	return id.String(), nil
+}
+
+func paramError(name, reason string) error {
+	return &requestError{
+		status:  http.StatusBadRequest,
+		message: fmt.Sprintf("invalid query parameter %q", name),
+		fields:  []gen.FieldError{{Path: name, Message: reason}},
+	}
+}
+
+func accepted(msg string, ids ...openapi_types.UUID) gen.FeedbackAcceptedJSONResponse {
+	return gen.FeedbackAcceptedJSONResponse{Status: gen.Success, Message: msg, FeedbackIds: ids}
+}
+
+func wireFeedback(f *store.Feedback) gen.Feedback {
+	meta := f.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return gen.Feedback{
+		ID: uuid.MustParse(f.ID), TraceID: f.TraceID, Value: f.Value, Weight: f.Weight,
+		Metadata: meta, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+	}
+}
+
+// clock returns the current time as stored: UTC, microsecond precision.
+func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// GetHealth answers while the process is up.
+func (s *Server) GetHealth(ctx context.Context, _ gen.GetHealthRequestObject) (gen.GetHealthResponseObject, error) {
+	return gen.GetHealth200JSONResponse{HealthJSONResponse: gen.HealthJSONResponse{Status: gen.Ok}}, nil
+}
+
+// GetReadiness answers 200 when the store responds, 503 when it does not.
+func (s *Server) GetReadiness(ctx context.Context, _ gen.GetReadinessRequestObject) (gen.GetReadinessResponseObject, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.logger.Warn("readiness check failed", "error", err)
+		return gen.GetReadiness503JSONResponse{Status: gen.Failure, Message: "store unreachable"}, nil
+	}
+	return gen.GetReadiness200JSONResponse{HealthJSONResponse: gen.HealthJSONResponse{Status: gen.Ok}}, nil
+}

@@ -1,0 +1,265 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/labstack/echo/v4"
+
+	"github.com/feedbackd/feedbackd/gen"
+)
+
+// schemaOptions are used for every schema check: error messages without the
+// schema dumped into them, and `format: uuid` actually checked (kin-openapi
+// leaves it unchecked until a validator is registered), with the RFC 9562
+// pattern so version 7 ids pass.
+func schemaOptions() []openapi3.SchemaValidationOption {
+	return []openapi3.SchemaValidationOption{
+		openapi3.DisableSchemaErrorDetails(),
+		openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
+			"uuid": openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562),
+		}),
+	}
+}
+
+// requestValidator checks every request of the versioned API against the
+// embedded spec with kin-openapi. KeepValidatedValue hands the strict
+// handler exactly the value that was validated (defaults applied), which it
+// binds by exact member names. Authentication is done before it, by
+// Server.authenticate.
+//
+// It calls openapi3filter directly rather than through echo-middleware:
+// that wrapper (v1.1.0) unwraps a failed oneOf down to the MultiError of
+// both branches before any hook sees the RequestError, so an error could
+// no longer say whether a parameter or the body failed, nor which item.
+func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
+	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
+		// An absolute server URL makes the router match hosts, and every
+		// request 404s; the spec must name its base path only.
+		return nil, fmt.Errorf("server: the spec's server URL must be a relative path, got %v", spec.Servers)
+	}
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("server: route the spec: %w", err)
+	}
+	options := &openapi3filter.Options{
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		KeepValidatedValue:      true,
+		SchemaValidationOptions: schemaOptions(),
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				// Echo routed the request, so the spec has the route too;
+				// anything else is a bug worth a 500.
+				return fmt.Errorf("route %s %s in the spec: %w", req.Method, req.URL.Path, err)
+			}
+			for k, v := range params {
+				if u, err := url.PathUnescape(v); err == nil {
+					params[k] = u
+				}
+			}
+			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options}
+			if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
+				return validationError(err)
+			}
+			return next(c)
+		}
+	}, nil
+}
+
+// validationError turns a kin-openapi error into a requestError with the
+// status the spec gives and field errors a person can act on: a JSON
+// pointer (or parameter name) and a reason, not a dump of the schema.
+func validationError(err error) error {
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("validate request: %w", err)
+	}
+	if re.Parameter != nil {
+		name := re.Parameter.Name
+		return &requestError{
+			status:  http.StatusBadRequest,
+			message: fmt.Sprintf("invalid %s parameter %q", re.Parameter.In, name),
+			fields:  []gen.FieldError{{Path: name, Message: parameterReason(re)}},
+		}
+	}
+	switch {
+	case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
+		return &requestError{status: http.StatusUnsupportedMediaType, message: "Content-Type must be application/json"}
+	case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+		return &requestError{status: http.StatusBadRequest, message: "request body is required"}
+	case re.Reason == "failed to decode request body":
+		msg := "request body is not valid JSON"
+		var pe *openapi3filter.ParseError
+		if errors.As(re.Err, &pe) && pe.Cause != nil {
+			msg += ": " + pe.Cause.Error()
+		}
+		return &requestError{status: http.StatusBadRequest, message: msg}
+	}
+	return &requestError{status: http.StatusBadRequest, message: "request body is invalid", fields: fieldErrors(re.Err)}
+}
+
+func parameterReason(re *openapi3filter.RequestError) string {
+	var se *openapi3.SchemaError
+	if errors.As(re.Err, &se) {
+		return reason(se)
+	}
+	var pe *openapi3filter.ParseError
+	if errors.As(re.Err, &pe) {
+		if pe.Reason != "" {
+			return fmt.Sprintf("value %v is %s", pe.Value, pe.Reason)
+		}
+		return pe.Error()
+	}
+	if re.Err != nil {
+		return re.Err.Error()
+	}
+	return re.Reason
+}
+
+// fieldErrors flattens a schema validation error into field errors. When a
+// oneOf fails (a single feedback or an array of them), listing every
+// branch's failures would confuse: the branch whose JSON type matches the
+// value is checked again and its failures are reported.
+func fieldErrors(err error) []gen.FieldError {
+	var out []gen.FieldError
+	var walk func(prefix []string, err error)
+	walk = func(prefix []string, err error) {
+		// Types are matched without unwrapping: a failed oneOf is a
+		// SchemaError whose cause is the MultiError of every branch, and
+		// it must be seen as the oneOf it is.
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, err := range e {
+				walk(prefix, err)
+			}
+		case *openapi3.SchemaError:
+			path := append(append([]string{}, prefix...), e.JSONPointer()...)
+			if e.SchemaField == "oneOf" && e.Schema != nil {
+				if branch := branchFor(e.Schema, e.Value); branch != nil {
+					opts := append(schemaOptions(), openapi3.MultiErrors(), openapi3.VisitAsRequest())
+					if berr := branch.VisitJSON(e.Value, opts...); berr != nil {
+						walk(path, berr)
+						return
+					}
+				}
+				out = append(out, gen.FieldError{Path: pointer(path), Message: "must be " + kindsOf(e.Schema)})
+				return
+			}
+			out = append(out, gen.FieldError{Path: pointer(path), Message: reason(e)})
+		default:
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(prefix, inner)
+				return
+			}
+			out = append(out, gen.FieldError{Path: pointer(prefix), Message: err.Error()})
+		}
+	}
+	walk(nil, err)
+	return out
+}
+
+// reason is the part of a schema error a person needs: kin-openapi's own
+// text, except for formats, whose text would quote a whole regular
+// expression.
+func reason(se *openapi3.SchemaError) string {
+	if se.SchemaField == "format" && se.Schema != nil {
+		return fmt.Sprintf("must be a valid %s", se.Schema.Format)
+	}
+	return se.Reason
+}
+
+// branchFor returns the oneOf branch whose type is the JSON type of v.
+func branchFor(s *openapi3.Schema, v any) *openapi3.Schema {
+	kind := jsonKind(v)
+	for _, ref := range s.OneOf {
+		if ref.Value != nil && ref.Value.Type.Is(kind) {
+			return ref.Value
+		}
+	}
+	return nil
+}
+
+func kindsOf(s *openapi3.Schema) string {
+	var kinds []string
+	for _, ref := range s.OneOf {
+		if ref.Value != nil && ref.Value.Type != nil {
+			kinds = append(kinds, "an "+strings.Join(ref.Value.Type.Slice(), " or "))
+		}
+	}
+	return strings.Join(kinds, " or ")
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return openapi3.TypeObject
+	case []any:
+		return openapi3.TypeArray
+	case string:
+		return openapi3.TypeString
+	case bool:
+		return openapi3.TypeBoolean
+	case nil:
+		return "null"
+	default:
+		return openapi3.TypeNumber
+	}
+}
+
+// pointer renders path segments as a JSON pointer (RFC 6901).
+func pointer(path []string) string {
+	var b strings.Builder
+	for _, p := range path {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(p))
+	}
+	return b.String()
+}
+
+// readBody reads the whole body before anything else looks at it: a body
+// over the limit is answered 413, and one that is not valid UTF-8 is
+// answered 400 (a JSON decoder would otherwise quietly store U+FFFD in
+// place of the bad bytes).
+func readBody(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.Body == nil || req.Body == http.NoBody {
+				return next(c)
+			}
+			if req.ContentLength > limit {
+				return tooLarge(limit)
+			}
+			data, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+			if err != nil {
+				return &requestError{status: http.StatusBadRequest, message: "reading the request body failed"}
+			}
+			if int64(len(data)) > limit {
+				return tooLarge(limit)
+			}
+			if !utf8.Valid(data) {
+				return &requestError{status: http.StatusBadRequest, message: "request body is not valid UTF-8"}
+			}
+			req.Body = io.NopCloser(bytes.NewReader(data))
+			req.ContentLength = int64(len(data))
+			return next(c)
+		}
+	}
+}
+
+func tooLarge(limit int64) error {
+	return &requestError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+}
