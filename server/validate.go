@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -230,9 +232,9 @@ func pointer(path []string) string {
 }
 
 // readBody reads the whole body before anything else looks at it: a body
-// over the limit is answered 413, and one that is not valid UTF-8 is
-// answered 400 (a JSON decoder would otherwise quietly store U+FFFD in
-// place of the bad bytes).
+// over the limit is answered 413, and one that is not valid UTF-8 or not
+// exactly one JSON value is answered 400 (a JSON decoder would otherwise
+// quietly store U+FFFD in place of bad bytes, or ignore trailing data).
 func readBody(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -252,6 +254,11 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			}
 			if !utf8.Valid(data) {
 				return &requestError{status: http.StatusBadRequest, message: "request body is not valid UTF-8"}
+			}
+			// kin-openapi decodes the first JSON value and ignores what
+			// follows it; a body must be exactly one value.
+			if mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); mt == echo.MIMEApplicationJSON && len(data) > 0 && !json.Valid(data) {
+				return &requestError{status: http.StatusBadRequest, message: "request body is not valid JSON (one JSON value, nothing after it)"}
 			}
 			req.Body = io.NopCloser(bytes.NewReader(data))
 			req.ContentLength = int64(len(data))

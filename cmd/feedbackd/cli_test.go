@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feedbackd/feedbackd/client"
+)
+
+// runCLI runs one feedbackd command to completion and returns its stdout.
+func runCLI(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"feedbackd"}, args...), func(k string) string { return env[k] }, &stdout, &stderr)
+	return stdout.String(), err
+}
+
+func TestKeysCreateListRevoke(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "feedbackd.db")
+	inst := start(t, db, nil)
+
+	out, err := runCLI(t, nil, "keys", "create", "--db", db, "--workspace", "default", "--name", "ci")
+	if err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	if !regexp.MustCompile(`^fbk_[A-Za-z0-9_-]{43}\n$`).MatchString(out) {
+		t.Fatalf("keys create stdout: got %q, want the key as the only line", out)
+	}
+	key := strings.TrimSpace(out)
+	c := inst.client(t, key)
+	if _, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "k", Value: 1}); err != nil {
+		t.Fatalf("new key does not work: %v", err)
+	}
+
+	list, err := runCLI(t, nil, "keys", "list", "--db", db)
+	if err != nil {
+		t.Fatalf("keys list: %v", err)
+	}
+	if strings.Contains(list, key) || strings.Contains(list, inst.key) {
+		t.Errorf("keys list shows a secret:\n%s", list)
+	}
+	var id string
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, " ci ") {
+			id = strings.Fields(line)[0]
+		}
+	}
+	if id == "" || !strings.Contains(list, "bootstrap") || !strings.Contains(list, "WORKSPACE") {
+		t.Fatalf("keys list lacks the keys:\n%s", list)
+	}
+
+	if _, err := runCLI(t, nil, "keys", "revoke", "--db", db, id); err != nil {
+		t.Fatalf("keys revoke: %v", err)
+	}
+	if _, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "k", Value: 1}); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("revoked key: got %v, want ErrUnauthorized", err)
+	}
+	if _, err := inst.client(t, inst.key).Feedback.Create(ctx, client.FeedbackRequest{TraceID: "k", Value: 1}); err != nil {
+		t.Errorf("the other key stopped working: %v", err)
+	}
+	list, _ = runCLI(t, nil, "keys", "list", "--db", db)
+	if !strings.Contains(list, "revoked") {
+		t.Errorf("keys list does not show the revocation:\n%s", list)
+	}
+	if _, err := runCLI(t, nil, "keys", "revoke", "--db", db, "0192f5a4-8c1e-7b3a-9d2f-5e6a7b8c9d0e"); err == nil {
+		t.Error("revoking an unknown key: got nil error")
+	}
+
+	// The database file holds only hashes.
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(db + "-wal")
+	for _, k := range []string{key, inst.key} {
+		if bytes.Contains(raw, []byte(k)) || bytes.Contains(wal, []byte(k)) {
+			t.Errorf("the database holds the raw key %s", k)
+		}
+	}
+}
+
+func TestKeysInOtherWorkspaceSeeNothing(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "feedbackd.db")
+	inst := start(t, db, nil)
+	id, err := inst.client(t, inst.key).Feedback.Create(ctx, client.FeedbackRequest{TraceID: "mine", Value: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, nil, "keys", "create", "--db", db, "--workspace", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := inst.client(t, strings.TrimSpace(out))
+	if _, err := other.Feedback.Get(ctx, id); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Get from another workspace: got %v, want ErrNotFound", err)
+	}
+	if err := other.Feedback.Update(ctx, id, client.FeedbackUpdate{Value: 5}); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Update from another workspace: got %v, want ErrNotFound", err)
+	}
+	if err := other.Feedback.Delete(ctx, id); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Delete from another workspace: got %v, want ErrNotFound", err)
+	}
+	if got := collect(t, other, client.ListFeedbackParams{}); len(got) != 0 {
+		t.Errorf("List from another workspace: got %d items", len(got))
+	}
+}
+
+func TestBootstrapKeyFromEnvironment(t *testing.T) {
+	const key = "my-own-bootstrap-key-0123456789"
+	inst := start(t, "", map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": key})
+	if inst.key != "" {
+		t.Errorf("a generated key was printed although FEEDBACKD_BOOTSTRAP_KEY was set")
+	}
+	if _, err := inst.client(t, key).Feedback.Create(context.Background(), client.FeedbackRequest{TraceID: "b", Value: 1}); err != nil {
+		t.Errorf("bootstrap key from the environment: %v", err)
+	}
+	if _, err := runCLI(t, map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": "short"}, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")); err == nil {
+		t.Error("a bootstrap key of 5 characters was accepted")
+	}
+}
+
+func TestEnvironmentConfiguresServe(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "from-env.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	env := map[string]string{"FEEDBACKD_DB": db, "FEEDBACKD_ADDR": "127.0.0.1:0"}
+	go func() {
+		done <- run(ctx, []string{"feedbackd", "serve"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	}()
+	for range 300 {
+		if strings.Contains(stdout.String(), "listening on") {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		sleepBriefly()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("FEEDBACKD_DB was not used: %v", err)
+	}
+}
+
+func TestHelpNamesEnvironmentVariables(t *testing.T) {
+	out, err := runCLI(t, nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FEEDBACKD_ADDR", "FEEDBACKD_DB", "FEEDBACKD_BOOTSTRAP_KEY", "--addr", "--db"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %s:\n%s", want, out)
+		}
+	}
+	out, err = runCLI(t, nil, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"serve", "keys"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %s:\n%s", want, out)
+		}
+	}
+	out, err = runCLI(t, nil, "keys", "create", "--help")
+	if err != nil || !strings.Contains(out, "FEEDBACKD_DB") || !strings.Contains(out, "only line on stdout") {
+		t.Errorf("keys create --help: %v\n%s", err, out)
+	}
+}
+
+func sleepBriefly() { time.Sleep(100 * time.Millisecond) }
