@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -473,5 +474,60 @@ func TestBearerKeyAndPortkeyHeaderBothWork(t *testing.T) {
 		if status, body := inst.do(t, "GET", "/v1/feedback", h, ""); status != 200 {
 			t.Errorf("%v: got %d %s", h, status, body)
 		}
+	}
+}
+
+// Stopping the server (what SIGINT and SIGTERM do through run's context)
+// lets requests in flight finish; every feedback acknowledged with 200 is
+// there after a restart.
+func TestShutdownLosesNothingAcknowledged(t *testing.T) {
+	ctx := context.Background()
+	inst := start(t, "", nil)
+	c := inst.client(t, inst.key)
+	acked := make(chan client.UUID, 10000)
+	done := make(chan struct{})
+	for w := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; ; i++ {
+				id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: fmt.Sprint("w", w, "-", i), Value: 1})
+				if err != nil {
+					return // the server is gone
+				}
+				acked <- id
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	inst.stop()
+	for range 8 {
+		<-done
+	}
+	close(acked)
+
+	again := start(t, inst.db, nil)
+	c2 := again.client(t, inst.key)
+	n := 0
+	for id := range acked {
+		n++
+		if _, err := c2.Feedback.Get(ctx, id); err != nil {
+			t.Errorf("acknowledged %s lost: %v", id, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no write was acknowledged before shutdown")
+	}
+	t.Logf("%d acknowledged writes survived the shutdown", n)
+}
+
+func TestClientReadsKeyFromPortkeyEnvironmentVariable(t *testing.T) {
+	inst := start(t, "", nil)
+	t.Setenv("PORTKEY_API_KEY", inst.key)
+	c, err := client.New(inst.base+"/v1", client.WithDoer(validatingDoer{t, http.DefaultClient}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Feedback.Create(context.Background(), client.FeedbackRequest{TraceID: "env", Value: 1}); err != nil {
+		t.Errorf("Create with the key from PORTKEY_API_KEY: %v", err)
 	}
 }
