@@ -6,7 +6,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated vet fmt-check go-test
+.PHONY: run build test generate check-generated vet fmt-check go-test compat-node
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -37,4 +37,10 @@ fmt-check:
 go-test:
 	$(GO) test -race -count=1 ./...
 
-test: fmt-check vet check-generated go-test
+# Portkey's official Node SDK (npm portkey-ai, pinned by package-lock.json)
+# against the real server binary.
+compat-node: build
+	cd compat/portkey-node && npm ci --no-audit --no-fund && \
+	FEEDBACKD_BIN=$(CURDIR)/$(BIN) node --test
+
+test: fmt-check vet check-generated go-test compat-node

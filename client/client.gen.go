@@ -87,7 +87,8 @@ type Feedback struct {
 	Weight    float64                `json:"weight"`
 }
 
-// FeedbackInput One feedback object, or an array of them recorded atomically.
+// FeedbackInput One feedback object, or several recorded atomically: an array of
+// them, or the index-keyed object Portkey's Node SDK sends for an array.
 type FeedbackInput struct {
 	union json.RawMessage
 }
@@ -133,6 +134,15 @@ type FeedbackRequest struct {
 	// Example: 1
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
+
+// FeedbackRequestIndexed The body Portkey's Node SDK (npm `portkey-ai` 3.x) sends when
+// `feedback.create` is given an array: it copies the array into an
+// object keyed by index (`{"0": {...}, "1": {...}}`) and converts only
+// top-level keys to snake_case, so each item keeps the spelling its
+// caller used for the trace id (`traceID` or `trace_id`). The keys must
+// be exactly the indexes `0` to `n-1`; the items are recorded like a
+// bulk array, in index order, all or none.
+type FeedbackRequestIndexed map[string]NodeSDKFeedbackRequest
 
 // FeedbackRequestList Between 1 and 1000 feedback objects, recorded all or none.
 type FeedbackRequestList = []FeedbackRequest
@@ -195,6 +205,45 @@ type FieldError struct {
 //
 // Example: {"_prompt":"support-v2","_user":"user_123"}
 type Metadata map[string]interface{}
+
+// NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
+// id is named `trace_id` or `traceID` (exactly one of them).
+type NodeSDKFeedbackRequest struct {
+	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
+	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
+	// `null` means an empty object.
+	//
+	//
+	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	Metadata *Metadata `json:"metadata,omitempty"`
+
+	// CamelTraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	CamelTraceID *TraceID `json:"traceID,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// Value The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	Value FeedbackValue `json:"value"`
+
+	// Weight How much this feedback counts, from 0 to 1; `null` or absent means 1.
+	//
+	// Example: 1
+	Weight *FeedbackWeight `json:"weight,omitempty"`
+	union  json.RawMessage
+}
+
+// NodeSDKFeedbackRequest0 defines model for NodeSDKFeedbackRequest.0.
+type NodeSDKFeedbackRequest0 = interface{}
+
+// NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
+type NodeSDKFeedbackRequest1 = interface{}
 
 // TraceID The trace id of the request the feedback is about.
 //
@@ -315,6 +364,32 @@ func (t *FeedbackInput) MergeFeedbackRequestList(v FeedbackRequestList) error {
 	return err
 }
 
+// AsFeedbackRequestIndexed returns the union data inside the FeedbackInput as a FeedbackRequestIndexed
+func (t FeedbackInput) AsFeedbackRequestIndexed() (FeedbackRequestIndexed, error) {
+	var body FeedbackRequestIndexed
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFeedbackRequestIndexed overwrites any union data inside the FeedbackInput as the provided FeedbackRequestIndexed
+func (t *FeedbackInput) FromFeedbackRequestIndexed(v FeedbackRequestIndexed) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFeedbackRequestIndexed performs a merge with any union data inside the FeedbackInput, using the provided FeedbackRequestIndexed
+func (t *FeedbackInput) MergeFeedbackRequestIndexed(v FeedbackRequestIndexed) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 func (t FeedbackInput) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
@@ -322,6 +397,156 @@ func (t FeedbackInput) MarshalJSON() ([]byte, error) {
 
 func (t *FeedbackInput) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsNodeSDKFeedbackRequest0 returns the union data inside the NodeSDKFeedbackRequest as a NodeSDKFeedbackRequest0
+func (t NodeSDKFeedbackRequest) AsNodeSDKFeedbackRequest0() (NodeSDKFeedbackRequest0, error) {
+	var body NodeSDKFeedbackRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromNodeSDKFeedbackRequest0 overwrites any union data inside the NodeSDKFeedbackRequest as the provided NodeSDKFeedbackRequest0
+func (t *NodeSDKFeedbackRequest) FromNodeSDKFeedbackRequest0(v NodeSDKFeedbackRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeNodeSDKFeedbackRequest0 performs a merge with any union data inside the NodeSDKFeedbackRequest, using the provided NodeSDKFeedbackRequest0
+func (t *NodeSDKFeedbackRequest) MergeNodeSDKFeedbackRequest0(v NodeSDKFeedbackRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsNodeSDKFeedbackRequest1 returns the union data inside the NodeSDKFeedbackRequest as a NodeSDKFeedbackRequest1
+func (t NodeSDKFeedbackRequest) AsNodeSDKFeedbackRequest1() (NodeSDKFeedbackRequest1, error) {
+	var body NodeSDKFeedbackRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromNodeSDKFeedbackRequest1 overwrites any union data inside the NodeSDKFeedbackRequest as the provided NodeSDKFeedbackRequest1
+func (t *NodeSDKFeedbackRequest) FromNodeSDKFeedbackRequest1(v NodeSDKFeedbackRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeNodeSDKFeedbackRequest1 performs a merge with any union data inside the NodeSDKFeedbackRequest, using the provided NodeSDKFeedbackRequest1
+func (t *NodeSDKFeedbackRequest) MergeNodeSDKFeedbackRequest1(v NodeSDKFeedbackRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t NodeSDKFeedbackRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Metadata != nil {
+		object["metadata"], err = json.Marshal(t.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'metadata': %w", err)
+		}
+	}
+
+	if t.CamelTraceID != nil {
+		object["traceID"], err = json.Marshal(t.CamelTraceID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'traceID': %w", err)
+		}
+	}
+
+	if t.TraceID != nil {
+		object["trace_id"], err = json.Marshal(t.TraceID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'trace_id': %w", err)
+		}
+	}
+
+	object["value"], err = json.Marshal(t.Value)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'value': %w", err)
+	}
+
+	if t.Weight != nil {
+		object["weight"], err = json.Marshal(t.Weight)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'weight': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *NodeSDKFeedbackRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["metadata"]; found {
+		err = json.Unmarshal(raw, &t.Metadata)
+		if err != nil {
+			return fmt.Errorf("error reading 'metadata': %w", err)
+		}
+	}
+
+	if raw, found := object["traceID"]; found {
+		err = json.Unmarshal(raw, &t.CamelTraceID)
+		if err != nil {
+			return fmt.Errorf("error reading 'traceID': %w", err)
+		}
+	}
+
+	if raw, found := object["trace_id"]; found {
+		err = json.Unmarshal(raw, &t.TraceID)
+		if err != nil {
+			return fmt.Errorf("error reading 'trace_id': %w", err)
+		}
+	}
+
+	if raw, found := object["value"]; found {
+		err = json.Unmarshal(raw, &t.Value)
+		if err != nil {
+			return fmt.Errorf("error reading 'value': %w", err)
+		}
+	}
+
+	if raw, found := object["weight"]; found {
+		err = json.Unmarshal(raw, &t.Weight)
+		if err != nil {
+			return fmt.Errorf("error reading 'weight': %w", err)
+		}
+	}
+
 	return err
 }
 

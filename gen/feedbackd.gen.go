@@ -106,7 +106,8 @@ type Feedback struct {
 	Weight    float64                `json:"weight"`
 }
 
-// FeedbackInput One feedback object, or an array of them recorded atomically.
+// FeedbackInput One feedback object, or several recorded atomically: an array of
+// them, or the index-keyed object Portkey's Node SDK sends for an array.
 type FeedbackInput struct {
 	union json.RawMessage
 }
@@ -152,6 +153,15 @@ type FeedbackRequest struct {
 	// Example: 1
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
+
+// FeedbackRequestIndexed The body Portkey's Node SDK (npm `portkey-ai` 3.x) sends when
+// `feedback.create` is given an array: it copies the array into an
+// object keyed by index (`{"0": {...}, "1": {...}}`) and converts only
+// top-level keys to snake_case, so each item keeps the spelling its
+// caller used for the trace id (`traceID` or `trace_id`). The keys must
+// be exactly the indexes `0` to `n-1`; the items are recorded like a
+// bulk array, in index order, all or none.
+type FeedbackRequestIndexed map[string]NodeSDKFeedbackRequest
 
 // FeedbackRequestList Between 1 and 1000 feedback objects, recorded all or none.
 type FeedbackRequestList = []FeedbackRequest
@@ -222,6 +232,45 @@ type HealthStatus string
 //
 // Example: {"_prompt":"support-v2","_user":"user_123"}
 type Metadata map[string]interface{}
+
+// NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
+// id is named `trace_id` or `traceID` (exactly one of them).
+type NodeSDKFeedbackRequest struct {
+	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
+	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
+	// `null` means an empty object.
+	//
+	//
+	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	Metadata *Metadata `json:"metadata,omitempty"`
+
+	// CamelTraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	CamelTraceID *TraceID `json:"traceID,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// Value The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	Value FeedbackValue `json:"value"`
+
+	// Weight How much this feedback counts, from 0 to 1; `null` or absent means 1.
+	//
+	// Example: 1
+	Weight *FeedbackWeight `json:"weight,omitempty"`
+	union  json.RawMessage
+}
+
+// NodeSDKFeedbackRequest0 defines model for NodeSDKFeedbackRequest.0.
+type NodeSDKFeedbackRequest0 = interface{}
+
+// NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
+type NodeSDKFeedbackRequest1 = interface{}
 
 // TraceID The trace id of the request the feedback is about.
 //
@@ -342,6 +391,32 @@ func (t *FeedbackInput) MergeFeedbackRequestList(v FeedbackRequestList) error {
 	return err
 }
 
+// AsFeedbackRequestIndexed returns the union data inside the FeedbackInput as a FeedbackRequestIndexed
+func (t FeedbackInput) AsFeedbackRequestIndexed() (FeedbackRequestIndexed, error) {
+	var body FeedbackRequestIndexed
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFeedbackRequestIndexed overwrites any union data inside the FeedbackInput as the provided FeedbackRequestIndexed
+func (t *FeedbackInput) FromFeedbackRequestIndexed(v FeedbackRequestIndexed) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFeedbackRequestIndexed performs a merge with any union data inside the FeedbackInput, using the provided FeedbackRequestIndexed
+func (t *FeedbackInput) MergeFeedbackRequestIndexed(v FeedbackRequestIndexed) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 func (t FeedbackInput) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
@@ -349,6 +424,156 @@ func (t FeedbackInput) MarshalJSON() ([]byte, error) {
 
 func (t *FeedbackInput) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsNodeSDKFeedbackRequest0 returns the union data inside the NodeSDKFeedbackRequest as a NodeSDKFeedbackRequest0
+func (t NodeSDKFeedbackRequest) AsNodeSDKFeedbackRequest0() (NodeSDKFeedbackRequest0, error) {
+	var body NodeSDKFeedbackRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromNodeSDKFeedbackRequest0 overwrites any union data inside the NodeSDKFeedbackRequest as the provided NodeSDKFeedbackRequest0
+func (t *NodeSDKFeedbackRequest) FromNodeSDKFeedbackRequest0(v NodeSDKFeedbackRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeNodeSDKFeedbackRequest0 performs a merge with any union data inside the NodeSDKFeedbackRequest, using the provided NodeSDKFeedbackRequest0
+func (t *NodeSDKFeedbackRequest) MergeNodeSDKFeedbackRequest0(v NodeSDKFeedbackRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsNodeSDKFeedbackRequest1 returns the union data inside the NodeSDKFeedbackRequest as a NodeSDKFeedbackRequest1
+func (t NodeSDKFeedbackRequest) AsNodeSDKFeedbackRequest1() (NodeSDKFeedbackRequest1, error) {
+	var body NodeSDKFeedbackRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromNodeSDKFeedbackRequest1 overwrites any union data inside the NodeSDKFeedbackRequest as the provided NodeSDKFeedbackRequest1
+func (t *NodeSDKFeedbackRequest) FromNodeSDKFeedbackRequest1(v NodeSDKFeedbackRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeNodeSDKFeedbackRequest1 performs a merge with any union data inside the NodeSDKFeedbackRequest, using the provided NodeSDKFeedbackRequest1
+func (t *NodeSDKFeedbackRequest) MergeNodeSDKFeedbackRequest1(v NodeSDKFeedbackRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t NodeSDKFeedbackRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Metadata != nil {
+		object["metadata"], err = json.Marshal(t.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'metadata': %w", err)
+		}
+	}
+
+	if t.CamelTraceID != nil {
+		object["traceID"], err = json.Marshal(t.CamelTraceID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'traceID': %w", err)
+		}
+	}
+
+	if t.TraceID != nil {
+		object["trace_id"], err = json.Marshal(t.TraceID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'trace_id': %w", err)
+		}
+	}
+
+	object["value"], err = json.Marshal(t.Value)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'value': %w", err)
+	}
+
+	if t.Weight != nil {
+		object["weight"], err = json.Marshal(t.Weight)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'weight': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *NodeSDKFeedbackRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["metadata"]; found {
+		err = json.Unmarshal(raw, &t.Metadata)
+		if err != nil {
+			return fmt.Errorf("error reading 'metadata': %w", err)
+		}
+	}
+
+	if raw, found := object["traceID"]; found {
+		err = json.Unmarshal(raw, &t.CamelTraceID)
+		if err != nil {
+			return fmt.Errorf("error reading 'traceID': %w", err)
+		}
+	}
+
+	if raw, found := object["trace_id"]; found {
+		err = json.Unmarshal(raw, &t.TraceID)
+		if err != nil {
+			return fmt.Errorf("error reading 'trace_id': %w", err)
+		}
+	}
+
+	if raw, found := object["value"]; found {
+		err = json.Unmarshal(raw, &t.Value)
+		if err != nil {
+			return fmt.Errorf("error reading 'value': %w", err)
+		}
+	}
+
+	if raw, found := object["weight"]; found {
+		err = json.Unmarshal(raw, &t.Weight)
+		if err != nil {
+			return fmt.Errorf("error reading 'weight': %w", err)
+		}
+	}
+
 	return err
 }
 
@@ -1541,72 +1766,79 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fv/c9u2kv9XMLybiT1DyZIdp43yk5O4re8ljc9x+mbO8lgQuZLwTAIsAFpWPfrfb3YBfpMoWXaTZl7v",
-	"fkpEE8BisfvZz+6CD0Gk0kxJkNYEg4cg45qnYEHTr58A4jGPbs/e468YTKRFZoWSwSC4nAGb+L+/MEzE",
-	"IeOGabC5lhCz+QwkE5bNuWGRBm4h7gZhAPc8zRIIBkGv//pwcsxfdn6M+tD5YXzEO6/jw0nnGF7xH8Y/",
-	"Rq/jHgRhIHCtjNtZEAaSpzhSxEEYaPg9FxriYGB1DmFgohmkHMWcKJ1yGwyCPKc37SLDUcZqIafBcrl0",
-	"g8HYtyoW0NjolyzmFvBJpKQFafG/PMsSEXHc98G/DG7+odrHQ5CC5TG3tPZNbkDj0gb0Tf/wiATlNCaY",
-	"ayWnjEszBx0sw+COJzkEg85xGMxBTGc2GPS6x8v6Vv5TwyQYBP9xUB3SgfurOVgRudxXpRT3xGRKGrfL",
-	"tzy+cDt/2g5Ba4UGcYWbNYZPUZ8yT8egWZoby8bAuGWpMpb1e0HozmsQHBweuE0ur8PaSK99NlbxggnD",
-	"hLzjCR2VsdzmJhgEEy6SXEOwszZOUUSnhHUzLRaMFRgmlWUpt9GM2RkwVILmkX2Dz2dCTp3BzricosEu",
-	"w9I0TqIIMou6fYrqCg+5ETEqcDerb2irmIFpiJSOoaEnk0cRGBM82WouvF1sUlm5KqrDWKUhfsNEbBjX",
-	"wIRkQma5ZSiPJi39AjzBM3+KbspdqNvdN+AX2iB2phXqg+0pTcdLku+jkeUZyXkmLWjJE2cvT/Tz4kiE",
-	"n4SRY3w7uzWg70AznBTVb2umnPIFep0Gq4U31F+V/UnlMn7ursojRw+Z0EzfZGe/qpp1CYt+iCAQo1nh",
-	"Fm9h8cKwudK3JuMR0N7O+SJRPL5U6gPXU3juFleRxyrFEprwm2NPsSQth8bJ3W79GXNCF0Ob/SJ5bmdK",
-	"iz/g2YfJGWEqOzk/Q4XiykVwQD3fdzKl7S0sOjwTHXxBaXbiV6Xp2VvgGvQ3MwEvWIgLKwmoEEt+Km+l",
-	"msuQabhTtxDj3+E+Q8G9ckyeofAQf4RY8EuK7s9T0js3poNzVIFsdfRfZhrod6PV5UfdYFkuR1G8hK7m",
-	"jKd3oBcOkUrDEhF4wmHI1ZCBZVploK0nPkVoX53tkwQG0uoFm+AB8GhWhGk2EZAQlxMWUvNowMG3vRpK",
-	"Lsa15gv8XZ7F6vr/RHOYg7SMaFNIYnCWgTZKMquYBk5CrLC76rAeApB5ijG3OLXrdS5Yp0xXxdBKrGqE",
-	"Gv8LIlvnA+syn/hAWcLburo9E77htsFUkcF1rEihbUMi3oHVhg0ayuNYoFA8Oa8t74jy2oaQ/8CNW2Vt",
-	"1pzY5dME9sT2IUj5vUjxDPq9MEiFdD86+MsPwkg6dXS44MD1VVQ+TnCJaqLaPNUsjoquHafTU7G7Qq5y",
-	"pZrKwvrBNDa9zQLOkAO1u04Z4NwoQjkuGdk9UxN00LQkdIxblYqIJ8kCLUZJ+DQhsr0bkXOEfhk+6f0P",
-	"Asdc13ZDT1o3k/EpoNDFpkImYY7ANRHa2HUjL6xwN3wo3KkFHWbc3KRKt8ID2BmGTWTtoJ2IE5Ukam5q",
-	"qDBWKgEucS4J9/YmyrVpw05EY/c3fzgMX6dZQzaSeZKMmHLxOuHGYsDCVfAPHC206VqVJ3ibqWFRglp+",
-	"FIj8uDDw1lkqormPbcZZS/Sae/2pNE1JgZcISFwEoy4jwDbM6bWgKQYc8Z9KBLhwKCmDgpiNFwzueWQZ",
-	"5uZsb/TbyYcvpyOMZlwWsdxFjNDFN3LC0X53KNfspo5g20zmY/HeCnhtG3OJ7529b8DTLmb5m8tf6/C0",
-	"y7B/urdXz3UNjHY4wXa/fAt2DiBZn3EZs36v11vFHBPWACZJEIGkt9snOWYFMAjDZ24oLkhQXPxed961",
-	"THNtD+eOgr4wjEdoKAnEU0gx5qsJ42yuhYV1dGlm1DWUeTRCbiEfO7CIItV+OosImzJvO/Oq/rRCmGHO",
-	"PMM1ngqtcg02ciY6IosYFc40Ise9hcwybobSj6LqXAITyxSl8R7kuuwTuf3EYcBedUKf3//DMAMyHspR",
-	"bTej/ToufC2n/rMeug7uEubM/f1Nieea8bFBa7sFyExVLogLeN+dh2wIBBt4yeOu/1uhgC2FGRMpDSGb",
-	"aJWyTr/H9uZKG7uP3Bh/jcHY/UbF9Th8GiFbwTKSZsLzxNL2m5L9ouYszSOfy5cyRiqXCEQkZI9Ea9F/",
-	"Clwa1m8I2/+K6g+DWhIyeFgz0BIFquL0tuLmGla4aud6NvBfnz/9yjJF1SLcO1pYkURRzkduxvZGRZ10",
-	"RK6Nr9mZ0DFDaHthGP1tnzgkUROMtJ6mFNOVZXu2N0pEKuyoefZVKfYx9PKl9m0ZUFXra2pyHTPV7c5w",
-	"2bbQxx1TmhWCowFYATuody55svgDSGGlaY4XXVbBm8kgEjxht7AwQzmiMv4oZKMbpadcCkP5OD3ItEqz",
-	"AmRvQN4JrSQGrZEvjcZwT0jozdwZN5cM0swufGx2QFmrSfhpqaJL1Y3O3WEQrrcTXBCua+DVy432Xymy",
-	"YD+tiEKkhIm4sKmiLNFQFxK6scpt06ouTv/7y+nny5vLi5N3pzdn752PfgA5Rfs4PH5Fflr87reZgoEo",
-	"18IuPiOsOzsaU+XpJG/1KlmWtLhhnLl3mVW3IFE2ig5E/YvylV9yZm1GzurO/CQT/4DFtvnDoh45Ax6D",
-	"ZiuxMDeOSuEg90bVoFqrrlVicLcuVYSEnKh1CQqVx6RzZiCZdGbK2FqsL2s7CBcfPnys16xMl53Ioaw9",
-	"YdxaHs3A+AhYn2iPO3SpwgiFjxDpF708lDXsJqOf1N2Lwg0vTUZYn06ETMQgrZgIlyMIa4ayMLSQ5slA",
-	"ZQnmU5byuMJFua37KA4sF+sO5VCixRIzZEbEgDqaCw0dJAjcinECrqZcnVaZ75ycnw3l3uj80+dLdlCs",
-	"gT59/qX24OBBxMvRfsiMWj3yudK3jE+5kAb1Up7TeOEaRkJOmZLJAq1GaDbmBtiXiw9d5op9PCaRUYaf",
-	"T1dEaDxwIoRs9P70w+nl6ZpsTJja8i8MU3NJuqmVAEM2n3ELd6BJhQ5kQ2dSFJdGFA5HFIgcHCUiAs/T",
-	"vR1/PLsMwiDXifcfMzg4UBlIo3IdQVfp6YEfZA7wXeTYwib1ZgKlOqCNs+1et9/tUWKcgeSZCAbBUbfX",
-	"PfItQ/L+crf4YwothA4zIsfXyibBC7OhOhGyiUgsaJ+qooKGsoqWU3EHsssuwOSJdc2tjE+F5OglZEhc",
-	"MpXx3/OiQDBgGTcYI2qJ+Mi5jypqJdywUfEXq9gUbFlT6LJzToZiLMdQEymtIbJsPhNJE27RyC1IpP1R",
-	"rjVImywGTCpiBc5R4F4gLgwl0XnCa9yzE2JO3XhOMGJuRZa5WrqGzDXj6cwxjhBInMVesWU9JmzcBbha",
-	"Lwwli0pez1tMFU0MYkuk0pR3DOBMqNFErJJSlxJ3+qH797CA1N9z0IsKUWuJc1V4r4eaV0VCui3YbKBo",
-	"Lk6+cb5btaZmytR4xExhRkQGRAetJg7UbmHhmBXLuNCGWjx0Kl1GLN6UJNLJYULmyKVhSg+lr1AZgkQ0",
-	"PwIyb64knZt8bzQMjofBaLWHPTouaimVSh+GjjgMg8GwpA7DYLlBt7UqaKtuf+y/Pmyo9nAH1TbNw3mS",
-	"3wom95YlwIljCNPdIBe9fZMKuSrYrinMM6Qilr+DUPz+WwnlC9EoDGZIE8odqEEqjeXSsr2Ln96xo6Oj",
-	"1/ubZCxr2Tg4aL0as6V+v6uA+H5kkwUbw0RpeK6QbvRXkPKSirN6itDv0zfyUUhRrBKcN8lDWVNDjCrb",
-	"JWipjrhXP+T+LkeMsjUDhufamYY7oXKzVTRf7d3gnsf9w8eA73rlHtBhr/e0lqlLwq6a/avgsHf4qtPv",
-	"dw5fXfZ/GPR6g16v2z88enn86n8C17ba9ZLX1itUjSpvW8pR71E9IpSvLNWuXPVRO1WjYcITAyvdAkyv",
-	"qlq+K+E/+cKNa7isN4LbGizU6H7pDqlt7vIwD2o3umhI//EhjdsFyzA43mWd5rUZytvyNOV64VlDKTp6",
-	"Kp/SVafy0TWlXW1V7AsqUBtyzsdaZn2XmvR6Zf9sb5wntxj9Thj+r8pCjO+oDVydk8uFI03VXTPHHmcq",
-	"gdqoodSAS4PrVdBtMFHcfnJJCw5zLXb0TUdCcWok9WUVZ79g/E57xAeMZ4BzokYrF6jYCTvs9UgCKogR",
-	"ESmgv8kKkVEhL4xRG3GuMe0nCRE/WijdO3LYGqmrrj4udscAl5bnCXHy6uQ/Ix3iSU1Ah7NO+4VmK7e7",
-	"enjEk/17fUTQ2pufLn85vWh5r9NvXp1EQzNCTv31slLOekc2qPen/xTstGHJ8sm44JrIbbc320F7u5+u",
-	"XVb8C4HkZf/o8UGrF7lo3PEui7Vc+/ka6OUg6BH8WoZBMwl3UJZAW6/mPT036y0aypKmStG9laabujEN",
-	"N/0z8for3jp1u/wOl079wn9pLHzZe/n4oPKe5dcwP3fwj4bP1jrIBd21b3SuWi9Wrpvbz2C/mq39HSnh",
-	"Uw174wXe1ftgf2tb/hlsg8lt5ILNulLbgtUrB7VvUJCqtxNJUjZPXemtpZ5b7/Vk+TgRZoYprCM3vq/t",
-	"bMb4+vGnz5dUAx4rO2Mp2Jnyl9+5D61tbMu17wuJ3y7OFdGfFc7VruHaFylr33b821GBp9revyd3cMdT",
-	"66ZQb4Engpv9jcbfdmXwHX1vYlpvdfjOcO0C95vGVY+hrN310JAlPIKVywzG5UGYW4RlodFfCfGv+Rpy",
-	"/UoIpSLoT/5qSNGNdaLQOrFrwlEiRTnTUKagp7s4x/+7xf8Vt9hMqWd0keCPjY2eE391HZNj1yCxtW98",
-	"3Ec97FeA2DBZflHQynb8lYXnGEzxwdHzFeM73MHg6hp/6bv2jsq5VmMwLBF3dOGEWvFK2RD9kXqd+MT3",
-	"0oC+7OiW3bkDio31mswdSFRShpPWTqDUjCE0+nbS4Plq4PFi1+P1HSyCIwcxPJrxMQLLce+o/J7UfSex",
-	"47FfAI8F6uE7nDyOOnrulylOC7kslfANPzIrFC6VrZTe/W6mW57Zd7Td5tYfVi+NXF0vw+Y1lavr5VYF",
-	"Xa4uGDINCbcoob8ZNlO1MqprlYI0TMmabHd9UpZXSHs1NaSub8gcnaVwHzeTzG7VWphUt+/Xu+weQnAG",
-	"3TwUdwe1AGKTZ6DvhFHavYzRiI15wmUE2tRWqx3g8nr5vwEAAP//",
+	"7Fvrctu4kn4VFHerYldRsmTHORPll5N4ZryTi9dx5lRt5DIhsiXhmAQ4AGhZ49K7b3UDvEmULWeSmZqz",
+	"+8uWRACNRuPrry+8D2KV5UqCtCYY3Qc51zwDC5o+/QiQTHh8c/YWPyVgYi1yK5QMRsHlHNjU//7MMJGE",
+	"jBumwRZaQsIWc5BMWLbghsUauIWkH4QB3PEsTyEYBYPhy8PpMX/e+yEeQu8fkyPee5kcTnvH8IL/Y/JD",
+	"/DIZQBAGAtfKuZ0HYSB5hiNFEoSBht8KoSEJRlYXEAYmnkPGUcyp0hm3wSgoCnrSLnMcZawWchasVis3",
+	"GIx9rRIBrY1+zhNuAb+JlbQgLf7L8zwVMcd9H/zL4Obv633cBxlYnnBLa18XBjQubUBfDw+PSFBOY4KF",
+	"VnLGuDQL0MEqDG55WkAw6h2HwQLEbG6D0aB/vGpu5T81TINR8B8H9SEduF/NwZrI1b5qpbhvTK6kcbt8",
+	"zZMLt/On7RC0VmgQX3CzxvAZ6lMW2QQ0ywpj2QQYtyxTxrLhIAjdeY2Cg8MDt8nVVdgY6bXPJipZMmGY",
+	"kLc8paMyltvCBKNgykVaaAh21sYpiuiUsGmm5YKJAsOksizjNp4zOweGStA8tq/w+7mQM2ewcy5naLCr",
+	"sDKNkziG3KJun6K68oZciwQVuJvVt7RVzsA0xEon0NKTKeIYjAmebDUX3i62qaxaFdVhrNKQvGIiMYxr",
+	"YEIyIfPCMpRHk5Z+Bp7imT9FN9Uu1M3uG/ALbRE71wr1wfaUpuMlyffRyIqc5DyTFrTkqbOXJ97z8kiE",
+	"n4TRxfh+dmtA34JmOCmq3zZMOeNLvHUarBbeUD8o+6MqZPK1u6qOHG/IlGb6Ljv7oBrWJSzeQwSBBM0K",
+	"t3gDy2eGLZS+MTmPgfZ2zpep4smlUu+4nsHXbnEdeaxSLKUJvzv2lEvScmic3O3WnzEndDG02c+SF3au",
+	"tPgdvvowOSNMZSfnZ6hQXLl0Dqjnu16utL2BZY/noocPKM1O/Ko0PXsNXIP+bibgBQtxYSUBFWLpnsob",
+	"qRYyZBpu1Q0k+Dvc5Si4V44pchQekveQCH5J3v3rlPTGjenhHLUjWx/9p5kG3rtoffmoH6yq5ciLV9DV",
+	"nvH0FvTSIVJlWCIGTzgMXTVkYLlWOWjriU/p2tdn+yiBgbR6yaZ4ADyel26aTQWkxOWEhcw86nDwaa+G",
+	"iotxrfkSP1dnsb7+P9EcFiAtI9oUkhic5aCNkswqpoGTEGvsrj6s+wBkkaHPLU/tapMLNinTl3JoLVY9",
+	"Qk3+BbFt8oFNmU+8o6zgbVPdnglfc9tiqsjgelZk0LUhkezAasMWDeVJIlAonp43lndEeWNDyH/g2q2y",
+	"MWtB7PJpAntiex9k/E5keAbDQRhkQroPPfzkB6EnnTk6XHLg5iqqmKS4RD1RY556FkdFN47T6ancXSlX",
+	"tVJDZWHzYFqbfsgCzpADdV+dysG5UYRyBm5B87TicYxblYmYp+lyxLhkdCmYmo6lnUNGQ/AeC5nAHUI0",
+	"YiHNxs4ddj8z7INKgH16+wszIBPjLomfqT9G6FISPk6Jue/GCl10sAqf9Pw78fQxZ7gtSILVVUOjNFGn",
+	"QnM+A6amlWJDJmGB4DkV2tjNi1behN0wqrzSHQg15+Y6U7oTosDO0XVj5ADaiThVaaoWpoFME6VS4BLn",
+	"knBnr+NCmy78Ro/gfsN94snj4zRryCJZpGnElOMMKTcWnSaugj9wvCXt613fRm+3DTxMUcuPgqEfFwb+",
+	"hlSKaO/joQvSCDbbe/2xuh6SnD+RoKR0iH1GTsMwp9eSKhlwwcdMIsiGY0lRHCRssmRwx2PLJM+A7UW/",
+	"nrz7fBqhR+Wy5BPOa4XOxxIQRPvuhrTtpomiD5nM+/K5NQB9aMwlPnf2tgWRu5jlry6GbkLkLsP+6Z5e",
+	"P9cNQNzhBMvLutW1PCwRotSnt79sokzHFSAy1AFwezLPWFSxVhGxo/7dvse9xRzkWEaV33VoTiYwE7cg",
+	"K1AcMWFZrHIBhm6Sw1whrWJcjqXHVwe2k6XDXrYX3Y+DwTgYsft+v78K2TgYVp9W0T7jMmGxkregrWFK",
+	"psuxtCrvpXALKU6GgQYzkt/AdcwNhMwoT6ksZOwGIHfSmBzSVMgZE9aMJXoG0KwwyCi8M6DDw1hpL7LO",
+	"miL0E1F5qNF+n126GMoQox3LCbjbkS5rdwKGRYMIpYpkbxi50JKgkq5Y5aFScQOMj+WkSG+crkIX/KNa",
+	"KPgPGU9TFEEiHtGFyvhd0zSGg4Hz/q0vH7e5bl/wGuwCQLIhKR3nXve1Jmx42IZsOxPWTSvN+N2ZG1pt",
+	"pvy86TA2Miwbe6itm8cITikkM8iQ66op42yhhYVNj9bOJDU826PM8AHSvQN7LlNMT2fPYVvmh3Cmzruu",
+	"BYqwYD6y8+xmg2OzyMFiRBYRlQAekSXfQG4ZN2PpR1FWOoWpZYrSV96x9tlHcjVT53f26hP69PYXQyDT",
+	"gBe6Z01f9K0cyR/1CptoKmHB3O+vKg6hGZ8YtLYG8Djt+GuyO//eQj628PHH3c2vpQIeSEiaWGkI2VSr",
+	"jPWGA7a3UNrYfQQz/DQBY/dblYbj8GmByJr/JGmmvEgtbb8t2c9qwbIi9jmsSsZYFRKBiIQckGgd+s+A",
+	"S8OGLWGH31D9YdAIvkf3GwZaoUBdlHkoqb+BFS7LvxkF/9enjx9YrihLint3bsclD8i90zVje1FZH4hq",
+	"/zYXOiFP9Mww+m2/CoSI3XlqXE5XlavYXpSKTNioffZ1CeIx9PIlpoci/zrH3dbkJmaqm53hsmuh9zuG",
+	"8mukWgOwEnYYMRqeLn8HUlhlmpNlv0GvTA6x4I6kjGVE5asoZNG10jMuhaE8FH2Ra5XlJcheg7wVWkl0",
+	"WpEvCRBD7I+lN3Nn3FwyyHK79L7ZAWUjF+enpUoGZfV6t4dBuFlGW23QihfPt9p/rcgtxHPTZqWjYmrK",
+	"om7qG40Y3/gtYou5Mp6VjaVIKIvHM0gajKzmZ0jW9kouhmGPM+Zsfz1U76TrVxhgb/xy9ja4Wl19syjG",
+	"FXp3CWLC4K43Uz1fkn3DM0gb8c3fKyTa7pgua6VsuqSKjHtQKvO5rfuGUehEFbYNSxen//359NPl9eXF",
+	"yZvTa1Jnxu/egZwhwBwevyCgLz8Pu7DEQFxoYZefcI/u2CeUsj8pOmFZVrUAbhhn7llm1Q1IlI1URfmK",
+	"Mu/vl5xbmxPaO9A4ycUvsHxo/rAs5MyBJ6DZGpkqjOPiOMg9UVf2N8oStRjcrUupdCGnalOCUuV0Czkz",
+	"kE57c2VsgyxWSXH0N+/evW8m+02fncixbHzDuLU8noPxFKo50R537qnmIcQ/QuTv9PBYNpw/oea0ic/E",
+	"V3hlMsL6HEjIRALSiqnwEShGgqWhhTRPDipPgaXcUvKpxHhumyCPA6vF+mM5lmixFFowIxJAHS2Ehh7e",
+	"Fm7FJAVXjKtPq0rSnJyfjeVedP7x0yU7KNdAp3D+ufHFwb1IVtE+BbdrR75Q+obxGRcSA9L6nCZLV2nH",
+	"kBfDZrQaodmEG2CfL965UFYDT0hklOGn0zURWl84EUIWvT19d3p5uiEbE6ax/DPD1EKSbhq1k5At5tzC",
+	"LWhSofPSoTMpIjYR8amImIwD7lTE4AM9b8fvzy6DMCh06u+PGR0cqBykUYWOoa/07MAPMgf4LCKmsGmz",
+	"Ckv5GdDG2fagP+wPKJuXg+S5CEbBUX/QP/K9FnT7q93ihxl0uDkMqR3hr6qrz8yWlGrIpiK1oH1+DRU0",
+	"ljXdorRKn12AKVLrsgY5nwnJ8ZaQIXHJVM5/K8qs5ojl3CDJaGQPI3d9VJng5YZF5S9WsRnYKhHaZ+ec",
+	"DMVYjlwlVlpDbNliLtI23KKRW5AYN8aF1iBtuhwxqZyLp4sCdwJxYSwpHiS8xj07IRbUxsQJRsyNyHNX",
+	"hNSQuy4m56xz0AQSZ4lXbJVEDltNVF82s9npspbXE19TexOD2BKrLOM9AziTpUTMelTjXGxvGLq/hyWk",
+	"/laAXtaI2sj21RXLpqt5UWY0HnI2Wzi+85Ov3N2ta/rEiSoiOlcYUpMBlaSHQO0Glo6as5wLbag2TqfS",
+	"Z+TdTRWFODlMyFx0YpjSY+nT6oYgEc2PgMybK0nnJt+LxsHxOIjWm3+i4zIBXKv0fuyY5zgYjSvuOQ5W",
+	"W3TbKB916vaH4cvDlmoPd1Bt2zzcTfJbUVMMyFLgxDGE6W+Ri56+zoRcF2zXGPgrpKIwcQeh+N33EspX",
+	"8FAYDLGnFHxSZ4k0lkvL9i5+fMOOjo5e7m+TsSoC4uCgs6fwgcLnrgLi8xQCTGCqNHytkG70N5DykipK",
+	"eobQ7+N/uqOQoVgVOG+Th8Lulhh1uoSgpT7iQfOQh7scMcrWdhiea+caboUqzIOi+RLVlut5PDx8DPiu",
+	"1hooDweDp/WauCDsS7vwHxwODl/0hsPe4YvL4T9Gg8FoMOgPD4+eH7/4n8DV+3ftjn2w97QVh3WFHM3i",
+	"/iNC+eis0as6RO3U1dEpTw2slTgxPq8LkK7u+ORORVdc3uyg6aoKU4fQc3dIXXNXh3nQaIWlIcPHh7Ta",
+	"slZhcLzLOu1+Q4rbiizjeulZQyU63lQ+ox7R6qsrCru6EhYXVOEwdDm7eg0a7QRs6EKTwaDMN7C9SZHe",
+	"oPc7YVTZqaIQ43sSRi5RzuXSkaa6Sdexx7lKoTFqLDXg0uAKrNRGK8q2URe04DDXm4R301QFJyT1VRpw",
+	"v2T8TnvEB4xngAuiRmudp+yEHQ4GJAFlVImIlNDfZoXIqJAXJqiNpNAcIx6UEPGjg9K9oQvbIHV1z/hy",
+	"dwxwYXmREievT/6TbwWpBXQ467Rfara+dl/uH7nJ/rkhImjjyY+XP59edDzXG7Z7ztHQjJAz35dbydls",
+	"ZQmajT1/CHa6sGT1ZFxw3Tddbe/doP3wPd3o8v4TgeT58OjxQesdsDTueJfFOvolvwV6OQh6BL9WYdAO",
+	"wh2UpdBV7HtL35vNGh9FSTOlqOGvfU3dmNY1/SP++hu267td/gXd+n7hP9UXPh88f3xQ1aD+LczPHfyj",
+	"7rMzD3JBLym1Sp+dHemb5vYT2G9ma/+OlPCphr31zYf1Rtp/a1v+CWyLyW3lgu28UteC9SMHjZf3qELU",
+	"SSRJ2TxzqbeOfG6zWJgXk1SYOYawjtz4xghnM8bnjz9+uqQc8ETZOcvAzpV/a4h719rFtlz/Rynx6+W5",
+	"Ivqzxrm6Ndx4lW/jpbi/HRV4qu39PbmDO55GNYVqCzwV3OxvNf6uXus39KKe6WwL8q0FjTdfXrV6hcay",
+	"0SykIU95DGvdMK6zEM3chlWi0fcU+cd8DrnZU0ShCN4n31tUVlmdKLRO4opwFEhRzDSWGejZLpfj/6/F",
+	"/5VrsZ1Sz6kT5fethZ4T/84PBseuQGIbL0e6tyHZB4DEMFm9itXJdnzPy9cYTPmm5tcrxle4g9GXK/yk",
+	"b7srKudaTcCwVNxSxxKV4pWyId5HqnXiN76WBvRKXL+qzh2Qb2zmZG5BopJynLRxApVmDKHR95MGz1cD",
+	"T5a7Hq+vYBEcOYjh8ZxPEFiOB0fVi/juBbMdj/0CeCJQD3/ByeOoo699pc9poZCVEr7j27mlwqWytdL7",
+	"f5npVmf2F9pue+v3600jX6iJqdmm8oW6l7ZLdLm+YMg0pNyihL61cK4aaVRXKgVpmJIN2W6HpCyvkO5s",
+	"akhV35A5OkvuPmkHmf26tDCtXxnarLJ7CMEZdPtQXBNzCcSmyEHfCqO0exi9EZvwlMsYtGms1jjA1dXq",
+	"fwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +55,9 @@ func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackReque
 	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback recorded", ids...)}, nil
 }
 
-// feedbackItems unpacks the validated body, a single object or an array, by
-// exact member names: `VALUE` is an unknown field, never `value`.
+// feedbackItems unpacks the validated body, by exact member names (`VALUE`
+// is an unknown field, never `value`), into the items to store in order: a
+// single object, an array, or the index-keyed object of Portkey's Node SDK.
 func feedbackItems(body *gen.FeedbackInput) ([]gen.FeedbackRequest, error) {
 	raw, err := body.MarshalJSON()
 	if err != nil {
@@ -66,18 +69,54 @@ func feedbackItems(body *gen.FeedbackInput) ([]gen.FeedbackRequest, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("decode validated body: %w", err)
 	}
-	if _, isList := v.([]any); isList {
-		var items gen.FeedbackRequestList
-		if err := runtime.BindJSONValue(v, &items); err != nil {
-			return nil, fmt.Errorf("bind validated body: %w", err)
+	switch v := v.(type) {
+	case []any:
+		return bindItems(v)
+	case map[string]any:
+		if _, single := v["trace_id"].(string); single {
+			return bindItems([]any{v})
 		}
-		return items, nil
+		return indexedItems(v)
 	}
-	var item gen.FeedbackRequest
-	if err := runtime.BindJSONValue(v, &item); err != nil {
-		return nil, fmt.Errorf("bind validated body: %w", err)
+	return nil, fmt.Errorf("validated body is a %T", v)
+}
+
+// indexedItems orders the items of a FeedbackRequestIndexed body by their
+// keys, which must be exactly "0" to "n-1", and names each trace id
+// trace_id, whichever spelling the item used.
+func indexedItems(m map[string]any) ([]gen.FeedbackRequest, error) {
+	items := make([]any, len(m))
+	for k, item := range m {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i >= len(m) || strconv.Itoa(i) != k {
+			return nil, &requestError{
+				status:  http.StatusBadRequest,
+				message: "request body is invalid",
+				fields:  []gen.FieldError{{Path: pointer([]string{k}), Message: fmt.Sprintf("keys of an index-keyed body must be the indexes 0 to %d", len(m)-1)}},
+			}
+		}
+		obj, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("validated item %s is a %T", k, item)
+		}
+		if t, camel := obj["traceID"]; camel {
+			obj = maps.Clone(obj)
+			delete(obj, "traceID")
+			obj["trace_id"] = t
+		}
+		items[i] = obj
 	}
-	return []gen.FeedbackRequest{item}, nil
+	return bindItems(items)
+}
+
+func bindItems(items []any) ([]gen.FeedbackRequest, error) {
+	out := make([]gen.FeedbackRequest, len(items))
+	for i, it := range items {
+		if err := runtime.BindJSONValue(it, &out[i]); err != nil {
+			return nil, fmt.Errorf("bind validated item %d: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
 // GetFeedback returns one stored feedback.

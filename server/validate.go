@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -150,14 +151,11 @@ func fieldErrors(err error) []gen.FieldError {
 		case *openapi3.SchemaError:
 			path := append(append([]string{}, prefix...), e.JSONPointer()...)
 			if e.SchemaField == "oneOf" && e.Schema != nil {
-				if branch := branchFor(e.Schema, e.Value); branch != nil {
-					opts := append(schemaOptions(), openapi3.MultiErrors(), openapi3.VisitAsRequest())
-					if berr := branch.VisitJSON(e.Value, opts...); berr != nil {
-						walk(path, berr)
-						return
-					}
+				if berr := closestBranchError(e.Schema, e.Value); berr != nil {
+					walk(path, berr)
+				} else {
+					out = append(out, gen.FieldError{Path: pointer(path), Message: oneOfMismatch(e.Schema)})
 				}
-				out = append(out, gen.FieldError{Path: pointer(path), Message: "must be " + kindsOf(e.Schema)})
 				return
 			}
 			out = append(out, gen.FieldError{Path: pointer(path), Message: reason(e)})
@@ -183,25 +181,59 @@ func reason(se *openapi3.SchemaError) string {
 	return se.Reason
 }
 
-// branchFor returns the oneOf branch whose type is the JSON type of v.
-func branchFor(s *openapi3.Schema, v any) *openapi3.Schema {
+// closestBranchError checks v against each oneOf branch of its JSON type
+// and returns the error of the branch it came closest to (the fewest
+// failures), or nil when no branch has its type.
+func closestBranchError(s *openapi3.Schema, v any) error {
 	kind := jsonKind(v)
+	var best error
+	bestCount := 0
 	for _, ref := range s.OneOf {
-		if ref.Value != nil && ref.Value.Type.Is(kind) {
-			return ref.Value
+		if ref.Value == nil || ref.Value.Type == nil || !ref.Value.Type.Is(kind) {
+			continue
+		}
+		opts := append(schemaOptions(), openapi3.MultiErrors(), openapi3.VisitAsRequest())
+		err := ref.Value.VisitJSON(v, opts...)
+		if err == nil {
+			continue
+		}
+		n := 1
+		var me openapi3.MultiError
+		if errors.As(err, &me) {
+			n = len(me)
+		}
+		if best == nil || n < bestCount {
+			best, bestCount = err, n
 		}
 	}
-	return nil
+	return best
 }
 
-func kindsOf(s *openapi3.Schema) string {
-	var kinds []string
+// oneOfMismatch says what a oneOf accepts, for the error when a value is
+// none of it: its branches' JSON types, or the fields its branches require.
+func oneOfMismatch(s *openapi3.Schema) string {
+	var kinds, fields []string
 	for _, ref := range s.OneOf {
-		if ref.Value != nil && ref.Value.Type != nil {
-			kinds = append(kinds, "an "+strings.Join(ref.Value.Type.Slice(), " or "))
+		if ref.Value != nil && ref.Value.Type == nil && len(ref.Value.Required) > 0 {
+			fields = append(fields, ref.Value.Required...)
+		}
+		if ref.Value == nil || ref.Value.Type == nil {
+			continue
+		}
+		for _, k := range ref.Value.Type.Slice() {
+			if k = "an " + k; !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
 		}
 	}
-	return strings.Join(kinds, " or ")
+	if len(kinds) == 0 && len(fields) > 0 {
+		// Branches that differ only in which fields they require.
+		return "must have exactly one of the fields " + strings.Join(fields, ", ")
+	}
+	if len(kinds) == 0 {
+		return "must match exactly one of its forms"
+	}
+	return "must be " + strings.Join(kinds, " or ")
 }
 
 func jsonKind(v any) string {
