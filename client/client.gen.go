@@ -157,6 +157,34 @@ type FeedbackResponse struct {
 // FeedbackResponseStatus defines model for FeedbackResponse.Status.
 type FeedbackResponseStatus string
 
+// FeedbackToken defines model for FeedbackToken.
+type FeedbackToken struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Token The sealed token.
+	Token string `json:"token"`
+
+	// URL Where a browser POSTs a `TokenFeedback` body.
+	URL string `json:"url"`
+}
+
+// FeedbackTokenRequest What a feedback token is for.
+type FeedbackTokenRequest struct {
+	// ExpiresIn Seconds until the token expires, at most 30 days.
+	ExpiresIn *int `json:"expires_in,omitempty"`
+
+	// Metadata Metadata recorded with the feedback, such as `_user`; it wins
+	// over metadata the browser sends for the same key. It travels
+	// inside the token, so the whole token must fit in 4096
+	// characters.
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	TraceID TraceID `json:"trace_id"`
+}
+
 // FeedbackUpdate New contents for a stored feedback. `weight` and `metadata` are kept as
 // stored when left out or `null`. Other fields (Portkey's SDKs send
 // `feedback_id`) are ignored.
@@ -245,6 +273,27 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
+// TokenFeedback Feedback sent with a token; the trace comes from the token.
+type TokenFeedback struct {
+	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
+	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
+	// `null` means an empty object.
+	//
+	//
+	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	Metadata *Metadata `json:"metadata,omitempty"`
+
+	// Value The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	Value FeedbackValue `json:"value"`
+
+	// Weight How much this feedback counts, from 0 to 1; `null` or absent means 1.
+	//
+	// Example: 1
+	Weight *FeedbackWeight `json:"weight,omitempty"`
+}
+
 // TraceID The trace id of the request the feedback is about.
 //
 // Example: REQUEST_TRACE_ID
@@ -267,6 +316,9 @@ type NotFound = Error
 
 // PayloadTooLarge Every error the service answers with.
 type PayloadTooLarge = Error
+
+// TooManyRequests Every error the service answers with.
+type TooManyRequests = Error
 
 // Unauthorized Every error the service answers with.
 type Unauthorized = Error
@@ -305,6 +357,12 @@ type ListFeedbackParams struct {
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
+
+// CreateFeedbackTokenJSONRequestBody defines body for CreateFeedbackToken for application/json ContentType.
+type CreateFeedbackTokenJSONRequestBody = FeedbackTokenRequest
+
+// SubmitFeedbackWithTokenJSONRequestBody defines body for SubmitFeedbackWithToken for application/json ContentType.
+type SubmitFeedbackWithTokenJSONRequestBody = TokenFeedback
 
 // UpdateFeedbackByPostJSONRequestBody defines body for UpdateFeedbackByPost for application/json ContentType.
 type UpdateFeedbackByPostJSONRequestBody = FeedbackUpdate
@@ -661,6 +719,68 @@ type ClientInterface interface {
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
 	CreateFeedback(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CreateFeedbackTokenWithBody Create a browser-safe feedback token
+	//
+	// Creates a token that lets whoever holds it record feedback on one
+	// trace, and nothing else: hand its `url` to the end user's browser
+	// instead of an API key. The token is sealed by the server (encrypted
+	// and authenticated), bound to the key's workspace, the key itself and
+	// the trace id, and expires after `expires_in` seconds. It stops
+	// working at once when the key that created it is revoked. Creating a
+	// token stores nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+	CreateFeedbackTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateFeedbackToken Create a browser-safe feedback token
+	//
+	// Creates a token that lets whoever holds it record feedback on one
+	// trace, and nothing else: hand its `url` to the end user's browser
+	// instead of an API key. The token is sealed by the server (encrypted
+	// and authenticated), bound to the key's workspace, the key itself and
+	// the trace id, and expires after `expires_in` seconds. It stops
+	// working at once when the key that created it is revoked. Creating a
+	// token stores nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+	CreateFeedbackToken(ctx context.Context, body CreateFeedbackTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitFeedbackWithTokenWithBody Record feedback with a token (no API key)
+	//
+	// Records feedback for the token's trace; meant to be called from a
+	// browser, so it needs no API key and answers CORS requests (from any
+	// origin unless the server restricts them). Submitting again with the
+	// same token updates the same feedback instead of adding another: a
+	// user who switches from thumbs up to thumbs down leaves one vote.
+	// Metadata sent here is merged with the token's, and the token's wins
+	// for a key both have. An expired, altered, foreign or revoked token
+	// is answered 401 and nothing is stored.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+	SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitFeedbackWithToken Record feedback with a token (no API key)
+	//
+	// Records feedback for the token's trace; meant to be called from a
+	// browser, so it needs no API key and answers CORS requests (from any
+	// origin unless the server restricts them). Submitting again with the
+	// same token updates the same feedback instead of adding another: a
+	// user who switches from thumbs up to thumbs down leaves one vote.
+	// Metadata sent here is merged with the token's, and the token's wins
+	// for a key both have. An expired, altered, foreign or revoked token
+	// is answered 401 and nothing is stored.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+	SubmitFeedbackWithToken(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeleteFeedback Delete feedback
 	//
 	// Deletes a stored feedback for good.
@@ -777,6 +897,108 @@ func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, contentType stri
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
 func (c *RawClient) CreateFeedback(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateFeedbackRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFeedbackTokenWithBody Create a browser-safe feedback token
+//
+// Creates a token that lets whoever holds it record feedback on one
+// trace, and nothing else: hand its `url` to the end user's browser
+// instead of an API key. The token is sealed by the server (encrypted
+// and authenticated), bound to the key's workspace, the key itself and
+// the trace id, and expires after `expires_in` seconds. It stops
+// working at once when the key that created it is revoked. Creating a
+// token stores nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+func (c *RawClient) CreateFeedbackTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedbackTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFeedbackToken Create a browser-safe feedback token
+//
+// Creates a token that lets whoever holds it record feedback on one
+// trace, and nothing else: hand its `url` to the end user's browser
+// instead of an API key. The token is sealed by the server (encrypted
+// and authenticated), bound to the key's workspace, the key itself and
+// the trace id, and expires after `expires_in` seconds. It stops
+// working at once when the key that created it is revoked. Creating a
+// token stores nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+func (c *RawClient) CreateFeedbackToken(ctx context.Context, body CreateFeedbackTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedbackTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitFeedbackWithTokenWithBody Record feedback with a token (no API key)
+//
+// Records feedback for the token's trace; meant to be called from a
+// browser, so it needs no API key and answers CORS requests (from any
+// origin unless the server restricts them). Submitting again with the
+// same token updates the same feedback instead of adding another: a
+// user who switches from thumbs up to thumbs down leaves one vote.
+// Metadata sent here is merged with the token's, and the token's wins
+// for a key both have. An expired, altered, foreign or revoked token
+// is answered 401 and nothing is stored.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+func (c *RawClient) SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitFeedbackWithTokenRequestWithBody(c.Server, token, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitFeedbackWithToken Record feedback with a token (no API key)
+//
+// Records feedback for the token's trace; meant to be called from a
+// browser, so it needs no API key and answers CORS requests (from any
+// origin unless the server restricts them). Submitting again with the
+// same token updates the same feedback instead of adding another: a
+// user who switches from thumbs up to thumbs down leaves one vote.
+// Metadata sent here is merged with the token's, and the token's wins
+// for a key both have. An expired, altered, foreign or revoked token
+// is answered 401 and nothing is stored.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+func (c *RawClient) SubmitFeedbackWithToken(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitFeedbackWithTokenRequest(c.Server, token, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1083,6 +1305,93 @@ func NewCreateFeedbackRequestWithBody(server string, contentType string, body io
 	return req, nil
 }
 
+// NewCreateFeedbackTokenRequest calls the generic CreateFeedbackToken builder with application/json body
+func NewCreateFeedbackTokenRequest(server string, body CreateFeedbackTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateFeedbackTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateFeedbackTokenRequestWithBody constructs an http.Request for the CreateFeedbackToken method, with any body, and a specified content type
+func NewCreateFeedbackTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback/tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSubmitFeedbackWithTokenRequest calls the generic SubmitFeedbackWithToken builder with application/json body
+func NewSubmitFeedbackWithTokenRequest(server string, token string, body SubmitFeedbackWithTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSubmitFeedbackWithTokenRequestWithBody(server, token, "application/json", bodyReader)
+}
+
+// NewSubmitFeedbackWithTokenRequestWithBody constructs an http.Request for the SubmitFeedbackWithToken method, with any body, and a specified content type
+func NewSubmitFeedbackWithTokenRequestWithBody(server string, token string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "token", token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewDeleteFeedbackRequest constructs an http.Request for the DeleteFeedback method
 func NewDeleteFeedbackRequest(server string, id FeedbackID) (*http.Request, error) {
 	var err error
@@ -1328,6 +1637,68 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
 	CreateFeedbackWithResponse(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
 
+	// CreateFeedbackTokenWithBodyWithResponse Create a browser-safe feedback token
+	//
+	// Creates a token that lets whoever holds it record feedback on one
+	// trace, and nothing else: hand its `url` to the end user's browser
+	// instead of an API key. The token is sealed by the server (encrypted
+	// and authenticated), bound to the key's workspace, the key itself and
+	// the trace id, and expires after `expires_in` seconds. It stops
+	// working at once when the key that created it is revoked. Creating a
+	// token stores nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+	CreateFeedbackTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackTokenResponse, error)
+
+	// CreateFeedbackTokenWithResponse Create a browser-safe feedback token
+	//
+	// Creates a token that lets whoever holds it record feedback on one
+	// trace, and nothing else: hand its `url` to the end user's browser
+	// instead of an API key. The token is sealed by the server (encrypted
+	// and authenticated), bound to the key's workspace, the key itself and
+	// the trace id, and expires after `expires_in` seconds. It stops
+	// working at once when the key that created it is revoked. Creating a
+	// token stores nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+	CreateFeedbackTokenWithResponse(ctx context.Context, body CreateFeedbackTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackTokenResponse, error)
+
+	// SubmitFeedbackWithTokenWithBodyWithResponse Record feedback with a token (no API key)
+	//
+	// Records feedback for the token's trace; meant to be called from a
+	// browser, so it needs no API key and answers CORS requests (from any
+	// origin unless the server restricts them). Submitting again with the
+	// same token updates the same feedback instead of adding another: a
+	// user who switches from thumbs up to thumbs down leaves one vote.
+	// Metadata sent here is merged with the token's, and the token's wins
+	// for a key both have. An expired, altered, foreign or revoked token
+	// is answered 401 and nothing is stored.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+	SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
+
+	// SubmitFeedbackWithTokenWithResponse Record feedback with a token (no API key)
+	//
+	// Records feedback for the token's trace; meant to be called from a
+	// browser, so it needs no API key and answers CORS requests (from any
+	// origin unless the server restricts them). Submitting again with the
+	// same token updates the same feedback instead of adding another: a
+	// user who switches from thumbs up to thumbs down leaves one vote.
+	// Metadata sent here is merged with the token's, and the token's wins
+	// for a key both have. An expired, altered, foreign or revoked token
+	// is answered 401 and nothing is stored.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+	SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
+
 	// DeleteFeedbackWithResponse Delete feedback
 	//
 	// Deletes a stored feedback for good.
@@ -1391,6 +1762,11 @@ type ClientWithResponsesInterface interface {
 	UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
 }
 
+// ListFeedbackResponse429Headers the declared response headers of an HTTP 429 response for ListFeedback
+type ListFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ListFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1400,8 +1776,12 @@ type ListFeedbackResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListFeedbackResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1417,6 +1797,11 @@ func (r ListFeedbackResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListFeedbackResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1453,6 +1838,11 @@ func (r ListFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// CreateFeedbackResponse429Headers the declared response headers of an HTTP 429 response for CreateFeedback
+type CreateFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1466,8 +1856,12 @@ type CreateFeedbackResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateFeedbackResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1493,6 +1887,11 @@ func (r CreateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r CreateFeedbackResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1529,6 +1928,191 @@ func (r CreateFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// CreateFeedbackTokenResponse429Headers the declared response headers of an HTTP 429 response for CreateFeedbackToken
+type CreateFeedbackTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateFeedbackTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackToken
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateFeedbackTokenResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON200() *FeedbackToken {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateFeedbackTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateFeedbackTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateFeedbackTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateFeedbackTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SubmitFeedbackWithTokenResponse429Headers the declared response headers of an HTTP 429 response for SubmitFeedbackWithToken
+type SubmitFeedbackWithTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SubmitFeedbackWithTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SubmitFeedbackWithTokenResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON200() *FeedbackAccepted {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SubmitFeedbackWithTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SubmitFeedbackWithTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SubmitFeedbackWithTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SubmitFeedbackWithTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteFeedbackResponse429Headers the declared response headers of an HTTP 429 response for DeleteFeedback
+type DeleteFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1540,8 +2124,12 @@ type DeleteFeedbackResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteFeedbackResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1562,6 +2150,11 @@ func (r DeleteFeedbackResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteFeedbackResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1598,6 +2191,11 @@ func (r DeleteFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// GetFeedbackResponse429Headers the declared response headers of an HTTP 429 response for GetFeedback
+type GetFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1609,8 +2207,12 @@ type GetFeedbackResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetFeedbackResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1631,6 +2233,11 @@ func (r GetFeedbackResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetFeedbackResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1667,6 +2274,11 @@ func (r GetFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// UpdateFeedbackByPostResponse429Headers the declared response headers of an HTTP 429 response for UpdateFeedbackByPost
+type UpdateFeedbackByPostResponse429Headers struct {
+	RetryAfter *int
+}
+
 type UpdateFeedbackByPostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1682,8 +2294,12 @@ type UpdateFeedbackByPostResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateFeedbackByPostResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1714,6 +2330,11 @@ func (r UpdateFeedbackByPostResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r UpdateFeedbackByPostResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateFeedbackByPostResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1750,6 +2371,11 @@ func (r UpdateFeedbackByPostResponse) ContentType() string {
 	return ""
 }
 
+// UpdateFeedbackResponse429Headers the declared response headers of an HTTP 429 response for UpdateFeedback
+type UpdateFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
 type UpdateFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1765,8 +2391,12 @@ type UpdateFeedbackResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateFeedbackResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1797,6 +2427,11 @@ func (r UpdateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r UpdateFeedbackResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -1888,6 +2523,92 @@ func (c *ClientWithResponses) CreateFeedbackWithResponse(ctx context.Context, bo
 		return nil, err
 	}
 	return ParseCreateFeedbackResponse(rsp)
+}
+
+// CreateFeedbackTokenWithBodyWithResponse Create a browser-safe feedback token
+//
+// Creates a token that lets whoever holds it record feedback on one
+// trace, and nothing else: hand its `url` to the end user's browser
+// instead of an API key. The token is sealed by the server (encrypted
+// and authenticated), bound to the key's workspace, the key itself and
+// the trace id, and expires after `expires_in` seconds. It stops
+// working at once when the key that created it is revoked. Creating a
+// token stores nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+func (c *ClientWithResponses) CreateFeedbackTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackTokenResponse, error) {
+	rsp, err := c.CreateFeedbackTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFeedbackTokenResponse(rsp)
+}
+
+// CreateFeedbackTokenWithResponse Create a browser-safe feedback token
+//
+// Creates a token that lets whoever holds it record feedback on one
+// trace, and nothing else: hand its `url` to the end user's browser
+// instead of an API key. The token is sealed by the server (encrypted
+// and authenticated), bound to the key's workspace, the key itself and
+// the trace id, and expires after `expires_in` seconds. It stops
+// working at once when the key that created it is revoked. Creating a
+// token stores nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
+func (c *ClientWithResponses) CreateFeedbackTokenWithResponse(ctx context.Context, body CreateFeedbackTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackTokenResponse, error) {
+	rsp, err := c.CreateFeedbackToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFeedbackTokenResponse(rsp)
+}
+
+// SubmitFeedbackWithTokenWithBodyWithResponse Record feedback with a token (no API key)
+//
+// Records feedback for the token's trace; meant to be called from a
+// browser, so it needs no API key and answers CORS requests (from any
+// origin unless the server restricts them). Submitting again with the
+// same token updates the same feedback instead of adding another: a
+// user who switches from thumbs up to thumbs down leaves one vote.
+// Metadata sent here is merged with the token's, and the token's wins
+// for a key both have. An expired, altered, foreign or revoked token
+// is answered 401 and nothing is stored.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+func (c *ClientWithResponses) SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
+	rsp, err := c.SubmitFeedbackWithTokenWithBody(ctx, token, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitFeedbackWithTokenResponse(rsp)
+}
+
+// SubmitFeedbackWithTokenWithResponse Record feedback with a token (no API key)
+//
+// Records feedback for the token's trace; meant to be called from a
+// browser, so it needs no API key and answers CORS requests (from any
+// origin unless the server restricts them). Submitting again with the
+// same token updates the same feedback instead of adding another: a
+// user who switches from thumbs up to thumbs down leaves one vote.
+// Metadata sent here is merged with the token's, and the token's wins
+// for a key both have. An expired, altered, foreign or revoked token
+// is answered 401 and nothing is stored.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
+func (c *ClientWithResponses) SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
+	rsp, err := c.SubmitFeedbackWithToken(ctx, token, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitFeedbackWithTokenResponse(rsp)
 }
 
 // DeleteFeedbackWithResponse Delete feedback
@@ -2023,6 +2744,13 @@ func ParseListFeedbackResponse(rsp *http.Response) (*ListFeedbackResponse, error
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2030,6 +2758,19 @@ func ParseListFeedbackResponse(rsp *http.Response) (*ListFeedbackResponse, error
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -2084,6 +2825,13 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2091,6 +2839,181 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateFeedbackTokenResponse parses an HTTP response from a CreateFeedbackTokenWithResponse call
+func ParseCreateFeedbackTokenResponse(rsp *http.Response) (*CreateFeedbackTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateFeedbackTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateFeedbackTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSubmitFeedbackWithTokenResponse parses an HTTP response from a SubmitFeedbackWithTokenWithResponse call
+func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWithTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SubmitFeedbackWithTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SubmitFeedbackWithTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -2138,6 +3061,13 @@ func ParseDeleteFeedbackResponse(rsp *http.Response) (*DeleteFeedbackResponse, e
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2145,6 +3075,19 @@ func ParseDeleteFeedbackResponse(rsp *http.Response) (*DeleteFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeleteFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -2192,6 +3135,13 @@ func ParseGetFeedbackResponse(rsp *http.Response) (*GetFeedbackResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2199,6 +3149,19 @@ func ParseGetFeedbackResponse(rsp *http.Response) (*GetFeedbackResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -2260,6 +3223,13 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2267,6 +3237,19 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UpdateFeedbackByPostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -2328,6 +3311,13 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2335,6 +3325,19 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UpdateFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

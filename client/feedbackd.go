@@ -8,6 +8,13 @@
 //	id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "trace-1", Value: 5})
 //	for f, err := range c.Feedback.List(ctx, client.ListFeedbackParams{}) { ... }
 //
+// Feedback tokens let an end user's browser record feedback without a key:
+//
+//	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "trace-1"})
+//	id, err := client.SubmitWithToken(ctx, tok.URL, client.TokenFeedback{Value: 1})
+//
+// A request answered 429 is retried after its Retry-After (WithMaxRetries).
+//
 // The package links neither Echo nor the server, so programs that import it
 // stay small.
 //
@@ -23,10 +30,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -38,15 +48,26 @@ type UUID = openapi_types.UUID
 type Client struct {
 	// Feedback records, reads, updates and deletes feedback.
 	Feedback *FeedbackService
+	// Tokens creates browser-safe feedback tokens.
+	Tokens *TokenService
 }
 
-// Option configures New.
+// Option configures New and SubmitWithToken.
 type Option func(*config)
 
 type config struct {
-	apiKey string
-	doer   HttpRequestDoer
+	apiKey     string
+	doer       HttpRequestDoer
+	maxRetries int
 }
+
+// DefaultMaxRetries is how often a request answered 429 is retried.
+const DefaultMaxRetries = 3
+
+// WithMaxRetries sets how often a request answered 429 (Too Many Requests)
+// is sent again, after the wait its Retry-After asks for; 0 turns retries
+// off.
+func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = n } }
 
 // WithAPIKey sets the API key. Without it, New uses the PORTKEY_API_KEY
 // environment variable.
@@ -59,26 +80,37 @@ func WithDoer(d HttpRequestDoer) Option { return func(c *config) { c.doer = d } 
 // New returns a client for the API at baseURL, the URL the paths of the
 // spec hang under, such as "http://127.0.0.1:8787/v1".
 func New(baseURL string, opts ...Option) (*Client, error) {
-	cfg := config{doer: http.DefaultClient}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	if cfg.apiKey == "" {
 		cfg.apiKey = os.Getenv("PORTKEY_API_KEY")
 	}
+	raw, err := cfg.raw(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Feedback: &FeedbackService{raw: raw}, Tokens: &TokenService{raw: raw}}, nil
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{doer: http.DefaultClient, maxRetries: DefaultMaxRetries}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// raw returns the generated client for baseURL, sending cfg's key and
+// retrying as cfg says.
+func (cfg config) raw(baseURL string) (*ClientWithResponses, error) {
 	key := cfg.apiKey
-	raw, err := NewClientWithResponses(strings.TrimSuffix(baseURL, "/"),
-		WithHTTPClient(cfg.doer),
+	return NewClientWithResponses(strings.TrimSuffix(baseURL, "/"),
+		WithHTTPClient(retryingDoer{next: cfg.doer, maxRetries: cfg.maxRetries}),
 		WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 			if key != "" {
 				req.Header.Set("x-portkey-api-key", key)
 			}
 			return nil
 		}))
-	if err != nil {
-		return nil, err
-	}
-	return &Client{Feedback: &FeedbackService{raw: raw}}, nil
 }
 
 // FeedbackService is the feedback part of the API.
@@ -201,10 +233,124 @@ func (s *FeedbackService) ListPage(ctx context.Context, params ListFeedbackParam
 	return resp.JSON200, nil
 }
 
+// TokenService creates feedback tokens: links that let an end user's
+// browser record feedback on one trace without an API key.
+type TokenService struct {
+	raw *ClientWithResponses
+}
+
+// Create returns a token for req.TraceID. Hand its URL to the browser,
+// which records feedback with SubmitWithToken or a plain POST.
+func (s *TokenService) Create(ctx context.Context, req FeedbackTokenRequest) (*FeedbackToken, error) {
+	resp, err := s.raw.CreateFeedbackTokenWithResponse(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// SubmitWithToken records feedback through a token's URL (FeedbackToken.URL)
+// and returns the id of the token's feedback; submitting again with the
+// same token updates that feedback. It needs no API key: the token is the
+// permission.
+func SubmitWithToken(ctx context.Context, tokenURL string, f TokenFeedback, opts ...Option) (UUID, error) {
+	base, tok, ok := cutTokenURL(tokenURL)
+	if !ok {
+		return UUID{}, fmt.Errorf("feedbackd: %q is not a feedback token URL", tokenURL)
+	}
+	cfg := newConfig(opts)
+	cfg.apiKey = "" // never send a key along with a token
+	raw, err := cfg.raw(base)
+	if err != nil {
+		return UUID{}, err
+	}
+	resp, err := raw.SubmitFeedbackWithTokenWithResponse(ctx, tok, f)
+	if err != nil {
+		return UUID{}, err
+	}
+	if resp.JSON200 == nil {
+		return UUID{}, apiError(resp.HTTPResponse, resp.Body)
+	}
+	if len(resp.JSON200.FeedbackIds) != 1 {
+		return UUID{}, fmt.Errorf("feedbackd: token submission answered %d ids, want 1", len(resp.JSON200.FeedbackIds))
+	}
+	return resp.JSON200.FeedbackIds[0], nil
+}
+
+// cutTokenURL splits ".../v1/feedback/tokens/TOKEN" into the API's base
+// URL and the token.
+func cutTokenURL(u string) (base, tok string, ok bool) {
+	const marker = "/feedback/tokens/"
+	i := strings.LastIndex(u, marker)
+	if i < 0 {
+		return "", "", false
+	}
+	base, tok = u[:i], u[i+len(marker):]
+	return base, tok, base != "" && tok != "" && !strings.ContainsAny(tok, "/?#")
+}
+
+// retryingDoer sends a request again when it is answered 429, after the
+// wait the answer's Retry-After asks for (capped), at most maxRetries
+// times. A 429 means the request was not processed, so a retry cannot
+// record anything twice.
+type retryingDoer struct {
+	next       HttpRequestDoer
+	maxRetries int
+}
+
+// maxRetryWait caps a single Retry-After wait.
+const maxRetryWait = 30 * time.Second
+
+func (d retryingDoer) Do(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := d.next.Do(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests || attempt >= d.maxRetries {
+			return resp, err
+		}
+		if req.Body != nil && req.GetBody == nil {
+			return resp, nil // the body cannot be sent again
+		}
+		wait := retryAfter(resp.Header.Get("Retry-After"))
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		timer := time.NewTimer(wait)
+		select {
+		case <-req.Context().Done():
+			timer.Stop()
+			return nil, req.Context().Err()
+		case <-timer.C:
+		}
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date; one
+// second when it is missing or unreadable.
+func retryAfter(h string) time.Duration {
+	wait := time.Second
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+		wait = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		wait = time.Until(t)
+	}
+	return min(max(wait, 0), maxRetryWait)
+}
+
 // Sentinels for errors.Is on an *APIError.
 var (
-	ErrNotFound     = errors.New("feedbackd: not found")
-	ErrUnauthorized = errors.New("feedbackd: unauthorized")
+	ErrNotFound        = errors.New("feedbackd: not found")
+	ErrUnauthorized    = errors.New("feedbackd: unauthorized")
+	ErrTooManyRequests = errors.New("feedbackd: too many requests")
 )
 
 // APIError is any answer of the API other than success, read from the
@@ -228,13 +374,16 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is reports whether e is ErrNotFound (404) or ErrUnauthorized (401).
+// Is reports whether e is ErrNotFound (404), ErrUnauthorized (401) or
+// ErrTooManyRequests (429).
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized
+	case ErrTooManyRequests:
+		return e.StatusCode == http.StatusTooManyRequests
 	}
 	return false
 }

@@ -176,6 +176,34 @@ type FeedbackResponse struct {
 // FeedbackResponseStatus defines model for FeedbackResponse.Status.
 type FeedbackResponseStatus string
 
+// FeedbackToken defines model for FeedbackToken.
+type FeedbackToken struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Token The sealed token.
+	Token string `json:"token"`
+
+	// URL Where a browser POSTs a `TokenFeedback` body.
+	URL string `json:"url"`
+}
+
+// FeedbackTokenRequest What a feedback token is for.
+type FeedbackTokenRequest struct {
+	// ExpiresIn Seconds until the token expires, at most 30 days.
+	ExpiresIn *int `json:"expires_in,omitempty"`
+
+	// Metadata Metadata recorded with the feedback, such as `_user`; it wins
+	// over metadata the browser sends for the same key. It travels
+	// inside the token, so the whole token must fit in 4096
+	// characters.
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: REQUEST_TRACE_ID
+	TraceID TraceID `json:"trace_id"`
+}
+
 // FeedbackUpdate New contents for a stored feedback. `weight` and `metadata` are kept as
 // stored when left out or `null`. Other fields (Portkey's SDKs send
 // `feedback_id`) are ignored.
@@ -272,6 +300,27 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
+// TokenFeedback Feedback sent with a token; the trace comes from the token.
+type TokenFeedback struct {
+	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
+	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
+	// `null` means an empty object.
+	//
+	//
+	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	Metadata *Metadata `json:"metadata,omitempty"`
+
+	// Value The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	Value FeedbackValue `json:"value"`
+
+	// Weight How much this feedback counts, from 0 to 1; `null` or absent means 1.
+	//
+	// Example: 1
+	Weight *FeedbackWeight `json:"weight,omitempty"`
+}
+
 // TraceID The trace id of the request the feedback is about.
 //
 // Example: REQUEST_TRACE_ID
@@ -294,6 +343,9 @@ type NotFound = Error
 
 // PayloadTooLarge Every error the service answers with.
 type PayloadTooLarge = Error
+
+// TooManyRequests Every error the service answers with.
+type TooManyRequests = Error
 
 // Unauthorized Every error the service answers with.
 type Unauthorized = Error
@@ -332,6 +384,12 @@ type ListFeedbackParams struct {
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
+
+// CreateFeedbackTokenJSONRequestBody defines body for CreateFeedbackToken for application/json ContentType.
+type CreateFeedbackTokenJSONRequestBody = FeedbackTokenRequest
+
+// SubmitFeedbackWithTokenJSONRequestBody defines body for SubmitFeedbackWithToken for application/json ContentType.
+type SubmitFeedbackWithTokenJSONRequestBody = TokenFeedback
 
 // UpdateFeedbackByPostJSONRequestBody defines body for UpdateFeedbackByPost for application/json ContentType.
 type UpdateFeedbackByPostJSONRequestBody = FeedbackUpdate
@@ -585,6 +643,12 @@ type ServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx echo.Context) error
+	// CreateFeedbackToken Create a browser-safe feedback token
+	// (POST /feedback/tokens)
+	CreateFeedbackToken(ctx echo.Context) error
+	// SubmitFeedbackWithToken Record feedback with a token (no API key)
+	// (POST /feedback/tokens/{token})
+	SubmitFeedbackWithToken(ctx echo.Context, token string) error
 	// DeleteFeedback Delete feedback
 	// (DELETE /feedback/{id})
 	DeleteFeedback(ctx echo.Context, id FeedbackID) error
@@ -683,6 +747,31 @@ func (w *ServerInterfaceWrapper) CreateFeedback(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateFeedback(ctx)
+	return err
+}
+
+// CreateFeedbackToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateFeedbackToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateFeedbackToken(ctx)
+	return err
+}
+
+// SubmitFeedbackWithToken converts echo context to params.
+func (w *ServerInterfaceWrapper) SubmitFeedbackWithToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "token" -------------
+	var token string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", ctx.Param("token"), &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter token: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SubmitFeedbackWithToken(ctx, token)
 	return err
 }
 
@@ -817,6 +906,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.GET(options.BaseURL+"/feedback", wrapper.ListFeedback, options.OperationMiddlewares["listFeedback"]...)
 	router.POST(options.BaseURL+"/feedback", wrapper.CreateFeedback, options.OperationMiddlewares["createFeedback"]...)
+	router.POST(options.BaseURL+"/feedback/tokens", wrapper.CreateFeedbackToken, options.OperationMiddlewares["createFeedbackToken"]...)
+	router.POST(options.BaseURL+"/feedback/tokens/:token", wrapper.SubmitFeedbackWithToken, options.OperationMiddlewares["submitFeedbackWithToken"]...)
 	router.DELETE(options.BaseURL+"/feedback/:id", wrapper.DeleteFeedback, options.OperationMiddlewares["deleteFeedback"]...)
 	router.GET(options.BaseURL+"/feedback/:id", wrapper.GetFeedback, options.OperationMiddlewares["getFeedback"]...)
 	router.POST(options.BaseURL+"/feedback/:id", wrapper.UpdateFeedbackByPost, options.OperationMiddlewares["updateFeedbackByPost"]...)
@@ -837,6 +928,15 @@ type InternalErrorJSONResponse Error
 type NotFoundJSONResponse Error
 
 type PayloadTooLargeJSONResponse Error
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyRequestsJSONResponse struct {
+	Body Error
+
+	Headers TooManyRequestsResponseHeaders
+}
 
 type UnauthorizedJSONResponse Error
 
@@ -888,6 +988,23 @@ func (response ListFeedback401JSONResponse) VisitListFeedbackResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListFeedback429JSONResponse) VisitListFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -986,9 +1103,249 @@ func (response CreateFeedback415JSONResponse) VisitCreateFeedbackResponse(w http
 	return err
 }
 
+type CreateFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateFeedback429JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateFeedback500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateFeedback500JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackTokenRequestObject struct {
+	Body *CreateFeedbackTokenJSONRequestBody
+}
+
+type CreateFeedbackTokenResponseObject interface {
+	VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateFeedbackToken200JSONResponse FeedbackToken
+
+func (response CreateFeedbackToken200JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateFeedbackToken400JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateFeedbackToken401JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateFeedbackToken413JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateFeedbackToken415JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateFeedbackToken429JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateFeedbackToken500JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithTokenRequestObject struct {
+	Token string `json:"token"`
+	Body  *SubmitFeedbackWithTokenJSONRequestBody
+}
+
+type SubmitFeedbackWithTokenResponseObject interface {
+	VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error
+}
+
+type SubmitFeedbackWithToken200JSONResponse struct{ FeedbackAcceptedJSONResponse }
+
+func (response SubmitFeedbackWithToken200JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SubmitFeedbackWithToken400JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken401JSONResponse Error
+
+func (response SubmitFeedbackWithToken401JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SubmitFeedbackWithToken413JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SubmitFeedbackWithToken415JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SubmitFeedbackWithToken429JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SubmitFeedbackWithToken500JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -1060,6 +1417,23 @@ func (response DeleteFeedback404JSONResponse) VisitDeleteFeedbackResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DeleteFeedback429JSONResponse) VisitDeleteFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1138,6 +1512,23 @@ func (response GetFeedback404JSONResponse) VisitGetFeedbackResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetFeedback429JSONResponse) VisitGetFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1251,6 +1642,23 @@ func (response UpdateFeedbackByPost415JSONResponse) VisitUpdateFeedbackByPostRes
 	return err
 }
 
+type UpdateFeedbackByPost429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UpdateFeedbackByPost429JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateFeedbackByPost500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateFeedbackByPost500JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
@@ -1356,6 +1764,23 @@ func (response UpdateFeedback415JSONResponse) VisitUpdateFeedbackResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UpdateFeedback429JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1466,6 +1891,12 @@ type StrictServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx context.Context, request CreateFeedbackRequestObject) (CreateFeedbackResponseObject, error)
+	// CreateFeedbackToken Create a browser-safe feedback token
+	// (POST /feedback/tokens)
+	CreateFeedbackToken(ctx context.Context, request CreateFeedbackTokenRequestObject) (CreateFeedbackTokenResponseObject, error)
+	// SubmitFeedbackWithToken Record feedback with a token (no API key)
+	// (POST /feedback/tokens/{token})
+	SubmitFeedbackWithToken(ctx context.Context, request SubmitFeedbackWithTokenRequestObject) (SubmitFeedbackWithTokenResponseObject, error)
 	// DeleteFeedback Delete feedback
 	// (DELETE /feedback/{id})
 	DeleteFeedback(ctx context.Context, request DeleteFeedbackRequestObject) (DeleteFeedbackResponseObject, error)
@@ -1563,6 +1994,100 @@ func (sh *strictHandler) CreateFeedback(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateFeedbackResponseObject); ok {
 		return validResponse.VisitCreateFeedbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateFeedbackToken operation middleware
+func (sh *strictHandler) CreateFeedbackToken(ctx echo.Context) error {
+	var request CreateFeedbackTokenRequestObject
+
+	var body CreateFeedbackTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateFeedbackToken(ctx.Request().Context(), request.(CreateFeedbackTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateFeedbackToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateFeedbackTokenResponseObject); ok {
+		return validResponse.VisitCreateFeedbackTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SubmitFeedbackWithToken operation middleware
+func (sh *strictHandler) SubmitFeedbackWithToken(ctx echo.Context, token string) error {
+	var request SubmitFeedbackWithTokenRequestObject
+
+	request.Token = token
+
+	var body SubmitFeedbackWithTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SubmitFeedbackWithToken(ctx.Request().Context(), request.(SubmitFeedbackWithTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SubmitFeedbackWithToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SubmitFeedbackWithTokenResponseObject); ok {
+		return validResponse.VisitSubmitFeedbackWithTokenResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -1766,79 +2291,96 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fvrctu4kn4VFHerYldRsmTHORPll5N4ZryTi9dx5lRt5DIhsiXhmAQ4AGhZ49K7b3UDvEmULWeSmZqz",
-	"+8uWRACNRuPrry+8D2KV5UqCtCYY3Qc51zwDC5o+/QiQTHh8c/YWPyVgYi1yK5QMRsHlHNjU//7MMJGE",
-	"jBumwRZaQsIWc5BMWLbghsUauIWkH4QB3PEsTyEYBYPhy8PpMX/e+yEeQu8fkyPee5kcTnvH8IL/Y/JD",
-	"/DIZQBAGAtfKuZ0HYSB5hiNFEoSBht8KoSEJRlYXEAYmnkPGUcyp0hm3wSgoCnrSLnMcZawWchasVis3",
-	"GIx9rRIBrY1+zhNuAb+JlbQgLf7L8zwVMcd9H/zL4Obv633cBxlYnnBLa18XBjQubUBfDw+PSFBOY4KF",
-	"VnLGuDQL0MEqDG55WkAw6h2HwQLEbG6D0aB/vGpu5T81TINR8B8H9SEduF/NwZrI1b5qpbhvTK6kcbt8",
-	"zZMLt/On7RC0VmgQX3CzxvAZ6lMW2QQ0ywpj2QQYtyxTxrLhIAjdeY2Cg8MDt8nVVdgY6bXPJipZMmGY",
-	"kLc8paMyltvCBKNgykVaaAh21sYpiuiUsGmm5YKJAsOksizjNp4zOweGStA8tq/w+7mQM2ewcy5naLCr",
-	"sDKNkziG3KJun6K68oZciwQVuJvVt7RVzsA0xEon0NKTKeIYjAmebDUX3i62qaxaFdVhrNKQvGIiMYxr",
-	"YEIyIfPCMpRHk5Z+Bp7imT9FN9Uu1M3uG/ALbRE71wr1wfaUpuMlyffRyIqc5DyTFrTkqbOXJ97z8kiE",
-	"n4TRxfh+dmtA34JmOCmq3zZMOeNLvHUarBbeUD8o+6MqZPK1u6qOHG/IlGb6Ljv7oBrWJSzeQwSBBM0K",
-	"t3gDy2eGLZS+MTmPgfZ2zpep4smlUu+4nsHXbnEdeaxSLKUJvzv2lEvScmic3O3WnzEndDG02c+SF3au",
-	"tPgdvvowOSNMZSfnZ6hQXLl0Dqjnu16utL2BZY/noocPKM1O/Ko0PXsNXIP+bibgBQtxYSUBFWLpnsob",
-	"qRYyZBpu1Q0k+Dvc5Si4V44pchQekveQCH5J3v3rlPTGjenhHLUjWx/9p5kG3rtoffmoH6yq5ciLV9DV",
-	"nvH0FvTSIVJlWCIGTzgMXTVkYLlWOWjriU/p2tdn+yiBgbR6yaZ4ADyel26aTQWkxOWEhcw86nDwaa+G",
-	"iotxrfkSP1dnsb7+P9EcFiAtI9oUkhic5aCNkswqpoGTEGvsrj6s+wBkkaHPLU/tapMLNinTl3JoLVY9",
-	"Qk3+BbFt8oFNmU+8o6zgbVPdnglfc9tiqsjgelZk0LUhkezAasMWDeVJIlAonp43lndEeWNDyH/g2q2y",
-	"MWtB7PJpAntiex9k/E5keAbDQRhkQroPPfzkB6EnnTk6XHLg5iqqmKS4RD1RY556FkdFN47T6ancXSlX",
-	"tVJDZWHzYFqbfsgCzpADdV+dysG5UYRyBm5B87TicYxblYmYp+lyxLhkdCmYmo6lnUNGQ/AeC5nAHUI0",
-	"YiHNxs4ddj8z7INKgH16+wszIBPjLomfqT9G6FISPk6Jue/GCl10sAqf9Pw78fQxZ7gtSILVVUOjNFGn",
-	"QnM+A6amlWJDJmGB4DkV2tjNi1behN0wqrzSHQg15+Y6U7oTosDO0XVj5ADaiThVaaoWpoFME6VS4BLn",
-	"knBnr+NCmy78Ro/gfsN94snj4zRryCJZpGnElOMMKTcWnSaugj9wvCXt613fRm+3DTxMUcuPgqEfFwb+",
-	"hlSKaO/joQvSCDbbe/2xuh6SnD+RoKR0iH1GTsMwp9eSKhlwwcdMIsiGY0lRHCRssmRwx2PLJM+A7UW/",
-	"nrz7fBqhR+Wy5BPOa4XOxxIQRPvuhrTtpomiD5nM+/K5NQB9aMwlPnf2tgWRu5jlry6GbkLkLsP+6Z5e",
-	"P9cNQNzhBMvLutW1PCwRotSnt79sokzHFSAy1AFwezLPWFSxVhGxo/7dvse9xRzkWEaV33VoTiYwE7cg",
-	"K1AcMWFZrHIBhm6Sw1whrWJcjqXHVwe2k6XDXrYX3Y+DwTgYsft+v78K2TgYVp9W0T7jMmGxkregrWFK",
-	"psuxtCrvpXALKU6GgQYzkt/AdcwNhMwoT6ksZOwGIHfSmBzSVMgZE9aMJXoG0KwwyCi8M6DDw1hpL7LO",
-	"miL0E1F5qNF+n126GMoQox3LCbjbkS5rdwKGRYMIpYpkbxi50JKgkq5Y5aFScQOMj+WkSG+crkIX/KNa",
-	"KPgPGU9TFEEiHtGFyvhd0zSGg4Hz/q0vH7e5bl/wGuwCQLIhKR3nXve1Jmx42IZsOxPWTSvN+N2ZG1pt",
-	"pvy86TA2Miwbe6itm8cITikkM8iQ66op42yhhYVNj9bOJDU826PM8AHSvQN7LlNMT2fPYVvmh3Cmzruu",
-	"BYqwYD6y8+xmg2OzyMFiRBYRlQAekSXfQG4ZN2PpR1FWOoWpZYrSV96x9tlHcjVT53f26hP69PYXQyDT",
-	"gBe6Z01f9K0cyR/1CptoKmHB3O+vKg6hGZ8YtLYG8Djt+GuyO//eQj628PHH3c2vpQIeSEiaWGkI2VSr",
-	"jPWGA7a3UNrYfQQz/DQBY/dblYbj8GmByJr/JGmmvEgtbb8t2c9qwbIi9jmsSsZYFRKBiIQckGgd+s+A",
-	"S8OGLWGH31D9YdAIvkf3GwZaoUBdlHkoqb+BFS7LvxkF/9enjx9YrihLint3bsclD8i90zVje1FZH4hq",
-	"/zYXOiFP9Mww+m2/CoSI3XlqXE5XlavYXpSKTNioffZ1CeIx9PIlpoci/zrH3dbkJmaqm53hsmuh9zuG",
-	"8mukWgOwEnYYMRqeLn8HUlhlmpNlv0GvTA6x4I6kjGVE5asoZNG10jMuhaE8FH2Ra5XlJcheg7wVWkl0",
-	"WpEvCRBD7I+lN3Nn3FwyyHK79L7ZAWUjF+enpUoGZfV6t4dBuFlGW23QihfPt9p/rcgtxHPTZqWjYmrK",
-	"om7qG40Y3/gtYou5Mp6VjaVIKIvHM0gajKzmZ0jW9kouhmGPM+Zsfz1U76TrVxhgb/xy9ja4Wl19syjG",
-	"FXp3CWLC4K43Uz1fkn3DM0gb8c3fKyTa7pgua6VsuqSKjHtQKvO5rfuGUehEFbYNSxen//359NPl9eXF",
-	"yZvTa1Jnxu/egZwhwBwevyCgLz8Pu7DEQFxoYZefcI/u2CeUsj8pOmFZVrUAbhhn7llm1Q1IlI1URfmK",
-	"Mu/vl5xbmxPaO9A4ycUvsHxo/rAs5MyBJ6DZGpkqjOPiOMg9UVf2N8oStRjcrUupdCGnalOCUuV0Czkz",
-	"kE57c2VsgyxWSXH0N+/evW8m+02fncixbHzDuLU8noPxFKo50R537qnmIcQ/QuTv9PBYNpw/oea0ic/E",
-	"V3hlMsL6HEjIRALSiqnwEShGgqWhhTRPDipPgaXcUvKpxHhumyCPA6vF+mM5lmixFFowIxJAHS2Ehh7e",
-	"Fm7FJAVXjKtPq0rSnJyfjeVedP7x0yU7KNdAp3D+ufHFwb1IVtE+BbdrR75Q+obxGRcSA9L6nCZLV2nH",
-	"kBfDZrQaodmEG2CfL965UFYDT0hklOGn0zURWl84EUIWvT19d3p5uiEbE6ax/DPD1EKSbhq1k5At5tzC",
-	"LWhSofPSoTMpIjYR8amImIwD7lTE4AM9b8fvzy6DMCh06u+PGR0cqBykUYWOoa/07MAPMgf4LCKmsGmz",
-	"Ckv5GdDG2fagP+wPKJuXg+S5CEbBUX/QP/K9FnT7q93ihxl0uDkMqR3hr6qrz8yWlGrIpiK1oH1+DRU0",
-	"ljXdorRKn12AKVLrsgY5nwnJ8ZaQIXHJVM5/K8qs5ojl3CDJaGQPI3d9VJng5YZF5S9WsRnYKhHaZ+ec",
-	"DMVYjlwlVlpDbNliLtI23KKRW5AYN8aF1iBtuhwxqZyLp4sCdwJxYSwpHiS8xj07IRbUxsQJRsyNyHNX",
-	"hNSQuy4m56xz0AQSZ4lXbJVEDltNVF82s9npspbXE19TexOD2BKrLOM9AziTpUTMelTjXGxvGLq/hyWk",
-	"/laAXtaI2sj21RXLpqt5UWY0HnI2Wzi+85Ov3N2ta/rEiSoiOlcYUpMBlaSHQO0Glo6as5wLbag2TqfS",
-	"Z+TdTRWFODlMyFx0YpjSY+nT6oYgEc2PgMybK0nnJt+LxsHxOIjWm3+i4zIBXKv0fuyY5zgYjSvuOQ5W",
-	"W3TbKB916vaH4cvDlmoPd1Bt2zzcTfJbUVMMyFLgxDGE6W+Ri56+zoRcF2zXGPgrpKIwcQeh+N33EspX",
-	"8FAYDLGnFHxSZ4k0lkvL9i5+fMOOjo5e7m+TsSoC4uCgs6fwgcLnrgLi8xQCTGCqNHytkG70N5DykipK",
-	"eobQ7+N/uqOQoVgVOG+Th8Lulhh1uoSgpT7iQfOQh7scMcrWdhiea+caboUqzIOi+RLVlut5PDx8DPiu",
-	"1hooDweDp/WauCDsS7vwHxwODl/0hsPe4YvL4T9Gg8FoMOgPD4+eH7/4n8DV+3ftjn2w97QVh3WFHM3i",
-	"/iNC+eis0as6RO3U1dEpTw2slTgxPq8LkK7u+ORORVdc3uyg6aoKU4fQc3dIXXNXh3nQaIWlIcPHh7Ta",
-	"slZhcLzLOu1+Q4rbiizjeulZQyU63lQ+ox7R6qsrCru6EhYXVOEwdDm7eg0a7QRs6EKTwaDMN7C9SZHe",
-	"oPc7YVTZqaIQ43sSRi5RzuXSkaa6Sdexx7lKoTFqLDXg0uAKrNRGK8q2URe04DDXm4R301QFJyT1VRpw",
-	"v2T8TnvEB4xngAuiRmudp+yEHQ4GJAFlVImIlNDfZoXIqJAXJqiNpNAcIx6UEPGjg9K9oQvbIHV1z/hy",
-	"dwxwYXmREievT/6TbwWpBXQ467Rfara+dl/uH7nJ/rkhImjjyY+XP59edDzXG7Z7ztHQjJAz35dbydls",
-	"ZQmajT1/CHa6sGT1ZFxw3Tddbe/doP3wPd3o8v4TgeT58OjxQesdsDTueJfFOvolvwV6OQh6BL9WYdAO",
-	"wh2UpdBV7HtL35vNGh9FSTOlqOGvfU3dmNY1/SP++hu267td/gXd+n7hP9UXPh88f3xQ1aD+LczPHfyj",
-	"7rMzD3JBLym1Sp+dHemb5vYT2G9ma/+OlPCphr31zYf1Rtp/a1v+CWyLyW3lgu28UteC9SMHjZf3qELU",
-	"SSRJ2TxzqbeOfG6zWJgXk1SYOYawjtz4xghnM8bnjz9+uqQc8ETZOcvAzpV/a4h719rFtlz/Rynx6+W5",
-	"Ivqzxrm6Ndx4lW/jpbi/HRV4qu39PbmDO55GNYVqCzwV3OxvNf6uXus39KKe6WwL8q0FjTdfXrV6hcay",
-	"0SykIU95DGvdMK6zEM3chlWi0fcU+cd8DrnZU0ShCN4n31tUVlmdKLRO4opwFEhRzDSWGejZLpfj/6/F",
-	"/5VrsZ1Sz6kT5fethZ4T/84PBseuQGIbL0e6tyHZB4DEMFm9itXJdnzPy9cYTPmm5tcrxle4g9GXK/yk",
-	"b7srKudaTcCwVNxSxxKV4pWyId5HqnXiN76WBvRKXL+qzh2Qb2zmZG5BopJynLRxApVmDKHR95MGz1cD",
-	"T5a7Hq+vYBEcOYjh8ZxPEFiOB0fVi/juBbMdj/0CeCJQD3/ByeOoo699pc9poZCVEr7j27mlwqWytdL7",
-	"f5npVmf2F9pue+v3600jX6iJqdmm8oW6l7ZLdLm+YMg0pNyihL61cK4aaVRXKgVpmJIN2W6HpCyvkO5s",
-	"akhV35A5OkvuPmkHmf26tDCtXxnarLJ7CMEZdPtQXBNzCcSmyEHfCqO0exi9EZvwlMsYtGms1jjA1dXq",
-	"fwMAAP//",
+	"7Hxtc9u2sv9XwfD/n4k9Q8mSHaeN8spN0ta3SZNrOz0zN8qYELmScEwCLABaVj367nd2AT5JlC27cXPO",
+	"PX1lSyKAxWIffvsA3gaxynIlQVoTjG6DnGuegQVNn34ESCY8vjp9g58SMLEWuRVKBqPgYg5s6n9/ZphI",
+	"QsYN02ALLSFhizlIJixbcMNiDdxC0g/CAG54lqcQjILB8OXh9Jg/730fD6H33eSI914mh9PeMbzg302+",
+	"j18mAwjCQOBaObfzIAwkz3CkSIIw0PB7ITQkwcjqAsLAxHPIOJI5VTrjNhgFRUFP2mWOo4zVQs6C1Wrl",
+	"BoOxP6hEQGujn/KEW8BvYiUtSIv/8jxPRcxx3wf/NLj523oft0EGlifc0tqXhQGNSxvQl8PDIyKU05hg",
+	"oZWcMS7NAnSwCoNrnhYQjHrHYbAAMZvbYDToH6+aW/n/GqbBKPh/B/UhHbhfzcEaydW+aqa4b0yupHG7",
+	"/IEnZ27nD9shaK1QID7jZo3hM+SnLLIJaJYVxrIJMG5Zpoxlw0EQuvMaBQeHB26Tqy9hY6TnPpuoZMmE",
+	"YUJe85SOylhuCxOMgikXaaEh2Jkbb5FEx4RNMS0XTBQYJpVlGbfxnNk5MGSC5rF9hd/PhZw5gZ1zOUOB",
+	"XYWVaJzEMeQWefsQ1pUacikSZOBuUt/iVjkD0xArnUCLT6aIYzAmeLDUnHm52MayalVkh7FKQ/KKicQw",
+	"roEJyYTMC8uQHk1c+hl4imf+EN5Uu1BXu2/AL7SF7Fwr5AfbU5qOlyjfRyErcqLzVFrQkqdOXh6o5+WR",
+	"CD8JI8V4Ork1oK9BM5wU2W8bopzxJWqdBquFF9Rflf1RFTJ57K6qI0cNmdJMT7KzX1VDuoRFPUQjkKBY",
+	"4RavYPnMsIXSVybnMdDePvJlqnhyodQ7rmfw2C2uWx6rFEtpwie3PeWStBwKJ3e79WfMyboY2uyFUu+5",
+	"XHpTbR69WW6BpSITlsFNDJBAEpLALBmfWtBsyAzESj6h4b2CJUNNVFcg2QKkZeoadGPfzwyryXzVos7O",
+	"YSy9k1FTTyo6Cxad4WO9E3ws6o9lEAZz4InHLI0fN0HLuZ/FKrbgAh3XVGmnRkshZ4hQ6m1nQoqsyILR",
+	"sAIRqPkzoP2uwuCT5IWdKy3+gEdrHWfk/NjJx1NilzCs9OK415terrS9gmWP56Ln+XniV6Xp2Q/ANegn",
+	"01VPWIgLKwkouZYMqrySaiFRpK7VFST4O9zkSDhJ8SdpihyJh+Q9JIJfEAcfx6TXbkwP56gRx/rov0yH",
+	"0UBG68tH/WBVLUeSWPmY9oxvr0EvneuoNEHE4JGhIZuIgphrlYO2HqGWGGx9tg8SGEhUmykeAI/nJZ5i",
+	"UwEpgW5hITP3IgN82rOhkneuNV/i5+os1tf/B4oDqTbh25DI4CwHbZREPdPAiYg1GF4f1m0AErXsc3Vq",
+	"XzZBexPbfi6H1mTVI9TknxDbJnDbpPnEI5rKD22y24csl9y2QgqE2j0rMujakEh2CD/CVrzAk0QgUTz9",
+	"2FjeRTQbG0KgCpdulY1ZCwoDHkawj0Bug4zfeEs3CGuz18NP64avDlaaq6hikuIS9USNeepZnDnfOE7H",
+	"p3J3JV3VSg2Whc2DaW36Lgk4RbDarToVEnGjyMoZuAbN0wpwM25VJmKepssR45KRUjA1HUs7h4yGoB4L",
+	"mcANmmi0hTQb++hs9zPDflUJsPM3vzAD6H9ISfxMzoMpCR+mFGLtBt9dGLcKH/T8O/HwMae4LUiC1ZcG",
+	"R2miTobmfAbor0vGhkzCAo3nVGhjNxWt1ITdbFSp0h0Was7NZaZ0p4kCO0eMhSEeaEfiVKWpWpiGZZoo",
+	"lQKXOJeEG3sZF9p02W/0CO433CeePD5Os4YskkWaRkw5cJdyY9Fp4ir4A0ctaat3rY1ebhv2MEUu32sM",
+	"/bgw8BpSMaK9j7sUpJEVaO/1x0o9JDl/Qm1J6RD7jJyGYY6vJaY14KLEmUQjG44lhduQsMmSwQ2PLZM8",
+	"A7YX/Xby7tPbCD0qlyWecF4rdD6WDEG07zSkLTdNK3qXyLwvn1szoHeNucDnTt+0TOQuYvmbS3Y0TeQu",
+	"w/7hnl4/1w2DuMMJlsq61bXcTRFaqfM3v2xamQ4VIDDUYeD2ZJ6xqEKtImJH/Zt9b/cWc5BjGVV+11lz",
+	"EoGZuAZZGcURE5bFKhdgSJOczRXSKsblWHr76oztZOlsL9uLbsfBYByM2G2/31+FbBwMq0+raJ9xmbBY",
+	"yWvQ1jAl0+VYWpX3UriGFCejwMBIfgWXMTcQMqM8pLKQsSuA3FFjckhTIWdMWDOW6BlAs8IgovDOgA4P",
+	"g9q9yDppitBPROWhRvt95iMkQ4h2LCfgtCNd1u4EDIsGEVIVyd4wcjkAMpWkYpWHSsUVMD6WkyK9crwK",
+	"XZYG2UJZmpDxNEUSJNojUqiM3zRFYzgYOO/f+vJ+mev2BT+AXQBINiSm49zrvtaEDQ/boG1nwLoppRm/",
+	"OXVDq82UnzcdxkYqbGMPtXTzGI1TCskMMgpjp4yzhRYWNj1aO+XX8Gz3IsM7QPcO6LnMBT4cPYdtmu+y",
+	"MxcYylOhoB2dUOBnHoQ+bTlVV+KLp5C4vEFn7FDotNPPa2CcTbRaGNDs44fzC8M4i4jocgcRWa6OWdfN",
+	"L5HnlgqbG7yXPVu9KcVKvNYDlxcRBAc7Ij6/pPBMmvIitcHo+xfPUbS78xqFtCJ1Bojm9nOEVXr+aMAS",
+	"viTYU2H1w+OXh6W6bE147B63tCkr/W+t6z7nBw2IaIp4zrhhEdVPoldUOBLSjCXli8qVaVR5ujWQJouM",
+	"iOIKln12atH4XkNqxlJIIxKo+UEGHT8t5ioteUT5hKmwaDCfD16+GMt4zjWPLWjTbShfbEVz3cHaTlhj",
+	"m/e/S9zqctVa2gYWzOdZfKyxEfGyyIGUiOxzVLI4Ir9yBbll3IylH0XFvBSmlinK+nuY22cfCPhNHQrc",
+	"q+3l+ZtfDJ1Qw9mT12siw68F6/4sRtu0PxIWzP3+qkL0mvGJQdvfgAGOO95p7R4NbxGeLdHx/eDvt5IB",
+	"d9RxTKw0hGyqVcZ6wwHbWyht7D5CC/w0AWP3WwXa4/BhaYE1NNs0WcN1o/CzWrCsiH3qv6IxVoVEWEBE",
+	"Doi0Dv5nwKVhwxaxw6/I/jBopMI2PF3DJ9e17LtqoRu+yxVHN3NS/3X+4VeWKyou4d4dCHSpPALbpGZs",
+	"LyrLqlGNNudCJ4QLnxlGv+1XaQmKtXygWk5XVfnZXkSp96h99nXl9j4v6Svzd+Xh6tJgm5ObCEZd7Qxe",
+	"uhZ6/ygH9aMGaHgYjC94uvwDWi6KTZb9RrBjcogFdyHDWHqvFbLoUukZl8JQVpi+yLXK8tLIXoK8FlpJ",
+	"hJCRr6RSvNYfSy/mTri5ZJDldumRsjOUjcy4n5YKwJRj710fBuFm98Fqw3e9eL6D79oSBm7KrHSBkZqy",
+	"qDsQjUaIv9Z+i9D9Gh8jjaVIKKfOM0ga8VEdLWHotFdGRkqWwpztryfOut3nKuz45fRN8GX15avlFFx/",
+	"zC5uPgxuejPV850sr3kGaSPb8O+VoNjumFqA+46sEtlzwoPcgbFXjeA5VhkY5wsqANf/lwAMT8OzWpA2",
+	"3XiVTvCGvKxItWyUMIxPVGHbpvzs7X9/ent+cXlxdvL67SWJYMZv3oGcoVE+PH5BzrH8POyyvwbiQgu7",
+	"PMc9OrZPqOh4UnS6MllVMznGX+7Z+gCJVZRxLSuXfsm5tTl5SGdoT3LxCyzvmj8sewZc/ZetAdDCuGwC",
+	"DnJP1E1kG4XVmgzu1qVioJBTtUlByXKyXJwZSKe9uTK2AbCrsh766Hfv3jfLlabPTuRYNr5h3Foez8F4",
+	"2NmcaI87l15jN8JsIeP+4bFsACbyNNOmTyOMxyuREdZncUMmEpBWTIXPoVkzlqWghTRPDipPgaXcUvq8",
+	"9IvcNh0jDqwW64/lWKLEUnKEUfglDFsIDT3UFm7FJAWn8/VpVQbh5OPpWO5FGLmzg3INdKQfPzW+OLgV",
+	"ySrap2hu7cgXSl8xPuNCGuRLdU6TpWvqEnJGiT+UGqHZhBtgn87euWScBp4QyUjDT2/XSGh94UgIWfTm",
+	"7bu3F283aGPCNJZ/ZphaSOJNo/obssWcW8AIF1nokE3oRIrAYEQY1CcsyNmlIgafqvJy/P70wicpnP6Y",
+	"0cGBykEaVegY+krPDvwgc4DPopcRNm02/FCGGbRxsj3oD/sDqkfkIHkuglFw1B/0j3xbH2l/tVv8MIMO",
+	"aPBOGOuCpKqR55nZUhQK2VSkFrSvECCDxrKGqJQY7rMzMEVqXd4z5zMhuS2TCVwylfPfi7IuM2I5NwjM",
+	"GvWPyKmPKktU3LCo/MUqNgNblXL67CMnQTGWI76LldYQW7aYi7RtblHILUiMteNCa5A2XY6YVA4WkaLA",
+	"jUC7MJYUQ5O9xj07IhbUMcvJjJgrkeeujUJD7hpmHcDJQZOROE08YyvPGrb6dT9v1uPSZU2vDxZM7U0M",
+	"2pZYZRnvGcCZLKWS1yNBB0t6w9D9PSxN6u8F6GVtURv1ikYPTcPVvCiTTHc5my1xkfOTr5zu1u1jhCMr",
+	"8D5XaWKcAJVAkYzaFSxdOMNyLrShNiw6lT4j726qyM3RYULmIjrDlB5LXxg0ZBJR/MiQeXEl6tzke9E4",
+	"OB4H0XqfaXRclrBqlt6OHVofB6NxhdfHwWoLbxsF8E7efj98edhi7eEOrG2Lh4dhbitqikFsCpwwhjD9",
+	"LXTR05eZkOuE7Zo3eARVFFrvQBS/eSqifA8CEqN01a5GnczGcmnZ3tmPr9nR0dHL/W00Vm0M1KfW2b5+",
+	"R/J8VwLxeQqbfJ/bI4l0o78ClRdUE9czNP11a5+rZwlZGedt9FCqokVGnWIi01If8X3p7G7a2g7DY+1c",
+	"w7VQhbmTNF9k36Kex8PD+wzfl7Ve/cPB4GHdci4I+txuXQoOB4cvesNh7/DFxfC70WAwGgz6w8Oj58cv",
+	"/idwHUu7XsS485pDK3btCjma7Un3EOWjs8a1iCFyp+7vmPLUwFqThizStG6hcJ0TD26Kd+0xmz2AXX0t",
+	"1OP43B1S19zVYR40bl3QkOH9Q1qNpTjo8OX9g9bbhldhcLwLfe2WeIr3iizjeunRRrVl1HA+o2sM1Vdf",
+	"KFzrSg6dUb3HkFJ3dVk1GqnY0IU0g0GZ22F7kyK9Qq95wqimXUUvxndjjVxRgsulA1v1PZJGgaceNZYa",
+	"cGlwrSV000OUNxtcsIPDXFcm6rSpSu0YDFQp1/0yUnDcIxxhPHJcEKRauxzBTtjhYEAUULaDAEzV4dxC",
+	"k4jEEE8myI2k0BwjJaQQ7U4HFHxNit4Ag/W1puXutsOF80VKWL4++XPfBFcT6Oyz437J2VpdP9/eYwH8",
+	"c0O0vI0nP1z8/Pas47nesH0tCgXNCDnzV0cqOptNfEGzpfFPmasuG7R6sD1xfYddN7O6jf3derpxEemv",
+	"NEDDo/sHrV/SoHHHuyzW0Sn+La2eM1332L1VWIfBB5TbchcoO42hU1VTpjldaJiCNWioKAPgYhdhfZ28",
+	"YTJJ73xmxlmq0oBBamDE5viVsIZFhU6jsnIEMmEo789MWTGncrjFaBNxdJVDcwatakXwrReTZfN2yh7I",
+	"WC9zimMpCCrsHKRFiwLJfsgmqpBJufLa/Z2w/BJphBSXTqhzlrVzTb5VwdvGqO5+iMq7H1TbN1blZixx",
+	"emQBQnAZA6uia1yIuFtiYGHdnQq6pNBndBI0cizdpskHmJKp9xvaC98Y8ihru97Y4bs5/oy1erBZajWp",
+	"7G6dHr7BNtj7rgJ7iPJ8908wndjL326Orvr9/kYeq8Jafu5+rLKD6+G62h0053gcN7bd/PBdIyU8+HT2",
+	"rtFfhKpumt08/b9N8lOZZKeCNfN7hk9hrZOqYae9Pe600ge39He1ft398+02AXCpw7WstJ8t6ndfUrcN",
+	"K9F9T70RHz4fvHyxQ4B4N9BeT/Q52p8ZZ2dfUWnZopGeAKOW1cTti4+lZyol1IVlEiBBg1iXcdDm++tJ",
+	"rz+cnZfwz7A9N4VcjqXSYiYkK2QKxjS9hwaXhzC+bMvOiwkCXbLCMy5k1RI2ltTH5ZjuQkZTt3c1oGjt",
+	"x5KEpnGt/SPcDNpNdKvMLISlmoqvIRbZxLAid36KPiRqIVkK/BpcnHKtLCLtqmeNEDt1FQrDMtCzZvua",
+	"Z29tHUp+u84113aF3JsoO2dzfg19dlK25KHTczlvujEFYiZd5tfdpaOpxpI645HtkLDng2HL+VfRS5fH",
+	"chyuapHCzv+012q6KIxUaFQwhzSfFmmjqjrc2QK3q8T/mjD5MbcVW3FdBazK6LS+Jvl0FxarRXcRtv5/",
+	"jDfxZexg9PnLHXC/1ZDA9mozuH+vg7kVycoZ6BS6+jLf0Pdmsx2TbPZMKbop2VZlN6YV5f8ZbPYVX0jh",
+	"dvkN3kfhF/5r4dbg+f2DqlcwfEuo5ATm3qxdZ9n2jF7f0+pu7XxXw6aY/gT2q8no/8UM9kMVYus7QdZv",
+	"Lv+tAx068BPYVuJ5a+q6jf+7FqwfOWi8Dms7HL8o4So3nW0rzT7SvJikwswhwRF5CmXPfAl9XZvMh/ML",
+	"QuaEIzOwc+Xfw8M9xOlCgO5qQEnxD8uPirK1a/Cvm8ONl2NtvGbq3y5z+WCZ/Y+Kq92xNprNKMjlqeBm",
+	"f6vSdF2mf02vzDKdN018t3rj1SavWtdPxrJx/0RDnvIY1i5YuKujFJCFVR+Gv6biH/MtNs1rKhS/oR76",
+	"6ypVYEek0DqJ61GkehGVhsbSBXr3K9Xf6vS3Ot2tTtsrB3O6FPHH1v65E59tORwMfN+ZbbzezL3PjP26",
+	"lqfpRGX++sVjBK1819rXirgoHdSVafuo1QQMS8U1XZ6hDmelbIh6XN3g8y2KQO9KqpPFB+SLmyXra5DI",
+	"pBwnbZxAxRlDVuzpqMHz1cCT5a7H60sXZMacaeLxnE/QIB0PjqpXabo3D+147GfAE4F8+AYnj6OOHps9",
+	"cVwoZMWEJ3y/XslwqWzN9P43E93qzL6h7La3frvei/+Z7tM0u/8/00Wa7RRdrC8YMg0pt0ihrxjOVaPL",
+	"xHWggjRMyQZt10NilmdIdw48pGba0GeOCSYk7WC4Xyfop/W7ZDbeXdBZY0iFvDKutigBkjUFbKb9Tcec",
+	"lVlCqnT7oN0d3dK4myIHfS2M0u5h9IxswlMuY9CmsVZDKFZfVv8bAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

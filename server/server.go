@@ -2,7 +2,8 @@
 // interface generated from openapi.yaml, wired into Echo with the request's
 // way through the service:
 //
-//	body limit -> request id + access log -> auth (key -> workspace)
+//	request id + access log -> body limit -> CORS (token routes only)
+//	-> auth (API key or feedback token -> workspace) -> rate limit
 //	-> kin-openapi validation against the embedded spec
 //	-> strict handler -> store -> typed response
 //
@@ -14,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/gen"
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/token"
 )
 
 // Config holds every dependency of the server.
@@ -35,19 +38,36 @@ type Config struct {
 	Now func() time.Time
 	// BodyLimit is the largest request body in bytes. Defaults to 1 MiB.
 	BodyLimit int64
+	// CORSOrigins are the origins browsers may submit token feedback from;
+	// empty means any origin (a token is itself the permission). API-key
+	// routes never send permissive CORS headers.
+	CORSOrigins []string
+	// RateLimit is the average number of requests a second each API key and
+	// each feedback token may make (bursts up to the same number); 0 turns
+	// rate limiting off.
+	RateLimit float64
+	// PublicURL is the URL clients reach the server at, such as
+	// https://feedback.example.com, used in the links of feedback tokens.
+	// Empty means the scheme and host of each request.
+	PublicURL string
 }
 
 // Server implements gen.StrictServerInterface on a store.
 type Server struct {
-	store  store.Store
-	logger *slog.Logger
-	now    func() time.Time
+	store     store.Store
+	logger    *slog.Logger
+	now       func() time.Time
+	sealer    *token.Sealer
+	publicURL string
+	// apiBase is the path the versioned API lives under (/v1), from the spec.
+	apiBase string
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
 
-// New returns an Echo instance serving the whole API.
-func New(cfg Config) (*echo.Echo, error) {
+// New returns an Echo instance serving the whole API. It reads (or, on a
+// new store, creates) the key that seals feedback tokens.
+func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("server: Config.Store is required")
 	}
@@ -64,46 +84,125 @@ func New(cfg Config) (*echo.Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
 	}
-	s := &Server{store: cfg.Store, logger: cfg.Logger, now: cfg.Now}
+	sealKey, err := cfg.Store.Secret(ctx, "feedback-token-key", token.NewKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	sealer, err := token.NewSealer(sealKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{
+		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+	}
+	routes := routeTable(spec)
+	s.apiBase = routes.apiBase
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	origins := cfg.CORSOrigins
+	if len(origins) == 0 {
+		origins = []string{"*"}
+	}
 	e.Use(
 		middleware.RequestID(),
 		accessLog(cfg.Logger),
 		middleware.Recover(),
 		readBody(cfg.BodyLimit),
+		func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				req := c.Request()
+				c.SetRequest(req.WithContext(withOrigin(req.Context(), c.Scheme()+"://"+req.Host)))
+				return next(c)
+			}
+		},
+		// Browsers may call the routes that need no API key (a feedback
+		// token is the permission) from other origins; nothing else.
+		middleware.CORSWithConfig(middleware.CORSConfig{
+			Skipper:      func(c echo.Context) bool { return !routes.public[c.Path()] },
+			AllowOrigins: origins,
+			AllowMethods: []string{http.MethodPost, http.MethodOptions},
+			AllowHeaders: []string{echo.HeaderContentType, "Idempotency-Key"},
+			MaxAge:       600,
+		}),
 	)
 
 	validate, err := requestValidator(spec)
 	if err != nil {
 		return nil, err
 	}
-	routes := &specRouter{e: e, prefixes: routePrefixes(spec), api: []echo.MiddlewareFunc{s.authenticate, validate}}
+	keyed := []echo.MiddlewareFunc{s.authenticate}
+	tokened := []echo.MiddlewareFunc{s.authenticateToken}
+	if cfg.RateLimit > 0 {
+		l := newLimiter(cfg.RateLimit, cfg.Now)
+		keyed = append(keyed, l.rateLimit)
+		tokened = append(tokened, l.rateLimit)
+	}
+	routes.keyed = append(keyed, validate)
+	routes.tokened = append(tokened, validate)
+	routes.e = e
 	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
 	return e, nil
 }
 
-// routePrefixes maps each path of the spec, in Echo's syntax, to the server
-// URL it lives under: the path's own servers when it has them (the probes
-// live at the root), the document's otherwise (/v1). The spec stays the
-// only place that says where a route is.
-func routePrefixes(spec *openapi3.T) map[string]string {
-	prefixes := map[string]string{}
-	base := ""
+// routes is the gen.EchoRouter that registers each generated route where
+// the spec puts it, with the middleware its security asks for:
+//   - paths with their own servers (the probes) at that URL, unauthenticated;
+//   - operations of the versioned API (under the document's server URL)
+//     that need a key: API-key authentication, rate limit, validation;
+//   - operations that need none (security: []): feedback-token
+//     authentication, rate limit, validation, and CORS.
+//
+// The spec stays the only place that says where a route is and who may
+// call it.
+type routes struct {
+	e       *echo.Echo
+	apiBase string
+	// prefix maps an Echo path to the server URL it lives under.
+	prefix map[string]string
+	// open holds "METHOD path" of the API's operations without security.
+	open map[string]bool
+	// public holds the full Echo paths that answer CORS.
+	public  map[string]bool
+	keyed   []echo.MiddlewareFunc
+	tokened []echo.MiddlewareFunc
+}
+
+func routeTable(spec *openapi3.T) *routes {
+	r := &routes{prefix: map[string]string{}, open: map[string]bool{}, public: map[string]bool{}}
 	if len(spec.Servers) > 0 {
-		base = spec.Servers[0].URL
+		r.apiBase = strings.TrimSuffix(spec.Servers[0].URL, "/")
 	}
 	for path, item := range spec.Paths.Map() {
-		prefix := base
+		p := echoPath(path)
 		if len(item.Servers) > 0 {
-			prefix = item.Servers[0].URL
+			r.prefix[p] = strings.TrimSuffix(item.Servers[0].URL, "/")
+			continue
 		}
-		prefixes[echoPath(path)] = strings.TrimSuffix(prefix, "/")
+		r.prefix[p] = r.apiBase
+		for method, op := range item.Operations() {
+			if op.Security != nil && len(*op.Security) == 0 {
+				r.open[method+" "+p] = true
+				r.public[r.apiBase+p] = true
+			}
+		}
 	}
-	return prefixes
+	return r
+}
+
+func (r *routes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
+	prefix, api := r.prefix[path]
+	api = api && prefix == r.apiBase
+	switch {
+	case api && r.open[method+" "+path]:
+		m = append(append([]echo.MiddlewareFunc{}, r.tokened...), m...)
+	case api:
+		m = append(append([]echo.MiddlewareFunc{}, r.keyed...), m...)
+	}
+	return r.e.Add(method, prefix+path, h, m...)
 }
 
 // echoPath turns /feedback/{id} into /feedback/:id, as the generated code
@@ -113,48 +212,31 @@ func echoPath(p string) string {
 	return strings.ReplaceAll(p, "}", "")
 }
 
-// specRouter is the gen.EchoRouter that registers every generated route
-// under its server URL from the spec. Routes of the versioned API get
-// authentication and validation; the probes at the root get neither.
-type specRouter struct {
-	e        *echo.Echo
-	prefixes map[string]string
-	api      []echo.MiddlewareFunc
-}
-
-func (r *specRouter) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
-	prefix := r.prefixes[path]
-	if prefix != "" {
-		m = append(append([]echo.MiddlewareFunc{}, r.api...), m...)
-	}
-	return r.e.Add(method, prefix+path, h, m...)
-}
-
-func (r *specRouter) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.CONNECT, p, h, m)
 }
-func (r *specRouter) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.DELETE, p, h, m)
 }
-func (r *specRouter) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.GET, p, h, m)
 }
-func (r *specRouter) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.HEAD, p, h, m)
 }
-func (r *specRouter) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.OPTIONS, p, h, m)
 }
-func (r *specRouter) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.PATCH, p, h, m)
 }
-func (r *specRouter) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.POST, p, h, m)
 }
-func (r *specRouter) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.PUT, p, h, m)
 }
-func (r *specRouter) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+func (r *routes) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.TRACE, p, h, m)
 }
 

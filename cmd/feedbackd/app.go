@@ -66,6 +66,9 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.StringFlag{Name: "bootstrap-key", Usage: "the first API key to create on an empty database", Sources: env("FEEDBACKD_BOOTSTRAP_KEY")},
 					&cli.Int64Flag{Name: "body-limit", Value: 1 << 20, Usage: "the largest request body in bytes", Sources: env("FEEDBACKD_BODY_LIMIT")},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("FEEDBACKD_LOG_LEVEL")},
+					&cli.StringFlag{Name: "cors-origins", Usage: "comma-separated origins browsers may submit token feedback from (default: any)", Sources: env("FEEDBACKD_CORS_ORIGINS")},
+					&cli.FloatFlag{Name: "rate-limit", Usage: "requests a second each API key and each feedback token may make, in bursts of as many; 0 is off", Sources: env("FEEDBACKD_RATE_LIMIT")},
+					&cli.StringFlag{Name: "public-url", Usage: "the URL clients reach this server at, for feedback token links (default: each request's own)", Sources: env("FEEDBACKD_PUBLIC_URL")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return serve(ctx, cmd, stdout, stderr)
@@ -200,6 +203,17 @@ func listKeys(ctx context.Context, st store.Store, w io.Writer) error {
 	return tw.Flush()
 }
 
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -240,7 +254,17 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	if err := bootstrap(ctx, st, cmd.String("bootstrap-key"), base, stdout); err != nil {
 		return err
 	}
-	e, err := server.New(server.Config{Store: st, Logger: logger, BodyLimit: cmd.Int64("body-limit")})
+	if cmd.Float("rate-limit") < 0 {
+		return errors.New("--rate-limit must not be negative")
+	}
+	e, err := server.New(ctx, server.Config{
+		Store:       st,
+		Logger:      logger,
+		BodyLimit:   cmd.Int64("body-limit"),
+		CORSOrigins: splitList(cmd.String("cors-origins")),
+		RateLimit:   cmd.Float("rate-limit"),
+		PublicURL:   cmd.String("public-url"),
+	})
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,48 @@ func TestKeysInOtherWorkspaceSeeNothing(t *testing.T) {
 	if got := collect(t, other, client.ListFeedbackParams{}); len(got) != 0 {
 		t.Errorf("List from another workspace: got %d items", len(got))
 	}
+	if got := collect(t, other, client.ListFeedbackParams{TraceID: client.Ptr("mine"), Metadata: client.Ptr(`{}`)}); len(got) != 0 {
+		t.Errorf("filtered List from another workspace: got %d items", len(got))
+	}
+	otherKey := strings.TrimSpace(out)
+	status, body := inst.do(t, "POST", "/v1/feedback/"+id.String(), map[string]string{"x-portkey-api-key": otherKey, "Content-Type": "application/json"}, `{"value":9}`)
+	if status != 404 {
+		t.Errorf("POST update from another workspace: got %d %s, want 404", status, body)
+	}
+
+	// A token made with the other workspace's key records into that
+	// workspace only, even for the same trace id.
+	tok, err := other.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "mine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SubmitWithToken(ctx, tok.URL, client.TokenFeedback{Value: -5}); err != nil {
+		t.Fatal(err)
+	}
+	mine := collect(t, inst.client(t, inst.key), client.ListFeedbackParams{TraceID: client.Ptr("mine")})
+	if len(mine) != 1 || mine[0].ID != id || mine[0].Value != 1 {
+		t.Errorf("the first workspace now sees %+v", mine)
+	}
+	if theirs := collect(t, other, client.ListFeedbackParams{TraceID: client.Ptr("mine")}); len(theirs) != 1 || theirs[0].Value != -5 {
+		t.Errorf("the other workspace sees %+v", theirs)
+	}
+}
+
+func TestExpiredKeyIsRejected(t *testing.T) {
+	inst := start(t, "", nil)
+	key := newKey(t, inst, "default", "--expires-in", "1s")
+	c := inst.client(t, key)
+	if _, err := c.Feedback.ListPage(context.Background(), client.ListFeedbackParams{}); err != nil {
+		t.Fatalf("fresh key: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := c.Feedback.ListPage(context.Background(), client.ListFeedbackParams{}); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("expired key: got %v, want ErrUnauthorized", err)
+	}
+	list, _ := runCLI(t, nil, "keys", "list", "--db", inst.db)
+	if !strings.Contains(list, "expired") {
+		t.Errorf("keys list does not show the expiry:\n%s", list)
+	}
 }
 
 func TestBootstrapKeyFromEnvironment(t *testing.T) {

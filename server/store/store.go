@@ -107,6 +107,11 @@ type Store interface {
 	DeleteFeedback(ctx context.Context, workspaceID, id string) error
 	// ListFeedback returns one page of a workspace's feedback matching f.
 	ListFeedback(ctx context.Context, workspaceID string, f Filter) (*Page, error)
+	// UpsertTokenFeedback stores f as the one feedback of a feedback token:
+	// the first call for (f.WorkspaceID, tokenID) inserts f, later calls
+	// replace its value, weight, metadata and UpdatedAt and keep its id,
+	// trace id and CreatedAt. It returns the stored row.
+	UpsertTokenFeedback(ctx context.Context, tokenID string, f *Feedback) (*Feedback, error)
 
 	// EnsureWorkspace returns the workspace with this name, creating it
 	// when it does not exist.
@@ -116,6 +121,11 @@ type Store interface {
 	// APIKeyByHash returns the key with this hash, revoked or expired ones
 	// included; ENOTFOUND when there is none.
 	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// APIKeyByID returns the key with this id, as APIKeyByHash.
+	APIKeyByID(ctx context.Context, id string) (*APIKey, error)
+	// TouchAPIKey records that a key was used at the given time; ENOTFOUND
+	// when there is no such key.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 	// ListAPIKeys returns every key, oldest first.
 	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
 	// RevokeAPIKey marks a key revoked at the given time; ENOTFOUND when
@@ -123,6 +133,11 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	// CountAPIKeys returns the number of keys, revoked ones included.
 	CountAPIKeys(ctx context.Context) (int, error)
+
+	// Secret returns the server-wide secret with this name, storing
+	// generate's result first when there is none yet. Every caller, on
+	// every replica, gets the same value.
+	Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error)
 
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error

@@ -60,6 +60,31 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error 
 	})
 }
 
+// UpsertTokenFeedback implements store.Store.
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback) (*store.Feedback, error) {
+	meta, err := encodeMetadata(f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Feedback
+	err = s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
+				value = excluded.value,
+				weight = excluded.weight,
+				metadata = excluded.metadata,
+				updated_at = excluded.updated_at
+			RETURNING `+feedbackColumns,
+			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID)
+		var err error
+		out, err = scanFeedback(row)
+		return translate(err)
+	})
+	return out, err
+}
+
 // GetFeedback implements store.Store.
 func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
 	row := s.read.QueryRowContext(ctx,
@@ -98,15 +123,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return store.Errorf(store.ENOTFOUND, "feedback not found")
-		}
-		return nil
+		return affectedOne(res, err, "feedback not found")
 	})
 }
 

@@ -56,6 +56,37 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, e
 	return scanKey(row)
 }
 
+// APIKeyByID implements store.Store.
+func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT `+keyColumns+`
+		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = ?`, id)
+	return scanKey(row)
+}
+
+// TouchAPIKey implements store.Store.
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, micros(at), id)
+		return affectedOne(res, err, "api key %s not found", id)
+	})
+}
+
+// Secret implements store.Store.
+func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
+	var value []byte
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, name, generate(), micros(time.Now())); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&value)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	return value, nil
+}
+
 // ListAPIKeys implements store.Store.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT `+keyColumns+`
@@ -79,15 +110,7 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
-		}
-		return nil
+		return affectedOne(res, err, "api key %s not found", id)
 	})
 }
 
@@ -133,4 +156,20 @@ func fromNull(n sql.NullInt64) *time.Time {
 	}
 	t := time.UnixMicro(n.Int64).UTC()
 	return &t
+}
+
+// affectedOne turns an exec result that changed no row into ENOTFOUND with
+// the given message.
+func affectedOne(res sql.Result, err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.Errorf(store.ENOTFOUND, format, args...)
+	}
+	return nil
 }

@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListPagesWithoutSkipOrRepeatUnderConcurrentWrites", testListPagingConcurrent},
 		{"ConcurrentWritersAllCommitted", testConcurrentWrites},
 		{"APIKeys", testAPIKeys},
+		{"UpsertTokenFeedbackKeepsOneRowPerToken", testUpsertTokenFeedback},
+		{"SecretIsCreatedOnceAndShared", testSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -490,5 +492,97 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	}
 	if n, err := s.CountAPIKeys(ctx); err != nil || n != 1 {
 		t.Errorf("CountAPIKeys: got %d, %v; want 1", n, err)
+	}
+
+	byID, err := s.APIKeyByID(ctx, k.ID)
+	if err != nil || byID.ID != k.ID || byID.WorkspaceName != "team" || byID.RevokedAt == nil {
+		t.Errorf("APIKeyByID: got %+v, %v", byID, err)
+	}
+	if _, err := s.APIKeyByID(ctx, uuid.Must(uuid.NewV7()).String()); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("APIKeyByID unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+	used := clock.Add(2 * time.Hour)
+	if err := s.TouchAPIKey(ctx, k.ID, used); err != nil {
+		t.Fatalf("TouchAPIKey: %v", err)
+	}
+	if err := s.TouchAPIKey(ctx, k.ID, clock); err != nil { // an older use never moves it back
+		t.Fatalf("TouchAPIKey: %v", err)
+	}
+	if got, _ := s.APIKeyByID(ctx, k.ID); got == nil || got.LastUsedAt == nil || !got.LastUsedAt.Equal(used) {
+		t.Errorf("LastUsedAt: got %+v, want %v", got, used)
+	}
+	if err := s.TouchAPIKey(ctx, uuid.Must(uuid.NewV7()).String(), used); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("TouchAPIKey unknown: got %v, want %s", err, store.ENOTFOUND)
+	}
+}
+
+func testUpsertTokenFeedback(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := workspace(t, s, "a"), workspace(t, s, "b")
+	first := feedback(a, 0, "trace", 1, map[string]any{"_user": "u"})
+	got, err := s.UpsertTokenFeedback(ctx, "tok-1", first)
+	if err != nil {
+		t.Fatalf("first UpsertTokenFeedback: %v", err)
+	}
+	assertSame(t, got, first)
+
+	// The re-vote: new value, weight and metadata, same row.
+	second := feedback(a, 60, "other-trace-ignored", -1, map[string]any{"_user": "u", "reason": "changed"})
+	second.Weight = 0.5
+	got, err = s.UpsertTokenFeedback(ctx, "tok-1", second)
+	if err != nil {
+		t.Fatalf("second UpsertTokenFeedback: %v", err)
+	}
+	want := *first
+	want.Value, want.Weight, want.Metadata, want.UpdatedAt = -1, 0.5, second.Metadata, second.UpdatedAt
+	assertSame(t, got, &want)
+	if stored, err := s.GetFeedback(ctx, a, first.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		assertSame(t, stored, &want)
+	}
+	if _, err := s.GetFeedback(ctx, a, second.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("the re-vote's own id: got %v, want not found", err)
+	}
+
+	// Another token, or the same token id in another workspace, is another row.
+	other := feedback(a, 1, "trace", 3, nil)
+	if got, err := s.UpsertTokenFeedback(ctx, "tok-2", other); err != nil || got.ID != other.ID {
+		t.Errorf("second token: got %+v, %v", got, err)
+	}
+	inB := feedback(b, 1, "trace", 3, nil)
+	if got, err := s.UpsertTokenFeedback(ctx, "tok-1", inB); err != nil || got.ID != inB.ID {
+		t.Errorf("same token id in another workspace: got %+v, %v", got, err)
+	}
+	page, err := s.ListFeedback(ctx, a, store.Filter{Limit: 10})
+	if err != nil || len(page.Items) != 2 {
+		t.Errorf("workspace a holds %d rows (%v), want 2", len(page.Items), err)
+	}
+}
+
+func testSecret(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	got := make([][]byte, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.Secret(ctx, "signing", func() []byte { return []byte(fmt.Sprint("candidate-", i)) })
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if string(got[i]) != string(got[0]) || len(got[0]) == 0 {
+			t.Fatalf("callers got different secrets: %q", got)
+		}
+	}
+	other, err := s.Secret(ctx, "other", func() []byte { return []byte("x") })
+	if err != nil || string(other) != "x" {
+		t.Errorf("a second name: got %q, %v", other, err)
 	}
 }
