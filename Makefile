@@ -34,8 +34,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The PostgreSQL suites run against a throwaway cluster that
+# scripts/with-postgres.sh starts when PostgreSQL is installed (or against
+# FEEDBACKD_TEST_POSTGRES_URL); without PostgreSQL they say they are skipped.
 go-test:
-	$(GO) test -race -count=1 ./...
+	scripts/with-postgres.sh $(GO) test -race -count=1 ./...
 
 # Portkey's official Node SDK (npm portkey-ai, pinned by package-lock.json)
 # against the real server binary.

@@ -234,7 +234,7 @@ func parseMetadataFilter(s string) (map[string]any, error) {
 func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
 
 func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil {
 		return "", paramError("cursor", "is not a cursor this server issued")
 	}

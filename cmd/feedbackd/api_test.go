@@ -38,9 +38,9 @@ func collect(t *testing.T, c *client.Client, p client.ListFeedbackParams) []clie
 	return out
 }
 
-func TestCreateGetUpdateDelete(t *testing.T) {
+func testCreateGetUpdateDelete(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 
 	before := time.Now().UTC().Add(-time.Second)
@@ -130,9 +130,9 @@ func TestCreateGetUpdateDelete(t *testing.T) {
 	}
 }
 
-func TestBulkCreateKeepsOrderAndIsAtomic(t *testing.T) {
+func testBulkCreateKeepsOrderAndIsAtomic(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 
 	var items []client.FeedbackRequest
@@ -168,9 +168,9 @@ func TestBulkCreateKeepsOrderAndIsAtomic(t *testing.T) {
 	}
 }
 
-func TestListFiltersAndPages(t *testing.T) {
+func testListFiltersAndPages(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 
 	var items []client.FeedbackRequest
@@ -254,9 +254,9 @@ func TestListFiltersAndPages(t *testing.T) {
 
 // Pages read while others write neither skip nor repeat what existed when
 // the listing began.
-func TestListPagingUnderConcurrentWrites(t *testing.T) {
+func testListPagingUnderConcurrentWrites(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	var items []client.FeedbackRequest
 	for i := range 200 {
@@ -302,9 +302,9 @@ func TestListPagingUnderConcurrentWrites(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsData(t *testing.T) {
+func testRestartKeepsData(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "persist", Value: 4, Metadata: &client.Metadata{"k": "v"}})
 	if err != nil {
@@ -312,7 +312,7 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 	inst.stop()
 
-	again := start(t, inst.db, nil)
+	again := start(t, b, inst.db, nil)
 	if again.key != "" {
 		t.Errorf("restart printed a new bootstrap key")
 	}
@@ -326,8 +326,8 @@ func TestRestartKeepsData(t *testing.T) {
 }
 
 // Bad input gets a 4xx JSON error from the contract and stores nothing.
-func TestBadInputIsRejectedAndStoresNothing(t *testing.T) {
-	inst := start(t, "", nil)
+func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	id, err := c.Feedback.Create(context.Background(), client.FeedbackRequest{TraceID: "existing", Value: 1})
 	if err != nil {
@@ -439,8 +439,8 @@ func TestBadInputIsRejectedAndStoresNothing(t *testing.T) {
 
 // A key differing only in case from a field is an unknown field: the value
 // stored is the one validated.
-func TestCaseVariantKeysAreIgnored(t *testing.T) {
-	inst := start(t, "", nil)
+func testCaseVariantKeysAreIgnored(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	status, body := inst.do(t, "POST", "/v1/feedback", map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"},
 		`{"trace_id":"a","value":1,"VALUE":99,"Value":-99,"WEIGHT":7,"Metadata":[1]}`)
@@ -462,8 +462,8 @@ func TestCaseVariantKeysAreIgnored(t *testing.T) {
 	}
 }
 
-func TestProbes(t *testing.T) {
-	inst := start(t, "", nil)
+func testProbes(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		status, body := inst.do(t, "GET", path, nil, "")
 		if status != 200 || body != `{"status":"ok"}`+"\n" {
@@ -472,8 +472,8 @@ func TestProbes(t *testing.T) {
 	}
 }
 
-func TestBearerKeyAndPortkeyHeaderBothWork(t *testing.T) {
-	inst := start(t, "", nil)
+func testBearerKeyAndPortkeyHeaderBothWork(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
 	for _, h := range []map[string]string{{"x-portkey-api-key": inst.key}, {"Authorization": "Bearer " + inst.key}} {
 		if status, body := inst.do(t, "GET", "/v1/feedback", h, ""); status != 200 {
 			t.Errorf("%v: got %d %s", h, status, body)
@@ -484,9 +484,9 @@ func TestBearerKeyAndPortkeyHeaderBothWork(t *testing.T) {
 // Stopping the server (what SIGINT and SIGTERM do through run's context)
 // lets requests in flight finish; every feedback acknowledged with 200 is
 // there after a restart.
-func TestShutdownLosesNothingAcknowledged(t *testing.T) {
+func testShutdownLosesNothingAcknowledged(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	acked := make(chan client.UUID, 10000)
 	done := make(chan struct{})
@@ -509,7 +509,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	}
 	close(acked)
 
-	again := start(t, inst.db, nil)
+	again := start(t, b, inst.db, nil)
 	c2 := again.client(t, inst.key)
 	n := 0
 	for id := range acked {
@@ -524,8 +524,8 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("%d acknowledged writes survived the shutdown", n)
 }
 
-func TestClientReadsKeyFromPortkeyEnvironmentVariable(t *testing.T) {
-	inst := start(t, "", nil)
+func testClientReadsKeyFromPortkeyEnvironmentVariable(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
 	t.Setenv("PORTKEY_API_KEY", inst.key)
 	c, err := client.New(inst.base+"/v1", client.WithDoer(validatingDoer{t, http.DefaultClient}))
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/feedbackd/feedbackd/server"
 	"github.com/feedbackd/feedbackd/server/apikey"
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/postgres"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
@@ -42,8 +43,13 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 	dbFlag := &cli.StringFlag{
 		Name:    "db",
 		Value:   "feedbackd.db",
-		Usage:   "the SQLite database file (created when missing)",
+		Usage:   "the SQLite database file (created when missing), or a postgres:// URL",
 		Sources: env("FEEDBACKD_DB"),
+	}
+	poolFlag := &cli.IntFlag{
+		Name:    "db-pool-size",
+		Usage:   "the most connections to PostgreSQL (default: pgx's, or the URL's pool_max_conns)",
+		Sources: env("FEEDBACKD_DB_POOL_SIZE"),
 	}
 	return &cli.Command{
 		Name:  "feedbackd",
@@ -63,6 +69,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8787", Usage: "the address to listen on", Sources: env("FEEDBACKD_ADDR")},
 					dbFlag,
+					poolFlag,
 					&cli.StringFlag{Name: "bootstrap-key", Usage: "the first API key to create on an empty database", Sources: env("FEEDBACKD_BOOTSTRAP_KEY")},
 					&cli.Int64Flag{Name: "body-limit", Value: 1 << 20, Usage: "the largest request body in bytes", Sources: env("FEEDBACKD_BODY_LIMIT")},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("FEEDBACKD_LOG_LEVEL")},
@@ -72,6 +79,20 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return serve(ctx, cmd, stdout, stderr)
+				},
+			},
+			{
+				Name:  "migrate",
+				Usage: "apply the database migrations and exit",
+				Description: "serve applies them too on every start; migrate lets a deployment run them once,\n" +
+					"before starting replicas. On PostgreSQL they run under a lock, so concurrent runs are safe.",
+				Flags: []cli.Flag{dbFlag},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if err := migrate(ctx, cmd.String("db")); err != nil {
+						return err
+					}
+					_, err := fmt.Fprintln(stdout, "migrations applied")
+					return err
 				},
 			},
 			{
@@ -139,21 +160,40 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 	}
 }
 
-// openStore opens the store named by --db.
-func openStore(ctx context.Context, db string) (store.Store, error) {
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return nil, errors.New("PostgreSQL is not supported by this build yet; use a SQLite file path")
+// isPostgres says whether --db names a PostgreSQL database.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openStore opens the store named by --db, applying its migrations.
+func openStore(ctx context.Context, db string, poolSize int) (store.Store, error) {
+	if isPostgres(db) {
+		return postgres.Open(ctx, db, postgres.Options{MaxConns: int32(poolSize)})
 	}
 	return sqlite.Open(ctx, db)
 }
 
+// migrate applies the migrations of the store named by --db.
+func migrate(ctx context.Context, db string) error {
+	if isPostgres(db) {
+		return postgres.Migrate(ctx, db)
+	}
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}
+
 func withStore(ctx context.Context, db string, fn func(store.Store) error) error {
-	st, err := openStore(ctx, db)
+	st, err := openStore(ctx, db, 2)
 	if err != nil {
 		return err
 	}
 	return errors.Join(fn(st), st.Close())
 }
+
+var errKeyExists = errors.New("that key already exists")
 
 // createKey stores a new key for workspace (creating the workspace when
 // missing) and returns the secret. secret is generated when empty.
@@ -175,7 +215,7 @@ func createKey(ctx context.Context, st store.Store, workspace, name, secret stri
 	}
 	if err := st.CreateAPIKey(ctx, k); err != nil {
 		if store.ErrorCode(err) == store.ECONFLICT {
-			return "", errors.New("that key already exists")
+			return "", errKeyExists
 		}
 		return "", err
 	}
@@ -238,7 +278,10 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openStore(ctx, cmd.String("db"))
+	if cmd.Int("db-pool-size") < 0 {
+		return errors.New("--db-pool-size must not be negative")
+	}
+	st, err := openStore(ctx, cmd.String("db"), cmd.Int("db-pool-size"))
 	if err != nil {
 		return err
 	}
@@ -310,6 +353,9 @@ func bootstrap(ctx context.Context, st store.Store, secret, base string, stdout 
 		return errors.New("FEEDBACKD_BOOTSTRAP_KEY must be at least 16 characters long")
 	}
 	key, err := createKey(ctx, st, "default", "bootstrap", secret, nil)
+	if errors.Is(err, errKeyExists) {
+		return nil // another replica, starting at the same time, made it
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,8 +18,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/client"
+	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 )
 
 // instance is one feedbackd started through run, as a user would start it.
@@ -54,13 +57,114 @@ var (
 	keyLine       = regexp.MustCompile(`^\s+(fbk_[A-Za-z0-9_-]{43})\s*$`)
 )
 
+// backend is a store the end-to-end suite runs against.
+type backend struct {
+	name string
+	// newDB returns the --db value of a new, empty database (skipping the
+	// test when the backend is not available).
+	newDB func(t *testing.T) string
+	// dump returns everything a database holds, as text, to search for
+	// secrets that must not be there.
+	dump func(t *testing.T, db string) string
+}
+
+var backends = []backend{
+	{
+		name:  "sqlite",
+		newDB: func(t *testing.T) string { return filepath.Join(t.TempDir(), "feedbackd.db") },
+		dump: func(t *testing.T, db string) string {
+			var all []byte
+			for _, f := range []string{db, db + "-wal", db + "-shm"} {
+				b, err := os.ReadFile(f)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				all = append(all, b...)
+			}
+			return string(all)
+		},
+	},
+	{
+		name:  "postgres",
+		newDB: func(t *testing.T) string { return pgtest.NewDatabase(t) },
+		dump: func(t *testing.T, db string) string {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all strings.Builder
+			for _, table := range tables {
+				var text *string
+				if err := conn.QueryRow(ctx, `SELECT string_agg(t::text, E'\n') FROM `+pgx.Identifier{table}.Sanitize()+` t`).Scan(&text); err != nil {
+					t.Fatal(err)
+				}
+				if text != nil {
+					all.WriteString(*text)
+				}
+			}
+			return all.String()
+		},
+	},
+}
+
+// endToEnd lists the suite that runs against every backend.
+var endToEnd = []struct {
+	name string
+	fn   func(t *testing.T, b backend)
+}{
+	{"CreateGetUpdateDelete", testCreateGetUpdateDelete},
+	{"BulkCreateKeepsOrderAndIsAtomic", testBulkCreateKeepsOrderAndIsAtomic},
+	{"ListFiltersAndPages", testListFiltersAndPages},
+	{"ListPagingUnderConcurrentWrites", testListPagingUnderConcurrentWrites},
+	{"RestartKeepsData", testRestartKeepsData},
+	{"BadInputIsRejectedAndStoresNothing", testBadInputIsRejectedAndStoresNothing},
+	{"CaseVariantKeysAreIgnored", testCaseVariantKeysAreIgnored},
+	{"Probes", testProbes},
+	{"BearerKeyAndPortkeyHeaderBothWork", testBearerKeyAndPortkeyHeaderBothWork},
+	{"ShutdownLosesNothingAcknowledged", testShutdownLosesNothingAcknowledged},
+	{"ClientReadsKeyFromPortkeyEnvironmentVariable", testClientReadsKeyFromPortkeyEnvironmentVariable},
+	{"KeysCreateListRevoke", testKeysCreateListRevoke},
+	{"KeysInOtherWorkspaceSeeNothing", testKeysInOtherWorkspaceSeeNothing},
+	{"ExpiredKeyIsRejected", testExpiredKeyIsRejected},
+	{"BootstrapKeyFromEnvironment", testBootstrapKeyFromEnvironment},
+	{"FeedbackTokenFlow", testFeedbackTokenFlow},
+	{"FeedbackTokensThatMustFail", testFeedbackTokensThatMustFail},
+	{"TokenLinksUsePublicURL", testTokenLinksUsePublicURL},
+	{"CORS", testCORS},
+	{"RateLimit", testRateLimit},
+	{"SecretsNeverStoredOrLogged", testSecretsNeverStoredOrLogged},
+	{"PortkeyPythonSDKRequests", testPortkeyPythonSDKRequests},
+}
+
+// TestEndToEnd runs the whole program, through run, against each backend
+// and drives it over HTTP on loopback.
+func TestEndToEnd(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range endToEnd {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
+			}
+		})
+	}
+}
+
 // start runs `feedbackd serve` on a free loopback port against db (a new
-// file when empty) and returns once it listens. The server stops at the
-// end of the test.
-func start(t *testing.T, db string, env map[string]string) *instance {
+// database of backend b when empty) and returns once it listens. The
+// server stops at the end of the test.
+func start(t *testing.T, b backend, db string, env map[string]string) *instance {
 	t.Helper()
 	if db == "" {
-		db = filepath.Join(t.TempDir(), "feedbackd.db")
+		db = b.newDB(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, outW := io.Pipe()

@@ -93,9 +93,9 @@ func feedbackIDs(t *testing.T, body string) []client.UUID {
 	return r.FeedbackIds
 }
 
-func TestPortkeyPythonSDKRequests(t *testing.T) {
+func testPortkeyPythonSDKRequests(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	check := func(t *testing.T, id client.UUID, trace string, value int, weight float64, meta string) {
 		t.Helper()

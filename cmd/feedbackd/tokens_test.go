@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,9 +27,9 @@ func tokenOpts(t *testing.T) []client.Option {
 	return []client.Option{client.WithDoer(validatingDoer{t, http.DefaultClient})}
 }
 
-func TestFeedbackTokenFlow(t *testing.T) {
+func testFeedbackTokenFlow(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 
 	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "chat-42", Metadata: &map[string]any{"_user": "user_1"}})
@@ -102,9 +100,9 @@ func TestFeedbackTokenFlow(t *testing.T) {
 	}
 }
 
-func TestFeedbackTokensThatMustFail(t *testing.T) {
+func testFeedbackTokensThatMustFail(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	c := inst.client(t, inst.key)
 	short, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "t-expiring", ExpiresIn: client.Ptr(1)})
 	if err != nil {
@@ -127,7 +125,7 @@ func TestFeedbackTokensThatMustFail(t *testing.T) {
 			}
 		}
 	}
-	other := start(t, "", nil) // another deployment: another sealing key
+	other := start(t, b, "", nil) // another deployment: another sealing key
 	foreign, err := other.client(t, other.key).Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "t-foreign"})
 	if err != nil {
 		t.Fatal(err)
@@ -185,8 +183,8 @@ func TestFeedbackTokensThatMustFail(t *testing.T) {
 	}
 }
 
-func TestTokenLinksUsePublicURL(t *testing.T) {
-	inst := start(t, "", map[string]string{"FEEDBACKD_PUBLIC_URL": "https://feedback.example.com/"})
+func testTokenLinksUsePublicURL(t *testing.T, b backend) {
+	inst := start(t, b, "", map[string]string{"FEEDBACKD_PUBLIC_URL": "https://feedback.example.com/"})
 	tok, err := inst.client(t, inst.key).Tokens.Create(context.Background(), client.FeedbackTokenRequest{TraceID: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -214,11 +212,11 @@ func corsHeaders(t *testing.T, method, url, origin string, extra map[string]stri
 	return resp.Header
 }
 
-func TestCORS(t *testing.T) {
+func testCORS(t *testing.T, b backend) {
 	ctx := context.Background()
 	preflight := map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
 
-	inst := start(t, "", nil)
+	inst := start(t, b, "", nil)
 	tok, err := inst.client(t, inst.key).Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +249,7 @@ func TestCORS(t *testing.T) {
 		}
 	}
 
-	restricted := start(t, "", map[string]string{"FEEDBACKD_CORS_ORIGINS": "https://app.example, https://admin.example"})
+	restricted := start(t, b, "", map[string]string{"FEEDBACKD_CORS_ORIGINS": "https://app.example, https://admin.example"})
 	tok, err = restricted.client(t, restricted.key).Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -264,9 +262,9 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
+func testRateLimit(t *testing.T, b backend) {
 	ctx := context.Background()
-	inst := start(t, "", map[string]string{"FEEDBACKD_RATE_LIMIT": "2"})
+	inst := start(t, b, "", map[string]string{"FEEDBACKD_RATE_LIMIT": "2"})
 	jsonKey := func(k string) map[string]string {
 		return map[string]string{"x-portkey-api-key": k, "Content-Type": "application/json"}
 	}
@@ -334,10 +332,10 @@ func TestRateLimit(t *testing.T) {
 }
 
 // Neither the database nor the log ever holds a raw key or token.
-func TestSecretsNeverStoredOrLogged(t *testing.T) {
+func testSecretsNeverStoredOrLogged(t *testing.T, b backend) {
 	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "feedbackd.db")
-	inst := start(t, db, map[string]string{"FEEDBACKD_LOG_LEVEL": "debug"})
+	db := b.newDB(t)
+	inst := start(t, b, db, map[string]string{"FEEDBACKD_LOG_LEVEL": "debug"})
 	c := inst.client(t, inst.key)
 	if _, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "s", Value: 1}); err != nil {
 		t.Fatal(err)
@@ -358,19 +356,13 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 	if !strings.Contains(logs, "route=/v1/feedback/tokens/:token") {
 		t.Fatalf("the log lacks the requests:\n%s", logs)
 	}
-	files := []string{db, db + "-wal", db + "-shm"}
+	dump := b.dump(t, db)
 	for _, secret := range []string{inst.key, tok.Token, strings.TrimPrefix(inst.key, "fbk_"), strings.TrimPrefix(tok.Token, "fbt_")} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds a secret %.12s...", secret)
 		}
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(raw), secret) {
-				t.Errorf("%s holds a secret %.12s...", filepath.Base(f), secret)
-			}
+		if strings.Contains(dump, secret) {
+			t.Errorf("the database holds a secret %.12s...", secret)
 		}
 	}
 }

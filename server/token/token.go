@@ -100,7 +100,8 @@ func (s *Sealer) Open(tok string, now time.Time) (*Claims, error) {
 	if !ok {
 		return nil, ErrInvalid
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(rest)
+	// Strict decoding: a token has exactly one spelling (no spare bits).
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil || len(sealed) < s.aead.NonceSize()+s.aead.Overhead() {
 		return nil, ErrInvalid
 	}

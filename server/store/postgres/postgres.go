@@ -1,0 +1,366 @@
+// Package postgres is feedbackd's store on PostgreSQL (or a database that
+// speaks its protocol), through a pgx connection pool. Several stateless
+// feedbackd replicas can share one database: every write is one
+// transaction, and PostgreSQL itself groups the commits of concurrent
+// transactions into shared WAL flushes, so no writer of our own is needed.
+//
+// Migrations are embedded and versioned like the SQLite store's (the same
+// version numbers, in PostgreSQL's dialect) and applied under a session
+// advisory lock, so replicas starting together migrate once.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a store.Store on a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Options tune Open.
+type Options struct {
+	// MaxConns caps the connection pool; 0 keeps pgx's default (or the
+	// URL's pool_max_conns).
+	MaxConns int32
+}
+
+// Open connects to the database at url (postgres:// or postgresql://),
+// applies the embedded migrations and returns the store.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := Migrate(ctx, url); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Migrate applies the embedded migrations to the database at url and
+// returns. It holds a PostgreSQL advisory lock while it works, so
+// concurrent callers (replicas starting together) apply each migration
+// once.
+func Migrate(ctx context.Context, url string) error {
+	connCfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	db := stdlib.OpenDB(*connCfg)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Close implements store.Store. Writes run in their callers' goroutines and
+// have returned (committed or not) before their callers answer, so there
+// is nothing left to wait for but the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// inTx runs fn in one transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return translate(fn(tx)) })
+}
+
+// translate maps driver errors to the shared store error codes.
+func translate(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return store.Errorf(store.ECONFLICT, "already exists")
+		case "22P02": // invalid_text_representation: a malformed uuid
+			return store.Errorf(store.ENOTFOUND, "not found")
+		}
+	}
+	return err
+}
+
+const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, metadata, created_at, updated_at`
+
+// CreateFeedback implements store.Store: one multi-row INSERT from arrays,
+// one round trip whatever the batch size.
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error {
+	n := len(fs)
+	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	values, weights := make([]int32, n), make([]float64, n)
+	created, updated := make([]time.Time, n), make([]time.Time, n)
+	for i, f := range fs {
+		meta, err := encodeMetadata(f.Metadata)
+		if err != nil {
+			return err
+		}
+		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
+		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
+			ids, wss, traces, values, weights, metas, created, updated)
+		return err
+	})
+}
+
+// UpsertTokenFeedback implements store.Store.
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback) (*store.Feedback, error) {
+	meta, err := encodeMetadata(f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Feedback
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
+				value = excluded.value,
+				weight = excluded.weight,
+				metadata = excluded.metadata,
+				updated_at = excluded.updated_at
+			RETURNING `+feedbackColumns,
+			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
+		var err error
+		out, err = scanFeedback(row)
+		return err
+	})
+	return out, err
+}
+
+// GetFeedback implements store.Store.
+func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
+	row := s.pool.QueryRow(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
+	f, err := scanFeedback(row)
+	return f, translate(err)
+}
+
+// UpdateFeedback implements store.Store. One UPDATE statement changes the
+// row atomically, so concurrent updates from several replicas end in one
+// of them, whole (last write wins), never a mix.
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update) (*store.Feedback, error) {
+	var meta *string
+	if u.MetadataSet {
+		m, err := encodeMetadata(u.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		meta = &m
+	}
+	var out *store.Feedback
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `UPDATE feedback SET
+				value = $1,
+				weight = coalesce($2, weight),
+				metadata = coalesce($3::jsonb, metadata),
+				updated_at = $4
+			WHERE workspace_id = $5 AND id = $6
+			RETURNING `+feedbackColumns,
+			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
+		var err error
+		out, err = scanFeedback(row)
+		return err
+	})
+	return out, err
+}
+
+// DeleteFeedback implements store.Store.
+func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
+		return affectedOne(tag, err, "feedback not found")
+	})
+}
+
+// ListFeedback implements store.Store. It walks the workspace's ids
+// downwards from f.After, so a page boundary is a fixed point: rows
+// written meanwhile, on any replica, neither shift nor repeat what a
+// client has not read yet.
+func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
+	var where []string
+	args := []any{}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where = append(where, "workspace_id = "+arg(workspaceID))
+	if f.After != "" {
+		where = append(where, "id < "+arg(f.After)+"::uuid")
+	}
+	if len(f.TraceIDs) > 0 {
+		where = append(where, "trace_id = ANY("+arg(f.TraceIDs)+"::text[])")
+	}
+	if f.ValueMin != nil {
+		where = append(where, "value >= "+arg(*f.ValueMin))
+	}
+	if f.ValueMax != nil {
+		where = append(where, "value <= "+arg(*f.ValueMax))
+	}
+	if f.CreatedAfter != nil {
+		where = append(where, "created_at >= "+arg(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "created_at < "+arg(*f.CreatedBefore))
+	}
+	if len(f.Metadata) > 0 {
+		filter, err := metadataFilter(f.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		// jsonb containment compares numbers by value (5 matches 5.0) and
+		// never a string with a number, and it uses the GIN index.
+		where = append(where, "metadata @> "+arg(filter)+"::jsonb")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+feedbackColumns+` FROM feedback
+		WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY workspace_id DESC, id DESC LIMIT `+arg(limit+1), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list feedback: %w", translate(err))
+	}
+	defer rows.Close()
+	page := &store.Page{}
+	for rows.Next() {
+		fb, err := scanFeedback(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, fb)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list feedback: %w", translate(err))
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.HasMore = true
+	}
+	return page, nil
+}
+
+// metadataFilter renders the filter pairs as one JSON object for @>; only
+// strings, numbers and booleans may be compared.
+func metadataFilter(m map[string]any) (string, error) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch m[k].(type) {
+		case string, float64, json.Number, bool:
+		default:
+			return "", store.Errorf(store.EINVALID, "metadata filter values must be strings, numbers or booleans")
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", store.Errorf(store.EINVALID, "metadata filter: %v", err)
+	}
+	return string(b), nil
+}
+
+func scanFeedback(row pgx.Row) (*store.Feedback, error) {
+	var (
+		f     store.Feedback
+		value int16
+		meta  []byte
+	)
+	err := row.Scan(&f.ID, &f.WorkspaceID, &f.TraceID, &value, &f.Weight, &meta, &f.CreatedAt, &f.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan feedback: %w", translate(err))
+	}
+	f.Value = int(value)
+	if f.Metadata, err = decodeMetadata(meta); err != nil {
+		return nil, err
+	}
+	f.CreatedAt = f.CreatedAt.UTC()
+	f.UpdatedAt = f.UpdatedAt.UTC()
+	return &f, nil
+}
+
+// encodeMetadata renders metadata as JSON; nil is stored as {}.
+func encodeMetadata(m map[string]any) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", store.Errorf(store.EINVALID, "metadata cannot be stored: %v", err)
+	}
+	return string(b), nil
+}
+
+// decodeMetadata keeps numbers as json.Number so large integers survive.
+func decodeMetadata(b []byte) (map[string]any, error) {
+	m := map[string]any{}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode stored metadata: %w", err)
+	}
+	return m, nil
+}
+
+// affectedOne turns a command that changed no row into ENOTFOUND.
+func affectedOne(tag pgconn.CommandTag, err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.Errorf(store.ENOTFOUND, format, args...)
+	}
+	return nil
+}
