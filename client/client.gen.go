@@ -18,6 +18,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AnalyticsGraphObject.
+const (
+	AnalyticsGraph AnalyticsGraphObject = "analytics-graph"
+)
+
+// Valid indicates whether the value is a known member of the AnalyticsGraphObject enum.
+func (e AnalyticsGraphObject) Valid() bool {
+	switch e {
+	case AnalyticsGraph:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorStatus.
 const (
 	Failure ErrorStatus = "failure"
@@ -35,13 +50,13 @@ func (e ErrorStatus) Valid() bool {
 
 // Defines values for FeedbackListObject.
 const (
-	List FeedbackListObject = "list"
+	FeedbackListObjectList FeedbackListObject = "list"
 )
 
 // Valid indicates whether the value is a known member of the FeedbackListObject enum.
 func (e FeedbackListObject) Valid() bool {
 	switch e {
-	case List:
+	case FeedbackListObjectList:
 		return true
 	default:
 		return false
@@ -61,6 +76,117 @@ func (e FeedbackResponseStatus) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Defines values for MetadataGroupObject.
+const (
+	AnalyticsGroup MetadataGroupObject = "analytics-group"
+)
+
+// Valid indicates whether the value is a known member of the MetadataGroupObject enum.
+func (e MetadataGroupObject) Valid() bool {
+	switch e {
+	case AnalyticsGroup:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MetadataGroupsObject.
+const (
+	MetadataGroupsObjectList MetadataGroupsObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the MetadataGroupsObject enum.
+func (e MetadataGroupsObject) Valid() bool {
+	switch e {
+	case MetadataGroupsObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Granularity.
+const (
+	GranularityDay  Granularity = "day"
+	GranularityHour Granularity = "hour"
+	GranularityWeek Granularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the Granularity enum.
+func (e Granularity) Valid() bool {
+	switch e {
+	case GranularityDay:
+		return true
+	case GranularityHour:
+		return true
+	case GranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetFeedbackGraphParamsGranularity.
+const (
+	GetFeedbackGraphParamsGranularityDay  GetFeedbackGraphParamsGranularity = "day"
+	GetFeedbackGraphParamsGranularityHour GetFeedbackGraphParamsGranularity = "hour"
+	GetFeedbackGraphParamsGranularityWeek GetFeedbackGraphParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetFeedbackGraphParamsGranularity enum.
+func (e GetFeedbackGraphParamsGranularity) Valid() bool {
+	switch e {
+	case GetFeedbackGraphParamsGranularityDay:
+		return true
+	case GetFeedbackGraphParamsGranularityHour:
+		return true
+	case GetFeedbackGraphParamsGranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWeightedFeedbackGraphParamsGranularity.
+const (
+	GetWeightedFeedbackGraphParamsGranularityDay  GetWeightedFeedbackGraphParamsGranularity = "day"
+	GetWeightedFeedbackGraphParamsGranularityHour GetWeightedFeedbackGraphParamsGranularity = "hour"
+	GetWeightedFeedbackGraphParamsGranularityWeek GetWeightedFeedbackGraphParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetWeightedFeedbackGraphParamsGranularity enum.
+func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
+	switch e {
+	case GetWeightedFeedbackGraphParamsGranularityDay:
+		return true
+	case GetWeightedFeedbackGraphParamsGranularityHour:
+		return true
+	case GetWeightedFeedbackGraphParamsGranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// AnalyticsGraphObject defines model for AnalyticsGraphObject.
+type AnalyticsGraphObject string
+
+// AveragePoint defines model for AveragePoint.
+type AveragePoint struct {
+	// Avg Average value x weight in the bucket; 0 when it is empty.
+	Avg float64 `json:"avg"`
+
+	// Timestamp Start of the bucket, in the request's time zone.
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// AverageSummary defines model for AverageSummary.
+type AverageSummary struct {
+	// Avg Average value x weight over the range; 0 without feedback.
+	Avg float64 `json:"avg"`
 }
 
 // Error Every error the service answers with.
@@ -85,6 +211,13 @@ type Feedback struct {
 	UpdatedAt time.Time              `json:"updated_at"`
 	Value     int                    `json:"value"`
 	Weight    float64                `json:"weight"`
+}
+
+// FeedbackGraph defines model for FeedbackGraph.
+type FeedbackGraph struct {
+	DataPoints []TotalPoint         `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    TotalSummary         `json:"summary"`
 }
 
 // FeedbackInput One feedback object, or several recorded atomically: an array of
@@ -156,6 +289,13 @@ type FeedbackResponse struct {
 
 // FeedbackResponseStatus defines model for FeedbackResponse.Status.
 type FeedbackResponseStatus string
+
+// FeedbackScoreGraph defines model for FeedbackScoreGraph.
+type FeedbackScoreGraph struct {
+	DataPoints []ScorePoint         `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    TotalSummary         `json:"summary"`
+}
 
 // FeedbackToken defines model for FeedbackToken.
 type FeedbackToken struct {
@@ -234,6 +374,31 @@ type FieldError struct {
 // Example: {"_prompt":"support-v2","_user":"user_123"}
 type Metadata map[string]interface{}
 
+// MetadataGroup defines model for MetadataGroup.
+type MetadataGroup struct {
+	AvgWeightedFeedback  float64             `json:"avg_weighted_feedback"`
+	LastSeen             time.Time           `json:"last_seen"`
+	MetadataValue        string              `json:"metadata_value"`
+	Object               MetadataGroupObject `json:"object"`
+	Requests             int                 `json:"requests"`
+	RequestsWithFeedback int                 `json:"requests_with_feedback"`
+}
+
+// MetadataGroupObject defines model for MetadataGroup.Object.
+type MetadataGroupObject string
+
+// MetadataGroups defines model for MetadataGroups.
+type MetadataGroups struct {
+	Data   []MetadataGroup      `json:"data"`
+	Object MetadataGroupsObject `json:"object"`
+
+	// Total Groups in all pages.
+	Total int `json:"total"`
+}
+
+// MetadataGroupsObject defines model for MetadataGroups.Object.
+type MetadataGroupsObject string
+
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
 // id is named `trace_id` or `traceID` (exactly one of them).
 type NodeSDKFeedbackRequest struct {
@@ -273,6 +438,12 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
+// ScorePoint defines model for ScorePoint.
+type ScorePoint struct {
+	Score int `json:"score"`
+	Total int `json:"total"`
+}
+
 // TokenFeedback Feedback sent with a token; the trace comes from the token.
 type TokenFeedback struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
@@ -294,13 +465,57 @@ type TokenFeedback struct {
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
 
+// TotalPoint defines model for TotalPoint.
+type TotalPoint struct {
+	// Timestamp Start of the bucket, in the request's time zone.
+	Timestamp time.Time `json:"timestamp"`
+	Total     int       `json:"total"`
+}
+
+// TotalSummary defines model for TotalSummary.
+type TotalSummary struct {
+	// Total Feedback in the whole range.
+	Total int `json:"total"`
+}
+
 // TraceID The trace id of the request the feedback is about.
 //
 // Example: REQUEST_TRACE_ID
 type TraceID = string
 
+// WeightedFeedbackGraph defines model for WeightedFeedbackGraph.
+type WeightedFeedbackGraph struct {
+	DataPoints []AveragePoint       `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    AverageSummary       `json:"summary"`
+}
+
+// AnalyticsMetadata defines model for AnalyticsMetadata.
+type AnalyticsMetadata = string
+
+// AnalyticsTraceID defines model for AnalyticsTraceID.
+type AnalyticsTraceID = string
+
 // FeedbackID defines model for FeedbackID.
 type FeedbackID = openapi_types.UUID
+
+// Granularity defines model for Granularity.
+type Granularity string
+
+// TimeOfGenerationMax defines model for TimeOfGenerationMax.
+type TimeOfGenerationMax = time.Time
+
+// TimeOfGenerationMin defines model for TimeOfGenerationMin.
+type TimeOfGenerationMin = time.Time
+
+// WeightedFeedbackMax defines model for WeightedFeedbackMax.
+type WeightedFeedbackMax = float64
+
+// WeightedFeedbackMin defines model for WeightedFeedbackMin.
+type WeightedFeedbackMin = float64
+
+// WorkspaceSlug defines model for WorkspaceSlug.
+type WorkspaceSlug = string
 
 // BadRequest Every error the service answers with.
 type BadRequest = Error
@@ -325,6 +540,138 @@ type Unauthorized = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
+
+// GetFeedbackGraphParams defines parameters for GetFeedbackGraph.
+type GetFeedbackGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Granularity Bucket size. Without it: hour up to 2 days, day up to 90 days, week
+	// beyond. At most 10000 buckets.
+	Granularity *GetFeedbackGraphParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetFeedbackGraphParamsGranularity defines parameters for GetFeedbackGraph.
+type GetFeedbackGraphParamsGranularity string
+
+// GetFeedbackScoreGraphParams defines parameters for GetFeedbackScoreGraph.
+type GetFeedbackScoreGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetWeightedFeedbackGraphParams defines parameters for GetWeightedFeedbackGraph.
+type GetWeightedFeedbackGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Granularity Bucket size. Without it: hour up to 2 days, day up to 90 days, week
+	// beyond. At most 10000 buckets.
+	Granularity *GetWeightedFeedbackGraphParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetWeightedFeedbackGraphParamsGranularity defines parameters for GetWeightedFeedbackGraph.
+type GetWeightedFeedbackGraphParamsGranularity string
+
+// GetMetadataGroupsParams defines parameters for GetMetadataGroups.
+type GetMetadataGroupsParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+
+	// CurrentPage The page to return, from 0.
+	CurrentPage *int `form:"current_page,omitempty" json:"current_page,omitempty"`
+
+	// PageSize Groups per page.
+	PageSize *int `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
 
 // ListFeedbackParams defines parameters for ListFeedback.
 type ListFeedbackParams struct {
@@ -682,6 +1029,52 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// GetFeedbackGraph Feedback volume over time
+	//
+	// How much feedback was recorded in each time bucket of the range, and
+	// in all. Buckets are an hour for ranges up to 2 days, a day up to 90
+	// days and a week beyond (weeks start on Monday), unless `granularity`
+	// says otherwise; they start at whole hours, days or weeks in the time
+	// zone of `time_of_generation_min`, and empty ones are listed with 0.
+	// Portkey's path and response shape.
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
+	GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFeedbackScoreGraph Feedback by score
+	//
+	// How many feedback of each value (-10 to 10) were recorded in the
+	// range, listed for each value that occurs, lowest first. Portkey's
+	// path and response shape.
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
+	GetFeedbackScoreGraph(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetWeightedFeedbackGraph Weighted feedback over time
+	//
+	// The average weighted feedback (value x weight) of each time bucket
+	// and of the whole range; buckets as in `GET
+	// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
+	// with decimals (Portkey documents an integer). Portkey's path and
+	// response shape.
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
+	GetWeightedFeedbackGraph(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMetadataGroups Feedback grouped by a metadata key
+	//
+	// One group for each value the metadata key takes in the range's
+	// feedback (feedback without the key is left out), most requests
+	// first. A request is a distinct trace id: `requests` counts the
+	// group's trace ids, and so does `requests_with_feedback`, since
+	// feedbackd knows a request only through its feedback.
+	// `avg_weighted_feedback` is the average value x weight and
+	// `last_seen` the newest feedback's time. Values that are not strings
+	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
+	//
+	// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
+	GetMetadataGroups(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListFeedback List feedback
 	//
 	// Lists the workspace's feedback, newest first, filtered by every
@@ -838,6 +1231,92 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
 	UpdateFeedback(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetFeedbackGraph Feedback volume over time
+//
+// How much feedback was recorded in each time bucket of the range, and
+// in all. Buckets are an hour for ranges up to 2 days, a day up to 90
+// days and a week beyond (weeks start on Monday), unless `granularity`
+// says otherwise; they start at whole hours, days or weeks in the time
+// zone of `time_of_generation_min`, and empty ones are listed with 0.
+// Portkey's path and response shape.
+//
+// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
+func (c *RawClient) GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFeedbackGraphRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFeedbackScoreGraph Feedback by score
+//
+// How many feedback of each value (-10 to 10) were recorded in the
+// range, listed for each value that occurs, lowest first. Portkey's
+// path and response shape.
+//
+// Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
+func (c *RawClient) GetFeedbackScoreGraph(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFeedbackScoreGraphRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetWeightedFeedbackGraph Weighted feedback over time
+//
+// The average weighted feedback (value x weight) of each time bucket
+// and of the whole range; buckets as in `GET
+// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
+// with decimals (Portkey documents an integer). Portkey's path and
+// response shape.
+//
+// Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
+func (c *RawClient) GetWeightedFeedbackGraph(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWeightedFeedbackGraphRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMetadataGroups Feedback grouped by a metadata key
+//
+// One group for each value the metadata key takes in the range's
+// feedback (feedback without the key is left out), most requests
+// first. A request is a distinct trace id: `requests` counts the
+// group's trace ids, and so does `requests_with_feedback`, since
+// feedbackd knows a request only through its feedback.
+// `avg_weighted_feedback` is the average value x weight and
+// `last_seen` the newest feedback's time. Values that are not strings
+// are shown as JSON (`5`, `true`). Portkey's path and response shape.
+//
+// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
+func (c *RawClient) GetMetadataGroups(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMetadataGroupsRequest(c.Server, metadataKey, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListFeedback List feedback
@@ -1125,6 +1604,533 @@ func (c *RawClient) UpdateFeedback(ctx context.Context, id FeedbackID, body Upda
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewGetFeedbackGraphRequest constructs an http.Request for the GetFeedbackGraph method
+func NewGetFeedbackGraphRequest(server string, params *GetFeedbackGraphParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Granularity != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "granularity", *params.Granularity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFeedbackScoreGraphRequest constructs an http.Request for the GetFeedbackScoreGraph method
+func NewGetFeedbackScoreGraphRequest(server string, params *GetFeedbackScoreGraphParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks/scores")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetWeightedFeedbackGraphRequest constructs an http.Request for the GetWeightedFeedbackGraph method
+func NewGetWeightedFeedbackGraphRequest(server string, params *GetWeightedFeedbackGraphParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks/weighted")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Granularity != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "granularity", *params.Granularity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMetadataGroupsRequest constructs an http.Request for the GetMetadataGroups method
+func NewGetMetadataGroupsRequest(server string, metadataKey string, params *GetMetadataGroupsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "metadataKey", metadataKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/groups/metadata/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CurrentPage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "current_page", *params.CurrentPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListFeedbackRequest constructs an http.Request for the ListFeedback method
@@ -1598,6 +2604,60 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// GetFeedbackGraphWithResponse Feedback volume over time
+	//
+	// How much feedback was recorded in each time bucket of the range, and
+	// in all. Buckets are an hour for ranges up to 2 days, a day up to 90
+	// days and a week beyond (weeks start on Monday), unless `granularity`
+	// says otherwise; they start at whole hours, days or weeks in the time
+	// zone of `time_of_generation_min`, and empty ones are listed with 0.
+	// Portkey's path and response shape.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
+	GetFeedbackGraphWithResponse(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackGraphResponse, error)
+
+	// GetFeedbackScoreGraphWithResponse Feedback by score
+	//
+	// How many feedback of each value (-10 to 10) were recorded in the
+	// range, listed for each value that occurs, lowest first. Portkey's
+	// path and response shape.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
+	GetFeedbackScoreGraphWithResponse(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackScoreGraphResponse, error)
+
+	// GetWeightedFeedbackGraphWithResponse Weighted feedback over time
+	//
+	// The average weighted feedback (value x weight) of each time bucket
+	// and of the whole range; buckets as in `GET
+	// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
+	// with decimals (Portkey documents an integer). Portkey's path and
+	// response shape.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
+	GetWeightedFeedbackGraphWithResponse(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*GetWeightedFeedbackGraphResponse, error)
+
+	// GetMetadataGroupsWithResponse Feedback grouped by a metadata key
+	//
+	// One group for each value the metadata key takes in the range's
+	// feedback (feedback without the key is left out), most requests
+	// first. A request is a distinct trace id: `requests` counts the
+	// group's trace ids, and so does `requests_with_feedback`, since
+	// feedbackd knows a request only through its feedback.
+	// `avg_weighted_feedback` is the average value x weight and
+	// `last_seen` the newest feedback's time. Values that are not strings
+	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
+	GetMetadataGroupsWithResponse(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*GetMetadataGroupsResponse, error)
+
 	// ListFeedbackWithResponse List feedback
 	//
 	// Lists the workspace's feedback, newest first, filtered by every
@@ -1760,6 +2820,310 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
 	UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
+}
+
+// GetFeedbackGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackGraph
+type GetFeedbackGraphResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetFeedbackGraphResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackGraph
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetFeedbackGraphResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON200() *FeedbackGraph {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFeedbackGraphResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFeedbackGraphResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFeedbackGraphResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFeedbackGraphResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetFeedbackScoreGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackScoreGraph
+type GetFeedbackScoreGraphResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetFeedbackScoreGraphResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackScoreGraph
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetFeedbackScoreGraphResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON200() *FeedbackScoreGraph {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFeedbackScoreGraphResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFeedbackScoreGraphResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFeedbackScoreGraphResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFeedbackScoreGraphResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetWeightedFeedbackGraphResponse429Headers the declared response headers of an HTTP 429 response for GetWeightedFeedbackGraph
+type GetWeightedFeedbackGraphResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetWeightedFeedbackGraphResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WeightedFeedbackGraph
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetWeightedFeedbackGraphResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON200() *WeightedFeedbackGraph {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetWeightedFeedbackGraphResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetWeightedFeedbackGraphResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetWeightedFeedbackGraphResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetWeightedFeedbackGraphResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMetadataGroupsResponse429Headers the declared response headers of an HTTP 429 response for GetMetadataGroups
+type GetMetadataGroupsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetMetadataGroupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MetadataGroups
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMetadataGroupsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON200() *MetadataGroups {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMetadataGroupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMetadataGroupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMetadataGroupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMetadataGroupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListFeedbackResponse429Headers the declared response headers of an HTTP 429 response for ListFeedback
@@ -2468,6 +3832,84 @@ func (r UpdateFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// GetFeedbackGraphWithResponse Feedback volume over time
+//
+// How much feedback was recorded in each time bucket of the range, and
+// in all. Buckets are an hour for ranges up to 2 days, a day up to 90
+// days and a week beyond (weeks start on Monday), unless `granularity`
+// says otherwise; they start at whole hours, days or weeks in the time
+// zone of `time_of_generation_min`, and empty ones are listed with 0.
+// Portkey's path and response shape.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
+func (c *ClientWithResponses) GetFeedbackGraphWithResponse(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackGraphResponse, error) {
+	rsp, err := c.GetFeedbackGraph(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFeedbackGraphResponse(rsp)
+}
+
+// GetFeedbackScoreGraphWithResponse Feedback by score
+//
+// How many feedback of each value (-10 to 10) were recorded in the
+// range, listed for each value that occurs, lowest first. Portkey's
+// path and response shape.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
+func (c *ClientWithResponses) GetFeedbackScoreGraphWithResponse(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackScoreGraphResponse, error) {
+	rsp, err := c.GetFeedbackScoreGraph(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFeedbackScoreGraphResponse(rsp)
+}
+
+// GetWeightedFeedbackGraphWithResponse Weighted feedback over time
+//
+// The average weighted feedback (value x weight) of each time bucket
+// and of the whole range; buckets as in `GET
+// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
+// with decimals (Portkey documents an integer). Portkey's path and
+// response shape.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
+func (c *ClientWithResponses) GetWeightedFeedbackGraphWithResponse(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*GetWeightedFeedbackGraphResponse, error) {
+	rsp, err := c.GetWeightedFeedbackGraph(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetWeightedFeedbackGraphResponse(rsp)
+}
+
+// GetMetadataGroupsWithResponse Feedback grouped by a metadata key
+//
+// One group for each value the metadata key takes in the range's
+// feedback (feedback without the key is left out), most requests
+// first. A request is a distinct trace id: `requests` counts the
+// group's trace ids, and so does `requests_with_feedback`, since
+// feedbackd knows a request only through its feedback.
+// `avg_weighted_feedback` is the average value x weight and
+// `last_seen` the newest feedback's time. Values that are not strings
+// are shown as JSON (`5`, `true`). Portkey's path and response shape.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
+func (c *ClientWithResponses) GetMetadataGroupsWithResponse(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*GetMetadataGroupsResponse, error) {
+	rsp, err := c.GetMetadataGroups(ctx, metadataKey, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMetadataGroupsResponse(rsp)
+}
+
 // ListFeedbackWithResponse List feedback
 //
 // Lists the workspace's feedback, newest first, filtered by every
@@ -2707,6 +4149,274 @@ func (c *ClientWithResponses) UpdateFeedbackWithResponse(ctx context.Context, id
 		return nil, err
 	}
 	return ParseUpdateFeedbackResponse(rsp)
+}
+
+// ParseGetFeedbackGraphResponse parses an HTTP response from a GetFeedbackGraphWithResponse call
+func ParseGetFeedbackGraphResponse(rsp *http.Response) (*GetFeedbackGraphResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFeedbackGraphResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackGraph
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetFeedbackGraphResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetFeedbackScoreGraphResponse parses an HTTP response from a GetFeedbackScoreGraphWithResponse call
+func ParseGetFeedbackScoreGraphResponse(rsp *http.Response) (*GetFeedbackScoreGraphResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFeedbackScoreGraphResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackScoreGraph
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetFeedbackScoreGraphResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetWeightedFeedbackGraphResponse parses an HTTP response from a GetWeightedFeedbackGraphWithResponse call
+func ParseGetWeightedFeedbackGraphResponse(rsp *http.Response) (*GetWeightedFeedbackGraphResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetWeightedFeedbackGraphResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WeightedFeedbackGraph
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetWeightedFeedbackGraphResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMetadataGroupsResponse parses an HTTP response from a GetMetadataGroupsWithResponse call
+func ParseGetMetadataGroupsResponse(rsp *http.Response) (*GetMetadataGroupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMetadataGroupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MetadataGroups
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetMetadataGroupsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListFeedbackResponse parses an HTTP response from a ListFeedbackWithResponse call

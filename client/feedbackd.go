@@ -50,6 +50,8 @@ type Client struct {
 	Feedback *FeedbackService
 	// Tokens creates browser-safe feedback tokens.
 	Tokens *TokenService
+	// Analytics reads Portkey's feedback graphs and metadata groups.
+	Analytics *AnalyticsService
 }
 
 // Option configures New and SubmitWithToken.
@@ -88,7 +90,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Feedback: &FeedbackService{raw: raw}, Tokens: &TokenService{raw: raw}}, nil
+	return &Client{Feedback: &FeedbackService{raw: raw}, Tokens: &TokenService{raw: raw}, Analytics: &AnalyticsService{raw: raw}}, nil
 }
 
 func newConfig(opts []Option) config {
@@ -224,6 +226,62 @@ func (s *FeedbackService) List(ctx context.Context, params ListFeedbackParams) i
 // ListPage returns one page of feedback.
 func (s *FeedbackService) ListPage(ctx context.Context, params ListFeedbackParams) (*FeedbackList, error) {
 	resp, err := s.raw.ListFeedbackWithResponse(ctx, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// AnalyticsService reads aggregates of the workspace's feedback over a time
+// range, with Portkey's paths and parameters. Buckets and timestamps follow
+// the time zone of TimeOfGenerationMin.
+type AnalyticsService struct {
+	raw *ClientWithResponses
+}
+
+// FeedbackGraph counts feedback per time bucket.
+func (s *AnalyticsService) FeedbackGraph(ctx context.Context, params GetFeedbackGraphParams) (*FeedbackGraph, error) {
+	resp, err := s.raw.GetFeedbackGraphWithResponse(ctx, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// ScoreGraph counts feedback per score (-10 to 10).
+func (s *AnalyticsService) ScoreGraph(ctx context.Context, params GetFeedbackScoreGraphParams) (*FeedbackScoreGraph, error) {
+	resp, err := s.raw.GetFeedbackScoreGraphWithResponse(ctx, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// WeightedGraph averages value x weight per time bucket.
+func (s *AnalyticsService) WeightedGraph(ctx context.Context, params GetWeightedFeedbackGraphParams) (*WeightedFeedbackGraph, error) {
+	resp, err := s.raw.GetWeightedFeedbackGraphWithResponse(ctx, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// MetadataGroups groups feedback by the value of one metadata key, one page
+// at a time (params.CurrentPage, from 0).
+func (s *AnalyticsService) MetadataGroups(ctx context.Context, key string, params GetMetadataGroupsParams) (*MetadataGroups, error) {
+	resp, err := s.raw.GetMetadataGroupsWithResponse(ctx, key, &params)
 	if err != nil {
 		return nil, err
 	}

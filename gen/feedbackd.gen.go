@@ -22,6 +22,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AnalyticsGraphObject.
+const (
+	AnalyticsGraph AnalyticsGraphObject = "analytics-graph"
+)
+
+// Valid indicates whether the value is a known member of the AnalyticsGraphObject enum.
+func (e AnalyticsGraphObject) Valid() bool {
+	switch e {
+	case AnalyticsGraph:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorStatus.
 const (
 	Failure ErrorStatus = "failure"
@@ -39,13 +54,13 @@ func (e ErrorStatus) Valid() bool {
 
 // Defines values for FeedbackListObject.
 const (
-	List FeedbackListObject = "list"
+	FeedbackListObjectList FeedbackListObject = "list"
 )
 
 // Valid indicates whether the value is a known member of the FeedbackListObject enum.
 func (e FeedbackListObject) Valid() bool {
 	switch e {
-	case List:
+	case FeedbackListObjectList:
 		return true
 	default:
 		return false
@@ -82,6 +97,117 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for MetadataGroupObject.
+const (
+	AnalyticsGroup MetadataGroupObject = "analytics-group"
+)
+
+// Valid indicates whether the value is a known member of the MetadataGroupObject enum.
+func (e MetadataGroupObject) Valid() bool {
+	switch e {
+	case AnalyticsGroup:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MetadataGroupsObject.
+const (
+	MetadataGroupsObjectList MetadataGroupsObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the MetadataGroupsObject enum.
+func (e MetadataGroupsObject) Valid() bool {
+	switch e {
+	case MetadataGroupsObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Granularity.
+const (
+	GranularityDay  Granularity = "day"
+	GranularityHour Granularity = "hour"
+	GranularityWeek Granularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the Granularity enum.
+func (e Granularity) Valid() bool {
+	switch e {
+	case GranularityDay:
+		return true
+	case GranularityHour:
+		return true
+	case GranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetFeedbackGraphParamsGranularity.
+const (
+	GetFeedbackGraphParamsGranularityDay  GetFeedbackGraphParamsGranularity = "day"
+	GetFeedbackGraphParamsGranularityHour GetFeedbackGraphParamsGranularity = "hour"
+	GetFeedbackGraphParamsGranularityWeek GetFeedbackGraphParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetFeedbackGraphParamsGranularity enum.
+func (e GetFeedbackGraphParamsGranularity) Valid() bool {
+	switch e {
+	case GetFeedbackGraphParamsGranularityDay:
+		return true
+	case GetFeedbackGraphParamsGranularityHour:
+		return true
+	case GetFeedbackGraphParamsGranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWeightedFeedbackGraphParamsGranularity.
+const (
+	GetWeightedFeedbackGraphParamsGranularityDay  GetWeightedFeedbackGraphParamsGranularity = "day"
+	GetWeightedFeedbackGraphParamsGranularityHour GetWeightedFeedbackGraphParamsGranularity = "hour"
+	GetWeightedFeedbackGraphParamsGranularityWeek GetWeightedFeedbackGraphParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetWeightedFeedbackGraphParamsGranularity enum.
+func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
+	switch e {
+	case GetWeightedFeedbackGraphParamsGranularityDay:
+		return true
+	case GetWeightedFeedbackGraphParamsGranularityHour:
+		return true
+	case GetWeightedFeedbackGraphParamsGranularityWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// AnalyticsGraphObject defines model for AnalyticsGraphObject.
+type AnalyticsGraphObject string
+
+// AveragePoint defines model for AveragePoint.
+type AveragePoint struct {
+	// Avg Average value x weight in the bucket; 0 when it is empty.
+	Avg float64 `json:"avg"`
+
+	// Timestamp Start of the bucket, in the request's time zone.
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// AverageSummary defines model for AverageSummary.
+type AverageSummary struct {
+	// Avg Average value x weight over the range; 0 without feedback.
+	Avg float64 `json:"avg"`
+}
+
 // Error Every error the service answers with.
 type Error struct {
 	// Errors One entry for each invalid field.
@@ -104,6 +230,13 @@ type Feedback struct {
 	UpdatedAt time.Time              `json:"updated_at"`
 	Value     int                    `json:"value"`
 	Weight    float64                `json:"weight"`
+}
+
+// FeedbackGraph defines model for FeedbackGraph.
+type FeedbackGraph struct {
+	DataPoints []TotalPoint         `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    TotalSummary         `json:"summary"`
 }
 
 // FeedbackInput One feedback object, or several recorded atomically: an array of
@@ -175,6 +308,13 @@ type FeedbackResponse struct {
 
 // FeedbackResponseStatus defines model for FeedbackResponse.Status.
 type FeedbackResponseStatus string
+
+// FeedbackScoreGraph defines model for FeedbackScoreGraph.
+type FeedbackScoreGraph struct {
+	DataPoints []ScorePoint         `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    TotalSummary         `json:"summary"`
+}
 
 // FeedbackToken defines model for FeedbackToken.
 type FeedbackToken struct {
@@ -261,6 +401,31 @@ type HealthStatus string
 // Example: {"_prompt":"support-v2","_user":"user_123"}
 type Metadata map[string]interface{}
 
+// MetadataGroup defines model for MetadataGroup.
+type MetadataGroup struct {
+	AvgWeightedFeedback  float64             `json:"avg_weighted_feedback"`
+	LastSeen             time.Time           `json:"last_seen"`
+	MetadataValue        string              `json:"metadata_value"`
+	Object               MetadataGroupObject `json:"object"`
+	Requests             int                 `json:"requests"`
+	RequestsWithFeedback int                 `json:"requests_with_feedback"`
+}
+
+// MetadataGroupObject defines model for MetadataGroup.Object.
+type MetadataGroupObject string
+
+// MetadataGroups defines model for MetadataGroups.
+type MetadataGroups struct {
+	Data   []MetadataGroup      `json:"data"`
+	Object MetadataGroupsObject `json:"object"`
+
+	// Total Groups in all pages.
+	Total int `json:"total"`
+}
+
+// MetadataGroupsObject defines model for MetadataGroups.Object.
+type MetadataGroupsObject string
+
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
 // id is named `trace_id` or `traceID` (exactly one of them).
 type NodeSDKFeedbackRequest struct {
@@ -300,6 +465,12 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
+// ScorePoint defines model for ScorePoint.
+type ScorePoint struct {
+	Score int `json:"score"`
+	Total int `json:"total"`
+}
+
 // TokenFeedback Feedback sent with a token; the trace comes from the token.
 type TokenFeedback struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
@@ -321,13 +492,57 @@ type TokenFeedback struct {
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
 
+// TotalPoint defines model for TotalPoint.
+type TotalPoint struct {
+	// Timestamp Start of the bucket, in the request's time zone.
+	Timestamp time.Time `json:"timestamp"`
+	Total     int       `json:"total"`
+}
+
+// TotalSummary defines model for TotalSummary.
+type TotalSummary struct {
+	// Total Feedback in the whole range.
+	Total int `json:"total"`
+}
+
 // TraceID The trace id of the request the feedback is about.
 //
 // Example: REQUEST_TRACE_ID
 type TraceID = string
 
+// WeightedFeedbackGraph defines model for WeightedFeedbackGraph.
+type WeightedFeedbackGraph struct {
+	DataPoints []AveragePoint       `json:"data_points"`
+	Object     AnalyticsGraphObject `json:"object"`
+	Summary    AverageSummary       `json:"summary"`
+}
+
+// AnalyticsMetadata defines model for AnalyticsMetadata.
+type AnalyticsMetadata = string
+
+// AnalyticsTraceID defines model for AnalyticsTraceID.
+type AnalyticsTraceID = string
+
 // FeedbackID defines model for FeedbackID.
 type FeedbackID = openapi_types.UUID
+
+// Granularity defines model for Granularity.
+type Granularity string
+
+// TimeOfGenerationMax defines model for TimeOfGenerationMax.
+type TimeOfGenerationMax = time.Time
+
+// TimeOfGenerationMin defines model for TimeOfGenerationMin.
+type TimeOfGenerationMin = time.Time
+
+// WeightedFeedbackMax defines model for WeightedFeedbackMax.
+type WeightedFeedbackMax = float64
+
+// WeightedFeedbackMin defines model for WeightedFeedbackMin.
+type WeightedFeedbackMin = float64
+
+// WorkspaceSlug defines model for WorkspaceSlug.
+type WorkspaceSlug = string
 
 // BadRequest Every error the service answers with.
 type BadRequest = Error
@@ -352,6 +567,138 @@ type Unauthorized = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
+
+// GetFeedbackGraphParams defines parameters for GetFeedbackGraph.
+type GetFeedbackGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Granularity Bucket size. Without it: hour up to 2 days, day up to 90 days, week
+	// beyond. At most 10000 buckets.
+	Granularity *GetFeedbackGraphParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetFeedbackGraphParamsGranularity defines parameters for GetFeedbackGraph.
+type GetFeedbackGraphParamsGranularity string
+
+// GetFeedbackScoreGraphParams defines parameters for GetFeedbackScoreGraph.
+type GetFeedbackScoreGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetWeightedFeedbackGraphParams defines parameters for GetWeightedFeedbackGraph.
+type GetWeightedFeedbackGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Granularity Bucket size. Without it: hour up to 2 days, day up to 90 days, week
+	// beyond. At most 10000 buckets.
+	Granularity *GetWeightedFeedbackGraphParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetWeightedFeedbackGraphParamsGranularity defines parameters for GetWeightedFeedbackGraph.
+type GetWeightedFeedbackGraphParamsGranularity string
+
+// GetMetadataGroupsParams defines parameters for GetMetadataGroups.
+type GetMetadataGroupsParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+
+	// CurrentPage The page to return, from 0.
+	CurrentPage *int `form:"current_page,omitempty" json:"current_page,omitempty"`
+
+	// PageSize Groups per page.
+	PageSize *int `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
 
 // ListFeedbackParams defines parameters for ListFeedback.
 type ListFeedbackParams struct {
@@ -637,6 +984,18 @@ func (t *NodeSDKFeedbackRequest) UnmarshalJSON(b []byte) error {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetFeedbackGraph Feedback volume over time
+	// (GET /analytics/graphs/feedbacks)
+	GetFeedbackGraph(ctx echo.Context, params GetFeedbackGraphParams) error
+	// GetFeedbackScoreGraph Feedback by score
+	// (GET /analytics/graphs/feedbacks/scores)
+	GetFeedbackScoreGraph(ctx echo.Context, params GetFeedbackScoreGraphParams) error
+	// GetWeightedFeedbackGraph Weighted feedback over time
+	// (GET /analytics/graphs/feedbacks/weighted)
+	GetWeightedFeedbackGraph(ctx echo.Context, params GetWeightedFeedbackGraphParams) error
+	// GetMetadataGroups Feedback grouped by a metadata key
+	// (GET /analytics/groups/metadata/{metadataKey})
+	GetMetadataGroups(ctx echo.Context, metadataKey string, params GetMetadataGroupsParams) error
 	// ListFeedback List feedback
 	// (GET /feedback)
 	ListFeedback(ctx echo.Context, params ListFeedbackParams) error
@@ -672,6 +1031,281 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetFeedbackGraph converts echo context to params.
+func (w *ServerInterfaceWrapper) GetFeedbackGraph(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetFeedbackGraphParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "granularity" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "granularity", ctx.QueryParams(), &params.Granularity, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter granularity: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetFeedbackGraph(ctx, params)
+	return err
+}
+
+// GetFeedbackScoreGraph converts echo context to params.
+func (w *ServerInterfaceWrapper) GetFeedbackScoreGraph(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetFeedbackScoreGraphParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetFeedbackScoreGraph(ctx, params)
+	return err
+}
+
+// GetWeightedFeedbackGraph converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWeightedFeedbackGraph(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetWeightedFeedbackGraphParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "granularity" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "granularity", ctx.QueryParams(), &params.Granularity, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter granularity: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWeightedFeedbackGraph(ctx, params)
+	return err
+}
+
+// GetMetadataGroups converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMetadataGroups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "metadataKey" -------------
+	var metadataKey string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "metadataKey", ctx.Param("metadataKey"), &metadataKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadataKey: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMetadataGroupsParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// ------------- Optional query parameter "current_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "current_page", ctx.QueryParams(), &params.CurrentPage, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter current_page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMetadataGroups(ctx, metadataKey, params)
+	return err
 }
 
 // ListFeedback converts echo context to params.
@@ -912,6 +1546,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/feedback/:id", wrapper.GetFeedback, options.OperationMiddlewares["getFeedback"]...)
 	router.POST(options.BaseURL+"/feedback/:id", wrapper.UpdateFeedbackByPost, options.OperationMiddlewares["updateFeedbackByPost"]...)
 	router.PUT(options.BaseURL+"/feedback/:id", wrapper.UpdateFeedback, options.OperationMiddlewares["updateFeedback"]...)
+	router.GET(options.BaseURL+"/analytics/graphs/feedbacks", wrapper.GetFeedbackGraph, options.OperationMiddlewares["getFeedbackGraph"]...)
+	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/scores", wrapper.GetFeedbackScoreGraph, options.OperationMiddlewares["getFeedbackScoreGraph"]...)
+	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/weighted", wrapper.GetWeightedFeedbackGraph, options.OperationMiddlewares["getWeightedFeedbackGraph"]...)
+	router.GET(options.BaseURL+"/analytics/groups/metadata/:metadataKey", wrapper.GetMetadataGroups, options.OperationMiddlewares["getMetadataGroups"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 
@@ -941,6 +1579,331 @@ type TooManyRequestsJSONResponse struct {
 type UnauthorizedJSONResponse Error
 
 type UnsupportedMediaTypeJSONResponse Error
+
+type GetFeedbackGraphRequestObject struct {
+	Params GetFeedbackGraphParams
+}
+
+type GetFeedbackGraphResponseObject interface {
+	VisitGetFeedbackGraphResponse(w http.ResponseWriter) error
+}
+
+type GetFeedbackGraph200JSONResponse FeedbackGraph
+
+func (response GetFeedbackGraph200JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackGraph400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetFeedbackGraph400JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackGraph401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetFeedbackGraph401JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackGraph429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetFeedbackGraph429JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackGraph500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetFeedbackGraph500JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphRequestObject struct {
+	Params GetFeedbackScoreGraphParams
+}
+
+type GetFeedbackScoreGraphResponseObject interface {
+	VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error
+}
+
+type GetFeedbackScoreGraph200JSONResponse FeedbackScoreGraph
+
+func (response GetFeedbackScoreGraph200JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraph400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetFeedbackScoreGraph400JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraph401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetFeedbackScoreGraph401JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraph429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetFeedbackScoreGraph429JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraph500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetFeedbackScoreGraph500JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraphRequestObject struct {
+	Params GetWeightedFeedbackGraphParams
+}
+
+type GetWeightedFeedbackGraphResponseObject interface {
+	VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error
+}
+
+type GetWeightedFeedbackGraph200JSONResponse WeightedFeedbackGraph
+
+func (response GetWeightedFeedbackGraph200JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraph400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetWeightedFeedbackGraph400JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraph401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetWeightedFeedbackGraph401JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraph429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetWeightedFeedbackGraph429JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraph500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetWeightedFeedbackGraph500JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetadataGroupsRequestObject struct {
+	MetadataKey string `json:"metadataKey"`
+	Params      GetMetadataGroupsParams
+}
+
+type GetMetadataGroupsResponseObject interface {
+	VisitGetMetadataGroupsResponse(w http.ResponseWriter) error
+}
+
+type GetMetadataGroups200JSONResponse MetadataGroups
+
+func (response GetMetadataGroups200JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetadataGroups400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetMetadataGroups400JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetadataGroups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetMetadataGroups401JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetadataGroups429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetMetadataGroups429JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetadataGroups500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMetadataGroups500JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListFeedbackRequestObject struct {
 	Params ListFeedbackParams
@@ -1885,6 +2848,18 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetFeedbackGraph Feedback volume over time
+	// (GET /analytics/graphs/feedbacks)
+	GetFeedbackGraph(ctx context.Context, request GetFeedbackGraphRequestObject) (GetFeedbackGraphResponseObject, error)
+	// GetFeedbackScoreGraph Feedback by score
+	// (GET /analytics/graphs/feedbacks/scores)
+	GetFeedbackScoreGraph(ctx context.Context, request GetFeedbackScoreGraphRequestObject) (GetFeedbackScoreGraphResponseObject, error)
+	// GetWeightedFeedbackGraph Weighted feedback over time
+	// (GET /analytics/graphs/feedbacks/weighted)
+	GetWeightedFeedbackGraph(ctx context.Context, request GetWeightedFeedbackGraphRequestObject) (GetWeightedFeedbackGraphResponseObject, error)
+	// GetMetadataGroups Feedback grouped by a metadata key
+	// (GET /analytics/groups/metadata/{metadataKey})
+	GetMetadataGroups(ctx context.Context, request GetMetadataGroupsRequestObject) (GetMetadataGroupsResponseObject, error)
 	// ListFeedback List feedback
 	// (GET /feedback)
 	ListFeedback(ctx context.Context, request ListFeedbackRequestObject) (ListFeedbackResponseObject, error)
@@ -1927,6 +2902,107 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetFeedbackGraph operation middleware
+func (sh *strictHandler) GetFeedbackGraph(ctx echo.Context, params GetFeedbackGraphParams) error {
+	var request GetFeedbackGraphRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFeedbackGraph(ctx.Request().Context(), request.(GetFeedbackGraphRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFeedbackGraph")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetFeedbackGraphResponseObject); ok {
+		return validResponse.VisitGetFeedbackGraphResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetFeedbackScoreGraph operation middleware
+func (sh *strictHandler) GetFeedbackScoreGraph(ctx echo.Context, params GetFeedbackScoreGraphParams) error {
+	var request GetFeedbackScoreGraphRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFeedbackScoreGraph(ctx.Request().Context(), request.(GetFeedbackScoreGraphRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFeedbackScoreGraph")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetFeedbackScoreGraphResponseObject); ok {
+		return validResponse.VisitGetFeedbackScoreGraphResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWeightedFeedbackGraph operation middleware
+func (sh *strictHandler) GetWeightedFeedbackGraph(ctx echo.Context, params GetWeightedFeedbackGraphParams) error {
+	var request GetWeightedFeedbackGraphRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWeightedFeedbackGraph(ctx.Request().Context(), request.(GetWeightedFeedbackGraphRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWeightedFeedbackGraph")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWeightedFeedbackGraphResponseObject); ok {
+		return validResponse.VisitGetWeightedFeedbackGraphResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMetadataGroups operation middleware
+func (sh *strictHandler) GetMetadataGroups(ctx echo.Context, metadataKey string, params GetMetadataGroupsParams) error {
+	var request GetMetadataGroupsRequestObject
+
+	request.MetadataKey = metadataKey
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMetadataGroups(ctx.Request().Context(), request.(GetMetadataGroupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMetadataGroups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMetadataGroupsResponseObject); ok {
+		return validResponse.VisitGetMetadataGroupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListFeedback operation middleware
@@ -2291,96 +3367,126 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hxtc9u2sv9XwfD/n4k9Q8mSHaeN8spN0ta3SZNrOz0zN8qYELmScEwCLABaVj367nd2AT5JlC27cXPO",
-	"PX1lSyKAxWIffvsA3gaxynIlQVoTjG6DnGuegQVNn34ESCY8vjp9g58SMLEWuRVKBqPgYg5s6n9/ZphI",
-	"QsYN02ALLSFhizlIJixbcMNiDdxC0g/CAG54lqcQjILB8OXh9Jg/730fD6H33eSI914mh9PeMbzg302+",
-	"j18mAwjCQOBaObfzIAwkz3CkSIIw0PB7ITQkwcjqAsLAxHPIOJI5VTrjNhgFRUFP2mWOo4zVQs6C1Wrl",
-	"BoOxP6hEQGujn/KEW8BvYiUtSIv/8jxPRcxx3wf/NLj523oft0EGlifc0tqXhQGNSxvQl8PDIyKU05hg",
-	"oZWcMS7NAnSwCoNrnhYQjHrHYbAAMZvbYDToH6+aW/n/GqbBKPh/B/UhHbhfzcEaydW+aqa4b0yupHG7",
-	"/IEnZ27nD9shaK1QID7jZo3hM+SnLLIJaJYVxrIJMG5Zpoxlw0EQuvMaBQeHB26Tqy9hY6TnPpuoZMmE",
-	"YUJe85SOylhuCxOMgikXaaEh2Jkbb5FEx4RNMS0XTBQYJpVlGbfxnNk5MGSC5rF9hd/PhZw5gZ1zOUOB",
-	"XYWVaJzEMeQWefsQ1pUacikSZOBuUt/iVjkD0xArnUCLT6aIYzAmeLDUnHm52MayalVkh7FKQ/KKicQw",
-	"roEJyYTMC8uQHk1c+hl4imf+EN5Uu1BXu2/AL7SF7Fwr5AfbU5qOlyjfRyErcqLzVFrQkqdOXh6o5+WR",
-	"CD8JI8V4Ork1oK9BM5wU2W8bopzxJWqdBquFF9Rflf1RFTJ57K6qI0cNmdJMT7KzX1VDuoRFPUQjkKBY",
-	"4RavYPnMsIXSVybnMdDePvJlqnhyodQ7rmfw2C2uWx6rFEtpwie3PeWStBwKJ3e79WfMyboY2uyFUu+5",
-	"XHpTbR69WW6BpSITlsFNDJBAEpLALBmfWtBsyAzESj6h4b2CJUNNVFcg2QKkZeoadGPfzwyryXzVos7O",
-	"YSy9k1FTTyo6Cxad4WO9E3ws6o9lEAZz4InHLI0fN0HLuZ/FKrbgAh3XVGmnRkshZ4hQ6m1nQoqsyILR",
-	"sAIRqPkzoP2uwuCT5IWdKy3+gEdrHWfk/NjJx1NilzCs9OK415terrS9gmWP56Ln+XniV6Xp2Q/ANegn",
-	"01VPWIgLKwkouZYMqrySaiFRpK7VFST4O9zkSDhJ8SdpihyJh+Q9JIJfEAcfx6TXbkwP56gRx/rov0yH",
-	"0UBG68tH/WBVLUeSWPmY9oxvr0EvneuoNEHE4JGhIZuIgphrlYO2HqGWGGx9tg8SGEhUmykeAI/nJZ5i",
-	"UwEpgW5hITP3IgN82rOhkneuNV/i5+os1tf/B4oDqTbh25DI4CwHbZREPdPAiYg1GF4f1m0AErXsc3Vq",
-	"XzZBexPbfi6H1mTVI9TknxDbJnDbpPnEI5rKD22y24csl9y2QgqE2j0rMujakEh2CD/CVrzAk0QgUTz9",
-	"2FjeRTQbG0KgCpdulY1ZCwoDHkawj0Bug4zfeEs3CGuz18NP64avDlaaq6hikuIS9USNeepZnDnfOE7H",
-	"p3J3JV3VSg2Whc2DaW36Lgk4RbDarToVEnGjyMoZuAbN0wpwM25VJmKepssR45KRUjA1HUs7h4yGoB4L",
-	"mcANmmi0hTQb++hs9zPDflUJsPM3vzAD6H9ISfxMzoMpCR+mFGLtBt9dGLcKH/T8O/HwMae4LUiC1ZcG",
-	"R2miTobmfAbor0vGhkzCAo3nVGhjNxWt1ITdbFSp0h0Was7NZaZ0p4kCO0eMhSEeaEfiVKWpWpiGZZoo",
-	"lQKXOJeEG3sZF9p02W/0CO433CeePD5Os4YskkWaRkw5cJdyY9Fp4ir4A0ctaat3rY1ebhv2MEUu32sM",
-	"/bgw8BpSMaK9j7sUpJEVaO/1x0o9JDl/Qm1J6RD7jJyGYY6vJaY14KLEmUQjG44lhduQsMmSwQ2PLZM8",
-	"A7YX/Xby7tPbCD0qlyWecF4rdD6WDEG07zSkLTdNK3qXyLwvn1szoHeNucDnTt+0TOQuYvmbS3Y0TeQu",
-	"w/7hnl4/1w2DuMMJlsq61bXcTRFaqfM3v2xamQ4VIDDUYeD2ZJ6xqEKtImJH/Zt9b/cWc5BjGVV+11lz",
-	"EoGZuAZZGcURE5bFKhdgSJOczRXSKsblWHr76oztZOlsL9uLbsfBYByM2G2/31+FbBwMq0+raJ9xmbBY",
-	"yWvQ1jAl0+VYWpX3UriGFCejwMBIfgWXMTcQMqM8pLKQsSuA3FFjckhTIWdMWDOW6BlAs8IgovDOgA4P",
-	"g9q9yDppitBPROWhRvt95iMkQ4h2LCfgtCNd1u4EDIsGEVIVyd4wcjkAMpWkYpWHSsUVMD6WkyK9crwK",
-	"XZYG2UJZmpDxNEUSJNojUqiM3zRFYzgYOO/f+vJ+mev2BT+AXQBINiSm49zrvtaEDQ/boG1nwLoppRm/",
-	"OXVDq82UnzcdxkYqbGMPtXTzGI1TCskMMgpjp4yzhRYWNj1aO+XX8Gz3IsM7QPcO6LnMBT4cPYdtmu+y",
-	"MxcYylOhoB2dUOBnHoQ+bTlVV+KLp5C4vEFn7FDotNPPa2CcTbRaGNDs44fzC8M4i4jocgcRWa6OWdfN",
-	"L5HnlgqbG7yXPVu9KcVKvNYDlxcRBAc7Ij6/pPBMmvIitcHo+xfPUbS78xqFtCJ1Bojm9nOEVXr+aMAS",
-	"viTYU2H1w+OXh6W6bE147B63tCkr/W+t6z7nBw2IaIp4zrhhEdVPoldUOBLSjCXli8qVaVR5ujWQJouM",
-	"iOIKln12atH4XkNqxlJIIxKo+UEGHT8t5ioteUT5hKmwaDCfD16+GMt4zjWPLWjTbShfbEVz3cHaTlhj",
-	"m/e/S9zqctVa2gYWzOdZfKyxEfGyyIGUiOxzVLI4Ir9yBbll3IylH0XFvBSmlinK+nuY22cfCPhNHQrc",
-	"q+3l+ZtfDJ1Qw9mT12siw68F6/4sRtu0PxIWzP3+qkL0mvGJQdvfgAGOO95p7R4NbxGeLdHx/eDvt5IB",
-	"d9RxTKw0hGyqVcZ6wwHbWyht7D5CC/w0AWP3WwXa4/BhaYE1NNs0WcN1o/CzWrCsiH3qv6IxVoVEWEBE",
-	"Doi0Dv5nwKVhwxaxw6/I/jBopMI2PF3DJ9e17LtqoRu+yxVHN3NS/3X+4VeWKyou4d4dCHSpPALbpGZs",
-	"LyrLqlGNNudCJ4QLnxlGv+1XaQmKtXygWk5XVfnZXkSp96h99nXl9j4v6Svzd+Xh6tJgm5ObCEZd7Qxe",
-	"uhZ6/ygH9aMGaHgYjC94uvwDWi6KTZb9RrBjcogFdyHDWHqvFbLoUukZl8JQVpi+yLXK8tLIXoK8FlpJ",
-	"hJCRr6RSvNYfSy/mTri5ZJDldumRsjOUjcy4n5YKwJRj710fBuFm98Fqw3e9eL6D79oSBm7KrHSBkZqy",
-	"qDsQjUaIv9Z+i9D9Gh8jjaVIKKfOM0ga8VEdLWHotFdGRkqWwpztryfOut3nKuz45fRN8GX15avlFFx/",
-	"zC5uPgxuejPV850sr3kGaSPb8O+VoNjumFqA+46sEtlzwoPcgbFXjeA5VhkY5wsqANf/lwAMT8OzWpA2",
-	"3XiVTvCGvKxItWyUMIxPVGHbpvzs7X9/ent+cXlxdvL67SWJYMZv3oGcoVE+PH5BzrH8POyyvwbiQgu7",
-	"PMc9OrZPqOh4UnS6MllVMznGX+7Z+gCJVZRxLSuXfsm5tTl5SGdoT3LxCyzvmj8sewZc/ZetAdDCuGwC",
-	"DnJP1E1kG4XVmgzu1qVioJBTtUlByXKyXJwZSKe9uTK2AbCrsh766Hfv3jfLlabPTuRYNr5h3Foez8F4",
-	"2NmcaI87l15jN8JsIeP+4bFsACbyNNOmTyOMxyuREdZncUMmEpBWTIXPoVkzlqWghTRPDipPgaXcUvq8",
-	"9IvcNh0jDqwW64/lWKLEUnKEUfglDFsIDT3UFm7FJAWn8/VpVQbh5OPpWO5FGLmzg3INdKQfPzW+OLgV",
-	"ySrap2hu7cgXSl8xPuNCGuRLdU6TpWvqEnJGiT+UGqHZhBtgn87euWScBp4QyUjDT2/XSGh94UgIWfTm",
-	"7bu3F283aGPCNJZ/ZphaSOJNo/obssWcW8AIF1nokE3oRIrAYEQY1CcsyNmlIgafqvJy/P70wicpnP6Y",
-	"0cGBykEaVegY+krPDvwgc4DPopcRNm02/FCGGbRxsj3oD/sDqkfkIHkuglFw1B/0j3xbH2l/tVv8MIMO",
-	"aPBOGOuCpKqR55nZUhQK2VSkFrSvECCDxrKGqJQY7rMzMEVqXd4z5zMhuS2TCVwylfPfi7IuM2I5NwjM",
-	"GvWPyKmPKktU3LCo/MUqNgNblXL67CMnQTGWI76LldYQW7aYi7RtblHILUiMteNCa5A2XY6YVA4WkaLA",
-	"jUC7MJYUQ5O9xj07IhbUMcvJjJgrkeeujUJD7hpmHcDJQZOROE08YyvPGrb6dT9v1uPSZU2vDxZM7U0M",
-	"2pZYZRnvGcCZLKWS1yNBB0t6w9D9PSxN6u8F6GVtURv1ikYPTcPVvCiTTHc5my1xkfOTr5zu1u1jhCMr",
-	"8D5XaWKcAJVAkYzaFSxdOMNyLrShNiw6lT4j726qyM3RYULmIjrDlB5LXxg0ZBJR/MiQeXEl6tzke9E4",
-	"OB4H0XqfaXRclrBqlt6OHVofB6NxhdfHwWoLbxsF8E7efj98edhi7eEOrG2Lh4dhbitqikFsCpwwhjD9",
-	"LXTR05eZkOuE7Zo3eARVFFrvQBS/eSqifA8CEqN01a5GnczGcmnZ3tmPr9nR0dHL/W00Vm0M1KfW2b5+",
-	"R/J8VwLxeQqbfJ/bI4l0o78ClRdUE9czNP11a5+rZwlZGedt9FCqokVGnWIi01If8X3p7G7a2g7DY+1c",
-	"w7VQhbmTNF9k36Kex8PD+wzfl7Ve/cPB4GHdci4I+txuXQoOB4cvesNh7/DFxfC70WAwGgz6w8Oj58cv",
-	"/idwHUu7XsS485pDK3btCjma7Un3EOWjs8a1iCFyp+7vmPLUwFqThizStG6hcJ0TD26Kd+0xmz2AXX0t",
-	"1OP43B1S19zVYR40bl3QkOH9Q1qNpTjo8OX9g9bbhldhcLwLfe2WeIr3iizjeunRRrVl1HA+o2sM1Vdf",
-	"KFzrSg6dUb3HkFJ3dVk1GqnY0IU0g0GZ22F7kyK9Qq95wqimXUUvxndjjVxRgsulA1v1PZJGgaceNZYa",
-	"cGlwrSV000OUNxtcsIPDXFcm6rSpSu0YDFQp1/0yUnDcIxxhPHJcEKRauxzBTtjhYEAUULaDAEzV4dxC",
-	"k4jEEE8myI2k0BwjJaQQ7U4HFHxNit4Ag/W1puXutsOF80VKWL4++XPfBFcT6Oyz437J2VpdP9/eYwH8",
-	"c0O0vI0nP1z8/Pas47nesH0tCgXNCDnzV0cqOptNfEGzpfFPmasuG7R6sD1xfYddN7O6jf3derpxEemv",
-	"NEDDo/sHrV/SoHHHuyzW0Sn+La2eM1332L1VWIfBB5TbchcoO42hU1VTpjldaJiCNWioKAPgYhdhfZ28",
-	"YTJJ73xmxlmq0oBBamDE5viVsIZFhU6jsnIEMmEo789MWTGncrjFaBNxdJVDcwatakXwrReTZfN2yh7I",
-	"WC9zimMpCCrsHKRFiwLJfsgmqpBJufLa/Z2w/BJphBSXTqhzlrVzTb5VwdvGqO5+iMq7H1TbN1blZixx",
-	"emQBQnAZA6uia1yIuFtiYGHdnQq6pNBndBI0cizdpskHmJKp9xvaC98Y8ihru97Y4bs5/oy1erBZajWp",
-	"7G6dHr7BNtj7rgJ7iPJ8908wndjL326Orvr9/kYeq8Jafu5+rLKD6+G62h0053gcN7bd/PBdIyU8+HT2",
-	"rtFfhKpumt08/b9N8lOZZKeCNfN7hk9hrZOqYae9Pe600ge39He1ft398+02AXCpw7WstJ8t6ndfUrcN",
-	"K9F9T70RHz4fvHyxQ4B4N9BeT/Q52p8ZZ2dfUWnZopGeAKOW1cTti4+lZyol1IVlEiBBg1iXcdDm++tJ",
-	"rz+cnZfwz7A9N4VcjqXSYiYkK2QKxjS9hwaXhzC+bMvOiwkCXbLCMy5k1RI2ltTH5ZjuQkZTt3c1oGjt",
-	"x5KEpnGt/SPcDNpNdKvMLISlmoqvIRbZxLAid36KPiRqIVkK/BpcnHKtLCLtqmeNEDt1FQrDMtCzZvua",
-	"Z29tHUp+u84113aF3JsoO2dzfg19dlK25KHTczlvujEFYiZd5tfdpaOpxpI645HtkLDng2HL+VfRS5fH",
-	"chyuapHCzv+012q6KIxUaFQwhzSfFmmjqjrc2QK3q8T/mjD5MbcVW3FdBazK6LS+Jvl0FxarRXcRtv5/",
-	"jDfxZexg9PnLHXC/1ZDA9mozuH+vg7kVycoZ6BS6+jLf0Pdmsx2TbPZMKbop2VZlN6YV5f8ZbPYVX0jh",
-	"dvkN3kfhF/5r4dbg+f2DqlcwfEuo5ATm3qxdZ9n2jF7f0+pu7XxXw6aY/gT2q8no/8UM9kMVYus7QdZv",
-	"Lv+tAx068BPYVuJ5a+q6jf+7FqwfOWi8Dms7HL8o4So3nW0rzT7SvJikwswhwRF5CmXPfAl9XZvMh/ML",
-	"QuaEIzOwc+Xfw8M9xOlCgO5qQEnxD8uPirK1a/Cvm8ONl2NtvGbq3y5z+WCZ/Y+Kq92xNprNKMjlqeBm",
-	"f6vSdF2mf02vzDKdN018t3rj1SavWtdPxrJx/0RDnvIY1i5YuKujFJCFVR+Gv6biH/MtNs1rKhS/oR76",
-	"6ypVYEek0DqJ61GkehGVhsbSBXr3K9Xf6vS3Ot2tTtsrB3O6FPHH1v65E59tORwMfN+ZbbzezL3PjP26",
-	"lqfpRGX++sVjBK1819rXirgoHdSVafuo1QQMS8U1XZ6hDmelbIh6XN3g8y2KQO9KqpPFB+SLmyXra5DI",
-	"pBwnbZxAxRlDVuzpqMHz1cCT5a7H60sXZMacaeLxnE/QIB0PjqpXabo3D+147GfAE4F8+AYnj6OOHps9",
-	"cVwoZMWEJ3y/XslwqWzN9P43E93qzL6h7La3frvei/+Z7tM0u/8/00Wa7RRdrC8YMg0pt0ihrxjOVaPL",
-	"xHWggjRMyQZt10NilmdIdw48pGba0GeOCSYk7WC4Xyfop/W7ZDbeXdBZY0iFvDKutigBkjUFbKb9Tcec",
-	"lVlCqnT7oN0d3dK4myIHfS2M0u5h9IxswlMuY9CmsVZDKFZfVv8bAAD//w==",
+	"7H19c9u2lvdXwfB5ZmLPUrJkx2mj/OUmaW+2SZ2NnXZmw4wJkUcSrimABUDLisfffQcHIAmK1JuTNPfe",
+	"ZmfnNpYI8OAAOOd3XnUXJGKeCw5cq2B0F+RU0jlokPjXGafZUrNEvQFNU6qp+TAFlUiWayZ4MArOyH9f",
+	"nP9GxPifkOhnRPBsSSYA6Zgm12QxEwrI3A0mM5GlisANyCXJKZMkEQXXqh/x32lWgCJUAlFaMj5VIeHF",
+	"fAxSESHJWIgMKFchMdRSCSkZL+2Lb8zIfsSDMIBbOs8zCEbBXRRcFQpkFIyiwPzjanh8EgX3QRgwQ/Sf",
+	"BchlEAaczs3jJYFBGKhkBnNc5pzevgY+1bNg9OPw6XEYzBkvPzgOA73MzVBLbXB/H9bMupQ0gVcv2rw6",
+	"bzBnIiTRM1BAtBlAWKrIATUrnNOeArMTGlKSMaUP+2sox5FXLF1H+fGTwWDQIH3YRfrPjqYuoi9nUNH8",
+	"SBGWhoQqIkEXkkNKFjPghGmyoIokEgzJ/cZeDIZPjyen9HHvx2QIvR/GJ7T3ND2e9E7hCf1h/GPyNB1A",
+	"ubqc6lm9OFyWhD8LJiENRloW4C9zIuSc6mAUFAU+2V7WL5LyIqOS6WV7XT8VyTVootgn6JM/mJ6JQhOm",
+	"R2QmCkmKnGhBjklKlyo0/+s+eTpwHy0AriM+hqXgaZ+caTIXSpPhYDAYkDFOreyp7Nq2qUeYvyTgxTwY",
+	"fQgMCUEYpNR8bd4UfOxa3yWbw/nkF+AgqVnVG3rbXudLnhIxMSeNSMqnQA4YT7JCsRs4DMmri3Py45PB",
+	"kCyYnhFK3l8+J2IyUaCbu3g8OH7SGw57J4PL45PR6dPR6dP/GgxHg8G6g8nmcCUmV9OKuKs5vd1tP1Oq",
+	"oWcmCHZatHn96qIvNJX6Qct+RphWEbd/EKZwBkMM+SQ4lFtLKE/xU6XpPLeCa8puzFXg/Yif42hF5oXS",
+	"ZAxGDmZA/iyo1CDxgKlVkVUyeDC8HAxG+P97M5jxL8HgP4BNZxrSUih0nqrzDjmPopjckgVOYHhH3bXQ",
+	"M6bWibCFe91VOZs7KF10i2KcGaLn9JbNzVUZWuFm/+iZv9x6rPLoXk/Xgdl5PRnQ/ReEG/PlFiTktcpp",
+	"AhdZMe3QyEkCudEcRsG8FVJfw9LqTc3GLGN6iaeXTbmQkI4IJeYBmi3oUhGamNNvRjKtiFhwsijftl6c",
+	"VY9cKUPROl10+qR93O7tgQWlfxIpA0Qd5Ua9z81BNZ8kgmvg2vyT5nnGEjzwR/9UAreyukV3tSof3VkI",
+	"YPSDAwB4OSiOCRZS8CmhXC0MU8MA9zoY9U5Dt3/BaNA/vfeX8v8lTIJR8P+OasR0ZL9VRyskV+uqL6L9",
+	"ROWCK7vKn2j6zq58vxWClMKgsw9msUrRaX06KnlDK3UUhFapjoKj4yO7yPuPoTfScZ+MRbo0R5zxG5pZ",
+	"QKGpLlQwCiaUZYWEYGduvDQkWia0sUT5wlSAIlxoMqc6maGYNUyQ1MBILvSM8alFFTMjv9N+4AGV8ozv",
+	"x7rqQrLUMHA3aNLgViUhJCRCptDgkyqSBJQK9j4179y5WMeyWi5RRZQ21/YZwkWjdpjROXmhiaFHIpf+",
+	"ATQze74Pb6pViOvdF+BetIbsXArDD3Jgga6l/NAcsiJHOl9xDZLTzJ6XPe95uSXMTULwYny9c6tA3oAk",
+	"ZlLDfu0d5TldmlsnQUvmDupvQv8sCp4+dFXVlpsbMsGZvsrKfhPe6TJYyGg2wlJzrMwSr2H5SHk6wLzy",
+	"LV1mgqaXQrymcgoPXeKq5NFCkAwn/Oqyp3wlvs4cTmpX6/aYonRRuNhLId5QvnSiWj14sVQDydicaQK3",
+	"CUAKaYgHZknoxIDCIVGQCP4VBa/R8uYmimvgZAFcE3ED0lv3I0VqMp81qNMziLhTMmLiSDXKgsTvzGO9",
+	"M/NYbCHCDGjqHAjelx0g3c2iBVlQZhTXREh7jZaMT/tNIFGCotqANTd/ipjILPg9p4WeCck+wYNvHSWo",
+	"/MjZ21fILqZIqcXNWm97uYVTPZqznuPnmXsrTk9+AipBfrW76ggLzYuNOaJnFIFpwa+5WHBzpG7ENaTm",
+	"e7jNDeF4it9zVeSGeEjfQMroJXLwYUx6bsf0zBw14lgd/ZfdYSMg49XXx31Eym7ChivrF0nz2Tm6q3yT",
+	"m5bf96bmgQ6DOwzObkDSKbwVzLIslyIHqR1spTddYNwOadkSVt5Ya/IZGVRuFKYIzHO9NIe/bSas2AJh",
+	"UJmgW0xg+6KwfK/j4SNVW7bNF240EGtg+8EjIEQG1GyzHkGPbRfFfE7l8vMYV4ksNOqRc851U6qxnTi3",
+	"sop1lFfAZMWlgh5MxBuV+GQJOHNCIUmGjOYyS+DeNj2BADey1phdQJNZCcLJhEGG7jSmYa62wknztLs7",
+	"1WKolHRp/q4u8Or7/zAyBPUBGkUhkkFJDlIJboSzBIpEtO5DecPrW1Re9Y/bzo0bWpPVxf4SH3d5nS0M",
+	"bux6k93OGXlF9a6+jzBg6Q6OxbBhZNI0ZYYomr31Xm9dL60FVe7a0V171gJtx/0Idmbr3Q4OhEpb1hbu",
+	"Zk+EN89g2wWyfKqd0Zau6k2h72L3Nqax6E0nAIV2W3KYGa9yI47xz51uyaXQNLMivOOWiEoxbJqjU5mY",
+	"C1GLuK0klOJwlZWOgnqysLHMTVx6ZezAbgFTgXw7CgGEAiNjs8qWJVSLOUtoli1HhHKCTCFiEnE9gzkO",
+	"MdKO8RRuDfoxMANnK71MjxT5TaRALl78ShQYaIeixM1kwaHgcD5B78VulrH1kNyHez3/mu0/5pVZFqTB",
+	"/UePozhRJ0Nzo5zEpGJsSDgsDC6ZMKl0WxyV8mI3SV4Kvo4TOqPqai5kpyAHPTPmCxf4XyRxIrJMLJQn",
+	"v10wzczF4VZfJYVUXVrOgC37XYkizOM4a0hiXmRZTITFExlVmjgQYb6gRpY0hWAts0QLe2WGy1tVRnUx",
+	"nBypGNFcx6YL4jncmmv9uboeHHE1GkRpiZP6BFWrIpavpbmowDpgrCM1jDh6smxsEm5pogmncyAH8e9n",
+	"r9+/jNGBzEuobnV7aOErisv40N6Q5rnxdc2mI1NFaFfUzEY55AKVviLZ5Vj+bv2IviLZZZh1xLch5Kra",
+	"2GEHy8u6VgFvpshIqYsXv7alTMcVQDujQ8Ad8HxO4sogZDE56d8eOrln4HzE4wqdWJ2HR8CGiUqhODKg",
+	"PxE5AxtpsjKXcS0I5RF38tUK2/HSyl5yEN9FwSAKRuSu3+/fhyQKhtVf9/Eh+vcTwW9AaoUh+Yhrkfcy",
+	"uIHMTIY2t+L0Gq4SqiAkSjjgqWFOrgFyS43KIcsYn9qYmNEMIEmhXGwBI2MudE0OYm1PU2z0RFxuanzY",
+	"J875YMNhER+DvR3ZslYnoEg8iA1VMe8NY+teQ1GJV6zSUBm7BkIjPi6ya8ur0DpADVvQARoSmmWGBG7k",
+	"EV6oOb31j8awDIk3Ptx+5rp1wU+gFwCcDJHpZu5VXatCT8N6tO0M69undE5vX9mh1WLKv9sKo+Vlbq2h",
+	"Pt00McIpg3QKc/QQTQglC8k0tDVa05vuabat+HmDabKDjVG62fe3McImzZvkzEUiJHxB1Inz/Weizktx",
+	"DbzNJet+UnuZM7qcqsv9TjNIrfey0xgtZNYJiSQQSsZSLBRI8vb84lIRSmIkulxBjEK+v93ZgeTZV4X+",
+	"AreyZy3wQOOb1iLDemcZIucOF4J7ZRnBntAi08HoxyePjRTo9q4WXLPMymqc280RVkHCE5vS0veNv+PT",
+	"p8elZFnrdt3dEG5SVkKVWiy6yAN4aFoVyYxQRWKM4sbPMMeIcRVxdAFVOWXo3XK7W9scqLwM+LqGZZ+8",
+	"0kZP3UCmIs64YinU/EDdZ/6yORqWR+jVnDD00z0ePH0S8WRGJU00lIkbqzrlyVrg22397wTL1gGlTcet",
+	"DpqvOI9hQZy315llLRcKiS2ei1GVxSWLY1TB15BrQlXE3Sh0WGYw0URg7NFZBH1yjhh5YgHzQa1aLl78",
+	"qnCHPFyEAMEH0V8KAX8unG3LHw4L54N8Vhk/ktCxMmrSQ0yWOy2H6jb3yprDs8bdsh0n/14yYEM0WRmd",
+	"FJKJFHPSGw7IwUJIpQ8NCjN/jcElHlZRgNNwPz/TCvD3RdZwVSj8QyzIvEhcALKi0WaIOiIHSFoH/+dA",
+	"uSLDBrHDL8j+MPB8qy1N58GXOp9rU0ZGS3fZFI01qbWogo3ZKRxetr5htEvwmpGDuEzuiGtgPmMyRQj9",
+	"SFkn+mHlwUGz1Nn05XRV4i85iDEAGDf3vs4f2aYlXRLnJsdunaDQ5GQb7InrnXFe14vePEhB/SzBy1pG",
+	"U4xmy0/QUFFkvOx7dqHKIWHUWlcRd1orJPGVkFPKmcLYFH6QSzHPSyF7BfyGScEN2o5dPgeatv2Iu2Nu",
+	"DzflNjDkjIqV9MG7wE2LaSgY6evdHAdhOwfqvqW7njzeQXeVjPxFiiLvDOFctfLeuh3MrauVUaWvFFjg",
+	"txtOLPfmqpLzO3iZ/AifWURXhE96Yf62PCu/vTJ4pbHMVkR6DbpeIdx74drZwzXM9Rn3cduOqW4rZmfz",
+	"pbn9Gy2YLU49A/I17YDqlk6DuIyRnNMp+E7LrZy1szrnYBc/1vh82lKXWy+ImJC42+sUj4wFsfJd7JJG",
+	"EaRFnKUYm6ZzSD1nSO0aefUiJgelG0TwUhzPD1e95N0A8D7s+ObVi+Dj/ccv5kC0xQC7ANUwuO1NRc9l",
+	"gz6nc8g81+K/lzdyPbTyTPi24kqcR34vfFTdhC2H3M5ePt9FW8Oc3eDeRrTkct7R1HnmefESMQdlkVZl",
+	"HvX/JeD4V9lPLxDY2s+/Pq9i99Pgp1xsOhGet6e9vm4ZXJ0Ttx5rE2OqxQ6yeAMx6yqiLn0Xclmu4RJ8",
+	"GmCLKULHolipSnn38n/ev7y4vLp8d/b85RVKotWE842lT+3igC/o8mtkC30rp99K7s1nu/3MmyEpJNPL",
+	"C/MKy54xZr2dFZ1WDK/S6agilNhna+mClGJcskydc6+caY1Qw4VYznL2Kyw3zV9dQ5uASFZ8D4WCqmTD",
+	"PlFXMLQy+2oyqH0vZqMxPhFtCspDiiqfEgXZpDcTSnu+lSpFyJhnr1+/8fPlVJ+c8Yh7nxCqNU1moEgJ",
+	"++qJDqhLiarMdjTXQ0LdwxH3bGU0Mia+OYPmPa0uGdMu1hkSlgLXbMJcpEmriJdXM8R5chB5BiSjGoPM",
+	"pUlEtW8TYd1I+bJ+xCNu7jiGEAh63pgiCyahV1akZGAVUr1blRQ6e/sq4gfx2/OLS3JUvsPYUG/fex8c",
+	"3bH0Pj5ER97Kli+EvCZ0ShlXhi/VPo2XtqqA8amtWNUzYJKMqQLy/t1rG7KSQFMk2dDwy8sVEhofWBJC",
+	"Er94+frl5csWbYQp7/WPsLAGeeNlkoVkMaMabsCW3lijNrRHCv0AMbofnK8aUWLGEnABHXeO37y6dP5p",
+	"e3/U6OhI5MCVKGQCfSGnR26QOjLPYgqhzvyMc4zDglT2bA/6w/4ApVUOnOYsGAUn/UH/xNWV4O0/qiyr",
+	"I8ydVNXy8espdKDsyt3TqG2oHMKM23gkqlGrZBvVfHggI26NhT75qazKk2AMZazgNDcNn1UrxZy0Uc4Z",
+	"8RTrnniKNwiuia3pJAfmD9wHo+45eSPMk4chKXgGSpHYK+KMI67MLJgfsGAKEFYt3WCqnSLFwj+sJsWq",
+	"ZvsCJ7PMSiP+yZkCcXd5X2wvonMEcFcxbSyt0ok+6Ee8vgRmi3BEWXlE1IzmLixq9BvO/Co15hfopg4M",
+	"G7Xga/J16keOuuoy16XgbBpGb3cZ5pf27vB4u5B9n0G1ZbJ1TFex4UOG7caFZiWgsf0aJWbHg8F+Sd4N",
+	"mPOhAYOrAtXjJ+0CVQcnjw3JnWN+WDtmaKguoVArC7uBc9yIk/u9C6zsie5IKP+56WcmOUgnbjBt/rFl",
+	"YNcrKkYfeYV8OGS4fUijVsEMOn66fdBqJcp9GJzuQl+zyurex471+m9EVszBpVc7A4VOVcNvFnw0gzdI",
+	"+yM0VLcIfcq9QlsxsXLeQpqDCs4ckgX4eR9WSEbcCX8n8ap8aTscoYhIEhSymfCy8WpcEPGHyUQvH+Bf",
+	"WzB+l3QPknTOgdMbeoIprD4eeiLuLxBX3mHbUWYhnX8zkTVeksoxtr+oKi2rtcLKmADUFaF0mGHNupTD",
+	"SpJ5iDXitO694blSntVdJGwJ3S8vLyO+gdg49CGfw3nEmfYWA7pmORHHb1NI2JxmdfydpCIp5hj7p5w4",
+	"B86hH78qxWLEd5KL3X6T75jxuyTFaq7j/mm4DT3+b7C7LC0n3V2Wdh/QDnF6tvaO/93A4B8tDuwLB0WR",
+	"q6PS+XN0V/7rV1jer5Wz5xwIjmzDOS8Ib2SYptdQ2csoSR95bhVy0ChkF4UuC9ix0ttlKh2GNg+jDLZG",
+	"3CHEs9olpgglKVOa8URX3ukRicsxcal5EZIi7Y9U3cTL2uhK2A4XcXdYNw6JYjwB3yt1zcVCeb4555mS",
+	"opjO0CdUZWpFPO4MCsdlwyLaXT2J8j2u4saxq+qwSLnu8WV2vE9cTzZE1ahihC6bs0UcO7XNxIIbHYbu",
+	"qYP4NA5JrCVWMpCHOiFWwtYtjdJW0s0zItxhGi9bOYT97jZj3ind2D5pr8jCQ7TYd7vgs7VZ2HVAsA4K",
+	"61h1IXmZS7aufVNSSAlcX+U2Y7ze/yp3bdBIg8P/66yV9OJka5IdcleltY4W892VYp/WEHK6SsnmfN0v",
+	"o+tLJd+V73Ni1L6Xz+Or/eEPpdpv5+/4LZo6AYEocj9ZZvR4fTLO4waqwCwU36bbET6siKEO3OAXAVrN",
+	"9zezv3DRNlhEG0J4A1jwc6Y60cBrpqxirXvOPFJriixDMmGZBtcNFNuKRrzOY8RCqz55B6rIXGwgp1PG",
+	"aeUsp5yInP5ZlHWOI5JTpSIee/WEsRUXotxto07Kb4yyAV2VRvbJW4ohJaXpUkU8EVJCoslixrJmKHsh",
+	"mdbASSK4EzfZckS4sJlHqHHhFn1cEcdEa4yFmzVbImyshGLAUV2zPLcdPyTktgFnh2o1jP25zh3bqFU/",
+	"r09pHZ7H53vD0P73+Kv2MP1SfWldAAbDn9ewtDmv2K1WIY7EXanAUZne29G0NuJl11obXJKwpnktOYij",
+	"4DQK4tWWaPFpWRL6bTvbbumVaLOJ7FLEZLceifh0qy/iHslTD6BqaydKR9RK98kvSJTrfGCIEbLqrIRN",
+	"95SmXJODdz8/JycnJ0/XNvytmidgS6X9u3vuRqB5HjMTXUumBxJpR38BKi+xxlxOjeivu1DZ+lDGK+G8",
+	"jh7MZ++GUMPBnhiqk7amwnAev1zCDROF2kiaK1pfcz1Ph8fbBN+Xw3R+w5Qu4NYfHp88Pn1i8BtLd2/s",
+	"vLEjZyM9tCudy2+KsoUohyW9Dp4YW6z7JUxopmCl6QEvsmwVLu7tr7ftJjZDxLpRzd8BJBqOEC9VvcSD",
+	"1UcfMbGrK//6Hcb8FF7qrq4lXmMSMrTRwsGgTJ8mB+MiuzZa84xgjbjv1MHuJiNbuUb50oKtuuWp76av",
+	"RkVcgnk12FYN2JSUlU04rafHDLO9oMydVlXpesS9upzDMqfIuUCyCudyWCCkWunjSc7I8WCAFGDSLgKY",
+	"qhlfA00aJGbwZGq4kRaSjjNbiGbkTgcUfI4X3QODdQfe5e6ywyb+FRli+XrnL1xTmYmXSmq20nK/5Gx9",
+	"XT/cbZEA7jkMx3lPnl/+4+W7jud6w2YHX3PQFONT1+W0otNvihP4jZQ+S1x1yaD943+2j09XE+FuYb/5",
+	"nrZ65v6VAmh4sn3Qaj9RHHe6y8s6mhp+S6lnRdcWueebwUeYBWuLczqFob2qqszWt6ZhBloZQYW5gtZ2",
+	"YdrlSngiE++dy+G0kqoUYJApGJEZdgHXisSFzOKyvBB4Ssx5f6TKsmqsmdbG2jQ4usq2tQKtqld39fnj",
+	"pd9I9QB4Ipc52rFoBBV6BlwbiQLpYUjGouBp+eaVVrNh7b7XCrKJdV77PUdcMpytZ3eyMa5L5OOyTSkW",
+	"gCstchVxM71hgYHgPAFSWdfoPDbcLTGwbcbo+mn2Ce4Ejoy4XTTqAFUydbugvXTdAx4kbVer/13J/+dI",
+	"q73FUqOTwe7Saf8FNsHeDw3XoWsREUzG+ur325Prfr/fynitsJabu5+I+dHNcPXaHflzPIwb65qUutYC",
+	"JTx4/+6114TCXHXlt3zofxfJX0sk2ytYM7+n6ARW2m14ctrJ404pfXSH/71f/ZmkzqCUFRHoOlzJX3ez",
+	"rYtGaU9KbI1DPR48fbKDgbgZaK86+iztZUTzGdYfayOkx0CwBVRq10Uj7piKqfdMEw6QGoFYF3wYme+a",
+	"oj4/f3dRhV3JgZ2CLyMuJJsyXqZVe9pDgvVDKFcZSS6KsQG6KIWnlPGqb0jEsdmHZbo1GVXdA8SDorUe",
+	"S1OcxrbKG5nFGLlp1CpRC6ax+sKVwhXzcZlD7v5IxYKTDOgNWDvlRmiDtKvGJojYsfUMU2QOcur3OHHs",
+	"raVDyW/b3sT25jDcGws9IzN6A31yVvZtMUrP+ryxTyuwKbeeX9v2GaeKOHaaM2yHlDweDBvKv7JeujSW",
+	"5XBVUsf07LO1lq+ijKWCo4IZZPmkyLziwN1jM81ix39NmPyQxtoNu64CVqV1Wnf0/nq9tauX7nLY+n8b",
+	"beIK3oLRh48b4H6jrpYc1GLwcKuCuWPpvRXQGXQ173mBn6t2zx6U2VMhsD9z8yrbMQ0r/3Ow2Rf87RS7",
+	"ym/w0ynuxX8t3Bo83j6o+rWQbwmV7IHZ6rXrDNu+w9SKRgukzp8V6W/Ksf/sM/qf6MHe90Ks/fma1X7p",
+	"3+9Axx34BXTD8bzWdb1XmrP385rr4fhlCVep6ixwbaTUFeOMqRmkZkSeQdlYrYS+tqD2/OISkTniyDno",
+	"mXA/GUUdxOlCgLZ/XEnxT8u3Ar21K/Cvm8Pe77i1fhHt385zufeZ/VvZ1XZbvXoINHJpxqg6XHtpuprT",
+	"P5/ZGt2udoSupZn3KzzPGj0KI+41KZSQZzSBlS58thUzGmRhlYfhehm6x1yKjd/LEO03cw9dT8PKsENS",
+	"8D2p7WaA8SIMDUXcGnrbL9X36/T9Om2+TusjBzPsnPdpbf7cmfO2HA8GLu9Me7/EZ396j/y24qfpRGWu",
+	"R99DDlr5s4BfyuJCd1CXp+2tFGNQJGM32GER6wKE0KG5x1WbV9fMAPBnvWpn8RHqYj9kfQPcMCk3k3o7",
+	"UHFGoRT7etSY/ZVA0+Wu2+tCFyjGrGiiyYyOjUA6HZz4vynFhd5x298BTZnhwzfYeTPq5KHeE8uFgldM",
+	"+Io/BVkynAtdM73/zY5utWff8Ow2l3632rXnA7as8/sEfcBedespulx9YUgkZFQbCl3EcCa8LBObgQpc",
+	"EcE92m6GyCzHkG4feIjJtKHzHCNMSJvGcL920E/q32Zp/RZAZ4whY/zaldFwgHTlAvpuf9UxZw36J3Xi",
+	"Nc1nNqu0SmG1Geihrdiitgq16tvl3lEnY7dfU0k/W6jTOE+2X3SpQ1SRg7xhSkj7sFHAZEwzyhOQynud",
+	"d/buP97/XwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -169,14 +169,11 @@ func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestOb
 		f.Limit = *p.Limit
 	}
 	if p.TraceID != nil {
-		for _, t := range strings.Split(*p.TraceID, ",") {
-			if t != "" {
-				f.TraceIDs = append(f.TraceIDs, t)
-			}
+		ids, err := splitTraceIDs(*p.TraceID)
+		if err != nil {
+			return nil, err
 		}
-		if len(f.TraceIDs) == 0 {
-			return nil, paramError("trace_id", "lists no trace id")
-		}
+		f.TraceIDs = ids
 	}
 	if p.Metadata != nil {
 		m, err := parseMetadataFilter(*p.Metadata)
@@ -196,7 +193,7 @@ func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestOb
 	if err != nil {
 		return nil, err
 	}
-	out := gen.ListFeedback200JSONResponse{Object: gen.List, Data: make([]gen.Feedback, len(page.Items)), HasMore: page.HasMore}
+	out := gen.ListFeedback200JSONResponse{Object: gen.FeedbackListObjectList, Data: make([]gen.Feedback, len(page.Items)), HasMore: page.HasMore}
 	for i, it := range page.Items {
 		out.Data[i] = wireFeedback(it)
 	}
@@ -205,6 +202,20 @@ func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestOb
 		out.NextCursor = &c
 	}
 	return out, nil
+}
+
+// splitTraceIDs reads a trace_id parameter: a comma-separated list.
+func splitTraceIDs(s string) ([]string, error) {
+	var ids []string
+	for _, t := range strings.Split(s, ",") {
+		if t != "" {
+			ids = append(ids, t)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, paramError("trace_id", "lists no trace id")
+	}
+	return ids, nil
 }
 
 // parseMetadataFilter reads the metadata query parameter: a JSON object

@@ -144,6 +144,7 @@ var endToEnd = []struct {
 	{"RateLimit", testRateLimit},
 	{"SecretsNeverStoredOrLogged", testSecretsNeverStoredOrLogged},
 	{"PortkeyPythonSDKRequests", testPortkeyPythonSDKRequests},
+	{"AnalyticsEndpoints", testAnalyticsEndpoints},
 }
 
 // TestEndToEnd runs the whole program, through run, against each backend

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -59,6 +60,51 @@ type Filter struct {
 	// After continues a listing after this id (exclusive), walking ids
 	// downwards (newest first).
 	After string
+}
+
+// SpecialKeys are Portkey's metadata keys that are indexed by default:
+// filtering or grouping by them is served from indexes and rollups.
+var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
+
+// SlotSeconds is the granularity of the stores' rollups: analytics buckets
+// must start and end on multiples of it (whole quarter hours of UTC).
+const SlotSeconds = 900
+
+// AnalyticsQuery selects feedback for analytics and says how to bucket it
+// by time.
+type AnalyticsQuery struct {
+	// From and To bound CreatedAt, both inclusive.
+	From, To time.Time
+	// Metadata keeps feedback whose metadata holds every pair, as in Filter.
+	Metadata map[string]any
+	// TraceIDs keeps feedback whose trace id is one of these.
+	TraceIDs []string
+	// WeightedMin and WeightedMax bound value x weight, inclusive.
+	WeightedMin, WeightedMax *float64
+	// A feedback created at Unix time t (seconds) falls in bucket
+	// floor((t + BucketShift) / BucketSize). Both are multiples of
+	// SlotSeconds; BucketSize is positive.
+	BucketSize, BucketShift int64
+}
+
+// Cell aggregates the feedback of one score in one time bucket.
+type Cell struct {
+	Bucket      int64
+	Value       int
+	Count       int64
+	SumWeighted float64
+}
+
+// Group aggregates the feedback that share one value of a metadata key.
+type Group struct {
+	// Value is the metadata value: a string as it is, anything else as JSON.
+	Value string
+	// Requests counts the distinct trace ids.
+	Requests int64
+	// AvgWeighted is the average value x weight.
+	AvgWeighted float64
+	// LastSeen is the newest CreatedAt.
+	LastSeen time.Time
 }
 
 // Page is one page of a listing, newest first.
@@ -112,6 +158,16 @@ type Store interface {
 	// replace its value, weight, metadata and UpdatedAt and keep its id,
 	// trace id and CreatedAt. It returns the stored row.
 	UpsertTokenFeedback(ctx context.Context, tokenID string, f *Feedback) (*Feedback, error)
+
+	// FeedbackCells aggregates a workspace's feedback matching q by time
+	// bucket and score; cells without feedback are left out. EINVALID for
+	// a query the store cannot bucket.
+	FeedbackCells(ctx context.Context, workspaceID string, q AnalyticsQuery) ([]Cell, error)
+	// MetadataGroups groups a workspace's feedback matching q (buckets
+	// ignored) by the value of one metadata key, leaving out feedback
+	// without it, and returns the groups ranked by Requests (then Value)
+	// from offset on, at most limit of them, and how many there are.
+	MetadataGroups(ctx context.Context, workspaceID, key string, q AnalyticsQuery, offset, limit int) ([]Group, int, error)
 
 	// EnsureWorkspace returns the workspace with this name, creating it
 	// when it does not exist.
@@ -191,4 +247,49 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// Validate checks what every store needs of a query: a range, and buckets
+// on whole slots.
+func (q AnalyticsQuery) Validate() error {
+	if q.To.Before(q.From) {
+		return Errorf(EINVALID, "the range ends before it starts")
+	}
+	if q.BucketSize <= 0 || q.BucketSize%SlotSeconds != 0 || q.BucketShift%SlotSeconds != 0 {
+		return Errorf(EINVALID, "buckets must start and end on whole quarter hours")
+	}
+	return nil
+}
+
+// RollupDimension says whether q can be answered from rollups, and from
+// which: all feedback ("", ""), or one value of a special key (a string).
+// Rollups hold no trace ids nor weighted values, and render non-string
+// values as text, so any other filter needs the feedback rows themselves.
+func (q AnalyticsQuery) RollupDimension() (dim, value string, ok bool) {
+	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
+		return "", "", false
+	}
+	for k, v := range q.Metadata {
+		s, isString := v.(string)
+		if !isString || !slices.Contains(SpecialKeys, k) {
+			return "", "", false
+		}
+		return k, s, true
+	}
+	return "", "", true
+}
+
+// FullSlots returns the first and last slot lying wholly inside [from, to]
+// (given in Unix microseconds); first > last when there is none.
+func FullSlots(from, to int64) (first, last int64) {
+	const slot = SlotSeconds * 1_000_000
+	return -floorDiv(-from, slot), floorDiv(to+1, slot) - 1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

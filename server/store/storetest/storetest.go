@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"APIKeys", testAPIKeys},
 		{"UpsertTokenFeedbackKeepsOneRowPerToken", testUpsertTokenFeedback},
 		{"SecretIsCreatedOnceAndShared", testSecret},
+		{"AnalyticsMatchARecomputation", testAnalytics},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// specialColumns are the generated columns (migration 00003) that hold the
+// special keys' values as text.
+var specialColumns = map[string]string{
+	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
+}
+
+// FeedbackCells implements store.Store. Whole 15-minute slots come from
+// feedback_rollup when the filters allow it; the partial slots at the
+// range's ends, and any query rollups cannot answer, come from the rows.
+func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	from, to := q.From.UnixMicro(), q.To.UnixMicro()
+	cells := map[[2]int64]*store.Cell{}
+	dim, val, rollup := q.RollupDimension()
+	first, last := store.FullSlots(from, to)
+	if !rollup || first > last {
+		return collect(cells, s.rawCells(ctx, workspaceID, q, from, to, cells))
+	}
+	const slot = store.SlotSeconds * 1_000_000
+	if from < first*slot {
+		if err := s.rawCells(ctx, workspaceID, q, from, first*slot-1, cells); err != nil {
+			return nil, err
+		}
+	}
+	if (last+1)*slot <= to {
+		if err := s.rawCells(ctx, workspaceID, q, (last+1)*slot, to, cells); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT floor((slot * $1 + $2)::numeric / $3)::bigint AS b, value, sum(n)::bigint, sum(sum_weighted)
+		FROM feedback_rollup
+		WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8
+		GROUP BY b, value`,
+		int64(store.SlotSeconds), q.BucketShift, q.BucketSize, workspaceID, dim, val, first, last)
+	return collect(cells, addCells(rows, err, cells))
+}
+
+// rawCells aggregates the feedback rows created in [from, to] (microseconds).
+func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells map[[2]int64]*store.Cell) error {
+	c := &conditions{}
+	if err := c.analytics(workspaceID, q, from, to); err != nil {
+		return err
+	}
+	shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
+	rows, err := s.pool.Query(ctx, `SELECT floor((extract(epoch FROM created_at) + `+shift+`) / `+size+`)::bigint AS b,
+			value, count(*), sum(value * weight)
+		FROM feedback WHERE `+c.where()+` GROUP BY b, value`, c.args...)
+	return addCells(rows, err, cells)
+}
+
+func addCells(rows pgx.Rows, err error, cells map[[2]int64]*store.Cell) error {
+	if err != nil {
+		return fmt.Errorf("feedback cells: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c     store.Cell
+			value int16
+		)
+		if err := rows.Scan(&c.Bucket, &value, &c.Count, &c.SumWeighted); err != nil {
+			return fmt.Errorf("feedback cells: %w", err)
+		}
+		c.Value = int(value)
+		k := [2]int64{c.Bucket, int64(c.Value)}
+		if have := cells[k]; have != nil {
+			have.Count += c.Count
+			have.SumWeighted += c.SumWeighted
+		} else {
+			cells[k] = &c
+		}
+	}
+	return rows.Err()
+}
+
+func collect(cells map[[2]int64]*store.Cell, err error) ([]store.Cell, error) {
+	if err != nil {
+		return nil, err
+	}
+	keys := slices.SortedFunc(maps.Keys(cells), func(a, b [2]int64) int {
+		if a[0] != b[0] {
+			return compare(a[0], b[0])
+		}
+		return compare(a[1], b[1])
+	})
+	out := make([]store.Cell, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *cells[k])
+	}
+	return out, nil
+}
+
+func compare(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// conditions builds a WHERE clause with numbered parameters.
+type conditions struct {
+	parts []string
+	args  []any
+}
+
+func (c *conditions) arg(v any) string {
+	c.args = append(c.args, v)
+	return "$" + strconv.Itoa(len(c.args))
+}
+
+func (c *conditions) add(part string) { c.parts = append(c.parts, part) }
+
+func (c *conditions) where() string { return strings.Join(c.parts, " AND ") }
+
+// analytics adds q's filters over feedback rows created in [from, to]
+// (microseconds).
+func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from, to int64) error {
+	c.add("workspace_id = " + c.arg(workspaceID))
+	c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
+	if len(q.TraceIDs) > 0 {
+		c.add("trace_id = ANY(" + c.arg(q.TraceIDs) + "::text[])")
+	}
+	if q.WeightedMin != nil {
+		c.add("value * weight >= " + c.arg(*q.WeightedMin))
+	}
+	if q.WeightedMax != nil {
+		c.add("value * weight <= " + c.arg(*q.WeightedMax))
+	}
+	if len(q.Metadata) > 0 {
+		filter, err := metadataFilter(q.Metadata)
+		if err != nil {
+			return err
+		}
+		c.add("metadata @> " + c.arg(filter) + "::jsonb")
+		for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
+			// A string on a special key can also use that key's index.
+			if str, ok := q.Metadata[k].(string); ok && specialColumns[k] != "" {
+				c.add(specialColumns[k] + " = " + c.arg(str))
+			}
+		}
+	}
+	return nil
+}
+
+// MetadataGroups implements store.Store.
+func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+	if q.To.Before(q.From) {
+		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
+	}
+	c := &conditions{}
+	group := specialColumns[key]
+	if group == "" {
+		group = "metadata ->> " + c.arg(key)
+	}
+	if err := c.analytics(workspaceID, q, q.From.UnixMicro(), q.To.UnixMicro()); err != nil {
+		return nil, 0, err
+	}
+	inner := `SELECT ` + group + ` AS g, trace_id, value, weight, created_at FROM feedback WHERE ` + c.where()
+	args := c.args
+	lim, off := c.arg(limit), c.arg(offset)
+	rows, err := s.pool.Query(ctx, `SELECT g, count(DISTINCT trace_id) AS r, avg(value * weight), max(created_at), count(*) OVER ()
+		FROM (`+inner+`) x WHERE g IS NOT NULL
+		GROUP BY g ORDER BY r DESC, g COLLATE "C" LIMIT `+lim+` OFFSET `+off, c.args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
+	}
+	defer rows.Close()
+	var (
+		groups []store.Group
+		total  int64
+	)
+	for rows.Next() {
+		var g store.Group
+		if err := rows.Scan(&g.Value, &g.Requests, &g.AvgWeighted, &g.LastSeen, &total); err != nil {
+			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+		}
+		g.LastSeen = g.LastSeen.UTC()
+		groups = append(groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("metadata groups: %w", err)
+	}
+	if len(groups) == 0 && offset > 0 {
+		// Past the last page: the count still says how many there are.
+		if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+		}
+	}
+	return groups, int(total), nil
+}
