@@ -6,7 +6,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated vet fmt-check go-test compat-node
+.PHONY: run build test generate check-generated vet fmt-check go-test compat-node bench-analytics
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -47,3 +47,10 @@ compat-node: build
 	FEEDBACKD_BIN=$(CURDIR)/$(BIN) node --test
 
 test: fmt-check vet check-generated go-test compat-node
+
+# The analytics benchmark: loads BENCH_ROWS feedback into each store (SQLite,
+# and PostgreSQL when scripts/with-postgres.sh finds one) and times every
+# analytics endpoint over 30 days. With 10 million rows it takes a while.
+BENCH_ROWS ?= 10000000
+bench-analytics:
+	scripts/with-postgres.sh $(GO) run ./bench/analytics -rows $(BENCH_ROWS)

@@ -7,9 +7,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -65,6 +67,11 @@ type Filter struct {
 // SpecialKeys are Portkey's metadata keys that are indexed by default:
 // filtering or grouping by them is served from indexes and rollups.
 var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
+
+// RollupKeys are the special keys with rollups. _user has none: users are
+// many and each has few rows, which an index finds faster than a rollup as
+// large as the table would.
+var RollupKeys = []string{"_organisation", "_prompt", "_environment"}
 
 // SlotSeconds is the granularity of the stores' rollups: analytics buckets
 // must start and end on multiples of it (whole quarter hours of UTC).
@@ -271,7 +278,7 @@ func (q AnalyticsQuery) RollupDimension() (dim, value string, ok bool) {
 	}
 	for k, v := range q.Metadata {
 		s, isString := v.(string)
-		if !isString || !slices.Contains(SpecialKeys, k) {
+		if !isString || !slices.Contains(RollupKeys, k) {
 			return "", "", false
 		}
 		return k, s, true
@@ -292,4 +299,42 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// Special is how a store keeps the special keys of one metadata object in
+// columns of their own: each value as text (Values, in SpecialKeys order;
+// nil when absent or null), and a bit per key (1 << its index) in Strings
+// when the value is a JSON string.
+type Special struct {
+	Values  [4]*string
+	Strings int
+}
+
+// SpecialOf extracts the special keys of m.
+func SpecialOf(m map[string]any) Special {
+	var sp Special
+	for i, k := range SpecialKeys {
+		v, ok := m[k]
+		if !ok || v == nil {
+			continue
+		}
+		var text string
+		switch v := v.(type) {
+		case string:
+			text = v
+			sp.Strings |= 1 << i
+		case bool:
+			text = strconv.FormatBool(v)
+		case json.Number:
+			text = v.String()
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				continue
+			}
+			text = string(b)
+		}
+		sp.Values[i] = &text
+	}
+	return sp
 }

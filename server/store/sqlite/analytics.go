@@ -12,11 +12,14 @@ import (
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
-// specialColumns are the generated columns (migration 00003) that hold the
-// special keys' values rendered as text.
+// specialColumns are the columns (migration 00003) that hold the special
+// keys' values as text.
 var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
 }
+
+// specialBit is a special key's bit in m_strings.
+func specialBit(key string) int { return 1 << slices.Index(store.SpecialKeys, key) }
 
 // FeedbackCells implements store.Store. Whole 15-minute slots come from
 // feedback_rollup when the filters allow it; the partial slots at the
@@ -133,9 +136,9 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		v := q.Metadata[k]
 		if col, special := specialColumns[k]; special {
 			if str, ok := v.(string); ok {
-				// The generated column renders a string as itself, and
-				// its index finds the rows.
-				where = append(where, col+" = ? AND json_type(metadata, '$."+k+"') = 'text'")
+				// The key's own column and index find the rows; the bit
+				// says the value is a JSON string.
+				where = append(where, fmt.Sprintf("%s = ? AND m_strings & %d", col, specialBit(k)))
 				args = append(args, str)
 				continue
 			}
@@ -151,8 +154,8 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 }
 
 // renderedValue is the SQL rendering of a metadata value as text, for
-// groups: a string as it is, anything else as JSON. It matches the
-// generated columns of the special keys.
+// groups: a string as it is, anything else as JSON, as the special keys'
+// columns hold them.
 const renderedValue = `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
 	ELSE CAST(m.value AS TEXT) END FROM json_each(feedback.metadata) AS m WHERE m.key = ?)`
 

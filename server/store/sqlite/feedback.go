@@ -23,8 +23,9 @@ type statements struct {
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 	var err error
 	st.insertFeedback, err = conn.PrepareContext(ctx, `INSERT INTO feedback
-		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
+		 m_user, m_organisation, m_prompt, m_environment, m_strings)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -47,7 +48,9 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error 
 		if err != nil {
 			return err
 		}
-		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt)}
+		sp := store.SpecialOf(f.Metadata)
+		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
+			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
 	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, s.stmts.insertFeedback)
@@ -68,16 +71,24 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	var out *store.Feedback
 	err = s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		sp := store.SpecialOf(f.Metadata)
 		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
+				 m_user, m_organisation, m_prompt, m_environment, m_strings)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
 				value = excluded.value,
 				weight = excluded.weight,
 				metadata = excluded.metadata,
-				updated_at = excluded.updated_at
+				updated_at = excluded.updated_at,
+				m_user = excluded.m_user,
+				m_organisation = excluded.m_organisation,
+				m_prompt = excluded.m_prompt,
+				m_environment = excluded.m_environment,
+				m_strings = excluded.m_strings
 			RETURNING `+feedbackColumns,
-			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID)
+			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
+			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 		var err error
 		out, err = scanFeedback(row)
 		return translate(err)
@@ -94,24 +105,21 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 
 // UpdateFeedback implements store.Store.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update) (*store.Feedback, error) {
-	var meta *string
+	set, args := `value = ?, weight = coalesce(?, weight), updated_at = ?`, []any{u.Value, u.Weight, micros(u.UpdatedAt)}
 	if u.MetadataSet {
-		m, err := encodeMetadata(u.Metadata)
+		meta, err := encodeMetadata(u.Metadata)
 		if err != nil {
 			return nil, err
 		}
-		meta = &m
+		sp := store.SpecialOf(u.Metadata)
+		set += `, metadata = ?, m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?`
+		args = append(args, meta, sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 	}
 	var out *store.Feedback
 	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `UPDATE feedback SET
-				value = ?,
-				weight = coalesce(?, weight),
-				metadata = coalesce(?, metadata),
-				updated_at = ?
+		row := tx.QueryRowContext(ctx, `UPDATE feedback SET `+set+`
 			WHERE workspace_id = ? AND id = ?
-			RETURNING `+feedbackColumns,
-			u.Value, u.Weight, meta, micros(u.UpdatedAt), workspaceID, id)
+			RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
 		var err error
 		out, err = scanFeedback(row)
 		return err

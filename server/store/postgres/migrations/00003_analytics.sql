@@ -3,7 +3,8 @@
 -- special metadata keys (the value as text), their indexes, and
 -- feedback_rollup, the count and sum of value x weight of each score per
 -- workspace and 15-minute slot, for all feedback (dim '') and for each
--- string value of each special key. Statement-level triggers keep it exact
+-- string value of _organisation, _prompt and _environment (not _user: users
+-- are many with few rows each, which their index finds faster). Statement-level triggers keep it exact
 -- in the same transaction as every write, one aggregated upsert per
 -- statement (a bulk insert of 1000 rows is one upsert of its distinct
 -- slots), in key order so concurrent writers cannot deadlock.
@@ -34,7 +35,7 @@ BEGIN
         INSERT INTO feedback_rollup AS f (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
         SELECT workspace_id, dim, val, slot, value, sum(dn), sum(dw) FROM (
         SELECT r.workspace_id, x.dim, x.val, floor(extract(epoch FROM r.created_at) / 900)::bigint AS slot, r.value, 1 AS dn, 1 * r.value * r.weight AS dw
-        FROM new_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_user', CASE WHEN jsonb_typeof(r.metadata -> '_user') = 'string' THEN r.metadata ->> '_user' END), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
+        FROM new_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
         ) d GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
             n = f.n + excluded.n, sum_weighted = f.sum_weighted + excluded.sum_weighted;
@@ -42,7 +43,7 @@ BEGIN
         INSERT INTO feedback_rollup AS f (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
         SELECT workspace_id, dim, val, slot, value, sum(dn), sum(dw) FROM (
         SELECT r.workspace_id, x.dim, x.val, floor(extract(epoch FROM r.created_at) / 900)::bigint AS slot, r.value, -1 AS dn, -1 * r.value * r.weight AS dw
-        FROM old_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_user', CASE WHEN jsonb_typeof(r.metadata -> '_user') = 'string' THEN r.metadata ->> '_user' END), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
+        FROM old_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
         ) d GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
             n = f.n + excluded.n, sum_weighted = f.sum_weighted + excluded.sum_weighted;
@@ -52,10 +53,10 @@ BEGIN
         INSERT INTO feedback_rollup AS f (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
         SELECT workspace_id, dim, val, slot, value, sum(dn), sum(dw) FROM (
         SELECT r.workspace_id, x.dim, x.val, floor(extract(epoch FROM r.created_at) / 900)::bigint AS slot, r.value, -1 AS dn, -1 * r.value * r.weight AS dw
-        FROM old_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_user', CASE WHEN jsonb_typeof(r.metadata -> '_user') = 'string' THEN r.metadata ->> '_user' END), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
+        FROM old_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
         UNION ALL
         SELECT r.workspace_id, x.dim, x.val, floor(extract(epoch FROM r.created_at) / 900)::bigint AS slot, r.value, 1 AS dn, 1 * r.value * r.weight AS dw
-        FROM new_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_user', CASE WHEN jsonb_typeof(r.metadata -> '_user') = 'string' THEN r.metadata ->> '_user' END), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
+        FROM new_rows r CROSS JOIN LATERAL (VALUES ('', ''), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
         ) d GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
             n = f.n + excluded.n, sum_weighted = f.sum_weighted + excluded.sum_weighted;
@@ -78,7 +79,7 @@ CREATE TRIGGER feedback_rollup_update AFTER UPDATE ON feedback
 INSERT INTO feedback_rollup (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
 SELECT workspace_id, dim, val, slot, value, sum(dn), sum(dw) FROM (
     SELECT r.workspace_id, x.dim, x.val, floor(extract(epoch FROM r.created_at) / 900)::bigint AS slot, r.value, 1 AS dn, 1 * r.value * r.weight AS dw
-        FROM feedback r CROSS JOIN LATERAL (VALUES ('', ''), ('_user', CASE WHEN jsonb_typeof(r.metadata -> '_user') = 'string' THEN r.metadata ->> '_user' END), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
+        FROM feedback r CROSS JOIN LATERAL (VALUES ('', ''), ('_organisation', CASE WHEN jsonb_typeof(r.metadata -> '_organisation') = 'string' THEN r.metadata ->> '_organisation' END), ('_prompt', CASE WHEN jsonb_typeof(r.metadata -> '_prompt') = 'string' THEN r.metadata ->> '_prompt' END), ('_environment', CASE WHEN jsonb_typeof(r.metadata -> '_environment') = 'string' THEN r.metadata ->> '_environment' END)) AS x(dim, val) WHERE x.val IS NOT NULL
 ) d GROUP BY 1, 2, 3, 4, 5;
 
 -- +goose Down

@@ -1,0 +1,300 @@
+// Command analytics is feedbackd's analytics benchmark (make bench-analytics).
+//
+// For each store (SQLite, and PostgreSQL when FEEDBACKD_TEST_POSTGRES_URL
+// names a server) it loads -rows feedback into one workspace through the
+// store's bulk path, spread over 90 days in time order as they would
+// arrive, with 100k distinct _user, 100 _organisation, 50 _prompt, 3
+// _environment and other metadata (region, model, session). It first
+// measures ingestion with and without the analytics triggers on a sample,
+// then serves the store with the real HTTP server on loopback and times
+// every analytics endpoint over the last 30 days: unfiltered, filtered by
+// each special key, and filtered by an arbitrary key.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/feedbackd/feedbackd/client"
+	"github.com/feedbackd/feedbackd/server"
+	"github.com/feedbackd/feedbackd/server/apikey"
+	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/postgres"
+	"github.com/feedbackd/feedbackd/server/store/sqlite"
+)
+
+var (
+	rows     = flag.Int("rows", 10_000_000, "feedback rows to load")
+	sample   = flag.Int("ingest-sample", 200_000, "rows of the ingestion comparison")
+	runs     = flag.Int("runs", 7, "timed runs of each query")
+	backends = flag.String("stores", "sqlite,postgres", "stores to benchmark")
+	dir      = flag.String("dir", "", "where the SQLite files go (a temporary folder when empty)")
+)
+
+// end is the newest feedback time; data spans the 90 days before it.
+var end = time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "feedbackd-bench")
+		check(err)
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	fmt.Printf("analytics benchmark: %d rows, %d runs per query, GOMAXPROCS=%d\n", *rows, *runs, runtime.GOMAXPROCS(0))
+	for _, b := range strings.Split(*backends, ",") {
+		switch b {
+		case "sqlite":
+			bench(ctx, "sqlite", func(name string) store.Store {
+				s, err := sqlite.Open(ctx, filepath.Join(*dir, name+".db"))
+				check(err)
+				return s
+			})
+		case "postgres":
+			admin := os.Getenv("FEEDBACKD_TEST_POSTGRES_URL")
+			if admin == "" {
+				fmt.Println("\npostgres: skipped (FEEDBACKD_TEST_POSTGRES_URL is not set)")
+				continue
+			}
+			bench(ctx, "postgres", func(name string) store.Store {
+				url := newDatabase(ctx, admin, "feedbackd_bench_"+strings.ReplaceAll(name, "-", "_"))
+				s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 8})
+				check(err)
+				return s
+			})
+		}
+	}
+}
+
+// bench loads and queries one backend; open returns a new, empty store.
+func bench(ctx context.Context, name string, open func(name string) store.Store) {
+	fmt.Printf("\n## %s\n\n", name)
+
+	// Ingestion with and without the analytics triggers, on a sample.
+	withTriggers := open("ingest-rollups")
+	rateWith := load(ctx, withTriggers, *sample, false)
+	withTriggers.Close()
+	plain := open("ingest-plain")
+	dropTriggers(ctx, name)
+	rateWithout := load(ctx, plain, *sample, false)
+	plain.Close()
+	fmt.Printf("ingestion, %d rows in bulks of 1000: %.0f rows/s with the analytics triggers, %.0f rows/s without (ratio %.2f)\n",
+		*sample, rateWith, rateWithout, rateWith/rateWithout)
+
+	s := open("main")
+	defer s.Close()
+	start := time.Now()
+	rate := load(ctx, s, *rows, true)
+	fmt.Printf("loaded %d rows in %s (%.0f rows/s)\n\n", *rows, time.Since(start).Round(time.Second), rate)
+
+	c, stop := serve(ctx, s)
+	defer stop()
+	from, to := end.Add(-30*24*time.Hour), end.Add(-time.Microsecond)
+	filters := []struct{ name, metadata string }{
+		{"unfiltered", ""},
+		{"_user", `{"_user":"user-4242"}`},
+		{"_organisation", `{"_organisation":"org-7"}`},
+		{"_prompt", `{"_prompt":"prompt-7"}`},
+		{"_environment", `{"_environment":"production"}`},
+		{"arbitrary key (region)", `{"region":"region-3"}`},
+	}
+	fmt.Println("| endpoint (last 30 days) | filter | p50 | max | result |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, f := range filters {
+		var md *string
+		if f.metadata != "" {
+			md = &f.metadata
+		}
+		time3 := func(endpoint string, fn func() (string, error)) {
+			var times []time.Duration
+			var result string
+			for range *runs {
+				t0 := time.Now()
+				r, err := fn()
+				times = append(times, time.Since(t0))
+				check(err)
+				result = r
+			}
+			slices.Sort(times)
+			fmt.Printf("| %s | %s | %s | %s | %s |\n", endpoint, f.name, ms(times[len(times)/2]), ms(times[len(times)-1]), result)
+		}
+		time3("graphs/feedbacks", func() (string, error) {
+			g, err := c.Analytics.FeedbackGraph(ctx, client.GetFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("total %d, %d points", g.Summary.Total, len(g.DataPoints)), nil
+		})
+		time3("graphs/feedbacks/scores", func() (string, error) {
+			g, err := c.Analytics.ScoreGraph(ctx, client.GetFeedbackScoreGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("total %d, %d scores", g.Summary.Total, len(g.DataPoints)), nil
+		})
+		time3("graphs/feedbacks/weighted", func() (string, error) {
+			g, err := c.Analytics.WeightedGraph(ctx, client.GetWeightedFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("avg %.3f", g.Summary.Avg), nil
+		})
+		for _, key := range []string{"_prompt", "_user"} {
+			time3("groups/metadata/"+key, func() (string, error) {
+				g, err := c.Analytics.MetadataGroups(ctx, key, client.GetMetadataGroupsParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%d groups", g.Total), nil
+			})
+		}
+	}
+}
+
+// load writes n rows through the store's bulk path, 1000 per call from 4
+// writers, in time order, and returns rows per second.
+func load(ctx context.Context, s store.Store, n int, progress bool) float64 {
+	ws, err := s.EnsureWorkspace(ctx, "bench")
+	check(err)
+	const batch, writers = 1000, 4
+	batches := make(chan []*store.Feedback, writers)
+	done := make(chan error, writers)
+	for range writers {
+		go func() {
+			for b := range batches {
+				if err := s.CreateFeedback(ctx, b); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	start := time.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	step := 90 * 24 * time.Hour / time.Duration(max(n, 1))
+	at := end.Add(-90 * 24 * time.Hour)
+	regions := []string{"region-0", "region-1", "region-2", "region-3", "region-4", "region-5", "region-6", "region-7", "region-8", "region-9"}
+	envs := []string{"production", "staging", "development"}
+	for i := 0; i < n; i += batch {
+		b := make([]*store.Feedback, 0, batch)
+		for j := i; j < min(i+batch, n); j++ {
+			at = at.Add(step)
+			value := rng.IntN(21) - 10
+			if rng.IntN(3) == 0 {
+				value = []int{-1, 1}[rng.IntN(2)] // thumbs are the common case
+			}
+			weight := 1.0
+			if rng.IntN(4) == 0 {
+				weight = float64(rng.IntN(101)) / 100
+			}
+			b = append(b, &store.Feedback{
+				ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprint("trace-", j/2),
+				Value: value, Weight: weight,
+				Metadata: map[string]any{
+					"_user": fmt.Sprint("user-", rng.IntN(100_000)), "_organisation": fmt.Sprint("org-", rng.IntN(100)),
+					"_prompt": fmt.Sprint("prompt-", rng.IntN(50)), "_environment": envs[rng.IntN(3)],
+					"region": regions[rng.IntN(10)], "model": fmt.Sprint("model-", rng.IntN(5)), "session": fmt.Sprintf("%x", rng.Uint64()),
+				},
+				CreatedAt: at.Truncate(time.Microsecond), UpdatedAt: at.Truncate(time.Microsecond),
+			})
+		}
+		select {
+		case batches <- b:
+		case err := <-done:
+			check(err)
+		}
+		if progress && i%(1_000_000) == 0 && i > 0 {
+			fmt.Fprintf(os.Stderr, "  %d rows, %.0f rows/s\n", i, float64(i)/time.Since(start).Seconds())
+		}
+	}
+	close(batches)
+	for range writers {
+		check(<-done)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// serve runs the real HTTP server on the store, on loopback.
+func serve(ctx context.Context, s store.Store) (*client.Client, func()) {
+	key, hash := apikey.Generate()
+	ws, err := s.EnsureWorkspace(ctx, "bench")
+	check(err)
+	check(s.CreateAPIKey(ctx, &store.APIKey{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, Name: "bench", Hash: hash, CreatedAt: time.Now()}))
+	e, err := server.New(ctx, server.Config{Store: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	check(err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	srv := &http.Server{Handler: e}
+	go srv.Serve(ln)
+	c, err := client.New("http://"+ln.Addr().String()+"/v1", client.WithAPIKey(key))
+	check(err)
+	return c, func() { srv.Close() }
+}
+
+// dropTriggers removes the analytics triggers from the "ingest-plain"
+// store, to measure ingestion as it was before analytics.
+func dropTriggers(ctx context.Context, backend string) {
+	switch backend {
+	case "sqlite":
+		dropTriggersSQLite(ctx, filepath.Join(*dir, "ingest-plain.db"))
+	case "postgres":
+		url := os.Getenv("FEEDBACKD_TEST_POSTGRES_URL")
+		conn, err := pgx.Connect(ctx, strings.Replace(url, "/postgres?", "/feedbackd_bench_ingest_plain?", 1))
+		check(err)
+		defer conn.Close(ctx)
+		for _, t := range []string{"insert", "update", "delete"} {
+			_, err := conn.Exec(ctx, "DROP TRIGGER feedback_rollup_"+t+" ON feedback")
+			check(err)
+		}
+	}
+}
+
+func dropTriggersSQLite(ctx context.Context, path string) {
+	db, err := sql.Open("sqlite", path)
+	check(err)
+	defer db.Close()
+	for _, t := range []string{"insert", "update", "delete"} {
+		_, err := db.ExecContext(ctx, "DROP TRIGGER feedback_rollup_"+t)
+		check(err)
+	}
+}
+
+// newDatabase creates (anew) a database on the admin server and returns its URL.
+func newDatabase(ctx context.Context, admin, name string) string {
+	conn, err := pgx.Connect(ctx, admin)
+	check(err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	check(err)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	check(err)
+	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
