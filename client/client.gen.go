@@ -502,6 +502,9 @@ type FeedbackID = openapi_types.UUID
 // Granularity defines model for Granularity.
 type Granularity string
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // TimeOfGenerationMax defines model for TimeOfGenerationMax.
 type TimeOfGenerationMax = time.Time
 
@@ -522,6 +525,12 @@ type BadRequest = Error
 
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
+
+// IdempotencyInProgress Every error the service answers with.
+type IdempotencyInProgress = Error
+
+// IdempotencyMismatch Every error the service answers with.
+type IdempotencyMismatch = Error
 
 // InternalError Every error the service answers with.
 type InternalError = Error
@@ -700,6 +709,54 @@ type ListFeedbackParams struct {
 
 	// Cursor The `next_cursor` of the previous page.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// CreateFeedbackParams defines parameters for CreateFeedback.
+type CreateFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SubmitFeedbackWithTokenParams defines parameters for SubmitFeedbackWithToken.
+type SubmitFeedbackWithTokenParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateFeedbackByPostParams defines parameters for UpdateFeedbackByPost.
+type UpdateFeedbackByPostParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateFeedbackParams defines parameters for UpdateFeedback.
+type UpdateFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
@@ -1097,7 +1154,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
-	CreateFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateFeedbackWithBody(ctx context.Context, params *CreateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateFeedback Record feedback
 	//
@@ -1110,7 +1167,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
-	CreateFeedback(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateFeedback(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateFeedbackTokenWithBody Create a browser-safe feedback token
 	//
@@ -1156,7 +1213,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-	SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubmitFeedbackWithToken Record feedback with a token (no API key)
 	//
@@ -1172,7 +1229,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-	SubmitFeedbackWithToken(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SubmitFeedbackWithToken(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteFeedback Delete feedback
 	//
@@ -1196,7 +1253,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-	UpdateFeedbackByPostWithBody(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateFeedbackByPostWithBody(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateFeedbackByPost Update feedback (POST alias)
 	//
@@ -1206,7 +1263,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-	UpdateFeedbackByPost(ctx context.Context, id FeedbackID, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateFeedbackByPost(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateFeedbackWithBody Update feedback
 	//
@@ -1218,7 +1275,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-	UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateFeedback Update feedback
 	//
@@ -1230,7 +1287,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-	UpdateFeedback(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateFeedback(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetFeedbackGraph Feedback volume over time
@@ -1351,8 +1408,8 @@ func (c *RawClient) ListFeedback(ctx context.Context, params *ListFeedbackParams
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
-func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateFeedbackRequestWithBody(c.Server, contentType, body)
+func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, params *CreateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedbackRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1374,8 +1431,8 @@ func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, contentType stri
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
-func (c *RawClient) CreateFeedback(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateFeedbackRequest(c.Server, body)
+func (c *RawClient) CreateFeedback(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedbackRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1450,8 +1507,8 @@ func (c *RawClient) CreateFeedbackToken(ctx context.Context, body CreateFeedback
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-func (c *RawClient) SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSubmitFeedbackWithTokenRequestWithBody(c.Server, token, contentType, body)
+func (c *RawClient) SubmitFeedbackWithTokenWithBody(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitFeedbackWithTokenRequestWithBody(c.Server, token, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1476,8 +1533,8 @@ func (c *RawClient) SubmitFeedbackWithTokenWithBody(ctx context.Context, token s
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-func (c *RawClient) SubmitFeedbackWithToken(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSubmitFeedbackWithTokenRequest(c.Server, token, body)
+func (c *RawClient) SubmitFeedbackWithToken(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitFeedbackWithTokenRequest(c.Server, token, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1530,8 +1587,8 @@ func (c *RawClient) GetFeedback(ctx context.Context, id FeedbackID, reqEditors .
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-func (c *RawClient) UpdateFeedbackByPostWithBody(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateFeedbackByPostRequestWithBody(c.Server, id, contentType, body)
+func (c *RawClient) UpdateFeedbackByPostWithBody(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateFeedbackByPostRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1550,8 +1607,8 @@ func (c *RawClient) UpdateFeedbackByPostWithBody(ctx context.Context, id Feedbac
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-func (c *RawClient) UpdateFeedbackByPost(ctx context.Context, id FeedbackID, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateFeedbackByPostRequest(c.Server, id, body)
+func (c *RawClient) UpdateFeedbackByPost(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateFeedbackByPostRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1572,8 +1629,8 @@ func (c *RawClient) UpdateFeedbackByPost(ctx context.Context, id FeedbackID, bod
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-func (c *RawClient) UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateFeedbackRequestWithBody(c.Server, id, contentType, body)
+func (c *RawClient) UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateFeedbackRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1594,8 +1651,8 @@ func (c *RawClient) UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, c
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-func (c *RawClient) UpdateFeedback(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateFeedbackRequest(c.Server, id, body)
+func (c *RawClient) UpdateFeedback(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateFeedbackRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2272,18 +2329,18 @@ func NewListFeedbackRequest(server string, params *ListFeedbackParams) (*http.Re
 }
 
 // NewCreateFeedbackRequest calls the generic CreateFeedback builder with application/json body
-func NewCreateFeedbackRequest(server string, body CreateFeedbackJSONRequestBody) (*http.Request, error) {
+func NewCreateFeedbackRequest(server string, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateFeedbackRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateFeedbackRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateFeedbackRequestWithBody constructs an http.Request for the CreateFeedback method, with any body, and a specified content type
-func NewCreateFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateFeedbackRequestWithBody(server string, params *CreateFeedbackParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2307,6 +2364,21 @@ func NewCreateFeedbackRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2352,18 +2424,18 @@ func NewCreateFeedbackTokenRequestWithBody(server string, contentType string, bo
 }
 
 // NewSubmitFeedbackWithTokenRequest calls the generic SubmitFeedbackWithToken builder with application/json body
-func NewSubmitFeedbackWithTokenRequest(server string, token string, body SubmitFeedbackWithTokenJSONRequestBody) (*http.Request, error) {
+func NewSubmitFeedbackWithTokenRequest(server string, token string, params *SubmitFeedbackWithTokenParams, body SubmitFeedbackWithTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSubmitFeedbackWithTokenRequestWithBody(server, token, "application/json", bodyReader)
+	return NewSubmitFeedbackWithTokenRequestWithBody(server, token, params, "application/json", bodyReader)
 }
 
 // NewSubmitFeedbackWithTokenRequestWithBody constructs an http.Request for the SubmitFeedbackWithToken method, with any body, and a specified content type
-func NewSubmitFeedbackWithTokenRequestWithBody(server string, token string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSubmitFeedbackWithTokenRequestWithBody(server string, token string, params *SubmitFeedbackWithTokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2394,6 +2466,21 @@ func NewSubmitFeedbackWithTokenRequestWithBody(server string, token string, cont
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2467,18 +2554,18 @@ func NewGetFeedbackRequest(server string, id FeedbackID) (*http.Request, error) 
 }
 
 // NewUpdateFeedbackByPostRequest calls the generic UpdateFeedbackByPost builder with application/json body
-func NewUpdateFeedbackByPostRequest(server string, id FeedbackID, body UpdateFeedbackByPostJSONRequestBody) (*http.Request, error) {
+func NewUpdateFeedbackByPostRequest(server string, id FeedbackID, params *UpdateFeedbackByPostParams, body UpdateFeedbackByPostJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateFeedbackByPostRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateFeedbackByPostRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateFeedbackByPostRequestWithBody constructs an http.Request for the UpdateFeedbackByPost method, with any body, and a specified content type
-func NewUpdateFeedbackByPostRequestWithBody(server string, id FeedbackID, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateFeedbackByPostRequestWithBody(server string, id FeedbackID, params *UpdateFeedbackByPostParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2510,22 +2597,37 @@ func NewUpdateFeedbackByPostRequestWithBody(server string, id FeedbackID, conten
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateFeedbackRequest calls the generic UpdateFeedback builder with application/json body
-func NewUpdateFeedbackRequest(server string, id FeedbackID, body UpdateFeedbackJSONRequestBody) (*http.Request, error) {
+func NewUpdateFeedbackRequest(server string, id FeedbackID, params *UpdateFeedbackParams, body UpdateFeedbackJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateFeedbackRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateFeedbackRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateFeedbackRequestWithBody constructs an http.Request for the UpdateFeedback method, with any body, and a specified content type
-func NewUpdateFeedbackRequestWithBody(server string, id FeedbackID, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateFeedbackRequestWithBody(server string, id FeedbackID, params *UpdateFeedbackParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2556,6 +2658,21 @@ func NewUpdateFeedbackRequestWithBody(server string, id FeedbackID, contentType 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2682,7 +2799,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
-	CreateFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
+	CreateFeedbackWithBodyWithResponse(ctx context.Context, params *CreateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
 
 	// CreateFeedbackWithResponse Record feedback
 	//
@@ -2695,7 +2812,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
-	CreateFeedbackWithResponse(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
+	CreateFeedbackWithResponse(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
 
 	// CreateFeedbackTokenWithBodyWithResponse Create a browser-safe feedback token
 	//
@@ -2741,7 +2858,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-	SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
+	SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
 
 	// SubmitFeedbackWithTokenWithResponse Record feedback with a token (no API key)
 	//
@@ -2757,7 +2874,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-	SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
+	SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error)
 
 	// DeleteFeedbackWithResponse Delete feedback
 	//
@@ -2785,7 +2902,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-	UpdateFeedbackByPostWithBodyWithResponse(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error)
+	UpdateFeedbackByPostWithBodyWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error)
 
 	// UpdateFeedbackByPostWithResponse Update feedback (POST alias)
 	//
@@ -2795,7 +2912,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-	UpdateFeedbackByPostWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error)
+	UpdateFeedbackByPostWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error)
 
 	// UpdateFeedbackWithBodyWithResponse Update feedback
 	//
@@ -2807,7 +2924,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-	UpdateFeedbackWithBodyWithResponse(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
+	UpdateFeedbackWithBodyWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
 
 	// UpdateFeedbackWithResponse Update feedback
 	//
@@ -2819,7 +2936,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-	UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
+	UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error)
 }
 
 // GetFeedbackGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackGraph
@@ -3216,10 +3333,14 @@ type CreateFeedbackResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3243,6 +3364,11 @@ func (r CreateFeedbackResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateFeedbackResponse) GetJSON409() *IdempotencyInProgress {
+	return r.JSON409
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CreateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -3251,6 +3377,11 @@ func (r CreateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r CreateFeedbackResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateFeedbackResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -3396,10 +3527,14 @@ type SubmitFeedbackWithTokenResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3423,6 +3558,11 @@ func (r SubmitFeedbackWithTokenResponse) GetJSON401() *Error {
 	return r.JSON401
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON409() *IdempotencyInProgress {
+	return r.JSON409
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r SubmitFeedbackWithTokenResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -3431,6 +3571,11 @@ func (r SubmitFeedbackWithTokenResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r SubmitFeedbackWithTokenResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -3654,10 +3799,14 @@ type UpdateFeedbackByPostResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3686,6 +3835,11 @@ func (r UpdateFeedbackByPostResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdateFeedbackByPostResponse) GetJSON409() *IdempotencyInProgress {
+	return r.JSON409
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r UpdateFeedbackByPostResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -3694,6 +3848,11 @@ func (r UpdateFeedbackByPostResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r UpdateFeedbackByPostResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UpdateFeedbackByPostResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -3751,10 +3910,14 @@ type UpdateFeedbackResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3783,6 +3946,11 @@ func (r UpdateFeedbackResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdateFeedbackResponse) GetJSON409() *IdempotencyInProgress {
+	return r.JSON409
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r UpdateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -3791,6 +3959,11 @@ func (r UpdateFeedbackResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r UpdateFeedbackResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UpdateFeedbackResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -3940,8 +4113,8 @@ func (c *ClientWithResponses) ListFeedbackWithResponse(ctx context.Context, para
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
-func (c *ClientWithResponses) CreateFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error) {
-	rsp, err := c.CreateFeedbackWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateFeedbackWithBodyWithResponse(ctx context.Context, params *CreateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error) {
+	rsp, err := c.CreateFeedbackWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -3959,8 +4132,8 @@ func (c *ClientWithResponses) CreateFeedbackWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
-func (c *ClientWithResponses) CreateFeedbackWithResponse(ctx context.Context, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error) {
-	rsp, err := c.CreateFeedback(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateFeedbackWithResponse(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error) {
+	rsp, err := c.CreateFeedback(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4023,8 +4196,8 @@ func (c *ClientWithResponses) CreateFeedbackTokenWithResponse(ctx context.Contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-func (c *ClientWithResponses) SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
-	rsp, err := c.SubmitFeedbackWithTokenWithBody(ctx, token, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SubmitFeedbackWithTokenWithBodyWithResponse(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
+	rsp, err := c.SubmitFeedbackWithTokenWithBody(ctx, token, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4045,8 +4218,8 @@ func (c *ClientWithResponses) SubmitFeedbackWithTokenWithBodyWithResponse(ctx co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
-func (c *ClientWithResponses) SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
-	rsp, err := c.SubmitFeedbackWithToken(ctx, token, body, reqEditors...)
+func (c *ClientWithResponses) SubmitFeedbackWithTokenWithResponse(ctx context.Context, token string, params *SubmitFeedbackWithTokenParams, body SubmitFeedbackWithTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitFeedbackWithTokenResponse, error) {
+	rsp, err := c.SubmitFeedbackWithToken(ctx, token, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4091,8 +4264,8 @@ func (c *ClientWithResponses) GetFeedbackWithResponse(ctx context.Context, id Fe
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-func (c *ClientWithResponses) UpdateFeedbackByPostWithBodyWithResponse(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error) {
-	rsp, err := c.UpdateFeedbackByPostWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateFeedbackByPostWithBodyWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error) {
+	rsp, err := c.UpdateFeedbackByPostWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4107,8 +4280,8 @@ func (c *ClientWithResponses) UpdateFeedbackByPostWithBodyWithResponse(ctx conte
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/{id} (the `UpdateFeedbackByPost` operationId).
-func (c *ClientWithResponses) UpdateFeedbackByPostWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error) {
-	rsp, err := c.UpdateFeedbackByPost(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateFeedbackByPostWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackByPostParams, body UpdateFeedbackByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackByPostResponse, error) {
+	rsp, err := c.UpdateFeedbackByPost(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4125,8 +4298,8 @@ func (c *ClientWithResponses) UpdateFeedbackByPostWithResponse(ctx context.Conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-func (c *ClientWithResponses) UpdateFeedbackWithBodyWithResponse(ctx context.Context, id FeedbackID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error) {
-	rsp, err := c.UpdateFeedbackWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateFeedbackWithBodyWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error) {
+	rsp, err := c.UpdateFeedbackWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4143,8 +4316,8 @@ func (c *ClientWithResponses) UpdateFeedbackWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /feedback/{id} (the `UpdateFeedback` operationId).
-func (c *ClientWithResponses) UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error) {
-	rsp, err := c.UpdateFeedback(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateFeedbackWithResponse(ctx context.Context, id FeedbackID, params *UpdateFeedbackParams, body UpdateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateFeedbackResponse, error) {
+	rsp, err := c.UpdateFeedback(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4521,6 +4694,13 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4534,6 +4714,13 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -4683,6 +4870,13 @@ func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWi
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4696,6 +4890,13 @@ func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWi
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -4919,6 +5120,13 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4932,6 +5140,13 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -5007,6 +5222,13 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5020,6 +5242,13 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests

@@ -13,7 +13,10 @@
 //	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "trace-1"})
 //	id, err := client.SubmitWithToken(ctx, tok.URL, client.TokenFeedback{Value: 1})
 //
-// A request answered 429 is retried after its Retry-After (WithMaxRetries).
+// Every write carries an Idempotency-Key (WithIdempotencyKey sets one), and
+// requests are retried after 429, 502, 503, 504 and failed connections
+// with backoff, honouring Retry-After (WithMaxRetries): a retry never
+// records feedback twice.
 //
 // The package links neither Echo nor the server, so programs that import it
 // stay small.
@@ -32,12 +35,14 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
@@ -63,12 +68,13 @@ type config struct {
 	maxRetries int
 }
 
-// DefaultMaxRetries is how often a request answered 429 is retried.
+// DefaultMaxRetries is how often a request is retried.
 const DefaultMaxRetries = 3
 
-// WithMaxRetries sets how often a request answered 429 (Too Many Requests)
-// is sent again, after the wait its Retry-After asks for; 0 turns retries
-// off.
+// WithMaxRetries sets how often a request is sent again after an answer
+// that may change (429, 502, 503, 504) or a failed connection; 0 turns
+// retries off. Writes carry an Idempotency-Key that every retry reuses, so
+// a retry never records feedback twice.
 func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = n } }
 
 // WithAPIKey sets the API key. Without it, New uses the PORTKEY_API_KEY
@@ -151,7 +157,7 @@ func (s *FeedbackService) BulkCreate(ctx context.Context, fs []FeedbackRequest) 
 }
 
 func (s *FeedbackService) create(ctx context.Context, in FeedbackInput) ([]UUID, error) {
-	resp, err := s.raw.CreateFeedbackWithResponse(ctx, in)
+	resp, err := s.raw.CreateFeedbackWithResponse(ctx, &CreateFeedbackParams{IdempotencyKey: idempotencyKeyFor(ctx)}, in)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +170,7 @@ func (s *FeedbackService) create(ctx context.Context, in FeedbackInput) ([]UUID,
 // Update changes a stored feedback: Value always, Weight and Metadata when
 // not nil.
 func (s *FeedbackService) Update(ctx context.Context, id UUID, u FeedbackUpdate) error {
-	resp, err := s.raw.UpdateFeedbackWithResponse(ctx, id, u)
+	resp, err := s.raw.UpdateFeedbackWithResponse(ctx, id, &UpdateFeedbackParams{IdempotencyKey: idempotencyKeyFor(ctx)}, u)
 	if err != nil {
 		return err
 	}
@@ -325,7 +331,7 @@ func SubmitWithToken(ctx context.Context, tokenURL string, f TokenFeedback, opts
 	if err != nil {
 		return UUID{}, err
 	}
-	resp, err := raw.SubmitFeedbackWithTokenWithResponse(ctx, tok, f)
+	resp, err := raw.SubmitFeedbackWithTokenWithResponse(ctx, tok, &SubmitFeedbackWithTokenParams{IdempotencyKey: idempotencyKeyFor(ctx)}, f)
 	if err != nil {
 		return UUID{}, err
 	}
@@ -350,30 +356,58 @@ func cutTokenURL(u string) (base, tok string, ok bool) {
 	return base, tok, base != "" && tok != "" && !strings.ContainsAny(tok, "/?#")
 }
 
-// retryingDoer sends a request again when it is answered 429, after the
-// wait the answer's Retry-After asks for (capped), at most maxRetries
-// times. A 429 means the request was not processed, so a retry cannot
-// record anything twice.
+type idempotencyKeyCtx struct{}
+
+// WithIdempotencyKey returns a context whose write (Create, BulkCreate,
+// Update, SubmitWithToken) carries this Idempotency-Key instead of a new
+// random one: a program that persists the key can repeat the write after
+// its own restart and still record it once.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
+}
+
+// idempotencyKeyFor returns the key of ctx, or a new random one: every
+// write carries a key, which all its retries reuse.
+func idempotencyKeyFor(ctx context.Context) *string {
+	if k, ok := ctx.Value(idempotencyKeyCtx{}).(string); ok && k != "" {
+		return &k
+	}
+	k := uuid.NewString()
+	return &k
+}
+
+// retryingDoer sends a request again when the answer says it may succeed
+// later (429, 502, 503, 504) or the connection failed, at most maxRetries
+// times, waiting as Retry-After says or else exponentially longer with
+// jitter. A failed connection is retried only for a request that is safe to
+// repeat: a method that is idempotent by nature, or one carrying an
+// Idempotency-Key, so the server records it once however often it arrives.
 type retryingDoer struct {
 	next       HttpRequestDoer
 	maxRetries int
 }
 
-// maxRetryWait caps a single Retry-After wait.
-const maxRetryWait = 30 * time.Second
+const (
+	// maxRetryWait caps a single wait.
+	maxRetryWait = 30 * time.Second
+	// backoffBase is the first wait without Retry-After; it doubles.
+	backoffBase = 100 * time.Millisecond
+)
 
 func (d retryingDoer) Do(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := d.next.Do(req)
-		if err != nil || resp.StatusCode != http.StatusTooManyRequests || attempt >= d.maxRetries {
+		if !d.retryable(req, resp, err) || attempt >= d.maxRetries || (req.Body != nil && req.GetBody == nil) {
 			return resp, err
 		}
-		if req.Body != nil && req.GetBody == nil {
-			return resp, nil // the body cannot be sent again
+		wait := backoff(attempt)
+		if resp != nil {
+			if h := resp.Header.Get("Retry-After"); h != "" {
+				wait = retryAfter(h)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
-		wait := retryAfter(resp.Header.Get("Retry-After"))
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		timer := time.NewTimer(wait)
 		select {
 		case <-req.Context().Done():
@@ -392,8 +426,33 @@ func (d retryingDoer) Do(req *http.Request) (*http.Response, error) {
 	}
 }
 
+func (d retryingDoer) retryable(req *http.Request, resp *http.Response, err error) bool {
+	if err != nil {
+		if req.Context().Err() != nil {
+			return false
+		}
+		switch req.Method {
+		case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+			return true
+		}
+		return req.Header.Get("Idempotency-Key") != ""
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// backoff is the wait before retry attempt+1: exponential, capped, with
+// full jitter so that many clients do not retry in step.
+func backoff(attempt int) time.Duration {
+	ceiling := min(backoffBase<<min(attempt, 16), maxRetryWait)
+	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
+}
+
 // retryAfter reads a Retry-After header: seconds or an HTTP date; one
-// second when it is missing or unreadable.
+// second when it is unreadable.
 func retryAfter(h string) time.Duration {
 	wait := time.Second
 	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {

@@ -529,6 +529,9 @@ type FeedbackID = openapi_types.UUID
 // Granularity defines model for Granularity.
 type Granularity string
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // TimeOfGenerationMax defines model for TimeOfGenerationMax.
 type TimeOfGenerationMax = time.Time
 
@@ -549,6 +552,12 @@ type BadRequest = Error
 
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
+
+// IdempotencyInProgress Every error the service answers with.
+type IdempotencyInProgress = Error
+
+// IdempotencyMismatch Every error the service answers with.
+type IdempotencyMismatch = Error
 
 // InternalError Every error the service answers with.
 type InternalError = Error
@@ -727,6 +736,54 @@ type ListFeedbackParams struct {
 
 	// Cursor The `next_cursor` of the previous page.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// CreateFeedbackParams defines parameters for CreateFeedback.
+type CreateFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SubmitFeedbackWithTokenParams defines parameters for SubmitFeedbackWithToken.
+type SubmitFeedbackWithTokenParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateFeedbackByPostParams defines parameters for UpdateFeedbackByPost.
+type UpdateFeedbackByPostParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateFeedbackParams defines parameters for UpdateFeedback.
+type UpdateFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
@@ -1001,13 +1058,13 @@ type ServerInterface interface {
 	ListFeedback(ctx echo.Context, params ListFeedbackParams) error
 	// CreateFeedback Record feedback
 	// (POST /feedback)
-	CreateFeedback(ctx echo.Context) error
+	CreateFeedback(ctx echo.Context, params CreateFeedbackParams) error
 	// CreateFeedbackToken Create a browser-safe feedback token
 	// (POST /feedback/tokens)
 	CreateFeedbackToken(ctx echo.Context) error
 	// SubmitFeedbackWithToken Record feedback with a token (no API key)
 	// (POST /feedback/tokens/{token})
-	SubmitFeedbackWithToken(ctx echo.Context, token string) error
+	SubmitFeedbackWithToken(ctx echo.Context, token string, params SubmitFeedbackWithTokenParams) error
 	// DeleteFeedback Delete feedback
 	// (DELETE /feedback/{id})
 	DeleteFeedback(ctx echo.Context, id FeedbackID) error
@@ -1016,10 +1073,10 @@ type ServerInterface interface {
 	GetFeedback(ctx echo.Context, id FeedbackID) error
 	// UpdateFeedbackByPost Update feedback (POST alias)
 	// (POST /feedback/{id})
-	UpdateFeedbackByPost(ctx echo.Context, id FeedbackID) error
+	UpdateFeedbackByPost(ctx echo.Context, id FeedbackID, params UpdateFeedbackByPostParams) error
 	// UpdateFeedback Update feedback
 	// (PUT /feedback/{id})
-	UpdateFeedback(ctx echo.Context, id FeedbackID) error
+	UpdateFeedback(ctx echo.Context, id FeedbackID, params UpdateFeedbackParams) error
 	// GetHealth Liveness probe
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
@@ -1379,8 +1436,28 @@ func (w *ServerInterfaceWrapper) ListFeedback(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateFeedback(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateFeedbackParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateFeedback(ctx)
+	err = w.Handler.CreateFeedback(ctx, params)
 	return err
 }
 
@@ -1404,8 +1481,28 @@ func (w *ServerInterfaceWrapper) SubmitFeedbackWithToken(ctx echo.Context) error
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter token: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SubmitFeedbackWithTokenParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SubmitFeedbackWithToken(ctx, token)
+	err = w.Handler.SubmitFeedbackWithToken(ctx, token, params)
 	return err
 }
 
@@ -1452,8 +1549,28 @@ func (w *ServerInterfaceWrapper) UpdateFeedbackByPost(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateFeedbackByPostParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UpdateFeedbackByPost(ctx, id)
+	err = w.Handler.UpdateFeedbackByPost(ctx, id, params)
 	return err
 }
 
@@ -1468,8 +1585,28 @@ func (w *ServerInterfaceWrapper) UpdateFeedback(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateFeedbackParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UpdateFeedback(ctx, id)
+	err = w.Handler.UpdateFeedback(ctx, id, params)
 	return err
 }
 
@@ -1560,6 +1697,10 @@ type BadRequestJSONResponse Error
 type FeedbackAcceptedJSONResponse FeedbackResponse
 
 type HealthJSONResponse Health
+
+type IdempotencyInProgressJSONResponse Error
+
+type IdempotencyMismatchJSONResponse Error
 
 type InternalErrorJSONResponse Error
 
@@ -1987,7 +2128,8 @@ func (response ListFeedback500JSONResponse) VisitListFeedbackResponse(w http.Res
 }
 
 type CreateFeedbackRequestObject struct {
-	Body *CreateFeedbackJSONRequestBody
+	Params CreateFeedbackParams
+	Body   *CreateFeedbackJSONRequestBody
 }
 
 type CreateFeedbackResponseObject interface {
@@ -2036,6 +2178,22 @@ func (response CreateFeedback401JSONResponse) VisitCreateFeedbackResponse(w http
 	return err
 }
 
+type CreateFeedback409JSONResponse struct {
+	IdempotencyInProgressJSONResponse
+}
+
+func (response CreateFeedback409JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateFeedback413JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
@@ -2062,6 +2220,22 @@ func (response CreateFeedback415JSONResponse) VisitCreateFeedbackResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedback422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response CreateFeedback422JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2209,8 +2383,9 @@ func (response CreateFeedbackToken500JSONResponse) VisitCreateFeedbackTokenRespo
 }
 
 type SubmitFeedbackWithTokenRequestObject struct {
-	Token string `json:"token"`
-	Body  *SubmitFeedbackWithTokenJSONRequestBody
+	Token  string `json:"token"`
+	Params SubmitFeedbackWithTokenParams
+	Body   *SubmitFeedbackWithTokenJSONRequestBody
 }
 
 type SubmitFeedbackWithTokenResponseObject interface {
@@ -2259,6 +2434,22 @@ func (response SubmitFeedbackWithToken401JSONResponse) VisitSubmitFeedbackWithTo
 	return err
 }
 
+type SubmitFeedbackWithToken409JSONResponse struct {
+	IdempotencyInProgressJSONResponse
+}
+
+func (response SubmitFeedbackWithToken409JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SubmitFeedbackWithToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SubmitFeedbackWithToken413JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
@@ -2285,6 +2476,22 @@ func (response SubmitFeedbackWithToken415JSONResponse) VisitSubmitFeedbackWithTo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response SubmitFeedbackWithToken422JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2511,8 +2718,9 @@ func (response GetFeedback500JSONResponse) VisitGetFeedbackResponse(w http.Respo
 }
 
 type UpdateFeedbackByPostRequestObject struct {
-	ID   FeedbackID `json:"id"`
-	Body *UpdateFeedbackByPostJSONRequestBody
+	ID     FeedbackID `json:"id"`
+	Params UpdateFeedbackByPostParams
+	Body   *UpdateFeedbackByPostJSONRequestBody
 }
 
 type UpdateFeedbackByPostResponseObject interface {
@@ -2575,6 +2783,22 @@ func (response UpdateFeedbackByPost404JSONResponse) VisitUpdateFeedbackByPostRes
 	return err
 }
 
+type UpdateFeedbackByPost409JSONResponse struct {
+	IdempotencyInProgressJSONResponse
+}
+
+func (response UpdateFeedbackByPost409JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateFeedbackByPost413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response UpdateFeedbackByPost413JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
@@ -2601,6 +2825,22 @@ func (response UpdateFeedbackByPost415JSONResponse) VisitUpdateFeedbackByPostRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedbackByPost422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response UpdateFeedbackByPost422JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2637,8 +2877,9 @@ func (response UpdateFeedbackByPost500JSONResponse) VisitUpdateFeedbackByPostRes
 }
 
 type UpdateFeedbackRequestObject struct {
-	ID   FeedbackID `json:"id"`
-	Body *UpdateFeedbackJSONRequestBody
+	ID     FeedbackID `json:"id"`
+	Params UpdateFeedbackParams
+	Body   *UpdateFeedbackJSONRequestBody
 }
 
 type UpdateFeedbackResponseObject interface {
@@ -2701,6 +2942,22 @@ func (response UpdateFeedback404JSONResponse) VisitUpdateFeedbackResponse(w http
 	return err
 }
 
+type UpdateFeedback409JSONResponse struct {
+	IdempotencyInProgressJSONResponse
+}
+
+func (response UpdateFeedback409JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response UpdateFeedback413JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
@@ -2727,6 +2984,22 @@ func (response UpdateFeedback415JSONResponse) VisitUpdateFeedbackResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedback422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response UpdateFeedback422JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3031,8 +3304,10 @@ func (sh *strictHandler) ListFeedback(ctx echo.Context, params ListFeedbackParam
 }
 
 // CreateFeedback operation middleware
-func (sh *strictHandler) CreateFeedback(ctx echo.Context) error {
+func (sh *strictHandler) CreateFeedback(ctx echo.Context, params CreateFeedbackParams) error {
 	var request CreateFeedbackRequestObject
+
+	request.Params = params
 
 	var body CreateFeedbackJSONRequestBody
 	var err error
@@ -3123,10 +3398,11 @@ func (sh *strictHandler) CreateFeedbackToken(ctx echo.Context) error {
 }
 
 // SubmitFeedbackWithToken operation middleware
-func (sh *strictHandler) SubmitFeedbackWithToken(ctx echo.Context, token string) error {
+func (sh *strictHandler) SubmitFeedbackWithToken(ctx echo.Context, token string, params SubmitFeedbackWithTokenParams) error {
 	var request SubmitFeedbackWithTokenRequestObject
 
 	request.Token = token
+	request.Params = params
 
 	var body SubmitFeedbackWithTokenJSONRequestBody
 	var err error
@@ -3221,10 +3497,11 @@ func (sh *strictHandler) GetFeedback(ctx echo.Context, id FeedbackID) error {
 }
 
 // UpdateFeedbackByPost operation middleware
-func (sh *strictHandler) UpdateFeedbackByPost(ctx echo.Context, id FeedbackID) error {
+func (sh *strictHandler) UpdateFeedbackByPost(ctx echo.Context, id FeedbackID, params UpdateFeedbackByPostParams) error {
 	var request UpdateFeedbackByPostRequestObject
 
 	request.ID = id
+	request.Params = params
 
 	var body UpdateFeedbackByPostJSONRequestBody
 	var err error
@@ -3269,10 +3546,11 @@ func (sh *strictHandler) UpdateFeedbackByPost(ctx echo.Context, id FeedbackID) e
 }
 
 // UpdateFeedback operation middleware
-func (sh *strictHandler) UpdateFeedback(ctx echo.Context, id FeedbackID) error {
+func (sh *strictHandler) UpdateFeedback(ctx echo.Context, id FeedbackID, params UpdateFeedbackParams) error {
 	var request UpdateFeedbackRequestObject
 
 	request.ID = id
+	request.Params = params
 
 	var body UpdateFeedbackJSONRequestBody
 	var err error
@@ -3367,126 +3645,132 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H19c9u2lvdXwfB5ZmLPUrJkx2mj/OUmaW+2SZ2NnXZmw4wJkUcSrimABUDLisfffQcHIAmK1JuTNPfe",
-	"ZmfnNpYI8OAAOOd3XnUXJGKeCw5cq2B0F+RU0jlokPjXGafZUrNEvQFNU6qp+TAFlUiWayZ4MArOyH9f",
-	"nP9GxPifkOhnRPBsSSYA6Zgm12QxEwrI3A0mM5GlisANyCXJKZMkEQXXqh/x32lWgCJUAlFaMj5VIeHF",
-	"fAxSESHJWIgMKFchMdRSCSkZL+2Lb8zIfsSDMIBbOs8zCEbBXRRcFQpkFIyiwPzjanh8EgX3QRgwQ/Sf",
-	"BchlEAaczs3jJYFBGKhkBnNc5pzevgY+1bNg9OPw6XEYzBkvPzgOA73MzVBLbXB/H9bMupQ0gVcv2rw6",
-	"bzBnIiTRM1BAtBlAWKrIATUrnNOeArMTGlKSMaUP+2sox5FXLF1H+fGTwWDQIH3YRfrPjqYuoi9nUNH8",
-	"SBGWhoQqIkEXkkNKFjPghGmyoIokEgzJ/cZeDIZPjyen9HHvx2QIvR/GJ7T3ND2e9E7hCf1h/GPyNB1A",
-	"ubqc6lm9OFyWhD8LJiENRloW4C9zIuSc6mAUFAU+2V7WL5LyIqOS6WV7XT8VyTVootgn6JM/mJ6JQhOm",
-	"R2QmCkmKnGhBjklKlyo0/+s+eTpwHy0AriM+hqXgaZ+caTIXSpPhYDAYkDFOreyp7Nq2qUeYvyTgxTwY",
-	"fQgMCUEYpNR8bd4UfOxa3yWbw/nkF+AgqVnVG3rbXudLnhIxMSeNSMqnQA4YT7JCsRs4DMmri3Py45PB",
-	"kCyYnhFK3l8+J2IyUaCbu3g8OH7SGw57J4PL45PR6dPR6dP/GgxHg8G6g8nmcCUmV9OKuKs5vd1tP1Oq",
-	"oWcmCHZatHn96qIvNJX6Qct+RphWEbd/EKZwBkMM+SQ4lFtLKE/xU6XpPLeCa8puzFXg/Yif42hF5oXS",
-	"ZAxGDmZA/iyo1CDxgKlVkVUyeDC8HAxG+P97M5jxL8HgP4BNZxrSUih0nqrzDjmPopjckgVOYHhH3bXQ",
-	"M6bWibCFe91VOZs7KF10i2KcGaLn9JbNzVUZWuFm/+iZv9x6rPLoXk/Xgdl5PRnQ/ReEG/PlFiTktcpp",
-	"AhdZMe3QyEkCudEcRsG8FVJfw9LqTc3GLGN6iaeXTbmQkI4IJeYBmi3oUhGamNNvRjKtiFhwsijftl6c",
-	"VY9cKUPROl10+qR93O7tgQWlfxIpA0Qd5Ua9z81BNZ8kgmvg2vyT5nnGEjzwR/9UAreyukV3tSof3VkI",
-	"YPSDAwB4OSiOCRZS8CmhXC0MU8MA9zoY9U5Dt3/BaNA/vfeX8v8lTIJR8P+OasR0ZL9VRyskV+uqL6L9",
-	"ROWCK7vKn2j6zq58vxWClMKgsw9msUrRaX06KnlDK3UUhFapjoKj4yO7yPuPoTfScZ+MRbo0R5zxG5pZ",
-	"QKGpLlQwCiaUZYWEYGduvDQkWia0sUT5wlSAIlxoMqc6maGYNUyQ1MBILvSM8alFFTMjv9N+4AGV8ozv",
-	"x7rqQrLUMHA3aNLgViUhJCRCptDgkyqSBJQK9j4179y5WMeyWi5RRZQ21/YZwkWjdpjROXmhiaFHIpf+",
-	"ATQze74Pb6pViOvdF+BetIbsXArDD3Jgga6l/NAcsiJHOl9xDZLTzJ6XPe95uSXMTULwYny9c6tA3oAk",
-	"ZlLDfu0d5TldmlsnQUvmDupvQv8sCp4+dFXVlpsbMsGZvsrKfhPe6TJYyGg2wlJzrMwSr2H5SHk6wLzy",
-	"LV1mgqaXQrymcgoPXeKq5NFCkAwn/Oqyp3wlvs4cTmpX6/aYonRRuNhLId5QvnSiWj14sVQDydicaQK3",
-	"CUAKaYgHZknoxIDCIVGQCP4VBa/R8uYmimvgZAFcE3ED0lv3I0VqMp81qNMziLhTMmLiSDXKgsTvzGO9",
-	"M/NYbCHCDGjqHAjelx0g3c2iBVlQZhTXREh7jZaMT/tNIFGCotqANTd/ipjILPg9p4WeCck+wYNvHSWo",
-	"/MjZ21fILqZIqcXNWm97uYVTPZqznuPnmXsrTk9+AipBfrW76ggLzYuNOaJnFIFpwa+5WHBzpG7ENaTm",
-	"e7jNDeF4it9zVeSGeEjfQMroJXLwYUx6bsf0zBw14lgd/ZfdYSMg49XXx31Eym7ChivrF0nz2Tm6q3yT",
-	"m5bf96bmgQ6DOwzObkDSKbwVzLIslyIHqR1spTddYNwOadkSVt5Ya/IZGVRuFKYIzHO9NIe/bSas2AJh",
-	"UJmgW0xg+6KwfK/j4SNVW7bNF240EGtg+8EjIEQG1GyzHkGPbRfFfE7l8vMYV4ksNOqRc851U6qxnTi3",
-	"sop1lFfAZMWlgh5MxBuV+GQJOHNCIUmGjOYyS+DeNj2BADey1phdQJNZCcLJhEGG7jSmYa62wknztLs7",
-	"1WKolHRp/q4u8Or7/zAyBPUBGkUhkkFJDlIJboSzBIpEtO5DecPrW1Re9Y/bzo0bWpPVxf4SH3d5nS0M",
-	"bux6k93OGXlF9a6+jzBg6Q6OxbBhZNI0ZYYomr31Xm9dL60FVe7a0V171gJtx/0Idmbr3Q4OhEpb1hbu",
-	"Zk+EN89g2wWyfKqd0Zau6k2h72L3Nqax6E0nAIV2W3KYGa9yI47xz51uyaXQNLMivOOWiEoxbJqjU5mY",
-	"C1GLuK0klOJwlZWOgnqysLHMTVx6ZezAbgFTgXw7CgGEAiNjs8qWJVSLOUtoli1HhHKCTCFiEnE9gzkO",
-	"MdKO8RRuDfoxMANnK71MjxT5TaRALl78ShQYaIeixM1kwaHgcD5B78VulrH1kNyHez3/mu0/5pVZFqTB",
-	"/UePozhRJ0Nzo5zEpGJsSDgsDC6ZMKl0WxyV8mI3SV4Kvo4TOqPqai5kpyAHPTPmCxf4XyRxIrJMLJQn",
-	"v10wzczF4VZfJYVUXVrOgC37XYkizOM4a0hiXmRZTITFExlVmjgQYb6gRpY0hWAts0QLe2WGy1tVRnUx",
-	"nBypGNFcx6YL4jncmmv9uboeHHE1GkRpiZP6BFWrIpavpbmowDpgrCM1jDh6smxsEm5pogmncyAH8e9n",
-	"r9+/jNGBzEuobnV7aOErisv40N6Q5rnxdc2mI1NFaFfUzEY55AKVviLZ5Vj+bv2IviLZZZh1xLch5Kra",
-	"2GEHy8u6VgFvpshIqYsXv7alTMcVQDujQ8Ad8HxO4sogZDE56d8eOrln4HzE4wqdWJ2HR8CGiUqhODKg",
-	"PxE5AxtpsjKXcS0I5RF38tUK2/HSyl5yEN9FwSAKRuSu3+/fhyQKhtVf9/Eh+vcTwW9AaoUh+Yhrkfcy",
-	"uIHMTIY2t+L0Gq4SqiAkSjjgqWFOrgFyS43KIcsYn9qYmNEMIEmhXGwBI2MudE0OYm1PU2z0RFxuanzY",
-	"J875YMNhER+DvR3ZslYnoEg8iA1VMe8NY+teQ1GJV6zSUBm7BkIjPi6ya8ur0DpADVvQARoSmmWGBG7k",
-	"EV6oOb31j8awDIk3Ptx+5rp1wU+gFwCcDJHpZu5VXatCT8N6tO0M69undE5vX9mh1WLKv9sKo+Vlbq2h",
-	"Pt00McIpg3QKc/QQTQglC8k0tDVa05vuabat+HmDabKDjVG62fe3McImzZvkzEUiJHxB1Inz/Weizktx",
-	"DbzNJet+UnuZM7qcqsv9TjNIrfey0xgtZNYJiSQQSsZSLBRI8vb84lIRSmIkulxBjEK+v93ZgeTZV4X+",
-	"AreyZy3wQOOb1iLDemcZIucOF4J7ZRnBntAi08HoxyePjRTo9q4WXLPMymqc280RVkHCE5vS0veNv+PT",
-	"p8elZFnrdt3dEG5SVkKVWiy6yAN4aFoVyYxQRWKM4sbPMMeIcRVxdAFVOWXo3XK7W9scqLwM+LqGZZ+8",
-	"0kZP3UCmIs64YinU/EDdZ/6yORqWR+jVnDD00z0ePH0S8WRGJU00lIkbqzrlyVrg22397wTL1gGlTcet",
-	"DpqvOI9hQZy315llLRcKiS2ei1GVxSWLY1TB15BrQlXE3Sh0WGYw0URg7NFZBH1yjhh5YgHzQa1aLl78",
-	"qnCHPFyEAMEH0V8KAX8unG3LHw4L54N8Vhk/ktCxMmrSQ0yWOy2H6jb3yprDs8bdsh0n/14yYEM0WRmd",
-	"FJKJFHPSGw7IwUJIpQ8NCjN/jcElHlZRgNNwPz/TCvD3RdZwVSj8QyzIvEhcALKi0WaIOiIHSFoH/+dA",
-	"uSLDBrHDL8j+MPB8qy1N58GXOp9rU0ZGS3fZFI01qbWogo3ZKRxetr5htEvwmpGDuEzuiGtgPmMyRQj9",
-	"SFkn+mHlwUGz1Nn05XRV4i85iDEAGDf3vs4f2aYlXRLnJsdunaDQ5GQb7InrnXFe14vePEhB/SzBy1pG",
-	"U4xmy0/QUFFkvOx7dqHKIWHUWlcRd1orJPGVkFPKmcLYFH6QSzHPSyF7BfyGScEN2o5dPgeatv2Iu2Nu",
-	"DzflNjDkjIqV9MG7wE2LaSgY6evdHAdhOwfqvqW7njzeQXeVjPxFiiLvDOFctfLeuh3MrauVUaWvFFjg",
-	"txtOLPfmqpLzO3iZ/AifWURXhE96Yf62PCu/vTJ4pbHMVkR6DbpeIdx74drZwzXM9Rn3cduOqW4rZmfz",
-	"pbn9Gy2YLU49A/I17YDqlk6DuIyRnNMp+E7LrZy1szrnYBc/1vh82lKXWy+ImJC42+sUj4wFsfJd7JJG",
-	"EaRFnKUYm6ZzSD1nSO0aefUiJgelG0TwUhzPD1e95N0A8D7s+ObVi+Dj/ccv5kC0xQC7ANUwuO1NRc9l",
-	"gz6nc8g81+K/lzdyPbTyTPi24kqcR34vfFTdhC2H3M5ePt9FW8Oc3eDeRrTkct7R1HnmefESMQdlkVZl",
-	"HvX/JeD4V9lPLxDY2s+/Pq9i99Pgp1xsOhGet6e9vm4ZXJ0Ttx5rE2OqxQ6yeAMx6yqiLn0Xclmu4RJ8",
-	"GmCLKULHolipSnn38n/ev7y4vLp8d/b85RVKotWE842lT+3igC/o8mtkC30rp99K7s1nu/3MmyEpJNPL",
-	"C/MKy54xZr2dFZ1WDK/S6agilNhna+mClGJcskydc6+caY1Qw4VYznL2Kyw3zV9dQ5uASFZ8D4WCqmTD",
-	"PlFXMLQy+2oyqH0vZqMxPhFtCspDiiqfEgXZpDcTSnu+lSpFyJhnr1+/8fPlVJ+c8Yh7nxCqNU1moEgJ",
-	"++qJDqhLiarMdjTXQ0LdwxH3bGU0Mia+OYPmPa0uGdMu1hkSlgLXbMJcpEmriJdXM8R5chB5BiSjGoPM",
-	"pUlEtW8TYd1I+bJ+xCNu7jiGEAh63pgiCyahV1akZGAVUr1blRQ6e/sq4gfx2/OLS3JUvsPYUG/fex8c",
-	"3bH0Pj5ER97Kli+EvCZ0ShlXhi/VPo2XtqqA8amtWNUzYJKMqQLy/t1rG7KSQFMk2dDwy8sVEhofWBJC",
-	"Er94+frl5csWbYQp7/WPsLAGeeNlkoVkMaMabsCW3lijNrRHCv0AMbofnK8aUWLGEnABHXeO37y6dP5p",
-	"e3/U6OhI5MCVKGQCfSGnR26QOjLPYgqhzvyMc4zDglT2bA/6w/4ApVUOnOYsGAUn/UH/xNWV4O0/qiyr",
-	"I8ydVNXy8espdKDsyt3TqG2oHMKM23gkqlGrZBvVfHggI26NhT75qazKk2AMZazgNDcNn1UrxZy0Uc4Z",
-	"8RTrnniKNwiuia3pJAfmD9wHo+45eSPMk4chKXgGSpHYK+KMI67MLJgfsGAKEFYt3WCqnSLFwj+sJsWq",
-	"ZvsCJ7PMSiP+yZkCcXd5X2wvonMEcFcxbSyt0ok+6Ee8vgRmi3BEWXlE1IzmLixq9BvO/Co15hfopg4M",
-	"G7Xga/J16keOuuoy16XgbBpGb3cZ5pf27vB4u5B9n0G1ZbJ1TFex4UOG7caFZiWgsf0aJWbHg8F+Sd4N",
-	"mPOhAYOrAtXjJ+0CVQcnjw3JnWN+WDtmaKguoVArC7uBc9yIk/u9C6zsie5IKP+56WcmOUgnbjBt/rFl",
-	"YNcrKkYfeYV8OGS4fUijVsEMOn66fdBqJcp9GJzuQl+zyurex471+m9EVszBpVc7A4VOVcNvFnw0gzdI",
-	"+yM0VLcIfcq9QlsxsXLeQpqDCs4ckgX4eR9WSEbcCX8n8ap8aTscoYhIEhSymfCy8WpcEPGHyUQvH+Bf",
-	"WzB+l3QPknTOgdMbeoIprD4eeiLuLxBX3mHbUWYhnX8zkTVeksoxtr+oKi2rtcLKmADUFaF0mGHNupTD",
-	"SpJ5iDXitO694blSntVdJGwJ3S8vLyO+gdg49CGfw3nEmfYWA7pmORHHb1NI2JxmdfydpCIp5hj7p5w4",
-	"B86hH78qxWLEd5KL3X6T75jxuyTFaq7j/mm4DT3+b7C7LC0n3V2Wdh/QDnF6tvaO/93A4B8tDuwLB0WR",
-	"q6PS+XN0V/7rV1jer5Wz5xwIjmzDOS8Ib2SYptdQ2csoSR95bhVy0ChkF4UuC9ix0ttlKh2GNg+jDLZG",
-	"3CHEs9olpgglKVOa8URX3ukRicsxcal5EZIi7Y9U3cTL2uhK2A4XcXdYNw6JYjwB3yt1zcVCeb4555mS",
-	"opjO0CdUZWpFPO4MCsdlwyLaXT2J8j2u4saxq+qwSLnu8WV2vE9cTzZE1ahihC6bs0UcO7XNxIIbHYbu",
-	"qYP4NA5JrCVWMpCHOiFWwtYtjdJW0s0zItxhGi9bOYT97jZj3ind2D5pr8jCQ7TYd7vgs7VZ2HVAsA4K",
-	"61h1IXmZS7aufVNSSAlcX+U2Y7ze/yp3bdBIg8P/66yV9OJka5IdcleltY4W892VYp/WEHK6SsnmfN0v",
-	"o+tLJd+V73Ni1L6Xz+Or/eEPpdpv5+/4LZo6AYEocj9ZZvR4fTLO4waqwCwU36bbET6siKEO3OAXAVrN",
-	"9zezv3DRNlhEG0J4A1jwc6Y60cBrpqxirXvOPFJriixDMmGZBtcNFNuKRrzOY8RCqz55B6rIXGwgp1PG",
-	"aeUsp5yInP5ZlHWOI5JTpSIee/WEsRUXotxto07Kb4yyAV2VRvbJW4ohJaXpUkU8EVJCoslixrJmKHsh",
-	"mdbASSK4EzfZckS4sJlHqHHhFn1cEcdEa4yFmzVbImyshGLAUV2zPLcdPyTktgFnh2o1jP25zh3bqFU/",
-	"r09pHZ7H53vD0P73+Kv2MP1SfWldAAbDn9ewtDmv2K1WIY7EXanAUZne29G0NuJl11obXJKwpnktOYij",
-	"4DQK4tWWaPFpWRL6bTvbbumVaLOJ7FLEZLceifh0qy/iHslTD6BqaydKR9RK98kvSJTrfGCIEbLqrIRN",
-	"95SmXJODdz8/JycnJ0/XNvytmidgS6X9u3vuRqB5HjMTXUumBxJpR38BKi+xxlxOjeivu1DZ+lDGK+G8",
-	"jh7MZ++GUMPBnhiqk7amwnAev1zCDROF2kiaK1pfcz1Ph8fbBN+Xw3R+w5Qu4NYfHp88Pn1i8BtLd2/s",
-	"vLEjZyM9tCudy2+KsoUohyW9Dp4YW6z7JUxopmCl6QEvsmwVLu7tr7ftJjZDxLpRzd8BJBqOEC9VvcSD",
-	"1UcfMbGrK//6Hcb8FF7qrq4lXmMSMrTRwsGgTJ8mB+MiuzZa84xgjbjv1MHuJiNbuUb50oKtuuWp76av",
-	"RkVcgnk12FYN2JSUlU04rafHDLO9oMydVlXpesS9upzDMqfIuUCyCudyWCCkWunjSc7I8WCAFGDSLgKY",
-	"qhlfA00aJGbwZGq4kRaSjjNbiGbkTgcUfI4X3QODdQfe5e6ywyb+FRli+XrnL1xTmYmXSmq20nK/5Gx9",
-	"XT/cbZEA7jkMx3lPnl/+4+W7jud6w2YHX3PQFONT1+W0otNvihP4jZQ+S1x1yaD943+2j09XE+FuYb/5",
-	"nrZ65v6VAmh4sn3Qaj9RHHe6y8s6mhp+S6lnRdcWueebwUeYBWuLczqFob2qqszWt6ZhBloZQYW5gtZ2",
-	"YdrlSngiE++dy+G0kqoUYJApGJEZdgHXisSFzOKyvBB4Ssx5f6TKsmqsmdbG2jQ4usq2tQKtqld39fnj",
-	"pd9I9QB4Ipc52rFoBBV6BlwbiQLpYUjGouBp+eaVVrNh7b7XCrKJdV77PUdcMpytZ3eyMa5L5OOyTSkW",
-	"gCstchVxM71hgYHgPAFSWdfoPDbcLTGwbcbo+mn2Ce4Ejoy4XTTqAFUydbugvXTdAx4kbVer/13J/+dI",
-	"q73FUqOTwe7Saf8FNsHeDw3XoWsREUzG+ur325Prfr/fynitsJabu5+I+dHNcPXaHflzPIwb65qUutYC",
-	"JTx4/+6114TCXHXlt3zofxfJX0sk2ytYM7+n6ARW2m14ctrJ404pfXSH/71f/ZmkzqCUFRHoOlzJX3ez",
-	"rYtGaU9KbI1DPR48fbKDgbgZaK86+iztZUTzGdYfayOkx0CwBVRq10Uj7piKqfdMEw6QGoFYF3wYme+a",
-	"oj4/f3dRhV3JgZ2CLyMuJJsyXqZVe9pDgvVDKFcZSS6KsQG6KIWnlPGqb0jEsdmHZbo1GVXdA8SDorUe",
-	"S1OcxrbKG5nFGLlp1CpRC6ax+sKVwhXzcZlD7v5IxYKTDOgNWDvlRmiDtKvGJojYsfUMU2QOcur3OHHs",
-	"raVDyW/b3sT25jDcGws9IzN6A31yVvZtMUrP+ryxTyuwKbeeX9v2GaeKOHaaM2yHlDweDBvKv7JeujSW",
-	"5XBVUsf07LO1lq+ijKWCo4IZZPmkyLziwN1jM81ix39NmPyQxtoNu64CVqV1Wnf0/nq9tauX7nLY+n8b",
-	"beIK3oLRh48b4H6jrpYc1GLwcKuCuWPpvRXQGXQ173mBn6t2zx6U2VMhsD9z8yrbMQ0r/3Ow2Rf87RS7",
-	"ym/w0ynuxX8t3Bo83j6o+rWQbwmV7IHZ6rXrDNu+w9SKRgukzp8V6W/Ksf/sM/qf6MHe90Ks/fma1X7p",
-	"3+9Axx34BXTD8bzWdb1XmrP385rr4fhlCVep6ixwbaTUFeOMqRmkZkSeQdlYrYS+tqD2/OISkTniyDno",
-	"mXA/GUUdxOlCgLZ/XEnxT8u3Ar21K/Cvm8Pe77i1fhHt385zufeZ/VvZ1XZbvXoINHJpxqg6XHtpuprT",
-	"P5/ZGt2udoSupZn3KzzPGj0KI+41KZSQZzSBlS58thUzGmRhlYfhehm6x1yKjd/LEO03cw9dT8PKsENS",
-	"8D2p7WaA8SIMDUXcGnrbL9X36/T9Om2+TusjBzPsnPdpbf7cmfO2HA8GLu9Me7/EZ396j/y24qfpRGWu",
-	"R99DDlr5s4BfyuJCd1CXp+2tFGNQJGM32GER6wKE0KG5x1WbV9fMAPBnvWpn8RHqYj9kfQPcMCk3k3o7",
-	"UHFGoRT7etSY/ZVA0+Wu2+tCFyjGrGiiyYyOjUA6HZz4vynFhd5x298BTZnhwzfYeTPq5KHeE8uFgldM",
-	"+Io/BVkynAtdM73/zY5utWff8Ow2l3632rXnA7as8/sEfcBedespulx9YUgkZFQbCl3EcCa8LBObgQpc",
-	"EcE92m6GyCzHkG4feIjJtKHzHCNMSJvGcL920E/q32Zp/RZAZ4whY/zaldFwgHTlAvpuf9UxZw36J3Xi",
-	"Nc1nNqu0SmG1Geihrdiitgq16tvl3lEnY7dfU0k/W6jTOE+2X3SpQ1SRg7xhSkj7sFHAZEwzyhOQynud",
-	"d/buP97/XwAAAP//",
+	"7H17c9s4su9XQfHeqth1KVnyIxkrf3kmmdncSSa5sTNbdcOUCZEtCccUwAFAyxqXv/spNEASFKmX8zq7",
+	"m62tiSURYKMJdP/6yfsgEfNccOBaBaP7IKeSzkGDxE8XnGZLzRL1BjRNqabmyxRUIlmumeDBKLgg//fy",
+	"7R9EjP8LEv2cCJ4tyQQgHdPkhixmQgGZu8FkJrJUEbgFuSQ5ZZIkouBa9SP+J80KUIRKIEpLxqcqJLyY",
+	"j0EqIiQZC5EB5SokhloqISXjpb3xrRnZj3gQBnBH53kGwSi4j4LrQoGMglEUmD+uh8cnUfAQhAEzRP9V",
+	"gFwGYcDp3FxeEhiEgUpmMMdlzunda+BTPQtGPw3Pj8Ngznj5xXEY6GVuhlpqg4eHsGbWlaQJvHrR5tXb",
+	"BnMmQhI9AwVEmwGEpYocULPCOe0pME9CQ0oypvRhfw3lOPKapesoP346GAwapA+7SP/V0dRF9NUMKpqf",
+	"KMLSkFBFJOhCckjJYgacME0WVJFEgiG533gWg+H58eSMnvZ+SobQezY+ob3z9HjSO4On9Nn4p+Q8HUC5",
+	"upzqWb04XJaEvwomIQ1GWhbgL3Mi5JzqYBQUBV7ZXtZvkvIio5LpZXtdPxfJDWii2N/QJ/9keiYKTZge",
+	"kZkoJClyogU5JildqtD8131zPnBfLQBuIj6GpeBpn1xoMhdKk+FgMBiQMU6t7K7semxTjzB/ScCLeTD6",
+	"GBgSgjBIqfnZ3Cn41LW+VynMc6GBJ8vfoWOJb+iNOVTmYcklUXQCfXJBJORANRET/OWvApQmC6ZnZjMS",
+	"RedAbmBJKE/NFxHHb8YiXZKDiRTz+qqFkDcqpwmExO5k+3W1v7W4AX5IlBYSVMS50DPGp4TDAiefglY4",
+	"asKk0oRytQBJ6JQyHtb0zICmICMeV2vVvfeQZ3QJ6YiYLRGHeJKoJhlQpcnxKT5BFRKaKUHoRJtpIy5B",
+	"aSo13ltwQvnScCJjCe2TK3/leG9qyAVpF85UxC19kJLT4+PnyDnk4mLGMvCWwRRRmmUZkQXnjE9Dcjo4",
+	"7xNz8iOuiiQBpSZF5pZrJZ6EORhRZ1bkyOUEpBQyxJkNUUyRiYSWoHuWnMPTp8/Oe89Oj896p4MUeuen",
+	"p+MeDJ5NkuHkfEDhWbkHLSvrTejtnp7ZPutEyNnZdgFyxebwdvIbcJDUbL439K69HV8azk9wSZLyKZAD",
+	"xpOsUOwWDkPy6vIt+enpYOj4Tz5c/ULEZKJAN+XJ8eD4aW847J0Mro5PRmfno7Pz/zMYjgaDdSKSzeFa",
+	"TK6nFXHXc3q3m2RJqYaemSDYadHm9quLvsRN95hlPydMq4jbD2YDmBkMMeRvwaEUMvagsrnZ3fPcbqgp",
+	"uzVCmfcj/hZHKzIvlCZjMBo5A/JXQaXZZ3hQVvdUyeDB8GowGOH/92Yw41+Cwf8ENp1pSEv11Lmr3nYg",
+	"DgQF5I4scALDO+oEtJ4xtU6ZLtztrsvZ3EbpolsU48wQPad3bG6E9tCqWfuhZz659VgY072erg2z83qs",
+	"uNtzQfhgvtyCShVwmRXTDmyYJJAbDGME9DshtZFkiOA0G7OMaatm2JQLK/ys5skWdKkITczuNyOZVkQs",
+	"eK1w1ivW6pJrZShaK9Ketrfbg92woPTPImWA+Ld8UB9ys1HNN4ngRgeZP2mO2sOs9ei/lMBHWZ2i+xpU",
+	"ju4tGDVIxUFRPBwUxwQLKfjU6YPgIQzwWQej3lnonl8wGvTPHvyl/G8Jk2AU/K+jGrsf2V/V0QrJ1brq",
+	"g2i/Ubngyq7yZ5q+tyvfb4WoolQw+mgWqxSd1rujkje0AkZBaOHdKDg6PrKLfPgUeiNLLOJULmH8lmYW",
+	"2mqqCxWMggllWSEh2JkbLw2JlgltVFveMBWgCBeazKlOLOwwTJDUGDQlbEF8OzPyO+0HHmQu9/h+rKsO",
+	"JEsNA3cDyQ1uVRJCQiJkCg0+OaAR7L1r3rt9sY5ltVyiyiK79DkaLkbtMKNz8kITQ49ELv0DaGae+T68",
+	"qVYhbnZfgLvRGrJzKQw/yEEJVA3lh2aTFTnS6WGhV/ydFFNp2LfneS8fTQtWM0VWwFaNExk31Nn7fZWd",
+	"frEPNQ61PncmA9Mko9o9S2/QG6bwrDyWQ51EmC1VKGNS+gDcEf+1pMC+dKB0suzgGiSnmZ38kYxgbhIL",
+	"97+eqFMgb0ESM6k5sdqTfnO6NILaPHDmZNsfQv8qCp4+dlWVlDBCdYIzfZWV/SE8gVRtbpaaQ+UMpyfK",
+	"gw3mlu/oMhM0vRLiNZVTeOwSV5WVFoJkOOFXV1flLfF2Rp5Ru1r3jCkqJIWLvRLiDeVLp90fLdAk1UAy",
+	"NmeawF0CkEIaOglh7dUhUZAI/hV1tQGGRniLG+BkAVwTcQvSW/cTRWoynzeoQzeGwyVi4kg1+ILE781l",
+	"vQtzWWxRpbWSkVXejx12nZtFC7KgzGCdiZD2GC0Zn/ab2LPE0bXxbE7+FGG0WfAHTgs9E5L9Denj1Q7i",
+	"JXLx7lXpMiiBn1nrXS+3CLxHc9Zz/Lxwd8Xpyc9AJcivdlYdYeguMhasnlG0ZQp+w8WCmy11K24gNb/D",
+	"XW4Ix138gasiN8RD+gZSRq+Qg49j0i92TM/MUYPU1dHf7AwbARmv3j7uo3HlJmz44X+TNJ+9RV+77y+k",
+	"5e+9qbmgw1sYBhe3IOkU3glmWZZLkYPUztKht132mx3SMj+tvLEOiOdkUPmAmSIwz/XSbP62ZbliPoZB",
+	"5bXY4jWxNwrL+zoePlG1M6R5w40+hdoW+ugRECIDarbZcIbHtstiPqdy+XmMq0QW+oGQc87vXKqxnTi3",
+	"sop1lFfAZMULh+EXxBuV+GQJVB5JQ5Iho7nM0tZreyuAADey1ljqQJNZabeRCYMMYwFMw1xttUDM1e7s",
+	"VIuhUtKl+Vwd4NX7/9PIENQHaEc7XzDJQSrBjXCWQJGI1nkoT3h9isqj/mnbvnFDa7K62F+aVF0hM2s5",
+	"NZ56k90uknJN9a7usjBg6Q5RkbDhl6BpygxRNHvn3d5661oLqmJNo/v2rAW6G/Yj2Hk67nfwOVXasnaK",
+	"bHZeefMMth0gy6c6kmbpqu4U+vFB78E0Fr1pB6DQbksOM+N1bsQxftzplFwJTTMrwjtOiagUw6Y5OpWJ",
+	"ORC1iNtKQikOV1npKKgnCxvL3MSlVzwvdLeAqUC+HYUAQoGRsVnl/iBUizlLaJYtR4RygkwhYhJxPYN5",
+	"FaJiPIU7g34MzMDZSsfkE0X+ECmQyxe/EwUG2qEocTNZcCg4vJ2gw2s3Z4o1XR/Cva5/zfYf88osC9Lg",
+	"4ZPHUZyok6G5UU5iUjE2JBwWBpdgEKstjkp5sZskLwVfxw6dUXU9F7JTkAPa2aW9jSRORJaJhfLkt8sE",
+	"MHNxuNPXSSFVl5YzYMv+VqIIcznOGpKYF1kWE2HxREaVJg5EmB+okSVNIVjLLNHCXpnh8laVUR0MJ0cq",
+	"RjTXsemAeD7a5lp/rY4HR1yNBlFa4qQ+QdWqiOVraS4qsD4763sPI44OHZtYAXc00YTTOZCD+M+L1x9e",
+	"xhhz4CVUt7o9tPAVxWV8aE9Ic9/4umbTlqnSS1bUzEY55LIsfEWyy7b807qefUWyyzAbu2lDyFW1scMT",
+	"LA/rWgW8mSIjpS5f/N6WMh1HAO2MDgF3wPM5iSuDkMXkpH936OSegfMRjyt0YnUebgEbWSyF4siA/kTk",
+	"DGxw0spcxrUglEfcyVcrbMdLK3vJQXwfBYMoGJH7fr//EJIoGFafHuJDDAklgt+C1ArziSKuRd7L4BYy",
+	"Mxna3IrTG7hOqIKQKOGAp4Y5uQHILTUqhyxjfGrDqEYzgLSOPZd5U+XdkINY290UGz0Rlw81PrSpAXhT",
+	"YyxGfAz2dGTLWp2AIvEgNlTFvDeMrXsNRaUL7zsNlbEbIDTi4yK7sbwKrc/csAV95iGhWWZI4EYe4YGa",
+	"0zt/awzLfJ7Gl9v3XLcu+Bn0AoCTITLdzL2qa1XoaViPtp1hfXuXzundKzu0Wkz5ua0wWoGJ1hrq3U0T",
+	"I5wySKcwRw/RhFCykExDW6M1AzCeZtuKnzeYJjvYGGVkZn8bI2zSvEnOXCZCwhdEnTjfvyfqvBI3wNtc",
+	"su4ntZc5o8uputzvNIPUei87jdFCZp2QSAKhZCzFQoEk795eXilCSYxElyuIXUhiq7MDybO3Cv0FbmXP",
+	"WuCBxjddyfjCVCUhO1wI7pZl0sOEFpkORj89PTVSoNu7WnDNMiurcW43R1jFlU9sPl7fN/6Oz86PS8my",
+	"1u26uyG8klNXJrNWYrHKVavRtCqSGaGKxBj4j59jgiTjKuLoAqoSYtG75Z5ubXP4eXh98kobPXULmYo4",
+	"44qlUPMDdZ/5ZNN6LI/Qqzlh6Kc7HZw/jXgyo5ImGspcn1Wd8nQt8O22/neCZeuA0qbtVudZrDiPYUGc",
+	"t9eZZS0XCoktnotRlcUli2NUwTeQa0JVxN0odFhmMNFEYLjaWQR98hYx8sQC5oNatVy++F3hE/JwEQIE",
+	"H0R/KQT8uXC2LX84LJwP8nll/EhCx8qoSQ8xWe60HKrb3CtrNs8ad8t2nPxnyYANCQjK6KSQYEpqbzgg",
+	"BwshlT40KMx8GoPLmq6iAGfhfn6mFeDvi6zhqlD4h1iQeZG4AGRFo01vd0QOkLQO/s+BckWGDWKHX5D9",
+	"YeD5VluazoMvdQrgpiSelu6yWT1r6gJQBRuzUzi8bH3DaJfgMSMHcZkPFNfAfMZkihD6ibJO9MPKg4Nm",
+	"qbPpy+mqqgVyEGMAMG4++zrlaJuWdBnomxy7dU5Lk5NtsCdudsZ5XTd68ygF9asEr+QCTTGaLf+Ghooi",
+	"42XfswtVDgmj1rqKuNNaIYmvhZxSzhTGpvCLXIp5XgrZa+C3TApu0HbsUoDQtO1H3G1zu7kpt4EhZ1Ss",
+	"ZJzeB25azFzCSF/v9jgI22lzDy3d9fR0B91VMvI3KYq8M4Rz3UqV7HYwt45WRpW+VmCB3244sXw215Wc",
+	"38HL5Ef4zCK6InzSC/O35Vn567XBK41ltiLSa9D1CuHeDdfOHq5hrs+4T9uemOq2YnY2X5qPf6MFs8Wp",
+	"Z0C+ph1Q3dJpEJcxknM6Bd9puZWzdlbnHOzixxqfT1vqcusFERMSd3ud4pGxIFZ+i12eMYK0iLMUY9N0",
+	"DqnnDKldI69exOSgdIMIXorj+eGql7wbAD6EHb+8ehF8evj0xRyItpJpF6AaBne9qei5BOJf6Bwyz7X4",
+	"r+WNXA+tPBO+rbgS55HfCx9VJ2HLJrezl9d30dYwZze4txEtuTIJNHWee168RMxBkapCqTK1vz8c/yrP",
+	"0wsEtp7nt8+r2H03+CkXm3aE5+1pr69bBlf7xK3H2sSYarGDLN5AzLpyzivfhVxW+LgEnwbYYorQsShW",
+	"Cpnev/x/H15eXl1fvb/45eU1SqLVGoWNZVftepIv6PJrZAt9L6ffSu7NZ7v9zJ0hKSTTy0tzC8ueMWa9",
+	"XRSdVgyv0umoIpTYa2vpgpRiXLJMnXO3nGmNUMOFWC5y1lmhWc9fHUObgEhWfA+Fgv66Qr5WZl9NBrX3",
+	"xWw0xieiTUG5SVHlU6Igm/RmQmnPt1KlCBnz7PXrN36+nOqTCx5x7xtCtabJDBQpYV890QF1KVGV2Y7m",
+	"ekiouzjinq2MRsbEN2fQvK/T65l2sc6QsBS4ZhPmIk1aRbw8miHOk4PIM7Dp7J5JRLVvE2GpUXmzfsQj",
+	"bs44hhAIet6YIgsmoVcWMWVgFVL9tCopdPHuVcQP4ndvL6/IUXkPY0O9++B9cXTP0of4EB15K498IeSN",
+	"rYdVhi/VcxovbSEK41Nbbq9nwCQZUwXkw/vXNmQlgaZIsqHht5crJDS+sCSEJH7x8vXLq5ct2rD8tbr9",
+	"E6zFQt54mWQhWcyohluw1VrWqA3tlkI/QIzuB+erRpSYsQRcQMft4zevrpx/2p4fNTo6EjlwJQqZQF/I",
+	"6ZEbpI7MtZhCqDM/4xzjsCCV3duD/rA/QGmVA6c5C0bBSX/QP3GlSHj6jyrL6ghzJ1W1fPx5Ch0ou3L3",
+	"NMphKocw4zYeiWrUKtlGAShuyIhbY6FPfi4LOSUYQxnLz81Jw2vVSiU6bdSiRzzFUjme4gmCG2IL0smB",
+	"+YDPwah7Tt4Ic+VhSAqegVIk9irQ44grMwvmByyYAoRVSzcYa5yNInVF1XhDIYm9gZNZZqUR/9uZAnF3",
+	"RWhsD6JzBHDX7sFYWqUTfdCPeH0IzCPCEWWxGlEzmruwqNFvOPOr1JhfoJs6MGw0sliTr1NfctRVyrsu",
+	"BWfTMHq3yzC/L8EOl7e7cOwzqLZMto7pqk99zLDduNAsHjW2X6Mq8Xgw2C/JuwFzPjZgcFXTfPy0XdPs",
+	"4OSxIblzzLO1Y4aG6hIKtbKwGzjHjTh52Lsmz+7ojoTyX5t+ZpKDdOIG0+ZPLQO7blEx+sir/cQhw+1D",
+	"GrUKZtDx+fZBq5UoD2Fwtgt9zSqrBx871uu/FVkxB5de7QwUOlUNv1nwyQzeIO2P0FDdIvQp92qzxcTK",
+	"eQtpDio4c0gW4Od9WCEZcSf8ncSr8qXtcIQiIklQyGbCy8arcUHEHycTvXyA/9mC8Yeke5Skcw6c3tAT",
+	"TGH19dATcd9AXHmbbUeZhXT+h4ms8ZJUjrH9RVVpWa0VVsYEoK4IpcMMa9alHFaSzEOsEad1uxbPlfK8",
+	"bjxiS+h+e3kV8Q3ExqEP+RzOI860txjQdfqKOP6aQsLmNKvj7yQVSTHH2D/lxDlwDv34VSkWscvPdrnY",
+	"7Tf5gRl/SFKs5jrun4Xb0OP/D3aXpeWku8vS7g3aVdy/9oz/p4HBf7Y4sC8cFEWujkrnz9F9+dfvsHxY",
+	"K2ffciA4sg3nvCC8kWEae7GVrnYjSZ94bhVy0ChkF4X2O3+VmUqHoc3DKIOtEXcIse7xgB6XlCnNeKIr",
+	"7/SIxOWYuNS8CEmR9ieq7kBobXQlbFOUuDusG4dEMZ6A75W64WKhPN+c80xJUUxn6BOqMrUiHncGheOy",
+	"xxXtrp5E+R5XcePYVXVYpFw3KDRPvE9cQ0lE1ahihC47S0Yc20zOxIIbHYbuqYP4LA5JjP3kOjXLboB7",
+	"JWzd0ihtJd3cI8JtpvGylUPY7+6R6O3SjR239oosPEaL/bALPlubhV0bBOugsI5VF5KXuWTrOn4lhZTA",
+	"9XVuM8br51/lrg0aaXD4v85aSS9OtibZIXdVWutoMb9dK/b3GkLOVinZnK/7ZXR9qeS78n1OjNr38nl8",
+	"tT98Vqr9dv6O39WrExCIIveTZUan65NxThuoArNQfJtuR/iwIoY6cINfBGg133+Y/YWLtsEi2hDCG8CC",
+	"nzPViQZeM+V6mlY9Z56oNUWWIZmwTINrZYw9kSNe5zFioVWfvAdVZC42kNMp41TXjYmIyOlfRVnnOCI5",
+	"VSrisVdPGFtxIcqnbdRJ+YtRNqCr0sg+eUcxpKQ0XaqIJ0JKSMoGp34oeyGZ1sBJIrgTN9lyRLiwmUeo",
+	"ceEOfVwRx0TrujsqEmFjJRQDjuqG5bnt+GEbqpZZ1E3Vahj7a507tlGrfl6T5To8j9f3hqH99/irNmD+",
+	"Uk21XQAGw583sLQ5r9hqWyGOxKdSgaMyvbej43bEy5bbNrgkYU3nbXIQR8FZFMSrXfTis7Ik9Pu25d7S",
+	"XtNmE9mliMlubTXx6lYrzT2Spx5B1dbmpY6olYalX5Ao1/nAECNk1VkJ+zQqTbkmB+9//YWcnJycr+1W",
+	"XjVPwJZK+zeE3Y1Acz1mJrqWTI8k0o7+AlReYY25nBrRX3ehsvWhjFfCeR09mM/eDaGGgz0xVCdtTYXh",
+	"PH65hFsmCrWRNFe0vuZ4ng2Ptwm+L4fp/IYpXcCtPzw+OT17avAbS3fvSr+xiWsjPbQrnctvirKFKIcl",
+	"vaavGFus+yVMaKZgpekBL7JsFS7u7a+37SY2Q8S6Uc1/Akg0HCFeqnqJB6uvPmFiV1f+9XuM+Sk81F1d",
+	"S7zGJGRoo4WDQZk+TQ7GRXZjtOYFwRpx36mD3U1GtnKN8qUFW3WXXN9NX42KuARza7CtGrCPLSv7toZl",
+	"i3/XC8qcaVWVrkfcq8s5LHOKnAskq3AuhwVCqpXWr+SCHA8GSAEm7SKAqZrxNdCkQWIGT6aGG2kh6Tiz",
+	"hWhG7nRAwV/woK8Hg1tM7pVXJlgJVHZ9Xu4ufGzmYJGhMVBvnUvXlWbi5aKavWAfn9fM1J33j/dbRIi7",
+	"DuN53pVvr/7x8n3Hdb1hs2u02amK8anrrFvR6XfVCfxOTJ8l77qE2P4BRNsIqKtxdbe22HzQW32av6UE",
+	"G+wgwbpbD5vRw5Pto1fbmeK4s11I7eipiEL3eC+Sq07A31NgW6m7RWT7FvwRJvDauqJOOW6ljCoLDaxV",
+	"m4FWRsZimqM1u5h2aR6etMcT79JPrZAtZS9kCkZkhj3vtSJxIbO4rIwEnhJz0p6osiIcy721MZSNCVAl",
+	"CltZXJXau9YC46XfA/YAeCKXOZrgaL8VegZcG1kG6WFIxqLgaXnnlS653jtHtIJsYv3ufrsUl8dnS/Gd",
+	"WI/r6v647LCKtetKi1xF3ExvWGCsB54AqRwD6Pc23C3hu+0j6VqB9gk+CRwZcbto+0KZkqnbdcSVa3zw",
+	"KDm/2rjAdSv4HDm5t0BsNGHYXS7uv8AmTn3W8Hq67hbBZKyv/7w7uen3+61k3Qomurn7iZgf3Q5Xj92R",
+	"P8fjuLGuv6rrilAimw/vX3v9M8xRV363im8LZ7+POP9OItkewZr5PUUnq++G8uS0k8edUvroHv99WH09",
+	"XWc8zYoI9HqupN672dYF0rQnJbaG0E4H5093sG032wirPkpLexmMfY6l09oI6TEQ7F6V2nXRiDumYtUA",
+	"04QDpEYg1rUqRua7fq6/vH1/WUWM3Tu8KF9GXEg2ZbzMCPe0hwTrQlGuqJNcFmOD0VEKTynjVcsT93Yw",
+	"y3Rr7aqON4H5eixNcRrb5W9kFmPkplGrRC2YxsIRV8VXzMdl+rv7kIoFJxnQW7Am1q3QxkioerKgsYFd",
+	"c5gic5BTvz2LY28tHUp+284stq2I4d5Y6BmZ0Vvok4uy5YxRetZdjy1mgU25dVrbjtU4VcSxSV75nrDB",
+	"sKH8K8OrS2NZDlfVgEzPSq31fcybVVvAWGk4KphBlk+KzCuM3D0u1Sz0/J+J8B/3OgvoaIJUWuZ1N/Ov",
+	"11e8uukuu7X/wzb56orQlRkGo4+fNlgqjWpmclBL8MOtuvGepQ9Wt2TQ1TLpBX6v2p2SUN1MhcCu2E0p",
+	"ZMd4vpXPg5Vf8CVHdpXf4R1H7sbfFikOTrcPqt7R8j1Rnt0wW32lncHy95jQ0mg81fkyl/6myobP3qP/",
+	"jnGDfQ/E2pcGrXap/3EGOs7Ab6Ab7v61AYO9gJz3Rub1lkT12lqqOsuKG4mMxThjagapGZFnULazK1G7",
+	"LWN+e3mFRgVC4DnomXDvdqMOXHWBV9u1r6T45+U7gS7uL41cux+R98bG1rsP//X8xftu+h8g7puccbuh",
+	"vAIadC3QjFF1uPa8d73N4JeZLeru6l/peuB5r2163mhqGXGvq6WEPKMJrLRttL270QwOq8Qd1/zSXeZy",
+	"svzml2g1GxHimmBW5jSSgvdJbfsLDDBiLDHi1rzeLg9+SIIfkuDfVhKsDzXNsEvk32tzRS+ce+54MPBe",
+	"Il++qNS+mZT8seLY68TCrh/lY7Z4+dbUL2Xnov+wyzX7TooxKJKxW+wmijUwQujQiKCqpbFr3AH4Crs6",
+	"unCEIsBPz7gFbpiUm0m9J1BxRqEA/nrUmOcrgabLXR+vi3WhBLZSlSYzOjay9Gxw4r8/jQu942N/DzRl",
+	"3L429ls/eTPq5LHeMsuFgldM+IqvPS0ZzoWumd7/blu3embfce82l36/2qHqI7Zn9HtifcS+jOspulq9",
+	"YUgkZFQbCl2IeSa8jCqbbQ1cEcE92m6HyCzHkO6gSYiJ46ELNSDCSZsuiH4d0ZnU7yFqvfeiMyiVMX7j",
+	"SsY4QLpyAP04keqYsza1JnWRAc1nNoO6Ste21RahrU6ktuK66lHn7lEXHrRvU0k/W5TW2E+2N3qpQ1SR",
+	"g7xlSkh7sVHeZEwzyhOQyrudt/cePj38dwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

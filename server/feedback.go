@@ -49,10 +49,11 @@ func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackReque
 			Weight: weight, Metadata: meta, CreatedAt: now, UpdatedAt: now,
 		}
 	}
-	if err := s.store.CreateFeedback(ctx, fs); err != nil {
+	const message = "feedback recorded"
+	if err := s.store.CreateFeedback(ctx, fs, s.idempotencyOf(ctx, message)); err != nil {
 		return nil, err
 	}
-	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback recorded", ids...)}, nil
+	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted(message, ids...)}, nil
 }
 
 // feedbackItems unpacks the validated body, by exact member names (`VALUE`
@@ -149,7 +150,7 @@ func (s *Server) update(ctx context.Context, id openapi_types.UUID, body *gen.Fe
 	if body.Metadata != nil {
 		u.Metadata, u.MetadataSet = *body.Metadata, true
 	}
-	_, err := s.store.UpdateFeedback(ctx, workspaceOf(ctx), id.String(), u)
+	_, err := s.store.UpdateFeedback(ctx, workspaceOf(ctx), id.String(), u, s.idempotencyOf(ctx, "feedback updated"))
 	return err
 }
 

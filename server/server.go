@@ -4,6 +4,7 @@
 //
 //	request id + access log -> body limit -> CORS (token routes only)
 //	-> auth (API key or feedback token -> workspace) -> rate limit
+//	-> idempotency (writes with an Idempotency-Key)
 //	-> kin-openapi validation against the embedded spec
 //	-> strict handler -> store -> typed response
 //
@@ -60,7 +61,8 @@ type Server struct {
 	sealer    *token.Sealer
 	publicURL string
 	// apiBase is the path the versioned API lives under (/v1), from the spec.
-	apiBase string
+	apiBase  string
+	inflight inflight
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -95,7 +97,9 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	s := &Server{
 		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		inflight:  inflight{keys: map[string]struct{}{}},
 	}
+	go s.purgeIdempotency(ctx)
 	routes := routeTable(spec)
 	s.apiBase = routes.apiBase
 
@@ -141,8 +145,8 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		keyed = append(keyed, l.rateLimit)
 		tokened = append(tokened, l.rateLimit)
 	}
-	routes.keyed = append(keyed, validate)
-	routes.tokened = append(tokened, validate)
+	routes.keyed, routes.tokened = keyed, tokened
+	routes.validate, routes.idempotent = validate, s.idempotent
 	routes.e = e
 	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
 	return e, nil
@@ -166,13 +170,18 @@ type routes struct {
 	// open holds "METHOD path" of the API's operations without security.
 	open map[string]bool
 	// public holds the full Echo paths that answer CORS.
-	public  map[string]bool
-	keyed   []echo.MiddlewareFunc
-	tokened []echo.MiddlewareFunc
+	public map[string]bool
+	// keyable holds "METHOD path" of the operations that take an
+	// Idempotency-Key header.
+	keyable map[string]bool
+	// keyed and tokened authenticate (and rate-limit); idempotent and
+	// validate follow them.
+	keyed, tokened       []echo.MiddlewareFunc
+	idempotent, validate echo.MiddlewareFunc
 }
 
 func routeTable(spec *openapi3.T) *routes {
-	r := &routes{prefix: map[string]string{}, open: map[string]bool{}, public: map[string]bool{}}
+	r := &routes{prefix: map[string]string{}, open: map[string]bool{}, public: map[string]bool{}, keyable: map[string]bool{}}
 	if len(spec.Servers) > 0 {
 		r.apiBase = strings.TrimSuffix(spec.Servers[0].URL, "/")
 	}
@@ -188,6 +197,9 @@ func routeTable(spec *openapi3.T) *routes {
 				r.open[method+" "+p] = true
 				r.public[r.apiBase+p] = true
 			}
+			if op.Parameters.GetByInAndName(openapi3.ParameterInHeader, "Idempotency-Key") != nil {
+				r.keyable[method+" "+p] = true
+			}
 		}
 	}
 	return r
@@ -195,12 +207,16 @@ func routeTable(spec *openapi3.T) *routes {
 
 func (r *routes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
 	prefix, api := r.prefix[path]
-	api = api && prefix == r.apiBase
-	switch {
-	case api && r.open[method+" "+path]:
-		m = append(append([]echo.MiddlewareFunc{}, r.tokened...), m...)
-	case api:
-		m = append(append([]echo.MiddlewareFunc{}, r.keyed...), m...)
+	if api && prefix == r.apiBase {
+		chain := r.keyed
+		if r.open[method+" "+path] {
+			chain = r.tokened
+		}
+		chain = append([]echo.MiddlewareFunc{}, chain...)
+		if r.keyable[method+" "+path] {
+			chain = append(chain, r.idempotent)
+		}
+		m = append(append(chain, r.validate), m...)
 	}
 	return r.e.Add(method, prefix+path, h, m...)
 }

@@ -84,10 +84,11 @@ func (s *Server) SubmitFeedbackWithToken(ctx context.Context, req gen.SubmitFeed
 		return nil, err
 	}
 	now := s.clock()
+	const message = "feedback recorded"
 	f, err := s.store.UpsertTokenFeedback(ctx, claims.ID, &store.Feedback{
 		ID: id.String(), WorkspaceID: claims.WorkspaceID, TraceID: claims.TraceID,
 		Value: req.Body.Value, Weight: weight, Metadata: meta, CreatedAt: now, UpdatedAt: now,
-	})
+	}, s.idempotencyOf(ctx, message))
 	if err != nil {
 		return nil, err
 	}
@@ -95,5 +96,5 @@ func (s *Server) SubmitFeedbackWithToken(ctx context.Context, req gen.SubmitFeed
 	if err != nil {
 		return nil, err
 	}
-	return gen.SubmitFeedbackWithToken200JSONResponse{FeedbackAcceptedJSONResponse: accepted("feedback recorded", openapi_types.UUID(stored))}, nil
+	return gen.SubmitFeedbackWithToken200JSONResponse{FeedbackAcceptedJSONResponse: accepted(message, openapi_types.UUID(stored))}, nil
 }

@@ -294,6 +294,7 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			}
 			req.Body = io.NopCloser(bytes.NewReader(data))
 			req.ContentLength = int64(len(data))
+			c.Set(rawBodyKey, data)
 			return next(c)
 		}
 	}

@@ -180,7 +180,7 @@ func load(ctx context.Context, s store.Store, n int, progress bool) float64 {
 	for range writers {
 		go func() {
 			for b := range batches {
-				if err := s.CreateFeedback(ctx, b); err != nil {
+				if err := s.CreateFeedback(ctx, b, nil); err != nil {
 					done <- err
 					return
 				}

@@ -145,6 +145,8 @@ var endToEnd = []struct {
 	{"SecretsNeverStoredOrLogged", testSecretsNeverStoredOrLogged},
 	{"PortkeyPythonSDKRequests", testPortkeyPythonSDKRequests},
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
+	{"IdempotencyKeys", testIdempotencyKeys},
+	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 }
 
 // TestEndToEnd runs the whole program, through run, against each backend

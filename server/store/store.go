@@ -121,6 +121,34 @@ type Page struct {
 	HasMore bool
 }
 
+// Idempotency asks a write to happen at most once for its key: the store
+// records it, with the ids it wrote, in the write's own transaction, so a
+// crash can never leave the write without its record or the reverse.
+type Idempotency struct {
+	// Scope and Key identify the write: the key a client sent, within its
+	// workspace (or feedback token).
+	Scope, Key string
+	// Fingerprint identifies the request; a repeat must match it.
+	Fingerprint []byte
+	// Message is the answer's message, replayed with the ids.
+	Message string
+	// At is when the write was made.
+	At time.Time
+}
+
+// IdempotentResult is a write recorded under an idempotency key.
+type IdempotentResult struct {
+	Fingerprint []byte
+	Message     string
+	// IDs are the feedback ids the write answered with, in order.
+	IDs       []string
+	CreatedAt time.Time
+}
+
+// ErrIdempotencyKeyUsed says a write was refused because its idempotency
+// key is already recorded (by an earlier write, maybe on another replica).
+var ErrIdempotencyKeyUsed = errors.New("idempotency key already used")
+
 // Workspace is a tenant: rows and keys belong to exactly one.
 type Workspace struct {
 	ID        string
@@ -148,14 +176,16 @@ type APIKey struct {
 type Store interface {
 	// CreateFeedback stores all of fs in one atomic unit: either every item
 	// is durably committed when it returns nil, or none is. IDs and
-	// timestamps are set by the caller. ECONFLICT when an id exists.
-	CreateFeedback(ctx context.Context, fs []*Feedback) error
+	// timestamps are set by the caller. ECONFLICT when an id exists. With
+	// idem, the write is recorded under its key in the same transaction,
+	// and ErrIdempotencyKeyUsed (nothing stored) when the key already was.
+	CreateFeedback(ctx context.Context, fs []*Feedback, idem *Idempotency) error
 	// GetFeedback returns one feedback of a workspace; ENOTFOUND when there
 	// is none with that id in that workspace.
 	GetFeedback(ctx context.Context, workspaceID, id string) (*Feedback, error)
 	// UpdateFeedback applies u and returns the stored result; ENOTFOUND as
-	// GetFeedback.
-	UpdateFeedback(ctx context.Context, workspaceID, id string, u Update) (*Feedback, error)
+	// GetFeedback. idem as in CreateFeedback.
+	UpdateFeedback(ctx context.Context, workspaceID, id string, u Update, idem *Idempotency) (*Feedback, error)
 	// DeleteFeedback removes one feedback; ENOTFOUND as GetFeedback.
 	DeleteFeedback(ctx context.Context, workspaceID, id string) error
 	// ListFeedback returns one page of a workspace's feedback matching f.
@@ -163,8 +193,14 @@ type Store interface {
 	// UpsertTokenFeedback stores f as the one feedback of a feedback token:
 	// the first call for (f.WorkspaceID, tokenID) inserts f, later calls
 	// replace its value, weight, metadata and UpdatedAt and keep its id,
-	// trace id and CreatedAt. It returns the stored row.
-	UpsertTokenFeedback(ctx context.Context, tokenID string, f *Feedback) (*Feedback, error)
+	// trace id and CreatedAt. It returns the stored row. idem as in
+	// CreateFeedback.
+	UpsertTokenFeedback(ctx context.Context, tokenID string, f *Feedback, idem *Idempotency) (*Feedback, error)
+	// IdempotentResult returns the write recorded under an idempotency key;
+	// ENOTFOUND when there is none.
+	IdempotentResult(ctx context.Context, scope, key string) (*IdempotentResult, error)
+	// PurgeIdempotency forgets the keys recorded before a time.
+	PurgeIdempotency(ctx context.Context, before time.Time) error
 
 	// FeedbackCells aggregates a workspace's feedback matching q by time
 	// bucket and score; cells without feedback are left out. EINVALID for

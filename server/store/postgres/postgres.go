@@ -133,7 +133,7 @@ const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, 
 
 // CreateFeedback implements store.Store: one multi-row INSERT from arrays,
 // one round trip whatever the batch size.
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error {
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	n := len(fs)
 	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	values, weights := make([]int32, n), make([]float64, n)
@@ -151,12 +151,51 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error 
 				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
 			ids, wss, traces, values, weights, metas, created, updated)
-		return err
+		if err != nil || idem == nil {
+			return err
+		}
+		return recordIdempotency(ctx, tx, idem, ids)
 	})
 }
 
+// recordIdempotency records a write under its idempotency key, in the
+// write's transaction; ErrIdempotencyKeyUsed when the key is taken (by a
+// write committed meanwhile, on any replica), which rolls the write back.
+func recordIdempotency(ctx context.Context, tx pgx.Tx, idem *store.Idempotency, ids []string) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrIdempotencyKeyUsed
+	}
+	return nil
+}
+
+// IdempotentResult implements store.Store.
+func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
+	var r store.IdempotentResult
+	err := s.pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
+		scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotent result: %w", err)
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return &r, nil
+}
+
+// PurgeIdempotency implements store.Store.
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before)
+	return err
+}
+
 // UpsertTokenFeedback implements store.Store.
-func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback) (*store.Feedback, error) {
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
 	meta, err := encodeMetadata(f.Metadata)
 	if err != nil {
 		return nil, err
@@ -174,8 +213,10 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 			RETURNING `+feedbackColumns,
 			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
 		var err error
-		out, err = scanFeedback(row)
-		return err
+		if out, err = scanFeedback(row); err != nil || idem == nil {
+			return err
+		}
+		return recordIdempotency(ctx, tx, idem, []string{out.ID})
 	})
 	return out, err
 }
@@ -190,7 +231,7 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 // UpdateFeedback implements store.Store. One UPDATE statement changes the
 // row atomically, so concurrent updates from several replicas end in one
 // of them, whole (last write wins), never a mix.
-func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update) (*store.Feedback, error) {
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var meta *string
 	if u.MetadataSet {
 		m, err := encodeMetadata(u.Metadata)
@@ -210,8 +251,10 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 			RETURNING `+feedbackColumns,
 			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
 		var err error
-		out, err = scanFeedback(row)
-		return err
+		if out, err = scanFeedback(row); err != nil || idem == nil {
+			return err
+		}
+		return recordIdempotency(ctx, tx, idem, []string{out.ID})
 	})
 	return out, err
 }

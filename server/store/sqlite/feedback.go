@@ -41,7 +41,7 @@ func (st *statements) close() {
 const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at`
 
 // CreateFeedback implements store.Store.
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error {
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	rows := make([][]any, len(fs))
 	for i, f := range fs {
 		meta, err := encodeMetadata(f.Metadata)
@@ -59,12 +59,65 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback) error 
 				return translate(err)
 			}
 		}
-		return nil
+		if idem == nil {
+			return nil
+		}
+		ids := make([]string, len(fs))
+		for i, f := range fs {
+			ids[i] = f.ID
+		}
+		return recordIdempotency(ctx, tx, idem, ids)
+	})
+}
+
+// recordIdempotency records a write under its idempotency key, in the
+// write's transaction; ErrIdempotencyKeyUsed when the key is taken, which
+// rolls the write back.
+func recordIdempotency(ctx context.Context, tx *sql.Tx, idem *store.Idempotency, ids []string) error {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
+	if store.ErrorCode(translate(err)) == store.ECONFLICT {
+		return store.ErrIdempotencyKeyUsed
+	}
+	return err
+}
+
+// IdempotentResult implements store.Store.
+func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
+	var (
+		r       store.IdempotentResult
+		ids     string
+		created int64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = ? AND key = ?`,
+		scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotent result: %w", err)
+	}
+	if err := json.Unmarshal([]byte(ids), &r.IDs); err != nil {
+		return nil, fmt.Errorf("idempotent result: %w", err)
+	}
+	r.CreatedAt = time.UnixMicro(created).UTC()
+	return &r, nil
+}
+
+// PurgeIdempotency implements store.Store.
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(before))
+		return err
 	})
 }
 
 // UpsertTokenFeedback implements store.Store.
-func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback) (*store.Feedback, error) {
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
 	meta, err := encodeMetadata(f.Metadata)
 	if err != nil {
 		return nil, err
@@ -90,8 +143,13 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 		var err error
-		out, err = scanFeedback(row)
-		return translate(err)
+		if out, err = scanFeedback(row); err != nil {
+			return translate(err)
+		}
+		if idem != nil {
+			return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		}
+		return nil
 	})
 	return out, err
 }
@@ -104,7 +162,7 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 }
 
 // UpdateFeedback implements store.Store.
-func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update) (*store.Feedback, error) {
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	set, args := `value = ?, weight = coalesce(?, weight), updated_at = ?`, []any{u.Value, u.Weight, micros(u.UpdatedAt)}
 	if u.MetadataSet {
 		meta, err := encodeMetadata(u.Metadata)
@@ -121,8 +179,13 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 			WHERE workspace_id = ? AND id = ?
 			RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
 		var err error
-		out, err = scanFeedback(row)
-		return err
+		if out, err = scanFeedback(row); err != nil {
+			return err
+		}
+		if idem != nil {
+			return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		}
+		return nil
 	})
 	return out, err
 }

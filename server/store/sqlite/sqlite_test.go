@@ -41,13 +41,13 @@ func TestReopenKeepsData(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: "t", Value: 3, Weight: 0.5,
 		Metadata: map[string]any{"_user": "u"}, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err == nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err == nil {
 		t.Error("CreateFeedback after Close: got nil error")
 	}
 	s = open(t, path)

@@ -69,7 +69,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		batch = append(batch, f)
 		model[f.ID] = f
 		if len(batch) == 50 || i == 499 {
-			if err := s.CreateFeedback(ctx, batch); err != nil {
+			if err := s.CreateFeedback(ctx, batch, nil); err != nil {
 				t.Fatal(err)
 			}
 			batch = nil
@@ -82,7 +82,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		noise = append(noise, &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: other, TraceID: "t1",
 			Value: 10, Weight: 1, Metadata: map[string]any{"_user": "u1", "region": "eu"}, CreatedAt: at, UpdatedAt: at})
 	}
-	if err := s.CreateFeedback(ctx, noise); err != nil {
+	if err := s.CreateFeedback(ctx, noise, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Token feedback goes through the upsert path, twice for one token.
@@ -90,7 +90,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		at := start.Add(time.Duration(i) * time.Hour)
 		f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws, TraceID: "tok", Value: 3 - 6*i, Weight: 0.5,
 			Metadata: map[string]any{"_user": "u1"}, CreatedAt: at, UpdatedAt: at}
-		got, err := s.UpsertTokenFeedback(ctx, "token-1", f)
+		got, err := s.UpsertTokenFeedback(ctx, "token-1", f, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			if i%3 == 0 {
 				u.Metadata, u.MetadataSet = randomMeta(), true
 			}
-			got, err := s.UpdateFeedback(ctx, ws, id, u)
+			got, err := s.UpdateFeedback(ctx, ws, id, u, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"UpsertTokenFeedbackKeepsOneRowPerToken", testUpsertTokenFeedback},
 		{"SecretIsCreatedOnceAndShared", testSecret},
 		{"AnalyticsMatchARecomputation", testAnalytics},
+		{"IdempotentWritesHappenOnce", testIdempotency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +110,7 @@ func testCreateAndGet(t *testing.T, s store.Store) {
 	f.Weight = 0.1
 	f.CreatedAt = f.CreatedAt.Add(123456 * time.Microsecond)
 	empty := feedback(ws, 1, "trace-2", 10, nil)
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f, empty}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f, empty}, nil); err != nil {
 		t.Fatalf("CreateFeedback: %v", err)
 	}
 	got, err := s.GetFeedback(ctx, ws, f.ID)
@@ -135,13 +137,13 @@ func testBulkAtomic(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ws := workspace(t, s, "a")
 	existing := feedback(ws, 0, "t", 1, nil)
-	if err := s.CreateFeedback(ctx, []*store.Feedback{existing}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{existing}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The third item reuses an id, so the whole bulk must be refused.
 	bulk := []*store.Feedback{feedback(ws, 1, "t", 1, nil), feedback(ws, 2, "t", 2, nil), feedback(ws, 3, "t", 3, nil)}
 	bulk[2].ID = existing.ID
-	if err := s.CreateFeedback(ctx, bulk); store.ErrorCode(err) != store.ECONFLICT {
+	if err := s.CreateFeedback(ctx, bulk, nil); store.ErrorCode(err) != store.ECONFLICT {
 		t.Fatalf("CreateFeedback with duplicate: got %v, want %s", err, store.ECONFLICT)
 	}
 	for _, f := range bulk[:2] {
@@ -162,10 +164,10 @@ func testDuplicateID(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ws := workspace(t, s, "a")
 	f := feedback(ws, 0, "t", 1, nil)
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); store.ErrorCode(err) != store.ECONFLICT {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); store.ErrorCode(err) != store.ECONFLICT {
 		t.Fatalf("second create: got %v, want %s", err, store.ECONFLICT)
 	}
 }
@@ -175,11 +177,11 @@ func testUpdate(t *testing.T, s store.Store) {
 	ws := workspace(t, s, "a")
 	f := feedback(ws, 0, "t", 1, map[string]any{"_user": "u1"})
 	f.Weight = 0.5
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	later := clock.Add(time.Hour)
-	got, err := s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: -3, UpdatedAt: later})
+	got, err := s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: -3, UpdatedAt: later}, nil)
 	if err != nil {
 		t.Fatalf("UpdateFeedback value only: %v", err)
 	}
@@ -190,7 +192,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	w := 0.25
 	got, err = s.UpdateFeedback(ctx, ws, f.ID, store.Update{
 		Value: 4, Weight: &w, Metadata: map[string]any{"reason": "typo"}, MetadataSet: true, UpdatedAt: later,
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("UpdateFeedback all fields: %v", err)
 	}
@@ -202,7 +204,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	}
 	assertSame(t, stored, &want)
 
-	got, err = s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: 4, MetadataSet: true, UpdatedAt: later})
+	got, err = s.UpdateFeedback(ctx, ws, f.ID, store.Update{Value: 4, MetadataSet: true, UpdatedAt: later}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func testUnknownID(t *testing.T, s store.Store) {
 	if _, err := s.GetFeedback(ctx, ws, id); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("Get unknown: got %v, want %s", err, store.ENOTFOUND)
 	}
-	if _, err := s.UpdateFeedback(ctx, ws, id, store.Update{Value: 1, UpdatedAt: clock}); store.ErrorCode(err) != store.ENOTFOUND {
+	if _, err := s.UpdateFeedback(ctx, ws, id, store.Update{Value: 1, UpdatedAt: clock}, nil); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("Update unknown: got %v, want %s", err, store.ENOTFOUND)
 	}
 	if err := s.DeleteFeedback(ctx, ws, id); store.ErrorCode(err) != store.ENOTFOUND {
@@ -230,7 +232,7 @@ func testDelete(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ws := workspace(t, s, "a")
 	f := feedback(ws, 0, "t", 1, nil)
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteFeedback(ctx, ws, f.ID); err != nil {
@@ -254,13 +256,13 @@ func testIsolation(t *testing.T, s store.Store) {
 		t.Errorf("EnsureWorkspace twice: got %s then %s", a, again)
 	}
 	f := feedback(a, 0, "t", 1, nil)
-	if err := s.CreateFeedback(ctx, []*store.Feedback{f}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetFeedback(ctx, b, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("Get from other workspace: got %v, want %s", err, store.ENOTFOUND)
 	}
-	if _, err := s.UpdateFeedback(ctx, b, f.ID, store.Update{Value: 9, UpdatedAt: clock}); store.ErrorCode(err) != store.ENOTFOUND {
+	if _, err := s.UpdateFeedback(ctx, b, f.ID, store.Update{Value: 9, UpdatedAt: clock}, nil); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("Update from other workspace: got %v, want %s", err, store.ENOTFOUND)
 	}
 	if err := s.DeleteFeedback(ctx, b, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
@@ -291,10 +293,10 @@ func testListFilters(t *testing.T, s store.Store) {
 		feedback(ws, 3, "t3", 10, map[string]any{"_user": "u1", "n": "5", "_prompt": "p"}),
 		feedback(ws, 4, "t,4", 7, nil),
 	}
-	if err := s.CreateFeedback(ctx, all); err != nil {
+	if err := s.CreateFeedback(ctx, all, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(other, 0, "t1", 1, map[string]any{"_user": "u1"})}); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(other, 0, "t1", 1, map[string]any{"_user": "u1"})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ptr := func(v int) *int { return &v }
@@ -356,7 +358,7 @@ func testListPagingConcurrent(t *testing.T, s store.Store) {
 	for i := range 95 {
 		before = append(before, feedback(ws, i, fmt.Sprint("t", i), i%21-10, nil))
 	}
-	if err := s.CreateFeedback(ctx, before); err != nil {
+	if err := s.CreateFeedback(ctx, before, nil); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -370,7 +372,7 @@ func testListPagingConcurrent(t *testing.T, s store.Store) {
 				return
 			default:
 			}
-			if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 1000+i, "new", 0, nil)}); err != nil {
+			if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 1000+i, "new", 0, nil)}, nil); err != nil {
 				t.Error(err)
 				return
 			}
@@ -423,7 +425,7 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 				if i%4 == 0 {
 					bulk = append(bulk, feedback(ws, i, fmt.Sprint("w", w), 2, nil), feedback(ws, i, fmt.Sprint("w", w), 3, nil))
 				}
-				if err := s.CreateFeedback(ctx, bulk); err != nil {
+				if err := s.CreateFeedback(ctx, bulk, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -521,7 +523,7 @@ func testUpsertTokenFeedback(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, b := workspace(t, s, "a"), workspace(t, s, "b")
 	first := feedback(a, 0, "trace", 1, map[string]any{"_user": "u"})
-	got, err := s.UpsertTokenFeedback(ctx, "tok-1", first)
+	got, err := s.UpsertTokenFeedback(ctx, "tok-1", first, nil)
 	if err != nil {
 		t.Fatalf("first UpsertTokenFeedback: %v", err)
 	}
@@ -530,7 +532,7 @@ func testUpsertTokenFeedback(t *testing.T, s store.Store) {
 	// The re-vote: new value, weight and metadata, same row.
 	second := feedback(a, 60, "other-trace-ignored", -1, map[string]any{"_user": "u", "reason": "changed"})
 	second.Weight = 0.5
-	got, err = s.UpsertTokenFeedback(ctx, "tok-1", second)
+	got, err = s.UpsertTokenFeedback(ctx, "tok-1", second, nil)
 	if err != nil {
 		t.Fatalf("second UpsertTokenFeedback: %v", err)
 	}
@@ -548,11 +550,11 @@ func testUpsertTokenFeedback(t *testing.T, s store.Store) {
 
 	// Another token, or the same token id in another workspace, is another row.
 	other := feedback(a, 1, "trace", 3, nil)
-	if got, err := s.UpsertTokenFeedback(ctx, "tok-2", other); err != nil || got.ID != other.ID {
+	if got, err := s.UpsertTokenFeedback(ctx, "tok-2", other, nil); err != nil || got.ID != other.ID {
 		t.Errorf("second token: got %+v, %v", got, err)
 	}
 	inB := feedback(b, 1, "trace", 3, nil)
-	if got, err := s.UpsertTokenFeedback(ctx, "tok-1", inB); err != nil || got.ID != inB.ID {
+	if got, err := s.UpsertTokenFeedback(ctx, "tok-1", inB, nil); err != nil || got.ID != inB.ID {
 		t.Errorf("same token id in another workspace: got %+v, %v", got, err)
 	}
 	page, err := s.ListFeedback(ctx, a, store.Filter{Limit: 10})
@@ -585,5 +587,102 @@ func testSecret(t *testing.T, s store.Store) {
 	other, err := s.Secret(ctx, "other", func() []byte { return []byte("x") })
 	if err != nil || string(other) != "x" {
 		t.Errorf("a second name: got %q, %v", other, err)
+	}
+}
+
+func testIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	idem := func(key string) *store.Idempotency {
+		return &store.Idempotency{Scope: ws, Key: key, Fingerprint: []byte("fp-" + key), Message: "feedback recorded", At: clock}
+	}
+	first := []*store.Feedback{feedback(ws, 0, "t", 1, nil), feedback(ws, 1, "t", 2, nil)}
+	if err := s.CreateFeedback(ctx, first, idem("k1")); err != nil {
+		t.Fatalf("CreateFeedback with a key: %v", err)
+	}
+	r, err := s.IdempotentResult(ctx, ws, "k1")
+	if err != nil {
+		t.Fatalf("IdempotentResult: %v", err)
+	}
+	if string(r.Fingerprint) != "fp-k1" || r.Message != "feedback recorded" || fmt.Sprint(r.IDs) != fmt.Sprint([]string{first[0].ID, first[1].ID}) || !r.CreatedAt.Equal(clock) {
+		t.Errorf("IdempotentResult: got %+v", r)
+	}
+	// The same key again: refused, and nothing of the second write stays.
+	again := []*store.Feedback{feedback(ws, 2, "t", 3, nil)}
+	if err := s.CreateFeedback(ctx, again, idem("k1")); !errors.Is(err, store.ErrIdempotencyKeyUsed) {
+		t.Fatalf("second write under k1: got %v, want ErrIdempotencyKeyUsed", err)
+	}
+	if _, err := s.GetFeedback(ctx, ws, again[0].ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("the refused write was stored: %v", err)
+	}
+	// The same key in another scope is another key.
+	other := &store.Idempotency{Scope: "elsewhere", Key: "k1", Fingerprint: []byte("x"), Message: "m", At: clock}
+	if err := s.CreateFeedback(ctx, again, other); err != nil {
+		t.Errorf("k1 in another scope: %v", err)
+	}
+	if _, err := s.IdempotentResult(ctx, ws, "nope"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("unknown key: got %v, want %s", err, store.ENOTFOUND)
+	}
+
+	// Concurrent writes under one key: exactly one is stored.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 10+i, "race", 1, nil)}, idem("race"))
+			switch {
+			case err == nil:
+				mu.Lock()
+				won++
+				mu.Unlock()
+			case !errors.Is(err, store.ErrIdempotencyKeyUsed):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	page, err := s.ListFeedback(ctx, ws, store.Filter{TraceIDs: []string{"race"}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won != 1 || len(page.Items) != 1 {
+		t.Errorf("concurrent writes under one key: %d succeeded, %d stored; want 1 and 1", won, len(page.Items))
+	}
+
+	// Updates and token upserts record their key too.
+	upd, err := s.UpdateFeedback(ctx, ws, first[0].ID, store.Update{Value: 9, UpdatedAt: clock}, idem("u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFeedback(ctx, ws, first[0].ID, store.Update{Value: -9, UpdatedAt: clock}, idem("u1")); !errors.Is(err, store.ErrIdempotencyKeyUsed) {
+		t.Errorf("second update under u1: got %v", err)
+	}
+	if got, _ := s.GetFeedback(ctx, ws, upd.ID); got == nil || got.Value != 9 {
+		t.Errorf("the refused update changed the row: %+v", got)
+	}
+	tok, err := s.UpsertTokenFeedback(ctx, "tok", feedback(ws, 3, "t", 4, nil), idem("tk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.IdempotentResult(ctx, ws, "tk"); r == nil || len(r.IDs) != 1 || r.IDs[0] != tok.ID {
+		t.Errorf("token upsert result: %+v", r)
+	}
+
+	// Purging forgets keys older than the given time, and only those.
+	late := &store.Idempotency{Scope: ws, Key: "late", Fingerprint: []byte("x"), Message: "m", At: clock.Add(48 * time.Hour)}
+	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 4, "t", 1, nil)}, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PurgeIdempotency(ctx, clock.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IdempotentResult(ctx, ws, "k1"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("k1 after purge: got %v, want gone", err)
+	}
+	if _, err := s.IdempotentResult(ctx, ws, "late"); err != nil {
+		t.Errorf("late after purge: %v", err)
 	}
 }
