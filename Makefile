@@ -6,7 +6,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated vet fmt-check go-test compat-node bench-analytics
+.PHONY: run build test generate check-generated vet fmt-check go-test compat-node bench-analytics bench
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -54,3 +54,8 @@ test: fmt-check vet check-generated go-test compat-node
 BENCH_ROWS ?= 10000000
 bench-analytics:
 	scripts/with-postgres.sh $(GO) run ./bench/analytics -rows $(BENCH_ROWS)
+
+# The ingestion benchmark: feedbackd against the bare Echo ceiling, same load.
+bench: build
+	$(GO) build -o bin/ceiling ./bench/ceiling
+	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling

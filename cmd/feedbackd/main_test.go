@@ -147,6 +147,7 @@ var endToEnd = []struct {
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
+	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
 }
 
 // TestEndToEnd runs the whole program, through run, against each backend

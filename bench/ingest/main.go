@@ -1,0 +1,942 @@
+// Command ingest is feedbackd's ingestion benchmark (make bench).
+//
+// A throughput figure alone says little: it is mostly the machine. So this
+// program measures feedbackd next to "the ceiling" (bench/ceiling), a bare
+// Echo server that only decodes the same JSON, under the same load in the
+// same run. The ratio of the two is what feedbackd's own work
+// (authentication, validation, storage) costs, and it is the number worth
+// watching across changes and machines.
+//
+// Both servers run as subprocesses, so the load generator does not share
+// their CPU accounting or their garbage collector. The load is one vegeta
+// attacker with exactly -connections keep-alive connections and no rate
+// limit, posting single feedback with varied content and a unique trace id
+// each. Rounds run both servers, feedbackd first in odd rounds and the
+// ceiling first in even ones, so that whatever else the machine does hits
+// both alike; the table reports medians over rounds. A last run posts arrays
+// of 1000 to feedbackd to measure bulk ingestion.
+//
+// The comparison runs on SQLite and, when FEEDBACKD_TEST_POSTGRES_URL names
+// a PostgreSQL server it may create databases on, again on PostgreSQL.
+//
+// A failed request or a non-200 answer means the run did not measure
+// ingestion: every one is reported, and the program then exits with status 1.
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+const (
+	// apiKey is the key feedbackd creates on its empty database
+	// (FEEDBACKD_BOOTSTRAP_KEY) and every request sends.
+	apiKey = "fbk_bench_key_0123456789abcdef"
+	// bulkSize is the number of feedback in one bulk request: feedbackd's
+	// maximum, the most favourable case for bulk ingestion.
+	bulkSize = 1000
+	// corpusSize is the number of distinct feedback bodies cycled through:
+	// enough that no cache sees the same metadata over and over.
+	corpusSize = 4096
+	// pgDatabase is the database created, and dropped, on PostgreSQL.
+	pgDatabase = "feedbackd_bench_ingest"
+	// readyTimeout bounds a server's start, migrations included.
+	readyTimeout = time.Minute
+	// stopTimeout is how long a server may take to stop after SIGTERM;
+	// feedbackd waits up to 30s for in-flight requests.
+	stopTimeout = 40 * time.Second
+	// requestTimeout fails a request that gets no answer; under this load a
+	// healthy server answers in milliseconds.
+	requestTimeout = 30 * time.Second
+)
+
+var (
+	feedbackdReady = regexp.MustCompile(`feedbackd listening on (http://\S+)`)
+	ceilingReady   = regexp.MustCompile(`^listening on (http://\S+)`)
+)
+
+// config holds the command-line flags.
+type config struct {
+	feedbackd, ceiling             string
+	duration, bulkDuration, warmup time.Duration
+	connections, rounds            int
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.feedbackd, "feedbackd", "bin/feedbackd", "the feedbackd binary")
+	flag.StringVar(&cfg.ceiling, "ceiling", "bin/ceiling", "the ceiling server binary (go build ./bench/ceiling)")
+	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "length of each measured run")
+	flag.IntVar(&cfg.connections, "connections", 32, "keep-alive connections, each with one request in flight")
+	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds, each measuring feedbackd and the ceiling once")
+	flag.DurationVar(&cfg.bulkDuration, "bulk-duration", 20*time.Second, "length of the bulk run (arrays of 1000) on feedbackd")
+	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load on each server before the first round (0: none)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := benchmark(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/ingest:", err)
+		os.Exit(1)
+	}
+}
+
+// benchmark runs every available backend, prints the report (also of the
+// runs done when a later one fails) and fails when any request did.
+func benchmark(ctx context.Context, cfg config, out io.Writer) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "feedbackd-bench-ingest")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	printMachine(out, cfg)
+	bodies := newCorpus(corpusSize)
+	var results []backendResult
+	var runErr error
+	for _, b := range backends(tmp, out) {
+		res, err := benchBackend(ctx, cfg, b, bodies)
+		results = append(results, res)
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	failed := 0
+	if slices.ContainsFunc(results, func(r backendResult) bool { return len(r.runs) > 0 }) {
+		failed = printReport(out, results)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		return errors.New("interrupted: the report above, if any, covers only the runs that completed")
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d runs had failed requests or non-200 answers (listed above): their numbers are not valid", failed)
+	}
+	return nil
+}
+
+// validate rejects flags that cannot give a measurement, and missing
+// binaries with a hint instead of exec's bare error.
+func (cfg config) validate() error {
+	if cfg.connections < 1 || cfg.rounds < 1 {
+		return errors.New("-connections and -rounds must be at least 1")
+	}
+	if cfg.duration <= 0 || cfg.bulkDuration <= 0 || cfg.warmup < 0 {
+		return errors.New("-duration and -bulk-duration must be positive, -warmup not negative")
+	}
+	for _, bin := range []struct{ flag, path, build string }{
+		{"-feedbackd", cfg.feedbackd, "make build"},
+		{"-ceiling", cfg.ceiling, "go build -o bin/ceiling ./bench/ceiling"},
+	} {
+		if _, err := os.Stat(bin.path); err != nil {
+			return fmt.Errorf("%s %s: %w (build it with %q, or pass %s)", bin.flag, bin.path, err, bin.build, bin.flag)
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- backends
+
+// backend is a store feedbackd can run on.
+type backend struct {
+	name string
+	// open returns the --db argument of a fresh, empty store and a function
+	// that deletes it.
+	open func(ctx context.Context) (db string, remove func() error, err error)
+}
+
+// backends lists SQLite, and PostgreSQL when FEEDBACKD_TEST_POSTGRES_URL is
+// set; it says so when PostgreSQL is skipped, so that a missing row is
+// never mistaken for a benchmarked one.
+func backends(tmp string, out io.Writer) []backend {
+	list := []backend{sqliteBackend(filepath.Join(tmp, "bench.db"))}
+	if admin := os.Getenv("FEEDBACKD_TEST_POSTGRES_URL"); admin != "" {
+		list = append(list, postgresBackend(admin))
+	} else {
+		fmt.Fprintln(out, "postgres: skipped (FEEDBACKD_TEST_POSTGRES_URL is not set; make bench sets it when PostgreSQL is installed)")
+		fmt.Fprintln(out)
+	}
+	return list
+}
+
+func sqliteBackend(path string) backend {
+	return backend{name: "sqlite", open: func(context.Context) (string, func() error, error) {
+		remove := func() error {
+			files, _ := filepath.Glob(path + "*") // the database, its -wal and -shm
+			var err error
+			for _, f := range files {
+				err = errors.Join(err, os.Remove(f))
+			}
+			return err
+		}
+		return path, remove, nil
+	}}
+}
+
+// postgresBackend creates a fresh database next to the admin URL's, dropping
+// one a crashed earlier run left behind.
+func postgresBackend(admin string) backend {
+	return backend{name: "postgres", open: func(ctx context.Context) (string, func() error, error) {
+		db, err := databaseURL(admin, pgDatabase)
+		if err != nil {
+			return "", nil, err
+		}
+		drop := "DROP DATABASE IF EXISTS " + pgDatabase + " WITH (FORCE)"
+		if err := pgExec(ctx, admin, drop, "CREATE DATABASE "+pgDatabase); err != nil {
+			return "", nil, err
+		}
+		remove := func() error {
+			// Not ctx: the database must go even when the run was interrupted.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return pgExec(ctx, admin, drop)
+		}
+		return db, remove, nil
+	}}
+}
+
+// databaseURL is the admin URL with its database replaced by name.
+func databaseURL(admin, name string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("FEEDBACKD_TEST_POSTGRES_URL must be a postgres:// URL (got %q)", admin)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// pgExec runs statements on one connection to url.
+func pgExec(ctx context.Context, url string, statements ...string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	for _, s := range statements {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// ------------------------------------------------------------- one backend
+
+// run is one load run against one server.
+type run struct {
+	target string // "feedbackd" or "ceiling"
+	kind   string // "warm-up", "round" or "bulk"
+	round  int
+	sent   int // requests the attacker sent
+	ok     int // requests answered 200
+	// failures counts the others by kind ("HTTP 500", "no answer"), with
+	// the first answer or error of each kind as an example.
+	failures map[string]int
+	examples map[string]string
+	elapsed  time.Duration // from the first request to the last answer
+	p50, p99 time.Duration // of the 200 answers
+	peakRSS  int64         // VmHWM of the server after the run, in bytes
+}
+
+func (r run) perSecond() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+// backendResult is everything measured on one backend.
+type backendResult struct {
+	name string
+	runs []run
+	// logs summarizes what each server wrote on stderr; at --log-level
+	// error, any line from feedbackd is an error it logged.
+	logs []string
+}
+
+// benchBackend runs the comparison and the bulk run on a fresh store, then
+// deletes the store.
+func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (backendResult, error) {
+	db, remove, err := b.open(ctx)
+	if err != nil {
+		return backendResult{name: b.name}, fmt.Errorf("%s: prepare the database: %w", b.name, err)
+	}
+	res, err := benchServers(ctx, cfg, b.name, db, c)
+	if rerr := remove(); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("%s: delete the database: %w", b.name, rerr))
+	}
+	return res, err
+}
+
+// benchServers starts feedbackd on db and a ceiling server, measures both,
+// and stops both with SIGTERM, reporting a server that fails to stop
+// cleanly.
+func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (res backendResult, err error) {
+	res.name = name
+	fd, err := startFeedbackd(ctx, cfg.feedbackd, db)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
+	}
+	defer func() {
+		err = errors.Join(err, fd.stop())
+		res.logs = append(res.logs, fd.logSummary())
+	}()
+	ce, err := startProcess(ctx, "ceiling", cfg.ceiling, nil, childEnv(), ceilingReady)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
+	}
+	defer func() {
+		err = errors.Join(err, ce.stop())
+		res.logs = append(res.logs, ce.logSummary())
+	}()
+
+	res.runs, err = compare(ctx, cfg, name, fd, ce, c)
+	if err != nil {
+		return res, err
+	}
+	bulk, err := measure(ctx, cfg, name, fd, run{target: "feedbackd", kind: "bulk"}, c.bulk, cfg.bulkDuration)
+	if err != nil {
+		return res, err
+	}
+	res.runs = append(res.runs, bulk)
+	return res, nil
+}
+
+// startFeedbackd serves a fresh store with the benchmark's key.
+func startFeedbackd(ctx context.Context, path, db string) (*process, error) {
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"}
+	env := append(childEnv(), "FEEDBACKD_BOOTSTRAP_KEY="+apiKey)
+	return startProcess(ctx, "feedbackd", path, args, env, feedbackdReady)
+}
+
+// childEnv is this process's environment without FEEDBACKD_ variables, so
+// that a rate limit or body limit set in the caller's shell does not
+// silently change what is measured.
+func childEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "FEEDBACKD_")
+	})
+}
+
+// compare warms both servers up, then runs the rounds, alternating which
+// server goes first.
+func compare(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+	var runs []run
+	pair := []*process{fd, ce}
+	if cfg.warmup > 0 {
+		for _, p := range pair {
+			r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "warm-up"}, c.single, cfg.warmup)
+			if err != nil {
+				return runs, err
+			}
+			runs = append(runs, r)
+		}
+	}
+	for round := 1; round <= cfg.rounds; round++ {
+		order := pair
+		if round%2 == 0 {
+			order = []*process{ce, fd}
+		}
+		for _, p := range order {
+			r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "round", round: round}, c.single, cfg.duration)
+			if err != nil {
+				return runs, err
+			}
+			runs = append(runs, r)
+		}
+	}
+	return runs, nil
+}
+
+// measure runs one attack on p with bodies from body, fills r in and prints
+// a progress line on stderr. An interrupted run is an error: its numbers
+// cover only part of the duration.
+func measure(ctx context.Context, cfg config, backend string, p *process, r run, body func() []byte, d time.Duration) (run, error) {
+	if err := p.alive(); err != nil {
+		return r, err
+	}
+	attack(ctx, &r, cfg.connections, targeter(p.url+"/v1/feedback", body), d)
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	rss, err := peakRSS(p.cmd.Process.Pid)
+	if err != nil {
+		return r, errors.Join(fmt.Errorf("%s: peak RSS of %s: %w", backend, p.name, err), p.alive())
+	}
+	r.peakRSS = rss
+	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  peak RSS %s  %d failed\n",
+		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok)
+	return r, nil
+}
+
+func label(r run) string {
+	if r.kind == "round" {
+		return "round " + strconv.Itoa(r.round)
+	}
+	return r.kind
+}
+
+// ------------------------------------------------------------------- load
+
+// attack sends requests from tr for d over exactly conns keep-alive
+// connections, each with one request in flight and the next sent as soon as
+// the answer is in, and records the outcome in r.
+func attack(ctx context.Context, r *run, conns int, tr vegeta.Targeter, d time.Duration) {
+	// As many workers as connections, and never more: vegeta otherwise adds
+	// workers when all are busy, and with them connections.
+	a := vegeta.NewAttacker(
+		vegeta.Workers(uint64(conns)),
+		vegeta.MaxWorkers(uint64(conns)),
+		vegeta.Connections(conns),
+		vegeta.MaxConnections(conns),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(requestTimeout),
+	)
+	defer context.AfterFunc(ctx, func() { a.Stop() })()
+
+	r.failures, r.examples = map[string]int{}, map[string]string{}
+	var latencies []time.Duration
+	start := time.Now()
+	// A zero rate is no rate limit: each worker sends its next request as
+	// soon as it has the answer to the previous one.
+	for res := range a.Attack(tr, vegeta.Rate{Freq: 0}, d, r.target) {
+		r.sent++
+		if res.Code == http.StatusOK && res.Error == "" {
+			r.ok++
+			latencies = append(latencies, res.Latency)
+			continue
+		}
+		r.fail(res)
+	}
+	r.elapsed = time.Since(start)
+	slices.Sort(latencies)
+	r.p50, r.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+}
+
+// fail counts a request that did not get a 200, keeping the first answer
+// body or error of its kind.
+func (r *run) fail(res *vegeta.Result) {
+	kind, example := "no answer", res.Error
+	if res.Code != 0 {
+		kind, example = "HTTP "+strconv.Itoa(int(res.Code)), string(res.Body)
+	}
+	r.failures[kind]++
+	if _, ok := r.examples[kind]; !ok {
+		r.examples[kind] = truncate(strings.TrimSpace(example), 300)
+	}
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// targeter posts body() with the key and JSON content type. Every request
+// carries the same headers to feedbackd and the ceiling.
+func targeter(url string, body func() []byte) vegeta.Targeter {
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("x-portkey-api-key", apiKey)
+	return func(t *vegeta.Target) error {
+		t.Method, t.URL, t.Header, t.Body = http.MethodPost, url, header, body()
+		return nil
+	}
+}
+
+// ----------------------------------------------------------------- bodies
+
+// corpus makes request bodies. The content of each feedback comes from a
+// fixed set of pre-generated ones, so that every run sends the same mix;
+// the trace id is new on every feedback, as each real one is about a
+// different request.
+type corpus struct {
+	prefix string        // the random first half of every trace id of this process
+	next   atomic.Uint64 // the second half
+	tails  [][]byte      // each feedback after its trace id: `","value":3,...}`
+}
+
+// newCorpus pre-generates n feedback contents with a fixed seed.
+func newCorpus(n int) *corpus {
+	c := &corpus{prefix: fmt.Sprintf("%016x", rand.Uint64())}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range n {
+		c.tails = append(c.tails, randomTail(r))
+	}
+	return c
+}
+
+// Values of the generated metadata.
+var (
+	environments = []string{"production", "production", "staging", "development"}
+	models       = []string{"gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"}
+	comments     = []string{"spot on", "too long", "wrong answer, the refund policy changed", "thanks!", "did not answer the question"}
+)
+
+// randomTail is the rest of one feedback: a value that is a thumb (±1) half
+// of the time and any score otherwise, a weight most of the time, and
+// metadata with a user from 10k and a prompt from 50, often an
+// organisation, environment and model, sometimes a comment.
+func randomTail(r *rand.Rand) []byte {
+	value := r.IntN(21) - 10
+	if r.IntN(2) == 0 {
+		value = 2*r.IntN(2) - 1
+	}
+	meta := map[string]string{
+		"_user":   fmt.Sprintf("user-%d", r.IntN(10_000)),
+		"_prompt": fmt.Sprintf("p-%d", r.IntN(50)),
+	}
+	if r.IntN(2) == 0 {
+		meta["_organisation"] = fmt.Sprintf("org-%d", r.IntN(100))
+	}
+	if r.IntN(4) > 0 {
+		meta["_environment"] = environments[r.IntN(len(environments))]
+	}
+	if r.IntN(3) == 0 {
+		meta["model"] = models[r.IntN(len(models))]
+	}
+	if r.IntN(10) == 0 {
+		meta["comment"] = comments[r.IntN(len(comments))]
+	}
+	b := fmt.Appendf(nil, `","value":%d`, value)
+	if r.IntN(5) > 0 {
+		b = fmt.Appendf(b, `,"weight":%.2f`, float64(r.IntN(101))/100)
+	}
+	m, _ := json.Marshal(meta) // a map of strings always marshals
+	b = append(append(b, `,"metadata":`...), m...)
+	return append(b, '}')
+}
+
+// appendItem appends one feedback with a new trace id.
+func (c *corpus) appendItem(buf []byte) []byte {
+	n := c.next.Add(1)
+	buf = append(buf, `{"trace_id":"`...)
+	buf = append(buf, c.prefix...)
+	buf = fmt.Appendf(buf, "%016x", n)
+	return append(buf, c.tails[n%uint64(len(c.tails))]...)
+}
+
+// single is the body of a single-feedback request.
+func (c *corpus) single() []byte { return c.appendItem(make([]byte, 0, 256)) }
+
+// bulk is the body of a bulk request: an array of bulkSize feedback.
+func (c *corpus) bulk() []byte {
+	buf := append(make([]byte, 0, bulkSize*200), '[')
+	for i := range bulkSize {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = c.appendItem(buf)
+	}
+	return append(buf, ']')
+}
+
+// ---------------------------------------------------------------- servers
+
+// process is a server under test, running as a child process.
+type process struct {
+	name           string
+	cmd            *exec.Cmd
+	url            string // its base URL, from the line it printed
+	stdout, stderr *lineLog
+	done           chan struct{} // closed once it has exited
+	exitErr        error         // cmd.Wait's result, once done
+	stopOnce       sync.Once
+	stopErr        error
+}
+
+// startProcess starts path and waits for the line matching ready on its
+// stdout, whose first group is the server's base URL. Its output keeps
+// being read to the end, so it never blocks on a full pipe.
+func startProcess(ctx context.Context, name, path string, args, env []string, ready *regexp.Regexp) (*process, error) {
+	p := &process{name: name, stdout: newLineLog(ready), stderr: newLineLog(nil), done: make(chan struct{})}
+	p.cmd = exec.Command(path, args...)
+	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	timeout := time.NewTimer(readyTimeout)
+	defer timeout.Stop()
+	select {
+	case p.url = <-p.stdout.found:
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before listening (%v)%s", name, p.exitErr, p.output())
+	case <-timeout.C:
+		err := fmt.Errorf("%s printed no address within %s%s", name, readyTimeout, p.output())
+		return nil, errors.Join(err, p.stop())
+	case <-ctx.Done():
+		return nil, errors.Join(ctx.Err(), p.stop())
+	}
+}
+
+// alive is nil while the server runs, and says how it ended otherwise.
+func (p *process) alive() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited during the benchmark (%v)%s", p.name, p.exitErr, p.output())
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit, killing the server when it
+// takes too long. Only the first call acts.
+func (p *process) stop() error {
+	p.stopOnce.Do(func() {
+		if err := p.alive(); err != nil {
+			p.stopErr = err
+			return
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		timeout := time.NewTimer(stopTimeout)
+		defer timeout.Stop()
+		select {
+		case <-p.done:
+			if p.exitErr != nil {
+				p.stopErr = fmt.Errorf("%s failed on SIGTERM (%v)%s", p.name, p.exitErr, p.output())
+			}
+		case <-timeout.C:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			p.stopErr = fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", p.name, stopTimeout)
+		}
+	})
+	return p.stopErr
+}
+
+// output is the end of what the server wrote, for error messages.
+func (p *process) output() string {
+	var b strings.Builder
+	for _, l := range []struct {
+		name string
+		log  *lineLog
+	}{{"stdout", p.stdout}, {"stderr", p.stderr}} {
+		if n, tail := l.log.last(); n > 0 {
+			fmt.Fprintf(&b, "\n  last lines of its %s:\n    %s", l.name, strings.Join(tail, "\n    "))
+		}
+	}
+	return b.String()
+}
+
+// logSummary says whether the server wrote anything on stderr.
+func (p *process) logSummary() string {
+	n, tail := p.stderr.last()
+	if n == 0 {
+		return fmt.Sprintf("%s wrote nothing on stderr", p.name)
+	}
+	return fmt.Sprintf("%s wrote %d lines on stderr; the last ones:\n    %s", p.name, n, strings.Join(tail, "\n    "))
+}
+
+// peakRSS reads the peak resident set size (VmHWM) of a process. It is the
+// peak since the process started, so after a run it covers that run and
+// all before it on the same server.
+func peakRSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM line")
+}
+
+// lineLog is the io.Writer a child's output goes to: it counts the lines,
+// keeps the last few for error messages, and sends the first group of the
+// first line matching its pattern on found.
+type lineLog struct {
+	mu      sync.Mutex
+	pattern *regexp.Regexp
+	found   chan string
+	partial []byte
+	lines   int
+	tail    []string
+}
+
+const tailLines = 10
+
+func newLineLog(pattern *regexp.Regexp) *lineLog {
+	return &lineLog{pattern: pattern, found: make(chan string, 1)}
+}
+
+func (l *lineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, b...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64<<10 { // a runaway line: keep its start
+		l.line(string(l.partial[:1024]) + "...")
+		l.partial = nil
+	}
+	l.partial = slices.Clone(l.partial)
+	return len(b), nil
+}
+
+func (l *lineLog) line(s string) {
+	l.lines++
+	l.tail = append(l.tail, truncate(s, 500))
+	if len(l.tail) > tailLines {
+		l.tail = l.tail[1:]
+	}
+	if l.pattern == nil {
+		return
+	}
+	if m := l.pattern.FindStringSubmatch(s); m != nil {
+		l.found <- m[1]
+		l.pattern = nil
+	}
+}
+
+// last returns the number of lines written and the last few.
+func (l *lineLog) last() (int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines, slices.Clone(l.tail)
+}
+
+// ----------------------------------------------------------------- report
+
+// printMachine describes what the numbers were measured on: without it they
+// mean nothing to the next reader.
+func printMachine(w io.Writer, cfg config) {
+	fmt.Fprintln(w, "# feedbackd ingestion benchmark")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- machine: %d CPUs (%s), GOMAXPROCS %d, %s memory, load average at start %s\n",
+		runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), memTotal(), loadAverage())
+	fmt.Fprintf(w, "- Go: this driver %s %s/%s; feedbackd built with %s; ceiling built with %s\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, builtWith(cfg.feedbackd), builtWith(cfg.ceiling))
+	fmt.Fprintf(w, "- load: vegeta, %d keep-alive connections, no rate limit, on the same machine as the servers; "+
+		"%s per run, rounds: %d, after a %s warm-up; bulk: arrays of %d for %s\n",
+		cfg.connections, cfg.duration, cfg.rounds, cfg.warmup, bulkSize, cfg.bulkDuration)
+	fmt.Fprintln(w)
+}
+
+// procField returns the value of a /proc file's first "key: value" line
+// with that key, or "?".
+func procField(file, key string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func cpuModel() string { return procField("/proc/cpuinfo", "model name") }
+
+func memTotal() string {
+	kb, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// builtWith is the Go version a binary was built with.
+func builtWith(path string) string {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "?"
+	}
+	return info.GoVersion
+}
+
+// stats is the median of a server's measured rounds.
+type stats struct {
+	perSecond []float64 // of each round
+	median    float64
+	p50, p99  time.Duration
+	peakRSS   int64
+	failed    int
+}
+
+func summarize(runs []run, target string) stats {
+	var s stats
+	var p50, p99 []time.Duration
+	for _, r := range runs {
+		if r.kind != "round" || r.target != target {
+			continue
+		}
+		s.perSecond = append(s.perSecond, r.perSecond())
+		p50, p99 = append(p50, r.p50), append(p99, r.p99)
+		s.peakRSS = max(s.peakRSS, r.peakRSS)
+		s.failed += r.sent - r.ok
+	}
+	s.median = median(s.perSecond)
+	s.p50, s.p99 = medianDuration(p50), medianDuration(p99)
+	return s
+}
+
+// printReport prints the table, the ratios, the bulk results, the servers'
+// logs and every run with failures, and returns the number of such runs.
+func printReport(w io.Writer, results []backendResult) int {
+	fmt.Fprintln(w, "| backend | target | req/s (median) | req/s of each round | p50 | p99 | peak RSS | failed |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|")
+	for _, res := range results {
+		for _, target := range []string{"feedbackd", "ceiling"} {
+			s := summarize(res.runs, target)
+			if len(s.perSecond) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %s | %d |\n",
+				res.name, target, s.median, joinRates(s.perSecond), ms(s.p50), ms(s.p99), mb(s.peakRSS), s.failed)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, res := range results {
+		printRatio(w, res)
+		printBulk(w, res)
+	}
+	fmt.Fprintln(w)
+	for _, res := range results {
+		for _, l := range res.logs {
+			fmt.Fprintf(w, "- %s: %s\n", res.name, l)
+		}
+	}
+	return printFailures(w, results)
+}
+
+// printRatio compares feedbackd's medians with the ceiling's.
+func printRatio(w io.Writer, res backendResult) {
+	fd, ce := summarize(res.runs, "feedbackd"), summarize(res.runs, "ceiling")
+	if len(fd.perSecond) == 0 || len(ce.perSecond) == 0 || ce.median == 0 {
+		return
+	}
+	fmt.Fprintf(w, "- %s: feedbackd/ceiling = %.3f (%.0f / %.0f req/s): feedbackd serves %.1f%% of its HTTP stack's ceiling; "+
+		"latency p50 %s vs %s, p99 %s vs %s\n",
+		res.name, fd.median/ce.median, fd.median, ce.median, 100*fd.median/ce.median,
+		ms(fd.p50), ms(ce.p50), ms(fd.p99), ms(ce.p99))
+}
+
+// printBulk reports the bulk run in feedback stored a second.
+func printBulk(w io.Writer, res backendResult) {
+	for _, r := range res.runs {
+		if r.kind != "bulk" {
+			continue
+		}
+		fmt.Fprintf(w, "- %s bulk (arrays of %d, feedbackd): %.1f req/s = %.0f feedback stored/s; p50 %s, p99 %s; peak RSS %s; %d failed\n",
+			res.name, bulkSize, r.perSecond(), r.perSecond()*bulkSize, ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok)
+	}
+}
+
+// printFailures lists every run, warm-ups included, with a request that did
+// not get a 200, and returns how many there were.
+func printFailures(w io.Writer, results []backendResult) int {
+	failed := 0
+	for _, res := range results {
+		for _, r := range res.runs {
+			if r.sent == r.ok {
+				continue
+			}
+			if failed == 0 {
+				fmt.Fprintln(w, "\n## !!! FAILED REQUESTS: the runs below are not valid measurements")
+			}
+			failed++
+			fmt.Fprintf(w, "\n!!! %s %s %s: %d of %d requests failed\n", res.name, r.target, label(r), r.sent-r.ok, r.sent)
+			for _, kind := range slices.Sorted(maps.Keys(r.failures)) {
+				fmt.Fprintf(w, "    %s x%d, e.g. %s\n", kind, r.failures[kind], r.examples[kind])
+			}
+		}
+	}
+	if failed == 0 {
+		fmt.Fprintln(w, "\nNo failed requests: every answer was 200.")
+	}
+	return failed
+}
+
+func joinRates(rates []float64) string {
+	s := make([]string, len(rates))
+	for i, r := range rates {
+		s[i] = strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	return strings.Join(s, ", ")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
+	}
+	return time.Duration(median(f))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
