@@ -6,7 +6,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated vet fmt-check go-test compat-node bench-analytics bench
+.PHONY: run build test generate check-generated vet fmt-check go-test compat-node bench-analytics bench fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -59,3 +59,11 @@ bench-analytics:
 bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling
+
+# Fuzzing: each target explores beyond its committed seed corpus
+# (server/testdata/fuzz, which every make test runs) for FUZZTIME.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzCreateFeedback$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseMetadataFilter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)

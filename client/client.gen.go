@@ -246,7 +246,10 @@ type FeedbackListObject string
 type FeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object.
+	// `null` means an empty object. Limits: at most 64 keys at the top,
+	// objects and arrays nested at most 8 deep, keys of at most 256
+	// characters, strings of at most 8192, and at most 32768 bytes as
+	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_prompt":"support-v2","_user":"user_123"}
@@ -331,7 +334,10 @@ type FeedbackTokenRequest struct {
 type FeedbackUpdate struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object.
+	// `null` means an empty object. Limits: at most 64 keys at the top,
+	// objects and arrays nested at most 8 deep, keys of at most 256
+	// characters, strings of at most 8192, and at most 32768 bytes as
+	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_prompt":"support-v2","_user":"user_123"}
@@ -369,7 +375,10 @@ type FieldError struct {
 
 // Metadata Free metadata to analyze the feedback by. Portkey's special keys
 // `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-// `null` means an empty object.
+// `null` means an empty object. Limits: at most 64 keys at the top,
+// objects and arrays nested at most 8 deep, keys of at most 256
+// characters, strings of at most 8192, and at most 32768 bytes as
+// compact JSON; a body over them is answered 400 naming the place.
 //
 // Example: {"_prompt":"support-v2","_user":"user_123"}
 type Metadata map[string]interface{}
@@ -404,7 +413,10 @@ type MetadataGroupsObject string
 type NodeSDKFeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object.
+	// `null` means an empty object. Limits: at most 64 keys at the top,
+	// objects and arrays nested at most 8 deep, keys of at most 256
+	// characters, strings of at most 8192, and at most 32768 bytes as
+	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_prompt":"support-v2","_user":"user_123"}
@@ -448,7 +460,10 @@ type ScorePoint struct {
 type TokenFeedback struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object.
+	// `null` means an empty object. Limits: at most 64 keys at the top,
+	// objects and arrays nested at most 8 deep, keys of at most 256
+	// characters, strings of at most 8192, and at most 32768 bytes as
+	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_prompt":"support-v2","_user":"user_123"}

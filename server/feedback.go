@@ -22,9 +22,21 @@ import (
 
 // CreateFeedback records one feedback or an atomic bulk of them.
 func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackRequestObject) (gen.CreateFeedbackResponseObject, error) {
-	items, err := feedbackItems(req.Body)
+	items, bulk, err := feedbackItems(req.Body)
 	if err != nil {
 		return nil, err
+	}
+	for i, it := range items {
+		if it.Metadata == nil {
+			continue
+		}
+		path := []string{"metadata"}
+		if bulk {
+			path = []string{strconv.Itoa(i), "metadata"}
+		}
+		if fe := checkMetadata(path, *it.Metadata); fe != nil {
+			return nil, metadataError(fe)
+		}
 	}
 	ws := workspaceOf(ctx)
 	now := s.clock()
@@ -59,27 +71,32 @@ func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackReque
 // feedbackItems unpacks the validated body, by exact member names (`VALUE`
 // is an unknown field, never `value`), into the items to store in order: a
 // single object, an array, or the index-keyed object of Portkey's Node SDK.
-func feedbackItems(body *gen.FeedbackInput) ([]gen.FeedbackRequest, error) {
+// bulk says whether the body was a bulk (an array or index-keyed object),
+// whose items' error paths start with their index.
+func feedbackItems(body *gen.FeedbackInput) (items []gen.FeedbackRequest, bulk bool, err error) {
 	raw, err := body.MarshalJSON()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decode validated body: %w", err)
+		return nil, false, fmt.Errorf("decode validated body: %w", err)
 	}
 	switch v := v.(type) {
 	case []any:
-		return bindItems(v)
+		items, err = bindItems(v)
+		return items, true, err
 	case map[string]any:
 		if _, single := v["trace_id"].(string); single {
-			return bindItems([]any{v})
+			items, err = bindItems([]any{v})
+			return items, false, err
 		}
-		return indexedItems(v)
+		items, err = indexedItems(v)
+		return items, true, err
 	}
-	return nil, fmt.Errorf("validated body is a %T", v)
+	return nil, false, fmt.Errorf("validated body is a %T", v)
 }
 
 // indexedItems orders the items of a FeedbackRequestIndexed body by their
@@ -148,6 +165,9 @@ func (s *Server) UpdateFeedbackByPost(ctx context.Context, req gen.UpdateFeedbac
 func (s *Server) update(ctx context.Context, id openapi_types.UUID, body *gen.FeedbackUpdate) error {
 	u := store.Update{Value: body.Value, Weight: body.Weight, UpdatedAt: s.clock()}
 	if body.Metadata != nil {
+		if fe := checkMetadata([]string{"metadata"}, *body.Metadata); fe != nil {
+			return metadataError(fe)
+		}
 		u.Metadata, u.MetadataSet = *body.Metadata, true
 	}
 	_, err := s.store.UpdateFeedback(ctx, workspaceOf(ctx), id.String(), u, s.idempotencyOf(ctx, "feedback updated"))

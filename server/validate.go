@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -77,9 +79,80 @@ func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 			if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
 				return validationError(err)
 			}
+			if vb, ok := req.Body.(interface{ ValidatedValue() any }); ok && route.Operation.RequestBody != nil {
+				mt := route.Operation.RequestBody.Value.Content.Get(echo.MIMEApplicationJSON)
+				if mt != nil && mt.Schema != nil && hasFractionSpelling(vb.ValidatedValue()) {
+					integralNumbers(mt.Schema.Value, vb.ValidatedValue())
+				}
+			}
 			return next(c)
 		}
 	}, nil
+}
+
+// integralNumbers rewrites, in the validated value, every number the
+// schema says is an integer into its plain integer spelling: JSON Schema
+// counts 1.0 as the integer 1, and the handler must receive 1, not fail to
+// bind "1.0" into an int.
+func integralNumbers(s *openapi3.Schema, v any) {
+	if s == nil {
+		return
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for _, branch := range s.OneOf {
+			if branch.Value != nil && branch.Value.Type.Is(openapi3.TypeObject) && branch.Value.VisitJSON(v, schemaOptions()...) == nil {
+				integralNumbers(branch.Value, v)
+			}
+		}
+		for k, x := range v {
+			if p := s.Properties[k]; p != nil {
+				if n, ok := x.(json.Number); ok && p.Value.Type.Is(openapi3.TypeInteger) {
+					if f, err := n.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+						v[k] = json.Number(strconv.FormatInt(int64(f), 10))
+					}
+					continue
+				}
+				integralNumbers(p.Value, x)
+			} else if ap := s.AdditionalProperties.Schema; ap != nil {
+				integralNumbers(ap.Value, x)
+			}
+		}
+	case []any:
+		for _, branch := range s.OneOf {
+			if branch.Value != nil && branch.Value.Type.Is(openapi3.TypeArray) {
+				integralNumbers(branch.Value, v)
+			}
+		}
+		if s.Items != nil {
+			for _, x := range v {
+				integralNumbers(s.Items.Value, x)
+			}
+		}
+	}
+}
+
+// hasFractionSpelling says whether v holds a number written with a
+// fraction or an exponent, the only ones integralNumbers may rewrite; most
+// bodies have none, and skip the walk.
+func hasFractionSpelling(v any) bool {
+	switch v := v.(type) {
+	case json.Number:
+		return strings.ContainsAny(string(v), ".eE")
+	case map[string]any:
+		for _, x := range v {
+			if hasFractionSpelling(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if hasFractionSpelling(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validationError turns a kin-openapi error into a requestError with the

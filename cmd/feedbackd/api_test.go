@@ -128,6 +128,26 @@ func testCreateGetUpdateDelete(t *testing.T, b backend) {
 	if _, err := c.Feedback.Get(ctx, id2); err != nil {
 		t.Errorf("the other feedback: %v", err)
 	}
+
+	// JSON Schema counts 2.0 as the integer 2: accepted, stored as 2.
+	status, body = inst.do(t, "POST", "/v1/feedback", map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"},
+		`{"trace_id":"fraction","value":2.0,"metadata":{"value":2.50}}`)
+	if status != 200 {
+		t.Fatalf("value 2.0: got %d %s", status, body)
+	}
+	var created struct {
+		IDs []client.UUID `json:"feedback_ids"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil || len(created.IDs) != 1 {
+		t.Fatalf("value 2.0: %s", body)
+	}
+	status, body = inst.do(t, "PUT", "/v1/feedback/"+created.IDs[0].String(), map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"}, `{"value":-3e0}`)
+	if status != 200 {
+		t.Fatalf("update with value -3e0: got %d %s", status, body)
+	}
+	if f, err := c.Feedback.Get(ctx, created.IDs[0]); err != nil || f.Value != -3 || jsonOf(t, f.Metadata) != `{"value":2.5}` {
+		t.Errorf("after 2.0 and -3e0: %+v, %v", f, err)
+	}
 }
 
 func testBulkCreateKeepsOrderAndIsAtomic(t *testing.T, b backend) {
@@ -345,6 +365,18 @@ func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
 
 	jsonKey := map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"}
 	unknown := uuid.Must(uuid.NewV7()).String()
+	deep := `"x"`
+	for range 9 {
+		deep = `{"a":` + deep + `}`
+	}
+	var wide, huge strings.Builder
+	for i := range 65 {
+		fmt.Fprintf(&wide, `%s"k%d":1`, map[bool]string{true: "", false: ","}[i == 0], i)
+	}
+	for i := range 60 {
+		fmt.Fprintf(&huge, `%s"k%d":"%s"`, map[bool]string{true: "", false: ","}[i == 0], i, strings.Repeat("x", 600))
+	}
+	meta := func(m string) string { return `{"trace_id":"a","value":1,"metadata":` + m + `}` }
 	cases := []struct {
 		name, method, path string
 		header             map[string]string
@@ -371,6 +403,13 @@ func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
 		{"metadata an array", "POST", "/v1/feedback", jsonKey, `{"trace_id":"a","value":1,"metadata":["x"]}`, 400, "/metadata"},
 		{"metadata a string", "POST", "/v1/feedback", jsonKey, `{"trace_id":"a","value":1,"metadata":"x"}`, 400, "/metadata"},
 		{"empty array", "POST", "/v1/feedback", jsonKey, `[]`, 400, ""},
+		{"metadata nested 9 deep", "POST", "/v1/feedback", jsonKey, meta(deep), 400, "/metadata/a/a/a/a/a/a/a/a"},
+		{"metadata with 65 keys", "POST", "/v1/feedback", jsonKey, meta("{" + wide.String() + "}"), 400, "/metadata"},
+		{"metadata over 32 KiB", "POST", "/v1/feedback", jsonKey, meta("{" + huge.String() + "}"), 400, "/metadata"},
+		{"metadata key of 257 characters", "POST", "/v1/feedback", jsonKey, meta(`{"` + strings.Repeat("k", 257) + `":1}`), 400, "/metadata/" + strings.Repeat("k", 257)},
+		{"metadata string of 8193 characters", "POST", "/v1/feedback", jsonKey, meta(`{"s":"` + strings.Repeat("é", 8193) + `"}`), 400, "/metadata/s"},
+		{"bulk item metadata too deep", "POST", "/v1/feedback", jsonKey, `[{"trace_id":"a","value":1},` + meta(deep) + `]`, 400, "/1/metadata/a/a/a/a/a/a/a/a"},
+		{"update metadata too deep", "PUT", "/v1/feedback/" + id.String(), jsonKey, `{"value":1,"metadata":` + deep + `}`, 400, "/metadata/a/a/a/a/a/a/a/a"},
 		{"1001 items", "POST", "/v1/feedback", jsonKey, big.String(), 400, ""},
 		{"bulk item not an object", "POST", "/v1/feedback", jsonKey, `[{"trace_id":"a","value":1},5]`, 400, "/1"},
 		{"case variant smuggles no value", "POST", "/v1/feedback", jsonKey, `{"trace_id":"a","VALUE":1}`, 400, "/value"},

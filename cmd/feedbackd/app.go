@@ -76,6 +76,10 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.StringFlag{Name: "cors-origins", Usage: "comma-separated origins browsers may submit token feedback from (default: any)", Sources: env("FEEDBACKD_CORS_ORIGINS")},
 					&cli.FloatFlag{Name: "rate-limit", Usage: "requests a second each API key and each feedback token may make, in bursts of as many; 0 is off", Sources: env("FEEDBACKD_RATE_LIMIT")},
 					&cli.StringFlag{Name: "public-url", Usage: "the URL clients reach this server at, for feedback token links (default: each request's own)", Sources: env("FEEDBACKD_PUBLIC_URL")},
+					&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "how long a client may take to send a request's headers", Sources: env("FEEDBACKD_HEADER_TIMEOUT")},
+					&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "how long a client may take to send a whole request", Sources: env("FEEDBACKD_READ_TIMEOUT")},
+					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
+					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return serve(ctx, cmd, stdout, stderr)
@@ -311,12 +315,14 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Slow or stalled clients are cut off by these timeouts, so they cannot
+	// hold connections (and goroutines) that normal clients need.
 	srv := &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cmd.Duration("header-timeout"),
+		ReadTimeout:       cmd.Duration("read-timeout"),
+		WriteTimeout:      cmd.Duration("write-timeout"),
+		IdleTimeout:       cmd.Duration("idle-timeout"),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
