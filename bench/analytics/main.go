@@ -96,7 +96,7 @@ func bench(ctx context.Context, name string, open func(name string) store.Store)
 	dropTriggers(ctx, name)
 	rateWithout := load(ctx, plain, *sample, false)
 	plain.Close()
-	fmt.Printf("ingestion, %d rows in bulks of 1000: %.0f rows/s with the analytics triggers, %.0f rows/s without (ratio %.2f)\n",
+	fmt.Printf("ingestion, %d rows in bulks of 1000: %.0f rows/s with the analytics rollups, %.0f rows/s without (ratio %.2f)\n",
 		*sample, rateWith, rateWithout, rateWith/rateWithout)
 
 	s := open("main")
@@ -268,12 +268,19 @@ func dropTriggers(ctx context.Context, backend string) {
 	}
 }
 
+// dropTriggersSQLite removes the rollup triggers and, since the store adds
+// inserts to the rollup itself, the rollup table's upserts too: a trigger
+// that throws the new row away stands in for the table.
 func dropTriggersSQLite(ctx context.Context, path string) {
 	db, err := sql.Open("sqlite", path)
 	check(err)
 	defer db.Close()
-	for _, t := range []string{"insert", "update", "delete"} {
-		_, err := db.ExecContext(ctx, "DROP TRIGGER feedback_rollup_"+t)
+	for _, stmt := range []string{
+		"DROP TRIGGER feedback_rollup_update",
+		"DROP TRIGGER feedback_rollup_delete",
+		"CREATE TRIGGER discard_rollup BEFORE INSERT ON feedback_rollup BEGIN SELECT RAISE(IGNORE); END",
+	} {
+		_, err := db.ExecContext(ctx, stmt)
 		check(err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 // statements are prepared once on the write connection.
 type statements struct {
 	insertFeedback *sql.Stmt
+	addRollup      *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
@@ -29,13 +30,66 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
+	st.addRollup, err = conn.PrepareContext(ctx, `INSERT INTO feedback_rollup
+		(workspace_id, dim, dim_value, slot, value, n, sum_weighted) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
+			n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
 	return nil
 }
 
 func (st *statements) close() {
-	if st.insertFeedback != nil {
-		st.insertFeedback.Close()
+	for _, s := range []*sql.Stmt{st.insertFeedback, st.addRollup} {
+		if s != nil {
+			s.Close()
+		}
 	}
+}
+
+// rollupCell identifies one row of feedback_rollup.
+type rollupCell struct {
+	workspace, dim, dimValue string
+	slot                     int64
+	value                    int
+}
+
+type rollupSums struct {
+	n   int64
+	sum float64
+}
+
+// addToRollup adds inserted feedback to feedback_rollup, one upsert per
+// distinct cell of the batch (the table's update and delete triggers
+// handle the other writes).
+func (s *Store) addToRollup(ctx context.Context, tx *sql.Tx, fs []*store.Feedback) error {
+	cells := map[rollupCell]*rollupSums{}
+	add := func(c rollupCell, f *store.Feedback) {
+		r := cells[c]
+		if r == nil {
+			r = &rollupSums{}
+			cells[c] = r
+		}
+		r.n++
+		r.sum += float64(f.Value) * f.Weight
+	}
+	for _, f := range fs {
+		slot := micros(f.CreatedAt) / (store.SlotSeconds * 1_000_000)
+		add(rollupCell{f.WorkspaceID, "", "", slot, f.Value}, f)
+		for _, k := range store.RollupKeys {
+			if v, ok := f.Metadata[k].(string); ok {
+				add(rollupCell{f.WorkspaceID, k, v, slot, f.Value}, f)
+			}
+		}
+	}
+	stmt := tx.StmtContext(ctx, s.stmts.addRollup)
+	for c, r := range cells {
+		if _, err := stmt.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.slot, c.value, r.n, r.sum); err != nil {
+			return fmt.Errorf("rollup: %w", err)
+		}
+	}
+	return nil
 }
 
 const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at`
@@ -58,6 +112,9 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return translate(err)
 			}
+		}
+		if err := s.addToRollup(ctx, tx, fs); err != nil {
+			return err
 		}
 		if idem == nil {
 			return nil
@@ -145,6 +202,12 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		var err error
 		if out, err = scanFeedback(row); err != nil {
 			return translate(err)
+		}
+		if out.ID == f.ID {
+			// Inserted, not updated: the rollup has not seen it.
+			if err := s.addToRollup(ctx, tx, []*store.Feedback{out}); err != nil {
+				return err
+			}
 		}
 		if idem != nil {
 			return recordIdempotency(ctx, tx, idem, []string{out.ID})

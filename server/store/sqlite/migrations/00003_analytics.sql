@@ -10,8 +10,10 @@
 -- sum of value x weight of each score, for all feedback (dim '') and for each
 -- string value of _organisation, _prompt and _environment. _user is left out:
 -- users are many and each has few rows, which its index finds faster than a
--- rollup as large as the table would. Triggers keep the rollup exact in the
--- same transaction as every insert, update and delete.
+-- rollup as large as the table would. It is kept exact in the same
+-- transaction as every write: inserts add to it from the store's code, one
+-- upsert for each distinct cell of a whole batch (a trigger would upsert
+-- once per row and dimension); updates and deletes, rare, by triggers.
 -- +goose StatementBegin
 ALTER TABLE feedback ADD COLUMN m_user TEXT;
 -- +goose StatementEnd
@@ -70,16 +72,6 @@ SELECT workspace_id, dim, val, slot, value, count(*), sum(value * weight) FROM (
 ) GROUP BY workspace_id, dim, val, slot, value;
 -- +goose StatementEnd
 -- +goose StatementBegin
-CREATE TRIGGER feedback_rollup_insert AFTER INSERT ON feedback BEGIN
-    INSERT INTO feedback_rollup (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
-    SELECT NEW.workspace_id, d.dim, d.val, NEW.created_at / 900000000, NEW.value, 1, NEW.value * NEW.weight
-    FROM (SELECT '' AS dim, '' AS val UNION ALL SELECT '_organisation', NEW.m_organisation WHERE NEW.m_strings & 2 UNION ALL SELECT '_prompt', NEW.m_prompt WHERE NEW.m_strings & 4 UNION ALL SELECT '_environment', NEW.m_environment WHERE NEW.m_strings & 8) AS d
-    WHERE true
-    ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
-        n = n + 1, sum_weighted = sum_weighted + excluded.sum_weighted;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
 CREATE TRIGGER feedback_rollup_delete AFTER DELETE ON feedback BEGIN
     UPDATE feedback_rollup SET n = n - 1, sum_weighted = sum_weighted - OLD.value * OLD.weight
     WHERE 1 AND workspace_id = OLD.workspace_id AND dim = '' AND dim_value = ''
@@ -125,7 +117,6 @@ END;
 -- +goose Down
 DROP TRIGGER feedback_rollup_update;
 DROP TRIGGER feedback_rollup_delete;
-DROP TRIGGER feedback_rollup_insert;
 DROP TABLE feedback_rollup;
 DROP INDEX feedback_workspace_m_user;
 DROP INDEX feedback_workspace_m_organisation;
