@@ -137,12 +137,12 @@ func testKeysInOtherWorkspaceSeeNothing(t *testing.T, b backend) {
 
 func testExpiredKeyIsRejected(t *testing.T, b backend) {
 	inst := start(t, b, "", nil)
-	key := newKey(t, inst, "default", "--expires-in", "1s")
+	key := newKey(t, inst, "default", "--expires-in", "2s")
 	c := inst.client(t, key)
 	if _, err := c.Feedback.ListPage(context.Background(), client.ListFeedbackParams{}); err != nil {
 		t.Fatalf("fresh key: %v", err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	if _, err := c.Feedback.ListPage(context.Background(), client.ListFeedbackParams{}); !errors.Is(err, client.ErrUnauthorized) {
 		t.Errorf("expired key: got %v, want ErrUnauthorized", err)
 	}

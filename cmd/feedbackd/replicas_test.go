@@ -140,6 +140,41 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		}
 	}
 
+	// One Idempotency-Key sent through both replicas at once, many times:
+	// one write, and every answer has its ids.
+	answers := make(chan []client.UUID, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kctx := client.WithIdempotencyKey(ctx, "across-replicas")
+			ids, err := clients[i%2].Feedback.BulkCreate(kctx, []client.FeedbackRequest{{TraceID: "across", Value: 1}, {TraceID: "across", Value: 2}})
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && apiErr.StatusCode == 409 {
+				return // still in progress on that replica: a client would retry
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			answers <- ids
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	var firstIDs []client.UUID
+	for ids := range answers {
+		if firstIDs == nil {
+			firstIDs = ids
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(firstIDs) {
+			t.Errorf("one key answered %v and %v", firstIDs, ids)
+		}
+	}
+	if got := collect(t, clients[0], client.ListFeedbackParams{TraceID: client.Ptr("across")}); len(got) != 2 {
+		t.Errorf("one key through two replicas stored %d feedback, want 2", len(got))
+	}
+
 	// Concurrent updates of one feedback through both replicas: the row
 	// ends as exactly one of the updates sent, with all of its fields.
 	target := slices.Collect(maps.Keys(acked))[0]
