@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -27,14 +28,16 @@ import (
 // schema dumped into them, and `format: uuid` actually checked (kin-openapi
 // leaves it unchecked until a validator is registered), with the RFC 9562
 // pattern so version 7 ids pass.
-func schemaOptions() []openapi3.SchemaValidationOption {
+//
+// They are built once: a format validator compiles its regular expression.
+var schemaOptions = sync.OnceValue(func() []openapi3.SchemaValidationOption {
 	return []openapi3.SchemaValidationOption{
 		openapi3.DisableSchemaErrorDetails(),
 		openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
 			"uuid": openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562),
 		}),
 	}
-}
+})
 
 // requestValidator checks every request of the versioned API against the
 // embedded spec with kin-openapi. KeepValidatedValue hands the strict
@@ -100,10 +103,8 @@ func integralNumbers(s *openapi3.Schema, v any) {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		for _, branch := range s.OneOf {
-			if branch.Value != nil && branch.Value.Type.Is(openapi3.TypeObject) && branch.Value.VisitJSON(v, schemaOptions()...) == nil {
-				integralNumbers(branch.Value, v)
-			}
+		if branch := objectBranch(s, v); branch != nil {
+			integralNumbers(branch, v)
 		}
 		for k, x := range v {
 			if p := s.Properties[k]; p != nil {
@@ -130,6 +131,30 @@ func integralNumbers(s *openapi3.Schema, v any) {
 			}
 		}
 	}
+}
+
+// objectBranch picks the oneOf branch an object (already validated) is: the
+// first object branch whose required members it has; the feedback bodies'
+// branches differ exactly that way (a FeedbackRequest needs trace_id and
+// value, the index-keyed form requires none).
+func objectBranch(s *openapi3.Schema, v map[string]any) *openapi3.Schema {
+	for _, ref := range s.OneOf {
+		b := ref.Value
+		if b == nil || !b.Type.Is(openapi3.TypeObject) {
+			continue
+		}
+		has := true
+		for _, r := range b.Required {
+			if _, ok := v[r]; !ok {
+				has = false
+				break
+			}
+		}
+		if has {
+			return b
+		}
+	}
+	return nil
 }
 
 // hasFractionSpelling says whether v holds a number written with a
@@ -265,7 +290,7 @@ func closestBranchError(s *openapi3.Schema, v any) error {
 		if ref.Value == nil || ref.Value.Type == nil || !ref.Value.Type.Is(kind) {
 			continue
 		}
-		opts := append(schemaOptions(), openapi3.MultiErrors(), openapi3.VisitAsRequest())
+		opts := append(slices.Clone(schemaOptions()), openapi3.MultiErrors(), openapi3.VisitAsRequest())
 		err := ref.Value.VisitJSON(v, opts...)
 		if err == nil {
 			continue

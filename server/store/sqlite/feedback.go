@@ -17,11 +17,25 @@ import (
 
 // statements are prepared once on the write connection.
 type statements struct {
-	insertFeedback *sql.Stmt
-	addRollup      *sql.Stmt
+	begin, commit, rollback        *sql.Stmt
+	savepoint, rollbackTo, release *sql.Stmt
+	insertFeedback                 *sql.Stmt
+	addRollup                      *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.begin, "BEGIN IMMEDIATE"}, {&st.commit, "COMMIT"}, {&st.rollback, "ROLLBACK"},
+		{&st.savepoint, "SAVEPOINT op"}, {&st.rollbackTo, "ROLLBACK TO op"}, {&st.release, "RELEASE op"},
+	} {
+		var err error
+		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("prepare %s: %w", p.sql, err)
+		}
+	}
 	var err error
 	st.insertFeedback, err = conn.PrepareContext(ctx, `INSERT INTO feedback
 		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
@@ -41,7 +55,7 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.insertFeedback, st.addRollup} {
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.addRollup} {
 		if s != nil {
 			s.Close()
 		}
@@ -63,7 +77,7 @@ type rollupSums struct {
 // addToRollup adds inserted feedback to feedback_rollup, one upsert per
 // distinct cell of the batch (the table's update and delete triggers
 // handle the other writes).
-func (s *Store) addToRollup(ctx context.Context, tx *sql.Tx, fs []*store.Feedback) error {
+func (s *Store) addToRollup(ctx context.Context, tx *sql.Conn, fs []*store.Feedback) error {
 	cells := map[rollupCell]*rollupSums{}
 	add := func(c rollupCell, f *store.Feedback) {
 		r := cells[c]
@@ -83,7 +97,7 @@ func (s *Store) addToRollup(ctx context.Context, tx *sql.Tx, fs []*store.Feedbac
 			}
 		}
 	}
-	stmt := tx.StmtContext(ctx, s.stmts.addRollup)
+	stmt := s.stmts.addRollup
 	for c, r := range cells {
 		if _, err := stmt.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.slot, c.value, r.n, r.sum); err != nil {
 			return fmt.Errorf("rollup: %w", err)
@@ -106,8 +120,8 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt := tx.StmtContext(ctx, s.stmts.insertFeedback)
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		stmt := s.stmts.insertFeedback
 		for _, args := range rows {
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return translate(err)
@@ -130,7 +144,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 // recordIdempotency records a write under its idempotency key, in the
 // write's transaction; ErrIdempotencyKeyUsed when the key is taken, which
 // rolls the write back.
-func recordIdempotency(ctx context.Context, tx *sql.Tx, idem *store.Idempotency, ids []string) error {
+func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotency, ids []string) error {
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return err
@@ -167,7 +181,7 @@ func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store
 
 // PurgeIdempotency implements store.Store.
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(before))
 		return err
 	})
@@ -180,7 +194,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	var out *store.Feedback
-	err = s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		sp := store.SpecialOf(f.Metadata)
 		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
 				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
@@ -219,9 +233,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 
 // GetFeedback implements store.Store.
 func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
-	row := s.read.QueryRowContext(ctx,
-		`SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-	return scanFeedback(row)
+	return scanFeedback(s.reads.feedbackByID.QueryRowContext(ctx, workspaceID, id))
 }
 
 // UpdateFeedback implements store.Store.
@@ -237,7 +249,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 		args = append(args, meta, sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 	}
 	var out *store.Feedback
-	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		row := tx.QueryRowContext(ctx, `UPDATE feedback SET `+set+`
 			WHERE workspace_id = ? AND id = ?
 			RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
@@ -255,7 +267,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 		return affectedOne(res, err, "feedback not found")
 	})

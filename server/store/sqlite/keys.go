@@ -15,7 +15,7 @@ import (
 // EnsureWorkspace implements store.Store.
 func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Workspace, error) {
 	var w store.Workspace
-	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Worksp
 
 // CreateAPIKey implements store.Store.
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, workspace_id, name, hash, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, k.ID, k.WorkspaceID, k.Name, k.Hash, micros(k.CreatedAt), optMicros(k.ExpiresAt))
 		return translate(err)
@@ -49,23 +49,49 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 const keyColumns = `k.id, k.workspace_id, w.name, k.name, k.hash, k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
 
+// readStatements are the reads every request makes.
+type readStatements struct {
+	keyByHash, keyByID, feedbackByID *sql.Stmt
+}
+
+func (r *readStatements) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&r.keyByHash, `SELECT ` + keyColumns + ` FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = ?`},
+		{&r.keyByID, `SELECT ` + keyColumns + ` FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = ?`},
+		{&r.feedbackByID, `SELECT ` + feedbackColumns + ` FROM feedback WHERE workspace_id = ? AND id = ?`},
+	} {
+		var err error
+		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *readStatements) close() {
+	for _, s := range []*sql.Stmt{r.keyByHash, r.keyByID, r.feedbackByID} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
 // APIKeyByHash implements store.Store.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = ?`, hash)
-	return scanKey(row)
+	return scanKey(s.reads.keyByHash.QueryRowContext(ctx, hash))
 }
 
 // APIKeyByID implements store.Store.
 func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = ?`, id)
-	return scanKey(row)
+	return scanKey(s.reads.keyByID.QueryRowContext(ctx, id))
 }
 
 // TouchAPIKey implements store.Store.
 func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, micros(at), id)
 		return affectedOne(res, err, "api key %s not found", id)
 	})
@@ -74,7 +100,7 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
 	var value []byte
-	err := s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO NOTHING`, name, generate(), micros(time.Now())); err != nil {
 			return err
@@ -108,7 +134,7 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
 
 // RevokeAPIKey implements store.Store.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
 		return affectedOne(res, err, "api key %s not found", id)
 	})

@@ -39,6 +39,9 @@ type Store struct {
 	write *sql.DB
 	conn  *sql.Conn
 	stmts statements
+	// reads are prepared once on the read pool (database/sql keeps one
+	// prepared copy per connection), for the lookups every request makes.
+	reads readStatements
 
 	queue chan *writeOp
 	mu    sync.RWMutex // guards closed against sends on queue
@@ -54,7 +57,7 @@ var _ store.Store = (*Store)(nil)
 // the commit.
 type writeOp struct {
 	ctx context.Context
-	fn  func(ctx context.Context, tx *sql.Tx) error
+	fn  func(ctx context.Context, tx *sql.Conn) error
 	err chan error
 }
 
@@ -86,6 +89,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// Statements are prepared before any transaction: preparing on the one
 	// write connection while a transaction holds it would wait forever.
 	if err := s.stmts.prepare(ctx, s.conn); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.reads.prepare(ctx, s.read); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -149,6 +156,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	s.stmts.close()
+	s.reads.close()
 	if s.conn != nil {
 		s.conn.Close()
 	}
@@ -157,7 +165,7 @@ func (s *Store) closeDBs() error {
 
 // do hands fn to the writer and waits until its transaction has committed
 // (or failed). A write whose context ends while it is queued is not run.
-func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -195,39 +203,45 @@ func (s *Store) writer() {
 
 // commit runs a batch in one transaction. Each op has its own savepoint, so
 // one op's failure rolls back only that op; a failed commit fails them all.
+//
+// The transaction is driven with plain statements on the write connection
+// rather than database/sql's Tx, whose StmtContext prepares a statement
+// anew for every transaction: statements prepared once on the connection
+// run inside the open transaction as they are.
 func (s *Store) commit(batch []*writeOp) {
 	ctx := context.Background()
-	errs := make([]error, len(batch))
-	tx, err := s.conn.BeginTx(ctx, nil)
-	if err != nil {
+	fail := func(what string, err error) {
+		_, _ = s.stmts.rollback.ExecContext(ctx)
 		for _, op := range batch {
-			op.err <- fmt.Errorf("begin: %w", err)
+			op.err <- fmt.Errorf("%s: %w", what, err)
 		}
+	}
+	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
+		fail("begin", err)
 		return
 	}
+	errs := make([]error, len(batch))
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := s.stmts.savepoint.ExecContext(ctx); err != nil {
 			errs[i] = err
 			continue
 		}
-		errs[i] = op.fn(ctx, tx)
+		errs[i] = op.fn(ctx, s.conn)
 		if errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := s.stmts.rollbackTo.ExecContext(ctx); err != nil {
 				errs[i] = errors.Join(errs[i], err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := s.stmts.release.ExecContext(ctx); err != nil {
 			errs[i] = errors.Join(errs[i], err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		for _, op := range batch {
-			op.err <- fmt.Errorf("commit: %w", err)
-		}
+	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
+		fail("commit", err)
 		return
 	}
 	for i, op := range batch {
