@@ -75,8 +75,8 @@ type rollupSums struct {
 }
 
 // addToRollup adds inserted feedback to feedback_rollup, one upsert per
-// distinct cell of the batch (the table's update and delete triggers
-// handle the other writes).
+// distinct cell (the table's update and delete triggers handle the other
+// writes). The writer calls it once for a whole batch.
 func (s *Store) addToRollup(ctx context.Context, tx *sql.Conn, fs []*store.Feedback) error {
 	cells := map[rollupCell]*rollupSums{}
 	add := func(c rollupCell, f *store.Feedback) {
@@ -120,24 +120,21 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
-	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+	return s.doInsert(ctx, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
 		stmt := s.stmts.insertFeedback
 		for _, args := range rows {
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return translate(err)
+				return nil, translate(err)
 			}
 		}
-		if err := s.addToRollup(ctx, tx, fs); err != nil {
-			return err
-		}
 		if idem == nil {
-			return nil
+			return fs, nil
 		}
 		ids := make([]string, len(fs))
 		for i, f := range fs {
 			ids[i] = f.ID
 		}
-		return recordIdempotency(ctx, tx, idem, ids)
+		return fs, recordIdempotency(ctx, tx, idem, ids)
 	})
 }
 
@@ -194,7 +191,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	var out *store.Feedback
-	err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+	err = s.doInsert(ctx, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
 		sp := store.SpecialOf(f.Metadata)
 		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
 				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
@@ -215,18 +212,18 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 		var err error
 		if out, err = scanFeedback(row); err != nil {
-			return translate(err)
+			return nil, translate(err)
 		}
+		var inserted []*store.Feedback
 		if out.ID == f.ID {
-			// Inserted, not updated: the rollup has not seen it.
-			if err := s.addToRollup(ctx, tx, []*store.Feedback{out}); err != nil {
-				return err
-			}
+			// Inserted, not updated (the update trigger saw that): the
+			// rollup has not seen it.
+			inserted = []*store.Feedback{out}
 		}
 		if idem != nil {
-			return recordIdempotency(ctx, tx, idem, []string{out.ID})
+			return inserted, recordIdempotency(ctx, tx, idem, []string{out.ID})
 		}
-		return nil
+		return inserted, nil
 	})
 	return out, err
 }

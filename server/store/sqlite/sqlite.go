@@ -59,6 +59,9 @@ type writeOp struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Conn) error
 	err chan error
+	// rollup lists the rows the op inserted, once fn has succeeded: the
+	// batch adds them to feedback_rollup together before it commits.
+	rollup []*store.Feedback
 }
 
 // Open opens (creating when missing) the SQLite database at path, applies
@@ -166,7 +169,22 @@ func (s *Store) closeDBs() error {
 // do hands fn to the writer and waits until its transaction has committed
 // (or failed). A write whose context ends while it is queued is not run.
 func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)})
+}
+
+// doInsert is do for a write that inserts feedback: fn returns the rows
+// it inserted, and the batch adds them to the rollup.
+func (s *Store) doInsert(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error)) error {
+	op := &writeOp{ctx: ctx, err: make(chan error, 1)}
+	op.fn = func(ctx context.Context, tx *sql.Conn) error {
+		rows, err := fn(ctx, tx)
+		op.rollup = rows
+		return err
+	}
+	return s.enqueue(op)
+}
+
+func (s *Store) enqueue(op *writeOp) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -221,6 +239,7 @@ func (s *Store) commit(batch []*writeOp) {
 		return
 	}
 	errs := make([]error, len(batch))
+	var inserted []*store.Feedback
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
@@ -239,6 +258,15 @@ func (s *Store) commit(batch []*writeOp) {
 		if _, err := s.stmts.release.ExecContext(ctx); err != nil {
 			errs[i] = errors.Join(errs[i], err)
 		}
+		if errs[i] == nil {
+			inserted = append(inserted, op.rollup...)
+		}
+	}
+	// One upsert per distinct rollup cell of the whole batch: under load,
+	// concurrent writes land in the same slot and share their cells.
+	if err := s.addToRollup(ctx, s.conn, inserted); err != nil {
+		fail("rollup", err)
+		return
 	}
 	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
 		fail("commit", err)
