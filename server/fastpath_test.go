@@ -1,0 +1,154 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/feedbackd/feedbackd/gen"
+)
+
+// feedbackInputSchema is the spec's schema of the POST /v1/feedback body.
+func feedbackInputSchema(t testing.TB) *openapi3.Schema {
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Components.Schemas["FeedbackInput"].Value
+}
+
+// kinAccepts validates a body as the full path does: decoded with
+// numbers kept, checked against the spec's schema by kin-openapi.
+func kinAccepts(t testing.TB, schema *openapi3.Schema, body []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false
+	}
+	return schema.VisitJSON(v, append(schemaOptions(), openapi3.VisitAsRequest())...) == nil
+}
+
+// FuzzFastPath is the differential test of the fast path against
+// kin-openapi: every body the fast path accepts, kin-openapi accepts, and
+// the fast path's items are the body's items as the spec reads them.
+// (What the fast path declines takes kin-openapi's path, so a decline is
+// never wrong, only slower.)
+func FuzzFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"trace_id":"t","value":1}`,
+		`{"trace_id":"t","value":-10,"weight":0.5,"metadata":{"_user":"u","n":[1,{"a":null}]}}`,
+		`[{"trace_id":"a","value":1},{"trace_id":"b","value":2,"weight":null,"metadata":null,"extra":{"x":1}}]`,
+		`{"trace_id":"t","value":1,"value":2}`, `{"trace_id":"t","value":1,"Value":2}`, `{"trace_id":"t","value":1.0}`,
+		`{"trace_id":"","value":1}`, `{"trace_id":"t","value":11}`, `{"trace_id":"t","value":-0,"weight":-0}`,
+		`{"trace_id":"t","value":1,"weight":1.0000000000000001}`, `{"trace_id":"t","value":1,"weight":1e-400}`,
+		`{"trace_id":"t","value":1,"metadata":[]}`, `[]`, `{"0":{"traceID":"a","value":1}}`, `{"trace_id":"\ud800","value":1}`,
+		`{"trace_id":"t","value":1,"metadata":{"a":1,"a":2}}`, `{"trace_id":1,"value":1}`, `{"trace_id":"t","value":"1"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	schema := feedbackInputSchema(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) || !json.Valid(body) {
+			return // refused before either path sees it
+		}
+		d, ok := fastDecode(body)
+		if !ok {
+			return
+		}
+		if !kinAccepts(t, schema, body) {
+			t.Fatalf("fast path accepts %q, kin-openapi refuses it", body)
+		}
+		want := expectedItems(t, body)
+		if len(want) != len(d.items) {
+			t.Fatalf("%q: %d items, want %d", body, len(d.items), len(want))
+		}
+		for i, it := range d.items {
+			w := want[i]
+			weight := 1.0
+			if it.Weight != nil {
+				weight = *it.Weight
+			}
+			meta := map[string]any{}
+			if it.Metadata != nil {
+				meta = *it.Metadata
+			}
+			gotMeta, _ := json.Marshal(normalizeJSON(meta))
+			wantMeta, _ := json.Marshal(normalizeJSON(w.metadata))
+			if it.TraceID != w.traceID || it.Value != w.value || weight != w.weight || string(gotMeta) != string(wantMeta) {
+				t.Fatalf("%q item %d: fast path %s/%d/%v/%s, spec %s/%d/%v/%s", body, i, it.TraceID, it.Value, weight, gotMeta, w.traceID, w.value, w.weight, wantMeta)
+			}
+		}
+	})
+}
+
+// The fast path takes the common bodies, so it is worth having.
+func TestFastPathTakesTheCommonBodies(t *testing.T) {
+	for _, body := range []string{
+		`{"trace_id":"trace-1","value":5}`,
+		`{"trace_id":"trace-1","value":-1,"weight":0.25,"metadata":{"_user":"user_123","_prompt":"support-v2"}}`,
+		`{"trace_id":"t","value":1,"weight":null,"metadata":null}`,
+		`[{"trace_id":"a","value":1},{"trace_id":"b","value":-1,"weight":0.5}]`,
+		`{"trace_id":"t","value":1,"feedback_id":"ignored"}`,
+	} {
+		if _, ok := fastDecode([]byte(body)); !ok {
+			t.Errorf("the fast path declines %s", body)
+		}
+	}
+}
+
+// The fast path's limits are the spec's.
+func TestFastPathLimitsMatchSpec(t *testing.T) {
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Components.Schemas
+	req := s["FeedbackRequest"].Value
+	list := s["FeedbackRequestList"].Value
+	trace := req.Properties["trace_id"].Value
+	value := req.Properties["value"].Value
+	meta := req.Properties["metadata"].Value
+	weight := req.Properties["weight"].Value
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"minItems", fastMinItems, float64(list.MinItems)},
+		{"maxItems", fastMaxItems, float64(*list.MaxItems)},
+		{"trace minLength", fastMinTrace, float64(trace.MinLength)},
+		{"trace maxLength", fastMaxTrace, float64(*trace.MaxLength)},
+		{"value minimum", fastMinValue, *value.Min},
+		{"value maximum", fastMaxValue, *value.Max},
+		{"weight minimum", 0, *weight.Min},
+		{"weight maximum", 1, *weight.Max},
+		{"metadata maxProperties", fastMaxProperties, float64(*meta.MaxProps)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: fast path %v, spec %v", c.name, c.got, c.want)
+		}
+	}
+	if len(req.Required) != 2 || len(req.Properties) != 4 || (req.AdditionalProperties.Has != nil && !*req.AdditionalProperties.Has) {
+		t.Errorf("FeedbackRequest changed shape (required %v, %d properties): update the fast path", req.Required, len(req.Properties))
+	}
+}
+
+// The server routes POST /v1/feedback, and only it, to the fast path.
+func TestFastPathServesCreateFeedback(t *testing.T) {
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			want := path == "/feedback" && method == "POST"
+			if got := takesFeedbackInput(op); got != want {
+				t.Errorf("%s %s: takesFeedbackInput %v, want %v", method, path, got, want)
+			}
+		}
+	}
+}
