@@ -120,7 +120,8 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
-	return s.doInsert(ctx, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
+	// One row without a key is one INSERT, which needs no savepoint.
+	return s.doInsert(ctx, len(rows) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
 		stmt := s.stmts.insertFeedback
 		for _, args := range rows {
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
@@ -191,7 +192,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	var out *store.Feedback
-	err = s.doInsert(ctx, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
+	err = s.doInsert(ctx, false, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
 		sp := store.SpecialOf(f.Metadata)
 		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
 				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,

@@ -62,6 +62,9 @@ type writeOp struct {
 	// rollup lists the rows the op inserted, once fn has succeeded: the
 	// batch adds them to feedback_rollup together before it commits.
 	rollup []*store.Feedback
+	// oneStatement says fn runs a single statement, which SQLite undoes
+	// by itself when it fails: the op needs no savepoint of its own.
+	oneStatement bool
 }
 
 // Open opens (creating when missing) the SQLite database at path, applies
@@ -173,9 +176,10 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Con
 }
 
 // doInsert is do for a write that inserts feedback: fn returns the rows
-// it inserted, and the batch adds them to the rollup.
-func (s *Store) doInsert(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error)) error {
-	op := &writeOp{ctx: ctx, err: make(chan error, 1)}
+// it inserted, and the batch adds them to the rollup. oneStatement as in
+// writeOp.
+func (s *Store) doInsert(ctx context.Context, oneStatement bool, fn func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error)) error {
+	op := &writeOp{ctx: ctx, err: make(chan error, 1), oneStatement: oneStatement}
 	op.fn = func(ctx context.Context, tx *sql.Conn) error {
 		rows, err := fn(ctx, tx)
 		op.rollup = rows
@@ -245,18 +249,10 @@ func (s *Store) commit(batch []*writeOp) {
 			errs[i] = err
 			continue
 		}
-		if _, err := s.stmts.savepoint.ExecContext(ctx); err != nil {
-			errs[i] = err
-			continue
-		}
-		errs[i] = op.fn(ctx, s.conn)
-		if errs[i] != nil {
-			if _, err := s.stmts.rollbackTo.ExecContext(ctx); err != nil {
-				errs[i] = errors.Join(errs[i], err)
-			}
-		}
-		if _, err := s.stmts.release.ExecContext(ctx); err != nil {
-			errs[i] = errors.Join(errs[i], err)
+		if op.oneStatement {
+			errs[i] = op.fn(ctx, s.conn)
+		} else {
+			errs[i] = s.inSavepoint(ctx, op)
 		}
 		if errs[i] == nil {
 			inserted = append(inserted, op.rollup...)
@@ -275,6 +271,24 @@ func (s *Store) commit(batch []*writeOp) {
 	for i, op := range batch {
 		op.err <- errs[i]
 	}
+}
+
+// inSavepoint runs op under a savepoint, so that its failure undoes its
+// statements and nothing else of the batch.
+func (s *Store) inSavepoint(ctx context.Context, op *writeOp) error {
+	if _, err := s.stmts.savepoint.ExecContext(ctx); err != nil {
+		return err
+	}
+	err := op.fn(ctx, s.conn)
+	if err != nil {
+		if _, rerr := s.stmts.rollbackTo.ExecContext(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := s.stmts.release.ExecContext(ctx); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return err
 }
 
 // translate maps driver errors to the shared store error codes.
