@@ -6,6 +6,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -373,4 +374,66 @@ func SpecialOf(m map[string]any) Special {
 		sp.Values[i] = &text
 	}
 	return sp
+}
+
+// CellPlan says how a store answers FeedbackCells for a query: the whole
+// slots from its rollup when the query allows it, and the rest (the partial
+// slots at the range's ends, or everything) from the feedback rows.
+type CellPlan struct {
+	// Rollup says whether slots FirstSlot..LastSlot of the rollup's
+	// dimension Dim (value DimValue) are to be read.
+	Rollup              bool
+	Dim, DimValue       string
+	FirstSlot, LastSlot int64
+	// Raw are the [from, to] ranges (Unix microseconds, inclusive) to
+	// aggregate from the rows.
+	Raw [][2]int64
+}
+
+// Plan splits q between the rollup and the rows.
+func (q AnalyticsQuery) Plan() CellPlan {
+	from, to := q.From.UnixMicro(), q.To.UnixMicro()
+	dim, val, ok := q.RollupDimension()
+	first, last := FullSlots(from, to)
+	if !ok || first > last {
+		return CellPlan{Raw: [][2]int64{{from, to}}}
+	}
+	const slot = SlotSeconds * 1_000_000
+	p := CellPlan{Rollup: true, Dim: dim, DimValue: val, FirstSlot: first, LastSlot: last}
+	if from < first*slot {
+		p.Raw = append(p.Raw, [2]int64{from, first*slot - 1})
+	}
+	if (last+1)*slot <= to {
+		p.Raw = append(p.Raw, [2]int64{(last + 1) * slot, to})
+	}
+	return p
+}
+
+// Cells accumulates cells by bucket and score.
+type Cells map[[2]int64]*Cell
+
+// Add adds c to the cell of its bucket and score.
+func (cs Cells) Add(c Cell) {
+	k := [2]int64{c.Bucket, int64(c.Value)}
+	if have := cs[k]; have != nil {
+		have.Count += c.Count
+		have.SumWeighted += c.SumWeighted
+		return
+	}
+	cs[k] = &c
+}
+
+// Sorted returns the cells by bucket, then score.
+func (cs Cells) Sorted() []Cell {
+	out := make([]Cell, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b Cell) int {
+		if a.Bucket != b.Bucket {
+			return cmp.Compare(a.Bucket, b.Bucket)
+		}
+		return cmp.Compare(a.Value, b.Value)
+	})
+	return out
 }

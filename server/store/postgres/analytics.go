@@ -27,34 +27,28 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	cells := map[[2]int64]*store.Cell{}
-	dim, val, rollup := q.RollupDimension()
-	first, last := store.FullSlots(from, to)
-	if !rollup || first > last {
-		return collect(cells, s.rawCells(ctx, workspaceID, q, from, to, cells))
-	}
-	const slot = store.SlotSeconds * 1_000_000
-	if from < first*slot {
-		if err := s.rawCells(ctx, workspaceID, q, from, first*slot-1, cells); err != nil {
+	cells := store.Cells{}
+	plan := q.Plan()
+	for _, r := range plan.Raw {
+		if err := s.rawCells(ctx, workspaceID, q, r[0], r[1], cells); err != nil {
 			return nil, err
 		}
 	}
-	if (last+1)*slot <= to {
-		if err := s.rawCells(ctx, workspaceID, q, (last+1)*slot, to, cells); err != nil {
+	if plan.Rollup {
+		rows, err := s.pool.Query(ctx, `SELECT floor((slot * $1 + $2)::numeric / $3)::bigint AS b, value, sum(n)::bigint, sum(sum_weighted)
+			FROM feedback_rollup
+			WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8
+			GROUP BY b, value`,
+			int64(store.SlotSeconds), q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, plan.FirstSlot, plan.LastSlot)
+		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT floor((slot * $1 + $2)::numeric / $3)::bigint AS b, value, sum(n)::bigint, sum(sum_weighted)
-		FROM feedback_rollup
-		WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8
-		GROUP BY b, value`,
-		int64(store.SlotSeconds), q.BucketShift, q.BucketSize, workspaceID, dim, val, first, last)
-	return collect(cells, addCells(rows, err, cells))
+	return cells.Sorted(), nil
 }
 
 // rawCells aggregates the feedback rows created in [from, to] (microseconds).
-func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells map[[2]int64]*store.Cell) error {
+func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
 	c := &conditions{}
 	if err := c.analytics(workspaceID, q, from, to); err != nil {
 		return err
@@ -66,7 +60,7 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 	return addCells(rows, err, cells)
 }
 
-func addCells(rows pgx.Rows, err error, cells map[[2]int64]*store.Cell) error {
+func addCells(rows pgx.Rows, err error, cells store.Cells) error {
 	if err != nil {
 		return fmt.Errorf("feedback cells: %w", translate(err))
 	}
@@ -80,42 +74,9 @@ func addCells(rows pgx.Rows, err error, cells map[[2]int64]*store.Cell) error {
 			return fmt.Errorf("feedback cells: %w", err)
 		}
 		c.Value = int(value)
-		k := [2]int64{c.Bucket, int64(c.Value)}
-		if have := cells[k]; have != nil {
-			have.Count += c.Count
-			have.SumWeighted += c.SumWeighted
-		} else {
-			cells[k] = &c
-		}
+		cells.Add(c)
 	}
 	return rows.Err()
-}
-
-func collect(cells map[[2]int64]*store.Cell, err error) ([]store.Cell, error) {
-	if err != nil {
-		return nil, err
-	}
-	keys := slices.SortedFunc(maps.Keys(cells), func(a, b [2]int64) int {
-		if a[0] != b[0] {
-			return compare(a[0], b[0])
-		}
-		return compare(a[1], b[1])
-	})
-	out := make([]store.Cell, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, *cells[k])
-	}
-	return out, nil
-}
-
-func compare(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // conditions builds a WHERE clause with numbered parameters.

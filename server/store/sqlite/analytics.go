@@ -28,34 +28,28 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	from, to := micros(q.From), micros(q.To)
-	cells := map[[2]int64]*store.Cell{}
-	dim, val, rollup := q.RollupDimension()
-	first, last := store.FullSlots(from, to)
-	if !rollup || first > last {
-		return collect(cells, s.rawCells(ctx, workspaceID, q, from, to, cells))
-	}
-	const slot = store.SlotSeconds * 1_000_000
-	if from < first*slot {
-		if err := s.rawCells(ctx, workspaceID, q, from, first*slot-1, cells); err != nil {
+	cells := store.Cells{}
+	plan := q.Plan()
+	for _, r := range plan.Raw {
+		if err := s.rawCells(ctx, workspaceID, q, r[0], r[1], cells); err != nil {
 			return nil, err
 		}
 	}
-	if (last+1)*slot <= to {
-		if err := s.rawCells(ctx, workspaceID, q, (last+1)*slot, to, cells); err != nil {
+	if plan.Rollup {
+		rows, err := s.read.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
+			FROM feedback_rollup
+			WHERE workspace_id = ? AND dim = ? AND dim_value = ? AND slot BETWEEN ? AND ?
+			GROUP BY b, value`,
+			store.SlotSeconds, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, plan.FirstSlot, plan.LastSlot)
+		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
-		FROM feedback_rollup
-		WHERE workspace_id = ? AND dim = ? AND dim_value = ? AND slot BETWEEN ? AND ?
-		GROUP BY b, value`,
-		store.SlotSeconds, q.BucketShift, q.BucketSize, workspaceID, dim, val, first, last)
-	return collect(cells, addCells(rows, err, cells))
+	return cells.Sorted(), nil
 }
 
 // rawCells aggregates the feedback rows created in [from, to] (microseconds).
-func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells map[[2]int64]*store.Cell) error {
+func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
 	where, args, err := analyticsConditions(workspaceID, q, from, to)
 	if err != nil {
 		return err
@@ -66,7 +60,7 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 	return addCells(rows, err, cells)
 }
 
-func addCells(rows *sql.Rows, err error, cells map[[2]int64]*store.Cell) error {
+func addCells(rows *sql.Rows, err error, cells store.Cells) error {
 	if err != nil {
 		return fmt.Errorf("feedback cells: %w", err)
 	}
@@ -76,41 +70,9 @@ func addCells(rows *sql.Rows, err error, cells map[[2]int64]*store.Cell) error {
 		if err := rows.Scan(&c.Bucket, &c.Value, &c.Count, &c.SumWeighted); err != nil {
 			return fmt.Errorf("feedback cells: %w", err)
 		}
-		k := [2]int64{c.Bucket, int64(c.Value)}
-		if have := cells[k]; have != nil {
-			have.Count += c.Count
-			have.SumWeighted += c.SumWeighted
-		} else {
-			cells[k] = &c
-		}
+		cells.Add(c)
 	}
 	return rows.Err()
-}
-
-func collect(cells map[[2]int64]*store.Cell, err error) ([]store.Cell, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.Cell, 0, len(cells))
-	for _, k := range slices.SortedFunc(maps.Keys(cells), func(a, b [2]int64) int {
-		if a[0] != b[0] {
-			return cmpInt(a[0], b[0])
-		}
-		return cmpInt(a[1], b[1])
-	}) {
-		out = append(out, *cells[k])
-	}
-	return out, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // analyticsConditions is the WHERE clause of q over feedback rows created
