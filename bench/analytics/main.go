@@ -45,6 +45,7 @@ var (
 	runs     = flag.Int("runs", 7, "timed runs of each query")
 	backends = flag.String("stores", "sqlite,postgres", "stores to benchmark")
 	dir      = flag.String("dir", "", "where the SQLite files go (a temporary folder when empty)")
+	reuse    = flag.Bool("reuse", false, "query the data an earlier run left in -dir (SQLite) instead of loading it again")
 )
 
 // end is the newest feedback time; data spans the 90 days before it.
@@ -87,6 +88,13 @@ func main() {
 // bench loads and queries one backend; open returns a new, empty store.
 func bench(ctx context.Context, name string, open func(name string) store.Store) {
 	fmt.Printf("\n## %s\n\n", name)
+	if *reuse && name == "sqlite" {
+		s := open("main")
+		defer s.Close()
+		fmt.Printf("reusing the %d rows loaded by an earlier run\n\n", *rows)
+		queries(ctx, s)
+		return
+	}
 
 	// Ingestion with and without the analytics triggers, on a sample.
 	withTriggers := open("ingest-rollups")
@@ -104,7 +112,11 @@ func bench(ctx context.Context, name string, open func(name string) store.Store)
 	start := time.Now()
 	rate := load(ctx, s, *rows, true)
 	fmt.Printf("loaded %d rows in %s (%.0f rows/s)\n\n", *rows, time.Since(start).Round(time.Second), rate)
+	queries(ctx, s)
+}
 
+// queries times every endpoint over the last 30 days of the data.
+func queries(ctx context.Context, s store.Store) {
 	c, stop := serve(ctx, s)
 	defer stop()
 	from, to := end.Add(-30*24*time.Hour), end.Add(-time.Microsecond)

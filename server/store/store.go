@@ -376,36 +376,67 @@ func SpecialOf(m map[string]any) Special {
 	return sp
 }
 
-// CellPlan says how a store answers FeedbackCells for a query: the whole
-// slots from its rollup when the query allows it, and the rest (the partial
-// slots at the range's ends, or everything) from the feedback rows.
+// RollupSpans are the rollups' time spans in seconds, coarsest first: UTC
+// days and hours (feedback_rollup_coarse) and 15-minute slots
+// (feedback_rollup). Slot i of a span covers [i*span, (i+1)*span).
+var RollupSpans = []int64{86400, 3600, SlotSeconds}
+
+// RollupRead is one range of rollup slots to read.
+type RollupRead struct {
+	// Span is the slots' length in seconds, one of RollupSpans.
+	Span        int64
+	First, Last int64
+}
+
+// CellPlan says how a store answers FeedbackCells for a query: whole days,
+// hours and slots from its rollups, coarsest first, where the query allows
+// it, and the rest (partial slots at the range's ends, or everything) from
+// the feedback rows.
 type CellPlan struct {
-	// Rollup says whether slots FirstSlot..LastSlot of the rollup's
-	// dimension Dim (value DimValue) are to be read.
-	Rollup              bool
-	Dim, DimValue       string
-	FirstSlot, LastSlot int64
+	// Dim and DimValue name the rollups' dimension when Reads is not empty.
+	Dim, DimValue string
+	Reads         []RollupRead
 	// Raw are the [from, to] ranges (Unix microseconds, inclusive) to
 	// aggregate from the rows.
 	Raw [][2]int64
 }
 
-// Plan splits q between the rollup and the rows.
+// Plan splits q between the rollups and the rows. A span serves only when
+// the buckets are made of whole slots of it (their size and shift are
+// multiples of it): a day bucket at UTC+01:00 can use hours, not days.
 func (q AnalyticsQuery) Plan() CellPlan {
 	from, to := q.From.UnixMicro(), q.To.UnixMicro()
 	dim, val, ok := q.RollupDimension()
-	first, last := FullSlots(from, to)
-	if !ok || first > last {
+	if !ok {
 		return CellPlan{Raw: [][2]int64{{from, to}}}
 	}
-	const slot = SlotSeconds * 1_000_000
-	p := CellPlan{Rollup: true, Dim: dim, DimValue: val, FirstSlot: first, LastSlot: last}
-	if from < first*slot {
-		p.Raw = append(p.Raw, [2]int64{from, first*slot - 1})
+	var spans []int64
+	for _, span := range RollupSpans {
+		if q.BucketSize%span == 0 && q.BucketShift%span == 0 {
+			spans = append(spans, span)
+		}
 	}
-	if (last+1)*slot <= to {
-		p.Raw = append(p.Raw, [2]int64{(last + 1) * slot, to})
+	p := CellPlan{Dim: dim, DimValue: val}
+	var cover func(a, b int64, spans []int64)
+	cover = func(a, b int64, spans []int64) {
+		if a > b {
+			return
+		}
+		if len(spans) == 0 {
+			p.Raw = append(p.Raw, [2]int64{a, b})
+			return
+		}
+		unit := spans[0] * 1_000_000
+		first, last := -floorDiv(-a, unit), floorDiv(b+1, unit)-1
+		if first > last {
+			cover(a, b, spans[1:])
+			return
+		}
+		p.Reads = append(p.Reads, RollupRead{Span: spans[0], First: first, Last: last})
+		cover(a, first*unit-1, spans[1:])
+		cover((last+1)*unit, b, spans[1:])
 	}
+	cover(from, to, spans)
 	return p
 }
 

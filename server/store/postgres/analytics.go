@@ -34,14 +34,20 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			return nil, err
 		}
 	}
-	if plan.Rollup {
-		// Integer floor division: numeric arithmetic on every rollup row
-		// cost more than the rest of the query.
+	for _, r := range plan.Reads {
+		// 15-minute slots are in feedback_rollup, hours and days in
+		// feedback_rollup_coarse. Integer floor division: numeric
+		// arithmetic on every rollup row cost more than the rest.
+		from, spanCond := `feedback_rollup`, ``
+		args := []any{r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, r.First, r.Last}
+		if r.Span != store.SlotSeconds {
+			from, spanCond = `feedback_rollup_coarse`, ` AND span = $9`
+			args = append(args, r.Span)
+		}
 		rows, err := s.pool.Query(ctx, `SELECT ((slot * $1 + $2) - (((slot * $1 + $2) % $3) + $3) % $3) / $3 AS b, value, sum(n)::bigint, sum(sum_weighted)
-			FROM feedback_rollup
-			WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8
-			GROUP BY b, value`,
-			int64(store.SlotSeconds), q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, plan.FirstSlot, plan.LastSlot)
+			FROM `+from+`
+			WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8`+spanCond+`
+			GROUP BY b, value`, args...)
 		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}

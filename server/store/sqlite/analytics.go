@@ -35,12 +35,19 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			return nil, err
 		}
 	}
-	if plan.Rollup {
+	for _, r := range plan.Reads {
+		// 15-minute slots are in feedback_rollup, hours and days in
+		// feedback_rollup_coarse.
+		from, spanCond := `feedback_rollup`, ``
+		args := []any{r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue}
+		if r.Span != store.SlotSeconds {
+			from, spanCond = `feedback_rollup_coarse`, ` AND span = ?`
+			args = append(args, r.Span)
+		}
 		rows, err := s.read.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
-			FROM feedback_rollup
-			WHERE workspace_id = ? AND dim = ? AND dim_value = ? AND slot BETWEEN ? AND ?
-			GROUP BY b, value`,
-			store.SlotSeconds, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, plan.FirstSlot, plan.LastSlot)
+			FROM `+from+`
+			WHERE workspace_id = ? AND dim = ? AND dim_value = ?`+spanCond+` AND slot BETWEEN ? AND ?
+			GROUP BY b, value`, append(args, r.First, r.Last)...)
 		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}

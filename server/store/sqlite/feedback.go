@@ -20,7 +20,7 @@ type statements struct {
 	begin, commit, rollback        *sql.Stmt
 	savepoint, rollbackTo, release *sql.Stmt
 	insertFeedback                 *sql.Stmt
-	addRollup                      *sql.Stmt
+	addRollup, addCoarse           *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
@@ -51,21 +51,29 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
+	st.addCoarse, err = conn.PrepareContext(ctx, `INSERT INTO feedback_rollup_coarse
+		(workspace_id, dim, dim_value, span, slot, value, n, sum_weighted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace_id, dim, dim_value, span, slot, value) DO UPDATE SET
+			n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
 	return nil
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.addRollup} {
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.addRollup, st.addCoarse} {
 		if s != nil {
 			s.Close()
 		}
 	}
 }
 
-// rollupCell identifies one row of feedback_rollup.
+// rollupCell identifies one row of feedback_rollup (span 900) or of
+// feedback_rollup_coarse (the other spans).
 type rollupCell struct {
 	workspace, dim, dimValue string
-	slot                     int64
+	span, slot               int64
 	value                    int
 }
 
@@ -74,9 +82,9 @@ type rollupSums struct {
 	sum float64
 }
 
-// addToRollup adds inserted feedback to feedback_rollup, one upsert per
-// distinct cell (the table's update and delete triggers handle the other
-// writes). The writer calls it once for a whole batch.
+// addToRollup adds inserted feedback to the rollups, one upsert per
+// distinct cell of each span (the tables' update and delete triggers
+// handle the other writes). The writer calls it once for a whole batch.
 func (s *Store) addToRollup(ctx context.Context, tx *sql.Conn, fs []*store.Feedback) error {
 	cells := map[rollupCell]*rollupSums{}
 	add := func(c rollupCell, f *store.Feedback) {
@@ -89,17 +97,25 @@ func (s *Store) addToRollup(ctx context.Context, tx *sql.Conn, fs []*store.Feedb
 		r.sum += float64(f.Value) * f.Weight
 	}
 	for _, f := range fs {
-		slot := micros(f.CreatedAt) / (store.SlotSeconds * 1_000_000)
-		add(rollupCell{f.WorkspaceID, "", "", slot, f.Value}, f)
-		for _, k := range store.RollupKeys {
-			if v, ok := f.Metadata[k].(string); ok {
-				add(rollupCell{f.WorkspaceID, k, v, slot, f.Value}, f)
+		at := micros(f.CreatedAt)
+		for _, span := range store.RollupSpans {
+			slot := at / (span * 1_000_000)
+			add(rollupCell{f.WorkspaceID, "", "", span, slot, f.Value}, f)
+			for _, k := range store.RollupKeys {
+				if v, ok := f.Metadata[k].(string); ok {
+					add(rollupCell{f.WorkspaceID, k, v, span, slot, f.Value}, f)
+				}
 			}
 		}
 	}
-	stmt := s.stmts.addRollup
 	for c, r := range cells {
-		if _, err := stmt.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.slot, c.value, r.n, r.sum); err != nil {
+		var err error
+		if c.span == store.SlotSeconds {
+			_, err = s.stmts.addRollup.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.slot, c.value, r.n, r.sum)
+		} else {
+			_, err = s.stmts.addCoarse.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.span, c.slot, c.value, r.n, r.sum)
+		}
+		if err != nil {
 			return fmt.Errorf("rollup: %w", err)
 		}
 	}
