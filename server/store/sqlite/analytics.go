@@ -112,12 +112,12 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 				continue
 			}
 		}
-		cond, arg, err := metadataCondition(v)
+		cond, condArgs, err := metadataMatch(k, v)
 		if err != nil {
 			return "", nil, err
 		}
-		where = append(where, `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND `+cond+`)`)
-		args = append(args, k, arg)
+		where = append(where, cond)
+		args = append(args, condArgs...)
 	}
 	return strings.Join(where, " AND "), args, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -321,12 +322,12 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 		args = append(args, micros(*f.CreatedBefore))
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.Metadata)) {
-		cond, arg, err := metadataCondition(f.Metadata[k])
+		cond, condArgs, err := metadataMatch(k, f.Metadata[k])
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND `+cond+`)`)
-		args = append(args, k, arg)
+		where = append(where, cond)
+		args = append(args, condArgs...)
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -358,29 +359,43 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	return page, nil
 }
 
-// metadataCondition compares one json_each row (alias m) with a filter
-// value by JSON value: strings with strings, numbers with numbers (1 equals
-// 1.0), booleans with booleans.
-func metadataCondition(v any) (cond string, arg any, err error) {
+// metadataMatch is the condition that a feedback row's metadata holds key
+// with the filter value v, compared by JSON value: strings with strings,
+// numbers with numbers (1 equals 1.0), booleans with booleans. It reads the
+// key with json_type/json_extract on a path, which SQLite evaluates far
+// faster than a json_each subquery; keys a path cannot spell (with a quote
+// or a backslash) take json_each.
+func metadataMatch(key string, v any) (string, []any, error) {
+	var kinds string
+	var arg any
 	switch v := v.(type) {
 	case string:
-		return "m.type = 'text' AND m.atom = ?", v, nil
+		kinds, arg = "'text'", v
 	case float64:
-		return "m.type IN ('integer', 'real') AND m.atom = ?", v, nil
+		kinds, arg = "'integer', 'real'", v
 	case json.Number:
 		f, err := v.Float64()
 		if err != nil {
 			return "", nil, store.Errorf(store.EINVALID, "metadata filter number %s is out of range", v)
 		}
-		return "m.type IN ('integer', 'real') AND m.atom = ?", f, nil
+		kinds, arg = "'integer', 'real'", f
 	case bool:
-		if v {
-			return "m.type = ?", "true", nil
-		}
-		return "m.type = ?", "false", nil
+		kinds = "'" + strconv.FormatBool(v) + "'"
 	default:
 		return "", nil, store.Errorf(store.EINVALID, "metadata filter values must be strings, numbers or booleans")
 	}
+	if strings.ContainsAny(key, "\"\\") {
+		cond := `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND m.type IN (` + kinds + `)`
+		if arg == nil {
+			return cond + `)`, []any{key}, nil
+		}
+		return cond + ` AND m.atom = ?)`, []any{key, arg}, nil
+	}
+	path := `$."` + key + `"`
+	if arg == nil {
+		return `json_type(feedback.metadata, ?) IN (` + kinds + `)`, []any{path}, nil
+	}
+	return `json_type(feedback.metadata, ?) IN (` + kinds + `) AND json_extract(feedback.metadata, ?) = ?`, []any{path, path, arg}, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -291,7 +291,7 @@ func testListFilters(t *testing.T, s store.Store) {
 		feedback(ws, 1, "t1", 0, map[string]any{"_user": "u2", "flag": true}),
 		feedback(ws, 2, "t2", 5, map[string]any{"_user": "u1", "n": json.Number("5.0"), "flag": false}),
 		feedback(ws, 3, "t3", 10, map[string]any{"_user": "u1", "n": "5", "_prompt": "p"}),
-		feedback(ws, 4, "t,4", 7, nil),
+		feedback(ws, 4, "t,4", 7, map[string]any{`we"ird\key`: "x", "a.b": "dotted", "$": true}),
 	}
 	if err := s.CreateFeedback(ctx, all, nil); err != nil {
 		t.Fatal(err)
@@ -317,6 +317,9 @@ func testListFilters(t *testing.T, s store.Store) {
 		{"bool false", store.Filter{Metadata: map[string]any{"flag": false}}, []int{2}},
 		{"all pairs must match", store.Filter{Metadata: map[string]any{"_user": "u1", "_prompt": "p"}}, []int{3}},
 		{"missing key", store.Filter{Metadata: map[string]any{"nope": "x"}}, nil},
+		{"key with a quote and a backslash", store.Filter{Metadata: map[string]any{`we"ird\key`: "x"}}, []int{4}},
+		{"key with a dot is one key", store.Filter{Metadata: map[string]any{"a.b": "dotted"}}, []int{4}},
+		{"key that looks like a path", store.Filter{Metadata: map[string]any{"$": true}}, []int{4}},
 		{"value min", store.Filter{ValueMin: ptr(5)}, []int{4, 3, 2}},
 		{"value max", store.Filter{ValueMax: ptr(0)}, []int{1, 0}},
 		{"value range", store.Filter{ValueMin: ptr(0), ValueMax: ptr(7)}, []int{4, 2, 1}},
