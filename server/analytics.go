@@ -39,15 +39,7 @@ type timeline struct {
 func (tl timeline) start(k int64) time.Time { return time.Unix(k*tl.size-tl.shift, 0).In(tl.loc) }
 
 func (tl timeline) bucketOf(t time.Time) int64 {
-	return floorDiv(t.UnixMicro()+tl.shift*1_000_000, tl.size*1_000_000)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
+	return store.FloorDiv(t.UnixMicro()+tl.shift*1_000_000, tl.size*1_000_000)
 }
 
 func rangeError(message string) error {

@@ -323,14 +323,9 @@ func (q AnalyticsQuery) RollupDimension() (dim, value string, ok bool) {
 	return "", "", true
 }
 
-// FullSlots returns the first and last slot lying wholly inside [from, to]
-// (given in Unix microseconds); first > last when there is none.
-func FullSlots(from, to int64) (first, last int64) {
-	const slot = SlotSeconds * 1_000_000
-	return -floorDiv(-from, slot), floorDiv(to+1, slot) - 1
-}
-
-func floorDiv(a, b int64) int64 {
+// FloorDiv divides rounding down, also for negative numbers (Go's / rounds
+// toward zero); buckets and slots are floors.
+func FloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -427,7 +422,7 @@ func (q AnalyticsQuery) Plan() CellPlan {
 			return
 		}
 		unit := spans[0] * 1_000_000
-		first, last := -floorDiv(-a, unit), floorDiv(b+1, unit)-1
+		first, last := -FloorDiv(-a, unit), FloorDiv(b+1, unit)-1
 		if first > last {
 			cover(a, b, spans[1:])
 			return
