@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,6 +81,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "how long a client may take to send a whole request", Sources: env("FEEDBACKD_READ_TIMEOUT")},
 					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
 					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
+					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return serve(ctx, cmd, stdout, stderr)
@@ -325,6 +327,21 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		IdleTimeout:       cmd.Duration("idle-timeout"),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if addr := cmd.String("pprof-addr"); addr != "" {
+		// The profiler has its own listener, so it is never exposed on the
+		// API's address by accident.
+		pl, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer pl.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() { _ = http.Serve(pl, mux) }()
+		logger.Info("profiler listening", slog.String("addr", pl.Addr().String()))
 	}
 	fmt.Fprintf(stdout, "feedbackd listening on %s (API at %s/v1)\n", base, base)
 	served := make(chan error, 1)

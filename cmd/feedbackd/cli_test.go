@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -222,3 +223,24 @@ func TestHelpNamesEnvironmentVariables(t *testing.T) {
 }
 
 func sleepBriefly() { time.Sleep(100 * time.Millisecond) }
+
+// --pprof-addr serves Go's profiler on its own listener, never on the
+// API's.
+func TestProfilerOnItsOwnAddress(t *testing.T) {
+	inst := start(t, backends[0], "", map[string]string{"FEEDBACKD_PPROF_ADDR": "127.0.0.1:0"})
+	m := regexp.MustCompile(`profiler listening" addr=(\S+)`).FindStringSubmatch(inst.stderr.String())
+	if m == nil {
+		t.Fatalf("no profiler address in the log:\n%s", inst.stderr.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("profiler index: %d", resp.StatusCode)
+	}
+	if status, _ := inst.do(t, "GET", "/debug/pprof/", nil, ""); status != 404 {
+		t.Errorf("the API address serves the profiler: %d", status)
+	}
+}
