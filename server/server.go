@@ -273,6 +273,9 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if v.Status >= 500 {
 				level = slog.LevelError
 			}
+			if !logger.Enabled(context.Background(), level) {
+				return nil // build nothing for a line nobody reads
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", v.RequestID),
 				slog.String("method", v.Method),
