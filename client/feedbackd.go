@@ -394,6 +394,7 @@ const (
 	backoffBase = 100 * time.Millisecond
 )
 
+// Do implements HttpRequestDoer.
 func (d retryingDoer) Do(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := d.next.Do(req)

@@ -228,6 +228,8 @@ func echoPath(p string) string {
 	return strings.ReplaceAll(p, "}", "")
 }
 
+// CONNECT and the methods below make routes a gen.EchoRouter: each hands
+// its route to add.
 func (r *routes) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	return r.add(echo.CONNECT, p, h, m)
 }

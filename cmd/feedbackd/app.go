@@ -30,6 +30,8 @@ type envSource struct {
 	getenv func(string) string
 }
 
+// Lookup and the methods below make envSource a cli.ValueSource (and an
+// EnvValueSource, so help shows the variable).
 func (e envSource) Lookup() (string, bool) {
 	v := e.getenv(e.key)
 	return v, v != ""
