@@ -6,6 +6,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -462,4 +463,30 @@ func (cs Cells) Sorted() []Cell {
 		return cmp.Compare(a.Value, b.Value)
 	})
 	return out
+}
+
+// EncodeMetadata renders metadata as compact JSON with sorted keys, so equal
+// metadata is stored as equal text; nil is stored as {}. Every store keeps
+// metadata this way.
+func EncodeMetadata(m map[string]any) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", Errorf(EINVALID, "metadata cannot be stored: %v", err)
+	}
+	return string(b), nil
+}
+
+// DecodeMetadata reads stored metadata, keeping numbers as json.Number so
+// that large integers and their spelling survive.
+func DecodeMetadata(b []byte) (map[string]any, error) {
+	m := map[string]any{}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode stored metadata: %w", err)
+	}
+	return m, nil
 }

@@ -139,7 +139,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	values, weights := make([]int32, n), make([]float64, n)
 	created, updated := make([]time.Time, n), make([]time.Time, n)
 	for i, f := range fs {
-		meta, err := encodeMetadata(f.Metadata)
+		meta, err := store.EncodeMetadata(f.Metadata)
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
 
 // UpsertTokenFeedback implements store.Store.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
-	meta, err := encodeMetadata(f.Metadata)
+	meta, err := store.EncodeMetadata(f.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var meta *string
 	if u.MetadataSet {
-		m, err := encodeMetadata(u.Metadata)
+		m, err := store.EncodeMetadata(u.Metadata)
 		if err != nil {
 			return nil, err
 		}
@@ -366,35 +366,12 @@ func scanFeedback(row pgx.Row) (*store.Feedback, error) {
 		return nil, fmt.Errorf("scan feedback: %w", translate(err))
 	}
 	f.Value = int(value)
-	if f.Metadata, err = decodeMetadata(meta); err != nil {
+	if f.Metadata, err = store.DecodeMetadata(meta); err != nil {
 		return nil, err
 	}
 	f.CreatedAt = f.CreatedAt.UTC()
 	f.UpdatedAt = f.UpdatedAt.UTC()
 	return &f, nil
-}
-
-// encodeMetadata renders metadata as JSON; nil is stored as {}.
-func encodeMetadata(m map[string]any) (string, error) {
-	if m == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", store.Errorf(store.EINVALID, "metadata cannot be stored: %v", err)
-	}
-	return string(b), nil
-}
-
-// decodeMetadata keeps numbers as json.Number so large integers survive.
-func decodeMetadata(b []byte) (map[string]any, error) {
-	m := map[string]any{}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode stored metadata: %w", err)
-	}
-	return m, nil
 }
 
 // affectedOne turns a command that changed no row into ENOTFOUND.

@@ -129,7 +129,7 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	rows := make([][]any, len(fs))
 	for i, f := range fs {
-		meta, err := encodeMetadata(f.Metadata)
+		meta, err := store.EncodeMetadata(f.Metadata)
 		if err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
 
 // UpsertTokenFeedback implements store.Store.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
-	meta, err := encodeMetadata(f.Metadata)
+	meta, err := store.EncodeMetadata(f.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	set, args := `value = ?, weight = coalesce(?, weight), updated_at = ?`, []any{u.Value, u.Weight, micros(u.UpdatedAt)}
 	if u.MetadataSet {
-		meta, err := encodeMetadata(u.Metadata)
+		meta, err := store.EncodeMetadata(u.Metadata)
 		if err != nil {
 			return nil, err
 		}
@@ -413,35 +413,12 @@ func scanFeedback(row scanner) (*store.Feedback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan feedback: %w", err)
 	}
-	if f.Metadata, err = decodeMetadata(meta); err != nil {
+	if f.Metadata, err = store.DecodeMetadata([]byte(meta)); err != nil {
 		return nil, err
 	}
 	f.CreatedAt = time.UnixMicro(created).UTC()
 	f.UpdatedAt = time.UnixMicro(updated).UTC()
 	return &f, nil
-}
-
-// encodeMetadata renders metadata as compact JSON with sorted keys, so equal
-// metadata is stored as equal text; nil is stored as {}.
-func encodeMetadata(m map[string]any) (string, error) {
-	if m == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", store.Errorf(store.EINVALID, "metadata cannot be stored: %v", err)
-	}
-	return string(b), nil
-}
-
-func decodeMetadata(s string) (map[string]any, error) {
-	m := map[string]any{}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode stored metadata: %w", err)
-	}
-	return m, nil
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
