@@ -109,26 +109,35 @@ func (c *conditions) where() string { return strings.Join(c.parts, " AND ") }
 func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from, to int64) error {
 	c.add("workspace_id = " + c.arg(workspaceID))
 	c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
-	if len(q.TraceIDs) > 0 {
-		c.add("trace_id = ANY(" + c.arg(q.TraceIDs) + "::text[])")
-	}
 	if q.WeightedMin != nil {
 		c.add("value * weight >= " + c.arg(*q.WeightedMin))
 	}
 	if q.WeightedMax != nil {
 		c.add("value * weight <= " + c.arg(*q.WeightedMax))
 	}
-	if len(q.Metadata) > 0 {
-		filter, err := metadataFilter(q.Metadata)
-		if err != nil {
-			return err
-		}
-		c.add("metadata @> " + c.arg(filter) + "::jsonb")
-		for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-			// A string on a special key can also use that key's index.
-			if str, ok := q.Metadata[k].(string); ok && specialColumns[k] != "" {
-				c.add(specialColumns[k] + " = " + c.arg(str))
-			}
+	return c.traceAndMetadata(q.TraceIDs, q.Metadata)
+}
+
+// traceAndMetadata adds the trace id and metadata filters that listing and
+// analytics share.
+func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any) error {
+	if len(traceIDs) > 0 {
+		c.add("trace_id = ANY(" + c.arg(traceIDs) + "::text[])")
+	}
+	if len(metadata) == 0 {
+		return nil
+	}
+	filter, err := metadataFilter(metadata)
+	if err != nil {
+		return err
+	}
+	// jsonb containment compares numbers by value (5 matches 5.0) and never
+	// a string with a number, and it uses the GIN index.
+	c.add("metadata @> " + c.arg(filter) + "::jsonb")
+	for _, k := range slices.Sorted(maps.Keys(metadata)) {
+		// A string on a special key can also use that key's index.
+		if str, ok := metadata[k].(string); ok && specialColumns[k] != "" {
+			c.add(specialColumns[k] + " = " + c.arg(str))
 		}
 	}
 	return nil

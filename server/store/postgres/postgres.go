@@ -18,8 +18,6 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -272,47 +270,34 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) erro
 // written meanwhile, on any replica, neither shift nor repeat what a
 // client has not read yet.
 func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
-	var where []string
-	args := []any{}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	where = append(where, "workspace_id = "+arg(workspaceID))
+	c := &conditions{}
+	c.add("workspace_id = " + c.arg(workspaceID))
 	if f.After != "" {
-		where = append(where, "id < "+arg(f.After)+"::uuid")
-	}
-	if len(f.TraceIDs) > 0 {
-		where = append(where, "trace_id = ANY("+arg(f.TraceIDs)+"::text[])")
+		c.add("id < " + c.arg(f.After) + "::uuid")
 	}
 	if f.ValueMin != nil {
-		where = append(where, "value >= "+arg(*f.ValueMin))
+		c.add("value >= " + c.arg(*f.ValueMin))
 	}
 	if f.ValueMax != nil {
-		where = append(where, "value <= "+arg(*f.ValueMax))
+		c.add("value <= " + c.arg(*f.ValueMax))
 	}
 	if f.CreatedAfter != nil {
-		where = append(where, "created_at >= "+arg(*f.CreatedAfter))
+		c.add("created_at >= " + c.arg(*f.CreatedAfter))
 	}
 	if f.CreatedBefore != nil {
-		where = append(where, "created_at < "+arg(*f.CreatedBefore))
+		c.add("created_at < " + c.arg(*f.CreatedBefore))
 	}
-	if len(f.Metadata) > 0 {
-		filter, err := metadataFilter(f.Metadata)
-		if err != nil {
-			return nil, err
-		}
-		// jsonb containment compares numbers by value (5 matches 5.0) and
-		// never a string with a number, and it uses the GIN index.
-		where = append(where, "metadata @> "+arg(filter)+"::jsonb")
+	if err := c.traceAndMetadata(f.TraceIDs, f.Metadata); err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
+	lim := c.arg(limit + 1)
 	rows, err := s.pool.Query(ctx, `SELECT `+feedbackColumns+` FROM feedback
-		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY workspace_id DESC, id DESC LIMIT `+arg(limit+1), args...)
+		WHERE `+c.where()+`
+		ORDER BY workspace_id DESC, id DESC LIMIT `+lim, c.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list feedback: %w", translate(err))
 	}

@@ -88,10 +88,8 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 	where := []string{"workspace_id = ?", "created_at BETWEEN ? AND ?"}
 	args := []any{workspaceID, from, to}
 	if len(q.TraceIDs) > 0 {
-		where = append(where, "trace_id IN (?"+strings.Repeat(", ?", len(q.TraceIDs)-1)+")")
-		for _, t := range q.TraceIDs {
-			args = append(args, t)
-		}
+		cond, condArgs := traceIDsIn(q.TraceIDs)
+		where, args = append(where, cond), append(args, condArgs...)
 	}
 	if q.WeightedMin != nil {
 		where = append(where, "value * weight >= ?")
@@ -102,17 +100,7 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		args = append(args, *q.WeightedMax)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-		v := q.Metadata[k]
-		if col, special := specialColumns[k]; special {
-			if str, ok := v.(string); ok {
-				// The key's own column and index find the rows; the bit
-				// says the value is a JSON string.
-				where = append(where, fmt.Sprintf("%s = ? AND m_strings & %d", col, specialBit(k)))
-				args = append(args, str)
-				continue
-			}
-		}
-		cond, condArgs, err := metadataMatch(k, v)
+		cond, condArgs, err := metadataMatch(k, q.Metadata[k])
 		if err != nil {
 			return "", nil, err
 		}

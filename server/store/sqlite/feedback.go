@@ -300,10 +300,8 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 		args = append(args, f.After)
 	}
 	if len(f.TraceIDs) > 0 {
-		where = append(where, "trace_id IN (?"+strings.Repeat(", ?", len(f.TraceIDs)-1)+")")
-		for _, t := range f.TraceIDs {
-			args = append(args, t)
-		}
+		cond, condArgs := traceIDsIn(f.TraceIDs)
+		where, args = append(where, cond), append(args, condArgs...)
 	}
 	if f.ValueMin != nil {
 		where = append(where, "value >= ?")
@@ -359,13 +357,30 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	return page, nil
 }
 
+// traceIDsIn is the condition that a row's trace id is one of ids.
+func traceIDsIn(ids []string) (string, []any) {
+	args := make([]any, len(ids))
+	for i, t := range ids {
+		args[i] = t
+	}
+	return "trace_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", args
+}
+
 // metadataMatch is the condition that a feedback row's metadata holds key
-// with the filter value v, compared by JSON value: strings with strings,
+// with the filter value v (for a string on a special key, through that
+// key's column and index), compared by JSON value: strings with strings,
 // numbers with numbers (1 equals 1.0), booleans with booleans. It reads the
 // key with json_type/json_extract on a path, which SQLite evaluates far
 // faster than a json_each subquery; keys a path cannot spell (with a quote
 // or a backslash) take json_each.
 func metadataMatch(key string, v any) (string, []any, error) {
+	if col, special := specialColumns[key]; special {
+		if str, ok := v.(string); ok {
+			// The key's own column and index find the rows; the bit says
+			// the value is a JSON string.
+			return fmt.Sprintf("%s = ? AND m_strings & %d", col, specialBit(key)), []any{str}, nil
+		}
+	}
 	var kinds string
 	var arg any
 	switch v := v.(type) {
