@@ -1,24 +1,14 @@
 package server
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-
-	"github.com/feedbackd/feedbackd/server/apikey"
-	"github.com/feedbackd/feedbackd/server/store"
-	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
 // BenchmarkCreateFeedback measures the whole in-process path of a single
@@ -27,24 +17,8 @@ import (
 //
 //	go test ./server -run '^$' -bench CreateFeedback -cpuprofile cpu.out
 func BenchmarkCreateFeedback(b *testing.B) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	ws, err := st.EnsureWorkspace(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, hash := apikey.Generate()
-	if err := st.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
-		b.Fatal(err)
-	}
-	e, err := New(ctx, Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	api := newTestAPI(b)
+	e, key := api.e, api.key
 	var n atomic.Int64
 	b.SetParallelism(16)
 	b.ResetTimer()

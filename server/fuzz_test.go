@@ -4,22 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/feedbackd/feedbackd/server/apikey"
 	"github.com/feedbackd/feedbackd/server/store"
-	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
 // The fuzz targets below run their seed corpus (testdata/fuzz) in every
@@ -89,27 +83,13 @@ func FuzzCreateFeedback(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	ws, err := st.EnsureWorkspace(ctx, "fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
-	key, hash := apikey.Generate()
-	if err := st.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
-		f.Fatal(err)
-	}
-	e, err := New(ctx, Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.Fatal(err)
-	}
+	api := newTestAPI(f)
+	e, st, key := api.e, api.store, api.key
+	ws := api.ws
 	count := func(t *testing.T) int {
 		n, after := 0, ""
 		for {
-			page, err := st.ListFeedback(ctx, ws.ID, store.Filter{Limit: 1000, After: after})
+			page, err := st.ListFeedback(ctx, ws, store.Filter{Limit: 1000, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +131,7 @@ func FuzzCreateFeedback(f *testing.F) {
 			t.Fatalf("body %q: %d ids for %d items", body, len(ok.FeedbackIDs), len(items))
 		}
 		for i, id := range ok.FeedbackIDs {
-			got, err := st.GetFeedback(ctx, ws.ID, id)
+			got, err := st.GetFeedback(ctx, ws, id)
 			if err != nil {
 				t.Fatalf("body %q: id %s: %v", body, id, err)
 			}
