@@ -80,11 +80,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return errUnauthorized
 		}
 		hash := apikey.Hash(secret)
-		k, err := s.store.APIKeyByHash(req.Context(), hash)
+		now := s.now()
+		k, err := s.keys.lookup(req.Context(), s.store, hash, now)
 		if err != nil {
 			return keyError(err)
 		}
-		now := s.now()
 		if !apikey.Equal(k.Hash, hash) || !usable(k, now) {
 			return errUnauthorized
 		}
@@ -92,6 +92,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			if err := s.store.TouchAPIKey(req.Context(), k.ID, now); err != nil {
 				s.logger.Warn("recording key use", slog.String("key_id", k.ID), slog.Any("error", err))
 			}
+			s.keys.touched(hash, now)
 		}
 		c.SetRequest(req.WithContext(withPrincipal(req.Context(), &principal{workspaceID: k.WorkspaceID, keyID: k.ID})))
 		return next(c)

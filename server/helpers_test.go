@@ -27,6 +27,12 @@ type testAPI struct {
 
 func newTestAPI(tb testing.TB) *testAPI {
 	tb.Helper()
+	return newTestAPIAt(tb, time.Now)
+}
+
+// newTestAPIAt is newTestAPI with the server's clock.
+func newTestAPIAt(tb testing.TB, now func() time.Time) *testAPI {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "feedbackd.db"))
 	if err != nil {
@@ -41,7 +47,7 @@ func newTestAPI(tb testing.TB) *testAPI {
 	if err := st.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
 		tb.Fatal(err)
 	}
-	e, err := New(ctx, Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := New(ctx, Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -63,6 +63,7 @@ type Server struct {
 	// apiBase is the path the versioned API lives under (/v1), from the spec.
 	apiBase  string
 	inflight inflight
+	keys     keyCache
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
