@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Feedback is one weighted judgement of a served request.
@@ -74,6 +75,23 @@ var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
 // many and each has few rows, which an index finds faster than a rollup as
 // large as the table would.
 var RollupKeys = []string{"_organisation", "_prompt", "_environment"}
+
+// MaxIndexedPairLength is the longest string value, in characters, the
+// stores index by its key (see IndexedPairs).
+const MaxIndexedPairLength = 256
+
+// IndexedPair says whether the stores' metadata index holds the pair
+// key = v: top-level keys other than the special keys (which have indexes
+// of their own) with a string value of at most MaxIndexedPairLength
+// characters. Analytics filtered by such a pair read the index instead of
+// every row in range.
+func IndexedPair(key string, v any) (string, bool) {
+	str, ok := v.(string)
+	if !ok || slices.Contains(SpecialKeys, key) || utf8.RuneCountInString(str) > MaxIndexedPairLength {
+		return "", false
+	}
+	return str, true
+}
 
 // SlotSeconds is the granularity of the stores' rollups: analytics buckets
 // must start and end on multiples of it (whole quarter hours of UTC).

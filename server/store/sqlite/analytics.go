@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -21,21 +22,37 @@ var specialColumns = map[string]string{
 // specialBit is a special key's bit in m_strings.
 func specialBit(key string) int { return 1 << slices.Index(store.SpecialKeys, key) }
 
-// FeedbackCells implements store.Store. Whole 15-minute slots come from
-// feedback_rollup when the filters allow it; the partial slots at the
-// range's ends, and any query rollups cannot answer, come from the rows.
+// FeedbackCells implements store.Store. Whole days, hours and 15-minute
+// slots come from the rollups when the filters allow it, plus the rows not
+// folded into them yet; the partial slots at the range's ends, and any
+// query rollups cannot answer, come from the rows. All of it is read in one
+// snapshot, so a fold running meanwhile cannot count a row twice or never.
 func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("feedback cells: %w", err)
+	}
+	defer tx.Rollback()
 	cells := store.Cells{}
 	plan := q.Plan()
+	var folded int64
+	if len(plan.Reads) > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT folded FROM rollup_fold`).Scan(&folded); err != nil {
+			return nil, fmt.Errorf("feedback cells: %w", err)
+		}
+	}
 	for _, r := range plan.Raw {
-		if err := s.rawCells(ctx, workspaceID, q, r[0], r[1], cells); err != nil {
+		if err := rawCells(ctx, tx, workspaceID, q, r[0], r[1], -1, cells); err != nil {
 			return nil, err
 		}
 	}
+	covered := [2]int64{math.MaxInt64, math.MinInt64}
 	for _, r := range plan.Reads {
+		unit := r.Span * 1_000_000
+		covered = [2]int64{min(covered[0], r.First*unit), max(covered[1], (r.Last+1)*unit-1)}
 		// 15-minute slots are in feedback_rollup, hours and days in
 		// feedback_rollup_coarse.
 		from, spanCond := `feedback_rollup`, ``
@@ -44,7 +61,7 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			from, spanCond = `feedback_rollup_coarse`, ` AND span = ?`
 			args = append(args, r.Span)
 		}
-		rows, err := s.read.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
+		rows, err := tx.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
 			FROM `+from+`
 			WHERE workspace_id = ? AND dim = ? AND dim_value = ?`+spanCond+` AND slot BETWEEN ? AND ?
 			GROUP BY b, value`, append(args, r.First, r.Last)...)
@@ -52,19 +69,60 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			return nil, err
 		}
 	}
+	if len(plan.Reads) > 0 {
+		// The rollups' slots are contiguous: one range of unfolded rows.
+		if err := rawCells(ctx, tx, workspaceID, q, covered[0], covered[1], folded, cells); err != nil {
+			return nil, err
+		}
+	}
 	return cells.Sorted(), nil
 }
 
-// rawCells aggregates the feedback rows created in [from, to] (microseconds).
-func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
+// rawCells aggregates the feedback rows created in [from, to]
+// (microseconds); with after >= 0, only the rows above that rowid, found by
+// rowid rather than by any index.
+func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.AnalyticsQuery, from, to, after int64, cells store.Cells) error {
+	if key, val, ok := pairOnly(q); ok && after < 0 {
+		// feedback_pairs holds all a graph needs: no row is read.
+		where, args := []string{"workspace_id = ? AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
+			[]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000, workspaceID, key, val, from, to}
+		if q.WeightedMin != nil {
+			where, args = append(where, "value * weight >= ?"), append(args, *q.WeightedMin)
+		}
+		if q.WeightedMax != nil {
+			where, args = append(where, "value * weight <= ?"), append(args, *q.WeightedMax)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
+			FROM feedback_pairs WHERE `+strings.Join(where, " AND ")+` GROUP BY b, value`, args...)
+		return addCells(rows, err, cells)
+	}
 	where, args, err := analyticsConditions(workspaceID, q, from, to)
 	if err != nil {
 		return err
 	}
+	table := `feedback`
+	if after >= 0 {
+		table = `feedback NOT INDEXED`
+		where += ` AND rowid > ?`
+		args = append(args, after)
+	}
 	args = append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)
-	rows, err := s.read.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
-		FROM feedback WHERE `+where+` GROUP BY b, value`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
+		FROM `+table+` WHERE `+where+` GROUP BY b, value`, args...)
 	return addCells(rows, err, cells)
+}
+
+// pairOnly says whether q filters by one indexed metadata pair and
+// nothing but weighted bounds besides, and returns the pair.
+func pairOnly(q store.AnalyticsQuery) (key, val string, ok bool) {
+	if len(q.TraceIDs) > 0 || len(q.Metadata) != 1 {
+		return "", "", false
+	}
+	for k, v := range q.Metadata {
+		key = k
+		val, ok = store.IndexedPair(k, v)
+	}
+	return key, val, ok
 }
 
 func addCells(rows *sql.Rows, err error, cells store.Cells) error {
@@ -100,6 +158,14 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		args = append(args, *q.WeightedMax)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
+		if str, ok := store.IndexedPair(k, q.Metadata[k]); ok {
+			// The pair's index finds the rows (a listing, which stops at
+			// its first page, walks the rows instead).
+			where = append(where, `feedback.rowid IN (SELECT fid FROM feedback_pairs
+				WHERE workspace_id = ? AND key = ? AND val = ? AND created_at BETWEEN ? AND ?)`)
+			args = append(args, workspaceID, k, str, from, to)
+			continue
+		}
 		cond, condArgs, err := metadataMatch(k, q.Metadata[k])
 		if err != nil {
 			return "", nil, err

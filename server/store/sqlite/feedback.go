@@ -20,8 +20,11 @@ import (
 type statements struct {
 	begin, commit, rollback        *sql.Stmt
 	savepoint, rollbackTo, release *sql.Stmt
-	insertFeedback                 *sql.Stmt
-	addRollup, addCoarse           *sql.Stmt
+	insertFeedback, insertPair     *sql.Stmt
+	// fold.go's: the state a batch starts from, the fold statements, and
+	// the new fold mark.
+	rowidState, setFolded *sql.Stmt
+	fold                  [2]*sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
@@ -39,88 +42,34 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 	}
 	var err error
 	st.insertFeedback, err = conn.PrepareContext(ctx, `INSERT INTO feedback
-		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
+		(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
 		 m_user, m_organisation, m_prompt, m_environment, m_strings)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
-	st.addRollup, err = conn.PrepareContext(ctx, `INSERT INTO feedback_rollup
-		(workspace_id, dim, dim_value, slot, value, n, sum_weighted) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
-			n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	st.addCoarse, err = conn.PrepareContext(ctx, `INSERT INTO feedback_rollup_coarse
-		(workspace_id, dim, dim_value, span, slot, value, n, sum_weighted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (workspace_id, dim, dim_value, span, slot, value) DO UPDATE SET
-			n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, key, val, created_at, fid, value, weight) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&st.rowidState, `SELECT coalesce((SELECT max(rowid) FROM feedback), 0), folded FROM rollup_fold`},
+		{&st.setFolded, `UPDATE rollup_fold SET folded = ?`},
+		{&st.fold[0], foldFine}, {&st.fold[1], foldCoarse},
+	} {
+		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("prepare %s: %w", p.sql, err)
+		}
 	}
 	return nil
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.addRollup, st.addCoarse} {
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.insertPair, st.rowidState, st.setFolded, st.fold[0], st.fold[1]} {
 		if s != nil {
 			s.Close()
 		}
 	}
-}
-
-// rollupCell identifies one row of feedback_rollup (span 900) or of
-// feedback_rollup_coarse (the other spans).
-type rollupCell struct {
-	workspace, dim, dimValue string
-	span, slot               int64
-	value                    int
-}
-
-type rollupSums struct {
-	n   int64
-	sum float64
-}
-
-// addToRollup adds inserted feedback to the rollups, one upsert per
-// distinct cell of each span (the tables' update and delete triggers
-// handle the other writes). The writer calls it once for a whole batch.
-func (s *Store) addToRollup(ctx context.Context, tx *sql.Conn, fs []*store.Feedback) error {
-	cells := map[rollupCell]*rollupSums{}
-	add := func(c rollupCell, f *store.Feedback) {
-		r := cells[c]
-		if r == nil {
-			r = &rollupSums{}
-			cells[c] = r
-		}
-		r.n++
-		r.sum += float64(f.Value) * f.Weight
-	}
-	for _, f := range fs {
-		at := micros(f.CreatedAt)
-		for _, span := range store.RollupSpans {
-			slot := at / (span * 1_000_000)
-			add(rollupCell{f.WorkspaceID, "", "", span, slot, f.Value}, f)
-			for _, k := range store.RollupKeys {
-				if v, ok := f.Metadata[k].(string); ok {
-					add(rollupCell{f.WorkspaceID, k, v, span, slot, f.Value}, f)
-				}
-			}
-		}
-	}
-	for c, r := range cells {
-		var err error
-		if c.span == store.SlotSeconds {
-			_, err = s.stmts.addRollup.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.slot, c.value, r.n, r.sum)
-		} else {
-			_, err = s.stmts.addCoarse.ExecContext(ctx, c.workspace, c.dim, c.dimValue, c.span, c.slot, c.value, r.n, r.sum)
-		}
-		if err != nil {
-			return fmt.Errorf("rollup: %w", err)
-		}
-	}
-	return nil
 }
 
 const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at`
@@ -134,26 +83,66 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 			return err
 		}
 		sp := store.SpecialOf(f.Metadata)
-		rows[i] = []any{f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
+		rows[i] = []any{0, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
-	// One row without a key is one INSERT, which needs no savepoint.
-	return s.doInsert(ctx, len(rows) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
+	pairs := 0
+	for _, f := range fs {
+		pairs += countPairs(f.Metadata)
+	}
+	insert := func(ctx context.Context, tx *sql.Conn) error {
 		stmt := s.stmts.insertFeedback
-		for _, args := range rows {
+		for i, args := range rows {
+			rowid := s.allocRowid()
+			args[0] = rowid
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return nil, translate(err)
+				return translate(err)
+			}
+			if pairs > 0 {
+				if err := s.insertPairs(ctx, fs[i], rowid); err != nil {
+					return err
+				}
 			}
 		}
 		if idem == nil {
-			return fs, nil
+			return nil
 		}
 		ids := make([]string, len(fs))
 		for i, f := range fs {
 			ids[i] = f.ID
 		}
-		return fs, recordIdempotency(ctx, tx, idem, ids)
-	})
+		return recordIdempotency(ctx, tx, idem, ids)
+	}
+	// One row without a key or indexed pairs is one INSERT, which needs
+	// no savepoint.
+	if len(rows) == 1 && idem == nil && pairs == 0 {
+		return s.doOne(ctx, insert)
+	}
+	return s.do(ctx, insert)
+}
+
+// countPairs is the number of feedback_pairs entries of metadata m.
+func countPairs(m map[string]any) int {
+	n := 0
+	for k, v := range m {
+		if _, ok := store.IndexedPair(k, v); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// insertPairs adds the feedback_pairs entries of a new row (updates and
+// deletes are the triggers' of migration 00007).
+func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, rowid int64) error {
+	for k, v := range f.Metadata {
+		if str, ok := store.IndexedPair(k, v); ok {
+			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, k, str, micros(f.CreatedAt), rowid, f.Value, f.Weight); err != nil {
+				return fmt.Errorf("index metadata: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // recordIdempotency records a write under its idempotency key, in the
@@ -209,12 +198,15 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	var out *store.Feedback
-	err = s.doInsert(ctx, false, func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error) {
+	err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		sp := store.SpecialOf(f.Metadata)
+		// On conflict the stored row keeps its rowid; the one allocated
+		// here is then left unused.
+		rowid := s.allocRowid()
 		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
+				(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
 				 m_user, m_organisation, m_prompt, m_environment, m_strings)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
 				value = excluded.value,
 				weight = excluded.weight,
@@ -226,22 +218,22 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 				m_environment = excluded.m_environment,
 				m_strings = excluded.m_strings
 			RETURNING `+feedbackColumns,
-			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
+			rowid, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 		var err error
 		if out, err = scanFeedback(row); err != nil {
-			return nil, translate(err)
+			return translate(err)
 		}
-		var inserted []*store.Feedback
 		if out.ID == f.ID {
-			// Inserted, not updated (the update trigger saw that): the
-			// rollup has not seen it.
-			inserted = []*store.Feedback{out}
+			// Inserted, not updated (the update trigger saw to that).
+			if err := s.insertPairs(ctx, out, rowid); err != nil {
+				return err
+			}
 		}
 		if idem != nil {
-			return inserted, recordIdempotency(ctx, tx, idem, []string{out.ID})
+			return recordIdempotency(ctx, tx, idem, []string{out.ID})
 		}
-		return inserted, nil
+		return nil
 	})
 	return out, err
 }

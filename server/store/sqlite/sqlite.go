@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	sqlite3 "modernc.org/sqlite"
@@ -48,6 +49,13 @@ type Store struct {
 	done  chan struct{}
 	// closed is set by Close; writes after it fail.
 	closed bool
+
+	opts Options
+	// Only the writer goroutine touches these (fold.go): the rowid the
+	// next inserted row gets, the fold mark as of the current batch, and
+	// when the writer last folded.
+	nextRowid, folded int64
+	lastFold          time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,9 +67,6 @@ type writeOp struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Conn) error
 	err chan error
-	// rollup lists the rows the op inserted, once fn has succeeded: the
-	// batch adds them to feedback_rollup together before it commits.
-	rollup []*store.Feedback
 	// oneStatement says fn runs a single statement, which SQLite undoes
 	// by itself when it fails: the op needs no savepoint of its own.
 	oneStatement bool
@@ -70,6 +75,11 @@ type writeOp struct {
 // Open opens (creating when missing) the SQLite database at path, applies
 // the embedded migrations and starts the writer.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	write, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -87,7 +97,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 
-	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
+	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{}),
+		opts: opts.withDefaults(), lastFold: time.Now()}
 	if s.conn, err = write.Conn(ctx); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -175,17 +186,10 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Con
 	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)})
 }
 
-// doInsert is do for a write that inserts feedback: fn returns the rows
-// it inserted, and the batch adds them to the rollup. oneStatement as in
-// writeOp.
-func (s *Store) doInsert(ctx context.Context, oneStatement bool, fn func(ctx context.Context, tx *sql.Conn) ([]*store.Feedback, error)) error {
-	op := &writeOp{ctx: ctx, err: make(chan error, 1), oneStatement: oneStatement}
-	op.fn = func(ctx context.Context, tx *sql.Conn) error {
-		rows, err := fn(ctx, tx)
-		op.rollup = rows
-		return err
-	}
-	return s.enqueue(op)
+// doOne is do for a write whose fn runs a single statement, which SQLite
+// undoes by itself when it fails: it needs no savepoint of its own.
+func (s *Store) doOne(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), oneStatement: true})
 }
 
 func (s *Store) enqueue(op *writeOp) error {
@@ -201,11 +205,32 @@ func (s *Store) enqueue(op *writeOp) error {
 	return <-op.err
 }
 
-// writer runs the group commit loop until the queue is closed.
+// writer runs the group commit loop until the queue is closed. Between
+// batches, when nothing is waiting, it folds new rows into the rollups
+// once enough have gathered or they have waited long enough.
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*writeOp, 0, maxBatch)
-	for op := range s.queue {
+	var tick <-chan time.Time
+	if s.opts.FoldAfter > 0 {
+		t := time.NewTicker(s.opts.FoldAfter)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var op *writeOp
+		select {
+		case next, ok := <-s.queue:
+			if !ok {
+				return
+			}
+			op = next
+		case <-tick:
+			if s.unfolded() > 0 && time.Since(s.lastFold) >= s.opts.FoldAfter {
+				s.foldIdle()
+			}
+			continue
+		}
 		batch = append(batch[:0], op)
 	gather:
 		for len(batch) < maxBatch {
@@ -220,6 +245,17 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+		if len(s.queue) == 0 && s.unfolded() >= int64(s.opts.FoldRows) {
+			s.foldIdle()
+		}
+	}
+}
+
+// foldIdle folds in a transaction of its own. A failure is left for the
+// next fold to retry: the rows stay counted, from the rows.
+func (s *Store) foldIdle() {
+	if err := s.fold(context.Background()); err != nil {
+		s.lastFold = time.Now()
 	}
 }
 
@@ -242,8 +278,11 @@ func (s *Store) commit(batch []*writeOp) {
 		fail("begin", err)
 		return
 	}
+	if err := s.beginBatch(ctx); err != nil {
+		fail("begin", err)
+		return
+	}
 	errs := make([]error, len(batch))
-	var inserted []*store.Feedback
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
@@ -254,15 +293,14 @@ func (s *Store) commit(batch []*writeOp) {
 		} else {
 			errs[i] = s.inSavepoint(ctx, op)
 		}
-		if errs[i] == nil {
-			inserted = append(inserted, op.rollup...)
-		}
 	}
-	// One upsert per distinct rollup cell of the whole batch: under load,
-	// concurrent writes land in the same slot and share their cells.
-	if err := s.addToRollup(ctx, s.conn, inserted); err != nil {
-		fail("rollup", err)
-		return
+	// Writes that never leave the writer idle must not leave readers an
+	// ever longer tail of unfolded rows: past the backlog, fold here.
+	if s.unfolded() >= s.opts.foldBacklog() {
+		if err := s.foldInBatch(ctx); err != nil {
+			fail("fold", err)
+			return
+		}
 	}
 	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
 		fail("commit", err)

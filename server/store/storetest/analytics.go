@@ -182,11 +182,14 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{Metadata: map[string]any{"region": "eu"}},
 		{Metadata: map[string]any{"region": 2.5}},
 		{Metadata: map[string]any{"region": true, "_user": "u2"}},
+		{Metadata: map[string]any{"region": "us"}, WeightedMax: ptrF(1)},
+		{Metadata: map[string]any{"region": "us", "_prompt": "p1"}},
+		{Metadata: map[string]any{"region": "eu"}, TraceIDs: []string{"t1", "t2", "t3", "t4", "t5"}},
 		{TraceIDs: []string{"t1", "t2", "t3", "tok"}},
 		{WeightedMin: ptrF(-2), WeightedMax: ptrF(2.5)},
 		{Metadata: map[string]any{"_user": "u3"}, WeightedMin: ptrF(0)},
 	}
-	for i := range 60 {
+	for i := range 90 {
 		q := filters[i%len(filters)]
 		a, b := randomTime(), randomTime()
 		if i%5 == 0 {

@@ -50,6 +50,14 @@ func Run(t *testing.T, newStore NewStore) {
 	}
 }
 
+// RunAnalytics runs the part of the contract about analytics alone, for
+// store variants that differ only there.
+func RunAnalytics(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	t.Cleanup(func() { _ = s.Close() })
+	testAnalytics(t, s)
+}
+
 var clock = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // feedback returns a new feedback in ws, created at clock plus n seconds.

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Rollups are folded rather than kept in each write's transaction
+// (migration 00006): an insert writes only its row, and the writer adds the
+// rows inserted since the last fold to feedback_rollup and
+// feedback_rollup_coarse in bulk, where many rows share a cell. rollup_fold
+// records the largest rowid folded; readers add the rows above it (a short
+// rowid range) to what the rollups say, in the same snapshot, so answers
+// are exact at every moment.
+
+// Options tune the SQLite store. The zero value is the default.
+type Options struct {
+	// FoldRows is how many unfolded rows make the writer fold as soon as
+	// no write is waiting. Default 2048.
+	FoldRows int
+	// FoldAfter is how long rows may stay unfolded while the writer is
+	// idle. Default 1 s; negative never folds on time (tests).
+	FoldAfter time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.FoldRows <= 0 {
+		o.FoldRows = 2048
+	}
+	if o.FoldAfter == 0 {
+		o.FoldAfter = time.Second
+	}
+	return o
+}
+
+// foldBacklog bounds the unfolded rows: past it, the writer folds inside
+// the next batch's transaction even when writes keep arriving, so that
+// readers never scan more than about this many rows besides the rollups.
+func (o Options) foldBacklog() int64 { return int64(o.FoldRows) * 8 }
+
+// The fold statements add the rows with rowid in (?1, ?2] to the rollups,
+// one upsert per cell, in the rollups' dimensions: all feedback (”) and
+// each string value of _organisation (bit 2), _prompt (4), _environment (8).
+const (
+	foldFine = `INSERT INTO feedback_rollup (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
+SELECT workspace_id, dim, val, slot, value, count(*), sum(value * weight) FROM (
+    SELECT workspace_id, '' AS dim, '' AS val, created_at / 900000000 AS slot, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2
+    UNION ALL SELECT workspace_id, '_organisation', m_organisation, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 2
+    UNION ALL SELECT workspace_id, '_prompt', m_prompt, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 4
+    UNION ALL SELECT workspace_id, '_environment', m_environment, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 8
+) WHERE true GROUP BY workspace_id, dim, val, slot, value
+ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
+    n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`
+	// The hour and day cells are summed from the 15-minute cells of the
+	// same rows, which the fold computes once.
+	foldCoarse = `INSERT INTO feedback_rollup_coarse (workspace_id, dim, dim_value, span, slot, value, n, sum_weighted)
+SELECT workspace_id, dim, val, s.span, slot / (s.span / 900), value, sum(n), sum(w) FROM (
+    SELECT workspace_id, dim, val, slot, value, count(*) AS n, sum(value * weight) AS w FROM (
+        SELECT workspace_id, '' AS dim, '' AS val, created_at / 900000000 AS slot, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2
+        UNION ALL SELECT workspace_id, '_organisation', m_organisation, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 2
+        UNION ALL SELECT workspace_id, '_prompt', m_prompt, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 4
+        UNION ALL SELECT workspace_id, '_environment', m_environment, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 8
+    ) GROUP BY workspace_id, dim, val, slot, value
+), (SELECT 3600 AS span UNION ALL SELECT 86400) AS s
+WHERE true GROUP BY workspace_id, dim, val, s.span, slot / (s.span / 900), value
+ON CONFLICT (workspace_id, dim, dim_value, span, slot, value) DO UPDATE SET
+    n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`
+)
+
+// beginBatch reads, inside the batch's write transaction, where the next
+// rowid goes: above the largest rowid and above the fold mark, so that a
+// new row is never taken for a folded one, even after the newest rows
+// were deleted (SQLite would reuse their rowids) or another process wrote.
+func (s *Store) beginBatch(ctx context.Context) error {
+	var top, folded int64
+	if err := s.stmts.rowidState.QueryRowContext(ctx).Scan(&top, &folded); err != nil {
+		return err
+	}
+	s.nextRowid = max(top, folded) + 1
+	s.folded = folded
+	return nil
+}
+
+// allocRowid returns the rowid of the next inserted row. Only the writer
+// goroutine calls it, inside a batch.
+func (s *Store) allocRowid() int64 {
+	id := s.nextRowid
+	s.nextRowid++
+	return id
+}
+
+// unfolded is about how many rows the rollups do not hold yet (rowids
+// lost to rolled-back writes count too).
+func (s *Store) unfolded() int64 { return s.nextRowid - 1 - s.folded }
+
+// foldInBatch adds every unfolded row to the rollups, inside the current
+// write transaction.
+func (s *Store) foldInBatch(ctx context.Context) error {
+	hi := s.nextRowid - 1
+	if hi <= s.folded {
+		return nil
+	}
+	for _, stmt := range s.stmts.fold {
+		if _, err := stmt.ExecContext(ctx, s.folded, hi); err != nil {
+			return fmt.Errorf("fold: %w", err)
+		}
+	}
+	if _, err := s.stmts.setFolded.ExecContext(ctx, hi); err != nil {
+		return fmt.Errorf("fold: %w", err)
+	}
+	s.folded = hi
+	s.lastFold = time.Now()
+	return nil
+}
+
+// fold runs a fold in a transaction of its own, when the writer has
+// nothing else to do.
+func (s *Store) fold(ctx context.Context) error {
+	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
+		return fmt.Errorf("fold: begin: %w", err)
+	}
+	err := s.beginBatch(ctx)
+	if err == nil {
+		err = s.foldInBatch(ctx)
+	}
+	if err == nil {
+		_, err = s.stmts.commit.ExecContext(ctx)
+	}
+	if err != nil {
+		_, _ = s.stmts.rollback.ExecContext(ctx)
+		return fmt.Errorf("fold: %w", err)
+	}
+	return nil
+}
+
+// Fold adds every row not yet in the rollups to them now, and returns
+// when that is committed. The writer does it by itself; tools and tests
+// call it to reach a known state.
+func (s *Store) Fold(ctx context.Context) error {
+	return s.do(ctx, func(ctx context.Context, _ *sql.Conn) error { return s.foldInBatch(ctx) })
+}
