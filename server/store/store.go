@@ -93,6 +93,20 @@ func IndexedPair(key string, v any) (string, bool) {
 	return str, true
 }
 
+// IndexedPairOnly says whether q filters by one indexed metadata pair
+// (IndexedPair) and nothing but weighted bounds besides, which the stores'
+// index of pairs answers alone, and returns the pair.
+func (q AnalyticsQuery) IndexedPairOnly() (key, val string, ok bool) {
+	if len(q.TraceIDs) > 0 || len(q.Metadata) != 1 {
+		return "", "", false
+	}
+	for k, v := range q.Metadata {
+		key = k
+		val, ok = IndexedPair(k, v)
+	}
+	return key, val, ok
+}
+
 // SlotSeconds is the granularity of the stores' rollups: analytics buckets
 // must start and end on multiples of it (whole quarter hours of UTC).
 const SlotSeconds = 900

@@ -58,7 +58,19 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 // rawCells aggregates the feedback rows created in [from, to] (microseconds).
 func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
 	c := &conditions{}
-	if err := c.analytics(workspaceID, q, from, to); err != nil {
+	table := "feedback"
+	if key, val, ok := q.IndexedPairOnly(); ok {
+		// feedback_pairs holds all a graph needs: no row is read.
+		table = "feedback_pairs"
+		c.add("workspace_id = " + c.arg(workspaceID) + " AND key = " + c.arg(key) + " AND val = " + c.arg(val))
+		c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
+		if q.WeightedMin != nil {
+			c.add("value * weight >= " + c.arg(*q.WeightedMin))
+		}
+		if q.WeightedMax != nil {
+			c.add("value * weight <= " + c.arg(*q.WeightedMax))
+		}
+	} else if err := c.analytics(workspaceID, q, from, to); err != nil {
 		return err
 	}
 	shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
@@ -66,7 +78,7 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 	t := `(floor(extract(epoch FROM created_at))::bigint + ` + shift + `)`
 	rows, err := s.pool.Query(ctx, `SELECT (`+t+` - ((`+t+` % `+size+`) + `+size+`) % `+size+`) / `+size+` AS b,
 			value, count(*), sum(value * weight)
-		FROM feedback WHERE `+c.where()+` GROUP BY b, value`, c.args...)
+		FROM `+table+` WHERE `+c.where()+` GROUP BY b, value`, c.args...)
 	return addCells(rows, err, cells)
 }
 
@@ -115,7 +127,20 @@ func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from,
 	if q.WeightedMax != nil {
 		c.add("value * weight <= " + c.arg(*q.WeightedMax))
 	}
-	return c.traceAndMetadata(q.TraceIDs, q.Metadata)
+	// Indexed pairs find their rows through feedback_pairs (a listing,
+	// which stops at its first page, walks the rows instead).
+	rest := map[string]any{}
+	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
+		str, ok := store.IndexedPair(k, q.Metadata[k])
+		if !ok {
+			rest[k] = q.Metadata[k]
+			continue
+		}
+		c.add("id IN (SELECT feedback_id FROM feedback_pairs WHERE workspace_id = " + c.arg(workspaceID) +
+			" AND key = " + c.arg(k) + " AND val = " + c.arg(str) +
+			" AND created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)) + ")")
+	}
+	return c.traceAndMetadata(q.TraceIDs, rest)
 }
 
 // traceAndMetadata adds the trace id and metadata filters that listing and

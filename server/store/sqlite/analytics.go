@@ -82,7 +82,7 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 // (microseconds); with after >= 0, only the rows above that rowid, found by
 // rowid rather than by any index.
 func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.AnalyticsQuery, from, to, after int64, cells store.Cells) error {
-	if key, val, ok := pairOnly(q); ok && after < 0 {
+	if key, val, ok := q.IndexedPairOnly(); ok && after < 0 {
 		// feedback_pairs holds all a graph needs: no row is read.
 		where, args := []string{"workspace_id = ? AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
 			[]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000, workspaceID, key, val, from, to}
@@ -110,19 +110,6 @@ func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.Analy
 	rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
 		FROM `+table+` WHERE `+where+` GROUP BY b, value`, args...)
 	return addCells(rows, err, cells)
-}
-
-// pairOnly says whether q filters by one indexed metadata pair and
-// nothing but weighted bounds besides, and returns the pair.
-func pairOnly(q store.AnalyticsQuery) (key, val string, ok bool) {
-	if len(q.TraceIDs) > 0 || len(q.Metadata) != 1 {
-		return "", "", false
-	}
-	for k, v := range q.Metadata {
-		key = k
-		val, ok = store.IndexedPair(k, v)
-	}
-	return key, val, ok
 }
 
 func addCells(rows *sql.Rows, err error, cells store.Cells) error {

@@ -23,6 +23,7 @@ func open(t *testing.T, path string) *sqlite.Store {
 }
 
 func TestContract(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, filepath.Join(t.TempDir(), "feedbackd.db"))
 	})
@@ -33,6 +34,7 @@ func TestContract(t *testing.T) {
 // them (a fold after every batch, so updates and deletes meet folded rows),
 // or some.
 func TestAnalyticsWhileFolding(t *testing.T) {
+	t.Parallel()
 	for name, opts := range map[string]sqlite.Options{
 		"fold every batch": {FoldRows: 1, FoldAfter: -1},
 		"fold some":        {FoldRows: 300, FoldAfter: -1},

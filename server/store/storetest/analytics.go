@@ -189,7 +189,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{WeightedMin: ptrF(-2), WeightedMax: ptrF(2.5)},
 		{Metadata: map[string]any{"_user": "u3"}, WeightedMin: ptrF(0)},
 	}
-	for i := range 90 {
+	for i := range 60 {
 		q := filters[i%len(filters)]
 		a, b := randomTime(), randomTime()
 		if i%5 == 0 {
