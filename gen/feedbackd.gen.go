@@ -4025,8 +4025,8 @@ var swaggerSpec = []string{
 	"UX07aBRS5QSny21xysRNALI4z4DCKMrQwIZehOiod2jRJGJW7RwhjNRlR2OcYZa4psGMI5njyYQmtpA6",
 	"qJV+OmnEAMoSxdDDMOwdwSlVW/4dkEyNOtxNgy6tQnrDC7UNyQzrtnnOLDTBNCvyHZy8Fu3b1Uq3p/Z7",
 	"3e92S9yZfcdrUl3653qvht+gO5bfHeI3aIvVDtFV/YMhykmGpYLQREbNeKWMPuTcMoE482C77cNmmQ1p",
-	"D4KdlDn3eDHTubi1Xm+hLqiEtQTomq0Yr2aZh7+abKetxiEklIfGZAVfSKu2Mm+6SekfWE3gN0RRV+Wp",
-	"nL3ufW35UMmn9MsV2iK8r3l4svq9x40O84yyG1NeiBGSehSnW3P1CoUf/z8AAP//",
+	"dhCGkOkdGlsSXJi0asTqlt7LSWm4r8/2uNGznFF2Y+rwMEJS72p2az5R0TBnKU1OyqoAeDHT2cK1bnSh",
+	"LvmEtYzq2sGYb5SVAlY/4witrvRTwSfdT9vytpL36Zcr9Ep4n/Nw7/7D/f8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
