@@ -171,21 +171,29 @@ func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
 	}
 }
 
-// AnalyticsGraphObject defines model for AnalyticsGraphObject.
+// AnalyticsGraphObject The kind of object, as Portkey names it.
+//
+// Example: analytics-graph
 type AnalyticsGraphObject string
 
-// AveragePoint defines model for AveragePoint.
+// AveragePoint The average weighted feedback of one time bucket.
 type AveragePoint struct {
 	// Avg Average value x weight in the bucket; 0 when it is empty.
+	//
+	// Example: 0.49
 	Avg float64 `json:"avg"`
 
 	// Timestamp Start of the bucket, in the request's time zone.
+	//
+	// Example: 2026-11-26T00:00:00+01:00
 	Timestamp time.Time `json:"timestamp"`
 }
 
-// AverageSummary defines model for AverageSummary.
+// AverageSummary The average over the whole range.
 type AverageSummary struct {
 	// Avg Average value x weight over the range; 0 without feedback.
+	//
+	// Example: 0.61
 	Avg float64 `json:"avg"`
 }
 
@@ -195,29 +203,66 @@ type Error struct {
 	Errors *[]FieldError `json:"errors,omitempty"`
 
 	// Message What went wrong, for a person to read.
-	Message string      `json:"message"`
-	Status  ErrorStatus `json:"status"`
+	//
+	// Example: request body is invalid
+	Message string `json:"message"`
+
+	// Status Example: failure
+	Status ErrorStatus `json:"status"`
 }
 
-// ErrorStatus defines model for Error.Status.
+// ErrorStatus Example: failure
 type ErrorStatus string
 
 // Feedback A stored feedback.
 type Feedback struct {
-	CreatedAt time.Time              `json:"created_at"`
-	ID        openapi_types.UUID     `json:"id"`
-	Metadata  map[string]interface{} `json:"metadata"`
-	TraceID   string                 `json:"trace_id"`
-	UpdatedAt time.Time              `json:"updated_at"`
-	Value     int                    `json:"value"`
-	Weight    float64                `json:"weight"`
+	// CreatedAt When the feedback was recorded (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID The feedback's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d40
+	ID openapi_types.UUID `json:"id"`
+
+	// Metadata The feedback's metadata; `{}` when it has none.
+	//
+	// Example: {"_prompt":"support-answer-v3","_user":"user_8f14e45f"}
+	Metadata map[string]interface{} `json:"metadata"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID string `json:"trace_id"`
+
+	// UpdatedAt When the feedback was last updated; `created_at` until then.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Value The feedback score.
+	//
+	// Example: 5
+	Value int `json:"value"`
+
+	// Weight How much the feedback counts.
+	//
+	// Example: 1
+	Weight float64 `json:"weight"`
 }
 
-// FeedbackGraph defines model for FeedbackGraph.
+// FeedbackGraph Feedback counts per time bucket (Portkey's shape).
 type FeedbackGraph struct {
-	DataPoints []TotalPoint         `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    TotalSummary         `json:"summary"`
+	DataPoints []TotalPoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
 }
 
 // FeedbackInput One feedback object, or several recorded atomically: an array of
@@ -231,14 +276,20 @@ type FeedbackList struct {
 	Data []Feedback `json:"data"`
 
 	// HasMore Whether another page follows.
+	//
+	// Example: false
 	HasMore bool `json:"has_more"`
 
 	// NextCursor The cursor of the next page, `null` on the last one.
-	NextCursor *string            `json:"next_cursor"`
-	Object     FeedbackListObject `json:"object"`
+	//
+	// Example: MDFhMjE4Y2MtYmFmYi03YzRlLTlhMWQtM2Y1YjdlMmM4ZDQw
+	NextCursor *string `json:"next_cursor"`
+
+	// Object Example: list
+	Object FeedbackListObject `json:"object"`
 }
 
-// FeedbackListObject defines model for FeedbackList.Object.
+// FeedbackListObject Example: list
 type FeedbackListObject string
 
 // FeedbackRequest Feedback on one served request. Fields other than these are ignored,
@@ -252,12 +303,12 @@ type FeedbackRequest struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID TraceID `json:"trace_id"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -285,46 +336,74 @@ type FeedbackRequestList = []FeedbackRequest
 
 // FeedbackResponse Portkey's acknowledgement of a write.
 type FeedbackResponse struct {
-	FeedbackIds []openapi_types.UUID   `json:"feedback_ids"`
-	Message     string                 `json:"message"`
-	Status      FeedbackResponseStatus `json:"status"`
+	// FeedbackIds The ids of the feedback written, in input order.
+	FeedbackIds []openapi_types.UUID `json:"feedback_ids"`
+
+	// Message What was done (`feedback recorded`, `feedback updated`, `feedback deleted`).
+	//
+	// Example: feedback recorded
+	Message string `json:"message"`
+
+	// Status Example: success
+	Status FeedbackResponseStatus `json:"status"`
 }
 
-// FeedbackResponseStatus defines model for FeedbackResponse.Status.
+// FeedbackResponseStatus Example: success
 type FeedbackResponseStatus string
 
-// FeedbackScoreGraph defines model for FeedbackScoreGraph.
+// FeedbackScoreGraph Feedback counts per score (Portkey's shape).
 type FeedbackScoreGraph struct {
-	DataPoints []ScorePoint         `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    TotalSummary         `json:"summary"`
+	DataPoints []ScorePoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
 }
 
-// FeedbackToken defines model for FeedbackToken.
+// FeedbackToken A sealed feedback token and where to use it.
 type FeedbackToken struct {
+	// ExpiresAt When the token stops working.
+	//
+	// Example: 2026-11-27T17:00:00.123456Z
 	ExpiresAt time.Time `json:"expires_at"`
 
-	// Token The sealed token.
+	// Token The sealed token; opaque to everyone but the server.
+	//
+	// Example: fbt_1-DThEgz_PhV-3RlFmPokeesM0rnGHxVbIDbqWly5EtgB6vEreWgvC5T7FXV0dYVAfx7rZ7HJy32TZhK2_uasbdjSYRXA4Jqu3kTaCXDz9NDEI9EdAbxthNirX0X5OjBbpSpNMQ-dVShjTRkozwCD34tt1hJQ_2LGgstqdn2ay1SIjwqXNds1XlNN_6ZBaBERuF3X2ye
 	Token string `json:"token"`
 
-	// URL Where a browser POSTs a `TokenFeedback` body.
+	// URL Where a browser POSTs a `TokenFeedback` body: the server's
+	// public URL (`serve --public-url`, else the one the request came
+	// to) and the token.
+	//
+	//
+	// Example: https://feedback.example.com/v1/feedback/tokens/fbt_1-DThEgz_PhV-3RlFmPokeesM0rnGHxVbIDbqWly5EtgB6vEreWgvC5T7FXV0dYVAfx7rZ7HJy32TZhK2_uasbdjSYRXA4Jqu3kTaCXDz9NDEI9EdAbxthNirX0X5OjBbpSpNMQ-dVShjTRkozwCD34tt1hJQ_2LGgstqdn2ay1SIjwqXNds1XlNN_6ZBaBERuF3X2ye
 	URL string `json:"url"`
 }
 
 // FeedbackTokenRequest What a feedback token is for.
 type FeedbackTokenRequest struct {
 	// ExpiresIn Seconds until the token expires, at most 30 days.
+	//
+	// Example: 86400
 	ExpiresIn *int `json:"expires_in,omitempty"`
 
 	// Metadata Metadata recorded with the feedback, such as `_user`; it wins
 	// over metadata the browser sends for the same key. It travels
 	// inside the token, so the whole token must fit in 4096
 	// characters.
+	//
+	//
+	// Example: {"_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID TraceID `json:"trace_id"`
 }
 
@@ -340,7 +419,7 @@ type FeedbackUpdate struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -349,6 +428,8 @@ type FeedbackUpdate struct {
 	Value FeedbackValue `json:"value"`
 
 	// Weight The new weight; `null` or absent keeps the stored one.
+	//
+	// Example: 0.5
 	Weight *float64 `json:"weight,omitempty"`
 }
 
@@ -362,12 +443,15 @@ type FeedbackValue = int
 // Example: 1
 type FeedbackWeight = float64
 
-// FieldError defines model for FieldError.
+// FieldError One invalid field or parameter.
 type FieldError struct {
 	// Message Example: number must be at most 10
 	Message string `json:"message"`
 
-	// Path A JSON pointer to the invalid body field (`/2/value` for the third item's value), or the name of the invalid parameter (`limit`).
+	// Path A JSON pointer to the invalid body field (`/2/value` for the
+	// third item's value; the empty string for the body as a whole), or
+	// the name of the invalid parameter (`limit`).
+	//
 	//
 	// Example: /2/value
 	Path string `json:"path"`
@@ -380,32 +464,59 @@ type FieldError struct {
 // characters, strings of at most 8192, and at most 32768 bytes as
 // compact JSON; a body over them is answered 400 naming the place.
 //
-// Example: {"_prompt":"support-v2","_user":"user_123"}
+// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 type Metadata map[string]interface{}
 
-// MetadataGroup defines model for MetadataGroup.
+// MetadataGroup The feedback of one value of the metadata key.
 type MetadataGroup struct {
-	AvgWeightedFeedback  float64             `json:"avg_weighted_feedback"`
-	LastSeen             time.Time           `json:"last_seen"`
-	MetadataValue        string              `json:"metadata_value"`
-	Object               MetadataGroupObject `json:"object"`
-	Requests             int                 `json:"requests"`
-	RequestsWithFeedback int                 `json:"requests_with_feedback"`
+	// AvgWeightedFeedback Average value x weight of the group's feedback.
+	//
+	// Example: 0.74
+	AvgWeightedFeedback float64 `json:"avg_weighted_feedback"`
+
+	// LastSeen When the group's newest feedback was created.
+	//
+	// Example: 2026-11-26T17:05:09.900412Z
+	LastSeen time.Time `json:"last_seen"`
+
+	// MetadataValue The value, as a string; values that are not strings are shown as
+	// JSON. It may be empty: `""` is a value like any other.
+	//
+	//
+	// Example: support-answer-v3
+	MetadataValue string `json:"metadata_value"`
+
+	// Object Example: analytics-group
+	Object MetadataGroupObject `json:"object"`
+
+	// Requests Distinct trace ids with this value.
+	//
+	// Example: 870
+	Requests int `json:"requests"`
+
+	// RequestsWithFeedback The same as `requests`; feedbackd knows a request only through its feedback.
+	//
+	// Example: 870
+	RequestsWithFeedback int `json:"requests_with_feedback"`
 }
 
-// MetadataGroupObject defines model for MetadataGroup.Object.
+// MetadataGroupObject Example: analytics-group
 type MetadataGroupObject string
 
-// MetadataGroups defines model for MetadataGroups.
+// MetadataGroups One page of metadata groups (Portkey's shape).
 type MetadataGroups struct {
-	Data   []MetadataGroup      `json:"data"`
+	Data []MetadataGroup `json:"data"`
+
+	// Object Example: list
 	Object MetadataGroupsObject `json:"object"`
 
 	// Total Groups in all pages.
+	//
+	// Example: 2
 	Total int `json:"total"`
 }
 
-// MetadataGroupsObject defines model for MetadataGroups.Object.
+// MetadataGroupsObject Example: list
 type MetadataGroupsObject string
 
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
@@ -419,17 +530,19 @@ type NodeSDKFeedbackRequest struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
-	// CamelTraceID The trace id of the request the feedback is about.
+	// CamelTraceID The trace id, under the name Portkey's Node SDK callers give it;
+	// the same limits as `trace_id`.
 	//
-	// Example: REQUEST_TRACE_ID
-	CamelTraceID *TraceID `json:"traceID,omitempty"`
+	//
+	// Example: support-chat-8f3a2c91
+	CamelTraceID *string `json:"traceID,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID *TraceID `json:"trace_id,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -450,9 +563,16 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
-// ScorePoint defines model for ScorePoint.
+// ScorePoint The feedback count of one score.
 type ScorePoint struct {
+	// Score The feedback value.
+	//
+	// Example: 1
 	Score int `json:"score"`
+
+	// Total Feedback with this value in the range.
+	//
+	// Example: 948
 	Total int `json:"total"`
 }
 
@@ -466,7 +586,7 @@ type TokenFeedback struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -480,29 +600,43 @@ type TokenFeedback struct {
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
 
-// TotalPoint defines model for TotalPoint.
+// TotalPoint The feedback count of one time bucket.
 type TotalPoint struct {
 	// Timestamp Start of the bucket, in the request's time zone.
+	//
+	// Example: 2026-11-26T00:00:00+01:00
 	Timestamp time.Time `json:"timestamp"`
-	Total     int       `json:"total"`
+
+	// Total Feedback in the bucket.
+	//
+	// Example: 375
+	Total int `json:"total"`
 }
 
-// TotalSummary defines model for TotalSummary.
+// TotalSummary The count over the whole range.
 type TotalSummary struct {
 	// Total Feedback in the whole range.
+	//
+	// Example: 1294
 	Total int `json:"total"`
 }
 
 // TraceID The trace id of the request the feedback is about.
 //
-// Example: REQUEST_TRACE_ID
+// Example: support-chat-8f3a2c91
 type TraceID = string
 
-// WeightedFeedbackGraph defines model for WeightedFeedbackGraph.
+// WeightedFeedbackGraph Average weighted feedback per time bucket (Portkey's shape).
 type WeightedFeedbackGraph struct {
-	DataPoints []AveragePoint       `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    AverageSummary       `json:"summary"`
+	DataPoints []AveragePoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The average over the whole range.
+	Summary AverageSummary `json:"summary"`
 }
 
 // AnalyticsMetadata defines model for AnalyticsMetadata.
@@ -535,9 +669,6 @@ type WeightedFeedbackMin = float64
 // WorkspaceSlug defines model for WorkspaceSlug.
 type WorkspaceSlug = string
 
-// BadRequest Every error the service answers with.
-type BadRequest = Error
-
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
 
@@ -549,6 +680,30 @@ type IdempotencyMismatch = Error
 
 // InternalError Every error the service answers with.
 type InternalError = Error
+
+// InvalidAnalyticsQuery Every error the service answers with.
+type InvalidAnalyticsQuery = Error
+
+// InvalidBody Every error the service answers with.
+type InvalidBody = Error
+
+// InvalidID Every error the service answers with.
+type InvalidID = Error
+
+// InvalidListQuery Every error the service answers with.
+type InvalidListQuery = Error
+
+// InvalidToken Every error the service answers with.
+type InvalidToken = Error
+
+// InvalidTokenFeedback Every error the service answers with.
+type InvalidTokenFeedback = Error
+
+// InvalidTokenRequest Every error the service answers with.
+type InvalidTokenRequest = Error
+
+// InvalidUpdate Every error the service answers with.
+type InvalidUpdate = Error
 
 // NotFound Every error the service answers with.
 type NotFound = Error
@@ -1110,6 +1265,10 @@ type ClientInterface interface {
 	// zone of `time_of_generation_min`, and empty ones are listed with 0.
 	// Portkey's path and response shape.
 	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, a range of more than 10000 buckets, or a filter
+	// that is not valid is answered 400 naming the parameter.
+	//
 	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
 	GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1118,6 +1277,10 @@ type ClientInterface interface {
 	// How many feedback of each value (-10 to 10) were recorded in the
 	// range, listed for each value that occurs, lowest first. Portkey's
 	// path and response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
 	//
 	// Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
 	GetFeedbackScoreGraph(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1129,6 +1292,10 @@ type ClientInterface interface {
 	// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
 	// with decimals (Portkey documents an integer). Portkey's path and
 	// response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, a range of more than 10000 buckets, or a filter
+	// that is not valid is answered 400 naming the parameter.
 	//
 	// Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
 	GetWeightedFeedbackGraph(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1144,6 +1311,10 @@ type ClientInterface interface {
 	// `last_seen` the newest feedback's time. Values that are not strings
 	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
 	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
 	// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
 	GetMetadataGroups(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1155,6 +1326,10 @@ type ClientInterface interface {
 	// correct while feedback is written concurrently: no item that existed
 	// when the first page was read is skipped or repeated.
 	//
+	// A parameter out of its range, a `metadata` filter that is not a JSON
+	// object of scalars, or a cursor this server did not issue is answered
+	// 400 naming the parameter.
+	//
 	// Corresponds with GET /feedback (the `ListFeedback` operationId).
 	ListFeedback(ctx context.Context, params *ListFeedbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1165,6 +1340,15 @@ type ClientInterface interface {
 	// rejected, nothing is stored, and the error names the item
 	// (`/2/value`). The response lists the new ids in input order. A 200 is
 	// sent only after the feedback is committed to durable storage.
+	//
+	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+	// `feedback.create` calls here unchanged, including the index-keyed
+	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// `metadata` are ignored.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+	// nothing new and gets the first answer again.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1178,6 +1362,15 @@ type ClientInterface interface {
 	// rejected, nothing is stored, and the error names the item
 	// (`/2/value`). The response lists the new ids in input order. A 200 is
 	// sent only after the feedback is committed to durable storage.
+	//
+	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+	// `feedback.create` calls here unchanged, including the index-keyed
+	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// `metadata` are ignored.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+	// nothing new and gets the first answer again.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1194,6 +1387,9 @@ type ClientInterface interface {
 	// working at once when the key that created it is revoked. Creating a
 	// token stores nothing.
 	//
+	// The token's metadata travels inside it: metadata that would make the
+	// token longer than 4096 characters is answered 400.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
@@ -1208,6 +1404,9 @@ type ClientInterface interface {
 	// the trace id, and expires after `expires_in` seconds. It stops
 	// working at once when the key that created it is revoked. Creating a
 	// token stores nothing.
+	//
+	// The token's metadata travels inside it: metadata that would make the
+	// token longer than 4096 characters is answered 400.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1225,6 +1424,9 @@ type ClientInterface interface {
 	// for a key both have. An expired, altered, foreign or revoked token
 	// is answered 401 and nothing is stored.
 	//
+	// The response names the one feedback the token records, the same id
+	// on every submission.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -1241,6 +1443,9 @@ type ClientInterface interface {
 	// for a key both have. An expired, altered, foreign or revoked token
 	// is answered 401 and nothing is stored.
 	//
+	// The response names the one feedback the token records, the same id
+	// on every submission.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -1248,14 +1453,17 @@ type ClientInterface interface {
 
 	// DeleteFeedback Delete feedback
 	//
-	// Deletes a stored feedback for good.
+	// Deletes a stored feedback for good; a second delete of the same id
+	// is answered 404. The analytics no longer count it.
 	//
 	// Corresponds with DELETE /feedback/{id} (the `DeleteFeedback` operationId).
 	DeleteFeedback(ctx context.Context, id FeedbackID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetFeedback Get one feedback
 	//
-	// Returns the stored feedback with this id.
+	// Returns the stored feedback with this id, as last updated. An id of
+	// another workspace is answered 404, exactly like an id that does not
+	// exist.
 	//
 	// Corresponds with GET /feedback/{id} (the `GetFeedback` operationId).
 	GetFeedback(ctx context.Context, id FeedbackID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1285,7 +1493,11 @@ type ClientInterface interface {
 	// Changes a stored feedback. `value` is required; `weight` and
 	// `metadata` replace the stored ones when sent, and are kept as stored
 	// when left out or sent as `null`. Metadata is replaced as a whole, not
-	// merged.
+	// merged. `created_at` stays; `updated_at` becomes the time of the
+	// update.
+	//
+	// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+	// SDKs also put in the body is ignored.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1297,7 +1509,11 @@ type ClientInterface interface {
 	// Changes a stored feedback. `value` is required; `weight` and
 	// `metadata` replace the stored ones when sent, and are kept as stored
 	// when left out or sent as `null`. Metadata is replaced as a whole, not
-	// merged.
+	// merged. `created_at` stays; `updated_at` becomes the time of the
+	// update.
+	//
+	// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+	// SDKs also put in the body is ignored.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1313,6 +1529,10 @@ type ClientInterface interface {
 // says otherwise; they start at whole hours, days or weeks in the time
 // zone of `time_of_generation_min`, and empty ones are listed with 0.
 // Portkey's path and response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, a range of more than 10000 buckets, or a filter
+// that is not valid is answered 400 naming the parameter.
 //
 // Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
 func (c *RawClient) GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1332,6 +1552,10 @@ func (c *RawClient) GetFeedbackGraph(ctx context.Context, params *GetFeedbackGra
 // How many feedback of each value (-10 to 10) were recorded in the
 // range, listed for each value that occurs, lowest first. Portkey's
 // path and response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
 //
 // Corresponds with GET /analytics/graphs/feedbacks/scores (the `GetFeedbackScoreGraph` operationId).
 func (c *RawClient) GetFeedbackScoreGraph(ctx context.Context, params *GetFeedbackScoreGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1353,6 +1577,10 @@ func (c *RawClient) GetFeedbackScoreGraph(ctx context.Context, params *GetFeedba
 // /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
 // with decimals (Portkey documents an integer). Portkey's path and
 // response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, a range of more than 10000 buckets, or a filter
+// that is not valid is answered 400 naming the parameter.
 //
 // Corresponds with GET /analytics/graphs/feedbacks/weighted (the `GetWeightedFeedbackGraph` operationId).
 func (c *RawClient) GetWeightedFeedbackGraph(ctx context.Context, params *GetWeightedFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1378,6 +1606,10 @@ func (c *RawClient) GetWeightedFeedbackGraph(ctx context.Context, params *GetWei
 // `last_seen` the newest feedback's time. Values that are not strings
 // are shown as JSON (`5`, `true`). Portkey's path and response shape.
 //
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
 // Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
 func (c *RawClient) GetMetadataGroups(ctx context.Context, metadataKey string, params *GetMetadataGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMetadataGroupsRequest(c.Server, metadataKey, params)
@@ -1399,6 +1631,10 @@ func (c *RawClient) GetMetadataGroups(ctx context.Context, metadataKey string, p
 // correct while feedback is written concurrently: no item that existed
 // when the first page was read is skipped or repeated.
 //
+// A parameter out of its range, a `metadata` filter that is not a JSON
+// object of scalars, or a cursor this server did not issue is answered
+// 400 naming the parameter.
+//
 // Corresponds with GET /feedback (the `ListFeedback` operationId).
 func (c *RawClient) ListFeedback(ctx context.Context, params *ListFeedbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListFeedbackRequest(c.Server, params)
@@ -1419,6 +1655,15 @@ func (c *RawClient) ListFeedback(ctx context.Context, params *ListFeedbackParams
 // rejected, nothing is stored, and the error names the item
 // (`/2/value`). The response lists the new ids in input order. A 200 is
 // sent only after the feedback is committed to durable storage.
+//
+// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+// `feedback.create` calls here unchanged, including the index-keyed
+// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+// an array. Fields other than `trace_id`, `value`, `weight` and
+// `metadata` are ignored.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+// nothing new and gets the first answer again.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1442,6 +1687,15 @@ func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, params *CreateFe
 // rejected, nothing is stored, and the error names the item
 // (`/2/value`). The response lists the new ids in input order. A 200 is
 // sent only after the feedback is committed to durable storage.
+//
+// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+// `feedback.create` calls here unchanged, including the index-keyed
+// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+// an array. Fields other than `trace_id`, `value`, `weight` and
+// `metadata` are ignored.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+// nothing new and gets the first answer again.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1468,6 +1722,9 @@ func (c *RawClient) CreateFeedback(ctx context.Context, params *CreateFeedbackPa
 // working at once when the key that created it is revoked. Creating a
 // token stores nothing.
 //
+// The token's metadata travels inside it: metadata that would make the
+// token longer than 4096 characters is answered 400.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
@@ -1492,6 +1749,9 @@ func (c *RawClient) CreateFeedbackTokenWithBody(ctx context.Context, contentType
 // the trace id, and expires after `expires_in` seconds. It stops
 // working at once when the key that created it is revoked. Creating a
 // token stores nothing.
+//
+// The token's metadata travels inside it: metadata that would make the
+// token longer than 4096 characters is answered 400.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1519,6 +1779,9 @@ func (c *RawClient) CreateFeedbackToken(ctx context.Context, body CreateFeedback
 // for a key both have. An expired, altered, foreign or revoked token
 // is answered 401 and nothing is stored.
 //
+// The response names the one feedback the token records, the same id
+// on every submission.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -1545,6 +1808,9 @@ func (c *RawClient) SubmitFeedbackWithTokenWithBody(ctx context.Context, token s
 // for a key both have. An expired, altered, foreign or revoked token
 // is answered 401 and nothing is stored.
 //
+// The response names the one feedback the token records, the same id
+// on every submission.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -1562,7 +1828,8 @@ func (c *RawClient) SubmitFeedbackWithToken(ctx context.Context, token string, p
 
 // DeleteFeedback Delete feedback
 //
-// Deletes a stored feedback for good.
+// Deletes a stored feedback for good; a second delete of the same id
+// is answered 404. The analytics no longer count it.
 //
 // Corresponds with DELETE /feedback/{id} (the `DeleteFeedback` operationId).
 func (c *RawClient) DeleteFeedback(ctx context.Context, id FeedbackID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1579,7 +1846,9 @@ func (c *RawClient) DeleteFeedback(ctx context.Context, id FeedbackID, reqEditor
 
 // GetFeedback Get one feedback
 //
-// Returns the stored feedback with this id.
+// Returns the stored feedback with this id, as last updated. An id of
+// another workspace is answered 404, exactly like an id that does not
+// exist.
 //
 // Corresponds with GET /feedback/{id} (the `GetFeedback` operationId).
 func (c *RawClient) GetFeedback(ctx context.Context, id FeedbackID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1639,7 +1908,11 @@ func (c *RawClient) UpdateFeedbackByPost(ctx context.Context, id FeedbackID, par
 // Changes a stored feedback. `value` is required; `weight` and
 // `metadata` replace the stored ones when sent, and are kept as stored
 // when left out or sent as `null`. Metadata is replaced as a whole, not
-// merged.
+// merged. `created_at` stays; `updated_at` becomes the time of the
+// update.
+//
+// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+// SDKs also put in the body is ignored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1661,7 +1934,11 @@ func (c *RawClient) UpdateFeedbackWithBody(ctx context.Context, id FeedbackID, p
 // Changes a stored feedback. `value` is required; `weight` and
 // `metadata` replace the stored ones when sent, and are kept as stored
 // when left out or sent as `null`. Metadata is replaced as a whole, not
-// merged.
+// merged. `created_at` stays; `updated_at` becomes the time of the
+// update.
+//
+// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+// SDKs also put in the body is ignored.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2745,6 +3022,10 @@ type ClientWithResponsesInterface interface {
 	// zone of `time_of_generation_min`, and empty ones are listed with 0.
 	// Portkey's path and response shape.
 	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, a range of more than 10000 buckets, or a filter
+	// that is not valid is answered 400 naming the parameter.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
@@ -2755,6 +3036,10 @@ type ClientWithResponsesInterface interface {
 	// How many feedback of each value (-10 to 10) were recorded in the
 	// range, listed for each value that occurs, lowest first. Portkey's
 	// path and response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2768,6 +3053,10 @@ type ClientWithResponsesInterface interface {
 	// /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
 	// with decimals (Portkey documents an integer). Portkey's path and
 	// response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, a range of more than 10000 buckets, or a filter
+	// that is not valid is answered 400 naming the parameter.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2785,6 +3074,10 @@ type ClientWithResponsesInterface interface {
 	// `last_seen` the newest feedback's time. Values that are not strings
 	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
 	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
@@ -2797,6 +3090,10 @@ type ClientWithResponsesInterface interface {
 	// `next_cursor` from one page as `cursor` to get the next. Paging stays
 	// correct while feedback is written concurrently: no item that existed
 	// when the first page was read is skipped or repeated.
+	//
+	// A parameter out of its range, a `metadata` filter that is not a JSON
+	// object of scalars, or a cursor this server did not issue is answered
+	// 400 naming the parameter.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2811,6 +3108,15 @@ type ClientWithResponsesInterface interface {
 	// (`/2/value`). The response lists the new ids in input order. A 200 is
 	// sent only after the feedback is committed to durable storage.
 	//
+	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+	// `feedback.create` calls here unchanged, including the index-keyed
+	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// `metadata` are ignored.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+	// nothing new and gets the first answer again.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
@@ -2823,6 +3129,15 @@ type ClientWithResponsesInterface interface {
 	// rejected, nothing is stored, and the error names the item
 	// (`/2/value`). The response lists the new ids in input order. A 200 is
 	// sent only after the feedback is committed to durable storage.
+	//
+	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+	// `feedback.create` calls here unchanged, including the index-keyed
+	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// `metadata` are ignored.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+	// nothing new and gets the first answer again.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2839,6 +3154,9 @@ type ClientWithResponsesInterface interface {
 	// working at once when the key that created it is revoked. Creating a
 	// token stores nothing.
 	//
+	// The token's metadata travels inside it: metadata that would make the
+	// token longer than 4096 characters is answered 400.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
@@ -2853,6 +3171,9 @@ type ClientWithResponsesInterface interface {
 	// the trace id, and expires after `expires_in` seconds. It stops
 	// working at once when the key that created it is revoked. Creating a
 	// token stores nothing.
+	//
+	// The token's metadata travels inside it: metadata that would make the
+	// token longer than 4096 characters is answered 400.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2870,6 +3191,9 @@ type ClientWithResponsesInterface interface {
 	// for a key both have. An expired, altered, foreign or revoked token
 	// is answered 401 and nothing is stored.
 	//
+	// The response names the one feedback the token records, the same id
+	// on every submission.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -2886,6 +3210,9 @@ type ClientWithResponsesInterface interface {
 	// for a key both have. An expired, altered, foreign or revoked token
 	// is answered 401 and nothing is stored.
 	//
+	// The response names the one feedback the token records, the same id
+	// on every submission.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -2893,7 +3220,8 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteFeedbackWithResponse Delete feedback
 	//
-	// Deletes a stored feedback for good.
+	// Deletes a stored feedback for good; a second delete of the same id
+	// is answered 404. The analytics no longer count it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2902,7 +3230,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetFeedbackWithResponse Get one feedback
 	//
-	// Returns the stored feedback with this id.
+	// Returns the stored feedback with this id, as last updated. An id of
+	// another workspace is answered 404, exactly like an id that does not
+	// exist.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2934,7 +3264,11 @@ type ClientWithResponsesInterface interface {
 	// Changes a stored feedback. `value` is required; `weight` and
 	// `metadata` replace the stored ones when sent, and are kept as stored
 	// when left out or sent as `null`. Metadata is replaced as a whole, not
-	// merged.
+	// merged. `created_at` stays; `updated_at` becomes the time of the
+	// update.
+	//
+	// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+	// SDKs also put in the body is ignored.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2946,7 +3280,11 @@ type ClientWithResponsesInterface interface {
 	// Changes a stored feedback. `value` is required; `weight` and
 	// `metadata` replace the stored ones when sent, and are kept as stored
 	// when left out or sent as `null`. Metadata is replaced as a whole, not
-	// merged.
+	// merged. `created_at` stays; `updated_at` becomes the time of the
+	// update.
+	//
+	// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+	// SDKs also put in the body is ignored.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2965,7 +3303,7 @@ type GetFeedbackGraphResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackGraph
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidAnalyticsQuery
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -2982,7 +3320,7 @@ func (r GetFeedbackGraphResponse) GetJSON200() *FeedbackGraph {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r GetFeedbackGraphResponse) GetJSON400() *BadRequest {
+func (r GetFeedbackGraphResponse) GetJSON400() *InvalidAnalyticsQuery {
 	return r.JSON400
 }
 
@@ -3041,7 +3379,7 @@ type GetFeedbackScoreGraphResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackScoreGraph
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidAnalyticsQuery
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -3058,7 +3396,7 @@ func (r GetFeedbackScoreGraphResponse) GetJSON200() *FeedbackScoreGraph {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r GetFeedbackScoreGraphResponse) GetJSON400() *BadRequest {
+func (r GetFeedbackScoreGraphResponse) GetJSON400() *InvalidAnalyticsQuery {
 	return r.JSON400
 }
 
@@ -3117,7 +3455,7 @@ type GetWeightedFeedbackGraphResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WeightedFeedbackGraph
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidAnalyticsQuery
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -3134,7 +3472,7 @@ func (r GetWeightedFeedbackGraphResponse) GetJSON200() *WeightedFeedbackGraph {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r GetWeightedFeedbackGraphResponse) GetJSON400() *BadRequest {
+func (r GetWeightedFeedbackGraphResponse) GetJSON400() *InvalidAnalyticsQuery {
 	return r.JSON400
 }
 
@@ -3193,7 +3531,7 @@ type GetMetadataGroupsResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *MetadataGroups
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidAnalyticsQuery
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -3210,7 +3548,7 @@ func (r GetMetadataGroupsResponse) GetJSON200() *MetadataGroups {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r GetMetadataGroupsResponse) GetJSON400() *BadRequest {
+func (r GetMetadataGroupsResponse) GetJSON400() *InvalidAnalyticsQuery {
 	return r.JSON400
 }
 
@@ -3269,7 +3607,7 @@ type ListFeedbackResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackList
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidListQuery
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -3286,7 +3624,7 @@ func (r ListFeedbackResponse) GetJSON200() *FeedbackList {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListFeedbackResponse) GetJSON400() *BadRequest {
+func (r ListFeedbackResponse) GetJSON400() *InvalidListQuery {
 	return r.JSON400
 }
 
@@ -3345,7 +3683,7 @@ type CreateFeedbackResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackAccepted
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidBody
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -3370,7 +3708,7 @@ func (r CreateFeedbackResponse) GetJSON200() *FeedbackAccepted {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateFeedbackResponse) GetJSON400() *BadRequest {
+func (r CreateFeedbackResponse) GetJSON400() *InvalidBody {
 	return r.JSON400
 }
 
@@ -3449,7 +3787,7 @@ type CreateFeedbackTokenResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackToken
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidTokenRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -3470,7 +3808,7 @@ func (r CreateFeedbackTokenResponse) GetJSON200() *FeedbackToken {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r CreateFeedbackTokenResponse) GetJSON400() *BadRequest {
+func (r CreateFeedbackTokenResponse) GetJSON400() *InvalidTokenRequest {
 	return r.JSON400
 }
 
@@ -3539,9 +3877,9 @@ type SubmitFeedbackWithTokenResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackAccepted
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidTokenFeedback
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error
+	JSON401 *InvalidToken
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *IdempotencyInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -3564,12 +3902,12 @@ func (r SubmitFeedbackWithTokenResponse) GetJSON200() *FeedbackAccepted {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SubmitFeedbackWithTokenResponse) GetJSON400() *BadRequest {
+func (r SubmitFeedbackWithTokenResponse) GetJSON400() *InvalidTokenFeedback {
 	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r SubmitFeedbackWithTokenResponse) GetJSON401() *Error {
+func (r SubmitFeedbackWithTokenResponse) GetJSON401() *InvalidToken {
 	return r.JSON401
 }
 
@@ -3643,7 +3981,7 @@ type DeleteFeedbackResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidID
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -3662,7 +4000,7 @@ func (r DeleteFeedbackResponse) GetJSON200() *FeedbackResponse {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r DeleteFeedbackResponse) GetJSON400() *BadRequest {
+func (r DeleteFeedbackResponse) GetJSON400() *InvalidID {
 	return r.JSON400
 }
 
@@ -3726,7 +4064,7 @@ type GetFeedbackResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Feedback
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidID
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -3745,7 +4083,7 @@ func (r GetFeedbackResponse) GetJSON200() *Feedback {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r GetFeedbackResponse) GetJSON400() *BadRequest {
+func (r GetFeedbackResponse) GetJSON400() *InvalidID {
 	return r.JSON400
 }
 
@@ -3809,7 +4147,7 @@ type UpdateFeedbackByPostResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackAccepted
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidUpdate
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -3836,7 +4174,7 @@ func (r UpdateFeedbackByPostResponse) GetJSON200() *FeedbackAccepted {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateFeedbackByPostResponse) GetJSON400() *BadRequest {
+func (r UpdateFeedbackByPostResponse) GetJSON400() *InvalidUpdate {
 	return r.JSON400
 }
 
@@ -3920,7 +4258,7 @@ type UpdateFeedbackResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FeedbackAccepted
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *InvalidUpdate
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -3947,7 +4285,7 @@ func (r UpdateFeedbackResponse) GetJSON200() *FeedbackAccepted {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r UpdateFeedbackResponse) GetJSON400() *BadRequest {
+func (r UpdateFeedbackResponse) GetJSON400() *InvalidUpdate {
 	return r.JSON400
 }
 
@@ -4029,6 +4367,10 @@ func (r UpdateFeedbackResponse) ContentType() string {
 // zone of `time_of_generation_min`, and empty ones are listed with 0.
 // Portkey's path and response shape.
 //
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, a range of more than 10000 buckets, or a filter
+// that is not valid is answered 400 naming the parameter.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
@@ -4045,6 +4387,10 @@ func (c *ClientWithResponses) GetFeedbackGraphWithResponse(ctx context.Context, 
 // How many feedback of each value (-10 to 10) were recorded in the
 // range, listed for each value that occurs, lowest first. Portkey's
 // path and response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4064,6 +4410,10 @@ func (c *ClientWithResponses) GetFeedbackScoreGraphWithResponse(ctx context.Cont
 // /analytics/graphs/feedbacks`, empty ones with 0. Averages are numbers
 // with decimals (Portkey documents an integer). Portkey's path and
 // response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, a range of more than 10000 buckets, or a filter
+// that is not valid is answered 400 naming the parameter.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4087,6 +4437,10 @@ func (c *ClientWithResponses) GetWeightedFeedbackGraphWithResponse(ctx context.C
 // `last_seen` the newest feedback's time. Values that are not strings
 // are shown as JSON (`5`, `true`). Portkey's path and response shape.
 //
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /analytics/groups/metadata/{metadataKey} (the `GetMetadataGroups` operationId).
@@ -4105,6 +4459,10 @@ func (c *ClientWithResponses) GetMetadataGroupsWithResponse(ctx context.Context,
 // `next_cursor` from one page as `cursor` to get the next. Paging stays
 // correct while feedback is written concurrently: no item that existed
 // when the first page was read is skipped or repeated.
+//
+// A parameter out of its range, a `metadata` filter that is not a JSON
+// object of scalars, or a cursor this server did not issue is answered
+// 400 naming the parameter.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4125,6 +4483,15 @@ func (c *ClientWithResponses) ListFeedbackWithResponse(ctx context.Context, para
 // (`/2/value`). The response lists the new ids in input order. A 200 is
 // sent only after the feedback is committed to durable storage.
 //
+// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+// `feedback.create` calls here unchanged, including the index-keyed
+// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+// an array. Fields other than `trace_id`, `value`, `weight` and
+// `metadata` are ignored.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+// nothing new and gets the first answer again.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
@@ -4143,6 +4510,15 @@ func (c *ClientWithResponses) CreateFeedbackWithBodyWithResponse(ctx context.Con
 // rejected, nothing is stored, and the error names the item
 // (`/2/value`). The response lists the new ids in input order. A 200 is
 // sent only after the feedback is committed to durable storage.
+//
+// This is Portkey's `POST /feedback`: Portkey's SDKs send their
+// `feedback.create` calls here unchanged, including the index-keyed
+// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
+// an array. Fields other than `trace_id`, `value`, `weight` and
+// `metadata` are ignored.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat stores
+// nothing new and gets the first answer again.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4165,6 +4541,9 @@ func (c *ClientWithResponses) CreateFeedbackWithResponse(ctx context.Context, pa
 // working at once when the key that created it is revoked. Creating a
 // token stores nothing.
 //
+// The token's metadata travels inside it: metadata that would make the
+// token longer than 4096 characters is answered 400.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/tokens (the `CreateFeedbackToken` operationId).
@@ -4185,6 +4564,9 @@ func (c *ClientWithResponses) CreateFeedbackTokenWithBodyWithResponse(ctx contex
 // the trace id, and expires after `expires_in` seconds. It stops
 // working at once when the key that created it is revoked. Creating a
 // token stores nothing.
+//
+// The token's metadata travels inside it: metadata that would make the
+// token longer than 4096 characters is answered 400.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4208,6 +4590,9 @@ func (c *ClientWithResponses) CreateFeedbackTokenWithResponse(ctx context.Contex
 // for a key both have. An expired, altered, foreign or revoked token
 // is answered 401 and nothing is stored.
 //
+// The response names the one feedback the token records, the same id
+// on every submission.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -4230,6 +4615,9 @@ func (c *ClientWithResponses) SubmitFeedbackWithTokenWithBodyWithResponse(ctx co
 // for a key both have. An expired, altered, foreign or revoked token
 // is answered 401 and nothing is stored.
 //
+// The response names the one feedback the token records, the same id
+// on every submission.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /feedback/tokens/{token} (the `SubmitFeedbackWithToken` operationId).
@@ -4243,7 +4631,8 @@ func (c *ClientWithResponses) SubmitFeedbackWithTokenWithResponse(ctx context.Co
 
 // DeleteFeedbackWithResponse Delete feedback
 //
-// Deletes a stored feedback for good.
+// Deletes a stored feedback for good; a second delete of the same id
+// is answered 404. The analytics no longer count it.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4258,7 +4647,9 @@ func (c *ClientWithResponses) DeleteFeedbackWithResponse(ctx context.Context, id
 
 // GetFeedbackWithResponse Get one feedback
 //
-// Returns the stored feedback with this id.
+// Returns the stored feedback with this id, as last updated. An id of
+// another workspace is answered 404, exactly like an id that does not
+// exist.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4308,7 +4699,11 @@ func (c *ClientWithResponses) UpdateFeedbackByPostWithResponse(ctx context.Conte
 // Changes a stored feedback. `value` is required; `weight` and
 // `metadata` replace the stored ones when sent, and are kept as stored
 // when left out or sent as `null`. Metadata is replaced as a whole, not
-// merged.
+// merged. `created_at` stays; `updated_at` becomes the time of the
+// update.
+//
+// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+// SDKs also put in the body is ignored.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4326,7 +4721,11 @@ func (c *ClientWithResponses) UpdateFeedbackWithBodyWithResponse(ctx context.Con
 // Changes a stored feedback. `value` is required; `weight` and
 // `metadata` replace the stored ones when sent, and are kept as stored
 // when left out or sent as `null`. Metadata is replaced as a whole, not
-// merged.
+// merged. `created_at` stays; `updated_at` becomes the time of the
+// update.
+//
+// This is Portkey's `PUT /feedback/{id}`; the `feedback_id` Portkey's
+// SDKs also put in the body is ignored.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4361,7 +4760,7 @@ func ParseGetFeedbackGraphResponse(rsp *http.Response) (*GetFeedbackGraphRespons
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidAnalyticsQuery
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4428,7 +4827,7 @@ func ParseGetFeedbackScoreGraphResponse(rsp *http.Response) (*GetFeedbackScoreGr
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidAnalyticsQuery
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4495,7 +4894,7 @@ func ParseGetWeightedFeedbackGraphResponse(rsp *http.Response) (*GetWeightedFeed
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidAnalyticsQuery
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4562,7 +4961,7 @@ func ParseGetMetadataGroupsResponse(rsp *http.Response) (*GetMetadataGroupsRespo
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidAnalyticsQuery
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4629,7 +5028,7 @@ func ParseListFeedbackResponse(rsp *http.Response) (*ListFeedbackResponse, error
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidListQuery
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4696,7 +5095,7 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4791,7 +5190,7 @@ func ParseCreateFeedbackTokenResponse(rsp *http.Response) (*CreateFeedbackTokenR
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidTokenRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4872,14 +5271,14 @@ func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWi
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidTokenFeedback
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error
+		var dest InvalidToken
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4967,7 +5366,7 @@ func ParseDeleteFeedbackResponse(rsp *http.Response) (*DeleteFeedbackResponse, e
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidID
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5041,7 +5440,7 @@ func ParseGetFeedbackResponse(rsp *http.Response) (*GetFeedbackResponse, error) 
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidID
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5115,7 +5514,7 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidUpdate
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5217,7 +5616,7 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest InvalidUpdate
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -190,21 +190,29 @@ func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
 	}
 }
 
-// AnalyticsGraphObject defines model for AnalyticsGraphObject.
+// AnalyticsGraphObject The kind of object, as Portkey names it.
+//
+// Example: analytics-graph
 type AnalyticsGraphObject string
 
-// AveragePoint defines model for AveragePoint.
+// AveragePoint The average weighted feedback of one time bucket.
 type AveragePoint struct {
 	// Avg Average value x weight in the bucket; 0 when it is empty.
+	//
+	// Example: 0.49
 	Avg float64 `json:"avg"`
 
 	// Timestamp Start of the bucket, in the request's time zone.
+	//
+	// Example: 2026-11-26T00:00:00+01:00
 	Timestamp time.Time `json:"timestamp"`
 }
 
-// AverageSummary defines model for AverageSummary.
+// AverageSummary The average over the whole range.
 type AverageSummary struct {
 	// Avg Average value x weight over the range; 0 without feedback.
+	//
+	// Example: 0.61
 	Avg float64 `json:"avg"`
 }
 
@@ -214,29 +222,66 @@ type Error struct {
 	Errors *[]FieldError `json:"errors,omitempty"`
 
 	// Message What went wrong, for a person to read.
-	Message string      `json:"message"`
-	Status  ErrorStatus `json:"status"`
+	//
+	// Example: request body is invalid
+	Message string `json:"message"`
+
+	// Status Example: failure
+	Status ErrorStatus `json:"status"`
 }
 
-// ErrorStatus defines model for Error.Status.
+// ErrorStatus Example: failure
 type ErrorStatus string
 
 // Feedback A stored feedback.
 type Feedback struct {
-	CreatedAt time.Time              `json:"created_at"`
-	ID        openapi_types.UUID     `json:"id"`
-	Metadata  map[string]interface{} `json:"metadata"`
-	TraceID   string                 `json:"trace_id"`
-	UpdatedAt time.Time              `json:"updated_at"`
-	Value     int                    `json:"value"`
-	Weight    float64                `json:"weight"`
+	// CreatedAt When the feedback was recorded (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID The feedback's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d40
+	ID openapi_types.UUID `json:"id"`
+
+	// Metadata The feedback's metadata; `{}` when it has none.
+	//
+	// Example: {"_prompt":"support-answer-v3","_user":"user_8f14e45f"}
+	Metadata map[string]interface{} `json:"metadata"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID string `json:"trace_id"`
+
+	// UpdatedAt When the feedback was last updated; `created_at` until then.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Value The feedback score.
+	//
+	// Example: 5
+	Value int `json:"value"`
+
+	// Weight How much the feedback counts.
+	//
+	// Example: 1
+	Weight float64 `json:"weight"`
 }
 
-// FeedbackGraph defines model for FeedbackGraph.
+// FeedbackGraph Feedback counts per time bucket (Portkey's shape).
 type FeedbackGraph struct {
-	DataPoints []TotalPoint         `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    TotalSummary         `json:"summary"`
+	DataPoints []TotalPoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
 }
 
 // FeedbackInput One feedback object, or several recorded atomically: an array of
@@ -250,14 +295,20 @@ type FeedbackList struct {
 	Data []Feedback `json:"data"`
 
 	// HasMore Whether another page follows.
+	//
+	// Example: false
 	HasMore bool `json:"has_more"`
 
 	// NextCursor The cursor of the next page, `null` on the last one.
-	NextCursor *string            `json:"next_cursor"`
-	Object     FeedbackListObject `json:"object"`
+	//
+	// Example: MDFhMjE4Y2MtYmFmYi03YzRlLTlhMWQtM2Y1YjdlMmM4ZDQw
+	NextCursor *string `json:"next_cursor"`
+
+	// Object Example: list
+	Object FeedbackListObject `json:"object"`
 }
 
-// FeedbackListObject defines model for FeedbackList.Object.
+// FeedbackListObject Example: list
 type FeedbackListObject string
 
 // FeedbackRequest Feedback on one served request. Fields other than these are ignored,
@@ -271,12 +322,12 @@ type FeedbackRequest struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID TraceID `json:"trace_id"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -304,46 +355,74 @@ type FeedbackRequestList = []FeedbackRequest
 
 // FeedbackResponse Portkey's acknowledgement of a write.
 type FeedbackResponse struct {
-	FeedbackIds []openapi_types.UUID   `json:"feedback_ids"`
-	Message     string                 `json:"message"`
-	Status      FeedbackResponseStatus `json:"status"`
+	// FeedbackIds The ids of the feedback written, in input order.
+	FeedbackIds []openapi_types.UUID `json:"feedback_ids"`
+
+	// Message What was done (`feedback recorded`, `feedback updated`, `feedback deleted`).
+	//
+	// Example: feedback recorded
+	Message string `json:"message"`
+
+	// Status Example: success
+	Status FeedbackResponseStatus `json:"status"`
 }
 
-// FeedbackResponseStatus defines model for FeedbackResponse.Status.
+// FeedbackResponseStatus Example: success
 type FeedbackResponseStatus string
 
-// FeedbackScoreGraph defines model for FeedbackScoreGraph.
+// FeedbackScoreGraph Feedback counts per score (Portkey's shape).
 type FeedbackScoreGraph struct {
-	DataPoints []ScorePoint         `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    TotalSummary         `json:"summary"`
+	DataPoints []ScorePoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
 }
 
-// FeedbackToken defines model for FeedbackToken.
+// FeedbackToken A sealed feedback token and where to use it.
 type FeedbackToken struct {
+	// ExpiresAt When the token stops working.
+	//
+	// Example: 2026-11-27T17:00:00.123456Z
 	ExpiresAt time.Time `json:"expires_at"`
 
-	// Token The sealed token.
+	// Token The sealed token; opaque to everyone but the server.
+	//
+	// Example: fbt_1-DThEgz_PhV-3RlFmPokeesM0rnGHxVbIDbqWly5EtgB6vEreWgvC5T7FXV0dYVAfx7rZ7HJy32TZhK2_uasbdjSYRXA4Jqu3kTaCXDz9NDEI9EdAbxthNirX0X5OjBbpSpNMQ-dVShjTRkozwCD34tt1hJQ_2LGgstqdn2ay1SIjwqXNds1XlNN_6ZBaBERuF3X2ye
 	Token string `json:"token"`
 
-	// URL Where a browser POSTs a `TokenFeedback` body.
+	// URL Where a browser POSTs a `TokenFeedback` body: the server's
+	// public URL (`serve --public-url`, else the one the request came
+	// to) and the token.
+	//
+	//
+	// Example: https://feedback.example.com/v1/feedback/tokens/fbt_1-DThEgz_PhV-3RlFmPokeesM0rnGHxVbIDbqWly5EtgB6vEreWgvC5T7FXV0dYVAfx7rZ7HJy32TZhK2_uasbdjSYRXA4Jqu3kTaCXDz9NDEI9EdAbxthNirX0X5OjBbpSpNMQ-dVShjTRkozwCD34tt1hJQ_2LGgstqdn2ay1SIjwqXNds1XlNN_6ZBaBERuF3X2ye
 	URL string `json:"url"`
 }
 
 // FeedbackTokenRequest What a feedback token is for.
 type FeedbackTokenRequest struct {
 	// ExpiresIn Seconds until the token expires, at most 30 days.
+	//
+	// Example: 86400
 	ExpiresIn *int `json:"expires_in,omitempty"`
 
 	// Metadata Metadata recorded with the feedback, such as `_user`; it wins
 	// over metadata the browser sends for the same key. It travels
 	// inside the token, so the whole token must fit in 4096
 	// characters.
+	//
+	//
+	// Example: {"_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID TraceID `json:"trace_id"`
 }
 
@@ -359,7 +438,7 @@ type FeedbackUpdate struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -368,6 +447,8 @@ type FeedbackUpdate struct {
 	Value FeedbackValue `json:"value"`
 
 	// Weight The new weight; `null` or absent keeps the stored one.
+	//
+	// Example: 0.5
 	Weight *float64 `json:"weight,omitempty"`
 }
 
@@ -381,23 +462,27 @@ type FeedbackValue = int
 // Example: 1
 type FeedbackWeight = float64
 
-// FieldError defines model for FieldError.
+// FieldError One invalid field or parameter.
 type FieldError struct {
 	// Message Example: number must be at most 10
 	Message string `json:"message"`
 
-	// Path A JSON pointer to the invalid body field (`/2/value` for the third item's value), or the name of the invalid parameter (`limit`).
+	// Path A JSON pointer to the invalid body field (`/2/value` for the
+	// third item's value; the empty string for the body as a whole), or
+	// the name of the invalid parameter (`limit`).
+	//
 	//
 	// Example: /2/value
 	Path string `json:"path"`
 }
 
-// Health defines model for Health.
+// Health A probe's answer.
 type Health struct {
+	// Status Example: ok
 	Status HealthStatus `json:"status"`
 }
 
-// HealthStatus defines model for Health.Status.
+// HealthStatus Example: ok
 type HealthStatus string
 
 // Metadata Free metadata to analyze the feedback by. Portkey's special keys
@@ -407,32 +492,59 @@ type HealthStatus string
 // characters, strings of at most 8192, and at most 32768 bytes as
 // compact JSON; a body over them is answered 400 naming the place.
 //
-// Example: {"_prompt":"support-v2","_user":"user_123"}
+// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 type Metadata map[string]interface{}
 
-// MetadataGroup defines model for MetadataGroup.
+// MetadataGroup The feedback of one value of the metadata key.
 type MetadataGroup struct {
-	AvgWeightedFeedback  float64             `json:"avg_weighted_feedback"`
-	LastSeen             time.Time           `json:"last_seen"`
-	MetadataValue        string              `json:"metadata_value"`
-	Object               MetadataGroupObject `json:"object"`
-	Requests             int                 `json:"requests"`
-	RequestsWithFeedback int                 `json:"requests_with_feedback"`
+	// AvgWeightedFeedback Average value x weight of the group's feedback.
+	//
+	// Example: 0.74
+	AvgWeightedFeedback float64 `json:"avg_weighted_feedback"`
+
+	// LastSeen When the group's newest feedback was created.
+	//
+	// Example: 2026-11-26T17:05:09.900412Z
+	LastSeen time.Time `json:"last_seen"`
+
+	// MetadataValue The value, as a string; values that are not strings are shown as
+	// JSON. It may be empty: `""` is a value like any other.
+	//
+	//
+	// Example: support-answer-v3
+	MetadataValue string `json:"metadata_value"`
+
+	// Object Example: analytics-group
+	Object MetadataGroupObject `json:"object"`
+
+	// Requests Distinct trace ids with this value.
+	//
+	// Example: 870
+	Requests int `json:"requests"`
+
+	// RequestsWithFeedback The same as `requests`; feedbackd knows a request only through its feedback.
+	//
+	// Example: 870
+	RequestsWithFeedback int `json:"requests_with_feedback"`
 }
 
-// MetadataGroupObject defines model for MetadataGroup.Object.
+// MetadataGroupObject Example: analytics-group
 type MetadataGroupObject string
 
-// MetadataGroups defines model for MetadataGroups.
+// MetadataGroups One page of metadata groups (Portkey's shape).
 type MetadataGroups struct {
-	Data   []MetadataGroup      `json:"data"`
+	Data []MetadataGroup `json:"data"`
+
+	// Object Example: list
 	Object MetadataGroupsObject `json:"object"`
 
 	// Total Groups in all pages.
+	//
+	// Example: 2
 	Total int `json:"total"`
 }
 
-// MetadataGroupsObject defines model for MetadataGroups.Object.
+// MetadataGroupsObject Example: list
 type MetadataGroupsObject string
 
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
@@ -446,17 +558,19 @@ type NodeSDKFeedbackRequest struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
-	// CamelTraceID The trace id of the request the feedback is about.
+	// CamelTraceID The trace id, under the name Portkey's Node SDK callers give it;
+	// the same limits as `trace_id`.
 	//
-	// Example: REQUEST_TRACE_ID
-	CamelTraceID *TraceID `json:"traceID,omitempty"`
+	//
+	// Example: support-chat-8f3a2c91
+	CamelTraceID *string `json:"traceID,omitempty"`
 
 	// TraceID The trace id of the request the feedback is about.
 	//
-	// Example: REQUEST_TRACE_ID
+	// Example: support-chat-8f3a2c91
 	TraceID *TraceID `json:"trace_id,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -477,9 +591,16 @@ type NodeSDKFeedbackRequest0 = interface{}
 // NodeSDKFeedbackRequest1 defines model for NodeSDKFeedbackRequest.1.
 type NodeSDKFeedbackRequest1 = interface{}
 
-// ScorePoint defines model for ScorePoint.
+// ScorePoint The feedback count of one score.
 type ScorePoint struct {
+	// Score The feedback value.
+	//
+	// Example: 1
 	Score int `json:"score"`
+
+	// Total Feedback with this value in the range.
+	//
+	// Example: 948
 	Total int `json:"total"`
 }
 
@@ -493,7 +614,7 @@ type TokenFeedback struct {
 	// compact JSON; a body over them is answered 400 naming the place.
 	//
 	//
-	// Example: {"_prompt":"support-v2","_user":"user_123"}
+	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 	Metadata *Metadata `json:"metadata,omitempty"`
 
 	// Value The feedback score, from -10 (worst) to 10 (best).
@@ -507,29 +628,43 @@ type TokenFeedback struct {
 	Weight *FeedbackWeight `json:"weight,omitempty"`
 }
 
-// TotalPoint defines model for TotalPoint.
+// TotalPoint The feedback count of one time bucket.
 type TotalPoint struct {
 	// Timestamp Start of the bucket, in the request's time zone.
+	//
+	// Example: 2026-11-26T00:00:00+01:00
 	Timestamp time.Time `json:"timestamp"`
-	Total     int       `json:"total"`
+
+	// Total Feedback in the bucket.
+	//
+	// Example: 375
+	Total int `json:"total"`
 }
 
-// TotalSummary defines model for TotalSummary.
+// TotalSummary The count over the whole range.
 type TotalSummary struct {
 	// Total Feedback in the whole range.
+	//
+	// Example: 1294
 	Total int `json:"total"`
 }
 
 // TraceID The trace id of the request the feedback is about.
 //
-// Example: REQUEST_TRACE_ID
+// Example: support-chat-8f3a2c91
 type TraceID = string
 
-// WeightedFeedbackGraph defines model for WeightedFeedbackGraph.
+// WeightedFeedbackGraph Average weighted feedback per time bucket (Portkey's shape).
 type WeightedFeedbackGraph struct {
-	DataPoints []AveragePoint       `json:"data_points"`
-	Object     AnalyticsGraphObject `json:"object"`
-	Summary    AverageSummary       `json:"summary"`
+	DataPoints []AveragePoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The average over the whole range.
+	Summary AverageSummary `json:"summary"`
 }
 
 // AnalyticsMetadata defines model for AnalyticsMetadata.
@@ -562,9 +697,6 @@ type WeightedFeedbackMin = float64
 // WorkspaceSlug defines model for WorkspaceSlug.
 type WorkspaceSlug = string
 
-// BadRequest Every error the service answers with.
-type BadRequest = Error
-
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
 
@@ -576,6 +708,30 @@ type IdempotencyMismatch = Error
 
 // InternalError Every error the service answers with.
 type InternalError = Error
+
+// InvalidAnalyticsQuery Every error the service answers with.
+type InvalidAnalyticsQuery = Error
+
+// InvalidBody Every error the service answers with.
+type InvalidBody = Error
+
+// InvalidID Every error the service answers with.
+type InvalidID = Error
+
+// InvalidListQuery Every error the service answers with.
+type InvalidListQuery = Error
+
+// InvalidToken Every error the service answers with.
+type InvalidToken = Error
+
+// InvalidTokenFeedback Every error the service answers with.
+type InvalidTokenFeedback = Error
+
+// InvalidTokenRequest Every error the service answers with.
+type InvalidTokenRequest = Error
+
+// InvalidUpdate Every error the service answers with.
+type InvalidUpdate = Error
 
 // NotFound Every error the service answers with.
 type NotFound = Error
@@ -1707,8 +1863,6 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
-type BadRequestJSONResponse Error
-
 type FeedbackAcceptedJSONResponse FeedbackResponse
 
 type HealthJSONResponse Health
@@ -1718,6 +1872,22 @@ type IdempotencyInProgressJSONResponse Error
 type IdempotencyMismatchJSONResponse Error
 
 type InternalErrorJSONResponse Error
+
+type InvalidAnalyticsQueryJSONResponse Error
+
+type InvalidBodyJSONResponse Error
+
+type InvalidIDJSONResponse Error
+
+type InvalidListQueryJSONResponse Error
+
+type InvalidTokenJSONResponse Error
+
+type InvalidTokenFeedbackJSONResponse Error
+
+type InvalidTokenRequestJSONResponse Error
+
+type InvalidUpdateJSONResponse Error
 
 type NotFoundJSONResponse Error
 
@@ -1758,7 +1928,9 @@ func (response GetFeedbackGraph200JSONResponse) VisitGetFeedbackGraphResponse(w 
 	return err
 }
 
-type GetFeedbackGraph400JSONResponse struct{ BadRequestJSONResponse }
+type GetFeedbackGraph400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
 
 func (response GetFeedbackGraph400JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
 
@@ -1839,7 +2011,9 @@ func (response GetFeedbackScoreGraph200JSONResponse) VisitGetFeedbackScoreGraphR
 	return err
 }
 
-type GetFeedbackScoreGraph400JSONResponse struct{ BadRequestJSONResponse }
+type GetFeedbackScoreGraph400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
 
 func (response GetFeedbackScoreGraph400JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
 
@@ -1920,7 +2094,9 @@ func (response GetWeightedFeedbackGraph200JSONResponse) VisitGetWeightedFeedback
 	return err
 }
 
-type GetWeightedFeedbackGraph400JSONResponse struct{ BadRequestJSONResponse }
+type GetWeightedFeedbackGraph400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
 
 func (response GetWeightedFeedbackGraph400JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
 
@@ -2002,7 +2178,9 @@ func (response GetMetadataGroups200JSONResponse) VisitGetMetadataGroupsResponse(
 	return err
 }
 
-type GetMetadataGroups400JSONResponse struct{ BadRequestJSONResponse }
+type GetMetadataGroups400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
 
 func (response GetMetadataGroups400JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
 
@@ -2083,7 +2261,7 @@ func (response ListFeedback200JSONResponse) VisitListFeedbackResponse(w http.Res
 	return err
 }
 
-type ListFeedback400JSONResponse struct{ BadRequestJSONResponse }
+type ListFeedback400JSONResponse struct{ InvalidListQueryJSONResponse }
 
 func (response ListFeedback400JSONResponse) VisitListFeedbackResponse(w http.ResponseWriter) error {
 
@@ -2165,7 +2343,7 @@ func (response CreateFeedback200JSONResponse) VisitCreateFeedbackResponse(w http
 	return err
 }
 
-type CreateFeedback400JSONResponse struct{ BadRequestJSONResponse }
+type CreateFeedback400JSONResponse struct{ InvalidBodyJSONResponse }
 
 func (response CreateFeedback400JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
 
@@ -2308,7 +2486,9 @@ func (response CreateFeedbackToken200JSONResponse) VisitCreateFeedbackTokenRespo
 	return err
 }
 
-type CreateFeedbackToken400JSONResponse struct{ BadRequestJSONResponse }
+type CreateFeedbackToken400JSONResponse struct {
+	InvalidTokenRequestJSONResponse
+}
 
 func (response CreateFeedbackToken400JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
 
@@ -2421,7 +2601,9 @@ func (response SubmitFeedbackWithToken200JSONResponse) VisitSubmitFeedbackWithTo
 	return err
 }
 
-type SubmitFeedbackWithToken400JSONResponse struct{ BadRequestJSONResponse }
+type SubmitFeedbackWithToken400JSONResponse struct {
+	InvalidTokenFeedbackJSONResponse
+}
 
 func (response SubmitFeedbackWithToken400JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
 
@@ -2435,7 +2617,7 @@ func (response SubmitFeedbackWithToken400JSONResponse) VisitSubmitFeedbackWithTo
 	return err
 }
 
-type SubmitFeedbackWithToken401JSONResponse Error
+type SubmitFeedbackWithToken401JSONResponse struct{ InvalidTokenJSONResponse }
 
 func (response SubmitFeedbackWithToken401JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
 
@@ -2564,7 +2746,7 @@ func (response DeleteFeedback200JSONResponse) VisitDeleteFeedbackResponse(w http
 	return err
 }
 
-type DeleteFeedback400JSONResponse struct{ BadRequestJSONResponse }
+type DeleteFeedback400JSONResponse struct{ InvalidIDJSONResponse }
 
 func (response DeleteFeedback400JSONResponse) VisitDeleteFeedbackResponse(w http.ResponseWriter) error {
 
@@ -2659,7 +2841,7 @@ func (response GetFeedback200JSONResponse) VisitGetFeedbackResponse(w http.Respo
 	return err
 }
 
-type GetFeedback400JSONResponse struct{ BadRequestJSONResponse }
+type GetFeedback400JSONResponse struct{ InvalidIDJSONResponse }
 
 func (response GetFeedback400JSONResponse) VisitGetFeedbackResponse(w http.ResponseWriter) error {
 
@@ -2756,7 +2938,7 @@ func (response UpdateFeedbackByPost200JSONResponse) VisitUpdateFeedbackByPostRes
 	return err
 }
 
-type UpdateFeedbackByPost400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateFeedbackByPost400JSONResponse struct{ InvalidUpdateJSONResponse }
 
 func (response UpdateFeedbackByPost400JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
 
@@ -2915,7 +3097,7 @@ func (response UpdateFeedback200JSONResponse) VisitUpdateFeedbackResponse(w http
 	return err
 }
 
-type UpdateFeedback400JSONResponse struct{ BadRequestJSONResponse }
+type UpdateFeedback400JSONResponse struct{ InvalidUpdateJSONResponse }
 
 func (response UpdateFeedback400JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
 
@@ -3660,134 +3842,191 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s4su9XQfHeqth1KVnyK2PlL88kM5s7ySQ3dmarbpgyIbEl4ZgCOABoWZPydz+FBkCCEvVyXmd3",
-	"s7U1sSQCbDSB7l8/+SkaiVkhOHCtosGnqKCSzkCDxE+XnOYLzUbqNWiaUU3NlxmokWSFZoJHg+iS/N+r",
-	"N38QMfwvGOlnRPB8QcYA2ZCObsl8KhSQmRtMpiLPFIE7kAtSUCbJSJRcq27C/6R5CYpQCURpyfhExYSX",
-	"syFIRYQkQyFyoFzFxFBLJWRkuLA3vjMjuwmP4gju6azIIRpEn5LoplQgk2iQROaPm/7xSRI9RHHEDNF/",
-	"lSAXURxxOjOXewKjOFKjKcxwmTN6/wr4RE+jwU/9i+M4mjHuvziOI70ozFBLbfTwENfMupZ0BC+fr/Lq",
-	"TYM5YyGJnoICos0AwjJFDqhZ4Yx2FJgnoSEjOVP6sLuGchx5w7J1lB+f93q9Bun9NtJ/dTS1EX09hYrm",
-	"J4qwLCZUEQm6lBwyMp8CJ0yTOVVkJMGQ3G08i17/4nh8Rk87P4360Hk6PKGdi+x43DmDc/p0+NPoIuuB",
-	"X11B9bReHC5Lwl8lk5BFAy1LCJc5FnJGdTSIyhKvXF3Wb5LyMqeS6cXqun4uR7egiWJ/Q5f8k+mpKDVh",
-	"ekCmopSkLIgW5JhkdKFi81/3zUXPfTUHuE34EBaCZ11yqclMKE36vV6vR4Y4tbK7su2xTQLCwiUBL2fR",
-	"4ENkSIjiKKPmZ3On6GPb+l5mMCuEBj5a/A4tS3xNb82hMg9LLoiiY+iSSyKhAKqJGOMvf5WgNJkzPTWb",
-	"kSg6A3ILC0J5Zr5IOH4zFNmCHIylmNVXzYW8VQUdQUzsTrZfV/tbi1vgh0RpIUElnAs9ZXxCOMxx8glo",
-	"haPGTCpNKFdzkIROKONxTc8UaAYy4Wm1Vt15B0VOF5ANiNkSaYwniWqSA1WaHJ/iE1QxobkShI61mTbh",
-	"EpSmUuO9BSeULwwncjaiXXIdrhzvTQ25IO3CmUq4pQ8ycnp8/Aw5h1ycT1kOwTKYIkqzPCey5JzxSUxO",
-	"exddYk5+wlU5GoFS4zJ3y7UST8IMjKgzK3LkcgJSChnjzIYopshYwoqgezq6gPPzpxedp6fHZ53TXgad",
-	"i9PTYQd6T8ej/viiR+Gp34OWlfUmDHZPx2yfdSLk7Gy7ALlmM3gz/g04SGo232t6v7odXxjOj3FJkvIJ",
-	"kAPGR3mp2B0cxuTl1Rvy03mv7/hP3l//QsR4rEA35clx7/i80+93TnrXxyeDs4vB2cX/6fUHvd46Eclm",
-	"cCPGN5OKuJsZvd9NsmRUQ8dMEO20aHP75UVf4aZ7zLKfEaZVwu0HswHMDIYY8rfg4IWMPahsZnb3rLAb",
-	"asLujFDm3YS/wdGKzEqlyRCMRs6B/FVSafYZHpTlPeUZ3Otf93oD/P/eDGb8SzD4n8AmUw2ZV0+tu+pN",
-	"C+JAUEDuyRwnMLyjTkDrKVPrlOnc3e7Gz+Y2ShvdohzmhugZvWczI7T7Vs3aDx3zya3Hwpj29bRtmJ3X",
-	"Y8XdngvCB/PlFuRVwFVeTlqw4WgEhcEwRkC/FVIbSYYITrMhy5m2aoZNuLDCz2qefE4XitCR2f1mJNOK",
-	"iDmvFc56xVpdcqMMRWtF2vnqdnuwGxaU/llkDBD/+gf1vjAb1XwzEtzoIPMnLVB7mLUe/ZcS+CirU/Sp",
-	"BpWDTxaMGqTioCgeDopjorkUfOL0QfQQR/iso0HnLHbPLxr0umcP4VL+t4RxNIj+11GN3Y/sr+poieRq",
-	"XfVBtN+oQnBlV/kzzd7Zle+3QlRRKhp8MItVik7q3VHJG1oBoyi28G4QHR0f2UU+fIyDkR6LOJVLGL+j",
-	"uYW2mupSRYNoTFleSoh25sYLQ6Jlwiqq9TfMBCjChSYzqkcWdhgmSGoMGg9bEN9OjfzOulEAmf0e3491",
-	"1YFkmWHgbiC5wa1KQkgYCZlBg08OaER775p3bl+sY1ktl6iyyC57hoaLUTvM6Jyi1MTQI5FL/wCam2e+",
-	"D2+qVYjb3RfgbrSG7EIKww9y4IGqofzQbLKyQDoDLPSSv5ViIg379jzv/tGswGqmyBLYqnEi44Y6e7+v",
-	"stMv96HGodZnzmRgmuRUu2cZDHrNFJ6Vx3KolQizpUplTMoQgDviv5YU2JcOlE6WHVyD5DS3kz+SEcxN",
-	"YuH+1xN1CuQdSGImNSdWB9JvRhdGUJsHzpxs+0PoX0XJs8euqpISRqiOcaavsrI/RCCQqs3NMnOonOH0",
-	"RAWwwdzyLV3kgmbXQryicgKPXeKystJCkBwn/Orqyt8Sb2fkGbWrdc+YokJSuNhrIV5TvnDa/dECTVIN",
-	"JGczpgncjwAyyGInIay92icKRoJ/RV1tgKER3uIWOJkD10TcgQzW/USRmsxnDerQjeFwiRg7Ug2+IOk7",
-	"c1nn0lyWWlRprWRkVfBji13nZtGCzCkzWGcspD1GC8Yn3Sb29Di6Np7NyZ8gjDYLfs9pqadCsr8he7za",
-	"QbxELt++9C4DD/zMWu87hUXgHVqwjuPnpbsrTk9+BipBfrWz6ghDd5GxYPWUoi1T8lsu5txsqTtxC5n5",
-	"He4LQzju4vdclYUhHrLXkDF6jRx8HJN+sWM6Zo4apC6P/mZn2AjIdPn2aReNKzdhww//m6TF9A362kN/",
-	"IfW/dybmghZvYRxd3oGkE3grmGVZIUUBUjtLh9612W92yIr5aeWNdUA8I73KB8wUgVmhF2bzr1qWS+Zj",
-	"HFVeiy1eE3uj2N/X8fCJqp0hzRtu9CnUttCHgIAYGVCzzYYzArZdlbMZlYvPY1wlstAPhJxzfmevxnbi",
-	"3NIq1lFeAZMlLxyGXxBvVOKTjaDySBqSDBnNZXpbb9VbAQS4kbXGUgc6mnq7jYwZ5BgLYBpmaqsFYq52",
-	"Z6daDJWSLszn6gAv3/+fRoagPkA72vmCSQFSCW6EswSKRKycB3/C61Pkj/rHbfvGDa3JamO/N6naQmbW",
-	"cmo89Sa7XSTlhupd3WVxxLIdoiJxwy9Bs4wZomj+Nri99datLKiKNQ0+rc5aorthP4Kdp+PTDj6nSlvW",
-	"TpHNzqtgnt62A2T5VEfSLF3VneIwPhg8mMaiN+0AFNqrksPMeFMYcYwfdzol10LT3IrwllMiKsWwaY5W",
-	"ZWIORC3itpLgxeEyKx0F9WRxY5mbuPSSF6VuFzAVyLejEEAoMDI2r9wfhGoxYyOa54sBoZwgU4gYJ1xP",
-	"YVaFqBjP4N6gHwMzcDbvmHyiyB8iA3L1/HeiwEA7FCVuJgsOBYc3Y3R47eZMsabrQ7zX9a/Y/mNemmVB",
-	"Fj18DDiKE7UytDDKSYwrxsaEw9zgEgxirYojLy92k+Re8LXs0ClVNzMhWwU5oJ3t7W0kcSzyXMxVIL9d",
-	"JoCZi8O9vhmVUrVpOQO27G8eRZjLcdaYpLzM85QIiydyqjRxIML8QI0saQrBWmaJFeyVGy5vVRnVwXBy",
-	"pGJEcx2bDkjgo22u9dfqeHDE1WgQZR4ndQmqVkUsX725qMD67KzvPU44OnRsYgXc05EmnM6AHKR/Xr56",
-	"/yLFmAP3UN3q9tjCVxSX6aE9Ic19E+qaTVumSi9ZUjMb5ZDLsggVyS7b8k/reg4VyS7DbOxmFUIuq40d",
-	"nqA/rGsV8GaKjJS6ev77qpRpOQJoZ7QIuANezEhaGYQsJSfd+0Mn9wycT3haoROr83AL2MiiF4oDA/pH",
-	"omBgg5NW5jKuBaE84U6+WmE7XFjZSw7ST0nUS6IB+dTtdh9ikkT96tNDeoghoZHgdyC1wnyihGtRdHK4",
-	"g9xMhja34vQWbkZUQUyUcMBTw4zcAhSWGlVAnjM+sWFUoxlAWseey7yp8m7IQartbkqNnkj9Q00PbWoA",
-	"3tQYiwkfgj0d+aJWJ6BI2ksNVSnv9FPrXkNR6cL7TkPl7BYITfiwzG8tr2LrMzdsQZ95TGieGxK4kUd4",
-	"oGb0PtwafZ/P0/hy+55r1wU/g54DcNJHppu5l3WtigMNG9C2M6xf3aUzev/SDq0W4z+vKoyVwMTKGurd",
-	"TUdGOOWQTWCGHqIxoWQumYZVjdYMwASabSt+3mCa7GBj+MjM/jZG3KR5k5y5GgkJXxB14nz/nqjzWtwC",
-	"X+WSdT+pvcwZ7adqc7/THDLrvWw1RkuZt0IiCYSSoRRzBZK8fXN1rQglKRLtV5C6kMRWZweSZ28Vhwvc",
-	"yp61wAONb7qU8YWpSkK2uBDcLX3Sw5iWuY4GP52fGinQ7l0tuWa5ldU4t5sjruLKJzYfrxsaf8dnF8de",
-	"sqx1u+5uCC/l1Plk1kosVrlqNZpW5WhKqCIpBv7TZ5ggybhKOLqAqoRY9G65p1vbHGEeXpe81EZP3UGu",
-	"Es64YhnU/EDdZz7ZtB7LI/Rqjhn66U57F+cJH02ppCMNPtdnWaecrwW+7db/TrBsHVDatN3qPIsl5zHM",
-	"ifP2OrNsxYVCUovnUlRlqWdxiir4FgpNqEq4G4UOyxzGmggMVzuLoEveIEYeW8B8UKuWq+e/K3xCAS5C",
-	"gBCC6C+FgD8Xzq7KHw5z54N8Vhk/ktChMmoyQEyWOysO1W3ulTWbZ427ZTtO/tMzYEMCgjI6KSaYktrp",
-	"98jBXEilDw0KM5+G4LKmqyjAWbyfn2kJ+Iciq78sFP4h5mRWjlwAsqLRprc7IntIWgv/Z0C5Iv0Gsf0v",
-	"yP44CnyrK5ougC91CuCmJJ4V3WWzetbUBaAKNmancHjZ+obRLsFjRg5Snw+U1sB8ymSGEPqJsk70w8qD",
-	"g2aps+n9dFXVAjlIMQCYNp99nXK0TUu6DPRNjt06p6XJyVWwJ253xnltN3r9KAX1q4Sg5AJNMZov/oaG",
-	"iiLDRTewC1UBI0atdZVwp7Vikt4IOaGcKYxN4ReFFLPCC9kb4HdMCm7QdupSgNC07SbcbXO7uSm3gSFn",
-	"VHTJK/OQ1KDaWeen1sii2im3Ivb2o81wRbSpCAel0ddnh/1EMoAitmMN3HffH581tF7si0rCa7Cow87t",
-	"scTx0/OfyHChQaGywEzFkcaN/MzgMLNpfQxnZj0iPim81zMb01ibhv4ir7IUgyikYx7mZ2E8s3N3HMWr",
-	"yYEPKxr6/HQHDe23y29SlEVroOpmJSG03Y2+IkByqvSNAgtvd0PDfgfeVNpsB19aGMc0i2iLY8ogmWFV",
-	"avtfbwwqayxzJe6+xoZYIjy44drZ4zXMDRn3cdsTU+222s5GWvPxb7TTtrgujSmjaYtBYuk0uJLmOfpS",
-	"Q9fsVs7aWZ0LtI0fazxbq7qFW1+PGJO03beWDoydtPRb6rKpEYomnGUYgaczyAKXT+0Aevk8JQfe2SO4",
-	"Vzqzw+VYQDvMfYhbfnn5PPr48PGLuUltvdYucDyO7jsT0XFp0r/QGeSBA/Vfy+e6HkAGjopV9TxycYe9",
-	"UGB1ErZscju7v76NtobRvsGJj5jQFYOgQfcs8FWOxAwUqeqwKofC9zc6vsrzDMKdK8/z22eP7L4bwsSS",
-	"TTsi8Gmtrq9dBlf7xK3HWv6YULKDLN5AzLqi1evQUe7rmFwaUwNSGjw0FOVSuda7F//v/Yur65vrd5e/",
-	"vLhBSbRcibGxuGy1auYLOjYbOVHfy7W5lGH02c5Nc2cYlZLpxZW5hWXPEHP7LstWW41XSYNUGaCL19bS",
-	"BSnF6KtPEHS3nGqNUMMFki4L1lqHWs9fHUObZkmWPCylgu66csWV/MWaDGrvizl3jI/FKgV+k6LKp0RB",
-	"Pu5MBdoStUfBJUIZI/TVq9dhVqDqkkue8OAbQrWmoyko4mFfPdEBdYlflXMCnRIxoe7ihAceATRBxqHR",
-	"hk6MuoiAaRfRjQnLgGs2Zi6eplXC/dG0pkwBosjBJu0Hhh/VoeWHBVX+Zt2EJ9yccQyUEPQvMkXmTELH",
-	"l2rlYBVS/bQqKXT59mXCD9K3b66uyZG/h7EU374Pvjj6xLKH9BDdlUuPfC7kra36VYYv1XMaLmy5jTGp",
-	"sKmAngKTZEgVkPfvXtnAnASaIcmGht9eLJHQ+MKSEJP0+YtXL65frNCGRb7V7Z9gxRnyJsiXi8l8SjUY",
-	"C9Cw0Jrusd1S6O1I0cniPPKIEnM2Ahe2cvv49ctr54W350cNjo5EAVyJUo6gK+TkyA1SR+ZaTJTUeZhX",
-	"j9FmkMru7V633+2htCqA04JFg+ik2+ueuIIrPP1HlWV1hBmiqlo+/jyBFpRdObUaRT+V25txG3VFNWqV",
-	"bKPMFTdkwq2x0CU/+3JVCYRyW2RvThpeq5bq7Wmj4j7hGRYEGlMd6+6JLbsnB+YDPgej7jl5LcyVhzEp",
-	"eQ5KkTSos08TrswsmAUxZwoQVi3cYKzkNorUlY7jDYUk9gZOZpmVJvxvZwqk7XWvqT2Izt3BXVMLY2n5",
-	"UEGvm/D6EJhHhCN8SR5RU1o454HRbzjzy8yYX6CbOjButOtYk5VUX3LUVrC8LtFo0zB6v8uwsPvCDpev",
-	"9hrZZ1BtmWwd01aF+5hhu3GhWSJrbL9G7eVxr7dfKnsD5nxowOCqcvv4fLVy28HJY0Ny65ina8f0DdUe",
-	"Cq3kmjdwjhtx8rB35aHd0S1p8782vemkAOnEDRYHnFoGtt2iYvRRUOGKQ/rbhzQqMsyg44vtg5brbR7i",
-	"6GwX+pq1ZA8hdqzXfyfycgbOAekMFDpRDb9Z9NEM3iDtj9BQ3SL0KQ8q0MXYynkLaQ4qOHNI5hBmt1gh",
-	"mXAn/J3Eq7LC7XCEImI0QiGbiyDnsMYFCX+cTAyyHv5nC8Yfku5Rks45cDr9QDDF1df9QMR9A3EVbLYd",
-	"ZRbS+R8msoYLUjnG9hdV3rJaK6yMCUBdqU2LGdasvjmsJFmAWBNO66Y0gSvlWd1exRYK/vbiOuEbiE3j",
-	"EPI5nEecaW8xoOtnlnD8NYMRm9G8zjIgmRiVM8xwoJw4B85hGKXzYhF7GW2Xi+1+kx+Y8YckxZq14+5Z",
-	"vA09/v9od1nqJ91dlrZv0LYWBmvP+H8aGPznCgf2hYOiLNSRd/4cffJ//Q6Lh7Vy9g0HgiNX4VyQamBk",
-	"mMaOc97VbiTpk8CtQg4a5fqi1GF/M5+PdRjbcLwPtibcIcS6kwV6XDKmNOMjXXmnByT1Y1KveRGSIu1P",
-	"VN1n0droStjWL2l7WDeNiWJ8BKFX6paLuQp8c84zJUU5maJPqMpHS3jaGhROfScv2l4jivI9reLGqatd",
-	"sUi5bsNonniXuLaZiKpRxQjtUx0Sjs00p2LOjQ5D99RBepbGJMWuea2aZTfAvRS2XtEoq0q6uUeE20zD",
-	"xUqmZLe9E2SwSzf2FdsrsvAYLfbDLvhsbRa3bRCs9sJqXV1K7jPm1vU1G5VSAtc3hc2Lr59/laHXayT7",
-	"4f9aK0KDONmaZIfC1aKto8X8dqPY32sIOVumZHNW8pfR9V7Jt+X7nBi1H+TzhGq//9Sr/dX8nbB3WSsg",
-	"EGURJssMTtcn45w2UAVmoYQ23Y7wYUkMteCGsNTRar7/MPsLF22DRbQhhDeAhTBnqhUNvGLKdW6tOus8",
-	"UWtKSWMyZrkG17AZOz8nvM7WxHKyLnkHqsxdbKCgE8aprtsvEVHQv0pfzTkgBVUq4WlQNZlacSH80zbq",
-	"xP9ilA3oqgC0S95SDCkpTReY4icljHwb1zCUPZdMa+BkJLgTN/liQLiwmUeoceEefVwJx3TyugcsEmFj",
-	"JRQDjuqWFYXta2Lbxvpc8aZqNYz9tc4d26hVP6+VdB2ex+s7/dj+e/xV20x/qdbhLgCD4c9bWNjMXmwo",
-	"rhBH4lOpwJFPYm7pK55w31jc5ZjCmv7i5CBNorMkSpd7BaZnvvD1+zYf39JE1GYT2aXYFNjtzUPx6pWG",
-	"oXskTz2Cqq0tWh1RS21ZvyBRrr+DIUbIqn8UdqNUmnJNDt79+gs5OTm5WNuTvWoRgY2j9m97uxuB5nrM",
-	"THSNpx5JpB39Bai8xkp6OTGiv+61ZatgGa+E8zp6MGu/HUL1e3tiqFbamgrDefwKCXdMlGojaa40f83x",
-	"POsfbxN8Xw7ThW1h2oBbt398cnp2bvAby3bvvb+xVW0jPbQtnSts/bKFKIclg9a2GFusu0KMaa5gqbUD",
-	"L/N8GS7u7a+3TTU2Q8S6Hc9/Akg0HCFBqrrHg9VXHzGxqy3/+h3G/BQe6rbeLEH7FdK30cJez6dPk4Nh",
-	"md8arXlJsBI+dOpgD5eBrc+jfGHBVt0LOHTTV6MSLsHcGmxDCuzWy3x32ti/yMB1vDJnWlUF+gkPqo8O",
-	"fU6Rc4HkFc7lMEdItdTgllyS414PKcCkXQQwVcvBBpo0SMzgycxwIyslHea23M7InRYo+Ase9PVgcIvJ",
-	"vfRiCCuBfG/rxe7Cx2YOljkaA/XWuXK9d8ZBLqrZC/bxBS1b3Xn/8GmLCHHXYTwvuPLN9T9evGu5rtNv",
-	"9sY2O1UxPnH9gys6w95BUdhv6rPkXZsQ2z+AaNsdtbXnbtcWmw/6SjfqbynBejtIsPYGy2Z0/2T76OWm",
-	"rTjubBdSWzpHotA93ovkqt/x9xTYVupuEdmhBX+ECby2rqhVjlspo3yhgbVqc9DKyFhMc7RmF9MuzSOQ",
-	"9njiXfqpFbJe9kKuYECm2NlfK5KWMk99/SfwjJiT9kT5uncsatfGUDYmQJUobGVx1VDANVAYLsJOtwfA",
-	"R3JRoAmO9lupp8C1kWWQHcZkKEqe+Tsv9QIO3qyiFeRj63cPm8K4PD7bcMCJ9bTuYZD6PrJYoa+0KFTC",
-	"zfSGBcZ64CMglWMA/d6Gux6+226ZruFpl+CTwJEJt4u2r83xTN2uI65de4dHyfnl9gyuJ8PnyMm9BWKj",
-	"1cTucnH/BTZx6tOG19P18IjGQ33z5/3JbbfbXUnWrWCim7s7ErOju/7ysTsK53gcN9Z1kXW9Hzyyef/u",
-	"VdAlxBx1Ffbk+LZw9vuI8+8kku0RrJnfUXS8/AasQE47edwqpY8+4b8Pyy/ha42nWRGBXs+l1Hs327pA",
-	"mg6kxNYQ2mnv4nwH23azjbDso7S0+2DsMywQ10ZID4Fgj67Mrosm3DEVqwaYJhwgMwKxrlUxMt91rf3l",
-	"zburKmLs3lRG+SLhQrIJ4z4jPNAeEqwLRbmiTnJVDg1GRyk8oYxXjV3cO9As0621q1redxbqsSzDaWwv",
-	"w4FZjJGbRq0SNWcaC0dcFV85G/r0d/chE3NOcqB3YE2sO6GNkVB1nkFjA3sDMUVmICdhExrH3lo6eH7b",
-	"/jO2eYrh3lDoKZnSO+iSS99Yxyg9667HRrrAJtw6rW1fbpwq4c3C935D+VeGV5vGshyuqgGZnnqt9X3M",
-	"m2VbwFhpOCqaQl6MyzwojNw9LtUs9PyfifAf99IOaGn15C3zumf71+ueXt10l93a/WGbfHVF6MoMo8GH",
-	"jxsslUY1MzmoJfjhVt34iWUPVrfk0NYY6jl+r1b7QaG6mQiBvb+bUsiOCXwrnwcrv+CrnOwqv8ObnNyN",
-	"vy1S7J1uH1S9ieZ7ojy7Ybb6SluD5e8woaXRXqv1lTXdTZUNn71H/x3jBvseiLWvRlruxf/jDLScgd9A",
-	"N9z9awMGewG54L3T6y2J6uW8VLWWFTcSGcthztQUMjOiyME37fOo3ZYxv7m6RqMCIfAM9FS4N9hRB67a",
-	"wKvtTegp/nnxVqCL+0sj1/ZHFLyXcuUNj/96/uJ9N/0PEPdNzrjdUEEBDboWaM6oOlx73tve2fDL1BZ1",
-	"t3XpdJ3+gpdTPWu07kx40LtTAnZSW2pOaTuUoxkcV4k7rsWnu8zlZIUtPtFqNiLEtfqszGkkBe+T2fYX",
-	"GGDEWGLCrXm9XR78kAQ/JMG/rSRYH2qaYi/Mv9fmil4699xxrxe8Kt+/jtW+f5X8seTYa8XCruvmY7a4",
-	"fzfsl7Jz0X/Y5pp9K8UQFMnZHfhOllIIHRsRVDVudo07AF/UV0cXjlAEhOkZd8ANkwozafAEKs4oFMBf",
-	"jxrzfCXQbLHr43WxLpTAVqrS0ZQOjSw9652Eb4njQu/42N8BzRi3L8f91k/ejDp5rLfMcqHkFRO+4std",
-	"PcO50DXTu99t61bP7Dvu3ebSPy13qPqA7RnDnlgfsC/jeoqul28YEwk51YZCF2KeiiCjymZbA1dE8IC2",
-	"uz4yyzGkPWgSY+J47EINiHCypguiW0d0xvXbllbe7tEalMoZv3UlYxwgWzqAYZxItcxZm1rjusiAFlOb",
-	"QV2la9tqi9hWJ1JbcV31qHP3qAsPVm9TST9blNbYT7YDvNchqixA3jElpL3YKG8ypDnlI5AquF2w9x4+",
-	"Pvx3AAAA//8=",
+	"7H3pcts41uiroHhvVdt1KVmSZTuWfznrZDpOMrHTyzRTJkRCEtoUoCZAO0rK734LBwtBitTiJJ2Z6f7q",
+	"q+mYIsAD4ODsy+cg4fMFZ4RJEYw+Bwuc4zmRJIe/zhnOlpIm4oJInGKJ1cOUiCSnC0k5C0bBOfrn5ZvX",
+	"iI9/J4k8Q5xlSzQhJB3j5AbdzbggaG4GoxnPUoHILcmXaIFpjhJeMCm6EfsJZwURCOcECZlTNhUhYsV8",
+	"THKBeI7GnGcEMxEiBS3OSYrGS/3hWzWyG7EgDMhHPF9kJBgFn6PgmrBbmnM2J0xGwSgKFjlPi0RBHQX3",
+	"QRhQBf0fBcmXQRgwPFfjLKRBGIhkRuaw3jn++IqwqZwFo0f900EYzCmzDwZhIJcLNVSDHdzfh+WuXeU4",
+	"IS+frm7am8ouTXiO5IwIgqQagGgq0B5WS53jjiDqSCRJUUaF3O9W1imKxYLnspPMsOw8mhziQXLaDytP",
+	"j9L+CemNhy0rhi9e07RtxYPjXq9XWXK/acnPzVqaFns1I26tPwhE0xBhgXIii5yRFN3NCENUojssUJIT",
+	"tdTqInt9POg/SpLOGE/GnZNkSDqnuJ92DidH4xMySB6lw55d3QLLWbk4WFZO/ihoTtJgJPOC+Muc8HyO",
+	"ZTAKigLeXF3WixyzIsM5lcvVdT0ukhsikaCfSBf9TOWMFxJROUIzXuSoWCDJ0QCleClC9b/myWnPPLoj",
+	"5CZiY7LkLO2ic4nmXEjU7/V6PTSGqUUdrVO8bDnGqQeov0TCinkw+i1QIAWhmUB9OfjQtN6XKZkvuCQs",
+	"Wf5IGpZ8gW/ULVWHly+RwBPSRecoJwuCJeIT+OWPggiJ7qicKaRGAs8JuiFLhFmqHkQMnox5ukR7k5zP",
+	"y7fueH4jFjghIdI3Qj9290TyG8L2kZA8JyJijMsZZVPEyB1MPiVSwKgJzYVEmIk7kiM8xZSFJTwzglOS",
+	"Ryx2a5Wdd2SR4SVJR0ihSBzCjcQSZQQLiQZDOFERIpwJjvBEqmkjlhMhcS7h25whzJZqJzKa4C668lcO",
+	"38YKXJLrhVMRMQ0fSdFwMDiDnYNdvJvRjHjLoAIJSbMM5QVjlE1DNOyddpGiIBETRZIQISZFZparSWhO",
+	"5kTRTrUiAy5DJM95HsLMCigq0CQnK5TzJDklx8cnp52T4eCoM+ylpHM6HI47pHcySfqT0x4mJxYH9VaW",
+	"SOhhT0ehTxtJOTraTFCu6Jy8mbwgjORYId8F/riKjs/Uzk9gSTlmU4L2KEuyQtBbsh+il5dv0KPjXt/s",
+	"P3p/9QTxyUQQWaUvg97guNPvdwbHV4PD0dHp6Oj0//X6o16vjWTSObnmk+upA+56jj9uR2lSLElHTRBs",
+	"tWj1+fqiLwHpHrLsM0SliJj+QyGAmkEBgz5xRizR0ReVzhV2zxcaoab0VhFp1o3YGxgt0LwQEo2JYvEZ",
+	"QX8UOFd4BheljlNug4dXvd4I/n/nDabsa2zwz4ROZ5Kkll01YtWbBhEGpAz0Ed3BBGrvsCHYckZFBZ96",
+	"zYu6M5++tjMbpGlaAy/GmVrAHH+kc0XA+5oF6z866i+zNi0jNa+tCXm2XpsmfSuLg29vuTw4sq+3PMsc",
+	"LrNi2iCGJglZKClJke63PJeKxoGwKOmYZlRqBkSnjGuyqHlSdoeXAuFE3Qs1kkqB+B0rWdEKCyYTXGSy",
+	"BXPdsGuhoGwlgMeryHmv0ZsI+ZinlID4bY/y/UKhtXqScKY4lvonXgCvUes/+F1wOGwDJwxWvAgn5DzL",
+	"1F+imM9xvgxGwWtyp488tCeuNsaTfOFHANkT+q8XOZ8vpCdzaobTuT0MwuC6ECRXgpQg+fWjSX9IhkcT",
+	"uLAYIAvucs6mhkcF9+4bnaPQYE4w6nWP7u0vCk2rUJ8Dm4cfz5rgBjJ1QxbSX4D5xyHsbnkU/zcnk2AU",
+	"/J+DUvU50L+Kg9qWu3MpyY5+IhacieopWRTc8ZzGRXZTX6t6hnKS8DwlaQgKAVX0d1FIpJ7l/irdjaOp",
+	"ULLelvLyFq/1lZQ4J0LgqcJVRzcsZArBJZaFALQAUSTQ22N+ryzrDfNkOW+KL1vIwyAs4HhrAJ4zpJ9/",
+	"I6DsRxth2hlD3xkc1GPbVS5QrEBmTuHGKLWSSknSM8ArdW+quNVF50q41SKxFaP3QJqNayJeDDMqkXbf",
+	"yhMgtVrptkX6RmuEb0Vw78PgHwRnilZue5XgJO2u8ptg6+00H2rZxEXO1fmgPauQqH2EtRaLblDVmF6y",
+	"tzmf5uo4dwK7xJQV9YkKVNvxUh+gTEGnv+dh1ATTrMjJ9hvwTOkFTes/3wUao52cGdWQSpRhSfL6Hl1Q",
+	"MccymT10hxqBUAheCJJWFS0D/LfZm6ud4YBbcoas0lpeSr1FTJKc4Ux/8IGbQ80kWtX7VgsnSJD8luRI",
+	"TQpURAqU8SmaYU0BUiIxzQQqmLrqoKUYUvWDiFj8S+ed3pHOyzTWmrLdojleKpVCoRBVBKFiRPBVdkN9",
+	"QoTRXU4lUXhoSb6TzDnT4hts7y3OaOoMc/8CsW1HPo2Tmzucp6LOrLUOJmdYIsJSgcZkwhVRlQjsA8Ln",
+	"JnAyio/45waqFOOgTml1vVXFBPtWq4Z0X+E7VC9aa3gAZCNK3CvZWwjKpu/gnaqwyKvD1y9EaxJwFlpi",
+	"QuNCIjP7A6EHCRs5szSKWoZHQdvqGJfnSrOunxssDI6NCtj+d8+foMPDw9PtDkwdFtIw+krn91jj16D1",
+	"dRgMwytPX+2SAfgMfoKtQUrz0ffeje16V+4xT3e9aBNKsvRNId9MGhDSyMZUkjniBdhBtsNNrUo6swV2",
+	"9tbyzA4GB3qO6in5BNzbhNbLZDSSK86fErKogm/9KIgrCgqUk87pFjSCEaG025SQBRBVzNAjlJFbkglv",
+	"AfbbB/hgfJAcpAfkYHIwPZh94Yr0BX6uzmWF+NmbDqeGMjKR6lw2rmeR8wXJ5VLhunFBRIGCZYVaHDgX",
+	"xRctgnGLihXqBqOxRDjLqqpv22ecMthObf55+eb1Ctaq4T6x4Yx4Dqztvq3GaYoBI/eqc4ROuNBMhMr9",
+	"b0UuFNMGoFJONFgg1QEZUDc9x4lslHXQM5zMImYJn0YatTI81z49dSVgSQsO4gzai+21jJ3JckbzNGKK",
+	"Bvwg9Nr3q4xeu6G2l6G2ovLGS2TQcgUf7ZrU7xVarjD72wljNLWYgdH79y+f+sT3FRXyYaJOagnVc5pJ",
+	"ktex2VldJvBzBbGx7xDegZV6o0IkimSGsECfI21bAg8uWJf6g0PtvzXn4IxU27JWO6BdYFDiG52yJ0Uu",
+	"+MrSE3iqtSEjCKc0hZVTIYrNjMhtU8NMMIOHZPqVrZemX29fGPCads4KP38lrtrz+CrMu/Ui4O0/U9JZ",
+	"J9dQ6d+nK35D2MNV17or0/uyErfIx0UrY/kqpMJ91HwpRFjdXvUPg/LgeFUk+Maoszm55TdKyWvVW8uN",
+	"sYapHYnNfwHDtFbp1pujFZ8vvDna5dKpSKRfLI9+R15fxw+j9u+IHmS+kEsvkKZiroUfXdTMZmajfUwm",
+	"xAhl4I9RW9j/6uKm5PyiSGZ+3FSDFiA5RxnOp+puqmXckgxRJmiqGCJc141r2mqKun5QW5t0xOGOF1mq",
+	"8BGm5Ww6QoIwJdcL4fuIvhumOQrlRBANsnp7QiWizC7bx78HOdDGOG1AOZrWpB0ldO1sMfjqsmSppv1k",
+	"AWlwbIBFTZEpvEpFN6lp8GKbjvYV9Gbt1Gunscbp91XEEw9y43787iS2Lse7GKjdaG8yUxujie9rLp/z",
+	"gqUPlVictAKXC2b6JrLJa+45q5yrQW0Is+FKPwjPJa8++RYvM47TK85fKeL30CXWDxooqbGv9HvDR0cn",
+	"x2i8lER8O6lsHQiytLZj8C4LtBfDA9TpqAEdkJbjEPXRBX2MCgaEWhC5D7t0xfkFZkvDeR/sl8oV6dDa",
+	"AfmYEAJOae3o0ZJTHwmScJbuif1vt1FKJlV3QjMqwqQ2opV79INAJaQRK3dKPTU7tX9WAVwNNkSCT8wi",
+	"1HWPWPxOvdY5V6/FOgpEOy9hF70fGyK0zDSSoztMpXUIwHcpm1YCavqVGBEbA1OGxFEmyRRCYNSmvGe4",
+	"kDOe008kfbiTUfOW87cvbSCgM+JRhj52Fjp6poMXtGP2/Nx8FaYfoccE5yT/ZsTAQAYUUEnslt8W7Ibx",
+	"OxZarcRTmgDb3zMTm0LSC5JSfAVb+LBdeqLHdNQcJf+oj/7TiIKiwHH983E3KJlPNV7/RY4XszfaBNMY",
+	"kH1DdeykNbhg4aKmSs03dPHD2E7cmaqZgw9+TFT9xw3RnWFwfktyPCVvOWUt4GH9BrJhZSWDUDAz45fQ",
+	"EYsKTiOnmLgpfNsUIWamrIe7aSqrpzpDPRePrvRkpV5Ug/u6w9OwIZStFq8WBi6AckMAp/5uaMEw5/6D",
+	"KOMyW4NVV2IpG4MgNwXalsFNv3lAh7CHZYy4seaVZ3dpJbN1p+fosw4SBZnty07LzQhzwXEZidYiSO24",
+	"jvtbHFdtG9qW7pzztShkyGfRViPLjGhCXES2gnB11VZeXY3QJIgwxaEmirzhZIYq1nI1E5VkLjbGCam3",
+	"DZFxi8F5jpfBvSfr1r//syK2wF0hZs/EwqMFyQVniqXlBNcSNNql5Q10wBLPMk/BUtEKfbEPd0NmM3m5",
+	"1KYj9W1WdTuhiZnyEat6hCZb5RrLpm0k+kZXwrBcjMLe+6snIZrTJOdG6Nhvvef9E33Pu/3B4fDo+N8P",
+	"uumhUjK3Ss0BytOBSDCSgiqC9m5JLihn6GT/Qak59UQbD9LD4wZQ/cBTnKZUQYuzt97m6/jvtYuxk5yh",
+	"+PN97Mj6DCtuWiOrD4tvvW9AKGc9atxra6ly4fvm5lQQhQqEx7yQW6R6bT51E3O4A45mWEgbqniG4hLJ",
+	"Y1QwSTM1gn1rZHVq/Zq4RpHwvHqMR9vElDuJugw9rn/mH/wOzQujZ7vvmWTFmvS+Lqzdg6C3ienoDLQy",
+	"G8/aZwyMoZ+b6BGeygmvo3AgEa4u9Xl1dWhhoo+MYIL2jFT4g0Bihhdkf5UMKqCuwV0Lf27FnK64xJmW",
+	"/xqYE3eC67o5GoVdxVVK0WQjCFaMqZ+G817aycLKMtdt9Eu2KGQzXy+FWCN18xwJoiSdzA9f43Oa4Cxb",
+	"jhBmCDYF8UnE5IzMnVWIspR8VOqZUoNgNlSe1GueEnT59Eew3QrNwc1MWpPljLyZgK1su0hjbbi/D3d6",
+	"/xXdfcxLtSySBvcfvB2FiRo3dAFS5sRtbIgYuVMEFaKQm1F1axx1skEDhs6wuJ7zvFF+IhD2acM/AcQJ",
+	"zzJ+V6UdE5wJ4mY2Gc5qbkY+yuvEOZ9XKaBxHBseol6Hr4QoZkWWxYhrqg6EfEWBuHj6fHbx+7Phr4ML",
+	"+ev8+fxX2jv89dO77NVVNrv4+V/yYvBr/9ff0+xifjH899N/3QVhoGbFirYZtrtCrcv7auW4TB1ZRYiD",
+	"J7tJcO4SGrLnNr26R+suo+dzaqF7nIE+Caai1DLkLgLpWSB9htYWJ4gOl9dJRGHEwBqrA1fIR5xI0J3R",
+	"XvzT+av3zyBeBTNrttDie6hVeR3Qsq9vYxVHfeFnHXo611JN6lhL84wfzeew21wB7VOocMxthv1sbOt1",
+	"NbPO5bY4QUsYWiXC9RApinj59MdVitbmgmogpntsMUexs47RGB12P+4bGqvEy4jFTlnQLBpQQCdPWgI8",
+	"UkJowhfURE1q+k6Z5AiziBlargn7eKnpPNqLP0dBLwpG6HO3270PURT03V/38b5J7GC3JJcCajBETPJF",
+	"BwIE1WRgjBQM35DrBAsSIsGNbinJHN0QstDQiAXJMsqmOlNUcSGS65j2iQ0ItSLsXiw1NsWKJ8X2UON9",
+	"HdMNH50XQkZsTPTtyJYl6yICxb1YQRWzTj/WkRdAlk0Gs+GGGb0hCEcMoj5hr0KdrqK2BZSUEOEsUyCA",
+	"VA8Xao4/+qjRtyUMKg8341wz33lM5B0hDPVh09Xcdb4uQo+be7BtrbmvYukcf3yph7rF2L9XmdNKhtDK",
+	"GkrsxokiThlJp2QOJvWJjalf5Z7VVKjPjU4sYdlSqVPkVErCwnqWkb8bX6xRrrCkHe0dWKBUsYG9eCWF",
+	"LA5RXE/hqjxLSUbUs5pu3JSLtrM9xOaHfaiqgvrhF9pDwuqBriPCl0rV2kGDANXsW+kOAMz/pu7gAsxW",
+	"bFEEZ74VXDvBFAG6m5EcYj8KQYzRvmZoBA+JWG8B0PMJyRfa0Vp3U5Uq/snXUvFl81p1ghGsFt44Q3yB",
+	"/yhgiVA5SJcqkJ7fr3bvxvK633l6NXs2/XT9dvZT5/Bd9nz+lt8QIi56OXvxj48/jV8+Hf/xc7Y8eian",
+	"j49vn+Xk5+ntk6Ork+e//NRLf/3pfPLxJP/3yT/+uTwcXP179uPgusBinP5++eu7X86H//yjOLy5wk9+",
+	"efrp9PXTZy9Pn6Xn449y9prmv/R+OXrz++Px4nLx+uJfnfSny9nvV+9u+Ke7J08Ph1L2Z//81/Xg1Yup",
+	"kH+kbICX/cuXv9/98cvrVPR/yV6/vj7+92P8+Nm74vnhL4PlFrtY5FnjseYEYTTO+Z0gOXr75vJKIIzi",
+	"SpxeDJLOqOJAjdiiGGc0Qe/fvfJczfphp8izOEQkE7pAifbNlVasBLK0JN+3tV5MIE4thX4m5UKMDg6c",
+	"rGR+6iZ8fnDbd88PYLQ4+CsdaF1SNvFb6pRD/yZvJCKtig/wO9wQiTrheTvxsLUkdPGD0aPjoZJCmt3e",
+	"zkpo5jZzhC785lCXQKpcWzOjs50Njk4HVtJp9Yk/1FLs4u+cmOYyDUtLgg1Bj8H4G59BjSrKRMTACeXi",
+	"z8CLZy5aaW/xSx910UtpQvNExExwntsfkMVLJ5neM/A4m3i2Ye/0OGLJDOc4kWSlvMqDbdd1Kfm4VdNv",
+	"Nm9vpWi2qX7rELiM1quFBpA7ZHz5xqi14qNBsdZQdWJ6bA8pduUhEBYRM6PAJWAzlkCJAftJF70BrX+i",
+	"TQCeFHP59EcBZ+xpeqDy+GaBr6XTf6mCvspWGbkzftQzZyrKER4LJfh7OqDenbrlqNc92sXa3YJKLdbv",
+	"zXaAn7b1CIQIqop1+j20d8dzIfeV6KD+GpN6Ab1dHQY1w4ZPEvthuxNBUdeqlGyA7AFoDacxJ5gJ1H+4",
+	"s2HD9oeB5x5uNK1WU7R47qd3rqK3U65KNr8u4XKDUKNjM1sqTdrEMMmNNUHDCVYbDayfMmZoccQgaQz5",
+	"OWMm2wNCyE1E+MSPucRKZAKivB8inoMBXhv4jIpbRunaAN292ESZ1WUel1q6ieObAobrfNZlaYz6/ixy",
+	"PiZKqQfyv3pOq/olv6mqlvzmYVplE5wXD+LNz3PiVQwFqxjOlp9I1agwXnY9E51YkIRibeiKmGHYIYqv",
+	"eT7FjAoImYIHmlMa7uCXCI1NIRSwMnYjZm6kvofYZhroxXXRK0jaHTmkPh5qexeWhq8vQmvK0/XUQD0V",
+	"yGTx2mGPIJ831GP5xD0fHFUYfmhrovrvQClSPbcVqwYnx490tCpwOah+lUi4NWdKG1BIbQNo5to4bUsQ",
+	"9noKs9UVgEzubLXy1edKRVUdGm7qqSoh46uIIMfDLUQQi1Yvcl4sNjAEEyxm0nP0rXW4pSSzpmCk65Va",
+	"ZtuHJ+lPTBVoP4i2mKST4VYhZBkW8lqQJiXZ6e32S9bt5TvyG4up1lz1R6Peafe01xv2Bw/V4+1+Xq/x",
+	"2Zt0K6CoeuSZfiZ0cKe6e4xLh+dQB3jG7xggskJgkKFNfRC4iyMUR0EUaCeLOQdtLGZL7bap0+AmzNzC",
+	"leVHNyqMaw19VD9u3K3cC8Wu7tNTKiRlifSKAJfB8LrKcUVhOmmUUOz812rsGgR2BUqVhmMHxWcOg1J0",
+	"w/id8Cq6QmVnOct5MZ1BBk4jdjeC1WYgq6GOtzutCwlbbqh/XT5sohpivTfZUQg4U7GtHXNrA2aVgq21",
+	"YX6ZPzUMJJe4wUCkdwGSpbIM1l3Vxgfbn6H+gvHRNu18i+ttlaQyU9VjguJm5188Qnjlt9hUsYRbEzHq",
+	"lRMofVKlh+rl0xjtWW+U4g2aZM/364ERzVrrfdjwy8unwYf7D1/Nj9tWQ9vShdCrrATiaIOvUnvutO8R",
+	"UXmmhVe48LrgCNx7tz9tpHIl2KxWxHId9oXBx86Ud0xlzCd4TjLP/fzf5bFuV089Z8R6UQT0PiuQuNC1",
+	"mnyeNIaUVOZZ5QT9HZXYFprwfDUFy9RzYmXEdeXDp8NHG+mEXpL9aNMOruSOt4AFerGpaWw8A6U/OuFz",
+	"IpArJ24SQP8TzDDfBOu88LkdsG5tzsR/R8LCZuyt5HNUQDk8OdqIrn4GxDqU9dx/zSFaet+3yn/YckW1",
+	"OcrrPzgdbl5X+1q2YTlfM155BxbSUNW6xQl93pov9CcFtFZSmr6XW7qWm/PFjmn1ZZIUOZXLS/UJkxcP",
+	"2X/nRaMNirm8QlD29LslPQZIId7RphCaT86kBFHYhFedL2hjA4pyfkeBTEnZmpW+EDrepqlPwUqKYwkG",
+	"1t+FrDzKJtymD2J9dmYCpyQZ11zp05xSOSvG4Ml0L5X/Wo03K9UtUGMFySadGRcVDLb5RBOeo1evLvws",
+	"RNFF5yxi3hOEpcTJjIiGq7Bn9WRnIAfDOFTRhJcj5lmlwbY0qVjjai4xkKqtSQ2s7E5bjBiVJqYyRDQl",
+	"TNIJLSt8laKs+siC8EVGdMFYz9yHFTylwa9S9aEbsYgpCqXLf4JHjSqFOScdW/U90+UOPMxwJPX87cuI",
+	"7cVv31xeIXc8cYjit++9BwefaWqD60BktrcTQZ6jCJHgEash3h3Pb3TZY88eAwuH1HzKplaTJjRHYywI",
+	"ev/uVVevJic41YvZi188q8FWeaBhCyMWP3326tnVs2aojV+yI/CkXnwIjCzlBqc/QOF72Fed0JZA6Jqm",
+	"+yb/h+isYUZICkZRe9X34sn45rrb7cYhmuNU77vnI0u1hdPERO6rmxuvXMIYbOxxY6pxHELi+UIajy3Y",
+	"6ivyqi36gQD4iJluJ3czLIkttaht1aG+auBLiMEBogMhNC7q5lS2YG3EEpznlMBqq5VrLd0B+1UlBz3j",
+	"U5RRRkrfg2Wb0D8G0mthn89t1WSb4w//EVr2TnlSzAmToYudxAJRU84ISyLsVRMRs+hGJTjZ4wO+IAwv",
+	"aHeJ51mM9sBKbOrqVX6HLOJ9WDl4SNSkE5ITlhD9YsoTEZ9B+KLVlO3xg/0U9MaMJsSEGRoCefHyaoU0",
+	"qm8KXuQJ6fJ8emAGiQP1LiTMyqxOWw3aBaOg1+13e8BHNeTBKDjs9rqHppAH8KUDdz8P9P10VwJ+npJ1",
+	"mT7NaXqU6ShZX4DwO6+YndN2lC56bDuo5EQhDPSBUkgA74paSyhcaQoVsRQ6UaiTgtZQSHeGQnvqD6FL",
+	"CSPO0AVXb+6HttZD7LV+iiMm1Cxg/ryjQru4lmYwNBdSMqTpZgQf5DnSHzDcVK00Yp/MecfNdWhjc1e0",
+	"T4SZxm0ZBb4F17HX9QkjlLFRI+y90qKXvQQb6ieHYDRWK9CWnrKhjcmMj1hDExo1Ss/MJ2iuJjRFPbz+",
+	"WpBNY4sYqgtQ1vXRnr11PhLnDtWGo4XZn5dpMApeEFkVWMNKY72WvJvylYOmTkBtqTTrhuGP2wzz25xt",
+	"8fpqV8BdBpUWnY1jmlraPGTYdrtQ7TBz/6HW5mPQ6+1WTKKiRvxW0bDXtkQy+uCwN1BAN446ah111D9p",
+	"HXXcOurw5Eit1yopDRUdPA3EjFF65+5dK/R1aKh60RRGbJX4+zAY6t1v+oQ7pYPmMu8wur95dKW4iho0",
+	"ON08qF5h5z4MjrYD1S/4f+/reOVW3PKsmNsyCqanFZ6Kilcq+KAGr+F9B2CC28ACMVtWvKbA9bSysOcU",
+	"hX2kKGGFO2rxRrNCQ/9d2QI9HIgqTxIgyRn3svNKwTxi34dDeNQfbST+EXsA9fcC5/+zWcDfNP1BNN1Y",
+	"7Dv9kpT2+wou80P5/HT4yHt+VL7/Z1FeDxW3JL/GS/FXpb7jJXLei92prjW/tNLd9WWO9qqRJfuOKHuq",
+	"SMRw2QDTMw+fla0cQa6PXzy7itgaYJV6XcryRoBHxpqohXvTjDli8GtKEjrHWekad+oqaMrGCr3vx2hZ",
+	"Cg99U/8qSkCz9fpvZeBvxgFFr3rdo0fhlnqBgtkMOhmEW6oF3qDhabilVrA9PzJTH/e350bNN6KpTvta",
+	"j85fVDP4ebUc3o66AS8WomwT89n+60eyvG/lVG+YCTRcle2r4ZRIQn9wP2BACfclU6vYbLlJ4jNFKG0i",
+	"xn6ow1lL86ZRF8p+dGDATevxciMvkM2KMaCf2CBJF1inzVeC67K6cXOoWRwiQVni28h3iImLWNwYqOaa",
+	"mODmCFLgkLGLZYtNiY9KdKdxtnfRT+0hlBHzYyhN+fv4KA5RDG0WG3nz/4r2VQv2W+G3q4JYFYu5Qffx",
+	"ciUNrOrktmHPxtFogveNEdy7W2t7V+/kEX8I3/9bcfxi/h82IQ3Ei0JFRFnkzKb0bNMMPCnynDB5vdB5",
+	"+CUuuHSiXiWoC/6vsZqYF/DREuS5MEWIqgGeLYCpF68F/dQC1VEdrPX5mV9HbLLyUlNcvg6m9yLlNwS4",
+	"14PVG4PCG4UfHd1dhm9DoHNbtPWjk54RvZqBPjxcC/RgNOx3j3q93ulhM9AE58msY+SCzm1/W6CHvUE7",
+	"0MPeoCL6mQhjY3QYbC3i1ahvg2znB1trkeSva2WA9evICFxhQ2sEOj+sv1Fie0WFFn7KqvleOkq1Slpo",
+	"eLApY6Xd52VKG1Qv6qJ3RBSZcW0u8JQyLMtGt7ZEgy7INUILLETEYq9IV6yJI7cHrxiq/UWxWyJdLbMu",
+	"eoshTEJIvIQ0pjwniRIuaFaNOjOVZVDCmSGo2XKEGNdx5Fpg+QhGaSWB2FqXas0aCO3qxSBriBu6WOiS",
+	"4jlZ6MQZLf54LTF16wkl51nvr59i3NoLzVV14hMkEpxhJ/1saibmS0ER28X4oDDgeZkcsVYAeqOkWLex",
+	"JmpBEC8RZQ9D23DcEUTNJKEwUz2ZtjnkL6w8PUr7J6Q3HgbN7MerDNYsHx1bnrNeQmpMHNWHcKaF9lIT",
+	"AZnVXbwZz1JhokCMExxKYd2Qpc7gRAtMcwEKC6CWk8JtoqsRwENrMoOwFlPezyYDQsDyAps7V3akQntx",
+	"FBxFQVxv+BEfreaUrvbGs6l1URBGlXQ9eKVM2NMN9JoOwG/x03QAkHXo7/9gi/2v4pcJ13E5ea7zlboF",
+	"FYSC+PUmKGEs9NOtgbltEPwDYASdtAHEtRBCz+ZvAqFJ7lOQKUpimllA8W0hMZNoz3Yz3t8Yj/3vFmRw",
+	"ZWahzYW/kMbA7R3xwK5AvQ/xTUav3G0VJ1uvQk//FZZxBbU186nioGXvEF27jjLH46qFBlowWbdGbJS1",
+	"+70dhe1GQKtM2PgKFjm5pbwQq3A+pDxoi4IjeN5GRY76g01E/Is0B9NGOhfyLV5tJKV5v7rh4BGwvf/8",
+	"ZlJO7fBLvG9QLWjqytel/c7JUS/pnEz6hx08JI86p+NBcpz2SH9ydBJUy9Z87bTqMFCsWk+WUGDVirou",
+	"CYYGOWRSsBQteEaTZTURK2jj1H4N8Q2bYHawc1SmwIA7dN0+1mqJefu4sQzgt9zHNXvjpTOs25vawsze",
+	"VLbmg19KWBuGKuV/H3IfqwrcvckkX70JV7ZGsLFC7Ib9NR3VP7VJ57B/lHRO0gHuPBofk84wOZ30cH88",
+	"SA7T+qmVJ9Og1FZOJhkmeDg4fFQ/GT3OHCg+7SeHpHey4Whq0Jul98uj6XWPqodjyjVXTocVWba63zt7",
+	"5l+5cbtXuN5RbS47Qv/XacwKdOTle1vl2D36AOkjTanF7yBiSQBrbqrB7pVZR30d69TruXjnvXGR3Sjp",
+	"+xxBFVrfCwG12ke6khRmS615em19Pc+8GxWxnKhPk7RsQEtt19TQ1c7z2xDb4rgR82rbmEK7zmafOaWf",
+	"kTtQ22oVV9E5GvR6AAEkU4IiVPZB81VrxUKUcp2q3UiLHI8zXRhKCQw694KCElQ6EerZFCPUUDhLpz00",
+	"FUpOcJYJBIULC2a6GIaIsiQrUqvxekXvnU69sTQy6OPrauNHzBXHbyj7XSZJh7Zsd1ipMhaxWpmxsg5Y",
+	"xC7VmtUsL1MyX3BJWLLs/EiWYPWY4xsCziSZL5HAEzKCvxYES40NImIWQdSRKsyYEnPG2o6hqZ7ON2ky",
+	"AzyB3W03BGywgntQQ1rUB2c9fMzTnbvKF9lNlQNdmt4HEy/VUd1Rfa3slSnp82+f23jHV+bqlh8o0eVL",
+	"uZXaMgzbEZjTsr11t2VkVqiqs6f7MGA8JZfpzTmkGa4p8+ywXha5LmhUqTuOamXHI6YLbCuM04XhXLHw",
+	"H4QpdSTAEGZKhN/lXII/eK6xsNJ7Vn8Ki/ZbWJW+gVG4UghbHFLQr2d373z4nrjrtluzcsqmWU1y8nt5",
+	"VBuRf29xtEnG3F0g0S1M7qv5o0o6vW/WytYzdTvrOXQwNVLEDjILkJoHiyu9LcQVj8y9ZG9zPs2JAKFl",
+	"2D/cPLreihbGHW0DakO7SpCwBjuBfEEFGAm/q3SmRawN8pnvuzDVfdVXm4U2zbqEzezTfDxT7O9uxiGn",
+	"T9tqqU0K9EQ7YCMR9EfWOVpO0CKZICM0symdcZFnsS0lqHi1unQ/CJs4CdVaJcEQZVkmPGrBy1XONeWq",
+	"x0u/X+8eYUm+XIDzAYy+hZwRJhWDJOl+iMZc6eHmy7UOx2EZFyMFySY2P4/UEmdNZV0jw8Vlsd7YtrKF",
+	"sllQ1jtipq43mAxZQpBziUDMg9pda5LT3S9Nl9UugpOAkRFzhcJzbZ9Wm+qSceFHr/WaLXprG9JTOfLr",
+	"5mJpmreDIKSrNML0ijla+WvYOz1GZS28elzIZqHnytRQfrjgAlY3XaLB5wGmnQUcyZlX7zijt0TrGile",
+	"+uxhM6+HPuhUzt4L3VfYN1vpySemJ64e6aGRwmZgHH5PdK96sy2w/CfITw/gOJWa1dsznu0DCfwq+BuK",
+	"2ZvC9P9rheSr2bh/yeLrD0PLth7Npnq31dffv3vlldxXPE34Kfc7m2qqV+Kh4s/3EWC+kxCiCX95Ck11",
+	"DzzJxEggjXLJwWf4LwTFboweNKQ55/O6FcTMFv9Pt6hoiH2UHtPdGPWoWPwW/qD1tr16/IITRgx/nhPM",
+	"pGKUY6KV1lQfGI6YwRYoxE+lqW/AeFnJBmw4upnzkzfvLl1oMtrTU7BlxHhOp5TZrHxPEMyJ9nAKU2cQ",
+	"XRbjOZVaoJpiylzzgYhBgT6NTdp6LcpGAp6RpBRJU7CNmV6DI7UYxa6VhIzEHZVQCMZURSvmY1uCwPyR",
+	"8juGMoKtuHLLJelGzHVHACMhWOSokunyqd8owWxvWO31oaRY6JGgy/Or3RtzOUMzfEu66Nw2g1Dyq445",
+	"gv7ShE6ZjrzRff1hqohVRb1+RY53BlMnfDo7aGkyrdh7SwFNqwsiLPeWphHjzIR9CHU+QlDeaFHTp+cq",
+	"t1E5swLmdzSt6QN9yu+YAuiJ9f/VBEjv1N0xGn3HugxbjBmlRxEaS1LmqpIZkxYFlQmYZcWAEhrQ3i9a",
+	"oIEARfdNZ9LZXoKslg/8T7FZ1KDaknv7g/82XnxzucGUNgtGv31YY8qo1BdCeyVf2N8oSnym6b3mWBlp",
+	"amjyFJ6L1T4mwMSmnKdnUBRMqfKmzZwN4XBkq0okh9o0UVaqYtxq07okIZVNRE0D4rkJvkzZqjYK/G07",
+	"b/4Hr0lfUG+uF5TN8Vz7u52ledcPsUWgr9QAMh/eWWzXtWofaKscbh70msvnSuf/roK2xpeN3tjG2OR3",
+	"RPsgvFYzk9XSs2DiqjajB/kBalFGzHZXdiazml1oWJbNMkXhEXhjsXSRlRGD4OANBRy++C78HfnS7JXY",
+	"9fK2Xdp6B6i/72vDfX1BZEUYbg2f2EmEde6ip0G7flZpNNBQXrGSh1iMMypmJFUjlGxrmm1ZXUiXc3xz",
+	"eQWqGigWcyJnPDUl14yw1nSldU8xC/Hj5VsOjuWvLbM3H5F9hXqSpWly9l2k0/LbfxLe/y3H/inXXJ+r",
+	"V0QEjFE4o1jst175osn3NtMVC5sa7JnGWlQXoFR61ll7PExOoJdQra+cbpcO9oXQZUSY7nzmNZOx43fn",
+	"A3OEoiKmS5+zUwAo8J3Ua9oVaiav7RZdFJeMONapRWcoLnlYjMZEF5G3VRCNpG2pT2vU0ypJ086gSodA",
+	"v9YVBENBKdBFIV29cp5CFnylieA6EvY38fqbeP0vE6/2CIIZ9L/71Jr8eG5MtYNezyQN6pwHrrRGdceK",
+	"RegKUGScW6e4o1GjiGEkigXJb6ng2oKLcxN3Z+cB8kSNc92oHpRNu+i1MR9HzLcfm4TAXC0Rkj6a7/gL",
+	"Ik17v4dcLTP0q5lEwIDd5PR4m/MxEeDptjuXcy5DRapdd9tK0eiu80AeAOnx43pvCVM7Ct0LvWN3OyOA",
+	"UX07aBRS5QSny21xysRNALI4z4DCKMrQwIZehOiod2jRJGJW7RwhjNRlR2OcYZa4psGMI5njyYQmtpA6",
+	"qJV+OmnEAMoSxdDDMOwdwSlVW/4dkEyNOtxNgy6tQnrDC7UNyQzrtnnOLDTBNCvyHZy8Fu3b1Uq3p/Z7",
+	"3e92S9yZfcdrUl3653qvht+gO5bfHeI3aIvVDtFV/YMhykmGpYLQREbNeKWMPuTcMoE482C77cNmmQ1p",
+	"dhCGkOkdGlsSXJi0asTqlt7LSWm4r8/2uNGznFF2Y+rwMEJS72p2az5R0TBnKU1OyqoAeDHT2cK1bnSh",
+	"LvmEtYzq2sGYb5SVAlY/4witrvRTwSfdT9vytpL36Zcr9Ep4n/Nw7/7D/f8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

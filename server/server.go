@@ -5,7 +5,7 @@
 //	request id + access log -> body limit -> CORS (token routes only)
 //	-> auth (API key or feedback token -> workspace) -> rate limit
 //	-> idempotency (writes with an Idempotency-Key)
-//	-> kin-openapi validation against the embedded spec
+//	-> kin-openapi validation against openapi.yaml (embedded)
 //	-> strict handler -> store -> typed response
 //
 // Every error leaves through one place, the Echo HTTPErrorHandler, as the
@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/feedbackd/feedbackd/gen"
+	"github.com/feedbackd/feedbackd/server/apidocs"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/token"
 )
@@ -83,9 +84,9 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
-	spec, err := gen.GetSwagger()
+	rawSpec, spec, err := contract()
 	if err != nil {
-		return nil, fmt.Errorf("server: load embedded spec: %w", err)
+		return nil, err
 	}
 	sealKey, err := cfg.Store.Secret(ctx, "feedback-token-key", token.NewKey)
 	if err != nil {
@@ -150,6 +151,9 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	routes.validate, routes.idempotent = validate, s.idempotent
 	routes.e = e
 	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
+	if err := apidocs.Register(e, rawSpec); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

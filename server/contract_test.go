@@ -1,0 +1,72 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// Each operation documents exactly the statuses the server can answer it
+// with, no more and no fewer. Which ones those are follows from how the
+// server wires the operation, which routeTable reads from the spec:
+//   - any operation: 500 (a failing store, a recovered panic);
+//   - the versioned API's operations, behind authentication: 401 (no valid
+//     key or token), 429 (rate limit) and 400 (parameters and bodies are
+//     validated);
+//   - with a request body: 413 (over the body limit) and 415 (not JSON);
+//   - with an Idempotency-Key header: 409 (a repeat still running) and
+//     422 (the key reused with another body);
+//   - and what handlers answer themselves: 404 for an unknown feedback id,
+//     503 from the readiness probe.
+func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
+	_, spec, err := contract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := routeTable(spec)
+	fromHandler := map[string][]int{
+		"getFeedback":          {http.StatusNotFound},
+		"updateFeedback":       {http.StatusNotFound},
+		"updateFeedbackByPost": {http.StatusNotFound},
+		"deleteFeedback":       {http.StatusNotFound},
+		"getReadiness":         {http.StatusServiceUnavailable},
+	}
+	for path, item := range spec.Paths.Map() {
+		p := echoPath(path)
+		for method, op := range item.Operations() {
+			want := []int{http.StatusOK, http.StatusInternalServerError}
+			if routes.prefix[p] == routes.apiBase {
+				want = append(want, http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests)
+			}
+			if op.RequestBody != nil {
+				want = append(want, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+			}
+			if routes.keyable[method+" "+p] {
+				want = append(want, http.StatusConflict, http.StatusUnprocessableEntity)
+			}
+			want = append(want, fromHandler[op.OperationID]...)
+			slices.Sort(want)
+			if got := documented(t, op); !slices.Equal(got, want) {
+				t.Errorf("%s %s (%s) documents %v, the server answers %v", method, path, op.OperationID, got, want)
+			}
+		}
+	}
+}
+
+func documented(t *testing.T, op *openapi3.Operation) []int {
+	var out []int
+	for status := range op.Responses.Map() {
+		n, err := strconv.Atoi(status)
+		if err != nil || strings.ContainsAny(status, "Xx") {
+			t.Errorf("%s: response %q is not one status", op.OperationID, status)
+			continue
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
