@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/feedbackd/feedbackd/gen"
+	"github.com/feedbackd/feedbackd/server/dashboard"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/token"
 )
@@ -149,6 +150,10 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	routes.validate, routes.idempotent = validate, s.idempotent
 	routes.e = e
 	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
+	// The dashboard page at / reads the API above with a key the user types.
+	if err := dashboard.Register(e); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
