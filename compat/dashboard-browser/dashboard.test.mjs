@@ -230,6 +230,12 @@ test('with the key, the dashboard shows exactly the seeded feedback', async () =
   assert.ok(params.get('time_of_generation_min').endsWith(offset), params.get('time_of_generation_min'));
   assert.ok(params.get('time_of_generation_max').endsWith(offset), params.get('time_of_generation_max'));
   assert.equal(params.get('metadata'), null);
+  // The latest feedback of a range that ends now is read from the newest
+  // down, without time bounds (which would make the store sort the range).
+  const listing = new URL(api.find((r) => new URL(r.url).pathname === '/v1/feedback').url).searchParams;
+  assert.equal(listing.get('limit'), '10');
+  assert.equal(listing.get('created_after'), null);
+  assert.equal(listing.get('created_before'), null);
 
   // Summary figures.
   assert.equal(await figure(page, 'total'), 20);
@@ -346,6 +352,10 @@ test('the time range and the metadata filter change every number', async () => {
   const p = new URL(last.url).searchParams;
   assert.equal(p.get('time_of_generation_min'), `2020-01-01T00:00:00.000${offset}`);
   assert.equal(p.get('time_of_generation_max'), `2020-01-31T23:59:59.999${offset}`);
+  // A range in the past bounds the listing (in UTC; its end is exclusive).
+  const listing = new URL(requests.filter((r) => new URL(r.url).pathname === '/v1/feedback').at(-1).url).searchParams;
+  assert.equal(listing.get('created_after'), '2019-12-31T18:30:00.000Z');
+  assert.equal(listing.get('created_before'), '2020-01-31T18:30:00.000Z');
   assert.equal(await figure(page, 'total'), 0);
   assert.equal(await figure(page, 'avg'), null);
   assert.equal(await page.locator('#buckets-table tbody tr').count(), 31);

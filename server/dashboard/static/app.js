@@ -435,21 +435,37 @@ function loadLatest() {
   return section('latest', [$('latest-panel')], async (signal) => {
     const q = state.query;
     const page = state.latestPage;
+    // A preset ends now, so the newest feedback of all is the newest of
+    // the range: ask without time bounds and stop at the range's start.
+    // With bounds the store reads every row of the range to sort it
+    // (seconds for a million rows); without, it reads one page by id.
+    const endsNow = q.preset !== 'custom';
     const res = await get(state.key, '/feedback', {
       limit: LATEST_PAGE_SIZE,
       cursor: state.latestCursors[page],
       metadata: q.metadata ? JSON.stringify(q.metadata) : null,
-      created_after: q.from.toISOString(),
+      created_after: endsNow ? null : q.from.toISOString(),
       // The listing's end is exclusive, the analytics' inclusive.
-      created_before: new Date(q.to.getTime() + 1).toISOString(),
+      created_before: endsNow ? null : new Date(q.to.getTime() + 1).toISOString(),
     }, signal);
-    state.latestCursors[page + 1] = res.has_more ? res.next_cursor : undefined;
+    let items = res.data;
+    let more = res.has_more;
+    if (endsNow) {
+      items = res.data.filter((f) => {
+        const t = Date.parse(f.created_at);
+        return t >= q.from.getTime() && t <= q.to.getTime();
+      });
+      // Past the range's start, nothing older belongs to it.
+      const oldest = res.data.at(-1);
+      if (oldest && Date.parse(oldest.created_at) < q.from.getTime()) more = false;
+    }
+    state.latestCursors[page + 1] = more ? res.next_cursor : undefined;
     $('latest-newer').disabled = page === 0;
-    $('latest-older').disabled = !res.has_more;
+    $('latest-older').disabled = !more;
     $('latest-page').textContent = `page ${page + 1}`;
-    const rows = res.data.map((f) => el('tr', { dataset: { id: f.id, value: String(f.value), weight: String(f.weight) } },
+    const rows = items.map((f) => el('tr', { dataset: { id: f.id, value: String(f.value), weight: String(f.weight) } },
       el('td', { title: f.created_at }, dateTimeSeconds.format(new Date(f.created_at))),
-      el('td', { className: 'trace', title: `feedback ${f.id}` }, f.trace_id),
+      el('td', { className: 'trace', title: `trace ${f.trace_id}, feedback ${f.id}` }, f.trace_id),
       el('td', { className: 'num' }, el('span', { className: valueClass(f.value) }, String(f.value))),
       el('td', { className: 'num' }, String(f.weight)),
       metadataCell(f.metadata)));

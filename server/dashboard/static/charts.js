@@ -8,6 +8,8 @@ const HEIGHT = 220;
 const blue = '#2563eb';
 const colors = { negative: '#dc2626', neutral: '#9ca3af', positive: '#16a34a' };
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+// Axis ticks in short form (12K, 1.5M), so they fit the axis at any volume.
+const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 
 /** Chart is one uPlot chart in a container element, rebuilt on new data. */
 class Chart {
@@ -39,7 +41,7 @@ const axisStyle = { stroke: '#4b5563', grid: { stroke: '#e5e7eb', width: 1 }, ti
 
 // Feedback counts: whole numbers from 0 up.
 const countScale = { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] };
-const countAxis = { ...axisStyle, size: 48, values: (u, vals) => vals.map((v) => (Number.isInteger(v) ? integer.format(v) : '')) };
+const countAxis = { ...axisStyle, size: 48, values: (u, vals) => vals.map((v) => (Number.isInteger(v) ? compact.format(v) : '')) };
 
 /** volumeChart shows feedback per time bucket as bars. */
 export function volumeChart(el) {
