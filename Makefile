@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node bench-analytics bench fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node browser-test dashboard-vendor bench-analytics bench fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -65,7 +65,26 @@ compat-node: build
 	cd compat/portkey-node && npm ci --no-audit --no-fund && \
 	FEEDBACKD_BIN=$(CURDIR)/$(BIN) node --test
 
-test: fmt-check vet check-generated lint-spec go-test compat-node
+# The dashboard in headless Chromium (Debian's chromium package, driven by
+# playwright-core pinned in compat/dashboard-browser/package-lock.json)
+# against the real server binary; it leaves a screenshot in bin/.
+# Without Chromium or Node.js it says it skipped, except where
+# FEEDBACKD_REQUIRE_BROWSER=1 (CI sets it), where a missing one fails.
+CHROMIUM ?= /usr/bin/chromium
+browser-test: build
+	@if [ ! -x "$(CHROMIUM)" ] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$FEEDBACKD_REQUIRE_BROWSER" = 1 ]; then echo "browser-test: Chromium ($(CHROMIUM)), Node.js and npm are required"; exit 1; fi; \
+		echo "browser-test: Chromium ($(CHROMIUM)), Node.js or npm not found: the dashboard browser test is SKIPPED"; exit 0; \
+	fi; \
+	cd compat/dashboard-browser && npm ci --no-audit --no-fund && \
+	CHROMIUM_BIN=$(CHROMIUM) FEEDBACKD_BIN=$(CURDIR)/$(BIN) node --test
+
+# Copy the charting library the dashboard embeds (uPlot) from the version
+# compat/dashboard-browser/package-lock.json pins; commit what it changes.
+dashboard-vendor:
+	scripts/vendor-dashboard.sh
+
+test: fmt-check vet check-generated lint-spec go-test compat-node browser-test
 
 # The analytics benchmark: loads BENCH_ROWS feedback into each store (SQLite,
 # and PostgreSQL when scripts/with-postgres.sh finds one) and times every

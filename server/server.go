@@ -26,6 +26,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/gen"
 	"github.com/feedbackd/feedbackd/server/apidocs"
+	"github.com/feedbackd/feedbackd/server/dashboard"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/token"
 )
@@ -152,6 +153,10 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	routes.e = e
 	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
 	if err := apidocs.Register(e, rawSpec); err != nil {
+		return nil, err
+	}
+	// The dashboard page at / reads the API above with a key the user types.
+	if err := dashboard.Register(e); err != nil {
 		return nil, err
 	}
 	return e, nil

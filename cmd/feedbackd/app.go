@@ -345,7 +345,7 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		go func() { _ = http.Serve(pl, mux) }()
 		logger.Info("profiler listening", slog.String("addr", pl.Addr().String()))
 	}
-	fmt.Fprintf(stdout, "feedbackd listening on %s (API at %s/v1)\n", base, base)
+	fmt.Fprintf(stdout, "feedbackd listening on %s (API at %s/v1, dashboard at %s/)\n", base, base, base)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
