@@ -274,15 +274,18 @@ func dropTriggers(ctx context.Context, backend string) {
 		check(err)
 		defer conn.Close(ctx)
 		for _, t := range []string{"insert", "update", "delete"} {
-			_, err := conn.Exec(ctx, "DROP TRIGGER feedback_rollup_"+t+" ON feedback")
-			check(err)
+			for _, table := range []string{"rollup", "pairs"} {
+				_, err := conn.Exec(ctx, "DROP TRIGGER feedback_"+table+"_"+t+" ON feedback")
+				check(err)
+			}
 		}
 	}
 }
 
-// dropTriggersSQLite removes the rollup triggers and, since the store adds
-// inserts to the rollup itself, the rollup table's upserts too: a trigger
-// that throws the new row away stands in for the table.
+// dropTriggersSQLite removes the analytics triggers and, since the store
+// folds rows into the rollups and indexes metadata pairs itself, those
+// tables' inserts too: triggers that throw the new rows away stand in for
+// the tables.
 func dropTriggersSQLite(ctx context.Context, path string) {
 	db, err := sql.Open("sqlite", path)
 	check(err)
@@ -290,7 +293,11 @@ func dropTriggersSQLite(ctx context.Context, path string) {
 	for _, stmt := range []string{
 		"DROP TRIGGER feedback_rollup_update",
 		"DROP TRIGGER feedback_rollup_delete",
+		"DROP TRIGGER feedback_pairs_update",
+		"DROP TRIGGER feedback_pairs_delete",
 		"CREATE TRIGGER discard_rollup BEFORE INSERT ON feedback_rollup BEGIN SELECT RAISE(IGNORE); END",
+		"CREATE TRIGGER discard_rollup_coarse BEFORE INSERT ON feedback_rollup_coarse BEGIN SELECT RAISE(IGNORE); END",
+		"CREATE TRIGGER discard_pairs BEFORE INSERT ON feedback_pairs BEGIN SELECT RAISE(IGNORE); END",
 	} {
 		_, err := db.ExecContext(ctx, stmt)
 		check(err)

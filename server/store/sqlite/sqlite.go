@@ -130,6 +130,11 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(ON)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// The writer touches every index of every new row: rows, time,
+		// traces, special keys and metadata pairs, whose values arrive in
+		// random order. SQLite's default 2 MiB page cache makes those
+		// random pages disk reads once the file outgrows it.
+		q.Add("_pragma", "cache_size(-32768)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
