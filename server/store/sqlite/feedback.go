@@ -24,10 +24,13 @@ type statements struct {
 	// fold.go's: the state a batch starts from, the fold statements, and
 	// the new fold mark.
 	rowidState, setFolded *sql.Stmt
-	fold                  [2]*sql.Stmt
+	fold                  [4]*sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, foldTable); err != nil {
+		return fmt.Errorf("fold table: %w", err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -55,7 +58,7 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, key, val, created_at, fid, value, weight) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&st.rowidState, `SELECT coalesce((SELECT max(rowid) FROM feedback), 0), folded FROM rollup_fold`},
 		{&st.setFolded, `UPDATE rollup_fold SET folded = ?`},
-		{&st.fold[0], foldFine}, {&st.fold[1], foldCoarse},
+		{&st.fold[0], foldSum}, {&st.fold[1], foldFine}, {&st.fold[2], foldCoarse}, {&st.fold[3], foldClear},
 	} {
 		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("prepare %s: %w", p.sql, err)
@@ -65,7 +68,7 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.insertPair, st.rowidState, st.setFolded, st.fold[0], st.fold[1]} {
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.insertPair, st.rowidState, st.setFolded, st.fold[0], st.fold[1], st.fold[2], st.fold[3]} {
 		if s != nil {
 			s.Close()
 		}

@@ -18,7 +18,7 @@ import (
 // Options tune the SQLite store. The zero value is the default.
 type Options struct {
 	// FoldRows is how many unfolded rows make the writer fold as soon as
-	// no write is waiting. Default 2048.
+	// no write is waiting. Default 4096.
 	FoldRows int
 	// FoldAfter is how long rows may stay unfolded while the writer is
 	// idle. Default 1 s; negative never folds on time (tests).
@@ -27,7 +27,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.FoldRows <= 0 {
-		o.FoldRows = 2048
+		o.FoldRows = 4096
 	}
 	if o.FoldAfter == 0 {
 		o.FoldAfter = time.Second
@@ -38,35 +38,38 @@ func (o Options) withDefaults() Options {
 // foldBacklog bounds the unfolded rows: past it, the writer folds inside
 // the next batch's transaction even when writes keep arriving, so that
 // readers never scan more than about this many rows besides the rollups.
-func (o Options) foldBacklog() int64 { return int64(o.FoldRows) * 8 }
+func (o Options) foldBacklog() int64 { return int64(o.FoldRows) * 2 }
 
-// The fold statements add the rows with rowid in (?1, ?2] to the rollups,
-// one upsert per cell, in the rollups' dimensions: all feedback (”) and
-// each string value of _organisation (bit 2), _prompt (4), _environment (8).
+// The fold runs three statements over the rows with rowid in (?1, ?2]:
+// one pass over the rows sums them into fold_cells (a temporary table of
+// the write connection) per 15-minute cell of each of the rollups'
+// dimensions, all feedback (”) and each string value of _organisation
+// (bit 2 of m_strings), _prompt (4) and _environment (8); then one upsert
+// per 15-minute cell, and one per hour and day cell summed from those.
 const (
+	foldTable = `CREATE TEMP TABLE IF NOT EXISTS fold_cells (
+    workspace_id TEXT NOT NULL, dim TEXT NOT NULL, dim_value TEXT NOT NULL,
+    slot INTEGER NOT NULL, value INTEGER NOT NULL, n INTEGER NOT NULL, sum_weighted REAL NOT NULL)`
+	foldSum = `INSERT INTO temp.fold_cells (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
+SELECT f.workspace_id,
+    CASE d.bit WHEN 0 THEN '' WHEN 2 THEN '_organisation' WHEN 4 THEN '_prompt' ELSE '_environment' END,
+    CASE d.bit WHEN 0 THEN '' WHEN 2 THEN f.m_organisation WHEN 4 THEN f.m_prompt ELSE f.m_environment END,
+    f.created_at / 900000000, f.value, count(*), sum(f.value * f.weight)
+FROM feedback AS f JOIN (SELECT 0 AS bit UNION ALL SELECT 2 UNION ALL SELECT 4 UNION ALL SELECT 8) AS d
+    ON d.bit = 0 OR f.m_strings & d.bit
+WHERE f.rowid > ?1 AND f.rowid <= ?2
+GROUP BY 1, 2, 3, 4, 5`
 	foldFine = `INSERT INTO feedback_rollup (workspace_id, dim, dim_value, slot, value, n, sum_weighted)
-SELECT workspace_id, dim, val, slot, value, count(*), sum(value * weight) FROM (
-    SELECT workspace_id, '' AS dim, '' AS val, created_at / 900000000 AS slot, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2
-    UNION ALL SELECT workspace_id, '_organisation', m_organisation, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 2
-    UNION ALL SELECT workspace_id, '_prompt', m_prompt, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 4
-    UNION ALL SELECT workspace_id, '_environment', m_environment, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 8
-) WHERE true GROUP BY workspace_id, dim, val, slot, value
+SELECT workspace_id, dim, dim_value, slot, value, n, sum_weighted FROM temp.fold_cells WHERE true
 ON CONFLICT (workspace_id, dim, dim_value, slot, value) DO UPDATE SET
     n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`
-	// The hour and day cells are summed from the 15-minute cells of the
-	// same rows, which the fold computes once.
 	foldCoarse = `INSERT INTO feedback_rollup_coarse (workspace_id, dim, dim_value, span, slot, value, n, sum_weighted)
-SELECT workspace_id, dim, val, s.span, slot / (s.span / 900), value, sum(n), sum(w) FROM (
-    SELECT workspace_id, dim, val, slot, value, count(*) AS n, sum(value * weight) AS w FROM (
-        SELECT workspace_id, '' AS dim, '' AS val, created_at / 900000000 AS slot, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2
-        UNION ALL SELECT workspace_id, '_organisation', m_organisation, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 2
-        UNION ALL SELECT workspace_id, '_prompt', m_prompt, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 4
-        UNION ALL SELECT workspace_id, '_environment', m_environment, created_at / 900000000, value, weight FROM feedback WHERE rowid > ?1 AND rowid <= ?2 AND m_strings & 8
-    ) GROUP BY workspace_id, dim, val, slot, value
-), (SELECT 3600 AS span UNION ALL SELECT 86400) AS s
-WHERE true GROUP BY workspace_id, dim, val, s.span, slot / (s.span / 900), value
+SELECT workspace_id, dim, dim_value, s.span, slot / (s.span / 900), value, sum(n), sum(sum_weighted)
+FROM temp.fold_cells, (SELECT 3600 AS span UNION ALL SELECT 86400) AS s
+WHERE true GROUP BY workspace_id, dim, dim_value, s.span, slot / (s.span / 900), value
 ON CONFLICT (workspace_id, dim, dim_value, span, slot, value) DO UPDATE SET
     n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`
+	foldClear = `DELETE FROM temp.fold_cells`
 )
 
 // beginBatch reads, inside the batch's write transaction, where the next
@@ -102,8 +105,11 @@ func (s *Store) foldInBatch(ctx context.Context) error {
 	if hi <= s.folded {
 		return nil
 	}
-	for _, stmt := range s.stmts.fold {
-		if _, err := stmt.ExecContext(ctx, s.folded, hi); err != nil {
+	if _, err := s.stmts.fold[0].ExecContext(ctx, s.folded, hi); err != nil {
+		return fmt.Errorf("fold: %w", err)
+	}
+	for _, stmt := range s.stmts.fold[1:] {
+		if _, err := stmt.ExecContext(ctx); err != nil {
 			return fmt.Errorf("fold: %w", err)
 		}
 	}
