@@ -59,10 +59,11 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
 	c := &conditions{}
 	table := "feedback"
-	if key, val, ok := q.IndexedPairOnly(); ok {
+	if key, val, ok := q.IndexedPairOnly(); ok && pairDays(from, to) != nil {
 		// feedback_pairs holds all a graph needs: no row is read.
 		table = "feedback_pairs"
-		c.add("workspace_id = " + c.arg(workspaceID) + " AND key = " + c.arg(key) + " AND val = " + c.arg(val))
+		c.add("workspace_id = " + c.arg(workspaceID) + " AND day = ANY(" + c.arg(pairDays(from, to)) + "::integer[])")
+		c.add("key = " + c.arg(key) + " AND val = " + c.arg(val))
 		c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
 		if q.WeightedMin != nil {
 			c.add("value * weight >= " + c.arg(*q.WeightedMin))
@@ -80,6 +81,28 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 			value, count(*), sum(value * weight)
 		FROM `+table+` WHERE `+c.where()+` GROUP BY b, value`, c.args...)
 	return addCells(rows, err, cells)
+}
+
+// dayMicros is a day in microseconds: feedback_pairs' entries are keyed by
+// the UTC day of created_at (migration 00007).
+const dayMicros = 86_400_000_000
+
+// maxPairDays bounds the days a query seeks in feedback_pairs; longer
+// ranges read the rows.
+const maxPairDays = 3660
+
+// pairDays lists the feedback_pairs days of the rows created in [from, to]
+// (microseconds); nil when there are more than maxPairDays.
+func pairDays(from, to int64) []int32 {
+	first, last := store.FloorDiv(from, dayMicros), store.FloorDiv(to, dayMicros)
+	if last-first >= maxPairDays {
+		return nil
+	}
+	days := make([]int32, 0, last-first+1)
+	for d := first; d <= last; d++ {
+		days = append(days, int32(d))
+	}
+	return days
 }
 
 func addCells(rows pgx.Rows, err error, cells store.Cells) error {
@@ -132,12 +155,13 @@ func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from,
 	rest := map[string]any{}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
 		str, ok := store.IndexedPair(k, q.Metadata[k])
-		if !ok {
+		days := pairDays(from, to)
+		if !ok || days == nil {
 			rest[k] = q.Metadata[k]
 			continue
 		}
 		c.add("id IN (SELECT feedback_id FROM feedback_pairs WHERE workspace_id = " + c.arg(workspaceID) +
-			" AND key = " + c.arg(k) + " AND val = " + c.arg(str) +
+			" AND day = ANY(" + c.arg(days) + "::integer[]) AND key = " + c.arg(k) + " AND val = " + c.arg(str) +
 			" AND created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)) + ")")
 	}
 	return c.traceAndMetadata(q.TraceIDs, rest)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,9 +83,9 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 // (microseconds); with after >= 0, only the rows above that rowid, found by
 // rowid rather than by any index.
 func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.AnalyticsQuery, from, to, after int64, cells store.Cells) error {
-	if key, val, ok := q.IndexedPairOnly(); ok && after < 0 {
+	if key, val, ok := q.IndexedPairOnly(); ok && after < 0 && pairDays(from, to) != "" {
 		// feedback_pairs holds all a graph needs: no row is read.
-		where, args := []string{"workspace_id = ? AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
+		where, args := []string{"workspace_id = ? AND day IN (" + pairDays(from, to) + ") AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
 			[]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000, workspaceID, key, val, from, to}
 		if q.WeightedMin != nil {
 			where, args = append(where, "value * weight >= ?"), append(args, *q.WeightedMin)
@@ -112,6 +113,32 @@ func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.Analy
 	return addCells(rows, err, cells)
 }
 
+// dayMicros is a day in microseconds: feedback_pairs' entries are keyed by
+// created_at / dayMicros (migration 00007).
+const dayMicros = 86_400_000_000
+
+// maxPairDays bounds the days a query seeks in feedback_pairs; longer
+// ranges read the rows.
+const maxPairDays = 3660
+
+// pairDays lists, for SQL's IN, the feedback_pairs days of the rows
+// created in [from, to] (microseconds): SQLite seeks each; "" when there
+// are more than maxPairDays. The division truncates, as SQLite's does.
+func pairDays(from, to int64) string {
+	first, last := from/dayMicros, to/dayMicros
+	if last-first >= maxPairDays {
+		return ""
+	}
+	var b strings.Builder
+	for d := first; d <= last; d++ {
+		if d > first {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(d, 10))
+	}
+	return b.String()
+}
+
 func addCells(rows *sql.Rows, err error, cells store.Cells) error {
 	if err != nil {
 		return fmt.Errorf("feedback cells: %w", err)
@@ -132,6 +159,13 @@ func addCells(rows *sql.Rows, err error, cells store.Cells) error {
 func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to int64) (string, []any, error) {
 	where := []string{"workspace_id = ?", "created_at BETWEEN ? AND ?"}
 	args := []any{workspaceID, from, to}
+	for k, v := range q.Metadata {
+		if _, ok := store.IndexedPair(k, v); ok && pairDays(from, to) != "" {
+			// The pair's rows are found by rowid: keep SQLite from
+			// walking the whole range by time and probing the pair's list.
+			where[0], where[1] = "+workspace_id = ?", "+created_at BETWEEN ? AND ?"
+		}
+	}
 	if len(q.TraceIDs) > 0 {
 		cond, condArgs := traceIDsIn(q.TraceIDs)
 		where, args = append(where, cond), append(args, condArgs...)
@@ -145,11 +179,11 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		args = append(args, *q.WeightedMax)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-		if str, ok := store.IndexedPair(k, q.Metadata[k]); ok {
+		if str, ok := store.IndexedPair(k, q.Metadata[k]); ok && pairDays(from, to) != "" {
 			// The pair's index finds the rows (a listing, which stops at
 			// its first page, walks the rows instead).
 			where = append(where, `feedback.rowid IN (SELECT fid FROM feedback_pairs
-				WHERE workspace_id = ? AND key = ? AND val = ? AND created_at BETWEEN ? AND ?)`)
+				WHERE workspace_id = ? AND day IN (`+pairDays(from, to)+`) AND key = ? AND val = ? AND created_at BETWEEN ? AND ?)`)
 			args = append(args, workspaceID, k, str, from, to)
 			continue
 		}

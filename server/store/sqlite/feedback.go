@@ -55,7 +55,7 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, key, val, created_at, fid, value, weight) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, fid, value, weight) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.rowidState, `SELECT coalesce((SELECT max(rowid) FROM feedback), 0), folded FROM rollup_fold`},
 		{&st.setFolded, `UPDATE rollup_fold SET folded = ?`},
 		{&st.fold[0], foldSum}, {&st.fold[1], foldFine}, {&st.fold[2], foldCoarse}, {&st.fold[3], foldClear},
@@ -140,7 +140,8 @@ func countPairs(m map[string]any) int {
 func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, rowid int64) error {
 	for k, v := range f.Metadata {
 		if str, ok := store.IndexedPair(k, v); ok {
-			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, k, str, micros(f.CreatedAt), rowid, f.Value, f.Weight); err != nil {
+			at := micros(f.CreatedAt)
+			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/dayMicros, k, str, at, rowid, f.Value, f.Weight); err != nil {
 				return fmt.Errorf("index metadata: %w", err)
 			}
 		}
