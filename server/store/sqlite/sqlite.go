@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	sqlite3 "modernc.org/sqlite"
@@ -48,6 +49,8 @@ type Store struct {
 	done  chan struct{}
 	// closed is set by Close; writes after it fail.
 	closed bool
+	// observer is told about each commit (SetCommitObserver).
+	observer commitObserver
 }
 
 var _ store.Store = (*Store)(nil)
@@ -232,7 +235,10 @@ func (s *Store) writer() {
 // run inside the open transaction as they are.
 func (s *Store) commit(batch []*writeOp) {
 	ctx := context.Background()
+	start, rows, failed := time.Now(), 0, error(nil)
+	defer func() { s.observeCommit(len(batch), rows, time.Since(start), failed) }()
 	fail := func(what string, err error) {
+		failed = err
 		_, _ = s.stmts.rollback.ExecContext(ctx)
 		for _, op := range batch {
 			op.err <- fmt.Errorf("%s: %w", what, err)
@@ -268,6 +274,7 @@ func (s *Store) commit(batch []*writeOp) {
 		fail("commit", err)
 		return
 	}
+	rows = len(inserted)
 	for i, op := range batch {
 		op.err <- errs[i]
 	}
