@@ -106,6 +106,8 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					return err
 				},
 			},
+			exportCommand(dbFlag, stdout, stderr),
+			importCommand(dbFlag, stdout, stderr),
 			{
 				Name:  "keys",
 				Usage: "create, list and revoke API keys",
