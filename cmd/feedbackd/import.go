@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -23,12 +24,17 @@ import (
 // bulk, the store's bulk path.
 const importBatch = 1000
 
+// importParallel is how many batches import keeps in flight.
+const importParallel = 4
+
 // importOptions are feedbackd import's settings.
 type importOptions struct {
 	// format is ndjson or csv ("auto" is resolved before).
 	format string
 	// progress is told about each committed batch; nil tells nobody.
 	progress progress
+	// parallel is how many batches may be stored at once (at least 1).
+	parallel int
 }
 
 // importStats sums up an import.
@@ -82,9 +88,15 @@ func importBatches(ctx context.Context, st store.Store, r io.Reader, opts import
 		return stats, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// Parsing and checking the next batch overlaps storing this one.
 	batches := make(chan parsedBatch, 2)
+	defer func() {
+		// Stop the parser and wait for it: it uses the store, which the
+		// caller closes next.
+		cancel()
+		for range batches {
+		}
+	}()
 	go func() {
 		defer close(batches)
 		workspaces := map[string]string{}
@@ -129,22 +141,57 @@ func importBatches(ctx context.Context, st store.Store, r io.Reader, opts import
 			send(parsedBatch{rows: rows, read: counted.n})
 		}
 	}()
-	for b := range batches {
-		if b.err != nil {
-			return stats, b.err
+	// Several batches in flight let a store commit them together (the
+	// SQLite writer groups whatever is queued into one transaction, which
+	// shares its fsync and its rollup upserts).
+	var (
+		mu       sync.Mutex
+		firstErr error
+		read     int64
+		wg       sync.WaitGroup
+	)
+	fail := func(err error, stop bool) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
 		}
-		if err := ctx.Err(); err != nil {
-			return stats, err
+		mu.Unlock()
+		if stop {
+			cancel()
 		}
-		imported, present, err := storeBatch(ctx, st, b.rows)
-		stats.imported += imported
-		stats.present += present
-		if err != nil {
-			return stats, err
-		}
-		if opts.progress != nil {
-			opts.progress.committed(stats, b.read)
-		}
+	}
+	for range max(1, opts.parallel) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				if b.err != nil {
+					// A bad row: the batches before it still commit.
+					fail(b.err, false)
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				imported, present, err := storeBatch(ctx, st, b.rows)
+				mu.Lock()
+				stats.imported += imported
+				stats.present += present
+				read = max(read, b.read)
+				if err == nil && opts.progress != nil {
+					opts.progress.committed(stats, read)
+				}
+				mu.Unlock()
+				if err != nil {
+					fail(err, true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return stats, firstErr
 	}
 	return stats, ctx.Err()
 }

@@ -110,7 +110,7 @@ func importCommand(dbFlag cli.Flag, stdout, stderr io.Writer) *cli.Command {
 			}
 			return withStore(ctx, cmd.String("db"), func(st store.Store) error {
 				start := time.Now()
-				stats, err := importFeedback(ctx, st, br, importOptions{format: format, progress: prog})
+				stats, err := importFeedback(ctx, st, br, importOptions{format: format, progress: prog, parallel: importParallel})
 				took := time.Since(start)
 				if err != nil {
 					return fmt.Errorf("%w\n(%d rows imported by this run before it stopped; run the same import again to finish: rows already imported are skipped)", err, stats.imported)
