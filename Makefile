@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node browser-test dashboard-vendor bench-analytics bench fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node browser-test dashboard-vendor bench-analytics bench bench-import fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -97,6 +97,15 @@ bench-analytics:
 bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling
+
+# The import benchmark: generates IMPORT_ROWS feedback in the export format
+# (bench/importgen) and imports them into a new SQLite file; import prints
+# its time and rate.
+IMPORT_ROWS ?= 1000000
+bench-import: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) run ./bench/importgen -rows $(IMPORT_ROWS) -o "$$tmp/feedback.ndjson" && \
+	./$(BIN) import --db "$$tmp/feedbackd.db" --progress lines "$$tmp/feedback.ndjson"
 
 # Fuzzing: each target explores beyond its committed seed corpus
 # (server/testdata/fuzz, which every make test runs) for FUZZTIME.

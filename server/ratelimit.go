@@ -20,6 +20,9 @@ type limiter struct {
 	burst     int
 	now       func() time.Time
 
+	// refused, when set, is told about each refusal: "api_key" or "token".
+	refused func(subject string)
+
 	mu      sync.Mutex
 	buckets map[string]*bucket
 	sweep   time.Time
@@ -73,9 +76,17 @@ func (l *limiter) allow(subject string) (bool, time.Duration) {
 // is over its limit. It runs after authentication, which names the subject.
 func (l *limiter) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ok, wait := l.allow(principalOf(c.Request().Context()).subject())
+		p := principalOf(c.Request().Context())
+		ok, wait := l.allow(p.subject())
 		if ok {
 			return next(c)
+		}
+		if l.refused != nil {
+			kind := "api_key"
+			if p.token != nil {
+				kind = "token"
+			}
+			l.refused(kind)
 		}
 		secs := int(math.Ceil(wait.Seconds()))
 		if secs < 1 {

@@ -27,6 +27,7 @@ import (
 	"github.com/feedbackd/feedbackd/gen"
 	"github.com/feedbackd/feedbackd/server/apidocs"
 	"github.com/feedbackd/feedbackd/server/dashboard"
+	"github.com/feedbackd/feedbackd/server/metrics"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/token"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// https://feedback.example.com, used in the links of feedback tokens.
 	// Empty means the scheme and host of each request.
 	PublicURL string
+	// Metrics, when set, records requests, store errors, stored feedback
+	// and rate-limit refusals, and is served at GET /metrics (outside the
+	// versioned API, without authentication). Nil turns both off.
+	Metrics *metrics.Metrics
 }
 
 // Server implements gen.StrictServerInterface on a store.
@@ -85,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	cfg.Store = cfg.Metrics.Store(cfg.Store)
 	rawSpec, spec, err := contract()
 	if err != nil {
 		return nil, err
@@ -115,8 +121,8 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		origins = []string{"*"}
 	}
 	e.Use(
-		middleware.RequestID(),
-		accessLog(cfg.Logger),
+		requestID,
+		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
 		readBody(cfg.BodyLimit),
 		func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -145,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	tokened := []echo.MiddlewareFunc{s.authenticateToken}
 	if cfg.RateLimit > 0 {
 		l := newLimiter(cfg.RateLimit, cfg.Now)
+		l.refused = cfg.Metrics.RateLimited
 		keyed = append(keyed, l.rateLimit)
 		tokened = append(tokened, l.rateLimit)
 	}
@@ -158,6 +165,11 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	// The dashboard page at / reads the API above with a key the user types.
 	if err := dashboard.Register(e); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		// Prometheus scrapes a fixed path at the root; it is not part of
+		// the API's contract, so it is registered here, not in the spec.
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	}
 	return e, nil
 }
@@ -270,17 +282,17 @@ func (r *routes) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *
 
 // accessLog logs one line per request with its id, the route pattern (not
 // the raw URL, so nothing secret in a path or query is ever logged),
-// status and latency.
-func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+// status and latency, and records the same in m.
+func accessLog(logger *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus:    true,
 		LogLatency:   true,
 		LogMethod:    true,
 		LogRoutePath: true,
-		LogRequestID: true,
 		LogError:     true,
 		HandleError:  true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			m.ObserveRequest(v.Method, v.RoutePath, v.Status, v.Latency)
 			level := slog.LevelInfo
 			if v.Status >= 500 {
 				level = slog.LevelError
@@ -289,7 +301,9 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				return nil // build nothing for a line nobody reads
 			}
 			attrs := []slog.Attr{
-				slog.String("request_id", v.RequestID),
+				// The response's id: the one requestID kept or made, never
+				// an unchecked one from the request.
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 				slog.String("method", v.Method),
 				slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status),

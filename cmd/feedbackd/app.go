@@ -18,6 +18,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/server"
 	"github.com/feedbackd/feedbackd/server/apikey"
+	"github.com/feedbackd/feedbackd/server/metrics"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
@@ -76,6 +77,8 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.StringFlag{Name: "bootstrap-key", Usage: "the first API key to create on an empty database", Sources: env("FEEDBACKD_BOOTSTRAP_KEY")},
 					&cli.Int64Flag{Name: "body-limit", Value: 1 << 20, Usage: "the largest request body in bytes", Sources: env("FEEDBACKD_BODY_LIMIT")},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("FEEDBACKD_LOG_LEVEL")},
+					&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "text, json, or auto: text when stderr is a terminal, JSON otherwise", Sources: env("FEEDBACKD_LOG_FORMAT")},
+					&cli.BoolFlag{Name: "metrics", Value: true, Usage: "serve Prometheus metrics at /metrics on --addr (without authentication); --metrics=false turns them off", Sources: env("FEEDBACKD_METRICS")},
 					&cli.StringFlag{Name: "cors-origins", Usage: "comma-separated origins browsers may submit token feedback from (default: any)", Sources: env("FEEDBACKD_CORS_ORIGINS")},
 					&cli.FloatFlag{Name: "rate-limit", Usage: "requests a second each API key and each feedback token may make, in bursts of as many; 0 is off", Sources: env("FEEDBACKD_RATE_LIMIT")},
 					&cli.StringFlag{Name: "public-url", Usage: "the URL clients reach this server at, for feedback token links (default: each request's own)", Sources: env("FEEDBACKD_PUBLIC_URL")},
@@ -103,6 +106,8 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					return err
 				},
 			},
+			exportCommand(dbFlag, stdout, stderr),
+			importCommand(dbFlag, stdout, stderr),
 			{
 				Name:  "keys",
 				Usage: "create, list and revoke API keys",
@@ -280,11 +285,10 @@ func timeOrDash(t *time.Time) string {
 // listener closes, in-flight requests finish, and the store commits every
 // write it acknowledged before it closes.
 func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cmd.String("log-level"))); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	logger, err := newLogger(stderr, cmd.String("log-format"), cmd.String("log-level"))
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	if cmd.Int("db-pool-size") < 0 {
 		return errors.New("--db-pool-size must not be negative")
@@ -294,6 +298,13 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	var m *metrics.Metrics
+	if cmd.Bool("metrics") {
+		m = metrics.New()
+		if o, ok := st.(interface{ SetCommitObserver(store.CommitObserver) }); ok {
+			o.SetCommitObserver(m.ObserveCommit)
+		}
+	}
 
 	ln, err := net.Listen("tcp", cmd.String("addr"))
 	if err != nil {
@@ -315,6 +326,7 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		CORSOrigins: splitList(cmd.String("cors-origins")),
 		RateLimit:   cmd.Float("rate-limit"),
 		PublicURL:   cmd.String("public-url"),
+		Metrics:     m,
 	})
 	if err != nil {
 		return err

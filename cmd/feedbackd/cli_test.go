@@ -237,7 +237,7 @@ func sleepBriefly() { time.Sleep(100 * time.Millisecond) }
 // --pprof-addr serves Go's profiler on its own listener, never on the
 // API's.
 func TestProfilerOnItsOwnAddress(t *testing.T) {
-	inst := start(t, backends[0], "", map[string]string{"FEEDBACKD_PPROF_ADDR": "127.0.0.1:0"})
+	inst := start(t, backends[0], "", map[string]string{"FEEDBACKD_PPROF_ADDR": "127.0.0.1:0", "FEEDBACKD_LOG_FORMAT": "text"})
 	m := regexp.MustCompile(`profiler listening" addr=(\S+)`).FindStringSubmatch(inst.stderr.String())
 	if m == nil {
 		t.Fatalf("no profiler address in the log:\n%s", inst.stderr.String())

@@ -338,7 +338,7 @@ func testRateLimit(t *testing.T, b backend) {
 func testSecretsNeverStoredOrLogged(t *testing.T, b backend) {
 	ctx := context.Background()
 	db := b.newDB(t)
-	inst := start(t, b, db, map[string]string{"FEEDBACKD_LOG_LEVEL": "debug"})
+	inst := start(t, b, db, map[string]string{"FEEDBACKD_LOG_LEVEL": "debug", "FEEDBACKD_LOG_FORMAT": "text"})
 	c := inst.client(t, inst.key)
 	if _, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "s", Value: 1}); err != nil {
 		t.Fatal(err)

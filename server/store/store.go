@@ -272,6 +272,9 @@ type Store interface {
 	// every replica, gets the same value.
 	Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error)
 
+	// Exporter's methods serve feedbackd export and import.
+	Exporter
+
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error
 	// Close waits for pending writes and releases the store.

@@ -36,6 +36,8 @@ var migrations embed.FS
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
+	// observer is told about each CreateFeedback (SetCommitObserver).
+	observer commitObserver
 }
 
 var _ store.Store = (*Store)(nil)
@@ -131,7 +133,8 @@ const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, 
 
 // CreateFeedback implements store.Store: one multi-row INSERT from arrays,
 // one round trip whatever the batch size.
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
+	defer s.observeCommit(time.Now(), len(fs), &err)
 	n := len(fs)
 	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	values, weights := make([]int32, n), make([]float64, n)

@@ -121,7 +121,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	if len(rows) == 1 && idem == nil && pairs == 0 {
 		return s.doOne(ctx, insert)
 	}
-	return s.do(ctx, insert)
+	return s.doRows(ctx, len(rows), insert)
 }
 
 // countPairs is the number of feedback_pairs entries of metadata m.
@@ -202,7 +202,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	var out *store.Feedback
-	err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+	err = s.doRows(ctx, 1, func(ctx context.Context, tx *sql.Conn) error {
 		sp := store.SpecialOf(f.Metadata)
 		// On conflict the stored row keeps its rowid; the one allocated
 		// here is then left unused.

@@ -56,6 +56,8 @@ type Store struct {
 	// when the writer last folded.
 	nextRowid, folded int64
 	lastFold          time.Time
+	// observer is told about each commit (SetCommitObserver).
+	observer commitObserver
 }
 
 var _ store.Store = (*Store)(nil)
@@ -67,6 +69,9 @@ type writeOp struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Conn) error
 	err chan error
+	// rows is how many feedback rows the op writes, for the commit
+	// observer.
+	rows int
 	// oneStatement says fn runs a single statement, which SQLite undoes
 	// by itself when it fails: the op needs no savepoint of its own.
 	oneStatement bool
@@ -194,7 +199,12 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Con
 // doOne is do for a write whose fn runs a single statement, which SQLite
 // undoes by itself when it fails: it needs no savepoint of its own.
 func (s *Store) doOne(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), oneStatement: true})
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), oneStatement: true, rows: 1})
+}
+
+// doRows is do for a write of n feedback rows.
+func (s *Store) doRows(ctx context.Context, n int, fn func(ctx context.Context, tx *sql.Conn) error) error {
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n})
 }
 
 func (s *Store) enqueue(op *writeOp) error {
@@ -273,7 +283,10 @@ func (s *Store) foldIdle() {
 // run inside the open transaction as they are.
 func (s *Store) commit(batch []*writeOp) {
 	ctx := context.Background()
+	start, rows, failed := time.Now(), 0, error(nil)
+	defer func() { s.observeCommit(len(batch), rows, time.Since(start), failed) }()
 	fail := func(what string, err error) {
+		failed = err
 		_, _ = s.stmts.rollback.ExecContext(ctx)
 		for _, op := range batch {
 			op.err <- fmt.Errorf("%s: %w", what, err)
@@ -312,6 +325,9 @@ func (s *Store) commit(batch []*writeOp) {
 		return
 	}
 	for i, op := range batch {
+		if errs[i] == nil {
+			rows += op.rows
+		}
 		op.err <- errs[i]
 	}
 }

@@ -40,6 +40,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SecretIsCreatedOnceAndShared", testSecret},
 		{"AnalyticsMatchARecomputation", testAnalytics},
 		{"IdempotentWritesHappenOnce", testIdempotency},
+		{"ListWorkspaces", testListWorkspaces},
+		{"ExportWalksOldestFirstInPages", testExportOrderAndPaging},
+		{"ExistingFeedbackIDs", testExistingFeedbackIDs},
+		{"CommitObserverSeesEachCommit", testCommitObserver},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

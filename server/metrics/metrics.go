@@ -1,0 +1,184 @@
+// Package metrics defines the Prometheus metrics feedbackd exports at
+// /metrics, and the hooks that feed them. Each metric answers a question
+// an operator asks of a running feedbackd; the comments on the fields say
+// which.
+//
+// Labels are bounded by construction: routes are Echo's route patterns
+// (never raw URLs, which hold ids and tokens), methods and statuses come
+// from small sets, and store operations are method names.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// Metrics holds feedbackd's metrics on a registry of their own, so each
+// server (and each test) starts from zero. A nil *Metrics records nothing.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	// requests counts answered requests by method, route and status: the
+	// request rate and the error ratio of each endpoint.
+	requests *prometheus.CounterVec
+	// duration is the time from a request's arrival to its answer, by
+	// method, route and status: latency percentiles per endpoint, kept
+	// apart for errors, which are usually fast.
+	duration *prometheus.HistogramVec
+	// stored counts feedback rows written, by source: "create" for rows
+	// of POST /v1/feedback (one per item of a bulk), "token" for votes
+	// through feedback tokens (a changed vote counts again). The
+	// ingestion rate, whatever the request sizes.
+	stored *prometheus.CounterVec
+	// commitWrites is how many writes shared one commit: on SQLite, how
+	// well group commit is batching under the current load (1 everywhere
+	// means every write pays its own fsync); on PostgreSQL always 1.
+	commitWrites prometheus.Histogram
+	// commitRows is how many feedback rows one commit inserted.
+	commitRows prometheus.Histogram
+	// commitSeconds is how long one commit of feedback took, fsync
+	// included: the floor under every write's latency.
+	commitSeconds prometheus.Histogram
+	// storeErrors counts errors returned by the store, by operation and
+	// code (internal, conflict, not_found, invalid, canceled,
+	// idempotency_key_used): code="internal" is what should page someone.
+	storeErrors *prometheus.CounterVec
+	// rateLimited counts requests refused with 429, by subject kind
+	// (api_key or token): whether --rate-limit bites, and whom.
+	rateLimited *prometheus.CounterVec
+}
+
+// New returns feedbackd's metrics on a new registry, which also holds the
+// Go runtime's and the process's standard metrics.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "feedbackd_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer, by method, route pattern and status.",
+			Buckets: latency,
+		}, []string{"method", "route", "status"}),
+		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_feedback_stored_total",
+			Help: "Feedback rows written: source=create per item of POST /v1/feedback, source=token per feedback-token vote.",
+		}, []string{"source"}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feedbackd_store_commit_writes",
+			Help:    "Writes that shared one commit of feedback (SQLite group commit; always 1 on PostgreSQL).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		commitRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feedbackd_store_commit_rows",
+			Help:    "Feedback rows one commit inserted.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feedbackd_store_commit_duration_seconds",
+			Help:    "Time one commit of feedback took, from its first statement to its durable end.",
+			Buckets: latency,
+		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_store_errors_total",
+			Help: "Errors returned by the store, by operation and code.",
+		}, []string{"operation", "code"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_rate_limited_total",
+			Help: "Requests refused with 429 by the rate limit, by subject kind (api_key, token).",
+		}, []string{"subject"}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, m.stored, m.commitWrites, m.commitRows, m.commitSeconds, m.storeErrors, m.rateLimited,
+	)
+	// Rate-limit subjects and stored sources exist from the start, so a
+	// dashboard shows 0 rather than no data.
+	for _, s := range []string{"api_key", "token"} {
+		m.rateLimited.WithLabelValues(s)
+	}
+	for _, s := range []string{"create", "token"} {
+		m.stored.WithLabelValues(s)
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Gatherer returns the registry, for tests that read metrics directly.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+
+// knownMethods bounds the method label: anything else is "other".
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// ObserveRequest records one answered request. route is the route pattern
+// that matched (such as /v1/feedback/:id); empty when none did, recorded
+// as "unmatched".
+func (m *Metrics) ObserveRequest(method, route string, status int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	if !knownMethods[method] {
+		method = "other"
+	}
+	if route == "" {
+		route = "unmatched"
+	}
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, code).Inc()
+	m.duration.WithLabelValues(method, route, code).Observe(took.Seconds())
+}
+
+// ObserveCommit records one commit of feedback; it is a
+// store.CommitObserver. Failed commits are recorded too (they cost the
+// same time); their errors reach, and are counted by, the operations that
+// asked for the writes.
+func (m *Metrics) ObserveCommit(writes, rows int, took time.Duration, _ error) {
+	if m == nil {
+		return
+	}
+	m.commitWrites.Observe(float64(writes))
+	m.commitRows.Observe(float64(rows))
+	m.commitSeconds.Observe(took.Seconds())
+}
+
+// RateLimited records one request refused by the rate limit; subject is
+// "api_key" or "token".
+func (m *Metrics) RateLimited(subject string) {
+	if m == nil {
+		return
+	}
+	m.rateLimited.WithLabelValues(subject).Inc()
+}
+
+// codeOf is the code label of a store error: the store's code, with the
+// two errors that are not failures of the store told apart.
+func codeOf(err error) string {
+	switch {
+	case errors.Is(err, store.ErrIdempotencyKeyUsed):
+		return "idempotency_key_used"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return store.ErrorCode(err)
+}

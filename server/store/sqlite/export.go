@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// ListWorkspaces implements store.Store.
+func (s *Store) ListWorkspaces(ctx context.Context) ([]*store.Workspace, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, created_at FROM workspaces ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Workspace
+	for rows.Next() {
+		var (
+			w       store.Workspace
+			created int64
+		)
+		if err := rows.Scan(&w.ID, &w.Name, &created); err != nil {
+			return nil, fmt.Errorf("list workspaces: %w", err)
+		}
+		w.CreatedAt = time.UnixMicro(created).UTC()
+		out = append(out, &w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	return out, nil
+}
+
+// ExportFeedback implements store.Store. The index on (workspace_id,
+// created_at) serves the range; only rows sharing one created_at (a bulk)
+// are sorted by id.
+func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.ExportQuery) ([]*store.Feedback, error) {
+	if q.Limit < 1 || q.Limit > 10000 {
+		return nil, store.Errorf(store.EINVALID, "limit must be 1..10000")
+	}
+	where := []string{"workspace_id = ?", "created_at >= ?"}
+	from := micros(q.Since)
+	if q.Since.IsZero() {
+		from = -1 << 62
+	}
+	args := []any{workspaceID, from}
+	if q.After != nil {
+		at := micros(q.After.CreatedAt)
+		where = append(where, "created_at >= ?", "(created_at, id) > (?, ?)")
+		args = append(args, at, at, q.After.ID)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+feedbackColumns+` FROM feedback
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at, id LIMIT ?`, append(args, q.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("export feedback: %w", err)
+	}
+	defer rows.Close()
+	out := make([]*store.Feedback, 0, q.Limit)
+	for rows.Next() {
+		f, err := scanFeedback(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export feedback: %w", err)
+	}
+	return out, nil
+}
+
+// ExistingFeedbackIDs implements store.Store.
+func (s *Store) ExistingFeedbackIDs(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	// SQLite allows 32766 parameters in one statement.
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 10000)]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.read.QueryContext(ctx, `SELECT id FROM feedback WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("existing feedback: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("existing feedback: %w", err)
+			}
+			out = append(out, id)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("existing feedback: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// SetCommitObserver has o told about every commit of the writer (metrics
+// use it); nil stops that. It may be called at any time.
+func (s *Store) SetCommitObserver(o store.CommitObserver) {
+	s.observer.Store(&o)
+}
+
+// observeCommit tells the commit observer, if any, about one commit.
+func (s *Store) observeCommit(writes, rows int, took time.Duration, err error) {
+	if o := s.observer.Load(); o != nil && *o != nil {
+		(*o)(writes, rows, took, err)
+	}
+}
+
+// commitObserver holds the observer; a separate type keeps the Store's
+// field declaration one line.
+type commitObserver = atomic.Pointer[store.CommitObserver]
