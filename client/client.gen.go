@@ -282,7 +282,7 @@ type FeedbackList struct {
 
 	// NextCursor The cursor of the next page, `null` on the last one.
 	//
-	// Example: MDFhMjE4Y2MtYmFmYi03YzRlLTlhMWQtM2Y1YjdlMmM4ZDQw
+	// Example: AQAGYTDfumZAAaIYzLr7fE6aHT9bfiyNQA
 	NextCursor *string `json:"next_cursor"`
 
 	// Object Example: list
@@ -1321,14 +1321,17 @@ type ClientInterface interface {
 	// ListFeedback List feedback
 	//
 	// Lists the workspace's feedback, newest first, filtered by every
-	// parameter given. Results are paginated with an opaque cursor: pass
-	// `next_cursor` from one page as `cursor` to get the next. Paging stays
-	// correct while feedback is written concurrently: no item that existed
-	// when the first page was read is skipped or repeated.
+	// parameter given. Newest first means by `created_at`, descending, and
+	// among feedback created at the same instant by `id`, descending.
+	// Results are paginated with an opaque cursor: pass `next_cursor` from
+	// one page as `cursor` to get the next. Paging stays correct while
+	// feedback is written concurrently: no item that existed when the first
+	// page was read is skipped or repeated.
 	//
 	// A parameter out of its range, a `metadata` filter that is not a JSON
 	// object of scalars, or a cursor this server did not issue is answered
-	// 400 naming the parameter.
+	// 400 naming the parameter; so is a cursor of a feedbackd release that
+	// listed in `id` order (list again from the first page).
 	//
 	// Corresponds with GET /feedback (the `ListFeedback` operationId).
 	ListFeedback(ctx context.Context, params *ListFeedbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1626,14 +1629,17 @@ func (c *RawClient) GetMetadataGroups(ctx context.Context, metadataKey string, p
 // ListFeedback List feedback
 //
 // Lists the workspace's feedback, newest first, filtered by every
-// parameter given. Results are paginated with an opaque cursor: pass
-// `next_cursor` from one page as `cursor` to get the next. Paging stays
-// correct while feedback is written concurrently: no item that existed
-// when the first page was read is skipped or repeated.
+// parameter given. Newest first means by `created_at`, descending, and
+// among feedback created at the same instant by `id`, descending.
+// Results are paginated with an opaque cursor: pass `next_cursor` from
+// one page as `cursor` to get the next. Paging stays correct while
+// feedback is written concurrently: no item that existed when the first
+// page was read is skipped or repeated.
 //
 // A parameter out of its range, a `metadata` filter that is not a JSON
 // object of scalars, or a cursor this server did not issue is answered
-// 400 naming the parameter.
+// 400 naming the parameter; so is a cursor of a feedbackd release that
+// listed in `id` order (list again from the first page).
 //
 // Corresponds with GET /feedback (the `ListFeedback` operationId).
 func (c *RawClient) ListFeedback(ctx context.Context, params *ListFeedbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3086,14 +3092,17 @@ type ClientWithResponsesInterface interface {
 	// ListFeedbackWithResponse List feedback
 	//
 	// Lists the workspace's feedback, newest first, filtered by every
-	// parameter given. Results are paginated with an opaque cursor: pass
-	// `next_cursor` from one page as `cursor` to get the next. Paging stays
-	// correct while feedback is written concurrently: no item that existed
-	// when the first page was read is skipped or repeated.
+	// parameter given. Newest first means by `created_at`, descending, and
+	// among feedback created at the same instant by `id`, descending.
+	// Results are paginated with an opaque cursor: pass `next_cursor` from
+	// one page as `cursor` to get the next. Paging stays correct while
+	// feedback is written concurrently: no item that existed when the first
+	// page was read is skipped or repeated.
 	//
 	// A parameter out of its range, a `metadata` filter that is not a JSON
 	// object of scalars, or a cursor this server did not issue is answered
-	// 400 naming the parameter.
+	// 400 naming the parameter; so is a cursor of a feedbackd release that
+	// listed in `id` order (list again from the first page).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4455,14 +4464,17 @@ func (c *ClientWithResponses) GetMetadataGroupsWithResponse(ctx context.Context,
 // ListFeedbackWithResponse List feedback
 //
 // Lists the workspace's feedback, newest first, filtered by every
-// parameter given. Results are paginated with an opaque cursor: pass
-// `next_cursor` from one page as `cursor` to get the next. Paging stays
-// correct while feedback is written concurrently: no item that existed
-// when the first page was read is skipped or repeated.
+// parameter given. Newest first means by `created_at`, descending, and
+// among feedback created at the same instant by `id`, descending.
+// Results are paginated with an opaque cursor: pass `next_cursor` from
+// one page as `cursor` to get the next. Paging stays correct while
+// feedback is written concurrently: no item that existed when the first
+// page was read is skipped or repeated.
 //
 // A parameter out of its range, a `metadata` filter that is not a JSON
 // object of scalars, or a cursor this server did not issue is answered
-// 400 naming the parameter.
+// 400 naming the parameter; so is a cursor of a feedbackd release that
+// listed in `id` order (list again from the first page).
 //
 // Returns a wrapper object for the known response body format(s).
 //

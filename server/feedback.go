@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -222,7 +223,10 @@ func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestOb
 		out.Data[i] = wireFeedback(it)
 	}
 	if page.HasMore {
-		c := encodeCursor(page.Items[len(page.Items)-1].ID)
+		c, err := encodeCursor(store.CursorOf(page.Items[len(page.Items)-1]))
+		if err != nil {
+			return nil, err
+		}
 		out.NextCursor = &c
 	}
 	return out, nil
@@ -264,20 +268,56 @@ func parseMetadataFilter(s string) (map[string]any, error) {
 	return m, nil
 }
 
-// Cursors are opaque to clients: the id the next page continues below,
-// base64url-encoded.
-func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+// Cursors are opaque to clients: the position (store.Cursor) the next page
+// continues after, base64url-encoded (no padding) from 25 bytes: a format
+// byte (cursorFormat), created_at in Unix microseconds (8 bytes, big
+// endian, two's complement) and the id (16 bytes). A position has exactly
+// one spelling.
+//
+// Before listings were ordered by created_at, a cursor was an id alone (the
+// base64url of its text): such a cursor says nothing of where its row lies
+// in today's order, so it is refused with a 400 that says to start again.
+const cursorFormat = 1
 
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
+// cursorTimes bound the created_at a cursor may carry: the instants RFC
+// 3339 can write, which are all a feedback can have.
+var cursorTimes = [2]int64{
+	time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(),
+	time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() - 1,
+}
+
+// encodeCursor fails only for an id that is not a UUID, which the stores
+// never hold.
+func encodeCursor(c *store.Cursor) (string, error) {
+	id, err := uuid.Parse(c.ID)
 	if err != nil {
-		return "", paramError("cursor", "is not a cursor this server issued")
+		return "", fmt.Errorf("cursor of feedback %q: %w", c.ID, err)
 	}
-	id, err := uuid.Parse(string(b))
-	if err != nil || id.String() != string(b) {
-		return "", paramError("cursor", "is not a cursor this server issued")
+	var b [25]byte
+	b[0] = cursorFormat
+	binary.BigEndian.PutUint64(b[1:9], uint64(c.CreatedAt.UnixMicro()))
+	copy(b[9:], id[:])
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func decodeCursor(c string) (*store.Cursor, error) {
+	// The decoder skips line breaks: comparing with the encoding of what it
+	// decoded keeps one spelling per cursor.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
+	if err != nil || base64.RawURLEncoding.EncodeToString(b) != c {
+		return nil, paramError("cursor", "is not a cursor this server issued")
 	}
-	return id.String(), nil
+	if id, err := uuid.Parse(string(b)); err == nil && id.String() == string(b) {
+		return nil, paramError("cursor", "is a cursor of an earlier feedbackd, which listed in another order; list again without a cursor")
+	}
+	if len(b) != 25 || b[0] != cursorFormat {
+		return nil, paramError("cursor", "is not a cursor this server issued")
+	}
+	at := int64(binary.BigEndian.Uint64(b[1:9]))
+	if at < cursorTimes[0] || at > cursorTimes[1] {
+		return nil, paramError("cursor", "is not a cursor this server issued")
+	}
+	return &store.Cursor{CreatedAt: time.UnixMicro(at).UTC(), ID: uuid.UUID(b[9:]).String()}, nil
 }
 
 func paramError(name, reason string) error {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -44,14 +45,21 @@ func FuzzParseMetadataFilter(f *testing.F) {
 	})
 }
 
-// FuzzDecodeCursor: a cursor either decodes to a UUID whose own cursor is
-// exactly the input (one spelling per position), or is refused with a 400.
+// FuzzDecodeCursor: a cursor either decodes to a position (a UUID and a
+// time RFC 3339 can write) whose own cursor is exactly the input (one
+// spelling per position), or is refused with a 400. The seeds hold
+// positions at both ends of the time range and just beyond, other formats
+// and lengths, and cursors of the earlier id-only format.
 func FuzzDecodeCursor(f *testing.F) {
-	for _, s := range []string{encodeCursor(uuid.NewString()), "bogus", "", "MDFhMjE4ZDItNTgzMC03M2QxLWI1NjQtNDFkZTA2MDA2MDJm", "AAAA"} {
+	now, err := encodeCursor(&store.Cursor{CreatedAt: time.Now(), ID: uuid.NewString()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{now, "bogus", "", "AAAA", "MDFhMjE4ZDItNTgzMC03M2QxLWI1NjQtNDFkZTA2MDA2MDJm", "AQAGYTDfumZAAaIYzLr7fE6aHT9bfiyNQA"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		id, err := decodeCursor(s)
+		c, err := decodeCursor(s)
 		if err != nil {
 			var re *requestError
 			if !asRequestError(err, &re) || re.status != http.StatusBadRequest {
@@ -59,8 +67,14 @@ func FuzzDecodeCursor(f *testing.F) {
 			}
 			return
 		}
-		if _, err := uuid.Parse(id); err != nil || encodeCursor(id) != s {
-			t.Fatalf("decodeCursor(%q) = %q, which encodes back as %q", s, id, encodeCursor(id))
+		if _, err := uuid.Parse(c.ID); err != nil {
+			t.Fatalf("decodeCursor(%q): id %q is not a UUID", s, c.ID)
+		}
+		if y := c.CreatedAt.Year(); y < 0 || y > 9999 {
+			t.Fatalf("decodeCursor(%q): time %v is out of RFC 3339's range", s, c.CreatedAt)
+		}
+		if again, err := encodeCursor(c); err != nil || again != s {
+			t.Fatalf("decodeCursor(%q) = %+v, which encodes back as %q, %v", s, c, again, err)
 		}
 	})
 }
@@ -87,7 +101,8 @@ func FuzzCreateFeedback(f *testing.F) {
 	e, st, key := api.e, api.store, api.key
 	ws := api.ws
 	count := func(t *testing.T) int {
-		n, after := 0, ""
+		n := 0
+		var after *store.Cursor
 		for {
 			page, err := st.ListFeedback(ctx, ws, store.Filter{Limit: 1000, After: after})
 			if err != nil {
@@ -97,7 +112,7 @@ func FuzzCreateFeedback(f *testing.F) {
 			if !page.HasMore {
 				return n
 			}
-			after = page.Items[len(page.Items)-1].ID
+			after = store.CursorOf(page.Items[len(page.Items)-1])
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -8,7 +8,10 @@
 // measures ingestion with and without the analytics triggers on a sample,
 // then serves the store with the real HTTP server on loopback and times
 // every analytics endpoint over the last 30 days: unfiltered, filtered by
-// each special key, and filtered by an arbitrary key.
+// each special key, and filtered by an arbitrary key. It also times pages of
+// GET /v1/feedback, with and without time bounds, recent and deep in the
+// past (-queries list alone: go run ./bench/analytics -reuse -dir D
+// -queries list).
 package main
 
 import (
@@ -45,7 +48,8 @@ var (
 	runs     = flag.Int("runs", 7, "timed runs of each query")
 	backends = flag.String("stores", "sqlite,postgres", "stores to benchmark")
 	dir      = flag.String("dir", "", "where the SQLite files go (a temporary folder when empty)")
-	reuse    = flag.Bool("reuse", false, "query the data an earlier run left in -dir (SQLite) instead of loading it again")
+	reuse    = flag.Bool("reuse", false, "query the data an earlier run left (in -dir for SQLite, in the server's feedbackd_bench_main database for PostgreSQL) instead of loading it again")
+	which    = flag.String("queries", "analytics,list", "what to time: analytics (the graph and group endpoints), list (pages of GET /v1/feedback)")
 )
 
 // end is the newest feedback time; data spans the 90 days before it.
@@ -76,7 +80,11 @@ func main() {
 				continue
 			}
 			bench(ctx, "postgres", func(name string) store.Store {
-				url := newDatabase(ctx, admin, "feedbackd_bench_"+strings.ReplaceAll(name, "-", "_"))
+				db := "feedbackd_bench_" + strings.ReplaceAll(name, "-", "_")
+				url := strings.Replace(admin, "/postgres?", "/"+db+"?", 1)
+				if !*reuse {
+					url = newDatabase(ctx, admin, db)
+				}
 				s, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 8})
 				check(err)
 				return s
@@ -88,7 +96,7 @@ func main() {
 // bench loads and queries one backend; open returns a new, empty store.
 func bench(ctx context.Context, name string, open func(name string) store.Store) {
 	fmt.Printf("\n## %s\n\n", name)
-	if *reuse && name == "sqlite" {
+	if *reuse {
 		s := open("main")
 		defer s.Close()
 		fmt.Printf("reusing the %d rows loaded by an earlier run\n\n", *rows)
@@ -115,10 +123,24 @@ func bench(ctx context.Context, name string, open func(name string) store.Store)
 	queries(ctx, s)
 }
 
-// queries times every endpoint over the last 30 days of the data.
+// queries times the endpoints -queries names.
 func queries(ctx context.Context, s store.Store) {
 	c, stop := serve(ctx, s)
 	defer stop()
+	for _, q := range strings.Split(*which, ",") {
+		switch q {
+		case "analytics":
+			analytics(ctx, c)
+		case "list":
+			listing(ctx, c)
+		default:
+			check(fmt.Errorf("-queries: unknown %q", q))
+		}
+	}
+}
+
+// analytics times every analytics endpoint over the last 30 days of the data.
+func analytics(ctx context.Context, c *client.Client) {
 	from, to := end.Add(-30*24*time.Hour), end.Add(-time.Microsecond)
 	filters := []struct{ name, metadata string }{
 		{"unfiltered", ""},
@@ -178,6 +200,69 @@ func queries(ctx context.Context, s store.Store) {
 				return fmt.Sprintf("%d groups", g.Total), nil
 			})
 		}
+	}
+}
+
+// listing times GET /v1/feedback: the first page of 100 and the page its
+// next_cursor gives, without time bounds and with ranges at both ends of
+// the data and in between, alone and with other filters. A page should cost
+// about the same wherever its range lies and however many rows the range
+// holds.
+func listing(ctx context.Context, c *client.Client) {
+	day := 24 * time.Hour
+	span := func(from, to time.Duration) [2]*time.Time {
+		a, b := end.Add(-from), end.Add(-to)
+		return [2]*time.Time{&a, &b}
+	}
+	str := func(s string) *string { return &s }
+	cases := []struct {
+		name     string
+		bounds   [2]*time.Time // created_after, created_before; nil: none
+		metadata *string
+		valueMax *int
+		traces   *string
+	}{
+		{name: "no time bounds"},
+		{name: "last 24 hours", bounds: span(day, 0)},
+		{name: "last 30 days", bounds: span(30*day, 0)},
+		{name: "one day, 30 days ago", bounds: span(31*day, 30*day)},
+		{name: "one hour, 89 days ago", bounds: span(89*day, 89*day-time.Hour)},
+		{name: "last 30 days, _environment", bounds: span(30*day, 0), metadata: str(`{"_environment":"production"}`)},
+		{name: "last 30 days, _user", bounds: span(30*day, 0), metadata: str(`{"_user":"user-4242"}`)},
+		{name: "last 30 days, region", bounds: span(30*day, 0), metadata: str(`{"region":"region-3"}`)},
+		{name: "last 30 days, value_max -5", bounds: span(30*day, 0), valueMax: client.Ptr(-5)},
+		{name: "no time bounds, _environment", metadata: str(`{"_environment":"production"}`)},
+		{name: "no time bounds, _user", metadata: str(`{"_user":"user-4242"}`)},
+		{name: "no time bounds, two trace ids", traces: str("trace-4242,trace-424242")},
+		{name: "no time bounds, region", metadata: str(`{"region":"region-3"}`)},
+	}
+	fmt.Println("\n| GET /v1/feedback, limit 100 | first page p50 | max | next page p50 | max | items |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, lc := range cases {
+		params := client.ListFeedbackParams{Limit: client.Ptr(100), CreatedAfter: lc.bounds[0], CreatedBefore: lc.bounds[1], Metadata: lc.metadata, ValueMax: lc.valueMax, TraceID: lc.traces}
+		var first, next []time.Duration
+		var items string
+		for range *runs {
+			t0 := time.Now()
+			p, err := c.Feedback.ListPage(ctx, params)
+			first = append(first, time.Since(t0))
+			check(err)
+			items = fmt.Sprint(len(p.Data))
+			if p.NextCursor == nil {
+				next = append(next, 0)
+				continue
+			}
+			np := params
+			np.Cursor = p.NextCursor
+			t0 = time.Now()
+			p2, err := c.Feedback.ListPage(ctx, np)
+			next = append(next, time.Since(t0))
+			check(err)
+			items += fmt.Sprint(" + ", len(p2.Data))
+		}
+		slices.Sort(first)
+		slices.Sort(next)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", lc.name, ms(first[len(first)/2]), ms(first[len(first)-1]), ms(next[len(next)/2]), ms(next[len(next)-1]), items)
 	}
 }
 

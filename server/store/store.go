@@ -62,10 +62,27 @@ type Filter struct {
 	CreatedBefore *time.Time
 	// Limit is the page size, 1..1000.
 	Limit int
-	// After continues a listing after this id (exclusive), walking ids
-	// downwards (newest first).
-	After string
+	// After continues a listing after this position (exclusive): the
+	// position of the last item of the previous page.
+	After *Cursor
 }
+
+// Cursor is a position in a listing. Listings are ordered newest first:
+// by CreatedAt descending, and among equal CreatedAt by ID descending
+// (the ids compared as UUIDs, byte by byte). A row's position never moves
+// (CreatedAt is never updated, ids are unique), so a page that continues
+// after a cursor neither repeats nor skips a row that existed when the
+// listing began, whatever is written meanwhile; and since the position
+// starts with CreatedAt, a listing bounded in time is a walk of the
+// (workspace, created_at, id) index from its upper end. The order does not
+// rely on ids growing with time: imports keep their ids and times.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// CursorOf is the position of f in a listing.
+func CursorOf(f *Feedback) *Cursor { return &Cursor{CreatedAt: f.CreatedAt, ID: f.ID} }
 
 // SpecialKeys are Portkey's metadata keys that are indexed by default:
 // filtering or grouping by them is served from indexes and rollups.
@@ -222,7 +239,8 @@ type Store interface {
 	UpdateFeedback(ctx context.Context, workspaceID, id string, u Update, idem *Idempotency) (*Feedback, error)
 	// DeleteFeedback removes one feedback; ENOTFOUND as GetFeedback.
 	DeleteFeedback(ctx context.Context, workspaceID, id string) error
-	// ListFeedback returns one page of a workspace's feedback matching f.
+	// ListFeedback returns one page of a workspace's feedback matching f,
+	// in the order Cursor describes.
 	ListFeedback(ctx context.Context, workspaceID string, f Filter) (*Page, error)
 	// UpsertTokenFeedback stores f as the one feedback of a feedback token:
 	// the first call for (f.WorkspaceID, tokenID) inserts f, later calls

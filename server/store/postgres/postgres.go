@@ -268,39 +268,30 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) erro
 	})
 }
 
-// ListFeedback implements store.Store. It walks the workspace's ids
-// downwards from f.After, so a page boundary is a fixed point: rows
-// written meanwhile, on any replica, neither shift nor repeat what a
-// client has not read yet.
+// ListFeedback implements store.Store. It walks the workspace's feedback
+// in the order store.Cursor describes, from f.After down, so a page
+// boundary is a fixed point: rows written meanwhile, on any replica,
+// neither shift nor repeat what a client has not read yet. Unfiltered or
+// bounded in time, the walk is down (workspace_id, created_at, id)
+// (migration 00008) and stops with the page; the planner, which keeps
+// statistics, takes a trace's or a special key's index when those find
+// fewer rows.
 func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
-	c := &conditions{}
-	c.add("workspace_id = " + c.arg(workspaceID))
-	if f.After != "" {
-		c.add("id < " + c.arg(f.After) + "::uuid")
-	}
-	if f.ValueMin != nil {
-		c.add("value >= " + c.arg(*f.ValueMin))
-	}
-	if f.ValueMax != nil {
-		c.add("value <= " + c.arg(*f.ValueMax))
-	}
-	if f.CreatedAfter != nil {
-		c.add("created_at >= " + c.arg(*f.CreatedAfter))
-	}
-	if f.CreatedBefore != nil {
-		c.add("created_at < " + c.arg(*f.CreatedBefore))
-	}
-	if err := c.traceAndMetadata(f.TraceIDs, f.Metadata); err != nil {
-		return nil, err
-	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	lim := c.arg(limit + 1)
-	rows, err := s.pool.Query(ctx, `SELECT `+feedbackColumns+` FROM feedback
-		WHERE `+c.where()+`
-		ORDER BY workspace_id DESC, id DESC LIMIT `+lim, c.args...)
+	query, args, err := listQuery(workspaceID, f, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	// Planned for its own arguments each time, never with a generic plan
+	// cached for the statement: PostgreSQL switches to one after five
+	// runs when it looks no dearer, and without the time bounds' values
+	// it guesses a range holds a few rows, so it fetches them all through
+	// bitmaps and sorts them (130 ms instead of 4 for 30 days of a
+	// million rows with a metadata filter).
+	rows, err := s.pool.Query(ctx, query, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list feedback: %w", translate(err))
 	}
@@ -321,6 +312,40 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 		page.HasMore = true
 	}
 	return page, nil
+}
+
+// listQuery is the statement of a listing page of at most n rows.
+func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error) {
+	c := &conditions{}
+	c.add("workspace_id = " + c.arg(workspaceID))
+	if f.After != nil {
+		// The first condition bounds the walk on the special keys' indexes
+		// too, which hold created_at but not id.
+		at := c.arg(f.After.CreatedAt)
+		c.add("created_at <= " + at)
+		c.add("(created_at, id) < (" + at + ", " + c.arg(f.After.ID) + "::uuid)")
+	}
+	if f.ValueMin != nil {
+		c.add("value >= " + c.arg(*f.ValueMin))
+	}
+	if f.ValueMax != nil {
+		c.add("value <= " + c.arg(*f.ValueMax))
+	}
+	if f.CreatedAfter != nil {
+		c.add("created_at >= " + c.arg(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		c.add("created_at < " + c.arg(*f.CreatedBefore))
+	}
+	if err := c.traceAndMetadata(f.TraceIDs, f.Metadata); err != nil {
+		return "", nil, err
+	}
+	// The ORDER BY names the table's columns: a bare id would be the output
+	// column id::text, which no index holds, and each page would sort the
+	// whole workspace.
+	return `SELECT ` + feedbackColumns + ` FROM feedback
+		WHERE ` + c.where() + `
+		ORDER BY feedback.created_at DESC, feedback.id DESC LIMIT ` + c.arg(n), c.args, nil
 }
 
 // metadataFilter renders the filter pairs as one JSON object for @>; only

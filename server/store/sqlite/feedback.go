@@ -284,16 +284,56 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) erro
 	})
 }
 
-// ListFeedback implements store.Store. It walks the workspace's ids
-// downwards from f.After, so a page boundary is a fixed point: rows written
-// while a client pages neither shift nor repeat what it has not read yet.
+// ListFeedback implements store.Store. It walks the workspace's feedback
+// in the order store.Cursor describes, from f.After down: a page boundary
+// is a fixed point, so rows written while a client pages neither shift nor
+// repeat what it has not read yet. The index of the walk is listIndex's
+// choice, not the planner's: without statistics SQLite takes whichever
+// index gives the order, and walks a whole workspace to find a trace.
 func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	query, args, err := listQuery(workspaceID, f, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list feedback: %w", err)
+	}
+	defer rows.Close()
+	page := &store.Page{}
+	for rows.Next() {
+		fb, err := scanFeedback(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, fb)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list feedback: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.HasMore = true
+	}
+	return page, nil
+}
+
+// listQuery is the statement of a listing page of at most n rows.
+func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error) {
 	var where []string
 	args := []any{workspaceID}
 	where = append(where, "workspace_id = ?")
-	if f.After != "" {
-		where = append(where, "id < ?")
-		args = append(args, f.After)
+	if f.After != nil {
+		// The first condition bounds the walk on the indexes that hold
+		// created_at after their equality columns; the second places the
+		// cursor among rows of equal created_at.
+		at := micros(f.After.CreatedAt)
+		where = append(where, "created_at <= ?", "(created_at, id) < (?, ?)")
+		args = append(args, at, at, f.After.ID)
 	}
 	if len(f.TraceIDs) > 0 {
 		cond, condArgs := traceIDsIn(f.TraceIDs)
@@ -318,39 +358,37 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	for _, k := range slices.Sorted(maps.Keys(f.Metadata)) {
 		cond, condArgs, err := metadataMatch(k, f.Metadata[k])
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		where = append(where, cond)
 		args = append(args, condArgs...)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
+	args = append(args, n)
+	return `SELECT ` + feedbackColumns + ` FROM feedback INDEXED BY ` + listIndex(f) + `
+		WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY created_at DESC, id DESC LIMIT ?`, args, nil
+}
+
+// listIndex names the index a listing with filter f walks, so that a page
+// costs about its own size (plus the rows the other filters reject) at any
+// table size:
+//   - with trace ids, feedback_workspace_trace: it finds their rows, few
+//     per trace, which are then sorted;
+//   - with a string on a special key, that key's index (workspace_id,
+//     m_key, created_at): its rows come newest first, only rows of equal
+//     created_at are sorted by id, and the walk stops with the page;
+//   - otherwise feedback_workspace_created_id (migration 00008), in the
+//     listing's own order, from the upper time bound or the cursor down.
+func listIndex(f store.Filter) string {
+	if len(f.TraceIDs) > 0 {
+		return "feedback_workspace_trace"
 	}
-	args = append(args, limit+1)
-	rows, err := s.read.QueryContext(ctx, `SELECT `+feedbackColumns+` FROM feedback
-		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY workspace_id DESC, id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list feedback: %w", err)
-	}
-	defer rows.Close()
-	page := &store.Page{}
-	for rows.Next() {
-		fb, err := scanFeedback(rows)
-		if err != nil {
-			return nil, err
+	for _, k := range store.SpecialKeys {
+		if _, ok := f.Metadata[k].(string); ok {
+			return "feedback_workspace_" + specialColumns[k]
 		}
-		page.Items = append(page.Items, fb)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list feedback: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.HasMore = true
-	}
-	return page, nil
+	return "feedback_workspace_created_id"
 }
 
 // traceIDsIn is the condition that a row's trace id is one of ids.

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +37,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"WorkspacesAreIsolated", testIsolation},
 		{"ListFilters", testListFilters},
 		{"ListPagesWithoutSkipOrRepeatUnderConcurrentWrites", testListPagingConcurrent},
+		{"ListOrdersByTimeThenIDAcrossPages", testListOrderAcrossPages},
+		{"ListTimeBoundedPagesUnderConcurrentWrites", testListBoundedPagingConcurrent},
 		{"ConcurrentWritersAllCommitted", testConcurrentWrites},
 		{"APIKeys", testAPIKeys},
 		{"UpsertTokenFeedbackKeepsOneRowPerToken", testUpsertTokenFeedback},
@@ -394,7 +399,7 @@ func testListPagingConcurrent(t *testing.T, s store.Store) {
 		}
 	}()
 	seen := map[string]int{}
-	after := ""
+	var after *store.Cursor
 	for pages := 0; ; pages++ {
 		page, err := s.ListFeedback(ctx, ws, store.Filter{Limit: 10, After: after})
 		if err != nil {
@@ -406,7 +411,7 @@ func testListPagingConcurrent(t *testing.T, s store.Store) {
 		if !page.HasMore {
 			break
 		}
-		after = page.Items[len(page.Items)-1].ID
+		after = store.CursorOf(page.Items[len(page.Items)-1])
 		if pages > 1000 {
 			t.Fatal("listing does not end")
 		}
@@ -421,6 +426,194 @@ func testListPagingConcurrent(t *testing.T, s store.Store) {
 	for id, n := range seen {
 		if n > 1 {
 			t.Errorf("item %s repeated %d times", id, n)
+		}
+	}
+}
+
+// tiedRows returns rows of ws in groups that share a created_at (group g
+// at clock plus g seconds), 5 per group, whose ids (random, version 4)
+// follow neither the groups nor the order within one: the listing order
+// must come from the times, and among equal times from the ids alone.
+// Values, users and traces vary so every index a listing may walk is
+// exercised.
+func tiedRows(ws string, groups int) []*store.Feedback {
+	var rows []*store.Feedback
+	for g := range groups {
+		for i := range 5 {
+			f := feedback(ws, g, fmt.Sprint("trace-", (g+i)%4), (g*5+i)%21-10, map[string]any{"_user": fmt.Sprint("u", i%2), "region": fmt.Sprint("r", g%3)})
+			f.ID = uuid.NewString()
+			rows = append(rows, f)
+		}
+	}
+	return rows
+}
+
+// listingOrder sorts rows as listings return them: newest first, equal
+// times by id, descending (canonical UUID text sorts as the UUID bytes).
+func listingOrder(rows []*store.Feedback) []string {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b *store.Feedback) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	ids := make([]string, len(rows))
+	for i, f := range rows {
+		ids[i] = f.ID
+	}
+	return ids
+}
+
+// listAll pages through a listing with filter f and returns the ids, in
+// the order the pages gave them.
+func listAll(t *testing.T, s store.Store, ws string, f store.Filter) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		page, err := s.ListFeedback(context.Background(), ws, f)
+		if err != nil {
+			t.Fatalf("ListFeedback: %v", err)
+		}
+		if len(page.Items) > f.Limit || (page.HasMore && len(page.Items) != f.Limit) {
+			t.Fatalf("page of %d items with HasMore %v, limit %d", len(page.Items), page.HasMore, f.Limit)
+		}
+		for _, it := range page.Items {
+			ids = append(ids, it.ID)
+		}
+		if !page.HasMore {
+			return ids
+		}
+		f.After = store.CursorOf(page.Items[len(page.Items)-1])
+		if pages > 1000 {
+			t.Fatal("listing does not end")
+		}
+	}
+}
+
+// Listings are ordered by created_at, then id, both descending, whatever
+// order the ids were issued or stored in; pages of any size, bounded in
+// time or not, alone or with other filters, continue exactly where the last
+// one ended, also in the middle of rows that share a time.
+func testListOrderAcrossPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	rows := tiedRows(ws, 8)
+	shuffled := slices.Clone(rows)
+	rand.New(rand.NewPCG(8, 8)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for i := 0; i < len(shuffled); i += 7 {
+		if err := s.CreateFeedback(ctx, shuffled[i:min(i+7, len(shuffled))], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(n int) *time.Time { x := clock.Add(time.Duration(n) * time.Second); return &x }
+	in := func(from, to int) func(f *store.Feedback) bool {
+		return func(f *store.Feedback) bool { return !f.CreatedAt.Before(*at(from)) && f.CreatedAt.Before(*at(to)) }
+	}
+	ptr := func(v int) *int { return &v }
+	justAfter4 := at(4).Add(time.Microsecond)
+	cases := []struct {
+		name   string
+		filter store.Filter
+		keep   func(f *store.Feedback) bool
+	}{
+		{"no bounds", store.Filter{}, in(0, 8)},
+		{"bounds on tied times", store.Filter{CreatedAfter: at(2), CreatedBefore: at(6)}, in(2, 6)},
+		{"created_after alone", store.Filter{CreatedAfter: at(5)}, in(5, 8)},
+		{"created_before alone", store.Filter{CreatedBefore: at(3)}, in(0, 3)},
+		{"one instant", store.Filter{CreatedAfter: at(4), CreatedBefore: &justAfter4}, in(4, 5)},
+		{"empty range", store.Filter{CreatedAfter: at(4), CreatedBefore: at(4)}, in(4, 4)},
+		{"bounds and value", store.Filter{CreatedAfter: at(1), CreatedBefore: at(7), ValueMin: ptr(-5)},
+			func(f *store.Feedback) bool { return in(1, 7)(f) && f.Value >= -5 }},
+		{"bounds and special key", store.Filter{CreatedAfter: at(1), CreatedBefore: at(7), Metadata: map[string]any{"_user": "u0"}},
+			func(f *store.Feedback) bool { return in(1, 7)(f) && f.Metadata["_user"] == "u0" }},
+		{"special key alone", store.Filter{Metadata: map[string]any{"_user": "u1"}},
+			func(f *store.Feedback) bool { return f.Metadata["_user"] == "u1" }},
+		{"bounds and other key", store.Filter{CreatedAfter: at(1), CreatedBefore: at(7), Metadata: map[string]any{"region": "r1"}},
+			func(f *store.Feedback) bool { return in(1, 7)(f) && f.Metadata["region"] == "r1" }},
+		{"bounds and traces", store.Filter{CreatedAfter: at(1), CreatedBefore: at(7), TraceIDs: []string{"trace-0", "trace-3"}},
+			func(f *store.Feedback) bool { return in(1, 7)(f) && (f.TraceID == "trace-0" || f.TraceID == "trace-3") }},
+		{"traces and special key", store.Filter{TraceIDs: []string{"trace-1", "trace-2"}, Metadata: map[string]any{"_user": "u0"}},
+			func(f *store.Feedback) bool {
+				return (f.TraceID == "trace-1" || f.TraceID == "trace-2") && f.Metadata["_user"] == "u0"
+			}},
+	}
+	for _, c := range cases {
+		want := listingOrder(slices.DeleteFunc(slices.Clone(rows), func(f *store.Feedback) bool { return !c.keep(f) }))
+		for _, limit := range []int{1, 2, 3, 7, 100} {
+			t.Run(fmt.Sprintf("%s/limit=%d", c.name, limit), func(t *testing.T) {
+				f := c.filter
+				f.Limit = limit
+				if got := listAll(t, s, ws, f); !slices.Equal(got, want) {
+					t.Errorf("got  %v\nwant %v", got, want)
+				}
+			})
+		}
+	}
+}
+
+// A listing bounded in time, paged while rows are written inside its range
+// (at the very times of rows it has, with ids that fall anywhere among
+// theirs) and outside it, lists every row it had when it began exactly
+// once, never a row twice, and no row out of its range.
+func testListBoundedPagingConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	rows := tiedRows(ws, 12)
+	if err := s.CreateFeedback(ctx, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	from, to := clock.Add(3*time.Second), clock.Add(9*time.Second)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f := feedback(ws, i%12, "new", 0, nil) // a time of the existing rows
+			f.ID = uuid.NewString()
+			if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var listings [][]string
+	for range 3 { // several listings, so some pages are read while the writer is busy
+		listings = append(listings, listAll(t, s, ws, store.Filter{CreatedAfter: &from, CreatedBefore: &to, Limit: 3}))
+	}
+	close(stop)
+	wg.Wait()
+	for l, ids := range listings {
+		count := map[string]int{}
+		for _, id := range ids {
+			count[id]++
+		}
+		for _, f := range rows {
+			want := 0
+			if !f.CreatedAt.Before(from) && f.CreatedAt.Before(to) {
+				want = 1
+			}
+			if count[f.ID] != want {
+				t.Errorf("listing %d: row %s at %s seen %d times, want %d", l, f.ID, f.CreatedAt.Format(time.TimeOnly), count[f.ID], want)
+			}
+		}
+		for id, n := range count {
+			if n > 1 {
+				t.Errorf("listing %d: row %s repeated %d times", l, id, n)
+			}
+			f, err := s.GetFeedback(ctx, ws, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.CreatedAt.Before(from) || !f.CreatedAt.Before(to) {
+				t.Errorf("listing %d: row %s at %s is out of range", l, id, f.CreatedAt.Format(time.TimeOnly))
+			}
 		}
 	}
 }
