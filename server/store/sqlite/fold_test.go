@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -148,4 +149,97 @@ func expectedDay(rows []*store.Feedback, deleted, updated map[string]bool) [2][]
 		}
 	}
 	return [2][]store.Cell{all.Sorted(), p1.Sorted()}
+}
+
+// VACUUM keeps rowids (feedback has an INTEGER PRIMARY KEY), which the fold
+// mark and the metadata pair index refer to: after it, answers are the
+// same, and new rows are counted.
+func TestVacuumKeepsAnswers(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "feedbackd.db")
+	s, err := sqlite.OpenWith(ctx, path, sqlite.Options{FoldRows: 1 << 30, FoldAfter: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := s.EnsureWorkspace(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []*store.Feedback
+	for i := range 30 {
+		f := foldRow(ws.ID, i*40, i%21-10, []string{"p1", "p2"}[i%2])
+		f.Metadata["region"] = []string{"eu", "us"}[i%3%2]
+		rows = append(rows, f)
+	}
+	if err := s.CreateFeedback(ctx, rows[:20], nil); err != nil {
+		t.Fatal(err)
+	}
+	// Holes before the fold mark, so that VACUUM would have rowids to
+	// close up if it renumbered them.
+	deleted := map[string]bool{}
+	for _, f := range rows[1:6] {
+		if err := s.DeleteFeedback(ctx, ws.ID, f.ID); err != nil {
+			t.Fatal(err)
+		}
+		deleted[f.ID] = true
+	}
+	if err := s.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateFeedback(ctx, rows[20:25], nil); err != nil {
+		t.Fatal(err)
+	}
+	answers := func(s store.Store) [3][]store.Cell {
+		t.Helper()
+		day := dayCells(t, s, ws.ID)
+		q := store.AnalyticsQuery{From: foldDay, To: foldDay.Add(24*time.Hour - time.Microsecond),
+			Metadata: map[string]any{"region": "eu"}, BucketSize: 3600}
+		eu, err := s.FeedbackCells(ctx, ws.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [3][]store.Cell{day[0], day[1], eu}
+	}
+	before := answers(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("VACUUM"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err = sqlite.OpenWith(ctx, path, sqlite.Options{FoldRows: 1 << 30, FoldAfter: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := answers(s); !reflect.DeepEqual(got, before) {
+		t.Fatalf("after VACUUM:\n got %v\nwant %v", got, before)
+	}
+	if err := s.CreateFeedback(ctx, rows[25:], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := expectedDay(rows, deleted, nil)
+	if got := dayCells(t, s, ws.ID); !reflect.DeepEqual(got, want) {
+		t.Fatalf("new rows after VACUUM:\n got %v\nwant %v", got, want)
+	}
+	eu := store.Cells{}
+	for _, f := range rows {
+		if !deleted[f.ID] && f.Metadata["region"] == "eu" {
+			eu.Add(store.Cell{Bucket: f.CreatedAt.Unix() / 3600, Value: f.Value, Count: 1, SumWeighted: float64(f.Value) * f.Weight})
+		}
+	}
+	q := store.AnalyticsQuery{From: foldDay, To: foldDay.Add(24*time.Hour - time.Microsecond),
+		Metadata: map[string]any{"region": "eu"}, BucketSize: 3600}
+	if got, err := s.FeedbackCells(ctx, ws.ID, q); err != nil || !reflect.DeepEqual(got, eu.Sorted()) {
+		t.Fatalf("region = eu after VACUUM: got %v, %v; want %v", got, err, eu.Sorted())
+	}
 }

@@ -21,17 +21,66 @@ CREATE TABLE rollup_fold (
 -- The rollups are complete up to now.
 INSERT INTO rollup_fold (id, folded) SELECT 1, coalesce(max(rowid), 0) FROM feedback;
 -- +goose StatementEnd
+-- The fold mark, and the metadata index of migration 00007, refer to rows
+-- by rowid, which VACUUM may renumber unless it is an INTEGER PRIMARY KEY:
+-- feedback is rebuilt with one (seq), keeping every row's rowid. Dropping
+-- the old table drops its indexes and its rollup triggers; the indexes are
+-- made again as they were, the triggers anew below.
 -- +goose StatementBegin
-DROP TRIGGER feedback_rollup_delete;
+CREATE TABLE feedback_new (
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    workspace_id   TEXT NOT NULL REFERENCES workspaces (id),
+    trace_id       TEXT NOT NULL,
+    value          INTEGER NOT NULL CHECK (value BETWEEN -10 AND 10),
+    weight         REAL NOT NULL CHECK (weight BETWEEN 0 AND 1),
+    metadata       TEXT NOT NULL CHECK (json_type(metadata) = 'object'),
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    token_id       TEXT,
+    m_user         TEXT,
+    m_organisation TEXT,
+    m_prompt       TEXT,
+    m_environment  TEXT,
+    m_strings      INTEGER NOT NULL DEFAULT 0
+);
 -- +goose StatementEnd
 -- +goose StatementBegin
-DROP TRIGGER feedback_rollup_update;
+INSERT INTO feedback_new (seq, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
+    token_id, m_user, m_organisation, m_prompt, m_environment, m_strings)
+SELECT rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
+    token_id, m_user, m_organisation, m_prompt, m_environment, m_strings
+FROM feedback ORDER BY rowid;
 -- +goose StatementEnd
 -- +goose StatementBegin
-DROP TRIGGER feedback_rollup_coarse_delete;
+DROP TABLE feedback;
 -- +goose StatementEnd
 -- +goose StatementBegin
-DROP TRIGGER feedback_rollup_coarse_update;
+ALTER TABLE feedback_new RENAME TO feedback;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_id ON feedback (workspace_id, id);
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_created ON feedback (workspace_id, created_at);
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at) WHERE m_user IS NOT NULL;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_m_organisation ON feedback (workspace_id, m_organisation, created_at) WHERE m_organisation IS NOT NULL;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_m_prompt ON feedback (workspace_id, m_prompt, created_at) WHERE m_prompt IS NOT NULL;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE INDEX feedback_workspace_m_environment ON feedback (workspace_id, m_environment, created_at) WHERE m_environment IS NOT NULL;
 -- +goose StatementEnd
 -- +goose StatementBegin
 CREATE TRIGGER feedback_rollup_delete AFTER DELETE ON feedback
@@ -82,6 +131,7 @@ END;
 
 -- +goose Down
 -- Back to triggers that follow every row: rebuild the rollups from the rows.
+-- The table keeps its seq column (the rowid under another name).
 -- +goose StatementBegin
 DROP TRIGGER feedback_rollup_delete;
 -- +goose StatementEnd
