@@ -79,7 +79,7 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 	t := `(floor(extract(epoch FROM created_at))::bigint + ` + shift + `)`
 	rows, err := s.pool.Query(ctx, `SELECT (`+t+` - ((`+t+` % `+size+`) + `+size+`) % `+size+`) / `+size+` AS b,
 			value, count(*), sum(value * weight)
-		FROM `+table+` WHERE `+c.where()+` GROUP BY b, value`, c.args...)
+		FROM `+table+` WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
 	return addCells(rows, err, cells)
 }
 
@@ -103,6 +103,14 @@ func pairDays(from, to int64) []int32 {
 		days = append(days, int32(d))
 	}
 	return days
+}
+
+// customPlan has PostgreSQL plan a query over feedback rows for its own
+// arguments every time (see ListFeedback): after five runs of a statement
+// it may switch to a generic plan, which cannot see how much of the table
+// a time range or a filter value covers.
+func customPlan(args []any) []any {
+	return append([]any{pgx.QueryExecModeDescribeExec}, args...)
 }
 
 func addCells(rows pgx.Rows, err error, cells store.Cells) error {
@@ -210,7 +218,7 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	lim, off := c.arg(limit), c.arg(offset)
 	rows, err := s.pool.Query(ctx, `SELECT g, count(DISTINCT trace_id) AS r, avg(value * weight), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) x WHERE g IS NOT NULL
-		GROUP BY g ORDER BY r DESC, g COLLATE "C" LIMIT `+lim+` OFFSET `+off, c.args...)
+		GROUP BY g ORDER BY r DESC, g COLLATE "C" LIMIT `+lim+` OFFSET `+off, customPlan(c.args)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
 	}
@@ -232,7 +240,7 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	}
 	if len(groups) == 0 && offset > 0 {
 		// Past the last page: the count still says how many there are.
-		if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, args...).Scan(&total); err != nil {
+		if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, customPlan(args)...).Scan(&total); err != nil {
 			return nil, 0, fmt.Errorf("metadata groups: %w", err)
 		}
 	}
