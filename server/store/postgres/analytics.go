@@ -158,21 +158,12 @@ func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from,
 	if q.WeightedMax != nil {
 		c.add("value * weight <= " + c.arg(*q.WeightedMax))
 	}
-	// Indexed pairs find their rows through feedback_pairs (a listing,
-	// which stops at its first page, walks the rows instead).
-	rest := map[string]any{}
-	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-		str, ok := store.IndexedPair(k, q.Metadata[k])
-		days := pairDays(from, to)
-		if !ok || days == nil {
-			rest[k] = q.Metadata[k]
-			continue
-		}
-		c.add("id IN (SELECT feedback_id FROM feedback_pairs WHERE workspace_id = " + c.arg(workspaceID) +
-			" AND day = ANY(" + c.arg(days) + "::integer[]) AND key = " + c.arg(k) + " AND val = " + c.arg(str) +
-			" AND created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)) + ")")
-	}
-	return c.traceAndMetadata(q.TraceIDs, rest)
+	// Only a graph filtered by one pair and nothing else reads
+	// feedback_pairs (rawCells): for other analytics PostgreSQL finds a
+	// pair's rows faster with the GIN index on metadata than through the
+	// pair index's ids (groups by _prompt filtered by region at 10 million
+	// rows: 1.9 s with GIN, 3.2 s through feedback_pairs).
+	return c.traceAndMetadata(q.TraceIDs, q.Metadata)
 }
 
 // traceAndMetadata adds the trace id and metadata filters that listing and
