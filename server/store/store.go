@@ -97,6 +97,15 @@ var RollupKeys = []string{"_organisation", "_prompt", "_environment"}
 // stores index by its key (see IndexedPairs).
 const MaxIndexedPairLength = 256
 
+// PairDayMicros is a day in microseconds: the metadata pair index keys its
+// entries by the UTC day of created_at first, so a day's new entries are
+// written together (migration 00007 of both stores).
+const PairDayMicros = 86_400_000_000
+
+// MaxPairDays bounds the days one query seeks in the metadata pair index;
+// longer ranges read the rows instead.
+const MaxPairDays = 3660
+
 // IndexedPair says whether the stores' metadata index holds the pair
 // key = v: top-level keys other than the special keys (which have indexes
 // of their own) with a string value of at most MaxIndexedPairLength

@@ -83,19 +83,11 @@ func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.Analyt
 	return addCells(rows, err, cells)
 }
 
-// dayMicros is a day in microseconds: feedback_pairs' entries are keyed by
-// the UTC day of created_at (migration 00007).
-const dayMicros = 86_400_000_000
-
-// maxPairDays bounds the days a query seeks in feedback_pairs; longer
-// ranges read the rows.
-const maxPairDays = 3660
-
 // pairDays lists the feedback_pairs days of the rows created in [from, to]
-// (microseconds); nil when there are more than maxPairDays.
+// (microseconds); nil when there are more than store.MaxPairDays.
 func pairDays(from, to int64) []int32 {
-	first, last := store.FloorDiv(from, dayMicros), store.FloorDiv(to, dayMicros)
-	if last-first >= maxPairDays {
+	first, last := store.FloorDiv(from, store.PairDayMicros), store.FloorDiv(to, store.PairDayMicros)
+	if last-first >= store.MaxPairDays {
 		return nil
 	}
 	days := make([]int32, 0, last-first+1)

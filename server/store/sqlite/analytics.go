@@ -113,20 +113,12 @@ func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.Analy
 	return addCells(rows, err, cells)
 }
 
-// dayMicros is a day in microseconds: feedback_pairs' entries are keyed by
-// created_at / dayMicros (migration 00007).
-const dayMicros = 86_400_000_000
-
-// maxPairDays bounds the days a query seeks in feedback_pairs; longer
-// ranges read the rows.
-const maxPairDays = 3660
-
 // pairDays lists, for SQL's IN, the feedback_pairs days of the rows
 // created in [from, to] (microseconds): SQLite seeks each; "" when there
-// are more than maxPairDays. The division truncates, as SQLite's does.
+// are more than store.MaxPairDays. The division truncates, as SQLite's does.
 func pairDays(from, to int64) string {
-	first, last := from/dayMicros, to/dayMicros
-	if last-first >= maxPairDays {
+	first, last := from/store.PairDayMicros, to/store.PairDayMicros
+	if last-first >= store.MaxPairDays {
 		return ""
 	}
 	var b strings.Builder

@@ -141,7 +141,7 @@ func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, rowid int64)
 	for k, v := range f.Metadata {
 		if str, ok := store.IndexedPair(k, v); ok {
 			at := micros(f.CreatedAt)
-			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/dayMicros, k, str, at, rowid, f.Value, f.Weight); err != nil {
+			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/store.PairDayMicros, k, str, at, rowid, f.Value, f.Weight); err != nil {
 				return fmt.Errorf("index metadata: %w", err)
 			}
 		}
