@@ -475,26 +475,7 @@ func (q AnalyticsQuery) Plan() CellPlan {
 		}
 	}
 	p := CellPlan{Dim: dim, DimValue: val}
-	var cover func(a, b int64, spans []int64)
-	cover = func(a, b int64, spans []int64) {
-		if a > b {
-			return
-		}
-		if len(spans) == 0 {
-			p.Raw = append(p.Raw, [2]int64{a, b})
-			return
-		}
-		unit := spans[0] * 1_000_000
-		first, last := -FloorDiv(-a, unit), FloorDiv(b+1, unit)-1
-		if first > last {
-			cover(a, b, spans[1:])
-			return
-		}
-		p.Reads = append(p.Reads, RollupRead{Span: spans[0], First: first, Last: last})
-		cover(a, first*unit-1, spans[1:])
-		cover((last+1)*unit, b, spans[1:])
-	}
-	cover(from, to, spans)
+	p.cover(from, to, spans)
 	return p
 }
 

@@ -188,6 +188,13 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
+	if dim, only, ok := q.GroupCellsServe(key); ok {
+		groups, total, err := s.groupsFromCells(ctx, workspaceID, dim, only, q, offset, limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
+		}
+		return groups, total, nil
+	}
 	c := &conditions{}
 	group := specialColumns[key]
 	if group == "" {

@@ -147,11 +147,18 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
 		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
 	}
+	touched := make([]trace, n)
+	for i := range fs {
+		touched[i] = trace{wss[i], traces[i]}
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
-			ids, wss, traces, values, weights, metas, created, updated)
+		err := regroup(ctx, tx, touched, func() error {
+			_, err := tx.Exec(ctx, `INSERT INTO feedback
+					(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+				SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
+				ids, wss, traces, values, weights, metas, created, updated)
+			return err
+		})
 		if err != nil || idem == nil {
 			return err
 		}
@@ -203,18 +210,28 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	var out *store.Feedback
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
-				value = excluded.value,
-				weight = excluded.weight,
-				metadata = excluded.metadata,
-				updated_at = excluded.updated_at
-			RETURNING `+feedbackColumns,
-			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
-		var err error
-		if out, err = scanFeedback(row); err != nil || idem == nil {
+		// A token's row, once stored, keeps its trace id.
+		traceID, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID)
+		if err != nil {
+			return err
+		}
+		if traceID == "" {
+			traceID = f.TraceID
+		}
+		if err := regroup(ctx, tx, []trace{{f.WorkspaceID, traceID}}, func() error {
+			row := tx.QueryRow(ctx, `INSERT INTO feedback
+					(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
+					value = excluded.value,
+					weight = excluded.weight,
+					metadata = excluded.metadata,
+					updated_at = excluded.updated_at
+				RETURNING `+feedbackColumns,
+				f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
+			out, err = scanFeedback(row)
+			return err
+		}); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -243,16 +260,20 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	}
 	var out *store.Feedback
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `UPDATE feedback SET
-				value = $1,
-				weight = coalesce($2, weight),
-				metadata = coalesce($3::jsonb, metadata),
-				updated_at = $4
-			WHERE workspace_id = $5 AND id = $6
-			RETURNING `+feedbackColumns,
-			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
-		var err error
-		if out, err = scanFeedback(row); err != nil || idem == nil {
+		update := func() error {
+			row := tx.QueryRow(ctx, `UPDATE feedback SET
+					value = $1,
+					weight = coalesce($2, weight),
+					metadata = coalesce($3::jsonb, metadata),
+					updated_at = $4
+				WHERE workspace_id = $5 AND id = $6
+				RETURNING `+feedbackColumns,
+				u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
+			var err error
+			out, err = scanFeedback(row)
+			return err
+		}
+		if err := regroupFeedback(ctx, tx, workspaceID, id, update); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -263,8 +284,10 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-		return affectedOne(tag, err, "feedback not found")
+		return regroupFeedback(ctx, tx, workspaceID, id, func() error {
+			tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
+			return affectedOne(tag, err, "feedback not found")
+		})
 	})
 }
 

@@ -200,6 +200,15 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
+	if dim, only, ok := q.GroupCellsServe(key); ok {
+		groups, total, ok, err := s.groupsFromCells(ctx, workspaceID, dim, only, q, offset, limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+		}
+		if ok {
+			return groups, total, nil
+		}
+	}
 	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
 	if err != nil {
 		return nil, 0, err

@@ -201,32 +201,40 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	if err != nil {
 		return nil, err
 	}
+	sp := store.SpecialOf(f.Metadata)
 	var out *store.Feedback
 	err = s.doRows(ctx, 1, func(ctx context.Context, tx *sql.Conn) error {
-		sp := store.SpecialOf(f.Metadata)
+		// A token's row, once stored, keeps its trace id: an update moves
+		// the group cells of that trace.
+		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND token_id = ?`, f.WorkspaceID, tokenID)
+		if err != nil {
+			return err
+		}
 		// On conflict the stored row keeps its rowid; the one allocated
 		// here is then left unused.
 		rowid := s.allocRowid()
-		row := tx.QueryRowContext(ctx, `INSERT INTO feedback
-				(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-				 m_user, m_organisation, m_prompt, m_environment, m_strings)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
-				value = excluded.value,
-				weight = excluded.weight,
-				metadata = excluded.metadata,
-				updated_at = excluded.updated_at,
-				m_user = excluded.m_user,
-				m_organisation = excluded.m_organisation,
-				m_prompt = excluded.m_prompt,
-				m_environment = excluded.m_environment,
-				m_strings = excluded.m_strings
-			RETURNING `+feedbackColumns,
-			rowid, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
-		var err error
-		if out, err = scanFeedback(row); err != nil {
+		if err := s.regroup(ctx, tx, f.WorkspaceID, trace, func() error {
+			row := tx.QueryRowContext(ctx, `INSERT INTO feedback
+					(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
+					 m_user, m_organisation, m_prompt, m_environment, m_strings)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
+					value = excluded.value,
+					weight = excluded.weight,
+					metadata = excluded.metadata,
+					updated_at = excluded.updated_at,
+					m_user = excluded.m_user,
+					m_organisation = excluded.m_organisation,
+					m_prompt = excluded.m_prompt,
+					m_environment = excluded.m_environment,
+					m_strings = excluded.m_strings
+				RETURNING `+feedbackColumns,
+				rowid, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
+				sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
+			out, err = scanFeedback(row)
 			return translate(err)
+		}); err != nil {
+			return err
 		}
 		if out.ID == f.ID {
 			// Inserted, not updated (the update trigger saw to that).
@@ -261,11 +269,17 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	}
 	var out *store.Feedback
 	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		row := tx.QueryRowContext(ctx, `UPDATE feedback SET `+set+`
-			WHERE workspace_id = ? AND id = ?
-			RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
-		var err error
-		if out, err = scanFeedback(row); err != nil {
+		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		if err != nil {
+			return err
+		}
+		if err := s.regroup(ctx, tx, workspaceID, trace, func() error {
+			row := tx.QueryRowContext(ctx, `UPDATE feedback SET `+set+`
+				WHERE workspace_id = ? AND id = ?
+				RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
+			out, err = scanFeedback(row)
+			return err
+		}); err != nil {
 			return err
 		}
 		if idem != nil {
@@ -279,8 +293,14 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-		return affectedOne(res, err, "feedback not found")
+		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		if err != nil {
+			return err
+		}
+		return s.regroup(ctx, tx, workspaceID, trace, func() error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+			return affectedOne(res, err, "feedback not found")
+		})
 	})
 }
 

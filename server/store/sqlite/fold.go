@@ -83,7 +83,7 @@ func (s *Store) beginBatch(ctx context.Context) error {
 	}
 	s.nextRowid = max(top, folded) + 1
 	s.folded = folded
-	return nil
+	return s.groups.mark.QueryRowContext(ctx).Scan(&s.gfolded)
 }
 
 // allocRowid returns the rowid of the next inserted row. Only the writer
@@ -98,25 +98,27 @@ func (s *Store) allocRowid() int64 {
 // lost to rolled-back writes count too).
 func (s *Store) unfolded() int64 { return s.nextRowid - 1 - s.folded }
 
-// foldInBatch adds every unfolded row to the rollups, inside the current
-// write transaction.
+// foldInBatch adds every unfolded row to the rollups, and the next rows
+// to the group cells, inside the current write transaction.
 func (s *Store) foldInBatch(ctx context.Context) error {
 	hi := s.nextRowid - 1
-	if hi <= s.folded {
-		return nil
-	}
-	if _, err := s.stmts.fold[0].ExecContext(ctx, s.folded, hi); err != nil {
-		return fmt.Errorf("fold: %w", err)
-	}
-	for _, stmt := range s.stmts.fold[1:] {
-		if _, err := stmt.ExecContext(ctx); err != nil {
+	if hi > s.folded {
+		if _, err := s.stmts.fold[0].ExecContext(ctx, s.folded, hi); err != nil {
 			return fmt.Errorf("fold: %w", err)
 		}
+		for _, stmt := range s.stmts.fold[1:] {
+			if _, err := stmt.ExecContext(ctx); err != nil {
+				return fmt.Errorf("fold: %w", err)
+			}
+		}
+		if _, err := s.stmts.setFolded.ExecContext(ctx, hi); err != nil {
+			return fmt.Errorf("fold: %w", err)
+		}
+		s.folded = hi
 	}
-	if _, err := s.stmts.setFolded.ExecContext(ctx, hi); err != nil {
-		return fmt.Errorf("fold: %w", err)
+	if err := s.foldGroups(ctx, hi); err != nil {
+		return err
 	}
-	s.folded = hi
 	s.lastFold = time.Now()
 	return nil
 }
@@ -141,9 +143,19 @@ func (s *Store) fold(ctx context.Context) error {
 	return nil
 }
 
-// Fold adds every row not yet in the rollups to them now, and returns
-// when that is committed. The writer does it by itself; tools and tests
-// call it to reach a known state.
+// Fold adds every row not yet in the rollups and the group cells to them
+// now, and returns when that is committed. The writer does it by itself;
+// tools and tests call it to reach a known state. A database migrated
+// with rows in it files them in the group cells a chunk per transaction.
 func (s *Store) Fold(ctx context.Context) error {
-	return s.do(ctx, func(ctx context.Context, _ *sql.Conn) error { return s.foldInBatch(ctx) })
+	for {
+		var done bool
+		if err := s.do(ctx, func(ctx context.Context, _ *sql.Conn) error {
+			err := s.foldInBatch(ctx)
+			done = s.gfolded >= s.folded
+			return err
+		}); err != nil || done {
+			return err
+		}
+	}
 }

@@ -56,6 +56,9 @@ type Store struct {
 	// when the writer last folded.
 	nextRowid, folded int64
 	lastFold          time.Time
+	// gfolded is the group cells' mark as of the current batch (groups.go).
+	gfolded int64
+	groups  groupStatements
 	// observer is told about each commit (SetCommitObserver).
 	observer commitObserver
 }
@@ -111,6 +114,10 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Statements are prepared before any transaction: preparing on the one
 	// write connection while a transaction holds it would wait forever.
 	if err := s.stmts.prepare(ctx, s.conn); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.groups.prepare(ctx, s.conn); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -185,6 +192,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	s.stmts.close()
+	s.groups.close()
 	s.reads.close()
 	if s.conn != nil {
 		s.conn.Close()
@@ -243,8 +251,11 @@ func (s *Store) writer() {
 			}
 			op = next
 		case <-tick:
-			if s.unfolded() > 0 && time.Since(s.lastFold) >= s.opts.FoldAfter {
-				s.foldIdle()
+			if (s.unfolded() > 0 || s.gfolded < s.folded) && time.Since(s.lastFold) >= s.opts.FoldAfter {
+				for s.foldIdle() && s.gfolded < s.folded && len(s.queue) == 0 {
+					// Catching up with the group cells of a migrated
+					// database goes on for as long as no write waits.
+				}
 			}
 			continue
 		}
@@ -262,7 +273,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
-		if len(s.queue) == 0 && s.unfolded() >= int64(s.opts.FoldRows) {
+		if len(s.queue) == 0 && (s.unfolded() >= int64(s.opts.FoldRows) || s.gfolded < s.folded) {
 			s.foldIdle()
 		}
 	}
@@ -270,10 +281,12 @@ func (s *Store) writer() {
 
 // foldIdle folds in a transaction of its own. A failure is left for the
 // next fold to retry: the rows stay counted, from the rows.
-func (s *Store) foldIdle() {
+func (s *Store) foldIdle() bool {
 	if err := s.fold(context.Background()); err != nil {
 		s.lastFold = time.Now()
+		return false
 	}
+	return true
 }
 
 // commit runs a batch in one transaction. Each op has its own savepoint, so

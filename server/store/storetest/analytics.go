@@ -37,7 +37,8 @@ func testAnalytics(t *testing.T, s store.Store) {
 			m["_user"] = json.Number("5") // a number where strings are usual
 		}
 		if rng.IntN(3) > 0 {
-			m["_prompt"] = []string{"p0", "p1", "p2"}[rng.IntN(3)]
+			// "5" and 5 are two values that groups render alike.
+			m["_prompt"] = []any{"p0", "p1", "p2", "5", json.Number("5")}[rng.IntN(5)]
 		}
 		if rng.IntN(2) == 0 {
 			m["_environment"] = "prod"
@@ -188,8 +189,10 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{TraceIDs: []string{"t1", "t2", "t3", "tok"}},
 		{WeightedMin: ptrF(-2), WeightedMax: ptrF(2.5)},
 		{Metadata: map[string]any{"_user": "u3"}, WeightedMin: ptrF(0)},
+		{}, // again, so that unfiltered groups meet random ranges too
+		{Metadata: map[string]any{"_prompt": "5"}},
 	}
-	for i := range 60 {
+	for i := range 80 {
 		q := filters[i%len(filters)]
 		a, b := randomTime(), randomTime()
 		if i%5 == 0 {
@@ -236,7 +239,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			}
 		}
 
-		for _, key := range []string{"_user", "_prompt", "region"} {
+		for _, key := range []string{"_user", "_prompt", "_environment", "region"} {
 			type agg struct {
 				traces   map[string]bool
 				n        int

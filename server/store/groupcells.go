@@ -1,0 +1,262 @@
+package store
+
+import (
+	"cmp"
+	"encoding/json"
+	"math"
+	"slices"
+)
+
+// Group cells let the stores answer metadata groups by a rollup key
+// (_organisation, _prompt, _environment) without reading every row, with
+// exact counts of distinct trace ids.
+//
+// Distinct trace ids do not add up across time, but they can be counted
+// as rows: call a chain the rows of one workspace that share a trace id
+// and a value of the key, in (CreatedAt, ID) order. A chain has a row in
+// [from, to] exactly when one of its rows in [from, to] has its previous
+// row before from (or none). So each row is filed, for each rollup span,
+// in the cell of its value and unit (UTC day, hour or 15-minute slot)
+// under where its previous row is: nowhere (PrevNone), inside the same
+// unit (PrevInside), or in an earlier 15-minute slot (that slot). Over
+// whole units inside [from, to], the cells filed under a slot before
+// from's slot count the chains; rows filed under PrevInside never do,
+// since their previous row is inside the range too.
+//
+// What cells cannot say exactly is left to the rows: the chains with a row
+// in the partial slots at the range's ends, or with a row in from's slot
+// before from, or with rows the store has not filed yet. A store reads
+// those chains whole and replaces what the cells say of them with what the
+// rows say (GroupTallies.AddCells with sign -1, then AddExact).
+
+// Sentinels of GroupCellKey.PrevSlot: counted by every range, and by none.
+const (
+	PrevNone   int64 = math.MinInt64
+	PrevInside int64 = math.MaxInt64
+)
+
+// ChainRow is what group cells need of one feedback row.
+type ChainRow struct {
+	WorkspaceID string
+	ID          string
+	Trace       string
+	// CreatedAt in Unix microseconds.
+	CreatedAt int64
+	// Values holds the text of each RollupKeys value, as Special.Values
+	// does (nil when absent or null).
+	Values   [3]*string
+	Weighted float64
+}
+
+// GroupCellKey names one group cell.
+type GroupCellKey struct {
+	WorkspaceID string
+	// Dim is the key's index in RollupKeys.
+	Dim   int
+	Value string
+	// Span is one of RollupSpans; Unit is floor(CreatedAt / Span).
+	Span, Unit int64
+	// PrevSlot is the 15-minute slot of the chain's previous row when that
+	// is before Unit, else PrevNone or PrevInside.
+	PrevSlot int64
+}
+
+// GroupCell holds how many rows a cell has and their value x weight.
+type GroupCell struct {
+	N           int64
+	SumWeighted float64
+}
+
+// GroupCells accumulates cells.
+type GroupCells map[GroupCellKey]*GroupCell
+
+// AddChains adds sign times the cells of rows to cs. rows must hold every
+// row of each chain they touch (in any order): the cells of a row depend
+// on the row before it.
+func (cs GroupCells) AddChains(rows []ChainRow, sign int64) {
+	for dim := range RollupKeys {
+		chain := make([]*ChainRow, 0, len(rows))
+		for i := range rows {
+			if rows[i].Values[dim] != nil {
+				chain = append(chain, &rows[i])
+			}
+		}
+		slices.SortFunc(chain, func(a, b *ChainRow) int {
+			return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Trace, b.Trace),
+				cmp.Compare(*a.Values[dim], *b.Values[dim]), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+		})
+		for i, r := range chain {
+			var prev *ChainRow
+			if i > 0 {
+				if p := chain[i-1]; p.WorkspaceID == r.WorkspaceID && p.Trace == r.Trace && *p.Values[dim] == *r.Values[dim] {
+					prev = p
+				}
+			}
+			for _, span := range RollupSpans {
+				unit := FloorDiv(r.CreatedAt, span*1_000_000)
+				k := GroupCellKey{WorkspaceID: r.WorkspaceID, Dim: dim, Value: *r.Values[dim], Span: span, Unit: unit, PrevSlot: PrevNone}
+				if prev != nil {
+					k.PrevSlot = PrevInside
+					if prev.CreatedAt < unit*span*1_000_000 {
+						k.PrevSlot = FloorDiv(prev.CreatedAt, SlotSeconds*1_000_000)
+					}
+				}
+				c := cs[k]
+				if c == nil {
+					c = &GroupCell{}
+					cs[k] = c
+				}
+				c.N += sign
+				c.SumWeighted += float64(sign) * r.Weighted
+			}
+		}
+	}
+}
+
+// GroupCellsServe says whether group cells answer groups by key over q:
+// q filters by nothing but its time range, or only by key itself equal to
+// a string. The cells hold every value of key as text, as groups render
+// it, and a value other than a string renders as JSON text; so a string
+// that is not valid JSON names exactly the rows holding it, and the
+// answer is its one group (only).
+func (q AnalyticsQuery) GroupCellsServe(key string) (dim int, only string, ok bool) {
+	dim = slices.Index(RollupKeys, key)
+	if dim < 0 || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
+		return 0, "", false
+	}
+	if len(q.Metadata) == 0 {
+		return dim, "", true
+	}
+	v, isString := q.Metadata[key].(string)
+	if !isString || json.Valid([]byte(v)) {
+		return 0, "", false
+	}
+	return dim, v, true
+}
+
+// GroupPlan covers [from, to] (Unix microseconds, inclusive) with whole
+// days, hours and 15-minute slots, coarsest first, and leaves the partial
+// slots at its ends to the rows (Raw).
+func GroupPlan(from, to int64) CellPlan {
+	var p CellPlan
+	p.cover(from, to, RollupSpans)
+	return p
+}
+
+// CountsFrom is the 15-minute slot of from: cells filed under an earlier
+// slot count their chains in a range that starts at from.
+func CountsFrom(from int64) int64 { return FloorDiv(from, SlotSeconds*1_000_000) }
+
+// GroupTally is what a group counts: chains (distinct trace ids), rows
+// and their value x weight.
+type GroupTally struct {
+	Requests, N int64
+	SumWeighted float64
+}
+
+// GroupTallies are the tallies of a query by value.
+type GroupTallies map[string]*GroupTally
+
+// Add adds to the tally of value.
+func (ts GroupTallies) Add(value string, requests, n int64, sum float64) {
+	t := ts[value]
+	if t == nil {
+		t = &GroupTally{}
+		ts[value] = t
+	}
+	t.Requests += requests
+	t.N += n
+	t.SumWeighted += sum
+}
+
+// AddCells adds sign times what the cells of one workspace and dimension
+// inside plan's reads count in a range starting at from, as a store's
+// query of its cells would.
+func (ts GroupTallies) AddCells(cs GroupCells, workspaceID string, dim int, plan CellPlan, from int64, sign int64) {
+	counts := CountsFrom(from)
+	for k, c := range cs {
+		if k.WorkspaceID != workspaceID || k.Dim != dim || !plan.reads(k.Span, k.Unit) {
+			continue
+		}
+		var requests int64
+		if k.PrevSlot < counts {
+			requests = c.N
+		}
+		ts.Add(k.Value, sign*requests, sign*c.N, float64(sign)*c.SumWeighted)
+	}
+}
+
+// Groups returns the groups of the tallies with rows, ranked as
+// Store.MetadataGroups ranks them; with only, just that value's group.
+func (ts GroupTallies) Groups(only string) []Group {
+	var groups []Group
+	for v, t := range ts {
+		if t.N > 0 && (only == "" || v == only) {
+			groups = append(groups, Group{Value: v, Requests: t.Requests, AvgWeighted: t.SumWeighted / float64(t.N)})
+		}
+	}
+	slices.SortFunc(groups, func(a, b Group) int {
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.Value, b.Value))
+	})
+	return groups
+}
+
+// AddExact adds sign times the tallies of rows of one workspace and
+// dimension created in [from, to], counted from the rows themselves.
+func (ts GroupTallies) AddExact(rows []ChainRow, workspaceID string, dim int, from, to int64, sign int64) {
+	seen := map[[2]string]bool{}
+	for _, r := range rows {
+		if r.WorkspaceID != workspaceID || r.Values[dim] == nil || r.CreatedAt < from || r.CreatedAt > to {
+			continue
+		}
+		var requests int64
+		if chain := [2]string{*r.Values[dim], r.Trace}; !seen[chain] {
+			seen[chain] = true
+			requests = 1
+		}
+		ts.Add(*r.Values[dim], sign*requests, sign, float64(sign)*r.Weighted)
+	}
+}
+
+// reads says whether unit of span is one of p's rollup reads.
+func (p CellPlan) reads(span, unit int64) bool {
+	for _, r := range p.Reads {
+		if r.Span == span && unit >= r.First && unit <= r.Last {
+			return true
+		}
+	}
+	return false
+}
+
+// cover adds to p reads of whole units of spans (coarsest first) over
+// [a, b] and leaves what no span covers to Raw.
+func (p *CellPlan) cover(a, b int64, spans []int64) {
+	if a > b {
+		return
+	}
+	if len(spans) == 0 {
+		p.Raw = append(p.Raw, [2]int64{a, b})
+		return
+	}
+	unit := spans[0] * 1_000_000
+	first, last := -FloorDiv(-a, unit), FloorDiv(b+1, unit)-1
+	if first > last {
+		p.cover(a, b, spans[1:])
+		return
+	}
+	p.Reads = append(p.Reads, RollupRead{Span: spans[0], First: first, Last: last})
+	p.cover(a, first*unit-1, spans[1:])
+	p.cover((last+1)*unit, b, spans[1:])
+}
+
+// GroupEdges are the ranges (Unix microseconds, inclusive) whose rows make
+// their chains be read whole for a group query over [from, to] planned as
+// p: the partial slots at its ends, and the part of from's slot before
+// from, where the previous row of a chain counted by the cells may lie.
+func (p CellPlan) GroupEdges(from int64) [][2]int64 {
+	edges := slices.Clone(p.Raw)
+	if start := CountsFrom(from) * SlotSeconds * 1_000_000; start < from {
+		edges = append(edges, [2]int64{start, from - 1})
+	}
+	return edges
+}

@@ -1,0 +1,185 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// The group cells always equal the cells of the filed rows computed from
+// scratch, through partial folds, updates that move rows between values,
+// deletes and token upserts; and groups read from them equal groups
+// counted from the rows, for ranges that cut chains anywhere.
+func TestGroupCellsFollowEveryWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := OpenWith(ctx, filepath.Join(t.TempDir(), "feedbackd.db"), Options{FoldAfter: -1, FoldRows: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rng := rand.New(rand.NewPCG(3, 5))
+	ws, err := s.EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.EnsureWorkspace(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	prompt := func() map[string]any {
+		m := map[string]any{"_prompt": fmt.Sprint("p", rng.IntN(3)), "_organisation": fmt.Sprint("o", rng.IntN(2))}
+		if rng.IntN(4) == 0 {
+			delete(m, "_prompt")
+		}
+		return m
+	}
+	var ids []string
+	for batch := range 6 {
+		var fs []*store.Feedback
+		for range 80 {
+			// Chains of a trace mostly within minutes, some days apart.
+			at := base.Add(time.Duration(rng.IntN(4))*24*time.Hour + time.Duration(rng.Int64N(int64(3*time.Hour))))
+			w := ws.ID
+			if rng.IntN(8) == 0 {
+				w = other.ID
+			}
+			f := &store.Feedback{ID: fmt.Sprintf("f%d-%03d", batch, len(fs)), WorkspaceID: w, TraceID: fmt.Sprint("t", rng.IntN(25)),
+				Value: rng.IntN(21) - 10, Weight: float64(rng.IntN(5)) / 4, Metadata: prompt(), CreatedAt: at, UpdatedAt: at}
+			fs = append(fs, f)
+			ids = append(ids, f.ID)
+		}
+		if err := s.CreateFeedback(ctx, fs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if batch%2 == 1 {
+			if err := s.Fold(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkGroups(t, s, ws.ID, base, rng)
+	}
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	for i, id := range ids[:120] {
+		workspace := ws.ID
+		if _, err := s.GetFeedback(ctx, ws.ID, id); err != nil {
+			workspace = other.ID
+		}
+		switch i % 3 {
+		case 0:
+			if err := s.DeleteFeedback(ctx, workspace, id); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			w := float64(rng.IntN(5)) / 4
+			u := store.Update{Value: rng.IntN(21) - 10, Weight: &w, UpdatedAt: base}
+			if i%3 == 1 {
+				u.Metadata, u.MetadataSet = prompt(), true
+			}
+			if _, err := s.UpdateFeedback(ctx, workspace, id, u, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%40 == 39 {
+			checkGroups(t, s, ws.ID, base, rng)
+		}
+	}
+	for i := range 3 {
+		at := base.Add(time.Duration(i) * time.Hour)
+		f := &store.Feedback{ID: fmt.Sprint("tok-", i), WorkspaceID: ws.ID, TraceID: "t3", Value: i, Weight: 1, Metadata: prompt(), CreatedAt: at, UpdatedAt: at}
+		if _, err := s.UpsertTokenFeedback(ctx, "token", f, nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := s.Fold(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	checkGroups(t, s, ws.ID, base, rng)
+	if err := s.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkGroups(t, s, ws.ID, base, rng)
+}
+
+// checkGroups compares the stored group cells with the cells of the filed
+// rows, and groups of random ranges with groups counted from the rows.
+func checkGroups(t *testing.T, s *Store, workspaceID string, base time.Time, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	var mark int64
+	if err := s.read.QueryRowContext(ctx, `SELECT folded FROM group_fold`).Scan(&mark); err != nil {
+		t.Fatal(err)
+	}
+	rows, rowids, err := scanChains(s.read.QueryContext(ctx, `SELECT `+chainColumns+` FROM feedback AS f`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.GroupCells{}
+	want.AddChains(upTo(rows, rowids, mark), 1)
+	stored, err := s.read.QueryContext(ctx, `SELECT workspace_id, dim, span, unit, dim_value, prev_slot, n, sum_weighted FROM feedback_group_cells`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stored.Close()
+	got := 0
+	for stored.Next() {
+		var (
+			k   store.GroupCellKey
+			dim string
+			c   store.GroupCell
+		)
+		if err := stored.Scan(&k.WorkspaceID, &dim, &k.Span, &k.Unit, &k.Value, &k.PrevSlot, &c.N, &c.SumWeighted); err != nil {
+			t.Fatal(err)
+		}
+		k.Dim = slices.Index(store.RollupKeys, dim)
+		w := want[k]
+		if w == nil || w.N != c.N || math.Abs(w.SumWeighted-c.SumWeighted) > 1e-9 {
+			t.Fatalf("mark %d: stored cell %+v = %+v, want %+v", mark, k, c, w)
+		}
+		got++
+	}
+	if n := len(slices.DeleteFunc(slices.Collect(func(yield func(*store.GroupCell) bool) {
+		for _, c := range want {
+			if !yield(c) {
+				return
+			}
+		}
+	}), func(c *store.GroupCell) bool { return c.N == 0 })); n != got {
+		t.Fatalf("mark %d: %d cells stored, want %d", mark, got, n)
+	}
+
+	for range 12 {
+		from := base.Add(time.Duration(rng.Int64N(int64(4 * 24 * time.Hour))))
+		if rng.IntN(4) == 0 {
+			from = from.Truncate(15 * time.Minute)
+		}
+		to := from.Add(time.Duration(rng.Int64N(int64(3 * 24 * time.Hour))))
+		for dim, key := range store.RollupKeys {
+			exact := store.GroupTallies{}
+			exact.AddExact(rows, workspaceID, dim, from.UnixMicro(), to.UnixMicro(), 1)
+			groups, total, err := s.MetadataGroups(ctx, workspaceID, key, store.AnalyticsQuery{From: from, To: to, BucketSize: 900}, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != len(exact) {
+				t.Fatalf("%s over [%v, %v]: %d groups, want %d", key, from, to, total, len(exact))
+			}
+			for _, g := range groups {
+				e := exact[g.Value]
+				if e == nil || e.Requests != g.Requests || math.Abs(e.SumWeighted/float64(e.N)-g.AvgWeighted) > 1e-9 {
+					t.Fatalf("%s over [%v, %v], mark %d: got %+v, want %+v", key, from, to, mark, g, e)
+				}
+			}
+		}
+	}
+}
