@@ -364,13 +364,18 @@ func dropTriggers(ctx context.Context, backend string) {
 				check(err)
 			}
 		}
+		// Group cells are kept by the store's writes themselves: their
+		// rows are thrown away (the locks and reads remain).
+		_, err = conn.Exec(ctx, `CREATE FUNCTION discard() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+			CREATE TRIGGER discard_group_cells BEFORE INSERT ON feedback_group_cells FOR EACH ROW EXECUTE FUNCTION discard()`)
+		check(err)
 	}
 }
 
 // dropTriggersSQLite removes the analytics triggers and, since the store
-// folds rows into the rollups and indexes metadata pairs itself, those
-// tables' inserts too: triggers that throw the new rows away stand in for
-// the tables.
+// folds rows into the rollups and group cells and indexes metadata pairs
+// itself, those tables' inserts too: triggers that throw the new rows away
+// stand in for the tables (the fold's reads remain).
 func dropTriggersSQLite(ctx context.Context, path string) {
 	db, err := sql.Open("sqlite", path)
 	check(err)
@@ -383,6 +388,7 @@ func dropTriggersSQLite(ctx context.Context, path string) {
 		"CREATE TRIGGER discard_rollup BEFORE INSERT ON feedback_rollup BEGIN SELECT RAISE(IGNORE); END",
 		"CREATE TRIGGER discard_rollup_coarse BEFORE INSERT ON feedback_rollup_coarse BEGIN SELECT RAISE(IGNORE); END",
 		"CREATE TRIGGER discard_pairs BEFORE INSERT ON feedback_pairs BEGIN SELECT RAISE(IGNORE); END",
+		"CREATE TRIGGER discard_group_cells BEFORE INSERT ON feedback_group_cells BEGIN SELECT RAISE(IGNORE); END",
 	} {
 		_, err := db.ExecContext(ctx, stmt)
 		check(err)

@@ -41,42 +41,14 @@ type trace struct{ workspaceID, traceID string }
 // regroup runs change, a write to the rows of traces, in tx and moves the
 // group cells of the traces' chains with it.
 func regroup(ctx context.Context, tx pgx.Tx, traces []trace, change func() error) error {
-	locks := make([]int64, 0, len(traces))
-	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
-	seen := map[trace]bool{}
-	for _, t := range traces {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		h := fnv.New64a()
-		h.Write([]byte(t.workspaceID + "\x00" + t.traceID))
-		locks = append(locks, traceLockBase+int64(h.Sum64()%traceLocks))
-		wss, ids = append(wss, t.workspaceID), append(ids, t.traceID)
-	}
-	slices.Sort(locks)
-	locks = slices.Compact(locks)
-	// unnest keeps the array's order: the locks are taken in ascending
-	// order by every write, so two writes never wait for each other in a
-	// circle.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
-		return fmt.Errorf("group cells: %w", err)
-	}
-	// A statement that starts after the locks sees what the writes that
-	// held them committed.
-	read := func() ([]store.ChainRow, error) {
-		return scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback
-			WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
-			  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids))
-	}
-	before, err := read()
+	before, err := lockChains(ctx, tx, traces)
 	if err != nil {
 		return err
 	}
 	if err := change(); err != nil {
 		return err
 	}
-	after, err := read()
+	after, err := readChains(ctx, tx, traces)
 	if err != nil {
 		return err
 	}
@@ -84,6 +56,60 @@ func regroup(ctx context.Context, tx pgx.Tx, traces []trace, change func() error
 	cells.AddChains(before, -1)
 	cells.AddChains(after, 1)
 	return fileGroupCells(ctx, tx, cells)
+}
+
+// regroupInsert is regroup for an insert of new rows, which returns them
+// as stored (its RETURNING chainColumns): the chains after it are those
+// before and these, without reading them again.
+func regroupInsert(ctx context.Context, tx pgx.Tx, traces []trace, insert func() ([]store.ChainRow, error)) error {
+	before, err := lockChains(ctx, tx, traces)
+	if err != nil {
+		return err
+	}
+	added, err := insert()
+	if err != nil {
+		return err
+	}
+	cells := store.GroupCells{}
+	cells.AddChains(before, -1)
+	cells.AddChains(append(before, added...), 1)
+	return fileGroupCells(ctx, tx, cells)
+}
+
+// lockChains takes the locks of traces and returns their chains' rows.
+func lockChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
+	locks := make([]int64, 0, len(traces))
+	for _, t := range traces {
+		h := fnv.New64a()
+		h.Write([]byte(t.workspaceID + "\x00" + t.traceID))
+		locks = append(locks, traceLockBase+int64(h.Sum64()%traceLocks))
+	}
+	slices.Sort(locks)
+	locks = slices.Compact(locks)
+	// unnest keeps the array's order: the locks are taken in ascending
+	// order by every write, so two writes never wait for each other in a
+	// circle.
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
+		return nil, fmt.Errorf("group cells: %w", err)
+	}
+	// A statement that starts after the locks sees what the writes that
+	// held them committed.
+	return readChains(ctx, tx, traces)
+}
+
+// readChains returns the rows of traces that hold a rollup key.
+func readChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
+	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
+	seen := map[trace]bool{}
+	for _, t := range traces {
+		if !seen[t] {
+			seen[t] = true
+			wss, ids = append(wss, t.workspaceID), append(ids, t.traceID)
+		}
+	}
+	return scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback
+		WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids))
 }
 
 // regroupFeedback is regroup for a write to one stored feedback (an

@@ -147,18 +147,27 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
 		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
 	}
-	touched := make([]trace, n)
-	for i := range fs {
-		touched[i] = trace{wss[i], traces[i]}
+	// Only rows with a rollup key join chains of group cells.
+	var touched []trace
+	for i, f := range fs {
+		if sp := store.SpecialOf(f.Metadata); sp.Values[1] != nil || sp.Values[2] != nil || sp.Values[3] != nil {
+			touched = append(touched, trace{wss[i], traces[i]})
+		}
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		err := regroup(ctx, tx, touched, func() error {
-			_, err := tx.Exec(ctx, `INSERT INTO feedback
+		insert := func() ([]store.ChainRow, error) {
+			return scanChains(tx.Query(ctx, `INSERT INTO feedback
 					(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-				SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
-				ids, wss, traces, values, weights, metas, created, updated)
-			return err
-		})
+				SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
+				RETURNING `+chainColumns,
+				ids, wss, traces, values, weights, metas, created, updated))
+		}
+		var err error
+		if len(touched) > 0 {
+			err = regroupInsert(ctx, tx, touched, insert)
+		} else {
+			_, err = insert()
+		}
 		if err != nil || idem == nil {
 			return err
 		}
