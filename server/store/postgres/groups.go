@@ -3,7 +3,6 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -17,12 +16,17 @@ import (
 )
 
 // Group cells (migration 00009, store.GroupCells) are kept by every write
-// in its own transaction: regroup reads the chains of the traces it
-// touches before and after the write and moves the cells by the
-// difference. Two transactions writing rows of one trace at once would
-// each miss the other's rows, so a write first takes a transaction lock on
-// each trace it touches, in one order (hashed into traceLocks locks, which
-// bounds the locks a bulk write holds).
+// in its own transaction. The write runs first; then regroup takes a
+// transaction lock on each trace it touched (hashed into traceLocks locks,
+// which bounds the locks a bulk write holds, and taken in one order), reads
+// those traces' chains as they are now, and moves the cells by the
+// difference between the chains with and without the write. A write to the
+// same traces that has not committed waits for the locks before it reads,
+// and then sees this one: each write's difference starts where the last
+// one's ended. Locking after the write keeps the write itself, the costly
+// part, out of the section writes to one trace pass one at a time, and
+// means every write takes row locks (rollups, indexes) before trace locks,
+// never the other way round.
 
 // traceLocks is how many advisory locks the traces are hashed into.
 const traceLocks = 256
@@ -38,19 +42,50 @@ const chainColumns = `workspace_id::text, id::text, trace_id, (extract(epoch FRO
 // trace names one trace of one workspace.
 type trace struct{ workspaceID, traceID string }
 
-// regroup runs change, a write to the rows of traces, in tx and moves the
-// group cells of the traces' chains with it.
-func regroup(ctx context.Context, tx pgx.Tx, traces []trace, change func() error) error {
-	before, err := lockChains(ctx, tx, traces)
+// regroup moves the group cells after a write in tx to the rows of traces:
+// removed are the rows it deleted or changed, as they were, and written the
+// ids of the rows it inserted or changed.
+func regroup(ctx context.Context, tx pgx.Tx, traces []trace, removed []store.ChainRow, written []string) error {
+	if len(traces) == 0 {
+		return nil
+	}
+	locks := make([]int64, 0, len(traces))
+	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
+	seen := map[trace]bool{}
+	for _, t := range traces {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		h := fnv.New64a()
+		h.Write([]byte(t.workspaceID + "\x00" + t.traceID))
+		locks = append(locks, traceLockBase+int64(h.Sum64()%traceLocks))
+		wss, ids = append(wss, t.workspaceID), append(ids, t.traceID)
+	}
+	slices.Sort(locks)
+	locks = slices.Compact(locks)
+	// unnest keeps the array's order: every write takes the locks in
+	// ascending order, so two writes never wait for each other in a circle.
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
+		return fmt.Errorf("group cells: %w", err)
+	}
+	// A statement that starts after the locks sees what the writes that
+	// held them committed, and this write's own rows.
+	after, err := scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback
+		WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids))
 	if err != nil {
 		return err
 	}
-	if err := change(); err != nil {
-		return err
+	mine := map[string]bool{}
+	for _, id := range written {
+		mine[id] = true
 	}
-	after, err := readChains(ctx, tx, traces)
-	if err != nil {
-		return err
+	before := slices.Clone(removed)
+	for _, r := range after {
+		if !mine[r.ID] {
+			before = append(before, r)
+		}
 	}
 	cells := store.GroupCells{}
 	cells.AddChains(before, -1)
@@ -58,81 +93,14 @@ func regroup(ctx context.Context, tx pgx.Tx, traces []trace, change func() error
 	return fileGroupCells(ctx, tx, cells)
 }
 
-// regroupInsert is regroup for an insert of new rows, which returns them
-// as stored (its RETURNING chainColumns): the chains after it are those
-// before and these, without reading them again.
-func regroupInsert(ctx context.Context, tx pgx.Tx, traces []trace, insert func() ([]store.ChainRow, error)) error {
-	before, err := lockChains(ctx, tx, traces)
-	if err != nil {
-		return err
+// lockedRow locks the stored feedback a condition selects (FOR UPDATE) and
+// returns it as a chain row; nil when there is none.
+func lockedRow(ctx context.Context, tx pgx.Tx, where string, args ...any) (*store.ChainRow, error) {
+	rows, err := scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback WHERE `+where+` FOR UPDATE`, args...))
+	if err != nil || len(rows) == 0 {
+		return nil, err
 	}
-	added, err := insert()
-	if err != nil {
-		return err
-	}
-	cells := store.GroupCells{}
-	cells.AddChains(before, -1)
-	cells.AddChains(append(before, added...), 1)
-	return fileGroupCells(ctx, tx, cells)
-}
-
-// lockChains takes the locks of traces and returns their chains' rows.
-func lockChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
-	locks := make([]int64, 0, len(traces))
-	for _, t := range traces {
-		h := fnv.New64a()
-		h.Write([]byte(t.workspaceID + "\x00" + t.traceID))
-		locks = append(locks, traceLockBase+int64(h.Sum64()%traceLocks))
-	}
-	slices.Sort(locks)
-	locks = slices.Compact(locks)
-	// unnest keeps the array's order: the locks are taken in ascending
-	// order by every write, so two writes never wait for each other in a
-	// circle.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
-		return nil, fmt.Errorf("group cells: %w", err)
-	}
-	// A statement that starts after the locks sees what the writes that
-	// held them committed.
-	return readChains(ctx, tx, traces)
-}
-
-// readChains returns the rows of traces that hold a rollup key.
-func readChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
-	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
-	seen := map[trace]bool{}
-	for _, t := range traces {
-		if !seen[t] {
-			seen[t] = true
-			wss, ids = append(wss, t.workspaceID), append(ids, t.traceID)
-		}
-	}
-	return scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback
-		WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
-		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids))
-}
-
-// regroupFeedback is regroup for a write to one stored feedback (an
-// update or a delete); with no such feedback, change runs alone and says so.
-func regroupFeedback(ctx context.Context, tx pgx.Tx, workspaceID, id string, change func() error) error {
-	traceID, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-	if err != nil {
-		return err
-	}
-	if traceID == "" {
-		return change()
-	}
-	return regroup(ctx, tx, []trace{{workspaceID, traceID}}, change)
-}
-
-// traceOf returns the trace id of a stored feedback, "" when there is none.
-func traceOf(ctx context.Context, tx pgx.Tx, query string, args ...any) (string, error) {
-	var traceID string
-	err := tx.QueryRow(ctx, query, args...).Scan(&traceID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return traceID, err
+	return &rows[0], nil
 }
 
 // fileGroupCells adds the differences in cells to the stored cells, in key

@@ -155,18 +155,12 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		}
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		insert := func() ([]store.ChainRow, error) {
-			return scanChains(tx.Query(ctx, `INSERT INTO feedback
-					(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-				SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
-				RETURNING `+chainColumns,
-				ids, wss, traces, values, weights, metas, created, updated))
-		}
-		var err error
-		if len(touched) > 0 {
-			err = regroupInsert(ctx, tx, touched, insert)
-		} else {
-			_, err = insert()
+		_, err := tx.Exec(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
+			ids, wss, traces, values, weights, metas, created, updated)
+		if err == nil {
+			err = regroup(ctx, tx, touched, nil, ids)
 		}
 		if err != nil || idem == nil {
 			return err
@@ -219,28 +213,37 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	var out *store.Feedback
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// A token's row, once stored, keeps its trace id.
-		traceID, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID)
+		// The first write of a token inserts its row; one that finds the
+		// row (committed, perhaps by a write that raced this one: the
+		// insert waits for it) locks it and replaces its values. The row
+		// keeps its id, trace id and time.
+		row := tx.QueryRow(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO NOTHING
+			RETURNING `+feedbackColumns,
+			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
+		var (
+			removed []store.ChainRow
+			err     error
+		)
+		if out, err = scanFeedback(row); store.ErrorCode(err) == store.ENOTFOUND {
+			var old *store.ChainRow
+			if old, err = lockedRow(ctx, tx, `workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID); err != nil {
+				return err
+			}
+			if old == nil {
+				return fmt.Errorf("token feedback: the row that conflicted is gone")
+			}
+			removed = []store.ChainRow{*old}
+			out, err = scanFeedback(tx.QueryRow(ctx, `UPDATE feedback SET value = $1, weight = $2, metadata = $3, updated_at = $4
+				WHERE workspace_id = $5 AND token_id = $6
+				RETURNING `+feedbackColumns, f.Value, f.Weight, meta, f.UpdatedAt, f.WorkspaceID, tokenID))
+		}
 		if err != nil {
 			return err
 		}
-		if traceID == "" {
-			traceID = f.TraceID
-		}
-		if err := regroup(ctx, tx, []trace{{f.WorkspaceID, traceID}}, func() error {
-			row := tx.QueryRow(ctx, `INSERT INTO feedback
-					(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
-					value = excluded.value,
-					weight = excluded.weight,
-					metadata = excluded.metadata,
-					updated_at = excluded.updated_at
-				RETURNING `+feedbackColumns,
-				f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
-			out, err = scanFeedback(row)
-			return err
-		}); err != nil || idem == nil {
+		if err := regroup(ctx, tx, []trace{{out.WorkspaceID, out.TraceID}}, removed, []string{out.ID}); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -269,20 +272,25 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	}
 	var out *store.Feedback
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		update := func() error {
-			row := tx.QueryRow(ctx, `UPDATE feedback SET
-					value = $1,
-					weight = coalesce($2, weight),
-					metadata = coalesce($3::jsonb, metadata),
-					updated_at = $4
-				WHERE workspace_id = $5 AND id = $6
-				RETURNING `+feedbackColumns,
-				u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
-			var err error
-			out, err = scanFeedback(row)
+		old, err := lockedRow(ctx, tx, `workspace_id = $1 AND id = $2`, workspaceID, id)
+		if err != nil {
 			return err
 		}
-		if err := regroupFeedback(ctx, tx, workspaceID, id, update); err != nil || idem == nil {
+		if old == nil {
+			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		}
+		row := tx.QueryRow(ctx, `UPDATE feedback SET
+				value = $1,
+				weight = coalesce($2, weight),
+				metadata = coalesce($3::jsonb, metadata),
+				updated_at = $4
+			WHERE workspace_id = $5 AND id = $6
+			RETURNING `+feedbackColumns,
+			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
+		if out, err = scanFeedback(row); err != nil {
+			return err
+		}
+		if err := regroup(ctx, tx, []trace{{workspaceID, old.Trace}}, []store.ChainRow{*old}, []string{id}); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -293,10 +301,14 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return regroupFeedback(ctx, tx, workspaceID, id, func() error {
-			tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-			return affectedOne(tag, err, "feedback not found")
-		})
+		gone, err := scanChains(tx.Query(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2 RETURNING `+chainColumns, workspaceID, id))
+		if err != nil {
+			return err
+		}
+		if len(gone) == 0 {
+			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		}
+		return regroup(ctx, tx, []trace{{workspaceID, gone[0].Trace}}, gone, nil)
 	})
 }
 
