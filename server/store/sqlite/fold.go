@@ -23,6 +23,8 @@ type Options struct {
 	// FoldAfter is how long rows may stay unfolded while the writer is
 	// idle. Default 1 s; negative never folds on time (tests).
 	FoldAfter time.Duration
+	// groupChunk and groupLag: see groups.go; tests make them small.
+	groupChunk, groupLag int64
 }
 
 func (o Options) withDefaults() Options {
@@ -31,6 +33,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FoldAfter == 0 {
 		o.FoldAfter = time.Second
+	}
+	if o.groupChunk <= 0 {
+		o.groupChunk = groupChunk
+	}
+	if o.groupLag <= 0 {
+		o.groupLag = groupLag
 	}
 	return o
 }

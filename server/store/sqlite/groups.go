@@ -16,13 +16,15 @@ import (
 // writer's gfolded), so that a database migrated with rows in it catches
 // up in chunks while it serves.
 
-// groupChunk bounds the rows one fold files in the group cells: a
-// migrated database catches up this many rows per fold.
-const groupChunk = 16384
-
-// groupLag is how many rows may wait to be filed before groups stop using
-// the cells and read the rows: a reader reads those rows' chains whole.
-const groupLag = 16384
+// Defaults of Options.groupChunk, which bounds the rows one fold files in
+// the group cells (a migrated database catches up this many rows per
+// fold), and Options.groupLag, how many rows may wait to be filed before
+// groups stop using the cells and read the rows (a reader reads those
+// rows' chains whole).
+const (
+	groupChunk = 16384
+	groupLag   = 16384
+)
 
 // chainColumns are a ChainRow's columns, after the rowid, in scanChains'
 // order; the three values are the rollup keys' columns.
@@ -113,7 +115,7 @@ func upTo(rows []store.ChainRow, rowids []int64, mark int64) []store.ChainRow {
 // the chains with and without them.
 func (s *Store) foldGroups(ctx context.Context, hi int64) error {
 	lo := s.gfolded
-	hi = min(hi, lo+groupChunk)
+	hi = min(hi, lo+s.opts.groupChunk)
 	if hi <= lo {
 		return nil
 	}
@@ -203,7 +205,7 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT folded FROM group_fold), coalesce((SELECT max(rowid) FROM feedback), 0)`).Scan(&mark, &top); err != nil {
 		return nil, 0, false, err
 	}
-	if top-mark > groupLag {
+	if top-mark > s.opts.groupLag {
 		return nil, 0, false, nil
 	}
 	key := store.RollupKeys[dim]
@@ -221,13 +223,15 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 		}
 	}
 	// The chains the cells cannot count exactly: with a row at the edges,
-	// or with a row not filed yet.
+	// or with a row not filed yet. Rows are found by time, then by trace;
+	// the unary + keeps SQLite, which has no statistics, off the key's
+	// partial index, which holds every row of the key and no time.
 	var (
 		pick []string
 		args []any
 	)
 	for _, e := range plan.GroupEdges(from) {
-		pick = append(pick, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND `+col+` IS NOT NULL`)
+		pick = append(pick, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL`)
 		args = append(args, workspaceID, e[0], e[1])
 	}
 	pick = append(pick, `SELECT trace_id FROM feedback NOT INDEXED WHERE rowid > ? AND workspace_id = ? AND created_at BETWEEN ? AND ? AND `+col+` IS NOT NULL`)
@@ -237,7 +241,7 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 	rows, rowids, err := scanChains(tx.QueryContext(ctx, `SELECT f.rowid, f.workspace_id, f.id, f.trace_id, f.created_at, `+values[0]+`, `+values[1]+`, `+values[2]+`, f.value * f.weight
 		FROM (SELECT DISTINCT trace_id FROM (`+strings.Join(pick, " UNION ALL ")+`)) AS t
 		CROSS JOIN feedback AS f ON f.workspace_id = ? AND f.trace_id = t.trace_id
-		WHERE f.`+col+` IS NOT NULL`, append(args, workspaceID)...))
+		WHERE +f.`+col+` IS NOT NULL`, append(args, workspaceID)...))
 	if err != nil {
 		return nil, 0, false, err
 	}
