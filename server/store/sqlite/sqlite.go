@@ -142,6 +142,13 @@ func dsn(path string, readOnly bool) string {
 		// keeps the process well within 100 MiB under load (32 MiB
 		// measured 109 MiB peak RSS in make bench, 8 MiB 62 MiB).
 		q.Add("_pragma", "cache_size(-8192)")
+		// Each write of a batch runs under its own savepoint, so that it
+		// can fail alone; SQLite keeps the original of every page a
+		// savepoint changes in a sub-journal, and the fold sums into a
+		// temporary table. By default both are temporary files: about two
+		// page writes per feedback row, for data never needed once the
+		// savepoint ends. In memory they are a copy of a few pages.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
