@@ -125,13 +125,6 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
 		readBody(cfg.BodyLimit),
-		func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				req := c.Request()
-				c.SetRequest(req.WithContext(withOrigin(req.Context(), c.Scheme()+"://"+req.Host)))
-				return next(c)
-			}
-		},
 		// Browsers may call the routes that need no API key (a feedback
 		// token is the permission) from other origins; nothing else.
 		middleware.CORSWithConfig(middleware.CORSConfig{
@@ -143,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		}),
 	)
 
-	validate, err := requestValidator(spec)
+	validate, err := requestValidator(spec, s.createFast)
 	if err != nil {
 		return nil, err
 	}
