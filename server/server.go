@@ -5,7 +5,9 @@
 //	request id + access log -> body limit -> CORS (token routes only)
 //	-> auth (API key or feedback token -> workspace) -> rate limit
 //	-> idempotency (writes with an Idempotency-Key)
-//	-> kin-openapi validation against openapi.yaml (embedded)
+//	-> kin-openapi validation against openapi.yaml (embedded), or for
+//	   POST /v1/feedback the fast path, which hands what it decoded
+//	   straight to the handler (createFast)
 //	-> strict handler -> store -> typed response
 //
 // Every error leaves through one place, the Echo HTTPErrorHandler, as the
