@@ -23,6 +23,16 @@ type principal struct {
 	keyID string
 	// token is set when a feedback token authenticated the request.
 	token *token.Claims
+	// origin returns the scheme and host the request came to, for links
+	// that point back at this server. It is asked for only by the few
+	// handlers that make links, during the request: working it out reads
+	// several forwarding headers.
+	origin func() string
+}
+
+// originOf returns the function that works out c's origin.
+func originOf(c echo.Context) func() string {
+	return func() string { return c.Scheme() + "://" + c.Request().Host }
 }
 
 // subject names the principal for rate limiting: each key and each token
@@ -94,7 +104,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			s.keys.touched(hash, now)
 		}
-		c.SetRequest(req.WithContext(withPrincipal(req.Context(), &principal{workspaceID: k.WorkspaceID, keyID: k.ID})))
+		c.SetRequest(req.WithContext(withPrincipal(req.Context(), &principal{workspaceID: k.WorkspaceID, keyID: k.ID, origin: originOf(c)})))
 		return next(c)
 	}
 }
@@ -120,7 +130,7 @@ func (s *Server) authenticateToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if k.WorkspaceID != claims.WorkspaceID || !usable(k, now) {
 			return errBadToken
 		}
-		p := &principal{workspaceID: claims.WorkspaceID, keyID: k.ID, token: claims}
+		p := &principal{workspaceID: claims.WorkspaceID, keyID: k.ID, token: claims, origin: originOf(c)}
 		c.SetRequest(req.WithContext(withPrincipal(req.Context(), p)))
 		return next(c)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -36,17 +35,6 @@ const (
 	fastMaxProperties = 64
 )
 
-type fastItemsKey struct{}
-
-// fastItems returns the items the fast path decoded for this request.
-func fastItems(ctx context.Context) ([]gen.FeedbackRequest, bool, bool) {
-	d, ok := ctx.Value(fastItemsKey{}).(*fastDecoded)
-	if !ok {
-		return nil, false, false
-	}
-	return d.items, d.bulk, true
-}
-
 type fastDecoded struct {
 	items []gen.FeedbackRequest
 	bulk  bool
@@ -55,99 +43,288 @@ type fastDecoded struct {
 // fastDecode decodes body if it is certainly a valid FeedbackInput of the
 // common shapes, and reports false otherwise (the caller then validates it
 // the general way).
+//
+// It walks the body once with the small scanner below rather than
+// decoding it into maps of raw members: body is one valid JSON value
+// (readBody checked), so finding where each member and item ends is all
+// the scanner does, and anything it does not expect is a decline.
 func fastDecode(body []byte) (*fastDecoded, bool) {
-	body = bytes.TrimLeft(body, " \t\r\n")
-	if len(body) == 0 {
+	i := skipSpace(body, 0)
+	if i == len(body) {
 		return nil, false
 	}
-	switch body[0] {
+	switch body[i] {
 	case '{':
-		it, ok := fastItem(body)
+		end, ok := valueEnd(body, i)
+		if !ok || skipSpace(body, end) != len(body) {
+			return nil, false
+		}
+		it, ok := fastItem(body[i:end])
 		if !ok {
 			return nil, false
 		}
 		return &fastDecoded{items: []gen.FeedbackRequest{it}}, true
 	case '[':
-		var raws []json.RawMessage
-		if err := json.Unmarshal(body, &raws); err != nil || len(raws) < fastMinItems || len(raws) > fastMaxItems {
-			return nil, false
-		}
-		items := make([]gen.FeedbackRequest, len(raws))
-		for i, raw := range raws {
-			var ok bool
-			if items[i], ok = fastItem(raw); !ok {
-				return nil, false
+		items := make([]gen.FeedbackRequest, 0, 16)
+		end, ok := elements(body, i, func(raw []byte) bool {
+			if len(items) == fastMaxItems {
+				return false
 			}
+			it, ok := fastItem(raw)
+			items = append(items, it)
+			return ok
+		})
+		if !ok || skipSpace(body, end) != len(body) || len(items) < fastMinItems {
+			return nil, false
 		}
 		return &fastDecoded{items: items, bulk: true}, true
 	}
 	return nil, false
 }
 
-// fastItem decodes one FeedbackRequest object.
-func fastItem(raw json.RawMessage) (gen.FeedbackRequest, bool) {
+// fastMembers are the members of a FeedbackRequest.
+var fastMembers = [...]string{"trace_id", "value", "weight", "metadata"}
+
+// fastItem decodes one FeedbackRequest object, raw.
+func fastItem(raw []byte) (gen.FeedbackRequest, bool) {
 	var it gen.FeedbackRequest
-	raw = bytes.TrimLeft(raw, " \t\r\n")
 	if len(raw) == 0 || raw[0] != '{' {
 		return it, false
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
-		return it, false
-	}
-	var haveTrace, haveValue bool
-	for name, v := range members {
-		switch name {
+	var seen [len(fastMembers)]bool
+	_, ok := members(raw, 0, func(name, v []byte) bool {
+		// A member named twice is declined rather than resolved: which
+		// one counts is the full path's business.
+		for k, known := range fastMembers {
+			if string(name) == known {
+				if seen[k] {
+					return false
+				}
+				seen[k] = true
+			}
+		}
+		switch string(name) {
 		case "trace_id":
+			if !isString(v) {
+				return false
+			}
 			var s string
-			if !isString(v) || json.Unmarshal(v, &s) != nil {
-				return it, false
+			if bytes.IndexByte(v, '\\') < 0 {
+				s = string(v[1 : len(v)-1])
+			} else if json.Unmarshal(v, &s) != nil {
+				return false
 			}
 			if n := utf8.RuneCountInString(s); n < fastMinTrace || n > fastMaxTrace {
-				return it, false
+				return false
 			}
-			it.TraceID, haveTrace = s, true
+			it.TraceID = s
 		case "value":
 			n, ok := plainInteger(v)
 			if !ok || n < fastMinValue || n > fastMaxValue {
-				return it, false
+				return false
 			}
-			it.Value, haveValue = n, true
+			it.Value = n
 		case "weight":
 			if isNull(v) {
-				continue
+				return true
 			}
 			w, ok := plainNumber(v)
 			if !ok || w < 0 || w > 1 {
-				return it, false
+				return false
 			}
 			it.Weight = &w
 		case "metadata":
 			if isNull(v) {
-				continue
+				return true
 			}
-			if len(bytes.TrimSpace(v)) == 0 || bytes.TrimSpace(v)[0] != '{' {
-				return it, false
-			}
-			dec := json.NewDecoder(bytes.NewReader(v))
-			dec.UseNumber()
-			m := gen.Metadata{}
-			if err := dec.Decode(&m); err != nil || len(m) > fastMaxProperties {
-				return it, false
+			m, ok := fastMetadata(v)
+			if !ok || len(m) > fastMaxProperties {
+				return false
 			}
 			it.Metadata = &m
 		default:
 			// Unknown members are ignored, as the spec says, unless they
 			// are a spec member in another case: Go's decoder would match
 			// those, and whether the validator does is its business.
-			for _, known := range []string{"trace_id", "value", "weight", "metadata"} {
-				if strings.EqualFold(name, known) {
-					return it, false
+			for _, known := range fastMembers {
+				if strings.EqualFold(string(name), known) {
+					return false
 				}
 			}
 		}
+		return true
+	})
+	return it, ok && seen[0] && seen[1]
+}
+
+// fastMetadata decodes a metadata object as the general path's decoder
+// does (numbers kept as written, the last of a repeated key wins). Flat
+// metadata of plain strings, numbers, booleans and nulls, the usual kind,
+// is read by the scanner; anything else by encoding/json.
+func fastMetadata(v []byte) (gen.Metadata, bool) {
+	if v[0] != '{' {
+		return nil, false
 	}
-	return it, haveTrace && haveValue
+	m := gen.Metadata{}
+	_, flat := members(v, 0, func(name, val []byte) bool {
+		switch c := val[0]; {
+		case c == '"':
+			if bytes.IndexByte(val, '\\') >= 0 {
+				return false
+			}
+			m[string(name)] = string(val[1 : len(val)-1])
+		case c == '-' || ('0' <= c && c <= '9'):
+			m[string(name)] = json.Number(val)
+		case string(val) == "true":
+			m[string(name)] = true
+		case string(val) == "false":
+			m[string(name)] = false
+		case string(val) == "null":
+			m[string(name)] = nil
+		default:
+			return false
+		}
+		return true
+	})
+	if flat {
+		return m, true
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	m = gen.Metadata{}
+	if err := dec.Decode(&m); err != nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// The scanner. Each function takes b and the index i of where it starts,
+// returns the index just past what it read, and false for anything that
+// is not JSON as it expects it.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd reads the string starting at b[i] ('"').
+func stringEnd(b []byte, i int) (int, bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// valueEnd reads the value starting at b[i].
+func valueEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, ok := stringEnd(b, j)
+				if !ok {
+					return 0, false
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	// A number or a literal runs to the next delimiter.
+	j := i
+	for ; j < len(b); j++ {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j, j > i
+		}
+	}
+	return j, j > i
+}
+
+// members reads the object starting at b[i] ('{'), calling f with each
+// member's name (declining names with escapes, which would need decoding)
+// and raw value, and stops with false when f returns false.
+func members(b []byte, i int, f func(name, value []byte) bool) (int, bool) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for i < len(b) && b[i] == '"' {
+		end, ok := stringEnd(b, i)
+		if !ok {
+			return 0, false
+		}
+		name := b[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return 0, false
+		}
+		if i = skipSpace(b, end); i == len(b) || b[i] != ':' {
+			return 0, false
+		}
+		i = skipSpace(b, i+1)
+		if end, ok = valueEnd(b, i); !ok || !f(name, b[i:end]) {
+			return 0, false
+		}
+		if i = skipSpace(b, end); i == len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// elements reads the array starting at b[i] ('['), calling f with each
+// element's raw value, and stops with false when f returns false.
+func elements(b []byte, i int, f func(value []byte) bool) (int, bool) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for i < len(b) {
+		end, ok := valueEnd(b, i)
+		if !ok || !f(b[i:end]) {
+			return 0, false
+		}
+		if i = skipSpace(b, end); i == len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }

@@ -2,11 +2,18 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/feedbackd/feedbackd/gen"
 )
 
 // feedbackInputSchema is the spec's schema of the POST /v1/feedback body.
@@ -45,6 +52,8 @@ func FuzzFastPath(f *testing.F) {
 		`{"trace_id":"t","value":1,"weight":1.0000000000000001}`, `{"trace_id":"t","value":1,"weight":1e-400}`,
 		`{"trace_id":"t","value":1,"metadata":[]}`, `[]`, `{"0":{"traceID":"a","value":1}}`, `{"trace_id":"\ud800","value":1}`,
 		`{"trace_id":"t","value":1,"metadata":{"a":1,"a":2}}`, `{"trace_id":1,"value":1}`, `{"trace_id":"t","value":"1"}`,
+		`{"trace_id":"t\u0009","value":1,"metadata":{"a\u0062":"x","b":"\u00e9","c":-1.5e3,"d":true,"e":null,"b":false}}`,
+		` [ {"trace_id" : "a" , "value" : 1 , "metadata" : { "k" : "v" , "n" : 0 } } ] `, `{"trace_id":"t","value":1}  x`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -147,6 +156,29 @@ func TestFastPathServesCreateFeedback(t *testing.T) {
 			if got := takesFeedbackInput(op); got != want {
 				t.Errorf("%s %s: takesFeedbackInput %v, want %v", method, path, got, want)
 			}
+		}
+	}
+}
+
+// The fast path's answer is byte for byte the one the generated strict
+// handler writes for the same ids: headers, status and body.
+func TestFastAnswerIsTheGeneratedOne(t *testing.T) {
+	for _, n := range []int{1, 3, 1000} {
+		ids := make([]openapi_types.UUID, n)
+		for i := range ids {
+			ids[i] = uuid.Must(uuid.NewV7())
+		}
+		want := httptest.NewRecorder()
+		resp := gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted(createdMessage, ids...)}
+		if err := resp.VisitCreateFeedbackResponse(want); err != nil {
+			t.Fatal(err)
+		}
+		got := httptest.NewRecorder()
+		if err := writeCreated(got, ids); err != nil {
+			t.Fatal(err)
+		}
+		if got.Code != want.Code || !maps.EqualFunc(got.Header(), want.Header(), slices.Equal) || got.Body.String() != want.Body.String() {
+			t.Errorf("%d ids: fast answer %d %v %q, generated %d %v %q", n, got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
 		}
 	}
 }

@@ -24,20 +24,27 @@ const (
 // checkMetadata returns a field error for metadata over a limit, with path
 // the JSON pointer of the metadata object in the request body.
 func checkMetadata(path []string, m map[string]any) *gen.FieldError {
+	_, fe := encodeMetadata(path, m)
+	return fe
+}
+
+// encodeMetadata is checkMetadata that also returns the metadata as JSON
+// (store.EncodeMetadata's encoding), which the check has to make anyway.
+func encodeMetadata(path []string, m map[string]any) (string, *gen.FieldError) {
 	if m == nil {
-		return nil
+		return "", nil
 	}
 	if fe := checkValue(path, m, 1); fe != nil {
-		return fe
+		return "", fe
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return &gen.FieldError{Path: pointer(path), Message: "cannot be stored as JSON"}
+		return "", &gen.FieldError{Path: pointer(path), Message: "cannot be stored as JSON"}
 	}
 	if len(b) > maxMetadataBytes {
-		return &gen.FieldError{Path: pointer(path), Message: fmt.Sprintf("is %d bytes as JSON, more than %d", len(b), maxMetadataBytes)}
+		return "", &gen.FieldError{Path: pointer(path), Message: fmt.Sprintf("is %d bytes as JSON, more than %d", len(b), maxMetadataBytes)}
 	}
-	return nil
+	return string(b), nil
 }
 
 func checkValue(path []string, v any, depth int) *gen.FieldError {

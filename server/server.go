@@ -5,7 +5,9 @@
 //	request id + access log -> body limit -> CORS (token routes only)
 //	-> auth (API key or feedback token -> workspace) -> rate limit
 //	-> idempotency (writes with an Idempotency-Key)
-//	-> kin-openapi validation against openapi.yaml (embedded)
+//	-> kin-openapi validation against openapi.yaml (embedded), or for
+//	   POST /v1/feedback the fast path, which hands what it decoded
+//	   straight to the handler (createFast)
 //	-> strict handler -> store -> typed response
 //
 // Every error leaves through one place, the Echo HTTPErrorHandler, as the
@@ -125,13 +127,6 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
 		readBody(cfg.BodyLimit),
-		func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				req := c.Request()
-				c.SetRequest(req.WithContext(withOrigin(req.Context(), c.Scheme()+"://"+req.Host)))
-				return next(c)
-			}
-		},
 		// Browsers may call the routes that need no API key (a feedback
 		// token is the permission) from other origins; nothing else.
 		middleware.CORSWithConfig(middleware.CORSConfig{
@@ -143,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		}),
 	)
 
-	validate, err := requestValidator(spec)
+	validate, err := requestValidator(spec, s.createFast)
 	if err != nil {
 		return nil, err
 	}

@@ -24,14 +24,6 @@ const maxTokenLength = 4096
 // that bypasses it.
 const defaultTokenLifetime = 24 * time.Hour
 
-type originKey struct{}
-
-// withOrigin remembers the scheme and host a request came to, for links
-// that point back at this server.
-func withOrigin(ctx context.Context, origin string) context.Context {
-	return context.WithValue(ctx, originKey{}, origin)
-}
-
 // CreateFeedbackToken seals a token for one trace of the key's workspace.
 func (s *Server) CreateFeedbackToken(ctx context.Context, req gen.CreateFeedbackTokenRequestObject) (gen.CreateFeedbackTokenResponseObject, error) {
 	p := principalOf(ctx)
@@ -62,7 +54,7 @@ func (s *Server) CreateFeedbackToken(ctx context.Context, req gen.CreateFeedback
 	}
 	base := s.publicURL
 	if base == "" {
-		base, _ = ctx.Value(originKey{}).(string)
+		base = p.origin()
 	}
 	return gen.CreateFeedbackToken200JSONResponse{
 		Token: tok, URL: base + s.apiBase + "/feedback/tokens/" + tok, ExpiresAt: claims.ExpiresAt,

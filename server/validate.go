@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,7 +49,10 @@ var schemaOptions = sync.OnceValue(func() []openapi3.SchemaValidationOption {
 // that wrapper (v1.1.0) unwraps a failed oneOf down to the MultiError of
 // both branches before any hook sees the RequestError, so an error could
 // no longer say whether a parameter or the body failed, nor which item.
-func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
+//
+// A POST /v1/feedback body the fast path decodes is handed to fast, in
+// place of the rest of the chain: the generated handler would bind it again.
+func requestValidator(spec *openapi3.T, fast func(echo.Context, *fastDecoded) error) (echo.MiddlewareFunc, error) {
 	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
 		// An absolute server URL makes the router match hosts, and every
 		// request 404s; the spec must name its base path only.
@@ -65,9 +67,28 @@ func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 		KeepValidatedValue:      true,
 		SchemaValidationOptions: schemaOptions(),
 	}
+	// fastRoutes are the Echo routes ("METHOD path") whose body is a
+	// FeedbackInput: there the fast path is tried before the spec's
+	// router is asked for the route, which a fast body does not need.
+	fastRoutes := map[string]bool{}
+	base := strings.TrimSuffix(spec.Servers[0].URL, "/")
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if takesFeedbackInput(op) && len(item.Servers) == 0 {
+				fastRoutes[method+" "+base+echoPath(path)] = true
+			}
+		}
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
+			if fastRoutes[req.Method+" "+c.Path()] && fastEligible(req) {
+				if body, ok := c.Get(rawBodyKey).([]byte); ok {
+					if d, ok := fastDecode(body); ok {
+						return fast(c, d)
+					}
+				}
+			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {
 				// Echo routed the request, so the spec has the route too;
@@ -77,14 +98,6 @@ func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 			for k, v := range params {
 				if u, err := url.PathUnescape(v); err == nil {
 					params[k] = u
-				}
-			}
-			if takesFeedbackInput(route.Operation) && fastEligible(req) {
-				if body, ok := c.Get(rawBodyKey).([]byte); ok {
-					if d, ok := fastDecode(body); ok {
-						c.SetRequest(req.WithContext(context.WithValue(req.Context(), fastItemsKey{}, d)))
-						return next(c)
-					}
 				}
 			}
 			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options}
@@ -116,8 +129,7 @@ func takesFeedbackInput(op *openapi3.Operation) bool {
 // Idempotency-Key header) are certainly valid, so that only its body is
 // left for the fast path to check.
 func fastEligible(req *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
-	if err != nil || mt != echo.MIMEApplicationJSON {
+	if mt, err := mediaType(req); err != nil || mt != echo.MIMEApplicationJSON {
 		return false
 	}
 	if k := req.Header.Values("Idempotency-Key"); len(k) > 1 || (len(k) == 1 && (k[0] == "" || utf8.RuneCountInString(k[0]) > 255)) {
@@ -420,7 +432,7 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			}
 			// kin-openapi decodes the first JSON value and ignores what
 			// follows it; a body must be exactly one value.
-			if mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); mt == echo.MIMEApplicationJSON && len(data) > 0 && !json.Valid(data) {
+			if mt, _ := mediaType(req); mt == echo.MIMEApplicationJSON && len(data) > 0 && !json.Valid(data) {
 				return &requestError{status: http.StatusBadRequest, message: "request body is not valid JSON (one JSON value, nothing after it)"}
 			}
 			req.Body = io.NopCloser(bytes.NewReader(data))
@@ -429,6 +441,18 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// mediaType is mime.ParseMediaType of the request's Content-Type, without
+// its parameters; the plain application/json every client sends is
+// recognised without parsing (which allocates a map per request).
+func mediaType(req *http.Request) (string, error) {
+	ct := req.Header.Get(echo.HeaderContentType)
+	if ct == echo.MIMEApplicationJSON {
+		return ct, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return mt, err
 }
 
 func tooLarge(limit int64) error {

@@ -32,9 +32,22 @@ type Feedback struct {
 	Weight float64
 	// Metadata is free metadata; never nil once stored.
 	Metadata map[string]any
+	// MetadataJSON, when not empty, is Metadata as EncodeMetadata writes
+	// it, from a caller that encoded it already (the API does, to check
+	// its size), so that the store need not encode it again.
+	MetadataJSON string
 	// CreatedAt and UpdatedAt are in UTC with microsecond precision.
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// EncodedMetadata is f's metadata as stored: MetadataJSON when set, else
+// EncodeMetadata of Metadata.
+func (f *Feedback) EncodedMetadata() (string, error) {
+	if f.MetadataJSON != "" {
+		return f.MetadataJSON, nil
+	}
+	return EncodeMetadata(f.Metadata)
 }
 
 // Update is a change to a stored feedback. Nil fields keep the stored value.

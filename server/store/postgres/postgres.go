@@ -132,7 +132,8 @@ func translate(err error) error {
 const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, metadata, created_at, updated_at`
 
 // CreateFeedback implements store.Store: one multi-row INSERT from arrays,
-// one round trip whatever the batch size.
+// the same statement whatever the batch size, and one round trip when
+// there is neither an idempotency key nor a group cell to move.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
 	defer s.observeCommit(time.Now(), len(fs), &err)
 	n := len(fs)
@@ -140,13 +141,16 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	values, weights := make([]int32, n), make([]float64, n)
 	created, updated := make([]time.Time, n), make([]time.Time, n)
 	for i, f := range fs {
-		meta, err := store.EncodeMetadata(f.Metadata)
+		meta, err := f.EncodedMetadata()
 		if err != nil {
 			return err
 		}
 		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
 		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
 	}
+	const insert = `INSERT INTO feedback
+			(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`
 	// Only rows with a rollup key join chains of group cells.
 	var touched []trace
 	for i, f := range fs {
@@ -154,11 +158,16 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 			touched = append(touched, trace{wss[i], traces[i]})
 		}
 	}
+	if idem == nil && len(touched) == 0 {
+		// One statement is atomic on its own (its triggers included):
+		// with no key to record and no group cells to move beside it, it
+		// needs no BEGIN and COMMIT, two of the three round trips a
+		// transaction would cost.
+		_, err := s.pool.Exec(ctx, insert, ids, wss, traces, values, weights, metas, created, updated)
+		return translate(err)
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`,
-			ids, wss, traces, values, weights, metas, created, updated)
+		_, err := tx.Exec(ctx, insert, ids, wss, traces, values, weights, metas, created, updated)
 		if err == nil {
 			err = regroup(ctx, tx, touched, nil, ids)
 		}
@@ -207,7 +216,7 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
 
 // UpsertTokenFeedback implements store.Store.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
-	meta, err := store.EncodeMetadata(f.Metadata)
+	meta, err := f.EncodedMetadata()
 	if err != nil {
 		return nil, err
 	}

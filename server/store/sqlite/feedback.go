@@ -81,7 +81,7 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	rows := make([][]any, len(fs))
 	for i, f := range fs {
-		meta, err := store.EncodeMetadata(f.Metadata)
+		meta, err := f.EncodedMetadata()
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
 
 // UpsertTokenFeedback implements store.Store.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
-	meta, err := store.EncodeMetadata(f.Metadata)
+	meta, err := f.EncodedMetadata()
 	if err != nil {
 		return nil, err
 	}

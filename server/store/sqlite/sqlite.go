@@ -149,6 +149,22 @@ func dsn(path string, readOnly bool) string {
 		// keeps the process well within 100 MiB under load (32 MiB
 		// measured 109 MiB peak RSS in make bench, 8 MiB 62 MiB).
 		q.Add("_pragma", "cache_size(-8192)")
+		// Each write of a batch runs under its own savepoint, so that it
+		// can fail alone; SQLite keeps the original of every page a
+		// savepoint changes in a sub-journal, and the fold sums into a
+		// temporary table. By default both are temporary files: about two
+		// page writes per feedback row, for data never needed once the
+		// savepoint ends. In memory they are a copy of a few pages.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		// The writer checkpoints the WAL into the database every 4000
+		// pages (16 MiB) rather than SQLite's 1000. The pages every batch
+		// touches (the newest of the time-ordered indexes, the current
+		// leaf of each _prompt, _environment and pair value) are written
+		// to the database once per checkpoint however often the WAL holds
+		// them, so fewer checkpoints write fewer pages: under make bench,
+		// 111 -> 97 page writes per commit of 14 rows, 186 -> 174 us of
+		// CPU per row. Durability is the WAL's, unchanged.
+		q.Add("_pragma", "wal_autocheckpoint(4000)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }

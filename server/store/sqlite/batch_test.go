@@ -1,0 +1,94 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// Concurrent writes share commits; a write that cannot be stored (here: a
+// bulk with an id that exists) must still fail alone, leaving nothing of
+// itself, and every other write of its batch be stored whole, with its
+// metadata pairs indexed.
+func TestConcurrentWritesFailAlone(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "feedbackd.db")
+	s := open(t, path)
+	defer s.Close()
+	ws, err := s.EnsureWorkspace(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	item := func(trace string) *store.Feedback {
+		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: trace, Value: 1, Weight: 1,
+			Metadata: map[string]any{"_user": "u", "model": "m-" + trace}, CreatedAt: now, UpdatedAt: now}
+	}
+	taken := item("taken")
+	if err := s.CreateFeedback(ctx, []*store.Feedback{taken}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	const writers = 200
+	writes := make([][]*store.Feedback, writers)
+	for i := range writes {
+		writes[i] = []*store.Feedback{item(fmt.Sprintf("t%d", i))}
+		if i%3 == 0 {
+			writes[i] = append(writes[i], item(fmt.Sprintf("t%d-b", i)))
+		}
+	}
+	dup := *taken
+	dup.TraceID = "dup"
+	writes[writers/2] = append(writes[writers/2], &dup) // this bulk cannot be stored
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writes {
+		wg.Go(func() { errs[i] = s.CreateFeedback(ctx, writes[i], nil) })
+	}
+	wg.Wait()
+
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	for i, w := range writes {
+		if i == writers/2 {
+			if store.ErrorCode(errs[i]) != store.ECONFLICT {
+				t.Errorf("write with a taken id: got %v, want %s", errs[i], store.ECONFLICT)
+			}
+			for _, f := range w[:len(w)-1] {
+				if _, err := s.GetFeedback(ctx, ws.ID, f.ID); store.ErrorCode(err) != store.ENOTFOUND {
+					t.Errorf("item %s of the failed bulk: got %v, want it not stored", f.TraceID, err)
+				}
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("write %d: %v", i, errs[i])
+			continue
+		}
+		for _, f := range w {
+			got, err := s.GetFeedback(ctx, ws.ID, f.ID)
+			if err != nil || got.TraceID != f.TraceID || got.Metadata["model"] != f.Metadata["model"] {
+				t.Errorf("item %s: got %+v, %v", f.TraceID, got, err)
+			}
+			// Its metadata pair is indexed, pointing at its own row.
+			var n int
+			err = db.QueryRow(`SELECT count(*) FROM feedback_pairs AS p JOIN feedback AS f ON f.rowid = p.fid
+				WHERE f.id = ? AND p.key = 'model' AND p.val = ? AND p.created_at = f.created_at`, f.ID, "m-"+f.TraceID).Scan(&n)
+			if err != nil || n != 1 {
+				t.Errorf("pair of item %s: %d rows, %v", f.TraceID, n, err)
+			}
+		}
+	}
+}
