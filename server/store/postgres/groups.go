@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -11,22 +12,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
 // Group cells (migration 00009, store.GroupCells) are kept by every write
-// in its own transaction. The write runs first; then regroup takes a
-// transaction lock on each trace it touched (hashed into traceLocks locks,
-// which bounds the locks a bulk write holds, and taken in one order), reads
-// those traces' chains as they are now, and moves the cells by the
-// difference between the chains with and without the write. A write to the
-// same traces that has not committed waits for the locks before it reads,
-// and then sees this one: each write's difference starts where the last
-// one's ended. Locking after the write keeps the write itself, the costly
-// part, out of the section writes to one trace pass one at a time, and
-// means every write takes row locks (rollups, indexes) before trace locks,
-// never the other way round.
+// in its own transaction. A write that touches rows with a rollup key
+// first takes a transaction lock on each trace it touches (hashed into
+// traceLocks locks, which bounds the locks a bulk write holds, taken in
+// one order in one statement), reads those traces' chains as committed
+// (a statement that starts after the locks sees what the writes that held
+// them committed), works out the chains after the write, moves the cells
+// by the difference, and only then writes its rows. So the cells follow
+// the writes to a trace one at a time, and every write takes its locks in
+// one order: trace locks, then its feedback row (updates), then group
+// cells (sorted), then what its statement's triggers lock (rollups) last,
+// which keeps the time it holds the busiest rows (today's rollups) as
+// short as it was without group cells.
 
 // traceLocks is how many advisory locks the traces are hashed into.
 const traceLocks = 256
@@ -42,13 +45,9 @@ const chainColumns = `workspace_id::text, id::text, trace_id, (extract(epoch FRO
 // trace names one trace of one workspace.
 type trace struct{ workspaceID, traceID string }
 
-// regroup moves the group cells after a write in tx to the rows of traces:
-// removed are the rows it deleted or changed, as they were, and written the
-// ids of the rows it inserted or changed.
-func regroup(ctx context.Context, tx pgx.Tx, traces []trace, removed []store.ChainRow, written []string) error {
-	if len(traces) == 0 {
-		return nil
-	}
+// lockChains takes the locks of traces and returns the rows of their
+// chains as committed.
+func lockChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
 	locks := make([]int64, 0, len(traces))
 	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
 	seen := map[trace]bool{}
@@ -64,49 +63,113 @@ func regroup(ctx context.Context, tx pgx.Tx, traces []trace, removed []store.Cha
 	}
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
-	// unnest keeps the array's order: every write takes the locks in
-	// ascending order, so two writes never wait for each other in a circle.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
-		return fmt.Errorf("group cells: %w", err)
-	}
-	// A statement that starts after the locks sees what the writes that
-	// held them committed, and this write's own rows.
-	after, err := scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback
+	// One round trip: the read starts when the locks are taken. unnest
+	// keeps the array's order.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks)
+	b.Queue(`SELECT `+chainColumns+` FROM feedback
 		WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
-		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids))
-	if err != nil {
-		return err
+		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("group cells: %w", err)
 	}
-	mine := map[string]bool{}
-	for _, id := range written {
-		mine[id] = true
-	}
-	before := slices.Clone(removed)
-	for _, r := range after {
-		if !mine[r.ID] {
-			before = append(before, r)
-		}
-	}
+	return scanChains(br.Query())
+}
+
+// moveCells queues on b the statements that file the difference between
+// the chains before and after a write.
+func moveCells(b *pgx.Batch, before, after []store.ChainRow) {
 	cells := store.GroupCells{}
 	cells.AddChains(before, -1)
 	cells.AddChains(after, 1)
-	return fileGroupCells(ctx, tx, cells)
+	queueGroupCells(b, cells)
+}
+
+// sendBatch sends b in tx, one round trip, and returns the command tag of
+// its last statement.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	if b.Len() == 0 {
+		return tag, nil
+	}
+	br := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		var err error
+		if tag, err = br.Exec(); err != nil {
+			br.Close()
+			return tag, err
+		}
+	}
+	return tag, br.Close()
+}
+
+// without returns rows without the row with id.
+func without(rows []store.ChainRow, id string) []store.ChainRow {
+	return slices.DeleteFunc(slices.Clone(rows), func(r store.ChainRow) bool { return r.ID == id })
+}
+
+// rollupValues returns the rollup keys' values of each metadata as the
+// m_ columns will hold them (metadata ->> key): strings as they are, from
+// Go; any other value as PostgreSQL renders it, asked of PostgreSQL.
+func rollupValues(ctx context.Context, tx pgx.Tx, metas []map[string]any, encoded []string) ([][3]*string, error) {
+	out := make([][3]*string, len(metas))
+	var ask []int
+	for i, m := range metas {
+		sp := store.SpecialOf(m)
+		for d := range out[i] {
+			out[i][d] = sp.Values[d+1]
+			if sp.Values[d+1] != nil && sp.Strings&(1<<(d+1)) == 0 {
+				ask = append(ask, i)
+			}
+		}
+	}
+	ask = slices.Compact(ask)
+	if len(ask) == 0 {
+		return out, nil
+	}
+	jsons := make([]string, len(ask))
+	for j, i := range ask {
+		jsons[j] = encoded[i]
+	}
+	rows, err := tx.Query(ctx, `SELECT m ->> '_organisation', m ->> '_prompt', m ->> '_environment'
+		FROM unnest($1::jsonb[]) WITH ORDINALITY AS u (m, i) ORDER BY i`, jsons)
+	if err != nil {
+		return nil, fmt.Errorf("group cells: %w", err)
+	}
+	defer rows.Close()
+	for j := 0; rows.Next(); j++ {
+		v := &out[ask[j]]
+		if err := rows.Scan(&v[0], &v[1], &v[2]); err != nil {
+			return nil, fmt.Errorf("group cells: %w", err)
+		}
+	}
+	return out, rows.Err()
 }
 
 // lockedRow locks the stored feedback a condition selects (FOR UPDATE) and
-// returns it as a chain row; nil when there is none.
-func lockedRow(ctx context.Context, tx pgx.Tx, where string, args ...any) (*store.ChainRow, error) {
-	rows, err := scanChains(tx.Query(ctx, `SELECT `+chainColumns+` FROM feedback WHERE `+where+` FOR UPDATE`, args...))
-	if err != nil || len(rows) == 0 {
-		return nil, err
+// returns it as a chain row with its weight; nil when there is none.
+func lockedRow(ctx context.Context, tx pgx.Tx, where string, args ...any) (*store.ChainRow, float64, error) {
+	var (
+		r      store.ChainRow
+		weight float64
+	)
+	err := tx.QueryRow(ctx, `SELECT `+chainColumns+`, weight FROM feedback WHERE `+where+` FOR UPDATE`, args...).
+		Scan(&r.WorkspaceID, &r.ID, &r.Trace, &r.CreatedAt, &r.Values[0], &r.Values[1], &r.Values[2], &r.Weighted, &weight)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, nil
 	}
-	return &rows[0], nil
+	if err != nil {
+		return nil, 0, err
+	}
+	return &r, weight, nil
 }
 
-// fileGroupCells adds the differences in cells to the stored cells, in key
-// order (so that concurrent writes lock shared cells in one order), and
-// drops the cells left empty.
-func fileGroupCells(ctx context.Context, tx pgx.Tx, cells store.GroupCells) error {
+// queueGroupCells queues on b the statements that add the differences in
+// cells to the stored cells, in key order (so that concurrent writes lock
+// shared cells in one order), and drop the cells left empty.
+func queueGroupCells(b *pgx.Batch, cells store.GroupCells) {
 	keys := make([]store.GroupCellKey, 0, len(cells))
 	for k, c := range cells {
 		if c.N != 0 || math.Abs(c.SumWeighted) >= 1e-9 {
@@ -114,7 +177,7 @@ func fileGroupCells(ctx context.Context, tx pgx.Tx, cells store.GroupCells) erro
 		}
 	}
 	if len(keys) == 0 {
-		return nil
+		return
 	}
 	slices.SortFunc(keys, func(a, b store.GroupCellKey) int {
 		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Dim, b.Dim), cmp.Compare(a.Span, b.Span),
@@ -129,20 +192,18 @@ func fileGroupCells(ctx context.Context, tx pgx.Tx, cells store.GroupCells) erro
 		wss[i], dims[i], vals[i] = k.WorkspaceID, store.RollupKeys[k.Dim], k.Value
 		spans[i], units[i], prevs[i], counts[i], sums[i] = k.Span, k.Unit, k.PrevSlot, c.N, c.SumWeighted
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO feedback_group_cells AS c (workspace_id, dim, span, unit, dim_value, prev_slot, n, sum_weighted)
+	b.Queue(`INSERT INTO feedback_group_cells AS c (workspace_id, dim, span, unit, dim_value, prev_slot, n, sum_weighted)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::float8[])
 		ON CONFLICT (workspace_id, dim, span, unit, dim_value, prev_slot) DO UPDATE SET
 			n = c.n + excluded.n, sum_weighted = c.sum_weighted + excluded.sum_weighted`,
-		wss, dims, spans, units, vals, prevs, counts, sums); err != nil {
-		return fmt.Errorf("group cells: %w", err)
+		wss, dims, spans, units, vals, prevs, counts, sums)
+	if !slices.ContainsFunc(counts, func(n int64) bool { return n < 0 }) {
+		return
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM feedback_group_cells
+	b.Queue(`DELETE FROM feedback_group_cells
 		WHERE (workspace_id, dim, span, unit, dim_value, prev_slot) IN (
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[]))
-		  AND n = 0`, wss, dims, spans, units, vals, prevs); err != nil {
-		return fmt.Errorf("group cells: %w", err)
-	}
-	return nil
+		  AND n = 0`, wss, dims, spans, units, vals, prevs)
 }
 
 // scanChains reads rows of chainColumns.

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -167,14 +168,37 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		return translate(err)
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, insert, ids, wss, traces, values, weights, metas, created, updated)
-		if err == nil {
-			err = regroup(ctx, tx, touched, nil, ids)
+		// The cells, the rows and the key go in one round trip.
+		b := &pgx.Batch{}
+		if len(touched) > 0 {
+			before, err := lockChains(ctx, tx, touched)
+			if err != nil {
+				return err
+			}
+			maps := make([]map[string]any, n)
+			for i, f := range fs {
+				maps[i] = f.Metadata
+			}
+			rendered, err := rollupValues(ctx, tx, maps, metas)
+			if err != nil {
+				return err
+			}
+			after := slices.Clone(before)
+			for i, f := range fs {
+				after = append(after, store.ChainRow{WorkspaceID: wss[i], ID: canonicalUUID(ids[i]), Trace: traces[i], CreatedAt: f.CreatedAt.UnixMicro(),
+					Values: rendered[i], Weighted: float64(f.Value) * f.Weight})
+			}
+			moveCells(b, before, after)
 		}
-		if err != nil || idem == nil {
-			return err
+		b.Queue(insert, ids, wss, traces, values, weights, metas, created, updated)
+		if idem != nil {
+			queueIdempotency(b, idem, ids)
 		}
-		return recordIdempotency(ctx, tx, idem, ids)
+		tag, err := sendBatch(ctx, tx, b)
+		if err == nil && idem != nil && tag.RowsAffected() == 0 {
+			return store.ErrIdempotencyKeyUsed
+		}
+		return err
 	})
 }
 
@@ -182,8 +206,9 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 // write's transaction; ErrIdempotencyKeyUsed when the key is taken (by a
 // write committed meanwhile, on any replica), which rolls the write back.
 func recordIdempotency(ctx context.Context, tx pgx.Tx, idem *store.Idempotency, ids []string) error {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
+	b := &pgx.Batch{}
+	queueIdempotency(b, idem, ids)
+	tag, err := sendBatch(ctx, tx, b)
 	if err != nil {
 		return err
 	}
@@ -191,6 +216,13 @@ func recordIdempotency(ctx context.Context, tx pgx.Tx, idem *store.Idempotency, 
 		return store.ErrIdempotencyKeyUsed
 	}
 	return nil
+}
+
+// queueIdempotency queues recordIdempotency's statement on b: it inserts no
+// row when the key is taken.
+func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
+	b.Queue(`INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
 }
 
 // IdempotentResult implements store.Store.
@@ -222,37 +254,48 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	var out *store.Feedback
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// The first write of a token inserts its row; one that finds the
-		// row (committed, perhaps by a write that raced this one: the
-		// insert waits for it) locks it and replaces its values. The row
-		// keeps its id, trace id and time.
-		row := tx.QueryRow(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO NOTHING
-			RETURNING `+feedbackColumns,
-			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
-		var (
-			removed []store.ChainRow
-			err     error
-		)
-		if out, err = scanFeedback(row); store.ErrorCode(err) == store.ENOTFOUND {
-			var old *store.ChainRow
-			if old, err = lockedRow(ctx, tx, `workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID); err != nil {
-				return err
-			}
-			if old == nil {
-				return fmt.Errorf("token feedback: the row that conflicted is gone")
-			}
-			removed = []store.ChainRow{*old}
-			out, err = scanFeedback(tx.QueryRow(ctx, `UPDATE feedback SET value = $1, weight = $2, metadata = $3, updated_at = $4
-				WHERE workspace_id = $5 AND token_id = $6
-				RETURNING `+feedbackColumns, f.Value, f.Weight, meta, f.UpdatedAt, f.WorkspaceID, tokenID))
+		// A token's row, once stored, keeps its id, trace id and time; its
+		// trace is the token's, so a first write racing this one locks the
+		// same trace and commits before this one reads.
+		traceID := f.TraceID
+		if err := tx.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID).Scan(&traceID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
 		}
+		before, err := lockChains(ctx, tx, []trace{{f.WorkspaceID, traceID}})
 		if err != nil {
 			return err
 		}
-		if err := regroup(ctx, tx, []trace{{out.WorkspaceID, out.TraceID}}, removed, []string{out.ID}); err != nil || idem == nil {
+		old, _, err := lockedRow(ctx, tx, `workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID)
+		if err != nil {
+			return err
+		}
+		rendered, err := rollupValues(ctx, tx, []map[string]any{f.Metadata}, []string{meta})
+		if err != nil {
+			return err
+		}
+		next := store.ChainRow{WorkspaceID: f.WorkspaceID, ID: canonicalUUID(f.ID), Trace: traceID, CreatedAt: f.CreatedAt.UnixMicro(),
+			Values: rendered[0], Weighted: float64(f.Value) * f.Weight}
+		after := before
+		if old != nil {
+			next.ID, next.CreatedAt = old.ID, old.CreatedAt
+			after = without(before, old.ID)
+		}
+		b := &pgx.Batch{}
+		moveCells(b, before, append(after, next))
+		if _, err := sendBatch(ctx, tx, b); err != nil {
+			return err
+		}
+		row := tx.QueryRow(ctx, `INSERT INTO feedback
+				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
+				value = excluded.value,
+				weight = excluded.weight,
+				metadata = excluded.metadata,
+				updated_at = excluded.updated_at
+			RETURNING `+feedbackColumns,
+			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
+		if out, err = scanFeedback(row); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -281,12 +324,26 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	}
 	var out *store.Feedback
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		old, err := lockedRow(ctx, tx, `workspace_id = $1 AND id = $2`, workspaceID, id)
+		before, old, err := lockFeedback(ctx, tx, workspaceID, id)
 		if err != nil {
 			return err
 		}
-		if old == nil {
-			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		next := *old
+		next.Weighted = float64(u.Value) * old.weight
+		if u.Weight != nil {
+			next.Weighted = float64(u.Value) * *u.Weight
+		}
+		if u.MetadataSet {
+			rendered, err := rollupValues(ctx, tx, []map[string]any{u.Metadata}, []string{*meta})
+			if err != nil {
+				return err
+			}
+			next.Values = rendered[0]
+		}
+		b := &pgx.Batch{}
+		moveCells(b, before, append(without(before, old.ID), next.ChainRow))
+		if _, err := sendBatch(ctx, tx, b); err != nil {
+			return err
 		}
 		row := tx.QueryRow(ctx, `UPDATE feedback SET
 				value = $1,
@@ -296,10 +353,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 			WHERE workspace_id = $5 AND id = $6
 			RETURNING `+feedbackColumns,
 			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
-		if out, err = scanFeedback(row); err != nil {
-			return err
-		}
-		if err := regroup(ctx, tx, []trace{{workspaceID, old.Trace}}, []store.ChainRow{*old}, []string{id}); err != nil || idem == nil {
+		if out, err = scanFeedback(row); err != nil || idem == nil {
 			return err
 		}
 		return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -310,15 +364,61 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		gone, err := scanChains(tx.Query(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2 RETURNING `+chainColumns, workspaceID, id))
+		before, old, err := lockFeedback(ctx, tx, workspaceID, id)
 		if err != nil {
 			return err
 		}
-		if len(gone) == 0 {
-			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		b := &pgx.Batch{}
+		moveCells(b, before, without(before, old.ID))
+		if _, err := sendBatch(ctx, tx, b); err != nil {
+			return err
 		}
-		return regroup(ctx, tx, []trace{{workspaceID, gone[0].Trace}}, gone, nil)
+		tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
+		return affectedOne(tag, err, "feedback not found")
 	})
+}
+
+// canonicalUUID is id as PostgreSQL writes a uuid as text, which orders
+// chain rows of the same time (see store.GroupCells).
+func canonicalUUID(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
+}
+
+// lockedFeedback is a stored feedback as a chain row, and its weight.
+type lockedFeedback struct {
+	store.ChainRow
+	weight float64
+}
+
+// lockFeedback locks the trace of a stored feedback, then the feedback,
+// and returns the trace's chains and the feedback; ENOTFOUND when there
+// is none. The trace is read before its lock: a feedback never changes
+// trace.
+func lockFeedback(ctx context.Context, tx pgx.Tx, workspaceID, id string) ([]store.ChainRow, *lockedFeedback, error) {
+	var traceID string
+	err := tx.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id).Scan(&traceID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	before, err := lockChains(ctx, tx, []trace{{workspaceID, traceID}})
+	if err != nil {
+		return nil, nil, err
+	}
+	row, weight, err := lockedRow(ctx, tx, `workspace_id = $1 AND id = $2`, workspaceID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if row == nil {
+		// Deleted by a write that held the trace's lock.
+		return nil, nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	return before, &lockedFeedback{*row, weight}, nil
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback
