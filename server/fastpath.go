@@ -285,17 +285,11 @@ func members(b []byte, i int, f func(name, value []byte) bool) (int, bool) {
 		if end, ok = valueEnd(b, i); !ok || !f(name, b[i:end]) {
 			return 0, false
 		}
-		if i = skipSpace(b, end); i == len(b) {
-			return 0, false
+		next, done, ok := afterValue(b, end, '}')
+		if !ok || done {
+			return next, ok
 		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
-		}
+		i = next
 	}
 	return 0, false
 }
@@ -312,19 +306,29 @@ func elements(b []byte, i int, f func(value []byte) bool) (int, bool) {
 		if !ok || !f(b[i:end]) {
 			return 0, false
 		}
-		if i = skipSpace(b, end); i == len(b) {
-			return 0, false
+		next, done, ok := afterValue(b, end, ']')
+		if !ok || done {
+			return next, ok
 		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, true
-		default:
-			return 0, false
-		}
+		i = next
 	}
 	return 0, false
+}
+
+// afterValue reads what follows a member or an element ending at b[end]:
+// a comma, and next is where the following one starts; or the closing
+// bracket, done, and next is just past it.
+func afterValue(b []byte, end int, closing byte) (next int, done, ok bool) {
+	i := skipSpace(b, end)
+	switch {
+	case i == len(b):
+		return 0, false, false
+	case b[i] == ',':
+		return skipSpace(b, i+1), false, true
+	case b[i] == closing:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }

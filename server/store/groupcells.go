@@ -169,6 +169,31 @@ func (ts GroupTallies) Add(value string, requests, n int64, sum float64) {
 	t.SumWeighted += sum
 }
 
+// Rows is what both stores' drivers (database/sql, pgx) give of a query's
+// result; the caller closes it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// AddRows adds the result of a store's query of its cells: rows of a
+// value, its requests, its rows and their value x weight.
+func (ts GroupTallies) AddRows(rows Rows) error {
+	for rows.Next() {
+		var (
+			v           string
+			requests, n int64
+			sum         float64
+		)
+		if err := rows.Scan(&v, &requests, &n, &sum); err != nil {
+			return err
+		}
+		ts.Add(v, requests, n, sum)
+	}
+	return rows.Err()
+}
+
 // AddCells adds sign times what the cells of one workspace and dimension
 // inside plan's reads count in a range starting at from, as a store's
 // query of its cells would.

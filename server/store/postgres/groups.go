@@ -291,16 +291,5 @@ func addTallies(rows pgx.Rows, err error, tallies store.GroupTallies) error {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var (
-			v           string
-			requests, n int64
-			sum         float64
-		)
-		if err := rows.Scan(&v, &requests, &n, &sum); err != nil {
-			return err
-		}
-		tallies.Add(v, requests, n, sum)
-	}
-	return rows.Err()
+	return tallies.AddRows(rows)
 }

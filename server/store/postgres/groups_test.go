@@ -3,15 +3,14 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
+	"github.com/feedbackd/feedbackd/server/store/storetest"
 )
 
 // Writers on several connections at once, inserting, updating and
@@ -103,32 +102,8 @@ func compareGroupCells(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	defer stored.Close()
-	got := 0
-	for stored.Next() {
-		var (
-			k   store.GroupCellKey
-			dim string
-			c   store.GroupCell
-		)
-		if err := stored.Scan(&k.WorkspaceID, &dim, &k.Span, &k.Unit, &k.Value, &k.PrevSlot, &c.N, &c.SumWeighted); err != nil {
-			t.Fatal(err)
-		}
-		k.Dim = slices.Index(store.RollupKeys, dim)
-		if w := want[k]; w == nil || w.N != c.N || math.Abs(w.SumWeighted-c.SumWeighted) > 1e-9 {
-			t.Fatalf("stored cell %+v = %+v, want %+v", k, c, w)
-		}
-		got++
+	if len(want) == 0 {
+		t.Fatal("no rows hold a rollup key")
 	}
-	if err := stored.Err(); err != nil {
-		t.Fatal(err)
-	}
-	nonEmpty := 0
-	for _, c := range want {
-		if c.N != 0 {
-			nonEmpty++
-		}
-	}
-	if got != nonEmpty || got == 0 {
-		t.Fatalf("%d cells stored, want %d", got, nonEmpty)
-	}
+	storetest.EqualGroupCells(t, stored, want)
 }

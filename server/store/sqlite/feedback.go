@@ -269,7 +269,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	}
 	var out *store.Feedback
 	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		trace, err := traceOf(ctx, tx, traceByID, workspaceID, id)
 		if err != nil {
 			return err
 		}
@@ -293,7 +293,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		trace, err := traceOf(ctx, tx, traceByID, workspaceID, id)
 		if err != nil {
 			return err
 		}

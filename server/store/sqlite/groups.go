@@ -180,6 +180,9 @@ func (s *Store) regroup(ctx context.Context, tx *sql.Conn, workspaceID, traceID 
 	return s.fileGroupCells(ctx, cells)
 }
 
+// traceByID is traceOf's query for a feedback by workspace and id.
+const traceByID = `SELECT trace_id FROM feedback WHERE workspace_id = ? AND id = ?`
+
 // traceOf returns the trace id of a stored feedback, "" when there is none.
 func traceOf(ctx context.Context, tx *sql.Conn, query string, args ...any) (string, error) {
 	var trace string
@@ -271,16 +274,5 @@ func addTallies(rows *sql.Rows, err error, tallies store.GroupTallies) error {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var (
-			v           string
-			requests, n int64
-			sum         float64
-		)
-		if err := rows.Scan(&v, &requests, &n, &sum); err != nil {
-			return err
-		}
-		tallies.Add(v, requests, n, sum)
-	}
-	return rows.Err()
+	return tallies.AddRows(rows)
 }

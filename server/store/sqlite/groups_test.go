@@ -6,11 +6,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/storetest"
 )
 
 // The group cells always equal the cells of the filed rows computed from
@@ -131,32 +131,7 @@ func checkGroups(t *testing.T, s *Store, workspaceID string, base time.Time, rng
 		t.Fatal(err)
 	}
 	defer stored.Close()
-	got := 0
-	for stored.Next() {
-		var (
-			k   store.GroupCellKey
-			dim string
-			c   store.GroupCell
-		)
-		if err := stored.Scan(&k.WorkspaceID, &dim, &k.Span, &k.Unit, &k.Value, &k.PrevSlot, &c.N, &c.SumWeighted); err != nil {
-			t.Fatal(err)
-		}
-		k.Dim = slices.Index(store.RollupKeys, dim)
-		w := want[k]
-		if w == nil || w.N != c.N || math.Abs(w.SumWeighted-c.SumWeighted) > 1e-9 {
-			t.Fatalf("mark %d: stored cell %+v = %+v, want %+v", mark, k, c, w)
-		}
-		got++
-	}
-	if n := len(slices.DeleteFunc(slices.Collect(func(yield func(*store.GroupCell) bool) {
-		for _, c := range want {
-			if !yield(c) {
-				return
-			}
-		}
-	}), func(c *store.GroupCell) bool { return c.N == 0 })); n != got {
-		t.Fatalf("mark %d: %d cells stored, want %d", mark, got, n)
-	}
+	storetest.EqualGroupCells(t, stored, want)
 
 	for range 12 {
 		from := base.Add(time.Duration(rng.Int64N(int64(4 * 24 * time.Hour))))
