@@ -310,9 +310,10 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 	return f, translate(err)
 }
 
-// UpdateFeedback implements store.Store. One UPDATE statement changes the
-// row atomically, so concurrent updates from several replicas end in one
-// of them, whole (last write wins), never a mix.
+// UpdateFeedback implements store.Store. The update locks its trace and
+// its row before it reads them, so concurrent updates from several
+// replicas run one after the other and end in one of them, whole (last
+// write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var meta *string
 	if u.MetadataSet {
