@@ -314,11 +314,12 @@ func (s *Store) foldIdle() bool {
 // run inside the open transaction as they are.
 func (s *Store) commit(batch []*writeOp) {
 	ctx := context.Background()
-	start, rows, failed := time.Now(), 0, error(nil)
-	defer func() { s.observeCommit(len(batch), rows, time.Since(start), failed) }()
+	start := time.Now()
+	// The commit is observed before any write is answered, so that what a
+	// client reads after its answer (metrics) already counts it.
 	fail := func(what string, err error) {
-		failed = err
 		_, _ = s.stmts.rollback.ExecContext(ctx)
+		s.observeCommit(len(batch), 0, time.Since(start), err)
 		for _, op := range batch {
 			op.err <- fmt.Errorf("%s: %w", what, err)
 		}
@@ -355,10 +356,14 @@ func (s *Store) commit(batch []*writeOp) {
 		fail("commit", err)
 		return
 	}
+	rows := 0
 	for i, op := range batch {
 		if errs[i] == nil {
 			rows += op.rows
 		}
+	}
+	s.observeCommit(len(batch), rows, time.Since(start), nil)
+	for i, op := range batch {
 		op.err <- errs[i]
 	}
 }
