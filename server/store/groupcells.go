@@ -8,8 +8,9 @@ import (
 )
 
 // Group cells let the stores answer metadata groups by a rollup key
-// (_organisation, _prompt, _environment) without reading every row, with
-// exact counts of distinct trace ids.
+// (_organisation, _prompt, _environment), unfiltered or filtered by
+// another rollup key, without reading every row, with exact counts of
+// distinct trace ids.
 //
 // Distinct trace ids do not add up across time, but they can be counted
 // as rows: call a chain the rows of one workspace that share a trace id
@@ -28,6 +29,11 @@ import (
 // before from, or with rows the store has not filed yet. A store reads
 // those chains whole and replaces what the cells say of them with what the
 // rows say (GroupTallies.AddCells with sign -1, then AddExact).
+//
+// Groups under a filter on another rollup key are the same problem over
+// the rows the filter selects, so each such filter value has cells of its
+// own (GroupDim): the rows of one trace with one value of each key form
+// a chain there.
 
 // Sentinels of GroupCellKey.PrevSlot: counted by every range, and by none.
 const (
@@ -48,11 +54,58 @@ type ChainRow struct {
 	Weighted float64
 }
 
+// GroupDim is one family of group cells: groups by RollupKeys[Key] over
+// every row (Filter < 0), or over the rows that hold one value at
+// RollupKeys[Filter], for each such value (groups under a filter on that
+// key). A chain of a filtered family is the rows of one trace with one
+// value of each key.
+type GroupDim struct{ Key, Filter int }
+
+// GroupDims are the families a store keeps: groups by each rollup key,
+// alone and under a filter on each other rollup key.
+var GroupDims = func() []GroupDim {
+	var dims []GroupDim
+	for k := range RollupKeys {
+		dims = append(dims, GroupDim{k, -1})
+		for f := range RollupKeys {
+			if f != k {
+				dims = append(dims, GroupDim{k, f})
+			}
+		}
+	}
+	return dims
+}()
+
+// Name names the cells of d under a filter value (unused when d has no
+// filter), as the stores' dim column holds it: "_prompt", or
+// "_prompt|_environment=prod".
+func (d GroupDim) Name(filter string) string {
+	if d.Filter < 0 {
+		return RollupKeys[d.Key]
+	}
+	return RollupKeys[d.Key] + "|" + RollupKeys[d.Filter] + "=" + filter
+}
+
+// nameOf returns the name of the cells of d that r is filed in, and
+// false when r is in none.
+func (d GroupDim) nameOf(r *ChainRow) (string, bool) {
+	if r.Values[d.Key] == nil {
+		return "", false
+	}
+	if d.Filter < 0 {
+		return RollupKeys[d.Key], true
+	}
+	if r.Values[d.Filter] == nil {
+		return "", false
+	}
+	return d.Name(*r.Values[d.Filter]), true
+}
+
 // GroupCellKey names one group cell.
 type GroupCellKey struct {
 	WorkspaceID string
-	// Dim is the key's index in RollupKeys.
-	Dim   int
+	// Dim names the family and filter value (GroupDim.Name).
+	Dim   string
 	Value string
 	// Span is one of RollupSpans; Unit is floor(CreatedAt / Span).
 	Span, Unit int64
@@ -70,31 +123,37 @@ type GroupCell struct {
 // GroupCells accumulates cells.
 type GroupCells map[GroupCellKey]*GroupCell
 
-// AddChains adds sign times the cells of rows to cs. rows must hold every
-// row of each chain they touch (in any order): the cells of a row depend
-// on the row before it.
+// AddChains adds sign times the cells of rows to cs, in every family of
+// GroupDims. rows must hold every row of each chain they touch (in any
+// order): the cells of a row depend on the row before it.
 func (cs GroupCells) AddChains(rows []ChainRow, sign int64) {
-	for dim := range RollupKeys {
-		chain := make([]*ChainRow, 0, len(rows))
+	type member struct {
+		name string
+		r    *ChainRow
+	}
+	chain := make([]member, 0, len(rows))
+	for _, d := range GroupDims {
+		chain = chain[:0]
 		for i := range rows {
-			if rows[i].Values[dim] != nil {
-				chain = append(chain, &rows[i])
+			if name, ok := d.nameOf(&rows[i]); ok {
+				chain = append(chain, member{name, &rows[i]})
 			}
 		}
-		slices.SortFunc(chain, func(a, b *ChainRow) int {
-			return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Trace, b.Trace),
-				cmp.Compare(*a.Values[dim], *b.Values[dim]), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+		slices.SortFunc(chain, func(a, b member) int {
+			return cmp.Or(cmp.Compare(a.r.WorkspaceID, b.r.WorkspaceID), cmp.Compare(a.name, b.name), cmp.Compare(a.r.Trace, b.r.Trace),
+				cmp.Compare(*a.r.Values[d.Key], *b.r.Values[d.Key]), cmp.Compare(a.r.CreatedAt, b.r.CreatedAt), cmp.Compare(a.r.ID, b.r.ID))
 		})
-		for i, r := range chain {
+		for i, m := range chain {
+			r := m.r
 			var prev *ChainRow
 			if i > 0 {
-				if p := chain[i-1]; p.WorkspaceID == r.WorkspaceID && p.Trace == r.Trace && *p.Values[dim] == *r.Values[dim] {
-					prev = p
+				if p := chain[i-1]; p.r.WorkspaceID == r.WorkspaceID && p.name == m.name && p.r.Trace == r.Trace && *p.r.Values[d.Key] == *r.Values[d.Key] {
+					prev = p.r
 				}
 			}
 			for _, span := range RollupSpans {
 				unit := FloorDiv(r.CreatedAt, span*1_000_000)
-				k := GroupCellKey{WorkspaceID: r.WorkspaceID, Dim: dim, Value: *r.Values[dim], Span: span, Unit: unit, PrevSlot: PrevNone}
+				k := GroupCellKey{WorkspaceID: r.WorkspaceID, Dim: m.name, Value: *r.Values[d.Key], Span: span, Unit: unit, PrevSlot: PrevNone}
 				if prev != nil {
 					k.PrevSlot = PrevInside
 					if prev.CreatedAt < unit*span*1_000_000 {
@@ -113,25 +172,46 @@ func (cs GroupCells) AddChains(rows []ChainRow, sign int64) {
 	}
 }
 
-// GroupCellsServe says whether group cells answer groups by key over q:
-// q filters by nothing but its time range, or only by key itself equal to
-// a string. The cells hold every value of key as text, as groups render
-// it, and a value other than a string renders as JSON text; so a string
-// that is not valid JSON names exactly the rows holding it, and the
-// answer is its one group (only).
-func (q AnalyticsQuery) GroupCellsServe(key string) (dim int, only string, ok bool) {
-	dim = slices.Index(RollupKeys, key)
-	if dim < 0 || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
-		return 0, "", false
+// GroupCellQuery is what group cells answer of a groups query.
+type GroupCellQuery struct {
+	Dim GroupDim
+	// Name names the cells to read (GroupDim.Name).
+	Name string
+	// Only, when not empty, is the grouped key's own filter value: the
+	// answer is that value's group alone.
+	Only string
+	// FilterValue is the value rows hold at RollupKeys[Dim.Filter].
+	FilterValue string
+}
+
+// GroupCellsServe says whether group cells answer groups by key over q,
+// and which: q filters by nothing but its time range and, optionally, the
+// grouped key and one other rollup key, each equal to a string. The cells
+// hold every value as text, as groups render it, and a value other than a
+// string renders as JSON text; so a string that is not valid JSON names
+// exactly the rows holding it.
+func (q AnalyticsQuery) GroupCellsServe(key string) (GroupCellQuery, bool) {
+	var gq GroupCellQuery
+	gq.Dim = GroupDim{Key: slices.Index(RollupKeys, key), Filter: -1}
+	if gq.Dim.Key < 0 || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil {
+		return gq, false
 	}
-	if len(q.Metadata) == 0 {
-		return dim, "", true
+	for k, v := range q.Metadata {
+		s, isString := v.(string)
+		f := slices.Index(RollupKeys, k)
+		switch {
+		case !isString || json.Valid([]byte(s)) || f < 0:
+			return gq, false
+		case f == gq.Dim.Key:
+			gq.Only = s
+		case gq.Dim.Filter >= 0:
+			return gq, false
+		default:
+			gq.Dim.Filter, gq.FilterValue = f, s
+		}
 	}
-	v, isString := q.Metadata[key].(string)
-	if !isString || json.Valid([]byte(v)) {
-		return 0, "", false
-	}
-	return dim, v, true
+	gq.Name = gq.Dim.Name(gq.FilterValue)
+	return gq, true
 }
 
 // GroupPlan covers [from, to] (Unix microseconds, inclusive) with whole
@@ -194,13 +274,13 @@ func (ts GroupTallies) AddRows(rows Rows) error {
 	return rows.Err()
 }
 
-// AddCells adds sign times what the cells of one workspace and dimension
-// inside plan's reads count in a range starting at from, as a store's
-// query of its cells would.
-func (ts GroupTallies) AddCells(cs GroupCells, workspaceID string, dim int, plan CellPlan, from int64, sign int64) {
+// AddCells adds sign times what the cells of one workspace and name
+// (GroupDim.Name) inside plan's reads count in a range starting at from,
+// as a store's query of its cells would.
+func (ts GroupTallies) AddCells(cs GroupCells, workspaceID, name string, plan CellPlan, from int64, sign int64) {
 	counts := CountsFrom(from)
 	for k, c := range cs {
-		if k.WorkspaceID != workspaceID || k.Dim != dim || !plan.reads(k.Span, k.Unit) {
+		if k.WorkspaceID != workspaceID || k.Dim != name || !plan.reads(k.Span, k.Unit) {
 			continue
 		}
 		var requests int64
@@ -226,20 +306,21 @@ func (ts GroupTallies) Groups(only string) []Group {
 	return groups
 }
 
-// AddExact adds sign times the tallies of rows of one workspace and
-// dimension created in [from, to], counted from the rows themselves.
-func (ts GroupTallies) AddExact(rows []ChainRow, workspaceID string, dim int, from, to int64, sign int64) {
+// AddExact adds sign times the tallies of groups by RollupKeys[key] of the
+// rows of one workspace created in [from, to], counted from the rows
+// themselves (a store passes the rows its filter selects).
+func (ts GroupTallies) AddExact(rows []ChainRow, workspaceID string, key int, from, to int64, sign int64) {
 	seen := map[[2]string]bool{}
 	for _, r := range rows {
-		if r.WorkspaceID != workspaceID || r.Values[dim] == nil || r.CreatedAt < from || r.CreatedAt > to {
+		if r.WorkspaceID != workspaceID || r.Values[key] == nil || r.CreatedAt < from || r.CreatedAt > to {
 			continue
 		}
 		var requests int64
-		if chain := [2]string{*r.Values[dim], r.Trace}; !seen[chain] {
+		if chain := [2]string{*r.Values[key], r.Trace}; !seen[chain] {
 			seen[chain] = true
 			requests = 1
 		}
-		ts.Add(*r.Values[dim], sign*requests, sign, float64(sign)*r.Weighted)
+		ts.Add(*r.Values[key], sign*requests, sign, float64(sign)*r.Weighted)
 	}
 }
 

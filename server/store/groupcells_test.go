@@ -7,7 +7,8 @@ import (
 )
 
 // The cells plus the chains read whole at the edges give exactly what the
-// rows give, for every range: the arithmetic both stores rely on.
+// rows give, for every range, unfiltered and under a filter on another
+// rollup key: the arithmetic both stores rely on.
 func TestGroupCellsCountDistinctTraces(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	const hour = int64(3_600_000_000)
@@ -67,25 +68,38 @@ func TestGroupCellsCountDistinctTraces(t *testing.T) {
 				}
 			}
 		}
-		for dim := range RollupKeys {
-			got := GroupTallies{}
-			got.AddCells(stored, "ws-0", dim, plan, from, 1)
-			old := GroupCells{}
-			old.AddChains(readFiled, 1)
-			got.AddCells(old, "ws-0", dim, plan, from, -1)
-			got.AddExact(read, "ws-0", dim, from, to, 1)
-
-			want := GroupTallies{}
-			want.AddExact(rows, "ws-0", dim, from, to, 1)
-			for v, w := range want {
-				g := got[v]
-				if g == nil || g.Requests != w.Requests || g.N != w.N || fmt.Sprintf("%.6f", g.SumWeighted) != fmt.Sprintf("%.6f", w.SumWeighted) {
-					t.Fatalf("round %d, dim %d, value %s, [%d, %d], %d of %d rows filed: got %+v, want %+v", round, dim, v, from, to, filed, len(rows), g, w)
+		for _, d := range GroupDims {
+			for _, fv := range []string{"v0", "v1", "v2"} {
+				// What the store's filter on the other key selects.
+				sel := func(rows []ChainRow) []ChainRow {
+					var out []ChainRow
+					for _, r := range rows {
+						if d.Filter < 0 || r.Values[d.Filter] != nil && *r.Values[d.Filter] == fv {
+							out = append(out, r)
+						}
+					}
+					return out
 				}
-			}
-			for v, g := range got {
-				if want[v] == nil && (g.Requests != 0 || g.N != 0) {
-					t.Fatalf("round %d, dim %d: value %s counted %+v, has no rows in range", round, dim, v, g)
+				name := d.Name(fv)
+				got := GroupTallies{}
+				got.AddCells(stored, "ws-0", name, plan, from, 1)
+				old := GroupCells{}
+				old.AddChains(sel(readFiled), 1)
+				got.AddCells(old, "ws-0", name, plan, from, -1)
+				got.AddExact(sel(read), "ws-0", d.Key, from, to, 1)
+
+				want := GroupTallies{}
+				want.AddExact(sel(rows), "ws-0", d.Key, from, to, 1)
+				for v, w := range want {
+					g := got[v]
+					if g == nil || g.Requests != w.Requests || g.N != w.N || fmt.Sprintf("%.6f", g.SumWeighted) != fmt.Sprintf("%.6f", w.SumWeighted) {
+						t.Fatalf("round %d, cells %s, value %s, [%d, %d], %d of %d rows filed: got %+v, want %+v", round, name, v, from, to, filed, len(rows), g, w)
+					}
+				}
+				for v, g := range got {
+					if want[v] == nil && (g.Requests != 0 || g.N != 0) {
+						t.Fatalf("round %d, cells %s: value %s counted %+v, has no rows in range", round, name, v, g)
+					}
 				}
 			}
 		}

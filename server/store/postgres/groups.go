@@ -3,168 +3,26 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
-// Group cells (migration 00009, store.GroupCells) are kept by every write
-// in its own transaction. A write that touches rows with a rollup key
-// first takes a transaction lock on each trace it touches (hashed into
-// traceLocks locks, which bounds the locks a bulk write holds, taken in
-// one order in one statement), reads those traces' chains as committed
-// (a statement that starts after the locks sees what the writes that held
-// them committed), works out the chains after the write, moves the cells
-// by the difference, and only then writes its rows. So the cells follow
-// the writes to a trace one at a time, and every write takes its locks in
-// one order: trace locks, then its feedback row (updates), then group
-// cells (sorted), then what its statement's triggers lock (rollups) last,
-// which keeps the time it holds the busiest rows (today's rollups) as
-// short as it was without group cells.
-
-// traceLocks is how many advisory locks the traces are hashed into.
-const traceLocks = 256
-
-// traceLockBase offsets the advisory lock keys, away from the key the
-// migrations take.
-const traceLockBase = 0x6664_0000
+// Group cells (migrations 00009 and 00010, store.GroupCells) are kept by
+// a filer off the write path (filer.go): writes only queue the versions
+// of rows they end and begin. Groups read the cells of whole units and
+// the chains of the traces at the range's edges and of the traces still
+// queued, whole, in one snapshot.
 
 // chainColumns are a ChainRow's columns, as scanChains reads them.
 const chainColumns = `workspace_id::text, id::text, trace_id, (extract(epoch FROM created_at) * 1000000)::bigint,
 	m_organisation, m_prompt, m_environment, value * weight`
-
-// trace names one trace of one workspace.
-type trace struct{ workspaceID, traceID string }
-
-// lockChains takes the locks of traces and returns the rows of their
-// chains as committed.
-func lockChains(ctx context.Context, tx pgx.Tx, traces []trace) ([]store.ChainRow, error) {
-	locks := make([]int64, 0, len(traces))
-	wss, ids := make([]string, 0, len(traces)), make([]string, 0, len(traces))
-	seen := map[trace]bool{}
-	for _, t := range traces {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		h := fnv.New64a()
-		h.Write([]byte(t.workspaceID + "\x00" + t.traceID))
-		locks = append(locks, traceLockBase+int64(h.Sum64()%traceLocks))
-		wss, ids = append(wss, t.workspaceID), append(ids, t.traceID)
-	}
-	slices.Sort(locks)
-	locks = slices.Compact(locks)
-	// One round trip: the read starts when the locks are taken. unnest
-	// keeps the array's order.
-	b := &pgx.Batch{}
-	b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, locks)
-	b.Queue(`SELECT `+chainColumns+` FROM feedback
-		WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
-		  AND coalesce(m_organisation, m_prompt, m_environment) IS NOT NULL`, wss, ids)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("group cells: %w", err)
-	}
-	return scanChains(br.Query())
-}
-
-// moveCells queues on b the statements that file the difference between
-// the chains before and after a write.
-func moveCells(b *pgx.Batch, before, after []store.ChainRow) {
-	cells := store.GroupCells{}
-	cells.AddChains(before, -1)
-	cells.AddChains(after, 1)
-	queueGroupCells(b, cells)
-}
-
-// sendBatch sends b in tx, one round trip, and returns the command tag of
-// its last statement.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgconn.CommandTag, error) {
-	var tag pgconn.CommandTag
-	if b.Len() == 0 {
-		return tag, nil
-	}
-	br := tx.SendBatch(ctx, b)
-	for range b.Len() {
-		var err error
-		if tag, err = br.Exec(); err != nil {
-			br.Close()
-			return tag, err
-		}
-	}
-	return tag, br.Close()
-}
-
-// without returns rows without the row with id.
-func without(rows []store.ChainRow, id string) []store.ChainRow {
-	return slices.DeleteFunc(slices.Clone(rows), func(r store.ChainRow) bool { return r.ID == id })
-}
-
-// rollupValues returns the rollup keys' values of each metadata as the
-// m_ columns will hold them (metadata ->> key): strings as they are, from
-// Go; any other value as PostgreSQL renders it, asked of PostgreSQL.
-func rollupValues(ctx context.Context, tx pgx.Tx, metas []map[string]any, encoded []string) ([][3]*string, error) {
-	out := make([][3]*string, len(metas))
-	var ask []int
-	for i, m := range metas {
-		sp := store.SpecialOf(m)
-		for d := range out[i] {
-			out[i][d] = sp.Values[d+1]
-			if sp.Values[d+1] != nil && sp.Strings&(1<<(d+1)) == 0 {
-				ask = append(ask, i)
-			}
-		}
-	}
-	ask = slices.Compact(ask)
-	if len(ask) == 0 {
-		return out, nil
-	}
-	jsons := make([]string, len(ask))
-	for j, i := range ask {
-		jsons[j] = encoded[i]
-	}
-	rows, err := tx.Query(ctx, `SELECT m ->> '_organisation', m ->> '_prompt', m ->> '_environment'
-		FROM unnest($1::jsonb[]) WITH ORDINALITY AS u (m, i) ORDER BY i`, jsons)
-	if err != nil {
-		return nil, fmt.Errorf("group cells: %w", err)
-	}
-	defer rows.Close()
-	for j := 0; rows.Next(); j++ {
-		v := &out[ask[j]]
-		if err := rows.Scan(&v[0], &v[1], &v[2]); err != nil {
-			return nil, fmt.Errorf("group cells: %w", err)
-		}
-	}
-	return out, rows.Err()
-}
-
-// lockedRow locks the stored feedback a condition selects (FOR UPDATE) and
-// returns it as a chain row with its weight; nil when there is none.
-func lockedRow(ctx context.Context, tx pgx.Tx, where string, args ...any) (*store.ChainRow, float64, error) {
-	var (
-		r      store.ChainRow
-		weight float64
-	)
-	err := tx.QueryRow(ctx, `SELECT `+chainColumns+`, weight FROM feedback WHERE `+where+` FOR UPDATE`, args...).
-		Scan(&r.WorkspaceID, &r.ID, &r.Trace, &r.CreatedAt, &r.Values[0], &r.Values[1], &r.Values[2], &r.Weighted, &weight)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return &r, weight, nil
-}
 
 // queueGroupCells queues on b the statements that add the differences in
 // cells to the stored cells, in key order (so that concurrent writes lock
@@ -180,7 +38,7 @@ func queueGroupCells(b *pgx.Batch, cells store.GroupCells) {
 		return
 	}
 	slices.SortFunc(keys, func(a, b store.GroupCellKey) int {
-		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Dim, b.Dim), cmp.Compare(a.Span, b.Span),
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.Dim, b.Dim), cmp.Compare(a.Span, b.Span),
 			cmp.Compare(a.Unit, b.Unit), strings.Compare(a.Value, b.Value), cmp.Compare(a.PrevSlot, b.PrevSlot))
 	})
 	n := len(keys)
@@ -189,7 +47,7 @@ func queueGroupCells(b *pgx.Batch, cells store.GroupCells) {
 	sums := make([]float64, n)
 	for i, k := range keys {
 		c := cells[k]
-		wss[i], dims[i], vals[i] = k.WorkspaceID, store.RollupKeys[k.Dim], k.Value
+		wss[i], dims[i], vals[i] = k.WorkspaceID, k.Dim, k.Value
 		spans[i], units[i], prevs[i], counts[i], sums[i] = k.Span, k.Unit, k.PrevSlot, c.N, c.SumWeighted
 	}
 	b.Queue(`INSERT INTO feedback_group_cells AS c (workspace_id, dim, span, unit, dim_value, prev_slot, n, sum_weighted)
@@ -223,18 +81,26 @@ func scanChains(rows pgx.Rows, err error) ([]store.ChainRow, error) {
 	return out, rows.Err()
 }
 
-// groupsFromCells answers metadata groups by a rollup key over [q.From,
-// q.To] with no other filter from the group cells, in one snapshot: the
-// cells of whole days, hours and slots, corrected by the chains with a
-// row at the edges, read whole (store.GroupCells).
-func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int, only string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+// groupsFromCells answers metadata groups from the group cells gq names,
+// in one snapshot: the cells of whole days, hours and slots, corrected by
+// the chains of the traces with a row at the edges or with queued
+// versions, read whole (store.GroupCells, filer.go). ok is false when the
+// queue holds more than queueBacklog versions of the workspace: the rows
+// answer then.
+func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, gq store.GroupCellQuery, q store.AnalyticsQuery, offset, limit int) (page []store.Group, total int, ok bool, err error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	defer tx.Rollback(ctx)
-	key := store.RollupKeys[dim]
-	col := specialColumns[key]
+	var backlog int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT FROM feedback_group_queue WHERE workspace_id = $1 LIMIT $2) q`,
+		workspaceID, queueBacklog+1).Scan(&backlog); err != nil {
+		return nil, 0, false, err
+	}
+	if backlog > queueBacklog {
+		return nil, 0, false, nil
+	}
 	from, to := q.From.UnixMicro(), q.To.UnixMicro()
 	plan := store.GroupPlan(from, to)
 	tallies := store.GroupTallies{}
@@ -242,48 +108,67 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 		rows, err := tx.Query(ctx, `SELECT dim_value, sum(CASE WHEN prev_slot < $1 THEN n ELSE 0 END)::bigint, sum(n)::bigint, sum(sum_weighted)
 			FROM feedback_group_cells
 			WHERE workspace_id = $2 AND dim = $3 AND span = $4 AND unit BETWEEN $5 AND $6
-			GROUP BY dim_value`, store.CountsFrom(from), workspaceID, key, r.Span, r.First, r.Last)
+			GROUP BY dim_value`, store.CountsFrom(from), workspaceID, gq.Name, r.Span, r.First, r.Last)
 		if err := addTallies(rows, err, tallies); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
-	var edges []string
+	// The rows and queued versions the groups count: with the grouped
+	// key, and with the filter's value when there is one (the queue has
+	// the same columns). A chain row carries those two values only.
 	c := &conditions{}
 	ws := c.arg(workspaceID)
+	col := specialColumns[store.RollupKeys[gq.Dim.Key]]
+	values := [3]string{"NULL", "NULL", "NULL"}
+	values[gq.Dim.Key] = col
+	selected := col + ` IS NOT NULL`
+	if gq.Dim.Filter >= 0 {
+		fcol := specialColumns[store.RollupKeys[gq.Dim.Filter]]
+		values[gq.Dim.Filter] = fcol
+		selected += ` AND ` + fcol + ` = ` + c.arg(gq.FilterValue)
+	}
+	selectedArgs := slices.Clone(c.args)
+	_, versions, err := scanQueued(tx.Query(ctx, `SELECT seq, sign, workspace_id::text, id::text, trace_id, t, `+values[0]+`, `+values[1]+`, `+values[2]+`, weighted
+		FROM feedback_group_queue WHERE workspace_id = `+ws+` AND `+selected, selectedArgs...))
+	if err != nil {
+		return nil, 0, false, err
+	}
+	traces := []string{`SELECT trace_id FROM feedback_group_queue WHERE workspace_id = ` + ws + ` AND ` + selected}
 	for _, e := range plan.GroupEdges(from) {
-		edges = append(edges, `SELECT trace_id FROM feedback WHERE workspace_id = `+ws+` AND `+col+` IS NOT NULL
+		traces = append(traces, `SELECT trace_id FROM feedback WHERE workspace_id = `+ws+` AND `+selected+`
 			AND created_at BETWEEN `+c.arg(time.UnixMicro(e[0]))+` AND `+c.arg(time.UnixMicro(e[1])))
 	}
-	var rows []store.ChainRow
-	if len(edges) > 0 {
-		values := [3]string{"NULL", "NULL", "NULL"}
-		values[dim] = col
-		rows, err = scanChains(tx.Query(ctx, `SELECT workspace_id::text, id::text, trace_id, (extract(epoch FROM created_at) * 1000000)::bigint,
-				`+values[0]+`, `+values[1]+`, `+values[2]+`, value * weight
-			FROM feedback WHERE workspace_id = `+ws+` AND `+col+` IS NOT NULL
-			  AND trace_id IN (`+strings.Join(edges, " UNION ")+`)`, customPlan(c.args)...))
-		if err != nil {
-			return nil, 0, err
-		}
+	rows, err := scanChains(tx.Query(ctx, `SELECT workspace_id::text, id::text, trace_id, (extract(epoch FROM created_at) * 1000000)::bigint,
+			`+values[0]+`, `+values[1]+`, `+values[2]+`, value * weight
+		FROM feedback WHERE workspace_id = `+ws+` AND `+selected+`
+		  AND trace_id IN (`+strings.Join(traces, " UNION ")+`)`, customPlan(c.args)...))
+	if err != nil {
+		return nil, 0, false, err
+	}
+	filed, err := filedRows(rows, versions)
+	if err != nil {
+		return nil, 0, false, err
 	}
 	stored := store.GroupCells{}
-	stored.AddChains(rows, 1)
-	tallies.AddCells(stored, workspaceID, dim, plan, from, -1)
-	tallies.AddExact(rows, workspaceID, dim, from, to, 1)
+	stored.AddChains(filed, 1)
+	tallies.AddCells(stored, workspaceID, gq.Name, plan, from, -1)
+	tallies.AddExact(rows, workspaceID, gq.Dim.Key, from, to, 1)
 
-	groups := tallies.Groups(only)
-	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
-	// The newest row of each group on the page: one seek down the key's
-	// index each.
+	groups := tallies.Groups(gq.Only)
+	page = groups[min(offset, len(groups)):min(offset+limit, len(groups))]
+	// The newest row of each group on the page: a walk down an index from
+	// the range's end to the first row the filter selects.
 	for i := range page {
-		if err := tx.QueryRow(ctx, `SELECT max(created_at) FROM feedback
-			WHERE workspace_id = $1 AND `+col+` = $2 AND created_at BETWEEN $3 AND $4`,
-			workspaceID, page[i].Value, time.UnixMicro(from), time.UnixMicro(to)).Scan(&page[i].LastSeen); err != nil {
-			return nil, 0, err
+		args := append(slices.Clone(selectedArgs), page[i].Value, time.UnixMicro(from), time.UnixMicro(to))
+		n := len(selectedArgs)
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT created_at FROM feedback
+			WHERE workspace_id = %s AND %s AND %s = $%d AND created_at BETWEEN $%d AND $%d
+			ORDER BY created_at DESC LIMIT 1`, ws, selected, col, n+1, n+2, n+3), customPlan(args)...).Scan(&page[i].LastSeen); err != nil {
+			return nil, 0, false, err
 		}
 		page[i].LastSeen = page[i].LastSeen.UTC()
 	}
-	return page, len(groups), nil
+	return page, len(groups), true, nil
 }
 
 func addTallies(rows pgx.Rows, err error, tallies store.GroupTallies) error {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
@@ -14,18 +17,25 @@ import (
 )
 
 // Writers on several connections at once, inserting, updating and
-// deleting rows of the same few traces, leave the group cells equal to the
-// cells computed from the rows: each write locks the traces it touches.
-// Rows stored before migration 00009 are filed by the migration itself,
-// checked the same way.
+// deleting rows of the same few traces, while two replicas' filers file
+// the queue as fast as they can, leave the group cells, once the queue is
+// filed, equal to the cells computed from the rows (a round picks the
+// traces of a few versions, while writes queue more behind them). The
+// upgrade to cells under filters (migration 00011) queues every stored
+// row to be filed again from empty cells, checked the same way.
 func TestGroupCellsUnderConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	s, err := Open(ctx, url, Options{MaxConns: 8})
+	s, err := Open(ctx, url, Options{MaxConns: 8, FileGroupsEvery: time.Millisecond, fileBatch: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	replica, err := Open(ctx, url, Options{MaxConns: 2, FileGroupsEvery: time.Millisecond, fileBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
 	ws, err := s.EnsureWorkspace(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +84,29 @@ func TestGroupCellsUnderConcurrentWrites(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	compareGroupCells(t, s)
-
-	// The migration's own filing of stored rows gives the same cells.
-	if _, err := s.pool.Exec(ctx, `DELETE FROM feedback_group_cells; DELETE FROM goose_db_version WHERE version_id = 9; DROP TABLE feedback_group_cells`); err != nil {
+	if err := s.FileGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := Migrate(ctx, url); err != nil {
+	var queued int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM feedback_group_queue`).Scan(&queued); err != nil || queued != 0 {
+		t.Fatalf("queue after FileGroups: %d versions, %v", queued, err)
+	}
+	compareGroupCells(t, s)
+
+	// Migration 00011 queues every stored row to be filed again from
+	// empty cells: the filer gets to the same cells.
+	up, err := migrations.ReadFile("migrations/00011_group_pairs.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refile := string(up)[strings.Index(string(up), "LOCK TABLE"):strings.Index(string(up), "-- +goose Down")]
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, refile)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FileGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	compareGroupCells(t, s)

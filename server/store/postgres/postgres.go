@@ -16,11 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,6 +39,14 @@ type Store struct {
 	pool *pgxpool.Pool
 	// observer is told about each CreateFeedback (SetCommitObserver).
 	observer commitObserver
+	logger   *slog.Logger
+	// fileBatch is how many queued versions a filer round picks.
+	fileBatch int
+	// The background filer of group cells (filer.go): kick wakes it,
+	// stopFiler stops it, filerDone is closed when it has stopped.
+	kick      chan struct{}
+	stopFiler context.CancelFunc
+	filerDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -48,6 +56,16 @@ type Options struct {
 	// MaxConns caps the connection pool; 0 keeps pgx's default (or the
 	// URL's pool_max_conns).
 	MaxConns int32
+	// FileGroupsEvery is how often the background filer of group cells
+	// looks for work when no write of this store woke it (other replicas'
+	// writes): 0 means a second; below 0 runs no background filer (tests
+	// call FileGroups).
+	FileGroupsEvery time.Duration
+	// Logger receives the background filer's errors; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// fileBatch overrides the constant of the same name (tests).
+	fileBatch int
 }
 
 // Open connects to the database at url (postgres:// or postgresql://),
@@ -68,7 +86,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch}
+	if s.fileBatch <= 0 {
+		s.fileBatch = fileBatch
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	switch {
+	case opts.FileGroupsEvery == 0:
+		s.startFiler(fileEvery)
+	case opts.FileGroupsEvery > 0:
+		s.startFiler(opts.FileGroupsEvery)
+	}
+	return s, nil
 }
 
 // Migrate applies the embedded migrations to the database at url and
@@ -105,8 +136,14 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close implements store.Store. Writes run in their callers' goroutines and
 // have returned (committed or not) before their callers answer, so there
-// is nothing left to wait for but the pool.
+// is nothing left to wait for but the background filer (a round it
+// leaves unfinished rolls back: what it was filing stays queued) and the
+// pool.
 func (s *Store) Close() error {
+	if s.stopFiler != nil {
+		s.stopFiler()
+		<-s.filerDone
+	}
 	s.pool.Close()
 	return nil
 }
@@ -133,8 +170,9 @@ func translate(err error) error {
 const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, metadata, created_at, updated_at`
 
 // CreateFeedback implements store.Store: one multi-row INSERT from arrays,
-// the same statement whatever the batch size, and one round trip when
-// there is neither an idempotency key nor a group cell to move.
+// the same statement whatever the batch size (its triggers keep the
+// rollups and queue its rows for the group cells, see filer.go), and one
+// round trip when there is no idempotency key to record beside it.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
 	defer s.observeCommit(time.Now(), len(fs), &err)
 	n := len(fs)
@@ -152,50 +190,21 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	const insert = `INSERT INTO feedback
 			(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`
-	// Only rows with a rollup key join chains of group cells.
-	var touched []trace
-	for i, f := range fs {
-		if sp := store.SpecialOf(f.Metadata); sp.Values[1] != nil || sp.Values[2] != nil || sp.Values[3] != nil {
-			touched = append(touched, trace{wss[i], traces[i]})
-		}
-	}
-	if idem == nil && len(touched) == 0 {
+	defer s.kickFiler()
+	if idem == nil {
 		// One statement is atomic on its own (its triggers included):
-		// with no key to record and no group cells to move beside it, it
-		// needs no BEGIN and COMMIT, two of the three round trips a
-		// transaction would cost.
+		// with no key to record beside it, it needs no BEGIN and COMMIT,
+		// two of the three round trips a transaction would cost.
 		_, err := s.pool.Exec(ctx, insert, ids, wss, traces, values, weights, metas, created, updated)
 		return translate(err)
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		// The cells, the rows and the key go in one round trip.
+		// The rows and the key go in one round trip.
 		b := &pgx.Batch{}
-		if len(touched) > 0 {
-			before, err := lockChains(ctx, tx, touched)
-			if err != nil {
-				return err
-			}
-			maps := make([]map[string]any, n)
-			for i, f := range fs {
-				maps[i] = f.Metadata
-			}
-			rendered, err := rollupValues(ctx, tx, maps, metas)
-			if err != nil {
-				return err
-			}
-			after := slices.Clone(before)
-			for i, f := range fs {
-				after = append(after, store.ChainRow{WorkspaceID: wss[i], ID: canonicalUUID(ids[i]), Trace: traces[i], CreatedAt: f.CreatedAt.UnixMicro(),
-					Values: rendered[i], Weighted: float64(f.Value) * f.Weight})
-			}
-			moveCells(b, before, after)
-		}
 		b.Queue(insert, ids, wss, traces, values, weights, metas, created, updated)
-		if idem != nil {
-			queueIdempotency(b, idem, ids)
-		}
+		queueIdempotency(b, idem, ids)
 		tag, err := sendBatch(ctx, tx, b)
-		if err == nil && idem != nil && tag.RowsAffected() == 0 {
+		if err == nil && tag.RowsAffected() == 0 {
 			return store.ErrIdempotencyKeyUsed
 		}
 		return err
@@ -225,6 +234,24 @@ func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
 }
 
+// sendBatch sends b in tx, one round trip, and returns the command tag of
+// its last statement.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	if b.Len() == 0 {
+		return tag, nil
+	}
+	br := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		var err error
+		if tag, err = br.Exec(); err != nil {
+			br.Close()
+			return tag, err
+		}
+	}
+	return tag, br.Close()
+}
+
 // IdempotentResult implements store.Store.
 func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
 	var r store.IdempotentResult
@@ -246,45 +273,17 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
 	return err
 }
 
-// UpsertTokenFeedback implements store.Store.
+// UpsertTokenFeedback implements store.Store. A token's row, once stored,
+// keeps its id, trace id and time; a second submission replaces its score,
+// weight and metadata.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
 	meta, err := f.EncodedMetadata()
 	if err != nil {
 		return nil, err
 	}
+	defer s.kickFiler()
 	var out *store.Feedback
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// A token's row, once stored, keeps its id, trace id and time; its
-		// trace is the token's, so a first write racing this one locks the
-		// same trace and commits before this one reads.
-		traceID := f.TraceID
-		if err := tx.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID).Scan(&traceID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		before, err := lockChains(ctx, tx, []trace{{f.WorkspaceID, traceID}})
-		if err != nil {
-			return err
-		}
-		old, _, err := lockedRow(ctx, tx, `workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID)
-		if err != nil {
-			return err
-		}
-		rendered, err := rollupValues(ctx, tx, []map[string]any{f.Metadata}, []string{meta})
-		if err != nil {
-			return err
-		}
-		next := store.ChainRow{WorkspaceID: f.WorkspaceID, ID: canonicalUUID(f.ID), Trace: traceID, CreatedAt: f.CreatedAt.UnixMicro(),
-			Values: rendered[0], Weighted: float64(f.Value) * f.Weight}
-		after := before
-		if old != nil {
-			next.ID, next.CreatedAt = old.ID, old.CreatedAt
-			after = without(before, old.ID)
-		}
-		b := &pgx.Batch{}
-		moveCells(b, before, append(after, next))
-		if _, err := sendBatch(ctx, tx, b); err != nil {
-			return err
-		}
 		row := tx.QueryRow(ctx, `INSERT INTO feedback
 				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -295,6 +294,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 				updated_at = excluded.updated_at
 			RETURNING `+feedbackColumns,
 			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
+		var err error
 		if out, err = scanFeedback(row); err != nil || idem == nil {
 			return err
 		}
@@ -310,10 +310,9 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 	return f, translate(err)
 }
 
-// UpdateFeedback implements store.Store. The update locks its trace and
-// its row before it reads them, so concurrent updates from several
-// replicas run one after the other and end in one of them, whole (last
-// write wins), never a mix.
+// UpdateFeedback implements store.Store. It is one UPDATE, which locks the
+// row, so concurrent updates from several replicas run one after the other
+// and end in one of them, whole (last write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var meta *string
 	if u.MetadataSet {
@@ -323,29 +322,9 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 		}
 		meta = &m
 	}
+	defer s.kickFiler()
 	var out *store.Feedback
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		before, old, err := lockFeedback(ctx, tx, workspaceID, id)
-		if err != nil {
-			return err
-		}
-		next := *old
-		next.Weighted = float64(u.Value) * old.weight
-		if u.Weight != nil {
-			next.Weighted = float64(u.Value) * *u.Weight
-		}
-		if u.MetadataSet {
-			rendered, err := rollupValues(ctx, tx, []map[string]any{u.Metadata}, []string{*meta})
-			if err != nil {
-				return err
-			}
-			next.Values = rendered[0]
-		}
-		b := &pgx.Batch{}
-		moveCells(b, before, append(without(before, old.ID), next.ChainRow))
-		if _, err := sendBatch(ctx, tx, b); err != nil {
-			return err
-		}
 		row := tx.QueryRow(ctx, `UPDATE feedback SET
 				value = $1,
 				weight = coalesce($2, weight),
@@ -354,6 +333,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 			WHERE workspace_id = $5 AND id = $6
 			RETURNING `+feedbackColumns,
 			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
+		var err error
 		if out, err = scanFeedback(row); err != nil || idem == nil {
 			return err
 		}
@@ -364,62 +344,9 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		before, old, err := lockFeedback(ctx, tx, workspaceID, id)
-		if err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		moveCells(b, before, without(before, old.ID))
-		if _, err := sendBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-		return affectedOne(tag, err, "feedback not found")
-	})
-}
-
-// canonicalUUID is id as PostgreSQL writes a uuid as text, which orders
-// chain rows of the same time (see store.GroupCells).
-func canonicalUUID(id string) string {
-	if u, err := uuid.Parse(id); err == nil {
-		return u.String()
-	}
-	return id
-}
-
-// lockedFeedback is a stored feedback as a chain row, and its weight.
-type lockedFeedback struct {
-	store.ChainRow
-	weight float64
-}
-
-// lockFeedback locks the trace of a stored feedback, then the feedback,
-// and returns the trace's chains and the feedback; ENOTFOUND when there
-// is none. The trace is read before its lock: a feedback never changes
-// trace.
-func lockFeedback(ctx context.Context, tx pgx.Tx, workspaceID, id string) ([]store.ChainRow, *lockedFeedback, error) {
-	var traceID string
-	err := tx.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id).Scan(&traceID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, store.Errorf(store.ENOTFOUND, "feedback not found")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	before, err := lockChains(ctx, tx, []trace{{workspaceID, traceID}})
-	if err != nil {
-		return nil, nil, err
-	}
-	row, weight, err := lockedRow(ctx, tx, `workspace_id = $1 AND id = $2`, workspaceID, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if row == nil {
-		// Deleted by a write that held the trace's lock.
-		return nil, nil, store.Errorf(store.ENOTFOUND, "feedback not found")
-	}
-	return before, &lockedFeedback{*row, weight}, nil
+	defer s.kickFiler()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
+	return affectedOne(tag, translate(err), "feedback not found")
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback

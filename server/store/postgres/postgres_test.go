@@ -21,6 +21,19 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// Groups read the versions still queued for the group cells beside the
+// cells: with no filer at all, every write of the analytics contract
+// stays queued, and the answers must not change.
+func TestAnalyticsWithNothingFiled(t *testing.T) {
+	storetest.RunAnalytics(t, func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8, FileGroupsEvery: -1})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
 // Replicas starting together on one database migrate it once, and all
 // start.
 func TestConcurrentMigrationsApplyOnce(t *testing.T) {

@@ -200,8 +200,8 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
-	if dim, only, ok := q.GroupCellsServe(key); ok {
-		groups, total, ok, err := s.groupsFromCells(ctx, workspaceID, dim, only, q, offset, limit)
+	if gq, ok := q.GroupCellsServe(key); ok {
+		groups, total, ok, err := s.groupsFromCells(ctx, workspaceID, gq, q, offset, limit)
 		if err != nil {
 			return nil, 0, fmt.Errorf("metadata groups: %w", err)
 		}

@@ -144,7 +144,7 @@ func (s *Store) fileGroupCells(ctx context.Context, cells store.GroupCells) erro
 			// The same rows left and came back unchanged.
 			continue
 		}
-		args := []any{k.WorkspaceID, store.RollupKeys[k.Dim], k.Span, k.Unit, k.Value, k.PrevSlot}
+		args := []any{k.WorkspaceID, k.Dim, k.Span, k.Unit, k.Value, k.PrevSlot}
 		if _, err := s.groups.upsert.ExecContext(ctx, append(args, c.N, c.SumWeighted)...); err != nil {
 			return fmt.Errorf("group cells: %w", err)
 		}
@@ -193,12 +193,11 @@ func traceOf(ctx context.Context, tx *sql.Conn, query string, args ...any) (stri
 	return trace, err
 }
 
-// groupsFromCells answers metadata groups by a rollup key over [q.From,
-// q.To] with no other filter from the group cells, in one snapshot: the
-// cells of whole days, hours and slots, corrected by the chains read whole
-// (store.GroupCells). ok is false when the cells lag too far behind the
-// rows to be worth it.
-func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int, only string, q store.AnalyticsQuery, offset, limit int) (page []store.Group, total int, ok bool, err error) {
+// groupsFromCells answers metadata groups from the group cells gq names,
+// in one snapshot: the cells of whole days, hours and slots, corrected by
+// the chains read whole (store.GroupCells). ok is false when the cells
+// lag too far behind the rows to be worth it.
+func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, gq store.GroupCellQuery, q store.AnalyticsQuery, offset, limit int) (page []store.Group, total int, ok bool, err error) {
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, false, err
@@ -211,8 +210,7 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 	if top-mark > s.opts.groupLag {
 		return nil, 0, false, nil
 	}
-	key := store.RollupKeys[dim]
-	col := specialColumns[key]
+	col := specialColumns[store.RollupKeys[gq.Dim.Key]]
 	from, to := micros(q.From), micros(q.To)
 	plan := store.GroupPlan(from, to)
 	tallies := store.GroupTallies{}
@@ -220,48 +218,66 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, dim int
 		rows, err := tx.QueryContext(ctx, `SELECT dim_value, sum(CASE WHEN prev_slot < ? THEN n ELSE 0 END), sum(n), sum(sum_weighted)
 			FROM feedback_group_cells
 			WHERE workspace_id = ? AND dim = ? AND span = ? AND unit BETWEEN ? AND ?
-			GROUP BY dim_value`, store.CountsFrom(from), workspaceID, key, r.Span, r.First, r.Last)
+			GROUP BY dim_value`, store.CountsFrom(from), workspaceID, gq.Name, r.Span, r.First, r.Last)
 		if err := addTallies(rows, err, tallies); err != nil {
 			return nil, 0, false, err
 		}
 	}
+	// The rows the groups count: with the grouped key, and with the
+	// filter's value when there is one (columns under prefix, "" or "f.").
+	// A chain row carries those two values only. The unary + keeps
+	// SQLite, which has no statistics, off the keys' partial indexes,
+	// which hold every row of a key and no time.
+	values := [3]string{"NULL", "NULL", "NULL"}
+	values[gq.Dim.Key] = "f." + col
+	var fcol string
+	var filter []any
+	if gq.Dim.Filter >= 0 {
+		fcol = specialColumns[store.RollupKeys[gq.Dim.Filter]]
+		values[gq.Dim.Filter] = "f." + fcol
+		filter = append(filter, gq.FilterValue)
+	}
+	selected := func(prefix string) string {
+		if fcol == "" {
+			return "+" + prefix + col + " IS NOT NULL"
+		}
+		return "+" + prefix + col + " IS NOT NULL AND +" + prefix + fcol + " = ?"
+	}
 	// The chains the cells cannot count exactly: with a row at the edges,
-	// or with a row not filed yet. Rows are found by time, then by trace;
-	// the unary + keeps SQLite, which has no statistics, off the key's
-	// partial index, which holds every row of the key and no time.
+	// or with a row not filed yet. Rows are found by time, then by trace.
 	var (
 		pick []string
 		args []any
 	)
 	for _, e := range plan.GroupEdges(from) {
-		pick = append(pick, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL`)
-		args = append(args, workspaceID, e[0], e[1])
+		pick = append(pick, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND `+selected(""))
+		args = append(append(args, workspaceID, e[0], e[1]), filter...)
 	}
-	pick = append(pick, `SELECT trace_id FROM feedback NOT INDEXED WHERE rowid > ? AND workspace_id = ? AND created_at BETWEEN ? AND ? AND `+col+` IS NOT NULL`)
-	args = append(args, mark, workspaceID, from, to)
-	values := [3]string{"NULL", "NULL", "NULL"}
-	values[dim] = "f." + col
+	pick = append(pick, `SELECT trace_id FROM feedback NOT INDEXED WHERE rowid > ? AND workspace_id = ? AND created_at BETWEEN ? AND ? AND `+selected(""))
+	args = append(append(args, mark, workspaceID, from, to), filter...)
+	args = append(append(args, workspaceID), filter...)
 	rows, rowids, err := scanChains(tx.QueryContext(ctx, `SELECT f.rowid, f.workspace_id, f.id, f.trace_id, f.created_at, `+values[0]+`, `+values[1]+`, `+values[2]+`, f.value * f.weight
 		FROM (SELECT DISTINCT trace_id FROM (`+strings.Join(pick, " UNION ALL ")+`)) AS t
 		CROSS JOIN feedback AS f ON f.workspace_id = ? AND f.trace_id = t.trace_id
-		WHERE +f.`+col+` IS NOT NULL`, append(args, workspaceID)...))
+		WHERE `+selected("f."), args...))
 	if err != nil {
 		return nil, 0, false, err
 	}
 	filed := store.GroupCells{}
 	filed.AddChains(upTo(rows, rowids, mark), 1)
-	tallies.AddCells(filed, workspaceID, dim, plan, from, -1)
-	tallies.AddExact(rows, workspaceID, dim, from, to, 1)
+	tallies.AddCells(filed, workspaceID, gq.Name, plan, from, -1)
+	tallies.AddExact(rows, workspaceID, gq.Dim.Key, from, to, 1)
 
-	groups := tallies.Groups(only)
+	groups := tallies.Groups(gq.Only)
 	page = groups[min(offset, len(groups)):min(offset+limit, len(groups))]
-	// The newest row of each group on the page: one seek down the key's
-	// index each.
+	// The newest row of each group on the page: a walk down the key's
+	// index from the range's end to the first row the filter selects.
 	for i := range page {
 		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT max(created_at) FROM feedback
-			WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ?`,
-			workspaceID, page[i].Value, from, to).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT created_at FROM feedback
+			WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ? AND `+selected("")+`
+			ORDER BY created_at DESC LIMIT 1`,
+			append([]any{workspaceID, page[i].Value, from, to}, filter...)...).Scan(&last); err != nil {
 			return nil, 0, false, err
 		}
 		page[i].LastSeen = time.UnixMicro(last).UTC()

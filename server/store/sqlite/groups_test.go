@@ -140,19 +140,34 @@ func checkGroups(t *testing.T, s *Store, workspaceID string, base time.Time, rng
 		}
 		to := from.Add(time.Duration(rng.Int64N(int64(3 * 24 * time.Hour))))
 		for dim, key := range store.RollupKeys {
-			exact := store.GroupTallies{}
-			exact.AddExact(rows, workspaceID, dim, from.UnixMicro(), to.UnixMicro(), 1)
-			groups, total, err := s.MetadataGroups(ctx, workspaceID, key, store.AnalyticsQuery{From: from, To: to, BucketSize: 900}, 0, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if total != len(exact) {
-				t.Fatalf("%s over [%v, %v]: %d groups, want %d", key, from, to, total, len(exact))
-			}
-			for _, g := range groups {
-				e := exact[g.Value]
-				if e == nil || e.Requests != g.Requests || math.Abs(e.SumWeighted/float64(e.N)-g.AvgWeighted) > 1e-9 {
-					t.Fatalf("%s over [%v, %v], mark %d: got %+v, want %+v", key, from, to, mark, g, e)
+			// Unfiltered, and under a filter on _organisation (for the
+			// other keys): the cells of each.
+			for _, org := range []string{"", "o1"} {
+				q := store.AnalyticsQuery{From: from, To: to, BucketSize: 900}
+				selected := rows
+				if org != "" && key != "_organisation" {
+					q.Metadata = map[string]any{"_organisation": org}
+					selected = nil
+					for _, r := range rows {
+						if r.Values[0] != nil && *r.Values[0] == org {
+							selected = append(selected, r)
+						}
+					}
+				}
+				exact := store.GroupTallies{}
+				exact.AddExact(selected, workspaceID, dim, from.UnixMicro(), to.UnixMicro(), 1)
+				groups, total, err := s.MetadataGroups(ctx, workspaceID, key, q, 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if total != len(exact) {
+					t.Fatalf("%s %v over [%v, %v]: %d groups, want %d", key, q.Metadata, from, to, total, len(exact))
+				}
+				for _, g := range groups {
+					e := exact[g.Value]
+					if e == nil || e.Requests != g.Requests || math.Abs(e.SumWeighted/float64(e.N)-g.AvgWeighted) > 1e-9 {
+						t.Fatalf("%s %v over [%v, %v], mark %d: got %+v, want %+v", key, q.Metadata, from, to, mark, g, e)
+					}
 				}
 			}
 		}
@@ -189,7 +204,11 @@ func TestGroupsBeforeAndAfterCatchingUp(t *testing.T) {
 		}
 	}
 	q := store.AnalyticsQuery{From: base.Add(7 * time.Hour), To: base.Add(31 * time.Hour), BucketSize: 900}
-	if _, _, ok, err := s.groupsFromCells(ctx, ws.ID, 1, "", q, 0, 10); ok || err != nil {
+	gq, ok := q.GroupCellsServe("_prompt")
+	if !ok {
+		t.Fatal("group cells do not serve unfiltered groups by _prompt")
+	}
+	if _, _, ok, err := s.groupsFromCells(ctx, ws.ID, gq, q, 0, 10); ok || err != nil {
 		t.Fatalf("groups read the cells with every row unfiled (ok %v, %v)", ok, err)
 	}
 	before, total, err := s.MetadataGroups(ctx, ws.ID, "_prompt", q, 0, 10)
@@ -199,7 +218,7 @@ func TestGroupsBeforeAndAfterCatchingUp(t *testing.T) {
 	if err := s.Fold(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after, _, ok, err := s.groupsFromCells(ctx, ws.ID, 1, "", q, 0, 10)
+	after, _, ok, err := s.groupsFromCells(ctx, ws.ID, gq, q, 0, 10)
 	if !ok || err != nil {
 		t.Fatalf("groups did not read the cells once every row was filed (ok %v, %v)", ok, err)
 	}

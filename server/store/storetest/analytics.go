@@ -43,6 +43,9 @@ func testAnalytics(t *testing.T, s store.Store) {
 		if rng.IntN(2) == 0 {
 			m["_environment"] = "prod"
 		}
+		if rng.IntN(3) > 0 {
+			m["_organisation"] = fmt.Sprint("o", rng.IntN(3))
+		}
 		if rng.IntN(2) == 0 {
 			m["region"] = []any{"eu", "us", json.Number("2.5"), true}[rng.IntN(4)]
 		}
@@ -191,8 +194,15 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{Metadata: map[string]any{"_user": "u3"}, WeightedMin: ptrF(0)},
 		{}, // again, so that unfiltered groups meet random ranges too
 		{Metadata: map[string]any{"_prompt": "5"}},
+		// Groups by one rollup key under a filter on another, and on both.
+		{Metadata: map[string]any{"_organisation": "o1"}},
+		{Metadata: map[string]any{"_environment": "prod", "_prompt": "p1"}},
+		{Metadata: map[string]any{"_organisation": "o2", "_environment": "prod"}},
+		{Metadata: map[string]any{"_prompt": 5.0, "_environment": "prod"}},
+		{Metadata: map[string]any{"_environment": "prod", "_prompt": "5"}},
+		{Metadata: map[string]any{"_organisation": "o0", "_prompt": "p0", "_environment": "prod"}},
 	}
-	for i := range 80 {
+	for i := range 4 * len(filters) {
 		q := filters[i%len(filters)]
 		a, b := randomTime(), randomTime()
 		if i%5 == 0 {
@@ -239,7 +249,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			}
 		}
 
-		for _, key := range []string{"_user", "_prompt", "_environment", "region"} {
+		for _, key := range []string{"_user", "_prompt", "_environment", "_organisation", "region"} {
 			type agg struct {
 				traces   map[string]bool
 				n        int

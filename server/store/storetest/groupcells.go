@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"math"
-	"slices"
 	"testing"
 
 	"github.com/feedbackd/feedbackd/server/store"
@@ -16,14 +15,12 @@ func EqualGroupCells(t *testing.T, stored store.Rows, want store.GroupCells) {
 	got := 0
 	for stored.Next() {
 		var (
-			k   store.GroupCellKey
-			dim string
-			c   store.GroupCell
+			k store.GroupCellKey
+			c store.GroupCell
 		)
-		if err := stored.Scan(&k.WorkspaceID, &dim, &k.Span, &k.Unit, &k.Value, &k.PrevSlot, &c.N, &c.SumWeighted); err != nil {
+		if err := stored.Scan(&k.WorkspaceID, &k.Dim, &k.Span, &k.Unit, &k.Value, &k.PrevSlot, &c.N, &c.SumWeighted); err != nil {
 			t.Fatal(err)
 		}
-		k.Dim = slices.Index(store.RollupKeys, dim)
 		if w := want[k]; w == nil || w.N != c.N || math.Abs(w.SumWeighted-c.SumWeighted) > 1e-9 {
 			t.Fatalf("stored cell %+v = %+v, want %+v", k, c, w)
 		}
