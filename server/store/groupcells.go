@@ -62,15 +62,21 @@ type ChainRow struct {
 type GroupDim struct{ Key, Filter int }
 
 // GroupDims are the families a store keeps: groups by each rollup key,
-// alone and under a filter on each other rollup key.
+// and groups by one under a filter on another where one of the two is
+// _environment. Environments are few, so a filter on one selects a large
+// share of the rows, too many to read, while its pairs with a value of
+// another key are few cells. _organisation and _prompt can each have
+// many values: their pairs would be about one cell per row, and a filter
+// on either selects few enough rows to read them.
 var GroupDims = func() []GroupDim {
+	env := slices.Index(RollupKeys, "_environment")
 	var dims []GroupDim
 	for k := range RollupKeys {
 		dims = append(dims, GroupDim{k, -1})
-		for f := range RollupKeys {
-			if f != k {
-				dims = append(dims, GroupDim{k, f})
-			}
+	}
+	for k := range RollupKeys {
+		if k != env {
+			dims = append(dims, GroupDim{k, env}, GroupDim{env, k})
 		}
 	}
 	return dims
@@ -186,7 +192,8 @@ type GroupCellQuery struct {
 
 // GroupCellsServe says whether group cells answer groups by key over q,
 // and which: q filters by nothing but its time range and, optionally, the
-// grouped key and one other rollup key, each equal to a string. The cells
+// grouped key and one other rollup key that GroupDims pairs with it, each
+// equal to a string. The cells
 // hold every value as text, as groups render it, and a value other than a
 // string renders as JSON text; so a string that is not valid JSON names
 // exactly the rows holding it.
@@ -209,6 +216,9 @@ func (q AnalyticsQuery) GroupCellsServe(key string) (GroupCellQuery, bool) {
 		default:
 			gq.Dim.Filter, gq.FilterValue = f, s
 		}
+	}
+	if !slices.Contains(GroupDims, gq.Dim) {
+		return gq, false
 	}
 	gq.Name = gq.Dim.Name(gq.FilterValue)
 	return gq, true

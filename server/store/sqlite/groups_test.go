@@ -36,7 +36,8 @@ func TestGroupCellsFollowEveryWrite(t *testing.T) {
 	}
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	prompt := func() map[string]any {
-		m := map[string]any{"_prompt": fmt.Sprint("p", rng.IntN(3)), "_organisation": fmt.Sprint("o", rng.IntN(2))}
+		m := map[string]any{"_prompt": fmt.Sprint("p", rng.IntN(3)), "_organisation": fmt.Sprint("o", rng.IntN(2)),
+			"_environment": fmt.Sprint("e", rng.IntN(2))}
 		if rng.IntN(4) == 0 {
 			delete(m, "_prompt")
 		}
@@ -140,16 +141,16 @@ func checkGroups(t *testing.T, s *Store, workspaceID string, base time.Time, rng
 		}
 		to := from.Add(time.Duration(rng.Int64N(int64(3 * 24 * time.Hour))))
 		for dim, key := range store.RollupKeys {
-			// Unfiltered, and under a filter on _organisation (for the
+			// Unfiltered, and under a filter on _environment (for the
 			// other keys): the cells of each.
-			for _, org := range []string{"", "o1"} {
+			for _, env := range []string{"", "e1"} {
 				q := store.AnalyticsQuery{From: from, To: to, BucketSize: 900}
 				selected := rows
-				if org != "" && key != "_organisation" {
-					q.Metadata = map[string]any{"_organisation": org}
+				if env != "" && key != "_environment" {
+					q.Metadata = map[string]any{"_environment": env}
 					selected = nil
 					for _, r := range rows {
-						if r.Values[0] != nil && *r.Values[0] == org {
+						if r.Values[2] != nil && *r.Values[2] == env {
 							selected = append(selected, r)
 						}
 					}
