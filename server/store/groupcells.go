@@ -58,25 +58,40 @@ type ChainRow struct {
 // every row (Filter < 0), or over the rows that hold one value at
 // RollupKeys[Filter], for each such value (groups under a filter on that
 // key). A chain of a filtered family is the rows of one trace with one
-// value of each key.
-type GroupDim struct{ Key, Filter int }
+// value of each key. A Coarse family keeps day cells only: the hours
+// and slots at a range's ends are read from the rows, which a narrow
+// filter keeps few.
+type GroupDim struct {
+	Key, Filter int
+	Coarse      bool
+}
+
+// spans are the spans d keeps cells of, coarsest first.
+func (d GroupDim) spans() []int64 {
+	if d.Coarse {
+		return RollupSpans[:1]
+	}
+	return RollupSpans
+}
 
 // GroupDims are the families a store keeps: groups by each rollup key,
-// and groups by one under a filter on another where one of the two is
-// _environment. Environments are few, so a filter on one selects a large
-// share of the rows, too many to read, while its pairs with a value of
-// another key are few cells. _organisation and _prompt can each have
-// many values: their pairs would be about one cell per row, and a filter
-// on either selects few enough rows to read them.
+// and groups by each under a filter on each other. Environments are few,
+// so a filter on one selects a large share of the rows and its pairs with
+// a value of another key are few cells: those families keep every span.
+// _organisation and _prompt can each have many values, so their pairs are
+// about as many cells per hour as rows, while a filter on either selects
+// few rows: their families are coarse.
 var GroupDims = func() []GroupDim {
 	env := slices.Index(RollupKeys, "_environment")
 	var dims []GroupDim
 	for k := range RollupKeys {
-		dims = append(dims, GroupDim{k, -1})
+		dims = append(dims, GroupDim{Key: k, Filter: -1})
 	}
 	for k := range RollupKeys {
-		if k != env {
-			dims = append(dims, GroupDim{k, env}, GroupDim{env, k})
+		for f := range RollupKeys {
+			if f != k {
+				dims = append(dims, GroupDim{Key: k, Filter: f, Coarse: k != env && f != env})
+			}
 		}
 	}
 	return dims
@@ -157,7 +172,7 @@ func (cs GroupCells) AddChains(rows []ChainRow, sign int64) {
 					prev = p.r
 				}
 			}
-			for _, span := range RollupSpans {
+			for _, span := range d.spans() {
 				unit := FloorDiv(r.CreatedAt, span*1_000_000)
 				k := GroupCellKey{WorkspaceID: r.WorkspaceID, Dim: m.name, Value: *r.Values[d.Key], Span: span, Unit: unit, PrevSlot: PrevNone}
 				if prev != nil {
@@ -192,8 +207,7 @@ type GroupCellQuery struct {
 
 // GroupCellsServe says whether group cells answer groups by key over q,
 // and which: q filters by nothing but its time range and, optionally, the
-// grouped key and one other rollup key that GroupDims pairs with it, each
-// equal to a string. The cells
+// grouped key and one other rollup key, each equal to a string. The cells
 // hold every value as text, as groups render it, and a value other than a
 // string renders as JSON text; so a string that is not valid JSON names
 // exactly the rows holding it.
@@ -217,19 +231,21 @@ func (q AnalyticsQuery) GroupCellsServe(key string) (GroupCellQuery, bool) {
 			gq.Dim.Filter, gq.FilterValue = f, s
 		}
 	}
-	if !slices.Contains(GroupDims, gq.Dim) {
+	i := slices.IndexFunc(GroupDims, func(d GroupDim) bool { return d.Key == gq.Dim.Key && d.Filter == gq.Dim.Filter })
+	if i < 0 {
 		return gq, false
 	}
+	gq.Dim = GroupDims[i]
 	gq.Name = gq.Dim.Name(gq.FilterValue)
 	return gq, true
 }
 
-// GroupPlan covers [from, to] (Unix microseconds, inclusive) with whole
-// days, hours and 15-minute slots, coarsest first, and leaves the partial
-// slots at its ends to the rows (Raw).
-func GroupPlan(from, to int64) CellPlan {
+// Plan covers [from, to] (Unix microseconds, inclusive) with whole units
+// of the spans d keeps, coarsest first, and leaves what they do not cover
+// at its ends to the rows (Raw).
+func (d GroupDim) Plan(from, to int64) CellPlan {
 	var p CellPlan
-	p.cover(from, to, RollupSpans)
+	p.cover(from, to, d.spans())
 	return p
 }
 

@@ -44,31 +44,32 @@ func TestGroupCellsCountDistinctTraces(t *testing.T) {
 		// Rows "not filed yet": the store reads their chains whole too.
 		filed := rng.IntN(len(rows) + 1)
 
-		plan := GroupPlan(from, to)
 		stored := GroupCells{}
 		stored.AddChains(rows[:filed], 1)
-		inChain := func(r ChainRow, set map[[2]string]bool) bool { return set[[2]string{r.WorkspaceID, r.Trace}] }
-		whole := map[[2]string]bool{}
-		for i, r := range rows {
-			for _, e := range plan.GroupEdges(from) {
-				if r.CreatedAt >= e[0] && r.CreatedAt <= e[1] {
+		for _, d := range GroupDims {
+			// The chains a store reads whole: with a row at the edges of
+			// the family's plan, or not filed yet.
+			plan := d.Plan(from, to)
+			whole := map[[2]string]bool{}
+			for i, r := range rows {
+				for _, e := range plan.GroupEdges(from) {
+					if r.CreatedAt >= e[0] && r.CreatedAt <= e[1] {
+						whole[[2]string{r.WorkspaceID, r.Trace}] = true
+					}
+				}
+				if i >= filed && r.CreatedAt >= from && r.CreatedAt <= to {
 					whole[[2]string{r.WorkspaceID, r.Trace}] = true
 				}
 			}
-			if i >= filed && r.CreatedAt >= from && r.CreatedAt <= to {
-				whole[[2]string{r.WorkspaceID, r.Trace}] = true
-			}
-		}
-		var read, readFiled []ChainRow
-		for i, r := range rows {
-			if inChain(r, whole) {
-				read = append(read, r)
-				if i < filed {
-					readFiled = append(readFiled, r)
+			var read, readFiled []ChainRow
+			for i, r := range rows {
+				if whole[[2]string{r.WorkspaceID, r.Trace}] {
+					read = append(read, r)
+					if i < filed {
+						readFiled = append(readFiled, r)
+					}
 				}
 			}
-		}
-		for _, d := range GroupDims {
 			for _, fv := range []string{"v0", "v1", "v2"} {
 				// What the store's filter on the other key selects.
 				sel := func(rows []ChainRow) []ChainRow {

@@ -102,7 +102,7 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, gq stor
 		return nil, 0, false, nil
 	}
 	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	plan := store.GroupPlan(from, to)
+	plan := gq.Dim.Plan(from, to)
 	tallies := store.GroupTallies{}
 	for _, r := range plan.Reads {
 		rows, err := tx.Query(ctx, `SELECT dim_value, sum(CASE WHEN prev_slot < $1 THEN n ELSE 0 END)::bigint, sum(n)::bigint, sum(sum_weighted)

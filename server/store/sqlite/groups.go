@@ -212,7 +212,7 @@ func (s *Store) groupsFromCells(ctx context.Context, workspaceID string, gq stor
 	}
 	col := specialColumns[store.RollupKeys[gq.Dim.Key]]
 	from, to := micros(q.From), micros(q.To)
-	plan := store.GroupPlan(from, to)
+	plan := gq.Dim.Plan(from, to)
 	tallies := store.GroupTallies{}
 	for _, r := range plan.Reads {
 		rows, err := tx.QueryContext(ctx, `SELECT dim_value, sum(CASE WHEN prev_slot < ? THEN n ELSE 0 END), sum(n), sum(sum_weighted)
