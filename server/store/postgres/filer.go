@@ -69,6 +69,9 @@ func (s *Store) startFiler(every time.Duration) {
 			}
 			for {
 				n, err := s.fileRound(ctx, false)
+				if err == nil && n == 0 {
+					err = s.vacuumQueue(ctx)
+				}
 				if err != nil {
 					if ctx.Err() == nil {
 						s.logger.Warn("filing group cells", slog.Any("error", err))
@@ -97,10 +100,31 @@ func (s *Store) kickFiler() {
 func (s *Store) FileGroups(ctx context.Context) error {
 	for {
 		n, err := s.fileRound(ctx, true)
-		if err != nil || n == 0 {
+		if err != nil {
 			return err
 		}
+		if n == 0 {
+			return s.vacuumQueue(ctx)
+		}
 	}
+}
+
+// vacuumQueue vacuums the queue once this store has filed (and deleted)
+// more than queueBacklog versions since it last did. Every read of groups
+// looks at the queue, and after a backlog (a bulk load, an upgrade) its
+// index holds the deleted versions until a vacuum: 300,000 of them made
+// groups 25 times slower here (240 ms against 10 ms). Autovacuum comes
+// too (migration 00010 sets the queue's thresholds), but up to a minute
+// later.
+func (s *Store) vacuumQueue(ctx context.Context) error {
+	if s.filedSinceVacuum.Load() <= queueBacklog {
+		return nil
+	}
+	s.filedSinceVacuum.Store(0)
+	if _, err := s.pool.Exec(ctx, `VACUUM (ANALYZE) feedback_group_queue`); err != nil {
+		return fmt.Errorf("group filer: %w", err)
+	}
+	return nil
 }
 
 // fileRound runs one round of the filer and returns how many queued
@@ -158,6 +182,7 @@ func (s *Store) fileRound(ctx context.Context, wait bool) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("group filer: %w", err)
 	}
+	s.filedSinceVacuum.Add(int64(len(versions)))
 	return len(versions), nil
 }
 

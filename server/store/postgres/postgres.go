@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type Store struct {
 	kick      chan struct{}
 	stopFiler context.CancelFunc
 	filerDone chan struct{}
+	// filedSinceVacuum counts the queued versions filed since the queue
+	// was last vacuumed (vacuumQueue).
+	filedSinceVacuum atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

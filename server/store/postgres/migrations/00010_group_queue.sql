@@ -25,6 +25,11 @@ CREATE TABLE feedback_group_queue (
     sign           smallint NOT NULL
 );
 CREATE INDEX feedback_group_queue_trace ON feedback_group_queue (workspace_id, trace_id);
+-- Every read of groups looks at the queue, which stays small but churns:
+-- autovacuum runs on it every few thousand deleted versions, whatever its
+-- size, not at a fifth of it.
+ALTER TABLE feedback_group_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+    autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
 
 -- +goose StatementBegin
 CREATE FUNCTION feedback_group_queue_apply() RETURNS trigger LANGUAGE plpgsql AS $$
