@@ -110,14 +110,14 @@ func (s *Store) FileGroups(ctx context.Context) error {
 }
 
 // vacuumQueue vacuums the queue once this store has filed (and deleted)
-// more than queueBacklog versions since it last did. Every read of groups
+// more than queueBacklog versions (vacuumAfter) since it last did. Every read of groups
 // looks at the queue, and after a backlog (a bulk load, an upgrade) its
 // index holds the deleted versions until a vacuum: 300,000 of them made
 // groups 25 times slower here (240 ms against 10 ms). Autovacuum comes
 // too (migration 00010 sets the queue's thresholds), but up to a minute
 // later.
 func (s *Store) vacuumQueue(ctx context.Context) error {
-	if s.filedSinceVacuum.Load() <= queueBacklog {
+	if s.filedSinceVacuum.Load() <= s.vacuumAfter {
 		return nil
 	}
 	s.filedSinceVacuum.Store(0)

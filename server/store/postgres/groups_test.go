@@ -26,7 +26,7 @@ import (
 func TestGroupCellsUnderConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	s, err := Open(ctx, url, Options{MaxConns: 8, FileGroupsEvery: time.Millisecond, fileBatch: 5})
+	s, err := Open(ctx, url, Options{MaxConns: 8, FileGroupsEvery: time.Millisecond, fileBatch: 5, vacuumAfter: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,12 @@ func TestGroupCellsUnderConcurrentWrites(t *testing.T) {
 	var queued int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM feedback_group_queue`).Scan(&queued); err != nil || queued != 0 {
 		t.Fatalf("queue after FileGroups: %d versions, %v", queued, err)
+	}
+	// Having filed more than vacuumAfter versions, the filer vacuumed the
+	// queue (groups read it: its deleted versions would slow them).
+	var vacuums int64
+	if err := s.pool.QueryRow(ctx, `SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'feedback_group_queue'`).Scan(&vacuums); err != nil || vacuums == 0 {
+		t.Fatalf("queue vacuumed %d times (%v), want at least once", vacuums, err)
 	}
 	compareGroupCells(t, s)
 

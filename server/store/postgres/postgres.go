@@ -41,8 +41,10 @@ type Store struct {
 	// observer is told about each CreateFeedback (SetCommitObserver).
 	observer commitObserver
 	logger   *slog.Logger
-	// fileBatch is how many queued versions a filer round picks.
-	fileBatch int
+	// fileBatch is how many queued versions a filer round picks, and
+	// vacuumAfter how many it files before it vacuums the queue.
+	fileBatch   int
+	vacuumAfter int64
 	// The background filer of group cells (filer.go): kick wakes it,
 	// stopFiler stops it, filerDone is closed when it has stopped.
 	kick      chan struct{}
@@ -68,8 +70,10 @@ type Options struct {
 	// Logger receives the background filer's errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// fileBatch overrides the constant of the same name (tests).
-	fileBatch int
+	// fileBatch and vacuumAfter override the constants fileBatch and
+	// queueBacklog of the filer (tests).
+	fileBatch   int
+	vacuumAfter int64
 }
 
 // Open connects to the database at url (postgres:// or postgresql://),
@@ -90,9 +94,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch}
+	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch, vacuumAfter: opts.vacuumAfter}
 	if s.fileBatch <= 0 {
 		s.fileBatch = fileBatch
+	}
+	if s.vacuumAfter <= 0 {
+		s.vacuumAfter = queueBacklog
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
