@@ -87,6 +87,9 @@ type config struct {
 	feedbackd, ceiling             string
 	duration, bulkDuration, warmup time.Duration
 	connections, rounds            int
+	// pprofAddr is passed to feedbackd's --pprof-addr, to profile it
+	// under the benchmark's load.
+	pprofAddr string
 }
 
 func main() {
@@ -98,6 +101,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds, each measuring feedbackd and the ceiling once")
 	flag.DurationVar(&cfg.bulkDuration, "bulk-duration", 20*time.Second, "length of the bulk run (arrays of 1000) on feedbackd")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load on each server before the first round (0: none)")
+	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -301,7 +305,7 @@ func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (backen
 // cleanly.
 func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (res backendResult, err error) {
 	res.name = name
-	fd, err := startFeedbackd(ctx, cfg.feedbackd, db)
+	fd, err := startFeedbackd(ctx, cfg.feedbackd, db, cfg.pprofAddr)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
@@ -331,8 +335,11 @@ func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (
 }
 
 // startFeedbackd serves a fresh store with the benchmark's key.
-func startFeedbackd(ctx context.Context, path, db string) (*process, error) {
+func startFeedbackd(ctx context.Context, path, db, pprofAddr string) (*process, error) {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"}
+	if pprofAddr != "" {
+		args = append(args, "--pprof-addr", pprofAddr)
+	}
 	env := append(childEnv(), "FEEDBACKD_BOOTSTRAP_KEY="+apiKey)
 	return startProcess(ctx, "feedbackd", path, args, env, feedbackdReady)
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,8 +67,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // writeOp is one write waiting for the writer: fn runs inside the shared
-// transaction, under its own savepoint, and err receives the outcome after
-// the commit.
+// transaction (perhaps twice: see commit), and err receives the outcome
+// after the commit.
 type writeOp struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Conn) error
@@ -76,7 +77,8 @@ type writeOp struct {
 	// observer.
 	rows int
 	// oneStatement says fn runs a single statement, which SQLite undoes
-	// by itself when it fails: the op needs no savepoint of its own.
+	// by itself when it fails: the op needs no savepoint of its own even
+	// when its batch runs isolated.
 	oneStatement bool
 }
 
@@ -305,67 +307,93 @@ func (s *Store) foldIdle() bool {
 	return true
 }
 
-// commit runs a batch in one transaction. Each op has its own savepoint, so
-// one op's failure rolls back only that op; a failed commit fails them all.
+// commit runs a batch in one transaction, and answers each op with its
+// own outcome: one op's failure never fails or undoes another's write.
+//
+// It first runs every op without savepoints: a savepoint copies each page
+// an op first changes into SQLite's sub-journal, which costs more than
+// the insert of a row itself under load. Failures are rare (a conflict, a
+// feedback not found), so when one happens the whole transaction is rolled
+// back and the batch runs again with a savepoint per op, where a failure
+// undoes only its own op. Ops must therefore be safe to run twice: they
+// only read and write inside the transaction, and set their results anew.
+func (s *Store) commit(batch []*writeOp) {
+	start := time.Now()
+	errs, err := s.runBatch(batch, false)
+	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		_, _ = s.stmts.rollback.ExecContext(context.Background())
+		errs, err = s.runBatch(batch, true)
+	}
+	// The commit is observed before any write is answered, so that what a
+	// client reads after its answer (metrics) already counts it.
+	rows := 0
+	if err == nil {
+		for i, op := range batch {
+			if errs[i] == nil {
+				rows += op.rows
+			}
+		}
+	}
+	s.observeCommit(len(batch), rows, time.Since(start), err)
+	for i, op := range batch {
+		if err != nil {
+			op.err <- err
+		} else {
+			op.err <- errs[i]
+		}
+	}
+}
+
+// runBatch runs the ops of a batch in one transaction, each under its own
+// savepoint when isolated is set, and commits unless an op failed without
+// isolation (the caller then rolls back and runs the batch isolated). err
+// is a failure of the transaction itself, which fails every op: it is
+// rolled back.
 //
 // The transaction is driven with plain statements on the write connection
 // rather than database/sql's Tx, whose StmtContext prepares a statement
 // anew for every transaction: statements prepared once on the connection
 // run inside the open transaction as they are.
-func (s *Store) commit(batch []*writeOp) {
+func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, err error) {
 	ctx := context.Background()
-	start := time.Now()
-	// The commit is observed before any write is answered, so that what a
-	// client reads after its answer (metrics) already counts it.
-	fail := func(what string, err error) {
+	fail := func(what string, err error) ([]error, error) {
 		_, _ = s.stmts.rollback.ExecContext(ctx)
-		s.observeCommit(len(batch), 0, time.Since(start), err)
-		for _, op := range batch {
-			op.err <- fmt.Errorf("%s: %w", what, err)
-		}
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
-		fail("begin", err)
-		return
+		return fail("begin", err)
 	}
 	if err := s.beginBatch(ctx); err != nil {
-		fail("begin", err)
-		return
+		return fail("begin", err)
 	}
-	errs := make([]error, len(batch))
+	errs = make([]error, len(batch))
+	failed := false
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if op.oneStatement {
-			errs[i] = op.fn(ctx, s.conn)
-		} else {
+		if isolated && !op.oneStatement {
 			errs[i] = s.inSavepoint(ctx, op)
+		} else {
+			errs[i] = op.fn(ctx, s.conn)
 		}
+		failed = failed || errs[i] != nil
+	}
+	if failed && !isolated {
+		return errs, nil
 	}
 	// Writes that never leave the writer idle must not leave readers an
 	// ever longer tail of unfolded rows: past the backlog, fold here.
 	if s.unfolded() >= s.opts.foldBacklog() {
 		if err := s.foldInBatch(ctx); err != nil {
-			fail("fold", err)
-			return
+			return fail("fold", err)
 		}
 	}
 	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
-		fail("commit", err)
-		return
+		return fail("commit", err)
 	}
-	rows := 0
-	for i, op := range batch {
-		if errs[i] == nil {
-			rows += op.rows
-		}
-	}
-	s.observeCommit(len(batch), rows, time.Since(start), nil)
-	for i, op := range batch {
-		op.err <- errs[i]
-	}
+	return errs, nil
 }
 
 // inSavepoint runs op under a savepoint, so that its failure undoes its
