@@ -44,6 +44,10 @@ type Config struct {
 	Now func() time.Time
 	// BodyLimit is the largest request body in bytes. Defaults to 1 MiB.
 	BodyLimit int64
+	// BodyBudget bounds the bytes of request bodies handled at once;
+	// requests beyond it wait for earlier ones to be answered (see
+	// admitBodies). Defaults to 2 MiB; never less than BodyLimit.
+	BodyBudget int64
 	// CORSOrigins are the origins browsers may submit token feedback from;
 	// empty means any origin (a token is itself the permission). API-key
 	// routes never send permissive CORS headers.
@@ -92,6 +96,10 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = 2 << 20
+	}
+	cfg.BodyBudget = max(cfg.BodyBudget, cfg.BodyLimit)
 	cfg.Store = cfg.Metrics.Store(cfg.Store)
 	rawSpec, spec, err := contract()
 	if err != nil {
@@ -126,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		requestID,
 		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
+		admitBodies(cfg.BodyBudget, cfg.BodyLimit),
 		readBody(cfg.BodyLimit),
 		// Browsers may call the routes that need no API key (a feedback
 		// token is the permission) from other origins; nothing else.
