@@ -85,16 +85,9 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.AnalyticsQuery, from, to, after int64, cells store.Cells) error {
 	if key, val, ok := q.IndexedPairOnly(); ok && after < 0 && pairDays(from, to) != "" {
 		// feedback_pairs holds all a graph needs: no row is read.
-		where, args := []string{"workspace_id = ? AND day IN (" + pairDays(from, to) + ") AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
-			[]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000, workspaceID, key, val, from, to}
-		if q.WeightedMin != nil {
-			where, args = append(where, "value * weight >= ?"), append(args, *q.WeightedMin)
-		}
-		if q.WeightedMax != nil {
-			where, args = append(where, "value * weight <= ?"), append(args, *q.WeightedMax)
-		}
+		where, args := pairConditions(workspaceID, q, key, val, from, to)
 		rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
-			FROM feedback_pairs WHERE `+strings.Join(where, " AND ")+` GROUP BY b, value`, args...)
+			FROM feedback_pairs WHERE `+where+` GROUP BY b, value`, append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
 		return addCells(rows, err, cells)
 	}
 	where, args, err := analyticsConditions(workspaceID, q, from, to)
@@ -111,6 +104,21 @@ func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.Analy
 	rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
 		FROM `+table+` WHERE `+where+` GROUP BY b, value`, args...)
 	return addCells(rows, err, cells)
+}
+
+// pairConditions is the WHERE clause over feedback_pairs of the entries of
+// one pair (q.IndexedPairOnly) created in [from, to] (microseconds) within
+// q's weighted bounds; the caller checked pairDays(from, to) is not "".
+func pairConditions(workspaceID string, q store.AnalyticsQuery, key, val string, from, to int64) (string, []any) {
+	where, args := []string{"workspace_id = ? AND day IN (" + pairDays(from, to) + ") AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
+		[]any{workspaceID, key, val, from, to}
+	if q.WeightedMin != nil {
+		where, args = append(where, "value * weight >= ?"), append(args, *q.WeightedMin)
+	}
+	if q.WeightedMax != nil {
+		where, args = append(where, "value * weight <= ?"), append(args, *q.WeightedMax)
+	}
+	return strings.Join(where, " AND "), args
 }
 
 // pairDays lists, for SQL's IN, the feedback_pairs days of the rows
@@ -195,6 +203,31 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 const renderedValue = `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
 	ELSE CAST(m.value AS TEXT) END FROM json_each(feedback.metadata) AS m WHERE m.key = ?)`
 
+// groupRows is the SELECT of the (g, trace_id, value, weight, created_at)
+// that groups by key aggregate: from feedback_pairs alone when q filters
+// by one indexed pair and key is special (the entries hold the special
+// keys' columns and the trace id, migration 00011), from the rows
+// otherwise.
+func groupRows(workspaceID, key string, q store.AnalyticsQuery) (string, []any, error) {
+	from, to := micros(q.From), micros(q.To)
+	col, special := specialColumns[key]
+	if pk, pv, ok := q.IndexedPairOnly(); ok && special && pairDays(from, to) != "" {
+		where, args := pairConditions(workspaceID, q, pk, pv, from, to)
+		return `SELECT ` + col + ` AS g, trace_id, value, weight, created_at FROM feedback_pairs WHERE ` + where, args, nil
+	}
+	where, args, err := analyticsConditions(workspaceID, q, from, to)
+	if err != nil {
+		return "", nil, err
+	}
+	group := renderedValue
+	if special {
+		group = col
+	} else {
+		args = append([]any{key}, args...)
+	}
+	return `SELECT ` + group + ` AS g, trace_id, value, weight, created_at FROM feedback WHERE ` + where, args, nil
+}
+
 // MetadataGroups implements store.Store.
 func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
@@ -209,17 +242,10 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 			return groups, total, nil
 		}
 	}
-	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
+	inner, args, err := groupRows(workspaceID, key, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	group := renderedValue
-	if col, special := specialColumns[key]; special {
-		group = col
-	} else {
-		args = append([]any{key}, args...)
-	}
-	inner := `SELECT ` + group + ` AS g, trace_id, value, weight, created_at FROM feedback WHERE ` + where
 	rows, err := s.read.QueryContext(ctx, `SELECT g, count(DISTINCT trace_id) AS r, avg(value * weight), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) WHERE g IS NOT NULL
 		GROUP BY g ORDER BY r DESC, g LIMIT ? OFFSET ?`, append(args, limit, offset)...)

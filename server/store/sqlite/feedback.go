@@ -55,7 +55,8 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, fid, value, weight) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, fid, value, weight,
+			trace_id, m_user, m_organisation, m_prompt, m_environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.rowidState, `SELECT coalesce((SELECT max(rowid) FROM feedback), 0), folded FROM rollup_fold`},
 		{&st.setFolded, `UPDATE rollup_fold SET folded = ?`},
 		{&st.fold[0], foldSum}, {&st.fold[1], foldFine}, {&st.fold[2], foldCoarse}, {&st.fold[3], foldClear},
@@ -80,12 +81,14 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 // CreateFeedback implements store.Store.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	rows := make([][]any, len(fs))
+	special := make([]store.Special, len(fs))
 	for i, f := range fs {
 		meta, err := f.EncodedMetadata()
 		if err != nil {
 			return err
 		}
 		sp := store.SpecialOf(f.Metadata)
+		special[i] = sp
 		rows[i] = []any{0, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
 	}
@@ -102,7 +105,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 				return translate(err)
 			}
 			if pairs > 0 {
-				if err := s.insertPairs(ctx, fs[i], rowid); err != nil {
+				if err := s.insertPairs(ctx, fs[i], special[i], rowid); err != nil {
 					return err
 				}
 			}
@@ -136,12 +139,13 @@ func countPairs(m map[string]any) int {
 }
 
 // insertPairs adds the feedback_pairs entries of a new row (updates and
-// deletes are the triggers' of migration 00007).
-func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, rowid int64) error {
+// deletes are the triggers' of migration 00011).
+func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, sp store.Special, rowid int64) error {
 	for k, v := range f.Metadata {
 		if str, ok := store.IndexedPair(k, v); ok {
 			at := micros(f.CreatedAt)
-			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/store.PairDayMicros, k, str, at, rowid, f.Value, f.Weight); err != nil {
+			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/store.PairDayMicros, k, str, at, rowid, f.Value, f.Weight,
+				f.TraceID, sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3]); err != nil {
 				return fmt.Errorf("index metadata: %w", err)
 			}
 		}
@@ -238,7 +242,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		}
 		if out.ID == f.ID {
 			// Inserted, not updated (the update trigger saw to that).
-			if err := s.insertPairs(ctx, out, rowid); err != nil {
+			if err := s.insertPairs(ctx, out, sp, rowid); err != nil {
 				return err
 			}
 		}
