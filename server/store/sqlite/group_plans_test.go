@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +15,7 @@ import (
 // special key, that key's index over the range; and filtered by one
 // metadata pair, the pair's entries alone (migration 00011), no row.
 func TestGroupRowPlans(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plans.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := emptyStore(t)
 	to := time.Now()
 	month := store.AnalyticsQuery{From: to.Add(-30 * 24 * time.Hour), To: to}
 	with := func(q store.AnalyticsQuery, m map[string]any) store.AnalyticsQuery {

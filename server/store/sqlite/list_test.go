@@ -18,12 +18,7 @@ import (
 // for trace filters), never a whole range. SQLite's plans say so without a
 // large table.
 func TestListPlans(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plans.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := emptyStore(t)
 	from, to := time.Now().Add(-time.Hour), time.Now()
 	cursor := &store.Cursor{CreatedAt: to.Add(-time.Minute), ID: uuid.NewString()}
 	cases := []struct {
@@ -65,6 +60,17 @@ func TestListPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyStore is a store on a new file in t's folder, closed after t.
+func emptyStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "plans.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // queryPlan is the detail column of SQLite's EXPLAIN QUERY PLAN of query.
