@@ -273,6 +273,9 @@ type run struct {
 	elapsed  time.Duration // from the first request to the last answer
 	p50, p99 time.Duration // of the 200 answers
 	peakRSS  int64         // VmHWM of the server after the run, in bytes
+	// rowsPerCommit is how many feedback rows shared a store commit on
+	// average during the run (feedbackd only).
+	rowsPerCommit float64
 }
 
 func (r run) perSecond() float64 { return float64(r.ok) / r.elapsed.Seconds() }
@@ -390,17 +393,35 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 	if err := p.alive(); err != nil {
 		return r, err
 	}
+	var before commits
+	if r.target == "feedbackd" {
+		var err error
+		if before, err = readCommits(ctx, p.url); err != nil {
+			return r, fmt.Errorf("%s: %w", backend, err)
+		}
+	}
 	attack(ctx, &r, cfg.connections, targeter(p.url+"/v1/feedback", body), d)
 	if err := ctx.Err(); err != nil {
 		return r, err
+	}
+	if r.target == "feedbackd" {
+		after, err := readCommits(ctx, p.url)
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", backend, err)
+		}
+		r.rowsPerCommit = rowsPerCommit(before, after)
 	}
 	rss, err := peakRSS(p.cmd.Process.Pid)
 	if err != nil {
 		return r, errors.Join(fmt.Errorf("%s: peak RSS of %s: %w", backend, p.name, err), p.alive())
 	}
 	r.peakRSS = rss
-	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  peak RSS %s  %d failed\n",
-		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok)
+	perCommit := ""
+	if r.rowsPerCommit > 0 {
+		perCommit = fmt.Sprintf("  %.1f rows/commit", r.rowsPerCommit)
+	}
+	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  peak RSS %s  %d failed%s\n",
+		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok, perCommit)
 	return r, nil
 }
 
@@ -813,21 +834,26 @@ type stats struct {
 	p50, p99  time.Duration
 	peakRSS   int64
 	failed    int
+	// rowsPerCommit is the median of the rounds' (0 for the ceiling).
+	rowsPerCommit float64
 }
 
 func summarize(runs []run, target string) stats {
 	var s stats
 	var p50, p99 []time.Duration
+	var perCommit []float64
 	for _, r := range runs {
 		if r.kind != "round" || r.target != target {
 			continue
 		}
+		perCommit = append(perCommit, r.rowsPerCommit)
 		s.perSecond = append(s.perSecond, r.perSecond())
 		p50, p99 = append(p50, r.p50), append(p99, r.p99)
 		s.peakRSS = max(s.peakRSS, r.peakRSS)
 		s.failed += r.sent - r.ok
 	}
 	s.median = median(s.perSecond)
+	s.rowsPerCommit = median(perCommit)
 	s.p50, s.p99 = medianDuration(p50), medianDuration(p99)
 	return s
 }
@@ -868,9 +894,9 @@ func printRatio(w io.Writer, res backendResult) {
 		return
 	}
 	fmt.Fprintf(w, "- %s: feedbackd/ceiling = %.3f (%.0f / %.0f req/s): feedbackd serves %.1f%% of its HTTP stack's ceiling; "+
-		"latency p50 %s vs %s, p99 %s vs %s\n",
+		"latency p50 %s vs %s, p99 %s vs %s; %.1f rows per store commit\n",
 		res.name, fd.median/ce.median, fd.median, ce.median, 100*fd.median/ce.median,
-		ms(fd.p50), ms(ce.p50), ms(fd.p99), ms(ce.p99))
+		ms(fd.p50), ms(ce.p50), ms(fd.p99), ms(ce.p99), fd.rowsPerCommit)
 }
 
 // printBulk reports the bulk run in feedback stored a second.
@@ -879,8 +905,8 @@ func printBulk(w io.Writer, res backendResult) {
 		if r.kind != "bulk" {
 			continue
 		}
-		fmt.Fprintf(w, "- %s bulk (arrays of %d, feedbackd): %.1f req/s = %.0f feedback stored/s; p50 %s, p99 %s; peak RSS %s; %d failed\n",
-			res.name, bulkSize, r.perSecond(), r.perSecond()*bulkSize, ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok)
+		fmt.Fprintf(w, "- %s bulk (arrays of %d, feedbackd): %.1f req/s = %.0f feedback stored/s; p50 %s, p99 %s; peak RSS %s; %.0f rows per commit; %d failed\n",
+			res.name, bulkSize, r.perSecond(), r.perSecond()*bulkSize, ms(r.p50), ms(r.p99), mb(r.peakRSS), r.rowsPerCommit, r.sent-r.ok)
 	}
 }
 
