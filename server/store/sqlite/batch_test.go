@@ -92,3 +92,53 @@ func TestConcurrentWritesFailAlone(t *testing.T) {
 		}
 	}
 }
+
+// A write whose caller has gone before the writer reaches it is skipped,
+// and the writes that share its batch are each stored once.
+func TestCanceledWritesShareBatchesHarmlessly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "feedbackd.db")
+	s := open(t, path)
+	defer s.Close()
+	ws, err := s.EnsureWorkspace(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	const writers = 300
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprintf("t%d", i),
+				Value: 1, Weight: 1, Metadata: map[string]any{"model": "m"}, CreatedAt: now, UpdatedAt: now}
+			wctx := ctx
+			if i%2 == 0 {
+				wctx = gone
+			}
+			err := s.CreateFeedback(wctx, []*store.Feedback{f}, nil)
+			if i%2 == 1 && err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, traces, pairs int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT trace_id) FROM feedback`).Scan(&rows, &traces); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM feedback_pairs`).Scan(&pairs); err != nil {
+		t.Fatal(err)
+	}
+	// The canceled writes were skipped; every other is stored once.
+	if rows != writers/2 || traces != rows || pairs != rows {
+		t.Errorf("%d rows of %d traces with %d pairs: want %d of each", rows, traces, pairs, writers/2)
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -319,10 +318,10 @@ func (s *Store) foldIdle() bool {
 // only read and write inside the transaction, and set their results anew.
 func (s *Store) commit(batch []*writeOp) {
 	start := time.Now()
-	errs, err := s.runBatch(batch, false)
-	if err == nil && slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+	errs, failed, err := s.runBatch(batch, false)
+	if failed {
 		_, _ = s.stmts.rollback.ExecContext(context.Background())
-		errs, err = s.runBatch(batch, true)
+		errs, _, err = s.runBatch(batch, true)
 	}
 	// The commit is observed before any write is answered, so that what a
 	// client reads after its answer (metrics) already counts it.
@@ -345,20 +344,22 @@ func (s *Store) commit(batch []*writeOp) {
 }
 
 // runBatch runs the ops of a batch in one transaction, each under its own
-// savepoint when isolated is set, and commits unless an op failed without
-// isolation (the caller then rolls back and runs the batch isolated). err
-// is a failure of the transaction itself, which fails every op: it is
-// rolled back.
+// savepoint when isolated is set, and commits, unless an op failed without
+// isolation: then failed is set and the transaction is left open, for the
+// caller to roll back and run the batch isolated. errs holds each op's
+// outcome (an op whose context ended is skipped, with its context's
+// error: no failure). err is a failure of the transaction itself, which
+// fails every op: it is rolled back.
 //
 // The transaction is driven with plain statements on the write connection
 // rather than database/sql's Tx, whose StmtContext prepares a statement
 // anew for every transaction: statements prepared once on the connection
 // run inside the open transaction as they are.
-func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, err error) {
+func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed bool, err error) {
 	ctx := context.Background()
-	fail := func(what string, err error) ([]error, error) {
+	fail := func(what string, err error) ([]error, bool, error) {
 		_, _ = s.stmts.rollback.ExecContext(ctx)
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, false, fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
 		return fail("begin", err)
@@ -367,7 +368,6 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, err err
 		return fail("begin", err)
 	}
 	errs = make([]error, len(batch))
-	failed := false
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
@@ -381,7 +381,7 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, err err
 		failed = failed || errs[i] != nil
 	}
 	if failed && !isolated {
-		return errs, nil
+		return errs, true, nil
 	}
 	// Writes that never leave the writer idle must not leave readers an
 	// ever longer tail of unfolded rows: past the backlog, fold here.
@@ -393,7 +393,7 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, err err
 	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
 		return fail("commit", err)
 	}
-	return errs, nil
+	return errs, false, nil
 }
 
 // inSavepoint runs op under a savepoint, so that its failure undoes its
