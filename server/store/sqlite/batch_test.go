@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
 // Concurrent writes share commits; a write that cannot be stored (here: a
@@ -20,13 +21,7 @@ import (
 // metadata pairs indexed.
 func TestConcurrentWritesFailAlone(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "feedbackd.db")
-	s := open(t, path)
-	defer s.Close()
-	ws, err := s.EnsureWorkspace(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, ws := openWithWorkspace(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	item := func(trace string) *store.Feedback {
 		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: trace, Value: 1, Weight: 1,
@@ -97,13 +92,7 @@ func TestConcurrentWritesFailAlone(t *testing.T) {
 // and the writes that share its batch are each stored once.
 func TestCanceledWritesShareBatchesHarmlessly(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "feedbackd.db")
-	s := open(t, path)
-	defer s.Close()
-	ws, err := s.EnsureWorkspace(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, ws := openWithWorkspace(t)
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -141,4 +130,18 @@ func TestCanceledWritesShareBatchesHarmlessly(t *testing.T) {
 	if rows != writers/2 || traces != rows || pairs != rows {
 		t.Errorf("%d rows of %d traces with %d pairs: want %d of each", rows, traces, pairs, writers/2)
 	}
+}
+
+// openWithWorkspace opens a store on a new file, closed after t, with the
+// workspace "default".
+func openWithWorkspace(t *testing.T) (*sqlite.Store, string, *store.Workspace) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "feedbackd.db")
+	s := open(t, path)
+	t.Cleanup(func() { s.Close() })
+	ws, err := s.EnsureWorkspace(context.Background(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, ws
 }
