@@ -90,6 +90,9 @@ type config struct {
 	// pprofAddr is passed to feedbackd's --pprof-addr, to profile it
 	// under the benchmark's load.
 	pprofAddr string
+	// only names the one backend to measure ("sqlite" or "postgres"),
+	// or is empty for every available one.
+	only string
 }
 
 func main() {
@@ -101,6 +104,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds, each measuring feedbackd and the ceiling once")
 	flag.DurationVar(&cfg.bulkDuration, "bulk-duration", 20*time.Second, "length of the bulk run (arrays of 1000) on feedbackd")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load on each server before the first round (0: none)")
+	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	flag.Parse()
 
@@ -129,6 +133,9 @@ func benchmark(ctx context.Context, cfg config, out io.Writer) error {
 	var results []backendResult
 	var runErr error
 	for _, b := range backends(tmp, out) {
+		if cfg.only != "" && b.name != cfg.only {
+			continue
+		}
 		res, err := benchBackend(ctx, cfg, b, bodies)
 		results = append(results, res)
 		if err != nil {
@@ -272,7 +279,10 @@ type run struct {
 	examples map[string]string
 	elapsed  time.Duration // from the first request to the last answer
 	p50, p99 time.Duration // of the 200 answers
-	peakRSS  int64         // VmHWM of the server after the run, in bytes
+	// p999 and max show the tail beyond p99 (a writer's stall reaches
+	// only the requests waiting for it), in the progress lines.
+	p999, max time.Duration
+	peakRSS   int64 // VmHWM of the server after the run, in bytes
 	// rowsPerCommit is how many feedback rows shared a store commit on
 	// average during the run (feedbackd only).
 	rowsPerCommit float64
@@ -420,8 +430,8 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 	if r.rowsPerCommit > 0 {
 		perCommit = fmt.Sprintf("  %.1f rows/commit", r.rowsPerCommit)
 	}
-	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  peak RSS %s  %d failed%s\n",
-		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), mb(r.peakRSS), r.sent-r.ok, perCommit)
+	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  max %s  peak RSS %s  %d failed%s\n",
+		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), mb(r.peakRSS), r.sent-r.ok, perCommit)
 	return r, nil
 }
 
@@ -467,6 +477,7 @@ func attack(ctx context.Context, r *run, conns int, tr vegeta.Targeter, d time.D
 	r.elapsed = time.Since(start)
 	slices.Sort(latencies)
 	r.p50, r.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+	r.p999, r.max = percentile(latencies, 0.999), percentile(latencies, 1)
 }
 
 // fail counts a request that did not get a 200, keeping the first answer
