@@ -88,9 +88,10 @@ func (s *Store) SetCommitObserver(o store.CommitObserver) {
 	s.observer.Store(&o)
 }
 
-// observeCommit tells the commit observer, if any, about one CreateFeedback
-// of rows feedback that started at start and ended with *err.
-func (s *Store) observeCommit(start time.Time, rows int, err *error) {
+// observeCommit tells the commit observer, if any, about one statement of
+// CreateFeedback, for writes writes of rows feedback in all, that started
+// at start and ended with *err.
+func (s *Store) observeCommit(start time.Time, writes, rows int, err *error) {
 	o := s.observer.Load()
 	if o == nil || *o == nil {
 		return
@@ -98,7 +99,7 @@ func (s *Store) observeCommit(start time.Time, rows int, err *error) {
 	if *err != nil {
 		rows = 0
 	}
-	(*o)(1, rows, time.Since(start), *err)
+	(*o)(writes, rows, time.Since(start), *err)
 }
 
 // commitObserver holds the observer; a separate type keeps the Store's

@@ -1,8 +1,8 @@
 // Package postgres is feedbackd's store on PostgreSQL (or a database that
 // speaks its protocol), through a pgx connection pool. Several stateless
 // feedbackd replicas can share one database: every write is one
-// transaction, and PostgreSQL itself groups the commits of concurrent
-// transactions into shared WAL flushes, so no writer of our own is needed.
+// transaction, and small concurrent writes of one replica share one
+// statement (batch.go), which runs the write triggers once for all.
 //
 // Migrations are embedded and versioned like the SQLite store's (the same
 // version numbers, in PostgreSQL's dialect) and applied under a session
@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,12 @@ type Store struct {
 	// filedSinceVacuum counts the queued versions filed since the queue
 	// was last vacuumed (vacuumQueue).
 	filedSinceVacuum atomic.Int64
+	// The batchers of small writes (batch.go): creates is their queue,
+	// closed (under closeMu) by Close, which then waits for batchersDone.
+	creates      chan *createOp
+	closeMu      sync.RWMutex
+	closed       bool
+	batchersDone sync.WaitGroup
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,6 +111,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.startBatchers()
 	switch {
 	case opts.FileGroupsEvery == 0:
 		s.startFiler(fileEvery)
@@ -145,12 +153,13 @@ func Migrate(ctx context.Context, url string) error {
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// Close implements store.Store. Writes run in their callers' goroutines and
-// have returned (committed or not) before their callers answer, so there
-// is nothing left to wait for but the background filer (a round it
-// leaves unfinished rolls back: what it was filing stays queued) and the
-// pool.
+// Close implements store.Store. It writes the small writes already queued
+// for the batchers (later ones fail), then stops the background filer (a
+// round it leaves unfinished rolls back: what it was filing stays queued)
+// and the pool. Other writes run in their callers' goroutines and have
+// returned before their callers answer.
 func (s *Store) Close() error {
+	s.stopBatchers()
 	if s.stopFiler != nil {
 		s.stopFiler()
 		<-s.filerDone
@@ -182,10 +191,23 @@ const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, 
 
 // CreateFeedback implements store.Store: one multi-row INSERT from arrays,
 // the same statement whatever the batch size (its triggers keep the
-// rollups and queue its rows for the group cells, see filer.go), and one
-// round trip when there is no idempotency key to record beside it.
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
-	defer s.observeCommit(time.Now(), len(fs), &err)
+// rollups and queue its rows for the group cells, see filer.go). A write
+// of few rows shares its statement with the other writes waiting at the
+// time (batch.go).
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
+	if len(fs) >= aloneRows {
+		return s.createNow(ctx, fs, idem)
+	}
+	return s.enqueue(&createOp{ctx: ctx, fs: fs, idem: idem, err: make(chan error, 1)})
+}
+
+// insertFeedback inserts the rows of insertArgs' arrays.
+const insertFeedback = `INSERT INTO feedback
+		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`
+
+// insertArgs are insertFeedback's arguments for fs: one array per column.
+func insertArgs(fs []*store.Feedback) ([]any, error) {
 	n := len(fs)
 	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	values, weights := make([]int32, n), make([]float64, n)
@@ -193,27 +215,35 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	for i, f := range fs {
 		meta, err := f.EncodedMetadata()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
 		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
 	}
-	const insert = `INSERT INTO feedback
-			(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`
+	return []any{ids, wss, traces, values, weights, metas, created, updated}, nil
+}
+
+// createNow writes fs in a statement of its own, and its idempotency key
+// beside it: one round trip either way.
+func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
+	defer s.observeCommit(time.Now(), 1, len(fs), &err)
+	args, err := insertArgs(fs)
+	if err != nil {
+		return err
+	}
 	defer s.kickFiler()
 	if idem == nil {
 		// One statement is atomic on its own (its triggers included):
 		// with no key to record beside it, it needs no BEGIN and COMMIT,
 		// two of the three round trips a transaction would cost.
-		_, err := s.pool.Exec(ctx, insert, ids, wss, traces, values, weights, metas, created, updated)
+		_, err := s.pool.Exec(ctx, insertFeedback, args...)
 		return translate(err)
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// The rows and the key go in one round trip.
 		b := &pgx.Batch{}
-		b.Queue(insert, ids, wss, traces, values, weights, metas, created, updated)
-		queueIdempotency(b, idem, ids)
+		b.Queue(insertFeedback, args...)
+		queueIdempotency(b, idem, feedbackIDs(fs))
 		tag, err := sendBatch(ctx, tx, b)
 		if err == nil && tag.RowsAffected() == 0 {
 			return store.ErrIdempotencyKeyUsed

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListOrdersByTimeThenIDAcrossPages", testListOrderAcrossPages},
 		{"ListTimeBoundedPagesUnderConcurrentWrites", testListBoundedPagingConcurrent},
 		{"ConcurrentWritersAllCommitted", testConcurrentWrites},
+		{"ConcurrentWritesFailAlone", testConcurrentWritesFailAlone},
 		{"APIKeys", testAPIKeys},
 		{"UpsertTokenFeedbackKeepsOneRowPerToken", testUpsertTokenFeedback},
 		{"SecretIsCreatedOnceAndShared", testSecret},
@@ -655,6 +656,103 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 	if want := writers * (each + 2*each/4); n != want {
 		t.Errorf("acknowledged rows: got %d, want %d", n, want)
 	}
+}
+
+// testConcurrentWritesFailAlone: stores may write concurrent writes
+// together (a group commit), but each write still succeeds or fails as a
+// whole, on its own: among many concurrent writes, a bulk holding a taken
+// id, a write under a used idempotency key and writes whose callers left
+// before they were made store nothing, and every other write is stored
+// whole, once.
+func testConcurrentWritesFailAlone(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ws := workspace(t, s, "a")
+	idem := func(key string) *store.Idempotency {
+		return &store.Idempotency{Scope: ws, Key: key, Fingerprint: []byte(key), Message: "m", At: clock}
+	}
+	taken := feedback(ws, 0, "taken", 1, nil)
+	if err := s.CreateFeedback(ctx, []*store.Feedback{taken}, idem("used")); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+
+	type write struct {
+		ctx  context.Context
+		fs   []*store.Feedback
+		idem *store.Idempotency
+		want func(error) bool // the outcome this write must get
+	}
+	ok := func(err error) bool { return err == nil }
+	var writes []write
+	for i := range 240 {
+		w := write{ctx: ctx, fs: []*store.Feedback{feedback(ws, i, fmt.Sprint("t", i), 1, map[string]any{"_user": fmt.Sprint("u", i)})}, want: ok}
+		switch {
+		case i%4 == 1:
+			w.fs = append(w.fs, feedback(ws, i, fmt.Sprint("t", i), 2, nil))
+		case i%4 == 2:
+			w.idem = idem(fmt.Sprint("k", i))
+		}
+		switch i {
+		case 60: // a bulk with a taken id
+			dup := *taken
+			w.fs = append(w.fs, &dup)
+			w.want = func(err error) bool { return store.ErrorCode(err) == store.ECONFLICT }
+		case 120: // a key already used
+			w.idem = idem("used")
+			w.want = func(err error) bool { return errors.Is(err, store.ErrIdempotencyKeyUsed) }
+		case 30, 90, 180: // the caller left
+			w.ctx = gone
+			w.want = func(err error) bool { return err != nil }
+		}
+		writes = append(writes, w)
+	}
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = s.CreateFeedback(w.ctx, w.fs, w.idem) })
+	}
+	wg.Wait()
+
+	stored := 0
+	for i, w := range writes {
+		if !w.want(errs[i]) {
+			t.Errorf("write %d: got %v", i, errs[i])
+		}
+		for _, f := range w.fs {
+			if f.ID == taken.ID {
+				continue
+			}
+			got, err := s.GetFeedback(ctx, ws, f.ID)
+			switch {
+			case errs[i] != nil && store.ErrorCode(err) != store.ENOTFOUND:
+				t.Errorf("write %d failed (%v), yet its %s is there: %v", i, errs[i], f.TraceID, err)
+			case errs[i] == nil && err != nil:
+				t.Errorf("write %d succeeded, yet its %s is not stored: %v", i, f.TraceID, err)
+			case errs[i] == nil:
+				stored++
+				assertSame(t, got, f)
+			}
+		}
+		if w.idem != nil && errs[i] == nil {
+			if r, err := s.IdempotentResult(ctx, ws, w.idem.Key); err != nil || fmt.Sprint(r.IDs) != fmt.Sprint(feedbackIDs(w.fs)) {
+				t.Errorf("write %d: its key records %+v, %v", i, r, err)
+			}
+		}
+	}
+	// Nothing was stored twice, and nothing else.
+	all := listAll(t, s, ws, store.Filter{Limit: 100})
+	if len(all) != stored+1 {
+		t.Errorf("%d rows in the workspace, want the %d acknowledged and the taken one", len(all), stored)
+	}
+}
+
+func feedbackIDs(fs []*store.Feedback) []string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return ids
 }
 
 func testAPIKeys(t *testing.T, s store.Store) {

@@ -1,0 +1,110 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
+)
+
+// One batch, as a batcher would gather it: writes that can all be stored
+// share one statement, the commit observer sees it once; a batch holding
+// a write that fails (a taken id, a used idempotency key) has each write
+// run alone, so that exactly that write fails and stores nothing; a write
+// whose caller has left is not run.
+func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.NewDatabase(t), Options{MaxConns: 4, FileGroupsEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ws, err := s.EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var commits [][2]int // writes, rows of each observed statement
+	s.SetCommitObserver(func(writes, rows int, _ time.Duration, _ error) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits = append(commits, [2]int{writes, rows})
+	})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	item := func(trace string) *store.Feedback {
+		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: trace, Value: 1, Weight: 1,
+			Metadata: map[string]any{"_user": "u-" + trace}, CreatedAt: now, UpdatedAt: now}
+	}
+	idem := func(key string) *store.Idempotency {
+		return &store.Idempotency{Scope: ws.ID, Key: key, Fingerprint: []byte(key), Message: "m", At: now}
+	}
+	op := func(ctx context.Context, idem *store.Idempotency, fs ...*store.Feedback) *createOp {
+		return &createOp{ctx: ctx, fs: fs, idem: idem, err: make(chan error, 1)}
+	}
+	stored := func(f *store.Feedback) bool {
+		_, err := s.GetFeedback(ctx, ws.ID, f.ID)
+		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	good := []*createOp{op(ctx, nil, item("a")), op(ctx, idem("k-b"), item("b"), item("b2")), op(ctx, nil, item("c"))}
+	s.createBatch(good)
+	for i, o := range good {
+		if err := <-o.err; err != nil || !stored(o.fs[0]) || !stored(o.fs[len(o.fs)-1]) {
+			t.Errorf("write %d of a good batch: %v, stored %v", i, err, stored(o.fs[0]))
+		}
+	}
+	if r, err := s.IdempotentResult(ctx, ws.ID, "k-b"); err != nil || fmt.Sprint(r.IDs) != fmt.Sprint(feedbackIDs(good[1].fs)) {
+		t.Errorf("key of a write in a shared statement: %+v, %v", r, err)
+	}
+	mu.Lock()
+	if fmt.Sprint(commits) != "[[3 4]]" {
+		t.Errorf("good batch: commits (writes, rows) %v, want one shared statement [[3 4]]", commits)
+	}
+	commits = nil
+	mu.Unlock()
+
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	dup := *good[0].fs[0]
+	dup.TraceID = "dup"
+	ok := func(err error) bool { return err == nil }
+	for _, batch := range []struct {
+		name string
+		ops  []*createOp
+		want []func(error) bool
+		live int // the writes whose callers are still there
+	}{
+		{"a taken id", []*createOp{op(ctx, nil, item("d")), op(ctx, nil, item("e"), &dup), op(gone, nil, item("g")), op(ctx, idem("k-h"), item("h"))},
+			[]func(error) bool{ok, func(err error) bool { return store.ErrorCode(err) == store.ECONFLICT }, func(err error) bool { return errors.Is(err, context.Canceled) }, ok}, 3},
+		{"a used key", []*createOp{op(ctx, nil, item("i")), op(ctx, idem("k-b"), item("j")), op(ctx, idem("k-k"), item("k"))},
+			[]func(error) bool{ok, func(err error) bool { return errors.Is(err, store.ErrIdempotencyKeyUsed) }, ok}, 3},
+	} {
+		s.createBatch(batch.ops)
+		for i, o := range batch.ops {
+			err := <-o.err
+			if !batch.want[i](err) {
+				t.Errorf("%s, write %d: got %v", batch.name, i, err)
+			}
+			if stored(o.fs[0]) != (err == nil) {
+				t.Errorf("%s, write %d (%v): stored %v", batch.name, i, err, stored(o.fs[0]))
+			}
+		}
+		mu.Lock()
+		// The shared statement failed; then each live write ran alone.
+		if len(commits) != batch.live+1 || commits[0] != [2]int{batch.live, 0} {
+			t.Errorf("%s: commits (writes, rows) %v, want the failed shared one, then each write alone", batch.name, commits)
+		}
+		commits = nil
+		mu.Unlock()
+	}
+}
