@@ -49,6 +49,7 @@ var (
 	backends = flag.String("stores", "sqlite,postgres", "stores to benchmark")
 	dir      = flag.String("dir", "", "where the SQLite files go (a temporary folder when empty)")
 	reuse    = flag.Bool("reuse", false, "query the data an earlier run left (in -dir for SQLite, in the server's feedbackd_bench_main database for PostgreSQL) instead of loading it again")
+	offset   = flag.Duration("offset", 0, "end the queried 30 days this long before the data's last midnight: 0 queries whole days; a dashboard's \"last 30 days\" end at any minute (e.g. 5h7m)")
 	which    = flag.String("queries", "analytics,list", "what to time: analytics (the graph and group endpoints), list (pages of GET /v1/feedback)")
 )
 
@@ -156,9 +157,10 @@ func queries(ctx context.Context, s store.Store) {
 	}
 }
 
-// analytics times every analytics endpoint over the last 30 days of the data.
+// analytics times every analytics endpoint over the last 30 days of the data
+// (ending -offset before its last midnight).
 func analytics(ctx context.Context, c *client.Client) {
-	from, to := end.Add(-30*24*time.Hour), end.Add(-time.Microsecond)
+	from, to := end.Add(-30*24*time.Hour-*offset), end.Add(-time.Microsecond-*offset)
 	filters := []struct{ name, metadata string }{
 		{"unfiltered", ""},
 		{"_user", `{"_user":"user-4242"}`},
