@@ -52,3 +52,42 @@ func TestGroupRowPlans(t *testing.T) {
 		})
 	}
 }
+
+// Groups from cells read whole the chains with a row at the range's
+// edges: under a filter, the filter key's index finds those rows (a
+// coarse family's edges are whole partial days, whose rows by time are
+// mostly of other values); unfiltered, the edges are partial 15-minute
+// slots, found by time.
+func TestEdgeChainPlans(t *testing.T) {
+	s := emptyStore(t)
+	to := time.Date(2026, 11, 26, 18, 53, 0, 0, time.UTC)
+	from := to.Add(-30 * 24 * time.Hour)
+	cases := []struct {
+		name     string
+		key      string
+		metadata map[string]any
+		edge     string
+	}{
+		{"by _prompt, _organisation (coarse)", "_prompt", map[string]any{"_organisation": "o"},
+			"SEARCH feedback USING INDEX feedback_workspace_m_organisation (workspace_id=? AND m_organisation=? AND created_at>? AND created_at<?)"},
+		{"by _organisation, _environment", "_organisation", map[string]any{"_environment": "e"},
+			"SEARCH feedback USING INDEX feedback_workspace_m_environment (workspace_id=? AND m_environment=? AND created_at>? AND created_at<?)"},
+		{"by _prompt", "_prompt", nil,
+			"SEARCH feedback USING INDEX feedback_workspace_created_id (workspace_id=? AND created_at>? AND created_at<?)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := store.AnalyticsQuery{From: from, To: to, Metadata: c.metadata}
+			gq, ok := q.GroupCellsServe(c.key)
+			if !ok {
+				t.Fatal("no group cells")
+			}
+			edges := gq.Dim.Plan(micros(from), micros(to)).GroupEdges(micros(from))
+			query, args := edgeChains(uuid.NewString(), gq, edges, 0, micros(from), micros(to))
+			plan := queryPlan(t, s, query, args)
+			if n := strings.Count(strings.Join(plan, "\n"), c.edge); n != len(edges) {
+				t.Errorf("%d edges, %d read as wanted (%s); plan:\n  %s", len(edges), n, c.edge, strings.Join(plan, "\n  "))
+			}
+		})
+	}
+}
