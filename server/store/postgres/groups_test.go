@@ -139,3 +139,47 @@ func compareGroupCells(t *testing.T, s *Store) {
 	}
 	storetest.EqualGroupCells(t, stored, want)
 }
+
+// A backlog filed with no vacuum on the way (or one in the middle) leaves
+// the queue's table long and empty, and every groups query that reads the
+// queue then reads all of it: the filer, finding the queue empty and its
+// table long, vacuums it, which cuts the empty pages off.
+func TestFilerShrinksABloatedQueue(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.NewDatabase(t), Options{MaxConns: 4, FileGroupsEvery: -1, vacuumAfter: 1 << 40, bloatPages: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ws, err := s.EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for b := range 4 {
+		var fs []*store.Feedback
+		for i := range 1000 {
+			fs = append(fs, &store.Feedback{ID: fmt.Sprintf("00000000-0000-4000-8000-%04d%08d", b, i), WorkspaceID: ws.ID,
+				TraceID: fmt.Sprint("t", i), Value: 1, Weight: 1, Metadata: map[string]any{"_prompt": "p"}, CreatedAt: at, UpdatedAt: at})
+		}
+		if err := s.CreateFeedback(ctx, fs, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := func() int64 {
+		var n int64
+		if err := s.pool.QueryRow(ctx, `SELECT pg_relation_size('feedback_group_queue') / current_setting('block_size')::bigint`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pages(); n <= 8 {
+		t.Fatalf("4,000 queued versions take %d pages: the test needs more than 8", n)
+	}
+	if err := s.FileGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pages(); n > 8 {
+		t.Errorf("queue filed and empty, yet its table keeps %d pages", n)
+	}
+}

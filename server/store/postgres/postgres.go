@@ -43,9 +43,11 @@ type Store struct {
 	observer commitObserver
 	logger   *slog.Logger
 	// fileBatch is how many queued versions a filer round picks, and
-	// vacuumAfter how many it files before it vacuums the queue.
+	// vacuumAfter how many it files before it vacuums the queue;
+	// bloatPages is queueBloatPages (vacuumQueue).
 	fileBatch   int
 	vacuumAfter int64
+	bloatPages  int64
 	// The background filer of group cells (filer.go): kick wakes it,
 	// stopFiler stops it, filerDone is closed when it has stopped.
 	kick      chan struct{}
@@ -54,6 +56,9 @@ type Store struct {
 	// filedSinceVacuum counts the queued versions filed since the queue
 	// was last vacuumed (vacuumQueue).
 	filedSinceVacuum atomic.Int64
+	// lastBloatCheck is when (Unix nanoseconds) a filer last looked at the
+	// size of the queue's table (vacuumQueue).
+	lastBloatCheck atomic.Int64
 	// The batchers of small writes (batch.go): creates is their queue,
 	// closed (under closeMu) by Close, which then waits for batchersDone.
 	creates      chan *createOp
@@ -77,10 +82,11 @@ type Options struct {
 	// Logger receives the background filer's errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// fileBatch and vacuumAfter override the constants fileBatch and
-	// queueBacklog of the filer (tests).
+	// fileBatch, vacuumAfter and bloatPages override the constants
+	// fileBatch, queueBacklog and queueBloatPages of the filer (tests).
 	fileBatch   int
 	vacuumAfter int64
+	bloatPages  int64
 }
 
 // Open connects to the database at url (postgres:// or postgresql://),
@@ -93,6 +99,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	// Compiling a query (JIT) pays off for queries that run for seconds;
+	// feedbackd's are meant to run for milliseconds, and PostgreSQL decides
+	// by its estimates: right after a burst of writes, stale statistics of
+	// the group queue made it compile a groups query for 36 ms that then
+	// ran in under 1. A URL that sets jit keeps its choice.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -101,12 +115,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch, vacuumAfter: opts.vacuumAfter}
+	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch, vacuumAfter: opts.vacuumAfter, bloatPages: opts.bloatPages}
 	if s.fileBatch <= 0 {
 		s.fileBatch = fileBatch
 	}
 	if s.vacuumAfter <= 0 {
 		s.vacuumAfter = queueBacklog
+	}
+	if s.bloatPages <= 0 {
+		s.bloatPages = queueBloatPages
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
