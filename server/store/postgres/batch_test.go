@@ -21,15 +21,7 @@ import (
 // whose caller has left is not run.
 func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.NewDatabase(t), Options{MaxConns: 4, FileGroupsEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ws, err := s.EnsureWorkspace(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ws := openWithWorkspace(t, Options{MaxConns: 4, FileGroupsEvery: -1})
 	var mu sync.Mutex
 	var commits [][2]int // writes, rows of each observed statement
 	s.SetCommitObserver(func(writes, rows int, _ time.Duration, _ error) {
@@ -107,4 +99,20 @@ func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 		commits = nil
 		mu.Unlock()
 	}
+}
+
+// openWithWorkspace opens a store with opts on a new database, closed
+// after t, with the workspace "a".
+func openWithWorkspace(t *testing.T, opts Options) (*Store, *store.Workspace) {
+	t.Helper()
+	s, err := Open(context.Background(), pgtest.NewDatabase(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ws, err := s.EnsureWorkspace(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ws
 }

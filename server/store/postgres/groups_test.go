@@ -146,15 +146,7 @@ func compareGroupCells(t *testing.T, s *Store) {
 // table long, vacuums it, which cuts the empty pages off.
 func TestFilerShrinksABloatedQueue(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.NewDatabase(t), Options{MaxConns: 4, FileGroupsEvery: -1, vacuumAfter: 1 << 40, bloatPages: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ws, err := s.EnsureWorkspace(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ws := openWithWorkspace(t, Options{MaxConns: 4, FileGroupsEvery: -1, vacuumAfter: 1 << 40, bloatPages: 8})
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for b := range 4 {
 		var fs []*store.Feedback
