@@ -57,8 +57,9 @@ type Store struct {
 	// was last vacuumed (vacuumQueue).
 	filedSinceVacuum atomic.Int64
 	// lastBloatCheck is when (Unix nanoseconds) a filer last looked at the
-	// size of the queue's table (vacuumQueue).
-	lastBloatCheck atomic.Int64
+	// size of the queue's table, and bloatVacuumed the size in pages it
+	// last vacuumed it at for that (vacuumQueue).
+	lastBloatCheck, bloatVacuumed atomic.Int64
 	// The batchers of small writes (batch.go): creates is their queue,
 	// closed (under closeMu) by Close, which then waits for batchersDone.
 	creates      chan *createOp
