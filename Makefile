@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node browser-test dashboard-vendor bench-analytics bench bench-import fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node browser-test dashboard-vendor bench-analytics bench bench-import bench-floor fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -97,6 +97,13 @@ bench-analytics:
 bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling
+
+# The storage floor: SQLite's own insert rate (a bare table, then
+# feedbackd's row indexes) beside the SQLite store's bulk path, and the
+# per-row cost of groups by _user, in one run.
+bench-floor:
+	$(GO) run ./bench/floor
+	$(GO) run ./bench/floor -users 100000 -rounds 1
 
 # The import benchmark: generates IMPORT_ROWS feedback in the export format
 # (bench/importgen) and imports them into a new SQLite file; import prints
