@@ -44,6 +44,7 @@ import (
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite"
 
+	"github.com/feedbackd/feedbackd/bench/internal/workload"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
@@ -126,32 +127,20 @@ func main() {
 	fmt.Printf("\n%d rows in %d _user groups.\n", groups[0].rows, groups[0].groups)
 }
 
-// feedback generates n rows with make bench's metadata (bench/ingest: a
-// _user of -users and a _prompt of 50 on each, an _organisation on half, an
-// _environment on three quarters, a model on a third, a comment on a
-// tenth), each with its own trace id, arriving now in time order.
+// feedback generates n rows with make bench's metadata (workload.Metadata,
+// a _user of -users), each with its own trace id, arriving now in time
+// order.
 func feedback(workspaceID string, n int) [][]*store.Feedback {
 	rng := rand.New(rand.NewPCG(1, 2))
-	envs := []string{"production", "production", "staging", "development"}
-	models := []string{"gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"}
 	at := time.Now().Truncate(time.Microsecond)
 	var out [][]*store.Feedback
 	for i := 0; i < n; i += batch {
 		b := make([]*store.Feedback, 0, batch)
 		for j := i; j < min(i+batch, n); j++ {
 			at = at.Add(time.Microsecond)
-			meta := map[string]any{"_user": fmt.Sprint("user-", rng.IntN(*users)), "_prompt": fmt.Sprint("p-", rng.IntN(50))}
-			if rng.IntN(2) == 0 {
-				meta["_organisation"] = fmt.Sprint("org-", rng.IntN(100))
-			}
-			if rng.IntN(4) > 0 {
-				meta["_environment"] = envs[rng.IntN(len(envs))]
-			}
-			if rng.IntN(3) == 0 {
-				meta["model"] = models[rng.IntN(len(models))]
-			}
-			if rng.IntN(10) == 0 {
-				meta["comment"] = "did not answer the question"
+			meta := map[string]any{}
+			for k, v := range workload.Metadata(rng, *users) {
+				meta[k] = v
 			}
 			b = append(b, &store.Feedback{
 				ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: workspaceID, TraceID: fmt.Sprintf("floor-%016x", j),

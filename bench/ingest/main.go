@@ -53,6 +53,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/feedbackd/feedbackd/bench/internal/workload"
 )
 
 const (
@@ -536,38 +538,15 @@ func newCorpus(n int) *corpus {
 	return c
 }
 
-// Values of the generated metadata.
-var (
-	environments = []string{"production", "production", "staging", "development"}
-	models       = []string{"gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"}
-	comments     = []string{"spot on", "too long", "wrong answer, the refund policy changed", "thanks!", "did not answer the question"}
-)
-
 // randomTail is the rest of one feedback: a value that is a thumb (±1) half
 // of the time and any score otherwise, a weight most of the time, and
-// metadata with a user from 10k and a prompt from 50, often an
-// organisation, environment and model, sometimes a comment.
+// workload.Metadata with a user from 10k.
 func randomTail(r *rand.Rand) []byte {
 	value := r.IntN(21) - 10
 	if r.IntN(2) == 0 {
 		value = 2*r.IntN(2) - 1
 	}
-	meta := map[string]string{
-		"_user":   fmt.Sprintf("user-%d", r.IntN(10_000)),
-		"_prompt": fmt.Sprintf("p-%d", r.IntN(50)),
-	}
-	if r.IntN(2) == 0 {
-		meta["_organisation"] = fmt.Sprintf("org-%d", r.IntN(100))
-	}
-	if r.IntN(4) > 0 {
-		meta["_environment"] = environments[r.IntN(len(environments))]
-	}
-	if r.IntN(3) == 0 {
-		meta["model"] = models[r.IntN(len(models))]
-	}
-	if r.IntN(10) == 0 {
-		meta["comment"] = comments[r.IntN(len(comments))]
-	}
+	meta := workload.Metadata(r, 10_000)
 	b := fmt.Appendf(nil, `","value":%d`, value)
 	if r.IntN(5) > 0 {
 		b = fmt.Appendf(b, `,"weight":%.2f`, float64(r.IntN(101))/100)
