@@ -220,10 +220,7 @@ func bareTable(ctx context.Context, path string) float64 {
 }
 
 func rowIndexes(ctx context.Context, path string, special bool) float64 {
-	s, err := sqlite.Open(ctx, path)
-	check(err)
-	ws, err := s.EnsureWorkspace(ctx, "floor")
-	check(err)
+	s, ws := openStore(ctx, path)
 	check(s.Close())
 	db, err := sql.Open("sqlite", "file:"+path+pragmas)
 	check(err)
@@ -238,12 +235,19 @@ func rowIndexes(ctx context.Context, path string, special bool) float64 {
 	return insertRows(ctx, db, feedback(ws.ID, *rows))
 }
 
-func storeBulk(ctx context.Context, path string) float64 {
+// openStore opens the SQLite store at path (migrating a new file) with its
+// workspace "floor".
+func openStore(ctx context.Context, path string) (*sqlite.Store, *store.Workspace) {
 	s, err := sqlite.Open(ctx, path)
 	check(err)
-	defer s.Close()
 	ws, err := s.EnsureWorkspace(ctx, "floor")
 	check(err)
+	return s, ws
+}
+
+func storeBulk(ctx context.Context, path string) float64 {
+	s, ws := openStore(ctx, path)
+	defer s.Close()
 	batches := feedback(ws.ID, *rows)
 	next := make(chan []*store.Feedback)
 	var wg sync.WaitGroup
@@ -272,11 +276,8 @@ type groupTimes struct {
 
 // grouping times groups by _user over every row of the store at path.
 func grouping(ctx context.Context, path string) groupTimes {
-	s, err := sqlite.Open(ctx, path)
-	check(err)
+	s, ws := openStore(ctx, path)
 	defer s.Close()
-	ws, err := s.EnsureWorkspace(ctx, "floor")
-	check(err)
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	check(err)
 	defer db.Close()
