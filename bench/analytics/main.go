@@ -5,7 +5,7 @@
 // store's bulk path, spread over 90 days in time order as they would
 // arrive, with 100k distinct _user, 100 _organisation, 50 _prompt, 3
 // _environment and other metadata (region, model, session). It first
-// measures ingestion with and without the analytics triggers on a sample,
+// measures ingestion with and without the derived data on a sample,
 // then serves the store with the real HTTP server on loopback and times
 // every analytics endpoint over the last 30 days: unfiltered, filtered by
 // each special key, and filtered by an arbitrary key. It also times pages of
@@ -101,44 +101,27 @@ func bench(ctx context.Context, name string, open func(name string) store.Store)
 		s := open("main")
 		defer s.Close()
 		fmt.Printf("reusing the %d rows loaded by an earlier run\n", *rows)
-		settle(ctx, s)
 		queries(ctx, s)
 		return
 	}
 
-	// Ingestion with and without the analytics triggers, on a sample.
-	withTriggers := open("ingest-rollups")
-	rateWith := load(ctx, withTriggers, *sample, false)
-	withTriggers.Close()
+	// Ingestion with and without the derived data, on a sample.
+	withDerived := open("ingest-rollups")
+	rateWith := load(ctx, withDerived, *sample, false)
+	withDerived.Close()
 	plain := open("ingest-plain")
-	dropTriggers(ctx, name)
+	dropDerived(ctx, name)
 	rateWithout := load(ctx, plain, *sample, false)
 	plain.Close()
-	fmt.Printf("ingestion, %d rows in bulks of 1000: %.0f rows/s with the analytics rollups, %.0f rows/s without (ratio %.2f)\n",
+	fmt.Printf("ingestion, %d rows in bulks of 1000: %.0f rows/s with the derived data, %.0f rows/s without (ratio %.2f)\n",
 		*sample, rateWith, rateWithout, rateWith/rateWithout)
 
 	s := open("main")
 	defer s.Close()
 	start := time.Now()
 	rate := load(ctx, s, *rows, true)
-	fmt.Printf("loaded %d rows in %s (%.0f rows/s)\n", *rows, time.Since(start).Round(time.Second), rate)
-	settle(ctx, s)
+	fmt.Printf("loaded %d rows in %s (%.0f rows/s)\n\n", *rows, time.Since(start).Round(time.Second), rate)
 	queries(ctx, s)
-}
-
-// settle waits until the store has filed in the group cells what its
-// background work had left (a load outruns it; an upgrade refiles every
-// row), so that the queries measure the steady state, and says how long
-// that took.
-func settle(ctx context.Context, s store.Store) {
-	start := time.Now()
-	switch s := s.(type) {
-	case interface{ FileGroups(context.Context) error }: // PostgreSQL
-		check(s.FileGroups(ctx))
-	case interface{ Fold(context.Context) error }: // SQLite
-		check(s.Fold(ctx))
-	}
-	fmt.Printf("group cells filed %s after the load\n\n", time.Since(start).Round(time.Second))
 }
 
 // queries times the endpoints -queries names.
@@ -210,7 +193,11 @@ func analytics(ctx context.Context, c *client.Client) {
 			}
 			return fmt.Sprintf("avg %.3f", g.Summary.Avg), nil
 		})
-		for _, key := range []string{"_prompt", "_user"} {
+		keys := []string{"_prompt", "_user"}
+		if md == nil {
+			keys = []string{"_organisation", "_prompt", "_environment", "_user"}
+		}
+		for _, key := range keys {
 			time3("groups/metadata/"+key, func() (string, error) {
 				g, err := c.Analytics.MetadataGroups(ctx, key, client.GetMetadataGroupsParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
 				if err != nil {
@@ -366,46 +353,30 @@ func serve(ctx context.Context, s store.Store) (*client.Client, func()) {
 	return c, func() { srv.Close() }
 }
 
-// dropTriggers removes the analytics triggers from the "ingest-plain"
-// store, to measure ingestion as it was before analytics.
-func dropTriggers(ctx context.Context, backend string) {
+// dropDerived makes the "ingest-plain" store discard what it writes to its
+// derived tables, to measure ingestion without them (the reads of each
+// write's traces remain).
+func dropDerived(ctx context.Context, backend string) {
 	switch backend {
 	case "sqlite":
-		dropTriggersSQLite(ctx, filepath.Join(*dir, "ingest-plain.db"))
+		db, err := sql.Open("sqlite", filepath.Join(*dir, "ingest-plain.db"))
+		check(err)
+		defer db.Close()
+		for _, table := range []string{"rollups", "group_slots", "feedback_pairs"} {
+			_, err := db.ExecContext(ctx, "CREATE TRIGGER discard_"+table+" BEFORE INSERT ON "+table+" BEGIN SELECT RAISE(IGNORE); END")
+			check(err)
+		}
 	case "postgres":
 		url := os.Getenv("FEEDBACKD_TEST_POSTGRES_URL")
 		conn, err := pgx.Connect(ctx, strings.Replace(url, "/postgres?", "/feedbackd_bench_ingest_plain?", 1))
 		check(err)
 		defer conn.Close(ctx)
-		for _, t := range []string{"insert", "update", "delete"} {
-			for _, table := range []string{"rollup", "pairs", "group_queue"} {
-				_, err := conn.Exec(ctx, "DROP TRIGGER feedback_"+table+"_"+t+" ON feedback")
-				check(err)
-			}
-		}
-	}
-}
-
-// dropTriggersSQLite removes the analytics triggers and, since the store
-// folds rows into the rollups and group cells and indexes metadata pairs
-// itself, those tables' inserts too: triggers that throw the new rows away
-// stand in for the tables (the fold's reads remain).
-func dropTriggersSQLite(ctx context.Context, path string) {
-	db, err := sql.Open("sqlite", path)
-	check(err)
-	defer db.Close()
-	for _, stmt := range []string{
-		"DROP TRIGGER feedback_rollup_update",
-		"DROP TRIGGER feedback_rollup_delete",
-		"DROP TRIGGER feedback_pairs_update",
-		"DROP TRIGGER feedback_pairs_delete",
-		"CREATE TRIGGER discard_rollup BEFORE INSERT ON feedback_rollup BEGIN SELECT RAISE(IGNORE); END",
-		"CREATE TRIGGER discard_rollup_coarse BEFORE INSERT ON feedback_rollup_coarse BEGIN SELECT RAISE(IGNORE); END",
-		"CREATE TRIGGER discard_pairs BEFORE INSERT ON feedback_pairs BEGIN SELECT RAISE(IGNORE); END",
-		"CREATE TRIGGER discard_group_cells BEFORE INSERT ON feedback_group_cells BEGIN SELECT RAISE(IGNORE); END",
-	} {
-		_, err := db.ExecContext(ctx, stmt)
+		_, err = conn.Exec(ctx, "CREATE FUNCTION discard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
 		check(err)
+		for _, table := range []string{"rollups", "group_slots"} {
+			_, err := conn.Exec(ctx, "CREATE TRIGGER discard BEFORE INSERT ON "+table+" FOR EACH ROW EXECUTE FUNCTION discard()")
+			check(err)
+		}
 	}
 }
 

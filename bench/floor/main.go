@@ -46,6 +46,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/bench/internal/workload"
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
@@ -173,13 +174,13 @@ func insertRows(ctx context.Context, db *sql.DB, batches [][]*store.Feedback) fl
 	// it stays out of the timing.
 	var (
 		meta    [][]byte
-		special []store.Special
+		special []rollup.Special
 	)
 	for _, b := range batches {
 		for _, f := range b {
 			m, err := json.Marshal(f.Metadata)
 			check(err)
-			meta, special = append(meta, m), append(special, store.SpecialOf(f.Metadata))
+			meta, special = append(meta, m), append(special, rollup.SpecialOf(f.Metadata))
 		}
 	}
 	args := make([]any, 0, 14*perStatement)
@@ -227,7 +228,7 @@ func rowIndexes(ctx context.Context, path string, special bool) float64 {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	if !special {
-		for _, k := range store.SpecialKeys {
+		for _, k := range rollup.SpecialKeys {
 			_, err := db.ExecContext(ctx, `DROP INDEX feedback_workspace_m`+k)
 			check(err)
 		}

@@ -7,15 +7,11 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Feedback is one weighted judgement of a served request.
@@ -97,57 +93,8 @@ type Cursor struct {
 // CursorOf is the position of f in a listing.
 func CursorOf(f *Feedback) *Cursor { return &Cursor{CreatedAt: f.CreatedAt, ID: f.ID} }
 
-// SpecialKeys are Portkey's metadata keys that are indexed by default:
-// filtering or grouping by them is served from indexes and rollups.
-var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
-
-// RollupKeys are the special keys with rollups. _user has none: users are
-// many and each has few rows, which an index finds faster than a rollup as
-// large as the table would.
-var RollupKeys = []string{"_organisation", "_prompt", "_environment"}
-
-// MaxIndexedPairLength is the longest string value, in characters, the
-// stores index by its key (see IndexedPairs).
-const MaxIndexedPairLength = 256
-
-// PairDayMicros is a day in microseconds: the metadata pair index keys its
-// entries by the UTC day of created_at first, so a day's new entries are
-// written together (migration 00007 of both stores).
-const PairDayMicros = 86_400_000_000
-
-// MaxPairDays bounds the days one query seeks in the metadata pair index;
-// longer ranges read the rows instead.
-const MaxPairDays = 3660
-
-// IndexedPair says whether the stores' metadata index holds the pair
-// key = v: top-level keys other than the special keys (which have indexes
-// of their own) with a string value of at most MaxIndexedPairLength
-// characters. Analytics filtered by such a pair read the index instead of
-// every row in range.
-func IndexedPair(key string, v any) (string, bool) {
-	str, ok := v.(string)
-	if !ok || slices.Contains(SpecialKeys, key) || utf8.RuneCountInString(str) > MaxIndexedPairLength {
-		return "", false
-	}
-	return str, true
-}
-
-// IndexedPairOnly says whether q filters by one indexed metadata pair
-// (IndexedPair) and nothing but weighted bounds besides, which the stores'
-// index of pairs answers alone, and returns the pair.
-func (q AnalyticsQuery) IndexedPairOnly() (key, val string, ok bool) {
-	if len(q.TraceIDs) > 0 || len(q.Metadata) != 1 {
-		return "", "", false
-	}
-	for k, v := range q.Metadata {
-		key = k
-		val, ok = IndexedPair(k, v)
-	}
-	return key, val, ok
-}
-
-// SlotSeconds is the granularity of the stores' rollups: analytics buckets
-// must start and end on multiples of it (whole quarter hours of UTC).
+// SlotSeconds is the granularity of analytics buckets: they must start
+// and end on multiples of it (whole quarter hours of UTC), as time zones do.
 const SlotSeconds = 900
 
 // AnalyticsQuery selects feedback for analytics and says how to bucket it
@@ -179,7 +126,10 @@ type Cell struct {
 type Group struct {
 	// Value is the metadata value: a string as it is, anything else as JSON.
 	Value string
-	// Requests counts the distinct trace ids.
+	// Requests counts the traces whose first feedback with Value (by
+	// CreatedAt, then ID, among all of the trace's feedback) is among the
+	// feedback the query selects: a trace counts once, where it first got
+	// feedback with the value.
 	Requests int64
 	// AvgWeighted is the average value x weight.
 	AvgWeighted float64
@@ -281,9 +231,10 @@ type Store interface {
 	// a query the store cannot bucket.
 	FeedbackCells(ctx context.Context, workspaceID string, q AnalyticsQuery) ([]Cell, error)
 	// MetadataGroups groups a workspace's feedback matching q (buckets
-	// ignored) by the value of one metadata key, leaving out feedback
-	// without it, and returns the groups ranked by Requests (then Value)
-	// from offset on, at most limit of them, and how many there are.
+	// ignored) by the value of one metadata key (a string as it is,
+	// anything else as JSON), leaving out feedback without it, and returns
+	// the groups ranked by Requests (then Value) from offset on, at most
+	// limit of them, and how many there are.
 	MetadataGroups(ctx context.Context, workspaceID, key string, q AnalyticsQuery, offset, limit int) ([]Group, int, error)
 
 	// EnsureWorkspace returns the workspace with this name, creating it
@@ -381,24 +332,6 @@ func (q AnalyticsQuery) Validate() error {
 	return nil
 }
 
-// RollupDimension says whether q can be answered from rollups, and from
-// which: all feedback ("", ""), or one value of a special key (a string).
-// Rollups hold no trace ids nor weighted values, and render non-string
-// values as text, so any other filter needs the feedback rows themselves.
-func (q AnalyticsQuery) RollupDimension() (dim, value string, ok bool) {
-	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
-		return "", "", false
-	}
-	for k, v := range q.Metadata {
-		s, isString := v.(string)
-		if !isString || !slices.Contains(RollupKeys, k) {
-			return "", "", false
-		}
-		return k, s, true
-	}
-	return "", "", true
-}
-
 // FloorDiv divides rounding down, also for negative numbers (Go's / rounds
 // toward zero); buckets and slots are floors.
 func FloorDiv(a, b int64) int64 {
@@ -407,118 +340,6 @@ func FloorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// Special is how a store keeps the special keys of one metadata object in
-// columns of their own: each value as text (Values, in SpecialKeys order;
-// nil when absent or null), and a bit per key (1 << its index) in Strings
-// when the value is a JSON string.
-type Special struct {
-	Values  [4]*string
-	Strings int
-}
-
-// SpecialOf extracts the special keys of m.
-func SpecialOf(m map[string]any) Special {
-	var sp Special
-	for i, k := range SpecialKeys {
-		v, ok := m[k]
-		if !ok || v == nil {
-			continue
-		}
-		var text string
-		switch v := v.(type) {
-		case string:
-			text = v
-			sp.Strings |= 1 << i
-		case bool:
-			text = strconv.FormatBool(v)
-		case json.Number:
-			text = v.String()
-		default:
-			b, err := json.Marshal(v)
-			if err != nil {
-				continue
-			}
-			text = string(b)
-		}
-		sp.Values[i] = &text
-	}
-	return sp
-}
-
-// RollupSpans are the rollups' time spans in seconds, coarsest first: UTC
-// days and hours (feedback_rollup_coarse) and 15-minute slots
-// (feedback_rollup). Slot i of a span covers [i*span, (i+1)*span).
-var RollupSpans = []int64{86400, 3600, SlotSeconds}
-
-// RollupRead is one range of rollup slots to read.
-type RollupRead struct {
-	// Span is the slots' length in seconds, one of RollupSpans.
-	Span        int64
-	First, Last int64
-}
-
-// CellPlan says how a store answers FeedbackCells for a query: whole days,
-// hours and slots from its rollups, coarsest first, where the query allows
-// it, and the rest (partial slots at the range's ends, or everything) from
-// the feedback rows.
-type CellPlan struct {
-	// Dim and DimValue name the rollups' dimension when Reads is not empty.
-	Dim, DimValue string
-	Reads         []RollupRead
-	// Raw are the [from, to] ranges (Unix microseconds, inclusive) to
-	// aggregate from the rows.
-	Raw [][2]int64
-}
-
-// Plan splits q between the rollups and the rows. A span serves only when
-// the buckets are made of whole slots of it (their size and shift are
-// multiples of it): a day bucket at UTC+01:00 can use hours, not days.
-func (q AnalyticsQuery) Plan() CellPlan {
-	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	dim, val, ok := q.RollupDimension()
-	if !ok {
-		return CellPlan{Raw: [][2]int64{{from, to}}}
-	}
-	var spans []int64
-	for _, span := range RollupSpans {
-		if q.BucketSize%span == 0 && q.BucketShift%span == 0 {
-			spans = append(spans, span)
-		}
-	}
-	p := CellPlan{Dim: dim, DimValue: val}
-	p.cover(from, to, spans)
-	return p
-}
-
-// Cells accumulates cells by bucket and score.
-type Cells map[[2]int64]*Cell
-
-// Add adds c to the cell of its bucket and score.
-func (cs Cells) Add(c Cell) {
-	k := [2]int64{c.Bucket, int64(c.Value)}
-	if have := cs[k]; have != nil {
-		have.Count += c.Count
-		have.SumWeighted += c.SumWeighted
-		return
-	}
-	cs[k] = &c
-}
-
-// Sorted returns the cells by bucket, then score.
-func (cs Cells) Sorted() []Cell {
-	out := make([]Cell, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, *c)
-	}
-	slices.SortFunc(out, func(a, b Cell) int {
-		if a.Bucket != b.Bucket {
-			return cmp.Compare(a.Bucket, b.Bucket)
-		}
-		return cmp.Compare(a.Value, b.Value)
-	})
-	return out
 }
 
 // EncodeMetadata renders metadata as compact JSON with sorted keys, so equal

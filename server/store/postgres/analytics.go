@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // specialColumns are the generated columns (migration 00003) that hold the
@@ -20,73 +21,60 @@ var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
 }
 
-// FeedbackCells implements store.Store. Whole 15-minute slots come from
-// feedback_rollup when the filters allow it; the partial slots at the
-// range's ends, and any query rollups cannot answer, come from the rows.
+// floorDiv is the SQL of x divided by d rounding down; d is positive.
+// Integer arithmetic: numeric arithmetic on every rollup row cost more
+// than the rest of the query.
+func floorDiv(x, d string) string {
+	return `((` + x + `) - (((` + x + `) % ` + d + `) + ` + d + `) % ` + d + `) / ` + d
+}
+
+// FeedbackCells implements store.Store: the whole slots of the range from
+// the rollups when they answer the query (rollup.PlanGraph), the rest from
+// the rows, in one snapshot.
 func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	cells := store.Cells{}
-	plan := q.Plan()
-	for _, r := range plan.Raw {
-		if err := s.rawCells(ctx, workspaceID, q, r[0], r[1], cells); err != nil {
-			return nil, err
+	cells := rollup.Cells{}
+	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
+		plan := rollup.PlanGraph(q)
+		for _, r := range plan.Raw {
+			c := &conditions{}
+			if err := c.analytics(workspaceID, q, r[0], r[1]); err != nil {
+				return err
+			}
+			shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
+			// Whole seconds (floor), then integer floor division.
+			t := `floor(extract(epoch FROM created_at))::bigint + ` + shift
+			rows, err := tx.Query(ctx, `SELECT `+floorDiv(t, size)+` AS b, value, count(*), sum(value * weight)
+				FROM feedback WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
+			if err := addCells(rows, err, cells); err != nil {
+				return err
+			}
 		}
-	}
-	for _, r := range plan.Reads {
-		// 15-minute slots are in feedback_rollup, hours and days in
-		// feedback_rollup_coarse. Integer floor division: numeric
-		// arithmetic on every rollup row cost more than the rest.
-		from, spanCond := `feedback_rollup`, ``
-		args := []any{r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue, r.First, r.Last}
-		if r.Span != store.SlotSeconds {
-			from, spanCond = `feedback_rollup_coarse`, ` AND span = $9`
-			args = append(args, r.Span)
+		for _, r := range plan.Reads {
+			// One index lookup per slot: a dimension's values share its
+			// slots.
+			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.score, sum(r.n)::bigint, sum(r.sum_weighted)
+				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
+				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND dim = $7 AND span = $3 AND slot = s.slot AND dim_value = $8) AS r
+				GROUP BY b, r.score`,
+				r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
+			if err := addCells(rows, err, cells); err != nil {
+				return err
+			}
 		}
-		rows, err := s.pool.Query(ctx, `SELECT ((slot * $1 + $2) - (((slot * $1 + $2) % $3) + $3) % $3) / $3 AS b, value, sum(n)::bigint, sum(sum_weighted)
-			FROM `+from+`
-			WHERE workspace_id = $4 AND dim = $5 AND dim_value = $6 AND slot BETWEEN $7 AND $8`+spanCond+`
-			GROUP BY b, value`, args...)
-		if err := addCells(rows, err, cells); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("feedback cells: %w", translate(err))
 	}
 	return cells.Sorted(), nil
 }
 
-// rawCells aggregates the feedback rows created in [from, to] (microseconds).
-func (s *Store) rawCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery, from, to int64, cells store.Cells) error {
-	c := &conditions{}
-	table := "feedback"
-	if key, val, ok := q.IndexedPairOnly(); ok && pairDays(from, to) != nil {
-		// feedback_pairs holds all a graph needs: no row is read.
-		table = "feedback_pairs"
-		c.pair(workspaceID, q, key, val, from, to)
-	} else if err := c.analytics(workspaceID, q, from, to); err != nil {
-		return err
-	}
-	shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
-	// Whole seconds (floor), then integer floor division, as for rollups.
-	t := `(floor(extract(epoch FROM created_at))::bigint + ` + shift + `)`
-	rows, err := s.pool.Query(ctx, `SELECT (`+t+` - ((`+t+` % `+size+`) + `+size+`) % `+size+`) / `+size+` AS b,
-			value, count(*), sum(value * weight)
-		FROM `+table+` WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
-	return addCells(rows, err, cells)
-}
-
-// pairDays lists the feedback_pairs days of the rows created in [from, to]
-// (microseconds); nil when there are more than store.MaxPairDays.
-func pairDays(from, to int64) []int32 {
-	first, last := store.FloorDiv(from, store.PairDayMicros), store.FloorDiv(to, store.PairDayMicros)
-	if last-first >= store.MaxPairDays {
-		return nil
-	}
-	days := make([]int32, 0, last-first+1)
-	for d := first; d <= last; d++ {
-		days = append(days, int32(d))
-	}
-	return days
+// inSnapshot runs fn in a read-only transaction that sees one snapshot.
+func (s *Store) inSnapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
 // customPlan has PostgreSQL plan a query over feedback rows for its own
@@ -97,7 +85,7 @@ func customPlan(args []any) []any {
 	return append([]any{pgx.QueryExecModeDescribeExec}, args...)
 }
 
-func addCells(rows pgx.Rows, err error, cells store.Cells) error {
+func addCells(rows pgx.Rows, err error, cells rollup.Cells) error {
 	if err != nil {
 		return fmt.Errorf("feedback cells: %w", translate(err))
 	}
@@ -131,21 +119,6 @@ func (c *conditions) add(part string) { c.parts = append(c.parts, part) }
 
 func (c *conditions) where() string { return strings.Join(c.parts, " AND ") }
 
-// pair adds the filters over feedback_pairs of the entries of one pair
-// (q.IndexedPairOnly) created in [from, to] (microseconds) within q's
-// weighted bounds; the caller checked pairDays(from, to) is not nil.
-func (c *conditions) pair(workspaceID string, q store.AnalyticsQuery, key, val string, from, to int64) {
-	c.add("workspace_id = " + c.arg(workspaceID) + " AND day = ANY(" + c.arg(pairDays(from, to)) + "::integer[])")
-	c.add("key = " + c.arg(key) + " AND val = " + c.arg(val))
-	c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
-	if q.WeightedMin != nil {
-		c.add("value * weight >= " + c.arg(*q.WeightedMin))
-	}
-	if q.WeightedMax != nil {
-		c.add("value * weight <= " + c.arg(*q.WeightedMax))
-	}
-}
-
 // analytics adds q's filters over feedback rows created in [from, to]
 // (microseconds).
 func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from, to int64) error {
@@ -157,12 +130,7 @@ func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from,
 	if q.WeightedMax != nil {
 		c.add("value * weight <= " + c.arg(*q.WeightedMax))
 	}
-	// Graphs and groups by a special key filtered by one pair and nothing
-	// else read feedback_pairs alone (rawCells, MetadataGroups): for other
-	// analytics PostgreSQL finds a pair's rows faster with the GIN index
-	// on metadata than through the pair index's ids (groups by _prompt
-	// filtered by region at 10 million rows: 1.9 s with GIN, 3.2 s through
-	// feedback_pairs).
+	// The GIN index on metadata finds the rows of a pair.
 	return c.traceAndMetadata(q.TraceIDs, q.Metadata)
 }
 
@@ -191,44 +159,99 @@ func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any
 	return nil
 }
 
-// MetadataGroups implements store.Store.
+// MetadataGroups implements store.Store: from group slots when they answer
+// the query (rollup.PlanGroups), else from the rows.
 func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
-	if gq, ok := q.GroupCellsServe(key); ok {
-		groups, total, ok, err := s.groupsFromCells(ctx, workspaceID, gq, q, offset, limit)
-		if err != nil {
-			return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
-		}
-		if ok {
-			return groups, total, nil
-		}
-	}
-	c := &conditions{}
-	group, table := specialColumns[key], "feedback"
-	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	if pk, pv, ok := q.IndexedPairOnly(); ok && group != "" && pairDays(from, to) != nil {
-		// The pair's entries hold the special keys' columns and the trace
-		// id (migration 00012): no row is read.
-		table = "feedback_pairs"
-		c.pair(workspaceID, q, pk, pv, from, to)
+	var (
+		groups []store.Group
+		total  int
+		err    error
+	)
+	if plan, ok := rollup.PlanGroups(key, q); ok {
+		err = s.inSnapshot(ctx, func(tx pgx.Tx) error {
+			groups, total, err = groupsFromSlots(ctx, tx, workspaceID, key, q, plan, offset, limit)
+			return err
+		})
 	} else {
-		if group == "" {
-			group = "metadata ->> " + c.arg(key)
-		}
-		if err := c.analytics(workspaceID, q, from, to); err != nil {
+		groups, total, err = s.groupsFromRows(ctx, workspaceID, key, q, offset, limit)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
+	}
+	return groups, total, nil
+}
+
+// groupsFromSlots answers groups by a rollup.GroupKeys key: whole slots
+// from group_slots, the partial ones at the range's ends from the rows,
+// and each listed group's last feedback from the key's index.
+func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
+	tallies := rollup.Tallies{}
+	for _, r := range plan.Reads {
+		rows, err := tx.Query(ctx, `SELECT value, sum(firsts)::bigint, sum(n)::bigint, sum(sum_weighted) FROM group_slots
+			WHERE workspace_id = $1 AND key = $2 AND span = $3 AND slot BETWEEN $4 AND $5 GROUP BY value`,
+			workspaceID, key, r.Span, r.First, r.Last)
+		if err := addTallies(rows, err, tallies); err != nil {
 			return nil, 0, err
 		}
 	}
-	inner := `SELECT ` + group + ` AS g, trace_id, value, weight, created_at FROM ` + table + ` WHERE ` + c.where()
+	col := specialColumns[key]
+	for _, r := range plan.Raw {
+		rows, err := tx.Query(ctx, `SELECT `+col+`, count(*) FILTER (WHERE m_firsts & $1 <> 0), count(*), sum(value * weight) FROM feedback
+			WHERE workspace_id = $2 AND created_at BETWEEN $3 AND $4 AND `+col+` IS NOT NULL GROUP BY `+col,
+			rollup.Bit(key), workspaceID, time.UnixMicro(r[0]), time.UnixMicro(r[1]))
+		if err := addTallies(rows, err, tallies); err != nil {
+			return nil, 0, err
+		}
+	}
+	groups := tallies.Groups(plan.Only)
+	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
+	for i := range page {
+		if err := tx.QueryRow(ctx, `SELECT created_at FROM feedback
+			WHERE workspace_id = $1 AND `+col+` = $2 AND created_at BETWEEN $3 AND $4 ORDER BY created_at DESC LIMIT 1`,
+			workspaceID, page[i].Value, q.From, q.To).Scan(&page[i].LastSeen); err != nil {
+			return nil, 0, err
+		}
+		page[i].LastSeen = page[i].LastSeen.UTC()
+	}
+	return page, len(groups), nil
+}
+
+func addTallies(rows pgx.Rows, err error, tallies rollup.Tallies) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return tallies.AddRows(rows)
+}
+
+// groupsFromRows answers groups from the rows q selects. A row of a
+// special key says itself whether it is its trace's first with its value;
+// for any other key the trace's earlier rows are looked up.
+func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+	c := &conditions{}
+	var group, first string
+	if col, special := specialColumns[key]; special {
+		group, first = col, `m_firsts & `+strconv.Itoa(rollup.Bit(key))+` <> 0`
+	} else {
+		k := c.arg(key)
+		group = `feedback.metadata ->> ` + k
+		first = `NOT EXISTS (SELECT FROM feedback AS p WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
+			AND (p.created_at, p.id) < (feedback.created_at, feedback.id) AND p.metadata ->> ` + k + ` = feedback.metadata ->> ` + k + `)`
+	}
+	if err := c.analytics(workspaceID, q, q.From.UnixMicro(), q.To.UnixMicro()); err != nil {
+		return nil, 0, err
+	}
+	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM feedback WHERE ` + c.where()
 	args := c.args
 	lim, off := c.arg(limit), c.arg(offset)
-	rows, err := s.pool.Query(ctx, `SELECT g, count(DISTINCT trace_id) AS r, avg(value * weight), max(created_at), count(*) OVER ()
+	rows, err := s.pool.Query(ctx, `SELECT g, count(*) FILTER (WHERE first) AS r, avg(vw), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) x WHERE g IS NOT NULL
 		GROUP BY g ORDER BY r DESC, g COLLATE "C" LIMIT `+lim+` OFFSET `+off, customPlan(c.args)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var (
@@ -238,18 +261,18 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	for rows.Next() {
 		var g store.Group
 		if err := rows.Scan(&g.Value, &g.Requests, &g.AvgWeighted, &g.LastSeen, &total); err != nil {
-			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+			return nil, 0, err
 		}
 		g.LastSeen = g.LastSeen.UTC()
 		groups = append(groups, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("metadata groups: %w", err)
+		return nil, 0, err
 	}
 	if len(groups) == 0 && offset > 0 {
 		// Past the last page: the count still says how many there are.
 		if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, customPlan(args)...).Scan(&total); err != nil {
-			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+			return nil, 0, err
 		}
 	}
 	return groups, int(total), nil

@@ -4,34 +4,25 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
-// Concurrent small writes share one INSERT (group commit). Every INSERT
-// into feedback fires three statement triggers (the rollups, the metadata
-// pairs, the group cell queue), and the rollups' upsert takes the row lock
-// of its 15-minute cells, which every concurrent INSERT of the same slot
-// and score then waits for: under make bench, 32 clients sending one
-// feedback each got about 2,000 writes a second, the machine's CPU taken
-// by PostgreSQL running the triggers once per row. A batcher instead takes
-// what has queued and writes it in one statement, and answers each write
-// once that is committed; a write that fails in a shared statement (a
-// taken id or idempotency key) has every write of it run again alone, so
-// that it fails alone. How many batches run at once was measured on that
-// benchmark (req/s, two runs each): 1 batcher 3,907 / 4,010 (14.5 rows per
-// statement), 2: 3,577 / 3,668, 4: 3,225 / 3,545, 8: 2,647 / 3,325; the
-// statements of concurrent batches mostly wait for each other's cell
-// locks. A batch grows with what waits meanwhile, so one batcher keeps up
-// with more clients or a slower database by writing larger statements.
+// Concurrent small writes share one transaction (group commit): a
+// batcher takes what has queued, writes it in one change (derived.go) and
+// answers each write once that is committed; a write that fails in a
+// shared transaction (a taken id or idempotency key) has every write of it
+// run again alone, so that it fails alone. Every write locks the traces it
+// touches and moves rollup rows that concurrent writes of the same slots
+// share, so transactions of one replica mostly wait for each other: one
+// batcher, whose batch grows with what waits meanwhile, keeps up with more
+// clients or a slower database by writing larger transactions.
 const (
-	// batchers is how many shared statements run at once.
+	// batchers is how many shared transactions run at once.
 	batchers = 1
-	// batchRows bounds the rows a batcher gathers for one statement.
+	// batchRows bounds the rows a batcher gathers for one transaction.
 	batchRows = 256
-	// aloneRows: a write of at least this many rows is one statement
-	// enough, and runs at once in its caller's goroutine.
+	// aloneRows: a write of at least this many rows is a batch on its
+	// own, and runs at once in its caller's goroutine.
 	aloneRows = 64
 )
 
@@ -135,57 +126,20 @@ func (s *Store) createBatch(batch []*createOp) {
 	}
 }
 
-// createTogether writes the rows of every op in one INSERT, and their
-// idempotency keys beside it, in one transaction and one round trip; it
-// fails as a whole when any op would fail alone.
+// createTogether writes the rows of every op, and their idempotency keys,
+// in one transaction; it fails as a whole when any op would fail alone.
 func (s *Store) createTogether(ctx context.Context, ops []*createOp) (err error) {
-	var fs []*store.Feedback
-	keys := 0
+	var (
+		fs    []*store.Feedback
+		idems []*store.Idempotency
+		ids   [][]string
+	)
 	for _, op := range ops {
 		fs = append(fs, op.fs...)
-		if op.idem != nil {
-			keys++
-		}
+		idems, ids = append(idems, op.idem), append(ids, feedbackIDs(op.fs))
 	}
 	defer s.observeCommit(time.Now(), len(ops), len(fs), &err)
-	args, err := insertArgs(fs)
-	if err != nil {
-		return err
-	}
-	defer s.kickFiler()
-	if keys == 0 {
-		_, err := s.pool.Exec(ctx, insertFeedback, args...)
-		return translate(err)
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(insertFeedback, args...)
-		for _, op := range ops {
-			if op.idem != nil {
-				queueIdempotency(b, op.idem, feedbackIDs(op.fs))
-			}
-		}
-		br := tx.SendBatch(ctx, b)
-		err := func() error {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			for range keys {
-				tag, err := br.Exec()
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() == 0 {
-					return store.ErrIdempotencyKeyUsed
-				}
-			}
-			return nil
-		}()
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
+	return s.createAll(ctx, fs, idems, ids)
 }
 
 func feedbackIDs(fs []*store.Feedback) []string {

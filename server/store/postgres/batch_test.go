@@ -15,13 +15,13 @@ import (
 )
 
 // One batch, as a batcher would gather it: writes that can all be stored
-// share one statement, the commit observer sees it once; a batch holding
+// share one transaction, the commit observer sees it once; a batch holding
 // a write that fails (a taken id, a used idempotency key) has each write
 // run alone, so that exactly that write fails and stores nothing; a write
 // whose caller has left is not run.
 func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 	ctx := context.Background()
-	s, ws := openWithWorkspace(t, Options{MaxConns: 4, FileGroupsEvery: -1})
+	s, ws := openWithWorkspace(t, Options{MaxConns: 4})
 	var mu sync.Mutex
 	var commits [][2]int // writes, rows of each observed statement
 	s.SetCommitObserver(func(writes, rows int, _ time.Duration, _ error) {

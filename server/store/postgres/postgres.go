@@ -1,8 +1,9 @@
 // Package postgres is feedbackd's store on PostgreSQL (or a database that
 // speaks its protocol), through a pgx connection pool. Several stateless
 // feedbackd replicas can share one database: every write is one
-// transaction, and small concurrent writes of one replica share one
-// statement (batch.go), which runs the write triggers once for all.
+// transaction that locks the traces it touches (derived.go) and moves the
+// derived data by what it changed, and small concurrent writes of one
+// replica share one transaction (batch.go).
 //
 // Migrations are embedded and versioned like the SQLite store's (the same
 // version numbers, in PostgreSQL's dialect) and applied under a session
@@ -16,11 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +30,8 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/baseline"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 //go:embed migrations/*.sql
@@ -41,25 +42,6 @@ type Store struct {
 	pool *pgxpool.Pool
 	// observer is told about each CreateFeedback (SetCommitObserver).
 	observer commitObserver
-	logger   *slog.Logger
-	// fileBatch is how many queued versions a filer round picks, and
-	// vacuumAfter how many it files before it vacuums the queue;
-	// bloatPages is queueBloatPages (vacuumQueue).
-	fileBatch   int
-	vacuumAfter int64
-	bloatPages  int64
-	// The background filer of group cells (filer.go): kick wakes it,
-	// stopFiler stops it, filerDone is closed when it has stopped.
-	kick      chan struct{}
-	stopFiler context.CancelFunc
-	filerDone chan struct{}
-	// filedSinceVacuum counts the queued versions filed since the queue
-	// was last vacuumed (vacuumQueue).
-	filedSinceVacuum atomic.Int64
-	// lastBloatCheck is when (Unix nanoseconds) a filer last looked at the
-	// size of the queue's table, and bloatVacuumed the size in pages it
-	// last vacuumed it at for that (vacuumQueue).
-	lastBloatCheck, bloatVacuumed atomic.Int64
 	// The batchers of small writes (batch.go): creates is their queue,
 	// closed (under closeMu) by Close, which then waits for batchersDone.
 	creates      chan *createOp
@@ -75,19 +57,6 @@ type Options struct {
 	// MaxConns caps the connection pool; 0 keeps pgx's default (or the
 	// URL's pool_max_conns).
 	MaxConns int32
-	// FileGroupsEvery is how often the background filer of group cells
-	// looks for work when no write of this store woke it (other replicas'
-	// writes): 0 means a second; below 0 runs no background filer (tests
-	// call FileGroups).
-	FileGroupsEvery time.Duration
-	// Logger receives the background filer's errors; nil means
-	// slog.Default().
-	Logger *slog.Logger
-	// fileBatch, vacuumAfter and bloatPages override the constants
-	// fileBatch, queueBacklog and queueBloatPages of the filer (tests).
-	fileBatch   int
-	vacuumAfter int64
-	bloatPages  int64
 }
 
 // Open connects to the database at url (postgres:// or postgresql://),
@@ -102,9 +71,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	// Compiling a query (JIT) pays off for queries that run for seconds;
 	// feedbackd's are meant to run for milliseconds, and PostgreSQL decides
-	// by its estimates: right after a burst of writes, stale statistics of
-	// the group queue made it compile a groups query for 36 ms that then
-	// ran in under 1. A URL that sets jit keeps its choice.
+	// by its estimates, which stale statistics make it get wrong (a query
+	// compiled for tens of milliseconds that then ran in under one). A URL
+	// that sets jit keeps its choice.
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
@@ -116,26 +85,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, logger: opts.Logger, fileBatch: opts.fileBatch, vacuumAfter: opts.vacuumAfter, bloatPages: opts.bloatPages}
-	if s.fileBatch <= 0 {
-		s.fileBatch = fileBatch
-	}
-	if s.vacuumAfter <= 0 {
-		s.vacuumAfter = queueBacklog
-	}
-	if s.bloatPages <= 0 {
-		s.bloatPages = queueBloatPages
-	}
-	if s.logger == nil {
-		s.logger = slog.Default()
-	}
+	s := &Store{pool: pool}
 	s.startBatchers()
-	switch {
-	case opts.FileGroupsEvery == 0:
-		s.startFiler(fileEvery)
-	case opts.FileGroupsEvery > 0:
-		s.startFiler(opts.FileGroupsEvery)
-	}
 	return s, nil
 }
 
@@ -162,6 +113,9 @@ func Migrate(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	if err := baseline.Check(ctx, p); err != nil {
+		return err
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -172,16 +126,11 @@ func Migrate(ctx context.Context, url string) error {
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close implements store.Store. It writes the small writes already queued
-// for the batchers (later ones fail), then stops the background filer (a
-// round it leaves unfinished rolls back: what it was filing stays queued)
-// and the pool. Other writes run in their callers' goroutines and have
-// returned before their callers answer.
+// for the batchers (later ones fail), then closes the pool. Other writes
+// run in their callers' goroutines and have returned before their callers
+// answer.
 func (s *Store) Close() error {
 	s.stopBatchers()
-	if s.stopFiler != nil {
-		s.stopFiler()
-		<-s.filerDone
-	}
 	s.pool.Close()
 	return nil
 }
@@ -207,83 +156,70 @@ func translate(err error) error {
 
 const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, metadata, created_at, updated_at`
 
-// CreateFeedback implements store.Store: one multi-row INSERT from arrays,
-// the same statement whatever the batch size (its triggers keep the
-// rollups and queue its rows for the group cells, see filer.go). A write
-// of few rows shares its statement with the other writes waiting at the
-// time (batch.go).
+// CreateFeedback implements store.Store. A write of few rows shares its
+// transaction with the other writes waiting at the time (batch.go).
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
+	for _, f := range fs {
+		meta, err := f.EncodedMetadata()
+		if err != nil {
+			return err
+		}
+		f.MetadataJSON = meta
+	}
 	if len(fs) >= aloneRows {
 		return s.createNow(ctx, fs, idem)
 	}
 	return s.enqueue(&createOp{ctx: ctx, fs: fs, idem: idem, err: make(chan error, 1)})
 }
 
-// insertFeedback inserts the rows of insertArgs' arrays.
-const insertFeedback = `INSERT INTO feedback
-		(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at)
-	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])`
-
-// insertArgs are insertFeedback's arguments for fs: one array per column.
-func insertArgs(fs []*store.Feedback) ([]any, error) {
-	n := len(fs)
-	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	values, weights := make([]int32, n), make([]float64, n)
-	created, updated := make([]time.Time, n), make([]time.Time, n)
-	for i, f := range fs {
-		meta, err := f.EncodedMetadata()
-		if err != nil {
-			return nil, err
-		}
-		ids[i], wss[i], traces[i], metas[i] = f.ID, f.WorkspaceID, f.TraceID, meta
-		values[i], weights[i], created[i], updated[i] = int32(f.Value), f.Weight, f.CreatedAt, f.UpdatedAt
-	}
-	return []any{ids, wss, traces, values, weights, metas, created, updated}, nil
-}
-
-// createNow writes fs in a statement of its own, and its idempotency key
-// beside it: one round trip either way.
+// createNow writes fs, and its idempotency key beside it, in a
+// transaction of its own.
 func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
 	defer s.observeCommit(time.Now(), 1, len(fs), &err)
-	args, err := insertArgs(fs)
-	if err != nil {
-		return err
-	}
-	defer s.kickFiler()
+	return s.createAll(ctx, fs, []*store.Idempotency{idem}, [][]string{feedbackIDs(fs)})
+}
+
+// createAll inserts fs, and records each non-nil idems[i] with ids[i], in
+// one transaction; ErrIdempotencyKeyUsed when a key is taken.
+func (s *Store) createAll(ctx context.Context, fs []*store.Feedback, idems []*store.Idempotency, ids [][]string) error {
+	keys := 0
+	return s.change(ctx, tracesOf(fs), func(before []rollup.Row) ([]rollup.Row, error) {
+		return rollup.Append(before, fs)
+	}, func(b *pgx.Batch) {
+		for i, idem := range idems {
+			if idem != nil {
+				queueIdempotency(b, idem, ids[i])
+				keys++
+			}
+		}
+	}, func(br pgx.BatchResults) error {
+		for range keys {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return store.ErrIdempotencyKeyUsed
+			}
+		}
+		return nil
+	})
+}
+
+// recordIdempotency queues idem's record on b, and returns what checks
+// it: ErrIdempotencyKeyUsed when the key is taken (by a write committed
+// meanwhile, on any replica), which rolls the write back.
+func recordIdempotency(idem *store.Idempotency, ids func() []string) (func(*pgx.Batch), func(pgx.BatchResults) error) {
 	if idem == nil {
-		// One statement is atomic on its own (its triggers included):
-		// with no key to record beside it, it needs no BEGIN and COMMIT,
-		// two of the three round trips a transaction would cost.
-		_, err := s.pool.Exec(ctx, insertFeedback, args...)
-		return translate(err)
+		return nil, nil
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		// The rows and the key go in one round trip.
-		b := &pgx.Batch{}
-		b.Queue(insertFeedback, args...)
-		queueIdempotency(b, idem, feedbackIDs(fs))
-		tag, err := sendBatch(ctx, tx, b)
+	return func(b *pgx.Batch) { queueIdempotency(b, idem, ids()) }, func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
 		if err == nil && tag.RowsAffected() == 0 {
 			return store.ErrIdempotencyKeyUsed
 		}
 		return err
-	})
-}
-
-// recordIdempotency records a write under its idempotency key, in the
-// write's transaction; ErrIdempotencyKeyUsed when the key is taken (by a
-// write committed meanwhile, on any replica), which rolls the write back.
-func recordIdempotency(ctx context.Context, tx pgx.Tx, idem *store.Idempotency, ids []string) error {
-	b := &pgx.Batch{}
-	queueIdempotency(b, idem, ids)
-	tag, err := sendBatch(ctx, tx, b)
-	if err != nil {
-		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrIdempotencyKeyUsed
-	}
-	return nil
 }
 
 // queueIdempotency queues recordIdempotency's statement on b: it inserts no
@@ -291,24 +227,6 @@ func recordIdempotency(ctx context.Context, tx pgx.Tx, idem *store.Idempotency, 
 func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
 	b.Queue(`INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
-}
-
-// sendBatch sends b in tx, one round trip, and returns the command tag of
-// its last statement.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgconn.CommandTag, error) {
-	var tag pgconn.CommandTag
-	if b.Len() == 0 {
-		return tag, nil
-	}
-	br := tx.SendBatch(ctx, b)
-	for range b.Len() {
-		var err error
-		if tag, err = br.Exec(); err != nil {
-			br.Close()
-			return tag, err
-		}
-	}
-	return tag, br.Close()
 }
 
 // IdempotentResult implements store.Store.
@@ -340,25 +258,28 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	if err != nil {
 		return nil, err
 	}
-	defer s.kickFiler()
+	f.MetadataJSON = meta
+	// A token's trace never changes: the stored row's, or the first
+	// submission's.
+	trace := f.TraceID
+	if err := s.pool.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID).Scan(&trace); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, translate(err)
+	}
 	var out *store.Feedback
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `INSERT INTO feedback
-				(id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
-				value = excluded.value,
-				weight = excluded.weight,
-				metadata = excluded.metadata,
-				updated_at = excluded.updated_at
-			RETURNING `+feedbackColumns,
-			f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, f.CreatedAt, f.UpdatedAt, tokenID)
-		var err error
-		if out, err = scanFeedback(row); err != nil || idem == nil {
-			return err
+	extra, check := recordIdempotency(idem, func() []string { return []string{out.ID} })
+	err = s.change(ctx, []traceRef{{f.WorkspaceID, trace}}, func(before []rollup.Row) ([]rollup.Row, error) {
+		after := slices.Clone(before)
+		i := slices.IndexFunc(after, func(r rollup.Row) bool { return r.TokenID == tokenID })
+		if i < 0 {
+			out = f
+			return append(after, rollup.Row{Feedback: f, TokenID: tokenID}), nil
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
-	})
+		next := *after[i].Feedback
+		next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
+		out = &next
+		after[i] = rollup.Row{Feedback: &next}
+		return after, nil
+	}, extra, check)
 	return out, err
 }
 
@@ -369,43 +290,68 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 	return f, translate(err)
 }
 
-// UpdateFeedback implements store.Store. It is one UPDATE, which locks the
-// row, so concurrent updates from several replicas run one after the other
-// and end in one of them, whole (last write wins), never a mix.
+// UpdateFeedback implements store.Store. Concurrent updates of one
+// feedback, from several replicas, run one after the other (they lock its
+// trace) and end in one of them, whole (last write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
-	var meta *string
+	var meta string
 	if u.MetadataSet {
-		m, err := store.EncodeMetadata(u.Metadata)
-		if err != nil {
+		var err error
+		if meta, err = store.EncodeMetadata(u.Metadata); err != nil {
 			return nil, err
 		}
-		meta = &m
 	}
-	defer s.kickFiler()
 	var out *store.Feedback
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `UPDATE feedback SET
-				value = $1,
-				weight = coalesce($2, weight),
-				metadata = coalesce($3::jsonb, metadata),
-				updated_at = $4
-			WHERE workspace_id = $5 AND id = $6
-			RETURNING `+feedbackColumns,
-			u.Value, u.Weight, meta, u.UpdatedAt, workspaceID, id)
-		var err error
-		if out, err = scanFeedback(row); err != nil || idem == nil {
-			return err
+	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
+	err := s.changeOne(ctx, workspaceID, id, func(stored *store.Feedback) *store.Feedback {
+		next := *stored
+		next.Value, next.UpdatedAt = u.Value, u.UpdatedAt
+		if u.Weight != nil {
+			next.Weight = *u.Weight
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
-	})
+		if u.MetadataSet {
+			next.Metadata, next.MetadataJSON = u.Metadata, meta
+			if next.Metadata == nil {
+				next.Metadata = map[string]any{}
+			}
+		}
+		out = &next
+		return &next
+	}, extra, check)
 	return out, err
 }
 
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
-	defer s.kickFiler()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-	return affectedOne(tag, translate(err), "feedback not found")
+	return s.changeOne(ctx, workspaceID, id, func(*store.Feedback) *store.Feedback { return nil }, nil, nil)
+}
+
+// changeOne changes one stored feedback to what edit makes of it, or
+// deletes it when edit returns nil; ENOTFOUND when there is none.
+func (s *Store) changeOne(ctx context.Context, workspaceID, id string, edit func(*store.Feedback) *store.Feedback,
+	extra func(*pgx.Batch), check func(pgx.BatchResults) error) error {
+	// The trace of a feedback never changes: it is read before the lock.
+	var trace string
+	err := s.pool.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id).Scan(&trace)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	if err != nil {
+		return translate(err)
+	}
+	return s.change(ctx, []traceRef{{workspaceID, trace}}, func(before []rollup.Row) ([]rollup.Row, error) {
+		after := slices.Clone(before)
+		i := slices.IndexFunc(after, func(r rollup.Row) bool { return r.ID == id })
+		if i < 0 {
+			return nil, store.Errorf(store.ENOTFOUND, "feedback not found") // deleted meanwhile
+		}
+		next := edit(after[i].Feedback)
+		if next == nil {
+			return slices.Delete(after, i, i+1), nil
+		}
+		after[i] = rollup.Row{Feedback: next}
+		return after, nil
+	}, extra, check)
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback
@@ -505,13 +451,16 @@ func metadataFilter(m map[string]any) (string, error) {
 	return string(b), nil
 }
 
-func scanFeedback(row pgx.Row) (*store.Feedback, error) {
+func scanFeedback(row pgx.Row) (*store.Feedback, error) { return scanFeedbackWith(row) }
+
+// scanFeedbackWith reads a row of feedbackColumns followed by extra.
+func scanFeedbackWith(row pgx.Row, extra ...any) (*store.Feedback, error) {
 	var (
 		f     store.Feedback
 		value int16
 		meta  []byte
 	)
-	err := row.Scan(&f.ID, &f.WorkspaceID, &f.TraceID, &value, &f.Weight, &meta, &f.CreatedAt, &f.UpdatedAt)
+	err := row.Scan(append([]any{&f.ID, &f.WorkspaceID, &f.TraceID, &value, &f.Weight, &meta, &f.CreatedAt, &f.UpdatedAt}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
 	}
@@ -522,6 +471,7 @@ func scanFeedback(row pgx.Row) (*store.Feedback, error) {
 	if f.Metadata, err = store.DecodeMetadata(meta); err != nil {
 		return nil, err
 	}
+	f.MetadataJSON = string(meta)
 	f.CreatedAt = f.CreatedAt.UTC()
 	f.UpdatedAt = f.UpdatedAt.UTC()
 	return &f, nil

@@ -11,22 +11,13 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/storetest"
 )
 
+// Every test of the contract ends with the derived data checked against
+// the rows it left (after the suite closes the store).
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
-	})
-}
-
-// Groups read the versions still queued for the group cells beside the
-// cells: with no filer at all, every write of the analytics contract
-// stays queued, and the answers must not change.
-func TestAnalyticsWithNothingFiled(t *testing.T) {
-	storetest.RunAnalytics(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 8, FileGroupsEvery: -1})
+		url := pgtest.NewDatabase(t)
+		t.Cleanup(func() { postgres.CheckDerived(t, url) })
+		s, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 8})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

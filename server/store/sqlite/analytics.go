@@ -3,31 +3,34 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// specialColumns are the columns (migration 00003) that hold the special
-// keys' values as text.
+// specialColumns are the columns that hold the special keys' values as
+// text.
 var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
 }
 
-// specialBit is a special key's bit in m_strings.
-func specialBit(key string) int { return 1 << slices.Index(store.SpecialKeys, key) }
+// floorDiv is the SQL of x divided by d rounding down (SQLite's integer
+// division rounds toward zero); d is positive.
+func floorDiv(x, d string) string {
+	return `CASE WHEN ` + x + ` >= 0 THEN (` + x + `) / ` + d + ` ELSE -((-(` + x + `) - 1) / ` + d + `) - 1 END`
+}
 
-// FeedbackCells implements store.Store. Whole days, hours and 15-minute
-// slots come from the rollups when the filters allow it, plus the rows not
-// folded into them yet; the partial slots at the range's ends, and any
-// query rollups cannot answer, come from the rows. All of it is read in one
-// snapshot, so a fold running meanwhile cannot count a row twice or never.
+// FeedbackCells implements store.Store: the whole slots of the range from
+// the rollups when they answer the query (rollup.PlanGraph), the rest from
+// the rows, in one snapshot. Statements number their first parameters
+// (?1, ?2), which SQLite continues with for the plain ones after them.
 func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -37,109 +40,35 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 		return nil, fmt.Errorf("feedback cells: %w", err)
 	}
 	defer tx.Rollback()
-	cells := store.Cells{}
-	plan := q.Plan()
-	var folded int64
-	if len(plan.Reads) > 0 {
-		if err := tx.QueryRowContext(ctx, `SELECT folded FROM rollup_fold`).Scan(&folded); err != nil {
-			return nil, fmt.Errorf("feedback cells: %w", err)
-		}
-	}
+	cells := rollup.Cells{}
+	plan := rollup.PlanGraph(q)
 	for _, r := range plan.Raw {
-		if err := rawCells(ctx, tx, workspaceID, q, r[0], r[1], -1, cells); err != nil {
+		where, args, err := analyticsConditions(workspaceID, q, r[0], r[1])
+		if err != nil {
 			return nil, err
 		}
-	}
-	covered := [2]int64{math.MaxInt64, math.MinInt64}
-	for _, r := range plan.Reads {
-		unit := r.Span * 1_000_000
-		covered = [2]int64{min(covered[0], r.First*unit), max(covered[1], (r.Last+1)*unit-1)}
-		// 15-minute slots are in feedback_rollup, hours and days in
-		// feedback_rollup_coarse.
-		from, spanCond := `feedback_rollup`, ``
-		args := []any{r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue}
-		if r.Span != store.SlotSeconds {
-			from, spanCond = `feedback_rollup_coarse`, ` AND span = ?`
-			args = append(args, r.Span)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT (slot * ? + ?) / ? AS b, value, sum(n), sum(sum_weighted)
-			FROM `+from+`
-			WHERE workspace_id = ? AND dim = ? AND dim_value = ?`+spanCond+` AND slot BETWEEN ? AND ?
-			GROUP BY b, value`, append(args, r.First, r.Last)...)
+		rows, err := tx.QueryContext(ctx, `SELECT `+floorDiv(`created_at + ?1`, `?2`)+` AS b, value, count(*), sum(value * weight)
+			FROM feedback WHERE `+where+` GROUP BY b, value`,
+			append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
 		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}
 	}
-	if len(plan.Reads) > 0 {
-		// The rollups' slots are contiguous: one range of unfolded rows.
-		if err := rawCells(ctx, tx, workspaceID, q, covered[0], covered[1], folded, cells); err != nil {
+	for _, r := range plan.Reads {
+		// One seek per slot: a dimension's values share its slots.
+		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
+			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.score, sum(r.n), sum(r.sum_weighted)
+			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.dim = ?7 AND r.span = ?3 AND r.slot = s.slot AND r.dim_value = ?8
+			GROUP BY b, r.score`,
+			r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
+		if err := addCells(rows, err, cells); err != nil {
 			return nil, err
 		}
 	}
 	return cells.Sorted(), nil
 }
 
-// rawCells aggregates the feedback rows created in [from, to]
-// (microseconds); with after >= 0, only the rows above that rowid, found by
-// rowid rather than by any index.
-func rawCells(ctx context.Context, tx *sql.Tx, workspaceID string, q store.AnalyticsQuery, from, to, after int64, cells store.Cells) error {
-	if key, val, ok := q.IndexedPairOnly(); ok && after < 0 && pairDays(from, to) != "" {
-		// feedback_pairs holds all a graph needs: no row is read.
-		where, args := pairConditions(workspaceID, q, key, val, from, to)
-		rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
-			FROM feedback_pairs WHERE `+where+` GROUP BY b, value`, append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
-		return addCells(rows, err, cells)
-	}
-	where, args, err := analyticsConditions(workspaceID, q, from, to)
-	if err != nil {
-		return err
-	}
-	table := `feedback`
-	if after >= 0 {
-		table = `feedback NOT INDEXED`
-		where += ` AND rowid > ?`
-		args = append(args, after)
-	}
-	args = append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)
-	rows, err := tx.QueryContext(ctx, `SELECT (created_at + ?) / ? AS b, value, count(*), sum(value * weight)
-		FROM `+table+` WHERE `+where+` GROUP BY b, value`, args...)
-	return addCells(rows, err, cells)
-}
-
-// pairConditions is the WHERE clause over feedback_pairs of the entries of
-// one pair (q.IndexedPairOnly) created in [from, to] (microseconds) within
-// q's weighted bounds; the caller checked pairDays(from, to) is not "".
-func pairConditions(workspaceID string, q store.AnalyticsQuery, key, val string, from, to int64) (string, []any) {
-	where, args := []string{"workspace_id = ? AND day IN (" + pairDays(from, to) + ") AND key = ? AND val = ? AND created_at BETWEEN ? AND ?"},
-		[]any{workspaceID, key, val, from, to}
-	if q.WeightedMin != nil {
-		where, args = append(where, "value * weight >= ?"), append(args, *q.WeightedMin)
-	}
-	if q.WeightedMax != nil {
-		where, args = append(where, "value * weight <= ?"), append(args, *q.WeightedMax)
-	}
-	return strings.Join(where, " AND "), args
-}
-
-// pairDays lists, for SQL's IN, the feedback_pairs days of the rows
-// created in [from, to] (microseconds): SQLite seeks each; "" when there
-// are more than store.MaxPairDays. The division truncates, as SQLite's does.
-func pairDays(from, to int64) string {
-	first, last := from/store.PairDayMicros, to/store.PairDayMicros
-	if last-first >= store.MaxPairDays {
-		return ""
-	}
-	var b strings.Builder
-	for d := first; d <= last; d++ {
-		if d > first {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(d, 10))
-	}
-	return b.String()
-}
-
-func addCells(rows *sql.Rows, err error, cells store.Cells) error {
+func addCells(rows *sql.Rows, err error, cells rollup.Cells) error {
 	if err != nil {
 		return fmt.Errorf("feedback cells: %w", err)
 	}
@@ -155,17 +84,10 @@ func addCells(rows *sql.Rows, err error, cells store.Cells) error {
 }
 
 // analyticsConditions is the WHERE clause of q over feedback rows created
-// in [from, to] (microseconds).
+// in [from, to] (microseconds), with plain parameters.
 func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to int64) (string, []any, error) {
 	where := []string{"workspace_id = ?", "created_at BETWEEN ? AND ?"}
 	args := []any{workspaceID, from, to}
-	for k, v := range q.Metadata {
-		if _, ok := store.IndexedPair(k, v); ok && pairDays(from, to) != "" {
-			// The pair's rows are found by rowid: keep SQLite from
-			// walking the whole range by time and probing the pair's list.
-			where[0], where[1] = "+workspace_id = ?", "+created_at BETWEEN ? AND ?"
-		}
-	}
 	if len(q.TraceIDs) > 0 {
 		cond, condArgs := traceIDsIn(q.TraceIDs)
 		where, args = append(where, cond), append(args, condArgs...)
@@ -179,12 +101,14 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		args = append(args, *q.WeightedMax)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-		if str, ok := store.IndexedPair(k, q.Metadata[k]); ok && pairDays(from, to) != "" {
-			// The pair's index finds the rows (a listing, which stops at
-			// its first page, walks the rows instead).
-			where = append(where, `feedback.rowid IN (SELECT fid FROM feedback_pairs
-				WHERE workspace_id = ? AND day IN (`+pairDays(from, to)+`) AND key = ? AND val = ? AND created_at BETWEEN ? AND ?)`)
-			args = append(args, workspaceID, k, str, from, to)
+		if val, ok := rollup.PairValue(k, q.Metadata[k]); ok {
+			// The pair's entries find its rows, a seek per day; the unary
+			// + keeps SQLite from walking the whole range by time instead.
+			where[0], where[1] = "+workspace_id = ?", "+created_at BETWEEN ? AND ?"
+			where = append(where, `id IN (WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + 1 FROM d WHERE day < ?)
+				SELECT p.id FROM d CROSS JOIN feedback_pairs AS p
+				ON p.workspace_id = ? AND p.day = d.day AND p.key = ? AND p.val = ? AND p.created_at BETWEEN ? AND ?)`)
+			args = append(args, store.FloorDiv(from, rollup.Day*1_000_000), store.FloorDiv(to, rollup.Day*1_000_000), workspaceID, k, val, from, to)
 			continue
 		}
 		cond, condArgs, err := metadataMatch(k, q.Metadata[k])
@@ -197,56 +121,101 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 	return strings.Join(where, " AND "), args, nil
 }
 
-// renderedValue is the SQL rendering of a metadata value as text, for
-// groups: a string as it is, anything else as JSON, as the special keys'
-// columns hold them.
-const renderedValue = `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
-	ELSE CAST(m.value AS TEXT) END FROM json_each(feedback.metadata) AS m WHERE m.key = ?)`
-
-// groupRows is the SELECT of the (g, trace_id, value, weight, created_at)
-// that groups by key aggregate: from feedback_pairs alone when q filters
-// by one indexed pair and key is special (the entries hold the special
-// keys' columns and the trace id, migration 00011), from the rows
-// otherwise.
-func groupRows(workspaceID, key string, q store.AnalyticsQuery) (string, []any, error) {
-	from, to := micros(q.From), micros(q.To)
-	col, special := specialColumns[key]
-	if pk, pv, ok := q.IndexedPairOnly(); ok && special && pairDays(from, to) != "" {
-		where, args := pairConditions(workspaceID, q, pk, pv, from, to)
-		return `SELECT ` + col + ` AS g, trace_id, value, weight, created_at FROM feedback_pairs WHERE ` + where, args, nil
-	}
-	where, args, err := analyticsConditions(workspaceID, q, from, to)
-	if err != nil {
-		return "", nil, err
-	}
-	group := renderedValue
-	if special {
-		group = col
-	} else {
-		args = append([]any{key}, args...)
-	}
-	return `SELECT ` + group + ` AS g, trace_id, value, weight, created_at FROM feedback WHERE ` + where, args, nil
+// renderedValue is the SQL rendering of the value of a metadata key (the
+// parameter) in the metadata of table alias t, as groups render it: a
+// string as it is, anything else as JSON, as the special keys' columns
+// hold them.
+func renderedValue(t string) string {
+	return `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+	ELSE CAST(m.value AS TEXT) END FROM json_each(` + t + `.metadata) AS m WHERE m.key = ?)`
 }
 
-// MetadataGroups implements store.Store.
+// MetadataGroups implements store.Store: from group slots when they answer
+// the query (rollup.PlanGroups), else from the rows.
 func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
-	if gq, ok := q.GroupCellsServe(key); ok {
-		groups, total, ok, err := s.groupsFromCells(ctx, workspaceID, gq, q, offset, limit)
+	if plan, ok := rollup.PlanGroups(key, q); ok {
+		groups, total, err := s.groupsFromSlots(ctx, workspaceID, key, q, plan, offset, limit)
 		if err != nil {
 			return nil, 0, fmt.Errorf("metadata groups: %w", err)
 		}
-		if ok {
-			return groups, total, nil
-		}
+		return groups, total, nil
 	}
-	inner, args, err := groupRows(workspaceID, key, q)
+	return s.groupsFromRows(ctx, workspaceID, key, q, offset, limit)
+}
+
+// groupsFromSlots answers groups by a rollup.GroupKeys key in one
+// snapshot: whole slots from group_slots, the partial ones at the range's
+// ends from the rows, and each listed group's last feedback from the key's
+// index.
+func (s *Store) groupsFromSlots(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
+	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT g, count(DISTINCT trace_id) AS r, avg(value * weight), max(created_at), count(*) OVER ()
+	defer tx.Rollback()
+	tallies := rollup.Tallies{}
+	for _, r := range plan.Reads {
+		rows, err := tx.QueryContext(ctx, `SELECT value, sum(firsts), sum(n), sum(sum_weighted) FROM group_slots
+			WHERE workspace_id = ? AND key = ? AND span = ? AND slot BETWEEN ? AND ? GROUP BY value`,
+			workspaceID, key, r.Span, r.First, r.Last)
+		if err := addTallies(rows, err, tallies); err != nil {
+			return nil, 0, err
+		}
+	}
+	col := specialColumns[key]
+	for _, r := range plan.Raw {
+		rows, err := tx.QueryContext(ctx, `SELECT `+col+`, sum(m_firsts & ? != 0), count(*), sum(value * weight) FROM feedback
+			WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL GROUP BY `+col,
+			rollup.Bit(key), workspaceID, r[0], r[1])
+		if err := addTallies(rows, err, tallies); err != nil {
+			return nil, 0, err
+		}
+	}
+	groups := tallies.Groups(plan.Only)
+	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
+	for i := range page {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT created_at FROM feedback
+			WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ? ORDER BY created_at DESC LIMIT 1`,
+			workspaceID, page[i].Value, micros(q.From), micros(q.To)).Scan(&last); err != nil {
+			return nil, 0, err
+		}
+		page[i].LastSeen = time.UnixMicro(last).UTC()
+	}
+	return page, len(groups), nil
+}
+
+func addTallies(rows *sql.Rows, err error, tallies rollup.Tallies) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return tallies.AddRows(rows)
+}
+
+// groupsFromRows answers groups from the rows q selects. A row of a
+// special key says itself whether it is its trace's first with its value;
+// for any other key the trace's earlier rows are looked up.
+func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
+	if err != nil {
+		return nil, 0, err
+	}
+	var group, first string
+	if col, special := specialColumns[key]; special {
+		group, first = col, col+` IS NOT NULL AND m_firsts & `+strconv.Itoa(rollup.Bit(key))+` != 0`
+	} else {
+		group = renderedValue("feedback")
+		first = `NOT EXISTS (SELECT 1 FROM feedback AS p WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
+			AND (p.created_at < feedback.created_at OR (p.created_at = feedback.created_at AND p.id < feedback.id))
+			AND ` + renderedValue("p") + ` = ` + renderedValue("feedback") + `)`
+		args = append([]any{key, key, key}, args...)
+	}
+	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM feedback WHERE ` + where
+	rows, err := s.read.QueryContext(ctx, `SELECT g, sum(first) AS r, avg(vw), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) WHERE g IS NOT NULL
 		GROUP BY g ORDER BY r DESC, g LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
@@ -278,4 +247,60 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 		}
 	}
 	return groups, total, nil
+}
+
+// traceIDsIn is the condition that a row's trace id is one of ids.
+func traceIDsIn(ids []string) (string, []any) {
+	args := make([]any, len(ids))
+	for i, t := range ids {
+		args[i] = t
+	}
+	return "trace_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", args
+}
+
+// metadataMatch is the condition that a feedback row's metadata holds key
+// with the filter value v (for a string on a special key, through that
+// key's column and index), compared by JSON value: strings with strings,
+// numbers with numbers (1 equals 1.0), booleans with booleans. It reads the
+// key with json_type/json_extract on a path, which SQLite evaluates far
+// faster than a json_each subquery; keys a path cannot spell (with a quote
+// or a backslash) take json_each.
+func metadataMatch(key string, v any) (string, []any, error) {
+	if col, special := specialColumns[key]; special {
+		if str, ok := v.(string); ok {
+			// The key's own column and index find the rows; the bit says
+			// the value is a JSON string.
+			return fmt.Sprintf("%s = ? AND m_strings & %d", col, rollup.Bit(key)), []any{str}, nil
+		}
+	}
+	var kinds string
+	var arg any
+	switch v := v.(type) {
+	case string:
+		kinds, arg = "'text'", v
+	case float64:
+		kinds, arg = "'integer', 'real'", v
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return "", nil, store.Errorf(store.EINVALID, "metadata filter number %s is out of range", v)
+		}
+		kinds, arg = "'integer', 'real'", f
+	case bool:
+		kinds = "'" + strconv.FormatBool(v) + "'"
+	default:
+		return "", nil, store.Errorf(store.EINVALID, "metadata filter values must be strings, numbers or booleans")
+	}
+	if strings.ContainsAny(key, "\"\\") {
+		cond := `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND m.type IN (` + kinds + `)`
+		if arg == nil {
+			return cond + `)`, []any{key}, nil
+		}
+		return cond + ` AND m.atom = ?)`, []any{key, arg}, nil
+	}
+	path := `$."` + key + `"`
+	if arg == nil {
+		return `json_type(feedback.metadata, ?) IN (` + kinds + `)`, []any{path}, nil
+	}
+	return `json_type(feedback.metadata, ?) IN (` + kinds + `) AND json_extract(feedback.metadata, ?) = ?`, []any{path, path, arg}, nil
 }

@@ -9,69 +9,58 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // statements are prepared once on the write connection.
 type statements struct {
 	begin, commit, rollback        *sql.Stmt
 	savepoint, rollbackTo, release *sql.Stmt
-	insertFeedback, insertPair     *sql.Stmt
-	// fold.go's: the state a batch starts from, the fold statements, and
-	// the new fold mark.
-	rowidState, setFolded *sql.Stmt
-	fold                  [4]*sql.Stmt
+	insertFeedback, updateFeedback *sql.Stmt
+	deleteFeedback, traceRows      *sql.Stmt
+	// derived.go's: one statement per derived structure.
+	applyRollups, dropEmptyRollups *sql.Stmt
+	applyGroups, dropEmptyGroups   *sql.Stmt
+	addPairs, removePairs          *sql.Stmt
+}
+
+func (st *statements) all() []**sql.Stmt {
+	return []**sql.Stmt{&st.begin, &st.commit, &st.rollback, &st.savepoint, &st.rollbackTo, &st.release,
+		&st.insertFeedback, &st.updateFeedback, &st.deleteFeedback, &st.traceRows,
+		&st.applyRollups, &st.dropEmptyRollups, &st.applyGroups, &st.dropEmptyGroups, &st.addPairs, &st.removePairs}
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
-	if _, err := conn.ExecContext(ctx, foldTable); err != nil {
-		return fmt.Errorf("fold table: %w", err)
+	texts := []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT op", "ROLLBACK TO op", "RELEASE op",
+		`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
+			m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
+			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_firsts = ?
+		WHERE id = ?`,
+		`DELETE FROM feedback WHERE id = ?`,
+		// Every row of the traces, found by the trace index one trace at
+		// a time.
+		`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND trace_id IN (SELECT value FROM json_each(?))`,
+		applyRollups, dropEmptyRollups, applyGroups, dropEmptyGroups, addPairs, removePairs,
 	}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		{&st.begin, "BEGIN IMMEDIATE"}, {&st.commit, "COMMIT"}, {&st.rollback, "ROLLBACK"},
-		{&st.savepoint, "SAVEPOINT op"}, {&st.rollbackTo, "ROLLBACK TO op"}, {&st.release, "RELEASE op"},
-	} {
+	for i, stmt := range st.all() {
 		var err error
-		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
-			return fmt.Errorf("prepare %s: %w", p.sql, err)
-		}
-	}
-	var err error
-	st.insertFeedback, err = conn.PrepareContext(ctx, `INSERT INTO feedback
-		(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at,
-		 m_user, m_organisation, m_prompt, m_environment, m_strings)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		{&st.insertPair, `INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, fid, value, weight,
-			trace_id, m_user, m_organisation, m_prompt, m_environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.rowidState, `SELECT coalesce((SELECT max(rowid) FROM feedback), 0), folded FROM rollup_fold`},
-		{&st.setFolded, `UPDATE rollup_fold SET folded = ?`},
-		{&st.fold[0], foldSum}, {&st.fold[1], foldFine}, {&st.fold[2], foldCoarse}, {&st.fold[3], foldClear},
-	} {
-		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
-			return fmt.Errorf("prepare %s: %w", p.sql, err)
+		if *stmt, err = conn.PrepareContext(ctx, texts[i]); err != nil {
+			return fmt.Errorf("prepare %s: %w", texts[i], err)
 		}
 	}
 	return nil
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.savepoint, st.rollbackTo, st.release, st.insertFeedback, st.insertPair, st.rowidState, st.setFolded, st.fold[0], st.fold[1], st.fold[2], st.fold[3]} {
-		if s != nil {
-			s.Close()
+	for _, s := range st.all() {
+		if *s != nil {
+			(*s).Close()
 		}
 	}
 }
@@ -80,35 +69,29 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 
 // CreateFeedback implements store.Store.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
-	rows := make([][]any, len(fs))
-	special := make([]store.Special, len(fs))
-	for i, f := range fs {
+	for _, f := range fs {
+		// Encoded once, outside the writer, so that the writer's work is
+		// the database's.
 		meta, err := f.EncodedMetadata()
 		if err != nil {
 			return err
 		}
-		sp := store.SpecialOf(f.Metadata)
-		special[i] = sp
-		rows[i] = []any{0, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt),
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings}
+		f.MetadataJSON = meta
 	}
-	pairs := 0
-	for _, f := range fs {
-		pairs += countPairs(f.Metadata)
-	}
-	insert := func(ctx context.Context, tx *sql.Conn) error {
-		stmt := s.stmts.insertFeedback
-		for i, args := range rows {
-			rowid := s.allocRowid()
-			args[0] = rowid
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return translate(err)
-			}
-			if pairs > 0 {
-				if err := s.insertPairs(ctx, fs[i], special[i], rowid); err != nil {
-					return err
-				}
-			}
+	ws, traces := fs[0].WorkspaceID, traceIDs(fs)
+	// One row without a key fails, if at all, with its insert, before
+	// changing anything.
+	return s.doRows(ctx, len(fs), len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
+		before, err := s.traceRows(ctx, ws, traces)
+		if err != nil {
+			return err
+		}
+		after, err := rollup.Append(before, fs)
+		if err != nil {
+			return err
+		}
+		if err := s.writeRows(ctx, before, after, d); err != nil {
+			return err
 		}
 		if idem == nil {
 			return nil
@@ -118,39 +101,17 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 			ids[i] = f.ID
 		}
 		return recordIdempotency(ctx, tx, idem, ids)
-	}
-	// One row without a key or indexed pairs is one INSERT, which needs
-	// no savepoint.
-	if len(rows) == 1 && idem == nil && pairs == 0 {
-		return s.doOne(ctx, insert)
-	}
-	return s.doRows(ctx, len(rows), insert)
+	})
 }
 
-// countPairs is the number of feedback_pairs entries of metadata m.
-func countPairs(m map[string]any) int {
-	n := 0
-	for k, v := range m {
-		if _, ok := store.IndexedPair(k, v); ok {
-			n++
-		}
+// traceIDs lists the distinct trace ids of fs.
+func traceIDs(fs []*store.Feedback) []string {
+	ids := make([]string, 0, len(fs))
+	for _, f := range fs {
+		ids = append(ids, f.TraceID)
 	}
-	return n
-}
-
-// insertPairs adds the feedback_pairs entries of a new row (updates and
-// deletes are the triggers' of migration 00011).
-func (s *Store) insertPairs(ctx context.Context, f *store.Feedback, sp store.Special, rowid int64) error {
-	for k, v := range f.Metadata {
-		if str, ok := store.IndexedPair(k, v); ok {
-			at := micros(f.CreatedAt)
-			if _, err := s.stmts.insertPair.ExecContext(ctx, f.WorkspaceID, at/store.PairDayMicros, k, str, at, rowid, f.Value, f.Weight,
-				f.TraceID, sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3]); err != nil {
-				return fmt.Errorf("index metadata: %w", err)
-			}
-		}
-	}
-	return nil
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // recordIdempotency records a write under its idempotency key, in the
@@ -205,46 +166,35 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	if err != nil {
 		return nil, err
 	}
-	sp := store.SpecialOf(f.Metadata)
+	f.MetadataJSON = meta
 	var out *store.Feedback
-	err = s.doRows(ctx, 1, func(ctx context.Context, tx *sql.Conn) error {
-		// A token's row, once stored, keeps its trace id: an update moves
-		// the group cells of that trace.
-		trace, err := traceOf(ctx, tx, `SELECT trace_id FROM feedback WHERE workspace_id = ? AND token_id = ?`, f.WorkspaceID, tokenID)
+	err = s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
+		stored, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND token_id = ?`,
+			f.WorkspaceID, tokenID))
+		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			return err
+		}
+		trace := f.TraceID
+		if stored != nil {
+			trace = stored.TraceID
+		}
+		before, err := s.traceRows(ctx, f.WorkspaceID, []string{trace})
 		if err != nil {
 			return err
 		}
-		// On conflict the stored row keeps its rowid; the one allocated
-		// here is then left unused.
-		rowid := s.allocRowid()
-		if err := s.regroup(ctx, tx, f.WorkspaceID, trace, func() error {
-			row := tx.QueryRowContext(ctx, `INSERT INTO feedback
-					(rowid, id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-					 m_user, m_organisation, m_prompt, m_environment, m_strings)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (workspace_id, token_id) WHERE token_id IS NOT NULL DO UPDATE SET
-					value = excluded.value,
-					weight = excluded.weight,
-					metadata = excluded.metadata,
-					updated_at = excluded.updated_at,
-					m_user = excluded.m_user,
-					m_organisation = excluded.m_organisation,
-					m_prompt = excluded.m_prompt,
-					m_environment = excluded.m_environment,
-					m_strings = excluded.m_strings
-				RETURNING `+feedbackColumns,
-				rowid, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt), tokenID,
-				sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
-			out, err = scanFeedback(row)
-			return translate(err)
-		}); err != nil {
-			return err
+		after := slices.Clone(before)
+		if stored == nil {
+			out = f
+			after = append(after, rollup.Row{Feedback: f, TokenID: tokenID})
+		} else {
+			// The token's row keeps its id, trace id and time.
+			next := *stored
+			next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
+			out = &next
+			after = replaceRow(after, &next)
 		}
-		if out.ID == f.ID {
-			// Inserted, not updated (the update trigger saw to that).
-			if err := s.insertPairs(ctx, out, sp, rowid); err != nil {
-				return err
-			}
+		if err := s.writeRows(ctx, before, after, d); err != nil {
+			return err
 		}
 		if idem != nil {
 			return recordIdempotency(ctx, tx, idem, []string{out.ID})
@@ -254,6 +204,21 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	return out, err
 }
 
+// replaceRow returns rows with the row of f's id replaced by f.
+func replaceRow(rows []rollup.Row, f *store.Feedback) []rollup.Row {
+	for i := range rows {
+		if rows[i].ID == f.ID {
+			rows[i] = rollup.Row{Feedback: f}
+		}
+	}
+	return rows
+}
+
+// removeRow returns rows without the row of id.
+func removeRow(rows []rollup.Row, id string) []rollup.Row {
+	return slices.DeleteFunc(rows, func(r rollup.Row) bool { return r.ID == id })
+}
+
 // GetFeedback implements store.Store.
 func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
 	return scanFeedback(s.reads.feedbackByID.QueryRowContext(ctx, workspaceID, id))
@@ -261,29 +226,36 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 
 // UpdateFeedback implements store.Store.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
-	set, args := `value = ?, weight = coalesce(?, weight), updated_at = ?`, []any{u.Value, u.Weight, micros(u.UpdatedAt)}
+	var meta string
 	if u.MetadataSet {
-		meta, err := store.EncodeMetadata(u.Metadata)
-		if err != nil {
+		var err error
+		if meta, err = store.EncodeMetadata(u.Metadata); err != nil {
 			return nil, err
 		}
-		sp := store.SpecialOf(u.Metadata)
-		set += `, metadata = ?, m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?`
-		args = append(args, meta, sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
 	}
 	var out *store.Feedback
-	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		trace, err := traceOf(ctx, tx, traceByID, workspaceID, id)
+	err := s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
+		stored, err := scanFeedback(s.stmtFeedbackByID(ctx, tx, workspaceID, id))
 		if err != nil {
 			return err
 		}
-		if err := s.regroup(ctx, tx, workspaceID, trace, func() error {
-			row := tx.QueryRowContext(ctx, `UPDATE feedback SET `+set+`
-				WHERE workspace_id = ? AND id = ?
-				RETURNING `+feedbackColumns, append(args, workspaceID, id)...)
-			out, err = scanFeedback(row)
+		before, err := s.traceRows(ctx, workspaceID, []string{stored.TraceID})
+		if err != nil {
 			return err
-		}); err != nil {
+		}
+		next := *stored
+		next.Value, next.UpdatedAt = u.Value, u.UpdatedAt
+		if u.Weight != nil {
+			next.Weight = *u.Weight
+		}
+		if u.MetadataSet {
+			next.Metadata, next.MetadataJSON = u.Metadata, meta
+			if next.Metadata == nil {
+				next.Metadata = map[string]any{}
+			}
+		}
+		out = &next
+		if err := s.writeRows(ctx, before, replaceRow(slices.Clone(before), &next), d); err != nil {
 			return err
 		}
 		if idem != nil {
@@ -296,16 +268,22 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
-	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		trace, err := traceOf(ctx, tx, traceByID, workspaceID, id)
+	return s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
+		stored, err := scanFeedback(s.stmtFeedbackByID(ctx, tx, workspaceID, id))
 		if err != nil {
 			return err
 		}
-		return s.regroup(ctx, tx, workspaceID, trace, func() error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-			return affectedOne(res, err, "feedback not found")
-		})
+		before, err := s.traceRows(ctx, workspaceID, []string{stored.TraceID})
+		if err != nil {
+			return err
+		}
+		return s.writeRows(ctx, before, removeRow(slices.Clone(before), id), d)
 	})
+}
+
+// stmtFeedbackByID reads one feedback inside the writer's transaction.
+func (s *Store) stmtFeedbackByID(ctx context.Context, tx *sql.Conn, workspaceID, id string) *sql.Row {
+	return tx.QueryRowContext(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback
@@ -407,7 +385,7 @@ func listIndex(f store.Filter) string {
 	if len(f.TraceIDs) > 0 {
 		return "feedback_workspace_trace"
 	}
-	for _, k := range store.SpecialKeys {
+	for _, k := range rollup.SpecialKeys {
 		if _, ok := f.Metadata[k].(string); ok {
 			return "feedback_workspace_" + specialColumns[k]
 		}
@@ -415,71 +393,18 @@ func listIndex(f store.Filter) string {
 	return "feedback_workspace_created_id"
 }
 
-// traceIDsIn is the condition that a row's trace id is one of ids.
-func traceIDsIn(ids []string) (string, []any) {
-	args := make([]any, len(ids))
-	for i, t := range ids {
-		args[i] = t
-	}
-	return "trace_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", args
-}
-
-// metadataMatch is the condition that a feedback row's metadata holds key
-// with the filter value v (for a string on a special key, through that
-// key's column and index), compared by JSON value: strings with strings,
-// numbers with numbers (1 equals 1.0), booleans with booleans. It reads the
-// key with json_type/json_extract on a path, which SQLite evaluates far
-// faster than a json_each subquery; keys a path cannot spell (with a quote
-// or a backslash) take json_each.
-func metadataMatch(key string, v any) (string, []any, error) {
-	if col, special := specialColumns[key]; special {
-		if str, ok := v.(string); ok {
-			// The key's own column and index find the rows; the bit says
-			// the value is a JSON string.
-			return fmt.Sprintf("%s = ? AND m_strings & %d", col, specialBit(key)), []any{str}, nil
-		}
-	}
-	var kinds string
-	var arg any
-	switch v := v.(type) {
-	case string:
-		kinds, arg = "'text'", v
-	case float64:
-		kinds, arg = "'integer', 'real'", v
-	case json.Number:
-		f, err := v.Float64()
-		if err != nil {
-			return "", nil, store.Errorf(store.EINVALID, "metadata filter number %s is out of range", v)
-		}
-		kinds, arg = "'integer', 'real'", f
-	case bool:
-		kinds = "'" + strconv.FormatBool(v) + "'"
-	default:
-		return "", nil, store.Errorf(store.EINVALID, "metadata filter values must be strings, numbers or booleans")
-	}
-	if strings.ContainsAny(key, "\"\\") {
-		cond := `EXISTS (SELECT 1 FROM json_each(feedback.metadata) AS m WHERE m.key = ? AND m.type IN (` + kinds + `)`
-		if arg == nil {
-			return cond + `)`, []any{key}, nil
-		}
-		return cond + ` AND m.atom = ?)`, []any{key, arg}, nil
-	}
-	path := `$."` + key + `"`
-	if arg == nil {
-		return `json_type(feedback.metadata, ?) IN (` + kinds + `)`, []any{path}, nil
-	}
-	return `json_type(feedback.metadata, ?) IN (` + kinds + `) AND json_extract(feedback.metadata, ?) = ?`, []any{path, path, arg}, nil
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
-func scanFeedback(row scanner) (*store.Feedback, error) {
+func scanFeedback(row scanner) (*store.Feedback, error) { return scanFeedbackWith(row) }
+
+// scanFeedbackWith reads a row of feedbackColumns followed by extra.
+func scanFeedbackWith(row scanner, extra ...any) (*store.Feedback, error) {
 	var (
 		f                store.Feedback
 		meta             string
 		created, updated int64
 	)
-	err := row.Scan(&f.ID, &f.WorkspaceID, &f.TraceID, &f.Value, &f.Weight, &meta, &created, &updated)
+	err := row.Scan(append([]any{&f.ID, &f.WorkspaceID, &f.TraceID, &f.Value, &f.Weight, &meta, &created, &updated}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
 	}
@@ -489,6 +414,7 @@ func scanFeedback(row scanner) (*store.Feedback, error) {
 	if f.Metadata, err = store.DecodeMetadata([]byte(meta)); err != nil {
 		return nil, err
 	}
+	f.MetadataJSON = meta
 	f.CreatedAt = time.UnixMicro(created).UTC()
 	f.UpdatedAt = time.UnixMicro(updated).UTC()
 	return &f, nil

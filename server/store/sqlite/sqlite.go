@@ -25,6 +25,8 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/baseline"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 //go:embed migrations/*.sql
@@ -50,15 +52,6 @@ type Store struct {
 	// closed is set by Close; writes after it fail.
 	closed bool
 
-	opts Options
-	// Only the writer goroutine touches these (fold.go): the rowid the
-	// next inserted row gets, the fold mark as of the current batch, and
-	// when the writer last folded.
-	nextRowid, folded int64
-	lastFold          time.Time
-	// gfolded is the group cells' mark as of the current batch (groups.go).
-	gfolded int64
-	groups  groupStatements
 	// observer is told about each commit (SetCommitObserver).
 	observer commitObserver
 }
@@ -66,29 +59,25 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // writeOp is one write waiting for the writer: fn runs inside the shared
-// transaction (perhaps twice: see commit), and err receives the outcome
-// after the commit.
+// transaction (perhaps twice: see commit) and adds what it does to derived
+// data to d, and err receives the outcome after the commit.
 type writeOp struct {
 	ctx context.Context
-	fn  func(ctx context.Context, tx *sql.Conn) error
+	fn  func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error
 	err chan error
 	// rows is how many feedback rows the op writes, for the commit
 	// observer.
 	rows int
-	// oneStatement says fn runs a single statement, which SQLite undoes
-	// by itself when it fails: the op needs no savepoint of its own even
-	// when its batch runs isolated.
+	// oneStatement says fn changes the database with a single statement,
+	// which SQLite undoes by itself when it fails, and fails before any
+	// other: the op needs no savepoint of its own even when its batch runs
+	// isolated.
 	oneStatement bool
 }
 
 // Open opens (creating when missing) the SQLite database at path, applies
 // the embedded migrations and starts the writer.
 func Open(ctx context.Context, path string) (*Store, error) {
-	return OpenWith(ctx, path, Options{})
-}
-
-// OpenWith is Open with options.
-func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	write, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -106,8 +95,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 
-	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{}),
-		opts: opts.withDefaults(), lastFold: time.Now()}
+	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
 	if s.conn, err = write.Conn(ctx); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -115,10 +103,6 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Statements are prepared before any transaction: preparing on the one
 	// write connection while a transaction holds it would wait forever.
 	if err := s.stmts.prepare(ctx, s.conn); err != nil {
-		s.closeDBs()
-		return nil, err
-	}
-	if err := s.groups.prepare(ctx, s.conn); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -150,12 +134,11 @@ func dsn(path string, readOnly bool) string {
 		// keeps the process well within 100 MiB under load (32 MiB
 		// measured 109 MiB peak RSS in make bench, 8 MiB 62 MiB).
 		q.Add("_pragma", "cache_size(-8192)")
-		// Each write of a batch runs under its own savepoint, so that it
-		// can fail alone; SQLite keeps the original of every page a
-		// savepoint changes in a sub-journal, and the fold sums into a
-		// temporary table. By default both are temporary files: about two
-		// page writes per feedback row, for data never needed once the
-		// savepoint ends. In memory they are a copy of a few pages.
+		// A batch that runs isolated puts each write under a savepoint;
+		// SQLite keeps the original of every page a savepoint changes in
+		// a sub-journal, by default a temporary file, for data never
+		// needed once the savepoint ends. In memory it is a copy of a
+		// few pages.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// The writer checkpoints the WAL into the database every 4000
 		// pages (16 MiB) rather than SQLite's 1000. The pages every batch
@@ -170,12 +153,15 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Migrate applies the embedded migrations to the database at path and
-// returns; Open does the same on every start.
+// migrate applies the embedded migrations to db, after refusing a
+// database made by a build older than the baseline.
 func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	if err := baseline.Check(ctx, p); err != nil {
+		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -209,7 +195,6 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	s.stmts.close()
-	s.groups.close()
 	s.reads.close()
 	if s.conn != nil {
 		s.conn.Close()
@@ -217,21 +202,20 @@ func (s *Store) closeDBs() error {
 	return errors.Join(s.write.Close(), s.read.Close())
 }
 
+// writeFn is a write the writer runs in its transaction.
+type writeFn = func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error
+
 // do hands fn to the writer and waits until its transaction has committed
 // (or failed). A write whose context ends while it is queued is not run.
 func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)})
+	return s.enqueue(&writeOp{ctx: ctx, fn: func(ctx context.Context, tx *sql.Conn, _ *rollup.Deltas) error { return fn(ctx, tx) },
+		err: make(chan error, 1)})
 }
 
-// doOne is do for a write whose fn runs a single statement, which SQLite
-// undoes by itself when it fails: it needs no savepoint of its own.
-func (s *Store) doOne(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), oneStatement: true, rows: 1})
-}
-
-// doRows is do for a write of n feedback rows.
-func (s *Store) doRows(ctx context.Context, n int, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n})
+// doRows is do for a write of n feedback rows, which adds what it does to
+// derived data to the deltas it is given; oneStatement as in writeOp.
+func (s *Store) doRows(ctx context.Context, n int, oneStatement bool, fn writeFn) error {
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n, oneStatement: oneStatement})
 }
 
 func (s *Store) enqueue(op *writeOp) error {
@@ -247,35 +231,11 @@ func (s *Store) enqueue(op *writeOp) error {
 	return <-op.err
 }
 
-// writer runs the group commit loop until the queue is closed. Between
-// batches, when nothing is waiting, it folds new rows into the rollups
-// once enough have gathered or they have waited long enough.
+// writer runs the group commit loop until the queue is closed.
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*writeOp, 0, maxBatch)
-	var tick <-chan time.Time
-	if s.opts.FoldAfter > 0 {
-		t := time.NewTicker(s.opts.FoldAfter)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		var op *writeOp
-		select {
-		case next, ok := <-s.queue:
-			if !ok {
-				return
-			}
-			op = next
-		case <-tick:
-			if (s.unfolded() > 0 || s.gfolded < s.folded) && time.Since(s.lastFold) >= s.opts.FoldAfter {
-				for s.foldIdle() && s.gfolded < s.folded && len(s.queue) == 0 {
-					// Catching up with the group cells of a migrated
-					// database goes on for as long as no write waits.
-				}
-			}
-			continue
-		}
+	for op := range s.queue {
 		batch = append(batch[:0], op)
 	gather:
 		for len(batch) < maxBatch {
@@ -290,20 +250,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
-		if len(s.queue) == 0 && (s.unfolded() >= int64(s.opts.FoldRows) || s.gfolded < s.folded) {
-			s.foldIdle()
-		}
 	}
-}
-
-// foldIdle folds in a transaction of its own. A failure is left for the
-// next fold to retry: the rows stay counted, from the rows.
-func (s *Store) foldIdle() bool {
-	if err := s.fold(context.Background()); err != nil {
-		s.lastFold = time.Now()
-		return false
-	}
-	return true
 }
 
 // commit runs a batch in one transaction, and answers each op with its
@@ -344,7 +291,8 @@ func (s *Store) commit(batch []*writeOp) {
 }
 
 // runBatch runs the ops of a batch in one transaction, each under its own
-// savepoint when isolated is set, and commits, unless an op failed without
+// savepoint when isolated is set, applies what the ops that succeeded do
+// to derived data, and commits, unless an op failed without
 // isolation: then failed is set and the transaction is left open, for the
 // caller to roll back and run the batch isolated. errs holds each op's
 // outcome (an op whose context ended is skipped, with its context's
@@ -364,31 +312,29 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
 		return fail("begin", err)
 	}
-	if err := s.beginBatch(ctx); err != nil {
-		return fail("begin", err)
-	}
 	errs = make([]error, len(batch))
+	var all rollup.Deltas
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
+		var d rollup.Deltas
 		if isolated && !op.oneStatement {
-			errs[i] = s.inSavepoint(ctx, op)
+			errs[i] = s.inSavepoint(ctx, op, &d)
 		} else {
-			errs[i] = op.fn(ctx, s.conn)
+			errs[i] = op.fn(ctx, s.conn, &d)
+		}
+		if errs[i] == nil {
+			all.Merge(&d)
 		}
 		failed = failed || errs[i] != nil
 	}
 	if failed && !isolated {
 		return errs, true, nil
 	}
-	// Writes that never leave the writer idle must not leave readers an
-	// ever longer tail of unfolded rows: past the backlog, fold here.
-	if s.unfolded() >= s.opts.foldBacklog() {
-		if err := s.foldInBatch(ctx); err != nil {
-			return fail("fold", err)
-		}
+	if err := s.applyDeltas(ctx, &all); err != nil {
+		return fail("derived data", err)
 	}
 	if _, err := s.stmts.commit.ExecContext(ctx); err != nil {
 		return fail("commit", err)
@@ -398,11 +344,11 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 
 // inSavepoint runs op under a savepoint, so that its failure undoes its
 // statements and nothing else of the batch.
-func (s *Store) inSavepoint(ctx context.Context, op *writeOp) error {
+func (s *Store) inSavepoint(ctx context.Context, op *writeOp, d *rollup.Deltas) error {
 	if _, err := s.stmts.savepoint.ExecContext(ctx); err != nil {
 		return err
 	}
-	err := op.fn(ctx, s.conn)
+	err := op.fn(ctx, s.conn, d)
 	if err != nil {
 		if _, rerr := s.stmts.rollbackTo.ExecContext(ctx); rerr != nil {
 			err = errors.Join(err, rerr)

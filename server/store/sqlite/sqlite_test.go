@@ -22,25 +22,14 @@ func open(t *testing.T, path string) *sqlite.Store {
 	return s
 }
 
+// Every test of the contract ends with the derived data checked against
+// the rows it left (after the suite closes the store).
 func TestContract(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "feedbackd.db"))
-	})
-}
-
-// Analytics are exact whatever part of the rows the rollups hold: none
-// (TestContract, as the suite writes fewer rows than a fold takes), or
-// some, folded before the updates and deletes meet them and some not.
-func TestAnalyticsWhileFolding(t *testing.T) {
-	t.Parallel()
-	storetest.RunAnalytics(t, func(t *testing.T) store.Store {
-		s, err := sqlite.OpenWith(context.Background(), filepath.Join(t.TempDir(), "feedbackd.db"),
-			sqlite.Options{FoldRows: 300, FoldAfter: -1})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
+		path := filepath.Join(t.TempDir(), "feedbackd.db")
+		t.Cleanup(func() { sqlite.CheckDerived(t, path) })
+		return open(t, path)
 	})
 }
 

@@ -18,9 +18,10 @@ import (
 
 // testAnalytics checks FeedbackCells and MetadataGroups against a plain
 // recomputation over the rows the test knows are stored, for random data
-// that was then updated and partly deleted (rollups must follow), random
-// ranges (slot boundaries and the microseconds around them included) and
-// time zones, with and without filters.
+// that was then updated and partly deleted (derived data must follow, and
+// a trace's next feedback become its first), random ranges (slot
+// boundaries and the microseconds around them included) and time zones,
+// with and without filters.
 func testAnalytics(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -250,8 +251,19 @@ func testAnalytics(t *testing.T, s store.Store) {
 		}
 
 		for _, key := range []string{"_user", "_prompt", "_environment", "_organisation", "region"} {
+			// A trace counts in a group where its first feedback with the
+			// value, among all of its feedback, is one the query selects.
+			firsts := map[[2]string]*store.Feedback{}
+			for _, f := range model {
+				if v, ok := render(f.Metadata[key]); ok {
+					k := [2]string{f.TraceID, v}
+					if have := firsts[k]; have == nil || f.CreatedAt.Before(have.CreatedAt) || (f.CreatedAt.Equal(have.CreatedAt) && f.ID < have.ID) {
+						firsts[k] = f
+					}
+				}
+			}
 			type agg struct {
-				traces   map[string]bool
+				requests int64
 				n        int
 				sum      float64
 				lastSeen time.Time
@@ -264,10 +276,12 @@ func testAnalytics(t *testing.T, s store.Store) {
 				}
 				g := groups[v]
 				if g == nil {
-					g = &agg{traces: map[string]bool{}}
+					g = &agg{}
 					groups[v] = g
 				}
-				g.traces[f.TraceID] = true
+				if firsts[[2]string{f.TraceID, v}] == f {
+					g.requests++
+				}
 				g.n++
 				g.sum += float64(f.Value) * f.Weight
 				if f.CreatedAt.After(g.lastSeen) {
@@ -276,7 +290,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			}
 			var wantGroups []store.Group
 			for v, g := range groups {
-				wantGroups = append(wantGroups, store.Group{Value: v, Requests: int64(len(g.traces)), AvgWeighted: g.sum / float64(g.n), LastSeen: g.lastSeen})
+				wantGroups = append(wantGroups, store.Group{Value: v, Requests: g.requests, AvgWeighted: g.sum / float64(g.n), LastSeen: g.lastSeen})
 			}
 			slices.SortFunc(wantGroups, func(a, b store.Group) int {
 				if a.Requests != b.Requests {

@@ -1,0 +1,44 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/feedbackd/feedbackd/server/store/storetest"
+)
+
+// CheckDerived checks that the derived data of the database at url is
+// exactly what its rows give (storetest.EqualDerived).
+func CheckDerived(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var open []pgx.Rows
+	defer func() {
+		for _, rows := range open {
+			rows.Close()
+		}
+	}()
+	query := func(q string) pgx.Rows {
+		rows, err := pool.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, rows)
+		return rows
+	}
+	var d storetest.Derived
+	if d.Rows, err = scanRows(pool.Query(ctx, `SELECT `+rowColumns+` FROM feedback`)); err != nil {
+		t.Fatal(err)
+	}
+	d.Rollups = query(`SELECT workspace_id::text, dim, span::bigint, slot, dim_value, score::int, n, sum_weighted FROM rollups`)
+	d.Groups = query(`SELECT workspace_id::text, key, span::bigint, slot, value, n, firsts, sum_weighted FROM group_slots`)
+	storetest.EqualDerived(t, d)
+}

@@ -1,0 +1,96 @@
+-- The schema the migrations give, from PostgreSQL's catalog (TestSchemaIsTheCommittedOne checks it).
+
+CREATE TABLE api_keys (
+    id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    name text NOT NULL,
+    hash bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_hash_key UNIQUE (hash),
+    CONSTRAINT api_keys_pkey PRIMARY KEY (id),
+    CONSTRAINT api_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces(id)
+);
+
+CREATE TABLE feedback (
+    id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    trace_id text NOT NULL,
+    value smallint NOT NULL,
+    weight double precision NOT NULL,
+    metadata jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    token_id text,
+    m_user text,
+    m_organisation text,
+    m_prompt text,
+    m_environment text,
+    m_strings smallint NOT NULL DEFAULT 0,
+    m_firsts smallint NOT NULL DEFAULT 0,
+    CONSTRAINT feedback_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT feedback_pkey PRIMARY KEY (id),
+    CONSTRAINT feedback_value_check CHECK (((value >= '-10'::integer) AND (value <= 10))),
+    CONSTRAINT feedback_weight_check CHECK (((weight >= (0)::double precision) AND (weight <= (1)::double precision))),
+    CONSTRAINT feedback_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces(id)
+);
+CREATE INDEX feedback_metadata ON public.feedback USING gin (metadata jsonb_path_ops);
+CREATE INDEX feedback_workspace_created_id ON public.feedback USING btree (workspace_id, created_at, id);
+CREATE INDEX feedback_workspace_m_environment ON public.feedback USING btree (workspace_id, m_environment, created_at) WHERE (m_environment IS NOT NULL);
+CREATE INDEX feedback_workspace_m_organisation ON public.feedback USING btree (workspace_id, m_organisation, created_at) WHERE (m_organisation IS NOT NULL);
+CREATE INDEX feedback_workspace_m_prompt ON public.feedback USING btree (workspace_id, m_prompt, created_at) WHERE (m_prompt IS NOT NULL);
+CREATE INDEX feedback_workspace_m_user ON public.feedback USING btree (workspace_id, m_user, created_at) WHERE (m_user IS NOT NULL);
+CREATE UNIQUE INDEX feedback_workspace_token ON public.feedback USING btree (workspace_id, token_id) WHERE (token_id IS NOT NULL);
+CREATE INDEX feedback_workspace_trace ON public.feedback USING btree (workspace_id, trace_id);
+
+CREATE TABLE group_slots (
+    workspace_id uuid NOT NULL,
+    key text NOT NULL,
+    span integer NOT NULL,
+    slot bigint NOT NULL,
+    value text NOT NULL,
+    n bigint NOT NULL,
+    firsts bigint NOT NULL,
+    sum_weighted double precision NOT NULL,
+    CONSTRAINT group_slots_pkey PRIMARY KEY (workspace_id, key, span, slot, value)
+);
+
+CREATE TABLE idempotency (
+    scope text NOT NULL,
+    key text NOT NULL,
+    fingerprint bytea NOT NULL,
+    message text NOT NULL,
+    ids jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_pkey PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_created ON public.idempotency USING btree (created_at);
+
+CREATE TABLE rollups (
+    workspace_id uuid NOT NULL,
+    dim text NOT NULL,
+    span integer NOT NULL,
+    slot bigint NOT NULL,
+    dim_value text NOT NULL,
+    score smallint NOT NULL,
+    n bigint NOT NULL,
+    sum_weighted double precision NOT NULL,
+    CONSTRAINT rollups_pkey PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+);
+
+CREATE TABLE secrets (
+    name text NOT NULL,
+    value bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT secrets_pkey PRIMARY KEY (name)
+);
+
+CREATE TABLE workspaces (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT workspaces_name_key UNIQUE (name),
+    CONSTRAINT workspaces_pkey PRIMARY KEY (id)
+);

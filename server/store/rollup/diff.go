@@ -1,0 +1,300 @@
+package rollup
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// Writes are the row writes of one change.
+type Writes struct {
+	// Inserts are new rows, Updates stored rows whose version changes
+	// (what the caller changed, or only their Firsts), both as they are
+	// to be stored; Deletes are stored rows to remove.
+	Inserts, Updates, Deletes []Row
+}
+
+// Diff compares the rows of the traces one transaction touches: before,
+// every stored row of each such trace (with its stored Firsts), and after,
+// what those traces' rows are to be (Firsts ignored). Rows are the same
+// row when their IDs are. It sets the Firsts of the rows after, returns
+// the rows to write, and adds what the change does to derived data to d.
+func Diff(before, after []Row, d *Deltas) Writes {
+	setFirsts(after)
+	old := make(map[string]*Row, len(before))
+	for i := range before {
+		old[before[i].ID] = &before[i]
+	}
+	var w Writes
+	for i := range after {
+		r := &after[i]
+		o := old[r.ID]
+		switch {
+		case o == nil:
+			w.Inserts = append(w.Inserts, *r)
+		case !sameVersion(o, r):
+			w.Updates = append(w.Updates, *r)
+			d.add(o, -1)
+		default:
+			delete(old, r.ID)
+			continue
+		}
+		delete(old, r.ID)
+		d.add(r, 1)
+	}
+	for _, id := range slices.Sorted(maps.Keys(old)) {
+		w.Deletes = append(w.Deletes, *old[id])
+		d.add(old[id], -1)
+	}
+	return w
+}
+
+// sameVersion says whether two versions of a row hold the same data.
+func sameVersion(a, b *Row) bool {
+	am, aerr := a.EncodedMetadata()
+	bm, berr := b.EncodedMetadata()
+	return aerr == nil && berr == nil && am == bm && a.Value == b.Value && a.Weight == b.Weight && a.Firsts == b.Firsts &&
+		a.TraceID == b.TraceID && a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+// setFirsts sets the Firsts of rows, which must hold every row of each
+// of their traces.
+func setFirsts(rows []Row) {
+	type first struct {
+		ws, trace, value string
+		key              int
+	}
+	firsts := map[first]*Row{}
+	for i := range rows {
+		r := &rows[i]
+		r.Firsts = 0
+		sp := r.Special()
+		for k, v := range sp.Values {
+			if v == nil {
+				continue
+			}
+			f := first{r.WorkspaceID, r.TraceID, *v, k}
+			if have := firsts[f]; have == nil || earlier(r.Feedback, have.Feedback) {
+				firsts[f] = r
+			}
+		}
+	}
+	for f, r := range firsts {
+		r.Firsts |= 1 << f.key
+	}
+}
+
+// earlier says whether a comes before b in a trace: by CreatedAt, then ID.
+func earlier(a, b *store.Feedback) bool {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c < 0
+	}
+	return a.ID < b.ID
+}
+
+// RollupKey names one rollup row.
+type RollupKey struct {
+	WorkspaceID string
+	// Dim is the key of the dimension, "" for all feedback; DimValue its
+	// string value ("" for all feedback).
+	Dim, DimValue string
+	Span, Slot    int64
+	Score         int
+}
+
+// GroupKey names one group slot.
+type GroupKey struct {
+	WorkspaceID, Key string
+	Span, Slot       int64
+	// Value is the key's value as text (Special).
+	Value string
+}
+
+// PairEntry names one pair entry: feedback ID holds Key = Val and was
+// created at CreatedAt (Unix microseconds), on UTC day Day.
+type PairEntry struct {
+	WorkspaceID string
+	Day         int64
+	Key, Val    string
+	CreatedAt   int64
+	ID          string
+}
+
+// Sums is what a rollup row or a group slot holds, or a change of it.
+type Sums struct {
+	// N counts feedback, Firsts those that are their trace's first with
+	// the slot's value (group slots only), SumWeighted their value x weight.
+	N, Firsts   int64
+	SumWeighted float64
+}
+
+func (s *Sums) add(sign int64, weighted float64, first bool) {
+	s.N += sign
+	s.SumWeighted += float64(sign) * weighted
+	if first {
+		s.Firsts += sign
+	}
+}
+
+func (s Sums) zero() bool { return s.N == 0 && s.Firsts == 0 && s.SumWeighted == 0 }
+
+// Deltas accumulates how changes move the derived structures. The zero
+// value is empty and ready to use.
+type Deltas struct {
+	rollups map[RollupKey]*Sums
+	groups  map[GroupKey]*Sums
+	pairs   map[PairEntry]int64
+}
+
+// add adds sign times what row r contributes to every structure.
+func (d *Deltas) add(r *Row, sign int64) {
+	if d.rollups == nil {
+		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
+	}
+	at := r.CreatedAt.UnixMicro()
+	weighted := float64(r.Value) * r.Weight
+	rollup := func(dim, value string, spans []int64) {
+		for _, span := range spans {
+			k := RollupKey{r.WorkspaceID, dim, value, span, slotOf(at, span), r.Value}
+			sums(d.rollups, k).add(sign, weighted, false)
+		}
+	}
+	rollup("", "", Spans)
+	sp := r.Special()
+	for _, key := range GroupKeys {
+		i := slices.Index(SpecialKeys, key)
+		v := sp.Values[i]
+		if v == nil {
+			continue
+		}
+		if sp.Strings&(1<<i) != 0 {
+			rollup(key, *v, Spans)
+		}
+		for _, span := range Spans {
+			k := GroupKey{r.WorkspaceID, key, span, slotOf(at, span), *v}
+			sums(d.groups, k).add(sign, weighted, r.Firsts&(1<<i) != 0)
+		}
+	}
+	for key, v := range r.Metadata {
+		if val, ok := PairValue(key, v); ok {
+			rollup(key, val, PairSpans)
+			d.pairs[PairEntry{r.WorkspaceID, slotOf(at, Day), key, val, at, r.ID}] += sign
+		}
+	}
+}
+
+func sums[K comparable](m map[K]*Sums, k K) *Sums {
+	s := m[k]
+	if s == nil {
+		s = &Sums{}
+		m[k] = s
+	}
+	return s
+}
+
+// Merge adds every delta of o to d.
+func (d *Deltas) Merge(o *Deltas) {
+	if o.rollups == nil {
+		return
+	}
+	if d.rollups == nil {
+		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
+	}
+	for k, s := range o.rollups {
+		t := sums(d.rollups, k)
+		t.N, t.Firsts, t.SumWeighted = t.N+s.N, t.Firsts+s.Firsts, t.SumWeighted+s.SumWeighted
+	}
+	for k, s := range o.groups {
+		t := sums(d.groups, k)
+		t.N, t.Firsts, t.SumWeighted = t.N+s.N, t.Firsts+s.Firsts, t.SumWeighted+s.SumWeighted
+	}
+	for k, n := range o.pairs {
+		d.pairs[k] += n
+	}
+}
+
+// RollupDelta is a change of one rollup row.
+type RollupDelta struct {
+	RollupKey
+	Sums
+}
+
+// GroupDelta is a change of one group slot.
+type GroupDelta struct {
+	GroupKey
+	Sums
+}
+
+// Rollups returns the changes of rollup rows, in key order (so that
+// concurrent transactions lock shared rows in one order), leaving out
+// those that cancelled out.
+func (d *Deltas) Rollups() []RollupDelta {
+	out := make([]RollupDelta, 0, len(d.rollups))
+	for k, s := range d.rollups {
+		if !s.zero() {
+			out = append(out, RollupDelta{k, *s})
+		}
+	}
+	slices.SortFunc(out, func(a, b RollupDelta) int {
+		x, y := a.RollupKey, b.RollupKey
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Dim, y.Dim), cmp.Compare(x.Span, y.Span),
+			cmp.Compare(x.Slot, y.Slot), cmp.Compare(x.DimValue, y.DimValue), cmp.Compare(x.Score, y.Score))
+	})
+	return out
+}
+
+// Groups returns the changes of group slots, in key order, as Rollups.
+func (d *Deltas) Groups() []GroupDelta {
+	out := make([]GroupDelta, 0, len(d.groups))
+	for k, s := range d.groups {
+		if !s.zero() {
+			out = append(out, GroupDelta{k, *s})
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupDelta) int {
+		x, y := a.GroupKey, b.GroupKey
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Key, y.Key), cmp.Compare(x.Span, y.Span),
+			cmp.Compare(x.Slot, y.Slot), cmp.Compare(x.Value, y.Value))
+	})
+	return out
+}
+
+// Pairs returns the pair entries to add and those to remove, in key order.
+func (d *Deltas) Pairs() (add, remove []PairEntry) {
+	for k, n := range d.pairs {
+		switch {
+		case n > 0:
+			add = append(add, k)
+		case n < 0:
+			remove = append(remove, k)
+		}
+	}
+	order := func(a, b PairEntry) int {
+		return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Val, b.Val), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	}
+	slices.SortFunc(add, order)
+	slices.SortFunc(remove, order)
+	return add, remove
+}
+
+// Shrinks says whether a rollup row or group slot may have lost its last
+// feedback, so that the store should drop the ones left empty.
+func (d *Deltas) Shrinks() bool {
+	for _, s := range d.rollups {
+		if s.N < 0 {
+			return true
+		}
+	}
+	for _, s := range d.groups {
+		if s.N < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// slotOf is the slot of span that Unix microsecond at falls in.
+func slotOf(at, span int64) int64 { return store.FloorDiv(at, span*1_000_000) }

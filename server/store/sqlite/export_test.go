@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"database/sql"
+	"testing"
+
+	"github.com/feedbackd/feedbackd/server/store/rollup"
+	"github.com/feedbackd/feedbackd/server/store/storetest"
+)
+
+// CheckDerived checks that the derived data of the database at path is
+// exactly what its rows give (storetest.EqualDerived).
+func CheckDerived(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	query := func(q string) *sql.Rows {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rows.Close() })
+		return rows
+	}
+	var d storetest.Derived
+	rows := query(`SELECT ` + rowColumns + ` FROM feedback`)
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Rows = append(d.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d.Rollups = query(`SELECT workspace_id, dim, span, slot, dim_value, score, n, sum_weighted FROM rollups`)
+	d.Groups = query(`SELECT workspace_id, key, span, slot, value, n, firsts, sum_weighted FROM group_slots`)
+	d.Pairs = query(`SELECT workspace_id, day, key, val, created_at, id FROM feedback_pairs`)
+	storetest.EqualDerived(t, d)
+}
+
+var _ rollup.Rows = (*sql.Rows)(nil)

@@ -1,0 +1,102 @@
+-- The schema the migrations give (TestSchemaIsTheCommittedOne checks it).
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    name         TEXT NOT NULL,
+    hash         BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+);
+
+CREATE TABLE feedback (
+    id             TEXT PRIMARY KEY,
+    workspace_id   TEXT NOT NULL REFERENCES workspaces (id),
+    trace_id       TEXT NOT NULL,
+    value          INTEGER NOT NULL CHECK (value BETWEEN -10 AND 10),
+    weight         REAL NOT NULL CHECK (weight BETWEEN 0 AND 1),
+    metadata       TEXT NOT NULL CHECK (json_type(metadata) = 'object'),
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    token_id       TEXT,
+    m_user         TEXT,
+    m_organisation TEXT,
+    m_prompt       TEXT,
+    m_environment  TEXT,
+    m_strings      INTEGER NOT NULL DEFAULT 0,
+    m_firsts       INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE feedback_pairs (
+    workspace_id TEXT NOT NULL,
+    day          INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    val          TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, day, key, val, created_at, id)
+) WITHOUT ROWID;
+
+CREATE TABLE group_slots (
+    workspace_id TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    span         INTEGER NOT NULL,
+    slot         INTEGER NOT NULL,
+    value        TEXT NOT NULL,
+    n            INTEGER NOT NULL,
+    firsts       INTEGER NOT NULL,
+    sum_weighted REAL NOT NULL,
+    PRIMARY KEY (workspace_id, key, span, slot, value)
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    message     TEXT NOT NULL,
+    ids         TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+
+CREATE TABLE rollups (
+    workspace_id TEXT NOT NULL,
+    dim          TEXT NOT NULL,
+    span         INTEGER NOT NULL,
+    slot         INTEGER NOT NULL,
+    dim_value    TEXT NOT NULL,
+    score        INTEGER NOT NULL,
+    n            INTEGER NOT NULL,
+    sum_weighted REAL NOT NULL,
+    PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+) WITHOUT ROWID;
+
+CREATE TABLE secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE workspaces (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+CREATE INDEX feedback_workspace_created_id ON feedback (workspace_id, created_at, id);
+
+CREATE INDEX feedback_workspace_m_environment ON feedback (workspace_id, m_environment, created_at) WHERE m_environment IS NOT NULL;
+
+CREATE INDEX feedback_workspace_m_organisation ON feedback (workspace_id, m_organisation, created_at) WHERE m_organisation IS NOT NULL;
+
+CREATE INDEX feedback_workspace_m_prompt ON feedback (workspace_id, m_prompt, created_at) WHERE m_prompt IS NOT NULL;
+
+CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at) WHERE m_user IS NOT NULL;
+
+CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
+
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
+
+CREATE INDEX idempotency_created ON idempotency (created_at);
