@@ -33,10 +33,13 @@ func loadUntilStopped(t *testing.T, c *client.Client, started chan<- struct{}) (
 			defer wg.Done()
 			for i := 0; ; i++ {
 				items := []client.FeedbackRequest{{TraceID: fmt.Sprintf("w%d-%d", w, i), Value: i%21 - 10, Weight: client.Ptr(float64(i%5) / 4),
-					Metadata: &client.Metadata{"writer": w, "i": i}}}
+					Metadata: &client.Metadata{"writer": w, "i": i, "_prompt": fmt.Sprint("p", i%4)}}}
 				if i%3 == 0 {
 					for j := 1; j < 10; j++ {
-						items = append(items, client.FeedbackRequest{TraceID: fmt.Sprintf("w%d-%d-%d", w, i, j), Value: j})
+						// A trace with several feedback: only the first counts
+						// it in a group.
+						items = append(items, client.FeedbackRequest{TraceID: fmt.Sprintf("w%d-%d-%d", w, i, j%3), Value: j,
+							Metadata: &client.Metadata{"_prompt": fmt.Sprint("p", j%4)}})
 					}
 					mu.Lock()
 					bulks = append(bulks, items)
@@ -90,9 +93,10 @@ func checkAcknowledged(t *testing.T, c *client.Client, acked []write, bulks [][]
 	}
 }
 
-// A crash (SIGKILL) under load loses nothing that was acknowledged and
-// leaves no bulk half stored; a graceful stop (SIGTERM) the same, and lets
-// the requests it already had finish.
+// A crash (SIGKILL) under load loses nothing that was acknowledged, leaves
+// no bulk half stored and no analytics out of step with the rows; a
+// graceful stop (SIGTERM) the same, and lets the requests it already had
+// finish.
 func testStopsLoseNothingAcknowledged(t *testing.T, b backend) {
 	const key = "fbk_durability_test_key_0123456789"
 	env := map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": key, "FEEDBACKD_LOG_LEVEL": "warn"}
@@ -125,6 +129,8 @@ func testStopsLoseNothingAcknowledged(t *testing.T, b backend) {
 
 			again := startProcess(t, db, env)
 			checkAcknowledged(t, again.client(t, key), acked, bulks)
+			// What was stored is in the analytics, all of it and once.
+			checkAnalytics(t, again.client(t, key), "_prompt")
 			t.Logf("%d acknowledged writes checked after %v", len(acked), sig)
 		})
 	}

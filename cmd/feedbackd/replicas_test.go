@@ -14,9 +14,10 @@ import (
 )
 
 // Two feedbackd processes on one PostgreSQL database behave as one
-// service: writes through either are read through both, cursors work
-// across them, bulk requests stay atomic, and concurrent updates to one
-// feedback end in exactly one of the writes, whole.
+// service: writes through either are read through both, analytics count
+// what both wrote exactly, cursors work across them, bulk requests stay
+// atomic, and concurrent updates to one feedback end in exactly one of the
+// writes, whole.
 func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	env := map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": "fbk_replica_test_key_0123456789", "FEEDBACKD_LOG_LEVEL": "warn"}
@@ -74,6 +75,38 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatalf("write: %v", err)
+	}
+
+	// Feedback on the same traces through both replicas at once: each
+	// trace is counted once per value in groups, for its first feedback,
+	// which neither replica may claim for a row the other wrote first.
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[w%2]
+			for i := range 12 {
+				items := []client.FeedbackRequest{{TraceID: fmt.Sprint("shared-", i), Value: w, Metadata: &client.Metadata{"_prompt": fmt.Sprint("p", i%3)}}}
+				if i%4 == 0 {
+					items = append(items, client.FeedbackRequest{TraceID: fmt.Sprint("shared-", i+1), Value: -w, Metadata: &client.Metadata{"_prompt": fmt.Sprint("p", w%3)}})
+				}
+				ids, err := c.Feedback.BulkCreate(ctx, items)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for k, id := range ids {
+					acked[id] = items[k]
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range clients {
+		checkAnalytics(t, c, "_prompt")
+		checkAnalytics(t, c, "_user")
 	}
 
 	// A bulk with one bad item, through either replica, stores nothing.

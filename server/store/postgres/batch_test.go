@@ -12,6 +12,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // One batch, as a batcher would gather it: writes that can all be stored
@@ -115,4 +116,103 @@ func openWithWorkspace(t *testing.T, opts Options) (*Store, *store.Workspace) {
 		t.Fatal(err)
 	}
 	return s, ws
+}
+
+// Two stores on one database (two replicas) writing the first feedback of
+// the same traces at once: each trace's first feedback with a value is
+// flagged once, whichever replica wrote it, and the derived data is
+// exactly what the rows give.
+func TestReplicasWritingOneTraceCountItOnce(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, url, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				at := time.Now().UTC().Truncate(time.Microsecond)
+				f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprint("t", i), Value: w, Weight: 1,
+					Metadata: map[string]any{"_prompt": fmt.Sprint("p", (i+w)%2)}, CreatedAt: at, UpdatedAt: at}
+				if err := stores[w%2].CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, s := range stores {
+		s.Close()
+	}
+	CheckDerived(t, url)
+}
+
+// A write of a trace waits for another replica's write of the same trace
+// to commit, and then reads its rows: neither takes the trace's first
+// feedback for its own without seeing the other's.
+func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, url, Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func() *store.Feedback {
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: "t", Value: 1, Weight: 1,
+			Metadata: map[string]any{"_prompt": "p"}, CreatedAt: at, UpdatedAt: at}
+	}
+	trace := []traceRef{{ws.ID, "t"}}
+	read, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 2)
+	go func() {
+		done <- stores[0].change(ctx, trace, func(before []rollup.Row) ([]rollup.Row, error) {
+			close(read)
+			<-release
+			return rollup.Append(before, []*store.Feedback{item()})
+		}, nil, nil)
+	}()
+	<-read
+	saw := make(chan int, 1)
+	go func() {
+		done <- stores[1].change(ctx, trace, func(before []rollup.Row) ([]rollup.Row, error) {
+			saw <- len(before)
+			return rollup.Append(before, []*store.Feedback{item()})
+		}, nil, nil)
+	}()
+	select {
+	case n := <-saw:
+		t.Errorf("the second write read the trace (%d rows) while the first one held it", n)
+		close(release)
+	case <-time.After(300 * time.Millisecond):
+		close(release)
+		if n := <-saw; n != 1 {
+			t.Errorf("the second write read %d rows of the trace, want the first's", n)
+		}
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	CheckDerived(t, url)
 }

@@ -121,13 +121,19 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 	return strings.Join(where, " AND "), args, nil
 }
 
-// renderedValue is the SQL rendering of the value of a metadata key (the
-// parameter) in the metadata of table alias t, as groups render it: a
+// renderedValue is the SQL rendering of the value of a metadata key in the
+// metadata of table alias t, and its arguments, as groups render it: a
 // string as it is, anything else as JSON, as the special keys' columns
-// hold them.
-func renderedValue(t string) string {
-	return `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
-	ELSE CAST(m.value AS TEXT) END FROM json_each(` + t + `.metadata) AS m WHERE m.key = ?)`
+// hold them. It reads the key by path, far faster than json_each, unless
+// the key holds a character a path cannot spell.
+func renderedValue(t, key string) (string, []any) {
+	if strings.ContainsAny(key, "\"\\") {
+		return `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+			ELSE CAST(m.value AS TEXT) END FROM json_each(` + t + `.metadata) AS m WHERE m.key = ?)`, []any{key}
+	}
+	path := `$."` + key + `"`
+	return `(CASE json_type(` + t + `.metadata, ?) WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+		ELSE CAST(json_extract(` + t + `.metadata, ?) AS TEXT) END)`, []any{path, path}
 }
 
 // MetadataGroups implements store.Store: from group slots when they answer
@@ -208,11 +214,13 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 	if col, special := specialColumns[key]; special {
 		group, first = col, col+` IS NOT NULL AND m_firsts & `+strconv.Itoa(rollup.Bit(key))+` != 0`
 	} else {
-		group = renderedValue("feedback")
-		first = `NOT EXISTS (SELECT 1 FROM feedback AS p WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
+		g, gargs := renderedValue("feedback", key)
+		p, pargs := renderedValue("p", key)
+		group = g
+		first = `NOT EXISTS (SELECT 1 FROM feedback AS p INDEXED BY feedback_workspace_trace WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
 			AND (p.created_at < feedback.created_at OR (p.created_at = feedback.created_at AND p.id < feedback.id))
-			AND ` + renderedValue("p") + ` = ` + renderedValue("feedback") + `)`
-		args = append([]any{key, key, key}, args...)
+			AND ` + p + ` = ` + g + `)`
+		args = append(append(append(append([]any{}, gargs...), pargs...), gargs...), args...)
 	}
 	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM feedback WHERE ` + where
 	rows, err := s.read.QueryContext(ctx, `SELECT g, sum(first) AS r, avg(vw), max(created_at), count(*) OVER ()
