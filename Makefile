@@ -93,7 +93,11 @@ BENCH_ROWS ?= 10000000
 bench-analytics:
 	scripts/with-postgres.sh $(GO) run ./bench/analytics -rows $(BENCH_ROWS)
 
-# The ingestion benchmark: feedbackd against the bare Echo ceiling, same load.
+# The ingestion benchmark: feedbackd against the bare Echo ceiling, same load:
+# a closed loop (32 connections, no rate limit), an open loop at fixed rates
+# (1,000 and 2,000 single POSTs a second: the latency below saturation), then
+# bulk (bench/ingest's -modes, -rates and -rate-duration choose; e.g. only
+# the open loop: go run ./bench/ingest -modes open, after this target's builds).
 bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling

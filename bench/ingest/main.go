@@ -8,13 +8,25 @@
 // watching across changes and machines.
 //
 // Both servers run as subprocesses, so the load generator does not share
-// their CPU accounting or their garbage collector. The load is one vegeta
-// attacker with exactly -connections keep-alive connections and no rate
-// limit, posting single feedback with varied content and a unique trace id
-// each. Rounds run both servers, feedbackd first in odd rounds and the
-// ceiling first in even ones, so that whatever else the machine does hits
-// both alike; the table reports medians over rounds. A last run posts arrays
-// of 1000 to feedbackd to measure bulk ingestion.
+// their CPU accounting or their garbage collector. After an unmeasured
+// warm-up of each, up to three modes run (-modes), in this order:
+//
+//   - closed: one vegeta attacker with exactly -connections keep-alive
+//     connections and no rate limit, posting single feedback with varied
+//     content and a unique trace id each: the most either server can take.
+//   - open: the same single posts at fixed rates (-rates, a second, for
+//     -rate-duration each), sent on schedule whether or not earlier ones were
+//     answered, as independent clients send them. The latency at a rate
+//     both servers sustain is what a client sees below saturation, which the
+//     closed loop, whose queue is always full, cannot tell. The attacker has
+//     a second's worth of workers, so that it keeps the rate while the
+//     server stalls; the report says when it fell short all the same, and
+//     how late it sent a request at worst.
+//   - bulk: arrays of 1000 posted to feedbackd, to measure bulk ingestion.
+//
+// Closed and open rounds run both servers, feedbackd first in odd rounds
+// and the ceiling first in even ones, so that whatever else the machine
+// does hits both alike; the tables report medians over rounds.
 //
 // The comparison runs on SQLite and, when FEEDBACKD_TEST_POSTGRES_URL names
 // a PostgreSQL server it may create databases on, again on PostgreSQL.
@@ -95,6 +107,68 @@ type config struct {
 	// only names the one backend to measure ("sqlite" or "postgres"),
 	// or is empty for every available one.
 	only string
+	// modes are the parts of the benchmark to run.
+	modes modeSet
+	// rates are the open loop's request rates, a second, each run for
+	// rateDuration on both servers in every round.
+	rates        rateList
+	rateDuration time.Duration
+}
+
+// modeSet is the -modes flag: which parts of the benchmark run.
+type modeSet struct{ closed, open, bulk bool }
+
+func (m *modeSet) String() string {
+	var names []string
+	for _, mode := range []struct {
+		on   bool
+		name string
+	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}} {
+		if mode.on {
+			names = append(names, mode.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func (m *modeSet) Set(s string) error {
+	*m = modeSet{}
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "closed":
+			m.closed = true
+		case "open":
+			m.open = true
+		case "bulk":
+			m.bulk = true
+		default:
+			return fmt.Errorf("unknown mode %q (the modes are closed, open and bulk)", name)
+		}
+	}
+	return nil
+}
+
+// rateList is the -rates flag: request rates a second, in the order given.
+type rateList []int
+
+func (l *rateList) String() string {
+	s := make([]string, len(*l))
+	for i, r := range *l {
+		s[i] = strconv.Itoa(r)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *rateList) Set(s string) error {
+	*l = nil
+	for field := range strings.SplitSeq(s, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || r < 1 {
+			return fmt.Errorf("%q is not a positive whole number of requests a second", field)
+		}
+		*l = append(*l, r)
+	}
+	return nil
 }
 
 func main() {
@@ -108,6 +182,11 @@ func main() {
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load on each server before the first round (0: none)")
 	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
+	cfg.modes = modeSet{closed: true, open: true, bulk: true}
+	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk")
+	cfg.rates = rateList{1000, 2000}
+	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
+	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -167,8 +246,8 @@ func (cfg config) validate() error {
 	if cfg.connections < 1 || cfg.rounds < 1 {
 		return errors.New("-connections and -rounds must be at least 1")
 	}
-	if cfg.duration <= 0 || cfg.bulkDuration <= 0 || cfg.warmup < 0 {
-		return errors.New("-duration and -bulk-duration must be positive, -warmup not negative")
+	if cfg.duration <= 0 || cfg.bulkDuration <= 0 || cfg.rateDuration <= 0 || cfg.warmup < 0 {
+		return errors.New("-duration, -bulk-duration and -rate-duration must be positive, -warmup not negative")
 	}
 	for _, bin := range []struct{ flag, path, build string }{
 		{"-feedbackd", cfg.feedbackd, "make build"},
@@ -271,7 +350,7 @@ func pgExec(ctx context.Context, url string, statements ...string) error {
 // run is one load run against one server.
 type run struct {
 	target string // "feedbackd" or "ceiling"
-	kind   string // "warm-up", "round" or "bulk"
+	kind   string // "warm-up", "round" (closed loop), "open" or "bulk"
 	round  int
 	sent   int // requests the attacker sent
 	ok     int // requests answered 200
@@ -288,7 +367,22 @@ type run struct {
 	// rowsPerCommit is how many feedback rows shared a store commit on
 	// average during the run (feedbackd only).
 	rowsPerCommit float64
+	// rate is the requests a second an open-loop run was paced at; 0 is
+	// the closed loop's no limit.
+	rate int
+	// sendRate is the requests an open-loop run sent a second: short of
+	// rate when the attacker fell behind, and its latencies are then not
+	// those of that rate.
+	sendRate float64
+	// sendLag is how late, against the pacer's schedule, the open-loop
+	// attacker sent its most delayed request: a long one means the load
+	// generator stalled, then caught up in a burst.
+	sendLag time.Duration
 }
+
+// short tells whether an open-loop run sent less than 99% of its rate (not
+// exactly 100%: the run's last request may fall just past its end).
+func (r run) short() bool { return r.rate > 0 && r.sendRate < 0.99*float64(r.rate) }
 
 func (r run) perSecond() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
@@ -337,17 +431,39 @@ func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (
 		res.logs = append(res.logs, ce.logSummary())
 	}()
 
-	res.runs, err = compare(ctx, cfg, name, fd, ce, c)
-	if err != nil {
-		return res, err
-	}
-	bulk, err := measure(ctx, cfg, name, fd, run{target: "feedbackd", kind: "bulk"}, c.bulk, cfg.bulkDuration)
-	if err != nil {
-		return res, err
-	}
-	res.runs = append(res.runs, bulk)
-	return res, nil
+	res.runs, err = measureModes(ctx, cfg, name, fd, ce, c)
+	return res, err
 }
+
+// measureModes warms both servers up, then runs the modes cfg selects, each
+// after the previous one on the same two servers and store. The open loop
+// comes before bulk so that its numbers depend as little as possible on
+// which other modes ran: after bulk, the store would also hold the bulk
+// run's rows (about as many again as the closed loop's, written in commits
+// of thousands), and the open loop's tail latencies, the figures most
+// sensitive to the store's state, would differ more between a full run and
+// -modes open.
+func measureModes(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+	var runs []run
+	for _, step := range []struct {
+		on      bool
+		measure mode
+	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}} {
+		if !step.on {
+			continue
+		}
+		more, err := step.measure(ctx, cfg, backend, fd, ce, c)
+		runs = append(runs, more...)
+		if err != nil {
+			return runs, err
+		}
+	}
+	return runs, nil
+}
+
+// mode measures one part of the benchmark on feedbackd and the ceiling and
+// returns its runs, also those done before an error.
+type mode func(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error)
 
 // startFeedbackd serves a fresh store with the benchmark's key.
 func startFeedbackd(ctx context.Context, path, db, pprofAddr string) (*process, error) {
@@ -368,31 +484,69 @@ func childEnv() []string {
 	})
 }
 
-// compare warms both servers up, then runs the rounds, alternating which
-// server goes first.
-func compare(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+// warmUp puts each server under the closed loop's load for cfg.warmup,
+// unmeasured, so that the first measured run does not pay for cold caches,
+// a small heap and connections not yet made, whichever mode it is.
+func warmUp(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+	if cfg.warmup == 0 {
+		return nil, nil
+	}
 	var runs []run
-	pair := []*process{fd, ce}
-	if cfg.warmup > 0 {
-		for _, p := range pair {
-			r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "warm-up"}, c.single, cfg.warmup)
-			if err != nil {
-				return runs, err
-			}
-			runs = append(runs, r)
+	for _, p := range []*process{fd, ce} {
+		r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "warm-up"}, c.single, cfg.warmup)
+		if err != nil {
+			return runs, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// closedLoop runs the rounds without a rate limit.
+func closedLoop(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+	return alternate(ctx, cfg, backend, fd, ce, run{kind: "round"}, c, cfg.duration)
+}
+
+// openLoop runs the rounds of the open loop at each of cfg.rates in turn.
+func openLoop(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+	var runs []run
+	for _, rate := range cfg.rates {
+		more, err := alternate(ctx, cfg, backend, fd, ce, run{kind: "open", rate: rate}, c, cfg.rateDuration)
+		runs = append(runs, more...)
+		if err != nil {
+			return runs, err
 		}
 	}
+	return runs, nil
+}
+
+// bulk measures feedbackd's bulk ingestion: arrays of bulkSize for
+// cfg.bulkDuration (on feedbackd only, as it always was).
+func bulk(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
+	r, err := measure(ctx, cfg, backend, fd, run{target: "feedbackd", kind: "bulk"}, c.bulk, cfg.bulkDuration)
+	if err != nil {
+		return nil, err
+	}
+	return []run{r}, nil
+}
+
+// alternate runs cfg.rounds rounds of single posts like r (its kind and
+// rate) for d on each server, feedbackd first in odd rounds and the ceiling
+// first in even ones.
+func alternate(ctx context.Context, cfg config, backend string, fd, ce *process, r run, c *corpus, d time.Duration) ([]run, error) {
+	var runs []run
 	for round := 1; round <= cfg.rounds; round++ {
-		order := pair
+		order := []*process{fd, ce}
 		if round%2 == 0 {
 			order = []*process{ce, fd}
 		}
 		for _, p := range order {
-			r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "round", round: round}, c.single, cfg.duration)
+			r.target, r.round = p.name, round
+			m, err := measure(ctx, cfg, backend, p, r, c.single, d)
 			if err != nil {
 				return runs, err
 			}
-			runs = append(runs, r)
+			runs = append(runs, m)
 		}
 	}
 	return runs, nil
@@ -428,47 +582,51 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 		return r, errors.Join(fmt.Errorf("%s: peak RSS of %s: %w", backend, p.name, err), p.alive())
 	}
 	r.peakRSS = rss
-	perCommit := ""
+	extra := ""
 	if r.rowsPerCommit > 0 {
-		perCommit = fmt.Sprintf("  %.1f rows/commit", r.rowsPerCommit)
+		extra = fmt.Sprintf("  %.1f rows/commit", r.rowsPerCommit)
+	}
+	if r.rate > 0 {
+		extra += fmt.Sprintf("  sent %.0f/s, up to %s late", r.sendRate, ms(r.sendLag))
 	}
 	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  max %s  peak RSS %s  %d failed%s\n",
-		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), mb(r.peakRSS), r.sent-r.ok, perCommit)
+		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), mb(r.peakRSS), r.sent-r.ok, extra)
 	return r, nil
 }
 
+// label names a run in progress lines and the list of failures.
 func label(r run) string {
-	if r.kind == "round" {
+	switch r.kind {
+	case "round":
 		return "round " + strconv.Itoa(r.round)
+	case "open":
+		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
 	}
 	return r.kind
 }
 
 // ------------------------------------------------------------------- load
 
-// attack sends requests from tr for d over exactly conns keep-alive
-// connections, each with one request in flight and the next sent as soon as
-// the answer is in, and records the outcome in r.
+// attack sends requests from tr for d and records the outcome in r: with
+// r.rate 0, in a closed loop over exactly conns keep-alive connections;
+// otherwise in an open loop at r.rate requests a second.
 func attack(ctx context.Context, r *run, conns int, tr vegeta.Targeter, d time.Duration) {
-	// As many workers as connections, and never more: vegeta otherwise adds
-	// workers when all are busy, and with them connections.
-	a := vegeta.NewAttacker(
-		vegeta.Workers(uint64(conns)),
-		vegeta.MaxWorkers(uint64(conns)),
-		vegeta.Connections(conns),
-		vegeta.MaxConnections(conns),
-		vegeta.KeepAlive(true),
-		vegeta.Timeout(requestTimeout),
-	)
+	a := closedAttacker(conns)
+	if r.rate > 0 {
+		a = openAttacker(r.rate)
+	}
 	defer context.AfterFunc(ctx, func() { a.Stop() })()
 
 	r.failures, r.examples = map[string]int{}, map[string]string{}
 	var latencies []time.Duration
 	start := time.Now()
-	// A zero rate is no rate limit: each worker sends its next request as
+	// A zero Freq is no rate limit: each worker sends its next request as
 	// soon as it has the answer to the previous one.
-	for res := range a.Attack(tr, vegeta.Rate{Freq: 0}, d, r.target) {
+	for res := range a.Attack(tr, vegeta.Rate{Freq: r.rate, Per: time.Second}, d, r.target) {
 		r.sent++
+		if r.rate > 0 {
+			r.sendLag = max(r.sendLag, sendLag(start, res, r.rate))
+		}
 		if res.Code == http.StatusOK && res.Error == "" {
 			r.ok++
 			latencies = append(latencies, res.Latency)
@@ -477,9 +635,55 @@ func attack(ctx context.Context, r *run, conns int, tr vegeta.Targeter, d time.D
 		r.fail(res)
 	}
 	r.elapsed = time.Since(start)
+	if r.rate > 0 {
+		r.sendRate = float64(r.sent) / d.Seconds()
+	}
 	slices.Sort(latencies)
 	r.p50, r.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 	r.p999, r.max = percentile(latencies, 0.999), percentile(latencies, 1)
+}
+
+// closedAttacker keeps conns requests in flight, each on its own keep-alive
+// connection, the next sent as soon as the answer is in. It has as many
+// workers as connections, and never more: vegeta otherwise adds workers when
+// all are busy, and with them connections.
+func closedAttacker(conns int) *vegeta.Attacker {
+	return vegeta.NewAttacker(
+		vegeta.Workers(uint64(conns)),
+		vegeta.MaxWorkers(uint64(conns)),
+		vegeta.Connections(conns),
+		vegeta.MaxConnections(conns),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(requestTimeout),
+	)
+}
+
+// openAttacker can keep rate requests a second going while each takes up to
+// a second on average: it has a second's worth of workers, each sending a
+// request when the pacer says and waiting for its answer, and keeps as many
+// keep-alive connections. A server slower than that is overloaded at this
+// rate; the attacker then falls behind, and the run reports it. All workers
+// start at once, so that vegeta never has to start one as a request falls
+// due; an idle one costs a goroutine, and opens no connection.
+func openAttacker(rate int) *vegeta.Attacker {
+	return vegeta.NewAttacker(
+		vegeta.Workers(uint64(rate)),
+		vegeta.MaxWorkers(uint64(rate)),
+		vegeta.Connections(rate),
+		vegeta.MaxConnections(rate),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(requestTimeout),
+	)
+}
+
+// sendLag is how late res was sent against the schedule of vegeta's
+// constant pacer, which sends request n (from 0) at (n+1)/rate seconds after
+// the attack's start, and sends a late one at once: the lag is how long the
+// load generator could not keep up. start is taken just before the attack's
+// own, so the lag can be a few microseconds too long.
+func sendLag(start time.Time, res *vegeta.Result, rate int) time.Duration {
+	interval := time.Second / time.Duration(rate)
+	return res.Timestamp.Sub(start) - time.Duration(res.Seq+1)*interval
 }
 
 // fail counts a request that did not get a 200, keeping the first answer
@@ -769,10 +973,25 @@ func printMachine(w io.Writer, cfg config) {
 		runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), memTotal(), loadAverage())
 	fmt.Fprintf(w, "- Go: this driver %s %s/%s; feedbackd built with %s; ceiling built with %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, builtWith(cfg.feedbackd), builtWith(cfg.ceiling))
-	fmt.Fprintf(w, "- load: vegeta, %d keep-alive connections, no rate limit, on the same machine as the servers; "+
-		"%s per run, rounds: %d, after a %s warm-up; bulk: arrays of %d for %s\n",
-		cfg.connections, cfg.duration, cfg.rounds, cfg.warmup, bulkSize, cfg.bulkDuration)
+	fmt.Fprintf(w, "- load: vegeta, on the same machine as the servers, after a %s warm-up; %s\n", cfg.warmup, loadModes(cfg))
 	fmt.Fprintln(w)
+}
+
+// loadModes describes the load of each mode that runs.
+func loadModes(cfg config) string {
+	var modes []string
+	if cfg.modes.closed {
+		modes = append(modes, fmt.Sprintf("closed loop: %d keep-alive connections, no rate limit, %s per run, rounds: %d",
+			cfg.connections, cfg.duration, cfg.rounds))
+	}
+	if cfg.modes.open {
+		modes = append(modes, fmt.Sprintf("open loop: %s requests a second, %s per run, rounds: %d",
+			cfg.rates.String(), cfg.rateDuration, cfg.rounds))
+	}
+	if cfg.modes.bulk {
+		modes = append(modes, fmt.Sprintf("bulk: arrays of %d for %s", bulkSize, cfg.bulkDuration))
+	}
+	return strings.Join(modes, "; ")
 }
 
 // procField returns the value of a /proc file's first "key: value" line
@@ -817,45 +1036,98 @@ func builtWith(path string) string {
 	return info.GoVersion
 }
 
-// stats is the median of a server's measured rounds.
-type stats struct {
-	perSecond []float64 // of each round
-	median    float64
-	p50, p99  time.Duration
-	peakRSS   int64
-	failed    int
-	// rowsPerCommit is the median of the rounds' (0 for the ceiling).
-	rowsPerCommit float64
+// series names the runs that stats pools: one kind of run on one target at
+// one rate (0 but for the open loop).
+type series struct {
+	kind, target string
+	rate         int
 }
 
-func summarize(runs []run, target string) stats {
+// stats is the median of a server's measured rounds of one series.
+type stats struct {
+	perSecond      []float64 // of each round
+	median         float64
+	p50, p99, p999 time.Duration
+	max            time.Duration // the longest of any round, not a median
+	peakRSS        int64
+	failed         int
+	// rowsPerCommit is the median of the rounds' (0 for the ceiling).
+	rowsPerCommit float64
+	// minSendRate and sendLag are the open loop's: the lowest send rate of
+	// any round and the longest lag; short counts the rounds short of the
+	// rate.
+	minSendRate float64
+	sendLag     time.Duration
+	short       int
+}
+
+func summarize(runs []run, of series) stats {
 	var s stats
-	var p50, p99 []time.Duration
-	var perCommit []float64
+	var p50, p99, p999 []time.Duration
+	var perCommit, sendRates []float64
 	for _, r := range runs {
-		if r.kind != "round" || r.target != target {
+		if r.kind != of.kind || r.target != of.target || r.rate != of.rate {
 			continue
 		}
 		perCommit = append(perCommit, r.rowsPerCommit)
 		s.perSecond = append(s.perSecond, r.perSecond())
-		p50, p99 = append(p50, r.p50), append(p99, r.p99)
+		p50, p99, p999 = append(p50, r.p50), append(p99, r.p99), append(p999, r.p999)
+		s.max = max(s.max, r.max)
 		s.peakRSS = max(s.peakRSS, r.peakRSS)
 		s.failed += r.sent - r.ok
+		sendRates = append(sendRates, r.sendRate)
+		s.sendLag = max(s.sendLag, r.sendLag)
+		if r.short() {
+			s.short++
+		}
 	}
 	s.median = median(s.perSecond)
 	s.rowsPerCommit = median(perCommit)
-	s.p50, s.p99 = medianDuration(p50), medianDuration(p99)
+	s.p50, s.p99, s.p999 = medianDuration(p50), medianDuration(p99), medianDuration(p999)
+	if len(sendRates) > 0 {
+		s.minSendRate = slices.Min(sendRates)
+	}
 	return s
 }
 
-// printReport prints the table, the ratios, the bulk results, the servers'
-// logs and every run with failures, and returns the number of such runs.
+// targets are the two servers, in the order the tables list them.
+var targets = []string{"feedbackd", "ceiling"}
+
+// printReport prints a section for each mode that ran, the servers' logs
+// and every run with failures, and returns the number of such runs.
 func printReport(w io.Writer, results []backendResult) int {
+	printClosed(w, results)
+	printOpen(w, results)
+	printBulk(w, results)
+	fmt.Fprintln(w, "## Server logs")
+	fmt.Fprintln(w)
+	for _, res := range results {
+		for _, l := range res.logs {
+			fmt.Fprintf(w, "- %s: %s\n", res.name, l)
+		}
+	}
+	return printFailures(w, results)
+}
+
+// hasKind tells whether any backend has a run of that kind.
+func hasKind(results []backendResult, kind string) bool {
+	return slices.ContainsFunc(results, func(res backendResult) bool {
+		return slices.ContainsFunc(res.runs, func(r run) bool { return r.kind == kind })
+	})
+}
+
+// printClosed prints the closed loop's table and ratios.
+func printClosed(w io.Writer, results []backendResult) {
+	if !hasKind(results, "round") {
+		return
+	}
+	fmt.Fprintln(w, "## Closed loop: no rate limit")
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| backend | target | req/s (median) | req/s of each round | p50 | p99 | peak RSS | failed |")
 	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|")
 	for _, res := range results {
-		for _, target := range []string{"feedbackd", "ceiling"} {
-			s := summarize(res.runs, target)
+		for _, target := range targets {
+			s := summarize(res.runs, series{kind: "round", target: target})
 			if len(s.perSecond) == 0 {
 				continue
 			}
@@ -866,20 +1138,14 @@ func printReport(w io.Writer, results []backendResult) int {
 	fmt.Fprintln(w)
 	for _, res := range results {
 		printRatio(w, res)
-		printBulk(w, res)
 	}
 	fmt.Fprintln(w)
-	for _, res := range results {
-		for _, l := range res.logs {
-			fmt.Fprintf(w, "- %s: %s\n", res.name, l)
-		}
-	}
-	return printFailures(w, results)
 }
 
 // printRatio compares feedbackd's medians with the ceiling's.
 func printRatio(w io.Writer, res backendResult) {
-	fd, ce := summarize(res.runs, "feedbackd"), summarize(res.runs, "ceiling")
+	fd := summarize(res.runs, series{kind: "round", target: "feedbackd"})
+	ce := summarize(res.runs, series{kind: "round", target: "ceiling"})
 	if len(fd.perSecond) == 0 || len(ce.perSecond) == 0 || ce.median == 0 {
 		return
 	}
@@ -889,15 +1155,124 @@ func printRatio(w io.Writer, res backendResult) {
 		ms(fd.p50), ms(ce.p50), ms(fd.p99), ms(ce.p99), fd.rowsPerCommit)
 }
 
-// printBulk reports the bulk run in feedback stored a second.
-func printBulk(w io.Writer, res backendResult) {
-	for _, r := range res.runs {
-		if r.kind != "bulk" {
-			continue
-		}
-		fmt.Fprintf(w, "- %s bulk (arrays of %d, feedbackd): %.1f req/s = %.0f feedback stored/s; p50 %s, p99 %s; peak RSS %s; %.0f rows per commit; %d failed\n",
-			res.name, bulkSize, r.perSecond(), r.perSecond()*bulkSize, ms(r.p50), ms(r.p99), mb(r.peakRSS), r.rowsPerCommit, r.sent-r.ok)
+// printOpen prints the open loop's latencies on each server at each rate,
+// feedbackd's tail over the ceiling's, and the runs whose attacker fell
+// short of the rate.
+func printOpen(w io.Writer, results []backendResult) {
+	if !hasKind(results, "open") {
+		return
 	}
+	fmt.Fprintln(w, "## Open loop: fixed request rates")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Latencies are medians over rounds but max, the longest of any round; sent/s is the lowest round's, "+
+		"and late the longest any request was sent after its time.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | rows/commit | failed |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, res := range results {
+		for _, rate := range openRates(res) {
+			for _, target := range targets {
+				printOpenRow(w, res.name, rate, target, summarize(res.runs, series{"open", target, rate}))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	printOpenRatios(w, results)
+	printShort(w, results)
+}
+
+// openRates are the rates of a backend's open-loop runs, in the order run.
+func openRates(res backendResult) []int {
+	var rates []int
+	for _, r := range res.runs {
+		if r.kind == "open" && !slices.Contains(rates, r.rate) {
+			rates = append(rates, r.rate)
+		}
+	}
+	return rates
+}
+
+// printOpenRow prints one server's line of the open-loop table, flagging a
+// send rate short of the rate.
+func printOpenRow(w io.Writer, backend string, rate int, target string, s stats) {
+	if len(s.perSecond) == 0 {
+		return
+	}
+	sent := fmt.Sprintf("%.0f", s.minSendRate)
+	if s.short > 0 {
+		sent = "**" + sent + " short**"
+	}
+	perCommit := "-"
+	if s.rowsPerCommit > 0 {
+		perCommit = fmt.Sprintf("%.1f", s.rowsPerCommit)
+	}
+	fmt.Fprintf(w, "| %s | %d/s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n",
+		backend, rate, target, sent, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), ms(s.sendLag), perCommit, s.failed)
+}
+
+// printOpenRatios prints, for each backend and rate, feedbackd's p99 and
+// p99.9 over the ceiling's: what feedbackd's own work adds to the tail a
+// client sees at that rate.
+func printOpenRatios(w io.Writer, results []backendResult) {
+	fmt.Fprintln(w, "| backend | rate | p99 feedbackd / ceiling | p99.9 feedbackd / ceiling |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	for _, res := range results {
+		for _, rate := range openRates(res) {
+			fd := summarize(res.runs, series{"open", "feedbackd", rate})
+			ce := summarize(res.runs, series{"open", "ceiling", rate})
+			if len(fd.perSecond) == 0 || len(ce.perSecond) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %d/s | %s | %s |\n", res.name, rate, latencyRatio(fd.p99, ce.p99), latencyRatio(fd.p999, ce.p999))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// latencyRatio is "ratio (fd / ce)", or only the latencies when ce is 0.
+func latencyRatio(fd, ce time.Duration) string {
+	if ce == 0 {
+		return fmt.Sprintf("- (%s / %s)", ms(fd), ms(ce))
+	}
+	return fmt.Sprintf("%.2f (%s / %s)", float64(fd)/float64(ce), ms(fd), ms(ce))
+}
+
+// printShort lists every open-loop run that sent less than its rate. It is
+// a result, not a failure of the program: the server, or the machine the
+// attacker shares with it, could not keep up with the rate, and that run's
+// latencies are those of a lower one.
+func printShort(w io.Writer, results []backendResult) {
+	short := 0
+	for _, res := range results {
+		for _, r := range res.runs {
+			if r.short() {
+				short++
+				fmt.Fprintf(w, "- !!! %s %s %s: sent %.0f requests a second, short of %d: the attacker fell behind, "+
+					"so these latencies are not those of %d/s\n", res.name, r.target, label(r), r.sendRate, r.rate, r.rate)
+			}
+		}
+	}
+	if short > 0 {
+		fmt.Fprintln(w)
+	}
+}
+
+// printBulk reports the bulk runs in feedback stored a second.
+func printBulk(w io.Writer, results []backendResult) {
+	if !hasKind(results, "bulk") {
+		return
+	}
+	fmt.Fprintf(w, "## Bulk: arrays of %d to feedbackd\n\n", bulkSize)
+	for _, res := range results {
+		for _, r := range res.runs {
+			if r.kind != "bulk" {
+				continue
+			}
+			fmt.Fprintf(w, "- %s: %.1f req/s = %.0f feedback stored/s; p50 %s, p99 %s; peak RSS %s; %.0f rows per commit; %d failed\n",
+				res.name, r.perSecond(), r.perSecond()*bulkSize, ms(r.p50), ms(r.p99), mb(r.peakRSS), r.rowsPerCommit, r.sent-r.ok)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // printFailures lists every run, warm-ups included, with a request that did
