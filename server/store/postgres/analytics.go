@@ -53,8 +53,7 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			}
 		}
 		for _, r := range plan.Reads {
-			// One index lookup per slot: a dimension's values share its
-			// slots.
+			// One index lookup per slot, to the dimension's value in it.
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.score, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
 				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND dim = $7 AND span = $3 AND slot = s.slot AND dim_value = $8) AS r
@@ -190,9 +189,11 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
 	tallies := rollup.Tallies{}
 	for _, r := range plan.Reads {
-		rows, err := tx.Query(ctx, `SELECT value, sum(firsts)::bigint, sum(n)::bigint, sum(sum_weighted) FROM group_slots
-			WHERE workspace_id = $1 AND key = $2 AND span = $3 AND slot BETWEEN $4 AND $5 GROUP BY value`,
-			workspaceID, key, r.Span, r.First, r.Last)
+		// One index lookup per slot, to the key's values in it.
+		rows, err := tx.Query(ctx, `SELECT g.value, sum(g.firsts)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
+			FROM generate_series($1::bigint, $2::bigint) AS s(slot)
+			CROSS JOIN LATERAL (SELECT * FROM group_slots WHERE workspace_id = $3 AND span = $4 AND slot = s.slot AND key = $5) AS g
+			GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
 		if err := addTallies(rows, err, tallies); err != nil {
 			return nil, 0, err
 		}

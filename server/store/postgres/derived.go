@@ -174,7 +174,7 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 		}
 		b.Queue(`INSERT INTO rollups AS r (workspace_id, dim, span, slot, dim_value, score, n, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::smallint[], $7::bigint[], $8::float8[])
-			ON CONFLICT (workspace_id, dim, span, slot, dim_value, score) DO UPDATE SET
+			ON CONFLICT (workspace_id, span, slot, dim, dim_value, score) DO UPDATE SET
 				n = r.n + excluded.n, sum_weighted = r.sum_weighted + excluded.sum_weighted`,
 			wss, dims, spans, slots, vals, scores, ns, sums)
 		if d.Shrinks() {
@@ -193,7 +193,7 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 		}
 		b.Queue(`INSERT INTO group_slots AS g (workspace_id, key, span, slot, value, n, firsts, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::float8[])
-			ON CONFLICT (workspace_id, key, span, slot, value) DO UPDATE SET
+			ON CONFLICT (workspace_id, span, slot, key, value) DO UPDATE SET
 				n = g.n + excluded.n, firsts = g.firsts + excluded.firsts, sum_weighted = g.sum_weighted + excluded.sum_weighted`,
 			wss, keys, spans, slots, vals, ns, firsts, sums)
 		if d.Shrinks() {

@@ -54,7 +54,7 @@ CREATE TABLE group_slots (
     n bigint NOT NULL,
     firsts bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    CONSTRAINT group_slots_pkey PRIMARY KEY (workspace_id, key, span, slot, value)
+    CONSTRAINT group_slots_pkey PRIMARY KEY (workspace_id, span, slot, key, value)
 );
 
 CREATE TABLE idempotency (
@@ -77,7 +77,7 @@ CREATE TABLE rollups (
     score smallint NOT NULL,
     n bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    CONSTRAINT rollups_pkey PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+    CONSTRAINT rollups_pkey PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
 );
 
 CREATE TABLE secrets (

@@ -227,9 +227,9 @@ type GroupDelta struct {
 	Sums
 }
 
-// Rollups returns the changes of rollup rows, in key order (so that
-// concurrent transactions lock shared rows in one order), leaving out
-// those that cancelled out.
+// Rollups returns the changes of rollup rows, in the order of the stores'
+// keys (so that concurrent transactions lock shared rows in one order, and
+// an upsert walks its pages in turn), leaving out those that cancelled out.
 func (d *Deltas) Rollups() []RollupDelta {
 	out := make([]RollupDelta, 0, len(d.rollups))
 	for k, s := range d.rollups {
@@ -239,8 +239,8 @@ func (d *Deltas) Rollups() []RollupDelta {
 	}
 	slices.SortFunc(out, func(a, b RollupDelta) int {
 		x, y := a.RollupKey, b.RollupKey
-		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Dim, y.Dim), cmp.Compare(x.Span, y.Span),
-			cmp.Compare(x.Slot, y.Slot), cmp.Compare(x.DimValue, y.DimValue), cmp.Compare(x.Score, y.Score))
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Span, y.Span), cmp.Compare(x.Slot, y.Slot),
+			cmp.Compare(x.Dim, y.Dim), cmp.Compare(x.DimValue, y.DimValue), cmp.Compare(x.Score, y.Score))
 	})
 	return out
 }
@@ -255,8 +255,8 @@ func (d *Deltas) Groups() []GroupDelta {
 	}
 	slices.SortFunc(out, func(a, b GroupDelta) int {
 		x, y := a.GroupKey, b.GroupKey
-		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Key, y.Key), cmp.Compare(x.Span, y.Span),
-			cmp.Compare(x.Slot, y.Slot), cmp.Compare(x.Value, y.Value))
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Span, y.Span), cmp.Compare(x.Slot, y.Slot),
+			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Value, y.Value))
 	})
 	return out
 }

@@ -55,7 +55,7 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 		}
 	}
 	for _, r := range plan.Reads {
-		// One seek per slot: a dimension's values share its slots.
+		// One seek per slot, to the dimension's value in it.
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.score, sum(r.n), sum(r.sum_weighted)
 			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.dim = ?7 AND r.span = ?3 AND r.slot = s.slot AND r.dim_value = ?8
@@ -164,9 +164,11 @@ func (s *Store) groupsFromSlots(ctx context.Context, workspaceID, key string, q 
 	defer tx.Rollback()
 	tallies := rollup.Tallies{}
 	for _, r := range plan.Reads {
-		rows, err := tx.QueryContext(ctx, `SELECT value, sum(firsts), sum(n), sum(sum_weighted) FROM group_slots
-			WHERE workspace_id = ? AND key = ? AND span = ? AND slot BETWEEN ? AND ? GROUP BY value`,
-			workspaceID, key, r.Span, r.First, r.Last)
+		// One seek per slot, to the key's values in it.
+		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
+			SELECT g.value, sum(g.firsts), sum(g.n), sum(g.sum_weighted)
+			FROM s CROSS JOIN group_slots AS g ON g.workspace_id = ?3 AND g.span = ?4 AND g.slot = s.slot AND g.key = ?5
+			GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
 		if err := addTallies(rows, err, tallies); err != nil {
 			return nil, 0, err
 		}

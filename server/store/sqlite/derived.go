@@ -4,34 +4,91 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// Each derived structure moves by one statement per batch, fed the batch's
-// deltas as one JSON array: one call into SQLite whatever their number.
+// Each derived structure moves by one upsert (and one delete of what it
+// emptied) per batch, run over the batch's deltas in chunks of rows of
+// VALUES: a statement call costs modernc's SQLite more than a row does,
+// and a JSON argument costs more to take apart than it saves.
+var derivedStatements = []struct {
+	head string
+	cols int
+	tail string
+}{
+	{`INSERT INTO rollups (workspace_id, dim, span, slot, dim_value, score, n, sum_weighted)`, 8,
+		` ON CONFLICT (workspace_id, span, slot, dim, dim_value, score) DO UPDATE SET
+    n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`},
+	{`DELETE FROM rollups WHERE n = 0 AND (workspace_id, dim, span, slot, dim_value, score) IN (`, 6, `)`},
+	{`INSERT INTO group_slots (workspace_id, key, span, slot, value, n, firsts, sum_weighted)`, 8,
+		` ON CONFLICT (workspace_id, span, slot, key, value) DO UPDATE SET
+    n = n + excluded.n, firsts = firsts + excluded.firsts, sum_weighted = sum_weighted + excluded.sum_weighted`},
+	{`DELETE FROM group_slots WHERE n = 0 AND (workspace_id, key, span, slot, value) IN (`, 5, `)`},
+	{`INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, id)`, 6, ``},
+	{`DELETE FROM feedback_pairs WHERE (workspace_id, day, key, val, created_at, id) IN (`, 6, `)`},
+}
+
+// Indexes of derivedStatements.
 const (
-	applyRollups = `INSERT INTO rollups (workspace_id, dim, span, slot, dim_value, score, n, sum_weighted)
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7
-FROM json_each(?) AS j WHERE true
-ON CONFLICT (workspace_id, dim, span, slot, dim_value, score) DO UPDATE SET
-    n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`
-	dropEmptyRollups = `DELETE FROM rollups WHERE n = 0 AND (workspace_id, dim, span, slot, dim_value, score) IN (
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j)`
-	applyGroups = `INSERT INTO group_slots (workspace_id, key, span, slot, value, n, firsts, sum_weighted)
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7
-FROM json_each(?) AS j WHERE true
-ON CONFLICT (workspace_id, key, span, slot, value) DO UPDATE SET
-    n = n + excluded.n, firsts = firsts + excluded.firsts, sum_weighted = sum_weighted + excluded.sum_weighted`
-	dropEmptyGroups = `DELETE FROM group_slots WHERE n = 0 AND (workspace_id, key, span, slot, value) IN (
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(?) AS j)`
-	addPairs = `INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, id)
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j`
-	removePairs = `DELETE FROM feedback_pairs WHERE (workspace_id, day, key, val, created_at, id) IN (
-SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j)`
+	applyRollups = iota
+	dropEmptyRollups
+	applyGroups
+	dropEmptyGroups
+	addPairs
+	removePairs
 )
+
+// chunkRows are the numbers of rows of VALUES the derived statements are
+// prepared for, largest first; a batch's deltas go through the largest
+// that fit.
+var chunkRows = []int{64, 16, 4, 1}
+
+// chunked is one derived statement, prepared for each of chunkRows.
+type chunked struct {
+	cols  int
+	stmts []*sql.Stmt
+}
+
+func prepareChunked(ctx context.Context, conn *sql.Conn, head string, cols int, tail string) (*chunked, error) {
+	c := &chunked{cols: cols}
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for _, n := range chunkRows {
+		text := head + " VALUES " + row + strings.Repeat(", "+row, n-1) + tail
+		stmt, err := conn.PrepareContext(ctx, text)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", text, err)
+		}
+		c.stmts = append(c.stmts, stmt)
+	}
+	return c, nil
+}
+
+// exec runs the statement over rows, each of c.cols values.
+func (c *chunked) exec(ctx context.Context, rows [][]any) error {
+	args := make([]any, 0, chunkRows[0]*c.cols)
+	for len(rows) > 0 {
+		i := slices.IndexFunc(chunkRows, func(n int) bool { return n <= len(rows) })
+		args = args[:0]
+		for _, r := range rows[:chunkRows[i]] {
+			args = append(args, r...)
+		}
+		if _, err := c.stmts[i].ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("derived data: %w", err)
+		}
+		rows = rows[chunkRows[i]:]
+	}
+	return nil
+}
+
+func (c *chunked) close() {
+	for _, s := range c.stmts {
+		s.Close()
+	}
+}
 
 // rowColumns are the columns a rollup.Row is read from (scanRow).
 const rowColumns = feedbackColumns + `, m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
@@ -39,87 +96,39 @@ const rowColumns = feedbackColumns + `, m_user, m_organisation, m_prompt, m_envi
 // applyDeltas moves the derived structures by d, inside the batch's
 // transaction.
 func (s *Store) applyDeltas(ctx context.Context, d *rollup.Deltas) error {
-	var b []byte
-	if rs := d.Rollups(); len(rs) > 0 {
-		b = b[:0]
-		b = append(b, '[')
-		for i, r := range rs {
-			b = appendArray(b, i, r.WorkspaceID, r.Dim, r.Span, r.Slot, r.DimValue, int64(r.Score), r.N, r.SumWeighted)
-		}
-		if err := s.exec(ctx, s.stmts.applyRollups, append(b, ']')); err != nil {
-			return err
-		}
-		if d.Shrinks() {
-			if err := s.exec(ctx, s.stmts.dropEmptyRollups, append(b, ']')); err != nil {
-				return err
-			}
-		}
+	var rollups, groups, add, remove [][]any
+	for _, r := range d.Rollups() {
+		rollups = append(rollups, []any{r.WorkspaceID, r.Dim, r.Span, r.Slot, r.DimValue, r.Score, r.N, r.SumWeighted})
 	}
-	if gs := d.Groups(); len(gs) > 0 {
-		b = b[:0]
-		b = append(b, '[')
-		for i, g := range gs {
-			b = appendArray(b, i, g.WorkspaceID, g.Key, g.Span, g.Slot, g.Value, g.N, g.Firsts, g.SumWeighted)
-		}
-		if err := s.exec(ctx, s.stmts.applyGroups, append(b, ']')); err != nil {
-			return err
-		}
-		if d.Shrinks() {
-			if err := s.exec(ctx, s.stmts.dropEmptyGroups, append(b, ']')); err != nil {
-				return err
-			}
-		}
+	for _, g := range d.Groups() {
+		groups = append(groups, []any{g.WorkspaceID, g.Key, g.Span, g.Slot, g.Value, g.N, g.Firsts, g.SumWeighted})
 	}
-	add, remove := d.Pairs()
-	for _, p := range []struct {
-		entries []rollup.PairEntry
-		stmt    *sql.Stmt
-	}{{remove, s.stmts.removePairs}, {add, s.stmts.addPairs}} {
-		if len(p.entries) == 0 {
-			continue
-		}
-		b = b[:0]
-		b = append(b, '[')
-		for i, e := range p.entries {
-			b = appendArray(b, i, e.WorkspaceID, e.Day, e.Key, e.Val, e.CreatedAt, e.ID)
-		}
-		if err := s.exec(ctx, p.stmt, append(b, ']')); err != nil {
+	added, removed := d.Pairs()
+	for _, e := range added {
+		add = append(add, []any{e.WorkspaceID, e.Day, e.Key, e.Val, e.CreatedAt, e.ID})
+	}
+	for _, e := range removed {
+		remove = append(remove, []any{e.WorkspaceID, e.Day, e.Key, e.Val, e.CreatedAt, e.ID})
+	}
+	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removePairs: remove, addPairs: add}
+	if d.Shrinks() {
+		steps[dropEmptyRollups], steps[dropEmptyGroups] = keys(rollups, 6), keys(groups, 5)
+	}
+	for i, rows := range steps {
+		if err := s.stmts.derived[i].exec(ctx, rows); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) exec(ctx context.Context, stmt *sql.Stmt, arg []byte) error {
-	if _, err := stmt.ExecContext(ctx, string(arg)); err != nil {
-		return fmt.Errorf("derived data: %w", err)
+// keys returns the first n values of each row: its key.
+func keys(rows [][]any, n int) [][]any {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = r[:n]
 	}
-	return nil
-}
-
-// appendArray appends the JSON array of vs (strings, int64s and float64s)
-// to b, after a comma unless it is element 0.
-func appendArray(b []byte, i int, vs ...any) []byte {
-	if i > 0 {
-		b = append(b, ',')
-	}
-	b = append(b, '[')
-	for j, v := range vs {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		switch v := v.(type) {
-		case string:
-			b = appendString(b, v)
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case float64:
-			b = strconv.AppendFloat(b, v, 'g', -1, 64)
-		default:
-			panic(fmt.Sprintf("appendArray: %T", v))
-		}
-	}
-	return append(b, ']')
+	return out
 }
 
 // appendString appends s as a JSON string: SQLite's json_each reads it

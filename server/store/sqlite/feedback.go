@@ -22,16 +22,13 @@ type statements struct {
 	savepoint, rollbackTo, release *sql.Stmt
 	insertFeedback, updateFeedback *sql.Stmt
 	deleteFeedback, traceRows      *sql.Stmt
-	// derived.go's: one statement per derived structure.
-	applyRollups, dropEmptyRollups *sql.Stmt
-	applyGroups, dropEmptyGroups   *sql.Stmt
-	addPairs, removePairs          *sql.Stmt
+	// derived are derived.go's derivedStatements.
+	derived []*chunked
 }
 
 func (st *statements) all() []**sql.Stmt {
 	return []**sql.Stmt{&st.begin, &st.commit, &st.rollback, &st.savepoint, &st.rollbackTo, &st.release,
-		&st.insertFeedback, &st.updateFeedback, &st.deleteFeedback, &st.traceRows,
-		&st.applyRollups, &st.dropEmptyRollups, &st.applyGroups, &st.dropEmptyGroups, &st.addPairs, &st.removePairs}
+		&st.insertFeedback, &st.updateFeedback, &st.deleteFeedback, &st.traceRows}
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
@@ -46,13 +43,19 @@ func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
 		// Every row of the traces, found by the trace index one trace at
 		// a time.
 		`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND trace_id IN (SELECT value FROM json_each(?))`,
-		applyRollups, dropEmptyRollups, applyGroups, dropEmptyGroups, addPairs, removePairs,
 	}
 	for i, stmt := range st.all() {
 		var err error
 		if *stmt, err = conn.PrepareContext(ctx, texts[i]); err != nil {
 			return fmt.Errorf("prepare %s: %w", texts[i], err)
 		}
+	}
+	for _, d := range derivedStatements {
+		c, err := prepareChunked(ctx, conn, d.head, d.cols, d.tail)
+		if err != nil {
+			return err
+		}
+		st.derived = append(st.derived, c)
 	}
 	return nil
 }
@@ -62,6 +65,9 @@ func (st *statements) close() {
 		if *s != nil {
 			(*s).Close()
 		}
+	}
+	for _, c := range st.derived {
+		c.close()
 	}
 }
 

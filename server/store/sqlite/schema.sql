@@ -48,7 +48,7 @@ CREATE TABLE group_slots (
     n            INTEGER NOT NULL,
     firsts       INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, key, span, slot, value)
+    PRIMARY KEY (workspace_id, span, slot, key, value)
 ) WITHOUT ROWID;
 
 CREATE TABLE idempotency (
@@ -70,7 +70,7 @@ CREATE TABLE rollups (
     score        INTEGER NOT NULL,
     n            INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+    PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
 ) WITHOUT ROWID;
 
 CREATE TABLE secrets (

@@ -83,7 +83,7 @@ CREATE TABLE rollups (
     score        smallint NOT NULL,
     n            bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+    PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
 );
 
 CREATE TABLE group_slots (
@@ -95,7 +95,7 @@ CREATE TABLE group_slots (
     n            bigint NOT NULL,
     firsts       bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    PRIMARY KEY (workspace_id, key, span, slot, value)
+    PRIMARY KEY (workspace_id, span, slot, key, value)
 );
 
 -- +goose Down

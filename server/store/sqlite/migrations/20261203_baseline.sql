@@ -78,9 +78,10 @@ CREATE INDEX feedback_workspace_m_environment ON feedback (workspace_id, m_envir
 
 -- Graph rollups: per dimension (dim '' for all feedback, or a key with
 -- dim_value one of its string values), span and slot, the count and sum of
--- value x weight of each score. Time comes before the value, so that new
--- rows land at the end of their dimension's slots however many values it
--- has.
+-- value x weight of each score. Keyed by span and slot first, here and in
+-- group_slots: a write's rows of every dimension and value then share the
+-- few pages of the current slots, however many values a key has, and a
+-- read seeks once per slot.
 CREATE TABLE rollups (
     workspace_id TEXT NOT NULL,
     dim          TEXT NOT NULL,
@@ -90,7 +91,7 @@ CREATE TABLE rollups (
     score        INTEGER NOT NULL,
     n            INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, dim, span, slot, dim_value, score)
+    PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
 ) WITHOUT ROWID;
 
 -- Group slots: per _organisation, _prompt or _environment value, span and
@@ -105,7 +106,7 @@ CREATE TABLE group_slots (
     n            INTEGER NOT NULL,
     firsts       INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, key, span, slot, value)
+    PRIMARY KEY (workspace_id, span, slot, key, value)
 ) WITHOUT ROWID;
 
 -- Pair entries: one per feedback and top-level string pair outside the
