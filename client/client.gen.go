@@ -489,7 +489,7 @@ type MetadataGroup struct {
 	// Object Example: analytics-group
 	Object MetadataGroupObject `json:"object"`
 
-	// Requests Distinct trace ids with this value.
+	// Requests Traces whose first feedback with this value is among the selected feedback.
 	//
 	// Example: 870
 	Requests int `json:"requests"`
@@ -1304,11 +1304,16 @@ type ClientInterface interface {
 	//
 	// One group for each value the metadata key takes in the range's
 	// feedback (feedback without the key is left out), most requests
-	// first. A request is a distinct trace id: `requests` counts the
-	// group's trace ids, and so does `requests_with_feedback`, since
-	// feedbackd knows a request only through its feedback.
-	// `avg_weighted_feedback` is the average value x weight and
-	// `last_seen` the newest feedback's time. Values that are not strings
+	// first. A request is a trace id, counted where it first got
+	// feedback with the value: `requests` counts the traces whose first
+	// feedback carrying the value (by time, then id, among all of the
+	// trace's feedback) is among the feedback the range and filters
+	// select, so a trace counts once, in one place, and counts add up
+	// over time as Portkey's count requests by their time of generation.
+	// `requests_with_feedback` is the same number, since feedbackd knows
+	// a request only through its feedback. `avg_weighted_feedback` is the
+	// average value x weight and `last_seen` the newest time of all the
+	// selected feedback with the value. Values that are not strings
 	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
 	//
 	// A range that ends before it starts, a start whose UTC offset is not
@@ -1602,11 +1607,16 @@ func (c *RawClient) GetWeightedFeedbackGraph(ctx context.Context, params *GetWei
 //
 // One group for each value the metadata key takes in the range's
 // feedback (feedback without the key is left out), most requests
-// first. A request is a distinct trace id: `requests` counts the
-// group's trace ids, and so does `requests_with_feedback`, since
-// feedbackd knows a request only through its feedback.
-// `avg_weighted_feedback` is the average value x weight and
-// `last_seen` the newest feedback's time. Values that are not strings
+// first. A request is a trace id, counted where it first got
+// feedback with the value: `requests` counts the traces whose first
+// feedback carrying the value (by time, then id, among all of the
+// trace's feedback) is among the feedback the range and filters
+// select, so a trace counts once, in one place, and counts add up
+// over time as Portkey's count requests by their time of generation.
+// `requests_with_feedback` is the same number, since feedbackd knows
+// a request only through its feedback. `avg_weighted_feedback` is the
+// average value x weight and `last_seen` the newest time of all the
+// selected feedback with the value. Values that are not strings
 // are shown as JSON (`5`, `true`). Portkey's path and response shape.
 //
 // A range that ends before it starts, a start whose UTC offset is not
@@ -3073,11 +3083,16 @@ type ClientWithResponsesInterface interface {
 	//
 	// One group for each value the metadata key takes in the range's
 	// feedback (feedback without the key is left out), most requests
-	// first. A request is a distinct trace id: `requests` counts the
-	// group's trace ids, and so does `requests_with_feedback`, since
-	// feedbackd knows a request only through its feedback.
-	// `avg_weighted_feedback` is the average value x weight and
-	// `last_seen` the newest feedback's time. Values that are not strings
+	// first. A request is a trace id, counted where it first got
+	// feedback with the value: `requests` counts the traces whose first
+	// feedback carrying the value (by time, then id, among all of the
+	// trace's feedback) is among the feedback the range and filters
+	// select, so a trace counts once, in one place, and counts add up
+	// over time as Portkey's count requests by their time of generation.
+	// `requests_with_feedback` is the same number, since feedbackd knows
+	// a request only through its feedback. `avg_weighted_feedback` is the
+	// average value x weight and `last_seen` the newest time of all the
+	// selected feedback with the value. Values that are not strings
 	// are shown as JSON (`5`, `true`). Portkey's path and response shape.
 	//
 	// A range that ends before it starts, a start whose UTC offset is not
@@ -4439,11 +4454,16 @@ func (c *ClientWithResponses) GetWeightedFeedbackGraphWithResponse(ctx context.C
 //
 // One group for each value the metadata key takes in the range's
 // feedback (feedback without the key is left out), most requests
-// first. A request is a distinct trace id: `requests` counts the
-// group's trace ids, and so does `requests_with_feedback`, since
-// feedbackd knows a request only through its feedback.
-// `avg_weighted_feedback` is the average value x weight and
-// `last_seen` the newest feedback's time. Values that are not strings
+// first. A request is a trace id, counted where it first got
+// feedback with the value: `requests` counts the traces whose first
+// feedback carrying the value (by time, then id, among all of the
+// trace's feedback) is among the feedback the range and filters
+// select, so a trace counts once, in one place, and counts add up
+// over time as Portkey's count requests by their time of generation.
+// `requests_with_feedback` is the same number, since feedbackd knows
+// a request only through its feedback. `avg_weighted_feedback` is the
+// average value x weight and `last_seen` the newest time of all the
+// selected feedback with the value. Values that are not strings
 // are shown as JSON (`5`, `true`). Portkey's path and response shape.
 //
 // A range that ends before it starts, a start whose UTC offset is not

@@ -57,6 +57,27 @@ type Update struct {
 	UpdatedAt   time.Time
 }
 
+// Apply returns a copy of f with u applied, its metadata encoded (for the
+// store to write as it is).
+func (u Update) Apply(f *Feedback) (*Feedback, error) {
+	next := *f
+	next.Value, next.UpdatedAt = u.Value, u.UpdatedAt
+	if u.Weight != nil {
+		next.Weight = *u.Weight
+	}
+	if u.MetadataSet {
+		meta, err := EncodeMetadata(u.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		next.Metadata, next.MetadataJSON = u.Metadata, meta
+		if next.Metadata == nil {
+			next.Metadata = map[string]any{}
+		}
+	}
+	return &next, nil
+}
+
 // Filter selects feedback for ListFeedback. Zero fields do not filter.
 type Filter struct {
 	// TraceIDs keeps feedback whose trace id is one of these.

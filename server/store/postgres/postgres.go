@@ -294,29 +294,14 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 // feedback, from several replicas, run one after the other (they lock its
 // trace) and end in one of them, whole (last write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
-	var meta string
-	if u.MetadataSet {
-		var err error
-		if meta, err = store.EncodeMetadata(u.Metadata); err != nil {
-			return nil, err
-		}
+	if _, err := u.Apply(&store.Feedback{}); err != nil {
+		return nil, err
 	}
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
 	err := s.changeOne(ctx, workspaceID, id, func(stored *store.Feedback) *store.Feedback {
-		next := *stored
-		next.Value, next.UpdatedAt = u.Value, u.UpdatedAt
-		if u.Weight != nil {
-			next.Weight = *u.Weight
-		}
-		if u.MetadataSet {
-			next.Metadata, next.MetadataJSON = u.Metadata, meta
-			if next.Metadata == nil {
-				next.Metadata = map[string]any{}
-			}
-		}
-		out = &next
-		return &next
+		out, _ = u.Apply(stored) // its metadata encodes: checked above
+		return out
 	}, extra, check)
 	return out, err
 }

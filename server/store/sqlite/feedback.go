@@ -232,12 +232,8 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 
 // UpdateFeedback implements store.Store.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
-	var meta string
-	if u.MetadataSet {
-		var err error
-		if meta, err = store.EncodeMetadata(u.Metadata); err != nil {
-			return nil, err
-		}
+	if _, err := u.Apply(&store.Feedback{}); err != nil {
+		return nil, err
 	}
 	var out *store.Feedback
 	err := s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
@@ -249,19 +245,10 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 		if err != nil {
 			return err
 		}
-		next := *stored
-		next.Value, next.UpdatedAt = u.Value, u.UpdatedAt
-		if u.Weight != nil {
-			next.Weight = *u.Weight
+		if out, err = u.Apply(stored); err != nil {
+			return err
 		}
-		if u.MetadataSet {
-			next.Metadata, next.MetadataJSON = u.Metadata, meta
-			if next.Metadata == nil {
-				next.Metadata = map[string]any{}
-			}
-		}
-		out = &next
-		if err := s.writeRows(ctx, before, replaceRow(slices.Clone(before), &next), d); err != nil {
+		if err := s.writeRows(ctx, before, replaceRow(slices.Clone(before), out), d); err != nil {
 			return err
 		}
 		if idem != nil {
