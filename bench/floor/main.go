@@ -13,9 +13,9 @@
 //     traces, time, the four special keys) and nothing else; and once
 //     more without the special keys' four;
 //   - feedbackd store: Store.CreateFeedback with arrays of 1000 from four
-//     goroutines, as the HTTP server calls it under bulk load: rows,
-//     metadata pair entries, and the writer's fold into rollups and group
-//     cells.
+//     goroutines, as the HTTP server calls it under bulk load: rows and
+//     the derived data each write's transaction keeps (rollups, group
+//     slots, pair entries).
 //
 // Grouping, on the store case's rows: reading every row's (_user, trace,
 // value, weight, time) as groups read them (by time), against the store's
