@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"hash/fnv"
 	"slices"
@@ -239,20 +240,7 @@ func tracesOf(fs []*store.Feedback) []traceRef {
 		refs = append(refs, traceRef{f.WorkspaceID, f.TraceID})
 	}
 	slices.SortFunc(refs, func(a, b traceRef) int {
-		if a.workspaceID != b.workspaceID {
-			return compareStrings(a.workspaceID, b.workspaceID)
-		}
-		return compareStrings(a.traceID, b.traceID)
+		return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.traceID, b.traceID))
 	})
 	return slices.Compact(refs)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -138,6 +138,11 @@ func (s *Sums) add(sign int64, weighted float64, first bool) {
 	}
 }
 
+// plus adds o to s.
+func (s *Sums) plus(o Sums) {
+	s.N, s.Firsts, s.SumWeighted = s.N+o.N, s.Firsts+o.Firsts, s.SumWeighted+o.SumWeighted
+}
+
 func (s Sums) zero() bool { return s.N == 0 && s.Firsts == 0 && s.SumWeighted == 0 }
 
 // Deltas accumulates how changes move the derived structures. The zero
@@ -203,12 +208,10 @@ func (d *Deltas) Merge(o *Deltas) {
 		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
 	}
 	for k, s := range o.rollups {
-		t := sums(d.rollups, k)
-		t.N, t.Firsts, t.SumWeighted = t.N+s.N, t.Firsts+s.Firsts, t.SumWeighted+s.SumWeighted
+		sums(d.rollups, k).plus(*s)
 	}
 	for k, s := range o.groups {
-		t := sums(d.groups, k)
-		t.N, t.Firsts, t.SumWeighted = t.N+s.N, t.Firsts+s.Firsts, t.SumWeighted+s.SumWeighted
+		sums(d.groups, k).plus(*s)
 	}
 	for k, n := range o.pairs {
 		d.pairs[k] += n
@@ -283,12 +286,11 @@ func (d *Deltas) Pairs() (add, remove []PairEntry) {
 // Shrinks says whether a rollup row or group slot may have lost its last
 // feedback, so that the store should drop the ones left empty.
 func (d *Deltas) Shrinks() bool {
-	for _, s := range d.rollups {
-		if s.N < 0 {
-			return true
-		}
-	}
-	for _, s := range d.groups {
+	return shrinks(d.rollups) || shrinks(d.groups)
+}
+
+func shrinks[K comparable](m map[K]*Sums) bool {
+	for _, s := range m {
 		if s.N < 0 {
 			return true
 		}

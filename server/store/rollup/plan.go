@@ -152,8 +152,7 @@ type Tallies map[string]*Sums
 
 // Add adds to the tally of value.
 func (ts Tallies) Add(value string, s Sums) {
-	t := sums(ts, value)
-	t.N, t.Firsts, t.SumWeighted = t.N+s.N, t.Firsts+s.Firsts, t.SumWeighted+s.SumWeighted
+	sums(ts, value).plus(s)
 }
 
 // Rows is what both stores' drivers (database/sql, pgx) give of a query's
