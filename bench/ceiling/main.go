@@ -9,6 +9,14 @@
 // the price of feedbackd's own work, so the gap is what is worth optimizing,
 // while the ceiling itself is not.
 //
+// With -store FILE it is the durability floor instead: each request's body
+// is appended to a bare SQLite table (no index, WAL, synchronous FULL, as
+// feedbackd's store) by one writer that puts every request waiting into one
+// commit, and answered after that commit. Its latency under a fixed rate is
+// what any synchronous durable store on this machine pays at least; what
+// feedbackd adds beyond it is the price of its rows, indexes and derived
+// data.
+//
 // It prints "listening on http://ADDR" on stdout once it accepts connections
 // (useful with the default --addr 127.0.0.1:0, a free port) and shuts down
 // gracefully on SIGINT or SIGTERM.
@@ -47,22 +55,32 @@ var accepted = []byte(`{"status":"success","message":"ok","feedback_ids":[]}`)
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "the address to listen on (port 0 picks a free one)")
+	storePath := flag.String("store", "", "a SQLite file to append each body to before answering (the durability floor)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout); err != nil {
+	var store *bodyStore
+	if *storePath != "" {
+		var err error
+		if store, err = openBodyStore(*storePath); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
+			os.Exit(1)
+		}
+		defer store.close()
+	}
+	if err := run(ctx, *addr, store, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling:", err)
 		os.Exit(1)
 	}
 }
 
 // run serves until ctx ends, then lets in-flight requests finish.
-func run(ctx context.Context, addr string, stdout io.Writer) error {
+func run(ctx context.Context, addr string, store *bodyStore, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newRouter(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newRouter(store), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	served := make(chan error, 1)
@@ -81,26 +99,31 @@ func run(ctx context.Context, addr string, stdout io.Writer) error {
 }
 
 // newRouter builds the Echo instance with its one route. No middleware: the
-// ceiling measures Echo's routing and one JSON decode, nothing feedbackd
-// might add on top.
-func newRouter() *echo.Echo {
+// ceiling measures Echo's routing and one JSON decode (and, with a store,
+// one durable append), nothing feedbackd might add on top.
+func newRouter(store *bodyStore) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.POST("/v1/feedback", ingest)
+	e.POST("/v1/feedback", func(c echo.Context) error { return ingest(c, store) })
 	return e
 }
 
 // ingest decodes the body, one feedback object or an array of them, and
 // answers the constant success. A body that is not valid JSON gets 400, so
 // that a broken load generator shows up as errors rather than as speed.
-func ingest(c echo.Context) error {
+func ingest(c echo.Context, store *bodyStore) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return c.JSON(http.StatusBadRequest, map[string]string{"status": "failure", "message": err.Error()})
 	}
 	if err := decode(body); err != nil {
 		return c.JSON(http.StatusBadRequest, map[string]string{"status": "failure", "message": err.Error()})
+	}
+	if store != nil {
+		if err := store.append(c.Request().Context(), body); err != nil {
+			return c.JSON(http.StatusInternalServerError, map[string]string{"status": "failure", "message": err.Error()})
+		}
 	}
 	return c.JSONBlob(http.StatusOK, accepted)
 }

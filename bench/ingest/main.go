@@ -99,6 +99,7 @@ var (
 // config holds the command-line flags.
 type config struct {
 	feedbackd, ceiling             string
+	durableCeiling                 bool
 	duration, bulkDuration, warmup time.Duration
 	connections, rounds            int
 	// pprofAddr is passed to feedbackd's --pprof-addr, to profile it
@@ -175,6 +176,7 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.feedbackd, "feedbackd", "bin/feedbackd", "the feedbackd binary")
 	flag.StringVar(&cfg.ceiling, "ceiling", "bin/ceiling", "the ceiling server binary (go build ./bench/ceiling)")
+	flag.BoolVar(&cfg.durableCeiling, "durable-ceiling", false, "make the ceiling the durability floor: it appends each body to a bare SQLite table before answering (its -store)")
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "length of each measured run")
 	flag.IntVar(&cfg.connections, "connections", 32, "keep-alive connections, each with one request in flight")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds, each measuring feedbackd and the ceiling once")
@@ -422,7 +424,16 @@ func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (
 		err = errors.Join(err, fd.stop())
 		res.logs = append(res.logs, fd.logSummary())
 	}()
-	ce, err := startProcess(ctx, "ceiling", cfg.ceiling, nil, childEnv(), ceilingReady)
+	var ceilingArgs []string
+	if cfg.durableCeiling {
+		dir, err := os.MkdirTemp("", "ceiling-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(dir)
+		ceilingArgs = []string{"-store", filepath.Join(dir, "bodies.db")}
+	}
+	ce, err := startProcess(ctx, "ceiling", cfg.ceiling, ceilingArgs, childEnv(), ceilingReady)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}

@@ -93,7 +93,7 @@ CREATE INDEX feedback_workspace_m_organisation ON feedback (workspace_id, m_orga
 
 CREATE INDEX feedback_workspace_m_prompt ON feedback (workspace_id, m_prompt, created_at) WHERE m_prompt IS NOT NULL;
 
-CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at) WHERE m_user IS NOT NULL;
+CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at, m_firsts, value, weight) WHERE m_user IS NOT NULL;
 
 CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
 

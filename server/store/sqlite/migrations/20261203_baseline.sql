@@ -71,7 +71,9 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_workspace_created_id ON feedback (workspace_id, created_at, id);
 CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
 CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
-CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at) WHERE m_user IS NOT NULL;
+-- The _user index covers groups by _user too (m_firsts, value, weight):
+-- they read no row.
+CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at, m_firsts, value, weight) WHERE m_user IS NOT NULL;
 CREATE INDEX feedback_workspace_m_organisation ON feedback (workspace_id, m_organisation, created_at) WHERE m_organisation IS NOT NULL;
 CREATE INDEX feedback_workspace_m_prompt ON feedback (workspace_id, m_prompt, created_at) WHERE m_prompt IS NOT NULL;
 CREATE INDEX feedback_workspace_m_environment ON feedback (workspace_id, m_environment, created_at) WHERE m_environment IS NOT NULL;
