@@ -97,7 +97,9 @@ bench-analytics:
 # a closed loop (32 connections, no rate limit), an open loop at fixed rates
 # (1,000 and 2,000 single POSTs a second: the latency below saturation), then
 # bulk (bench/ingest's -modes, -rates and -rate-duration choose; e.g. only
-# the open loop: go run ./bench/ingest -modes open, after this target's builds).
+# the open loop: go run ./bench/ingest -modes open, after this target's builds;
+# -durable-ceiling makes the ceiling append each body to a bare SQLite table
+# first: the durability floor).
 bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling
