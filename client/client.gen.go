@@ -297,10 +297,13 @@ type FeedbackListObject string
 type FeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -413,10 +416,13 @@ type FeedbackTokenRequest struct {
 type FeedbackUpdate struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -459,10 +465,13 @@ type FieldError struct {
 
 // Metadata Free metadata to analyze the feedback by. Portkey's special keys
 // `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-// `null` means an empty object. Limits: at most 64 keys at the top,
-// objects and arrays nested at most 8 deep, keys of at most 256
-// characters, strings of at most 8192, and at most 32768 bytes as
-// compact JSON; a body over them is answered 400 naming the place.
+// `null` means an empty object. Limits: at most 64 keys at the top
+// (`maxProperties`), and what JSON Schema cannot say, in
+// `x-metadata-limits`, which the server enforces as written: objects
+// and arrays nested at most `maxDepth` deep, keys of at most
+// `maxKeyLength` characters at any depth, strings of at most
+// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+// body over them is answered 400 naming the place.
 //
 // Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 type Metadata map[string]interface{}
@@ -524,10 +533,13 @@ type MetadataGroupsObject string
 type NodeSDKFeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -580,10 +592,13 @@ type ScorePoint struct {
 type TokenFeedback struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}

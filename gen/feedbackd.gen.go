@@ -316,10 +316,13 @@ type FeedbackListObject string
 type FeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -432,10 +435,13 @@ type FeedbackTokenRequest struct {
 type FeedbackUpdate struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -487,10 +493,13 @@ type HealthStatus string
 
 // Metadata Free metadata to analyze the feedback by. Portkey's special keys
 // `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-// `null` means an empty object. Limits: at most 64 keys at the top,
-// objects and arrays nested at most 8 deep, keys of at most 256
-// characters, strings of at most 8192, and at most 32768 bytes as
-// compact JSON; a body over them is answered 400 naming the place.
+// `null` means an empty object. Limits: at most 64 keys at the top
+// (`maxProperties`), and what JSON Schema cannot say, in
+// `x-metadata-limits`, which the server enforces as written: objects
+// and arrays nested at most `maxDepth` deep, keys of at most
+// `maxKeyLength` characters at any depth, strings of at most
+// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+// body over them is answered 400 naming the place.
 //
 // Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
 type Metadata map[string]interface{}
@@ -552,10 +561,13 @@ type MetadataGroupsObject string
 type NodeSDKFeedbackRequest struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -608,10 +620,13 @@ type ScorePoint struct {
 type TokenFeedback struct {
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
-	// `null` means an empty object. Limits: at most 64 keys at the top,
-	// objects and arrays nested at most 8 deep, keys of at most 256
-	// characters, strings of at most 8192, and at most 32768 bytes as
-	// compact JSON; a body over them is answered 400 naming the place.
+	// `null` means an empty object. Limits: at most 64 keys at the top
+	// (`maxProperties`), and what JSON Schema cannot say, in
+	// `x-metadata-limits`, which the server enforces as written: objects
+	// and arrays nested at most `maxDepth` deep, keys of at most
+	// `maxKeyLength` characters at any depth, strings of at most
+	// `maxStringLength`, and at most `maxBytes` bytes as compact JSON. A
+	// body over them is answered 400 naming the place.
 	//
 	//
 	// Example: {"_environment":"production","_prompt":"support-answer-v3","_user":"user_8f14e45f"}
@@ -3934,103 +3949,105 @@ var swaggerSpec = []string{
 	"cxW9nXJVsvl1KZYbhBodjdlSW9KmgklurAkaTrDaaGD9JDFDiyMGaWLIzxIz+R0QNG5iwMd+lCVWIhMQ",
 	"5f0Q8RxM7trAZ1TcMi7XhuTuxSaurC7zuGTSTRzflCxc56Uui2HU92ee8xFRSj2Q/9VzWtUv+W1VteS3",
 	"D9Mqm+B8/SDe/CInXo1QsIrhbPkHqRoVRsuuZ6ITc5JQrA1dETMMO0TxDc8nmFEBQVLwQHNKwx38oqCx",
-	"KX0CVsZuxMyN1PcQ29wCvbguegVpukOH1CdH2t6FpeHr89Ca8nQFNVBPBTJ5u3bYY8jgDfVYPnbPB8cV",
-	"hh/aKqj+O1B8VM9txarB6cljHZ8KXA7qXSUSbs250gYUUtuQmZk2Ttuig72ewmx1BSB3O1utdfW5UkNV",
-	"B4ObCqpKyPgqIsjJ0RYiiEWrlzkv5hsYggkPMwk5+tY63FKSWVP40c1K9bLtA5L0JyYKtEeiLQrp9Gir",
-	"oLEMC3kjSJOS7PR2+yXr6PJd943lU2vO+eNh76x71usd9QcP1ePtft6s8dKbBCugqHrkuX4mdDinunuM",
-	"S4fnUPl3yhcMEFkhMMjQpiII3MUhiqMgCrSTxZyDNhazpXbb1GlwE2Zu4cry4xkVxrUGO6ofN+5W7gVf",
-	"1/ZJicbCVOHT1T4b4uBdUQ084+a2CpKRRNZik0rF6rRRkrFw3Kip1yC6K12qNCE7KD5330rRLeML4dV6",
-	"hZrPcprzYjKF3JztwWozpNVQzNvF1oWELTfZv1YfN1EXsd7P7CgJnL3Y1t65taGzSunW2jq/zO8aBpJL",
-	"3GBI0rsAaVRZBuuuau2D7c9Qf8H4cpt2vsVFt0p6man3MUZxs5MwHiK88ltsbhZooBGjXqGB0ndVerIu",
-	"n8Voz3qtFA/RpH22Xw+ZaNZu78OGXy6fBR/vP341f29bdW3roQu9mksgtjb4NLWHT/soEZXnWsiFC69L",
-	"kcC9d/vTRlJXwtBq5S3XYV8YfOpMeMfUzHyKZyTz3NT/XZ7tdjXWc1qsF1lAP7SCiwtqq8nxSWOwSWUe",
-	"XQm/pj/upOy20IQXrUyJlbHYlQ+fHT3eSCf0kuxHm3ZwJau8BSzQn021Y+NBKP3WCZ8RgVyhcZMa+p9g",
-	"rvkmWOcF1u2AdWuzKf47Uhk2Y28l06MCyuHp8UZ09XMj1qGs5yZsDt7S+75VZsSWK6rNUV7/wdnR5nW1",
-	"r2UblvM1I5l3YCEN9a5bnNUXrZlEf1KoayXZ6Xu5r2tZO1/swFZfJkmRU7m8Up8wGfOQF3hRNNqqmMs4",
-	"BKVQv1vSY4AUIiFtcqH55FRKEIVNGNbFnDa2pijndxTIFJutWfMLoeNymjoYrCQ/lmBg/V3I16NszG1i",
-	"IdZnZyZwSpJx4ZW+zwmV02IEHk/3Uvmv1bi0Ut0CdVeQbNyZclHBYJtpNOY5evXqtZ+fKLrogkXMe4Kw",
-	"lDiZKoVz5SrsWX3aGdLBgA71NeHliHnWa7BBjStWu5rrDKRqa3oDa7zTFiNGpYm9DBFNCZN0TMvaX6Uo",
-	"qz4yJ3yeEV1K1jMLYgVPaRis1IPoRixiikLpwqDgeaMCLWhOOrYefKYLIXiY4UjqxbvLiO3F795eXSN3",
-	"PHGI4ncfvAcHn2lqg/BAZLa3E0EGpAiR4BGrId6C57e6ILKn6MPCIWmfsonVpAnN0QgLgj68f9XVq8kJ",
-	"TvVi9uKXz2uwVR5o2MKIxc+ev3p+/bwZauO/7Ag8rpclAmNMucHpIyiJD/uqU90SCHHTdN9kBhGdT8wI",
-	"ScF4aq/6Xjwe3d50u904RDOc6n33fGmptoSa2Ml9dXPjlUsYgy0+bkxCjkNISZ9L49kFm35FXrXlQBAA",
-	"HzHTB2UxxZLYIozaph3qqwY+hxgcJTpgQuOibltlS9lGLMF5TgmstlrT1tIdsHNVstMzPkEZZaT0UVi2",
-	"CZ1lIPEW9vnC1lO22f/wH6Fl75QnxYwwGboYSywQNYWOsCTCXjURMYtuVIIzPj7gc8LwnHaXeJbFaA+s",
-	"yabiXuV3yC/eh5WDJ0VNOiY5YQnRL6Y8EfE5hDlaTdkeP9hZQW/MaEJMOKIhkK8vr1dIo/qm4EWekC7P",
-	"JwdmkDhQ70IqrczqtNWgXTAMet1+twd8VEMeDIPDbq97aEp8AF86cPfzQN9PdyXg5wlZlwPUnMBHmY6m",
-	"9QUIvyeL2TltR+miJ7a3Sk4UwkCHKIUE8K6oNYvClXZREUuhR4U6KWgahXTPKLSn/hC6yDDiDL3m6s39",
-	"0FaBiL2mUHHEhJoFzKQLKrQrbGkGQ9shJUOaPkfwQZ4j/QHDTdVKI/aHOe+4uUJtbO6K9p0w09Ito8C3",
-	"4Dr2uj5hhAI3aoS9V1r0spdgQ2XlEIzLagXa0lO2ujE58xFraE+jRumZ+RjN1ISm3IfXeQvybGx5Q3UB",
-	"yoo/2gO4zpfi3KbacDQ3+3OZBsPgJZFVgTWstNxrycgpXzlo6hHUlmSzbhj+tM0wvwHaFq+v9gvcZVBp",
-	"0dk4pqnZzUOGbbcL1d4z9x9rDUAGvd5uZSYqasSvFQ17bbMkow8e9QYK6MZRx62jjvunraNOWkcdnh6r",
-	"9VolpaHWg6eBmDFK79y9n4W+Dg31MJrCja0Sfx8GR3r3mz7hTumguQA8jO5vHl0pu6IGDc42D6rX3rkP",
-	"g+PtQPVbAdz7Ol65FXc8K2a2wILpdoUnouK9Cj6qwWt43wGY4DawQMyWFe8qcD2tLOw5RWEfKUpY4Y5a",
-	"vNGs0NB/V9BADweiypMESHLGvby9UjCP2PfhEB71RxuJf8QeQP29APv/bBbwN01/EE03FvtOvySl/b6C",
-	"y/xQPj87euw9Py7f/7Mor4eKW5Jf46X4q1Lf0RI578XuVNeaX1rp7voCSHvVCJR9R5Q9VSRiuGyN6ZmH",
-	"z8smjyDXxy+fX0dsDbBKvS5leSPAI2NN1MK9adMcMfg1JQmd4ax0jTt1FTRlY4Xe92O5LIWHjqp/FSWg",
-	"2Xr9tzLwN+OAcli97vHjcEu9QMFsBp0Owi3VAm/Q0Vm4pVawPT8yU5/0t+dGzTeiqYL7Wo/OX1Qz+Gm1",
-	"UN6OugEv5qJsIPPZ/usHsrxv5VRvmQlIXJXtq2GXSELncD9gQAn3JVOr2Gy5SfYz5SltwsZ+qMNeS/Om",
-	"URfKTnVgwC19CCCyEJsySY1+gSbcdyC4TCAAfegFvVmRx0UTVIL1vCkSnENpz3IatDdawu5Dx22mPRoQ",
-	"wFcazyMo4Eu8sNH9apxfaZd3rZ7B9QIMSURMxwFCOhF24Q4AMWcJAT8YZya4NzQVA+BnnKaomJu8JpAb",
-	"yvqPj4TxUdttUOKO9knAm3yMSptfN2Jxczye69YCoUVaSAiRoCwh9VDCiG0TS4jixvg++52I4eYIXQj8",
-	"diGAsamZAtqmXY86Et2avh5YWUOOLvqxPYY1Yn4Qq+k4EB/HIYqhs2Wj0PO/otbWoihXBJlVCbdKHrih",
-	"I6PlSh5eNXrAxp0bD67JnjDeBY9orW0XvlOowUMEqr818i8WrMImpIFAXChCKYuc2ZyqbfqvJ0WeEyZv",
-	"5roQQokLLp+rV4mWg/9rLODmRdK0RM/OTd2nauRsC2DqxRtB/2iB6rgO1voE2a8jj1pBtCkxQmczeKkK",
-	"GzIM6tkCjVH5jVKlDq8v4+chgrwtjP3xac/ItM1AHx6uBXowPOp3j3u93tlhM9AE58m0YwSuzl1/W6CP",
-	"eoN2oI96g4pMbUK3jTVnsLXsXKO+DUKzH8WuZb2/rvkG1q9DTnCFDa2RlP18iUZR+BUVRlJ0jQo8wa5a",
-	"mC40PNjUEdNxCWVOIZSP6qI33giTljZaVgpyhkjBQFhK2cQ4nLXwWAqm+mWbpgayGGVCYiZhMppWJulG",
-	"7D0RRWY81XM8oQzLsqOxrcyh67AN0RwLgWKvNFsMFDmCqABAN8XG7U+KyRPpitZ10TsMUS9C4qUSOvOc",
-	"JEqioZkXfgLBO7qgEEo4M2Q8Ww4R4zotQItJn4yP2dU01SI6AKE99xgkHHFL53NdOz4nc50vpYUur/ep",
-	"7jGixE/rzPczy1ub3rliXnyMRIIz7GSuTV3jfNkrYm22pHMl6YOKU5YAxJ40nZOMYGEjpIzXhTI4Zl2D",
-	"Ce2ppzoKqQyK1iimtmq/SbxTqP2iTKdZK9m9VfK7OzsT5yLKeFGB9jC0oMcdQdRMEkp+1dO0m4NEw8rT",
-	"47R/Snqjo6CZr3o155oFvxPLTNeLfo0pyfqcz7W6UioLIIw7ijLlWSpM3JAJm4Aia7dkqXOD0RzTXICK",
-	"C2fl1AubQm00i9AaWSEQypSKtGmmEOI+x4aYlN3N0F4cBcdRENebx8THq9nKq30WbdJmFIRRJREUXilT",
-	"QXUzxqYD8NtFNR0A5LP6+z/YYv+r+GUCvFy2p+uipi5aBaEg46EJShgLvZlrYG6bNvEAGMGK0QDiWgih",
-	"//c3gdBjEopYmcYoUMhdc4o92xl7f2ME/y8tyOC4FrRM8RfSGOq/Ix7YFaj3ISLOKMy7reJ061Xo6b/C",
-	"Mq6hTms+UYy+7EOjqyJa601dkThuwWTdZrNRiej3dtQiGgGtMnrjXZrn5I7yQqzCuV2p2RZdTfC8jW4c",
-	"9webyPYXKUGmCXku5Du82oZMCxTqToPXyHaO9FuROQ3KbxCwQUuiqSuFmPY7p8e9pHM67h928BF53Dkb",
-	"DZKTtEf64+PToFoC6Wun6IeBYs56soQCc1b0dEkwtFci44KlaM4zmiyryXpBG2/2K9Bv2ASzg53jMk0K",
-	"XObr9rFWl87bx40lJb/lPq7ZGy/lZd3e1BZm9qayNR/9QtTaxlUpHr3dDaxqn/emDsEq7l/bmtLGhLIb",
-	"vtcUbP+cxp3D/nHSOU0HuPN4dEI6R8nZuIf7o0FymNbPqTyLBo28chbJUYKPBoeP62ehx5kjxGf95JD0",
-	"TjccRg16s/R+eRi97nH1OEx578p5sCLLVvd753iNV27c7hXRd9T5yw7i/3XqvgIdeVUArGbvHn2EpKKm",
-	"hPP3EMcmgP021ez3yvKjvo6A6/VcFPzeqMhulYR9gaCGse+bgtr+Q62lYrbUCqzXBtqL13CjIpaT38At",
-	"UTYsprbLbugqL/ptq21p5Yh5lZFMmWbncMicxYKRBahmtXq96AINej2AAFJsQdkp++b5GrpiGkpHT9Vu",
-	"pEWOR5kuK6aEAp2RQ0HRKT0g9RybIWoou6YdT01lthOcZQKBX69gputliChLsiK1irPXJMGp5hsLa4Na",
-	"v66XQsRcM4WGovFl6nxoi76HlRp1EasVqSuryEXsSq1ZzXKZktmcS8KSZecHsgTjyQzfEkikkvkSCTwm",
-	"Q/hrTrDU2CAiZhFEHanCjAkxZ6x1fE31tP7fpOo/hd1tV/Y3mPA9qCFZ7qMzfT7h6XLX/rtFdlvlQFem",
-	"V8bYS4BVd1RfK3tlSvr86+c23vGV+bjlB0pY+VJupbYMw3YE5rRsL+ZtGZkVo+rs6T4MGE/JVXp7Acmn",
-	"a4qEO6yXRa7LYVWq1qNa0fqI6fLsCuN0WUFXav6RMIWyBNjTTIH5Rc4lRAnMNBZWehXrT1U80rVbWJW3",
-	"gVG4AhlbHFLQr+f873z4noDrtluzcsomWU1y8nu/VBvXf28BtEmq3F0g0S1v7qtZxUoevW/Ww9YzdTvr",
-	"BXS8NVLEDjILkJoHiyu9LcQVj8xdsnc5n+REgNBy1D/cPLreuhjGHW8DakN7U5CwBjuB/JoKMAR+V+lM",
-	"i1gb5DPf8WJqQ6uvNgttmnUJm++p+Xim2N9iyiHTU9tjqU0V9UQ7YCMmHEdLVJaPkkyQIZraRN+4yLPY",
-	"FqJUvFpdukfCptNCrV9JMMTelmmwWvBydZdNsXMdVmPdAXuEJflS4bsO3lVoSZhUDJKk+yEacaV5my/X",
-	"OmKHZbSUFCQb26xNUkunNnWZjQwXl6WeY9v6GIquQVH4iJmq8GAWZAkpXSsQsKF215rddLdU05W3i+Ak",
-	"YGTEXJn5XNugp9rLpJOa4UevVZ8tmYxMxWQqh37VZSxNs38QhHQAFUyvmKOVv456ZyeorKRYD2rZLPRc",
-	"mwrcDxdcwLKmC3f4PMA0Q4EjOfeqZWf0jmhdI8VLnz1s5vXQN5/K6Qeh+1D7hio9+dj0UNYjPTRS2AyM",
-	"w++h79X+tuW5/wT56QEcp1LxfHvGs30UhN9DYUMrBNPW4H+tDUE1R/svWbr/YWjZ1tPb1H63+vqH96+8",
-	"hg2Kpwm/EMPOpprqlXio+PN9BJjvJIRowl+eQlM1DE8yMRJIo1xy8Bn+C6HSG0MfDWnO+axuBTGzxf/T",
-	"DU4aAjelx3Q3hmwqFr+FB2i9ba8eo+CEEcOfZwQzqRjliGilNdUHhiNmsAXirqk0VS8YL+sbgQ1HN/9+",
-	"+vb9VRlJvaenYMuI8ZxOKLO1GjxBMCfaiylM9Ul0VYxmVGqBCuI2bExyxCCeR2OTtl57IdeekaQUSVOw",
-	"jZnelEO1GMWulYSMxIJKKA9kwkKK2cgWpjB/pHzBUEawFVfuuCTdiLneGmAk1JH2SqbLJ36bDbO9YbVT",
-	"jJJiocOGbu6gdm/E5RRN8R3pogvbSkTJrzpgCvqREzphOoAHJE49VcSqol6/Isc7g6kTPp0dtDSZVuy9",
-	"pYCm1QUReiFUacQ4M6EdQp2PEDoafkW41Kfn6vlRObUC5nc0rekDfcYXTAH01Hr8agKkd+ruGI2+Y52E",
-	"LcaM0ocIjUgpc7XqjEmLgsoEzLJiQAkNaB/mLdBAdKX7pjPpbC9BVotK/qfYLGpQbcm9/cF/Gy++udxg",
-	"Ct4Fw18/rjFlVKpOob2SL+xvFCU+0/Rec6yMNLXDeQbPxWoXHGBiE87TcygVp1R506TQhmk4slUlkkfa",
-	"NFHWL2PcatM6CYjKJqKmAfHcBF+mbFXbTP66nf/+o9fiMai3ZgzK1oqueeLO0rzrptki0FcqQ5kP7yy2",
-	"6wrGD7RVHm0e9IbLF0rn/66CtsaXjd7YxsDq90T7ILxGRQ1V8sHEJXR8gnHkg/wAFUojZrtxO5NZzS50",
-	"VBZTMy0FEHhjsXTRkxGDGOMNZT2++C78HevS7JXY9fK2Xdp6/7C/72vDfX1JZEUYbg2f2EmEde6iZ0G7",
-	"flZpP9FQdLOSRFmMMiqmJFUjlGxrWrVZXUgX+Xx7dQ2qGigWMyKnPDWF+Iyw1nSldUc6C/GT5TsOjuWv",
-	"LbM3H5F9hXqSpWmR912k0/LbfxLe/y3H/inXXJ+rV1oGjFE4o1jst175osn3NtV1LJvaM5q2bFSXJVV6",
-	"1nl7PExOIFm91pVQN9sH+0Losh5Mb0fzWsRWejuCOUJREdPj0dkpABT4Tuq1fAs1k9d2i24lz0pnKJ2j",
-	"uORhMRoR3VrA1sZ0Sf36pdaop1WSpp1Blf6SfgU0CIaCArHzQroq9jyF2giVFpTrSNjfxOtv4vW/TLza",
-	"Iwim0D3xj9bMzQtjqh30ejr50OQ1cKU1qjtWzENXliTj3DrFHY0aRgwjUcxJfkcF1xZcnJu4OzsPkCdq",
-	"nOtG9aBs0kVvjPk4Yr792OQV5mqJkNjRfMdfEmmaQz7kapmhX80kAgbsJqfHu5yPiABPt925nHMZKlLt",
-	"eiNXSol3nQfyAEiPH9d7R5jaUeh96R272xkBjOrbQaOQKic4XW6LUyZuApDFeQYURlGGBjb0IkTHvUOL",
-	"JhGzaucQYaQuOxrhDLPEtZxmHMkcj8c0seX1Qa30s1IjBlCWKIYehmHvCU6p2vLvgGRq1OFuGnRpFdIb",
-	"XqhtSKZYN110ZqExplmR7+DktWjfrla6PbXf6363W+LO7Dtek+rSP9c7ePwKPdP8niG/QrO0doiu6x8M",
-	"UU4yLBWEJjJqyivNFSCvlgnEmQfbXR82y2xIs4MwhITx0NiS4MKkVSNWt/RejkvDfX22J42e5YyyW1NE",
-	"iBGSelezW/OJioY5S2lyXJY0wPOpzgiu9SgMdSEwrGVU1yTIfKMsc7D6GUdodZmiCj7pbuyWt5W8T79c",
-	"oVfC+5yHe/cf7/9/AAAA//8=",
+	"KX0CVsZuxMyN1PcQ29wCvbguegVpukOH1CdH2t6FpeHr84jtxRUGG++HRl/DUiPyFdBwlGDGuERCW7Yi",
+	"Fn/q2OXrKEURh2gxpcYBaQJACRvzPCFCYamxsAyt+Sli6kOgEQtkUoUtpAqoZ2QupzFkD4cabj62L0RM",
+	"vfEDWWoMiFEpd0BiLFuiVA0PbWXWlbFX8NwM12v2P/5kKYmIdRitAh6qciV6S6DWDNw9G9kz0zZ0Wxux",
+	"11MXUN1USDHPVktyfa6UetUx66bQq5KFvoqkdHK0SVIKg5VDNFW/YPnB8HBwevIYJobDCIb6D7fvpixY",
+	"bTt1ydl77269zHkx38AVTYycyUrSpMtdMCWeNsVg3ayUcNs+Kkt/YqJAeyTaQrFOj7aKnMuwkDeCNFkK",
+	"nPHCfsl6+/z4hcYasrUIheNh76x71usd9QcPNWbY/bxZE6pgssyAreiR5/qZ0DGtigABJTAXC8ofT/mC",
+	"gcyq78elK4sCBGmI4iiIAu1pMuegLeZsqX1XdUbUhPdb+PP8oE6Fca0Rn+rHjbuVexHotX1S+oEwpQh1",
+	"ydOGZABXWQTPuKEFgmQkkbUArVK7PG0U5ywcN2rqNYju6rcqddAOis/dt1J0y/hCeAVvofC1nOa8mEwh",
+	"QWl7sNqsiTUU83axdSFhy032r9U6zg3URax3tjtKAmcvtjX6bm3trVK6tQbfL3M+h4HkEjdY0/QuQC5Z",
+	"lsG6q6aLwfZnqL9gHNpNO9/ip1wlvcwUPRmjuNlTGg8RXvktNjcL1PCIUa/aQunAK915l89itGddd4qH",
+	"aNI+26/HjTSr+Pdhwy+Xz4KP9x+/mtO7rcS4dVOGXuEpkN0bHLvazakdtYjKcy3pw4XXvBvuvdufNpK6",
+	"EotXq/G5DvuUwDDhHVM49Cmekczz1f93uffbdXnPc7NeZAEl2QouLrKvpswkjRE3lXl0O4CaEr2Txt9C",
+	"E160MiVWBqRXPnx29HgjndBLsh9t2sGV1PoWsMCIYEo+GzdK6bxP+IwI5Kqtm/zY/wSb1TfBOi+6cAes",
+	"W5tS8t+Rz7EZeyvpLhVQDk+PN6KrnyCyDmU9X2lzBJve963SQ7ZcUW2O8voPzo42r6t9LduwnK8Zzr0D",
+	"C2ko+t3isb9oTaf6k+J9Kxlf38uHX0td+mIvvvoySYqcyiVYdkzZAEiOvCgaDXbMpV2CUqjfLekxQArh",
+	"oDbD0nxyKiWIwiYW7WJOG/tzlPM7CmQq7tZcGoXQwUlNbRxWMkBLMLD+LiQtUjbmNrsS67MzEzglyfgx",
+	"SwfwhMppMQK3r3up/NdqcF6pboG6K0g27ky5qGCwTbca8xy9evXaT9IUXXTBIuY9QVhKnEyVwrlyFfas",
+	"Pu28CeBFgCKj8HLEPBM+mLnGFdNlzX8IUrW1P4JLwmmLEaPSBKCGiKaESTqmZQG0UpRVH5kTPs+Irqfr",
+	"2Uaxgqe0jlaKYnQjFjFFoXR1VHA/UoEWNCcdWxQ/09UgPMxwJPXi3WXE9uJ3b6+ukTueOETxuw/eg4PP",
+	"NLWRiCAy29uJIA1UhEjwiNUQb8HzW10V2lP0YeFQuYCyidWkCc3RCAuCPrx/1dWryQlO9WL24pfPa7BV",
+	"HmjYwojFz56/en79vBlq48TtCDyu12YCY0y5wekj6AsA+6rz/RKI89N036RHEZ1UzQhJwYJsr/pePB7d",
+	"3nS73ThEM5zqffcciqk2yZoA0n11c+OVSxiDQyJuzMSOQ8jLn0vj3gbHRkVetTVREAAfMdMMZjHFkthK",
+	"lNqwH+qrBvbqGLxFOmpE46Lu3WXr+UYswXlOCay2WtjX0h2wc1VS9DM+QRllpHTUWLYJ7XUg+xj2+cIW",
+	"lbYWcPiP0LJ3ypNiRpgMXaApFoiaak9YEmGvmoiYRTcqISIhPuBzwvCcdpd4lsVoDwzWpuxg5XdIstZW",
+	"fHAnqUnHJCcsIfrFlCciPodYT6sp2+MHOyvojRlNiInJNATy9eX1CmlU3xS8yBPS5fnkwAwSB+pdyCeW",
+	"WZ22GrQLhkGv2+/2gI9qyINhcNjtdQ9NnRPgSwfufh7o++muBPw8IesSoZqzGCnTIcW+AOE3pjE7p+0o",
+	"XfTENpjJiUIYaJOlkADeFbWOWbjSMytiKTTqUCcFnbOQbpyF9tQfQldaRpyh11y9uR/aUhix1xkrjphQ",
+	"s4CZdEGF9gcuzWDovaRkSNPsCT7Ic6Q/YLipWmnE/jDnHTeX6TU+EONAYqavXUaBb8F17HV9wghVftQI",
+	"e6+06GUvwYby0iEYl9UKtKWn7PdjCgdErKFHjxqlZ+ZjNFMTmponXvsxSDayNR7VBSjLHmk36DpPjfMd",
+	"a8PR3OzPZRoMg5dEVgXWsNJ3sCUtqXzloKlRUlum0bph+NM2w/wucFu8vto0cZdBpUVn45imjj8PGbbd",
+	"LlQb8Nx/rHVBGfR6u9XaqKgRv1Y07LUdo4w+eNQbKKAbRx23jjrun7aOOmkddXh6rNZrlZSGgheeBmLG",
+	"KL1z96Ye+jo0FAVpirm2Svx9GBzp3W/6hDulg+Yq+DC6v3l0pfaMGjQ42zyoXoDoPgyOtwPV74dw7+t4",
+	"5Vbc8ayY2SoTpuUXnoiK9yr4qAav4X0HYILbwAIxW1a8q8D1tLKw5xSFfaQoYYU7avFGs0JD/11VBz0c",
+	"iCpPEiDJGfeSF0vBPGLfh0N41B9tJP4RewD197IM/rNZwN80/UE03VjsO/2SlPb7Ci7zQ/n87Oix9/y4",
+	"fP/PorweKm5Jfo2X4q9KfUdL5LwXu1Nda35ppbvrq0DtVSNQ9h1R9lQRHRRl9BHPPHxedroEuT5++fw6",
+	"YmuAVep1KcsbAR4Za6IW7k2v6ojBrylJ6AxnpWvcqaugKRsr9L4f0GYpPLSV/asoAc3W67+Vgb8ZB9QE",
+	"63WPH4db6gUKZjPodBBuqRZ4g47Owi21gu35kZn6pL89N2q+EU1l7Nd6dP6imsFPq9UCd9QNeDEXZRed",
+	"z/ZfP5DlfSunestMQOKqbF8Nu0QS2qf7AQNKuC+ZWsVmy03Go6nRabNW9kMdWVuaN426ULbrAwNu6UMA",
+	"kYXYvFFq9As04b4DwaVDAehDL+jNijwumqASrOdNkeAc6puW06C90RJ2H9qOM+3RgAC+0ngeQRVj4oWN",
+	"7lfj/Eq7vOt3Da4XYEgiYjoOEHKqsAt3AIg5Swj4wTgzocOhKZsAP+M0RcXcJHeB3FAWwXwkjI/aboMS",
+	"d7RPAt7kY1Ta/LoRi5vj8VzLGggt0kJCiARlCamHEkZsm1hCFDfG99nvRAw3R+hC9LsLAYxN4RjQNu16",
+	"1JHo/vz1wMoacnTRj+0xrBHzg1hN24X4OA5RDO09G4We/xW1thZFuSLIrEq4VfLADR0ZLVeSEavRAzaq",
+	"3XhwTQqJ8S54RGttz/SdQg0eIlD9rZF/sWAVNiENBOJCJU5Z5Mwmlm3ThD4p8pwweTPX1SBKXHBJbb1K",
+	"tBz8X2MVOy+SpiV6dm6KX1UjZ1sAUy/eCPpHC1THdbDWZwl/HXnUCqJNiRE6m8FLVdiQYVDPFmiMym+U",
+	"KnV4fRk/DxHkbWHsj097RqZtBvrwcC3Qg+FRv3vc6/XODpuBJjhPph0jcHXu+tsCfdQbtAN91BtUZGoT",
+	"um2sOYOtZeca9W0Qmv0odi3r/XXNN7B+HXKCK2xojaTs50s0isKvqDCSouvW4Al21ep8oeHBppiajkso",
+	"EyuhhlYXvfFGmNy80bJSlTRECgbCUsomxuGshcdSMNUv21w9kMUoExIzCZPRtDJJN2LviSgy46me4wll",
+	"WJZtnW15El2MbojmWAgUe/XpYqDIEUQFALopNm5/UkyeSFe5r4veYYh6ERIvldCZ5yRREg3NvPATCN7R",
+	"OX8o4cyQ8Ww5RIzrtAAtJn0yPmZX2FWL6ACE9txjkHDELZ3PdQH9nMx1vpQWurwGsLrRihI/rTPfT69v",
+	"7fznKprxMRIJzrCTuTa1zvNlr4i12ZLOlaQPKk5ZBxF70nROMoKFjZAyXhfK4Jh1ISq0p57qKKQyKFqj",
+	"mNqq/SbxTqH2izKdZq1k91bJ7+7sTJyLKONFBdrD0IcfdwRRM0moe1bPVW8OEg0rT4/T/inpjY6CZr7q",
+	"Fd5rFvxOLDNdL/o15mXrcz7X6kqpLIAw7ijKlGepMHFDJmwCKs3dkqVOkEZzTHMBKi6clVMvbB650SxC",
+	"a2SFQChTL9OEhOREZ5UaYlK2eEN7cRQcR0Fc76ATH6+mbK82m7QpoVEQRpU0U3ilTDTVHSmbDsDvmdV0",
+	"AI/7Z4PK/g+22P8qfpkAL5ft6VrJqYtWQSjIeGiCEsZCg+oamNumTTwARrBiNIC4FkJogv5NIPSYhCJW",
+	"pjsMVLPXnGLPtgff3xjB/0sLMjiuBX1j/IU0hvrviAd2Bep9iIgzCvNuqzjdehV6+q+wjGsoVptPFKMv",
+	"m/Ho0pDWelNXJI5bMFn3Gm1UIvq9HbWIRkCrjN54l+Y5uaO8EKtwbldvt0VXEzxvoxvH/cEmsv1FSpDp",
+	"xJ4L+Q6v9mLTAoW60+A1su0z/X5sToPyuyRs0JJo6upBpv3O6XEv6ZyO+4cdfEQed85Gg+Qk7ZH++Pg0",
+	"qNaB+toFAMJAMWc9WUKBOSt6uiQYekyRccFSNOcZTZbVZL2gjTf7Zfg3bILZwc5xmSYFLvN1+1grzuft",
+	"48a6mt9yH9fsjZfysm5vagsze1PZmo9+NW5t46pU0N7uBla1z3tTh2AV969tYW1jQtkN32sKtn9O485h",
+	"/zjpnKYD3Hk8OiGdo+Rs3MP90SA5TOvnVJ5Fg0ZeOYvkKMFHg8PH9bPQ48wR4rN+ckh6pxsOowa9WXq/",
+	"PIxe97h6HKbGeeU8WJFlq/u9c7zGKzdu97LwO+r8ZRv1/zp1X4GOvCoAVrN3jz5CUlFTwvl7iGMTwH6b",
+	"Ghd4vQlQX0fA9XouCn5vVGS3SsK+QFDI2fdNQYODodZSMVtqBdbrhe3Fa7hREcvJb+CWKLs2U9tqOHTl",
+	"J/3e3ba+dMS88lCmVrVzOGTOYsHIAlSzWtFidIEGvR5AACm2oOyUzQN9DV0xDaWjp2o30iLHo0zXVlNC",
+	"gc7IoaDolB6Qeo7NEDXUntOOp6Za4wnOMoHAr1cw0/ozRJQlWZFaxdnrFOFU843VxUGtX9dQImKuo0RD",
+	"5fwydT60le/DSqG+iNUq9ZWl9CJ2pdasZrlMyWzOJWHJsvMDWYLxZIZvCSRSyXyJBB6TIfw1J1hqbBAR",
+	"swiijlRhxoSYM9Y6vqZ6Wv9vUvWfwu62K/sbTPge1JAs99GZPp/wdLlrE+Iiu61yoCvTMGTsJcCqO6qv",
+	"lb0yJX3+9XMb7/jKfNzyAyWsfCm3UluGYTsCc1q2IfW2jMyKUXX2dB8GjKfkKr29gOTTNZXSHdbLItc1",
+	"wSql+1Gtcn/EdI16hXG6tqKrt/9ImGphAuxppsr+IucSogRmGgsrDZv1pyoe6dotrMrbwChcgYwtDino",
+	"13P+dz58T8B1261ZOWWTrCY5+Q1wqt37v7cA2iRV7i6Q6L4/99WsYiWP3jfrYeuZup31Atr+GiliB5kF",
+	"SM2DxZXeFuKKR+Yu2bucT3IiQGg56h9uHl3v3wzjjrcBtaHHK0hYg51Afk0FGAK/q3SmRawN8pnveDEF",
+	"stVXm4U2zbqEzffUfDxT7G8x5ZDpqe2x1KaKeqIdsBETjqMlKstHSSbIEE1tom9c5Flsq3EqXq0u3SNh",
+	"02mh4LEkGGJvyzRYLXi54tOm4rsOq7HugD3Cknyp8N1UNCzklDCpGCRJ90M04krzNl+utQUPy2gpKUg2",
+	"tlmbpJZObYpTGxkuLutdx7b/MxRdg8r4ETOl8cEsyBJSulYgYEPtrjW76ZaxpjVxF8FJwMiIuVr7ubZB",
+	"T7WXSSc1w49ev0JbNxqZstFUDv3S01iiBS+yVAtCOoAKplfM0cpfR72zE7+OYy2oZbPQc23KkD9ccAHL",
+	"mi7c4fMA0xEGjuTcKxme0TuidY0UL332sJnXqxuyoHL6Qehm3L6hSk8+No2k9UgPjRQ2A+PwPugXQLc1",
+	"yv8E+ekBHKdS9n17xrN9FITfSGJDPwjT2+F/rRdDNUf7L9m/4GFo2dbY3BTAt/r6h/evvK4ViqcJvxDD",
+	"zqaa6pV4qPjzfQSY7ySEaMJfnkJTNQxPMjESSKNccvAZ/guh0htDHw1pzvmsbgUxs8X/011eGgI3pcd0",
+	"N4ZsKha/hQdovW2vHqPghBHDn2cEM6kY5YhopTXVB4YjZrAF4q6pNFUvGC/rG4ENR3dAf/r2/VUZSb2n",
+	"p2DLiPGcTiiztRo8QTAn2ospTPVJdFWMZlRqgQriNmxMcsQgnkdjk7ZeeyHXnpGkFElTsI2ZBp1DtRjF",
+	"rpWEjMSCSigPZMJCitnIFqYwf6R8wVBGsBVX7rgk3Yi5BiNgJNSR9kqmyyd+rxGzvWG1XY6SYqHNiO5w",
+	"oXZvxOUUTfEd6aIL209Fya86YAqashM6YTqAByROPVXEqqJevyLHO4OpEz6dHbQ0mVbsvaWAptUFEXoh",
+	"VGnEODOhHUKdjxA6Gn5FuNSn5+r5UTm1AuZ3NK3pA33GF0wB9NR6/GoCpHfq7hiNvmOdhC3GjNKHCN1Y",
+	"KXO16oxJi4LKBMyyYkAJDWgf5i3QQHSl+6Yz6WwvQVaLSv6n2CxqUG3Jvf3BfxsvvrncYAreBcNfP64x",
+	"ZVSqTqG9ki/sbxQlPtP0XnOsjDT1BHoGz8VqKyBgYhPO03MoFadUedOp0YZpOLJVJZJH2jRR1i9j3GrT",
+	"OgmIyiaipgHx3ARfpmxVe23+up3//qPX5zKo96cMyv6SroPkztK8aynaItBXKkOZD+8stusKxg+0VR5t",
+	"HvSGyxdK5/+ugrbGl43e2MbA6vdE+yC8bk0NVfLBxCV0fIJx5IP8ABVKI2ZbkjuTWc0udFQWUzMtBRB4",
+	"Y7F00ZMRgxjjDWU9vvgu/B3r0uyV2PXytl3aehO1v+9rw319SWRFGG4Nn9hJhHXuomdBu35WaT/RUHSz",
+	"kkRZjDIqpiRVI5Rsa/rVWV1IF/l8e3UNqhooFjMipzw1hfiMsNZ0pXVbPgvxk+U7Do7lry2zNx+RfYV6",
+	"kqXpE/hdpNPy238S3v8tx/4p11yfq1daBoxROKNY7Lde+aLJ9zbVdSybelSa3nRUlyVVetZ5ezxMTiBZ",
+	"vdaaUWjfk4CipzbrwTS4NK9FbKXBJZgjFBUxjS6dnQJAge+kXt+7UDN5bbfoVvKsdIbSOYpLHhajEdGt",
+	"BWxtTJfUr19qjXpaJWnaGVRpsulXQINgKCgQOy+kq2LPU6iNUOnDuY6E/U28/iZe/8vEqz2CYAotJP9o",
+	"zdy8MKbaQa+nkw9NXgNXWqO6Y8U8dGVJMs6tU9zRqGHEMBLFnOR3VHBtwcW5ibuz8wB5osa5blQPyiZd",
+	"9MaYjyPm249NXmGulgiJHc13/CWRpkPmQ66WGfrVTCJgwG5yerzL+YgI8HTbncs5l6Ei1a5BdKWUeNd5",
+	"IA+A9PhxvXeEqR2FBqDesbudEcCovh00CqlygtPltjhl4iYAWZxnQGEUZWhgQy9CdNw7tGgSMat2DhFG",
+	"6rKjEc4wS1zfbcaRzPF4TBNbXh/USj8rNWIAZYli6GEY9p7glKot/w5IpkYd7qZBl1YhveGF2oZkinXT",
+	"RWcWGmOaFfkOTl6L9u1qpdtT+73ud7sl7sy+4zWpLv1zvYPHr9Azze8Z8is0S2uH6Lr+wRDlJMNSQWgi",
+	"o6a80lwB8mqZQJx5sN31YbPMhjQ7CENIGA+NLQkuTFo1YnVL7+W4NNzXZ3vS6FnOKLs1RYQYIal3Nbs1",
+	"n6homLOUJsdlSQM8n+qM4FqPwlAXAsNaRnVNgsw3yjIHq59xhFaXKargk25Jb3lbyfv0yxV6JbzPebh3",
+	"//H+/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"unicode/utf8"
@@ -28,41 +27,52 @@ func (e *FeedbackError) Error() string {
 	return e.Path + ": " + e.Message
 }
 
-// feedbackRequestSchema is the spec's FeedbackRequest, the schema of each
-// item of POST /v1/feedback.
-var feedbackRequestSchema = sync.OnceValues(func() (*openapi3.Schema, error) {
-	spec, err := gen.GetSwagger()
+// builtIn is what CheckFeedback checks by: the built-in spec's
+// FeedbackRequest schema and the rules the server reads from it.
+var builtIn = sync.OnceValues(func() (checker, error) {
+	_, spec, err := contract(nil)
 	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
+		return checker{}, err
 	}
 	ref := spec.Components.Schemas["FeedbackRequest"]
 	if ref == nil || ref.Value == nil {
-		return nil, errors.New("the spec has no FeedbackRequest schema")
+		return checker{}, errors.New("the spec has no FeedbackRequest schema")
 	}
-	return ref.Value, nil
+	r, err := loadRules(spec)
+	return checker{schema: ref.Value, rules: r}, err
 })
+
+type checker struct {
+	schema *openapi3.Schema
+	rules  rules
+}
 
 // CheckFeedback decodes one feedback item, the JSON object of a
 // FeedbackRequest (other members are ignored, as the API ignores them), and
 // checks it by exactly the rules POST /v1/feedback applies to each item:
-// the spec's FeedbackRequest schema (trace id length, an integer value
-// -10..10, a weight 0..1, a metadata object of at most 64 keys) and the
-// metadata limits beyond it. It takes the API's own way: the fast path's
+// the built-in spec's FeedbackRequest schema and its x-metadata-limits. It takes the API's own way: the fast path's
 // decoder when it is sure, the spec's schema otherwise. feedbackd import
 // uses it, so no imported row is one the API would have refused.
 func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
 	if !utf8.Valid(raw) {
 		return gen.FeedbackRequest{}, &FeedbackError{Message: "is not valid UTF-8"}
 	}
-	it, ok := fastItem(raw)
+	c, err := builtIn()
+	if err != nil {
+		return gen.FeedbackRequest{}, err
+	}
+	var it gen.FeedbackRequest
+	ok := c.rules.fast != nil
+	if ok {
+		it, ok = c.rules.fast.item(raw)
+	}
 	if !ok {
-		var err error
-		if it, err = checkFeedbackSlow(raw); err != nil {
+		if it, err = checkFeedbackSlow(c.schema, raw); err != nil {
 			return gen.FeedbackRequest{}, err
 		}
 	}
 	if it.Metadata != nil {
-		if fe := checkMetadata([]string{"metadata"}, *it.Metadata); fe != nil {
+		if fe := c.rules.meta.check([]string{"metadata"}, *it.Metadata); fe != nil {
 			return gen.FeedbackRequest{}, &FeedbackError{Path: fe.Path, Message: fe.Message}
 		}
 	}
@@ -71,11 +81,7 @@ func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
 
 // checkFeedbackSlow validates an item the fast path declined against the
 // spec's schema, as the request validator would, and binds it.
-func checkFeedbackSlow(raw []byte) (gen.FeedbackRequest, error) {
-	schema, err := feedbackRequestSchema()
-	if err != nil {
-		return gen.FeedbackRequest{}, err
-	}
+func checkFeedbackSlow(schema *openapi3.Schema, raw []byte) (gen.FeedbackRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

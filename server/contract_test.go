@@ -23,7 +23,7 @@ import (
 //   - and what handlers answer themselves: 404 for an unknown feedback id,
 //     503 from the readiness probe.
 func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
-	_, spec, err := contract()
+	_, spec, err := contract(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,20 +20,8 @@ import (
 // any rule broken) makes it decline, and the request takes the full path,
 // which also writes the error. A differential fuzz test (FuzzFastPath)
 // holds it to that: whatever it accepts, kin-openapi accepts, with the same
-// values.
-
-// Spec limits the fast path checks, mirrored from openapi.yaml's
-// FeedbackRequest and FeedbackRequestList (TestFastPathLimitsMatchSpec
-// compares them with the embedded spec).
-const (
-	fastMinItems      = 1
-	fastMaxItems      = 1000
-	fastMinTrace      = 1
-	fastMaxTrace      = 256
-	fastMinValue      = -10
-	fastMaxValue      = 10
-	fastMaxProperties = 64
-)
+// values. Its rules are the loaded spec's (fastRules): after any edit of the
+// spec it enforces exactly that, or declines everything.
 
 type fastDecoded struct {
 	items []gen.FeedbackRequest
@@ -48,8 +36,11 @@ type fastDecoded struct {
 // decoding it into maps of raw members: body is one valid JSON value
 // (readBody checked), so finding where each member and item ends is all
 // the scanner does, and anything it does not expect is a decline.
-func fastDecode(body []byte) (*fastDecoded, bool) {
+func fastDecode(r *fastRules, body []byte) (*fastDecoded, bool) {
 	i := skipSpace(body, 0)
+	if r == nil {
+		return nil, false
+	}
 	if i == len(body) {
 		return nil, false
 	}
@@ -59,7 +50,7 @@ func fastDecode(body []byte) (*fastDecoded, bool) {
 		if !ok || skipSpace(body, end) != len(body) {
 			return nil, false
 		}
-		it, ok := fastItem(body[i:end])
+		it, ok := r.item(body[i:end])
 		if !ok {
 			return nil, false
 		}
@@ -67,14 +58,14 @@ func fastDecode(body []byte) (*fastDecoded, bool) {
 	case '[':
 		items := make([]gen.FeedbackRequest, 0, 16)
 		end, ok := elements(body, i, func(raw []byte) bool {
-			if len(items) == fastMaxItems {
+			if len(items) == r.maxItems {
 				return false
 			}
-			it, ok := fastItem(raw)
+			it, ok := r.item(raw)
 			items = append(items, it)
 			return ok
 		})
-		if !ok || skipSpace(body, end) != len(body) || len(items) < fastMinItems {
+		if !ok || skipSpace(body, end) != len(body) || len(items) < r.minItems {
 			return nil, false
 		}
 		return &fastDecoded{items: items, bulk: true}, true
@@ -85,8 +76,8 @@ func fastDecode(body []byte) (*fastDecoded, bool) {
 // fastMembers are the members of a FeedbackRequest.
 var fastMembers = [...]string{"trace_id", "value", "weight", "metadata"}
 
-// fastItem decodes one FeedbackRequest object, raw.
-func fastItem(raw []byte) (gen.FeedbackRequest, bool) {
+// item decodes one FeedbackRequest object, raw.
+func (r *fastRules) item(raw []byte) (gen.FeedbackRequest, bool) {
 	var it gen.FeedbackRequest
 	if len(raw) == 0 || raw[0] != '{' {
 		return it, false
@@ -114,38 +105,42 @@ func fastItem(raw []byte) (gen.FeedbackRequest, bool) {
 			} else if json.Unmarshal(v, &s) != nil {
 				return false
 			}
-			if n := utf8.RuneCountInString(s); n < fastMinTrace || n > fastMaxTrace {
+			if n := utf8.RuneCountInString(s); n < r.minTrace || n > r.maxTrace {
 				return false
 			}
 			it.TraceID = s
 		case "value":
 			n, ok := plainInteger(v)
-			if !ok || n < fastMinValue || n > fastMaxValue {
+			if !ok || n < r.minValue || n > r.maxValue {
 				return false
 			}
 			it.Value = n
 		case "weight":
 			if isNull(v) {
-				return true
+				return r.weightNull
 			}
 			w, ok := plainNumber(v)
-			if !ok || w < 0 || w > 1 {
+			if !ok || w < r.minWeight || w > r.maxWeight {
 				return false
 			}
 			it.Weight = &w
 		case "metadata":
 			if isNull(v) {
-				return true
+				return r.metadataNull
 			}
 			m, ok := fastMetadata(v)
-			if !ok || len(m) > fastMaxProperties {
+			if !ok || len(m) > r.maxProperties {
 				return false
 			}
 			it.Metadata = &m
 		default:
-			// Unknown members are ignored, as the spec says, unless they
-			// are a spec member in another case: Go's decoder would match
-			// those, and whether the validator does is its business.
+			// Unknown members are ignored, as the spec says, unless it
+			// closes the object, or they are a spec member in another
+			// case: Go's decoder would match those, and whether the
+			// validator does is its business.
+			if r.closed {
+				return false
+			}
 			for _, known := range fastMembers {
 				if strings.EqualFold(string(name), known) {
 					return false
@@ -154,7 +149,19 @@ func fastItem(raw []byte) (gen.FeedbackRequest, bool) {
 		}
 		return true
 	})
-	return it, ok && seen[0] && seen[1]
+	if !ok {
+		return it, false
+	}
+	for k, req := range r.required {
+		if req && !seen[k] {
+			return it, false
+		}
+	}
+	if !seen[2] && r.defaultWeight != nil {
+		w := *r.defaultWeight
+		it.Weight = &w
+	}
+	return it, true
 }
 
 // fastMetadata decodes a metadata object as the general path's decoder

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,11 +19,25 @@ import (
 
 // feedbackInputSchema is the spec's schema of the POST /v1/feedback body.
 func feedbackInputSchema(t testing.TB) *openapi3.Schema {
-	_, spec, err := contract()
+	_, spec, err := contract(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return spec.Components.Schemas["FeedbackInput"].Value
+}
+
+// builtInFastRules are the fast path's rules as the built-in spec gives
+// them.
+func builtInFastRules(t testing.TB) *fastRules {
+	_, spec, err := contract(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := loadFastRules(spec)
+	if r == nil {
+		t.Fatal("the fast path does not understand the built-in spec")
+	}
+	return r
 }
 
 // kinAccepts validates a body as the full path does: decoded with
@@ -57,12 +72,12 @@ func FuzzFastPath(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	schema := feedbackInputSchema(f)
+	schema, rules := feedbackInputSchema(f), builtInFastRules(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !utf8.Valid(body) || !json.Valid(body) {
 			return // refused before either path sees it
 		}
-		d, ok := fastDecode(body)
+		d, ok := fastDecode(rules, body)
 		if !ok {
 			return
 		}
@@ -94,6 +109,7 @@ func FuzzFastPath(f *testing.F) {
 
 // The fast path takes the common bodies, so it is worth having.
 func TestFastPathTakesTheCommonBodies(t *testing.T) {
+	rules := builtInFastRules(t)
 	for _, body := range []string{
 		`{"trace_id":"trace-1","value":5}`,
 		`{"trace_id":"trace-1","value":-1,"weight":0.25,"metadata":{"_user":"user_123","_prompt":"support-v2"}}`,
@@ -101,52 +117,44 @@ func TestFastPathTakesTheCommonBodies(t *testing.T) {
 		`[{"trace_id":"a","value":1},{"trace_id":"b","value":-1,"weight":0.5}]`,
 		`{"trace_id":"t","value":1,"feedback_id":"ignored"}`,
 	} {
-		if _, ok := fastDecode([]byte(body)); !ok {
+		if _, ok := fastDecode(rules, []byte(body)); !ok {
 			t.Errorf("the fast path declines %s", body)
 		}
 	}
 }
 
-// The fast path's limits are the spec's.
-func TestFastPathLimitsMatchSpec(t *testing.T) {
-	_, spec, err := contract()
-	if err != nil {
-		t.Fatal(err)
+// The fast path's rules are the loaded spec's, and a schema holding
+// anything the fast path does not check turns it off.
+func TestFastRulesAreTheSpecs(t *testing.T) {
+	got := builtInFastRules(t)
+	one := 1.0
+	want := &fastRules{minItems: 1, maxItems: 1000, minTrace: 1, maxTrace: 256, minValue: -10, maxValue: 10,
+		minWeight: 0, maxWeight: 1, defaultWeight: &one, weightNull: true, metadataNull: true, maxProperties: 64,
+		required: [4]bool{true, true, false, false}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rules from the spec:\n got %+v\nwant %+v", got, want)
 	}
-	s := spec.Components.Schemas
-	req := s["FeedbackRequest"].Value
-	list := s["FeedbackRequestList"].Value
-	trace := req.Properties["trace_id"].Value
-	value := req.Properties["value"].Value
-	meta := req.Properties["metadata"].Value
-	weight := req.Properties["weight"].Value
-	checks := []struct {
-		name      string
-		got, want float64
-	}{
-		{"minItems", fastMinItems, float64(list.MinItems)},
-		{"maxItems", fastMaxItems, float64(*list.MaxItems)},
-		{"trace minLength", fastMinTrace, float64(trace.MinLength)},
-		{"trace maxLength", fastMaxTrace, float64(*trace.MaxLength)},
-		{"value minimum", fastMinValue, *value.Min},
-		{"value maximum", fastMaxValue, *value.Max},
-		{"weight minimum", 0, *weight.Min},
-		{"weight maximum", 1, *weight.Max},
-		{"metadata maxProperties", fastMaxProperties, float64(*meta.MaxProps)},
-	}
-	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s: fast path %v, spec %v", c.name, c.got, c.want)
+	for _, c := range []struct{ name, from, to string }{
+		{"a pattern on the trace id", "      minLength: 1\n      maxLength: 256\n      example: support-chat-8f3a2c91\n\n    FeedbackValue:",
+			"      minLength: 1\n      maxLength: 256\n      pattern: '^[a-z]+$'\n      example: support-chat-8f3a2c91\n\n    FeedbackValue:"},
+		{"a member it does not decode", "        metadata:\n          $ref: '#/components/schemas/Metadata'\n\n    FeedbackUpdate:",
+			"        metadata:\n          $ref: '#/components/schemas/Metadata'\n        comment:\n          type: string\n\n    FeedbackUpdate:"},
+		{"an exclusive bound", "      type: integer\n      minimum: -10\n      maximum: 10\n", "      type: integer\n      minimum: -10\n      maximum: 10\n      multipleOf: 2\n"},
+		{"a metadata value schema", "      maxProperties: 64\n      additionalProperties: true\n", "      maxProperties: 64\n      additionalProperties:\n        type: string\n"},
+	} {
+		_, spec, err := contract(editSpec(t, c.from, c.to))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
-	}
-	if len(req.Required) != 2 || len(req.Properties) != 4 || (req.AdditionalProperties.Has != nil && !*req.AdditionalProperties.Has) {
-		t.Errorf("FeedbackRequest changed shape (required %v, %d properties): update the fast path", req.Required, len(req.Properties))
+		if r := loadFastRules(spec); r != nil {
+			t.Errorf("%s: the fast path keeps rules %+v", c.name, r)
+		}
 	}
 }
 
 // The server routes POST /v1/feedback, and only it, to the fast path.
 func TestFastPathServesCreateFeedback(t *testing.T) {
-	_, spec, err := contract()
+	_, spec, err := contract(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 			path = []string{strconv.Itoa(i), "metadata"}
 		}
 		var fe *gen.FieldError
-		if metas[i], fe = encodeMetadata(path, *it.Metadata); fe != nil {
+		if metas[i], fe = s.rules.meta.encode(path, *it.Metadata); fe != nil {
 			return nil, metadataError(fe)
 		}
 	}
@@ -237,7 +237,7 @@ func (s *Server) UpdateFeedbackByPost(ctx context.Context, req gen.UpdateFeedbac
 func (s *Server) update(ctx context.Context, id openapi_types.UUID, body *gen.FeedbackUpdate) error {
 	u := store.Update{Value: body.Value, Weight: body.Weight, UpdatedAt: s.clock()}
 	if body.Metadata != nil {
-		if fe := checkMetadata([]string{"metadata"}, *body.Metadata); fe != nil {
+		if fe := s.rules.meta.check([]string{"metadata"}, *body.Metadata); fe != nil {
 			return metadataError(fe)
 		}
 		u.Metadata, u.MetadataSet = *body.Metadata, true

@@ -33,6 +33,13 @@ func newTestAPI(tb testing.TB) *testAPI {
 // newTestAPIAt is newTestAPI with the server's clock.
 func newTestAPIAt(tb testing.TB, now func() time.Time) *testAPI {
 	tb.Helper()
+	return newTestAPIWith(tb, Config{Now: now})
+}
+
+// newTestAPIWith is newTestAPI with cfg's settings (its store and logger
+// are the test's).
+func newTestAPIWith(tb testing.TB, cfg Config) *testAPI {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "feedbackd.db"))
 	if err != nil {
@@ -47,7 +54,8 @@ func newTestAPIAt(tb testing.TB, now func() time.Time) *testAPI {
 	if err := st.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
 		tb.Fatal(err)
 	}
-	e, err := New(ctx, Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
+	cfg.Store, cfg.Logger = st, slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(ctx, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

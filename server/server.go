@@ -60,6 +60,11 @@ type Config struct {
 	// https://feedback.example.com, used in the links of feedback tokens.
 	// Empty means the scheme and host of each request.
 	PublicURL string
+	// Spec is the OpenAPI document to serve and enforce; empty means the
+	// openapi.yaml built in (feedbackd.OpenAPI). An edited copy serves
+	// contract-first users who change rules in the spec alone; the
+	// generated types must still be the ones it was generated into.
+	Spec []byte
 	// Metrics, when set, records requests, store errors, stored feedback
 	// and rate-limit refusals, and is served at GET /metrics (outside the
 	// versioned API, without authentication). Nil turns both off.
@@ -73,6 +78,8 @@ type Server struct {
 	now       func() time.Time
 	sealer    *token.Sealer
 	publicURL string
+	// rules are the request rules read from the spec (rules.go).
+	rules rules
 	// apiBase is the path the versioned API lives under (/v1), from the spec.
 	apiBase  string
 	inflight inflight
@@ -101,7 +108,11 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	}
 	cfg.BodyBudget = max(cfg.BodyBudget, cfg.BodyLimit)
 	cfg.Store = cfg.Metrics.Store(cfg.Store)
-	rawSpec, spec, err := contract()
+	rawSpec, spec, err := contract(cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := loadRules(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +126,8 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	}
 	s := &Server{
 		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
-		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		inflight:  inflight{keys: map[string]struct{}{}},
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), rules: rules,
+		inflight: inflight{keys: map[string]struct{}{}},
 	}
 	go s.purgeIdempotency(ctx)
 	routes := routeTable(spec)
@@ -147,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		}),
 	)
 
-	validate, err := requestValidator(spec, s.createFast)
+	validate, err := requestValidator(spec, s.rules.fast, s.createFast)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ var schemaOptions = sync.OnceValue(func() []openapi3.SchemaValidationOption {
 //
 // A POST /v1/feedback body the fast path decodes is handed to fast, in
 // place of the rest of the chain: the generated handler would bind it again.
-func requestValidator(spec *openapi3.T, fast func(echo.Context, *fastDecoded) error) (echo.MiddlewareFunc, error) {
+func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context, *fastDecoded) error) (echo.MiddlewareFunc, error) {
 	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
 		// An absolute server URL makes the router match hosts, and every
 		// request 404s; the spec must name its base path only.
@@ -84,7 +84,7 @@ func requestValidator(spec *openapi3.T, fast func(echo.Context, *fastDecoded) er
 			req := c.Request()
 			if fastRoutes[req.Method+" "+c.Path()] && fastEligible(req) {
 				if body, ok := c.Get(rawBodyKey).([]byte); ok {
-					if d, ok := fastDecode(body); ok {
+					if d, ok := fastDecode(rules, body); ok {
 						return fast(c, d)
 					}
 				}
