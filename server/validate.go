@@ -52,6 +52,9 @@ var schemaOptions = sync.OnceValue(func() []openapi3.SchemaValidationOption {
 //
 // A POST /v1/feedback body the fast path decodes is handed to fast, in
 // place of the rest of the chain: the generated handler would bind it again.
+//
+// A query parameter the operation does not declare is refused before
+// either path (declaredQuery): kin-openapi would ignore it.
 func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context, *fastDecoded) error) (echo.MiddlewareFunc, error) {
 	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
 		// An absolute server URL makes the router match hosts, and every
@@ -79,9 +82,24 @@ func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context
 			}
 		}
 	}
+	queries, err := declaredQueries(spec, base)
+	if err != nil {
+		return nil, err
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
+			// Parameters the spec does not declare are refused first, on
+			// every operation, before the fast path can skip the rest.
+			if req.URL.RawQuery != "" {
+				d := queries[req.Method+" "+c.Path()]
+				if d == nil {
+					return fmt.Errorf("route %s %s is not an operation of the spec", req.Method, c.Path())
+				}
+				if err := d.refuseUndeclared(req.URL.RawQuery); err != nil {
+					return err
+				}
+			}
 			if fastRoutes[req.Method+" "+c.Path()] && fastEligible(req) {
 				if body, ok := c.Get(rawBodyKey).([]byte); ok {
 					if d, ok := fastDecode(rules, body); ok {

@@ -443,6 +443,11 @@ func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
 		{"list metadata nested value", "GET", "/v1/feedback?metadata=%7B%22a%22%3A%7B%7D%7D", jsonKey, ``, 400, "metadata"},
 		{"list bad cursor", "GET", "/v1/feedback?cursor=bogus", jsonKey, ``, 400, "cursor"},
 		{"list empty trace_id list", "GET", "/v1/feedback?trace_id=,", jsonKey, ``, 400, "trace_id"},
+		{"list with a typo for trace_id", "GET", "/v1/feedback?tarce_id=existing", jsonKey, ``, 400, "tarce_id"},
+		{"create with an undeclared parameter", "POST", "/v1/feedback?trace_id=b", jsonKey, `{"trace_id":"a","value":1}`, 400, "trace_id"},
+		{"delete with an undeclared parameter", "DELETE", "/v1/feedback/" + id.String() + "?force=1", jsonKey, ``, 400, "force"},
+		{"analytics with a Portkey log filter", "GET", "/v1/analytics/graphs/feedbacks/scores?time_of_generation_min=2026-01-01T00:00:00Z&time_of_generation_max=2026-01-02T00:00:00Z&cost_min=1", jsonKey, ``, 400, "cost_min"},
+		{"query string not URL encoding", "GET", "/v1/feedback?limit=%zz", jsonKey, ``, 400, ""},
 		{"unknown route", "GET", "/v1/nope", jsonKey, ``, 404, ""},
 		{"wrong method", "PATCH", "/v1/feedback", jsonKey, `{}`, 405, ""},
 	}
@@ -473,6 +478,104 @@ func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
 	f, err := c.Feedback.Get(context.Background(), id)
 	if err != nil || f.Value != 1 || f.Weight != 1 {
 		t.Errorf("existing feedback changed: %+v, %v", f, err)
+	}
+}
+
+// A query parameter an operation does not declare is refused, naming it,
+// on every operation of the versioned API (the fast path for POST
+// /v1/feedback too); Portkey's analytics filters over request logs are
+// refused saying that feedbackd has none; workspace_slug, declared, is
+// accepted and ignored.
+func testUndeclaredQueryParametersAreRefused(t *testing.T, b backend) {
+	ctx := context.Background()
+	inst := start(t, b, "", nil)
+	c := inst.client(t, inst.key)
+	id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "kept", Value: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "by-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonKey := map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"}
+	key := map[string]string{"x-portkey-api-key": inst.key}
+	noKey := map[string]string{"Content-Type": "application/json"}
+	now := time.Now().UTC()
+	rng := "time_of_generation_min=" + now.Add(-time.Hour).Format(time.RFC3339) + "&time_of_generation_max=" + now.Add(time.Hour).Format(time.RFC3339)
+	const listTakes = "is not a parameter of this operation, which takes: created_after, created_before, cursor, limit, metadata, trace_id, value_max, value_min"
+	cases := []struct {
+		name, method, path string
+		header             map[string]string
+		body               string
+		status             int
+		message            string   // the whole message, when given
+		paths              []string // the field errors' paths, in order
+	}{
+		{"typo on list", "GET", "/v1/feedback?tarce_id=kept", key, ``, 400,
+			`unknown query parameter "tarce_id"`, []string{"tarce_id"}},
+		{"several, sorted, beside a declared one", "GET", "/v1/feedback?trace_id=kept&tarce_id=x&Limit=2", key, ``, 400,
+			`unknown query parameters "Limit", "tarce_id"`, []string{"Limit", "tarce_id"}},
+		{"an empty name", "GET", "/v1/feedback?=x", key, ``, 400, `unknown query parameter ""`, []string{""}},
+		{"create, fast path", "POST", "/v1/feedback?foo=1", jsonKey, `{"trace_id":"a","value":1}`, 400,
+			`unknown query parameter "foo"`, []string{"foo"}},
+		{"bulk create, fast path", "POST", "/v1/feedback?foo=1", jsonKey, `[{"trace_id":"a","value":1}]`, 400, "", []string{"foo"}},
+		{"create, index-keyed body (full path)", "POST", "/v1/feedback?foo=1", jsonKey, `{"0":{"traceID":"a","value":1}}`, 400, "", []string{"foo"}},
+		{"update named like a body member", "PUT", "/v1/feedback/" + id.String() + "?value=5", jsonKey, `{"value":2}`, 400, "", []string{"value"}},
+		{"update by POST", "POST", "/v1/feedback/" + id.String() + "?x=1", jsonKey, `{"value":2}`, 400, "", []string{"x"}},
+		{"get", "GET", "/v1/feedback/" + id.String() + "?expand=all", key, ``, 400, "", []string{"expand"}},
+		{"delete", "DELETE", "/v1/feedback/" + id.String() + "?force=true", key, ``, 400, "", []string{"force"}},
+		{"create a token", "POST", "/v1/feedback/tokens?x=1", jsonKey, `{"trace_id":"t"}`, 400, "", []string{"x"}},
+		{"submit with a token", "POST", "/v1/feedback/tokens/" + tok.Token + "?x=1", noKey, `{"value":1}`, 400, "", []string{"x"}},
+		{"analytics typo", "GET", "/v1/analytics/graphs/feedbacks?" + rng + "&granularty=day", key, ``, 400,
+			`unknown query parameter "granularty"`, []string{"granularty"}},
+		{"Portkey log filter", "GET", "/v1/analytics/graphs/feedbacks/scores?" + rng + "&cost_min=0.5", key, ``, 400,
+			`unknown query parameter "cost_min": feedbackd has no request logs to filter by cost_min`, []string{"cost_min"}},
+		{"Portkey log filters and another", "GET", "/v1/analytics/groups/metadata/_user?" + rng + "&status_code=200&order_by=requests&cache_status=HIT", key, ``, 400,
+			`unknown query parameters "cache_status", "order_by", "status_code": feedbackd has no request logs to filter by cache_status, status_code`,
+			[]string{"cache_status", "order_by", "status_code"}},
+		{"weighted graph with a log filter", "GET", "/v1/analytics/graphs/feedbacks/weighted?" + rng + "&virtual_keys=vk", key, ``, 400, "", []string{"virtual_keys"}},
+		{"not URL encoding", "GET", "/v1/feedback?trace_id=%zz", key, ``, 400, `the query string is not valid: invalid URL escape "%zz"`, nil},
+		{"workspace_slug is declared and ignored", "GET", "/v1/analytics/graphs/feedbacks/weighted?" + rng + "&workspace_slug=elsewhere", key, ``, 200, "", nil},
+		{"declared parameters only", "GET", "/v1/feedback?trace_id=kept&limit=5", key, ``, 200, "", nil},
+		{"authentication comes first", "GET", "/v1/feedback?tarce_id=kept", nil, ``, 401, "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := inst.do(t, tc.method, tc.path, tc.header, tc.body)
+			if status != tc.status {
+				t.Fatalf("status: got %d, want %d (%s)", status, tc.status, body)
+			}
+			if status == 200 {
+				return
+			}
+			var e struct {
+				Status  string `json:"status"`
+				Message string `json:"message"`
+				Errors  []struct{ Path, Message string }
+			}
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Status != "failure" || e.Message == "" {
+				t.Fatalf("body is not the Error JSON: %s", body)
+			}
+			if tc.message != "" && e.Message != tc.message {
+				t.Errorf("message: got %q, want %q", e.Message, tc.message)
+			}
+			var paths []string
+			for _, f := range e.Errors {
+				paths = append(paths, f.Path)
+			}
+			if !slices.Equal(paths, tc.paths) {
+				t.Errorf("field errors: got %+v, want paths %q", e.Errors, tc.paths)
+			}
+			if tc.name == "typo on list" && len(e.Errors) > 0 && e.Errors[0].Message != listTakes {
+				t.Errorf("field error: got %q, want %q", e.Errors[0].Message, listTakes)
+			}
+		})
+	}
+
+	all := collect(t, c, client.ListFeedbackParams{})
+	if len(all) != 1 || all[0].ID != id || all[0].Value != 1 {
+		t.Errorf("after refused requests the store holds %+v, want only the first, unchanged", all)
 	}
 }
 

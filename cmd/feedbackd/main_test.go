@@ -129,6 +129,7 @@ var endToEnd = []struct {
 	{"RestartKeepsData", testRestartKeepsData},
 	{"BadInputIsRejectedAndStoresNothing", testBadInputIsRejectedAndStoresNothing},
 	{"CaseVariantKeysAreIgnored", testCaseVariantKeysAreIgnored},
+	{"UndeclaredQueryParametersAreRefused", testUndeclaredQueryParametersAreRefused},
 	{"Probes", testProbes},
 	{"BearerKeyAndPortkeyHeaderBothWork", testBearerKeyAndPortkeyHeaderBothWork},
 	{"ShutdownLosesNothingAcknowledged", testShutdownLosesNothingAcknowledged},
