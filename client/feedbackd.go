@@ -8,6 +8,11 @@
 //	id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "trace-1", Value: 5})
 //	for f, err := range c.Feedback.List(ctx, client.ListFeedbackParams{}) { ... }
 //
+// The package is a module of its own (client/go.mod) whose go line is as
+// old as its dependencies allow, so programs on older Go can import it; the
+// range loop above needs Go 1.23, before it List's result is called with a
+// yield function.
+//
 // Feedback tokens let an end user's browser record feedback without a key:
 //
 //	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "trace-1"})
@@ -34,8 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
-	"math/rand/v2"
+	"math/rand"
 	"net/http"
 	"os"
 	"strconv"
@@ -208,7 +212,12 @@ func (s *FeedbackService) Delete(ctx context.Context, id UUID) error {
 // List returns every feedback matching params, newest first, fetching page
 // after page as the loop goes on. params.Cursor is where it starts. The
 // loop ends at the first error, which it yields.
-func (s *FeedbackService) List(ctx context.Context, params ListFeedbackParams) iter.Seq2[Feedback, error] {
+//
+// The result is an iter.Seq2[Feedback, error] (assignable to one, and
+// ranged over with for f, err := range on Go 1.23 or later), spelled as a
+// plain func type so that the package builds on the older Go its go.mod
+// declares, where a caller passes the yield function itself.
+func (s *FeedbackService) List(ctx context.Context, params ListFeedbackParams) func(yield func(Feedback, error) bool) {
 	return func(yield func(Feedback, error) bool) {
 		for {
 			page, err := s.ListPage(ctx, params)
@@ -449,7 +458,7 @@ func (d retryingDoer) retryable(req *http.Request, resp *http.Response, err erro
 // full jitter so that many clients do not retry in step.
 func backoff(attempt int) time.Duration {
 	ceiling := min(backoffBase<<min(attempt, 16), maxRetryWait)
-	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
+	return time.Duration(rand.Int63n(int64(ceiling))) + time.Millisecond
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date; one
