@@ -40,8 +40,14 @@ lint-spec:
 	cd tools/lint-spec && npm ci --no-audit --no-fund --silent && \
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npm run --silent lint
 
+# client/ is a module of its own (an old go line, so older Go can import
+# it): ./... from the root does not reach it, so vet and go-test name it.
+# mod tidy -diff fails when client/go.mod or go.sum is not tidy.
+CLIENT := client
+
 vet:
 	$(GO) vet ./...
+	cd $(CLIENT) && $(GO) vet ./... && $(GO) mod tidy -diff
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
@@ -52,6 +58,7 @@ fmt-check:
 # FEEDBACKD_TEST_POSTGRES_URL); without PostgreSQL they say they are skipped.
 go-test:
 	scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+	cd $(CLIENT) && $(GO) test -race -count=1 ./...
 
 # Portkey's official Node SDK (npm portkey-ai, pinned by package-lock.json)
 # against the real server binary.
