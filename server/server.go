@@ -130,7 +130,10 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		inflight: inflight{keys: map[string]struct{}{}},
 	}
 	go s.purgeIdempotency(ctx)
-	routes := routeTable(spec)
+	routes, err := routeTable(spec)
+	if err != nil {
+		return nil, err
+	}
 	s.apiBase = routes.apiBase
 
 	e := echo.New()
@@ -189,21 +192,26 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	return e, nil
 }
 
-// routes is the gen.EchoRouter that registers each generated route where
-// the spec puts it, with the middleware its security asks for:
-//   - paths with their own servers (the probes) at that URL, unauthenticated;
-//   - operations of the versioned API (under the document's server URL)
-//     that need a key: API-key authentication, rate limit, validation;
+// routes is the gen.EchoRouter that registers each generated route under
+// the document's server URL (/v1), with the middleware its declaration
+// asks for:
+//   - the probes (paths marked x-feedbackd-probe): no authentication, rate
+//     limit or validation, and a second route at the root (/healthz), the
+//     path process supervisors and load balancers are configured with;
+//   - operations that need a key: API-key authentication, rate limit,
+//     validation;
 //   - operations that need none (security: []): feedback-token
 //     authentication, rate limit, validation, and CORS.
 //
 // The spec stays the only place that says where a route is and who may
-// call it.
+// call it. Every path lives under the server URL: generated clients (and
+// mock servers such as Prism) ignore path-level servers, so a path that
+// declared its own would be unreachable to them.
 type routes struct {
 	e       *echo.Echo
 	apiBase string
-	// prefix maps an Echo path to the server URL it lives under.
-	prefix map[string]string
+	// probe holds the Echo paths of the probes.
+	probe map[string]bool
 	// open holds "METHOD path" of the API's operations without security.
 	open map[string]bool
 	// public holds the full Echo paths that answer CORS.
@@ -217,18 +225,23 @@ type routes struct {
 	idempotent, validate echo.MiddlewareFunc
 }
 
-func routeTable(spec *openapi3.T) *routes {
-	r := &routes{prefix: map[string]string{}, open: map[string]bool{}, public: map[string]bool{}, keyable: map[string]bool{}}
+// probeExtension marks a path item as a probe.
+const probeExtension = "x-feedbackd-probe"
+
+func routeTable(spec *openapi3.T) (*routes, error) {
+	r := &routes{probe: map[string]bool{}, open: map[string]bool{}, public: map[string]bool{}, keyable: map[string]bool{}}
 	if len(spec.Servers) > 0 {
 		r.apiBase = strings.TrimSuffix(spec.Servers[0].URL, "/")
 	}
 	for path, item := range spec.Paths.Map() {
-		p := echoPath(path)
 		if len(item.Servers) > 0 {
-			r.prefix[p] = strings.TrimSuffix(item.Servers[0].URL, "/")
+			return nil, fmt.Errorf("server: %s declares its own servers, which generated clients ignore; serve it under %q", path, r.apiBase)
+		}
+		p := echoPath(path)
+		if item.Extensions[probeExtension] == true {
+			r.probe[p] = true
 			continue
 		}
-		r.prefix[p] = r.apiBase
 		for method, op := range item.Operations() {
 			if op.Security != nil && len(*op.Security) == 0 {
 				r.open[method+" "+p] = true
@@ -239,23 +252,24 @@ func routeTable(spec *openapi3.T) *routes {
 			}
 		}
 	}
-	return r
+	return r, nil
 }
 
 func (r *routes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
-	prefix, api := r.prefix[path]
-	if api && prefix == r.apiBase {
-		chain := r.keyed
-		if r.open[method+" "+path] {
-			chain = r.tokened
-		}
-		chain = append([]echo.MiddlewareFunc{}, chain...)
-		if r.keyable[method+" "+path] {
-			chain = append(chain, r.idempotent)
-		}
-		m = append(append(chain, r.validate), m...)
+	if r.probe[path] {
+		r.e.Add(method, path, h, m...)
+		return r.e.Add(method, r.apiBase+path, h, m...)
 	}
-	return r.e.Add(method, prefix+path, h, m...)
+	chain := r.keyed
+	if r.open[method+" "+path] {
+		chain = r.tokened
+	}
+	chain = append([]echo.MiddlewareFunc{}, chain...)
+	if r.keyable[method+" "+path] {
+		chain = append(chain, r.idempotent)
+	}
+	m = append(append(chain, r.validate), m...)
+	return r.e.Add(method, r.apiBase+path, h, m...)
 }
 
 // echoPath turns /feedback/{id} into /feedback/:id, as the generated code

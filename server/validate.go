@@ -77,7 +77,7 @@ func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context
 	base := strings.TrimSuffix(spec.Servers[0].URL, "/")
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			if takesFeedbackInput(op) && len(item.Servers) == 0 {
+			if takesFeedbackInput(op) {
 				fastRoutes[method+" "+base+echoPath(path)] = true
 			}
 		}

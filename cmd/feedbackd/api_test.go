@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -604,13 +605,48 @@ func testCaseVariantKeysAreIgnored(t *testing.T, b backend) {
 	}
 }
 
+// The probes answer under the API's server URL, where the spec declares
+// them and so where generated clients call them, and at the root, where
+// process supervisors look; without a key either way.
 func testProbes(t *testing.T, b backend) {
 	inst := start(t, b, "", nil)
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/v1/healthz", "/v1/readyz"} {
 		status, body := inst.do(t, "GET", path, nil, "")
 		if status != 200 || body != `{"status":"ok"}`+"\n" {
 			t.Errorf("%s: got %d %q", path, status, body)
 		}
+	}
+	// The root aliases are outside the spec (as /metrics is), so there is
+	// no operation to check their answers against.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(inst.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != `{"status":"ok"}`+"\n" {
+			t.Errorf("%s: got %d %q", path, resp.StatusCode, body)
+		}
+	}
+	raw, err := client.NewClientWithResponses(inst.base+"/v1", client.WithHTTPClient(validatingDoer{t, http.DefaultClient}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	health, err := raw.GetHealthWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if health.JSON200 == nil || health.JSON200.Status != client.Ok {
+		t.Errorf("GetHealth: got %d %s, want 200 ok", health.StatusCode(), health.Body)
+	}
+	ready, err := raw.GetReadinessWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ready.JSON200 == nil || ready.JSON200.Status != client.Ok {
+		t.Errorf("GetReadiness: got %d %s, want 200 ok", ready.StatusCode(), ready.Body)
 	}
 }
 
