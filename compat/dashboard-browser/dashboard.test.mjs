@@ -9,13 +9,11 @@
 // bin/dashboard.png at the top of the repository, which git ignores).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startFeedbackd } from '../feedbackd.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -55,23 +53,9 @@ let browser, base;
 const problems = [];
 
 async function startServer(...flags) {
-  const dir = mkdtempSync(join(tmpdir(), 'feedbackd-dashboard-'));
-  const proc = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--db', join(dir, 'feedbackd.db'), '--log-level', 'warn', ...flags], {
-    env: { ...process.env, FEEDBACKD_BOOTSTRAP_KEY: key },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  servers.push({ proc, dir });
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('feedbackd did not start in 60s')), 60000);
-    proc.on('exit', (code) => fail(new Error(`feedbackd exited with ${code}`)));
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      const m = line.match(/feedbackd listening on (http:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-  });
+  const server = await startFeedbackd(bin, key, ...flags);
+  servers.push(server);
+  return server.base;
 }
 
 async function post(body) {
@@ -93,10 +77,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const { proc, dir } of servers) {
-    proc.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  for (const { stop } of servers) stop();
 });
 
 // open starts a fresh browser context (empty sessionStorage) on the

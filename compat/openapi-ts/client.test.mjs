@@ -14,44 +14,25 @@
 // FEEDBACKD_BIN names the feedbackd binary (make builds bin/feedbackd).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startFeedbackd } from '../feedbackd.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.FEEDBACKD_BIN ?? resolve(here, '../../bin/feedbackd');
 const key = 'fbk_openapi_ts_compat_' + 'x'.repeat(20);
 const openapiTs = join(here, 'node_modules/@hey-api/openapi-ts/bin/run.js');
 const tsc = join(here, 'node_modules/typescript/bin/tsc');
-let server, dir, base;
+let stop, dir, base;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'feedbackd-openapi-ts-'));
-  server = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--db', join(dir, 'feedbackd.db'), '--log-level', 'warn'], {
-    env: { ...process.env, FEEDBACKD_BOOTSTRAP_KEY: key },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  base = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('feedbackd did not start in 30s')), 30000);
-    server.on('exit', (code) => fail(new Error(`feedbackd exited with ${code}`)));
-    createInterface({ input: server.stdout }).on('line', (line) => {
-      const m = line.match(/feedbackd listening on (http:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-  });
+  ({ base, dir, stop } = await startFeedbackd(bin, key));
 });
 
-after(() => {
-  server?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => stop?.());
 
 // run runs a Node script (openapi-ts, tsc) in dir and fails the test with
 // its output when it fails.

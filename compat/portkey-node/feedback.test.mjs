@@ -7,42 +7,21 @@
 // FEEDBACKD_BIN names the feedbackd binary (make builds bin/feedbackd).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import { Portkey } from 'portkey-ai';
+import { startFeedbackd } from '../feedbackd.mjs';
 
 const bin = process.env.FEEDBACKD_BIN ?? resolve('../../bin/feedbackd');
 const key = 'fbk_portkey_node_compat_' + 'x'.repeat(20);
-let server, dir, base, portkey;
+let stop, base, portkey;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'feedbackd-node-'));
-  server = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--db', join(dir, 'feedbackd.db'), '--log-level', 'warn'], {
-    env: { ...process.env, FEEDBACKD_BOOTSTRAP_KEY: key },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  base = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('feedbackd did not start in 30s')), 30000);
-    server.on('exit', (code) => fail(new Error(`feedbackd exited with ${code}`)));
-    createInterface({ input: server.stdout }).on('line', (line) => {
-      const m = line.match(/feedbackd listening on (http:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-  });
+  ({ base, stop } = await startFeedbackd(bin, key));
   // The only change from a Portkey setup: the base URL.
   portkey = new Portkey({ apiKey: key, baseURL: `${base}/v1` });
 });
 
-after(() => {
-  server?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => stop?.());
 
 // stored reads a feedback back with feedbackd's own read API.
 async function stored(id) {
