@@ -40,10 +40,6 @@ type declaredQuery struct {
 func declaredQueries(spec *openapi3.T, base string) (map[string]*declaredQuery, error) {
 	out := map[string]*declaredQuery{}
 	for path, item := range spec.Paths.Map() {
-		if len(item.Servers) > 0 {
-			// The probes: outside the versioned API and its validation.
-			continue
-		}
 		for method, op := range item.Operations() {
 			d := &declaredQuery{names: map[string]bool{}, logFilters: map[string]bool{}}
 			for _, ps := range []openapi3.Parameters{item.Parameters, op.Parameters} {
