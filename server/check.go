@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
-	"slices"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -28,7 +25,8 @@ func (e *FeedbackError) Error() string {
 }
 
 // builtIn is what CheckFeedback checks by: the built-in spec's
-// FeedbackRequest schema and the rules the server reads from it.
+// FeedbackRequest schema as a request body, and the rules the server
+// reads from the spec.
 var builtIn = sync.OnceValues(func() (checker, error) {
 	_, spec, err := contract(nil)
 	if err != nil {
@@ -39,23 +37,25 @@ var builtIn = sync.OnceValues(func() (checker, error) {
 		return checker{}, errors.New("the spec has no FeedbackRequest schema")
 	}
 	r, err := loadRules(spec)
-	return checker{schema: ref.Value, rules: r}, err
+	body := &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(ref)}
+	return checker{body: body, rules: r}, err
 })
 
 type checker struct {
-	schema *openapi3.Schema
-	rules  rules
+	body  *openapi3.RequestBodyRef
+	rules rules
 }
 
 // CheckFeedback decodes one feedback item, the JSON object of a
 // FeedbackRequest (other members are ignored, as the API ignores them), and
-// checks it by exactly the rules POST /v1/feedback applies to each item:
-// the built-in spec's FeedbackRequest schema and its x-metadata-limits. It takes the API's own way: the fast path's
-// decoder when it is sure, the spec's schema otherwise. feedbackd import
-// uses it, so no imported row is one the API would have refused.
+// checks it by exactly the rules POST /v1/feedback applies to each item,
+// the same way: the fast path's decoder when it is sure, else the request
+// validator's openapi3filter check (validateBody) of the built-in spec's
+// FeedbackRequest, and its x-metadata-limits. feedbackd import uses it, so
+// no imported row is one the API would have refused.
 func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
-	if !utf8.Valid(raw) {
-		return gen.FeedbackRequest{}, &FeedbackError{Message: "is not valid UTF-8"}
+	if msg := badJSON(raw); msg != "" {
+		return gen.FeedbackRequest{}, &FeedbackError{Message: msg}
 	}
 	c, err := builtIn()
 	if err != nil {
@@ -67,9 +67,15 @@ func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
 		it, ok = c.rules.fast.item(raw)
 	}
 	if !ok {
-		if it, err = checkFeedbackSlow(c.schema, raw); err != nil {
+		v, err := validateBody(context.Background(), c.body, raw)
+		if err != nil {
+			return gen.FeedbackRequest{}, feedbackError(err)
+		}
+		items, err := bindItems([]any{v})
+		if err != nil {
 			return gen.FeedbackRequest{}, err
 		}
+		it = items[0]
 	}
 	if it.Metadata != nil {
 		if fe := c.rules.meta.check([]string{"metadata"}, *it.Metadata); fe != nil {
@@ -79,32 +85,15 @@ func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
 	return it, nil
 }
 
-// checkFeedbackSlow validates an item the fast path declined against the
-// spec's schema, as the request validator would, and binds it.
-func checkFeedbackSlow(schema *openapi3.Schema, raw []byte) (gen.FeedbackRequest, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		return gen.FeedbackRequest{}, &FeedbackError{Message: "is not one JSON value"}
+// feedbackError is the first field error of a refused item, as the API
+// would list it.
+func feedbackError(err error) error {
+	var re *requestError
+	if !errors.As(err, &re) {
+		return err
 	}
-	opts := append(slices.Clone(schemaOptions()), openapi3.VisitAsRequest())
-	if err := schema.VisitJSON(v, opts...); err != nil {
-		if fes := fieldErrors(err); len(fes) > 0 {
-			return gen.FeedbackRequest{}, &FeedbackError{Path: fes[0].Path, Message: fes[0].Message}
-		}
-		return gen.FeedbackRequest{}, &FeedbackError{Message: err.Error()}
+	if len(re.fields) > 0 {
+		return &FeedbackError{Path: re.fields[0].Path, Message: re.fields[0].Message}
 	}
-	integralNumbers(schema, v)
-	items, err := bindItems([]any{v})
-	if err != nil {
-		return gen.FeedbackRequest{}, &FeedbackError{Message: err.Error()}
-	}
-	// Binding decodes numbers into float64; the metadata as validated
-	// keeps their spelling (1e21 stays 1e21, 12345678901234567890 exact).
-	if m, ok := v.(map[string]any)["metadata"].(map[string]any); ok {
-		md := gen.Metadata(m)
-		items[0].Metadata = &md
-	}
-	return items[0], nil
+	return &FeedbackError{Message: re.message}
 }

@@ -13,20 +13,14 @@ import (
 // The fast path decodes the common POST /v1/feedback bodies (one feedback
 // object, or an array of them, with the spec's members) in one pass and
 // checks exactly the rules the spec's FeedbackInput schema states, so the
-// request skips kin-openapi's generic validation and the decode, re-encode
-// and decode that binding its result costs. It is deliberately narrow:
-// anything it is not sure of (the Node SDK's index-keyed form, a member
+// request skips kin-openapi's generic decode into maps and validation, and
+// binding their result. It is deliberately narrow: anything it is not sure of (the Node SDK's index-keyed form, a member
 // spelled in another case, a number written with a fraction or an exponent,
 // any rule broken) makes it decline, and the request takes the full path,
 // which also writes the error. A differential fuzz test (FuzzFastPath)
 // holds it to that: whatever it accepts, kin-openapi accepts, with the same
 // values. Its rules are the loaded spec's (fastRules): after any edit of the
 // spec it enforces exactly that, or declines everything.
-
-type fastDecoded struct {
-	items []gen.FeedbackRequest
-	bulk  bool
-}
 
 // fastDecode decodes body if it is certainly a valid FeedbackInput of the
 // common shapes, and reports false otherwise (the caller then validates it
@@ -36,7 +30,7 @@ type fastDecoded struct {
 // decoding it into maps of raw members: body is one valid JSON value
 // (readBody checked), so finding where each member and item ends is all
 // the scanner does, and anything it does not expect is a decline.
-func fastDecode(r *fastRules, body []byte) (*fastDecoded, bool) {
+func fastDecode(r *fastRules, body []byte) (*feedbackBody, bool) {
 	i := skipSpace(body, 0)
 	if r == nil {
 		return nil, false
@@ -54,7 +48,7 @@ func fastDecode(r *fastRules, body []byte) (*fastDecoded, bool) {
 		if !ok {
 			return nil, false
 		}
-		return &fastDecoded{items: []gen.FeedbackRequest{it}}, true
+		return &feedbackBody{items: []gen.FeedbackRequest{it}}, true
 	case '[':
 		items := make([]gen.FeedbackRequest, 0, 16)
 		end, ok := elements(body, i, func(raw []byte) bool {
@@ -68,7 +62,7 @@ func fastDecode(r *fastRules, body []byte) (*fastDecoded, bool) {
 		if !ok || skipSpace(body, end) != len(body) || len(items) < r.minItems {
 			return nil, false
 		}
-		return &fastDecoded{items: items, bulk: true}, true
+		return &feedbackBody{items: items, bulk: true}, true
 	}
 	return nil, false
 }

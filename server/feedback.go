@@ -1,12 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/feedbackd/feedbackd/gen"
@@ -26,25 +25,25 @@ import (
 // createdMessage is the message of CreateFeedback's answer.
 const createdMessage = "feedback recorded"
 
-// CreateFeedback records one feedback or an atomic bulk of them. Bodies
-// the fast path decodes do not come here but to createFast.
-func (s *Server) CreateFeedback(ctx context.Context, req gen.CreateFeedbackRequestObject) (gen.CreateFeedbackResponseObject, error) {
-	items, bulk, err := feedbackItems(req.Body)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.createFeedback(ctx, items, bulk)
-	if err != nil {
-		return nil, err
-	}
-	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted(createdMessage, ids...)}, nil
+// feedbackBody is a FeedbackInput body as the items to store, in order.
+// bulk says whether it was a bulk (an array or index-keyed object), whose
+// items' error paths start with their index.
+type feedbackBody struct {
+	items []gen.FeedbackRequest
+	bulk  bool
 }
 
-// createFast is CreateFeedback for a body the fast path decoded: the
-// request validator calls it in place of the generated handler, whose
-// binding would decode the body once more, and it writes the same answer
-// the generated code writes (TestFastAnswerIsTheGeneratedOne).
-func (s *Server) createFast(c echo.Context, d *fastDecoded) error {
+// CreateFeedback is never called: the request validator answers POST
+// /v1/feedback itself (createItems) with the items it decoded, which the
+// generated FeedbackInput would hold as raw JSON to decode again.
+func (s *Server) CreateFeedback(context.Context, gen.CreateFeedbackRequestObject) (gen.CreateFeedbackResponseObject, error) {
+	return nil, errors.New("server: POST /v1/feedback reached the generated handler, not the request validator's createItems")
+}
+
+// createItems records the feedback of a validated body, one or an atomic
+// bulk, and writes the answer the generated code would write
+// (TestFastAnswerIsTheGeneratedOne).
+func (s *Server) createItems(c echo.Context, d *feedbackBody) error {
 	ids, err := s.createFeedback(c.Request().Context(), d.items, d.bulk)
 	if err != nil {
 		return err
@@ -140,35 +139,23 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 	return ids, nil
 }
 
-// feedbackItems unpacks the validated body, by exact member names (`VALUE`
-// is an unknown field, never `value`), into the items to store in order: a
-// single object, an array, or the index-keyed object of Portkey's Node SDK.
-// bulk says whether the body was a bulk (an array or index-keyed object),
-// whose items' error paths start with their index.
-func feedbackItems(body *gen.FeedbackInput) (items []gen.FeedbackRequest, bulk bool, err error) {
-	raw, err := body.MarshalJSON()
-	if err != nil {
-		return nil, false, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, false, fmt.Errorf("decode validated body: %w", err)
-	}
+// feedbackBodyOf unpacks a validated FeedbackInput value, by exact member
+// names (`VALUE` is an unknown field, never `value`): a single object, an
+// array, or the index-keyed object of Portkey's Node SDK.
+func feedbackBodyOf(v any) (*feedbackBody, error) {
 	switch v := v.(type) {
 	case []any:
-		items, err = bindItems(v)
-		return items, true, err
+		items, err := bindItems(v)
+		return &feedbackBody{items: items, bulk: true}, err
 	case map[string]any:
 		if _, single := v["trace_id"].(string); single {
-			items, err = bindItems([]any{v})
-			return items, false, err
+			items, err := bindItems([]any{v})
+			return &feedbackBody{items: items}, err
 		}
-		items, err = indexedItems(v)
-		return items, true, err
+		items, err := indexedItems(v)
+		return &feedbackBody{items: items, bulk: true}, err
 	}
-	return nil, false, fmt.Errorf("validated body is a %T", v)
+	return nil, fmt.Errorf("validated body is a %T", v)
 }
 
 // indexedItems orders the items of a FeedbackRequestIndexed body by their
@@ -202,7 +189,7 @@ func indexedItems(m map[string]any) ([]gen.FeedbackRequest, error) {
 func bindItems(items []any) ([]gen.FeedbackRequest, error) {
 	out := make([]gen.FeedbackRequest, len(items))
 	for i, it := range items {
-		if err := runtime.BindJSONValue(it, &out[i]); err != nil {
+		if err := bindValidated(it, &out[i]); err != nil {
 			return nil, fmt.Errorf("bind validated item %d: %w", i, err)
 		}
 	}

@@ -5,9 +5,10 @@
 //	request id + access log -> body limit -> CORS (token routes only)
 //	-> auth (API key or feedback token -> workspace) -> rate limit
 //	-> idempotency (writes with an Idempotency-Key)
-//	-> kin-openapi validation against openapi.yaml (embedded), or for
-//	   POST /v1/feedback the fast path, which hands what it decoded
-//	   straight to the handler (createFast)
+//	-> kin-openapi validation against openapi.yaml (embedded), which
+//	   decodes the body once; the strict handler binds that value
+//	   (validatedBinder). POST /v1/feedback's items, from it or from the
+//	   fast path, go straight to createItems.
 //	-> strict handler -> store -> typed response
 //
 // Every error leaves through one place, the Echo HTTPErrorHandler, as the
@@ -140,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.Binder = validatedBinder{}
 	origins := cfg.CORSOrigins
 	if len(origins) == 0 {
 		origins = []string{"*"}
@@ -161,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		}),
 	)
 
-	validate, err := requestValidator(spec, s.rules.fast, s.createFast)
+	validate, err := requestValidator(spec, s.rules.fast, s.createItems)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,23 +40,36 @@ var schemaOptions = sync.OnceValue(func() []openapi3.SchemaValidationOption {
 	}
 })
 
+// validationOptions are openapi3filter's options for every request, and
+// for every item feedbackd import checks (CheckFeedback).
+// KeepValidatedValue leaves the value it decoded and validated (defaults
+// applied) on the body, which is then bound, never decoded again.
+var validationOptions = sync.OnceValue(func() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		KeepValidatedValue:      true,
+		SchemaValidationOptions: schemaOptions(),
+	}
+})
+
 // requestValidator checks every request of the versioned API against the
-// embedded spec with kin-openapi. KeepValidatedValue hands the strict
-// handler exactly the value that was validated (defaults applied), which it
-// binds by exact member names. Authentication is done before it, by
-// Server.authenticate.
+// embedded spec with kin-openapi; the generated handlers then bind the
+// value it validated (validatedBinder). Authentication is done before it,
+// by Server.authenticate.
 //
 // It calls openapi3filter directly rather than through echo-middleware:
 // that wrapper (v1.1.0) unwraps a failed oneOf down to the MultiError of
 // both branches before any hook sees the RequestError, so an error could
 // no longer say whether a parameter or the body failed, nor which item.
 //
-// A POST /v1/feedback body the fast path decodes is handed to fast, in
-// place of the rest of the chain: the generated handler would bind it again.
+// A FeedbackInput body (POST /v1/feedback) is handed to create, in place
+// of the rest of the chain, as the items it holds: the fast path's when it
+// decodes the body, else the validated value's. The generated handler
+// would receive it as raw JSON (a oneOf) to decode once more.
 //
 // A query parameter the operation does not declare is refused before
 // either path (declaredQuery): kin-openapi would ignore it.
-func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context, *fastDecoded) error) (echo.MiddlewareFunc, error) {
+func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Context, *feedbackBody) error) (echo.MiddlewareFunc, error) {
 	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
 		// An absolute server URL makes the router match hosts, and every
 		// request 404s; the spec must name its base path only.
@@ -64,11 +78,6 @@ func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context
 	router, err := gorillamux.NewRouter(spec)
 	if err != nil {
 		return nil, fmt.Errorf("server: route the spec: %w", err)
-	}
-	options := &openapi3filter.Options{
-		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
-		KeepValidatedValue:      true,
-		SchemaValidationOptions: schemaOptions(),
 	}
 	// fastRoutes are the Echo routes ("METHOD path") whose body is a
 	// FeedbackInput: there the fast path is tried before the spec's
@@ -103,7 +112,7 @@ func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context
 			if fastRoutes[req.Method+" "+c.Path()] && fastEligible(req) {
 				if body, ok := c.Get(rawBodyKey).([]byte); ok {
 					if d, ok := fastDecode(rules, body); ok {
-						return fast(c, d)
+						return create(c, d)
 					}
 				}
 			}
@@ -118,19 +127,52 @@ func requestValidator(spec *openapi3.T, rules *fastRules, fast func(echo.Context
 					params[k] = u
 				}
 			}
-			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options}
+			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: validationOptions()}
 			if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
 				return validationError(err)
 			}
-			if vb, ok := req.Body.(interface{ ValidatedValue() any }); ok && route.Operation.RequestBody != nil {
-				mt := route.Operation.RequestBody.Value.Content.Get(echo.MIMEApplicationJSON)
-				if mt != nil && mt.Schema != nil && hasFractionSpelling(vb.ValidatedValue()) {
-					integralNumbers(mt.Schema.Value, vb.ValidatedValue())
+			v := validatedValue(req, route.Operation.RequestBody)
+			if fastRoutes[req.Method+" "+c.Path()] {
+				d, err := feedbackBodyOf(v)
+				if err != nil {
+					return err
 				}
+				return create(c, d)
 			}
 			return next(c)
 		}
 	}, nil
+}
+
+// validateBody checks raw, a JSON body, against rb, as requestValidator
+// checks a request's body (openapi3filter, the same options), and returns
+// the value validatedValue gives.
+func validateBody(ctx context.Context, rb *openapi3.RequestBodyRef, raw []byte) (any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	input := &openapi3filter.RequestValidationInput{Request: req, Options: validationOptions()}
+	if err := openapi3filter.ValidateRequestBody(ctx, input, rb.Value); err != nil {
+		return nil, validationError(err)
+	}
+	return validatedValue(req, rb), nil
+}
+
+// validatedValue is the body value openapi3filter validated for req (nil
+// when there is none), with every number its schema says is an integer in
+// its integer spelling (integralNumbers).
+func validatedValue(req *http.Request, rb *openapi3.RequestBodyRef) any {
+	vb, ok := req.Body.(interface{ ValidatedValue() any })
+	if !ok || rb == nil {
+		return nil
+	}
+	v := vb.ValidatedValue()
+	if mt := rb.Value.Content.Get(echo.MIMEApplicationJSON); mt != nil && mt.Schema != nil && hasFractionSpelling(v) {
+		integralNumbers(mt.Schema.Value, v)
+	}
+	return v
 }
 
 // takesFeedbackInput says whether an operation's body is the spec's
@@ -445,13 +487,14 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			if int64(len(data)) > limit {
 				return tooLarge(limit)
 			}
-			if !utf8.Valid(data) {
-				return &requestError{status: http.StatusBadRequest, message: "request body is not valid UTF-8"}
+			msg := ""
+			if mt, _ := mediaType(req); mt == echo.MIMEApplicationJSON && len(data) > 0 {
+				msg = badJSON(data)
+			} else if !utf8.Valid(data) {
+				msg = "is not valid UTF-8"
 			}
-			// kin-openapi decodes the first JSON value and ignores what
-			// follows it; a body must be exactly one value.
-			if mt, _ := mediaType(req); mt == echo.MIMEApplicationJSON && len(data) > 0 && !json.Valid(data) {
-				return &requestError{status: http.StatusBadRequest, message: "request body is not valid JSON (one JSON value, nothing after it)"}
+			if msg != "" {
+				return &requestError{status: http.StatusBadRequest, message: "request body " + msg}
 			}
 			req.Body = io.NopCloser(bytes.NewReader(data))
 			req.ContentLength = int64(len(data))
@@ -459,6 +502,20 @@ func readBody(limit int64) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// badJSON says what makes data no JSON body, or "" when it is one: it
+// must be valid UTF-8 (a decoder would quietly store U+FFFD in place of
+// bad bytes) and exactly one JSON value (kin-openapi decodes the first
+// value and ignores what follows it).
+func badJSON(data []byte) string {
+	if !utf8.Valid(data) {
+		return "is not valid UTF-8"
+	}
+	if !json.Valid(data) {
+		return "is not valid JSON (one JSON value, nothing after it)"
+	}
+	return ""
 }
 
 // mediaType is mime.ParseMediaType of the request's Content-Type, without

@@ -10,6 +10,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -110,8 +111,11 @@ func (s *Sealer) Open(tok string, now time.Time) (*Claims, error) {
 	if err != nil {
 		return nil, ErrInvalid
 	}
+	// Numbers stay json.Number: the metadata is stored as it was sealed.
 	var c Claims
-	if err := json.Unmarshal(plain, &c); err != nil || c.ID == "" || c.WorkspaceID == "" || c.KeyID == "" {
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil || c.ID == "" || c.WorkspaceID == "" || c.KeyID == "" {
 		return nil, ErrInvalid
 	}
 	if !now.Before(c.ExpiresAt) {
