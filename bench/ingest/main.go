@@ -114,17 +114,19 @@ type config struct {
 	// rateDuration on both servers in every round.
 	rates        rateList
 	rateDuration time.Duration
+	// exportRows is what the export mode fills the store to.
+	exportRows int
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
-type modeSet struct{ closed, open, bulk bool }
+type modeSet struct{ closed, open, bulk, export bool }
 
 func (m *modeSet) String() string {
 	var names []string
 	for _, mode := range []struct {
 		on   bool
 		name string
-	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}} {
+	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.export, "export"}} {
 		if mode.on {
 			names = append(names, mode.name)
 		}
@@ -142,8 +144,10 @@ func (m *modeSet) Set(s string) error {
 			m.open = true
 		case "bulk":
 			m.bulk = true
+		case "export":
+			m.export = true
 		default:
-			return fmt.Errorf("unknown mode %q (the modes are closed, open and bulk)", name)
+			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk and export)", name)
 		}
 	}
 	return nil
@@ -185,7 +189,8 @@ func main() {
 	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	cfg.modes = modeSet{closed: true, open: true, bulk: true}
-	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk")
+	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; export (the open loop at the first rate, alone and beside feedbackd export) runs only when named")
+	flag.IntVar(&cfg.exportRows, "export-rows", 1000000, "the export mode first fills the store to this many feedback")
 	cfg.rates = rateList{1000, 2000}
 	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
 	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
@@ -352,7 +357,7 @@ func pgExec(ctx context.Context, url string, statements ...string) error {
 // run is one load run against one server.
 type run struct {
 	target string // "feedbackd" or "ceiling"
-	kind   string // "warm-up", "round" (closed loop), "open" or "bulk"
+	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "quiet" or "export"
 	round  int
 	sent   int // requests the attacker sent
 	ok     int // requests answered 200
@@ -376,6 +381,10 @@ type run struct {
 	// rate when the attacker fell behind, and its latencies are then not
 	// those of that rate.
 	sendRate float64
+	// exports and walMax are what the export mode saw beside the run: the
+	// exports, and the SQLite WAL's largest size.
+	exports exports
+	walMax  int64
 	// sendLag is how late, against the pacer's schedule, the open-loop
 	// attacker sent its most delayed request: a long one means the load
 	// generator stalled, then caught up in a burst.
@@ -459,7 +468,7 @@ func measureModes(ctx context.Context, cfg config, backend string, fd, ce *proce
 	for _, step := range []struct {
 		on      bool
 		measure mode
-	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}} {
+	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.export, exportLoad}} {
 		if !step.on {
 			continue
 		}
@@ -483,7 +492,11 @@ func startFeedbackd(ctx context.Context, path, db, pprofAddr string) (*process, 
 		args = append(args, "--pprof-addr", pprofAddr)
 	}
 	env := append(childEnv(), "FEEDBACKD_BOOTSTRAP_KEY="+apiKey)
-	return startProcess(ctx, "feedbackd", path, args, env, feedbackdReady)
+	p, err := startProcess(ctx, "feedbackd", path, args, env, feedbackdReady)
+	if p != nil {
+		p.db = db
+	}
+	return p, err
 }
 
 // childEnv is this process's environment without FEEDBACKD_ variables, so
@@ -612,6 +625,8 @@ func label(r run) string {
 		return "round " + strconv.Itoa(r.round)
 	case "open":
 		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
+	case "quiet", "export":
+		return fmt.Sprintf("%s %d/s round %d", r.kind, r.rate, r.round)
 	}
 	return r.kind
 }
@@ -802,6 +817,7 @@ type process struct {
 	name           string
 	cmd            *exec.Cmd
 	url            string // its base URL, from the line it printed
+	db             string // feedbackd's --db
 	stdout, stderr *lineLog
 	done           chan struct{} // closed once it has exited
 	exitErr        error         // cmd.Wait's result, once done
@@ -1002,6 +1018,10 @@ func loadModes(cfg config) string {
 	if cfg.modes.bulk {
 		modes = append(modes, fmt.Sprintf("bulk: arrays of %d for %s", bulkSize, cfg.bulkDuration))
 	}
+	if cfg.modes.export {
+		modes = append(modes, fmt.Sprintf("export: %d requests a second, %s per run, alone and beside feedbackd export of %d feedback or more, rounds: %d",
+			cfg.rates[0], cfg.rateDuration, cfg.exportRows, cfg.rounds))
+	}
 	return strings.Join(modes, "; ")
 }
 
@@ -1110,6 +1130,7 @@ func printReport(w io.Writer, results []backendResult) int {
 	printClosed(w, results)
 	printOpen(w, results)
 	printBulk(w, results)
+	printExport(w, results)
 	fmt.Fprintln(w, "## Server logs")
 	fmt.Fprintln(w)
 	for _, res := range results {
