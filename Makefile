@@ -7,13 +7,15 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-export fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-export check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
 
+# -buildvcs=auto stamps the commit (feedbackd version prints it) even where
+# GOFLAGS turns stamping off.
 build:
-	$(GO) build -o $(BIN) ./cmd/feedbackd
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/feedbackd
 
 # Regenerate gen/ and client/client.gen.go from openapi.yaml.
 generate:
@@ -27,6 +29,13 @@ check-generated:
 	(cd "$$tmp" && $(GO) generate ./...) && \
 	diff -ru gen "$$tmp/gen" && diff -u client/client.gen.go "$$tmp/client/client.gen.go" && \
 	echo "generated code matches openapi.yaml"
+
+# Fail when openapi.yaml breaks a client of the last release (its spec is
+# compat/released/, found through CHANGELOG.md), unless
+# compat/breaking-changes.txt lists the change with a reason. oasdiff is
+# pinned as a go tool in go.mod.
+check-breaking:
+	scripts/check-breaking.sh
 
 # Lint openapi.yaml with Redocly CLI (tools/lint-spec: pinned by its
 # package-lock.json; the rules, and why any is off, in redocly.yaml).
@@ -104,7 +113,7 @@ browser-test: build
 dashboard-vendor:
 	scripts/vendor-dashboard.sh
 
-test: fmt-check vet check-generated lint-spec go-test compat-node compat-openapi-ts browser-test
+test: fmt-check vet check-generated check-breaking lint-spec go-test compat-node compat-openapi-ts browser-test
 
 # The analytics benchmark: loads BENCH_ROWS feedback into each store (SQLite,
 # and PostgreSQL when scripts/with-postgres.sh finds one) and times every

@@ -107,6 +107,19 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					return err
 				},
 			},
+			{
+				Name:        "version",
+				Usage:       "print the release, the commit it was built from, and the Go version",
+				Description: "The release is the version of the API contract the binary serves (CHANGELOG.md lists them).",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					v, err := version()
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprintln(stdout, v)
+					return err
+				},
+			},
 			exportCommand(dbFlag, stdout, stderr),
 			importCommand(dbFlag, stdout, stderr),
 			{

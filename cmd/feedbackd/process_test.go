@@ -23,7 +23,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "feedbackd")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-race", "-buildvcs=auto", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
