@@ -385,6 +385,9 @@ type run struct {
 	// exports, and the SQLite WAL's largest size.
 	exports exports
 	walMax  int64
+	// cpuPerRequest is the server's CPU time over the run per request
+	// answered 200.
+	cpuPerRequest time.Duration
 	// sendLag is how late, against the pacer's schedule, the open-loop
 	// attacker sent its most delayed request: a long one means the load
 	// generator stalled, then caught up in a burst.
@@ -590,9 +593,20 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 			return r, fmt.Errorf("%s: %w", backend, err)
 		}
 	}
+	cpuBefore, err := cpuTime(p.cmd.Process.Pid)
+	if err != nil {
+		return r, errors.Join(fmt.Errorf("%s: CPU time of %s: %w", backend, p.name, err), p.alive())
+	}
 	attack(ctx, &r, cfg.connections, targeter(p.url+"/v1/feedback", body), d)
 	if err := ctx.Err(); err != nil {
 		return r, err
+	}
+	cpuAfter, err := cpuTime(p.cmd.Process.Pid)
+	if err != nil {
+		return r, errors.Join(fmt.Errorf("%s: CPU time of %s: %w", backend, p.name, err), p.alive())
+	}
+	if r.ok > 0 {
+		r.cpuPerRequest = (cpuAfter - cpuBefore) / time.Duration(r.ok)
 	}
 	if r.target == "feedbackd" {
 		after, err := readCommits(ctx, p.url)
@@ -613,8 +627,8 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 	if r.rate > 0 {
 		extra += fmt.Sprintf("  sent %.0f/s, up to %s late", r.sendRate, ms(r.sendLag))
 	}
-	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  max %s  peak RSS %s  %d failed%s\n",
-		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), mb(r.peakRSS), r.sent-r.ok, extra)
+	fmt.Fprintf(os.Stderr, "%-8s %-9s %-9s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  max %s  CPU %s/req  peak RSS %s  %d failed%s\n",
+		backend, label(r), r.target, r.perSecond(), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), us(r.cpuPerRequest), mb(r.peakRSS), r.sent-r.ok, extra)
 	return r, nil
 }
 
@@ -915,6 +929,33 @@ func (p *process) logSummary() string {
 // peakRSS reads the peak resident set size (VmHWM) of a process. It is the
 // peak since the process started, so after a run it covers that run and
 // all before it on the same server.
+// cpuTime is the CPU time, user and system, that process pid has used:
+// per request, it is what a request costs the server however busy the
+// machine is, where latencies are not.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	_, rest, ok := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, errors.New("unexpected /proc stat line")
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}
+
 func peakRSS(pid int) (int64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -1082,6 +1123,7 @@ type stats struct {
 	max            time.Duration // the longest of any round, not a median
 	peakRSS        int64
 	failed         int
+	cpuPerRequest  time.Duration // the median of the rounds'
 	// rowsPerCommit is the median of the rounds' (0 for the ceiling).
 	rowsPerCommit float64
 	// minSendRate and sendLag are the open loop's: the lowest send rate of
@@ -1094,7 +1136,7 @@ type stats struct {
 
 func summarize(runs []run, of series) stats {
 	var s stats
-	var p50, p99, p999 []time.Duration
+	var p50, p99, p999, cpu []time.Duration
 	var perCommit, sendRates []float64
 	for _, r := range runs {
 		if r.kind != of.kind || r.target != of.target || r.rate != of.rate {
@@ -1103,6 +1145,7 @@ func summarize(runs []run, of series) stats {
 		perCommit = append(perCommit, r.rowsPerCommit)
 		s.perSecond = append(s.perSecond, r.perSecond())
 		p50, p99, p999 = append(p50, r.p50), append(p99, r.p99), append(p999, r.p999)
+		cpu = append(cpu, r.cpuPerRequest)
 		s.max = max(s.max, r.max)
 		s.peakRSS = max(s.peakRSS, r.peakRSS)
 		s.failed += r.sent - r.ok
@@ -1115,6 +1158,7 @@ func summarize(runs []run, of series) stats {
 	s.median = median(s.perSecond)
 	s.rowsPerCommit = median(perCommit)
 	s.p50, s.p99, s.p999 = medianDuration(p50), medianDuration(p99), medianDuration(p999)
+	s.cpuPerRequest = medianDuration(cpu)
 	if len(sendRates) > 0 {
 		s.minSendRate = slices.Min(sendRates)
 	}
@@ -1199,8 +1243,8 @@ func printOpen(w io.Writer, results []backendResult) {
 	fmt.Fprintln(w, "Latencies are medians over rounds but max, the longest of any round; sent/s is the lowest round's, "+
 		"and late the longest any request was sent after its time.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | rows/commit | failed |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | CPU/req | rows/commit | failed |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, res := range results {
 		for _, rate := range openRates(res) {
 			for _, target := range targets {
@@ -1238,8 +1282,8 @@ func printOpenRow(w io.Writer, backend string, rate int, target string, s stats)
 	if s.rowsPerCommit > 0 {
 		perCommit = fmt.Sprintf("%.1f", s.rowsPerCommit)
 	}
-	fmt.Fprintf(w, "| %s | %d/s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n",
-		backend, rate, target, sent, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), ms(s.sendLag), perCommit, s.failed)
+	fmt.Fprintf(w, "| %s | %d/s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n",
+		backend, rate, target, sent, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), ms(s.sendLag), us(s.cpuPerRequest), perCommit, s.failed)
 }
 
 // printOpenRatios prints, for each backend and rate, feedbackd's p99 and
@@ -1361,6 +1405,8 @@ func medianDuration(ds []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
