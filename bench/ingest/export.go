@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,13 +18,22 @@ import (
 // the first of cfg.rates on feedbackd alone ("quiet"), then the same while
 // `feedbackd export` of the whole store runs again and again beside it
 // ("export"), in each round. The store is first filled with bulks to
-// cfg.exportRows, unmeasured, so that an export takes seconds. On SQLite
-// the WAL's largest size is sampled too: a reader keeps the checkpointer
-// from resetting it.
+// cfg.exportRows, unmeasured, so that an export takes seconds, and one
+// export runs alone, unmeasured, which also lets the checkpointer catch
+// up with the fill; each run then lasts long enough for two exports. On
+// SQLite the WAL's largest size is sampled too: a reader keeps the
+// checkpointer from resetting it.
 func exportLoad(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
 	if err := fill(ctx, fd, c, cfg.exportRows); err != nil {
 		return nil, fmt.Errorf("%s: fill the store for the export mode: %w", backend, err)
 	}
+	never := make(chan struct{})
+	first := exportOnce(ctx, cfg.feedbackd, fd.db, never)
+	if first.err != nil {
+		return nil, fmt.Errorf("%s: %w", backend, first.err)
+	}
+	d := max(cfg.rateDuration, 2*first.took+time.Second)
+	fmt.Fprintf(os.Stderr, "%-8s an export alone: %d rows in %s; runs of %s\n", backend, first.rows, ms(first.took), d)
 	rate := cfg.rates[0]
 	var runs []run
 	for round := 1; round <= cfg.rounds; round++ {
@@ -39,9 +49,14 @@ func exportLoad(ctx context.Context, cfg config, backend string, fd, _ *process,
 				wg.Go(func() { ex = exportAgain(ctx, cfg.feedbackd, fd.db, stop) })
 			}
 			if backend == "sqlite" {
-				wg.Go(func() { walMax = sampleSize(fd.db+"-wal", stop) })
+				// What the fill or the previous run left in the WAL is
+				// not this run's.
+				if err := walSettled(ctx, fd.db); err != nil {
+					return runs, fmt.Errorf("%s: %w", backend, err)
+				}
+				wg.Go(func() { walMax = sampleWAL(fd.db, stop) })
 			}
-			m, err := measure(ctx, cfg, backend, fd, r, c.single, cfg.rateDuration)
+			m, err := measure(ctx, cfg, backend, fd, r, c.single, d)
 			close(stop)
 			wg.Wait()
 			m.exports, m.walMax = ex, walMax
@@ -78,33 +93,44 @@ func exportAgain(ctx context.Context, bin, db string, stop <-chan struct{}) expo
 			return ex
 		default:
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-stop:
-			case <-runCtx.Done():
-			}
-			cancel()
-		}()
-		var lines lineCounter
-		var stderr bytes.Buffer
-		cmd := exec.CommandContext(runCtx, bin, "export", "--db", db)
-		cmd.Env, cmd.Stdout, cmd.Stderr = childEnv(), &lines, &stderr
-		start := time.Now()
-		err := cmd.Run()
-		interrupted := runCtx.Err() != nil
-		cancel()
-		if interrupted {
-			return ex
-		}
-		if err != nil {
-			ex.err = fmt.Errorf("feedbackd export: %w: %s", err, strings.TrimSpace(stderr.String()))
+		one := exportOnce(ctx, bin, db, stop)
+		if one.done == 0 {
+			ex.err = one.err
 			return ex
 		}
 		ex.done++
-		ex.rows = lines.n
-		ex.took = max(ex.took, time.Since(start))
+		ex.rows = one.rows
+		ex.took = max(ex.took, one.took)
 	}
+}
+
+// exportOnce runs `feedbackd export --db db` to the end (done 1), or until
+// stop is closed (done 0, no error).
+func exportOnce(ctx context.Context, bin, db string, stop <-chan struct{}) exports {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+		case <-runCtx.Done():
+		}
+		cancel()
+	}()
+	var lines lineCounter
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(runCtx, bin, "export", "--db", db)
+	cmd.Env, cmd.Stdout, cmd.Stderr = childEnv(), &lines, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	select {
+	case <-stop:
+		return exports{}
+	default:
+	}
+	if err != nil {
+		return exports{err: fmt.Errorf("feedbackd export: %w: %s", err, strings.TrimSpace(stderr.String()))}
+	}
+	return exports{done: 1, rows: lines.n, took: time.Since(start)}
 }
 
 // lineCounter counts the lines written to it.
@@ -115,20 +141,72 @@ func (l *lineCounter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// sampleSize returns the largest size path had, looked at every 50 ms
-// until stop is closed (0 while it does not exist).
-func sampleSize(path string, stop <-chan struct{}) int64 {
+// sampleWAL returns the largest the live part of db's WAL was, looked at
+// every 50 ms until stop is closed. The live part is the frames since the
+// WAL last started over, which a writer does once a checkpoint has copied
+// them all; a long reader stops that. What the fill or an earlier run
+// left there is not this run's, so sampling starts at the first restart
+// (or at once, when little is there).
+func sampleWAL(db string, stop <-chan struct{}) int64 {
 	var largest int64
+	start, _ := wal(db)
+	counting := start < 4<<20
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if fi, err := os.Stat(path); err == nil {
-			largest = max(largest, fi.Size())
+		live, _ := wal(db)
+		counting = counting || live < start
+		if counting {
+			largest = max(largest, live)
 		}
 		select {
 		case <-stop:
 			return largest
 		case <-tick.C:
+		}
+	}
+}
+
+// wal reads db's wal-index (the -shm file): the bytes of the WAL's frames
+// since it last started over, and of those not yet copied into the
+// database. Its header holds the page size (u16 at byte 14) and mxFrame
+// (u32 at 16); the checkpoint info after the two header copies holds
+// nBackfill (u32 at 96); all native-endian. Zeros when it cannot be read.
+func wal(db string) (live, backlog int64) {
+	f, err := os.Open(db + "-shm")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	var hdr [100]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return 0, 0
+	}
+	page := int64(binary.NativeEndian.Uint16(hdr[14:16]))
+	if page == 1 {
+		page = 65536
+	}
+	frames := int64(binary.NativeEndian.Uint32(hdr[16:20]))
+	backfilled := min(frames, int64(binary.NativeEndian.Uint32(hdr[96:100])))
+	return frames * (24 + page), (frames - backfilled) * (24 + page)
+}
+
+// walSettled waits until the checkpointer has caught up with db's WAL
+// (under 1 MiB left to copy), for up to a minute.
+func walSettled(ctx context.Context, db string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, backlog := wal(db)
+		if backlog < 1<<20 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the WAL still holds %s to checkpoint after a minute", mb(backlog))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -211,7 +289,7 @@ func printExport(w io.Writer, results []backendResult) {
 	fmt.Fprintln(w, "The open loop on feedbackd alone (quiet) and while `feedbackd export` of the whole store runs "+
 		"again and again beside it; medians over rounds, max the longest of any round.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | exports done, rows, longest | WAL up to | failed |")
+	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | exports done, rows, longest | live WAL up to | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, res := range results {
 		for _, kind := range []string{"quiet", "export"} {

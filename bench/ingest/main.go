@@ -382,7 +382,7 @@ type run struct {
 	// those of that rate.
 	sendRate float64
 	// exports and walMax are what the export mode saw beside the run: the
-	// exports, and the SQLite WAL's largest size.
+	// exports, and the largest the live part of the SQLite WAL was.
 	exports exports
 	walMax  int64
 	// cpuPerRequest is the server's CPU time over the run per request
