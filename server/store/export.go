@@ -32,6 +32,17 @@ type ExportQuery struct {
 	Limit int
 }
 
+// From is the page's one lower bound on CreatedAt: the later of Since and
+// After's time (zero for none). A query given both as separate bounds may
+// seek to the earlier one and walk every row before the page, which made
+// each page of a large export cost more than the last.
+func (q ExportQuery) From() time.Time {
+	if q.After != nil && q.After.CreatedAt.After(q.Since) {
+		return q.After.CreatedAt
+	}
+	return q.Since
+}
+
 // ExportPosition is a place in the export order.
 type ExportPosition struct {
 	CreatedAt time.Time

@@ -39,14 +39,13 @@ func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.
 	}
 	where := []string{"workspace_id = $1"}
 	args := []any{workspaceID}
-	if !q.Since.IsZero() {
-		args = append(args, q.Since)
+	if from := q.From(); !from.IsZero() {
+		args = append(args, from)
 		where = append(where, fmt.Sprintf("created_at >= $%d", len(args)))
 	}
 	if q.After != nil {
 		args = append(args, q.After.CreatedAt, q.After.ID)
-		where = append(where, fmt.Sprintf("created_at >= $%d", len(args)-1),
-			fmt.Sprintf("(created_at, id) > ($%d, $%d::uuid)", len(args)-1, len(args)))
+		where = append(where, fmt.Sprintf("(created_at, id) > ($%d, $%d::uuid)", len(args)-1, len(args)))
 	}
 	args = append(args, q.Limit)
 	rows, err := s.pool.Query(ctx, `SELECT `+feedbackColumns+` FROM feedback

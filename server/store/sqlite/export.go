@@ -43,15 +43,15 @@ func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.
 		return nil, store.Errorf(store.EINVALID, "limit must be 1..10000")
 	}
 	where := []string{"workspace_id = ?", "created_at >= ?"}
-	from := micros(q.Since)
-	if q.Since.IsZero() {
+	from := micros(q.From())
+	if q.From().IsZero() {
 		from = -1 << 62
 	}
 	args := []any{workspaceID, from}
 	if q.After != nil {
 		at := micros(q.After.CreatedAt)
-		where = append(where, "created_at >= ?", "(created_at, id) > (?, ?)")
-		args = append(args, at, at, q.After.ID)
+		where = append(where, "(created_at, id) > (?, ?)")
+		args = append(args, at, q.After.ID)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+feedbackColumns+` FROM feedback
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at, id LIMIT ?`, append(args, q.Limit)...)
