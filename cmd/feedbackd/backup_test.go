@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/feedbackd/feedbackd/client"
+	_ "github.com/feedbackd/feedbackd/server/store/sqlite" // the "sqlite" driver, for the files made by hand
+)
+
+// runBinary runs the feedbackd binary with args to completion, as cron
+// would, and returns its stdout, stderr and exit status.
+func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+var backupLine = regexp.MustCompile(`^backed up \S+ to \S+: (\d+) feedback, (\d+) bytes \([^)]*\), schema \d+, integrity ok, in \S+\n$`)
+
+// A backup taken while a server stores feedback as fast as it can, then
+// restored to a new file and served: it holds every feedback acknowledged
+// before the backup began, of those acknowledged later only whole writes,
+// nothing that was never acknowledged, each row as sent, and analytics
+// that agree with its rows.
+func TestBackupUnderWritesRestores(t *testing.T) {
+	const key = "fbk_durability_test_key_0123456789"
+	dir := t.TempDir()
+	db := filepath.Join(dir, "feedbackd.db")
+	p := startProcess(t, db, map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": key, "FEEDBACKD_LOG_LEVEL": "warn"})
+	c, err := client.New(p.base+"/v1", client.WithAPIKey(key), client.WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	result := make(chan [2]any, 1)
+	go func() {
+		acked, bulks := loadUntilStopped(t, c, started)
+		result <- [2]any{acked, bulks}
+	}()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no write was acknowledged in 30s")
+	}
+	time.Sleep(time.Second)
+
+	out := filepath.Join(dir, "backup.db")
+	began := time.Now()
+	stdout, stderr, code := runBinary(t, "backup", "--db", db, out)
+	took := time.Since(began)
+	ended := time.Now()
+	// The load goes on a while after the backup, then stops with the server.
+	time.Sleep(300 * time.Millisecond)
+	p.signal(t, syscall.SIGTERM)
+	r := <-result
+	acked := r[0].([]write)
+	if code != 0 {
+		t.Fatalf("backup: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	m := backupLine.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("backup printed %q, want one line naming feedback, bytes and the check", stdout)
+	}
+	count, _ := strconv.Atoi(m[1])
+	size, _ := strconv.ParseInt(m[2], 10, 64)
+	if fi, err := os.Stat(out); err != nil || fi.Size() != size {
+		t.Errorf("backup says %d bytes; the file: %v, %v", size, fi, err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, ".backup.db.tmp-*")); len(matches) > 0 {
+		t.Errorf("temporary files left: %v", matches)
+	}
+
+	restored := filepath.Join(dir, "restored.db")
+	if stdout, err := runCLI(t, nil, "restore", out, "--db", restored); err != nil {
+		t.Fatalf("restore: %v", err)
+	} else if want := fmt.Sprintf(": %d feedback,", count); !strings.Contains(stdout, want) {
+		t.Errorf("restore printed %q, want it to say %q", stdout, want)
+	}
+	inst := start(t, backends[0], restored, nil)
+	rc := inst.client(t, key)
+	rows := collect(t, rc, client.ListFeedbackParams{Limit: client.Ptr(1000)})
+	if len(rows) != count {
+		t.Errorf("restored database lists %d feedback, backup reported %d", len(rows), count)
+	}
+
+	type sentItem struct {
+		item client.FeedbackRequest
+		w    int // index into acked
+	}
+	sent := map[client.UUID]sentItem{}
+	for i, w := range acked {
+		for k, id := range w.ids {
+			sent[id] = sentItem{w.items[k], i}
+		}
+	}
+	stored := map[client.UUID]bool{}
+	for _, f := range rows {
+		stored[f.ID] = true
+		s, ok := sent[f.ID]
+		if !ok {
+			t.Errorf("restored %s (%s) was never acknowledged", f.ID, f.TraceID)
+			continue
+		}
+		want := s.item
+		weight := 1.0
+		if want.Weight != nil {
+			weight = *want.Weight
+		}
+		if f.TraceID != want.TraceID || f.Value != want.Value || f.Weight != weight || jsonOf(t, f.Metadata) != jsonOf(t, want.Metadata) {
+			t.Errorf("restored %s holds %s/%d/%g/%s, sent %s/%d/%g/%s", f.ID, f.TraceID, f.Value, f.Weight, jsonOf(t, f.Metadata),
+				want.TraceID, want.Value, weight, jsonOf(t, want.Metadata))
+		}
+	}
+	var before, afterIn, afterOut int
+	for _, w := range acked {
+		in := 0
+		for _, id := range w.ids {
+			if stored[id] {
+				in++
+			}
+		}
+		switch {
+		case in != 0 && in != len(w.ids):
+			t.Errorf("write of %s...: %d of its %d feedback restored", w.items[0].TraceID, in, len(w.ids))
+		case w.at.Before(began):
+			before++
+			if in == 0 {
+				t.Errorf("write of %s acknowledged %s before the backup began, not in it", w.items[0].TraceID, began.Sub(w.at))
+			}
+		case in > 0:
+			afterIn++
+		default:
+			afterOut++
+		}
+	}
+	if before == 0 || afterOut == 0 {
+		t.Errorf("the backup was not taken mid-stream: %d writes acknowledged before it, %d after and not in it", before, afterOut)
+	}
+	var lastAck time.Time
+	for _, w := range acked {
+		lastAck = maxTime(lastAck, w.at)
+	}
+	if !lastAck.After(ended) {
+		t.Errorf("no write was acknowledged after the backup ended")
+	}
+	checkAnalytics(t, rc, "_prompt")
+	t.Logf("backup of %d feedback (%d writes before it began, %d acknowledged during it and in it, %d after it): %d bytes in %s (process start included); %d writes in all",
+		count, before, afterIn, afterOut, size, took.Round(time.Millisecond), len(acked))
+}
+
+// Backup and restore refuse what would lose data or restore garbage, with
+// a non-zero exit status and nothing on stdout.
+func TestBackupAndRestoreRefuse(t *testing.T) {
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	db := path("feedbackd.db")
+	if _, err := runCLI(t, nil, "keys", "create", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, "backup", "--db", db, path("b.db")); code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(path("b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A plain SQLite file that is not feedbackd's, a text file, and a
+	// backup with pages overwritten.
+	other, err := sql.Open("sqlite", path("other.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(`CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello')`); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if err := os.WriteFile(path("text.db"), []byte("SQLite format 3? no, a text file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Every page after the first gets a header no b-tree page has.
+	corrupt := bytes.Clone(b)
+	pageSize := int(corrupt[16])<<8 | int(corrupt[17])
+	for off := pageSize; off+8 <= len(corrupt); off += pageSize {
+		copy(corrupt[off:], bytes.Repeat([]byte{0xA5}, 8))
+	}
+	if err := os.WriteFile(path("corrupt.db"), corrupt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path("existing.db"), []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in stderr
+		keep string // a file that must be unchanged, or absent when it did not exist
+	}{
+		{"backup over an existing OUT", []string{"backup", "--db", db, path("existing.db")}, "already exists (--force replaces it)", path("existing.db")},
+		{"backup of a missing database", []string{"backup", "--db", path("missing.db"), path("out1.db")}, "no such file", path("missing.db")},
+		{"backup of PostgreSQL", []string{"backup", "--db", "postgres://127.0.0.1:1/feedbackd", path("out2.db")}, "pg_dump -Fc", path("out2.db")},
+		{"backup without OUT", []string{"backup", "--db", db}, "exactly one argument", ""},
+		{"restore over an existing database", []string{"restore", path("b.db"), "--db", path("existing.db")}, "already exists (--force replaces it)", path("existing.db")},
+		{"restore of a non-feedbackd database", []string{"restore", path("other.db"), "--db", path("new1.db")}, "not a feedbackd one", path("new1.db")},
+		{"restore of a text file", []string{"restore", path("text.db"), "--db", path("new2.db")}, "not an intact SQLite database", path("new2.db")},
+		{"restore of a corrupt backup", []string{"restore", path("corrupt.db"), "--db", path("new3.db")}, "restore refused", path("new3.db")},
+		{"restore to PostgreSQL", []string{"restore", path("b.db"), "--db", "postgres://127.0.0.1:1/feedbackd"}, "pg_restore", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var was []byte
+			if tc.keep != "" {
+				was, _ = os.ReadFile(tc.keep)
+			}
+			stdout, stderr, code := runBinary(t, tc.args...)
+			if code == 0 || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want a failure naming %q and nothing on stdout", tc.args, code, stdout, stderr, tc.want)
+			}
+			if tc.keep != "" {
+				now, err := os.ReadFile(tc.keep)
+				if was == nil && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s was created", tc.keep)
+				} else if was != nil && !bytes.Equal(now, was) {
+					t.Errorf("%s was changed", tc.keep)
+				}
+			}
+			t.Logf("%s", strings.TrimSpace(stderr))
+		})
+	}
+	// Nothing but what the test made, and no temporary file, is left.
+	names, _ := filepath.Glob(path("*"))
+	hidden, _ := filepath.Glob(path(".*"))
+	sort.Strings(names)
+	for _, n := range names {
+		switch filepath.Base(n) {
+		case "feedbackd.db", "feedbackd.db-wal", "feedbackd.db-shm", "b.db", "other.db", "text.db", "corrupt.db", "existing.db":
+		default:
+			t.Errorf("left behind: %s", n)
+		}
+	}
+	if len(hidden) > 0 {
+		t.Errorf("left behind: %v", hidden)
+	}
+
+	// --force replaces, and restore --force also drops the -wal of the
+	// database it replaces.
+	if err := os.WriteFile(path("existing.db-wal"), []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, "restore", "--force", path("b.db"), "--db", path("existing.db")); code != 0 {
+		t.Fatalf("restore --force: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runBinary(t, "backup", "--force", "--db", path("existing.db"), path("b.db")); code != 0 {
+		t.Fatalf("backup --force: exit %d: %s", code, stderr)
+	}
+	out, err := runCLI(t, nil, "keys", "list", "--db", path("existing.db"))
+	if err != nil || !strings.Contains(out, "default") {
+		t.Errorf("the restored database's keys: %v\n%s", err, out)
+	}
+}
