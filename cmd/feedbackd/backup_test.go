@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/feedbackd/feedbackd/client"
+	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 	_ "github.com/feedbackd/feedbackd/server/store/sqlite" // the "sqlite" driver, for the files made by hand
 )
 
@@ -281,4 +283,100 @@ func TestBackupAndRestoreRefuse(t *testing.T) {
 	if err != nil || !strings.Contains(out, "default") {
 		t.Errorf("the restored database's keys: %v\n%s", err, out)
 	}
+}
+
+// pgTool returns the path of one of PostgreSQL's client programs (pg_dump,
+// pg_restore), from PATH or PostgreSQL's Debian folders, and skips the
+// test without it (fails it under FEEDBACKD_REQUIRE_POSTGRES=1).
+func pgTool(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	sort.Slice(matches, func(i, j int) bool { // the newest major version last: 9 before 15
+		return len(matches[i]) < len(matches[j]) || len(matches[i]) == len(matches[j]) && matches[i] < matches[j]
+	})
+	if len(matches) > 0 {
+		return matches[len(matches)-1]
+	}
+	if os.Getenv("FEEDBACKD_REQUIRE_POSTGRES") == "1" {
+		t.Fatalf("FEEDBACKD_REQUIRE_POSTGRES=1 but %s is not installed", name)
+	}
+	t.Skipf("%s is not installed", name)
+	return ""
+}
+
+// On PostgreSQL, backups are PostgreSQL's own (docs/operations.md): a
+// database filled through the API, dumped with pg_dump -Fc while its
+// server runs and restored with pg_restore into a new database, serves
+// the same lists and the same analytics.
+func TestPostgresDumpRestore(t *testing.T) {
+	pg := backends[1]
+	inst := seedVaried(t, pg) // skips without PostgreSQL
+	dump, restore := pgTool(t, "pg_dump"), pgTool(t, "pg_restore")
+	ctx := context.Background()
+	c := inst.client(t, inst.key)
+	var items []client.FeedbackRequest
+	for i := range 300 {
+		items = append(items, client.FeedbackRequest{TraceID: fmt.Sprint("trace-", i%120), Value: i%21 - 10, Weight: client.Ptr(float64(i%5) / 4),
+			Metadata: &client.Metadata{"_prompt": fmt.Sprint("p", i%7), "_user": fmt.Sprint("u", i%40), "team": []string{"red", "blue"}[i%2]}})
+	}
+	ids, err := c.Feedback.BulkCreate(ctx, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An update and a delete, so derived data has moved on from the inserts.
+	if err := c.Feedback.Update(ctx, ids[0], client.FeedbackUpdate{Value: 9, Metadata: &client.Metadata{"_prompt": "edited"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Feedback.Delete(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+
+	file := filepath.Join(t.TempDir(), "feedbackd.dump")
+	began := time.Now()
+	if out, err := exec.Command(dump, "-Fc", "-f", file, inst.db).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, out)
+	}
+	took := time.Since(began)
+	target := pgtest.NewDatabase(t)
+	if out, err := exec.Command(restore, "--no-owner", "--exit-on-error", "-d", target, file).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	again := start(t, pg, target, nil)
+	rc := again.client(t, inst.key)
+
+	listed := 0
+	answers := func(c *client.Client) []string {
+		t.Helper()
+		rows := collect(t, c, client.ListFeedbackParams{Limit: client.Ptr(100)})
+		listed = len(rows)
+		from, to := time.Now().Add(-48*time.Hour), time.Now().Add(48*time.Hour)
+		g, err := c.Analytics.FeedbackGraph(ctx, client.GetFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{jsonOf(t, rows), jsonOf(t, g)}
+		for _, key := range []string{"_prompt", "_user", "team"} {
+			mg, err := c.Analytics.MetadataGroups(ctx, key, client.GetMetadataGroupsParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, PageSize: client.Ptr(100)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, jsonOf(t, mg))
+		}
+		return out
+	}
+	want, got := answers(c), answers(rc)
+	for i, name := range []string{"list", "feedback graph", "groups by _prompt", "groups by _user", "groups by team"} {
+		if got[i] != want[i] {
+			t.Errorf("%s after pg_restore:\n%s\nbefore pg_dump:\n%s", name, got[i], want[i])
+		}
+	}
+	checkAnalytics(t, rc, "_prompt")
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pg_dump -Fc of a database with %d feedback in its default workspace: %d bytes in %s", listed, fi.Size(), took.Round(time.Millisecond))
 }
