@@ -89,8 +89,8 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 	}
 	count, _ := strconv.Atoi(m[1])
 	size, _ := strconv.ParseInt(m[2], 10, 64)
-	if fi, err := os.Stat(out); err != nil || fi.Size() != size {
-		t.Errorf("backup says %d bytes; the file: %v, %v", size, fi, err)
+	if fi, err := os.Stat(out); err != nil || fi.Size() != size || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup says %d bytes; the file (want mode 0600): %v, %v", size, fi, err)
 	}
 	if matches, _ := filepath.Glob(filepath.Join(dir, ".backup.db.tmp-*")); len(matches) > 0 {
 		t.Errorf("temporary files left: %v", matches)
@@ -170,8 +170,8 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 		t.Errorf("no write was acknowledged after the backup ended")
 	}
 	checkAnalytics(t, rc, "_prompt")
-	t.Logf("backup of %d feedback (%d writes before it began, %d acknowledged during it and in it, %d after it): %d bytes in %s (process start included); %d writes in all",
-		count, before, afterIn, afterOut, size, took.Round(time.Millisecond), len(acked))
+	t.Logf("backup of %d feedback (%d writes before it began, %d acknowledged during it and in it, %d after it): %d bytes in %s (process start included); %d writes in all\n%s",
+		count, before, afterIn, afterOut, size, took.Round(time.Millisecond), len(acked), strings.TrimSpace(stdout))
 }
 
 // Backup and restore refuse what would lose data or restore garbage, with

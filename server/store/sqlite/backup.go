@@ -110,7 +110,8 @@ func Inspect(ctx context.Context, path string) (Info, error) {
 // then given dst's name, so dst is either absent (or as it was) or a whole,
 // checked copy, whatever happens meanwhile. An existing dst is refused
 // unless replace is set; replacing also removes a -wal and -shm file left
-// beside dst, which SQLite would otherwise apply to the new file.
+// beside dst, which SQLite would otherwise apply to the new file. The copy
+// is readable by its owner only (mode 0600).
 //
 // src is opened read-only and never migrated: a backup is of the database
 // as it is.
@@ -136,6 +137,15 @@ func Backup(ctx context.Context, src, dst string, replace bool) (Info, error) {
 			os.Remove(tmp)
 		}
 	}()
+	// The copy holds the key that seals feedback tokens: only its owner
+	// reads it. VACUUM INTO writes into an empty file it is given.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := f.Close(); err != nil {
+		return Info{}, err
+	}
 	if err := vacuumInto(ctx, src, tmp); err != nil {
 		return Info{}, err
 	}
