@@ -259,7 +259,7 @@ func TestBackupAndRestoreRefuse(t *testing.T) {
 	sort.Strings(names)
 	for _, n := range names {
 		switch filepath.Base(n) {
-		case "feedbackd.db", "feedbackd.db-wal", "feedbackd.db-shm", "b.db", "other.db", "text.db", "corrupt.db", "existing.db":
+		case "feedbackd.db", "feedbackd.db-wal", "feedbackd.db-shm", "b.db", "other.db", "text.db", "corrupt.db", "existing.db", "served.db", "served.db-wal", "served.db-shm":
 		default:
 			t.Errorf("left behind: %s", n)
 		}
@@ -267,6 +267,17 @@ func TestBackupAndRestoreRefuse(t *testing.T) {
 	if len(hidden) > 0 {
 		t.Errorf("left behind: %v", hidden)
 	}
+
+	// --force does not replace a database a server has open.
+	served := start(t, backends[0], path("served.db"), nil)
+	_, stderr, code := runBinary(t, "restore", "--force", path("b.db"), "--db", served.db)
+	if code == 0 || !strings.Contains(stderr, "open in another process") {
+		t.Errorf("restore --force over a served database: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := served.client(t, served.key).Feedback.BulkCreate(t.Context(), []client.FeedbackRequest{{TraceID: "still-served", Value: 1}}); err != nil {
+		t.Errorf("the server after restore was refused: %v", err)
+	}
+	served.stop()
 
 	// --force replaces, and restore --force also drops the -wal of the
 	// database it replaces.

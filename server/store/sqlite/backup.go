@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/feedbackd/feedbackd/server/store/baseline"
 )
@@ -157,6 +159,9 @@ func Backup(ctx context.Context, src, dst string, replace bool) (Info, error) {
 		return Info{}, fmt.Errorf("the copy failed its check: %w", err)
 	}
 	if replace {
+		if err := checkNotInUse(ctx, dst); err != nil {
+			return Info{}, err
+		}
 		for _, side := range []string{dst + "-wal", dst + "-shm", dst + "-journal"} {
 			if err := os.Remove(side); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return Info{}, err
@@ -180,6 +185,31 @@ func Backup(ctx context.Context, src, dst string, replace bool) (Info, error) {
 	}
 	placed = true
 	return info, syncDir(dir)
+}
+
+// checkNotInUse refuses to replace a database another process has open,
+// a server most likely: in WAL mode every connection holds a shared lock
+// on the file as long as it is open, so an exclusive lock is refused.
+// Files SQLite cannot read as a database, and missing ones, are not in
+// use.
+func checkNotInUse(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(0)")
+	q.Add("_pragma", "locking_mode(EXCLUSIVE)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "BEGIN EXCLUSIVE; COMMIT")
+	var se *sqlite3.Error
+	if errors.As(err, &se) && (se.Code()&0xff == sqlite3lib.SQLITE_BUSY || se.Code()&0xff == sqlite3lib.SQLITE_LOCKED) {
+		return fmt.Errorf("%s is open in another process (a running feedbackd?): stop it before replacing the file", path)
+	}
+	return nil
 }
 
 // vacuumInto writes src's current snapshot to the new file dst.
