@@ -22,7 +22,7 @@ var (
 )
 
 // backupCommand is feedbackd backup.
-func backupCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
+func backupCommand(dbFlag *cli.StringFlag, stdout io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "backup",
 		Usage:     "write a consistent, checked copy of a live SQLite database",
@@ -33,7 +33,7 @@ func backupCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
 			"copy. One line on stdout says what was written; on any failure, nothing is printed there\n" +
 			"and the exit status is 1, for cron. For PostgreSQL, use pg_dump (see docs/operations.md).",
 		Flags: []cli.Flag{
-			dbFlag,
+			withUsage(dbFlag, "the SQLite database file to copy (opened read-only, never created)"),
 			&cli.BoolFlag{Name: "force", Usage: "replace OUT when it exists"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -57,7 +57,7 @@ func backupCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
 }
 
 // restoreCommand is feedbackd restore.
-func restoreCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
+func restoreCommand(dbFlag *cli.StringFlag, stdout io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "restore",
 		Usage:     "bring a backup back as a SQLite database, with the server stopped",
@@ -67,7 +67,7 @@ func restoreCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
 			"existing --db is refused unless --force; replace a database only with its server stopped,\n" +
 			"or restore to a new file and point the server at it.",
 		Flags: []cli.Flag{
-			dbFlag,
+			withUsage(dbFlag, "the SQLite database file to write"),
 			&cli.BoolFlag{Name: "force", Usage: "replace --db when it exists (stop its server first)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -99,6 +99,14 @@ func restoreCommand(dbFlag cli.Flag, stdout io.Writer) *cli.Command {
 			return err
 		},
 	}
+}
+
+// withUsage is a copy of f (name, default, environment variable) with the
+// help text of one command.
+func withUsage(f *cli.StringFlag, usage string) *cli.StringFlag {
+	c := *f
+	c.Usage = usage
+	return &c
 }
 
 // humanBytes spells n in binary units for people; the exact count is
