@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/feedbackd/feedbackd/client"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 	_ "github.com/feedbackd/feedbackd/server/store/sqlite" // the "sqlite" driver, for the files made by hand
@@ -52,6 +54,16 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 	const key = "fbk_durability_test_key_0123456789"
 	dir := t.TempDir()
 	db := filepath.Join(dir, "feedbackd.db")
+	// A database of some size first, so that the copy takes a while:
+	// imported feedback, half of it in another workspace.
+	const seeded = 4000
+	if _, err := importFile(t, db, "seed.ndjson", sampleExport(t, seeded, "ndjson")); err != nil {
+		t.Fatal(err)
+	}
+	imported := map[client.UUID]bool{}
+	for i := 0; i < seeded; i += 2 { // the default workspace's (sampleExport)
+		imported[uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "%d", i))] = true
+	}
 	p := startProcess(t, db, map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": key, "FEEDBACKD_LOG_LEVEL": "warn"})
 	c, err := client.New(p.base+"/v1", client.WithAPIKey(key), client.WithMaxRetries(0))
 	if err != nil {
@@ -105,8 +117,8 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 	inst := start(t, backends[0], restored, nil)
 	rc := inst.client(t, key)
 	rows := collect(t, rc, client.ListFeedbackParams{Limit: client.Ptr(1000)})
-	if len(rows) != count {
-		t.Errorf("restored database lists %d feedback, backup reported %d", len(rows), count)
+	if len(rows)+seeded/2 != count {
+		t.Errorf("restored database lists %d feedback (and %d in the other workspace), backup reported %d", len(rows), seeded/2, count)
 	}
 
 	type sentItem struct {
@@ -120,8 +132,13 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 		}
 	}
 	stored := map[client.UUID]bool{}
+	seen := 0
 	for _, f := range rows {
 		stored[f.ID] = true
+		if imported[f.ID] {
+			seen++
+			continue
+		}
 		s, ok := sent[f.ID]
 		if !ok {
 			t.Errorf("restored %s (%s) was never acknowledged", f.ID, f.TraceID)
@@ -136,6 +153,9 @@ func TestBackupUnderWritesRestores(t *testing.T) {
 			t.Errorf("restored %s holds %s/%d/%g/%s, sent %s/%d/%g/%s", f.ID, f.TraceID, f.Value, f.Weight, jsonOf(t, f.Metadata),
 				want.TraceID, want.Value, weight, jsonOf(t, want.Metadata))
 		}
+	}
+	if seen != len(imported) {
+		t.Errorf("restored %d of the %d feedback imported before the server started", seen, len(imported))
 	}
 	var before, afterIn, afterOut int
 	for _, w := range acked {
