@@ -122,6 +122,8 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 			},
 			exportCommand(dbFlag, stdout, stderr),
 			importCommand(dbFlag, stdout, stderr),
+			backupCommand(dbFlag, stdout),
+			restoreCommand(dbFlag, stdout),
 			{
 				Name:  "keys",
 				Usage: "create, list and revoke API keys",

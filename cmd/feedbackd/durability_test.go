@@ -16,6 +16,8 @@ import (
 type write struct {
 	ids   []client.UUID
 	items []client.FeedbackRequest
+	// at is when the answer arrived.
+	at time.Time
 }
 
 // loadUntilStopped drives single and bulk writes from several writers
@@ -51,7 +53,7 @@ func loadUntilStopped(t *testing.T, c *client.Client, started chan<- struct{}) (
 				}
 				once.Do(func() { close(started) })
 				mu.Lock()
-				acked = append(acked, write{ids: ids, items: items})
+				acked = append(acked, write{ids: ids, items: items, at: time.Now()})
 				mu.Unlock()
 			}
 		}()
