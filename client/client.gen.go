@@ -717,6 +717,9 @@ type IdempotencyInProgress = Error
 // IdempotencyMismatch Every error the service answers with.
 type IdempotencyMismatch = Error
 
+// InsufficientStorage Every error the service answers with.
+type InsufficientStorage = Error
+
 // InternalError Every error the service answers with.
 type InternalError = Error
 
@@ -755,6 +758,9 @@ type TooManyRequests = Error
 
 // Unauthorized Every error the service answers with.
 type Unauthorized = Error
+
+// Unavailable Every error the service answers with.
+type Unavailable = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
@@ -1579,9 +1585,12 @@ type ClientInterface interface {
 
 	// GetReadiness Readiness probe
 	//
-	// Answers 200 when the store answers within 2 seconds, 503 when it
-	// does not: a load balancer sends no traffic to a replica that is not
-	// ready. Needs no API key and is not rate limited. The same probe
+	// Answers 200 when the store can serve writes within 2 seconds, 503
+	// when it cannot (the database unreachable, or on SQLite the disk
+	// full: the probe commits a write of its own): a load balancer sends
+	// no traffic to a replica that is not ready. `/healthz` stays 200
+	// meanwhile, so a supervisor does not restart a process that
+	// recovers by itself. Needs no API key and is not rate limited. The same probe
 	// also answers at `/readyz`, outside the versioned API.
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
@@ -2052,9 +2061,12 @@ func (c *RawClient) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn
 
 // GetReadiness Readiness probe
 //
-// Answers 200 when the store answers within 2 seconds, 503 when it
-// does not: a load balancer sends no traffic to a replica that is not
-// ready. Needs no API key and is not rate limited. The same probe
+// Answers 200 when the store can serve writes within 2 seconds, 503
+// when it cannot (the database unreachable, or on SQLite the disk
+// full: the probe commits a write of its own): a load balancer sends
+// no traffic to a replica that is not ready. `/healthz` stays 200
+// meanwhile, so a supervisor does not restart a process that
+// recovers by itself. Needs no API key and is not rate limited. The same probe
 // also answers at `/readyz`, outside the versioned API.
 //
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
@@ -3482,9 +3494,12 @@ type ClientWithResponsesInterface interface {
 
 	// GetReadinessWithResponse Readiness probe
 	//
-	// Answers 200 when the store answers within 2 seconds, 503 when it
-	// does not: a load balancer sends no traffic to a replica that is not
-	// ready. Needs no API key and is not rate limited. The same probe
+	// Answers 200 when the store can serve writes within 2 seconds, 503
+	// when it cannot (the database unreachable, or on SQLite the disk
+	// full: the probe commits a write of its own): a load balancer sends
+	// no traffic to a replica that is not ready. `/healthz` stays 200
+	// meanwhile, so a supervisor does not restart a process that
+	// recovers by itself. Needs no API key and is not rate limited. The same probe
 	// also answers at `/readyz`, outside the versioned API.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3495,6 +3510,11 @@ type ClientWithResponsesInterface interface {
 
 // GetFeedbackGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackGraph
 type GetFeedbackGraphResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetFeedbackGraphResponse503Headers the declared response headers of an HTTP 503 response for GetFeedbackGraph
+type GetFeedbackGraphResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -3511,8 +3531,12 @@ type GetFeedbackGraphResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetFeedbackGraphResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFeedbackGraphResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3538,6 +3562,11 @@ func (r GetFeedbackGraphResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetFeedbackGraphResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFeedbackGraphResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3574,6 +3603,11 @@ type GetFeedbackScoreGraphResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetFeedbackScoreGraphResponse503Headers the declared response headers of an HTTP 503 response for GetFeedbackScoreGraph
+type GetFeedbackScoreGraphResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetFeedbackScoreGraphResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3587,8 +3621,12 @@ type GetFeedbackScoreGraphResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetFeedbackScoreGraphResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFeedbackScoreGraphResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3614,6 +3652,11 @@ func (r GetFeedbackScoreGraphResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetFeedbackScoreGraphResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFeedbackScoreGraphResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3650,6 +3693,11 @@ type GetWeightedFeedbackGraphResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetWeightedFeedbackGraphResponse503Headers the declared response headers of an HTTP 503 response for GetWeightedFeedbackGraph
+type GetWeightedFeedbackGraphResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetWeightedFeedbackGraphResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3663,8 +3711,12 @@ type GetWeightedFeedbackGraphResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetWeightedFeedbackGraphResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWeightedFeedbackGraphResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3690,6 +3742,11 @@ func (r GetWeightedFeedbackGraphResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetWeightedFeedbackGraphResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetWeightedFeedbackGraphResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3726,6 +3783,11 @@ type GetMetadataGroupsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetMetadataGroupsResponse503Headers the declared response headers of an HTTP 503 response for GetMetadataGroups
+type GetMetadataGroupsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetMetadataGroupsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3739,8 +3801,12 @@ type GetMetadataGroupsResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetMetadataGroupsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMetadataGroupsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3766,6 +3832,11 @@ func (r GetMetadataGroupsResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetMetadataGroupsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMetadataGroupsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3802,6 +3873,11 @@ type ListFeedbackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListFeedbackResponse503Headers the declared response headers of an HTTP 503 response for ListFeedback
+type ListFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3815,8 +3891,12 @@ type ListFeedbackResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3842,6 +3922,11 @@ func (r ListFeedbackResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3878,6 +3963,11 @@ type CreateFeedbackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateFeedbackResponse503Headers the declared response headers of an HTTP 503 response for CreateFeedback
+type CreateFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3899,8 +3989,14 @@ type CreateFeedbackResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3948,6 +4044,16 @@ func (r CreateFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r CreateFeedbackResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateFeedbackResponse) GetBody() []byte {
 	return r.Body
@@ -3982,6 +4088,11 @@ type CreateFeedbackTokenResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateFeedbackTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateFeedbackToken
+type CreateFeedbackTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateFeedbackTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3999,8 +4110,12 @@ type CreateFeedbackTokenResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateFeedbackTokenResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateFeedbackTokenResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4038,6 +4153,11 @@ func (r CreateFeedbackTokenResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateFeedbackTokenResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateFeedbackTokenResponse) GetBody() []byte {
 	return r.Body
@@ -4072,6 +4192,11 @@ type SubmitFeedbackWithTokenResponse429Headers struct {
 	RetryAfter *int
 }
 
+// SubmitFeedbackWithTokenResponse503Headers the declared response headers of an HTTP 503 response for SubmitFeedbackWithToken
+type SubmitFeedbackWithTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitFeedbackWithTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4093,8 +4218,14 @@ type SubmitFeedbackWithTokenResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SubmitFeedbackWithTokenResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitFeedbackWithTokenResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4142,6 +4273,16 @@ func (r SubmitFeedbackWithTokenResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r SubmitFeedbackWithTokenResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
 // GetBody returns the raw response body bytes
 func (r SubmitFeedbackWithTokenResponse) GetBody() []byte {
 	return r.Body
@@ -4176,6 +4317,11 @@ type DeleteFeedbackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteFeedbackResponse503Headers the declared response headers of an HTTP 503 response for DeleteFeedback
+type DeleteFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4191,8 +4337,14 @@ type DeleteFeedbackResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4223,6 +4375,16 @@ func (r DeleteFeedbackResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r DeleteFeedbackResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
 }
 
 // GetBody returns the raw response body bytes
@@ -4259,6 +4421,11 @@ type GetFeedbackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetFeedbackResponse503Headers the declared response headers of an HTTP 503 response for GetFeedback
+type GetFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4274,8 +4441,12 @@ type GetFeedbackResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4306,6 +4477,11 @@ func (r GetFeedbackResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4342,6 +4518,11 @@ type UpdateFeedbackByPostResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateFeedbackByPostResponse503Headers the declared response headers of an HTTP 503 response for UpdateFeedbackByPost
+type UpdateFeedbackByPostResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateFeedbackByPostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4365,8 +4546,14 @@ type UpdateFeedbackByPostResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateFeedbackByPostResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateFeedbackByPostResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4419,6 +4606,16 @@ func (r UpdateFeedbackByPostResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateFeedbackByPostResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r UpdateFeedbackByPostResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
 // GetBody returns the raw response body bytes
 func (r UpdateFeedbackByPostResponse) GetBody() []byte {
 	return r.Body
@@ -4453,6 +4650,11 @@ type UpdateFeedbackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateFeedbackResponse503Headers the declared response headers of an HTTP 503 response for UpdateFeedback
+type UpdateFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4476,8 +4678,14 @@ type UpdateFeedbackResponse struct {
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4528,6 +4736,16 @@ func (r UpdateFeedbackResponse) GetJSON429() *TooManyRequests {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r UpdateFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r UpdateFeedbackResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
 }
 
 // GetBody returns the raw response body bytes
@@ -5070,9 +5288,12 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // GetReadinessWithResponse Readiness probe
 //
-// Answers 200 when the store answers within 2 seconds, 503 when it
-// does not: a load balancer sends no traffic to a replica that is not
-// ready. Needs no API key and is not rate limited. The same probe
+// Answers 200 when the store can serve writes within 2 seconds, 503
+// when it cannot (the database unreachable, or on SQLite the disk
+// full: the probe commits a write of its own): a load balancer sends
+// no traffic to a replica that is not ready. `/healthz` stays 200
+// meanwhile, so a supervisor does not restart a process that
+// recovers by itself. Needs no API key and is not rate limited. The same probe
 // also answers at `/readyz`, outside the versioned API.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5135,6 +5356,13 @@ func ParseGetFeedbackGraphResponse(rsp *http.Response) (*GetFeedbackGraphRespons
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5148,6 +5376,16 @@ func ParseGetFeedbackGraphResponse(rsp *http.Response) (*GetFeedbackGraphRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetFeedbackGraphResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5202,6 +5440,13 @@ func ParseGetFeedbackScoreGraphResponse(rsp *http.Response) (*GetFeedbackScoreGr
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5215,6 +5460,16 @@ func ParseGetFeedbackScoreGraphResponse(rsp *http.Response) (*GetFeedbackScoreGr
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetFeedbackScoreGraphResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5269,6 +5524,13 @@ func ParseGetWeightedFeedbackGraphResponse(rsp *http.Response) (*GetWeightedFeed
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5282,6 +5544,16 @@ func ParseGetWeightedFeedbackGraphResponse(rsp *http.Response) (*GetWeightedFeed
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWeightedFeedbackGraphResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5336,6 +5608,13 @@ func ParseGetMetadataGroupsResponse(rsp *http.Response) (*GetMetadataGroupsRespo
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5349,6 +5628,16 @@ func ParseGetMetadataGroupsResponse(rsp *http.Response) (*GetMetadataGroupsRespo
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMetadataGroupsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5403,6 +5692,13 @@ func ParseListFeedbackResponse(rsp *http.Response) (*ListFeedbackResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5416,6 +5712,16 @@ func ParseListFeedbackResponse(rsp *http.Response) (*ListFeedbackResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5498,6 +5804,20 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
 	}
 
 	switch {
@@ -5511,6 +5831,16 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5579,6 +5909,13 @@ func ParseCreateFeedbackTokenResponse(rsp *http.Response) (*CreateFeedbackTokenR
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5592,6 +5929,16 @@ func ParseCreateFeedbackTokenResponse(rsp *http.Response) (*CreateFeedbackTokenR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateFeedbackTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5674,6 +6021,20 @@ func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWi
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
 	}
 
 	switch {
@@ -5687,6 +6048,16 @@ func ParseSubmitFeedbackWithTokenResponse(rsp *http.Response) (*SubmitFeedbackWi
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SubmitFeedbackWithTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5748,6 +6119,20 @@ func ParseDeleteFeedbackResponse(rsp *http.Response) (*DeleteFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
 	}
 
 	switch {
@@ -5761,6 +6146,16 @@ func ParseDeleteFeedbackResponse(rsp *http.Response) (*DeleteFeedbackResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5822,6 +6217,13 @@ func ParseGetFeedbackResponse(rsp *http.Response) (*GetFeedbackResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5835,6 +6237,16 @@ func ParseGetFeedbackResponse(rsp *http.Response) (*GetFeedbackResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5924,6 +6336,20 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
 	}
 
 	switch {
@@ -5937,6 +6363,16 @@ func ParseUpdateFeedbackByPostResponse(rsp *http.Response) (*UpdateFeedbackByPos
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateFeedbackByPostResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6026,6 +6462,20 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
 	}
 
 	switch {
@@ -6039,6 +6489,16 @@ func ParseUpdateFeedbackResponse(rsp *http.Response) (*UpdateFeedbackResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -721,6 +721,9 @@ type IdempotencyInProgress = Error
 // IdempotencyMismatch Every error the service answers with.
 type IdempotencyMismatch = Error
 
+// InsufficientStorage Every error the service answers with.
+type InsufficientStorage = Error
+
 // InternalError Every error the service answers with.
 type InternalError = Error
 
@@ -759,6 +762,9 @@ type TooManyRequests = Error
 
 // Unauthorized Every error the service answers with.
 type Unauthorized = Error
+
+// Unavailable Every error the service answers with.
+type Unavailable = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
@@ -1886,6 +1892,8 @@ type IdempotencyInProgressJSONResponse Error
 
 type IdempotencyMismatchJSONResponse Error
 
+type InsufficientStorageJSONResponse Error
+
 type InternalErrorJSONResponse Error
 
 type InvalidAnalyticsQueryJSONResponse Error
@@ -1918,6 +1926,15 @@ type TooManyRequestsJSONResponse struct {
 }
 
 type UnauthorizedJSONResponse Error
+
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableJSONResponse struct {
+	Body Error
+
+	Headers UnavailableResponseHeaders
+}
 
 type UnsupportedMediaTypeJSONResponse Error
 
@@ -2000,6 +2017,23 @@ func (response GetFeedbackGraph500JSONResponse) VisitGetFeedbackGraphResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackGraph503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetFeedbackGraph503JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2087,6 +2121,23 @@ func (response GetFeedbackScoreGraph500JSONResponse) VisitGetFeedbackScoreGraphR
 	return err
 }
 
+type GetFeedbackScoreGraph503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetFeedbackScoreGraph503JSONResponse) VisitGetFeedbackScoreGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWeightedFeedbackGraphRequestObject struct {
 	Params GetWeightedFeedbackGraphParams
 }
@@ -2166,6 +2217,23 @@ func (response GetWeightedFeedbackGraph500JSONResponse) VisitGetWeightedFeedback
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWeightedFeedbackGraph503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetWeightedFeedbackGraph503JSONResponse) VisitGetWeightedFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2254,6 +2322,23 @@ func (response GetMetadataGroups500JSONResponse) VisitGetMetadataGroupsResponse(
 	return err
 }
 
+type GetMetadataGroups503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetMetadataGroups503JSONResponse) VisitGetMetadataGroupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListFeedbackRequestObject struct {
 	Params ListFeedbackParams
 }
@@ -2331,6 +2416,23 @@ func (response ListFeedback500JSONResponse) VisitListFeedbackResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListFeedback503JSONResponse) VisitListFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2479,6 +2581,39 @@ func (response CreateFeedback500JSONResponse) VisitCreateFeedbackResponse(w http
 	return err
 }
 
+type CreateFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateFeedback503JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedback507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response CreateFeedback507JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateFeedbackTokenRequestObject struct {
 	Body *CreateFeedbackTokenJSONRequestBody
 }
@@ -2588,6 +2723,23 @@ func (response CreateFeedbackToken500JSONResponse) VisitCreateFeedbackTokenRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFeedbackToken503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateFeedbackToken503JSONResponse) VisitCreateFeedbackTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2739,6 +2891,39 @@ func (response SubmitFeedbackWithToken500JSONResponse) VisitSubmitFeedbackWithTo
 	return err
 }
 
+type SubmitFeedbackWithToken503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SubmitFeedbackWithToken503JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitFeedbackWithToken507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response SubmitFeedbackWithToken507JSONResponse) VisitSubmitFeedbackWithTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteFeedbackRequestObject struct {
 	ID FeedbackID `json:"id"`
 }
@@ -2834,6 +3019,39 @@ func (response DeleteFeedback500JSONResponse) VisitDeleteFeedbackResponse(w http
 	return err
 }
 
+type DeleteFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteFeedback503JSONResponse) VisitDeleteFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFeedback507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response DeleteFeedback507JSONResponse) VisitDeleteFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetFeedbackRequestObject struct {
 	ID FeedbackID `json:"id"`
 }
@@ -2925,6 +3143,23 @@ func (response GetFeedback500JSONResponse) VisitGetFeedbackResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetFeedback503JSONResponse) VisitGetFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3088,6 +3323,39 @@ func (response UpdateFeedbackByPost500JSONResponse) VisitUpdateFeedbackByPostRes
 	return err
 }
 
+type UpdateFeedbackByPost503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateFeedbackByPost503JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedbackByPost507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response UpdateFeedbackByPost507JSONResponse) VisitUpdateFeedbackByPostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateFeedbackRequestObject struct {
 	ID     FeedbackID `json:"id"`
 	Params UpdateFeedbackParams
@@ -3243,6 +3511,39 @@ func (response UpdateFeedback500JSONResponse) VisitUpdateFeedbackResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateFeedback503JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateFeedback507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response UpdateFeedback507JSONResponse) VisitUpdateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3857,204 +4158,211 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejemdpzKVmSX7H8l/PqZpvXxk7b3TJjQiQkoaYAlQDtqBl/9zs4ByBBitTDSTa72/zm",
-	"N9uYIsAD4OC8H586sZwvpGBCq87oU2dBMzpnmmXw14Wg6VLzWL1imiZUU/MwYSrO+EJzKTqjzgX5++Wb",
-	"10SOf2exPidSpEsyYSwZ0/iG3M2kYmRuB5OZTBNF2C3LlmRBeUZimQuteqH4maY5U4RmjCidcTFVARH5",
-	"fMwyRWRGxlKmjAoVEAMtzVhCxkv88K0Z2QtFJ+iwj3S+SFln1PkUdq6ZuOWZFHMmdNgZhZ1FJpM8NlCH",
-	"nftO0OEG+j9yli07QUfQuRnnIO0EHRXP2BzWO6cfXzIx1bPO6NHgbBh05ly4B8Ogo5cLMxTB7tzfB+Wu",
-	"XWU0Zi+erm7am8ouTWRG9IwpRrQZQHiiyB41S53TrmLmSDRLSMqV3u9V1qnyxUJmuhvPqO4+mhzSYXw2",
-	"CCpPj5PBKeuPj1pWDF+85knbiocn/X6/suRB05Kf27U0LfZqxoq1/qAITwJCFcmYzjPBEnI3Y4JwTe6o",
-	"InHGzFKri+wP6HDwKI67YzoZd0/jI9Y9o4Okezg5Hp+yYfwoOeq71S2onpWLg2Vl7I+cZyzpjHSWM3+Z",
-	"E5nNqe6MOnkOb64u68eMijylGdfL1XU9zuMbponif7Ie+YXrmcw14XpEZjLPSL4gWpIhSehSBeZ/7ZOz",
-	"vn10x9hNKMZsKUXSIxeazKXSZNDv9/tkDFOrOlondNlyjFMPUH+JTOTzzui3jgGpE9gJzJc7H5rW+yJh",
-	"84XUTMTLn1jDkl/RG3NLzeFlS6LohPXIBcnYglFN5AR++SNnSpM7rmcGqYmic0Zu2JJQkZgHoYAnY5ks",
-	"yd4kk/PyrTuZ3agFjVlA8Ebg4+KeaHnDxD5RWmZMhUJIPeNiSgS7g8mnTCsYNeGZ0oQKdccyQqeUi6CE",
-	"Z8ZowrJQRMVadfcdW6R0yZIRMSgSBXAjqSYpo0qT4RGcqAoITZUkdKLNtKHImNI00/BtKQgVS7MTKY9p",
-	"j1z5K4dvUwMuy3DhXIUC4WMJORoOz2HnYBfvZjxl3jK4IkrzNCVZLgQX04Ac9c96xFCQUKg8jplSkzy1",
-	"y0USmrE5M7TTrMiCKwjLMpkFMLMBiisyydgK5TyNz9jJyelZ9/RoeNw96iese3Z0NO6y/ukkHkzO+pSd",
-	"OhzErSyR0MOerkGfNpJyfLyZoFzxOXsz+ZEJllGDfK/ox1V0fGZ2fgJLyqiYMrLHRZzmit+y/YC8uHxD",
-	"Hp30B3b/yfurJ0ROJorpKn0Z9ocn3cGgOzy5Gh6Ojs9Gx2f/rz8Y9fttJJPP2bWcXE8L4K7n9ON2lCah",
-	"mnXNBJ2tFm0+X1/0JSDdQ5Z9TrhWocA/DAKYGQww5E8pmCM6eFH53GD3fIEINeW3hkiLXijewGhF5rnS",
-	"ZMwMi08Z+SOnmcEzuCh1nCo2+Oiq3x/B/++8wVx8iQ3+hfHpTLPEsatGrHrTIMKAlEE+kjuYwOwdtQRb",
-	"z7iq4FO/eVF39tPXbmaLNE1rkPk4NQuY0498bgj4AFkw/tE1f9m1oYzUvLYm5Nl6bUj6VhYH395yeXBk",
-	"X255jjlcpvm0QQyNY7YwUpIh3W9lpg2NA2FR8zFPuUYGxKdCIllEnpTe0aUiNDb3wozkWhF5J0pWtMKC",
-	"2YTmqW7B3GLYtTJQthLAk1XkvEf0Zko/lglnIH67o3y/MGhtnsRSGI5l/kkXwGvM+g9+VxIO28IJgw0v",
-	"ojG7SFPzl8rnc5otO6POa3aHRx64Ezcb40m+8COA7An914tMzhfakzmR4XRvDztB5zpXLDOClGLZ9aPJ",
-	"4IgdHU/gwlKArHOXSTG1PKpzX3yjexxYzOmM+r3je/eLQdMq1BfA5uHH8ya4gUzdsIX2F2D/cQi7Wx7F",
-	"/83YpDPq/J+DUvU5wF/VQW3Li3MpyQ4+UQspVPWUHArueE7jPL2pr9U8IxmLZZawJACFgBv6u8g1Mc8y",
-	"f5XFjeOJMrLelvLyFq8NjJQ4Z0rRqcHVgm44yAyCa6pzBWgBokgHt8f+XlnWG+HJct4Un7eQh0GYw/HW",
-	"ALwQBJ9/JaDcRxth2hlD31kcxLHtKhcoViAzJ3BjjFrJtWbJOeCVuTdV3OqRCyPcokjsxOg9kGajmogX",
-	"wYxGpN138gRIrU66bZG+yRrh2xDc+6DzN0ZTQyu3vUpwkm5X5U1n6+20H2rZxEUmzfmQPaeQmH2EteaL",
-	"XqeqMb0QbzM5zcxx7gR2iSkr6hNXpLbjpT7AhYEOv+dh1ITyNM/Y9hvwzOgFTeu/2AUaq52cW9WQa5JS",
-	"zbL6Hr3iak51PHvoDjUCYRA8VyypKloW+K+zN1c7wwG35Jw4pbW8lLhFQrNM0BQ/+MDN4XYSVPW+1sIZ",
-	"USy7ZRkxkwIV0YqkckpmFClAwjTlqSK5MFcdtBRLqn5QoYh+7b7DHem+SCLUlN0WzenSqBQGhbghCBUj",
-	"gq+yW+oTEEruMq6ZwUNH8gvJXAoU32B7b2nKk8Iw9w8Q23bk0zS+uaNZourMGnUwPaOaMJEoMmYTaYiq",
-	"JmAfUD43gZMxfMQ/N1ClhAR1CtX1VhUT7FutGtJ9he9wXDRqeABkI0rcG9lbKS6m7+CdqrAoq8PXLwQ1",
-	"CTgLlJjIONfEzv5A6EHCJoVZmoQtw8NO2+qE1BdGs66fGywMjo0r2P53z5+Qw8PDs+0OzBwWQRh9pfPb",
-	"rHGBGs9LOX3OU82yVclLTpxa9IMiE3hJEXnrEahUTjfjqpMqErjuQlZGEy3t1GRstC+lrRZoN6V4Ut2G",
-	"XNwIo3StboMbEHZG5GFfbtitL8EZ66Ba8aC8Kwan7PGCNZN6L3M0XhIp0NAnF/aMScLilGZMncNzOABi",
-	"VEskrMUMVar2WCa70rIJZ2nyJtdvJg133qofXLM5kTmYmra7/qitF5YhWpi0Sww4GB7gHFUM8Hmkt3Ot",
-	"9MoqfVdSPmVsUQXfuaoQuYE58TnfggwLpjRLSMLYAvgWFeQRSdktS5W3APftA3owPogPkgN2MDmYHsw+",
-	"c0VII5+bc1nhL46YwqmRlE20OZeN61lkBrH00pAT6+UJOwaWFYJ8UHiBPmsRQjpUrDAQGE01oWlatS60",
-	"fabQt9sJ+t8v37xewVoz3Kfn5n6VPsLtvm3GIVGGkXvVOYJCfkM+zfX+16IxRi4CoBLJECwQnIEQmJue",
-	"0Vg3ipPkGY1noXC8BZHGrIzO0W1qrgQsaSFBYiR7kbuWUWEVnvEsCYWhAT8oXPt+leqgp297MXUrRmod",
-	"cRYtV/DRrcn8XuETBrO/nrzLE4cZlLx//+Jpz9uGl1zph0mTiSNUTRz7ojRsWbbmIzb1fe47SCveqICo",
-	"PJ4RqsinEM134CQHA95geIgucnsOhR1wW+nFDWiXV4yEzKfiSZ4pubL0GJ6iwml1jYQnsHKuVL6ZERXb",
-	"1DATzOAhGb6y9dLw9faFAa9p56zw8xfiqn2Pr8K8Wy8C3m5fg1HcQA5J3rpB9XWUs9UEGEes7AxkjxK9",
-	"XMj97c/ME6omeHLF9AG5m3FDA+kNUyMXLXANtDgo/kT9K7CHH+CeB8WFCojjdgESNqNaFf/0xVVNsyau",
-	"2C6uugFtW/s1JM+SLRsxc1exkmufmF3JGyYebpqpu+prsLGPi1au/kXodPFR+6WAUEM6zT8svQFR3PC/",
-	"G2uuyditvGHJGrtMuTHO8Lojpf8vkFac16WVbKFi/5lkC12K3Yo68NnKwDcUtOr4Yc1aO6IHmy/00gsU",
-	"q7gj4MciKmwzp0cfqg2hIyn4G80WDr64rK+lfJXHMz8usEEF01KSlGZTczfNMm5ZSrhQPDHSCFzXjWva",
-	"aoq6clZbmy6Iw53M08TgI0wrxXREFBNGqVLK94F+M0wrKFQh/yHI5u0J14QLt2wf/x7kIB7TpAHleFIT",
-	"NY3Eu7NF7IsL8qWO/LMDpMFxBxZjQ6boKhXdpCPDi20K8hcwWqDTup3GWqf2F5ENPcite/2bk9i6ElXE",
-	"+O1Ge+OZ2Rgkvq+lfi5zkTxUYimkFbhcMNNXkU1eS88ZW7jSzIYIF473g/JCTswn39JlKmlyJeVLQ/we",
-	"usT6QQMltcatQf/o0fHpCRkvNVNfTypbB4IuvUkUoicU2YvgAel2zYAuCO9RQAbkFX9McgGEWjG9D7t0",
-	"JeUrKpaW8z7Y75oZ0oGqGfsYMwZBF+jIRMlpQBSLpUj21P7X2ygjk5o7gYyKCY0WzHKPflCkhDQU5U6Z",
-	"p3an9s8rgJvBlkjIiV2Eue6hiN6Z17oX5rUIo5zQOQ+76P3YEIFop9GS3FGuncMLvsvFtBIwNqjEQLkY",
-	"rzLkkwvNphDiZTblvaC5nsmM/8mShzvRkbdcvH3hAl0LCyoX5GPX+kq6dMG7ds8v7Fdh+hF5zGjGsq9G",
-	"DCxkQAFRWUN+axXLwGklntIE2P5e2NgrlrxiCadXsIUP26UnOKZr5ij5R330v40oGAoc1T8f9Tol86nm",
-	"o/yY0cXsDdq/GhMObjjGBjtrF1VFVGCp+QZFfDx1E3enZubOBz/mr/7jhujloHNxyzI6ZW8lFy3gUXyD",
-	"uLDJkkEYmIX1JGFEroHTyik2LpDeNkVA2inr4ZxIZXGqc9Iv8i2MnmzUi2rwau/oLGgI1azFYwadIkB4",
-	"Q4AyfjdwYNhz/0GVccetwdgrscKNQb6bAsnL4L3fPKAD2MMyB8KaUsuzu3SS2brTK+gzBkGDzPZ5p1XM",
-	"CHPBcVmJ1iFI7bhOBlscV20b2pZeBJ/UouwhXwutRo4Z8ZgVGQcGwtVVO3l1NQKZESYMh5oY8kbjGam4",
-	"KsxMXLO52hgHZ962RKZYDM0yuuzce7Ju/fu/GGIL3BViUm2uB1mwTElhWFrGaC0BqV1a3kAHHPEs83Ac",
-	"Fa3QF/dwN2S2k5dLbTpS32ZVtyTamEAfsapHWNhXddM2MrzRlTDDIgZn7/3Vk4DMeZxJK3Tst97zwSne",
-	"895geHh0fPKvB930wCiZW6WeAeXpQqQjS0AVIXu3LFNcCnK6/6DUs3oimQfp4UkDqH5gNU0SbqCl6Vtv",
-	"8zG/Ye1i3CTnJPp0HxVkHYMjamT1YfHb9w0IVViPGvfaWaqK9BR7cyqIwhWhY5nrLVIZN5+6jandAUdT",
-	"qrQLxT0nUYnkEcmF5qkZIb42shZq/Zq4XRXLrHqMx9vkTBQSdRlaX//M3+QdmedWzy6+Z5Nxa9L7urQN",
-	"D4L+JqaDGZZltqmzz1gYAz/31iM8lRNeR+FAIlxd6vPq6sjCRtdZwYTslUFRakYXbH+VDBqgrsFXDn9u",
-	"xZyupKYpyn8NzEkWguu6ORqFXcNVStFkIwhOjKmfRuE6dpMFlWWu2+gXYpHrZr5eCrFW6pYZUcxIOqkf",
-	"ninnPKZpuhwRKghsCpGTUOgZmxdWIS4S9tGoZ0YNgtm88LXXMmHk8ulPYLtVyMHtTKjJSsHeTMBWtl0k",
-	"PRru74Od3n/Jdx/zwiyLJZ37D96OwkSNG7oAKXNSbGxABLszBBWi7JtRdWscLWSDBgydUXU9l1mj/MQg",
-	"rNmFNwOIE5mm8q5KOyY0VayY2Wbwm7kF+6iv48Lzv0oBrdfe8hDzOnwlIJHI0zQiEqk6EPIVBeLiHxc/",
-	"/vPq6SSf/+vigr74558vs9PJsxP6t6uz8YQvX//johN0zDzUUDPLaFfoc3lDneSWmkOqiG3wZDeZrbh2",
-	"ltAV21zdlXXXz/MytVA6KUCDBONQ4lhwj4C8rAiemrO+KYYJIJgWF4QC7K8YJ8Q+0liDtkz2op8vXr5/",
-	"BuFBVDhDBQrsASrvGD+0j/evipW+uLMOIQtnUk3OWEvlrOfM56nbID16ESo8cpthv1hrel2xrPO1LU7Q",
-	"kYJWGXA9RIYGXj79aZWGtTmdGsjnnljMSVTYw3hEDnsf9y1VNQJlKKJCPUCmDCiA6cCO5I6M2BnLBbdh",
-	"qkjRudCSUBEKS72RlI+XSNnJXvQp7PTDzoh86vV69wEJO4Pir/to36YqiVuWaQVVRUKh5aIL8ZhmMjA/",
-	"KkFv2HVMFQuIklab1GxObhhbIDRqwdKUiynmPhu+wzLM0pi4oF0ntO5FGrEpMlwococa7WOWAnx0nisd",
-	"ijHD25EuS2bFFIn6kYEqEt1BhLEWQIhtTr7lfym/YYSGAoJsYa8CTMAy2wJqSUBommI0h7AJqHP60UeN",
-	"gSvKUXm4GeeaOc1jpu8YE2QAm27mrnNyFXj824Nta119FUvn9OMLHFosxv29yo5Wct5W1lBiN40NcUpZ",
-	"MmVzMKJPXJbIKr+sJvd9anRbKceISi0i41ozEdTz5vzd+GwdcoUl7WjhoIokhg3sRStJkVFAonpSYuVZ",
-	"wlJmntW04absyp0tIC7j8UNV+cOHn2kBCaoHuo4IXxrlagedAZSxr6UtADD/m9pCEVK2Yn1iNPXt3uj2",
-	"MgTobsYyiPbIFbNm+pppEXwiar3Oj/MpLRfoWq07pkql/vRLKfW6ea2YMgerhTfOiVzQP3JYItTCwuIb",
-	"2vP01e7dWF8Puk+vZs+mf16/nf3cPXyXPp+/lTeMqVf9TPz4t48/j188Hf/xS7o8fqanj09un2Xsl+nt",
-	"k+Or0+e//txP/vnzxeTjafav07/9fXk4vPrX7KfhdU7VOPn98p/vfr04+vsf+eHNFX3y69M/z14/ffbi",
-	"7FlyMf6oZ6959mv/1+M3vz8eLy4Xr1/9o5v8fDn7/erdjfzz7snTwyOtB7O//+N6+PLHqdJ/JGJIl4PL",
-	"F7/f/fHr60QNfk1fv74++ddj+vjZu/z54a/D5Ra7mGdp47FmjFAyzuSdYhl5++byShFKokpkXgSSzqji",
-	"Mg3FIh+nPCbv3730nMv4sJtnaRQQliobMmlDJ53dKoa8Qy33XfUiG3pTKwox03qhRgcHhaxkf+rFcn5w",
-	"OyieH8BodfBXOtC6pGwjtswpB/5N3khEWhUf4He0IfZ0IrN24uGqo2A5j9GjkyMjhTQ7ugu7oJ3bzhEU",
-	"ATeHWNSrcm3tjIW1bHh8NnSSTqsX/KG24SLirhDTitzZ0nbgIv4jMPdG51B1jQsVCnA7FRFn4LezF620",
-	"sPjFvHrkhbbBeCoUNhyv2B+QxUu3GO4Z+JhtBNtR/+wkFPGMZjTWbKVg0IOt1XUp+aRV0282aG+laLap",
-	"fusQuIzPqwUDsDtivffWjLXilSERaqhYaiFyhxQVBU8IVaGwo8AJ4BLEQIkBi0mPvAGtf4ImAE+KuXz6",
-	"k4Iz9jQ9UHl8s8CX0uk/V0FfZauC3VnP6XlhHMoIHSsj+Hs6IO5O3VbU7x3vYt9uQaUWe/dmO8DP2/oA",
-	"AgJ18rqDPtm7k5nS+0Z0MH+NWb0k5K4ugpphwyeJg6DdbWCoa1VKtkD2AbSG05gzKhQZPNy9sGH7g47n",
-	"EG40plYz4mTm5dM2oHehXJVsfl1+6wahBqMxW2qnujw8La01AeEEqw0C62foWVocCsjRI36Kns3vgKBx",
-	"GwM+8aMsqRGZgCjvB0RmYHJHA59Vccu4XBeSuxfZuLK6zFNk8m7i+LYk5zovdVnspb4/i0yOmVHqgfyv",
-	"ntOqfilvqqqlvHmYVtkE56sH8ebnGfNq4IJVjKbLP1nVqDBe9jwTnVqwmFM0dIXCMuyARNcym1LBFQRJ",
-	"wQPklJY7+EVvI1vaB6yMvVDYG4n3kLrcAlxcj7yEHOlRgdQnR2jvotry9UUo9qIKg432A6uvUY2IfAk0",
-	"nMQU0tsVWrZCEX3suuVjlKKKikyuMgCUiYnMYqYMlloLy8iZn0JhPgQasSI2T9tBaoB6yhZ6FkHqdoBw",
-	"y4l7IRTmjZ/YEjEgIqXcAVnJYkkSMzxwlYdXxl7Cczsc1+x//PFSMxVhGK0BHqrOxbglUEsJ7p6L7Jmj",
-	"Dd3V/uz3zQU0NxUy/NPVknOfKqWMMWbdFjI2stAXkZROjjZJSkFn5RBtVTtYfmd0ODw9eQQTw2F0RvhH",
-	"se+27F1tO7Gk8r13t37MZL7YwBVtjJzNSkLSVVwwI542xWBdr5Qo3D4qCz8xNaD9oNpCsU6PtoqcS6nS",
-	"14o1WQoK44X7kvP2+fELjTWSaxEKx6P+We+s3z8aDB9qzHD7eb0mVMFmmQFbwZHn+ExhTKshQEAJ7MWC",
-	"8t4zeSdAZsX78aIo+wMEaUSisBN20NNkzwEt5mKJvqs6I2rC+y38eX5Qp8G41ohP8+PG3cq8CPTaPhn9",
-	"QNlSm1jStyEZoKicQ+fS0gLFUhbrWoBWqV2eNopzDo5rM/UaRC/qExt10A2Kzr0iKzdC3imvoDMUdtez",
-	"TObTGSQobQ9WmzWxhmLeLrYuJGi5yf61Wse5gbqo9c72gpLA2attjb5bW3urlG6twffznM9BR0tNG6xp",
-	"uAuQS5amsO6q6WK4/RniF6xDu2nnW/yUq6RX2IozExI1e0qjEaErv0X2ZoEaHgrulbooHXilO+/F04js",
-	"OdedFI57zPfrcSPNKv590PDLi6edD/cfvpjTu62EvnNTBl5hNZDdGxy76OZERy3h+hwlfbjwyLvh3hf7",
-	"00ZSV2LxajVs12GfERimsmsL4z6hc5Z6vvr/Lvd+uy7veW7WiyygJDvBpYjsqykzcWPETWUebHdRU6J3",
-	"0vhbaMLzVqYkyoD0yofPjh5tpBO4JPfRph1cSa1vAQuMCLakuXWjlM77WM6ZIkU3AZsf+59gs/oqWOdF",
-	"F+6AdWtTSv478jk2Y28l3aUCyuHp8UZ09RNE1qGs5yttjmDDfd8qPWTLFdXmKK//8Oxo87ra17INy/mS",
-	"4dw7sJCGovYtHvuL1nSqf1O8byXj61v58GupS5/txTdfZnGecb0Ey44tGwDJkRd5o8FOFGmXoBTiuyU9",
-	"BkghHNRlWNpPzrQGUdjGol0seGP/mXL+ggLZitI1l0auMDipqU3JSgZoCQbF70LSIhcT6bIrKZ6dnaBQ",
-	"kqwfs3QAT7me5WNw+xYvlf9aDc4r1S1QdxVLJ92ZVBUMdulWE5mRly9f+UmaqkcuRCi8J4RqTeOZUThX",
-	"rsKe06cLbwJ4EaCILrwcCs+ED2auScV0WfMfglTt7I/gkii0xVBwbQNQA8ITJjSf8LL6XCnKmo8smFyk",
-	"DOtFe7ZRauApraOVohi9UITCUCis/gvuR67IHc9Y1zV9SLEahIcZBUm9ePsiFHvR2zeXV6Q4nigg0dv3",
-	"3oODTzxxkYggMrvbSSANVAVEyVDUEO9OZjdY9dxT9GHhULmAi6nTpBnPyJgqRt6/e9nD1WSMJriYvejH",
-	"ZzXYKg8QtiAU0dNnL59dPWuG2jpxu4pO6rWZwBhTbnDyA/S9gH3FfL8Y4vyQ7tv0KIZJ1YKxBCzI7qrv",
-	"RZPxzXWv14sCMqcJ7rvnUEzQJGsDSPfNzY1WLmEEDomoMRM7CiAvf6GtexscGxV5lZbxQ6jrpPyWCaaw",
-	"m43ZVw5/gT9B9YiX0xiAAZu5YqFo/g+wRROatSNwKmFwCaIstrBzZa1JTLOMM9iTannrUFjyBOawSiZ/",
-	"Kqck5YIVHhrHXKHJFOQoe6dR1vKC2meV6NNaRTBFeFF+TY0IFcvQhuq3GJ65DojA9dswcKLMXdbLhXR3",
-	"PhSRK24WOfu+LfGfC6xQyBLfgVFeFr/WsKELqlq4dy9y1XoNkuPuX8cyYebP2NCya3wYlR3EYDmw3eVn",
-	"yh1KudKqhmSpnHYtIOjb9vpvKUm0lAFRdIl2eKrXFxuGc7lwJe+d/wL+o1BzSmScz5nQQXFQFI4FvGtU",
-	"s2IPDJJZYmGOgWoSHcgFE3TBe0s6TyOyB+4GW7Gz8jukyKMPBpyBZtIJy5iIGb6YyFhF5xCp6+wc7vKC",
-	"lRy0/pTHzEbUWvb26sXVCmMz31Qyz2LWk9n0wA5SB+ZdyAbXaZ0zWqLRGXX6vUGvD1IQQt4ZdQ57/d6h",
-	"rVIDUsVBcZIHSF0LggY/T9m6NLbmHFQuMCDcF//8tll259AK1iOPXfurjBnMgiZ+5m7Cu6rWz49WOvqF",
-	"IoE2QuakoK8fwbZ+ZM/8obAOPJGCvJLmzf3AFTKJvL59USiUmQWQ+44r9OYu7WDoDGc0ANuKDj4oM4If",
-	"sLKQWWko/rTnHTUXEbceLOv+E7brprk0Lmqo3/PZGtRoQipqyR0Izu4SbCh+H4BrwKwA7XRlNzJb9iEU",
-	"DR3EzCicWU7I3ExoK9Z4zRFtWW281eYClEWr0Im9zs/mV9IGvMT9eZF0Rp0fma6qG0GlK2pLUln5ykFT",
-	"G7e2PLF1w+jHbYb5PSq3eH21pesug0p73MYxTf3IHjJsu12otge7/1Dr0TTs93erlFJRAn+r2EfW9rOz",
-	"2vxRf2iAbhx13DrqeHDaOuqkddTh6bFZr1MxG8qVePqjHTMYnh3t3nIIr0NDSZemiHlngrkPOke4+02f",
-	"KE7poLlHB4webB5dqRxkBg3PNg+ql4+6DzrH24Hqd2u59zX0cituZZrPXY0Q25CQTlXF92iU7kYhpTDa",
-	"XOdGZLJ1aStPoB+I1+kA/4ldQkAnuwaR2JW0rTyyYw2yA1vw31x9jH0KS8nMMHee6Zym10awhzFiwqF7",
-	"BF1w8xDyL4IO5dcym17PZcJSM8eCCsySs+DYLnm+mNf5YPZzjThwADblDVIBFctKuAAIAqj97hWa7z4x",
-	"zKEiMIB4aaUDyxKLMiU4HPiMjGPgUqn0snFL6TcU34ZpegyRbOSHoXgAQ/TSZv6zueJ3NvcgNmddUN1B",
-	"yV0GAwOX/aF8fnb0yHt+XL7/72JGHipuyZGs2+2vypDGS1K4474zoi/AiJyJtZUVra/0tleNMtsv+JSn",
-	"sGLgo9VaPRfQedmtGU0dPz67CsUaYKPA1/ismkesxwBVQAxRU6GAXxMW8zlNy/CXwqgBhhfradr3bT6O",
-	"6UFr9L+KqtjsofquMn7npVD3r987fhRsqT0amO2g02GwpfLoDTo6C7bUHbdn0Xbqk8H2DLr5RjQ1s1jr",
-	"tf2L6o+/rFYE/a5Bfi7jlvlClZ3bPrl//cSW963M+42wcdirGmA12ty6ZPw4KaMClny+4qqSNtHbliZ2",
-	"yXr7ASYUlH4Bq1SWXXjBRVy6TkGwZS5dnlstlEyl7zctskAB9JEX6+sE4yKIqhKj7E0R0yxbOm5oVejx",
-	"EhAygFp56MiFuOXSZxhC8XbmRcvvV8ObS3ek2zT0OCP2hgLDn50rykZ5AcRSxAzc/1LYjInAVouBn2mS",
-	"kHxhc1pBlCpr//6gbGiO2wYjFKMrFt6UE1Iay3uhiJrDkIs2aRBRiXJTQBQXMatHUIdimxBqEjWGNbvv",
-	"hII2JyZA0k8R+RzZellgk3DrMUcCU6zEk9eQo0d+bg/dD4Ufu2+7zUTHUUAi6NrdKAf+rxg/asHjK7Ld",
-	"qtBfJQ/S0pHxciUHuxo05ZJ5bOCKzZyzbjmPaHX8wB7M1vGKrO8SYfUQGfO73eazZc2gCWkg/wAKEOs8",
-	"Ey6ftppkZDEDXP4lasR5ljGhrxdYBKfEhSKXt18JEob/ayze6QUQtiQNLGzNv2rCQAtg5sVrxf9sgeq4",
-	"Dtb64ghfRkR3snlTPhgmcXkZWhsSq+pJUo3JSI2CNmYVlWlDkDjTlr3z6LRvxfxmoA8P1wI9HB0Nesf9",
-	"fv/ssBloRrN41rUyaPd2sC3QR/1hO9BH/WFFzbAZK9bmN9xanahR3wY9wk/eQVnvr2vkg/VjpB2tsKHv",
-	"ysMuyoOfOdeoHbyEICOwyjnS7sm61TqtAXERUlBW85Zly1CUKfZQTbFHXnsjbJb2eFmpTx0QAwMTCRdT",
-	"G7yC8nQpq+PLLmsbxFMulKZCw2Q8qUzSC8U7pvLURr0s6JQLWoSBUOEKVWFZ0hFZUKVI5FUqjYBJhRBh",
-	"BDfQSDbuJyP3MF3UcO2RtxTiH5WmSyOHZxmLjZDHUy8QEcI4MfubxFJYzpYuR0RITBBDyfGjjVcpSnyj",
-	"1gJAYBQQBaFP3fDFAlupZGyBmbMoh3p9RrHlFoSm2cAgv9BKawPeoralnBAV05QWYuimDra+OBqKNovj",
-	"uVF+QOsrK+JST8HIWMqocrGy1l3JBRwzliQke+YpxqOW6TGIYmar9pskXoPaz8vEyrXC7huj0hRnZ0MZ",
-	"VZk5oMgeJbGcz2lXMTOThgqY9aolzekCQeXpcTI4Zf3xUadZ1PBKsDbLwidOvlgvDTdW6MBzPkcNrtSf",
-	"QD8piOxMpomyoaE2BAtqjt6wJZbKIAvKMwVaP5xVoXG5iiJW2QqcKR5CYm3lZBteljGsL2CJSdnsk+xF",
-	"Yec47ET1XmrR8WrxjtWez644QNgJwkrBAXilLDmAjaGbDsDvnth0AI8GZ8PK/g+32P8qftlQ3yLvv2gq",
-	"ai5aBaEg960JSr/NbwXMbRPoHgAjGHYaQFwLIXK9rwGhxyQMsbJ9wqCvCXKKvXfPn5DDw8Oz/Y25XP9q",
-	"QYZKa+bKQhqTvnbEA7cC8z5E11obwm6rON16FTj9F1jGFZQtz6aG0Zdt2bBIsDNo1XWr4xZMxpbfjXrV",
-	"oL+jYtUIaJXRWx/kImO3XOZqFc7tKq+3qK9KZm1043gw3ES2P0svxELAhiW+patdOVGgMHcafIuukbLf",
-	"mbNQKv1+ORsUR54UlYGTQff0uB93TyeDwy49Yo+6Z+NhfJL02WByfNqpVgT80qVgQN62k8UcmLOhp0tG",
-	"odsgm+QiIQuZ8nhZTdvutPFmvyHLhk2wO9g9LhNmIdZk3T7WyrR6+7ixwvLX3Mc1e+MlP67bm9rC7N5U",
-	"tuaD35cBzX6VXgrb3cCqQn5vK9Ks4v6Va7FgrUq74XvN5uCf06R7ODiOu6fJkHYfjU9Y9yg+m/TpYDyM",
-	"D5P6OZVn0WCkqJxFfBTTo+Hho/pZ4Dh7hPRsEB+y/umGw6hBb5c+KA+j3zuuHoftdlE5D5Gn6ep+7xzo",
-	"9LIYt3uDkB3NIOZT/6UWEAM68erBOGNH8egDpJc2lR55BwGgCthvUwsbr0sNGWDoaL9fZNTsjfP0xkjY",
-	"FwRK+vvuOmh1M0ItlYolKrBlBzk/qqcYFYqM/Q6emrJ/P3dN54OiEDH248Nelq7TQCi8QoG2a0Hhg0kL",
-	"i4Vgd6Ca1crXkwsy7PcBAii2AMpO2UbW19AN0zA6emJ2I8kzOk6xyqYRCjA3k4OiUzqF6tmWI9JQhRR9",
-	"cU1dJ2KapoqAqzMXtgl0QLiI0zxxirPXM6hQzTf2mQC1fl1roVAUvYUaeqiURVQC1wMlqJRsDUWtZmtZ",
-	"VDUUl2bNZpYXCZsvpGYiXnZ/YkswnszpDYOUWp0tiaITNoK/FoxqxAYVCocg5kgNZkyZPWPU8W2KHuj/",
-	"Tar+E9jddmV/g1fDgxrSpj8U1uDHMlnu2o4+T2+qHOjSto6aeKUQzB3Fa+WuTEmff/vUxju+MB93/MAI",
-	"K5/LrcyWUdiOjj0tLSVJpS13sQUjc2JUnT3dBx0hE3aZ3FxAGYI1PTMKrNd5htUhK01cSK2HSyiwW4nB",
-	"OKyyW3Re+UHZupEK7Gm238pdJjUETswRCyut+/FTFSd97RZW5W1gFEWppC0OqTOoV3/Z+fA9AbfYbmTl",
-	"XEzTmuTkt0LzAf/2AmiTVLm7QIId4O6r9SWMPHrfrIetZ+pu1gtoAG+liB1kFiA1DxZX+luIKx6ZeyHe",
-	"ZnKaMQVCy9HgcPPoeid/GHe8DagN3b5BwhruBPIrrsAQ+E2lMxSxNshnvuPFtkowX20W2pB1qSLzH/h4",
-	"atjf3UxCNjvaY7krGuCJdsBGbIQSSlSOj7JUsRGZuZIPUZ6lkavLbHi1uXQ/KFdYAUrfa0YhQrssiICC",
-	"V9GGwPb+wEgj5w7YYyLOlgbfbW3bXM+Y0IZBsmQ/IGNpNG/7ZSSKhaMpKAPItGLppKx6UC2sYdsUWBku",
-	"KjsfRMQ25YXym9AjJRS2SQqYBUXMStcKxLCY3XVmN2webpvU9wicBIwMRdF1JUMb9Ay9TFjeAn70Ote6",
-	"DgLENhDgeuQ3IaCa3Mk8TVAQwpgymN4wRyd/HfXPTvyKvrU4n81Cz5VtSPFwwQUsa1jCyecBtjoDHMm5",
-	"1zwi5bcMdY2ELn32sJnXmxtyx/XsPXCAqqEKJ5/IDEUkGOmhkcFmYBzeB/1WGK5bxb9BfnoAx6k0ANme",
-	"8WwfGOK3FNrQGch2+flf68pTrffwl+xk8zC0bDLNXJWtUJy+/v7dS69/keFpyi/Js7OppnolHir+fBsB",
-	"5hsJIUj4y1NoqovkSSZWAmmUSw4+wX8henxjNKglzZmc160gdrbof7rfV0Msq/aY7sYoVsPit/AArbft",
-	"1WMUCmHE8uc5o0IbRjlmqLQmeGA0FBZbIBSda1tBR8iy0h3YcAxnVOTJm3eXZXD5Hk4BFZgyPuXC1X3x",
-	"BMGMoRdT2TrE5DIfz7lGgQriNlyYdiggngexCa3XXhS6ZyQpRdIEbGO2VfPILMawayMhE3XHNRSKs2Eh",
-	"+XzsitzYPxJ5J0jKqBNXbqVmvVAUrabASIjJB0amy6Z+1ym7vUG1cZqRYqHhFPY6Mrs3lnpGZvSW9ciF",
-	"66xl5FcMmArMeTE+FRjAAxInThWKqqg3qMjxhcG0ED4LO2hpMq3Ye0sBDdUFFXghVEkopLChHcqcj1KY",
-	"ILAiXOLpFZVduZ45AfMbmtbwQJ/KO2EAeuI8fjUB0jv14hitvuOchC3GjNKHiKXXRFG11Jq0OKhMwCwr",
-	"BpTAgvZ+0QINBJwW3yxMOttLkNXywv8pNosaVFtyb3/wd+PFV5cbbOnTzui3D2tMGdX6g3slX9jfKEp8",
-	"4sk9cqyUNXWHewrP1WpTOGBiUymTcygaalR527PXhWkUZKtKJI/QNFFWzRPSadOYF8V1E1FDQDw3wecp",
-	"W9Wuy79t57//4HU87tQ7FXfKTsNFL+GdpfmiuXSLQF+pMmc/vLPYjrXsH2irPNo86LXUz43O/00FbcSX",
-	"jd7YxsDqdwx9EF7fvoZ+KWDiUhifYB35ID9ArepQWImnNJnV7EJHZWFG21yGgDeW6iJ6MhQQY7yhHs5n",
-	"34XvsS7NXoldL2/bpa230/x+Xxvu649MV4Th1vCJnUTYwl30tNOun1UaETWUX67klebjlKsZS8wII9va",
-	"zqVOF8Jyz28ur0BVA8VizvRMJraopxXWmq40Nmh1ED9evpXgWP7SMnvzEblXuCdZ2o6x30Q6Lb/9b8L7",
-	"73Lsv+Wa47l6BYjAGEVTTtV+65XPm3xvM6yJ29St2HYp5Vji2OhZ5+3xMBmD/P1ak16FvicFBZRd1oNt",
-	"dWxfC8VKq2MwRxgqYlseF3YKAAW+k3gdUANk8mi36FXyrDBD6ZxEJQ+LyJhhkxlXZ7eoc4AvtUY9rZI0",
-	"dAZV2i37pQMhGAqKgC9yXfQzkQmUi6h0ZF5Hwr4Tr+/E63+ZeLVHEMygmfCfrZmbF9ZUO+z3MfnQ5jVI",
-	"ozWaO5YvgqJSSyqlc4oXNGoUCkpUvmDZLVcSLbg0s3F3bh4gT9w6163qwcW0R15b83EofPuxzSvMzBIh",
-	"scPQpEI2gq4FSBOcoZnqUERurVFgiGDRhL/SrqFFgbEtlx9yQ+3QL29Zeel6NsB6vRMuoFfAkz52ixzI",
-	"Lr7qLHkHGaPJctuzt/ENcKjFxpqT54IMXYhEQI77h+44Q+HUwxGhxFxKMqYpFTHU/xfoF9AZnUx47Bqi",
-	"gPrnZ4+GAqAsUYHsiAmhqKECiezCH4AI71xvjG+AC2bU4W76cmkDwmPLzWbGM4rNdgsj0ITyNM92cOk6",
-	"7GxXIouTcd/rbTATVnqO7I7N1bk/1Vsj/QbNKP1mTL9BF0p0K7W5IisYEZCMpVTzW+YCjWay0rUG0lSF",
-	"IhKaN2GEwMHtAIQDu5pmf1sA+deBNc0AXidVm1CvdAZOSjt4fbbHjY7alIsbW6ZIMJZ4N6hXczGqhjlL",
-	"4WxSFk2gixkm2NaavwZYfY2iyFd0X7PfKAsprH7m5boGNGDAdayiZCX4coWsKO9zHuLcf7j//wEAAP//",
+	"7H15c9u29uhXwei9mdjzKFmSt1j+y9l6c5vtxk7b2zJjQiQkoaYAlQDtqBl/9zc4ByBBitTiJLd3yW9+",
+	"cxtTBHgAHJx9+dyJ5XwhBRNadUafOwua0TnTLIO/LgRNl5rH6jXTNKGamocJU3HGF5pL0Rl1LsjfL9++",
+	"IXL8O4v1OZEiXZIJY8mYxjfkbiYVI3M7mMxkmijCblm2JAvKMxLLXGjVC8VPNM2ZIjRjROmMi6kKiMjn",
+	"Y5YpIjMyljJlVKiAGGhpxhIyXuKHb83IXig6QYd9ovNFyjqjzuewc83ELc+kmDOhw84o7CwymeSxgTrs",
+	"3HeCDjfQ/5GzbNkJOoLOzTgHaSfoqHjG5rDeOf30iompnnVGjwdnw6Az58I9GAYdvVyYoQh25/4+KHft",
+	"KqMxe/lsddPeVnZpIjOiZ0wxos0AwhNF9qhZ6px2FTNHollCUq70fq+yTpUvFjLT3XhGdffx5JAO47NB",
+	"UHl6nAxOWX981LJi+OI1T9pWPDzp9/uVJQ+alvzCrqVpsVczVqz1kSI8CQhVJGM6zwRLyN2MCcI1uaOK",
+	"xBkzS60usj+gw8HjOO6O6WTcPY2PWPeMDpLu4eR4fMqG8ePkqO9Wt6B6Vi4OlpWxP3KesaQz0lnO/GVO",
+	"ZDanujPq5Dm8ubqsHzIq8pRmXC9X1/Ukj2+YJor/yXrkZ65nMteE6xGZyTwj+YJoSYYkoUsVmP+1T876",
+	"9tEdYzehGLOlFEmPXGgyl0qTQb/f75MxTK3qaJ3QZcsxTj1A/SUykc87o986BqROYCcwX+58bFrvy4TN",
+	"F1IzES9/ZA1Lfk1vzC01h5ctiaIT1iMXJGMLRjWRE/jlj5wpTe64nhmkJorOGblhS0JFYh6EAp6MZbIk",
+	"e5NMzsu37mR2oxY0ZgHBG4GPi3ui5Q0T+0RpmTEVCiH1jIspEewOJp8yrWDUhGdKEyrUHcsInVIughKe",
+	"GaMJy0IRFWvV3fdskdIlS0bEoEgUwI2kmqSMKk2GR3CiKiA0VZLQiTbThiJjStNMw7elIFQszU6kPKY9",
+	"cuWvHL5NDbgsw4VzFQqEjyXkaDg8h52DXbyb8ZR5y+CKKM3TlGS5EFxMA3LUP+sRQ0FCofI4ZkpN8tQu",
+	"F0loxubM0E6zIguuICzLZBbAzAYorsgkYyuU8zQ+Yycnp2fd06Phcfeon7Du2dHRuMv6p5N4MDnrU3bq",
+	"cBC3skRCD3u6Bn3aSMrx8WaCcsXn7O3kByZYRg3yvaafVtHxudn5CSwpo2LKyB4XcZorfsv2A/Ly8i15",
+	"fNIf2P0nH66eEjmZKKar9GXYH550B4Pu8ORqeDg6Phsdn/2//mDU77eRTD5n13JyPS2Au57TT9tRmoRq",
+	"1jUTdLZatPl8fdGXgHQPWfY54VqFAv8wCGBmMMCQP6VgjujgReVzg93zBSLUlN8aIi16oXgLoxWZ50qT",
+	"MTMsPmXkj5xmBs/gotRxqtjgo6t+fwT/v/MGc/E1NvhnxqczzRLHrhqx6m2DCANSBvlE7mACs3fUEmw9",
+	"46qCT/3mRd3ZT1+7mS3SNK1B5uPULGBOP/G5IeADZMH4R9f8ZdeGMlLz2pqQZ+u1IelbWRx8e8vlwZF9",
+	"veU55nCZ5tMGMTSO2cJISYZ0v5OZNjQOhEXNxzzlGhkQnwqJZBF5UnpHl4rQ2NwLM5JrReSdKFnRCgtm",
+	"E5qnugVzi2HXykDZSgBPVpHzHtGbKf1EJpyB+O2O8sPCoLV5EkthOJb5J10ArzHrP/hdSThsCycMNryI",
+	"xuwiTc1fKp/PabbsjDpv2B0eeeBO3GyMJ/nCjwCyJ/RfLzI5X2hP5kSG07097ASd61yxzAhSimXXjyeD",
+	"I3Z0PIELSwGyzl0mxdTyqM598Y3ucWAxpzPq947v3S8GTatQXwCbhx/Pm+AGMnXDFtpfgP3HIexueRT/",
+	"N2OTzqjzfw5K1ecAf1UHtS0vzqUkO/hELaRQ1VNyKLjjOY3z9Ka+VvOMZCyWWcKSABQCbujvItfEPMv8",
+	"VRY3jifKyHpbystbvDYwUuKcKUWnBlcLuuEgMwiuqc4VoAWIIh3cHvt7ZVlvhSfLeVN82UIeBmEOx1sD",
+	"8EIQfP6NgHIfbYRpZwx9b3EQx7arXKBYgcycwI0xaiXXmiXngFfm3lRxq0cujHCLIrETo/dAmo1qIl4E",
+	"MxqRdt/JEyC1Oum2Rfoma4RvQ3Dvg87fGE0Nrdz2KsFJul2VN52tt9N+qGUTF5k050P2nEJi9hHWmi96",
+	"narG9FK8y+Q0M8e5E9glpqyoT1yR2o6X+gAXBjr8nodRE8rTPGPbb8Bzoxc0rf9iF2isdnJuVUOuSUo1",
+	"y+p79JqrOdXx7KE71AiEQfBcsaSqaFngv83eXO0MB9ySc+KU1vJS4hYJlU8mPOZM6EstM1jtQ7eIkYSr",
+	"G9Dw8jQdAeLeZVwz+KqQ2n7ZHZYUMSMgtjitMPlWu8aIYdZjqtgjVYPS7YzVbEqA7TaF4j2jicM3I2md",
+	"40uKABU1tKqkNjLXoFODih7AEkNRXaOlNC+FZpmgKUL9wE3ndhLUsr/d7imW3bKMmEmBgGtFUjklM4rE",
+	"N2Ga8lSRXBgqCwqi5RKPVCiiX7rvERm7L5MIjRQOO+d0abQ5gxDc0OKK/ca3lljCHxBqj4irgtsWSpHZ",
+	"7mJ7b2nKk8Im+g+QmHcUkWh8c0ezRNXlJFR/9YxqwkSiyJhNpOFnBsNpppXPyOFkDAv3zw20WHMjxsxa",
+	"Slq1ezAttiqn9xWWz3HRqFwDkI0ocW/UHqW4mL6Hd6pyuqwOX78QVOLgLFBYJeNcEzv7A6EH5YYUHgES",
+	"tgwPO22rE1JfXBllvHZusDA4No4E6f2Lp+Tw8PBsuwMzh0UQRl/f/2vWuEBl85WcvuCpZtmq0CsnTiN9",
+	"pMgEXlJE3nq8IZXTzbjqBLoErruQldFESzs1GRvFV2mrgNtNKZ5UtyEXN8Lou6vb4AaEnRF52Jcbdutr",
+	"CCV1UK1kVt4Vg1P2eMGQTL2XOdqNiRRoY5ULe8YkYXFKM6bO4TkcADFaPRLWYoYqVXsik11p2YSzNHmb",
+	"67eThjtvNT+u2ZwYDiYnW15/NJQURjlaeBNKDDgYHuAcVQzwxRNv51rpldW3r6R8xtiiCr7zEiJyA3Pi",
+	"c74FGRZMaZaQhLEF8C0qyGOSsluWKm8B7tsH9GB8EB8kB+xgcjA9mH3hipBGvjDnssJfHDGFUyMpm2hz",
+	"LhvXs8gMYumlISfWwRZ2DCwrBPmgcMB90SKEdKhYYSAwmmpC07Rq2Gn7TGHqaCfof798+2YFa81wn56b",
+	"+1W6Z7f7thmHRBlG7lXnCAoBEfk01/vfisYYuQiASiRDsEBnAUJgbnpGY90oyZPnNJ6FwvEWRBqzMjpH",
+	"j7W5ErCkhQSJkexF7lpGhUF+xrMkFIYGPFK49v0q1UEn6/Zi6laM1PpALVqu4KNbk/m9wicMZn87eZcn",
+	"DjMo+fDh5bOetw2vuNIPkyYTR6iaOPZFaVO0bM1HbOqHO+wgrXijAqOvzAhV5HOIllOITwDb6WB4iNEJ",
+	"9hwKE+y20osb0C6vGAmZT8XTPFNyZekxPEVd3+oaCU9g5VypfDMjKrapYSaYwUMyfGXrpeHr7QsDXtPO",
+	"WeHnr8RV+x5fhXm3XgS83b4Go7iBHJK8c4Pq6yhnqwkwjljZGcgeJXq5kPvbn5knVE3w5IrpA3I344YG",
+	"0humRi5Q4xpocVD8ifpXYA8/wD0PigsVEMftAiRsRrUq/umLq5pmTVyxXVx1A9q29ltIniVbNmLmrmIl",
+	"1z4xu5I3THyJyacaJVGDjX1atHL1r0Kni4/aLwWEGtJp/mHpDYjihv/dWEtZxm7lDUvWmMTKjXE27x0p",
+	"/X+AtOIcXq1kCxX7LyRb6M3tVtSBL1YG/kJBq44f1qy1I3qw+UIvvRi9iicIfiwC8jZzenRf2+hFkoKr",
+	"12zh4KvL+lrK13k880MyG1QwLSVJaTY1d9Ms45alhAvFEyONwHXduKatpqgrZ7W16YI43Mk8TQw+wrRS",
+	"TEdEMWGUKqV89/NfhmkFhSrkPwTZvD3hmnDhlu3j34N882OaNKAcT2qippF4d7aIfXVBvtSRf3KANPhM",
+	"Pav7ChXdpCPDi20K8lcwWmC8QDuNtfEEX0U29CC3kQ1/OYmtK1FFeOVutDeemY1B4vtG6hcyF8lDJZZC",
+	"WoHLBTN9E9nkjfT84IUX02yIcJGQj5QX7WM++Y4uU0mTKylfGeL30CXWDxooqTVuDfpHj49PT8h4qZn6",
+	"dlLZOhB06U2iELiiyF4ED0i3awZ0QXiPAjIgr/kTkgsg1IrpfdilKylfU7G0nPfBLu/MkA5UzdinmDGI",
+	"d0G3JEpOA6JYLEWyp/a/3UYZmdTcCWRUTGi0YJZ79EiREtJQlDtlntqd2j+vAG4GWyIhJ3YR5rqHInpv",
+	"XutemNciDDDDuAjYRe/HhuBPO42W5I5y7Rxe8F0uppVYvUEl/MyF15XRtlxoNoXoOrMpHwTN9Uxm/E+W",
+	"PDx+AXnLxbuXLsa4sKByQT51ra+kSxe8a/f8wn4Vph+RJ4xmLPtmxMBCBhQQlTXkt1axDJxW4ilNgO0f",
+	"BL2lPKXj9Mv88tb5jZ8spnQYDyET3971TmIqrM8zYzSeMSPj3JG9xO4A+E4h1Nx8n4tpKMx12D+vEA0X",
+	"b47eXnM9Zo62GNQ0XAMjKsFzv/lekOq1IBfoX/YC5ZWsBTAEjioZqQ3jmjAIA9zfd3QJySWhsDxNMEj/",
+	"IeNM3rCR3XMbQrDZ3432D3R1g6V2vuLu/ve4xzZAkyWvWcLpFbz0MJR9imO6Zo5S0qmP/pexL3PwUf3z",
+	"Ua9TiknVpLUfMrqYvUVLbWNW0g3HBAJnl6WqCB0ubTRBkURD3cTdqZm589EPDK7/uCHFIehc3LKMTtk7",
+	"yUULeBTfIC62uhRlDMzC+jwxbN/AaSVqGzxMb5vCpO2U9ZhvlAdwqnPSL5KyuEJFuBrh3js6CxriuWtB",
+	"20GnyCLYkMWA3w0cGPbcH6kyOaE1Y2MloaAxE2BTtkkZ4fubB3QAe1gmSlmjf3l2l06HWHd6hSSBmRKg",
+	"XXzZaRUzwlxwXFb3cghSO66TwRbHVduGtqUXYVK1VBxI6kT7puMSPGYFmzAQrq7aaVaraQqMMGHIs2Eh",
+	"hkeRilPNzMQ1m6uNwbLmbUtkisXQLKPLzr2nldW//7MRC0AOhMB1mxBGFixTUhiinTFay1Js1+s20AFH",
+	"PMtkPUdFK/TFPdwNme3k5VKbjtS3rtZt3jZw2Ees6hEWngDdtI0Mb3QlFrmIFtv7cPU0IHMeZ9KKAfut",
+	"93xwive8NxgeHh2f/Pqgmx50eLJdfipQni6EQ7MElGayd8syZcSH0/0H5afWs009SA9PGkD1sy9oknAD",
+	"LU3feZuPSVBrF+MmOSfR5/uoIOsYxlMjqw9L8rhvQKjCztm4186mWuSw2ZtTQRSuCB3LXG+R77z51G3g",
+	"/Q44mlKlXbz+OYlKJI9ILjRPzQjxrZG1MECtCe5Xscyqx3i8TWJVITOW+Tf1z/xN3pF5bi1Cxfdsxn5N",
+	"Pl2X2+VB0N/EdDANu0xJd5ZEC2PgJ+h7hKdywusoHEiEq0t9UV0dWdg4UCuYkL0yfE/N6ILtr5JBA9Q1",
+	"RHXAn1sxpyupaYryXwNzkoXgum6ORmHXcJVSNNkIghNj6qdRBDm4yYLKMtdt9EuxyHUzXy+FWCt1y4wo",
+	"ZiSd1A8klnMe0zRdjggVBDaFyAmocvPCfslFwj51b9jSKOwwmxdo+UYmjFw++xG8DAo5uJ0JdTUp2NsJ",
+	"WHW3S7dBF9N9sNP7r/juY16aZbGkc//R21GYqHFDFyBlToqNDYhgd4agQipOM6pujaOFbNCAoTOqrucy",
+	"a5SfGFgDXA4EgDiRaSrvqrRjQlPFipltmQ8zt2Cf9HVcxKisUkAbX2J5iHkdvhKQSORpGhGJVB0I+YoC",
+	"cfGPix/+efVsks9/vbigL//556vsdPL8hP7t6mw84cs3/7joBB0zDxp8kNGu0OfyhjrJLTWHVBHb4Mlu",
+	"Mltx7SyhK7a5uivrrp/nD22hdFKABgnGnMSx4B4BeVkRWdpysDAJZIlh7mwQCvAUYEQb+0RjDdoy2Yt+",
+	"unj14TkEslHhTGoosAeovGOk2z7evypW+uLOOoQs3J41OWMtlbM+Xp+nboP06O+q8Mhthv1s/T51xbLO",
+	"17Y4QUcKWmXA9RAZGnj57MdVGtbmHm0gn3tiMSdRYbnlETnsfdq3VBXta1GhHiBTBhTAmgGO5I6M2BnL",
+	"BbcB1UjRudCSUBEKS72RlI+XSNnJXvQ57PTDzoh87vV69wEJO4Pir/to3+YziluWaQWlh0Kh5aILkcNm",
+	"MjCwKUFv2HVMFQuIklab1GxObhhbIDRqwdKUiykWSDB8h2WYyjVx4eVOaN2LNGJTZLhQ5A412sd8Gvjo",
+	"PFc6FGOGtyNdlsyKKRL1IwNVJLqDCC2qQIht4Q7L/1J+wwgNBYSDw14FmKVptgXUkoDQNMW4I2GNj3P6",
+	"yUeNgavcU3m4GeeaOc0Tpu8YE2QAm27mrnNyFXj824Nta119FUvn9NNLHFosxv29yo5WEmNX1lBiN40N",
+	"cUpZMmVzcPdMXD7TKr+sZgB/bnSwKseISi0i41ozEdSTa/3d+GIdcoUl7WjhoIokhg3sRSuZ01FAonrm",
+	"cuVZwlJmntW04aYU7J0tIC4t+mNV+cOHX2gBCaoHuo4IXxrlagedAZSxb6UtADD/ndpCEfy4Yn1iNPXt",
+	"3uigNQTobsYyiEvKFbNm+pppEbx3ar3Oj/MpLRcYBFB3vZRK/enXUup181oxuRNWC2+cE7mgf+SwRCiY",
+	"hxV6tOeCq927sb4edJ9dzZ5P/7x+N/upe/g+fTF/J28YU6/7mfjhb59+Gr98Nv7j53R5/FxPn5zcPs/Y",
+	"z9Pbp8dXpy9++amf/POni8mn0+zX07/9fXk4vPp19uPwOqdqnPx++c/3v1wc/f2P/PDmij795dmfZ2+e",
+	"PX959jy5GH/Sszc8+6X/y/Hb35+MF5eLN6//0U1+upz9fvX+Rv559/TZ4ZHWg9nf/3E9fPXDVOk/EjGk",
+	"y8Hly9/v/vjlTaIGv6Rv3lyf/PqEPnn+Pn9x+MtwucUu5lnaeKwZI5SMM3mnWEbevb28UoSSqBJDGoGk",
+	"M6o490OxyMcpj8mH96+8MAh82M2zNAoIS5UN7rVBvs5uFYPHUMt9V+LMBonVKsfMtF6o0cFBISvZn3qx",
+	"nB/cDornBzBaHfwvHWhdUraxheaUA/8mbyQirYoP8DvaECU9kVk78XAllLDmz+jxyZGRQppduYVd0M5t",
+	"5wgKL/EhVv6rXFs7Y2EtGx6fDZ2k0+rnfahtuIgNLcS0wutd2g5cbkoE5t7oHEozcqEwBqCMjQS/nb1o",
+	"pYXFr/jXIy+1DRtVobCBo8X+gCxeusVwz8DHbGMtj/pnJ6GIZzSjsWYrVcUebK2uS8knrZp+s0F7K0Wz",
+	"TfVbh8BlJGktbIXdEeu9t2asFa8MiVBDxXoskTukqKiKRKgKhR0FTgCXyghKDFhMeuQtaP0TNAF4Uszl",
+	"sx8VnLGn6YHK45sFvpZO/6UK+ipbFezOek7PC+NQRuhYGcHf0wFxd+q2on7veBf7dgsqtdi7N9sBftrW",
+	"BxAQKKbZHfTJ3p3MlN43ooP5a8zqdWN3dRHUDBs+SRwE7W4DQ12rUrIFsg+gNZzGnFGhyODh7oUN2x90",
+	"PIdwozG1mrspMy/zuwG9C+WqZPPrMrE3CDUYN9xSYNlljGpprQkIJ1htEFg/l9TS4lBANinxk0ltJhKk",
+	"N9hshYkfD0yNyAREeT8gMsPoKTDwWRW3jCB3weN7kY2ArMs8Rc75Jo5v6/au81KXFaHq+7PI5JgZpR7I",
+	"/+o5reqX8qaqWsqbh2mVTXC+fhBvfpExr1A2WMVouvyTVY0K42XPM9GpBYs5RUNXKCzDDkh0LbMpFVxB",
+	"kBQ8QE5puYNfGTuy9b/AytgLhb2ReA+py4LBxfXIK8jmHxVIfXKE9i6qLV9fhGIvqjDYaD+w+hrViMiX",
+	"QMNdDKJCy1Yook9dt3yMp1VFzJ0XdcjERGYxUwZLrYVl5MxPoTAfAo1YEVtRwEFqgHrGFnoWQZGBAOGW",
+	"E/dCKMwbP7IlYkBESrkD8ufFkiRmeODKk6+MvYTndjiu2f/4k6VmKsKAbwM8lKaMcUug4BrcPRfZM0cb",
+	"uisQ3O+bC2huKtSiSFfrUn6u1DvH7Apb7dzIQl9FUjo52iQpBZ2VQ7SlL2H5ndHh8PTkMUwMh9EZ4R/F",
+	"vtvamLXtxLrr997d+iGT+WIDV7QxcjZ/DklXccGMeNoUg3W9Usd0+6gs/MTUgPZItYVinR5tFTmXUqWv",
+	"FWuyFBTGC/cl5+3z4xcaC6nXIhSOR/2z3lm/fzQYPtSY4fbzek2ogs2HBLaCI8/xmcLoa0OAMKQXLxb0",
+	"AJjJOwEyK96Pl0WBKiBIIxKFnbCDniZ7DmgxF0v0XdUZURPeb+HP84M6Dca1RnyaHzfuVublStT2yegH",
+	"ytbjxbrfDWkrRY0nOpeWFiiWsljXArRK7fK0UZxzcFybqdcgelHE3KiDblB07pUDuhHyTnlV36H7g55l",
+	"Mp/OICh7e7DarIk1FPN2sXUhQctN9q/VOs4N1EWtd7YXlATOXm1r9N3a2luldGsNvl/mfA46WmraYE3D",
+	"XYCsxzSFdVdNF8PtzxC/YB3aTTvf4qdcJb3C1kaakKjZUxqNCF35LbI3C9TwUHCvKEvpwCvdeS+fRWTP",
+	"ue6kcNxjvl+PG2lW8e+Dhl9ePut8vP/41ZzebX02nJsy8EoAguze4NhFNyc6agnX5yjpw4VH3g33vtif",
+	"NpK6EotXK3S9DvuMwDCVXVs9+ymds9Tz1f9nuffbdXnPc7NeZAEl2QkuRWRfTZmJGyNuKvNgT5yaEr2T",
+	"xt9CE160MiVRBqRXPnx29HgjncAluY827eBKEYgWsMCIYPseWDdK6byP5ZwpUrQcsZnc/w42q2+CdV50",
+	"4Q5Ytzal5D8jn2Mz9lbSXSqgHJ4eb0RXP0FkHcp6vtLmCDbc963SQ7ZcUW2O8voPz442r6t9LduwnK8Z",
+	"zr0DC2nofNHisb9oTaf6F8X7VjK+/ioffi116Yu9+ObLLM4zrpdg2bEFLiCN9yJvNNiJIkEYlEJ8t6TH",
+	"ACmEg7pcYPvJmdYgCttYtIsFb2xSVc5fUCBbdr7m0sgVBic19TJayVUuwaD4XUha5GIiXXYlxbOzExRK",
+	"kvVjlg7gKdezfAxu3+Kl8l+rwXmlugXqrmLppDuTqoLBLt1qIjPy6tVrP0lT9ciFCIX3hFCtaTwzCufK",
+	"Vdhz+nThTQAvApR7hpdD4Znwwcw1qZgua/5DkKqd/RFcEoW2GAqubQBqQHjChOYTXtZJLEVZ85EFk4uU",
+	"YYa0ZxulBp7SOlop39ILRSiuilLi4H7kitzxjHVdZ5gU65Z4mFGQ1It3L0OxF717e3lFiuOJAhK9++A9",
+	"OPjMExeJCCKzu50E0kBVQJQMRQ3x7mR2g8XKPUUfFg41NqAKOmrSjGcEUrY/vH/Vw9VkjCa4mL3oh+c1",
+	"2CoPELYgFNGz56+eXz1vhto6cbuKTupVxMAYU25w8gia48C+Yr5fDHF+SPdtehTD9H/BWAIWZHfV96LJ",
+	"+Oa61+tFAZnTBPfdcygmaJK1AaT7kBC+cgkjcEhEjTUDogAqSCy0dW+DY6Mir9Iyfgh1nZTfMsEUtrwy",
+	"+8rhL/AnqB7xchoDMGAzV9YWzf8B9nFDs3YETiUMLkGUxT6XrgA7iWmWcQZ7Ui3EHgpLnsAcVqk5kcop",
+	"SblghYfGMVfoRAc5yt5plFXnoEpfJfq0VrtOEV4UClQjQsUytKH6LYZnrgMicP02DJwoc5f1ciHdnQ9F",
+	"5MrwRc6+b/uA5AJrabLEd2CUl8Wvim3ogqqWmN6LXF1pg+S4+9exTJj5Mza07BofRmWbQVgObHf5mXKH",
+	"Uq60qiFZKqddCwj6tqu1B7SUAVF0iXZ4qteXxYZzuXB9MZz/Av6jUHNKZJzPmdBBcVAUjgW8a1SzYg8M",
+	"klliYY6BahIdyAUTdMF7SzpPI7IH7gZbW7byO6TIow8GnIFm0gnLmIgZvpjIWEXnEKnr7Bzu8oKVHLT+",
+	"lMfMRtRa9vb65dUKYzPfVDLPYtaT2fTADlIH5l3IBtdpnTNaotEZdfq9Qa8PUhBC3hl1Dnv93qGtpwRS",
+	"xUFxkgdIXQuCBj9P2bo0tuYcVC4wINwX//zeenbn0ArWI09cj7yMGcyCTp/mbsK7qtb0k1bafoYigV5j",
+	"5qSg+SfB3p9kz/yhsGMBkYK8lubN/aK4ReQ194xCocwsgNx3XKE3d2kHQ/tIowHYfpXwQZkR/ICVhcxK",
+	"Q/GnPe+oudy99WBZ95+wrXnNpXFRQ/2ez9agmhhSUUvuQHB2l2BDm4YAXANmBWinK1sW2rIPoWhoM2hG",
+	"4cxyQuZmQltbyeugagvA4602F6Asr4ZO7HV+Nr/mO+Al7s/LpDPq/MB0Vd0IKq2TW5LKylcOmno9tuWJ",
+	"rRtGP20zzG9ku8Xrq32fdxlU2uM2jmlqWviQYdvtQrWH4P3HWiO3Yb+/W6WUihL4W8U+srbppdXmj/pD",
+	"A3TjqOPWUceD09ZRJ62jDk+PzXqditlQrsTTH+2YwfDsaPe+ZHgdGkq6NEXMOxPMfdA5wt1v+kRxSgfN",
+	"3WRg9GDz6EqNKzNoeLZ5UL3Q2X3QOd4OVL+vEIw63ArEotDUva/Vl9t3K9N87uqK2E6ndKoq/kqjqDcK",
+	"NoWh5zo3Ypatulx5At1uvD4e+E/sgQN63DWI0a5gc+WRHWsuCLAS/83Vx9gAtZTmjEDAM53T9NooAzBG",
+	"TDj0RqELbh5CzkbQofxaZtPruUxYauZYUIGZdRYc237TFw07H81+rhEhDsAOvUGSoGJZCTEA4QE15r1C",
+	"W94nhqFUhAwQSa1EYdloUdoEhwNvknEMnC2VXgZvKTGH4q9htB4TJRt5aCgewES9VJt/b076nTU+iDVa",
+	"t1V3UHKkwcDAZX8on58dPfaeH5fv/6sYmIeKW3Ix66r7zsS2Z2LjJSncft+Z11dgXs6U28q+1leU26tG",
+	"s+0XvM1TjDHA0vVnLF1N52XreDSp/PD8KhRrgI0CX7O06iSxnglUNTEUToUCfk1YzOc0LcNsCuMJGHis",
+	"R2vfty05RhmK/yGVtNkT9l01/c5/ob5gv3f8ONhSSzUw20Gnw2BLJdUbdHQWbKmjbs/W7dQng+2ZevON",
+	"aGrvstY7/F1P3ZrF/7xarfS7pvqlzF7mC1X2P/zs/vUjW963Mvy3wsaIr2qa1Uh46y7yY7iMqlnKBhU3",
+	"mrRJ6LbAt0sk3A8w2aH0WVjltWwjDu7r0q0LAjRzqfzcartkKn2fbpGhCqCPvDhkJ4AXAV6V+Glviphm",
+	"2dJxUKuqj5eAkAHU8UMnM8RUl/7MEFogMC+Sf78ael26St2moTccsTcUGJrt3GQ2Ag0gliJmEJoghc3m",
+	"CGwlG/iZJgnJFzbfFsSvsi7xI2XDhtw2GEEa3cTwppyQ0pDfC0XUHCJdNBuEaE+UtQKiuIhZPbo7FNuE",
+	"d5OoMeTafScUtDlpAhKSiqjsyNbyAtuHW485EphiJda9hhw98lN7WkEo/LwC27MpOo4CEukMalKRv9qb",
+	"8e2MLLXA9hV5cFVRqJIHaenIeLmSH14N6HKJRjaoxmb1WZehR7Q6ftARZhJ5Jc53if56iFz63T70xfJp",
+	"0IQ0kBsBxZF1ngmX61tNgLKYAeEIJWrEeZYxoa8XWKCnxIUiz7hfCWCG/2ssLOoFN7YkNCxsPcJqMkML",
+	"YObFa8X/bIHquA7W+sINX0esd/J8U64aJph52WMbkr7qCVyNiVKNwjlmPJUpTZDU05ZZ9Pi0b1WDZqAP",
+	"D9cCPRwdDXrH/X7/7LAZaEazeNa1Mmj3drAt0Ef9YTvQR/1hRTWx2TTWtjjcWgWpUd8G3cNPLEJZ77um",
+	"sYsxEfYMIwdphXV9Vzh2UTj8TMBGjeIVBE2B9c+xA08+rtadDYiL+IIyobcsW4aiLBkA1SF75I03wmad",
+	"j5eVetsBMTAwkUBDGjDooQxeyvf4sstCB5GWC6Wp0DAZTyqTQDsalac2imdBp1zQIqyFCld4C8usjsiC",
+	"KkUir/JqBIwthIgpuLVGGnI/GVmJ6aImbY+8oxDPqTRdGtk9y1hsBEOeeoGVEJaK2ewklsJyw3Q5IkJi",
+	"whtKm59s/E1Rshw1HQACo5ooCIrqhi8W2MQoYwvMBEbZ1evwi83uINTOBjr5hWNaW18XtTrlhKiYprQQ",
+	"XTf1jvZF2FC0WTbPjcIEmmJZ4Zd6SknGUkaVi/21rlQu4JixxCLZM08xvrZM90EUM1u13yQlG9R+USaK",
+	"rhWQ3xo1qDg7G5qpykwIRfYotCOiXcXMTBoqetarsDSnPwSVp8fJ4JT1x0edZvHEKynbLD+fOJlkvQTd",
+	"WHEEz/kctb5S5wKdpiCyM5kmyoa62pAyqKF6w5ZY+oMsKM8UWArgrAotzVVIsQpa4Ez+EOJrK0HbcLmM",
+	"Yb0ES0zKNrtkLwo7x2EnqncxjI5Xi5Gsdlt3xQ7CThBWCijAK2UJBWzJ3nQAft/SpgN4PDgbVvZ/uMX+",
+	"V/HLhi4XdQyKdr7molUQCnL5mqD0G2xXwNw2IfABMIIxqAHEtRAi1/sWEHpMwhAr24kM+rQgp9h7/+Ip",
+	"OTw8PNvfmJv2awsyVJqiVxbSmMS2Ix64FZj3IVrY2h12W8Xp1qvA6b/CMq6gDHs2NYy+bPyGRY+dEayu",
+	"jx23YDI222/UxQb9HZWxRkCrjN76OhcZu+UyV6twbldJvkXlVTJroxvHg+Emsv1FuiQWNjYs8R1d7YeL",
+	"AoW50+DDdC3M/Z64hSLq9//ZoGzypKh0nAy6p8f9uHs6GRx26RF73D0bD+OTpM8Gk+PTTrXC4dcubQPy",
+	"tp0s5sCcDT1dMgp9PtkkFwlZyJTHy2oaeqeNN/sNZjZsgt3B7nGZAAxxMOv2sVZ21tvHjRWjv+U+rtkb",
+	"L5lz3d7UFmb3prI1H/0+E2gqrPSG2O4GVpX4e1thZxX3r1zLCGuJ2g3fa3YK/5wm3cPBcdw9TYa0+3h8",
+	"wrpH8dmkTwfjYXyY1M+pPIsGw0blLOKjmB4NDx/XzwLH2SOkZ4P4kPVPNxxGDXq79EF5GP3ecfU4bPeO",
+	"ynmIPE1X93vnIKxXxbjdG57saDoxn/ofspqY5RKvJo4zkBSPPkKKbVP5lfe2+alsaePjdeohAwyF7feL",
+	"rKK9cZ7eGKn8gkBbA98tCO1+RqjZUrFEpbfsoudHHBWjQpGx38EjFBR9yo3qaVvDumLM2JMQ+3m6bguh",
+	"8Iol2s4Nha8nLawcgt2BOlcr4U8uyLDfBwig4AQoSGVzW1+rx6a0Gqp6kyTPzHkAhEaQwPxUDspR6Xyq",
+	"Z5yOSEMlVvT5NXXeiGmaKgIu1VzYlu0B4SJO88Qp217fpEKd39hrA0wB69orhaLor9TQR6YsJBO4PjBB",
+	"pWxtKGp1a8vCsqG4NGs2s9T78pp9ndMbBmnFOlsSRSdsBH8tGLWNglUoHIKYIzWYMWX2jNEuYNMUwWbQ",
+	"ZB54CrvbbiDY4D3xoIbU8Y+F1fmJTJY7im3m8lS51qVtnzXxykGYO4rXyl2Zkqb/9rmN33xl3u94iBFw",
+	"vpTDmS2jsB0de1paSpJKW/JjC+bnRK86S7sPOkIm7DK5uYBSDGv6hhRYr/MMK2RWGtmQWh+bUGDHFoNx",
+	"WGm46D7zSNnambZ7NfacucukhgCNOWKhJ5W7T1WCAWq3sCqjA3MpykVtcUidQb0Czs6H7wnFxXYj++di",
+	"mtakLb8dnA/4Xy+0Nkmiuwsx2AXvvlpjw8iw982623qW7ma9iGO20Fby2EHOAVLzYBGnv4WI45G5l+Jd",
+	"JqcZUyDoHA22EFne0WUqaXIl5SuaTRmOO94G1IaO5yCVDXcC+TVXYDz8T5DozJjTbb6k8smEx5wJfYlS",
+	"R00aRJFugzzoO4dsewrz7WYhEVmlKqotgNyQGnZ7N5NQQQBtxtwVavBESWBbNvIKJTjHt1mq2IjMXJmN",
+	"KM/SyNXCNrKBueSPlCtmAe0GNKMQrV4WoUBBr2j9YPutYASVc1nsMRFnS3O/bD3hXM+Y0IYhs2Q/IGOZ",
+	"i8R9GYlw4QwLysA4rVg6KStNVIuZ2NYQVmaMym4TEbGNkKHkKfSlCYVtTAOmSxGz0v0DsTlmd51pEBu2",
+	"Z+xW3rCkR+AkYGQoik43GdrJZ+gJw5Ii8KPXLdh1bSC2aQPXI7/xA9XkTuZpgoIXxsrB9IYZO3nvqH92",
+	"4ldRrsUvbRayrmwTkIcLSmD9w7JZPs+xFTHgSM69hh0pv2Wo2yR06bOjzbKFuSF3XM8+AMepGtNw8onM",
+	"UCSDkR4aGWwGRuV90G8/4jqE/AvktQdwuErTle0Z3fYBL34bpw3dmGxnpf+2TkjVGhv/k92DHoaWTeaj",
+	"q7L9jLMPfHj/yusZZXia8ssg7WxOql6Jh4pbf43A9B9kxkJmUZ5cU/0qT5qxUkujLHPwGf4LkfQbI2Mt",
+	"Oc/kvG6psbNF/9V92RrierXHqDdG9BqxYAvP1nr7Yz32ohBgLE+fMyq0Ya5jhop1ggdGQ2GxBcLyubaV",
+	"joQsKxKCnclwU0Wevn1/WQba7+EUUCkr41MuXH0eT3jMGHpnla0XTS7z8ZxrFMIgHsWFrIcC4pQQm9Aq",
+	"70Xke4acUoxNwH5nW2qPzGIMizdSNVF3XENBPxvuks/HrhiR/SORd4KkjDoR51Zq1gtF0RIMDJmYiGHk",
+	"wGzqdwez2xtUG9wZyRcag2FPKrN7Y6lnZEZvWY9cuA5oRubFQLDAnBfjU4GBSSCl4lShqIqHg4rsXxh1",
+	"C4G1sNWWZt2KTboU6lDFUIEXGpaEQgobsqLM+SiFyRIrAimeXlGBl+uZE0r/QvMfHugzeScMQE+dJ7Mm",
+	"dHqnXhyj1ZGc87PF4FL6RrFEniiqy1qzGwc1CxhsxcgTWNA+LFqggeDb4puF2Wl7qbNaBvrfxa5Sg2pL",
+	"ju8P/m5g+a8zsNiSuJ3Rbx/XmFuqdSn3Sj60v1F0+cyTe+SQKWvqGvgMnqvVZoHANKdSJudQTDaWIrG9",
+	"nF24S0Emq0T5CM0nZTVFIZ3GjzlpXDcRUQTEc518mUJY7cb923ZxEB+9TtidegfrTtmBuugxvbPGUTQd",
+	"b1E6KtUH7Yd3Vi2wx8ED7bdHmwe9kfqFzEXyP2UBRfzc6BFvDIh/z9AP5PWPbOjbA2Y/hXElNgAD5COo",
+	"mR4KK9GVZsSareyoLBBqmxwR8IhTXUS9hgJiwzfUWPriu/c9RqnZM7QrsWgjEvW2rt/pw1cyFvzAdEVB",
+	"aA172UmsL9x8zzrtOmuliVZD6fBK3nE+TrmascSMMPK+7brr9EMsVf728grUV1C25kzPZGIL0loBtokM",
+	"YHNhB/GT5TsJAQFfW49pPiD3Cvekbdvt+C+R2Mtv/4vuynfZ/r9SdEA88opogUGQppyq/VYSkzf5TGdY",
+	"P7qps7ft6MuxHLjRdc/b46YyBvUkag2tFfoMFRQbdxk1ti24fS0UK23BwSRkqJZtD17YigAU+E7idQsO",
+	"UBBB21GvksOH2W/nJCr5bETGDBsyuZrURd0NfKk1Om6VhKITr9Ka3C+ZCUFzUDB/keui949MoHxJpXv5",
+	"OpL5nVh+J5bfieXXI5btkSYzaPT9Z2sW8oU1zw/7fUyktTk60mju5k7ni6CoVJRK6YInCpo4CgUlKl+w",
+	"7JYriVZ7mtl4UDcPkENugzCsOsbFtEfeWJdBKHyfgc2RzcwSIUnJ0MBC9oOOIkiDnHOB6lBEbq1RYIgu",
+	"xFqstFJpUepsO/SHUAQ79IFItMa69cr1U4H1eidcQK+AB37qFvm8XXzVWW8PMkaT5bZnb+Ng4FBJTAW6",
+	"YbDfD0rLXJChi6kJyHH/0PI5rl2Dkj0zg2Fr0GYnFxmj8cygPkS0S0Eu//GKY0wmSbi6CcUkT9ORw5Ux",
+	"szHewAeh0ZDNqpZ3Yn9EKDGUhoxpSkUMDUBEAuHIRGfUXBjXEgkU70q+NWxFj5RIYpPIh/2+YbNUAPLb",
+	"AlMeOhepsBavCS2QGpOmMxZLg2K2YRJLJyVWkx2ROhQ1rCaRPcMH4PR714LnL0DrgjZubw4pTYoVHDIU",
+	"qKSggY1Lh85VvqlxQnmaZzsEN7j71246KJrqe9fg3JZ7A1AJNA+5my17G6zUlVZIu1/k6tyf6x3bfoMe",
+	"uX6PuN+gOS56Uds87xUMMtuaUs1vmYvFm8lKMy3INheKSOgph0E0B7cDkMPsaprdywFcvMBa6uAeJFUT",
+	"Ya/0fU9Kt099tieNcQkpFze2QplgLPFuXK/mUVcNc5Zy8KSsfUIXM8yTr/WkDrDwIkXpumgKab9R1kNZ",
+	"/cyrdX2xwH/gCEpJdvDlCrFT3uc8xLn/eP//AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

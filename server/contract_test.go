@@ -15,8 +15,10 @@ import (
 // server wires the operation, which routeTable reads from the spec:
 //   - any operation: 500 (a failing store, a recovered panic);
 //   - operations behind authentication (all but the probes): 401 (no
-//     valid key or token), 429 (rate limit) and 400 (parameters and bodies
-//     are validated);
+//     valid key or token), 429 (rate limit), 400 (parameters and bodies
+//     are validated) and 503 (the database unreachable: store.EUNAVAILABLE;
+//     authentication itself reads keys from the store);
+//   - operations that write to the store: 507 (its disk full: store.EFULL);
 //   - with a request body: 413 (over the body limit) and 415 (not JSON);
 //   - with an Idempotency-Key header: 409 (a repeat still running) and
 //     422 (the key reused with another body);
@@ -38,12 +40,17 @@ func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
 		"deleteFeedback":       {http.StatusNotFound},
 		"getReadiness":         {http.StatusServiceUnavailable},
 	}
+	writes := map[string]bool{"createFeedback": true, "submitFeedbackWithToken": true,
+		"updateFeedback": true, "updateFeedbackByPost": true, "deleteFeedback": true}
 	for path, item := range spec.Paths.Map() {
 		p := echoPath(path)
 		for method, op := range item.Operations() {
 			want := []int{http.StatusOK, http.StatusInternalServerError}
 			if !routes.probe[p] {
-				want = append(want, http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests)
+				want = append(want, http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable)
+			}
+			if writes[op.OperationID] {
+				want = append(want, http.StatusInsufficientStorage)
 			}
 			if op.RequestBody != nil {
 				want = append(want, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)

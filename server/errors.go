@@ -19,7 +19,13 @@ var statusOf = map[string]int{
 	store.ENOTFOUND:     http.StatusNotFound,
 	store.ECONFLICT:     http.StatusConflict,
 	store.EINTERNAL:     http.StatusInternalServerError,
+	store.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	store.EFULL:         http.StatusInsufficientStorage,
 }
+
+// retryAfterSeconds is the Retry-After of a 503: about how long a
+// database restart or failover takes to begin answering again.
+const retryAfterSeconds = "1"
 
 // requestError is a failure found before a handler runs (body, auth,
 // validation). It carries the HTTP status itself because it is about HTTP,
@@ -39,6 +45,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, body := errorBody(err)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
 	if status >= 500 {
 		s.logger.Error("request failed", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("error", err))
 	}

@@ -406,13 +406,18 @@ func (s *Server) GetHealth(ctx context.Context, _ gen.GetHealthRequestObject) (g
 	return gen.GetHealth200JSONResponse{HealthJSONResponse: gen.HealthJSONResponse{Status: gen.Ok}}, nil
 }
 
-// GetReadiness answers 200 when the store responds, 503 when it does not.
+// GetReadiness answers 200 when the store can serve writes (Store.Ping),
+// 503 with the reason when it cannot.
 func (s *Server) GetReadiness(ctx context.Context, _ gen.GetReadinessRequestObject) (gen.GetReadinessResponseObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.logger.Warn("readiness check failed", "error", err)
-		return gen.GetReadiness503JSONResponse{Status: gen.Failure, Message: "store unreachable"}, nil
+		msg := "store unreachable"
+		if code := store.ErrorCode(err); code == store.EUNAVAILABLE || code == store.EFULL {
+			msg = store.ErrorMessage(err)
+		}
+		return gen.GetReadiness503JSONResponse{Status: gen.Failure, Message: msg}, nil
 	}
 	return gen.GetReadiness200JSONResponse{HealthJSONResponse: gen.HealthJSONResponse{Status: gen.Ok}}, nil
 }

@@ -279,7 +279,7 @@ func TestBackupAndRestoreRefuse(t *testing.T) {
 	sort.Strings(names)
 	for _, n := range names {
 		switch filepath.Base(n) {
-		case "feedbackd.db", "feedbackd.db-wal", "feedbackd.db-shm", "b.db", "other.db", "text.db", "corrupt.db", "existing.db", "served.db", "served.db-wal", "served.db-shm":
+		case "feedbackd.db", "feedbackd.db-wal", "feedbackd.db-shm", "feedbackd.db-reserve", "b.db", "other.db", "text.db", "corrupt.db", "existing.db", "served.db", "served.db-wal", "served.db-shm", "served.db-reserve":
 		default:
 			t.Errorf("left behind: %s", n)
 		}

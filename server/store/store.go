@@ -287,7 +287,8 @@ type Store interface {
 	// Exporter's methods serve feedbackd export and import.
 	Exporter
 
-	// Ping reports whether the store can serve requests.
+	// Ping reports whether the store can serve writes now: EUNAVAILABLE
+	// when the database cannot be reached, EFULL when its disk is full.
 	Ping(ctx context.Context) error
 	// Close waits for pending writes and releases the store.
 	Close() error
@@ -301,7 +302,27 @@ const (
 	EINVALID      = "invalid"
 	ENOTFOUND     = "not_found"
 	EUNAUTHORIZED = "unauthorized"
+	// EUNAVAILABLE: the database cannot be reached now (down, restarting,
+	// refusing connections); the same request may succeed later. A write
+	// refused with it was not stored, except one whose commit was under
+	// way when the connection broke: retries carry an Idempotency-Key.
+	EUNAVAILABLE = "unavailable"
+	// EFULL: the database's disk is full; nothing of the write was
+	// stored, and writes succeed again once space is freed.
+	EFULL = "insufficient_storage"
 )
+
+// Unavailable is the error of a request the database could not serve
+// because it cannot be reached; cause is kept for the log.
+func Unavailable(cause error) error {
+	return fmt.Errorf("%w: %w", &Error{Code: EUNAVAILABLE, Message: "the database is unavailable, retry later"}, cause)
+}
+
+// Full is the error of a write refused because the database's disk is
+// full; cause is kept for the log.
+func Full(cause error) error {
+	return fmt.Errorf("%w: %w", &Error{Code: EFULL, Message: "the disk is full: the write was not stored; retry once space is freed"}, cause)
+}
 
 // Error is an application error with a code from the list above and a
 // message safe to show to the caller.

@@ -31,12 +31,13 @@ func floorDiv(x, d string) string {
 // FeedbackCells implements store.Store: the whole slots of the range from
 // the rollups when they answer the query (rollup.PlanGraph), the rest from
 // the rows, in one snapshot.
-func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
+func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) (_ []store.Cell, err error) {
+	defer classify(&err)
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	cells := rollup.Cells{}
-	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
+	err = s.inSnapshot(ctx, func(tx pgx.Tx) error {
 		plan := rollup.PlanGraph(q)
 		for _, r := range plan.Raw {
 			c := &conditions{}
@@ -160,14 +161,14 @@ func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any
 
 // MetadataGroups implements store.Store: from group slots when they answer
 // the query (rollup.PlanGroups), else from the rows.
-func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) (_ []store.Group, _ int, err error) {
+	defer classify(&err)
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
 	var (
 		groups []store.Group
 		total  int
-		err    error
 	)
 	if plan, ok := rollup.PlanGroups(key, q); ok {
 		err = s.inSnapshot(ctx, func(tx pgx.Tx) error {

@@ -115,9 +115,13 @@ func (s *Store) createBatch(batch []*createOp) {
 		return
 	}
 	// The shared statement must not end because one of its callers left.
-	if err := s.createTogether(context.Background(), live); err == nil {
+	err := s.createTogether(context.Background(), live)
+	if classify(&err); err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
+		// Written, or the database gone: every op has the same outcome,
+		// and running each alone would only ask the missing database
+		// again once per op.
 		for _, op := range live {
-			op.err <- nil
+			op.err <- err
 		}
 		return
 	}

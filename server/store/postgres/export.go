@@ -13,7 +13,8 @@ import (
 )
 
 // ListWorkspaces implements store.Store.
-func (s *Store) ListWorkspaces(ctx context.Context) ([]*store.Workspace, error) {
+func (s *Store) ListWorkspaces(ctx context.Context) (_ []*store.Workspace, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT id::text, name, created_at FROM workspaces ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
@@ -33,7 +34,8 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]*store.Workspace, error) 
 // ExportFeedback implements store.Store. The index on (workspace_id,
 // created_at) serves the range; an incremental sort orders rows sharing one
 // created_at (a bulk) by id.
-func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.ExportQuery) ([]*store.Feedback, error) {
+func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.ExportQuery) (_ []*store.Feedback, err error) {
+	defer classify(&err)
 	if q.Limit < 1 || q.Limit > 10000 {
 		return nil, store.Errorf(store.EINVALID, "limit must be 1..10000")
 	}
@@ -69,7 +71,8 @@ func (s *Store) ExportFeedback(ctx context.Context, workspaceID string, q store.
 }
 
 // ExistingFeedbackIDs implements store.Store. ids must be UUIDs.
-func (s *Store) ExistingFeedbackIDs(ctx context.Context, ids []string) ([]string, error) {
+func (s *Store) ExistingFeedbackIDs(ctx context.Context, ids []string) (_ []string, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT id::text FROM feedback WHERE id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("existing feedback: %w", translate(err))

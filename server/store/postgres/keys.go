@@ -13,9 +13,10 @@ import (
 )
 
 // EnsureWorkspace implements store.Store.
-func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Workspace, error) {
+func (s *Store) EnsureWorkspace(ctx context.Context, name string) (_ *store.Workspace, err error) {
+	defer classify(&err)
 	var w store.Workspace
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return err
@@ -35,7 +36,8 @@ func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Worksp
 }
 
 // CreateAPIKey implements store.Store.
-func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
+func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) (err error) {
+	defer classify(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, workspace_id, name, hash, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, k.ID, k.WorkspaceID, k.Name, k.Hash, k.CreatedAt, k.ExpiresAt)
@@ -46,13 +48,15 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 const keyColumns = `k.id::text, k.workspace_id::text, w.name, k.name, k.hash, k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
 
 // APIKeyByHash implements store.Store.
-func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (_ *store.APIKey, err error) {
+	defer classify(&err)
 	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+`
 		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = $1`, hash))
 }
 
 // APIKeyByID implements store.Store.
-func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error) {
+func (s *Store) APIKeyByID(ctx context.Context, id string) (_ *store.APIKey, err error) {
+	defer classify(&err)
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, store.Errorf(store.ENOTFOUND, "api key not found")
 	}
@@ -61,7 +65,8 @@ func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error
 }
 
 // TouchAPIKey implements store.Store.
-func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) (err error) {
+	defer classify(&err)
 	if _, err := uuid.Parse(id); err != nil {
 		return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
 	}
@@ -72,7 +77,8 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 }
 
 // ListAPIKeys implements store.Store.
-func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
+func (s *Store) ListAPIKeys(ctx context.Context) (_ []*store.APIKey, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+`
 		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
 	if err != nil {
@@ -91,7 +97,8 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
 }
 
 // RevokeAPIKey implements store.Store.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (err error) {
+	defer classify(&err)
 	if _, err := uuid.Parse(id); err != nil {
 		return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
 	}
@@ -102,7 +109,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
 // CountAPIKeys implements store.Store.
-func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
+func (s *Store) CountAPIKeys(ctx context.Context) (_ int, err error) {
+	defer classify(&err)
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count keys: %w", err)
@@ -111,9 +119,10 @@ func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
 }
 
 // Secret implements store.Store.
-func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
+func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) (_ []byte, err error) {
+	defer classify(&err)
 	var value []byte
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, generate(), time.Now()); err != nil {
 			return err

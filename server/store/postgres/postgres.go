@@ -16,10 +16,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,6 +81,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	poolSettings(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -88,6 +93,33 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{pool: pool}
 	s.startBatchers()
 	return s, nil
+}
+
+// The pool's settings that decide how fast a request is answered while
+// the database is gone (docs/operations.md): a request then fails with
+// EUNAVAILABLE (503) within about connectTimeout, never waiting for the
+// client's timeout.
+const (
+	// connectTimeout bounds each connection attempt (a URL's
+	// connect_timeout keeps its own): a refused connection fails at
+	// once, but a host that does not answer at all would otherwise hold
+	// the request for the kernel's TCP timeout, minutes.
+	connectTimeout = 2 * time.Second
+	// pingTimeout bounds the liveness ping pgxpool sends on a connection
+	// that sat idle over a second before handing it out, so that
+	// connections broken by a restart are dropped, not used.
+	pingTimeout = time.Second
+	// healthCheckPeriod is how often idle connections are checked and
+	// closed when past their idle time or lifetime.
+	healthCheckPeriod = 10 * time.Second
+)
+
+func poolSettings(cfg *pgxpool.Config) {
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	cfg.PingTimeout = pingTimeout
+	cfg.HealthCheckPeriod = healthCheckPeriod
 }
 
 // Migrate applies the embedded migrations to the database at url and
@@ -123,7 +155,10 @@ func Migrate(ctx context.Context, url string) error {
 }
 
 // Ping implements store.Store.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer classify(&err)
+	return s.pool.Ping(ctx)
+}
 
 // Close implements store.Store. It writes the small writes already queued
 // for the batchers (later ones fail), then closes the pool. Other writes
@@ -158,7 +193,8 @@ const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, 
 
 // CreateFeedback implements store.Store. A write of few rows shares its
 // transaction with the other writes waiting at the time (batch.go).
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
+	defer classify(&err)
 	for _, f := range fs {
 		meta, err := f.EncodedMetadata()
 		if err != nil {
@@ -230,9 +266,10 @@ func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
 }
 
 // IdempotentResult implements store.Store.
-func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
+func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (_ *store.IdempotentResult, err error) {
+	defer classify(&err)
 	var r store.IdempotentResult
-	err := s.pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
+	err = s.pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
 		scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
@@ -245,15 +282,17 @@ func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store
 }
 
 // PurgeIdempotency implements store.Store.
-func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before)
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (err error) {
+	defer classify(&err)
+	_, err = s.pool.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before)
 	return err
 }
 
 // UpsertTokenFeedback implements store.Store. A token's row, once stored,
 // keeps its id, trace id and time; a second submission replaces its score,
 // weight and metadata.
-func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (_ *store.Feedback, err error) {
+	defer classify(&err)
 	meta, err := f.EncodedMetadata()
 	if err != nil {
 		return nil, err
@@ -284,7 +323,8 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 }
 
 // GetFeedback implements store.Store.
-func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
+func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (_ *store.Feedback, err error) {
+	defer classify(&err)
 	row := s.pool.QueryRow(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
 	f, err := scanFeedback(row)
 	return f, translate(err)
@@ -293,13 +333,14 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 // UpdateFeedback implements store.Store. Concurrent updates of one
 // feedback, from several replicas, run one after the other (they lock its
 // trace) and end in one of them, whole (last write wins), never a mix.
-func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (_ *store.Feedback, err error) {
+	defer classify(&err)
 	if _, err := u.Apply(&store.Feedback{}); err != nil {
 		return nil, err
 	}
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
-	err := s.changeOne(ctx, workspaceID, id, func(stored *store.Feedback) *store.Feedback {
+	err = s.changeOne(ctx, workspaceID, id, func(stored *store.Feedback) *store.Feedback {
 		out, _ = u.Apply(stored) // its metadata encodes: checked above
 		return out
 	}, extra, check)
@@ -307,7 +348,8 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 }
 
 // DeleteFeedback implements store.Store.
-func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
+func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err error) {
+	defer classify(&err)
 	return s.changeOne(ctx, workspaceID, id, func(*store.Feedback) *store.Feedback { return nil }, nil, nil)
 }
 
@@ -347,7 +389,8 @@ func (s *Store) changeOne(ctx context.Context, workspaceID, id string, edit func
 // (migration 00008) and stops with the page; the planner, which keeps
 // statistics, takes a trace's or a special key's index when those find
 // fewer rows.
-func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
+func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (_ *store.Page, err error) {
+	defer classify(&err)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -471,4 +514,35 @@ func affectedOne(tag pgconn.CommandTag, err error, format string, args ...any) e
 		return store.Errorf(store.ENOTFOUND, format, args...)
 	}
 	return nil
+}
+
+// classify maps, at the store's edge, what says the database cannot be
+// reached to EUNAVAILABLE and a full disk to EFULL; every exported method
+// defers it. Unavailable: no connection could be made (refused, timed out,
+// a server starting up or shutting down: 57P03), the connection broke
+// (closed, reset, EOF), or the server ended it (class 08, 57P01 admin
+// shutdown, 57P02 crash shutdown), or it is out of connections (53300).
+func classify(err *error) {
+	if *err == nil || store.ErrorCode(*err) != store.EINTERNAL {
+		return
+	}
+	var pe *pgconn.PgError
+	if errors.As(*err, &pe) {
+		switch {
+		case pe.Code == "53100": // disk_full
+			*err = store.Full(*err)
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+			*err = store.Unavailable(*err)
+		}
+		return
+	}
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
+	if errors.As(*err, &ce) || errors.As(*err, &ne) || errors.Is(*err, pgconn.ErrConnClosed) ||
+		errors.Is(*err, io.EOF) || errors.Is(*err, io.ErrUnexpectedEOF) || errors.Is(*err, syscall.ECONNRESET) ||
+		errors.Is(*err, syscall.ECONNREFUSED) || errors.Is(*err, syscall.EPIPE) || errors.Is(*err, net.ErrClosed) {
+		*err = store.Unavailable(*err)
+	}
 }

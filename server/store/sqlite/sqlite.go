@@ -170,13 +170,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Ping implements store.Store.
+// Ping implements store.Store: it commits a write through the writer,
+// as every write does, so it fails exactly when writes do (EFULL on a
+// full disk, whether the database file or the WAL has to grow) and
+// succeeds again as soon as they can, without waiting for a client's
+// write. A remembered "the last write failed" would keep a replica that
+// a load balancer took out of rotation unready forever, since no write
+// reaches it to clear the flag; a read would not notice a full disk.
+//
+// The write sets the header's user_version to what it is (nothing reads
+// it; migrations are recorded in a table): a one-page commit, appended
+// to the WAL and synced like any other.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("ping: %w", err)
-	}
-	return nil
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		var v int64
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		return nil
+	})
 }
 
 // Close stops taking writes, commits those already queued, and closes the
@@ -233,7 +248,7 @@ func (s *Store) enqueue(op *writeOp) error {
 	s.mu.RUnlock()
 	// The outcome is awaited even when ctx ends: once queued, the write may
 	// commit, and the caller must not report a failure for a stored row.
-	return <-op.err
+	return translate(<-op.err)
 }
 
 // writer runs the group commit loop until the queue is closed.
@@ -332,6 +347,10 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 		}
 		if errs[i] == nil {
 			all.Merge(&d)
+		} else if aborts(errs[i]) {
+			// SQLite may have rolled the whole transaction back: the ops
+			// after this one would each commit on their own.
+			return fail("write", errs[i])
 		}
 		failed = failed || errs[i] != nil
 	}
@@ -365,14 +384,34 @@ func (s *Store) inSavepoint(ctx context.Context, op *writeOp, d *rollup.Deltas) 
 	return err
 }
 
-// translate maps driver errors to the shared store error codes.
+// translate maps driver errors to the shared store error codes: a full
+// disk (SQLITE_FULL, which SQLite answers when a write of the database
+// or its WAL meets ENOSPC, or the WAL index failing to grow) is EFULL.
 func translate(err error) error {
 	var se *sqlite3.Error
 	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
+		switch code := se.Code(); {
+		case code == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, code == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
 			return store.Errorf(store.ECONFLICT, "already exists")
+		case code&0xff == sqlite3lib.SQLITE_FULL, code == sqlite3lib.SQLITE_IOERR_SHMSIZE:
+			return store.Full(err)
 		}
 	}
 	return err
+}
+
+// aborts says whether err, from a statement of a transaction, may have
+// made SQLite roll the transaction back by itself (a full disk, an I/O
+// error, no memory, a lock not granted): the batch then fails as a whole
+// rather than going on outside a transaction.
+func aborts(err error) bool {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_NOMEM, sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_CORRUPT:
+		return true
+	}
+	return false
 }
