@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,12 @@ var statusOf = map[string]int{
 	store.EFULL:         http.StatusInsufficientStorage,
 }
 
+// statusClientClosed is the status a request is logged and counted with
+// when its client hung up before the answer (nginx's 499): nobody reads
+// it, and it is not the server's failure, so it is kept out of the 5xx
+// that operators alert on.
+const statusClientClosed = 499
+
 // retryAfterSeconds is the Retry-After of a 503: about how long a
 // database restart or failover takes to begin answering again.
 const retryAfterSeconds = "1"
@@ -42,6 +49,10 @@ func (e *requestError) Error() string { return fmt.Sprintf("%d: %s", e.status, e
 // panic, is answered here with the spec's Error body.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		_ = c.NoContent(statusClientClosed)
 		return
 	}
 	status, body := errorBody(err)
