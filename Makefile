@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-export check-breaking fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -133,13 +133,14 @@ bench: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling
 
-# Single posts at 1000/s alone and while feedbackd export reads the whole
-# store (filled to EXPORT_ROWS first) again and again beside them, with
-# the SQLite WAL's largest size.
-EXPORT_ROWS ?= 1000000
-bench-export: build
+# Single posts at 1000/s alone and beside long reads, again and again:
+# feedbackd export of the whole store, then groups by _user over all of
+# it (the store filled to FILL_ROWS first), with the SQLite WAL's largest
+# live size.
+FILL_ROWS ?= 1000000
+bench-long-reads: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
-	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -modes export -rates 1000 -export-rows $(EXPORT_ROWS)
+	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -modes export,analytics -rates 1000 -fill-rows $(FILL_ROWS)
 
 # The storage floor: SQLite's own insert rate (a bare table, then
 # feedbackd's row indexes) beside the SQLite store's bulk path, and the

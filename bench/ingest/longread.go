@@ -4,111 +4,133 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// exportLoad measures what a long read does to writes: the open loop at
-// the first of cfg.rates on feedbackd alone ("quiet"), then the same while
-// `feedbackd export` of the whole store runs again and again beside it
-// ("export"), in each round. The store is first filled with bulks to
-// cfg.exportRows, unmeasured, so that an export takes seconds, and one
-// export runs alone, unmeasured, which also lets the checkpointer catch
-// up with the fill; each run then lasts long enough for two exports. On
-// SQLite the WAL's largest size is sampled too: a reader keeps the
-// checkpointer from resetting it.
-func exportLoad(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
-	if err := fill(ctx, fd, c, cfg.exportRows); err != nil {
-		return nil, fmt.Errorf("%s: fill the store for the export mode: %w", backend, err)
-	}
-	never := make(chan struct{})
-	first := exportOnce(ctx, cfg.feedbackd, fd.db, never)
-	if first.err != nil {
-		return nil, fmt.Errorf("%s: %w", backend, first.err)
-	}
-	d := max(cfg.rateDuration, 2*first.took+time.Second)
-	fmt.Fprintf(os.Stderr, "%-8s an export alone: %d rows in %s; runs of %s\n", backend, first.rows, ms(first.took), d)
-	rate := cfg.rates[0]
-	var runs []run
-	for round := 1; round <= cfg.rounds; round++ {
-		for _, kind := range []string{"quiet", "export"} {
-			r := run{target: "feedbackd", kind: kind, rate: rate, round: round}
-			stop := make(chan struct{})
-			var (
-				wg     sync.WaitGroup
-				ex     exports
-				walMax int64
-			)
-			if kind == "export" {
-				wg.Go(func() { ex = exportAgain(ctx, cfg.feedbackd, fd.db, stop) })
-			}
-			if backend == "sqlite" {
-				// What the fill or the previous run left in the WAL is
-				// not this run's.
-				if err := walSettled(ctx, fd.db); err != nil {
-					return runs, fmt.Errorf("%s: %w", backend, err)
-				}
-				wg.Go(func() { walMax = sampleWAL(fd.db, stop) })
-			}
-			m, err := measure(ctx, cfg, backend, fd, r, c.single, d)
-			close(stop)
-			wg.Wait()
-			m.exports, m.walMax = ex, walMax
-			if err == nil {
-				err = ex.err
-			}
-			runs = append(runs, m)
-			if err != nil {
-				return runs, err
-			}
-			if kind == "export" {
-				fmt.Fprintf(os.Stderr, "%-8s %d exports completed, %s each, WAL up to %s\n", backend, ex.done, ms(ex.took), mb(walMax))
-			}
-		}
-	}
-	return runs, nil
+// A long reader is what the export and analytics modes run beside single
+// writes: `feedbackd export` of the whole store, or the analytics read
+// that reads the most rows (groups by _user, unfiltered, over everything
+// stored), each over and over.
+type longReader struct {
+	mode string // the run kind beside it, also the -modes name
+	what string // for the report
+	// once reads to the end (done 1) or until stop is closed (done 0,
+	// no error).
+	once func(ctx context.Context, fd *process, stop <-chan struct{}) reads
 }
 
-// exports is what the exports beside one run did.
-type exports struct {
-	done int           // exports that ran to the end
-	rows int           // lines the last one wrote
+func exporter(bin string) longReader {
+	return longReader{"export", "`feedbackd export` of the whole store", func(ctx context.Context, fd *process, stop <-chan struct{}) reads {
+		return exportOnce(ctx, bin, fd.db, stop)
+	}}
+}
+
+var analyticsReader = longReader{"analytics", "`GET /v1/analytics/groups/metadata/_user` over everything stored", analyticsOnce}
+
+// longReadLoad measures what a long read does to writes: the open loop at
+// the first of cfg.rates on feedbackd alone ("quiet"), then the same while
+// lr runs again and again beside it, in each round. The store is first
+// filled with bulks to cfg.fillRows, unmeasured, so that a read takes
+// seconds, and one read runs alone, unmeasured, which also lets the
+// checkpointer catch up with the fill; each run then lasts long enough for
+// two reads. On SQLite the WAL's largest size is sampled too: a reader
+// keeps the checkpointer from resetting it.
+func longReadLoad(lr longReader) mode {
+	return func(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
+		if err := fill(ctx, fd, c, cfg.fillRows); err != nil {
+			return nil, fmt.Errorf("%s: fill the store for the %s mode: %w", backend, lr.mode, err)
+		}
+		never := make(chan struct{})
+		first := lr.once(ctx, fd, never)
+		if first.err != nil {
+			return nil, fmt.Errorf("%s: %w", backend, first.err)
+		}
+		d := max(cfg.rateDuration, 2*first.took+time.Second)
+		fmt.Fprintf(os.Stderr, "%-8s %s alone: %d rows in %s; runs of %s\n", backend, lr.mode, first.rows, ms(first.took), d)
+		rate := cfg.rates[0]
+		var runs []run
+		for round := 1; round <= cfg.rounds; round++ {
+			for _, kind := range []string{"quiet", lr.mode} {
+				r := run{target: "feedbackd", kind: kind, longRead: lr.mode, rate: rate, round: round}
+				stop := make(chan struct{})
+				var (
+					wg     sync.WaitGroup
+					rd     reads
+					walMax int64
+				)
+				if kind != "quiet" {
+					wg.Go(func() { rd = again(ctx, lr, fd, stop) })
+				}
+				if backend == "sqlite" {
+					// What the fill or the previous run left in the WAL is
+					// not this run's.
+					if err := walSettled(ctx, fd.db); err != nil {
+						return runs, fmt.Errorf("%s: %w", backend, err)
+					}
+					wg.Go(func() { walMax = sampleWAL(fd.db, stop) })
+				}
+				m, err := measure(ctx, cfg, backend, fd, r, c.single, d)
+				close(stop)
+				wg.Wait()
+				m.reads, m.walMax = rd, walMax
+				if err == nil {
+					err = rd.err
+				}
+				runs = append(runs, m)
+				if err != nil {
+					return runs, err
+				}
+				if kind != "quiet" {
+					fmt.Fprintf(os.Stderr, "%-8s %d %s reads completed, the longest %s, WAL up to %s\n", backend, rd.done, lr.mode, ms(rd.took), mb(walMax))
+				}
+			}
+		}
+		return runs, nil
+	}
+}
+
+// reads is what the long reads beside one run did.
+type reads struct {
+	done int           // reads that ran to the end
+	rows int           // what the last one returned: lines, or groups
 	took time.Duration // the longest one's time
 	err  error
 }
 
-// exportAgain runs `feedbackd export --db db` to the end, again and again,
-// until stop is closed, and kills the one running then.
-func exportAgain(ctx context.Context, bin, db string, stop <-chan struct{}) exports {
-	var ex exports
+// again runs lr to the end, again and again, until stop is closed, and
+// stops the one running then.
+func again(ctx context.Context, lr longReader, fd *process, stop <-chan struct{}) reads {
+	var rd reads
 	for {
 		select {
 		case <-stop:
-			return ex
+			return rd
 		default:
 		}
-		one := exportOnce(ctx, bin, db, stop)
+		one := lr.once(ctx, fd, stop)
 		if one.done == 0 {
-			ex.err = one.err
-			return ex
+			rd.err = one.err
+			return rd
 		}
-		ex.done++
-		ex.rows = one.rows
-		ex.took = max(ex.took, one.took)
+		rd.done++
+		rd.rows = one.rows
+		rd.took = max(rd.took, one.took)
 	}
 }
 
-// exportOnce runs `feedbackd export --db db` to the end (done 1), or until
-// stop is closed (done 0, no error).
-func exportOnce(ctx context.Context, bin, db string, stop <-chan struct{}) exports {
+// untilStop is a context of ctx that also ends when stop is closed.
+func untilStop(ctx context.Context, stop <-chan struct{}) (context.Context, context.CancelFunc) {
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() {
 		select {
 		case <-stop:
@@ -116,21 +138,80 @@ func exportOnce(ctx context.Context, bin, db string, stop <-chan struct{}) expor
 		}
 		cancel()
 	}()
+	return runCtx, cancel
+}
+
+// stopped tells whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// exportOnce runs `feedbackd export --db db` to the end.
+func exportOnce(ctx context.Context, bin, db string, stop <-chan struct{}) reads {
+	runCtx, cancel := untilStop(ctx, stop)
+	defer cancel()
 	var lines lineCounter
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(runCtx, bin, "export", "--db", db)
 	cmd.Env, cmd.Stdout, cmd.Stderr = childEnv(), &lines, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	select {
-	case <-stop:
-		return exports{}
-	default:
+	if stopped(stop) {
+		return reads{}
 	}
 	if err != nil {
-		return exports{err: fmt.Errorf("feedbackd export: %w: %s", err, strings.TrimSpace(stderr.String()))}
+		return reads{err: fmt.Errorf("feedbackd export: %w: %s", err, strings.TrimSpace(stderr.String()))}
 	}
-	return exports{done: 1, rows: lines.n, took: time.Since(start)}
+	return reads{done: 1, rows: lines.n, took: time.Since(start)}
+}
+
+// analyticsOnce asks for the groups by _user of everything the benchmark
+// stored (it all is from the last day), the analytics answer that reads
+// the most rows: the whole _user index of the workspace, in one snapshot.
+func analyticsOnce(ctx context.Context, fd *process, stop <-chan struct{}) reads {
+	runCtx, cancel := untilStop(ctx, stop)
+	defer cancel()
+	now := time.Now().UTC()
+	q := url.Values{
+		"time_of_generation_min": {now.Add(-24 * time.Hour).Format(time.RFC3339)},
+		"time_of_generation_max": {now.Add(time.Hour).Format(time.RFC3339)},
+	}
+	req, err := http.NewRequestWithContext(runCtx, http.MethodGet, fd.url+"/v1/analytics/groups/metadata/_user?"+q.Encode(), nil)
+	if err != nil {
+		return reads{err: err}
+	}
+	req.Header.Set("x-portkey-api-key", apiKey)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if stopped(stop) {
+		return reads{}
+	}
+	if err != nil {
+		return reads{err: fmt.Errorf("analytics: %w", err)}
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Total int `json:"total"`
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d %s", resp.StatusCode, truncate(string(raw), 300))
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if stopped(stop) {
+		return reads{}
+	}
+	if err != nil {
+		return reads{err: fmt.Errorf("analytics: %w", err)}
+	}
+	return reads{done: 1, rows: body.Total, took: time.Since(start)}
 }
 
 // lineCounter counts the lines written to it.
@@ -278,44 +359,43 @@ func storedFeedback(ctx context.Context, base string) (int, error) {
 	return int(cs.rows), err
 }
 
-// printExport reports the export mode: single posts' latencies alone and
-// beside exports, with what the exports did.
-func printExport(w io.Writer, results []backendResult) {
-	if !hasKind(results, "export") {
+// printLongRead reports lr's mode: single posts' latencies alone and
+// beside the reads, with what the reads did.
+func printLongRead(w io.Writer, results []backendResult, lr longReader) {
+	if !hasKind(results, lr.mode) {
 		return
 	}
-	fmt.Fprintln(w, "## Single posts during `feedbackd export`")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The open loop on feedbackd alone (quiet) and while `feedbackd export` of the whole store runs "+
-		"again and again beside it; medians over rounds, max the longest of any round.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | exports done, rows, longest | live WAL up to | failed |")
+	fmt.Fprintf(w, "## Single posts during %s\n\n", lr.what)
+	fmt.Fprintf(w, "The open loop on feedbackd alone (quiet) and while %s runs again and again beside it; "+
+		"medians over rounds, max the longest of any round.\n\n", lr.what)
+	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | reads done, rows, longest | live WAL up to | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, res := range results {
-		for _, kind := range []string{"quiet", "export"} {
+		ofMode := slices.DeleteFunc(slices.Clone(res.runs), func(r run) bool { return r.longRead != lr.mode })
+		for _, kind := range []string{"quiet", lr.mode} {
 			var done, rows int
 			var took time.Duration
 			var wal int64
 			var rate int
-			for _, r := range res.runs {
+			for _, r := range ofMode {
 				if r.kind == kind {
-					done, rows = done+r.exports.done, max(rows, r.exports.rows)
-					took, wal, rate = max(took, r.exports.took), max(wal, r.walMax), r.rate
+					done, rows = done+r.reads.done, max(rows, r.reads.rows)
+					took, wal, rate = max(took, r.reads.took), max(wal, r.walMax), r.rate
 				}
 			}
-			s := summarize(res.runs, series{kind, "feedbackd", rate})
+			s := summarize(ofMode, series{kind, "feedbackd", rate})
 			if len(s.perSecond) == 0 {
 				continue
 			}
-			exported, walSize := "-", "-"
-			if kind == "export" {
-				exported = fmt.Sprintf("%d, %d, %s", done, rows, ms(took))
+			readsDone, walSize := "-", "-"
+			if kind != "quiet" {
+				readsDone = fmt.Sprintf("%d, %d, %s", done, rows, ms(took))
 			}
 			if res.name == "sqlite" {
 				walSize = mb(wal)
 			}
 			fmt.Fprintf(w, "| %s | %d/s | %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n",
-				res.name, rate, kind, s.minSendRate, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), exported, walSize, s.failed)
+				res.name, rate, kind, s.minSendRate, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), readsDone, walSize, s.failed)
 		}
 	}
 	fmt.Fprintln(w)

@@ -114,19 +114,19 @@ type config struct {
 	// rateDuration on both servers in every round.
 	rates        rateList
 	rateDuration time.Duration
-	// exportRows is what the export mode fills the store to.
-	exportRows int
+	// fillRows is what the export and analytics modes fill the store to.
+	fillRows int
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
-type modeSet struct{ closed, open, bulk, export bool }
+type modeSet struct{ closed, open, bulk, export, analytics bool }
 
 func (m *modeSet) String() string {
 	var names []string
 	for _, mode := range []struct {
 		on   bool
 		name string
-	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.export, "export"}} {
+	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.export, "export"}, {m.analytics, "analytics"}} {
 		if mode.on {
 			names = append(names, mode.name)
 		}
@@ -146,8 +146,10 @@ func (m *modeSet) Set(s string) error {
 			m.bulk = true
 		case "export":
 			m.export = true
+		case "analytics":
+			m.analytics = true
 		default:
-			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk and export)", name)
+			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk, export and analytics)", name)
 		}
 	}
 	return nil
@@ -189,8 +191,8 @@ func main() {
 	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	cfg.modes = modeSet{closed: true, open: true, bulk: true}
-	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; export (the open loop at the first rate, alone and beside feedbackd export) runs only when named")
-	flag.IntVar(&cfg.exportRows, "export-rows", 1000000, "the export mode first fills the store to this many feedback")
+	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; export and analytics (the open loop at the first rate, alone and beside feedbackd export, or beside groups by _user) run only when named")
+	flag.IntVar(&cfg.fillRows, "fill-rows", 1000000, "the export and analytics modes first fill the store to this many feedback")
 	cfg.rates = rateList{1000, 2000}
 	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
 	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
@@ -357,7 +359,7 @@ func pgExec(ctx context.Context, url string, statements ...string) error {
 // run is one load run against one server.
 type run struct {
 	target string // "feedbackd" or "ceiling"
-	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "quiet" or "export"
+	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "quiet", "export" or "analytics"
 	round  int
 	sent   int // requests the attacker sent
 	ok     int // requests answered 200
@@ -381,10 +383,12 @@ type run struct {
 	// rate when the attacker fell behind, and its latencies are then not
 	// those of that rate.
 	sendRate float64
-	// exports and walMax are what the export mode saw beside the run: the
-	// exports, and the largest the live part of the SQLite WAL was.
-	exports exports
-	walMax  int64
+	// longRead is the export or analytics mode a run is of; reads and
+	// walMax are what it saw beside the run: the long reads, and the
+	// largest the live part of the SQLite WAL was.
+	longRead string
+	reads    reads
+	walMax   int64
 	// cpuPerRequest is the server's CPU time over the run per request
 	// answered 200.
 	cpuPerRequest time.Duration
@@ -471,7 +475,7 @@ func measureModes(ctx context.Context, cfg config, backend string, fd, ce *proce
 	for _, step := range []struct {
 		on      bool
 		measure mode
-	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.export, exportLoad}} {
+	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.export, longReadLoad(exporter(cfg.feedbackd))}, {cfg.modes.analytics, longReadLoad(analyticsReader)}} {
 		if !step.on {
 			continue
 		}
@@ -639,7 +643,7 @@ func label(r run) string {
 		return "round " + strconv.Itoa(r.round)
 	case "open":
 		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
-	case "quiet", "export":
+	case "quiet", "export", "analytics":
 		return fmt.Sprintf("%s %d/s round %d", r.kind, r.rate, r.round)
 	}
 	return r.kind
@@ -1059,9 +1063,14 @@ func loadModes(cfg config) string {
 	if cfg.modes.bulk {
 		modes = append(modes, fmt.Sprintf("bulk: arrays of %d for %s", bulkSize, cfg.bulkDuration))
 	}
-	if cfg.modes.export {
-		modes = append(modes, fmt.Sprintf("export: %d requests a second, %s per run, alone and beside feedbackd export of %d feedback or more, rounds: %d",
-			cfg.rates[0], cfg.rateDuration, cfg.exportRows, cfg.rounds))
+	for _, lr := range []struct {
+		on   bool
+		what string
+	}{{cfg.modes.export, "export"}, {cfg.modes.analytics, "analytics: groups by _user"}} {
+		if lr.on {
+			modes = append(modes, fmt.Sprintf("%s: %d requests a second, %s or more per run, alone and beside the reads, on %d feedback or more, rounds: %d",
+				lr.what, cfg.rates[0], cfg.rateDuration, cfg.fillRows, cfg.rounds))
+		}
 	}
 	return strings.Join(modes, "; ")
 }
@@ -1174,7 +1183,8 @@ func printReport(w io.Writer, results []backendResult) int {
 	printClosed(w, results)
 	printOpen(w, results)
 	printBulk(w, results)
-	printExport(w, results)
+	printLongRead(w, results, exporter(""))
+	printLongRead(w, results, analyticsReader)
 	fmt.Fprintln(w, "## Server logs")
 	fmt.Fprintln(w)
 	for _, res := range results {
