@@ -150,6 +150,10 @@ func dsn(path string, readOnly bool) string {
 		// writer's path; the writer checkpoints only as a backstop, when
 		// the WAL has grown this far (64 MiB) all the same.
 		q.Add("_pragma", "wal_autocheckpoint(16384)")
+		// A long read keeps the WAL from starting over, so it grows past
+		// that; once it starts over, the file is cut back to this size
+		// rather than keeping the disk space for good.
+		q.Add("_pragma", "journal_size_limit(67108864)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
