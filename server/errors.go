@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,12 +52,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+	ctxErr := c.Request().Context().Err()
+	if errors.Is(err, context.Canceled) && ctxErr != nil {
 		_ = c.NoContent(statusClientClosed)
 		return
 	}
 	status, body := errorBody(err)
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctxErr, context.DeadlineExceeded):
+		// timeLimit's deadline: as long again if retried as is.
+		status, body.Message = http.StatusServiceUnavailable, "the request reached the server's time limit before it was answered; ask for less (a shorter range, more filters)"
+	case store.ErrorCode(err) == store.EUNAVAILABLE:
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
 	if status >= 500 {
@@ -104,4 +110,20 @@ func errorBody(err error) (int, gen.Error) {
 	}
 	body.Message = store.ErrorMessage(err)
 	return status, body
+}
+
+// timeLimit gives each request a deadline of d (none when d is 0); a
+// request still at work then is answered by handleError.
+func timeLimit(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if d <= 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -106,5 +107,59 @@ func TestClientGoneIsNotAServerError(t *testing.T) {
 	}
 	if strings.Contains(out, "level=ERROR") || strings.Contains(out, "status=500") {
 		t.Errorf("a client that hung up was logged as a server error:\n%s", out)
+	}
+}
+
+// A request still at work when its time is up (Config.RequestTimeout, a
+// little under the HTTP server's write timeout) is stopped and answered
+// 503 with the spec's Error body while an answer can still be written,
+// instead of running on for an answer nobody will get. Retrying it as is
+// would take as long again: no Retry-After.
+func TestRequestOverItsTimeIs503(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "f.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ws, err := db.EnsureWorkspace(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, hash := apikey.Generate()
+	if err := db.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	waiting := &waitingStore{Store: db, entered: make(chan struct{}, 1)}
+	e, err := server.New(ctx, server.Config{Store: waiting, RequestTimeout: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/feedback", nil)
+	req.Header.Set("x-portkey-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Status, Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || body.Status != "failure" || !strings.Contains(body.Message, "time limit") {
+		t.Errorf("got %d %+v, want 503 failure saying the time limit was reached", resp.StatusCode, body)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Errorf("Retry-After %q on a request that would take as long again", ra)
+	}
+	// Other requests are not affected: a quick one answers as usual.
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/v1/feedback/"+uuid.NewString(), nil)
+	req.Header.Set("x-portkey-api-key", key)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a quick request after it: %v %v, want 404", resp, err)
 	}
 }

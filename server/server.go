@@ -70,6 +70,12 @@ type Config struct {
 	// and rate-limit refusals, and is served at GET /metrics (outside the
 	// versioned API, without authentication). Nil turns both off.
 	Metrics *metrics.Metrics
+	// RequestTimeout, when set, is how long a request may work before it
+	// is stopped and answered 503: a little under the HTTP server's write
+	// timeout, after which no answer could reach the client anyway. It
+	// also bounds how long a read holds its snapshot (on SQLite, the WAL
+	// cannot start over meanwhile). Zero means no limit.
+	RequestTimeout time.Duration
 }
 
 // Server implements gen.StrictServerInterface on a store.
@@ -150,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		requestID,
 		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
+		timeLimit(cfg.RequestTimeout),
 		admitBodies(cfg.BodyBudget, cfg.BodyLimit),
 		readBody(cfg.BodyLimit),
 		// Browsers may call the routes that need no API key (a feedback

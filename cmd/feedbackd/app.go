@@ -85,7 +85,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.StringFlag{Name: "public-url", Usage: "the URL clients reach this server at, for feedback token links (default: each request's own)", Sources: env("FEEDBACKD_PUBLIC_URL")},
 					&cli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "how long a client may take to send a request's headers", Sources: env("FEEDBACKD_HEADER_TIMEOUT")},
 					&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "how long a client may take to send a whole request", Sources: env("FEEDBACKD_READ_TIMEOUT")},
-					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
+					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take; one still at work a second before is stopped and answered 503", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
 					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
 					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
@@ -344,6 +344,9 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		RateLimit:   cmd.Float("rate-limit"),
 		PublicURL:   cmd.String("public-url"),
 		Metrics:     m,
+		// A request still working near the write timeout could not be
+		// answered: stop it while a 503 can still be written.
+		RequestTimeout: requestTimeout(cmd.Duration("write-timeout")),
 	})
 	if err != nil {
 		return err
@@ -427,4 +430,11 @@ Try it:
 
 `, key, base, key)
 	return nil
+}
+
+// requestTimeout is how long a request may work when answers must be
+// written within writeTimeout: a second less (half of a short one), so
+// the 503 still reaches the client. Zero (no write timeout) is no limit.
+func requestTimeout(writeTimeout time.Duration) time.Duration {
+	return max(writeTimeout-time.Second, writeTimeout/2)
 }

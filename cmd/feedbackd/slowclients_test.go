@@ -85,3 +85,18 @@ func TestSlowClientsDoNotHoldTheServer(t *testing.T) {
 		}
 	}
 }
+
+// A request is stopped a second before the write timeout (half a short
+// one), while its 503 can still be written; no write timeout, no limit.
+func TestRequestTimeoutLeavesTimeToAnswer(t *testing.T) {
+	for write, want := range map[time.Duration]time.Duration{
+		30 * time.Second:       29 * time.Second,
+		time.Second:            500 * time.Millisecond,
+		500 * time.Millisecond: 250 * time.Millisecond,
+		0:                      0,
+	} {
+		if got := requestTimeout(write); got != want {
+			t.Errorf("requestTimeout(%s) = %s, want %s", write, got, want)
+		}
+	}
+}
