@@ -56,7 +56,7 @@ func longReadLoad(lr longReader) mode {
 			return nil, fmt.Errorf("%s: %w", backend, first.err)
 		}
 		d := max(cfg.rateDuration, 2*first.took+time.Second)
-		fmt.Fprintf(os.Stderr, "%-8s %s alone: %d rows in %s; runs of %s\n", backend, lr.mode, first.rows, ms(first.took), d)
+		fmt.Fprintf(os.Stderr, "%-8s %s alone: %d rows in %s (%d stopped at the server's time limit); runs of %s\n", backend, lr.mode, first.rows, ms(first.took), first.cut, d)
 		rate := cfg.rates[0]
 		var runs []run
 		for round := 1; round <= cfg.rounds; round++ {
@@ -67,6 +67,7 @@ func longReadLoad(lr longReader) mode {
 					wg     sync.WaitGroup
 					rd     reads
 					walMax int64
+					walAt  int64
 				)
 				if kind != "quiet" {
 					wg.Go(func() { rd = again(ctx, lr, fd, stop) })
@@ -77,12 +78,12 @@ func longReadLoad(lr longReader) mode {
 					if err := walSettled(ctx, fd.db); err != nil {
 						return runs, fmt.Errorf("%s: %w", backend, err)
 					}
-					wg.Go(func() { walMax = sampleWAL(fd.db, stop) })
+					wg.Go(func() { walAt, walMax = sampleWAL(fd.db, stop) })
 				}
 				m, err := measure(ctx, cfg, backend, fd, r, c.single, d)
 				close(stop)
 				wg.Wait()
-				m.reads, m.walMax = rd, walMax
+				m.reads, m.walStart, m.walMax = rd, walAt, walMax
 				if err == nil {
 					err = rd.err
 				}
@@ -91,7 +92,7 @@ func longReadLoad(lr longReader) mode {
 					return runs, err
 				}
 				if kind != "quiet" {
-					fmt.Fprintf(os.Stderr, "%-8s %d %s reads completed, the longest %s, WAL up to %s\n", backend, rd.done, lr.mode, ms(rd.took), mb(walMax))
+					fmt.Fprintf(os.Stderr, "%-8s %d %s reads completed (%d stopped at the server's time limit), the longest %s, live WAL %s at the start, up to %s\n", backend, rd.done, lr.mode, rd.cut, ms(rd.took), mb(walAt), mb(walMax))
 				}
 			}
 		}
@@ -102,6 +103,7 @@ func longReadLoad(lr longReader) mode {
 // reads is what the long reads beside one run did.
 type reads struct {
 	done int           // reads that ran to the end
+	cut  int           // of those, reads the server stopped at its time limit (503)
 	rows int           // what the last one returned: lines, or groups
 	took time.Duration // the longest one's time
 	err  error
@@ -123,7 +125,8 @@ func again(ctx context.Context, lr longReader, fd *process, stop <-chan struct{}
 			return rd
 		}
 		rd.done++
-		rd.rows = one.rows
+		rd.cut += one.cut
+		rd.rows = max(rd.rows, one.rows)
 		rd.took = max(rd.took, one.took)
 	}
 }
@@ -199,6 +202,11 @@ func analyticsOnce(ctx context.Context, fd *process, stop <-chan struct{}) reads
 		Total int `json:"total"`
 	}
 	raw, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+		// Stopped at the server's time limit: the read held its snapshot
+		// that long, which is what this mode is about.
+		return reads{done: 1, cut: 1, took: time.Since(start)}
+	}
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("HTTP %d %s", resp.StatusCode, truncate(string(raw), 300))
 	}
@@ -222,27 +230,22 @@ func (l *lineCounter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// sampleWAL returns the largest the live part of db's WAL was, looked at
-// every 50 ms until stop is closed. The live part is the frames since the
-// WAL last started over, which a writer does once a checkpoint has copied
-// them all; a long reader stops that. What the fill or an earlier run
-// left there is not this run's, so sampling starts at the first restart
-// (or at once, when little is there).
-func sampleWAL(db string, stop <-chan struct{}) int64 {
-	var largest int64
-	start, _ := wal(db)
-	counting := start < 4<<20
+// sampleWAL returns the live part of db's WAL when it starts and the
+// largest it was, looked at every 50 ms until stop is closed. The live
+// part is the frames since the WAL last started over, which a writer does
+// once a checkpoint has copied them all and no reader is still using
+// them: a reader holding its snapshot all along keeps it growing, from
+// whatever the fill or an earlier run left there.
+func sampleWAL(db string, stop <-chan struct{}) (start, largest int64) {
+	start, _ = wal(db)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		live, _ := wal(db)
-		counting = counting || live < start
-		if counting {
-			largest = max(largest, live)
-		}
+		largest = max(largest, live)
 		select {
 		case <-stop:
-			return largest
+			return start, largest
 		case <-tick.C:
 		}
 	}
@@ -368,19 +371,20 @@ func printLongRead(w io.Writer, results []backendResult, lr longReader) {
 	fmt.Fprintf(w, "## Single posts during %s\n\n", lr.what)
 	fmt.Fprintf(w, "The open loop on feedbackd alone (quiet) and while %s runs again and again beside it; "+
 		"medians over rounds, max the longest of any round.\n\n", lr.what)
-	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | reads done, rows, longest | live WAL up to | failed |")
+	fmt.Fprintln(w, "| backend | rate | load | sent/s | p50 | p99 | p99.9 | max | reads done (stopped at the time limit), rows, longest | live WAL: at the start → largest | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, res := range results {
 		ofMode := slices.DeleteFunc(slices.Clone(res.runs), func(r run) bool { return r.longRead != lr.mode })
 		for _, kind := range []string{"quiet", lr.mode} {
-			var done, rows int
+			var done, cut, rows int
 			var took time.Duration
-			var wal int64
+			var wal, walStart int64
 			var rate int
 			for _, r := range ofMode {
 				if r.kind == kind {
-					done, rows = done+r.reads.done, max(rows, r.reads.rows)
+					done, cut, rows = done+r.reads.done, cut+r.reads.cut, max(rows, r.reads.rows)
 					took, wal, rate = max(took, r.reads.took), max(wal, r.walMax), r.rate
+					walStart = max(walStart, r.walStart)
 				}
 			}
 			s := summarize(ofMode, series{kind, "feedbackd", rate})
@@ -389,10 +393,10 @@ func printLongRead(w io.Writer, results []backendResult, lr longReader) {
 			}
 			readsDone, walSize := "-", "-"
 			if kind != "quiet" {
-				readsDone = fmt.Sprintf("%d, %d, %s", done, rows, ms(took))
+				readsDone = fmt.Sprintf("%d (%d stopped), %d, %s", done, cut, rows, ms(took))
 			}
 			if res.name == "sqlite" {
-				walSize = mb(wal)
+				walSize = mb(walStart) + " → " + mb(wal)
 			}
 			fmt.Fprintf(w, "| %s | %d/s | %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n",
 				res.name, rate, kind, s.minSendRate, ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max), readsDone, walSize, s.failed)

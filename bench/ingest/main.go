@@ -383,12 +383,12 @@ type run struct {
 	// rate when the attacker fell behind, and its latencies are then not
 	// those of that rate.
 	sendRate float64
-	// longRead is the export or analytics mode a run is of; reads and
-	// walMax are what it saw beside the run: the long reads, and the
-	// largest the live part of the SQLite WAL was.
-	longRead string
-	reads    reads
-	walMax   int64
+	// longRead is the export or analytics mode a run is of; reads,
+	// walStart and walMax are what it saw beside the run: the long reads,
+	// and the live part of the SQLite WAL at the start and at its largest.
+	longRead         string
+	reads            reads
+	walStart, walMax int64
 	// cpuPerRequest is the server's CPU time over the run per request
 	// answered 200.
 	cpuPerRequest time.Duration
