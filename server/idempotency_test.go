@@ -2,21 +2,11 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/feedbackd/feedbackd/server"
-	"github.com/feedbackd/feedbackd/server/apikey"
 	"github.com/feedbackd/feedbackd/server/store"
-	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
 // slowStore holds every CreateFeedback until release is closed.
@@ -35,37 +25,13 @@ func (s *slowStore) CreateFeedback(ctx context.Context, fs []*store.Feedback, id
 // A repeat of an Idempotency-Key while its first request still runs is
 // answered 409, and the first completes normally.
 func TestIdempotencyKeyInProgressIs409(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "f.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ws, err := db.EnsureWorkspace(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, hash := apikey.Generate()
-	if err := db.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	slow := &slowStore{Store: db, entered: make(chan struct{}, 1), release: make(chan struct{})}
-	e, err := server.New(ctx, server.Config{Store: slow, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(e)
-	defer srv.Close()
+	slow := &slowStore{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := newOpsServerWith(t, server.Config{}, func(st store.Store) store.Store {
+		slow.Store = st
+		return slow
+	})
 	post := func() *http.Response {
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/feedback", strings.NewReader(`{"trace_id":"t","value":1}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("x-portkey-api-key", key)
-		req.Header.Set("Idempotency-Key", "same")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
+		resp, _ := srv.do(t, http.MethodPost, "/v1/feedback", `{"trace_id":"t","value":1}`, map[string]string{"Idempotency-Key": "same"})
 		return resp
 	}
 	first := make(chan *http.Response, 1)

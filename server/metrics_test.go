@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,10 +29,36 @@ import (
 type opsServer struct {
 	url string
 	key string
-	log *bytes.Buffer
+	log *syncBuffer
+}
+
+// syncBuffer is a log destination the server's goroutines share with the
+// test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newOpsServer(t *testing.T, cfg server.Config) *opsServer {
+	t.Helper()
+	return newOpsServerWith(t, cfg, nil)
+}
+
+// newOpsServerWith is newOpsServer whose server uses wrap(the store), for
+// tests that hold or fail some store calls; nil wraps nothing.
+func newOpsServerWith(t *testing.T, cfg server.Config, wrap func(store.Store) store.Store) *opsServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "f.db"))
@@ -50,8 +77,11 @@ func newOpsServer(t *testing.T, cfg server.Config) *opsServer {
 	if err := db.CreateAPIKey(ctx, &store.APIKey{ID: uuid.NewString(), WorkspaceID: ws.ID, Hash: hash, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	log := &bytes.Buffer{}
+	log := &syncBuffer{}
 	cfg.Store = db
+	if wrap != nil {
+		cfg.Store = wrap(db)
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(log, nil))
 	e, err := server.New(ctx, cfg)
 	if err != nil {
