@@ -65,9 +65,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case store.ErrorCode(err) == store.EUNAVAILABLE:
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
-	if status >= 500 {
-		s.logger.Error("request failed", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("error", err))
-	}
+	// A 5xx's error is logged once, on its access line (accessLog).
 	var werr error
 	if c.Request().Method == http.MethodHead {
 		werr = c.NoContent(status)

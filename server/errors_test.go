@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,5 +94,33 @@ func TestRequestOverItsTimeIs503(t *testing.T) {
 	// Other requests are not affected: a quick one answers as usual.
 	if resp, _ := s.do(t, http.MethodGet, "/v1/feedback/"+uuid.NewString(), "", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a quick request after it: %d, want 404", resp.StatusCode)
+	}
+}
+
+// failingStore fails every list with an error the caller must not see.
+type failingStore struct{ store.Store }
+
+func (failingStore) ListFeedback(context.Context, string, store.Filter) (*store.Page, error) {
+	return nil, errors.New("the disk is on fire")
+}
+
+// A server failure is answered 500 with a generic message, and logged
+// once, at error level, with its id and the error's text: one line per
+// failed request, so that an outage does not double the log.
+func TestServerFailureIsLoggedOnce(t *testing.T) {
+	s := newOpsServerWith(t, server.Config{}, func(st store.Store) store.Store { return failingStore{st} })
+	resp, raw := s.do(t, http.MethodGet, "/v1/feedback", "", nil)
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(raw, "fire") {
+		t.Errorf("got %d %s, want 500 without the error's text", resp.StatusCode, raw)
+	}
+	var errorLines []string
+	for line := range strings.SplitSeq(strings.TrimSpace(s.log.String()), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			errorLines = append(errorLines, line)
+		}
+	}
+	id := resp.Header.Get("X-Request-Id")
+	if len(errorLines) != 1 || !strings.Contains(errorLines[0], "request_id="+id) || !strings.Contains(errorLines[0], "the disk is on fire") || !strings.Contains(errorLines[0], "status=500") {
+		t.Errorf("want one error line with request_id=%s, status=500 and the error, got:\n%s", id, strings.Join(errorLines, "\n"))
 	}
 }

@@ -92,7 +92,11 @@ func longReadLoad(lr longReader) mode {
 					return runs, err
 				}
 				if kind != "quiet" {
-					fmt.Fprintf(os.Stderr, "%-8s %d %s reads completed (%d stopped at the server's time limit), the longest %s, live WAL %s at the start, up to %s\n", backend, rd.done, lr.mode, rd.cut, ms(rd.took), mb(walAt), mb(walMax))
+					walSeen := ""
+					if backend == "sqlite" {
+						walSeen = fmt.Sprintf(", live WAL %s at the start, up to %s", mb(walAt), mb(walMax))
+					}
+					fmt.Fprintf(os.Stderr, "%-8s %d %s reads completed (%d stopped at the server's time limit), the longest %s%s\n", backend, rd.done, lr.mode, rd.cut, ms(rd.took), walSeen)
 				}
 			}
 		}
