@@ -64,6 +64,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		status, body.Message = http.StatusServiceUnavailable, "the request reached the server's time limit before it was answered; ask for less (a shorter range, more filters)"
 	case store.ErrorCode(err) == store.EUNAVAILABLE:
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	case status == http.StatusInsufficientStorage && c.Request().Method == http.MethodGet:
+		// A read that needed temporary room (a large sort on PostgreSQL):
+		// the spec gives 507 to writes only, whose data it says was not
+		// stored; for a read the full disk is a condition that may pass.
+		status, body.Message = http.StatusServiceUnavailable, "the disk is full: the read needed room it could not get; retry once space is freed"
 	}
 	// A 5xx's error is logged once, on its access line (accessLog).
 	var werr error

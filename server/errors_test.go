@@ -124,3 +124,22 @@ func TestServerFailureIsLoggedOnce(t *testing.T) {
 		t.Errorf("want one error line with request_id=%s, status=500 and the error, got:\n%s", id, strings.Join(errorLines, "\n"))
 	}
 }
+
+// fullStore fails every list as a full disk does on PostgreSQL when a
+// large sort needs temporary files.
+type fullStore struct{ store.Store }
+
+func (fullStore) ListFeedback(context.Context, string, store.Filter) (*store.Page, error) {
+	return nil, store.Full(errors.New("could not write temporary file: No space left on device"))
+}
+
+// Reads declare no 507 (the spec gives it to writes, which it tells were
+// not stored): a read the full disk stopped is answered 503, a condition
+// that may pass, with the message saying why.
+func TestReadStoppedByAFullDiskIs503(t *testing.T) {
+	s := newOpsServerWith(t, server.Config{}, func(st store.Store) store.Store { return fullStore{st} })
+	resp, raw := s.do(t, http.MethodGet, "/v1/feedback", "", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(raw, "disk is full") {
+		t.Errorf("got %d %s, want 503 saying the disk is full", resp.StatusCode, raw)
+	}
+}
