@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/client"
-	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 )
 
 // The tests in this file take away what feedbackd depends on while it is
@@ -146,7 +145,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // with its Idempotency-Key, then present once; and the Go client's
 // retries carry a write across the outage.
 func TestPostgresGoesAwayAndComesBack(t *testing.T) {
-	cluster := pgtest.NewCluster(t)
+	cluster := newCluster(t)
 	env := map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": "fbk_outage_test_key_0123456789", "FEEDBACKD_LOG_LEVEL": "error"}
 	key := env["FEEDBACKD_BOOTSTRAP_KEY"]
 	replicas := []*process{startProcess(t, cluster.URL(), env), startProcess(t, cluster.URL(), env)}

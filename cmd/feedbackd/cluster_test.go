@@ -1,4 +1,4 @@
-package pgtest
+package main
 
 import (
 	"fmt"
@@ -16,21 +16,21 @@ import (
 	"time"
 )
 
-// Cluster is a PostgreSQL server of one test's own, in a temporary
+// pgCluster is a PostgreSQL server of one test's own, in a temporary
 // folder, for tests that stop, kill and restart it: the server of
 // FEEDBACKD_TEST_POSTGRES_URL, which other suites share, is never touched.
 // It needs PostgreSQL's server binaries (initdb, pg_ctl); as root it runs
 // them as the postgres user, as scripts/with-postgres.sh does.
-type Cluster struct {
+type pgCluster struct {
 	bin, dir string
 	port     int
 	runas    []string
 }
 
-// NewCluster creates and starts a cluster, stopped and removed when t
+// newCluster creates and starts a cluster, stopped and removed when t
 // ends. Without the binaries t is skipped, or fails when
 // FEEDBACKD_REQUIRE_POSTGRES=1.
-func NewCluster(t testing.TB) *Cluster {
+func newCluster(t testing.TB) *pgCluster {
 	t.Helper()
 	bin := serverBinaries()
 	if bin == "" {
@@ -43,7 +43,7 @@ func NewCluster(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{bin: bin, dir: dir}
+	c := &pgCluster{bin: bin, dir: dir}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -75,13 +75,13 @@ func NewCluster(t testing.TB) *Cluster {
 }
 
 // URL is the postgres database's URL.
-func (c *Cluster) URL() string {
+func (c *pgCluster) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 }
 
 // Stop shuts the server down the fast way (pg_ctl -m fast): sessions are
 // ended, open transactions rolled back.
-func (c *Cluster) Stop(t testing.TB) {
+func (c *pgCluster) Stop(t testing.TB) {
 	t.Helper()
 	if err := c.pgctl("-m", "fast", "-w", "-t", "60", "stop"); err != nil {
 		t.Fatalf("pg_ctl stop: %v", err)
@@ -90,7 +90,7 @@ func (c *Cluster) Stop(t testing.TB) {
 
 // Kill sends SIGKILL to the postmaster and returns once it is gone. Its
 // backends leave when they notice; Start waits for them.
-func (c *Cluster) Kill(t testing.TB) {
+func (c *pgCluster) Kill(t testing.TB) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
 	if err != nil {
@@ -113,7 +113,7 @@ func (c *Cluster) Kill(t testing.TB) {
 
 // Start starts the server again on the same port (after Stop or Kill; it
 // recovers from a kill by itself) and returns once it accepts sessions.
-func (c *Cluster) Start(t testing.TB) {
+func (c *pgCluster) Start(t testing.TB) {
 	t.Helper()
 	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
@@ -125,7 +125,7 @@ func (c *Cluster) Start(t testing.TB) {
 	t.Fatalf("PostgreSQL did not start again: %v\n%s", err, log)
 }
 
-func (c *Cluster) start() error {
+func (c *pgCluster) start() error {
 	// fsync is off (the cluster lives for one test, and a killed
 	// process's writes survive in the page cache); synchronous_commit
 	// stays on, so a commit acknowledged is in the WAL before a kill.
@@ -134,7 +134,7 @@ func (c *Cluster) start() error {
 		"start")
 }
 
-func (c *Cluster) listening() bool {
+func (c *pgCluster) listening() bool {
 	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.port), time.Second)
 	if err == nil {
 		conn.Close()
@@ -142,9 +142,9 @@ func (c *Cluster) listening() bool {
 	return err == nil
 }
 
-func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+func (c *pgCluster) data() string { return filepath.Join(c.dir, "data") }
 
-func (c *Cluster) pgctl(args ...string) error {
+func (c *pgCluster) pgctl(args ...string) error {
 	out, err := c.command("pg_ctl", append([]string{"-D", c.data()}, args...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%v: %s", err, out)
@@ -152,7 +152,7 @@ func (c *Cluster) pgctl(args ...string) error {
 	return nil
 }
 
-func (c *Cluster) command(name string, args ...string) *exec.Cmd {
+func (c *pgCluster) command(name string, args ...string) *exec.Cmd {
 	argv := append(append(append([]string{}, c.runas...), filepath.Join(c.bin, name)), args...)
 	return exec.Command(argv[0], argv[1:]...)
 }
@@ -161,26 +161,26 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 // or "".
 func serverBinaries() string {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
 	for _, d := range dirs {
-		if isExec(filepath.Join(d, "pg_ctl")) && isExec(filepath.Join(d, "initdb")) {
+		if isExecutable(filepath.Join(d, "pg_ctl")) && isExecutable(filepath.Join(d, "initdb")) {
 			return d
 		}
 	}
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if d := filepath.Dir(p); isExec(filepath.Join(d, "initdb")) {
+		if d := filepath.Dir(p); isExecutable(filepath.Join(d, "initdb")) {
 			return d
 		}
 	}
 	return ""
 }
 
-func version(dir string) int {
+func pgVersion(dir string) int {
 	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
 	return n
 }
 
-func isExec(p string) bool {
+func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode()&0o111 != 0
 }
