@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
@@ -159,7 +160,7 @@ func TestReplicasWritingOneTraceCountItOnce(t *testing.T) {
 }
 
 // A write of a trace waits for another replica's write of the same trace
-// to commit, and then reads its rows: neither takes the trace's first
+// to commit, and then sees its rows: neither takes the trace's first
 // feedback for its own without seeing the other's.
 func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
@@ -177,37 +178,36 @@ func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	item := func() *store.Feedback {
+	item := func() []*store.Feedback {
 		at := time.Now().UTC().Truncate(time.Microsecond)
-		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: "t", Value: 1, Weight: 1,
-			Metadata: map[string]any{"_prompt": "p"}, CreatedAt: at, UpdatedAt: at}
+		return []*store.Feedback{{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: "t", Value: 1, Weight: 1,
+			Metadata: map[string]any{"_prompt": "p"}, CreatedAt: at, UpdatedAt: at}}
 	}
-	trace := []traceRef{{ws.ID, "t"}}
-	read, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 2)
+	found, release, done := make(chan int, 2), make(chan struct{}), make(chan error, 2)
 	go func() {
-		done <- stores[0].change(ctx, trace, func(before []rollup.Row) ([]rollup.Row, error) {
-			close(read)
-			<-release
-			return rollup.Append(before, []*store.Feedback{item()})
+		done <- stores[0].write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+			return rollup.Create(ctx, hookedTx{w, func(n int) { found <- n; <-release }}, item(), d)
 		}, nil, nil)
 	}()
-	<-read
-	saw := make(chan int, 1)
+	if n := <-found; n != 0 {
+		t.Fatalf("the first write found %d entries of the new trace", n)
+	}
 	go func() {
-		done <- stores[1].change(ctx, trace, func(before []rollup.Row) ([]rollup.Row, error) {
-			saw <- len(before)
-			return rollup.Append(before, []*store.Feedback{item()})
+		done <- stores[1].write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+			return rollup.Create(ctx, hookedTx{w, func(n int) { found <- n }}, item(), d)
 		}, nil, nil)
 	}()
+	// The second write waits on the trace's advisory lock, and has read
+	// nothing of the trace, until the first commits.
+	waitFor(t, url, `SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND datname = current_database()`, 1)
 	select {
-	case n := <-saw:
-		t.Errorf("the second write read the trace (%d rows) while the first one held it", n)
-		close(release)
-	case <-time.After(300 * time.Millisecond):
-		close(release)
-		if n := <-saw; n != 1 {
-			t.Errorf("the second write read %d rows of the trace, want the first's", n)
-		}
+	case n := <-found:
+		t.Errorf("the second write read the trace (%d entries) while the first one held it", n)
+	default:
+	}
+	close(release)
+	if n := <-found; n != 1 {
+		t.Errorf("the second write found %d entries of the trace, want the first's", n)
 	}
 	for range 2 {
 		if err := <-done; err != nil {
@@ -215,4 +215,41 @@ func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
 		}
 	}
 	CheckDerived(t, url)
+}
+
+// hookedTx is a writeTx that tells seen how many entries its lookups found.
+type hookedTx struct {
+	*writeTx
+	seen func(n int)
+}
+
+func (h hookedTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
+	found, err := h.writeTx.Earliest(ctx, probes)
+	n := 0
+	for _, f := range found {
+		n += len(f)
+	}
+	h.seen(n)
+	return found, err
+}
+
+// waitFor polls query on a connection of its own until it answers want.
+func waitFor(t *testing.T, url, query string, want int) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for range 1000 {
+		var got int
+		if err := conn.QueryRow(context.Background(), query).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered %d", query, want)
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"hash/fnv"
 	"slices"
@@ -13,13 +12,9 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// Whether a row is its trace's first with a value depends on the trace's
-// other rows, which another transaction, on this replica or another, may be
-// changing at the same moment: each write holds a transaction-level
-// advisory lock on every trace it touches, taken in one sorted round
-// before anything else, so that no two writes of one trace overlap. Traces
-// share traceLockBuckets locks: that bounds the locks a bulk of 1000
-// holds, which PostgreSQL keeps in a shared table sized by
+// Each write locks the traces it touches (writeTx.Lock). Traces share
+// traceLockBuckets locks: that bounds the locks a bulk of 1000 holds,
+// which PostgreSQL keeps in a shared table sized by
 // max_locks_per_transaction (64 per connection by default).
 const (
 	traceLockSpace   = 0x66656564 // "feed": advisory locks of this key space are feedbackd's
@@ -29,64 +24,39 @@ const (
 // rowColumns are the columns a rollup.Row is read from (scanRow).
 const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
 
-// traceRef names one trace.
-type traceRef struct{ workspaceID, traceID string }
-
 // traceLocks are the sorted, distinct advisory lock keys of traces.
-func traceLocks(traces []traceRef) []int32 {
+func traceLocks(traces []rollup.TraceRef) []int32 {
 	keys := make([]int32, 0, len(traces))
 	for _, t := range traces {
 		h := fnv.New64a()
-		h.Write([]byte(t.workspaceID))
+		h.Write([]byte(t.WorkspaceID))
 		h.Write([]byte{0})
-		h.Write([]byte(t.traceID))
+		h.Write([]byte(t.TraceID))
 		keys = append(keys, int32(h.Sum64()%traceLockBuckets))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
 
-// change runs one write of the rows of some traces in a transaction: it
-// locks the traces, reads their rows, has edit say what they are to be,
-// writes the difference and moves the derived data by it, and queues
-// extra statements (idempotency keys) on the same round trip; check reads
-// their results. A trace edit does not name is one it may not change.
-func (s *Store) change(ctx context.Context, traces []traceRef, edit func(before []rollup.Row) ([]rollup.Row, error),
+// write runs one write in a transaction: fn does it through rollup's
+// write algorithm, and the statements it queues are sent together with
+// those that move the derived data by its deltas and extra ones
+// (idempotency keys), whose results check reads: one round trip.
+func (s *Store) write(ctx context.Context, fn func(w *writeTx, d *rollup.Deltas) error,
 	extra func(b *pgx.Batch), check func(br pgx.BatchResults) error) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		wss, ids := make([]string, len(traces)), make([]string, len(traces))
-		for i, t := range traces {
-			wss[i], ids[i] = t.workspaceID, t.traceID
-		}
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int[]) AS k`, traceLockSpace, traceLocks(traces))
-		b.Queue(`SELECT `+rowColumns+` FROM feedback WHERE (workspace_id, trace_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, wss, ids)
-		br := tx.SendBatch(ctx, b)
-		_, err := br.Exec()
-		var before []rollup.Row
-		if err == nil {
-			before, err = scanRows(br.Query())
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		after, err := edit(before)
-		if err != nil {
-			return err
-		}
+		w := &writeTx{tx: tx, b: &pgx.Batch{}}
 		var d rollup.Deltas
-		w := rollup.Diff(before, after, &d)
-		b = &pgx.Batch{}
-		queueWrites(b, w)
-		queueDeltas(b, &d)
-		n := b.Len()
-		if extra != nil {
-			extra(b)
+		if err := fn(w, &d); err != nil {
+			return err
 		}
-		br = tx.SendBatch(ctx, b)
+		queueDeltas(w.b, &d)
+		n := w.b.Len()
+		if extra != nil {
+			extra(w.b)
+		}
+		br := tx.SendBatch(ctx, w.b)
+		var err error
 		for range n {
 			if _, err = br.Exec(); err != nil {
 				break
@@ -102,12 +72,103 @@ func (s *Store) change(ctx context.Context, traces []traceRef, edit func(before 
 	})
 }
 
-// queueWrites queues the statements of a change's row writes.
-func queueWrites(b *pgx.Batch, w rollup.Writes) {
-	if len(w.Inserts) > 0 {
-		b.Queue(insertFeedback, rowArgs(w.Inserts)...)
+// writeTx is a transaction as rollup's write algorithm sees it. Writes
+// wait in b, sent before the next read or by the store's write.
+type writeTx struct {
+	tx pgx.Tx
+	b  *pgx.Batch
+}
+
+var _ rollup.Tx = (*writeTx)(nil)
+
+// Lock takes a transaction-level advisory lock on every trace, in one
+// sorted round, so that no two writes of one trace overlap, on this
+// replica or another: whether a row is its trace's first depends on the
+// trace's other rows. Traces share traceLockBuckets locks.
+func (w *writeTx) Lock(_ context.Context, traces []rollup.TraceRef) (bool, error) {
+	w.b.Queue(`SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int[]) AS k`, traceLockSpace, traceLocks(traces))
+	return true, nil
+}
+
+func (w *writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool) (*rollup.Row, error) {
+	col := "id"
+	if byToken {
+		col = "token_id"
 	}
-	if len(w.Updates) > 0 {
+	var r *rollup.Row
+	err := w.read(ctx, func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return store.Errorf(store.ENOTFOUND, "feedback not found")
+		}
+		row, err := scanRow(rows)
+		r = &row
+		return err
+	}, `SELECT `+rowColumns+` FROM feedback WHERE workspace_id = $1 AND `+col+` = $2`, workspaceID, key)
+	return r, err
+}
+
+func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
+	n := len(probes)
+	wss, traces, keys, values, limits := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n)
+	for i, p := range probes {
+		wss[i], traces[i], keys[i], values[i], limits[i] = p.WorkspaceID, p.TraceID, p.Key, p.Value, int32(p.N)
+	}
+	out := make([][]rollup.Entry, n)
+	err := w.read(ctx, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				i  int
+				at time.Time
+				id string
+			)
+			if err := rows.Scan(&i, &at, &id); err != nil {
+				return err
+			}
+			out[i-1] = append(out[i-1], rollup.Entry{TraceValue: probes[i-1].TraceValue, CreatedAt: at.UnixMicro(), ID: id})
+		}
+		return rows.Err()
+	}, `SELECT p.i::int, t.created_at, t.id::text
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS p (ws, trace, key, value, n, i)
+		CROSS JOIN LATERAL (SELECT created_at, id FROM trace_values
+			WHERE workspace_id = p.ws AND trace_id = p.trace AND key = p.key AND value = p.value
+			ORDER BY created_at, id LIMIT p.n) AS t`, wss, traces, keys, values, limits)
+	return out, err
+}
+
+// read sends the writes that wait and then q, and hands q's rows to
+// scan.
+func (w *writeTx) read(ctx context.Context, scan func(pgx.Rows) error, q string, args ...any) error {
+	b := w.b
+	w.b = &pgx.Batch{}
+	n := b.Len()
+	b.Queue(q, args...)
+	br := w.tx.SendBatch(ctx, b)
+	var err error
+	for range n {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			err = scan(rows)
+			rows.Close()
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Write queues the statements of a change's writes.
+func (w *writeTx) Write(_ context.Context, ws rollup.Writes) error {
+	b := w.b
+	if len(ws.Inserts) > 0 {
+		b.Queue(insertFeedback, rowArgs(ws.Inserts)...)
+	}
+	if len(ws.Updates) > 0 {
 		b.Queue(`UPDATE feedback AS f SET value = u.value, weight = u.weight, metadata = u.metadata, updated_at = u.updated_at,
 				m_user = u.m_user, m_organisation = u.m_organisation, m_prompt = u.m_prompt, m_environment = u.m_environment,
 				m_strings = u.m_strings, m_firsts = u.m_firsts
@@ -115,15 +176,41 @@ func queueWrites(b *pgx.Batch, w rollup.Writes) {
 				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::smallint[], $15::smallint[])
 				AS u (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
 					m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
-			WHERE f.id = u.id`, rowArgs(w.Updates)...)
+			WHERE f.id = u.id`, rowArgs(ws.Updates)...)
 	}
-	if len(w.Deletes) > 0 {
-		ids := make([]string, len(w.Deletes))
-		for i, r := range w.Deletes {
+	if len(ws.Deletes) > 0 {
+		ids := make([]string, len(ws.Deletes))
+		for i, r := range ws.Deletes {
 			ids[i] = r.ID
 		}
 		b.Queue(`DELETE FROM feedback WHERE id = ANY($1::uuid[])`, ids)
 	}
+	if len(ws.Flags) > 0 {
+		ids, set, clear := make([]string, len(ws.Flags)), make([]int16, len(ws.Flags)), make([]int16, len(ws.Flags))
+		for i, f := range ws.Flags {
+			ids[i], set[i], clear[i] = f.ID, int16(f.Set), int16(f.Clear)
+		}
+		b.Queue(`UPDATE feedback AS f SET m_firsts = (f.m_firsts | u.set) & ~u.clear
+			FROM unnest($1::uuid[], $2::smallint[], $3::smallint[]) AS u (id, set, clear) WHERE f.id = u.id`, ids, set, clear)
+	}
+	if len(ws.DropEntries) > 0 {
+		b.Queue(`DELETE FROM trace_values WHERE (workspace_id, trace_id, key, value, created_at, id) IN (
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[]))`, entryArgs(ws.DropEntries)...)
+	}
+	if len(ws.AddEntries) > 0 {
+		b.Queue(`INSERT INTO trace_values (workspace_id, trace_id, key, value, created_at, id)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[])`, entryArgs(ws.AddEntries)...)
+	}
+	return nil
+}
+
+func entryArgs(es []rollup.Entry) []any {
+	n := len(es)
+	wss, traces, keys, values, ids, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, e := range es {
+		wss[i], traces[i], keys[i], values[i], ids[i], at[i] = e.WorkspaceID, e.TraceID, e.Key, e.Value, e.ID, time.UnixMicro(e.CreatedAt)
+	}
+	return []any{wss, traces, keys, values, at, ids}
 }
 
 // insertFeedback inserts the rows of rowArgs' arrays.
@@ -205,23 +292,6 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 	}
 }
 
-// scanRows reads rows of rowColumns.
-func scanRows(rows pgx.Rows, err error) ([]rollup.Row, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []rollup.Row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // scanRow reads a row of rowColumns.
 func scanRow(row pgx.Row) (rollup.Row, error) {
 	r := rollup.Row{Stored: &rollup.Special{}}
@@ -231,16 +301,4 @@ func scanRow(row pgx.Row) (rollup.Row, error) {
 	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.Values[0], &sp.Values[1], &sp.Values[2], &sp.Values[3], &strs, &firsts)
 	sp.Strings, r.Firsts = int(strs), int(firsts)
 	return r, err
-}
-
-// tracesOf lists the distinct traces of fs.
-func tracesOf(fs []*store.Feedback) []traceRef {
-	refs := make([]traceRef, 0, len(fs))
-	for _, f := range fs {
-		refs = append(refs, traceRef{f.WorkspaceID, f.TraceID})
-	}
-	slices.SortFunc(refs, func(a, b traceRef) int {
-		return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.traceID, b.traceID))
-	})
-	return slices.Compact(refs)
 }

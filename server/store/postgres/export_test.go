@@ -35,10 +35,19 @@ func CheckDerived(t *testing.T, url string) {
 		return rows
 	}
 	var d storetest.Derived
-	if d.Rows, err = scanRows(pool.Query(ctx, `SELECT `+rowColumns+` FROM feedback`)); err != nil {
+	rows := query(`SELECT ` + rowColumns + ` FROM feedback`)
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Rows = append(d.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	d.Rollups = query(`SELECT workspace_id::text, dim, span::bigint, slot, dim_value, score::int, n, sum_weighted FROM rollups`)
 	d.Groups = query(`SELECT workspace_id::text, key, span::bigint, slot, value, n, firsts, sum_weighted FROM group_slots`)
+	d.Entries = query(`SELECT workspace_id::text, trace_id, key, value, (extract(epoch FROM created_at) * 1000000)::bigint, id::text FROM trace_values`)
 	storetest.EqualDerived(t, d)
 }

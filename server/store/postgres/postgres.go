@@ -219,8 +219,8 @@ func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store
 // one transaction; ErrIdempotencyKeyUsed when a key is taken.
 func (s *Store) createAll(ctx context.Context, fs []*store.Feedback, idems []*store.Idempotency, ids [][]string) error {
 	keys := 0
-	return s.change(ctx, tracesOf(fs), func(before []rollup.Row) ([]rollup.Row, error) {
-		return rollup.Append(before, fs)
+	return s.write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+		return rollup.Create(ctx, w, fs, d)
 	}, func(b *pgx.Batch) {
 		for i, idem := range idems {
 			if idem != nil {
@@ -288,9 +288,7 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (err err
 	return err
 }
 
-// UpsertTokenFeedback implements store.Store. A token's row, once stored,
-// keeps its id, trace id and time; a second submission replaces its score,
-// weight and metadata.
+// UpsertTokenFeedback implements store.Store.
 func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (_ *store.Feedback, err error) {
 	defer classify(&err)
 	meta, err := f.EncodedMetadata()
@@ -298,26 +296,11 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 		return nil, err
 	}
 	f.MetadataJSON = meta
-	// A token's trace never changes: the stored row's, or the first
-	// submission's.
-	trace := f.TraceID
-	if err := s.pool.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND token_id = $2`, f.WorkspaceID, tokenID).Scan(&trace); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, translate(err)
-	}
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{out.ID} })
-	err = s.change(ctx, []traceRef{{f.WorkspaceID, trace}}, func(before []rollup.Row) ([]rollup.Row, error) {
-		after := slices.Clone(before)
-		i := slices.IndexFunc(after, func(r rollup.Row) bool { return r.TokenID == tokenID })
-		if i < 0 {
-			out = f
-			return append(after, rollup.Row{Feedback: f, TokenID: tokenID}), nil
-		}
-		next := *after[i].Feedback
-		next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
-		out = &next
-		after[i] = rollup.Row{Feedback: &next}
-		return after, nil
+	err = s.write(ctx, func(w *writeTx, d *rollup.Deltas) (err error) {
+		out, err = rollup.UpsertToken(ctx, w, tokenID, f, d)
+		return err
 	}, extra, check)
 	return out, err
 }
@@ -335,14 +318,11 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (_ *sto
 // trace) and end in one of them, whole (last write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (_ *store.Feedback, err error) {
 	defer classify(&err)
-	if _, err := u.Apply(&store.Feedback{}); err != nil {
-		return nil, err
-	}
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
-	err = s.changeOne(ctx, workspaceID, id, func(stored *store.Feedback) *store.Feedback {
-		out, _ = u.Apply(stored) // its metadata encodes: checked above
-		return out
+	err = s.write(ctx, func(w *writeTx, d *rollup.Deltas) (err error) {
+		out, err = rollup.Update(ctx, w, workspaceID, id, u, d)
+		return err
 	}, extra, check)
 	return out, err
 }
@@ -350,35 +330,9 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err error) {
 	defer classify(&err)
-	return s.changeOne(ctx, workspaceID, id, func(*store.Feedback) *store.Feedback { return nil }, nil, nil)
-}
-
-// changeOne changes one stored feedback to what edit makes of it, or
-// deletes it when edit returns nil; ENOTFOUND when there is none.
-func (s *Store) changeOne(ctx context.Context, workspaceID, id string, edit func(*store.Feedback) *store.Feedback,
-	extra func(*pgx.Batch), check func(pgx.BatchResults) error) error {
-	// The trace of a feedback never changes: it is read before the lock.
-	var trace string
-	err := s.pool.QueryRow(ctx, `SELECT trace_id FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id).Scan(&trace)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Errorf(store.ENOTFOUND, "feedback not found")
-	}
-	if err != nil {
-		return translate(err)
-	}
-	return s.change(ctx, []traceRef{{workspaceID, trace}}, func(before []rollup.Row) ([]rollup.Row, error) {
-		after := slices.Clone(before)
-		i := slices.IndexFunc(after, func(r rollup.Row) bool { return r.ID == id })
-		if i < 0 {
-			return nil, store.Errorf(store.ENOTFOUND, "feedback not found") // deleted meanwhile
-		}
-		next := edit(after[i].Feedback)
-		if next == nil {
-			return slices.Delete(after, i, i+1), nil
-		}
-		after[i] = rollup.Row{Feedback: next}
-		return after, nil
-	}, extra, check)
+	return s.write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+		return rollup.Delete(ctx, w, workspaceID, id, d)
+	}, nil, nil)
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback

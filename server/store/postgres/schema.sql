@@ -87,6 +87,16 @@ CREATE TABLE secrets (
     CONSTRAINT secrets_pkey PRIMARY KEY (name)
 );
 
+CREATE TABLE trace_values (
+    workspace_id uuid NOT NULL,
+    trace_id text NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    id uuid NOT NULL,
+    CONSTRAINT trace_values_pkey PRIMARY KEY (workspace_id, trace_id, key, value, created_at, id)
+);
+
 CREATE TABLE workspaces (
     id uuid NOT NULL,
     name text NOT NULL,

@@ -1,12 +1,13 @@
-// Package rollup is feedbackd's one mechanism for derived analytics data,
-// shared by both stores. Given the rows of the traces one transaction
-// touches, as stored before it and as they are to be after it, Diff says
-// which rows to write (with their first-feedback flags) and how every
-// derived structure moves, as plain sorted data; each store applies that
-// with one statement per structure in the same transaction as the write,
-// so what a committed write changed is in the derived data when the write
-// is acknowledged. The package also plans reads: which spans of which
-// structure answer a query, and which rows are left to read.
+// Package rollup is feedbackd's one mechanism for writing feedback and
+// the analytics data derived from it, shared by both stores. Create,
+// Update, Delete and UpsertToken say, through a store's Tx, which rows to
+// write (with their first-feedback flags) and how every derived
+// structure moves, as plain sorted data; each store supplies the SQL and
+// applies the deltas with one statement per structure in the same
+// transaction as the write, so what a committed write changed is in the
+// derived data when the write is acknowledged. The package also plans
+// reads: which spans of which structure answer a query, and which rows
+// are left to read.
 //
 // The derived structures, and why each exists:
 //   - rollups: per workspace, dimension (all feedback, or one string value
@@ -26,7 +27,8 @@
 // the feedback the query selects. Every feedback row says, per special key,
 // whether it is that first (Row.Firsts), so a trace is counted once, in
 // one slot, and a delete or an update that removes a first promotes the
-// trace's next feedback with that value.
+// trace's next feedback with that value (write.go says how a write finds
+// them without reading its trace).
 package rollup
 
 import (
@@ -128,7 +130,7 @@ type Row struct {
 	*store.Feedback
 	// Firsts has the bit of a special key (Bit) set when the row is its
 	// trace's first feedback, by (CreatedAt, ID), with its value of that
-	// key. Diff sets it on the rows to write.
+	// key. The write algorithm sets it on the rows to write.
 	Firsts int
 	// TokenID is the feedback token a new row is recorded through, if
 	// any; stores write it with the row's insert.
@@ -145,18 +147,4 @@ func (r *Row) Special() Special {
 		return *r.Stored
 	}
 	return SpecialOf(r.Metadata)
-}
-
-// Append returns the rows of some traces (before) with fs added, for a
-// write that inserts fs: ECONFLICT when one of fs is stored already.
-func Append(before []Row, fs []*store.Feedback) ([]Row, error) {
-	after := make([]Row, 0, len(before)+len(fs))
-	after = append(after, before...)
-	for _, f := range fs {
-		if slices.ContainsFunc(before, func(r Row) bool { return r.ID == f.ID }) {
-			return nil, store.Errorf(store.ECONFLICT, "already exists")
-		}
-		after = append(after, Row{Feedback: f})
-	}
-	return after, nil
 }

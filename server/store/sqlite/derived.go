@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
@@ -30,6 +30,8 @@ var derivedStatements = []struct {
 	{`DELETE FROM group_slots WHERE n = 0 AND (workspace_id, key, span, slot, value) IN (`, 5, `)`},
 	{`INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, id)`, 6, ``},
 	{`DELETE FROM feedback_pairs WHERE (workspace_id, day, key, val, created_at, id) IN (`, 6, `)`},
+	{`INSERT INTO trace_values (workspace_id, trace_id, key, value, created_at, id)`, 6, ``},
+	{`DELETE FROM trace_values WHERE (workspace_id, trace_id, key, value, created_at, id) IN (`, 6, `)`},
 }
 
 // Indexes of derivedStatements.
@@ -40,6 +42,8 @@ const (
 	dropEmptyGroups
 	addPairs
 	removePairs
+	addEntries
+	dropEntries
 )
 
 // chunkRows are the numbers of rows of VALUES the derived statements are
@@ -55,9 +59,8 @@ type chunked struct {
 
 func prepareChunked(ctx context.Context, conn *sql.Conn, head string, cols int, tail string) (*chunked, error) {
 	c := &chunked{cols: cols}
-	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	for _, n := range chunkRows {
-		text := head + " VALUES " + row + strings.Repeat(", "+row, n-1) + tail
+		text := chunkedText(head, cols, tail, n)
 		stmt, err := conn.PrepareContext(ctx, text)
 		if err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", text, err)
@@ -65,6 +68,12 @@ func prepareChunked(ctx context.Context, conn *sql.Conn, head string, cols int, 
 		c.stmts = append(c.stmts, stmt)
 	}
 	return c, nil
+}
+
+// chunkedText is a derived statement's text for n rows of VALUES.
+func chunkedText(head string, cols int, tail string, n int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return head + " VALUES " + row + strings.Repeat(", "+row, n-1) + tail
 }
 
 // exec runs the statement over rows, each of c.cols values.
@@ -91,7 +100,7 @@ func (c *chunked) close() {
 }
 
 // rowColumns are the columns a rollup.Row is read from (scanRow).
-const rowColumns = feedbackColumns + `, m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
+const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
 
 // applyDeltas moves the derived structures by d, inside the batch's
 // transaction.
@@ -131,55 +140,89 @@ func keys(rows [][]any, n int) [][]any {
 	return out
 }
 
-// appendString appends s as a JSON string: SQLite's json_each reads it
-// back as the same text.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-		default:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			b = utf8.AppendRune(b, r)
-			i += size
-			continue
-		}
-		i++
+// writeTx is the writer's transaction as rollup's write algorithm sees
+// it. The writer is the only one: there is nothing to lock.
+type writeTx struct{ s *Store }
+
+var _ rollup.Tx = writeTx{}
+
+func (writeTx) Lock(context.Context, []rollup.TraceRef) (bool, error) { return false, nil }
+
+func (w writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool) (*rollup.Row, error) {
+	stmt := w.s.stmts.rowByID
+	if byToken {
+		stmt = w.s.stmts.rowByToken
 	}
-	return append(b, '"')
+	r, err := scanRow(stmt.QueryRowContext(ctx, workspaceID, key))
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
-// traceRows returns every stored row of a workspace's traces, inside the
-// writer's transaction.
-func (s *Store) traceRows(ctx context.Context, workspaceID string, traces []string) ([]rollup.Row, error) {
-	b := []byte{'['}
-	for i, t := range traces {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, t)
-	}
-	rows, err := s.stmts.traceRows.QueryContext(ctx, workspaceID, string(append(b, ']')))
-	if err != nil {
-		return nil, fmt.Errorf("trace rows: %w", err)
-	}
-	defer rows.Close()
-	var out []rollup.Row
-	for rows.Next() {
-		r, err := scanRow(rows)
+func (w writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
+	out := make([][]rollup.Entry, len(probes))
+	for i, p := range probes {
+		rows, err := w.s.stmts.earliest.QueryContext(ctx, p.WorkspaceID, p.TraceID, p.Key, p.Value, p.N)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("trace values: %w", err)
 		}
-		out = append(out, r)
+		for rows.Next() {
+			e := rollup.Entry{TraceValue: p.TraceValue}
+			if err := rows.Scan(&e.CreatedAt, &e.ID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("trace values: %w", err)
+			}
+			out[i] = append(out[i], e)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("trace values: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// Write stores a change's rows, flags and trace values, a new row's
+// insert first.
+func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
+	st := &w.s.stmts
+	for _, r := range ws.Inserts {
+		sp := r.Special()
+		if _, err := st.insertFeedback.ExecContext(ctx, r.ID, r.WorkspaceID, r.TraceID, r.Value, r.Weight, r.MetadataJSON,
+			micros(r.CreatedAt), micros(r.UpdatedAt), nullable(r.TokenID),
+			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts); err != nil {
+			return translate(err)
+		}
+	}
+	for _, r := range ws.Updates {
+		sp := r.Special()
+		if _, err := st.updateFeedback.ExecContext(ctx, r.Value, r.Weight, r.MetadataJSON, micros(r.UpdatedAt),
+			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts, r.ID); err != nil {
+			return translate(err)
+		}
+	}
+	for _, r := range ws.Deletes {
+		if _, err := st.deleteFeedback.ExecContext(ctx, r.ID); err != nil {
+			return err
+		}
+	}
+	for _, f := range ws.Flags {
+		if _, err := st.setFlags.ExecContext(ctx, f.Set, f.Clear, f.ID); err != nil {
+			return err
+		}
+	}
+	if err := st.derived[dropEntries].exec(ctx, entryArgs(ws.DropEntries)); err != nil {
+		return err
+	}
+	return st.derived[addEntries].exec(ctx, entryArgs(ws.AddEntries))
+}
+
+func entryArgs(es []rollup.Entry) [][]any {
+	out := make([][]any, len(es))
+	for i, e := range es {
+		out[i] = []any{e.WorkspaceID, e.TraceID, e.Key, e.Value, e.CreatedAt, e.ID}
+	}
+	return out
 }
 
 // scanRow reads a row of rowColumns.
@@ -187,44 +230,8 @@ func scanRow(row scanner) (rollup.Row, error) {
 	r := rollup.Row{Stored: &rollup.Special{}}
 	sp := r.Stored
 	var err error
-	r.Feedback, err = scanFeedbackWith(row, &sp.Values[0], &sp.Values[1], &sp.Values[2], &sp.Values[3], &sp.Strings, &r.Firsts)
+	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.Values[0], &sp.Values[1], &sp.Values[2], &sp.Values[3], &sp.Strings, &r.Firsts)
 	return r, err
-}
-
-// writeRows stores the rows a change writes (rollup.Diff of before and after)
-// and adds its deltas to d. A new row's insert comes first, so that a
-// write of one new row fails, if at all, before it changed anything.
-func (s *Store) writeRows(ctx context.Context, before, after []rollup.Row, d *rollup.Deltas) error {
-	w := rollup.Diff(before, after, d)
-	for _, r := range w.Inserts {
-		meta, err := r.EncodedMetadata()
-		if err != nil {
-			return err
-		}
-		sp := r.Special()
-		if _, err := s.stmts.insertFeedback.ExecContext(ctx, r.ID, r.WorkspaceID, r.TraceID, r.Value, r.Weight, meta,
-			micros(r.CreatedAt), micros(r.UpdatedAt), nullable(r.TokenID),
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts); err != nil {
-			return translate(err)
-		}
-	}
-	for _, r := range w.Updates {
-		meta, err := r.EncodedMetadata()
-		if err != nil {
-			return err
-		}
-		sp := r.Special()
-		if _, err := s.stmts.updateFeedback.ExecContext(ctx, r.Value, r.Weight, meta, micros(r.UpdatedAt),
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts, r.ID); err != nil {
-			return translate(err)
-		}
-	}
-	for _, r := range w.Deletes {
-		if _, err := s.stmts.deleteFeedback.ExecContext(ctx, r.ID); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func nullable(s string) any {

@@ -39,6 +39,7 @@ func CheckDerived(t *testing.T, path string) {
 	}
 	d.Rollups = query(`SELECT workspace_id, dim, span, slot, dim_value, score, n, sum_weighted FROM rollups`)
 	d.Groups = query(`SELECT workspace_id, key, span, slot, value, n, firsts, sum_weighted FROM group_slots`)
+	d.Entries = query(`SELECT workspace_id, trace_id, key, value, created_at, id FROM trace_values`)
 	d.Pairs = query(`SELECT workspace_id, day, key, val, created_at, id FROM feedback_pairs`)
 	storetest.EqualDerived(t, d)
 }

@@ -21,33 +21,38 @@ type statements struct {
 	begin, commit, rollback        *sql.Stmt
 	savepoint, rollbackTo, release *sql.Stmt
 	insertFeedback, updateFeedback *sql.Stmt
-	deleteFeedback, traceRows      *sql.Stmt
+	deleteFeedback, setFlags       *sql.Stmt
+	rowByID, rowByToken, earliest  *sql.Stmt
 	// derived are derived.go's derivedStatements.
 	derived []*chunked
 }
 
 func (st *statements) all() []**sql.Stmt {
 	return []**sql.Stmt{&st.begin, &st.commit, &st.rollback, &st.savepoint, &st.rollbackTo, &st.release,
-		&st.insertFeedback, &st.updateFeedback, &st.deleteFeedback, &st.traceRows}
+		&st.insertFeedback, &st.updateFeedback, &st.deleteFeedback, &st.setFlags, &st.rowByID, &st.rowByToken, &st.earliest}
+}
+
+// writerStatements are the texts of statements.all, in order.
+var writerStatements = []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT op", "ROLLBACK TO op", "RELEASE op",
+	`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
+			m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
+			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_firsts = ?
+		WHERE id = ?`,
+	`DELETE FROM feedback WHERE id = ?`,
+	`UPDATE feedback SET m_firsts = (m_firsts | ?) & ~? WHERE id = ?`,
+	`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND id = ?`,
+	`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND token_id = ?`,
+	`SELECT created_at, id FROM trace_values WHERE workspace_id = ? AND trace_id = ? AND key = ? AND value = ?
+			ORDER BY created_at, id LIMIT ?`,
 }
 
 func (st *statements) prepare(ctx context.Context, conn *sql.Conn) error {
-	texts := []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT op", "ROLLBACK TO op", "RELEASE op",
-		`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-			m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
-			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_firsts = ?
-		WHERE id = ?`,
-		`DELETE FROM feedback WHERE id = ?`,
-		// Every row of the traces, found by the trace index one trace at
-		// a time.
-		`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND trace_id IN (SELECT value FROM json_each(?))`,
-	}
 	for i, stmt := range st.all() {
 		var err error
-		if *stmt, err = conn.PrepareContext(ctx, texts[i]); err != nil {
-			return fmt.Errorf("prepare %s: %w", texts[i], err)
+		if *stmt, err = conn.PrepareContext(ctx, writerStatements[i]); err != nil {
+			return fmt.Errorf("prepare %s: %w", writerStatements[i], err)
 		}
 	}
 	for _, d := range derivedStatements {
@@ -84,19 +89,10 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		}
 		f.MetadataJSON = meta
 	}
-	ws, traces := fs[0].WorkspaceID, traceIDs(fs)
 	// One row without a key fails, if at all, with its insert, before
 	// changing anything.
 	return s.doRows(ctx, len(fs), len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		before, err := s.traceRows(ctx, ws, traces)
-		if err != nil {
-			return err
-		}
-		after, err := rollup.Append(before, fs)
-		if err != nil {
-			return err
-		}
-		if err := s.writeRows(ctx, before, after, d); err != nil {
+		if err := rollup.Create(ctx, writeTx{s}, fs, d); err != nil {
 			return err
 		}
 		if idem == nil {
@@ -110,15 +106,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	})
 }
 
-// traceIDs lists the distinct trace ids of fs.
-func traceIDs(fs []*store.Feedback) []string {
-	ids := make([]string, 0, len(fs))
-	for _, f := range fs {
-		ids = append(ids, f.TraceID)
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
-}
+const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at) VALUES (?, ?, ?, ?, ?, ?)`
 
 // recordIdempotency records a write under its idempotency key, in the
 // write's transaction; ErrIdempotencyKeyUsed when the key is taken, which
@@ -128,8 +116,7 @@ func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotenc
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
+	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
 	if store.ErrorCode(translate(err)) == store.ECONFLICT {
 		return store.ErrIdempotencyKeyUsed
 	}
@@ -174,55 +161,13 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	f.MetadataJSON = meta
 	var out *store.Feedback
-	err = s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		stored, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND token_id = ?`,
-			f.WorkspaceID, tokenID))
-		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+	err = s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if out, err = rollup.UpsertToken(ctx, writeTx{s}, tokenID, f, d); err != nil || idem == nil {
 			return err
 		}
-		trace := f.TraceID
-		if stored != nil {
-			trace = stored.TraceID
-		}
-		before, err := s.traceRows(ctx, f.WorkspaceID, []string{trace})
-		if err != nil {
-			return err
-		}
-		after := slices.Clone(before)
-		if stored == nil {
-			out = f
-			after = append(after, rollup.Row{Feedback: f, TokenID: tokenID})
-		} else {
-			// The token's row keeps its id, trace id and time.
-			next := *stored
-			next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
-			out = &next
-			after = replaceRow(after, &next)
-		}
-		if err := s.writeRows(ctx, before, after, d); err != nil {
-			return err
-		}
-		if idem != nil {
-			return recordIdempotency(ctx, tx, idem, []string{out.ID})
-		}
-		return nil
+		return recordIdempotency(ctx, tx, idem, []string{out.ID})
 	})
 	return out, err
-}
-
-// replaceRow returns rows with the row of f's id replaced by f.
-func replaceRow(rows []rollup.Row, f *store.Feedback) []rollup.Row {
-	for i := range rows {
-		if rows[i].ID == f.ID {
-			rows[i] = rollup.Row{Feedback: f}
-		}
-	}
-	return rows
-}
-
-// removeRow returns rows without the row of id.
-func removeRow(rows []rollup.Row, id string) []rollup.Row {
-	return slices.DeleteFunc(rows, func(r rollup.Row) bool { return r.ID == id })
 }
 
 // GetFeedback implements store.Store.
@@ -232,51 +177,21 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 
 // UpdateFeedback implements store.Store.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
-	if _, err := u.Apply(&store.Feedback{}); err != nil {
-		return nil, err
-	}
 	var out *store.Feedback
-	err := s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		stored, err := scanFeedback(s.stmtFeedbackByID(ctx, tx, workspaceID, id))
-		if err != nil {
+	err := s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if out, err = rollup.Update(ctx, writeTx{s}, workspaceID, id, u, d); err != nil || idem == nil {
 			return err
 		}
-		before, err := s.traceRows(ctx, workspaceID, []string{stored.TraceID})
-		if err != nil {
-			return err
-		}
-		if out, err = u.Apply(stored); err != nil {
-			return err
-		}
-		if err := s.writeRows(ctx, before, replaceRow(slices.Clone(before), out), d); err != nil {
-			return err
-		}
-		if idem != nil {
-			return recordIdempotency(ctx, tx, idem, []string{out.ID})
-		}
-		return nil
+		return recordIdempotency(ctx, tx, idem, []string{out.ID})
 	})
 	return out, err
 }
 
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
-	return s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		stored, err := scanFeedback(s.stmtFeedbackByID(ctx, tx, workspaceID, id))
-		if err != nil {
-			return err
-		}
-		before, err := s.traceRows(ctx, workspaceID, []string{stored.TraceID})
-		if err != nil {
-			return err
-		}
-		return s.writeRows(ctx, before, removeRow(slices.Clone(before), id), d)
+	return s.doRows(ctx, 1, false, func(ctx context.Context, _ *sql.Conn, d *rollup.Deltas) error {
+		return rollup.Delete(ctx, writeTx{s}, workspaceID, id, d)
 	})
-}
-
-// stmtFeedbackByID reads one feedback inside the writer's transaction.
-func (s *Store) stmtFeedbackByID(ctx context.Context, tx *sql.Conn, workspaceID, id string) *sql.Row {
-	return tx.QueryRowContext(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
 // ListFeedback implements store.Store. It walks the workspace's feedback

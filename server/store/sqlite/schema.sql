@@ -79,6 +79,16 @@ CREATE TABLE secrets (
     created_at INTEGER NOT NULL
 );
 
+CREATE TABLE trace_values (
+    workspace_id TEXT NOT NULL,
+    trace_id     TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, trace_id, key, value, created_at, id)
+) WITHOUT ROWID;
+
 CREATE TABLE workspaces (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL UNIQUE,

@@ -15,27 +15,41 @@ type Derived struct {
 	Rows []rollup.Row
 	// Rollups yields (workspace_id, dim, span, slot, dim_value, score, n,
 	// sum_weighted); Groups (workspace_id, key, span, slot, value, n,
-	// firsts, sum_weighted); Pairs, when the store keeps pair entries,
-	// (workspace_id, day, key, val, created_at, id).
-	Rollups, Groups, Pairs rollup.Rows
+	// firsts, sum_weighted); Entries, the trace values, (workspace_id,
+	// trace_id, key, value, created_at in Unix microseconds, id); Pairs,
+	// when the store keeps pair entries, (workspace_id, day, key, val,
+	// created_at, id).
+	Rollups, Groups, Entries, Pairs rollup.Rows
 }
 
 // EqualDerived checks that a store's derived data is exactly what its rows
-// give: every row's first-feedback flags, and every rollup row, group
-// slot and pair entry, none missing, none extra, none empty.
+// give: every row's first-feedback flags (Firsts), and every rollup row,
+// group slot, trace value entry and pair entry, none missing, none extra,
+// none empty.
 func EqualDerived(t *testing.T, got Derived) {
 	t.Helper()
-	stored := map[string]int{}
-	for _, r := range got.Rows {
-		stored[r.ID] = r.Firsts
-	}
+	firsts := Firsts(got.Rows)
 	var want rollup.Deltas
-	w := rollup.Diff(nil, got.Rows, &want)
-	for _, r := range w.Inserts {
-		if stored[r.ID] != r.Firsts {
-			t.Errorf("feedback %s (trace %s): first flags %b, want %b", r.ID, r.TraceID, stored[r.ID], r.Firsts)
+	entries := map[rollup.Entry]rollup.Sums{}
+	for _, r := range got.Rows {
+		if r.Firsts != firsts[r.ID] {
+			t.Errorf("feedback %s (trace %s): first flags %b, want %b", r.ID, r.TraceID, r.Firsts, firsts[r.ID])
+		}
+		r.Firsts = firsts[r.ID]
+		want.Add(&r, 1)
+		sp := r.Special()
+		for k, v := range sp.Values {
+			if v != nil {
+				e := rollup.Entry{TraceValue: rollup.TraceValue{TraceRef: rollup.TraceRef{WorkspaceID: r.WorkspaceID, TraceID: r.TraceID},
+					Key: rollup.SpecialKeys[k], Value: *v}, CreatedAt: r.CreatedAt.UnixMicro(), ID: r.ID}
+				entries[e] = rollup.Sums{N: 1}
+			}
 		}
 	}
+	compare(t, "trace value entry", got.Entries, entries, func(r rollup.Rows) (rollup.Entry, rollup.Sums, error) {
+		var e rollup.Entry
+		return e, rollup.Sums{N: 1}, r.Scan(&e.WorkspaceID, &e.TraceID, &e.Key, &e.Value, &e.CreatedAt, &e.ID)
+	})
 
 	rollups := map[rollup.RollupKey]rollup.Sums{}
 	for _, d := range want.Rollups() {
@@ -101,4 +115,37 @@ func describe(s rollup.Sums, ok bool) string {
 		return "none"
 	}
 	return fmt.Sprintf("%+v", s)
+}
+
+// Firsts is the oracle of first-feedback flags, by the definition and
+// nothing cleverer: a row has the bit of a special key (rollup.Bit) when
+// no other row of its trace holds the same value of that key and comes
+// before it, by time and then id. rows must hold every row of their
+// traces.
+func Firsts(rows []rollup.Row) map[string]int {
+	type value struct {
+		ws, trace, value string
+		key              int
+	}
+	first := map[value]*rollup.Row{}
+	for i := range rows {
+		r := &rows[i]
+		for k, v := range r.Special().Values {
+			if v == nil {
+				continue
+			}
+			at := value{r.WorkspaceID, r.TraceID, *v, k}
+			if have := first[at]; have == nil || r.CreatedAt.Before(have.CreatedAt) || r.CreatedAt.Equal(have.CreatedAt) && r.ID < have.ID {
+				first[at] = r
+			}
+		}
+	}
+	out := map[string]int{}
+	for i := range rows {
+		out[rows[i].ID] = 0
+	}
+	for v, r := range first {
+		out[r.ID] |= 1 << v.key
+	}
+	return out
 }

@@ -50,6 +50,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ExportWalksOldestFirstInPages", testExportOrderAndPaging},
 		{"ExistingFeedbackIDs", testExistingFeedbackIDs},
 		{"CommitObserverSeesEachCommit", testCommitObserver},
+		{"HotTraceKeepsEveryFirstExact", testHotTrace},
+		{"BulkAcrossWorkspacesCountsEachTrace", testBulkAcrossWorkspaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

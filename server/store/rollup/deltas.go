@@ -2,97 +2,10 @@ package rollup
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
-
-// Writes are the row writes of one change.
-type Writes struct {
-	// Inserts are new rows, Updates stored rows whose version changes
-	// (what the caller changed, or only their Firsts), both as they are
-	// to be stored; Deletes are stored rows to remove.
-	Inserts, Updates, Deletes []Row
-}
-
-// Diff compares the rows of the traces one transaction touches: before,
-// every stored row of each such trace (with its stored Firsts), and after,
-// what those traces' rows are to be (Firsts ignored). Rows are the same
-// row when their IDs are. It sets the Firsts of the rows after, returns
-// the rows to write, and adds what the change does to derived data to d.
-func Diff(before, after []Row, d *Deltas) Writes {
-	setFirsts(after)
-	old := make(map[string]*Row, len(before))
-	for i := range before {
-		old[before[i].ID] = &before[i]
-	}
-	var w Writes
-	for i := range after {
-		r := &after[i]
-		o := old[r.ID]
-		switch {
-		case o == nil:
-			w.Inserts = append(w.Inserts, *r)
-		case !sameVersion(o, r):
-			w.Updates = append(w.Updates, *r)
-			d.add(o, -1)
-		default:
-			delete(old, r.ID)
-			continue
-		}
-		delete(old, r.ID)
-		d.add(r, 1)
-	}
-	for _, id := range slices.Sorted(maps.Keys(old)) {
-		w.Deletes = append(w.Deletes, *old[id])
-		d.add(old[id], -1)
-	}
-	return w
-}
-
-// sameVersion says whether two versions of a row hold the same data.
-func sameVersion(a, b *Row) bool {
-	am, aerr := a.EncodedMetadata()
-	bm, berr := b.EncodedMetadata()
-	return aerr == nil && berr == nil && am == bm && a.Value == b.Value && a.Weight == b.Weight && a.Firsts == b.Firsts &&
-		a.TraceID == b.TraceID && a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
-}
-
-// setFirsts sets the Firsts of rows, which must hold every row of each
-// of their traces.
-func setFirsts(rows []Row) {
-	type first struct {
-		ws, trace, value string
-		key              int
-	}
-	firsts := map[first]*Row{}
-	for i := range rows {
-		r := &rows[i]
-		r.Firsts = 0
-		sp := r.Special()
-		for k, v := range sp.Values {
-			if v == nil {
-				continue
-			}
-			f := first{r.WorkspaceID, r.TraceID, *v, k}
-			if have := firsts[f]; have == nil || earlier(r.Feedback, have.Feedback) {
-				firsts[f] = r
-			}
-		}
-	}
-	for f, r := range firsts {
-		r.Firsts |= 1 << f.key
-	}
-}
-
-// earlier says whether a comes before b in a trace: by CreatedAt, then ID.
-func earlier(a, b *store.Feedback) bool {
-	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-		return c < 0
-	}
-	return a.ID < b.ID
-}
 
 // RollupKey names one rollup row.
 type RollupKey struct {
@@ -153,11 +66,10 @@ type Deltas struct {
 	pairs   map[PairEntry]int64
 }
 
-// add adds sign times what row r contributes to every structure.
-func (d *Deltas) add(r *Row, sign int64) {
-	if d.rollups == nil {
-		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
-	}
+// Add adds sign times what row r contributes to every structure, as its
+// Firsts say.
+func (d *Deltas) Add(r *Row, sign int64) {
+	d.init()
 	at := r.CreatedAt.UnixMicro()
 	weighted := float64(r.Value) * r.Weight
 	rollup := func(dim, value string, spans []int64) {
@@ -190,6 +102,24 @@ func (d *Deltas) add(r *Row, sign int64) {
 	}
 }
 
+// moveFirst adds sign times a first-feedback flag of the row of e, which
+// stays where it is: only group slots count firsts.
+func (d *Deltas) moveFirst(e Entry, sign int64) {
+	if !slices.Contains(GroupKeys, e.Key) {
+		return
+	}
+	d.init()
+	for _, span := range Spans {
+		sums(d.groups, GroupKey{e.WorkspaceID, e.Key, span, slotOf(e.CreatedAt, span), e.Value}).Firsts += sign
+	}
+}
+
+func (d *Deltas) init() {
+	if d.rollups == nil {
+		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
+	}
+}
+
 func sums[K comparable](m map[K]*Sums, k K) *Sums {
 	s := m[k]
 	if s == nil {
@@ -204,9 +134,7 @@ func (d *Deltas) Merge(o *Deltas) {
 	if o.rollups == nil {
 		return
 	}
-	if d.rollups == nil {
-		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
-	}
+	d.init()
 	for k, s := range o.rollups {
 		sums(d.rollups, k).plus(*s)
 	}

@@ -1,0 +1,321 @@
+package rollup
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// Whether a row is its trace's first with a value of a special key is
+// kept on the row (Row.Firsts), and found through the trace values: one
+// entry per feedback and special key it holds, ordered by (workspace,
+// trace, key, value, time, id). A trace's entries for one value start
+// with its first feedback with that value, and the one after it is the
+// next: both are an index seek, whatever the trace holds. So a write
+// reads what it replaces, and one short range per value it touches,
+// never the rest of its trace: a trace may collect feedback for months,
+// an evaluation pipeline may score one trace many times, and a client may
+// send a constant trace id, without any write costing more for it.
+
+// TraceRef names one trace.
+type TraceRef struct{ WorkspaceID, TraceID string }
+
+// TraceValue names one value of one special key on one trace.
+type TraceValue struct {
+	TraceRef
+	Key, Value string
+}
+
+// Entry is one trace value entry: feedback ID, created at CreatedAt (Unix
+// microseconds), holds the value.
+type Entry struct {
+	TraceValue
+	CreatedAt int64
+	ID        string
+}
+
+// before says whether e comes before o in a trace: by time, then id.
+func (e Entry) before(o Entry) bool {
+	return cmp.Or(cmp.Compare(e.CreatedAt, o.CreatedAt), cmp.Compare(e.ID, o.ID)) < 0
+}
+
+// Probe asks for the earliest stored entries of one trace value, at most
+// N of them: one more than the write removes, so that the earliest entry
+// the write keeps is among them.
+type Probe struct {
+	TraceValue
+	N int
+}
+
+// Flags changes the first-feedback flags of a stored row that a write
+// does not otherwise touch: it loses a first to an earlier new row, or
+// becomes the first once the first is gone.
+type Flags struct {
+	ID         string
+	Set, Clear int
+}
+
+// Writes are the writes of one change, for a store to apply in the
+// order given: a new row's insert comes first, so that a write of new
+// rows fails on a taken id before it changed anything.
+type Writes struct {
+	// Inserts are new rows, Updates new versions of stored rows, both
+	// with their Firsts; Deletes are stored rows to remove.
+	Inserts, Updates, Deletes []Row
+	Flags                     []Flags
+	// DropEntries and AddEntries change the trace values.
+	DropEntries, AddEntries []Entry
+}
+
+// Tx is a store's write transaction as the write algorithm sees it: each
+// store supplies the SQL of these steps, the algorithm is this package's.
+type Tx interface {
+	// Lock keeps other writes away from the traces until the
+	// transaction ends. It reports whether it locked anything: a store
+	// whose writes never overlap has nothing to lock, and a row read
+	// before a lock must otherwise be read again.
+	Lock(ctx context.Context, traces []TraceRef) (bool, error)
+	// Row returns the stored row of a workspace with the id, or with the
+	// feedback token when byToken, with its stored special keys, Firsts
+	// and token; ENOTFOUND when there is none.
+	Row(ctx context.Context, workspaceID, key string, byToken bool) (*Row, error)
+	// Earliest returns, for each probe, its value's earliest stored
+	// entries, at most N, by time and then id.
+	Earliest(ctx context.Context, probes []Probe) ([][]Entry, error)
+	// Write applies w.
+	Write(ctx context.Context, w Writes) error
+}
+
+// Create inserts fs, each new; ECONFLICT (from the store) when an id is
+// taken.
+func Create(ctx context.Context, tx Tx, fs []*store.Feedback, d *Deltas) error {
+	rows := make([]Row, len(fs))
+	refs := make([]TraceRef, len(fs))
+	for i, f := range fs {
+		rows[i], refs[i] = Row{Feedback: f}, TraceRef{f.WorkspaceID, f.TraceID}
+	}
+	if _, err := tx.Lock(ctx, refs); err != nil {
+		return err
+	}
+	return change{new: rows}.apply(ctx, tx, d)
+}
+
+// Update applies u to a stored feedback and returns the result;
+// ENOTFOUND when there is none with the id in the workspace.
+func Update(ctx context.Context, tx Tx, workspaceID, id string, u store.Update, d *Deltas) (*store.Feedback, error) {
+	old, err := lockedRow(ctx, tx, workspaceID, id, false, "")
+	if err != nil {
+		return nil, err
+	}
+	next, err := u.Apply(old.Feedback)
+	if err != nil {
+		return nil, err
+	}
+	return next, change{old: []Row{*old}, new: []Row{{Feedback: next}}}.apply(ctx, tx, d)
+}
+
+// Delete removes a stored feedback; ENOTFOUND as Update.
+func Delete(ctx context.Context, tx Tx, workspaceID, id string, d *Deltas) error {
+	old, err := lockedRow(ctx, tx, workspaceID, id, false, "")
+	if err != nil {
+		return err
+	}
+	return change{old: []Row{*old}}.apply(ctx, tx, d)
+}
+
+// UpsertToken stores f as the one feedback of a feedback token, as
+// store.Store's UpsertTokenFeedback says, and returns the stored row.
+func UpsertToken(ctx context.Context, tx Tx, tokenID string, f *store.Feedback, d *Deltas) (*store.Feedback, error) {
+	old, err := lockedRow(ctx, tx, f.WorkspaceID, tokenID, true, f.TraceID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return f, change{new: []Row{{Feedback: f, TokenID: tokenID}}}.apply(ctx, tx, d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The token's row keeps its id, trace id and time.
+	next := *old.Feedback
+	next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
+	return &next, change{old: []Row{*old}, new: []Row{{Feedback: &next}}}.apply(ctx, tx, d)
+}
+
+// lockedRow reads a stored feedback, by id or by token, with its trace
+// locked: a first read names the trace (trace names it when there is no
+// row yet, "" when that is ENOTFOUND), and a read after the lock sees what
+// the writes of the trace before it left. A row's trace never changes.
+func lockedRow(ctx context.Context, tx Tx, workspaceID, key string, byToken bool, trace string) (*Row, error) {
+	r, err := tx.Row(ctx, workspaceID, key, byToken)
+	switch {
+	case err == nil:
+		trace = r.TraceID
+	case store.ErrorCode(err) != store.ENOTFOUND || trace == "":
+		return nil, err
+	}
+	locked, lerr := tx.Lock(ctx, []TraceRef{{workspaceID, trace}})
+	if lerr != nil {
+		return nil, lerr
+	}
+	if !locked {
+		return r, err
+	}
+	return tx.Row(ctx, workspaceID, key, byToken)
+}
+
+// change is what one write does to feedback rows: old are the stored
+// versions of the rows it replaces or deletes, new the rows it inserts
+// and the new versions of those it replaces (the same ids as in old).
+type change struct{ old, new []Row }
+
+// apply looks up the trace values the change touches, works out every
+// first that moves, adds what the change does to derived data to d, and
+// writes it.
+func (c change) apply(ctx context.Context, tx Tx, d *Deltas) error {
+	probes := c.probes()
+	found, err := tx.Earliest(ctx, probes)
+	if err != nil {
+		return err
+	}
+	return tx.Write(ctx, c.resolve(probes, found, d))
+}
+
+// probes are the lookups of the trace values the change's rows hold, in
+// order.
+func (c change) probes() []Probe {
+	removes := map[TraceValue]int{}
+	for i := range c.new {
+		for _, e := range c.new[i].entries() {
+			removes[e.TraceValue] += 0
+		}
+	}
+	for i := range c.old {
+		for _, e := range c.old[i].entries() {
+			removes[e.TraceValue]++
+		}
+	}
+	probes := make([]Probe, 0, len(removes))
+	for _, v := range slices.SortedFunc(maps.Keys(removes), compareValues) {
+		probes = append(probes, Probe{v, removes[v] + 1})
+	}
+	return probes
+}
+
+// resolve sets the Firsts of the change's new rows from what the probes
+// found, adds the change's deltas to d, and returns its writes.
+func (c change) resolve(probes []Probe, found [][]Entry, d *Deltas) Writes {
+	removed := map[string]bool{}
+	for _, r := range c.old {
+		removed[r.ID] = true
+	}
+	rows := slices.Clone(c.new)
+	holders := map[TraceValue][]int{}
+	entries := map[Entry]int{}
+	for i := range rows {
+		rows[i].Firsts = 0
+		for _, e := range rows[i].entries() {
+			holders[e.TraceValue] = append(holders[e.TraceValue], i)
+			entries[e]++
+		}
+	}
+	for i := range c.old {
+		for _, e := range c.old[i].entries() {
+			entries[e]--
+		}
+	}
+	flags := map[string]*Flags{}
+	flag := func(id string) *Flags {
+		if flags[id] == nil {
+			flags[id] = &Flags{ID: id}
+		}
+		return flags[id]
+	}
+	for i, p := range probes {
+		stored := found[i]
+		bit := Bit(p.Key)
+		// The first after the change: the earliest stored entry it keeps,
+		// or one of its new rows when earlier.
+		var first *Entry
+		for j := range stored {
+			if !removed[stored[j].ID] {
+				first = &stored[j]
+				break
+			}
+		}
+		newFirst := -1
+		for _, k := range holders[p.TraceValue] {
+			if e := rows[k].entry(p.TraceValue); first == nil || e.before(*first) {
+				first, newFirst = &e, k
+			}
+		}
+		if newFirst >= 0 {
+			rows[newFirst].Firsts |= bit
+		}
+		if len(stored) > 0 && !removed[stored[0].ID] && (first == nil || first.ID != stored[0].ID) {
+			flag(stored[0].ID).Clear |= bit
+			d.moveFirst(stored[0], -1)
+		}
+		if first != nil && newFirst < 0 && !removed[first.ID] && (len(stored) == 0 || first.ID != stored[0].ID) {
+			flag(first.ID).Set |= bit
+			d.moveFirst(*first, 1)
+		}
+	}
+
+	var w Writes
+	kept := map[string]bool{}
+	for i := range rows {
+		d.Add(&rows[i], 1)
+		kept[rows[i].ID] = true
+		if removed[rows[i].ID] {
+			w.Updates = append(w.Updates, rows[i])
+		} else {
+			w.Inserts = append(w.Inserts, rows[i])
+		}
+	}
+	for i := range c.old {
+		d.Add(&c.old[i], -1)
+		if !kept[c.old[i].ID] {
+			w.Deletes = append(w.Deletes, c.old[i])
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(flags)) {
+		w.Flags = append(w.Flags, *flags[id])
+	}
+	for _, e := range slices.SortedFunc(maps.Keys(entries), compareEntries) {
+		switch n := entries[e]; {
+		case n > 0:
+			w.AddEntries = append(w.AddEntries, e)
+		case n < 0:
+			w.DropEntries = append(w.DropEntries, e)
+		}
+	}
+	return w
+}
+
+// entries are the trace value entries of a row, one per special key it
+// holds.
+func (r *Row) entries() []Entry {
+	sp := r.Special()
+	var out []Entry
+	for k, v := range sp.Values {
+		if v != nil {
+			out = append(out, Entry{TraceValue{TraceRef{r.WorkspaceID, r.TraceID}, SpecialKeys[k], *v}, r.CreatedAt.UnixMicro(), r.ID})
+		}
+	}
+	return out
+}
+
+// entry is the row's entry of v, which it holds.
+func (r *Row) entry(v TraceValue) Entry {
+	return Entry{v, r.CreatedAt.UnixMicro(), r.ID}
+}
+
+func compareValues(a, b TraceValue) int {
+	return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.TraceID, b.TraceID),
+		cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
+}
+
+func compareEntries(a, b Entry) int {
+	return cmp.Or(compareValues(a.TraceValue, b.TraceValue), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+}
