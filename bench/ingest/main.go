@@ -24,6 +24,9 @@
 //     how late it sent a request at worst.
 //   - bulk: arrays of 1000 posted to feedbackd, to measure bulk ingestion.
 //
+// The hot mode (hot.go), and the export and analytics modes (longread.go),
+// run only when -modes names them.
+//
 // With -floor a third server runs beside them: the durability floor, the
 // ceiling appending each body to a bare SQLite table before it answers
 // (bench/ceiling -store). The closed and open loops then measure all three,
@@ -126,17 +129,23 @@ type config struct {
 	// floor runs the durability floor (the ceiling with -store) as a
 	// third server beside the bare ceiling.
 	floor bool
+	// hotRows is the feedback of the hot trace, which the hot mode fills
+	// first.
+	hotRows int
+	// hotOps is how many operations of each kind the hot mode times on
+	// the hot trace, and as many on new or small ones.
+	hotOps int
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
-type modeSet struct{ closed, open, bulk, export, analytics bool }
+type modeSet struct{ closed, open, bulk, hot, export, analytics bool }
 
 func (m *modeSet) String() string {
 	var names []string
 	for _, mode := range []struct {
 		on   bool
 		name string
-	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.export, "export"}, {m.analytics, "analytics"}} {
+	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.hot, "hot"}, {m.export, "export"}, {m.analytics, "analytics"}} {
 		if mode.on {
 			names = append(names, mode.name)
 		}
@@ -154,12 +163,14 @@ func (m *modeSet) Set(s string) error {
 			m.open = true
 		case "bulk":
 			m.bulk = true
+		case "hot":
+			m.hot = true
 		case "export":
 			m.export = true
 		case "analytics":
 			m.analytics = true
 		default:
-			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk, export and analytics)", name)
+			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk, hot, export and analytics)", name)
 		}
 	}
 	return nil
@@ -202,11 +213,13 @@ func main() {
 	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	cfg.modes = modeSet{closed: true, open: true, bulk: true}
-	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; export and analytics (the open loop at the first rate, alone and beside feedbackd export, or beside groups by _user) run only when named")
+	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; hot (each kind of write, one at a time, on a trace of -hot-rows feedback against a new or small trace), export and analytics (the open loop at the first rate, alone and beside feedbackd export, or beside groups by _user) run only when named")
 	flag.IntVar(&cfg.fillRows, "fill-rows", 1000000, "the export and analytics modes first fill the store to this many feedback")
 	cfg.rates = rateList{1000, 2000}
 	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
 	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
+	flag.IntVar(&cfg.hotRows, "hot-rows", 100000, "the feedback of the hot trace (one workspace, one trace id), posted in bulks of 1000 before the hot mode")
+	flag.IntVar(&cfg.hotOps, "hot-ops", 200, "operations of each kind the hot mode times on the hot trace, and as many on new or small traces")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -268,6 +281,9 @@ func (cfg config) validate() error {
 	}
 	if cfg.floor && cfg.durableCeiling {
 		return errors.New("-floor already runs the durable ceiling beside the bare one: drop -durable-ceiling")
+	}
+	if cfg.modes.hot && (cfg.hotOps < 1 || cfg.hotRows < cfg.hotOps) {
+		return errors.New("-hot-ops must be at least 1, and -hot-rows at least -hot-ops (each DELETE removes one of the hot trace's feedback)")
 	}
 	if cfg.duration <= 0 || cfg.bulkDuration <= 0 || cfg.rateDuration <= 0 || cfg.warmup < 0 {
 		return errors.New("-duration, -bulk-duration and -rate-duration must be positive, -warmup not negative")
@@ -373,7 +389,7 @@ func pgExec(ctx context.Context, url string, statements ...string) error {
 // run is one load run against one server.
 type run struct {
 	target string // "feedbackd" or "ceiling"
-	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "quiet", "export" or "analytics"
+	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "hot", "quiet", "export" or "analytics"
 	round  int
 	sent   int // requests the attacker sent
 	ok     int // requests answered 200
@@ -410,6 +426,13 @@ type run struct {
 	// attacker sent its most delayed request: a long one means the load
 	// generator stalled, then caught up in a burst.
 	sendLag time.Duration
+	// op, shape, rows and p90 are the hot mode's: the kind of operation,
+	// the trace it went to ("hot trace", "new trace", "trace of 2"), the
+	// hot trace's feedback when the operations started, and the 90th
+	// percentile latency.
+	op, shape string
+	rows      int
+	p90       time.Duration
 }
 
 // short tells whether an open-loop run sent less than 99% of its rate (not
@@ -521,7 +544,7 @@ func measureModes(ctx context.Context, cfg config, backend string, sv servers, c
 	for _, step := range []struct {
 		on      bool
 		measure mode
-	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.export, longReadLoad(exporter(cfg.feedbackd))}, {cfg.modes.analytics, longReadLoad(analyticsReader)}} {
+	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.hot, hotOps}, {cfg.modes.export, longReadLoad(exporter(cfg.feedbackd))}, {cfg.modes.analytics, longReadLoad(analyticsReader)}} {
 		if !step.on {
 			continue
 		}
@@ -691,6 +714,8 @@ func label(r run) string {
 		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
 	case "quiet", "export", "analytics":
 		return fmt.Sprintf("%s %d/s round %d", r.kind, r.rate, r.round)
+	case "hot":
+		return fmt.Sprintf("hot mode: %s, %s", r.op, r.shape)
 	}
 	return r.kind
 }
@@ -1112,6 +1137,10 @@ func loadModes(cfg config) string {
 	if cfg.modes.bulk {
 		modes = append(modes, fmt.Sprintf("bulk: arrays of %d for %s", bulkSize, cfg.bulkDuration))
 	}
+	if cfg.modes.hot {
+		modes = append(modes, fmt.Sprintf("hot: %d operations of each kind on a trace of %d feedback, alternating with as many on new or small traces, one at a time",
+			cfg.hotOps, cfg.hotRows))
+	}
 	for _, lr := range []struct {
 		on   bool
 		what string
@@ -1232,6 +1261,7 @@ func printReport(w io.Writer, results []backendResult) int {
 	printClosed(w, results)
 	printOpen(w, results)
 	printBulk(w, results)
+	printHot(w, results)
 	printLongRead(w, results, exporter(""))
 	printLongRead(w, results, analyticsReader)
 	fmt.Fprintln(w, "## Server logs")
