@@ -24,8 +24,9 @@
 //     how late it sent a request at worst.
 //   - bulk: arrays of 1000 posted to feedbackd, to measure bulk ingestion.
 //
-// The hot mode (hot.go), and the export and analytics modes (longread.go),
-// run only when -modes names them.
+// -hot-share sends that share of the open loop's requests to one trace
+// filled first to -hot-rows feedback. The hot mode (hot.go), and the export
+// and analytics modes (longread.go), run only when -modes names them.
 //
 // With -floor a third server runs beside them: the durability floor, the
 // ceiling appending each body to a bare SQLite table before it answers
@@ -129,12 +130,15 @@ type config struct {
 	// floor runs the durability floor (the ceiling with -store) as a
 	// third server beside the bare ceiling.
 	floor bool
-	// hotRows is the feedback of the hot trace, which the hot mode fills
-	// first.
+	// hotRows is the feedback of the hot trace, which the hot mode, and
+	// the open loop when hotShare is above 0, fill first.
 	hotRows int
 	// hotOps is how many operations of each kind the hot mode times on
 	// the hot trace, and as many on new or small ones.
 	hotOps int
+	// hotShare is the share of the open loop's requests that go to the
+	// hot trace.
+	hotShare float64
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
@@ -218,8 +222,9 @@ func main() {
 	cfg.rates = rateList{1000, 2000}
 	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
 	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
-	flag.IntVar(&cfg.hotRows, "hot-rows", 100000, "the feedback of the hot trace (one workspace, one trace id), posted in bulks of 1000 before the hot mode")
+	flag.IntVar(&cfg.hotRows, "hot-rows", 100000, "the feedback of the hot trace (one workspace, one trace id), posted in bulks of 1000 before the hot mode, and before the open loop with -hot-share")
 	flag.IntVar(&cfg.hotOps, "hot-ops", 200, "operations of each kind the hot mode times on the hot trace, and as many on new or small traces")
+	flag.Float64Var(&cfg.hotShare, "hot-share", 0, "the share of the open loop's requests, to every server alike, that go to one trace filled first to -hot-rows feedback (e.g. 0.1); the others go to new traces")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -281,6 +286,12 @@ func (cfg config) validate() error {
 	}
 	if cfg.floor && cfg.durableCeiling {
 		return errors.New("-floor already runs the durable ceiling beside the bare one: drop -durable-ceiling")
+	}
+	if cfg.hotShare < 0 || cfg.hotShare > 1 {
+		return errors.New("-hot-share must be from 0 to 1")
+	}
+	if (cfg.modes.hot || cfg.hotShare > 0) && cfg.hotRows < 1 {
+		return errors.New("-hot-rows must be at least 1")
 	}
 	if cfg.modes.hot && (cfg.hotOps < 1 || cfg.hotRows < cfg.hotOps) {
 		return errors.New("-hot-ops must be at least 1, and -hot-rows at least -hot-ops (each DELETE removes one of the hot trace's feedback)")
@@ -433,6 +444,9 @@ type run struct {
 	op, shape string
 	rows      int
 	p90       time.Duration
+	// hotShare is the share of an open-loop run's requests that went to
+	// a hot trace, filled first to rows feedback.
+	hotShare float64
 }
 
 // short tells whether an open-loop run sent less than 99% of its rate (not
@@ -608,10 +622,21 @@ func closedLoop(ctx context.Context, cfg config, backend string, sv servers, c *
 }
 
 // openLoop runs the rounds of the open loop at each of cfg.rates in turn.
+// With cfg.hotShare, that share of every server's requests goes to one
+// trace, filled first on feedbackd to cfg.hotRows feedback.
 func openLoop(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
+	body := c.single
+	if cfg.hotShare > 0 {
+		trace := "open-hot-" + c.prefix
+		if _, err := fillHot(ctx, newAPIClient(sv.fd.url), backend, trace, cfg.hotRows, newSkewed(2)); err != nil {
+			return nil, fmt.Errorf("%s: fill the open loop's hot trace: %w", backend, err)
+		}
+		body = c.mixed(trace, cfg.hotShare)
+	}
 	var runs []run
 	for _, rate := range cfg.rates {
-		more, err := alternate(ctx, cfg, backend, sv, run{kind: "open", rate: rate}, c.single, cfg.rateDuration)
+		r := run{kind: "open", rate: rate, hotShare: cfg.hotShare, rows: cfg.hotRows}
+		more, err := alternate(ctx, cfg, backend, sv, r, body, cfg.rateDuration)
 		runs = append(runs, more...)
 		if err != nil {
 			return runs, err
@@ -1128,8 +1153,12 @@ func loadModes(cfg config) string {
 			cfg.connections, cfg.duration, cfg.rounds))
 	}
 	if cfg.modes.open {
-		modes = append(modes, fmt.Sprintf("open loop: %s requests a second, %s per run, rounds: %d",
-			cfg.rates.String(), cfg.rateDuration, cfg.rounds))
+		hot := ""
+		if cfg.hotShare > 0 {
+			hot = fmt.Sprintf(", %.0f%% of every server's requests to one trace filled first to %d feedback", 100*cfg.hotShare, cfg.hotRows)
+		}
+		modes = append(modes, fmt.Sprintf("open loop: %s requests a second%s, %s per run, rounds: %d",
+			cfg.rates.String(), hot, cfg.rateDuration, cfg.rounds))
 	}
 	if cfg.floor && (cfg.modes.closed || cfg.modes.open) {
 		modes = append(modes, "the durability floor (the ceiling appending each body to a bare SQLite table, synchronous FULL) measured beside the bare ceiling")
@@ -1332,6 +1361,17 @@ func printOpen(w io.Writer, results []backendResult) {
 	fmt.Fprintln(w, "Latencies are medians over rounds but max, the longest of any round; sent/s is the lowest round's, "+
 		"and late the longest any request was sent after its time.")
 	fmt.Fprintln(w)
+	hot := false
+	for _, res := range results {
+		if i := slices.IndexFunc(res.runs, func(r run) bool { return r.kind == "open" && r.hotShare > 0 }); i >= 0 {
+			fmt.Fprintf(w, "- %s: %.0f%% of every server's requests went to one hot trace, filled first on feedbackd to %d feedback; the others each to a new trace.\n",
+				res.name, 100*res.runs[i].hotShare, res.runs[i].rows)
+			hot = true
+		}
+	}
+	if hot {
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | CPU/req | rows/commit | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, res := range results {
