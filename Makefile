@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads check-breaking fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -141,6 +141,20 @@ FILL_ROWS ?= 1000000
 bench-long-reads: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -modes export,analytics -rates 1000 -fill-rows $(FILL_ROWS)
+
+# Hot traces: every kind of write (single and bulk POST, PUT, token re-vote,
+# DELETE of a trace's first feedback), one at a time, on one trace of
+# HOT_ROWS feedback against the same on a new or small trace; then the open
+# loop at 1,000 and 2,000 single posts a second with a tenth of them to a
+# trace of HOT_ROWS, beside the bare ceiling and the durable floor. On
+# SQLite, and PostgreSQL when scripts/with-postgres.sh finds one; each run
+# fills its trace through the API in bulks of 1000. The open loop without
+# the hot share: the same second command without -hot-share.
+HOT_ROWS ?= 100000
+bench-hot-trace: build
+	$(GO) build -o bin/ceiling ./bench/ceiling
+	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes hot -hot-rows $(HOT_ROWS)
+	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes open -rates 1000,2000 -hot-share 0.1 -hot-rows $(HOT_ROWS) -floor
 
 # The storage floor: SQLite's own insert rate (a bare table, then
 # feedbackd's row indexes) beside the SQLite store's bulk path, and the

@@ -46,7 +46,8 @@ var analyticsReader = longReader{"analytics", "`GET /v1/analytics/groups/metadat
 // two reads. On SQLite the WAL's largest size is sampled too: a reader
 // keeps the checkpointer from resetting it.
 func longReadLoad(lr longReader) mode {
-	return func(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
+	return func(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
+		fd := sv.fd
 		if err := fill(ctx, fd, c, cfg.fillRows); err != nil {
 			return nil, fmt.Errorf("%s: fill the store for the %s mode: %w", backend, lr.mode, err)
 		}

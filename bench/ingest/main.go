@@ -24,9 +24,20 @@
 //     how late it sent a request at worst.
 //   - bulk: arrays of 1000 posted to feedbackd, to measure bulk ingestion.
 //
-// Closed and open rounds run both servers, feedbackd first in odd rounds
-// and the ceiling first in even ones, so that whatever else the machine
-// does hits both alike; the tables report medians over rounds.
+// -hot-share sends that share of the open loop's requests to one trace
+// filled first to -hot-rows feedback. The hot mode (hot.go), and the export
+// and analytics modes (longread.go), run only when -modes names them.
+//
+// With -floor a third server runs beside them: the durability floor, the
+// ceiling appending each body to a bare SQLite table before it answers
+// (bench/ceiling -store). The closed and open loops then measure all three,
+// and the open loop's report gives feedbackd's tail over the floor's, the
+// least any synchronous durable store pays on this machine, as well as over
+// the bare ceiling's.
+//
+// Closed and open rounds run every server, feedbackd first in odd rounds
+// and last in even ones, so that whatever else the machine does hits all
+// alike; the tables report medians over rounds.
 //
 // The comparison runs on SQLite and, when FEEDBACKD_TEST_POSTGRES_URL names
 // a PostgreSQL server it may create databases on, again on PostgreSQL.
@@ -116,17 +127,29 @@ type config struct {
 	rateDuration time.Duration
 	// fillRows is what the export and analytics modes fill the store to.
 	fillRows int
+	// floor runs the durability floor (the ceiling with -store) as a
+	// third server beside the bare ceiling.
+	floor bool
+	// hotRows is the feedback of the hot trace, which the hot mode, and
+	// the open loop when hotShare is above 0, fill first.
+	hotRows int
+	// hotOps is how many operations of each kind the hot mode times on
+	// the hot trace, and as many on new or small ones.
+	hotOps int
+	// hotShare is the share of the open loop's requests that go to the
+	// hot trace.
+	hotShare float64
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
-type modeSet struct{ closed, open, bulk, export, analytics bool }
+type modeSet struct{ closed, open, bulk, hot, export, analytics bool }
 
 func (m *modeSet) String() string {
 	var names []string
 	for _, mode := range []struct {
 		on   bool
 		name string
-	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.export, "export"}, {m.analytics, "analytics"}} {
+	}{{m.closed, "closed"}, {m.open, "open"}, {m.bulk, "bulk"}, {m.hot, "hot"}, {m.export, "export"}, {m.analytics, "analytics"}} {
 		if mode.on {
 			names = append(names, mode.name)
 		}
@@ -144,12 +167,14 @@ func (m *modeSet) Set(s string) error {
 			m.open = true
 		case "bulk":
 			m.bulk = true
+		case "hot":
+			m.hot = true
 		case "export":
 			m.export = true
 		case "analytics":
 			m.analytics = true
 		default:
-			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk, export and analytics)", name)
+			return fmt.Errorf("unknown mode %q (the modes are closed, open, bulk, hot, export and analytics)", name)
 		}
 	}
 	return nil
@@ -183,6 +208,7 @@ func main() {
 	flag.StringVar(&cfg.feedbackd, "feedbackd", "bin/feedbackd", "the feedbackd binary")
 	flag.StringVar(&cfg.ceiling, "ceiling", "bin/ceiling", "the ceiling server binary (go build ./bench/ceiling)")
 	flag.BoolVar(&cfg.durableCeiling, "durable-ceiling", false, "make the ceiling the durability floor: it appends each body to a bare SQLite table before answering (its -store)")
+	flag.BoolVar(&cfg.floor, "floor", false, "also run the durability floor (the ceiling with -store) beside the bare ceiling in the closed and open loops, and report feedbackd's p99 over both")
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "length of each measured run")
 	flag.IntVar(&cfg.connections, "connections", 32, "keep-alive connections, each with one request in flight")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds, each measuring feedbackd and the ceiling once")
@@ -191,11 +217,14 @@ func main() {
 	flag.StringVar(&cfg.only, "backend", "", "measure only this backend: sqlite or postgres (default: both when PostgreSQL is available)")
 	flag.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve feedbackd's profiler on this address (its --pprof-addr), e.g. 127.0.0.1:6060")
 	cfg.modes = modeSet{closed: true, open: true, bulk: true}
-	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; export and analytics (the open loop at the first rate, alone and beside feedbackd export, or beside groups by _user) run only when named")
+	flag.Var(&cfg.modes, "modes", "the parts to run, comma-separated: closed (no rate limit), open (fixed -rates), bulk; hot (each kind of write, one at a time, on a trace of -hot-rows feedback against a new or small trace), export and analytics (the open loop at the first rate, alone and beside feedbackd export, or beside groups by _user) run only when named")
 	flag.IntVar(&cfg.fillRows, "fill-rows", 1000000, "the export and analytics modes first fill the store to this many feedback")
 	cfg.rates = rateList{1000, 2000}
 	flag.Var(&cfg.rates, "rates", "the open loop's request rates a second, comma-separated")
 	flag.DurationVar(&cfg.rateDuration, "rate-duration", 20*time.Second, "length of each open-loop run, at each rate")
+	flag.IntVar(&cfg.hotRows, "hot-rows", 100000, "the feedback of the hot trace (one workspace, one trace id), posted in bulks of 1000 before the hot mode, and before the open loop with -hot-share")
+	flag.IntVar(&cfg.hotOps, "hot-ops", 200, "operations of each kind the hot mode times on the hot trace, and as many on new or small traces")
+	flag.Float64Var(&cfg.hotShare, "hot-share", 0, "the share of the open loop's requests, to every server alike, that go to one trace filled first to -hot-rows feedback (e.g. 0.1); the others go to new traces")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -254,6 +283,18 @@ func benchmark(ctx context.Context, cfg config, out io.Writer) error {
 func (cfg config) validate() error {
 	if cfg.connections < 1 || cfg.rounds < 1 {
 		return errors.New("-connections and -rounds must be at least 1")
+	}
+	if cfg.floor && cfg.durableCeiling {
+		return errors.New("-floor already runs the durable ceiling beside the bare one: drop -durable-ceiling")
+	}
+	if cfg.hotShare < 0 || cfg.hotShare > 1 {
+		return errors.New("-hot-share must be from 0 to 1")
+	}
+	if (cfg.modes.hot || cfg.hotShare > 0) && cfg.hotRows < 1 {
+		return errors.New("-hot-rows must be at least 1")
+	}
+	if cfg.modes.hot && (cfg.hotOps < 1 || cfg.hotRows < cfg.hotOps) {
+		return errors.New("-hot-ops must be at least 1, and -hot-rows at least -hot-ops (each DELETE removes one of the hot trace's feedback)")
 	}
 	if cfg.duration <= 0 || cfg.bulkDuration <= 0 || cfg.rateDuration <= 0 || cfg.warmup < 0 {
 		return errors.New("-duration, -bulk-duration and -rate-duration must be positive, -warmup not negative")
@@ -359,7 +400,7 @@ func pgExec(ctx context.Context, url string, statements ...string) error {
 // run is one load run against one server.
 type run struct {
 	target string // "feedbackd" or "ceiling"
-	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "quiet", "export" or "analytics"
+	kind   string // "warm-up", "round" (closed loop), "open", "bulk", "hot", "quiet", "export" or "analytics"
 	round  int
 	sent   int // requests the attacker sent
 	ok     int // requests answered 200
@@ -396,6 +437,16 @@ type run struct {
 	// attacker sent its most delayed request: a long one means the load
 	// generator stalled, then caught up in a burst.
 	sendLag time.Duration
+	// op, shape, rows and p90 are the hot mode's: the kind of operation,
+	// the trace it went to ("hot trace", "new trace", "trace of 2"), the
+	// hot trace's feedback when the operations started, and the 90th
+	// percentile latency.
+	op, shape string
+	rows      int
+	p90       time.Duration
+	// hotShare is the share of an open-loop run's requests that went to
+	// a hot trace, filled first to rows feedback.
+	hotShare float64
 }
 
 // short tells whether an open-loop run sent less than 99% of its rate (not
@@ -427,38 +478,70 @@ func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (backen
 	return res, err
 }
 
-// benchServers starts feedbackd on db and a ceiling server, measures both,
-// and stops both with SIGTERM, reporting a server that fails to stop
-// cleanly.
+// servers are the servers one backend's modes measure.
+type servers struct {
+	fd *process // feedbackd, on a fresh store
+	ce *process // the ceiling (durable with -durable-ceiling)
+	// floor is the durability floor beside the bare ceiling, with -floor;
+	// nil otherwise.
+	floor *process
+}
+
+// compared are the servers the closed and open loops compare, feedbackd
+// first.
+func (sv servers) compared() []*process {
+	if sv.floor == nil {
+		return []*process{sv.fd, sv.ce}
+	}
+	return []*process{sv.fd, sv.ce, sv.floor}
+}
+
+// benchServers starts feedbackd on db and the ceiling (and the floor),
+// measures them, and stops them with SIGTERM, reporting a server that
+// fails to stop cleanly.
 func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (res backendResult, err error) {
 	res.name = name
-	fd, err := startFeedbackd(ctx, cfg.feedbackd, db, cfg.pprofAddr)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
-	}
+	var sv servers
 	defer func() {
-		err = errors.Join(err, fd.stop())
-		res.logs = append(res.logs, fd.logSummary())
+		for _, p := range []*process{sv.floor, sv.ce, sv.fd} {
+			if p != nil {
+				err = errors.Join(err, p.stop())
+				res.logs = append(res.logs, p.logSummary())
+			}
+		}
 	}()
-	var ceilingArgs []string
-	if cfg.durableCeiling {
+	var durable []string // the ceiling's arguments that make it the floor
+	if cfg.durableCeiling || cfg.floor {
 		dir, err := os.MkdirTemp("", "ceiling-")
 		if err != nil {
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		ceilingArgs = []string{"-store", filepath.Join(dir, "bodies.db")}
+		durable = []string{"-store", filepath.Join(dir, "bodies.db")}
+	}
+	fd, err := startFeedbackd(ctx, cfg.feedbackd, db, cfg.pprofAddr)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
+	}
+	sv.fd = fd
+	var ceilingArgs []string
+	if cfg.durableCeiling {
+		ceilingArgs = durable
 	}
 	ce, err := startProcess(ctx, "ceiling", cfg.ceiling, ceilingArgs, childEnv(), ceilingReady)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
-	defer func() {
-		err = errors.Join(err, ce.stop())
-		res.logs = append(res.logs, ce.logSummary())
-	}()
+	sv.ce = ce
+	if cfg.floor {
+		floor, err := startProcess(ctx, "floor", cfg.ceiling, durable, childEnv(), ceilingReady)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", name, err)
+		}
+		sv.floor = floor
+	}
 
-	res.runs, err = measureModes(ctx, cfg, name, fd, ce, c)
+	res.runs, err = measureModes(ctx, cfg, name, sv, c)
 	return res, err
 }
 
@@ -470,16 +553,16 @@ func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (
 // of thousands), and the open loop's tail latencies, the figures most
 // sensitive to the store's state, would differ more between a full run and
 // -modes open.
-func measureModes(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+func measureModes(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
 	var runs []run
 	for _, step := range []struct {
 		on      bool
 		measure mode
-	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.export, longReadLoad(exporter(cfg.feedbackd))}, {cfg.modes.analytics, longReadLoad(analyticsReader)}} {
+	}{{true, warmUp}, {cfg.modes.closed, closedLoop}, {cfg.modes.open, openLoop}, {cfg.modes.bulk, bulk}, {cfg.modes.hot, hotOps}, {cfg.modes.export, longReadLoad(exporter(cfg.feedbackd))}, {cfg.modes.analytics, longReadLoad(analyticsReader)}} {
 		if !step.on {
 			continue
 		}
-		more, err := step.measure(ctx, cfg, backend, fd, ce, c)
+		more, err := step.measure(ctx, cfg, backend, sv, c)
 		runs = append(runs, more...)
 		if err != nil {
 			return runs, err
@@ -488,9 +571,9 @@ func measureModes(ctx context.Context, cfg config, backend string, fd, ce *proce
 	return runs, nil
 }
 
-// mode measures one part of the benchmark on feedbackd and the ceiling and
-// returns its runs, also those done before an error.
-type mode func(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error)
+// mode measures one part of the benchmark on feedbackd and the ceiling (and
+// the floor) and returns its runs, also those done before an error.
+type mode func(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error)
 
 // startFeedbackd serves a fresh store with the benchmark's key.
 func startFeedbackd(ctx context.Context, path, db, pprofAddr string) (*process, error) {
@@ -518,12 +601,12 @@ func childEnv() []string {
 // warmUp puts each server under the closed loop's load for cfg.warmup,
 // unmeasured, so that the first measured run does not pay for cold caches,
 // a small heap and connections not yet made, whichever mode it is.
-func warmUp(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+func warmUp(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
 	if cfg.warmup == 0 {
 		return nil, nil
 	}
 	var runs []run
-	for _, p := range []*process{fd, ce} {
+	for _, p := range sv.compared() {
 		r, err := measure(ctx, cfg, backend, p, run{target: p.name, kind: "warm-up"}, c.single, cfg.warmup)
 		if err != nil {
 			return runs, err
@@ -534,15 +617,26 @@ func warmUp(ctx context.Context, cfg config, backend string, fd, ce *process, c 
 }
 
 // closedLoop runs the rounds without a rate limit.
-func closedLoop(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
-	return alternate(ctx, cfg, backend, fd, ce, run{kind: "round"}, c, cfg.duration)
+func closedLoop(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
+	return alternate(ctx, cfg, backend, sv, run{kind: "round"}, c.single, cfg.duration)
 }
 
 // openLoop runs the rounds of the open loop at each of cfg.rates in turn.
-func openLoop(ctx context.Context, cfg config, backend string, fd, ce *process, c *corpus) ([]run, error) {
+// With cfg.hotShare, that share of every server's requests goes to one
+// trace, filled first on feedbackd to cfg.hotRows feedback.
+func openLoop(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
+	body := c.single
+	if cfg.hotShare > 0 {
+		trace := "open-hot-" + c.prefix
+		if _, err := fillHot(ctx, newAPIClient(sv.fd.url), backend, trace, cfg.hotRows, newSkewed(2)); err != nil {
+			return nil, fmt.Errorf("%s: fill the open loop's hot trace: %w", backend, err)
+		}
+		body = c.mixed(trace, cfg.hotShare)
+	}
 	var runs []run
 	for _, rate := range cfg.rates {
-		more, err := alternate(ctx, cfg, backend, fd, ce, run{kind: "open", rate: rate}, c, cfg.rateDuration)
+		r := run{kind: "open", rate: rate, hotShare: cfg.hotShare, rows: cfg.hotRows}
+		more, err := alternate(ctx, cfg, backend, sv, r, body, cfg.rateDuration)
 		runs = append(runs, more...)
 		if err != nil {
 			return runs, err
@@ -553,27 +647,27 @@ func openLoop(ctx context.Context, cfg config, backend string, fd, ce *process, 
 
 // bulk measures feedbackd's bulk ingestion: arrays of bulkSize for
 // cfg.bulkDuration (on feedbackd only, as it always was).
-func bulk(ctx context.Context, cfg config, backend string, fd, _ *process, c *corpus) ([]run, error) {
-	r, err := measure(ctx, cfg, backend, fd, run{target: "feedbackd", kind: "bulk"}, c.bulk, cfg.bulkDuration)
+func bulk(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
+	r, err := measure(ctx, cfg, backend, sv.fd, run{target: "feedbackd", kind: "bulk"}, c.bulk, cfg.bulkDuration)
 	if err != nil {
 		return nil, err
 	}
 	return []run{r}, nil
 }
 
-// alternate runs cfg.rounds rounds of single posts like r (its kind and
-// rate) for d on each server, feedbackd first in odd rounds and the ceiling
-// first in even ones.
-func alternate(ctx context.Context, cfg config, backend string, fd, ce *process, r run, c *corpus, d time.Duration) ([]run, error) {
+// alternate runs cfg.rounds rounds of posts of body like r (its kind and
+// rate) for d on each server, feedbackd first in odd rounds and last in
+// even ones.
+func alternate(ctx context.Context, cfg config, backend string, sv servers, r run, body func() []byte, d time.Duration) ([]run, error) {
 	var runs []run
 	for round := 1; round <= cfg.rounds; round++ {
-		order := []*process{fd, ce}
+		order := sv.compared()
 		if round%2 == 0 {
-			order = []*process{ce, fd}
+			slices.Reverse(order)
 		}
 		for _, p := range order {
 			r.target, r.round = p.name, round
-			m, err := measure(ctx, cfg, backend, p, r, c.single, d)
+			m, err := measure(ctx, cfg, backend, p, r, body, d)
 			if err != nil {
 				return runs, err
 			}
@@ -645,6 +739,8 @@ func label(r run) string {
 		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
 	case "quiet", "export", "analytics":
 		return fmt.Sprintf("%s %d/s round %d", r.kind, r.rate, r.round)
+	case "hot":
+		return fmt.Sprintf("hot mode: %s, %s", r.op, r.shape)
 	}
 	return r.kind
 }
@@ -1057,11 +1153,22 @@ func loadModes(cfg config) string {
 			cfg.connections, cfg.duration, cfg.rounds))
 	}
 	if cfg.modes.open {
-		modes = append(modes, fmt.Sprintf("open loop: %s requests a second, %s per run, rounds: %d",
-			cfg.rates.String(), cfg.rateDuration, cfg.rounds))
+		hot := ""
+		if cfg.hotShare > 0 {
+			hot = fmt.Sprintf(", %.0f%% of every server's requests to one trace filled first to %d feedback", 100*cfg.hotShare, cfg.hotRows)
+		}
+		modes = append(modes, fmt.Sprintf("open loop: %s requests a second%s, %s per run, rounds: %d",
+			cfg.rates.String(), hot, cfg.rateDuration, cfg.rounds))
+	}
+	if cfg.floor && (cfg.modes.closed || cfg.modes.open) {
+		modes = append(modes, "the durability floor (the ceiling appending each body to a bare SQLite table, synchronous FULL) measured beside the bare ceiling")
 	}
 	if cfg.modes.bulk {
 		modes = append(modes, fmt.Sprintf("bulk: arrays of %d for %s", bulkSize, cfg.bulkDuration))
+	}
+	if cfg.modes.hot {
+		modes = append(modes, fmt.Sprintf("hot: %d operations of each kind on a trace of %d feedback, alternating with as many on new or small traces, one at a time",
+			cfg.hotOps, cfg.hotRows))
 	}
 	for _, lr := range []struct {
 		on   bool
@@ -1174,8 +1281,8 @@ func summarize(runs []run, of series) stats {
 	return s
 }
 
-// targets are the two servers, in the order the tables list them.
-var targets = []string{"feedbackd", "ceiling"}
+// targets are the servers, in the order the tables list them.
+var targets = []string{"feedbackd", "ceiling", "floor"}
 
 // printReport prints a section for each mode that ran, the servers' logs
 // and every run with failures, and returns the number of such runs.
@@ -1183,6 +1290,7 @@ func printReport(w io.Writer, results []backendResult) int {
 	printClosed(w, results)
 	printOpen(w, results)
 	printBulk(w, results)
+	printHot(w, results)
 	printLongRead(w, results, exporter(""))
 	printLongRead(w, results, analyticsReader)
 	fmt.Fprintln(w, "## Server logs")
@@ -1253,6 +1361,17 @@ func printOpen(w io.Writer, results []backendResult) {
 	fmt.Fprintln(w, "Latencies are medians over rounds but max, the longest of any round; sent/s is the lowest round's, "+
 		"and late the longest any request was sent after its time.")
 	fmt.Fprintln(w)
+	hot := false
+	for _, res := range results {
+		if i := slices.IndexFunc(res.runs, func(r run) bool { return r.kind == "open" && r.hotShare > 0 }); i >= 0 {
+			fmt.Fprintf(w, "- %s: %.0f%% of every server's requests went to one hot trace, filled first on feedbackd to %d feedback; the others each to a new trace.\n",
+				res.name, 100*res.runs[i].hotShare, res.runs[i].rows)
+			hot = true
+		}
+	}
+	if hot {
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | CPU/req | rows/commit | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, res := range results {
@@ -1297,11 +1416,22 @@ func printOpenRow(w io.Writer, backend string, rate int, target string, s stats)
 }
 
 // printOpenRatios prints, for each backend and rate, feedbackd's p99 and
-// p99.9 over the ceiling's: what feedbackd's own work adds to the tail a
-// client sees at that rate.
+// p99.9 over the ceiling's, and with -floor over the floor's too: what
+// feedbackd's own work adds to the tail a client sees at that rate, beyond
+// the bare HTTP stack and beyond the least a durable store pays.
 func printOpenRatios(w io.Writer, results []backendResult) {
-	fmt.Fprintln(w, "| backend | rate | p99 feedbackd / ceiling | p99.9 feedbackd / ceiling |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	withFloor := slices.ContainsFunc(results, func(res backendResult) bool {
+		return slices.ContainsFunc(res.runs, func(r run) bool { return r.kind == "open" && r.target == "floor" })
+	})
+	if withFloor {
+		fmt.Fprintln(w, "The target: feedbackd's p99 at most 1.5 times the durable floor's; the goal: at most 5 times the bare ceiling's.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| backend | rate | p99 feedbackd / floor | p99 feedbackd / ceiling | p99.9 feedbackd / floor | p99.9 feedbackd / ceiling |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	} else {
+		fmt.Fprintln(w, "| backend | rate | p99 feedbackd / ceiling | p99.9 feedbackd / ceiling |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|")
+	}
 	for _, res := range results {
 		for _, rate := range openRates(res) {
 			fd := summarize(res.runs, series{"open", "feedbackd", rate})
@@ -1309,7 +1439,13 @@ func printOpenRatios(w io.Writer, results []backendResult) {
 			if len(fd.perSecond) == 0 || len(ce.perSecond) == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %d/s | %s | %s |\n", res.name, rate, latencyRatio(fd.p99, ce.p99), latencyRatio(fd.p999, ce.p999))
+			if !withFloor {
+				fmt.Fprintf(w, "| %s | %d/s | %s | %s |\n", res.name, rate, latencyRatio(fd.p99, ce.p99), latencyRatio(fd.p999, ce.p999))
+				continue
+			}
+			fl := summarize(res.runs, series{"open", "floor", rate})
+			fmt.Fprintf(w, "| %s | %d/s | %s | %s | %s | %s |\n", res.name, rate,
+				latencyRatio(fd.p99, fl.p99), latencyRatio(fd.p99, ce.p99), latencyRatio(fd.p999, fl.p999), latencyRatio(fd.p999, ce.p999))
 		}
 	}
 	fmt.Fprintln(w)
