@@ -36,12 +36,12 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	cells := rollup.Cells{}
-	err = s.inSnapshot(ctx, func(tx pgx.Tx) error {
+	var cells []store.Cell
+	err = s.inSnapshot(ctx, func(tx pgx.Tx) (err error) {
 		plan := rollup.PlanGraph(q)
-		for _, r := range plan.Raw {
+		cells, err = plan.Cells(func(from, to int64, cells rollup.Cells) error {
 			c := &conditions{}
-			if err := c.analytics(workspaceID, q, r[0], r[1]); err != nil {
+			if err := c.analytics(workspaceID, q, from, to); err != nil {
 				return err
 			}
 			shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
@@ -49,27 +49,22 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			t := `floor(extract(epoch FROM created_at))::bigint + ` + shift
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(t, size)+` AS b, value, count(*), sum(value * weight)
 				FROM feedback WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
-			if err := addCells(rows, err, cells); err != nil {
-				return err
-			}
-		}
-		for _, r := range plan.Reads {
+			return addCells(rows, err, cells)
+		}, func(r rollup.Read, cells rollup.Cells) error {
 			// One index lookup per slot, to the dimension's value in it.
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.score, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
 				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND dim = $7 AND span = $3 AND slot = s.slot AND dim_value = $8) AS r
 				GROUP BY b, r.score`,
 				r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
-			if err := addCells(rows, err, cells); err != nil {
-				return err
-			}
-		}
-		return nil
+			return addCells(rows, err, cells)
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("feedback cells: %w", translate(err))
 	}
-	return cells.Sorted(), nil
+	return cells, nil
 }
 
 // inSnapshot runs fn in a read-only transaction that sees one snapshot.
@@ -188,37 +183,29 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 // from group_slots, the partial ones at the range's ends from the rows,
 // and each listed group's last feedback from the key's index.
 func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
-	tallies := rollup.Tallies{}
-	for _, r := range plan.Reads {
-		// One index lookup per slot, to the key's values in it.
-		rows, err := tx.Query(ctx, `SELECT g.value, sum(g.firsts)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
-			FROM generate_series($1::bigint, $2::bigint) AS s(slot)
-			CROSS JOIN LATERAL (SELECT * FROM group_slots WHERE workspace_id = $3 AND span = $4 AND slot = s.slot AND key = $5) AS g
-			GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
-		if err := addTallies(rows, err, tallies); err != nil {
-			return nil, 0, err
-		}
-	}
 	col := specialColumns[key]
-	for _, r := range plan.Raw {
-		rows, err := tx.Query(ctx, `SELECT `+col+`, count(*) FILTER (WHERE m_firsts & $1 <> 0), count(*), sum(value * weight) FROM feedback
-			WHERE workspace_id = $2 AND created_at BETWEEN $3 AND $4 AND `+col+` IS NOT NULL GROUP BY `+col,
-			rollup.Bit(key), workspaceID, time.UnixMicro(r[0]), time.UnixMicro(r[1]))
-		if err := addTallies(rows, err, tallies); err != nil {
-			return nil, 0, err
-		}
-	}
-	groups := tallies.Groups(plan.Only)
-	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
-	for i := range page {
-		if err := tx.QueryRow(ctx, `SELECT created_at FROM feedback
-			WHERE workspace_id = $1 AND `+col+` = $2 AND created_at BETWEEN $3 AND $4 ORDER BY created_at DESC LIMIT 1`,
-			workspaceID, page[i].Value, q.From, q.To).Scan(&page[i].LastSeen); err != nil {
-			return nil, 0, err
-		}
-		page[i].LastSeen = page[i].LastSeen.UTC()
-	}
-	return page, len(groups), nil
+	return plan.Groups(rollup.GroupReads{
+		Slots: func(r rollup.Read, ts rollup.Tallies) error {
+			// One index lookup per slot, to the key's values in it.
+			rows, err := tx.Query(ctx, `SELECT g.value, sum(g.firsts)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
+				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
+				CROSS JOIN LATERAL (SELECT * FROM group_slots WHERE workspace_id = $3 AND span = $4 AND slot = s.slot AND key = $5) AS g
+				GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
+			return addTallies(rows, err, ts)
+		},
+		Raw: func(from, to int64, ts rollup.Tallies) error {
+			rows, err := tx.Query(ctx, `SELECT `+col+`, count(*) FILTER (WHERE m_firsts & $1 <> 0), count(*), sum(value * weight) FROM feedback
+				WHERE workspace_id = $2 AND created_at BETWEEN $3 AND $4 AND `+col+` IS NOT NULL GROUP BY `+col,
+				rollup.Bit(key), workspaceID, time.UnixMicro(from), time.UnixMicro(to))
+			return addTallies(rows, err, ts)
+		},
+		LastSeen: func(value string) (last time.Time, err error) {
+			err = tx.QueryRow(ctx, `SELECT created_at FROM feedback
+				WHERE workspace_id = $1 AND `+col+` = $2 AND created_at BETWEEN $3 AND $4 ORDER BY created_at DESC LIMIT 1`,
+				workspaceID, value, q.From, q.To).Scan(&last)
+			return last, err
+		},
+	}, offset, limit)
 }
 
 func addTallies(rows pgx.Rows, err error, tallies rollup.Tallies) error {

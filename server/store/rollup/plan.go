@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
@@ -119,6 +120,63 @@ func PlanGroups(key string, q store.AnalyticsQuery) (GroupPlan, bool) {
 	return p, true
 }
 
+// Cells answers the plan: raw adds the cells of the rows created in
+// [from, to] (Unix microseconds), slots those of a range of rollup slots,
+// all from one snapshot.
+func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, slots func(r Read, cs Cells) error) ([]store.Cell, error) {
+	cs := Cells{}
+	for _, r := range p.Raw {
+		if err := raw(r[0], r[1], cs); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range p.Reads {
+		if err := slots(r, cs); err != nil {
+			return nil, err
+		}
+	}
+	return cs.Sorted(), nil
+}
+
+// GroupReads are what a store reads, from one snapshot, for groups from
+// group slots.
+type GroupReads struct {
+	// Slots adds the group slots of a range to ts, Raw the rows created
+	// in [from, to] (Unix microseconds); both as (value, firsts,
+	// feedback, their value x weight), for AddRows.
+	Slots func(r Read, ts Tallies) error
+	Raw   func(from, to int64, ts Tallies) error
+	// LastSeen is the newest CreatedAt of a value's feedback in the
+	// query's range.
+	LastSeen func(value string) (time.Time, error)
+}
+
+// Groups answers the plan: the groups ranked as Store.MetadataGroups
+// ranks them, from offset on, at most limit, and how many there are.
+func (p GroupPlan) Groups(rd GroupReads, offset, limit int) ([]store.Group, int, error) {
+	ts := Tallies{}
+	for _, r := range p.Reads {
+		if err := rd.Slots(r, ts); err != nil {
+			return nil, 0, err
+		}
+	}
+	for _, r := range p.Raw {
+		if err := rd.Raw(r[0], r[1], ts); err != nil {
+			return nil, 0, err
+		}
+	}
+	groups := ts.groups(p.Only)
+	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
+	for i := range page {
+		last, err := rd.LastSeen(page[i].Value)
+		if err != nil {
+			return nil, 0, err
+		}
+		page[i].LastSeen = last.UTC()
+	}
+	return page, len(groups), nil
+}
+
 // Cells accumulates graph cells by bucket and score.
 type Cells map[[2]int64]*store.Cell
 
@@ -179,10 +237,10 @@ func (ts Tallies) AddRows(rows Rows) error {
 	return rows.Err()
 }
 
-// Groups returns the groups that have feedback, ranked as
+// groups returns the groups that have feedback, ranked as
 // Store.MetadataGroups ranks them (LastSeen not set); with only, just that
 // value's group.
-func (ts Tallies) Groups(only string) []store.Group {
+func (ts Tallies) groups(only string) []store.Group {
 	var groups []store.Group
 	for v, t := range ts {
 		if t.N > 0 && (only == "" || v == only) {

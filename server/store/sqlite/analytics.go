@@ -44,32 +44,25 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 		return nil, fmt.Errorf("feedback cells: %w", err)
 	}
 	defer tx.Rollback()
-	cells := rollup.Cells{}
 	plan := rollup.PlanGraph(q)
-	for _, r := range plan.Raw {
-		where, args, err := analyticsConditions(workspaceID, q, r[0], r[1])
+	return plan.Cells(func(from, to int64, cells rollup.Cells) error {
+		where, args, err := analyticsConditions(workspaceID, q, from, to)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+floorDiv(`created_at + ?1`, `?2`)+` AS b, value, count(*), sum(value * weight)
 			FROM feedback WHERE `+where+` GROUP BY b, value`,
 			append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
-		if err := addCells(rows, err, cells); err != nil {
-			return nil, err
-		}
-	}
-	for _, r := range plan.Reads {
+		return addCells(rows, err, cells)
+	}, func(r rollup.Read, cells rollup.Cells) error {
 		// One seek per slot, to the dimension's value in it.
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.score, sum(r.n), sum(r.sum_weighted)
 			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.dim = ?7 AND r.span = ?3 AND r.slot = s.slot AND r.dim_value = ?8
 			GROUP BY b, r.score`,
 			r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
-		if err := addCells(rows, err, cells); err != nil {
-			return nil, err
-		}
-	}
-	return cells.Sorted(), nil
+		return addCells(rows, err, cells)
+	})
 }
 
 func addCells(rows *sql.Rows, err error, cells rollup.Cells) error {
@@ -166,38 +159,30 @@ func (s *Store) groupsFromSlots(ctx context.Context, workspaceID, key string, q 
 		return nil, 0, err
 	}
 	defer tx.Rollback()
-	tallies := rollup.Tallies{}
-	for _, r := range plan.Reads {
-		// One seek per slot, to the key's values in it.
-		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
-			SELECT g.value, sum(g.firsts), sum(g.n), sum(g.sum_weighted)
-			FROM s CROSS JOIN group_slots AS g ON g.workspace_id = ?3 AND g.span = ?4 AND g.slot = s.slot AND g.key = ?5
-			GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
-		if err := addTallies(rows, err, tallies); err != nil {
-			return nil, 0, err
-		}
-	}
 	col := specialColumns[key]
-	for _, r := range plan.Raw {
-		rows, err := tx.QueryContext(ctx, `SELECT `+col+`, sum(m_firsts & ? != 0), count(*), sum(value * weight) FROM feedback
-			WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL GROUP BY `+col,
-			rollup.Bit(key), workspaceID, r[0], r[1])
-		if err := addTallies(rows, err, tallies); err != nil {
-			return nil, 0, err
-		}
-	}
-	groups := tallies.Groups(plan.Only)
-	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
-	for i := range page {
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT created_at FROM feedback
-			WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ? ORDER BY created_at DESC LIMIT 1`,
-			workspaceID, page[i].Value, micros(q.From), micros(q.To)).Scan(&last); err != nil {
-			return nil, 0, err
-		}
-		page[i].LastSeen = time.UnixMicro(last).UTC()
-	}
-	return page, len(groups), nil
+	return plan.Groups(rollup.GroupReads{
+		Slots: func(r rollup.Read, ts rollup.Tallies) error {
+			// One seek per slot, to the key's values in it.
+			rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
+				SELECT g.value, sum(g.firsts), sum(g.n), sum(g.sum_weighted)
+				FROM s CROSS JOIN group_slots AS g ON g.workspace_id = ?3 AND g.span = ?4 AND g.slot = s.slot AND g.key = ?5
+				GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
+			return addTallies(rows, err, ts)
+		},
+		Raw: func(from, to int64, ts rollup.Tallies) error {
+			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, sum(m_firsts & ? != 0), count(*), sum(value * weight) FROM feedback
+				WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL GROUP BY `+col,
+				rollup.Bit(key), workspaceID, from, to)
+			return addTallies(rows, err, ts)
+		},
+		LastSeen: func(value string) (time.Time, error) {
+			var last int64
+			err := tx.QueryRowContext(ctx, `SELECT created_at FROM feedback
+				WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ? ORDER BY created_at DESC LIMIT 1`,
+				workspaceID, value, micros(q.From), micros(q.To)).Scan(&last)
+			return time.UnixMicro(last), err
+		},
+	}, offset, limit)
 }
 
 func addTallies(rows *sql.Rows, err error, tallies rollup.Tallies) error {
