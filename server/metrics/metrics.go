@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,27 @@ type Metrics struct {
 	// rateLimited counts requests refused with 429, by subject kind
 	// (api_key or token): whether --rate-limit bites, and whom.
 	rateLimited *prometheus.CounterVec
+
+	// The SQLite WAL's metrics, registered only for a store that reports
+	// on its WAL (see Store).
+	wal walMetrics
+}
+
+// walMetrics are about SQLite's write-ahead log: whether the writer keeps
+// it starting over.
+type walMetrics struct {
+	once sync.Once
+	// frames is the WAL's size in frames (pages) since it last started
+	// over: it stays under a few thousand while the writer restarts it,
+	// and grows while a long read holds it.
+	frames prometheus.Gauge
+	// checkpoints counts the writer's checkpoints that start the WAL over,
+	// by outcome (done, busy, error): busy ones are retried; only busy
+	// for long (a long read) or any error is worth a look.
+	checkpoints *prometheus.CounterVec
+	// commitFrames is how many frames (pages) one commit wrote to the
+	// WAL: what a commit costs the disk, and how fast the WAL fills.
+	commitFrames prometheus.Histogram
 }
 
 // New returns feedbackd's metrics on a new registry, which also holds the
@@ -114,7 +136,49 @@ func New() *Metrics {
 	for _, s := range []string{"create", "token"} {
 		m.stored.WithLabelValues(s)
 	}
+	m.wal = walMetrics{
+		frames: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "feedbackd_sqlite_wal_frames",
+			Help: "Frames (pages) in SQLite's WAL since it last started over, as the writer last read them.",
+		}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_sqlite_wal_checkpoints_total",
+			Help: "Checkpoints the SQLite writer ran to start the WAL over, by outcome: done, busy (a reader held it; retried), error.",
+		}, []string{"outcome"}),
+		commitFrames: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feedbackd_sqlite_wal_commit_frames",
+			Help:    "Frames (pages) one commit of the SQLite writer wrote to the WAL.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
+		}),
+	}
 	return m
+}
+
+// registerWAL registers the WAL's metrics, once.
+func (m *Metrics) registerWAL() {
+	m.wal.once.Do(func() {
+		m.registry.MustRegister(m.wal.frames, m.wal.checkpoints, m.wal.commitFrames)
+		// Every outcome exists from the start, so a dashboard shows 0
+		// rather than no data.
+		for _, o := range []string{"done", "busy", "error"} {
+			m.wal.checkpoints.WithLabelValues(o)
+		}
+	})
+}
+
+// ObserveWAL records what the SQLite writer saw of its WAL after one
+// commit: the frames the commit wrote, the WAL's frames, and the outcome
+// of the checkpoint it ran to start the WAL over ("" when none). Store
+// has a store that reports on its WAL call it.
+func (m *Metrics) ObserveWAL(commitFrames, walFrames int, checkpoint string) {
+	if m == nil {
+		return
+	}
+	m.wal.commitFrames.Observe(float64(commitFrames))
+	m.wal.frames.Set(float64(walFrames))
+	if checkpoint != "" {
+		m.wal.checkpoints.WithLabelValues(checkpoint).Inc()
+	}
 }
 
 // Handler serves the metrics in Prometheus's text format.

@@ -10,11 +10,26 @@ import (
 // Store returns st with its errors counted by operation and code, and the
 // feedback it stores counted. Methods the server does not call per request
 // pass through uncounted.
+//
+// When st reports on a write-ahead log (walReporter: the SQLite store
+// does, PostgreSQL's does not), the WAL's metrics are registered and fed
+// from it.
 func (m *Metrics) Store(st store.Store) store.Store {
 	if m == nil {
 		return st
 	}
+	if w, ok := st.(walReporter); ok {
+		m.registerWAL()
+		w.SetWALObserver(m.ObserveWAL)
+	}
 	return &instrumented{Store: st, m: m}
+}
+
+// walReporter is a store whose writer reports on its write-ahead log after
+// each commit (sqlite.Store.SetWALObserver), with builtin types only, so
+// that metrics need not import a driver.
+type walReporter interface {
+	SetWALObserver(func(commitFrames, walFrames int, checkpoint string))
 }
 
 type instrumented struct {

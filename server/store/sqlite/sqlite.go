@@ -56,6 +56,9 @@ type Store struct {
 	checkpoints *checkpointer
 	// observer is told about each commit (SetCommitObserver).
 	observer commitObserver
+	// walObserver is told what the writer sees of the WAL
+	// (SetWALObserver).
+	walObserver walObserver
 }
 
 var _ store.Store = (*Store)(nil)
@@ -120,15 +123,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// busyTimeout is how long, in milliseconds, a connection waits for a lock
+// another holds before it fails with SQLITE_BUSY.
+const busyTimeout = 10000
+
 // dsn builds the connection string. Writes use WAL with synchronous=FULL so a
 // commit is on disk before it returns (a crash after an acknowledgement
 // loses nothing); readers are read-only.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// No connection checkpoints inside its COMMIT: the checkpointer copies
+	// the WAL in the background and the writer starts it over between two
+	// commits (checkpoint.go). SQLite's own checkpoint would run in every
+	// COMMIT once the WAL passed its mark, until the WAL started over,
+	// which under steady commits takes a while.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	if readOnly {
 		q.Add("_pragma", "query_only(ON)")
 	} else {
@@ -146,13 +159,9 @@ func dsn(path string, readOnly bool) string {
 		// needed once the savepoint ends. In memory it is a copy of a
 		// few pages.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		// Checkpoints are the checkpointer's (checkpoint.go), off the
-		// writer's path; the writer checkpoints only as a backstop, when
-		// the WAL has grown this far (64 MiB) all the same.
-		q.Add("_pragma", "wal_autocheckpoint(16384)")
 		// A long read keeps the WAL from starting over, so it grows past
-		// that; once it starts over, the file is cut back to this size
-		// rather than keeping the disk space for good.
+		// walCheckpointFrames; once it starts over, the file is cut back
+		// to this size rather than keeping the disk space for good.
 		q.Add("_pragma", "journal_size_limit(67108864)")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -255,9 +264,12 @@ func (s *Store) enqueue(op *writeOp) error {
 	return translate(<-op.err)
 }
 
-// writer runs the group commit loop until the queue is closed.
+// writer runs the group commit loop until the queue is closed. Between
+// two commits, once a batch is answered, it sees to the WAL (walKeeper).
 func (s *Store) writer() {
 	defer close(s.done)
+	wal := walKeeper{conn: s.conn}
+	defer wal.close()
 	batch := make([]*writeOp, 0, maxBatch)
 	for op := range s.queue {
 		batch = append(batch[:0], op)
@@ -274,6 +286,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+		s.observeWAL(wal.afterCommit(time.Now()))
 	}
 }
 
