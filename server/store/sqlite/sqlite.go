@@ -73,11 +73,12 @@ type writeOp struct {
 	// rows is how many feedback rows the op writes, for the commit
 	// observer.
 	rows int
-	// oneStatement says fn changes the database with a single statement,
-	// which SQLite undoes by itself when it fails, and fails before any
-	// other: the op needs no savepoint of its own even when its batch runs
-	// isolated.
-	oneStatement bool
+	// failsFirst says fn can fail only at its first statement that
+	// writes, which SQLite undoes by itself (an insert of a taken id),
+	// before it changed anything; any later failure fails the whole
+	// transaction: the op needs no savepoint of its own even when its
+	// batch runs isolated.
+	failsFirst bool
 }
 
 // Open opens (creating when missing) the SQLite database at path, applies
@@ -246,9 +247,9 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Con
 }
 
 // doRows is do for a write of n feedback rows, which adds what it does to
-// derived data to the deltas it is given; oneStatement as in writeOp.
-func (s *Store) doRows(ctx context.Context, n int, oneStatement bool, fn writeFn) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n, oneStatement: oneStatement})
+// derived data to the deltas it is given; failsFirst as in writeOp.
+func (s *Store) doRows(ctx context.Context, n int, failsFirst bool, fn writeFn) error {
+	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n, failsFirst: failsFirst})
 }
 
 func (s *Store) enqueue(op *writeOp) error {
@@ -357,7 +358,7 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 			continue
 		}
 		var d rollup.Deltas
-		if isolated && !op.oneStatement {
+		if isolated && !op.failsFirst {
 			errs[i] = s.inSavepoint(ctx, op, &d)
 		} else {
 			errs[i] = op.fn(ctx, s.conn, &d)
