@@ -90,6 +90,8 @@ func (w *writeTx) Lock(_ context.Context, traces []rollup.TraceRef) (bool, error
 	return true, nil
 }
 
+// Row reads the row as the statements before it left it: the writes that
+// wait are sent first.
 func (w *writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool) (*rollup.Row, error) {
 	col := "id"
 	if byToken {
@@ -98,6 +100,9 @@ func (w *writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool
 	var r *rollup.Row
 	err := w.read(ctx, func(rows pgx.Rows) error {
 		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
 			return store.Errorf(store.ENOTFOUND, "feedback not found")
 		}
 		row, err := scanRow(rows)
