@@ -51,24 +51,10 @@ func (s *Store) write(ctx context.Context, fn func(w *writeTx, d *rollup.Deltas)
 			return err
 		}
 		queueDeltas(w.b, &d)
-		n := w.b.Len()
-		if extra != nil {
-			extra(w.b)
+		if extra == nil {
+			extra, check = func(*pgx.Batch) {}, func(pgx.BatchResults) error { return nil }
 		}
-		br := tx.SendBatch(ctx, w.b)
-		var err error
-		for range n {
-			if _, err = br.Exec(); err != nil {
-				break
-			}
-		}
-		if err == nil && check != nil {
-			err = check(br)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		return w.send(ctx, extra, check)
 	})
 }
 
@@ -143,10 +129,23 @@ func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]roll
 // read sends the writes that wait and then q, and hands q's rows to
 // scan.
 func (w *writeTx) read(ctx context.Context, scan func(pgx.Rows) error, q string, args ...any) error {
+	return w.send(ctx, func(b *pgx.Batch) { b.Queue(q, args...) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		return scan(rows)
+	})
+}
+
+// send sends the writes that wait, and what then queues after them, in
+// one round trip; then reads the results of what queued.
+func (w *writeTx) send(ctx context.Context, then func(*pgx.Batch), results func(pgx.BatchResults) error) error {
 	b := w.b
 	w.b = &pgx.Batch{}
 	n := b.Len()
-	b.Queue(q, args...)
+	then(b)
 	br := w.tx.SendBatch(ctx, b)
 	var err error
 	for range n {
@@ -155,11 +154,7 @@ func (w *writeTx) read(ctx context.Context, scan func(pgx.Rows) error, q string,
 		}
 	}
 	if err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			err = scan(rows)
-			rows.Close()
-		}
+		err = results(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
