@@ -15,7 +15,7 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// specialColumns are the generated columns (migration 00003) that hold the
+// specialColumns are the columns, filled by the store, that hold the
 // special keys' values as text.
 var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",

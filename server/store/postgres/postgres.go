@@ -340,7 +340,7 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err
 // boundary is a fixed point: rows written meanwhile, on any replica,
 // neither shift nor repeat what a client has not read yet. Unfiltered or
 // bounded in time, the walk is down (workspace_id, created_at, id)
-// (migration 00008) and stops with the page; the planner, which keeps
+// and stops with the page; the planner, which keeps
 // statistics, takes a trace's or a special key's index when those find
 // fewer rows.
 func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (_ *store.Page, err error) {

@@ -43,7 +43,7 @@ CREATE INDEX feedback_workspace_m_organisation ON public.feedback USING btree (w
 CREATE INDEX feedback_workspace_m_prompt ON public.feedback USING btree (workspace_id, m_prompt, created_at) WHERE (m_prompt IS NOT NULL);
 CREATE INDEX feedback_workspace_m_user ON public.feedback USING btree (workspace_id, m_user, created_at) WHERE (m_user IS NOT NULL);
 CREATE UNIQUE INDEX feedback_workspace_token ON public.feedback USING btree (workspace_id, token_id) WHERE (token_id IS NOT NULL);
-CREATE INDEX feedback_workspace_trace ON public.feedback USING btree (workspace_id, trace_id);
+CREATE INDEX feedback_workspace_trace ON public.feedback USING btree (workspace_id, trace_id, created_at, id);
 
 CREATE TABLE group_slots (
     workspace_id uuid NOT NULL,

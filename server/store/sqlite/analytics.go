@@ -216,7 +216,7 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 		p, pargs := renderedValue("p", key)
 		group = g
 		first = `NOT EXISTS (SELECT 1 FROM feedback AS p INDEXED BY feedback_workspace_trace WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
-			AND (p.created_at < feedback.created_at OR (p.created_at = feedback.created_at AND p.id < feedback.id))
+			AND (p.created_at, p.id) < (feedback.created_at, feedback.id)
 			AND ` + p + ` = ` + g + `)`
 		args = append(append(append(append([]any{}, gargs...), pargs...), gargs...), args...)
 	}

@@ -282,12 +282,14 @@ func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error)
 // listIndex names the index a listing with filter f walks, so that a page
 // costs about its own size (plus the rows the other filters reject) at any
 // table size:
-//   - with trace ids, feedback_workspace_trace: it finds their rows, few
-//     per trace, which are then sorted;
+//   - with trace ids, feedback_workspace_trace (workspace_id, trace_id,
+//     created_at, id): one trace's rows come in the listing's order, from
+//     the cursor down, however many the trace holds; several traces' are
+//     merged by a sort;
 //   - with a string on a special key, that key's index (workspace_id,
 //     m_key, created_at): its rows come newest first, only rows of equal
 //     created_at are sorted by id, and the walk stops with the page;
-//   - otherwise feedback_workspace_created_id (migration 00008), in the
+//   - otherwise feedback_workspace_created_id, in the
 //     listing's own order, from the upper time bound or the cursor down.
 func listIndex(f store.Filter) string {
 	if len(f.TraceIDs) > 0 {

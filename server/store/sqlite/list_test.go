@@ -14,8 +14,8 @@ import (
 
 // A listing page must cost about its own size at any table size: each
 // filter shape walks the index listIndex names, bounded by the time range
-// and the cursor, and sorts at most rows of one created_at (a trace's rows,
-// for trace filters), never a whole range. SQLite's plans say so without a
+// and the cursor, and sorts at most rows of one created_at (the rows of
+// several traces, for a filter naming several), never a whole range. SQLite's plans say so without a
 // large table.
 func TestListPlans(t *testing.T) {
 	s := emptyStore(t)
@@ -41,6 +41,8 @@ func TestListPlans(t *testing.T) {
 			"SEARCH feedback USING INDEX feedback_workspace_m_user (workspace_id=? AND m_user=? AND created_at>? AND created_at<?)", "USE TEMP B-TREE FOR LAST TERM OF ORDER BY"},
 		{"special key with a number", store.Filter{CreatedAfter: &from, Metadata: map[string]any{"_user": 5.0}},
 			"SEARCH feedback USING INDEX feedback_workspace_created_id (workspace_id=? AND created_at>?)", ""},
+		{"one trace, after a cursor", store.Filter{TraceIDs: []string{"a"}, After: cursor},
+			"SEARCH feedback USING INDEX feedback_workspace_trace (workspace_id=? AND trace_id=? AND created_at<?)", ""},
 		{"traces and special key", store.Filter{TraceIDs: []string{"a", "b"}, Metadata: map[string]any{"_user": "u"}},
 			"SEARCH feedback USING INDEX feedback_workspace_trace (workspace_id=? AND trace_id=?)", "USE TEMP B-TREE FOR ORDER BY"},
 	}

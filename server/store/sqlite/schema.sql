@@ -107,6 +107,6 @@ CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, create
 
 CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
 
-CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id, created_at, id);
 
 CREATE INDEX idempotency_created ON idempotency (created_at);

@@ -61,5 +61,14 @@ FROM group_slots AS s CROSS JOIN LATERAL (SELECT count(*) AS n FROM feedback AS 
     AND f.m_firsts & 8 <> 0) AS c
 WHERE s.key = '_environment' AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
 
+-- A trace's rows in time order: a listing of one trace walks its page
+-- from the cursor down, and the first-feedback test of groups by a key
+-- without a column reads only a row's earlier rows, however large the
+-- trace.
+DROP INDEX feedback_workspace_trace;
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id, created_at, id);
+
 -- +goose Down
+DROP INDEX feedback_workspace_trace;
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
 DROP TABLE trace_values;

@@ -58,5 +58,14 @@ UPDATE group_slots SET firsts = (SELECT count(*) FROM feedback AS f WHERE f.work
     AND f.created_at < (group_slots.slot + 1) * group_slots.span * 1000000 AND f.m_firsts & 8 != 0)
 WHERE key = '_environment';
 
+-- A trace's rows in time order: a listing of one trace walks its page
+-- from the cursor down, and the first-feedback test of groups by a key
+-- without a column reads only a row's earlier rows, however large the
+-- trace.
+DROP INDEX feedback_workspace_trace;
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id, created_at, id);
+
 -- +goose Down
+DROP INDEX feedback_workspace_trace;
+CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id);
 DROP TABLE trace_values;
