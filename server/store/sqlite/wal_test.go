@@ -51,19 +51,7 @@ func TestWALFileShrinksAfterALongRead(t *testing.T) {
 		return fi.Size()
 	}
 
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	read, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := read.QueryRowContext(ctx, "SELECT count(*) FROM feedback").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	read := holdRead(t, path)
 	for walSize() < 96<<20 {
 		write(1000)
 	}
@@ -202,22 +190,9 @@ func TestWALStartsOverUnderSteadyCommits(t *testing.T) {
 // committing and tries again after a later batch, and once the read has
 // ended the WAL starts over.
 func TestWALStartsOverOnceALongReadEnds(t *testing.T) {
-	ctx := context.Background()
 	_, path, log, write := walStore(t)
 
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	read, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := read.QueryRowContext(ctx, "SELECT count(*) FROM feedback").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	read := holdRead(t, path)
 	// writeUntil writes until ok says the writer has reported what it
 	// waits for, for at most max commits.
 	writeUntil := func(what string, max int, ok func(frames int, outcomes map[string]int) bool) {
@@ -250,4 +225,26 @@ func TestWALStartsOverOnceALongReadEnds(t *testing.T) {
 	writeUntil("the WAL started over after the read", 20000, func(frames int, outcomes map[string]int) bool {
 		return outcomes["done"] > 0 && frames < sqlite.WALCheckpointFrames
 	})
+}
+
+// holdRead starts a read of the database at path on a connection of its
+// own and keeps its snapshot, so that the WAL cannot start over, until
+// the returned transaction ends (or the test does).
+func holdRead(t *testing.T, path string) *sql.Tx {
+	t.Helper()
+	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close() })
+	read, err := reader.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { read.Rollback() })
+	var n int
+	if err := read.QueryRow("SELECT count(*) FROM feedback").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return read
 }
