@@ -24,15 +24,20 @@ SELECT workspace_id, trace_id, '_organisation', m_organisation, created_at, id F
 UNION ALL
 SELECT workspace_id, trace_id, '_prompt', m_prompt, created_at, id FROM feedback WHERE m_prompt IS NOT NULL
 UNION ALL
-SELECT workspace_id, trace_id, '_environment', m_environment, created_at, id FROM feedback WHERE m_environment IS NOT NULL;
+SELECT workspace_id, trace_id, '_environment', m_environment, created_at, id FROM feedback WHERE m_environment IS NOT NULL
+-- In the index's order, so that its pages are written once each rather
+-- than in the rows' random order of traces.
+ORDER BY 1, 2, 3, 4, 5, 6;
 
 -- 0.1.0 could leave wrong first-feedback flags (its SQLite store did, when
 -- one write held feedback of several workspaces; a database may have
 -- moved here through export and import): every row's flags are set again
--- from the trace values, and the group slots' counts of firsts from the
--- flags, so that writes from now on start from exact data.
-UPDATE feedback SET m_firsts = fixed.firsts
-FROM (SELECT f.id, (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
+-- from the trace values, those that differ are set, and the group slots
+-- of the values whose flags moved count their firsts again, so that
+-- writes from now on start from exact data.
+CREATE TEMP TABLE moved (id uuid PRIMARY KEY, firsts smallint NOT NULL);
+INSERT INTO moved SELECT id, firsts
+FROM (SELECT f.id, f.m_firsts, (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_user' AND t.value = f.m_user ORDER BY t.created_at, t.id LIMIT 1), false)::int
         | (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_organisation' AND t.value = f.m_organisation ORDER BY t.created_at, t.id LIMIT 1), false)::int << 1)
@@ -41,25 +46,31 @@ FROM (SELECT f.id, (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.
         | (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_environment' AND t.value = f.m_environment ORDER BY t.created_at, t.id LIMIT 1), false)::int << 3))::smallint AS firsts
     FROM feedback AS f) AS fixed
-WHERE feedback.id = fixed.id AND feedback.m_firsts <> fixed.firsts;
+WHERE firsts <> m_firsts;
+UPDATE feedback AS f SET m_firsts = m.firsts FROM moved AS m WHERE f.id = m.id;
 
 UPDATE group_slots AS g SET firsts = c.n
 FROM group_slots AS s CROSS JOIN LATERAL (SELECT count(*) AS n FROM feedback AS f WHERE f.workspace_id = s.workspace_id
     AND f.m_organisation = s.value AND f.created_at >= to_timestamp(s.slot * s.span) AND f.created_at < to_timestamp((s.slot + 1) * s.span)
     AND f.m_firsts & 2 <> 0) AS c
-WHERE s.key = '_organisation' AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
+WHERE s.key = '_organisation' AND (s.workspace_id, s.value) IN (SELECT f.workspace_id, f.m_organisation FROM moved JOIN feedback AS f ON f.id = moved.id)
+    AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
 
 UPDATE group_slots AS g SET firsts = c.n
 FROM group_slots AS s CROSS JOIN LATERAL (SELECT count(*) AS n FROM feedback AS f WHERE f.workspace_id = s.workspace_id
     AND f.m_prompt = s.value AND f.created_at >= to_timestamp(s.slot * s.span) AND f.created_at < to_timestamp((s.slot + 1) * s.span)
     AND f.m_firsts & 4 <> 0) AS c
-WHERE s.key = '_prompt' AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
+WHERE s.key = '_prompt' AND (s.workspace_id, s.value) IN (SELECT f.workspace_id, f.m_prompt FROM moved JOIN feedback AS f ON f.id = moved.id)
+    AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
 
 UPDATE group_slots AS g SET firsts = c.n
 FROM group_slots AS s CROSS JOIN LATERAL (SELECT count(*) AS n FROM feedback AS f WHERE f.workspace_id = s.workspace_id
     AND f.m_environment = s.value AND f.created_at >= to_timestamp(s.slot * s.span) AND f.created_at < to_timestamp((s.slot + 1) * s.span)
     AND f.m_firsts & 8 <> 0) AS c
-WHERE s.key = '_environment' AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
+WHERE s.key = '_environment' AND (s.workspace_id, s.value) IN (SELECT f.workspace_id, f.m_environment FROM moved JOIN feedback AS f ON f.id = moved.id)
+    AND (g.workspace_id, g.span, g.slot, g.key, g.value) = (s.workspace_id, s.span, s.slot, s.key, s.value) AND g.firsts <> c.n;
+
+DROP TABLE moved;
 
 -- A trace's rows in time order: a listing of one trace walks its page
 -- from the cursor down, and the first-feedback test of groups by a key

@@ -24,15 +24,20 @@ SELECT workspace_id, trace_id, '_organisation', m_organisation, created_at, id F
 UNION ALL
 SELECT workspace_id, trace_id, '_prompt', m_prompt, created_at, id FROM feedback WHERE m_prompt IS NOT NULL
 UNION ALL
-SELECT workspace_id, trace_id, '_environment', m_environment, created_at, id FROM feedback WHERE m_environment IS NOT NULL;
+SELECT workspace_id, trace_id, '_environment', m_environment, created_at, id FROM feedback WHERE m_environment IS NOT NULL
+-- In the table's order, so that its pages are written once each rather
+-- than in the rows' random order of traces.
+ORDER BY 1, 2, 3, 4, 5, 6;
 
 -- 0.1.0's SQLite store could leave wrong first-feedback flags when one
 -- write held feedback of several workspaces (feedbackd import's batches
--- can): every row's flags are set again from the trace values, and the
--- group slots' counts of firsts from the flags, so that writes from now
--- on start from exact data.
-UPDATE feedback SET m_firsts = fixed.firsts
-FROM (SELECT f.id, coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
+-- can): every row's flags are worked out again from the trace values,
+-- those that differ are set, and the group slots of the values whose
+-- flags moved count their firsts again, so that writes from now on start
+-- from exact data.
+CREATE TEMP TABLE moved (id TEXT PRIMARY KEY, firsts INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO moved SELECT id, firsts
+FROM (SELECT f.id, f.m_firsts, coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_user' AND t.value = f.m_user ORDER BY t.created_at, t.id LIMIT 1), 0)
         | (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_organisation' AND t.value = f.m_organisation ORDER BY t.created_at, t.id LIMIT 1), 0) << 1)
@@ -40,23 +45,26 @@ FROM (SELECT f.id, coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.w
             AND t.key = '_prompt' AND t.value = f.m_prompt ORDER BY t.created_at, t.id LIMIT 1), 0) << 2)
         | (coalesce(f.id = (SELECT t.id FROM trace_values AS t WHERE t.workspace_id = f.workspace_id AND t.trace_id = f.trace_id
             AND t.key = '_environment' AND t.value = f.m_environment ORDER BY t.created_at, t.id LIMIT 1), 0) << 3) AS firsts
-    FROM feedback AS f) AS fixed
-WHERE feedback.id = fixed.id AND feedback.m_firsts != fixed.firsts;
+    FROM feedback AS f)
+WHERE firsts != m_firsts;
+UPDATE feedback SET m_firsts = (SELECT firsts FROM moved WHERE moved.id = feedback.id) WHERE id IN (SELECT id FROM moved);
 
 UPDATE group_slots SET firsts = (SELECT count(*) FROM feedback AS f WHERE f.workspace_id = group_slots.workspace_id
     AND f.m_organisation = group_slots.value AND f.created_at >= group_slots.slot * group_slots.span * 1000000
     AND f.created_at < (group_slots.slot + 1) * group_slots.span * 1000000 AND f.m_firsts & 2 != 0)
-WHERE key = '_organisation';
+WHERE key = '_organisation' AND (workspace_id, value) IN (SELECT f.workspace_id, f.m_organisation FROM moved JOIN feedback AS f ON f.id = moved.id);
 
 UPDATE group_slots SET firsts = (SELECT count(*) FROM feedback AS f WHERE f.workspace_id = group_slots.workspace_id
     AND f.m_prompt = group_slots.value AND f.created_at >= group_slots.slot * group_slots.span * 1000000
     AND f.created_at < (group_slots.slot + 1) * group_slots.span * 1000000 AND f.m_firsts & 4 != 0)
-WHERE key = '_prompt';
+WHERE key = '_prompt' AND (workspace_id, value) IN (SELECT f.workspace_id, f.m_prompt FROM moved JOIN feedback AS f ON f.id = moved.id);
 
 UPDATE group_slots SET firsts = (SELECT count(*) FROM feedback AS f WHERE f.workspace_id = group_slots.workspace_id
     AND f.m_environment = group_slots.value AND f.created_at >= group_slots.slot * group_slots.span * 1000000
     AND f.created_at < (group_slots.slot + 1) * group_slots.span * 1000000 AND f.m_firsts & 8 != 0)
-WHERE key = '_environment';
+WHERE key = '_environment' AND (workspace_id, value) IN (SELECT f.workspace_id, f.m_environment FROM moved JOIN feedback AS f ON f.id = moved.id);
+
+DROP TABLE moved;
 
 -- A trace's rows in time order: a listing of one trace walks its page
 -- from the cursor down, and the first-feedback test of groups by a key
