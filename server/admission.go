@@ -15,9 +15,9 @@ import (
 // the store commits them, several times the body's size; the store commits
 // one batch at a time however many requests wait for it. Without a bound,
 // 32 clients each sending a bulk of 1000 hold 32,000 decoded rows while the
-// writer works through them (236 MiB peak RSS in make bench); admitted a
-// few at a time, the writer still always has the next batch waiting, and
-// the others wait as bytes on their connections.
+// writer works through them, hundreds of MiB; admitted a few at a time,
+// the writer still always has the next batch waiting, and the others wait
+// as bytes on their connections.
 //
 // A body is weighed by its Content-Length, or as limit (the largest body
 // allowed) when it has none; one larger than limit is not weighed, since

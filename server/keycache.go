@@ -9,10 +9,10 @@ import (
 )
 
 // keyCacheTTL is how long a key looked up by its hash is trusted without
-// asking the store again. Every request needs its key, and the store
-// lookup was about a tenth of a write's CPU under load; the price is that
-// a revocation (made by `feedbackd keys revoke`, maybe on another replica)
-// takes effect within this time rather than at once.
+// asking the store again. Every request needs its key, and a store lookup
+// each time is a noticeable share of a write's CPU under load; the price
+// is that a revocation (made by `feedbackd keys revoke`, maybe on another
+// replica) takes effect within this time rather than at once.
 const keyCacheTTL = time.Second
 
 // keyCacheMax bounds the cache; past it the cache starts over. Only keys

@@ -34,8 +34,8 @@ type ExportQuery struct {
 
 // From is the page's one lower bound on CreatedAt: the later of Since and
 // After's time (zero for none). A query given both as separate bounds may
-// seek to the earlier one and walk every row before the page, which made
-// each page of a large export cost more than the last.
+// seek to the earlier one and walk every row before the page, so that each
+// page of a large export would cost more than the last.
 func (q ExportQuery) From() time.Time {
 	if q.After != nil && q.After.CreatedAt.After(q.Since) {
 		return q.After.CreatedAt

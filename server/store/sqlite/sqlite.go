@@ -151,8 +151,9 @@ func dsn(path string, readOnly bool) string {
 		// traces, special keys and metadata pairs, some of whose values
 		// arrive in random order (_user). SQLite's default 2 MiB page
 		// cache makes those pages reads once the file outgrows it; 8 MiB
-		// keeps the process well within 100 MiB under load (32 MiB
-		// measured 109 MiB peak RSS in make bench, 8 MiB 62 MiB).
+		// keeps them cached while the process stays well within 100 MiB
+		// under load, where a larger cache mostly grows the process
+		// (docs/performance.md).
 		q.Add("_pragma", "cache_size(-8192)")
 		// A batch that runs isolated puts each write under a savepoint;
 		// SQLite keeps the original of every page a savepoint changes in
