@@ -41,9 +41,9 @@ import (
 )
 
 // Span lengths in seconds. A slot of a span covers [i*span, (i+1)*span) of
-// Unix time, in UTC.
+// Unix time, in UTC. The shortest is the granularity of analytics buckets.
 const (
-	Quarter int64 = 900
+	Quarter int64 = store.SlotSeconds
 	Hour    int64 = 3600
 	Day     int64 = 86400
 )
