@@ -100,6 +100,9 @@ func TestEveryOperationIsDocumented(t *testing.T) {
 // as the server checks requests: formats included (uuid as RFC 9562, which
 // kin-openapi leaves unchecked by default), bodies as requests or responses.
 // The reference at /docs shows these examples, and integrators copy them.
+// So is every default: a spec edit that makes a default break its own rule
+// (weight's default 1 under a maximum of 0.5) would otherwise pass and then
+// refuse every request that leaves the member out.
 func TestEveryExampleMatchesItsSchema(t *testing.T) {
 	examples := specExamples(loadSpec(t))
 	if len(examples) < 50 {
@@ -119,13 +122,14 @@ func TestExampleWalkCatchesBrokenExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One broken example of each kind: a response body's, a request body's,
-	// a parameter's and a schema property's. The uuid is wrong only in its
+	// a parameter's and a schema property's, and a default. The uuid is wrong only in its
 	// version digit, which only a uuid format check notices.
 	breaks := []struct{ where, old, new string }{
 		{"FeedbackAccepted recorded", "feedback_ids: [01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d40]\n            bulk:", "feedback_ids: [01a218cc-bafb-9c4e-9a1d-3f5b7e2c8d40]\n            bulk:"},
 		{"createFeedback single", "                  value: 5\n                  weight: 1\n", "                  value: 11\n                  weight: 1\n"},
 		{"limit parameter", "            default: 100\n          example: 50", "            default: 100\n          example: 5000"},
 		{"Feedback.weight", "          description: How much the feedback counts.\n          example: 1", "          description: How much the feedback counts.\n          example: 2"},
+		{"limit parameter default", "            default: 100\n          example: 50", "            default: 5000\n          example: 50"},
 	}
 	for _, b := range breaks {
 		t.Run(b.where, func(t *testing.T) {
@@ -210,6 +214,11 @@ func specExamples(doc *openapi3.T) []example {
 		}
 		if s.Example != nil {
 			add(fmt.Sprintf("schema %p", s), example{where: where + " example", schema: s, value: s.Example})
+		}
+		// A default is what the server fills in for a member left out: one
+		// that breaks its own schema would refuse every such request.
+		if s.Default != nil {
+			add(fmt.Sprintf("default %p", s), example{where: where + " default", schema: s, value: s.Default})
 		}
 		for name, p := range s.Properties {
 			walkSchema(where+"/properties/"+name, p)
