@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -189,7 +190,7 @@ func (s *Server) GetWeightedFeedbackGraph(ctx context.Context, req gen.GetWeight
 		if a == nil || a.n == 0 {
 			return 0
 		}
-		return a.sum / float64(a.n)
+		return decimal(a.sum / float64(a.n))
 	}
 	out := gen.GetWeightedFeedbackGraph200JSONResponse{Object: gen.AnalyticsGraph, Summary: gen.AverageSummary{Avg: avg(&all)}}
 	out.DataPoints = make([]gen.AveragePoint, 0, tl.last-tl.first+1)
@@ -225,8 +226,14 @@ func (s *Server) GetMetadataGroups(ctx context.Context, req gen.GetMetadataGroup
 	for i, g := range groups {
 		out.Data[i] = gen.MetadataGroup{
 			Object: gen.AnalyticsGroup, MetadataValue: g.Value, Requests: int(g.Requests), RequestsWithFeedback: int(g.Requests),
-			AvgWeightedFeedback: g.AvgWeighted, LastSeen: g.LastSeen,
+			AvgWeightedFeedback: decimal(g.AvgWeighted), LastSeen: g.LastSeen,
 		}
 	}
 	return out, nil
 }
+
+// decimal is an average as the API answers it: rounded to nine decimal
+// places, so that three scores of 2 x 0.7 average 1.4, not the
+// 1.3999999999999997 their binary sum gives; a score is value x weight,
+// so nine places are far finer than any difference between averages.
+func decimal(avg float64) float64 { return math.Round(avg*1e9) / 1e9 }

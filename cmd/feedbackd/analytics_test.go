@@ -274,3 +274,25 @@ func testAnalyticsEndpoints(t *testing.T, b backend) {
 		t.Errorf("client with max before min: %v", err)
 	}
 }
+
+// Averages print as decimals: three scores of 2 x 0.7 average 1.4 in the
+// weighted graph and in groups, not 1.3999999999999997 (what their binary
+// sum divides to).
+func testAveragesPrintAsDecimals(t *testing.T, b backend) {
+	inst := start(t, b, "", nil)
+	key := map[string]string{"x-portkey-api-key": inst.key}
+	body := `[` + strings.Repeat(`{"trace_id":"t","value":2,"weight":0.7,"metadata":{"_user":"u","_prompt":"p"}},`, 2) +
+		`{"trace_id":"t","value":2,"weight":0.7,"metadata":{"_user":"u","_prompt":"p"}}]`
+	if status, out := inst.do(t, "POST", "/v1/feedback", map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"}, body); status != 200 {
+		t.Fatalf("POST: %d %s", status, out)
+	}
+	v := url.Values{}
+	v.Set("time_of_generation_min", time.Now().Add(-time.Hour).Format(time.RFC3339))
+	v.Set("time_of_generation_max", time.Now().Add(time.Hour).Format(time.RFC3339))
+	for _, path := range []string{"/v1/analytics/graphs/feedbacks/weighted?", "/v1/analytics/groups/metadata/_user?", "/v1/analytics/groups/metadata/_prompt?"} {
+		status, out := inst.do(t, "GET", path+v.Encode(), key, "")
+		if status != 200 || !strings.Contains(out, ":1.4,") && !strings.Contains(out, ":1.4}") || strings.Contains(out, "1.39999") {
+			t.Errorf("%s: %d %s, want every average printed as 1.4", path, status, out)
+		}
+	}
+}

@@ -146,6 +146,7 @@ var endToEnd = []struct {
 	{"SecretsNeverStoredOrLogged", testSecretsNeverStoredOrLogged},
 	{"PortkeyPythonSDKRequests", testPortkeyPythonSDKRequests},
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
+	{"AveragesPrintAsDecimals", testAveragesPrintAsDecimals},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
