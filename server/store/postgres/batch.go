@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
@@ -132,7 +131,7 @@ func (s *Store) createBatch(batch []*createOp) {
 
 // createTogether writes the rows of every op, and their idempotency keys,
 // in one transaction; it fails as a whole when any op would fail alone.
-func (s *Store) createTogether(ctx context.Context, ops []*createOp) (err error) {
+func (s *Store) createTogether(ctx context.Context, ops []*createOp) error {
 	var (
 		fs    []*store.Feedback
 		idems []*store.Idempotency
@@ -142,8 +141,7 @@ func (s *Store) createTogether(ctx context.Context, ops []*createOp) (err error)
 		fs = append(fs, op.fs...)
 		idems, ids = append(idems, op.idem), append(ids, feedbackIDs(op.fs))
 	}
-	defer s.observeCommit(time.Now(), len(ops), len(fs), &err)
-	return s.createAll(ctx, fs, idems, ids)
+	return s.createAll(ctx, len(ops), fs, idems, ids)
 }
 
 func feedbackIDs(fs []*store.Feedback) []string {

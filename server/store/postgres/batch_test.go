@@ -185,7 +185,7 @@ func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
 	}
 	found, release, done := make(chan int, 2), make(chan struct{}), make(chan error, 2)
 	go func() {
-		done <- stores[0].write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+		done <- stores[0].write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) error {
 			return rollup.Create(ctx, hookedTx{w, func(n int) { found <- n; <-release }}, item(), d)
 		}, nil, nil)
 	}()
@@ -193,7 +193,7 @@ func TestWritesOfOneTraceTakeTurnsAcrossReplicas(t *testing.T) {
 		t.Fatalf("the first write found %d entries of the new trace", n)
 	}
 	go func() {
-		done <- stores[1].write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+		done <- stores[1].write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) error {
 			return rollup.Create(ctx, hookedTx{w, func(n int) { found <- n }}, item(), d)
 		}, nil, nil)
 	}()

@@ -38,12 +38,14 @@ func traceLocks(traces []rollup.TraceRef) []int32 {
 	return slices.Compact(keys)
 }
 
-// write runs one write in a transaction: fn does it through rollup's
-// write algorithm, and the statements it queues are sent together with
-// those that move the derived data by its deltas and extra ones
-// (idempotency keys), whose results check reads: one round trip.
-func (s *Store) write(ctx context.Context, fn func(w *writeTx, d *rollup.Deltas) error,
-	extra func(b *pgx.Batch), check func(br pgx.BatchResults) error) error {
+// write runs writes writes of rows feedback rows in one transaction: fn
+// does them through rollup's write algorithm, and the statements it queues
+// are sent together with those that move the derived data by its deltas
+// and extra ones (idempotency keys), whose results check reads: one round
+// trip. The commit observers are told about it.
+func (s *Store) write(ctx context.Context, writes, rows int, fn func(w *writeTx, d *rollup.Deltas) error,
+	extra func(b *pgx.Batch), check func(br pgx.BatchResults) error) (err error) {
+	defer func(start time.Time) { s.ObserveCommit(writes, rows, time.Since(start), err) }(time.Now())
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		w := &writeTx{tx: tx, b: &pgx.Batch{}}
 		var d rollup.Deltas

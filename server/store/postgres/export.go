@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -83,27 +81,3 @@ func (s *Store) ExistingFeedbackIDs(ctx context.Context, ids []string) (_ []stri
 	}
 	return out, nil
 }
-
-// SetCommitObserver has o told about every CreateFeedback transaction
-// (metrics use it); nil stops that. It may be called at any time.
-func (s *Store) SetCommitObserver(o store.CommitObserver) {
-	s.observer.Store(&o)
-}
-
-// observeCommit tells the commit observer, if any, about one statement of
-// CreateFeedback, for writes writes of rows feedback in all, that started
-// at start and ended with *err.
-func (s *Store) observeCommit(start time.Time, writes, rows int, err *error) {
-	o := s.observer.Load()
-	if o == nil || *o == nil {
-		return
-	}
-	if *err != nil {
-		rows = 0
-	}
-	(*o)(writes, rows, time.Since(start), *err)
-}
-
-// commitObserver holds the observer; a separate type keeps the Store's
-// field declaration one line.
-type commitObserver = atomic.Pointer[store.CommitObserver]

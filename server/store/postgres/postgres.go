@@ -44,8 +44,8 @@ var migrations embed.FS
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
-	// observer is told about each CreateFeedback (SetCommitObserver).
-	observer commitObserver
+	// CommitObservers are told about each commit of feedback.
+	store.CommitObservers
 	// The batchers of small writes (batch.go): creates is their queue,
 	// closed (under closeMu) by Close, which then waits for batchersDone.
 	creates      chan *createOp
@@ -210,16 +210,16 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 
 // createNow writes fs, and its idempotency key beside it, in a
 // transaction of its own.
-func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
-	defer s.observeCommit(time.Now(), 1, len(fs), &err)
-	return s.createAll(ctx, fs, []*store.Idempotency{idem}, [][]string{feedbackIDs(fs)})
+func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
+	return s.createAll(ctx, 1, fs, []*store.Idempotency{idem}, [][]string{feedbackIDs(fs)})
 }
 
-// createAll inserts fs, and records each non-nil idems[i] with ids[i], in
-// one transaction; ErrIdempotencyKeyUsed when a key is taken.
-func (s *Store) createAll(ctx context.Context, fs []*store.Feedback, idems []*store.Idempotency, ids [][]string) error {
+// createAll inserts fs, of writes writes, and records each non-nil
+// idems[i] with ids[i], in one transaction; ErrIdempotencyKeyUsed when a
+// key is taken.
+func (s *Store) createAll(ctx context.Context, writes int, fs []*store.Feedback, idems []*store.Idempotency, ids [][]string) error {
 	keys := 0
-	return s.write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+	return s.write(ctx, writes, len(fs), func(w *writeTx, d *rollup.Deltas) error {
 		return rollup.Create(ctx, w, fs, d)
 	}, func(b *pgx.Batch) {
 		for i, idem := range idems {
@@ -298,7 +298,7 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	f.MetadataJSON = meta
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{out.ID} })
-	err = s.write(ctx, func(w *writeTx, d *rollup.Deltas) (err error) {
+	err = s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
 		out, err = rollup.UpsertToken(ctx, w, tokenID, f, d)
 		return err
 	}, extra, check)
@@ -320,7 +320,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 	defer classify(&err)
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
-	err = s.write(ctx, func(w *writeTx, d *rollup.Deltas) (err error) {
+	err = s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
 		out, err = rollup.Update(ctx, w, workspaceID, id, u, d)
 		return err
 	}, extra, check)
@@ -330,7 +330,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 // DeleteFeedback implements store.Store.
 func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err error) {
 	defer classify(&err)
-	return s.write(ctx, func(w *writeTx, d *rollup.Deltas) error {
+	return s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) error {
 		return rollup.Delete(ctx, w, workspaceID, id, d)
 	}, nil, nil)
 }

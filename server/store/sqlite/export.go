@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
@@ -104,20 +103,3 @@ func (s *Store) ExistingFeedbackIDs(ctx context.Context, ids []string) ([]string
 	}
 	return out, nil
 }
-
-// SetCommitObserver has o told about every commit of the writer (metrics
-// use it); nil stops that. It may be called at any time.
-func (s *Store) SetCommitObserver(o store.CommitObserver) {
-	s.observer.Store(&o)
-}
-
-// observeCommit tells the commit observer, if any, about one commit.
-func (s *Store) observeCommit(writes, rows int, took time.Duration, err error) {
-	if o := s.observer.Load(); o != nil && *o != nil {
-		(*o)(writes, rows, took, err)
-	}
-}
-
-// commitObserver holds the observer; a separate type keeps the Store's
-// field declaration one line.
-type commitObserver = atomic.Pointer[store.CommitObserver]

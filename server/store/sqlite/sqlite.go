@@ -54,8 +54,8 @@ type Store struct {
 
 	// checkpoints copies the WAL into the database in the background.
 	checkpoints *checkpointer
-	// observer is told about each commit (SetCommitObserver).
-	observer commitObserver
+	// CommitObservers are told about each commit of feedback.
+	store.CommitObservers
 	// walObserver is told what the writer sees of the WAL
 	// (SetWALObserver).
 	walObserver walObserver
@@ -311,15 +311,18 @@ func (s *Store) commit(batch []*writeOp) {
 	}
 	// The commit is observed before any write is answered, so that what a
 	// client reads after its answer (metrics) already counts it.
-	rows := 0
-	if err == nil {
-		for i, op := range batch {
-			if errs[i] == nil {
+	writes, rows := 0, 0
+	for i, op := range batch {
+		if op.rows > 0 {
+			writes++
+			if err == nil && errs[i] == nil {
 				rows += op.rows
 			}
 		}
 	}
-	s.observeCommit(len(batch), rows, time.Since(start), err)
+	if writes > 0 {
+		s.ObserveCommit(writes, rows, time.Since(start), err)
+	}
 	for i, op := range batch {
 		if err != nil {
 			op.err <- err

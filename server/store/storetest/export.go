@@ -138,7 +138,8 @@ func testExistingFeedbackIDs(t *testing.T, s store.Store) {
 }
 
 // testCommitObserver: a store that takes a commit observer reports each
-// commit of feedback with its rows, and a refused write with no rows.
+// commit of feedback (creates, updates, deletes) with its rows, a refused
+// write with no rows, and nothing else.
 func testCommitObserver(t *testing.T, s store.Store) {
 	o, ok := s.(interface{ SetCommitObserver(store.CommitObserver) })
 	if !ok {
@@ -167,6 +168,25 @@ func testCommitObserver(t *testing.T, s store.Store) {
 	if err := s.CreateFeedback(ctx, bulk[:1], nil); store.ErrorCode(err) != store.ECONFLICT {
 		t.Fatalf("duplicate: got %v, want %s", err, store.ECONFLICT)
 	}
+	// An update and a delete are commits of feedback too; a readiness
+	// check is not.
+	if _, err := s.UpdateFeedback(ctx, ws, bulk[0].ID, store.Update{Value: 5, UpdatedAt: clock}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFeedback(ctx, ws, bulk[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	before := len(seen)
+	mu.Unlock()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(seen) != before {
+		t.Errorf("a readiness check was observed as a commit of feedback: %+v", seen[before:])
+	}
+	mu.Unlock()
 	o.SetCommitObserver(nil)
 	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 3, "t", 1, nil)}, nil); err != nil {
 		t.Fatal(err)
@@ -181,10 +201,10 @@ func testCommitObserver(t *testing.T, s store.Store) {
 			t.Errorf("commit took %v, want a positive duration", c.took)
 		}
 	}
-	if rows != 3 {
-		t.Errorf("rows observed: got %d, want 3 (the bulk; not the refused duplicate, nor writes after the observer was removed)", rows)
+	if rows != 5 {
+		t.Errorf("rows observed: got %d, want 5 (the bulk, the update and the delete; not the refused duplicate, nor writes after the observer was removed)", rows)
 	}
-	if writes < 2 {
-		t.Errorf("writes observed: got %d, want at least 2 (the bulk and the duplicate) in %+v", writes, seen)
+	if writes < 4 {
+		t.Errorf("writes observed: got %d, want at least 4 (the bulk, the duplicate, the update and the delete) in %+v", writes, seen)
 	}
 }
