@@ -179,4 +179,3 @@ fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzCreateFeedback$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseMetadataFilter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./server -run '^$$' -fuzz '^FuzzFastPath$$' -fuzztime $(FUZZTIME)

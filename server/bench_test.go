@@ -58,9 +58,9 @@ func (discardWrites) UpsertTokenFeedback(_ context.Context, _ string, f *store.F
 
 // BenchmarkCreateFeedbackHTTP is BenchmarkCreateFeedback without the
 // store: what a write costs between Echo receiving the request and the
-// store call, and writing the answer, for each way a body takes: a plain
-// object (the fast path), the index-keyed object Portkey's Node SDK sends
-// and a token submission (the full validator). Its allocations per
+// store call, and writing the answer, for each form of body: a plain
+// object, the index-keyed object Portkey's Node SDK sends and a token
+// submission. Its allocations per
 // request are a steadier figure than time on a busy machine:
 //
 //	go test ./server -run '^$' -bench CreateFeedbackHTTP -benchmem

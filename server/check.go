@@ -25,8 +25,7 @@ func (e *FeedbackError) Error() string {
 }
 
 // builtIn is what CheckFeedback checks by: the built-in spec's
-// FeedbackRequest schema as a request body, and the rules the server
-// reads from the spec.
+// FeedbackRequest schema as a request body, and its metadata limits.
 var builtIn = sync.OnceValues(func() (checker, error) {
 	_, spec, err := contract(nil)
 	if err != nil {
@@ -36,21 +35,20 @@ var builtIn = sync.OnceValues(func() (checker, error) {
 	if ref == nil || ref.Value == nil {
 		return checker{}, errors.New("the spec has no FeedbackRequest schema")
 	}
-	r, err := loadRules(spec)
+	l, err := loadMetadataLimits(spec)
 	body := &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(ref)}
-	return checker{body: body, rules: r}, err
+	return checker{body: body, limits: l}, err
 })
 
 type checker struct {
-	body  *openapi3.RequestBodyRef
-	rules rules
+	body   *openapi3.RequestBodyRef
+	limits metadataLimits
 }
 
 // CheckFeedback decodes one feedback item, the JSON object of a
 // FeedbackRequest (other members are ignored, as the API ignores them), and
 // checks it by exactly the rules POST /v1/feedback applies to each item,
-// the same way: the fast path's decoder when it is sure, else the request
-// validator's openapi3filter check (validateBody) of the built-in spec's
+// the same way: the request validator's openapi3filter check (validateBody) of the built-in spec's
 // FeedbackRequest, and its x-metadata-limits. feedbackd import uses it, so
 // no imported row is one the API would have refused.
 func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
@@ -61,24 +59,17 @@ func CheckFeedback(raw []byte) (gen.FeedbackRequest, error) {
 	if err != nil {
 		return gen.FeedbackRequest{}, err
 	}
-	var it gen.FeedbackRequest
-	ok := c.rules.fast != nil
-	if ok {
-		it, ok = c.rules.fast.item(raw)
+	v, err := validateBody(context.Background(), c.body, raw)
+	if err != nil {
+		return gen.FeedbackRequest{}, feedbackError(err)
 	}
-	if !ok {
-		v, err := validateBody(context.Background(), c.body, raw)
-		if err != nil {
-			return gen.FeedbackRequest{}, feedbackError(err)
-		}
-		items, err := bindItems([]any{v})
-		if err != nil {
-			return gen.FeedbackRequest{}, err
-		}
-		it = items[0]
+	items, err := bindItems([]any{v})
+	if err != nil {
+		return gen.FeedbackRequest{}, err
 	}
+	it := items[0]
 	if it.Metadata != nil {
-		if fe := c.rules.meta.check([]string{"metadata"}, *it.Metadata); fe != nil {
+		if fe := c.limits.check([]string{"metadata"}, *it.Metadata); fe != nil {
 			return gen.FeedbackRequest{}, &FeedbackError{Path: fe.Path, Message: fe.Message}
 		}
 	}

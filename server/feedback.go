@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,55 +40,13 @@ func (s *Server) CreateFeedback(context.Context, gen.CreateFeedbackRequestObject
 }
 
 // createItems records the feedback of a validated body, one or an atomic
-// bulk, and writes the answer the generated code would write
-// (TestFastAnswerIsTheGeneratedOne).
+// bulk, and answers as the generated handler would.
 func (s *Server) createItems(c echo.Context, d *feedbackBody) error {
 	ids, err := s.createFeedback(c.Request().Context(), d.items, d.bulk)
 	if err != nil {
 		return err
 	}
-	return writeCreated(c.Response(), ids)
-}
-
-// createdTail ends CreateFeedback's answer after its ids, as the generated
-// code's json.Encoder writes it (members in field order, a final newline).
-var createdTail = func() []byte {
-	msg, _ := json.Marshal(createdMessage) // a string always marshals
-	return []byte(`],"message":` + string(msg) + `,"status":"` + string(gen.Success) + `"}` + "\n")
-}()
-
-// writeCreated writes CreateFeedback's 200 answer with ids.
-func writeCreated(w http.ResponseWriter, ids []openapi_types.UUID) error {
-	b := make([]byte, 0, len(`{"feedback_ids":[`)+len(ids)*39+len(createdTail))
-	b = append(b, `{"feedback_ids":[`...)
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = appendUUID(b, id)
-		b = append(b, '"')
-	}
-	b = append(b, createdTail...)
-	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(b)
-	return err
-}
-
-// appendUUID appends id in its canonical text form.
-func appendUUID(b []byte, id openapi_types.UUID) []byte {
-	var s [36]byte
-	hex.Encode(s[0:8], id[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], id[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], id[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], id[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], id[10:])
-	return append(b, s[:]...)
+	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted(createdMessage, ids...)}.VisitCreateFeedbackResponse(c.Response())
 }
 
 // createFeedback stores the items of a validated body and returns their
@@ -106,7 +63,7 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 			path = []string{strconv.Itoa(i), "metadata"}
 		}
 		var fe *gen.FieldError
-		if metas[i], fe = s.rules.meta.encode(path, *it.Metadata); fe != nil {
+		if metas[i], fe = s.limits.encode(path, *it.Metadata); fe != nil {
 			return nil, metadataError(fe)
 		}
 	}
@@ -224,7 +181,7 @@ func (s *Server) UpdateFeedbackByPost(ctx context.Context, req gen.UpdateFeedbac
 func (s *Server) update(ctx context.Context, id openapi_types.UUID, body *gen.FeedbackUpdate) error {
 	u := store.Update{Value: body.Value, Weight: body.Weight, UpdatedAt: s.clock()}
 	if body.Metadata != nil {
-		if fe := s.rules.meta.check([]string{"metadata"}, *body.Metadata); fe != nil {
+		if fe := s.limits.check([]string{"metadata"}, *body.Metadata); fe != nil {
 			return metadataError(fe)
 		}
 		u.Metadata, u.MetadataSet = *body.Metadata, true

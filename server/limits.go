@@ -1,19 +1,60 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/feedbackd/feedbackd/gen"
 )
 
 // The metadata limits beyond what the spec's schema can say, read from its
-// x-metadata-limits (rules.go): nesting, key and string lengths, total
-// size. They keep one feedback from costing the store, the indexes and
-// every later reader more than a feedback should.
+// x-metadata-limits when the server starts, so that an edited and
+// regenerated spec is what the server enforces, with no Go constant
+// repeating it: nesting, key and string lengths, total size. They keep one
+// feedback from costing the store, the indexes and every later reader more
+// than a feedback should.
+
+// metadataLimits are the Metadata schema's x-metadata-limits; 0 is no
+// limit.
+type metadataLimits struct {
+	MaxDepth        int `json:"maxDepth"`
+	MaxKeyLength    int `json:"maxKeyLength"`
+	MaxStringLength int `json:"maxStringLength"`
+	MaxBytes        int `json:"maxBytes"`
+}
+
+// loadMetadataLimits reads x-metadata-limits, refusing a member it does
+// not know: a misspelt limit must not silently be no limit.
+func loadMetadataLimits(doc *openapi3.T) (metadataLimits, error) {
+	var l metadataLimits
+	ref := doc.Components.Schemas["Metadata"]
+	if ref == nil || ref.Value == nil {
+		return l, nil
+	}
+	raw, ok := ref.Value.Extensions["x-metadata-limits"]
+	if !ok {
+		return l, nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return l, fmt.Errorf("server: x-metadata-limits: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return l, fmt.Errorf("server: x-metadata-limits: %w", err)
+	}
+	if l.MaxDepth < 0 || l.MaxKeyLength < 0 || l.MaxStringLength < 0 || l.MaxBytes < 0 {
+		return l, fmt.Errorf("server: x-metadata-limits: a limit is negative: %+v", l)
+	}
+	return l, nil
+}
 
 // check returns a field error for metadata over a limit, with path the
 // JSON pointer of the metadata object in the request body.

@@ -53,7 +53,7 @@ func TestLogFiltersMisuseFailsAtStartup(t *testing.T) {
 				t.Fatal(err)
 			}
 			spec.Paths.Find("/analytics/graphs/feedbacks").Get.Extensions[logFiltersExtension] = tc.value
-			_, err = requestValidator(spec, nil, nil)
+			_, err = requestValidator(spec, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error saying %q", err, tc.want)
 			}

@@ -7,8 +7,8 @@
 //	-> idempotency (writes with an Idempotency-Key)
 //	-> kin-openapi validation against openapi.yaml (embedded), which
 //	   decodes the body once; the strict handler binds that value
-//	   (validatedBinder). POST /v1/feedback's items, from it or from the
-//	   fast path, go straight to createItems.
+//	   (validatedBinder). POST /v1/feedback's items go straight to
+//	   createItems.
 //	-> strict handler -> store -> typed response
 //
 // Every error leaves through one place, the Echo HTTPErrorHandler, as the
@@ -85,8 +85,8 @@ type Server struct {
 	now       func() time.Time
 	sealer    *token.Sealer
 	publicURL string
-	// rules are the request rules read from the spec (rules.go).
-	rules rules
+	// limits are the spec's metadata limits (limits.go).
+	limits metadataLimits
 	// apiBase is the path the versioned API lives under (/v1), from the spec.
 	apiBase  string
 	inflight inflight
@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := loadRules(spec)
+	limits, err := loadMetadataLimits(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	}
 	s := &Server{
 		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
-		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), rules: rules,
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), limits: limits,
 		inflight: inflight{keys: map[string]struct{}{}},
 	}
 	go s.purgeIdempotency(ctx)
@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		}),
 	)
 
-	validate, err := requestValidator(spec, s.rules.fast, s.createItems)
+	validate, err := requestValidator(spec, s.createItems)
 	if err != nil {
 		return nil, err
 	}

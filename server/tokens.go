@@ -36,7 +36,7 @@ func (s *Server) CreateFeedbackToken(ctx context.Context, req gen.CreateFeedback
 		ExpiresAt: s.clock().Add(lifetime),
 	}
 	if req.Body.Metadata != nil {
-		if fe := s.rules.meta.check([]string{"metadata"}, *req.Body.Metadata); fe != nil {
+		if fe := s.limits.check([]string{"metadata"}, *req.Body.Metadata); fe != nil {
 			return nil, metadataError(fe)
 		}
 		claims.Metadata = *req.Body.Metadata
@@ -67,7 +67,7 @@ func (s *Server) SubmitFeedbackWithToken(ctx context.Context, req gen.SubmitFeed
 	claims := principalOf(ctx).token
 	meta := map[string]any{}
 	if req.Body.Metadata != nil {
-		if fe := s.rules.meta.check([]string{"metadata"}, *req.Body.Metadata); fe != nil {
+		if fe := s.limits.check([]string{"metadata"}, *req.Body.Metadata); fe != nil {
 			return nil, metadataError(fe)
 		}
 		maps.Copy(meta, *req.Body.Metadata)

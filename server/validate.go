@@ -63,13 +63,12 @@ var validationOptions = sync.OnceValue(func() *openapi3filter.Options {
 // no longer say whether a parameter or the body failed, nor which item.
 //
 // A FeedbackInput body (POST /v1/feedback) is handed to create, in place
-// of the rest of the chain, as the items it holds: the fast path's when it
-// decodes the body, else the validated value's. The generated handler
+// of the rest of the chain, as the items of the validated value. The generated handler
 // would receive it as raw JSON (a oneOf) to decode once more.
 //
 // A query parameter the operation does not declare is refused before
 // either path (declaredQuery): kin-openapi would ignore it.
-func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Context, *feedbackBody) error) (echo.MiddlewareFunc, error) {
+func requestValidator(spec *openapi3.T, create func(echo.Context, *feedbackBody) error) (echo.MiddlewareFunc, error) {
 	if len(spec.Servers) == 0 || strings.Contains(spec.Servers[0].URL, "://") {
 		// An absolute server URL makes the router match hosts, and every
 		// request 404s; the spec must name its base path only.
@@ -79,15 +78,14 @@ func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Conte
 	if err != nil {
 		return nil, fmt.Errorf("server: route the spec: %w", err)
 	}
-	// fastRoutes are the Echo routes ("METHOD path") whose body is a
-	// FeedbackInput: there the fast path is tried before the spec's
-	// router is asked for the route, which a fast body does not need.
-	fastRoutes := map[string]bool{}
+	// inputRoutes are the Echo routes ("METHOD path") whose body is a
+	// FeedbackInput.
+	inputRoutes := map[string]bool{}
 	base := strings.TrimSuffix(spec.Servers[0].URL, "/")
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			if takesFeedbackInput(op) {
-				fastRoutes[method+" "+base+echoPath(path)] = true
+				inputRoutes[method+" "+base+echoPath(path)] = true
 			}
 		}
 	}
@@ -99,7 +97,7 @@ func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Conte
 		return func(c echo.Context) error {
 			req := c.Request()
 			// Parameters the spec does not declare are refused first, on
-			// every operation, before the fast path can skip the rest.
+			// every operation.
 			if req.URL.RawQuery != "" {
 				d := queries[req.Method+" "+c.Path()]
 				if d == nil {
@@ -107,13 +105,6 @@ func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Conte
 				}
 				if err := d.refuseUndeclared(req.URL.RawQuery); err != nil {
 					return err
-				}
-			}
-			if fastRoutes[req.Method+" "+c.Path()] && fastEligible(req) {
-				if body, ok := c.Get(rawBodyKey).([]byte); ok {
-					if d, ok := fastDecode(rules, body); ok {
-						return create(c, d)
-					}
 				}
 			}
 			route, params, err := router.FindRoute(req)
@@ -132,7 +123,7 @@ func requestValidator(spec *openapi3.T, rules *fastRules, create func(echo.Conte
 				return validationError(err)
 			}
 			v := validatedValue(req, route.Operation.RequestBody)
-			if fastRoutes[req.Method+" "+c.Path()] {
+			if inputRoutes[req.Method+" "+c.Path()] {
 				d, err := feedbackBodyOf(v)
 				if err != nil {
 					return err
@@ -176,26 +167,13 @@ func validatedValue(req *http.Request, rb *openapi3.RequestBodyRef) any {
 }
 
 // takesFeedbackInput says whether an operation's body is the spec's
-// FeedbackInput, the body the fast path decodes.
+// FeedbackInput, whose items go straight to create.
 func takesFeedbackInput(op *openapi3.Operation) bool {
 	if op.RequestBody == nil || op.RequestBody.Value == nil {
 		return false
 	}
 	mt := op.RequestBody.Value.Content.Get(echo.MIMEApplicationJSON)
 	return mt != nil && mt.Schema != nil && mt.Schema.Ref == "#/components/schemas/FeedbackInput"
-}
-
-// fastEligible says whether the request's other parts (content type, the
-// Idempotency-Key header) are certainly valid, so that only its body is
-// left for the fast path to check.
-func fastEligible(req *http.Request) bool {
-	if mt, err := mediaType(req); err != nil || mt != echo.MIMEApplicationJSON {
-		return false
-	}
-	if k := req.Header.Values("Idempotency-Key"); len(k) > 1 || (len(k) == 1 && (k[0] == "" || utf8.RuneCountInString(k[0]) > 255)) {
-		return false
-	}
-	return true
 }
 
 // integralNumbers rewrites, in the validated value, every number the

@@ -483,8 +483,7 @@ func testBadInputIsRejectedAndStoresNothing(t *testing.T, b backend) {
 }
 
 // A query parameter an operation does not declare is refused, naming it,
-// on every operation of the versioned API (the fast path for POST
-// /v1/feedback too); Portkey's analytics filters over request logs are
+// on every operation of the versioned API; Portkey's analytics filters over request logs are
 // refused saying that feedbackd has none; workspace_slug, declared, is
 // accepted and ignored.
 func testUndeclaredQueryParametersAreRefused(t *testing.T, b backend) {
@@ -518,9 +517,9 @@ func testUndeclaredQueryParametersAreRefused(t *testing.T, b backend) {
 		{"several, sorted, beside a declared one", "GET", "/v1/feedback?trace_id=kept&tarce_id=x&Limit=2", key, ``, 400,
 			`unknown query parameters "Limit", "tarce_id"`, []string{"Limit", "tarce_id"}},
 		{"an empty name", "GET", "/v1/feedback?=x", key, ``, 400, `unknown query parameter ""`, []string{""}},
-		{"create, fast path", "POST", "/v1/feedback?foo=1", jsonKey, `{"trace_id":"a","value":1}`, 400,
+		{"create", "POST", "/v1/feedback?foo=1", jsonKey, `{"trace_id":"a","value":1}`, 400,
 			`unknown query parameter "foo"`, []string{"foo"}},
-		{"bulk create, fast path", "POST", "/v1/feedback?foo=1", jsonKey, `[{"trace_id":"a","value":1}]`, 400, "", []string{"foo"}},
+		{"bulk create", "POST", "/v1/feedback?foo=1", jsonKey, `[{"trace_id":"a","value":1}]`, 400, "", []string{"foo"}},
 		{"create, index-keyed body (full path)", "POST", "/v1/feedback?foo=1", jsonKey, `{"0":{"traceID":"a","value":1}}`, 400, "", []string{"foo"}},
 		{"update named like a body member", "PUT", "/v1/feedback/" + id.String() + "?value=5", jsonKey, `{"value":2}`, 400, "", []string{"value"}},
 		{"update by POST", "POST", "/v1/feedback/" + id.String() + "?x=1", jsonKey, `{"value":2}`, 400, "", []string{"x"}},
