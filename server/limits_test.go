@@ -1,16 +1,19 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/feedbackd/feedbackd"
+	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
 // editSpec returns the built-in spec with from replaced by to, where from
@@ -46,6 +49,29 @@ func join(edits ...[]string) []string {
 		out = append(out, e...)
 	}
 	return out
+}
+
+// A spec whose default or example breaks its own schema is refused when
+// the server starts, naming the value: with a weight default of 1 over a
+// maximum of 0.5, every body that leaves the weight out would be refused.
+func TestASpecBreakingItsOwnRulesIsRefused(t *testing.T) {
+	weight := "      minimum: 0\n      maximum: 1\n      nullable: true\n      default: 1\n      example: 1\n"
+	for name, edit := range map[string][]string{
+		"default": {weight, strings.Replace(weight, "maximum: 1", "maximum: 1\n      exclusiveMaximum: true", 1)},
+		"example": {"      maxLength: 256\n      example: support-chat-8f3a2c91\n", "      maxLength: 8\n      example: support-chat-8f3a2c91\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "feedbackd.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			_, err = New(context.Background(), Config{Store: st, Spec: editSpec(t, edit...)})
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("New: %v, want a refusal naming the %s", err, name)
+			}
+		})
+	}
 }
 
 // A server built from an edited spec enforces the edited rules on every
