@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
@@ -31,13 +32,12 @@ func floorDiv(x, d string) string {
 // FeedbackCells implements store.Store: the whole slots of the range from
 // the rollups when they answer the query (rollup.PlanGraph), the rest from
 // the rows, in one snapshot.
-func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) (_ []store.Cell, err error) {
-	defer classify(&err)
+func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	var cells []store.Cell
-	err = s.inSnapshot(ctx, func(tx pgx.Tx) (err error) {
+	err := s.inSnapshot(ctx, func(tx pgx.Tx) (err error) {
 		plan := rollup.PlanGraph(q)
 		cells, err = plan.Cells(func(from, to int64, cells rollup.Cells) error {
 			c := &conditions{}
@@ -62,14 +62,15 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("feedback cells: %w", translate(err))
+		return nil, fmt.Errorf("feedback cells: %w", err)
 	}
 	return cells, nil
 }
 
-// inSnapshot runs fn in a read-only transaction that sees one snapshot.
+// inSnapshot runs fn in a read-only transaction that sees one snapshot,
+// and classifies its error.
 func (s *Store) inSnapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+	return classify(pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn))
 }
 
 // customPlan has PostgreSQL plan a query over feedback rows for its own
@@ -82,7 +83,7 @@ func customPlan(args []any) []any {
 
 func addCells(rows pgx.Rows, err error, cells rollup.Cells) error {
 	if err != nil {
-		return fmt.Errorf("feedback cells: %w", translate(err))
+		return fmt.Errorf("feedback cells: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -156,14 +157,14 @@ func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any
 
 // MetadataGroups implements store.Store: from group slots when they answer
 // the query (rollup.PlanGroups), else from the rows.
-func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) (_ []store.Group, _ int, err error) {
-	defer classify(&err)
+func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
 	var (
 		groups []store.Group
 		total  int
+		err    error
 	)
 	if plan, ok := rollup.PlanGroups(key, q); ok {
 		err = s.inSnapshot(ctx, func(tx pgx.Tx) error {
@@ -171,10 +172,13 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 			return err
 		})
 	} else {
-		groups, total, err = s.groupsFromRows(ctx, workspaceID, key, q, offset, limit)
+		groups, err = view(s, func(pool *pgxpool.Pool) (groups []store.Group, err error) {
+			groups, total, err = groupsFromRows(ctx, pool, workspaceID, key, q, offset, limit)
+			return groups, err
+		})
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("metadata groups: %w", translate(err))
+		return nil, 0, fmt.Errorf("metadata groups: %w", err)
 	}
 	return groups, total, nil
 }
@@ -219,7 +223,7 @@ func addTallies(rows pgx.Rows, err error, tallies rollup.Tallies) error {
 // groupsFromRows answers groups from the rows q selects. A row of a
 // special key says itself whether it is its trace's first with its value;
 // for any other key the trace's earlier rows are looked up.
-func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	c := &conditions{}
 	var group, first string
 	if col, special := specialColumns[key]; special {
@@ -236,7 +240,7 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM feedback WHERE ` + c.where()
 	args := c.args
 	lim, off := c.arg(limit), c.arg(offset)
-	rows, err := s.pool.Query(ctx, `SELECT g, count(*) FILTER (WHERE first) AS r, avg(vw), max(created_at), count(*) OVER ()
+	rows, err := pool.Query(ctx, `SELECT g, count(*) FILTER (WHERE first) AS r, avg(vw), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) x WHERE g IS NOT NULL
 		GROUP BY g ORDER BY r DESC, g COLLATE "C" LIMIT `+lim+` OFFSET `+off, customPlan(c.args)...)
 	if err != nil {
@@ -260,7 +264,7 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 	}
 	if len(groups) == 0 && offset > 0 {
 		// Past the last page: the count still says how many there are.
-		if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, customPlan(args)...).Scan(&total); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) x WHERE g IS NOT NULL`, customPlan(args)...).Scan(&total); err != nil {
 			return nil, 0, err
 		}
 	}

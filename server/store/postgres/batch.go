@@ -115,7 +115,7 @@ func (s *Store) createBatch(batch []*createOp) {
 	}
 	// The shared statement must not end because one of its callers left.
 	err := s.createTogether(context.Background(), live)
-	if classify(&err); err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
+	if err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
 		// Written, or the database gone: every op has the same outcome,
 		// and running each alone would only ask the missing database
 		// again once per op.

@@ -8,15 +8,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
 // EnsureWorkspace implements store.Store.
-func (s *Store) EnsureWorkspace(ctx context.Context, name string) (_ *store.Workspace, err error) {
-	defer classify(&err)
+func (s *Store) EnsureWorkspace(ctx context.Context, name string) (*store.Workspace, error) {
 	var w store.Workspace
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return err
@@ -36,8 +36,7 @@ func (s *Store) EnsureWorkspace(ctx context.Context, name string) (_ *store.Work
 }
 
 // CreateAPIKey implements store.Store.
-func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) (err error) {
-	defer classify(&err)
+func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, workspace_id, name, hash, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, k.ID, k.WorkspaceID, k.Name, k.Hash, k.CreatedAt, k.ExpiresAt)
@@ -48,25 +47,26 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) (err error) {
 const keyColumns = `k.id::text, k.workspace_id::text, w.name, k.name, k.hash, k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
 
 // APIKeyByHash implements store.Store.
-func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (_ *store.APIKey, err error) {
-	defer classify(&err)
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = $1`, hash))
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
+	return view(s, func(pool *pgxpool.Pool) (*store.APIKey, error) {
+		return scanKey(pool.QueryRow(ctx, `SELECT `+keyColumns+`
+			FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = $1`, hash))
+	})
 }
 
 // APIKeyByID implements store.Store.
-func (s *Store) APIKeyByID(ctx context.Context, id string) (_ *store.APIKey, err error) {
-	defer classify(&err)
+func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, store.Errorf(store.ENOTFOUND, "api key not found")
 	}
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = $1`, id))
+	return view(s, func(pool *pgxpool.Pool) (*store.APIKey, error) {
+		return scanKey(pool.QueryRow(ctx, `SELECT `+keyColumns+`
+			FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = $1`, id))
+	})
 }
 
 // TouchAPIKey implements store.Store.
-func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) (err error) {
-	defer classify(&err)
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
 	}
@@ -77,28 +77,28 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) (err e
 }
 
 // ListAPIKeys implements store.Store.
-func (s *Store) ListAPIKeys(ctx context.Context) (_ []*store.APIKey, err error) {
-	defer classify(&err)
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	defer rows.Close()
-	var keys []*store.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
+func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
+	return view(s, func(pool *pgxpool.Pool) ([]*store.APIKey, error) {
+		rows, err := pool.Query(ctx, `SELECT `+keyColumns+`
+			FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list keys: %w", err)
 		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+		defer rows.Close()
+		var keys []*store.APIKey
+		for rows.Next() {
+			k, err := scanKey(rows)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		return keys, rows.Err()
+	})
 }
 
 // RevokeAPIKey implements store.Store.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (err error) {
-	defer classify(&err)
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return store.Errorf(store.ENOTFOUND, "api key %s not found", id)
 	}
@@ -109,20 +109,19 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (err 
 }
 
 // CountAPIKeys implements store.Store.
-func (s *Store) CountAPIKeys(ctx context.Context) (_ int, err error) {
-	defer classify(&err)
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count keys: %w", err)
-	}
-	return n, nil
+func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
+	return view(s, func(pool *pgxpool.Pool) (n int, err error) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count keys: %w", err)
+		}
+		return n, nil
+	})
 }
 
 // Secret implements store.Store.
-func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) (_ []byte, err error) {
-	defer classify(&err)
+func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
 	var value []byte
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, generate(), time.Now()); err != nil {
 			return err

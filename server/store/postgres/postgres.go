@@ -16,14 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,9 +151,8 @@ func Migrate(ctx context.Context, url string) error {
 }
 
 // Ping implements store.Store.
-func (s *Store) Ping(ctx context.Context) (err error) {
-	defer classify(&err)
-	return s.pool.Ping(ctx)
+func (s *Store) Ping(ctx context.Context) error {
+	return classify(s.pool.Ping(ctx))
 }
 
 // Close implements store.Store. It writes the small writes already queued
@@ -170,31 +165,25 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// inTx runs fn in one transaction, committed when fn returns nil.
+// inTx runs fn in one transaction, committed when fn returns nil, and
+// classifies its error: every write leaves the store through here.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return translate(fn(tx)) })
+	return classify(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
-// translate maps driver errors to the shared store error codes.
-func translate(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505": // unique_violation
-			return store.Errorf(store.ECONFLICT, "already exists")
-		case "22P02": // invalid_text_representation: a malformed uuid
-			return store.Errorf(store.ENOTFOUND, "not found")
-		}
-	}
-	return err
+// view runs fn, a read, on the pool and classifies its error: reads of
+// one statement leave the store through here, reads of several through
+// inSnapshot.
+func view[T any](s *Store, fn func(pool *pgxpool.Pool) (T, error)) (T, error) {
+	v, err := fn(s.pool)
+	return v, classify(err)
 }
 
 const feedbackColumns = `id::text, workspace_id::text, trace_id, value, weight, metadata, created_at, updated_at`
 
 // CreateFeedback implements store.Store. A write of few rows shares its
 // transaction with the other writes waiting at the time (batch.go).
-func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (err error) {
-	defer classify(&err)
+func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
 	for _, f := range fs {
 		meta, err := f.EncodedMetadata()
 		if err != nil {
@@ -266,31 +255,32 @@ func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
 }
 
 // IdempotentResult implements store.Store.
-func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (_ *store.IdempotentResult, err error) {
-	defer classify(&err)
-	var r store.IdempotentResult
-	err = s.pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
-		scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("idempotent result: %w", err)
-	}
-	r.CreatedAt = r.CreatedAt.UTC()
-	return &r, nil
+func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
+	return view(s, func(pool *pgxpool.Pool) (*store.IdempotentResult, error) {
+		var r store.IdempotentResult
+		err := pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
+			scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("idempotent result: %w", err)
+		}
+		r.CreatedAt = r.CreatedAt.UTC()
+		return &r, nil
+	})
 }
 
 // PurgeIdempotency implements store.Store.
-func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (err error) {
-	defer classify(&err)
-	_, err = s.pool.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before)
-	return err
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, before)
+		return err
+	})
 }
 
 // UpsertTokenFeedback implements store.Store.
-func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (_ *store.Feedback, err error) {
-	defer classify(&err)
+func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *store.Feedback, idem *store.Idempotency) (*store.Feedback, error) {
 	meta, err := f.EncodedMetadata()
 	if err != nil {
 		return nil, err
@@ -306,21 +296,19 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 }
 
 // GetFeedback implements store.Store.
-func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (_ *store.Feedback, err error) {
-	defer classify(&err)
-	row := s.pool.QueryRow(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
-	f, err := scanFeedback(row)
-	return f, translate(err)
+func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
+	return view(s, func(pool *pgxpool.Pool) (*store.Feedback, error) {
+		return scanFeedback(pool.QueryRow(ctx, `SELECT `+feedbackColumns+` FROM feedback WHERE workspace_id = $1 AND id = $2`, workspaceID, id))
+	})
 }
 
 // UpdateFeedback implements store.Store. Concurrent updates of one
 // feedback, from several replicas, run one after the other (they lock its
 // trace) and end in one of them, whole (last write wins), never a mix.
-func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (_ *store.Feedback, err error) {
-	defer classify(&err)
+func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var out *store.Feedback
 	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
-	err = s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
+	err := s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
 		out, err = rollup.Update(ctx, w, workspaceID, id, u, d)
 		return err
 	}, extra, check)
@@ -328,8 +316,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 }
 
 // DeleteFeedback implements store.Store.
-func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err error) {
-	defer classify(&err)
+func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) error {
 	return s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) error {
 		return rollup.Delete(ctx, w, workspaceID, id, d)
 	}, nil, nil)
@@ -343,8 +330,7 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) (err
 // and stops with the page; the planner, which keeps
 // statistics, takes a trace's or a special key's index when those find
 // fewer rows.
-func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (_ *store.Page, err error) {
-	defer classify(&err)
+func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -359,27 +345,29 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	// it guesses a range holds a few rows, so it fetches them all through
 	// bitmaps and sorts them, where walking the index would stop with the
 	// page.
-	rows, err := s.pool.Query(ctx, query, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("list feedback: %w", translate(err))
-	}
-	defer rows.Close()
-	page := &store.Page{}
-	for rows.Next() {
-		fb, err := scanFeedback(rows)
+	return view(s, func(pool *pgxpool.Pool) (*store.Page, error) {
+		rows, err := pool.Query(ctx, query, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list feedback: %w", err)
 		}
-		page.Items = append(page.Items, fb)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list feedback: %w", translate(err))
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.HasMore = true
-	}
-	return page, nil
+		defer rows.Close()
+		page := &store.Page{}
+		for rows.Next() {
+			fb, err := scanFeedback(rows)
+			if err != nil {
+				return nil, err
+			}
+			page.Items = append(page.Items, fb)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list feedback: %w", err)
+		}
+		if len(page.Items) > limit {
+			page.Items = page.Items[:limit]
+			page.HasMore = true
+		}
+		return page, nil
+	})
 }
 
 // listQuery is the statement of a listing page of at most n rows.
@@ -447,7 +435,7 @@ func scanFeedbackWith(row pgx.Row, extra ...any) (*store.Feedback, error) {
 		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("scan feedback: %w", translate(err))
+		return nil, fmt.Errorf("scan feedback: %w", err)
 	}
 	f.Value = int(value)
 	if f.Metadata, err = store.DecodeMetadata(meta); err != nil {
@@ -468,35 +456,4 @@ func affectedOne(tag pgconn.CommandTag, err error, format string, args ...any) e
 		return store.Errorf(store.ENOTFOUND, format, args...)
 	}
 	return nil
-}
-
-// classify maps, at the store's edge, what says the database cannot be
-// reached to EUNAVAILABLE and a full disk to EFULL; every exported method
-// defers it. Unavailable: no connection could be made (refused, timed out,
-// a server starting up or shutting down: 57P03), the connection broke
-// (closed, reset, EOF), or the server ended it (class 08, 57P01 admin
-// shutdown, 57P02 crash shutdown), or it is out of connections (53300).
-func classify(err *error) {
-	if *err == nil || store.ErrorCode(*err) != store.EINTERNAL {
-		return
-	}
-	var pe *pgconn.PgError
-	if errors.As(*err, &pe) {
-		switch {
-		case pe.Code == "53100": // disk_full
-			*err = store.Full(*err)
-		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
-			*err = store.Unavailable(*err)
-		}
-		return
-	}
-	var (
-		ce *pgconn.ConnectError
-		ne net.Error
-	)
-	if errors.As(*err, &ce) || errors.As(*err, &ne) || errors.Is(*err, pgconn.ErrConnClosed) ||
-		errors.Is(*err, io.EOF) || errors.Is(*err, io.ErrUnexpectedEOF) || errors.Is(*err, syscall.ECONNRESET) ||
-		errors.Is(*err, syscall.ECONNREFUSED) || errors.Is(*err, syscall.EPIPE) || errors.Is(*err, net.ErrClosed) {
-		*err = store.Unavailable(*err)
-	}
 }

@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	neturl "net/url"
+	"os"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres"
@@ -52,4 +57,47 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 	if _, err := s.EnsureWorkspace(context.Background(), "w"); err != nil {
 		t.Errorf("migrated schema unusable: %v", err)
 	}
+}
+
+// Every method, read or write, answers EUNAVAILABLE (503, retry later)
+// while the database refuses connections and has ended the store's: the
+// store classifies what every method meets, not only some.
+func TestEveryMethodIsUnavailableWhileTheDatabaseIsGone(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ws, err := s.EnsureWorkspace(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	admin, err := pgx.Connect(ctx, os.Getenv("FEEDBACKD_TEST_POSTGRES_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := pgx.Identifier{strings.TrimPrefix(must(neturl.Parse(url)).Path, "/")}
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name.Sanitize()+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range append(storetest.Reads(ws.ID), storetest.Writes(ws.ID)...) {
+		if err := c.Do(ctx, s); store.ErrorCode(err) != store.EUNAVAILABLE {
+			t.Errorf("%s while the database is gone: got %v (%s), want %s", c.Method, err, store.ErrorCode(err), store.EUNAVAILABLE)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

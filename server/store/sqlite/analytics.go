@@ -39,7 +39,11 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	tx, err := s.read.BeginTx(ctx, nil)
+	return view(s, func(db *sql.DB) ([]store.Cell, error) { return feedbackCells(ctx, db, workspaceID, q) })
+}
+
+func feedbackCells(ctx context.Context, db *sql.DB, workspaceID string, q store.AnalyticsQuery) ([]store.Cell, error) {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("feedback cells: %w", err)
 	}
@@ -139,22 +143,29 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	if q.To.Before(q.From) {
 		return nil, 0, store.Errorf(store.EINVALID, "the range ends before it starts")
 	}
-	if plan, ok := rollup.PlanGroups(key, q); ok {
-		groups, total, err := s.groupsFromSlots(ctx, workspaceID, key, q, plan, offset, limit)
-		if err != nil {
-			return nil, 0, fmt.Errorf("metadata groups: %w", err)
+	var total int
+	groups, err := view(s, func(db *sql.DB) (groups []store.Group, err error) {
+		if plan, ok := rollup.PlanGroups(key, q); ok {
+			if groups, total, err = groupsFromSlots(ctx, db, workspaceID, key, q, plan, offset, limit); err != nil {
+				return nil, fmt.Errorf("metadata groups: %w", err)
+			}
+			return groups, nil
 		}
-		return groups, total, nil
+		groups, total, err = groupsFromRows(ctx, db, workspaceID, key, q, offset, limit)
+		return groups, err
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return s.groupsFromRows(ctx, workspaceID, key, q, offset, limit)
+	return groups, total, nil
 }
 
 // groupsFromSlots answers groups by a rollup.GroupKeys key in one
 // snapshot: whole slots from group_slots, the partial ones at the range's
 // ends from the rows, and each listed group's last feedback from the key's
 // index.
-func (s *Store) groupsFromSlots(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
-	tx, err := s.read.BeginTx(ctx, nil)
+func groupsFromSlots(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -196,7 +207,7 @@ func addTallies(rows *sql.Rows, err error, tallies rollup.Tallies) error {
 // groupsFromRows answers groups from the rows q selects. A row of a
 // special key says itself whether it is its trace's first with its value;
 // for any other key the trace's earlier rows are looked up.
-func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
+func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
 	if err != nil {
 		return nil, 0, err
@@ -221,7 +232,7 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 		args = append(append(append(append([]any{}, gargs...), pargs...), gargs...), args...)
 	}
 	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM ` + from + ` WHERE ` + where
-	rows, err := s.read.QueryContext(ctx, `SELECT g, sum(first) AS r, avg(vw), max(created_at), count(*) OVER ()
+	rows, err := db.QueryContext(ctx, `SELECT g, sum(first) AS r, avg(vw), max(created_at), count(*) OVER ()
 		FROM (`+inner+`) WHERE g IS NOT NULL
 		GROUP BY g ORDER BY r DESC, g LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
@@ -248,7 +259,7 @@ func (s *Store) groupsFromRows(ctx context.Context, workspaceID, key string, q s
 	}
 	if len(groups) == 0 && offset > 0 {
 		// Past the last page: the count still says how many there are.
-		if err := s.read.QueryRowContext(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) WHERE g IS NOT NULL`, args...).Scan(&total); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT count(DISTINCT g) FROM (`+inner+`) WHERE g IS NOT NULL`, args...).Scan(&total); err != nil {
 			return nil, 0, fmt.Errorf("metadata groups: %w", err)
 		}
 	}

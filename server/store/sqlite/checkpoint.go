@@ -76,7 +76,7 @@ func (c *checkpointer) run(ctx context.Context) {
 			// round's to finish; the writer's restarts bound the WAL.
 			_, err := c.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 			switch {
-			case store.ErrorCode(translate(err)) == store.EFULL:
+			case store.ErrorCode(classify(err)) == store.EFULL:
 				_ = os.Remove(c.reserve)
 			case err == nil:
 				c.keepReserve()

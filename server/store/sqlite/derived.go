@@ -191,14 +191,14 @@ func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
 		if _, err := st.insertFeedback.ExecContext(ctx, r.ID, r.WorkspaceID, r.TraceID, r.Value, r.Weight, r.MetadataJSON,
 			micros(r.CreatedAt), micros(r.UpdatedAt), nullable(r.TokenID),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts); err != nil {
-			return translate(err)
+			return err
 		}
 	}
 	for _, r := range ws.Updates {
 		sp := r.Special()
 		if _, err := st.updateFeedback.ExecContext(ctx, r.Value, r.Weight, r.MetadataJSON, micros(r.UpdatedAt),
 			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts, r.ID); err != nil {
-			return translate(err)
+			return err
 		}
 	}
 	for _, r := range ws.Deletes {

@@ -117,7 +117,7 @@ func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotenc
 		return err
 	}
 	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
-	if store.ErrorCode(translate(err)) == store.ECONFLICT {
+	if store.ErrorCode(classify(err)) == store.ECONFLICT {
 		return store.ErrIdempotencyKeyUsed
 	}
 	return err
@@ -125,24 +125,26 @@ func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotenc
 
 // IdempotentResult implements store.Store.
 func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
-	var (
-		r       store.IdempotentResult
-		ids     string
-		created int64
-	)
-	err := s.read.QueryRowContext(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = ? AND key = ?`,
-		scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("idempotent result: %w", err)
-	}
-	if err := json.Unmarshal([]byte(ids), &r.IDs); err != nil {
-		return nil, fmt.Errorf("idempotent result: %w", err)
-	}
-	r.CreatedAt = time.UnixMicro(created).UTC()
-	return &r, nil
+	return view(s, func(db *sql.DB) (*store.IdempotentResult, error) {
+		var (
+			r       store.IdempotentResult
+			ids     string
+			created int64
+		)
+		err := db.QueryRowContext(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = ? AND key = ?`,
+			scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("idempotent result: %w", err)
+		}
+		if err := json.Unmarshal([]byte(ids), &r.IDs); err != nil {
+			return nil, fmt.Errorf("idempotent result: %w", err)
+		}
+		r.CreatedAt = time.UnixMicro(created).UTC()
+		return &r, nil
+	})
 }
 
 // PurgeIdempotency implements store.Store.
@@ -172,7 +174,9 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 
 // GetFeedback implements store.Store.
 func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
-	return scanFeedback(s.reads.feedbackByID.QueryRowContext(ctx, workspaceID, id))
+	return view(s, func(*sql.DB) (*store.Feedback, error) {
+		return scanFeedback(s.reads.feedbackByID.QueryRowContext(ctx, workspaceID, id))
+	})
 }
 
 // UpdateFeedback implements store.Store.
@@ -209,27 +213,29 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list feedback: %w", err)
-	}
-	defer rows.Close()
-	page := &store.Page{}
-	for rows.Next() {
-		fb, err := scanFeedback(rows)
+	return view(s, func(db *sql.DB) (*store.Page, error) {
+		rows, err := db.QueryContext(ctx, query, args...)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list feedback: %w", err)
 		}
-		page.Items = append(page.Items, fb)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list feedback: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.HasMore = true
-	}
-	return page, nil
+		defer rows.Close()
+		page := &store.Page{}
+		for rows.Next() {
+			fb, err := scanFeedback(rows)
+			if err != nil {
+				return nil, err
+			}
+			page.Items = append(page.Items, fb)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list feedback: %w", err)
+		}
+		if len(page.Items) > limit {
+			page.Items = page.Items[:limit]
+			page.HasMore = true
+		}
+		return page, nil
+	})
 }
 
 // listQuery is the statement of a listing page of at most n rows.

@@ -43,7 +43,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, workspace_id, name, hash, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, k.ID, k.WorkspaceID, k.Name, k.Hash, micros(k.CreatedAt), optMicros(k.ExpiresAt))
-		return translate(err)
+		return err
 	})
 }
 
@@ -81,12 +81,12 @@ func (r *readStatements) close() {
 
 // APIKeyByHash implements store.Store.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
-	return scanKey(s.reads.keyByHash.QueryRowContext(ctx, hash))
+	return view(s, func(*sql.DB) (*store.APIKey, error) { return scanKey(s.reads.keyByHash.QueryRowContext(ctx, hash)) })
 }
 
 // APIKeyByID implements store.Store.
 func (s *Store) APIKeyByID(ctx context.Context, id string) (*store.APIKey, error) {
-	return scanKey(s.reads.keyByID.QueryRowContext(ctx, id))
+	return view(s, func(*sql.DB) (*store.APIKey, error) { return scanKey(s.reads.keyByID.QueryRowContext(ctx, id)) })
 }
 
 // TouchAPIKey implements store.Store.
@@ -115,21 +115,23 @@ func (s *Store) Secret(ctx context.Context, name string, generate func() []byte)
 
 // ListAPIKeys implements store.Store.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+keyColumns+`
-		FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	defer rows.Close()
-	var keys []*store.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
+	return view(s, func(db *sql.DB) ([]*store.APIKey, error) {
+		rows, err := db.QueryContext(ctx, `SELECT `+keyColumns+`
+			FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list keys: %w", err)
 		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+		defer rows.Close()
+		var keys []*store.APIKey
+		for rows.Next() {
+			k, err := scanKey(rows)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		return keys, rows.Err()
+	})
 }
 
 // RevokeAPIKey implements store.Store.
@@ -142,11 +144,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 
 // CountAPIKeys implements store.Store.
 func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
-	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count keys: %w", err)
-	}
-	return n, nil
+	return view(s, func(db *sql.DB) (n int, err error) {
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count keys: %w", err)
+		}
+		return n, nil
+	})
 }
 
 func scanKey(row scanner) (*store.APIKey, error) {

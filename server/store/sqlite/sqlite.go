@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/baseline"
@@ -185,6 +183,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// view runs fn, a read, on the read pool and classifies its error: every
+// read leaves the store through here, as every write through enqueue.
+func view[T any](s *Store, fn func(db *sql.DB) (T, error)) (T, error) {
+	v, err := fn(s.read)
+	return v, classify(err)
+}
+
 // Ping implements store.Store: it commits a write through the writer,
 // as every write does, so it fails exactly when writes do (EFULL on a
 // full disk, whether the database file or the WAL has to grow) and
@@ -263,7 +268,7 @@ func (s *Store) enqueue(op *writeOp) error {
 	s.mu.RUnlock()
 	// The outcome is awaited even when ctx ends: once queued, the write may
 	// commit, and the caller must not report a failure for a stored row.
-	return translate(<-op.err)
+	return classify(<-op.err)
 }
 
 // writer runs the group commit loop until the queue is closed. Between
@@ -404,36 +409,4 @@ func (s *Store) inSavepoint(ctx context.Context, op *writeOp, d *rollup.Deltas) 
 		err = errors.Join(err, rerr)
 	}
 	return err
-}
-
-// translate maps driver errors to the shared store error codes: a full
-// disk (SQLITE_FULL, which SQLite answers when a write of the database
-// or its WAL meets ENOSPC, or the WAL index failing to grow) is EFULL.
-func translate(err error) error {
-	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		switch code := se.Code(); {
-		case code == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, code == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
-			return store.Errorf(store.ECONFLICT, "already exists")
-		case code&0xff == sqlite3lib.SQLITE_FULL, code == sqlite3lib.SQLITE_IOERR_SHMSIZE:
-			return store.Full(err)
-		}
-	}
-	return err
-}
-
-// aborts says whether err, from a statement of a transaction, may have
-// made SQLite roll the transaction back by itself (a full disk, an I/O
-// error, no memory, a lock not granted): the batch then fails as a whole
-// rather than going on outside a transaction.
-func aborts(err error) bool {
-	var se *sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() & 0xff {
-	case sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_NOMEM, sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_CORRUPT:
-		return true
-	}
-	return false
 }
