@@ -88,15 +88,18 @@ func (q *Queue[T]) Do(ctx context.Context, item T) error {
 }
 
 // Close stops taking writes, commits those already queued, and returns
-// once they are answered.
-func (q *Queue[T]) Close() {
+// once they are answered. It says whether this call closed the queue
+// (false when an earlier one did), so that the store closes what else it
+// holds once.
+func (q *Queue[T]) Close() (first bool) {
 	q.mu.Lock()
 	if !q.closed {
-		q.closed = true
+		q.closed, first = true, true
 		close(q.ops)
 	}
 	q.mu.Unlock()
 	<-q.done
+	return first
 }
 
 // run takes a batch at a time until the queue is closed and empty.

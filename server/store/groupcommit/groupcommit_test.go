@@ -119,7 +119,9 @@ func TestCloseCommitsWhatIsQueuedThenRefusesWrites(t *testing.T) {
 	h.waitQueued(1)
 	closed := make(chan int)
 	go func() {
-		h.q.Close()
+		if !h.q.Close() {
+			t.Error("the first Close says it was not the first")
+		}
 		closed <- h.committed
 	}()
 	for !h.q.Closing() {
@@ -135,6 +137,9 @@ func TestCloseCommitsWhatIsQueuedThenRefusesWrites(t *testing.T) {
 	}
 	if err := h.q.Do(t.Context(), item{"late", 1}); store.ErrorCode(err) != store.EINTERNAL {
 		t.Errorf("a write after Close: got %v, want %s", err, store.EINTERNAL)
+	}
+	if h.q.Close() {
+		t.Error("a second Close says it was the first")
 	}
 	if h.committed != 2 {
 		t.Errorf("%d commits, want 2: the write after Close is not committed", h.committed)
