@@ -22,6 +22,8 @@ const queueLen = 4096
 type Op[T any] struct {
 	Ctx  context.Context
 	Item T
+	// outcome receives the write's outcome, for Do to return.
+	outcome chan error
 }
 
 // Config is what a store supplies to its Queue.
@@ -43,21 +45,15 @@ type Config[T any] struct {
 // Queue is one store's group commit; Start makes one.
 type Queue[T any] struct {
 	cfg    Config[T]
-	ops    chan *waiting[T]
+	ops    chan Op[T]
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	done   chan struct{}
 }
 
-// waiting is a queued op and where its outcome goes.
-type waiting[T any] struct {
-	Op[T]
-	outcome chan error
-}
-
 // Start starts committing what is queued, until Close.
 func Start[T any](cfg Config[T]) *Queue[T] {
-	q := &Queue[T]{cfg: cfg, ops: make(chan *waiting[T], queueLen), done: make(chan struct{})}
+	q := &Queue[T]{cfg: cfg, ops: make(chan Op[T], queueLen), done: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -71,20 +67,20 @@ func Start[T any](cfg Config[T]) *Queue[T] {
 // with ctx.Err(). (A context that ended before Do may still be queued,
 // since select picks at random among ready cases; its batch drops it.)
 func (q *Queue[T]) Do(ctx context.Context, item T) error {
-	w := &waiting[T]{Op: Op[T]{Ctx: ctx, Item: item}, outcome: make(chan error, 1)}
+	op := Op[T]{Ctx: ctx, Item: item, outcome: make(chan error, 1)}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
 		return store.Errorf(store.EINTERNAL, "store is closed")
 	}
 	select {
-	case q.ops <- w:
+	case q.ops <- op:
 	case <-ctx.Done():
 		q.mu.RUnlock()
 		return ctx.Err()
 	}
 	q.mu.RUnlock()
-	return <-w.outcome
+	return <-op.outcome
 }
 
 // Close stops taking writes, commits those already queued, and returns
@@ -105,10 +101,10 @@ func (q *Queue[T]) Close() (first bool) {
 // run takes a batch at a time until the queue is closed and empty.
 func (q *Queue[T]) run() {
 	defer close(q.done)
-	var batch []*waiting[T]
-	for w := range q.ops {
-		batch = append(batch[:0], w)
-		weight := q.cfg.Weight(w.Item)
+	var batch []Op[T]
+	for op := range q.ops {
+		batch = append(batch[:0], op)
+		weight := q.cfg.Weight(op.Item)
 	gather:
 		for weight < q.cfg.MaxWeight {
 			select {
@@ -130,19 +126,19 @@ func (q *Queue[T]) run() {
 
 // commit answers the writes of batch whose callers have left with their
 // contexts' errors, and the others with the outcomes of their commit.
-func (q *Queue[T]) commit(batch []*waiting[T]) {
-	live, ops := batch[:0], make([]Op[T], 0, len(batch))
-	for _, w := range batch {
-		if err := w.Ctx.Err(); err != nil {
-			w.outcome <- err
-			continue
+func (q *Queue[T]) commit(batch []Op[T]) {
+	live := batch[:0]
+	for _, op := range batch {
+		if err := op.Ctx.Err(); err != nil {
+			op.outcome <- err
+		} else {
+			live = append(live, op)
 		}
-		live, ops = append(live, w), append(ops, w.Op)
 	}
-	if len(ops) == 0 {
+	if len(live) == 0 {
 		return
 	}
-	for i, err := range q.cfg.Commit(ops) {
+	for i, err := range q.cfg.Commit(live) {
 		live[i].outcome <- err
 	}
 }

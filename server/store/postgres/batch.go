@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/groupcommit"
@@ -41,24 +42,21 @@ func (s *Store) startCreates() {
 }
 
 // createBatch is the creates queue's commit function: it writes the ops
-// of a batch and returns each one's outcome.
+// of a batch and returns each one's outcome. A write alone in its batch,
+// or in one whose shared transaction failed, runs alone.
 func (s *Store) createBatch(batch []groupcommit.Op[createOp]) []error {
-	errs := make([]error, len(batch))
-	if len(batch) == 1 {
-		errs[0] = s.createNow(batch[0].Ctx, batch[0].Item.fs, batch[0].Item.idem)
-		return errs
-	}
-	// The shared statement must not end because one of its callers left.
-	err := s.createTogether(context.Background(), batch)
-	if classify(&err); err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
-		// Written, or the database gone: every op has the same outcome,
-		// and running each alone would only ask the missing database
-		// again once per op.
-		for i := range errs {
-			errs[i] = err
+	if len(batch) > 1 {
+		// The shared statement must not end because one of its callers
+		// left.
+		err := s.createTogether(context.Background(), batch)
+		if classify(&err); err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
+			// Written, or the database gone: every op has the same
+			// outcome, and running each alone would only ask the missing
+			// database again once per op.
+			return slices.Repeat([]error{err}, len(batch))
 		}
-		return errs
 	}
+	errs := make([]error, len(batch))
 	for i, op := range batch {
 		errs[i] = s.createNow(op.Ctx, op.Item.fs, op.Item.idem)
 	}

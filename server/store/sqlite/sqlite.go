@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -284,10 +285,7 @@ func (s *Store) commit(batch []groupcommit.Op[writeOp]) []error {
 		s.ObserveCommit(writes, rows, time.Since(start), err)
 	}
 	if err != nil {
-		errs = make([]error, len(batch))
-		for i := range errs {
-			errs[i] = err
-		}
+		return slices.Repeat([]error{err}, len(batch))
 	}
 	return errs
 }
