@@ -40,11 +40,12 @@ type Metrics struct {
 	// through feedback tokens (a changed vote counts again). The
 	// ingestion rate, whatever the request sizes.
 	stored *prometheus.CounterVec
-	// commitWrites is how many writes shared one commit: on SQLite, how
+	// commitWrites is how many writes of feedback shared one commit: how
 	// well group commit is batching under the current load (1 everywhere
-	// means every write pays its own fsync); on PostgreSQL always 1.
+	// means every write pays its own commit). On PostgreSQL only creates
+	// of few rows share one.
 	commitWrites prometheus.Histogram
-	// commitRows is how many feedback rows one commit inserted.
+	// commitRows is how many feedback rows one commit of feedback wrote.
 	commitRows prometheus.Histogram
 	// commitSeconds is how long one commit of feedback took, fsync
 	// included: the floor under every write's latency.
@@ -101,12 +102,12 @@ func New() *Metrics {
 		}, []string{"source"}),
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "feedbackd_store_commit_writes",
-			Help:    "Writes that shared one commit of feedback (SQLite group commit; always 1 on PostgreSQL).",
+			Help:    "Writes of feedback (creates, updates, deletes, token votes) that shared one commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
 		commitRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "feedbackd_store_commit_rows",
-			Help:    "Feedback rows one commit inserted.",
+			Help:    "Feedback rows one commit of feedback wrote.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{

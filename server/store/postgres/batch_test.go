@@ -12,15 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/groupcommit"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// One batch, as a batcher would gather it: writes that can all be stored
-// share one transaction, the commit observer sees it once; a batch holding
-// a write that fails (a taken id, a used idempotency key) has each write
-// run alone, so that exactly that write fails and stores nothing; a write
-// whose caller has left is not run.
+// One batch, as the creates queue would gather it: writes that can all be
+// stored share one transaction, the commit observer sees it once; a batch
+// holding a write that fails (a taken id, a used idempotency key) has each
+// write run alone, so that exactly that write fails and stores nothing.
 func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 	ctx := context.Background()
 	s, ws := openWithWorkspace(t, Options{MaxConns: 4})
@@ -39,8 +39,8 @@ func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 	idem := func(key string) *store.Idempotency {
 		return &store.Idempotency{Scope: ws.ID, Key: key, Fingerprint: []byte(key), Message: "m", At: now}
 	}
-	op := func(ctx context.Context, idem *store.Idempotency, fs ...*store.Feedback) *createOp {
-		return &createOp{ctx: ctx, fs: fs, idem: idem, err: make(chan error, 1)}
+	op := func(idem *store.Idempotency, fs ...*store.Feedback) groupcommit.Op[createOp] {
+		return groupcommit.Op[createOp]{Ctx: ctx, Item: createOp{fs: fs, idem: idem}}
 	}
 	stored := func(f *store.Feedback) bool {
 		_, err := s.GetFeedback(ctx, ws.ID, f.ID)
@@ -50,14 +50,13 @@ func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 		return err == nil
 	}
 
-	good := []*createOp{op(ctx, nil, item("a")), op(ctx, idem("k-b"), item("b"), item("b2")), op(ctx, nil, item("c"))}
-	s.createBatch(good)
-	for i, o := range good {
-		if err := <-o.err; err != nil || !stored(o.fs[0]) || !stored(o.fs[len(o.fs)-1]) {
-			t.Errorf("write %d of a good batch: %v, stored %v", i, err, stored(o.fs[0]))
+	good := []groupcommit.Op[createOp]{op(nil, item("a")), op(idem("k-b"), item("b"), item("b2")), op(nil, item("c"))}
+	for i, err := range s.createBatch(good) {
+		if fs := good[i].Item.fs; err != nil || !stored(fs[0]) || !stored(fs[len(fs)-1]) {
+			t.Errorf("write %d of a good batch: %v, stored %v", i, err, stored(fs[0]))
 		}
 	}
-	if r, err := s.IdempotentResult(ctx, ws.ID, "k-b"); err != nil || fmt.Sprint(r.IDs) != fmt.Sprint(feedbackIDs(good[1].fs)) {
+	if r, err := s.IdempotentResult(ctx, ws.ID, "k-b"); err != nil || fmt.Sprint(r.IDs) != fmt.Sprint(feedbackIDs(good[1].Item.fs)) {
 		t.Errorf("key of a write in a shared statement: %+v, %v", r, err)
 	}
 	mu.Lock()
@@ -67,35 +66,31 @@ func TestBatchesShareAStatementAndFailAlone(t *testing.T) {
 	commits = nil
 	mu.Unlock()
 
-	gone, cancel := context.WithCancel(ctx)
-	cancel()
-	dup := *good[0].fs[0]
+	dup := *good[0].Item.fs[0]
 	dup.TraceID = "dup"
 	ok := func(err error) bool { return err == nil }
 	for _, batch := range []struct {
 		name string
-		ops  []*createOp
+		ops  []groupcommit.Op[createOp]
 		want []func(error) bool
-		live int // the writes whose callers are still there
 	}{
-		{"a taken id", []*createOp{op(ctx, nil, item("d")), op(ctx, nil, item("e"), &dup), op(gone, nil, item("g")), op(ctx, idem("k-h"), item("h"))},
-			[]func(error) bool{ok, func(err error) bool { return store.ErrorCode(err) == store.ECONFLICT }, func(err error) bool { return errors.Is(err, context.Canceled) }, ok}, 3},
-		{"a used key", []*createOp{op(ctx, nil, item("i")), op(ctx, idem("k-b"), item("j")), op(ctx, idem("k-k"), item("k"))},
-			[]func(error) bool{ok, func(err error) bool { return errors.Is(err, store.ErrIdempotencyKeyUsed) }, ok}, 3},
+		{"a taken id", []groupcommit.Op[createOp]{op(nil, item("d")), op(nil, item("e"), &dup), op(idem("k-h"), item("h"))},
+			[]func(error) bool{ok, func(err error) bool { return store.ErrorCode(err) == store.ECONFLICT }, ok}},
+		{"a used key", []groupcommit.Op[createOp]{op(nil, item("i")), op(idem("k-b"), item("j")), op(idem("k-k"), item("k"))},
+			[]func(error) bool{ok, func(err error) bool { return errors.Is(err, store.ErrIdempotencyKeyUsed) }, ok}},
 	} {
-		s.createBatch(batch.ops)
-		for i, o := range batch.ops {
-			err := <-o.err
+		for i, err := range s.createBatch(batch.ops) {
+			first := batch.ops[i].Item.fs[0]
 			if !batch.want[i](err) {
 				t.Errorf("%s, write %d: got %v", batch.name, i, err)
 			}
-			if stored(o.fs[0]) != (err == nil) {
-				t.Errorf("%s, write %d (%v): stored %v", batch.name, i, err, stored(o.fs[0]))
+			if stored(first) != (err == nil) {
+				t.Errorf("%s, write %d (%v): stored %v", batch.name, i, err, stored(first))
 			}
 		}
 		mu.Lock()
-		// The shared statement failed; then each live write ran alone.
-		if len(commits) != batch.live+1 || commits[0] != [2]int{batch.live, 0} {
+		// The shared statement failed; then each write ran alone.
+		if n := len(batch.ops); len(commits) != n+1 || commits[0] != [2]int{n, 0} {
 			t.Errorf("%s: commits (writes, rows) %v, want the failed shared one, then each write alone", batch.name, commits)
 		}
 		commits = nil

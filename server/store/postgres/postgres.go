@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/baseline"
+	"github.com/feedbackd/feedbackd/server/store/groupcommit"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -42,12 +42,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// CommitObservers are told about each commit of feedback.
 	store.CommitObservers
-	// The batchers of small writes (batch.go): creates is their queue,
-	// closed (under closeMu) by Close, which then waits for batchersDone.
-	creates      chan *createOp
-	closeMu      sync.RWMutex
-	closed       bool
-	batchersDone sync.WaitGroup
+	// creates is the group commit of small writes (batch.go).
+	creates *groupcommit.Queue[createOp]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -87,7 +83,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool}
-	s.startBatchers()
+	s.startCreates()
 	return s, nil
 }
 
@@ -156,11 +152,11 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close implements store.Store. It writes the small writes already queued
-// for the batchers (later ones fail), then closes the pool. Other writes
+// (later ones fail), then closes the pool. Other writes
 // run in their callers' goroutines and have returned before their callers
 // answer.
 func (s *Store) Close() error {
-	s.stopBatchers()
+	s.creates.Close()
 	s.pool.Close()
 	return nil
 }
@@ -194,7 +190,7 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 	if len(fs) >= aloneRows {
 		return s.createNow(ctx, fs, idem)
 	}
-	return s.enqueue(&createOp{ctx: ctx, fs: fs, idem: idem, err: make(chan error, 1)})
+	return s.creates.Do(ctx, createOp{fs: fs, idem: idem})
 }
 
 // createNow writes fs, and its idempotency key beside it, in a

@@ -10,7 +10,7 @@ import (
 )
 
 // classify maps an error to the store's codes where it leaves the store
-// (a write's in enqueue, a read's in view) and where the store branches on
+// (a write's in doRows, a read's in view) and where the store branches on
 // one. A taken id or key is ECONFLICT; a full disk (SQLITE_FULL, which
 // SQLite answers when a write of the database, its WAL or a read's
 // temporary file meets ENOSPC, or the WAL index failing to grow) EFULL; a

@@ -4,7 +4,7 @@
 //
 // All writes go through one writer goroutine that owns the only write
 // connection. It gathers the writes that arrived while the previous commit
-// ran and commits them together (group commit), so the cost of the durable
+// ran and commits them together (groupcommit), so the cost of the durable
 // fsync is shared as load grows; each write still returns only after its own
 // commit. Reads use a separate pool of read-only connections, which WAL mode
 // lets run beside the writer.
@@ -17,13 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/baseline"
+	"github.com/feedbackd/feedbackd/server/store/groupcommit"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -44,12 +45,10 @@ type Store struct {
 	// prepared copy per connection), for the lookups every request makes.
 	reads readStatements
 
-	queue chan *writeOp
-	mu    sync.RWMutex // guards closed against sends on queue
-	done  chan struct{}
-	// closed is set by Close; writes after it fail.
-	closed bool
-
+	// writes is the writer: every write goes through it, on conn.
+	writes *groupcommit.Queue[writeOp]
+	// wal is the writer's part in checkpointing, run between batches.
+	wal walKeeper
 	// checkpoints copies the WAL into the database in the background.
 	checkpoints *checkpointer
 	// CommitObservers are told about each commit of feedback.
@@ -63,11 +62,9 @@ var _ store.Store = (*Store)(nil)
 
 // writeOp is one write waiting for the writer: fn runs inside the shared
 // transaction (perhaps twice: see commit) and adds what it does to derived
-// data to d, and err receives the outcome after the commit.
+// data to d.
 type writeOp struct {
-	ctx context.Context
-	fn  func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error
-	err chan error
+	fn writeFn
 	// rows is how many feedback rows the op writes, for the commit
 	// observer.
 	rows int
@@ -99,7 +96,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 
-	s := &Store{read: read, write: write, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
+	s := &Store{read: read, write: write}
 	if s.conn, err = write.Conn(ctx); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -114,7 +111,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	go s.writer()
+	s.wal.conn = s.conn
+	s.writes = groupcommit.Start(groupcommit.Config[writeOp]{
+		Commit:    s.commit,
+		Weight:    func(writeOp) int { return 1 },
+		MaxWeight: maxBatch,
+		// Between two commits, once a batch is answered, the writer sees
+		// to the WAL.
+		AfterBatch: func() { s.observeWAL(s.wal.afterCommit(time.Now())) },
+	})
 	if s.checkpoints, err = startCheckpointer(path); err != nil {
 		s.Close()
 		return nil, err
@@ -184,7 +189,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 // view runs fn, a read, on the read pool and classifies its error: every
-// read leaves the store through here, as every write through enqueue.
+// read leaves the store through here, as every write through doRows.
 func view[T any](s *Store, fn func(db *sql.DB) (T, error)) (T, error) {
 	v, err := fn(s.read)
 	return v, classify(err)
@@ -217,15 +222,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops taking writes, commits those already queued, and closes the
 // database.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.writes.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.done
+	s.wal.close()
 	var err error
 	if s.checkpoints != nil {
 		err = s.checkpoints.stop()
@@ -246,59 +246,20 @@ func (s *Store) closeDBs() error {
 type writeFn = func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error
 
 // do hands fn to the writer and waits until its transaction has committed
-// (or failed). A write whose context ends while it is queued is not run.
+// (or failed), as groupcommit.Queue.Do says.
 func (s *Store) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Conn) error) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: func(ctx context.Context, tx *sql.Conn, _ *rollup.Deltas) error { return fn(ctx, tx) },
-		err: make(chan error, 1)})
+	return s.doRows(ctx, 0, false, func(ctx context.Context, tx *sql.Conn, _ *rollup.Deltas) error { return fn(ctx, tx) })
 }
 
 // doRows is do for a write of n feedback rows, which adds what it does to
 // derived data to the deltas it is given; failsFirst as in writeOp.
 func (s *Store) doRows(ctx context.Context, n int, failsFirst bool, fn writeFn) error {
-	return s.enqueue(&writeOp{ctx: ctx, fn: fn, err: make(chan error, 1), rows: n, failsFirst: failsFirst})
+	return classify(s.writes.Do(ctx, writeOp{fn: fn, rows: n, failsFirst: failsFirst}))
 }
 
-func (s *Store) enqueue(op *writeOp) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.Errorf(store.EINTERNAL, "store is closed")
-	}
-	s.queue <- op
-	s.mu.RUnlock()
-	// The outcome is awaited even when ctx ends: once queued, the write may
-	// commit, and the caller must not report a failure for a stored row.
-	return classify(<-op.err)
-}
-
-// writer runs the group commit loop until the queue is closed. Between
-// two commits, once a batch is answered, it sees to the WAL (walKeeper).
-func (s *Store) writer() {
-	defer close(s.done)
-	wal := walKeeper{conn: s.conn}
-	defer wal.close()
-	batch := make([]*writeOp, 0, maxBatch)
-	for op := range s.queue {
-		batch = append(batch[:0], op)
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case next, ok := <-s.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, next)
-			default:
-				break gather
-			}
-		}
-		s.commit(batch)
-		s.observeWAL(wal.afterCommit(time.Now()))
-	}
-}
-
-// commit runs a batch in one transaction, and answers each op with its
-// own outcome: one op's failure never fails or undoes another's write.
+// commit is the writer's commit function: it runs a batch in one
+// transaction, and returns each op's own outcome: one op's failure never
+// fails or undoes another's write.
 //
 // It first runs every op without savepoints: a savepoint copies each page
 // an op first changes into SQLite's sub-journal, which costs more than
@@ -307,7 +268,7 @@ func (s *Store) writer() {
 // back and the batch runs again with a savepoint per op, where a failure
 // undoes only its own op. Ops must therefore be safe to run twice: they
 // only read and write inside the transaction, and set their results anew.
-func (s *Store) commit(batch []*writeOp) {
+func (s *Store) commit(batch []groupcommit.Op[writeOp]) []error {
 	start := time.Now()
 	errs, failed, err := s.runBatch(batch, false)
 	if failed {
@@ -318,23 +279,20 @@ func (s *Store) commit(batch []*writeOp) {
 	// client reads after its answer (metrics) already counts it.
 	writes, rows := 0, 0
 	for i, op := range batch {
-		if op.rows > 0 {
+		if op.Item.rows > 0 {
 			writes++
 			if err == nil && errs[i] == nil {
-				rows += op.rows
+				rows += op.Item.rows
 			}
 		}
 	}
 	if writes > 0 {
 		s.ObserveCommit(writes, rows, time.Since(start), err)
 	}
-	for i, op := range batch {
-		if err != nil {
-			op.err <- err
-		} else {
-			op.err <- errs[i]
-		}
+	if err != nil {
+		return slices.Repeat([]error{err}, len(batch))
 	}
+	return errs
 }
 
 // runBatch runs the ops of a batch in one transaction, each under its own
@@ -342,15 +300,14 @@ func (s *Store) commit(batch []*writeOp) {
 // to derived data, and commits, unless an op failed without
 // isolation: then failed is set and the transaction is left open, for the
 // caller to roll back and run the batch isolated. errs holds each op's
-// outcome (an op whose context ended is skipped, with its context's
-// error: no failure). err is a failure of the transaction itself, which
-// fails every op: it is rolled back.
+// outcome. err is a failure of the transaction itself, which fails every
+// op: it is rolled back.
 //
 // The transaction is driven with plain statements on the write connection
 // rather than database/sql's Tx, whose StmtContext prepares a statement
 // anew for every transaction: statements prepared once on the connection
 // run inside the open transaction as they are.
-func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed bool, err error) {
+func (s *Store) runBatch(batch []groupcommit.Op[writeOp], isolated bool) (errs []error, failed bool, err error) {
 	ctx := context.Background()
 	fail := func(what string, err error) ([]error, bool, error) {
 		_, _ = s.stmts.rollback.ExecContext(ctx)
@@ -362,15 +319,11 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 	errs = make([]error, len(batch))
 	var all rollup.Deltas
 	for i, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
 		var d rollup.Deltas
-		if isolated && !op.failsFirst {
-			errs[i] = s.inSavepoint(ctx, op, &d)
+		if isolated && !op.Item.failsFirst {
+			errs[i] = s.inSavepoint(ctx, op.Item.fn, &d)
 		} else {
-			errs[i] = op.fn(ctx, s.conn, &d)
+			errs[i] = op.Item.fn(ctx, s.conn, &d)
 		}
 		if errs[i] == nil {
 			all.Merge(&d)
@@ -393,13 +346,13 @@ func (s *Store) runBatch(batch []*writeOp, isolated bool) (errs []error, failed 
 	return errs, false, nil
 }
 
-// inSavepoint runs op under a savepoint, so that its failure undoes its
+// inSavepoint runs fn under a savepoint, so that its failure undoes its
 // statements and nothing else of the batch.
-func (s *Store) inSavepoint(ctx context.Context, op *writeOp, d *rollup.Deltas) error {
+func (s *Store) inSavepoint(ctx context.Context, fn writeFn, d *rollup.Deltas) error {
 	if _, err := s.stmts.savepoint.ExecContext(ctx); err != nil {
 		return err
 	}
-	err := op.fn(ctx, s.conn, d)
+	err := fn(ctx, s.conn, d)
 	if err != nil {
 		if _, rerr := s.stmts.rollbackTo.ExecContext(ctx); rerr != nil {
 			err = errors.Join(err, rerr)
