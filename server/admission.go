@@ -23,7 +23,11 @@ import (
 // allowed) when it has none; one larger than limit is not weighed, since
 // readBody refuses it unread. No request weighs more than the budget, so
 // every one is admitted eventually.
-func admitBodies(budget, limit int64) echo.MiddlewareFunc {
+//
+// waiting, when not nil, is called each time a request has to wait for
+// its share, so that a test can tell a waiting request from one that has
+// not arrived yet.
+func admitBodies(budget, limit int64, waiting func()) echo.MiddlewareFunc {
 	sem := semaphore.NewWeighted(budget)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -36,9 +40,14 @@ func admitBodies(budget, limit int64) echo.MiddlewareFunc {
 				n = limit
 			}
 			n = min(n, budget)
-			if err := sem.Acquire(req.Context(), n); err != nil {
-				// The client left while it waited: nobody reads this.
-				return &requestError{status: http.StatusServiceUnavailable, message: "the request ended while it waited for the server"}
+			if !sem.TryAcquire(n) {
+				if waiting != nil {
+					waiting()
+				}
+				if err := sem.Acquire(req.Context(), n); err != nil {
+					// The client left while it waited: nobody reads this.
+					return &requestError{status: http.StatusServiceUnavailable, message: "the request ended while it waited for the server"}
+				}
 			}
 			defer sem.Release(n)
 			return next(c)

@@ -11,6 +11,11 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// hangGuard bounds every wait for an event in this package's tests. It is
+// no figure of the server's: it only turns a hang into a failure, far
+// above what anything takes on a loaded machine.
+const hangGuard = time.Minute
+
 // Bodies beyond the budget wait until earlier requests are answered; a
 // request without a body, or one too large to be read at all, never waits;
 // a request whose client leaves while it waits is answered without running.
@@ -25,8 +30,9 @@ func TestBodiesWaitForTheBudget(t *testing.T) {
 		e.DefaultHTTPErrorHandler(err, c)
 	}
 	entered := make(chan string, 10)
+	waiting := make(chan struct{}, 10)
 	release := make(chan struct{})
-	e.Use(admitBodies(budget, limit))
+	e.Use(admitBodies(budget, limit, func() { waiting <- struct{}{} }))
 	e.POST("/hold", func(c echo.Context) error {
 		entered <- c.QueryParam("n")
 		<-release
@@ -49,13 +55,21 @@ func TestBodiesWaitForTheBudget(t *testing.T) {
 		}()
 		return done
 	}
-	// waits says no request enters the handler for a while.
+	// waits says the request just sent waits for the budget: it has
+	// started waiting, and nothing has entered meanwhile.
 	waits := func(what string) {
 		t.Helper()
 		select {
+		case <-waiting:
 		case n := <-entered:
 			t.Fatalf("%s: request %s entered, want it waiting", what, n)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(hangGuard):
+			t.Fatalf("%s: neither waiting nor entered", what)
+		}
+		select {
+		case n := <-entered:
+			t.Fatalf("%s: request %s entered, want it waiting", what, n)
+		default:
 		}
 	}
 	enters := func(want string) {
@@ -65,8 +79,19 @@ func TestBodiesWaitForTheBudget(t *testing.T) {
 			if n != want {
 				t.Fatalf("request %s entered, want %s", n, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(hangGuard):
 			t.Fatalf("request %s did not enter", want)
+		}
+	}
+	answers := func(what string, done chan int, want int) {
+		t.Helper()
+		select {
+		case code := <-done:
+			if code != want {
+				t.Fatalf("%s: %d, want %d", what, code, want)
+			}
+		case <-time.After(hangGuard):
+			t.Fatalf("%s: no answer", what)
 		}
 	}
 
@@ -77,30 +102,23 @@ func TestBodiesWaitForTheBudget(t *testing.T) {
 
 	// Neither a request without a body nor one over the limit (which the
 	// body reader refuses unread) waits for the budget.
-	if code := <-serve(t.Context(), "/pass?n=empty", ""); code != http.StatusOK {
-		t.Fatalf("request without a body: %d", code)
-	}
+	answers("request without a body", serve(t.Context(), "/pass?n=empty", ""), http.StatusOK)
 	enters("empty")
-	if code := <-serve(t.Context(), "/pass?n=huge", strings.Repeat("x", limit+1)); code != http.StatusOK {
-		t.Fatalf("request over the limit: %d", code)
-	}
+	answers("request over the limit", serve(t.Context(), "/pass?n=huge", strings.Repeat("x", limit+1)), http.StatusOK)
 	enters("huge")
 
 	// A client that leaves while it waits is answered, without running.
+	// (60 + 50 bytes are over the budget whether or not the second
+	// request is queued yet.)
 	ctx, cancel := context.WithCancel(t.Context())
-	third := serve(ctx, "/pass?n=3", strings.Repeat("x", 30))
+	third := serve(ctx, "/pass?n=3", strings.Repeat("x", 50))
 	waits("a third request")
 	cancel()
-	if code := <-third; code != http.StatusServiceUnavailable {
-		t.Fatalf("request whose client left: %d, want 503", code)
-	}
+	answers("request whose client left", third, http.StatusServiceUnavailable)
 
+	// The second enters once the first is answered.
 	close(release)
-	if code := <-first; code != http.StatusOK {
-		t.Fatalf("first: %d", code)
-	}
+	answers("first", first, http.StatusOK)
 	enters("2")
-	if code := <-second; code != http.StatusOK {
-		t.Fatalf("second: %d", code)
-	}
+	answers("second", second, http.StatusOK)
 }

@@ -30,6 +30,9 @@ type opsServer struct {
 	url string
 	key string
 	log *syncBuffer
+	// close stops the listener and returns once every request has been
+	// answered and logged.
+	close func()
 }
 
 // syncBuffer is a log destination the server's goroutines share with the
@@ -89,7 +92,7 @@ func newOpsServerWith(t *testing.T, cfg server.Config, wrap func(store.Store) st
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &opsServer{url: srv.URL, key: key, log: log}
+	return &opsServer{url: srv.URL, key: key, log: log, close: srv.Close}
 }
 
 // do sends one request with the key and returns the response and its body.

@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		accessLog(cfg.Logger, cfg.Metrics),
 		middleware.Recover(),
 		timeLimit(cfg.RequestTimeout),
-		admitBodies(cfg.BodyBudget, cfg.BodyLimit),
+		admitBodies(cfg.BodyBudget, cfg.BodyLimit, nil),
 		readBody(cfg.BodyLimit),
 		// Browsers may call the routes that need no API key (a feedback
 		// token is the permission) from other origins; nothing else.

@@ -679,7 +679,8 @@ func testShutdownLosesNothingAcknowledged(t *testing.T, b backend) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Stop once writes are acknowledged, with more in flight.
+	waitFor(t, "100 writes acknowledged", func() bool { return len(acked) >= 100 })
 	inst.stop()
 	for range 8 {
 		<-done

@@ -22,12 +22,12 @@ type write struct {
 
 // loadUntilStopped drives single and bulk writes from several writers
 // until they fail (the server is gone) and returns the acknowledged ones
-// and the bulks sent.
-func loadUntilStopped(t *testing.T, c *client.Client, started chan<- struct{}) (acked []write, bulks [][]client.FeedbackRequest) {
+// and the bulks sent. Each acknowledgment's time is handed to whoever
+// waits on acks at that moment (ackAfter), if anyone.
+func loadUntilStopped(t *testing.T, c *client.Client, acks chan<- time.Time) (acked []write, bulks [][]client.FeedbackRequest) {
 	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		once sync.Once
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	for w := range 6 {
 		wg.Add(1)
@@ -51,15 +51,35 @@ func loadUntilStopped(t *testing.T, c *client.Client, started chan<- struct{}) (
 				if err != nil {
 					return
 				}
-				once.Do(func() { close(started) })
+				at := time.Now()
 				mu.Lock()
-				acked = append(acked, write{ids: ids, items: items, at: time.Now()})
+				acked = append(acked, write{ids: ids, items: items, at: at})
 				mu.Unlock()
+				select {
+				case acks <- at:
+				default:
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	return acked, bulks
+}
+
+// ackAfter waits for a write of loadUntilStopped acknowledged after since.
+func ackAfter(t *testing.T, acks <-chan time.Time, since time.Time) {
+	t.Helper()
+	guard := time.After(hangGuard)
+	for {
+		select {
+		case at := <-acks:
+			if at.After(since) {
+				return
+			}
+		case <-guard:
+			t.Fatalf("no write was acknowledged after %s in %v", since.Format(time.RFC3339Nano), hangGuard)
+		}
+	}
 }
 
 // checkAcknowledged reads every acknowledged write back, and checks that
@@ -110,17 +130,13 @@ func testStopsLoseNothingAcknowledged(t *testing.T, b backend) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			started := make(chan struct{})
+			acks := make(chan time.Time)
 			result := make(chan [2]any, 1)
 			go func() {
-				acked, bulks := loadUntilStopped(t, c, started)
+				acked, bulks := loadUntilStopped(t, c, acks)
 				result <- [2]any{acked, bulks}
 			}()
-			select {
-			case <-started:
-			case <-time.After(30 * time.Second):
-				t.Fatal("no write was acknowledged in 30s")
-			}
+			ackAfter(t, acks, time.Time{})
 			time.Sleep(500 * time.Millisecond)
 			p.signal(t, sig)
 			r := <-result

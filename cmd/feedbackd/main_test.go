@@ -164,6 +164,22 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// hangGuard bounds every wait for an event in these tests. It is no figure
+// of feedbackd's: it only turns a hang into a failure, far above what
+// anything takes on a loaded machine. How fast feedbackd is belongs in
+// the benchmarks (make bench), not here.
+const hangGuard = time.Minute
+
+// waitFor polls until cond holds, failing t after hangGuard.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(hangGuard); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, hangGuard)
+		}
+	}
+}
+
 // start runs `feedbackd serve` on a free loopback port against db (a new
 // database of backend b when empty) and returns once it listens. The
 // server stops at the end of the test.
@@ -201,9 +217,9 @@ func start(t *testing.T, b backend, db string, env map[string]string) *instance 
 	case err := <-done:
 		cancel()
 		t.Fatalf("feedbackd exited before listening: %v\n%s", err, inst.stderr.String())
-	case <-time.After(30 * time.Second):
+	case <-time.After(hangGuard):
 		cancel()
-		t.Fatal("feedbackd did not start listening in 30s")
+		t.Fatalf("feedbackd did not start listening in %v", hangGuard)
 	}
 	var once sync.Once
 	inst.stop = func() {
