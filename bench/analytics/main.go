@@ -362,7 +362,7 @@ func dropDerived(ctx context.Context, backend string) {
 		db, err := sql.Open("sqlite", filepath.Join(*dir, "ingest-plain.db"))
 		check(err)
 		defer db.Close()
-		for _, table := range []string{"rollups", "group_slots", "feedback_pairs"} {
+		for _, table := range []string{"rollups", "group_rollups", "metadata_entries"} {
 			_, err := db.ExecContext(ctx, "CREATE TRIGGER discard_"+table+" BEFORE INSERT ON "+table+" BEGIN SELECT RAISE(IGNORE); END")
 			check(err)
 		}
@@ -373,7 +373,7 @@ func dropDerived(ctx context.Context, backend string) {
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, "CREATE FUNCTION discard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
 		check(err)
-		for _, table := range []string{"rollups", "group_slots"} {
+		for _, table := range []string{"rollups", "group_rollups"} {
 			_, err := conn.Exec(ctx, "CREATE TRIGGER discard BEFORE INSERT ON "+table+" FOR EACH ROW EXECUTE FUNCTION discard()")
 			check(err)
 		}

@@ -52,10 +52,10 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			return addCells(rows, err, cells)
 		}, func(r rollup.Read, cells rollup.Cells) error {
 			// One index lookup per slot, to the dimension's value in it.
-			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.score, sum(r.n)::bigint, sum(r.sum_weighted)
+			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.value, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
-				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND dim = $7 AND span = $3 AND slot = s.slot AND dim_value = $8) AS r
-				GROUP BY b, r.score`,
+				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND meta_key = $7 AND grain = $3 AND slot = s.slot AND meta_value = $8) AS r
+				GROUP BY b, r.value`,
 				r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
 			return addCells(rows, err, cells)
 		})
@@ -191,14 +191,14 @@ func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q 
 	return plan.Groups(rollup.GroupReads{
 		Slots: func(r rollup.Read, ts rollup.Tallies) error {
 			// One index lookup per slot, to the key's values in it.
-			rows, err := tx.Query(ctx, `SELECT g.value, sum(g.firsts)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
+			rows, err := tx.Query(ctx, `SELECT g.meta_value, sum(g.traces)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
-				CROSS JOIN LATERAL (SELECT * FROM group_slots WHERE workspace_id = $3 AND span = $4 AND slot = s.slot AND key = $5) AS g
-				GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
+				CROSS JOIN LATERAL (SELECT * FROM group_rollups WHERE workspace_id = $3 AND grain = $4 AND slot = s.slot AND meta_key = $5) AS g
+				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Span, key)
 			return addTallies(rows, err, ts)
 		},
 		Raw: func(from, to int64, ts rollup.Tallies) error {
-			rows, err := tx.Query(ctx, `SELECT `+col+`, count(*) FILTER (WHERE m_firsts & $1 <> 0), count(*), sum(value * weight) FROM feedback
+			rows, err := tx.Query(ctx, `SELECT `+col+`, count(*) FILTER (WHERE m_first_bits & $1 <> 0), count(*), sum(value * weight) FROM feedback
 				WHERE workspace_id = $2 AND created_at BETWEEN $3 AND $4 AND `+col+` IS NOT NULL GROUP BY `+col,
 				rollup.Bit(key), workspaceID, time.UnixMicro(from), time.UnixMicro(to))
 			return addTallies(rows, err, ts)
@@ -227,7 +227,7 @@ func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key st
 	c := &conditions{}
 	var group, first string
 	if col, special := specialColumns[key]; special {
-		group, first = col, `m_firsts & `+strconv.Itoa(rollup.Bit(key))+` <> 0`
+		group, first = col, `m_first_bits & `+strconv.Itoa(rollup.Bit(key))+` <> 0`
 	} else {
 		k := c.arg(key)
 		group = `feedback.metadata ->> ` + k

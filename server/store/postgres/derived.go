@@ -22,7 +22,7 @@ const (
 )
 
 // rowColumns are the columns a rollup.Row is read from (scanRow).
-const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
+const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits`
 
 // traceLocks are the sorted, distinct advisory lock keys of traces.
 func traceLocks(traces []rollup.TraceRef) []int32 {
@@ -121,9 +121,9 @@ func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]roll
 		}
 		return rows.Err()
 	}, `SELECT p.i::int, t.created_at, t.id::text
-		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS p (ws, trace, key, value, n, i)
-		CROSS JOIN LATERAL (SELECT created_at, id FROM trace_values
-			WHERE workspace_id = p.ws AND trace_id = p.trace AND key = p.key AND value = p.value
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS p (ws, trace, meta_key, meta_value, n, i)
+		CROSS JOIN LATERAL (SELECT created_at, id FROM trace_meta_values
+			WHERE workspace_id = p.ws AND trace_id = p.trace AND meta_key = p.meta_key AND meta_value = p.meta_value
 			ORDER BY created_at, id LIMIT p.n) AS t`, wss, traces, keys, values, limits)
 	return out, err
 }
@@ -173,11 +173,11 @@ func (w *writeTx) Write(_ context.Context, ws rollup.Writes) error {
 	if len(ws.Updates) > 0 {
 		b.Queue(`UPDATE feedback AS f SET value = u.value, weight = u.weight, metadata = u.metadata, updated_at = u.updated_at,
 				m_user = u.m_user, m_organisation = u.m_organisation, m_prompt = u.m_prompt, m_environment = u.m_environment,
-				m_strings = u.m_strings, m_firsts = u.m_firsts
+				m_strings = u.m_strings, m_first_bits = u.m_first_bits
 			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[],
 				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::smallint[], $15::smallint[])
 				AS u (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-					m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
+					m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits)
 			WHERE f.id = u.id`, rowArgs(ws.Updates)...)
 	}
 	if len(ws.Deletes) > 0 {
@@ -192,15 +192,15 @@ func (w *writeTx) Write(_ context.Context, ws rollup.Writes) error {
 		for i, f := range ws.Flags {
 			ids[i], set[i], clear[i] = f.ID, int16(f.Set), int16(f.Clear)
 		}
-		b.Queue(`UPDATE feedback AS f SET m_firsts = (f.m_firsts | u.set) & ~u.clear
+		b.Queue(`UPDATE feedback AS f SET m_first_bits = (f.m_first_bits | u.set) & ~u.clear
 			FROM unnest($1::uuid[], $2::smallint[], $3::smallint[]) AS u (id, set, clear) WHERE f.id = u.id`, ids, set, clear)
 	}
 	if len(ws.DropEntries) > 0 {
-		b.Queue(`DELETE FROM trace_values WHERE (workspace_id, trace_id, key, value, created_at, id) IN (
+		b.Queue(`DELETE FROM trace_meta_values WHERE (workspace_id, trace_id, meta_key, meta_value, created_at, id) IN (
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[]))`, entryArgs(ws.DropEntries)...)
 	}
 	if len(ws.AddEntries) > 0 {
-		b.Queue(`INSERT INTO trace_values (workspace_id, trace_id, key, value, created_at, id)
+		b.Queue(`INSERT INTO trace_meta_values (workspace_id, trace_id, meta_key, meta_value, created_at, id)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[])`, entryArgs(ws.AddEntries)...)
 	}
 	return nil
@@ -217,7 +217,7 @@ func entryArgs(es []rollup.Entry) []any {
 
 // insertFeedback inserts the rows of rowArgs' arrays.
 const insertFeedback = `INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-		m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
+		m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits)
 	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[],
 		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::smallint[], $15::smallint[])`
 
@@ -262,13 +262,13 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 		for i, r := range rs {
 			wss[i], dims[i], spans[i], slots[i], vals[i], scores[i], ns[i], sums[i] = r.WorkspaceID, r.Dim, r.Span, r.Slot, r.DimValue, int16(r.Score), r.N, r.SumWeighted
 		}
-		b.Queue(`INSERT INTO rollups AS r (workspace_id, dim, span, slot, dim_value, score, n, sum_weighted)
+		b.Queue(`INSERT INTO rollups AS r (workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::smallint[], $7::bigint[], $8::float8[])
-			ON CONFLICT (workspace_id, span, slot, dim, dim_value, score) DO UPDATE SET
+			ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value, value) DO UPDATE SET
 				n = r.n + excluded.n, sum_weighted = r.sum_weighted + excluded.sum_weighted`,
 			wss, dims, spans, slots, vals, scores, ns, sums)
 		if d.Shrinks() {
-			b.Queue(`DELETE FROM rollups WHERE n = 0 AND (workspace_id, dim, span, slot, dim_value, score) IN (
+			b.Queue(`DELETE FROM rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value, value) IN (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::smallint[]))`,
 				wss, dims, spans, slots, vals, scores)
 		}
@@ -281,13 +281,13 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 		for i, g := range gs {
 			wss[i], keys[i], spans[i], slots[i], vals[i], ns[i], firsts[i], sums[i] = g.WorkspaceID, g.Key, g.Span, g.Slot, g.Value, g.N, g.Firsts, g.SumWeighted
 		}
-		b.Queue(`INSERT INTO group_slots AS g (workspace_id, key, span, slot, value, n, firsts, sum_weighted)
+		b.Queue(`INSERT INTO group_rollups AS g (workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::float8[])
-			ON CONFLICT (workspace_id, span, slot, key, value) DO UPDATE SET
-				n = g.n + excluded.n, firsts = g.firsts + excluded.firsts, sum_weighted = g.sum_weighted + excluded.sum_weighted`,
+			ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value) DO UPDATE SET
+				n = g.n + excluded.n, traces = g.traces + excluded.traces, sum_weighted = g.sum_weighted + excluded.sum_weighted`,
 			wss, keys, spans, slots, vals, ns, firsts, sums)
 		if d.Shrinks() {
-			b.Queue(`DELETE FROM group_slots WHERE n = 0 AND (workspace_id, key, span, slot, value) IN (
+			b.Queue(`DELETE FROM group_rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value) IN (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[]))`,
 				wss, keys, spans, slots, vals)
 		}

@@ -46,8 +46,8 @@ func CheckDerived(t *testing.T, url string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	d.Rollups = query(`SELECT workspace_id::text, dim, span::bigint, slot, dim_value, score::int, n, sum_weighted FROM rollups`)
-	d.Groups = query(`SELECT workspace_id::text, key, span::bigint, slot, value, n, firsts, sum_weighted FROM group_slots`)
-	d.Entries = query(`SELECT workspace_id::text, trace_id, key, value, (extract(epoch FROM created_at) * 1000000)::bigint, id::text FROM trace_values`)
+	d.Rollups = query(`SELECT workspace_id::text, meta_key, grain::bigint, slot, meta_value, value::int, n, sum_weighted FROM rollups`)
+	d.Groups = query(`SELECT workspace_id::text, meta_key, grain::bigint, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
+	d.Entries = query(`SELECT workspace_id::text, trace_id, meta_key, meta_value, (extract(epoch FROM created_at) * 1000000)::bigint, id::text FROM trace_meta_values`)
 	storetest.EqualDerived(t, d)
 }

@@ -120,18 +120,18 @@ func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
-	var value []byte
+	var secret []byte
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
+		if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, secret, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, generate(), time.Now()); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&value)
+		return tx.QueryRow(ctx, `SELECT secret FROM secrets WHERE name = $1`, name).Scan(&secret)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
-	return value, nil
+	return secret, nil
 }
 
 func scanKey(row pgx.Row) (*store.APIKey, error) {

@@ -98,7 +98,7 @@ func TestWritesSeekNeverScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	seqScan := regexp.MustCompile(`Seq Scan on (feedback|trace_values)\b`)
+	seqScan := regexp.MustCompile(`Seq Scan on (feedback|trace_meta_values)\b`)
 	lookups := 0
 	for _, q := range rec.queries {
 		if !regexp.MustCompile(`^\s*(SELECT|INSERT|UPDATE|DELETE)`).MatchString(q.sql) || strings.Contains(q.sql, "pg_advisory_xact_lock") {
@@ -116,10 +116,10 @@ func TestWritesSeekNeverScan(t *testing.T) {
 		if seqScan.MatchString(plan) {
 			t.Errorf("%s\nscans a table:\n%s", q.sql, plan)
 		}
-		if strings.Contains(q.sql, "FROM trace_values") && strings.HasPrefix(strings.TrimSpace(q.sql), "SELECT") {
+		if strings.Contains(q.sql, "FROM trace_meta_values") && strings.HasPrefix(strings.TrimSpace(q.sql), "SELECT") {
 			lookups++
-			if !regexp.MustCompile(`Index (Only )?Scan using trace_values_pkey on trace_values`).MatchString(plan) ||
-				!regexp.MustCompile(`Index Cond: .*trace_id = p\.trace.*value = p\.value`).MatchString(plan) {
+			if !regexp.MustCompile(`Index (Only )?Scan using trace_meta_values_pkey on trace_meta_values`).MatchString(plan) ||
+				!regexp.MustCompile(`Index Cond: .*trace_id = p\.trace.*meta_value = p\.meta_value`).MatchString(plan) {
 				t.Errorf("%s\nreads the trace values without seeking one value of one trace:\n%s", q.sql, plan)
 			}
 		}

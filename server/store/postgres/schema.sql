@@ -29,7 +29,7 @@ CREATE TABLE feedback (
     m_prompt text,
     m_environment text,
     m_strings smallint NOT NULL DEFAULT 0,
-    m_firsts smallint NOT NULL DEFAULT 0,
+    m_first_bits smallint NOT NULL DEFAULT 0,
     CONSTRAINT feedback_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT feedback_pkey PRIMARY KEY (id),
     CONSTRAINT feedback_value_check CHECK (((value >= '-10'::integer) AND (value <= 10))),
@@ -45,16 +45,16 @@ CREATE INDEX feedback_workspace_m_user ON public.feedback USING btree (workspace
 CREATE UNIQUE INDEX feedback_workspace_token ON public.feedback USING btree (workspace_id, token_id) WHERE (token_id IS NOT NULL);
 CREATE INDEX feedback_workspace_trace ON public.feedback USING btree (workspace_id, trace_id, created_at, id);
 
-CREATE TABLE group_slots (
+CREATE TABLE group_rollups (
     workspace_id uuid NOT NULL,
-    key text NOT NULL,
-    span integer NOT NULL,
+    meta_key text NOT NULL,
+    grain integer NOT NULL,
     slot bigint NOT NULL,
-    value text NOT NULL,
+    meta_value text NOT NULL,
     n bigint NOT NULL,
-    firsts bigint NOT NULL,
+    traces bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    CONSTRAINT group_slots_pkey PRIMARY KEY (workspace_id, span, slot, key, value)
+    CONSTRAINT group_rollups_pkey PRIMARY KEY (workspace_id, grain, slot, meta_key, meta_value)
 );
 
 CREATE TABLE idempotency (
@@ -70,31 +70,31 @@ CREATE INDEX idempotency_created ON public.idempotency USING btree (created_at);
 
 CREATE TABLE rollups (
     workspace_id uuid NOT NULL,
-    dim text NOT NULL,
-    span integer NOT NULL,
+    meta_key text NOT NULL,
+    grain integer NOT NULL,
     slot bigint NOT NULL,
-    dim_value text NOT NULL,
-    score smallint NOT NULL,
+    meta_value text NOT NULL,
+    value smallint NOT NULL,
     n bigint NOT NULL,
     sum_weighted double precision NOT NULL,
-    CONSTRAINT rollups_pkey PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
+    CONSTRAINT rollups_pkey PRIMARY KEY (workspace_id, grain, slot, meta_key, meta_value, value)
 );
 
 CREATE TABLE secrets (
     name text NOT NULL,
-    value bytea NOT NULL,
+    secret bytea NOT NULL,
     created_at timestamp with time zone NOT NULL,
     CONSTRAINT secrets_pkey PRIMARY KEY (name)
 );
 
-CREATE TABLE trace_values (
+CREATE TABLE trace_meta_values (
     workspace_id uuid NOT NULL,
     trace_id text NOT NULL,
-    key text NOT NULL,
-    value text NOT NULL,
+    meta_key text NOT NULL,
+    meta_value text NOT NULL,
     created_at timestamp with time zone NOT NULL,
     id uuid NOT NULL,
-    CONSTRAINT trace_values_pkey PRIMARY KEY (workspace_id, trace_id, key, value, created_at, id)
+    CONSTRAINT trace_meta_values_pkey PRIMARY KEY (workspace_id, trace_id, meta_key, meta_value, created_at, id)
 );
 
 CREATE TABLE workspaces (

@@ -70,8 +70,9 @@ func restore010(t *testing.T, url, dump string) {
 
 // moveAFirst moves the flag of a trace's first feedback with an
 // _organisation value to a later one of the same value, and the group
-// slots' counts with it, as 0.1.0's SQLite store could (a database moved
-// here through export and import keeps what it had).
+// rollups' counts of traces with it, as 0.1.0's SQLite store could (a
+// database moved here through export and import keeps what it had): in
+// 0.1.0's schema, before any migration (group_slots.firsts, m_firsts).
 func moveAFirst(t *testing.T, url string) {
 	t.Helper()
 	ctx := context.Background()

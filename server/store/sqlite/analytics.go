@@ -61,9 +61,9 @@ func feedbackCells(ctx context.Context, db *sql.DB, workspaceID string, q store.
 	}, func(r rollup.Read, cells rollup.Cells) error {
 		// One seek per slot, to the dimension's value in it.
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
-			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.score, sum(r.n), sum(r.sum_weighted)
-			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.dim = ?7 AND r.span = ?3 AND r.slot = s.slot AND r.dim_value = ?8
-			GROUP BY b, r.score`,
+			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.value, sum(r.n), sum(r.sum_weighted)
+			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.meta_key = ?7 AND r.grain = ?3 AND r.slot = s.slot AND r.meta_value = ?8
+			GROUP BY b, r.value`,
 			r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
 		return addCells(rows, err, cells)
 	})
@@ -107,8 +107,8 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 			// + keeps SQLite from walking the whole range by time instead.
 			where[0], where[1] = "+workspace_id = ?", "+created_at BETWEEN ? AND ?"
 			where = append(where, `id IN (WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + 1 FROM d WHERE day < ?)
-				SELECT p.id FROM d CROSS JOIN feedback_pairs AS p
-				ON p.workspace_id = ? AND p.day = d.day AND p.key = ? AND p.val = ? AND p.created_at BETWEEN ? AND ?)`)
+				SELECT e.id FROM d CROSS JOIN metadata_entries AS e
+				ON e.workspace_id = ? AND e.day = d.day AND e.meta_key = ? AND e.meta_value = ? AND e.created_at BETWEEN ? AND ?)`)
 			args = append(args, store.FloorDiv(from, rollup.Day*1_000_000), store.FloorDiv(to, rollup.Day*1_000_000), workspaceID, k, val, from, to)
 			continue
 		}
@@ -175,13 +175,13 @@ func groupsFromSlots(ctx context.Context, db *sql.DB, workspaceID, key string, q
 		Slots: func(r rollup.Read, ts rollup.Tallies) error {
 			// One seek per slot, to the key's values in it.
 			rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
-				SELECT g.value, sum(g.firsts), sum(g.n), sum(g.sum_weighted)
-				FROM s CROSS JOIN group_slots AS g ON g.workspace_id = ?3 AND g.span = ?4 AND g.slot = s.slot AND g.key = ?5
-				GROUP BY g.value`, r.First, r.Last, workspaceID, r.Span, key)
+				SELECT g.meta_value, sum(g.traces), sum(g.n), sum(g.sum_weighted)
+				FROM s CROSS JOIN group_rollups AS g ON g.workspace_id = ?3 AND g.grain = ?4 AND g.slot = s.slot AND g.meta_key = ?5
+				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Span, key)
 			return addTallies(rows, err, ts)
 		},
 		Raw: func(from, to int64, ts rollup.Tallies) error {
-			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, sum(m_firsts & ? != 0), count(*), sum(value * weight) FROM feedback
+			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, sum(m_first_bits & ? != 0), count(*), sum(value * weight) FROM feedback
 				WHERE workspace_id = ? AND created_at BETWEEN ? AND ? AND +`+col+` IS NOT NULL GROUP BY `+col,
 				rollup.Bit(key), workspaceID, from, to)
 			return addTallies(rows, err, ts)
@@ -215,7 +215,7 @@ func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q 
 	var group, first string
 	from := "feedback"
 	if col, special := specialColumns[key]; special {
-		group, first = col, col+` IS NOT NULL AND m_firsts & `+strconv.Itoa(rollup.Bit(key))+` != 0`
+		group, first = col, col+` IS NOT NULL AND m_first_bits & `+strconv.Itoa(rollup.Bit(key))+` != 0`
 		if key == userKey && len(args) == 3 {
 			// Nothing but time: the _user index holds all a group reads,
 			// in user order, so no row is read and nothing is sorted

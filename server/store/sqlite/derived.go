@@ -20,18 +20,18 @@ var derivedStatements = []struct {
 	cols int
 	tail string
 }{
-	{`INSERT INTO rollups (workspace_id, dim, span, slot, dim_value, score, n, sum_weighted)`, 8,
-		` ON CONFLICT (workspace_id, span, slot, dim, dim_value, score) DO UPDATE SET
+	{`INSERT INTO rollups (workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted)`, 8,
+		` ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value, value) DO UPDATE SET
     n = n + excluded.n, sum_weighted = sum_weighted + excluded.sum_weighted`},
-	{`DELETE FROM rollups WHERE n = 0 AND (workspace_id, dim, span, slot, dim_value, score) IN (`, 6, `)`},
-	{`INSERT INTO group_slots (workspace_id, key, span, slot, value, n, firsts, sum_weighted)`, 8,
-		` ON CONFLICT (workspace_id, span, slot, key, value) DO UPDATE SET
-    n = n + excluded.n, firsts = firsts + excluded.firsts, sum_weighted = sum_weighted + excluded.sum_weighted`},
-	{`DELETE FROM group_slots WHERE n = 0 AND (workspace_id, key, span, slot, value) IN (`, 5, `)`},
-	{`INSERT INTO feedback_pairs (workspace_id, day, key, val, created_at, id)`, 6, ``},
-	{`DELETE FROM feedback_pairs WHERE (workspace_id, day, key, val, created_at, id) IN (`, 6, `)`},
-	{`INSERT INTO trace_values (workspace_id, trace_id, key, value, created_at, id)`, 6, ``},
-	{`DELETE FROM trace_values WHERE (workspace_id, trace_id, key, value, created_at, id) IN (`, 6, `)`},
+	{`DELETE FROM rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value, value) IN (`, 6, `)`},
+	{`INSERT INTO group_rollups (workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted)`, 8,
+		` ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value) DO UPDATE SET
+    n = n + excluded.n, traces = traces + excluded.traces, sum_weighted = sum_weighted + excluded.sum_weighted`},
+	{`DELETE FROM group_rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value) IN (`, 5, `)`},
+	{`INSERT INTO metadata_entries (workspace_id, day, meta_key, meta_value, created_at, id)`, 6, ``},
+	{`DELETE FROM metadata_entries WHERE (workspace_id, day, meta_key, meta_value, created_at, id) IN (`, 6, `)`},
+	{`INSERT INTO trace_meta_values (workspace_id, trace_id, meta_key, meta_value, created_at, id)`, 6, ``},
+	{`DELETE FROM trace_meta_values WHERE (workspace_id, trace_id, meta_key, meta_value, created_at, id) IN (`, 6, `)`},
 }
 
 // Indexes of derivedStatements.
@@ -100,7 +100,7 @@ func (c *chunked) close() {
 }
 
 // rowColumns are the columns a rollup.Row is read from (scanRow).
-const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts`
+const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits`
 
 // applyDeltas moves the derived structures by d, inside the batch's
 // transaction.

@@ -37,10 +37,10 @@ func CheckDerived(t *testing.T, path string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	d.Rollups = query(`SELECT workspace_id, dim, span, slot, dim_value, score, n, sum_weighted FROM rollups`)
-	d.Groups = query(`SELECT workspace_id, key, span, slot, value, n, firsts, sum_weighted FROM group_slots`)
-	d.Entries = query(`SELECT workspace_id, trace_id, key, value, created_at, id FROM trace_values`)
-	d.Pairs = query(`SELECT workspace_id, day, key, val, created_at, id FROM feedback_pairs`)
+	d.Rollups = query(`SELECT workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted FROM rollups`)
+	d.Groups = query(`SELECT workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
+	d.Entries = query(`SELECT workspace_id, trace_id, meta_key, meta_value, created_at, id FROM trace_meta_values`)
+	d.Pairs = query(`SELECT workspace_id, day, meta_key, meta_value, created_at, id FROM metadata_entries`)
 	storetest.EqualDerived(t, d)
 }
 

@@ -35,16 +35,16 @@ func (st *statements) all() []**sql.Stmt {
 // writerStatements are the texts of statements.all, in order.
 var writerStatements = []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT op", "ROLLBACK TO op", "RELEASE op",
 	`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
-			m_user, m_organisation, m_prompt, m_environment, m_strings, m_firsts)
+			m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
-			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_firsts = ?
+			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_first_bits = ?
 		WHERE id = ?`,
 	`DELETE FROM feedback WHERE id = ?`,
-	`UPDATE feedback SET m_firsts = (m_firsts | ?) & ~? WHERE id = ?`,
+	`UPDATE feedback SET m_first_bits = (m_first_bits | ?) & ~? WHERE id = ?`,
 	`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND id = ?`,
 	`SELECT ` + rowColumns + ` FROM feedback WHERE workspace_id = ? AND token_id = ?`,
-	`SELECT created_at, id FROM trace_values WHERE workspace_id = ? AND trace_id = ? AND key = ? AND value = ?
+	`SELECT created_at, id FROM trace_meta_values WHERE workspace_id = ? AND trace_id = ? AND meta_key = ? AND meta_value = ?
 			ORDER BY created_at, id LIMIT ?`,
 }
 

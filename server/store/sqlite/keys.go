@@ -99,18 +99,18 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error) {
-	var value []byte
+	var secret []byte
 	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, secret, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO NOTHING`, name, generate(), micros(time.Now())); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&value)
+		return tx.QueryRowContext(ctx, `SELECT secret FROM secrets WHERE name = ?`, name).Scan(&secret)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
-	return value, nil
+	return secret, nil
 }
 
 // ListAPIKeys implements store.Store.

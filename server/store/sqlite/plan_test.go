@@ -25,8 +25,8 @@ func TestWritesSeekNeverScan(t *testing.T) {
 	for _, d := range derivedStatements {
 		texts = append(texts, chunkedText(d.head, d.cols, d.tail, chunkRows[0]))
 	}
-	scan := regexp.MustCompile(`\bSCAN (feedback|trace_values|rollups|group_slots|feedback_pairs|idempotency)\b`)
-	seekValues := "SEARCH trace_values USING PRIMARY KEY (workspace_id=? AND trace_id=? AND key=? AND value=?"
+	scan := regexp.MustCompile(`\bSCAN (feedback|trace_meta_values|rollups|group_rollups|metadata_entries|idempotency)\b`)
+	seekValues := "SEARCH trace_meta_values USING PRIMARY KEY (workspace_id=? AND trace_id=? AND meta_key=? AND meta_value=?"
 	seen := 0
 	for _, text := range texts {
 		if !strings.HasPrefix(text, "SELECT") && !strings.HasPrefix(text, "INSERT") && !strings.HasPrefix(text, "UPDATE") && !strings.HasPrefix(text, "DELETE") {
@@ -51,10 +51,10 @@ func TestWritesSeekNeverScan(t *testing.T) {
 		if scan.MatchString(all) {
 			t.Errorf("%s\nscans a table:\n%s", text, all)
 		}
-		if strings.Contains(all, "trace_values") && strings.Contains(text, "FROM trace_values") && !strings.Contains(all, seekValues) {
+		if strings.Contains(all, "trace_meta_values") && strings.Contains(text, "FROM trace_meta_values") && !strings.Contains(all, seekValues) {
 			t.Errorf("%s\nreads the trace values without seeking one value of one trace:\n%s", text, all)
 		}
-		if strings.Contains(text, "FROM trace_values") {
+		if strings.Contains(text, "FROM trace_meta_values") {
 			seen++
 		}
 	}

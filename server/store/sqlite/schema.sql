@@ -26,29 +26,19 @@ CREATE TABLE feedback (
     m_prompt       TEXT,
     m_environment  TEXT,
     m_strings      INTEGER NOT NULL DEFAULT 0,
-    m_firsts       INTEGER NOT NULL DEFAULT 0
+    m_first_bits       INTEGER NOT NULL DEFAULT 0
 );
 
-CREATE TABLE feedback_pairs (
+CREATE TABLE "group_rollups" (
     workspace_id TEXT NOT NULL,
-    day          INTEGER NOT NULL,
-    key          TEXT NOT NULL,
-    val          TEXT NOT NULL,
-    created_at   INTEGER NOT NULL,
-    id           TEXT NOT NULL,
-    PRIMARY KEY (workspace_id, day, key, val, created_at, id)
-) WITHOUT ROWID;
-
-CREATE TABLE group_slots (
-    workspace_id TEXT NOT NULL,
-    key          TEXT NOT NULL,
-    span         INTEGER NOT NULL,
+    meta_key          TEXT NOT NULL,
+    grain         INTEGER NOT NULL,
     slot         INTEGER NOT NULL,
-    value        TEXT NOT NULL,
+    meta_value        TEXT NOT NULL,
     n            INTEGER NOT NULL,
-    firsts       INTEGER NOT NULL,
+    traces       INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, span, slot, key, value)
+    PRIMARY KEY (workspace_id, grain, slot, meta_key, meta_value)
 ) WITHOUT ROWID;
 
 CREATE TABLE idempotency (
@@ -61,32 +51,42 @@ CREATE TABLE idempotency (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 
+CREATE TABLE "metadata_entries" (
+    workspace_id TEXT NOT NULL,
+    day          INTEGER NOT NULL,
+    meta_key          TEXT NOT NULL,
+    meta_value          TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, day, meta_key, meta_value, created_at, id)
+) WITHOUT ROWID;
+
 CREATE TABLE rollups (
     workspace_id TEXT NOT NULL,
-    dim          TEXT NOT NULL,
-    span         INTEGER NOT NULL,
+    meta_key          TEXT NOT NULL,
+    grain         INTEGER NOT NULL,
     slot         INTEGER NOT NULL,
-    dim_value    TEXT NOT NULL,
-    score        INTEGER NOT NULL,
+    meta_value    TEXT NOT NULL,
+    value        INTEGER NOT NULL,
     n            INTEGER NOT NULL,
     sum_weighted REAL NOT NULL,
-    PRIMARY KEY (workspace_id, span, slot, dim, dim_value, score)
+    PRIMARY KEY (workspace_id, grain, slot, meta_key, meta_value, value)
 ) WITHOUT ROWID;
 
 CREATE TABLE secrets (
     name       TEXT PRIMARY KEY,
-    value      BLOB NOT NULL,
+    secret      BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
 
-CREATE TABLE trace_values (
+CREATE TABLE "trace_meta_values" (
     workspace_id TEXT NOT NULL,
     trace_id     TEXT NOT NULL,
-    key          TEXT NOT NULL,
-    value        TEXT NOT NULL,
+    meta_key          TEXT NOT NULL,
+    meta_value        TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     id           TEXT NOT NULL,
-    PRIMARY KEY (workspace_id, trace_id, key, value, created_at, id)
+    PRIMARY KEY (workspace_id, trace_id, meta_key, meta_value, created_at, id)
 ) WITHOUT ROWID;
 
 CREATE TABLE workspaces (
@@ -103,7 +103,7 @@ CREATE INDEX feedback_workspace_m_organisation ON feedback (workspace_id, m_orga
 
 CREATE INDEX feedback_workspace_m_prompt ON feedback (workspace_id, m_prompt, created_at) WHERE m_prompt IS NOT NULL;
 
-CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at, m_firsts, value, weight) WHERE m_user IS NOT NULL;
+CREATE INDEX feedback_workspace_m_user ON feedback (workspace_id, m_user, created_at, m_first_bits, value, weight) WHERE m_user IS NOT NULL;
 
 CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id) WHERE token_id IS NOT NULL;
 

@@ -54,7 +54,8 @@ func upgrade010(t *testing.T, wrongFlags bool) {
 
 // moveAFirst moves the flag of a trace's first feedback with an
 // _organisation value to a later one of the same value, and the group
-// slots' counts with it, as 0.1.0's bug could.
+// rollups' counts of traces with it, as 0.1.0's bug could: in 0.1.0's
+// schema, before any migration (group_slots.firsts, m_firsts).
 func moveAFirst(t *testing.T, path string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
