@@ -55,17 +55,17 @@ func (f analyticsFilters) query() (store.AnalyticsQuery, timeline, error) {
 		return q, timeline{}, rangeError("must not be after time_of_generation_max")
 	}
 	name, offset := f.from.Zone()
-	if offset%store.SlotSeconds != 0 {
+	if offset%store.Quarter != 0 {
 		return q, timeline{}, rangeError("its UTC offset must be whole quarter hours")
 	}
 	tl := timeline{loc: time.FixedZone(name, offset), shift: int64(offset)}
-	span := f.to.Sub(f.from)
+	window := f.to.Sub(f.from)
 	switch {
 	case f.granularity != nil:
 		tl.size = map[string]int64{"hour": hour, "day": day, "week": week}[*f.granularity]
-	case span <= 2*24*time.Hour:
+	case window <= 2*24*time.Hour:
 		tl.size = hour
-	case span <= 90*24*time.Hour:
+	case window <= 90*24*time.Hour:
 		tl.size = day
 	default:
 		tl.size = week
@@ -129,10 +129,10 @@ func (s *Server) GetFeedbackGraph(ctx context.Context, req gen.GetFeedbackGraphR
 	return out, nil
 }
 
-// GetFeedbackScoreGraph counts feedback per score.
+// GetFeedbackScoreGraph counts feedback per value (the API's score).
 func (s *Server) GetFeedbackScoreGraph(ctx context.Context, req gen.GetFeedbackScoreGraphRequestObject) (gen.GetFeedbackScoreGraphResponseObject, error) {
 	p := req.Params
-	week := "week" // the coarsest buckets: scores ignore time
+	week := "week" // the coarsest buckets: the counts ignore time
 	cells, _, err := s.cells(ctx, analyticsFilters{
 		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: &week,
 		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax,
@@ -147,14 +147,14 @@ func (s *Server) GetFeedbackScoreGraph(ctx context.Context, req gen.GetFeedbackS
 		total += int(c.Count)
 	}
 	out := gen.GetFeedbackScoreGraph200JSONResponse{Object: gen.AnalyticsGraph, Summary: gen.TotalSummary{Total: total}, DataPoints: []gen.ScorePoint{}}
-	for _, score := range slices.Sorted(func(yield func(int) bool) {
+	for _, value := range slices.Sorted(func(yield func(int) bool) {
 		for v := range counts {
 			if !yield(v) {
 				return
 			}
 		}
 	}) {
-		out.DataPoints = append(out.DataPoints, gen.ScorePoint{Score: score, Total: counts[score]})
+		out.DataPoints = append(out.DataPoints, gen.ScorePoint{Score: value, Total: counts[value]})
 	}
 	return out, nil
 }
@@ -225,7 +225,7 @@ func (s *Server) GetMetadataGroups(ctx context.Context, req gen.GetMetadataGroup
 	out := gen.GetMetadataGroups200JSONResponse{Object: gen.MetadataGroupsObjectList, Total: total, Data: make([]gen.MetadataGroup, len(groups))}
 	for i, g := range groups {
 		out.Data[i] = gen.MetadataGroup{
-			Object: gen.AnalyticsGroup, MetadataValue: g.Value, Requests: int(g.Requests), RequestsWithFeedback: int(g.Requests),
+			Object: gen.AnalyticsGroup, MetadataValue: g.MetaValue, Requests: int(g.Requests), RequestsWithFeedback: int(g.Requests),
 			AvgWeightedFeedback: decimal(g.AvgWeighted), LastSeen: g.LastSeen,
 		}
 	}
@@ -233,7 +233,8 @@ func (s *Server) GetMetadataGroups(ctx context.Context, req gen.GetMetadataGroup
 }
 
 // decimal is an average as the API answers it: rounded to nine decimal
-// places, so that three scores of 2 x 0.7 average 1.4, not the
-// 1.3999999999999997 their binary sum gives; a score is value x weight,
-// so nine places are far finer than any difference between averages.
+// places, so that three weighted values of 2 x 0.7 average 1.4, not the
+// 1.3999999999999997 their binary sum gives; a weighted value is value x
+// weight, so nine places are far finer than any difference between
+// averages.
 func decimal(avg float64) float64 { return math.Round(avg*1e9) / 1e9 }

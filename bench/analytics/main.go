@@ -216,7 +216,7 @@ func analytics(ctx context.Context, c *client.Client) {
 // holds.
 func listing(ctx context.Context, c *client.Client) {
 	day := 24 * time.Hour
-	span := func(from, to time.Duration) [2]*time.Time {
+	window := func(from, to time.Duration) [2]*time.Time {
 		a, b := end.Add(-from), end.Add(-to)
 		return [2]*time.Time{&a, &b}
 	}
@@ -229,14 +229,14 @@ func listing(ctx context.Context, c *client.Client) {
 		traces   *string
 	}{
 		{name: "no time bounds"},
-		{name: "last 24 hours", bounds: span(day, 0)},
-		{name: "last 30 days", bounds: span(30*day, 0)},
-		{name: "one day, 30 days ago", bounds: span(31*day, 30*day)},
-		{name: "one hour, 89 days ago", bounds: span(89*day, 89*day-time.Hour)},
-		{name: "last 30 days, _environment", bounds: span(30*day, 0), metadata: str(`{"_environment":"production"}`)},
-		{name: "last 30 days, _user", bounds: span(30*day, 0), metadata: str(`{"_user":"user-4242"}`)},
-		{name: "last 30 days, region", bounds: span(30*day, 0), metadata: str(`{"region":"region-3"}`)},
-		{name: "last 30 days, value_max -5", bounds: span(30*day, 0), valueMax: client.Ptr(-5)},
+		{name: "last 24 hours", bounds: window(day, 0)},
+		{name: "last 30 days", bounds: window(30*day, 0)},
+		{name: "one day, 30 days ago", bounds: window(31*day, 30*day)},
+		{name: "one hour, 89 days ago", bounds: window(89*day, 89*day-time.Hour)},
+		{name: "last 30 days, _environment", bounds: window(30*day, 0), metadata: str(`{"_environment":"production"}`)},
+		{name: "last 30 days, _user", bounds: window(30*day, 0), metadata: str(`{"_user":"user-4242"}`)},
+		{name: "last 30 days, region", bounds: window(30*day, 0), metadata: str(`{"region":"region-3"}`)},
+		{name: "last 30 days, value_max -5", bounds: window(30*day, 0), valueMax: client.Ptr(-5)},
 		{name: "no time bounds, _environment", metadata: str(`{"_environment":"production"}`)},
 		{name: "no time bounds, _user", metadata: str(`{"_user":"user-4242"}`)},
 		{name: "no time bounds, two trace ids", traces: str("trace-4242,trace-424242")},

@@ -15,7 +15,7 @@
 //   - feedbackd store: Store.CreateFeedback with arrays of 1000 from four
 //     goroutines, as the HTTP server calls it under bulk load: rows and
 //     the derived data each write's transaction keeps (rollups, group
-//     slots, pair entries).
+//     rollups, metadata entries, trace meta values).
 //
 // Grouping, on the store case's rows: reading every row's (_user, trace,
 // value, weight, time) as groups read them (by time), against the store's
@@ -196,7 +196,7 @@ func insertRows(ctx context.Context, db *sql.DB, batches [][]*store.Feedback) fl
 				sp := special[rowid]
 				args = append(args, rowid+1, f.ID, f.WorkspaceID, f.TraceID, f.Value, f.Weight, meta[rowid],
 					f.CreatedAt.UnixMicro(), f.UpdatedAt.UnixMicro(),
-					sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings)
+					sp.MetaValues[0], sp.MetaValues[1], sp.MetaValues[2], sp.MetaValues[3], sp.Strings)
 				rowid++
 			}
 			_, err := st.ExecContext(ctx, args...)

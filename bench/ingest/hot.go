@@ -407,8 +407,8 @@ func (s *skewed) metadata(user string) map[string]string {
 	}
 }
 
-// item is one feedback for trace: a thumb (±1) half of the time, any score
-// otherwise.
+// item is one feedback for trace: a thumb (±1) half of the time, any
+// value otherwise.
 func (s *skewed) item(trace string) []byte {
 	value := s.r.IntN(21) - 10
 	if s.r.IntN(2) == 0 {

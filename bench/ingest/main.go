@@ -883,7 +883,7 @@ func newCorpus(n int) *corpus {
 }
 
 // randomTail is the rest of one feedback: a value that is a thumb (±1) half
-// of the time and any score otherwise, a weight most of the time, and
+// of the time and any value otherwise, a weight most of the time, and
 // workload.Metadata with a user from 10k.
 func randomTail(r *rand.Rand) []byte {
 	value := r.IntN(21) - 10

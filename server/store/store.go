@@ -22,7 +22,7 @@ type Feedback struct {
 	WorkspaceID string
 	// TraceID identifies the request the feedback is about.
 	TraceID string
-	// Value is the score, -10..10.
+	// Value is the feedback's value, -10..10.
 	Value int
 	// Weight is how much the feedback counts, 0..1.
 	Weight float64
@@ -114,9 +114,10 @@ type Cursor struct {
 // CursorOf is the position of f in a listing.
 func CursorOf(f *Feedback) *Cursor { return &Cursor{CreatedAt: f.CreatedAt, ID: f.ID} }
 
-// SlotSeconds is the granularity of analytics buckets: they must start
-// and end on multiples of it (whole quarter hours of UTC), as time zones do.
-const SlotSeconds = 900
+// Quarter, in seconds, is the shortest grain of the analytics rollups and
+// the alignment of analytics buckets: they start and end on whole quarter
+// hours of UTC, as time zones do.
+const Quarter = 900
 
 // AnalyticsQuery selects feedback for analytics and says how to bucket it
 // by time.
@@ -131,11 +132,11 @@ type AnalyticsQuery struct {
 	WeightedMin, WeightedMax *float64
 	// A feedback created at Unix time t (seconds) falls in bucket
 	// floor((t + BucketShift) / BucketSize). Both are multiples of
-	// SlotSeconds; BucketSize is positive.
+	// Quarter; BucketSize is positive.
 	BucketSize, BucketShift int64
 }
 
-// Cell aggregates the feedback of one score in one time bucket.
+// Cell aggregates the feedback of one value in one time bucket.
 type Cell struct {
 	Bucket      int64
 	Value       int
@@ -145,9 +146,10 @@ type Cell struct {
 
 // Group aggregates the feedback that share one value of a metadata key.
 type Group struct {
-	// Value is the metadata value: a string as it is, anything else as JSON.
-	Value string
-	// Requests counts the traces whose first feedback with Value (by
+	// MetaValue is the metadata key's value: a string as it is, anything
+	// else as JSON.
+	MetaValue string
+	// Requests counts the traces whose first feedback with MetaValue (by
 	// CreatedAt, then ID, among all of the trace's feedback) is among the
 	// feedback the query selects: a trace counts once, where it first got
 	// feedback with the value.
@@ -248,13 +250,13 @@ type Store interface {
 	PurgeIdempotency(ctx context.Context, before time.Time) error
 
 	// FeedbackCells aggregates a workspace's feedback matching q by time
-	// bucket and score; cells without feedback are left out. EINVALID for
+	// bucket and value; cells without feedback are left out. EINVALID for
 	// a query the store cannot bucket.
 	FeedbackCells(ctx context.Context, workspaceID string, q AnalyticsQuery) ([]Cell, error)
 	// MetadataGroups groups a workspace's feedback matching q (buckets
 	// ignored) by the value of one metadata key (a string as it is,
 	// anything else as JSON), leaving out feedback without it, and returns
-	// the groups ranked by Requests (then Value) from offset on, at most
+	// the groups ranked by Requests (then MetaValue) from offset on, at most
 	// limit of them, and how many there are.
 	MetadataGroups(ctx context.Context, workspaceID, key string, q AnalyticsQuery, offset, limit int) ([]Group, int, error)
 
@@ -281,7 +283,7 @@ type Store interface {
 
 	// Secret returns the server-wide secret with this name, storing
 	// generate's result first when there is none yet. Every caller, on
-	// every replica, gets the same value.
+	// every replica, gets the same secret.
 	Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error)
 
 	// Exporter's methods serve feedbackd export and import.
@@ -363,12 +365,12 @@ func ErrorMessage(err error) string {
 }
 
 // Validate checks what every store needs of a query: a range, and buckets
-// on whole slots.
+// on whole quarters.
 func (q AnalyticsQuery) Validate() error {
 	if q.To.Before(q.From) {
 		return Errorf(EINVALID, "the range ends before it starts")
 	}
-	if q.BucketSize <= 0 || q.BucketSize%SlotSeconds != 0 || q.BucketShift%SlotSeconds != 0 {
+	if q.BucketSize <= 0 || q.BucketSize%Quarter != 0 || q.BucketShift%Quarter != 0 {
 		return Errorf(EINVALID, "buckets must start and end on whole quarter hours")
 	}
 	return nil

@@ -51,12 +51,12 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 				FROM feedback WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
 			return addCells(rows, err, cells)
 		}, func(r rollup.Read, cells rollup.Cells) error {
-			// One index lookup per slot, to the dimension's value in it.
+			// One index lookup per slot, to the rollups of the meta value in it.
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.value, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
 				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND meta_key = $7 AND grain = $3 AND slot = s.slot AND meta_value = $8) AS r
 				GROUP BY b, r.value`,
-				r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
+				r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, plan.MetaValue)
 			return addCells(rows, err, cells)
 		})
 		return err
@@ -155,7 +155,7 @@ func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any
 	return nil
 }
 
-// MetadataGroups implements store.Store: from group slots when they answer
+// MetadataGroups implements store.Store: from group rollups when they answer
 // the query (rollup.PlanGroups), else from the rows.
 func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
@@ -168,7 +168,7 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	)
 	if plan, ok := rollup.PlanGroups(key, q); ok {
 		err = s.inSnapshot(ctx, func(tx pgx.Tx) error {
-			groups, total, err = groupsFromSlots(ctx, tx, workspaceID, key, q, plan, offset, limit)
+			groups, total, err = groupsFromRollups(ctx, tx, workspaceID, key, q, plan, offset, limit)
 			return err
 		})
 	} else {
@@ -183,18 +183,18 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	return groups, total, nil
 }
 
-// groupsFromSlots answers groups by a rollup.GroupKeys key: whole slots
-// from group_slots, the partial ones at the range's ends from the rows,
+// groupsFromRollups answers groups by a rollup.GroupKeys key: whole slots
+// from group_rollups, the partial ones at the range's ends from the rows,
 // and each listed group's last feedback from the key's index.
-func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
+func groupsFromRollups(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
 	col := specialColumns[key]
 	return plan.Groups(rollup.GroupReads{
-		Slots: func(r rollup.Read, ts rollup.Tallies) error {
-			// One index lookup per slot, to the key's values in it.
+		Rollups: func(r rollup.Read, ts rollup.Tallies) error {
+			// One index lookup per slot, to the key's meta values in it.
 			rows, err := tx.Query(ctx, `SELECT g.meta_value, sum(g.traces)::bigint, sum(g.n)::bigint, sum(g.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
 				CROSS JOIN LATERAL (SELECT * FROM group_rollups WHERE workspace_id = $3 AND grain = $4 AND slot = s.slot AND meta_key = $5) AS g
-				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Span, key)
+				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Grain, key)
 			return addTallies(rows, err, ts)
 		},
 		Raw: func(from, to int64, ts rollup.Tallies) error {
@@ -203,10 +203,10 @@ func groupsFromSlots(ctx context.Context, tx pgx.Tx, workspaceID, key string, q 
 				rollup.Bit(key), workspaceID, time.UnixMicro(from), time.UnixMicro(to))
 			return addTallies(rows, err, ts)
 		},
-		LastSeen: func(value string) (last time.Time, err error) {
+		LastSeen: func(metaValue string) (last time.Time, err error) {
 			err = tx.QueryRow(ctx, `SELECT created_at FROM feedback
 				WHERE workspace_id = $1 AND `+col+` = $2 AND created_at BETWEEN $3 AND $4 ORDER BY created_at DESC LIMIT 1`,
-				workspaceID, value, q.From, q.To).Scan(&last)
+				workspaceID, metaValue, q.From, q.To).Scan(&last)
 			return last, err
 		},
 	}, offset, limit)
@@ -221,8 +221,8 @@ func addTallies(rows pgx.Rows, err error, tallies rollup.Tallies) error {
 }
 
 // groupsFromRows answers groups from the rows q selects. A row of a
-// special key says itself whether it is its trace's first with its value;
-// for any other key the trace's earlier rows are looked up.
+// special key says itself whether it is its trace's first with its meta
+// value; for any other key the trace's earlier rows are looked up.
 func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	c := &conditions{}
 	var group, first string
@@ -253,7 +253,7 @@ func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key st
 	)
 	for rows.Next() {
 		var g store.Group
-		if err := rows.Scan(&g.Value, &g.Requests, &g.AvgWeighted, &g.LastSeen, &total); err != nil {
+		if err := rows.Scan(&g.MetaValue, &g.Requests, &g.AvgWeighted, &g.LastSeen, &total); err != nil {
 			return nil, 0, err
 		}
 		g.LastSeen = g.LastSeen.UTC()

@@ -218,7 +218,7 @@ type hookedTx struct {
 	seen func(n int)
 }
 
-func (h hookedTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
+func (h hookedTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
 	found, err := h.writeTx.Earliest(ctx, probes)
 	n := 0
 	for _, f := range found {

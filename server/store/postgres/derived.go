@@ -100,13 +100,13 @@ func (w *writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool
 	return r, err
 }
 
-func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
+func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
 	n := len(probes)
-	wss, traces, keys, values, limits := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n)
+	wss, traces, metaKeys, metaValues, limits := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n)
 	for i, p := range probes {
-		wss[i], traces[i], keys[i], values[i], limits[i] = p.WorkspaceID, p.TraceID, p.Key, p.Value, int32(p.N)
+		wss[i], traces[i], metaKeys[i], metaValues[i], limits[i] = p.WorkspaceID, p.TraceID, p.MetaKey, p.MetaValue, int32(p.N)
 	}
-	out := make([][]rollup.Entry, n)
+	out := make([][]rollup.TraceEntry, n)
 	err := w.read(ctx, func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
@@ -117,14 +117,14 @@ func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]roll
 			if err := rows.Scan(&i, &at, &id); err != nil {
 				return err
 			}
-			out[i-1] = append(out[i-1], rollup.Entry{TraceValue: probes[i-1].TraceValue, CreatedAt: at.UnixMicro(), ID: id})
+			out[i-1] = append(out[i-1], rollup.TraceEntry{TraceMetaValue: probes[i-1].TraceMetaValue, CreatedAt: at.UnixMicro(), ID: id})
 		}
 		return rows.Err()
 	}, `SELECT p.i::int, t.created_at, t.id::text
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS p (ws, trace, meta_key, meta_value, n, i)
 		CROSS JOIN LATERAL (SELECT created_at, id FROM trace_meta_values
 			WHERE workspace_id = p.ws AND trace_id = p.trace AND meta_key = p.meta_key AND meta_value = p.meta_value
-			ORDER BY created_at, id LIMIT p.n) AS t`, wss, traces, keys, values, limits)
+			ORDER BY created_at, id LIMIT p.n) AS t`, wss, traces, metaKeys, metaValues, limits)
 	return out, err
 }
 
@@ -206,13 +206,13 @@ func (w *writeTx) Write(_ context.Context, ws rollup.Writes) error {
 	return nil
 }
 
-func entryArgs(es []rollup.Entry) []any {
+func entryArgs(es []rollup.TraceEntry) []any {
 	n := len(es)
-	wss, traces, keys, values, ids, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	wss, traces, metaKeys, metaValues, ids, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
 	for i, e := range es {
-		wss[i], traces[i], keys[i], values[i], ids[i], at[i] = e.WorkspaceID, e.TraceID, e.Key, e.Value, e.ID, time.UnixMicro(e.CreatedAt)
+		wss[i], traces[i], metaKeys[i], metaValues[i], ids[i], at[i] = e.WorkspaceID, e.TraceID, e.MetaKey, e.MetaValue, e.ID, time.UnixMicro(e.CreatedAt)
 	}
-	return []any{wss, traces, keys, values, at, ids}
+	return []any{wss, traces, metaKeys, metaValues, at, ids}
 }
 
 // insertFeedback inserts the rows of rowArgs' arrays.
@@ -225,7 +225,7 @@ const insertFeedback = `INSERT INTO feedback (id, workspace_id, trace_id, value,
 func rowArgs(rows []rollup.Row) []any {
 	n := len(rows)
 	ids, wss, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	values, strs, firsts := make([]int16, n), make([]int16, n), make([]int16, n)
+	values, strs, firstBits := make([]int16, n), make([]int16, n), make([]int16, n)
 	weights := make([]float64, n)
 	created, updated := make([]time.Time, n), make([]time.Time, n)
 	tokens := make([]*string, n)
@@ -242,12 +242,12 @@ func rowArgs(rows []rollup.Row) []any {
 		}
 		sp := r.Special()
 		for k := range special {
-			special[k][i] = sp.Values[k]
+			special[k][i] = sp.MetaValues[k]
 		}
-		strs[i], firsts[i] = int16(sp.Strings), int16(r.Firsts)
+		strs[i], firstBits[i] = int16(sp.Strings), int16(r.FirstBits)
 	}
 	return []any{ids, wss, traces, values, weights, metas, created, updated, tokens,
-		special[0], special[1], special[2], special[3], strs, firsts}
+		special[0], special[1], special[2], special[3], strs, firstBits}
 }
 
 // queueDeltas queues the statements that move the derived structures by
@@ -256,40 +256,40 @@ func rowArgs(rows []rollup.Row) []any {
 func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 	if rs := d.Rollups(); len(rs) > 0 {
 		n := len(rs)
-		wss, dims, vals := make([]string, n), make([]string, n), make([]string, n)
-		spans, slots, ns := make([]int64, n), make([]int64, n), make([]int64, n)
-		scores, sums := make([]int16, n), make([]float64, n)
+		wss, metaKeys, metaValues := make([]string, n), make([]string, n), make([]string, n)
+		grains, slots, ns := make([]int64, n), make([]int64, n), make([]int64, n)
+		values, sums := make([]int16, n), make([]float64, n)
 		for i, r := range rs {
-			wss[i], dims[i], spans[i], slots[i], vals[i], scores[i], ns[i], sums[i] = r.WorkspaceID, r.Dim, r.Span, r.Slot, r.DimValue, int16(r.Score), r.N, r.SumWeighted
+			wss[i], metaKeys[i], grains[i], slots[i], metaValues[i], values[i], ns[i], sums[i] = r.WorkspaceID, r.MetaKey, r.Grain, r.Slot, r.MetaValue, int16(r.Value), r.N, r.SumWeighted
 		}
 		b.Queue(`INSERT INTO rollups AS r (workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::smallint[], $7::bigint[], $8::float8[])
 			ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value, value) DO UPDATE SET
 				n = r.n + excluded.n, sum_weighted = r.sum_weighted + excluded.sum_weighted`,
-			wss, dims, spans, slots, vals, scores, ns, sums)
+			wss, metaKeys, grains, slots, metaValues, values, ns, sums)
 		if d.Shrinks() {
 			b.Queue(`DELETE FROM rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value, value) IN (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::smallint[]))`,
-				wss, dims, spans, slots, vals, scores)
+				wss, metaKeys, grains, slots, metaValues, values)
 		}
 	}
 	if gs := d.Groups(); len(gs) > 0 {
 		n := len(gs)
-		wss, keys, vals := make([]string, n), make([]string, n), make([]string, n)
-		spans, slots, ns, firsts := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		wss, metaKeys, metaValues := make([]string, n), make([]string, n), make([]string, n)
+		grains, slots, ns, traces := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		sums := make([]float64, n)
 		for i, g := range gs {
-			wss[i], keys[i], spans[i], slots[i], vals[i], ns[i], firsts[i], sums[i] = g.WorkspaceID, g.Key, g.Span, g.Slot, g.Value, g.N, g.Firsts, g.SumWeighted
+			wss[i], metaKeys[i], grains[i], slots[i], metaValues[i], ns[i], traces[i], sums[i] = g.WorkspaceID, g.MetaKey, g.Grain, g.Slot, g.MetaValue, g.N, g.Traces, g.SumWeighted
 		}
 		b.Queue(`INSERT INTO group_rollups AS g (workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::float8[])
 			ON CONFLICT (workspace_id, grain, slot, meta_key, meta_value) DO UPDATE SET
 				n = g.n + excluded.n, traces = g.traces + excluded.traces, sum_weighted = g.sum_weighted + excluded.sum_weighted`,
-			wss, keys, spans, slots, vals, ns, firsts, sums)
+			wss, metaKeys, grains, slots, metaValues, ns, traces, sums)
 		if d.Shrinks() {
 			b.Queue(`DELETE FROM group_rollups WHERE n = 0 AND (workspace_id, meta_key, grain, slot, meta_value) IN (
 				SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[]))`,
-				wss, keys, spans, slots, vals)
+				wss, metaKeys, grains, slots, metaValues)
 		}
 	}
 }
@@ -298,9 +298,9 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 func scanRow(row pgx.Row) (rollup.Row, error) {
 	r := rollup.Row{Stored: &rollup.Special{}}
 	sp := r.Stored
-	var strs, firsts int16
+	var strs, firstBits int16
 	var err error
-	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.Values[0], &sp.Values[1], &sp.Values[2], &sp.Values[3], &strs, &firsts)
-	sp.Strings, r.Firsts = int(strs), int(firsts)
+	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.MetaValues[0], &sp.MetaValues[1], &sp.MetaValues[2], &sp.MetaValues[3], &strs, &firstBits)
+	sp.Strings, r.FirstBits = int(strs), int(firstBits)
 	return r, err
 }

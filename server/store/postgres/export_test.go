@@ -47,7 +47,7 @@ func CheckDerived(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 	d.Rollups = query(`SELECT workspace_id::text, meta_key, grain::bigint, slot, meta_value, value::int, n, sum_weighted FROM rollups`)
-	d.Groups = query(`SELECT workspace_id::text, meta_key, grain::bigint, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
-	d.Entries = query(`SELECT workspace_id::text, trace_id, meta_key, meta_value, (extract(epoch FROM created_at) * 1000000)::bigint, id::text FROM trace_meta_values`)
+	d.GroupRollups = query(`SELECT workspace_id::text, meta_key, grain::bigint, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
+	d.TraceEntries = query(`SELECT workspace_id::text, trace_id, meta_key, meta_value, (extract(epoch FROM created_at) * 1000000)::bigint, id::text FROM trace_meta_values`)
 	storetest.EqualDerived(t, d)
 }

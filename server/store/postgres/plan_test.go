@@ -21,8 +21,8 @@ import (
 // feedback (the statistics gathered, so that the planner knows the trace
 // is large), every statement that creates, updates, deletes or re-votes
 // feedback of that trace reaches what it reads and writes through an
-// index, and the trace values through one value of one trace (the
-// derived tables are small here: the planner may scan them). The
+// index, and the trace meta values through one meta value of one trace
+// (the derived tables are small here: the planner may scan them). The
 // statements are the ones the store sends, recorded with their
 // arguments, and PostgreSQL's plan of each is checked.
 func TestWritesSeekNeverScan(t *testing.T) {
@@ -120,12 +120,12 @@ func TestWritesSeekNeverScan(t *testing.T) {
 			lookups++
 			if !regexp.MustCompile(`Index (Only )?Scan using trace_meta_values_pkey on trace_meta_values`).MatchString(plan) ||
 				!regexp.MustCompile(`Index Cond: .*trace_id = p\.trace.*meta_value = p\.meta_value`).MatchString(plan) {
-				t.Errorf("%s\nreads the trace values without seeking one value of one trace:\n%s", q.sql, plan)
+				t.Errorf("%s\nreads the trace meta values without seeking one meta value of one trace:\n%s", q.sql, plan)
 			}
 		}
 	}
 	if lookups != 5 {
-		t.Errorf("%d trace value lookups recorded, want one per write (5)", lookups)
+		t.Errorf("%d trace meta value lookups recorded, want one per write (5)", lookups)
 	}
 }
 

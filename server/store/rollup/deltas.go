@@ -10,36 +10,38 @@ import (
 // RollupKey names one rollup row.
 type RollupKey struct {
 	WorkspaceID string
-	// Dim is the key of the dimension, "" for all feedback; DimValue its
-	// string value ("" for all feedback).
-	Dim, DimValue string
-	Span, Slot    int64
-	Score         int
+	// MetaKey and MetaValue are a metadata key and its string value, both
+	// "" for all feedback.
+	MetaKey, MetaValue string
+	Grain, Slot        int64
+	Value              int
 }
 
-// GroupKey names one group slot.
+// GroupKey names one group rollup.
 type GroupKey struct {
-	WorkspaceID, Key string
-	Span, Slot       int64
-	// Value is the key's value as text (Special).
-	Value string
+	WorkspaceID, MetaKey string
+	Grain, Slot          int64
+	// MetaValue is the key's value as text (Special).
+	MetaValue string
 }
 
-// PairEntry names one pair entry: feedback ID holds Key = Val and was
-// created at CreatedAt (Unix microseconds), on UTC day Day.
-type PairEntry struct {
-	WorkspaceID string
-	Day         int64
-	Key, Val    string
-	CreatedAt   int64
-	ID          string
+// MetadataEntry names one metadata entry: feedback ID holds MetaKey =
+// MetaValue and was created at CreatedAt (Unix microseconds), on UTC day
+// Day.
+type MetadataEntry struct {
+	WorkspaceID        string
+	Day                int64
+	MetaKey, MetaValue string
+	CreatedAt          int64
+	ID                 string
 }
 
-// Sums is what a rollup row or a group slot holds, or a change of it.
+// Sums is what a rollup row or a group rollup holds, or a change of it.
 type Sums struct {
-	// N counts feedback, Firsts those that are their trace's first with
-	// the slot's value (group slots only), SumWeighted their value x weight.
-	N, Firsts   int64
+	// N counts feedback; Traces (group rollups only) the traces whose
+	// first feedback with the meta value is among them, the group's
+	// requests; SumWeighted their value x weight.
+	N, Traces   int64
 	SumWeighted float64
 }
 
@@ -47,76 +49,76 @@ func (s *Sums) add(sign int64, weighted float64, first bool) {
 	s.N += sign
 	s.SumWeighted += float64(sign) * weighted
 	if first {
-		s.Firsts += sign
+		s.Traces += sign
 	}
 }
 
 // plus adds o to s.
 func (s *Sums) plus(o Sums) {
-	s.N, s.Firsts, s.SumWeighted = s.N+o.N, s.Firsts+o.Firsts, s.SumWeighted+o.SumWeighted
+	s.N, s.Traces, s.SumWeighted = s.N+o.N, s.Traces+o.Traces, s.SumWeighted+o.SumWeighted
 }
 
-func (s Sums) zero() bool { return s.N == 0 && s.Firsts == 0 && s.SumWeighted == 0 }
+func (s Sums) zero() bool { return s.N == 0 && s.Traces == 0 && s.SumWeighted == 0 }
 
 // Deltas accumulates how changes move the derived structures. The zero
 // value is empty and ready to use.
 type Deltas struct {
 	rollups map[RollupKey]*Sums
 	groups  map[GroupKey]*Sums
-	pairs   map[PairEntry]int64
+	entries map[MetadataEntry]int64
 }
 
 // Add adds sign times what row r contributes to every structure, as its
-// Firsts say.
+// FirstBits say.
 func (d *Deltas) Add(r *Row, sign int64) {
 	d.init()
 	at := r.CreatedAt.UnixMicro()
 	weighted := float64(r.Value) * r.Weight
-	rollup := func(dim, value string, spans []int64) {
-		for _, span := range spans {
-			k := RollupKey{r.WorkspaceID, dim, value, span, slotOf(at, span), r.Value}
+	rollup := func(metaKey, metaValue string, grains []int64) {
+		for _, grain := range grains {
+			k := RollupKey{r.WorkspaceID, metaKey, metaValue, grain, slotOf(at, grain), r.Value}
 			sums(d.rollups, k).add(sign, weighted, false)
 		}
 	}
-	rollup("", "", Spans)
+	rollup("", "", Grains)
 	sp := r.Special()
 	for _, key := range GroupKeys {
 		i := slices.Index(SpecialKeys, key)
-		v := sp.Values[i]
+		v := sp.MetaValues[i]
 		if v == nil {
 			continue
 		}
 		if sp.Strings&(1<<i) != 0 {
-			rollup(key, *v, Spans)
+			rollup(key, *v, Grains)
 		}
-		for _, span := range Spans {
-			k := GroupKey{r.WorkspaceID, key, span, slotOf(at, span), *v}
-			sums(d.groups, k).add(sign, weighted, r.Firsts&(1<<i) != 0)
+		for _, grain := range Grains {
+			k := GroupKey{r.WorkspaceID, key, grain, slotOf(at, grain), *v}
+			sums(d.groups, k).add(sign, weighted, r.FirstBits&(1<<i) != 0)
 		}
 	}
 	for key, v := range r.Metadata {
-		if val, ok := PairValue(key, v); ok {
-			rollup(key, val, PairSpans)
-			d.pairs[PairEntry{r.WorkspaceID, slotOf(at, Day), key, val, at, r.ID}] += sign
+		if s, ok := EntryValue(key, v); ok {
+			rollup(key, s, EntryGrains)
+			d.entries[MetadataEntry{r.WorkspaceID, slotOf(at, Day), key, s, at, r.ID}] += sign
 		}
 	}
 }
 
 // moveFirst adds sign times a first-feedback flag of the row of e, which
-// stays where it is: only group slots count firsts.
-func (d *Deltas) moveFirst(e Entry, sign int64) {
-	if !slices.Contains(GroupKeys, e.Key) {
+// stays where it is: only group rollups count traces.
+func (d *Deltas) moveFirst(e TraceEntry, sign int64) {
+	if !slices.Contains(GroupKeys, e.MetaKey) {
 		return
 	}
 	d.init()
-	for _, span := range Spans {
-		sums(d.groups, GroupKey{e.WorkspaceID, e.Key, span, slotOf(e.CreatedAt, span), e.Value}).Firsts += sign
+	for _, grain := range Grains {
+		sums(d.groups, GroupKey{e.WorkspaceID, e.MetaKey, grain, slotOf(e.CreatedAt, grain), e.MetaValue}).Traces += sign
 	}
 }
 
 func (d *Deltas) init() {
 	if d.rollups == nil {
-		d.rollups, d.groups, d.pairs = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[PairEntry]int64{}
+		d.rollups, d.groups, d.entries = map[RollupKey]*Sums{}, map[GroupKey]*Sums{}, map[MetadataEntry]int64{}
 	}
 }
 
@@ -141,8 +143,8 @@ func (d *Deltas) Merge(o *Deltas) {
 	for k, s := range o.groups {
 		sums(d.groups, k).plus(*s)
 	}
-	for k, n := range o.pairs {
-		d.pairs[k] += n
+	for k, n := range o.entries {
+		d.entries[k] += n
 	}
 }
 
@@ -152,7 +154,7 @@ type RollupDelta struct {
 	Sums
 }
 
-// GroupDelta is a change of one group slot.
+// GroupDelta is a change of one group rollup.
 type GroupDelta struct {
 	GroupKey
 	Sums
@@ -170,13 +172,13 @@ func (d *Deltas) Rollups() []RollupDelta {
 	}
 	slices.SortFunc(out, func(a, b RollupDelta) int {
 		x, y := a.RollupKey, b.RollupKey
-		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Span, y.Span), cmp.Compare(x.Slot, y.Slot),
-			cmp.Compare(x.Dim, y.Dim), cmp.Compare(x.DimValue, y.DimValue), cmp.Compare(x.Score, y.Score))
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Grain, y.Grain), cmp.Compare(x.Slot, y.Slot),
+			cmp.Compare(x.MetaKey, y.MetaKey), cmp.Compare(x.MetaValue, y.MetaValue), cmp.Compare(x.Value, y.Value))
 	})
 	return out
 }
 
-// Groups returns the changes of group slots, in key order, as Rollups.
+// Groups returns the changes of group rollups, in key order, as Rollups.
 func (d *Deltas) Groups() []GroupDelta {
 	out := make([]GroupDelta, 0, len(d.groups))
 	for k, s := range d.groups {
@@ -186,15 +188,16 @@ func (d *Deltas) Groups() []GroupDelta {
 	}
 	slices.SortFunc(out, func(a, b GroupDelta) int {
 		x, y := a.GroupKey, b.GroupKey
-		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Span, y.Span), cmp.Compare(x.Slot, y.Slot),
-			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Value, y.Value))
+		return cmp.Or(cmp.Compare(x.WorkspaceID, y.WorkspaceID), cmp.Compare(x.Grain, y.Grain), cmp.Compare(x.Slot, y.Slot),
+			cmp.Compare(x.MetaKey, y.MetaKey), cmp.Compare(x.MetaValue, y.MetaValue))
 	})
 	return out
 }
 
-// Pairs returns the pair entries to add and those to remove, in key order.
-func (d *Deltas) Pairs() (add, remove []PairEntry) {
-	for k, n := range d.pairs {
+// MetadataEntries returns the metadata entries to add and those to
+// remove, in key order.
+func (d *Deltas) MetadataEntries() (add, remove []MetadataEntry) {
+	for k, n := range d.entries {
 		switch {
 		case n > 0:
 			add = append(add, k)
@@ -202,16 +205,16 @@ func (d *Deltas) Pairs() (add, remove []PairEntry) {
 			remove = append(remove, k)
 		}
 	}
-	order := func(a, b PairEntry) int {
-		return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Key, b.Key),
-			cmp.Compare(a.Val, b.Val), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	order := func(a, b MetadataEntry) int {
+		return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.Day, b.Day), cmp.Compare(a.MetaKey, b.MetaKey),
+			cmp.Compare(a.MetaValue, b.MetaValue), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	}
 	slices.SortFunc(add, order)
 	slices.SortFunc(remove, order)
 	return add, remove
 }
 
-// Shrinks says whether a rollup row or group slot may have lost its last
+// Shrinks says whether a rollup row or group rollup may have lost its last
 // feedback, so that the store should drop the ones left empty.
 func (d *Deltas) Shrinks() bool {
 	return shrinks(d.rollups) || shrinks(d.groups)
@@ -226,5 +229,5 @@ func shrinks[K comparable](m map[K]*Sums) bool {
 	return false
 }
 
-// slotOf is the slot of span that Unix microsecond at falls in.
-func slotOf(at, span int64) int64 { return store.FloorDiv(at, span*1_000_000) }
+// slotOf is the slot of grain that Unix microsecond at falls in.
+func slotOf(at, grain int64) int64 { return store.FloorDiv(at, grain*1_000_000) }

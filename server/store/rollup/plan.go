@@ -9,9 +9,9 @@ import (
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
-// Read is a range of slots of one span to read from a derived structure.
+// Read is a range of slots of one grain to read from a derived structure.
 type Read struct {
-	Span, First, Last int64
+	Grain, First, Last int64
 }
 
 // Plan says how a store answers a query: Reads from a derived structure,
@@ -22,88 +22,89 @@ type Plan struct {
 	Raw   [][2]int64
 }
 
-// cover adds to p reads of the whole slots of spans (coarsest first) in
-// [a, b], and leaves what no span covers to Raw.
-func (p *Plan) cover(a, b int64, spans []int64) {
+// cover adds to p reads of the whole slots of grains (coarsest first) in
+// [a, b], and leaves what no grain covers to Raw.
+func (p *Plan) cover(a, b int64, grains []int64) {
 	if a > b {
 		return
 	}
-	if len(spans) == 0 {
+	if len(grains) == 0 {
 		p.Raw = append(p.Raw, [2]int64{a, b})
 		return
 	}
-	unit := spans[0] * 1_000_000
+	unit := grains[0] * 1_000_000
 	first, last := -store.FloorDiv(-a, unit), store.FloorDiv(b+1, unit)-1
 	if first > last {
-		p.cover(a, b, spans[1:])
+		p.cover(a, b, grains[1:])
 		return
 	}
-	p.Reads = append(p.Reads, Read{Span: spans[0], First: first, Last: last})
-	p.cover(a, first*unit-1, spans[1:])
-	p.cover((last+1)*unit, b, spans[1:])
+	p.Reads = append(p.Reads, Read{Grain: grains[0], First: first, Last: last})
+	p.cover(a, first*unit-1, grains[1:])
+	p.cover((last+1)*unit, b, grains[1:])
 }
 
 // GraphPlan is how a store answers a graph (Store.FeedbackCells).
 type GraphPlan struct {
 	Plan
-	// Dim and DimValue name the rollups' dimension when Reads is not
-	// empty.
-	Dim, DimValue string
+	// MetaKey and MetaValue name the rollups to read when Reads is not
+	// empty ("" for all feedback).
+	MetaKey, MetaValue string
 }
 
 // PlanGraph splits a graph between the rollups and the rows. Rollups
-// answer a query with no filter but time, or filtered by one string pair
-// of a dimension; they hold no trace ids nor weighted values. A span
-// serves only when the buckets are made of its slots (their size and
-// shift are multiples of it): day buckets at UTC+01:00 read hours.
+// answer a query with no filter but time, or filtered by one rolled-up
+// key and string value; they hold no trace ids nor weighted values. A
+// grain serves only when the buckets are made of its slots (their size
+// and shift are multiples of it): day buckets at UTC+01:00 read hours.
 func PlanGraph(q store.AnalyticsQuery) GraphPlan {
 	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	dim, value, spans, ok := graphDim(q)
+	metaKey, metaValue, grains, ok := graphRollups(q)
 	if !ok {
 		return GraphPlan{Plan: Plan{Raw: [][2]int64{{from, to}}}}
 	}
 	var usable []int64
-	for _, span := range spans {
-		if q.BucketSize%span == 0 && q.BucketShift%span == 0 {
-			usable = append(usable, span)
+	for _, grain := range grains {
+		if q.BucketSize%grain == 0 && q.BucketShift%grain == 0 {
+			usable = append(usable, grain)
 		}
 	}
-	p := GraphPlan{Dim: dim, DimValue: value}
+	p := GraphPlan{MetaKey: metaKey, MetaValue: metaValue}
 	p.cover(from, to, usable)
 	return p
 }
 
-// graphDim says which rollup dimension answers q, and at which spans.
-func graphDim(q store.AnalyticsQuery) (dim, value string, spans []int64, ok bool) {
+// graphRollups says which rollups answer q, and at which grains.
+func graphRollups(q store.AnalyticsQuery) (metaKey, metaValue string, grains []int64, ok bool) {
 	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
 		return "", "", nil, false
 	}
 	for k, v := range q.Metadata {
 		if s, isString := v.(string); isString && slices.Contains(GroupKeys, k) {
-			return k, s, Spans, true
+			return k, s, Grains, true
 		}
-		if s, ok := PairValue(k, v); ok {
-			return k, s, PairSpans, true
+		if s, ok := EntryValue(k, v); ok {
+			return k, s, EntryGrains, true
 		}
 		return "", "", nil, false
 	}
-	return "", "", Spans, true
+	return "", "", Grains, true
 }
 
 // GroupPlan is how a store answers groups by a GroupKeys key
-// (Store.MetadataGroups) from group slots.
+// (Store.MetadataGroups) from group rollups.
 type GroupPlan struct {
 	Plan
-	// Only, when not empty, is the only value to answer: the query
+	// Only, when not empty, is the only meta value to answer: the query
 	// filters by the grouped key itself.
 	Only string
 }
 
-// PlanGroups says whether group slots answer groups by key over q, and
+// PlanGroups says whether group rollups answer groups by key over q, and
 // how: q filters by nothing but its time range, or by the grouped key
-// equal to a string. Slots hold every value as text, as groups render
-// it, and a value other than a string renders as JSON; so a string that
-// is not valid JSON names exactly the slots of the rows holding it.
+// equal to a string. Group rollups hold every meta value as text, as
+// groups render it, and a meta value other than a string renders as
+// JSON; so a string that is not valid JSON names exactly the group
+// rollups of the rows holding it.
 func PlanGroups(key string, q store.AnalyticsQuery) (GroupPlan, bool) {
 	var p GroupPlan
 	if !slices.Contains(GroupKeys, key) || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
@@ -116,14 +117,14 @@ func PlanGroups(key string, q store.AnalyticsQuery) (GroupPlan, bool) {
 		}
 		p.Only = s
 	}
-	p.cover(q.From.UnixMicro(), q.To.UnixMicro(), Spans)
+	p.cover(q.From.UnixMicro(), q.To.UnixMicro(), Grains)
 	return p, true
 }
 
 // Cells answers the plan: raw adds the cells of the rows created in
-// [from, to] (Unix microseconds), slots those of a range of rollup slots,
-// all from one snapshot.
-func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, slots func(r Read, cs Cells) error) ([]store.Cell, error) {
+// [from, to] (Unix microseconds), rollups those of a range of slots of
+// the rollups, all from one snapshot.
+func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, rollups func(r Read, cs Cells) error) ([]store.Cell, error) {
 	cs := Cells{}
 	for _, r := range p.Raw {
 		if err := raw(r[0], r[1], cs); err != nil {
@@ -131,7 +132,7 @@ func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, slots func(r 
 		}
 	}
 	for _, r := range p.Reads {
-		if err := slots(r, cs); err != nil {
+		if err := rollups(r, cs); err != nil {
 			return nil, err
 		}
 	}
@@ -139,16 +140,16 @@ func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, slots func(r 
 }
 
 // GroupReads are what a store reads, from one snapshot, for groups from
-// group slots.
+// group rollups.
 type GroupReads struct {
-	// Slots adds the group slots of a range to ts, Raw the rows created
-	// in [from, to] (Unix microseconds); both as (value, firsts,
-	// feedback, their value x weight), for AddRows.
-	Slots func(r Read, ts Tallies) error
-	Raw   func(from, to int64, ts Tallies) error
-	// LastSeen is the newest CreatedAt of a value's feedback in the
+	// Rollups adds the group rollups of a range of slots to ts, Raw the
+	// rows created in [from, to] (Unix microseconds); both as (meta value,
+	// traces, feedback, their value x weight), for AddRows.
+	Rollups func(r Read, ts Tallies) error
+	Raw     func(from, to int64, ts Tallies) error
+	// LastSeen is the newest CreatedAt of a meta value's feedback in the
 	// query's range.
-	LastSeen func(value string) (time.Time, error)
+	LastSeen func(metaValue string) (time.Time, error)
 }
 
 // Groups answers the plan: the groups ranked as Store.MetadataGroups
@@ -156,7 +157,7 @@ type GroupReads struct {
 func (p GroupPlan) Groups(rd GroupReads, offset, limit int) ([]store.Group, int, error) {
 	ts := Tallies{}
 	for _, r := range p.Reads {
-		if err := rd.Slots(r, ts); err != nil {
+		if err := rd.Rollups(r, ts); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -168,7 +169,7 @@ func (p GroupPlan) Groups(rd GroupReads, offset, limit int) ([]store.Group, int,
 	groups := ts.groups(p.Only)
 	page := groups[min(offset, len(groups)):min(offset+limit, len(groups))]
 	for i := range page {
-		last, err := rd.LastSeen(page[i].Value)
+		last, err := rd.LastSeen(page[i].MetaValue)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -177,10 +178,10 @@ func (p GroupPlan) Groups(rd GroupReads, offset, limit int) ([]store.Group, int,
 	return page, len(groups), nil
 }
 
-// Cells accumulates graph cells by bucket and score.
+// Cells accumulates graph cells by bucket and value.
 type Cells map[[2]int64]*store.Cell
 
-// Add adds c to the cell of its bucket and score.
+// Add adds c to the cell of its bucket and value.
 func (cs Cells) Add(c store.Cell) {
 	k := [2]int64{c.Bucket, int64(c.Value)}
 	if have := cs[k]; have != nil {
@@ -191,7 +192,7 @@ func (cs Cells) Add(c store.Cell) {
 	cs[k] = &c
 }
 
-// Sorted returns the cells with feedback by bucket, then score.
+// Sorted returns the cells with feedback by bucket, then value.
 func (cs Cells) Sorted() []store.Cell {
 	out := make([]store.Cell, 0, len(cs))
 	for _, c := range cs {
@@ -205,12 +206,13 @@ func (cs Cells) Sorted() []store.Cell {
 	return out
 }
 
-// Tallies accumulates groups by value: what group slots and rows say.
+// Tallies accumulates groups by meta value: what group rollups and rows
+// say.
 type Tallies map[string]*Sums
 
-// Add adds to the tally of value.
-func (ts Tallies) Add(value string, s Sums) {
-	sums(ts, value).plus(s)
+// Add adds to the tally of metaValue.
+func (ts Tallies) Add(metaValue string, s Sums) {
+	sums(ts, metaValue).plus(s)
 }
 
 // Rows is what both stores' drivers (database/sql, pgx) give of a query's
@@ -221,15 +223,15 @@ type Rows interface {
 	Err() error
 }
 
-// AddRows adds a query's rows of (value, firsts, feedback, their value x
-// weight).
+// AddRows adds a query's rows of (meta value, traces, feedback, their
+// value x weight).
 func (ts Tallies) AddRows(rows Rows) error {
 	for rows.Next() {
 		var (
 			v string
 			s Sums
 		)
-		if err := rows.Scan(&v, &s.Firsts, &s.N, &s.SumWeighted); err != nil {
+		if err := rows.Scan(&v, &s.Traces, &s.N, &s.SumWeighted); err != nil {
 			return err
 		}
 		ts.Add(v, s)
@@ -239,16 +241,16 @@ func (ts Tallies) AddRows(rows Rows) error {
 
 // groups returns the groups that have feedback, ranked as
 // Store.MetadataGroups ranks them (LastSeen not set); with only, just that
-// value's group.
+// meta value's group.
 func (ts Tallies) groups(only string) []store.Group {
 	var groups []store.Group
 	for v, t := range ts {
 		if t.N > 0 && (only == "" || v == only) {
-			groups = append(groups, store.Group{Value: v, Requests: t.Firsts, AvgWeighted: t.SumWeighted / float64(t.N)})
+			groups = append(groups, store.Group{MetaValue: v, Requests: t.Traces, AvgWeighted: t.SumWeighted / float64(t.N)})
 		}
 	}
 	slices.SortFunc(groups, func(a, b store.Group) int {
-		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.Value, b.Value))
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.MetaValue, b.MetaValue))
 	})
 	return groups
 }

@@ -9,44 +9,45 @@ import (
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
-// Whether a row is its trace's first with a value of a special key is
-// kept on the row (Row.Firsts), and found through the trace values: one
-// entry per feedback and special key it holds, ordered by (workspace,
-// trace, key, value, time, id). A trace's entries for one value start
-// with its first feedback with that value, and the one after it is the
-// next: both are an index seek, whatever the trace holds. So a write
-// reads what it replaces, and one short range per value it touches,
-// never the rest of its trace: a trace may collect feedback for months,
-// an evaluation pipeline may score one trace many times, and a client may
-// send a constant trace id, without any write costing more for it.
+// Whether a row is its trace's first with a meta value of a special key
+// is kept on the row (Row.FirstBits), and found through the trace meta
+// values: one entry per feedback and special key it holds, ordered by
+// (workspace, trace, meta key, meta value, time, id). A trace's entries
+// for one meta value start with its first feedback with that meta value,
+// and the one after it is the next: both are an index seek, whatever the
+// trace holds. So a write reads what it replaces, and one short range per
+// meta value it touches, never the rest of its trace: a trace may collect
+// feedback for months, an evaluation pipeline may score one trace many
+// times, and a client may send a constant trace id, without any write
+// costing more for it.
 
 // TraceRef names one trace.
 type TraceRef struct{ WorkspaceID, TraceID string }
 
-// TraceValue names one value of one special key on one trace.
-type TraceValue struct {
+// TraceMetaValue names one meta value of one special key on one trace.
+type TraceMetaValue struct {
 	TraceRef
-	Key, Value string
+	MetaKey, MetaValue string
 }
 
-// Entry is one trace value entry: feedback ID, created at CreatedAt (Unix
-// microseconds), holds the value.
-type Entry struct {
-	TraceValue
+// TraceEntry is one entry of the trace meta values: feedback ID, created
+// at CreatedAt (Unix microseconds), holds the meta value.
+type TraceEntry struct {
+	TraceMetaValue
 	CreatedAt int64
 	ID        string
 }
 
 // before says whether e comes before o in a trace: by time, then id.
-func (e Entry) before(o Entry) bool {
+func (e TraceEntry) before(o TraceEntry) bool {
 	return cmp.Or(cmp.Compare(e.CreatedAt, o.CreatedAt), cmp.Compare(e.ID, o.ID)) < 0
 }
 
-// Probe asks for the earliest stored entries of one trace value, at most
-// N of them: one more than the write removes, so that the earliest entry
-// the write keeps is among them.
+// Probe asks for the earliest stored entries of one trace meta value, at
+// most N of them: one more than the write removes, so that the earliest
+// entry the write keeps is among them.
 type Probe struct {
-	TraceValue
+	TraceMetaValue
 	N int
 }
 
@@ -63,11 +64,11 @@ type Flags struct {
 // rows fails on a taken id before it changed anything.
 type Writes struct {
 	// Inserts are new rows, Updates new versions of stored rows, both
-	// with their Firsts; Deletes are stored rows to remove.
+	// with their FirstBits; Deletes are stored rows to remove.
 	Inserts, Updates, Deletes []Row
 	Flags                     []Flags
-	// DropEntries and AddEntries change the trace values.
-	DropEntries, AddEntries []Entry
+	// DropEntries and AddEntries change the trace meta values.
+	DropEntries, AddEntries []TraceEntry
 }
 
 // Tx is a store's write transaction as the write algorithm sees it: each
@@ -79,12 +80,12 @@ type Tx interface {
 	// before a lock must otherwise be read again.
 	Lock(ctx context.Context, traces []TraceRef) (bool, error)
 	// Row returns the stored row of a workspace with the id, or with the
-	// feedback token when byToken, with its stored special keys, Firsts
+	// feedback token when byToken, with its stored special keys, FirstBits
 	// and token; ENOTFOUND when there is none.
 	Row(ctx context.Context, workspaceID, key string, byToken bool) (*Row, error)
-	// Earliest returns, for each probe, its value's earliest stored
+	// Earliest returns, for each probe, its meta value's earliest stored
 	// entries, at most N, by time and then id.
-	Earliest(ctx context.Context, probes []Probe) ([][]Entry, error)
+	Earliest(ctx context.Context, probes []Probe) ([][]TraceEntry, error)
 	// Write applies w.
 	Write(ctx context.Context, w Writes) error
 }
@@ -169,9 +170,9 @@ func lockedRow(ctx context.Context, tx Tx, workspaceID, key string, byToken bool
 // and the new versions of those it replaces (the same ids as in old).
 type change struct{ old, new []Row }
 
-// apply looks up the trace values the change touches, works out every
-// first that moves, adds what the change does to derived data to d, and
-// writes it.
+// apply looks up the trace meta values the change touches, works out
+// every first that moves, adds what the change does to derived data to d,
+// and writes it.
 func (c change) apply(ctx context.Context, tx Tx, d *Deltas) error {
 	probes := c.probes()
 	found, err := tx.Earliest(ctx, probes)
@@ -181,41 +182,41 @@ func (c change) apply(ctx context.Context, tx Tx, d *Deltas) error {
 	return tx.Write(ctx, c.resolve(probes, found, d))
 }
 
-// probes are the lookups of the trace values the change's rows hold, in
-// order.
+// probes are the lookups of the trace meta values the change's rows hold,
+// in order.
 func (c change) probes() []Probe {
-	removes := map[TraceValue]int{}
+	removes := map[TraceMetaValue]int{}
 	for i := range c.new {
 		for _, e := range c.new[i].entries() {
-			removes[e.TraceValue] += 0
+			removes[e.TraceMetaValue] += 0
 		}
 	}
 	for i := range c.old {
 		for _, e := range c.old[i].entries() {
-			removes[e.TraceValue]++
+			removes[e.TraceMetaValue]++
 		}
 	}
 	probes := make([]Probe, 0, len(removes))
-	for _, v := range slices.SortedFunc(maps.Keys(removes), compareValues) {
+	for _, v := range slices.SortedFunc(maps.Keys(removes), compareMetaValues) {
 		probes = append(probes, Probe{v, removes[v] + 1})
 	}
 	return probes
 }
 
-// resolve sets the Firsts of the change's new rows from what the probes
+// resolve sets the FirstBits of the change's new rows from what the probes
 // found, adds the change's deltas to d, and returns its writes.
-func (c change) resolve(probes []Probe, found [][]Entry, d *Deltas) Writes {
+func (c change) resolve(probes []Probe, found [][]TraceEntry, d *Deltas) Writes {
 	removed := map[string]bool{}
 	for _, r := range c.old {
 		removed[r.ID] = true
 	}
 	rows := slices.Clone(c.new)
-	holders := map[TraceValue][]int{}
-	entries := map[Entry]int{}
+	holders := map[TraceMetaValue][]int{}
+	entries := map[TraceEntry]int{}
 	for i := range rows {
-		rows[i].Firsts = 0
+		rows[i].FirstBits = 0
 		for _, e := range rows[i].entries() {
-			holders[e.TraceValue] = append(holders[e.TraceValue], i)
+			holders[e.TraceMetaValue] = append(holders[e.TraceMetaValue], i)
 			entries[e]++
 		}
 	}
@@ -233,10 +234,10 @@ func (c change) resolve(probes []Probe, found [][]Entry, d *Deltas) Writes {
 	}
 	for i, p := range probes {
 		stored := found[i]
-		bit := Bit(p.Key)
+		bit := Bit(p.MetaKey)
 		// The first after the change: the earliest stored entry it keeps,
 		// or one of its new rows when earlier.
-		var first *Entry
+		var first *TraceEntry
 		for j := range stored {
 			if !removed[stored[j].ID] {
 				first = &stored[j]
@@ -244,13 +245,13 @@ func (c change) resolve(probes []Probe, found [][]Entry, d *Deltas) Writes {
 			}
 		}
 		newFirst := -1
-		for _, k := range holders[p.TraceValue] {
-			if e := rows[k].entry(p.TraceValue); first == nil || e.before(*first) {
+		for _, k := range holders[p.TraceMetaValue] {
+			if e := rows[k].entry(p.TraceMetaValue); first == nil || e.before(*first) {
 				first, newFirst = &e, k
 			}
 		}
 		if newFirst >= 0 {
-			rows[newFirst].Firsts |= bit
+			rows[newFirst].FirstBits |= bit
 		}
 		if len(stored) > 0 && !removed[stored[0].ID] && (first == nil || first.ID != stored[0].ID) {
 			flag(stored[0].ID).Clear |= bit
@@ -293,29 +294,28 @@ func (c change) resolve(probes []Probe, found [][]Entry, d *Deltas) Writes {
 	return w
 }
 
-// entries are the trace value entries of a row, one per special key it
-// holds.
-func (r *Row) entries() []Entry {
+// entries are the trace entries of a row, one per special key it holds.
+func (r *Row) entries() []TraceEntry {
 	sp := r.Special()
-	var out []Entry
-	for k, v := range sp.Values {
+	var out []TraceEntry
+	for k, v := range sp.MetaValues {
 		if v != nil {
-			out = append(out, Entry{TraceValue{TraceRef{r.WorkspaceID, r.TraceID}, SpecialKeys[k], *v}, r.CreatedAt.UnixMicro(), r.ID})
+			out = append(out, TraceEntry{TraceMetaValue{TraceRef{r.WorkspaceID, r.TraceID}, SpecialKeys[k], *v}, r.CreatedAt.UnixMicro(), r.ID})
 		}
 	}
 	return out
 }
 
 // entry is the row's entry of v, which it holds.
-func (r *Row) entry(v TraceValue) Entry {
-	return Entry{v, r.CreatedAt.UnixMicro(), r.ID}
+func (r *Row) entry(v TraceMetaValue) TraceEntry {
+	return TraceEntry{v, r.CreatedAt.UnixMicro(), r.ID}
 }
 
-func compareValues(a, b TraceValue) int {
+func compareMetaValues(a, b TraceMetaValue) int {
 	return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.TraceID, b.TraceID),
-		cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
+		cmp.Compare(a.MetaKey, b.MetaKey), cmp.Compare(a.MetaValue, b.MetaValue))
 }
 
-func compareEntries(a, b Entry) int {
-	return cmp.Or(compareValues(a.TraceValue, b.TraceValue), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+func compareEntries(a, b TraceEntry) int {
+	return cmp.Or(compareMetaValues(a.TraceMetaValue, b.TraceMetaValue), cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
 }

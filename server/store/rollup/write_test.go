@@ -16,17 +16,17 @@ import (
 )
 
 // memTx is a store in memory, as the write algorithm sees it: rows by id
-// and the trace value entries. It counts what a write reads.
+// and the trace entries. It counts what a write reads.
 type memTx struct {
 	rows    map[string]rollup.Row
-	entries map[rollup.Entry]bool
+	entries map[rollup.TraceEntry]bool
 	// found counts the entries Earliest returned, rowReads the rows Row
 	// returned.
 	found, rowReads int
 }
 
 func newMemTx() *memTx {
-	return &memTx{rows: map[string]rollup.Row{}, entries: map[rollup.Entry]bool{}}
+	return &memTx{rows: map[string]rollup.Row{}, entries: map[rollup.TraceEntry]bool{}}
 }
 
 func (m *memTx) Lock(context.Context, []rollup.TraceRef) (bool, error) { return false, nil }
@@ -43,16 +43,16 @@ func (m *memTx) Row(_ context.Context, ws, key string, byToken bool) (*rollup.Ro
 	return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
 }
 
-func (m *memTx) Earliest(_ context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
-	out := make([][]rollup.Entry, len(probes))
+func (m *memTx) Earliest(_ context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
+	out := make([][]rollup.TraceEntry, len(probes))
 	for i, p := range probes {
-		var all []rollup.Entry
+		var all []rollup.TraceEntry
 		for e := range m.entries {
-			if e.TraceValue == p.TraceValue {
+			if e.TraceMetaValue == p.TraceMetaValue {
 				all = append(all, e)
 			}
 		}
-		slices.SortFunc(all, func(a, b rollup.Entry) int {
+		slices.SortFunc(all, func(a, b rollup.TraceEntry) int {
 			return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
 		})
 		out[i] = all[:min(p.N, len(all))]
@@ -77,7 +77,7 @@ func (m *memTx) Write(_ context.Context, w rollup.Writes) error {
 	}
 	for _, f := range w.Flags {
 		r := m.rows[f.ID]
-		r.Firsts = r.Firsts&^f.Clear | f.Set
+		r.FirstBits = r.FirstBits&^f.Clear | f.Set
 		m.rows[f.ID] = r
 	}
 	for _, e := range w.DropEntries {
@@ -109,10 +109,10 @@ func create(t *testing.T, m *memTx, d *rollup.Deltas, fs ...*store.Feedback) {
 	}
 }
 
-func firstsOf(m *memTx) string {
+func firstBitsOf(m *memTx) string {
 	var out []string
 	for id, r := range m.rows {
-		out = append(out, fmt.Sprintf("%s:%b", id, r.Firsts))
+		out = append(out, fmt.Sprintf("%s:%b", id, r.FirstBits))
 	}
 	slices.Sort(out)
 	return fmt.Sprint(out)
@@ -120,8 +120,9 @@ func firstsOf(m *memTx) string {
 
 func bits(b int) string { return fmt.Sprintf("%b", b) }
 
-// A trace's first feedback with a value, by time and then id, carries the
-// key's flag; another value of the key, or another key, is flagged apart.
+// A trace's first feedback with a meta value, by time and then id, carries
+// the key's flag; another meta value of the key, or another key, is
+// flagged apart.
 // A later write of an earlier feedback takes the flag over.
 func TestFirstFeedbackCarriesTheFlag(t *testing.T) {
 	p := rollup.Bit("_prompt")
@@ -136,18 +137,18 @@ func TestFirstFeedbackCarriesTheFlag(t *testing.T) {
 		fb("h", "t", 6, map[string]any{"_environment": "prod"}),
 	)
 	create(t, m, nil, fb("a", "t", 5, map[string]any{"_prompt": "p1"})) // same time as b, smaller id: first
-	create(t, m, nil, fb("c", "t", 1, map[string]any{"_prompt": "p2"})) // earliest, other value
+	create(t, m, nil, fb("c", "t", 1, map[string]any{"_prompt": "p2"})) // earliest, other meta value
 	want := fmt.Sprint([]string{"a:" + bits(p), "b:" + bits(e), "c:" + bits(p), "d:" + bits(p), "e:" + bits(p), "f:0", "g:0", "h:0"})
-	if got := firstsOf(m); got != want {
+	if got := firstBitsOf(m); got != want {
 		t.Errorf("flags %s, want %s", got, want)
 	}
 }
 
-// hourSlots sums the group slot deltas of one hour span by slot.
+// hourSlots sums the group rollup deltas at the hour grain by slot.
 func hourSlots(d *rollup.Deltas) map[int64]rollup.Sums {
 	got := map[int64]rollup.Sums{}
 	for _, g := range d.Groups() {
-		if g.Span == rollup.Hour {
+		if g.Grain == rollup.Hour {
 			got[g.Slot] = g.Sums
 		}
 	}
@@ -156,9 +157,9 @@ func hourSlots(d *rollup.Deltas) map[int64]rollup.Sums {
 
 func hourOf(minutes int) int64 { return t0.Add(time.Duration(minutes)*time.Minute).Unix() / 3600 }
 
-// Deleting a trace's first feedback with a value makes its next one the
-// first: the slot of the deleted row loses the trace, the next row's gains
-// it, and the next row is written with its new flag.
+// Deleting a trace's first feedback with a meta value makes its next one
+// the first: the slot of the deleted row loses the trace, the next row's
+// gains it, and the next row is written with its new flag.
 func TestDeletePromotesTheNextFeedback(t *testing.T) {
 	meta := map[string]any{"_prompt": "p1"}
 	m := newMemTx()
@@ -167,20 +168,20 @@ func TestDeletePromotesTheNextFeedback(t *testing.T) {
 	if err := rollup.Delete(context.Background(), m, "w", "a", &d); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := firstsOf(m), fmt.Sprint([]string{"b:" + bits(rollup.Bit("_prompt")), "c:0"}); got != want {
+	if got, want := firstBitsOf(m), fmt.Sprint([]string{"b:" + bits(rollup.Bit("_prompt")), "c:0"}); got != want {
 		t.Errorf("flags %s, want %s", got, want)
 	}
 	want := map[int64]rollup.Sums{
-		hourOf(0):  {N: -1, Firsts: -1, SumWeighted: -1}, // a left, with its trace
-		hourOf(60): {Firsts: 1},                          // b stays and now counts the trace
+		hourOf(0):  {N: -1, Traces: -1, SumWeighted: -1}, // a left, with its trace
+		hourOf(60): {Traces: 1},                          // b stays and now counts the trace
 	}
 	if got := hourSlots(&d); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("hour slots %v, want %v", got, want)
 	}
 }
 
-// An update that gives an earlier feedback the value moves the trace
-// there; one that takes the value away from the first moves the trace to
+// An update that gives an earlier feedback the meta value moves the
+// trace there; one that takes it away from the first moves the trace to
 // the next feedback with it.
 func TestUpdatesMoveTheFirst(t *testing.T) {
 	p1 := map[string]any{"_prompt": "p1"}
@@ -190,27 +191,27 @@ func TestUpdatesMoveTheFirst(t *testing.T) {
 	if _, err := rollup.Update(context.Background(), m, "w", "a", store.Update{Value: 2, Metadata: p1, MetadataSet: true}, &d); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := firstsOf(m), fmt.Sprint([]string{"a:" + bits(rollup.Bit("_prompt")), "b:0", "c:0"}); got != want {
-		t.Errorf("after giving a the value: flags %s, want %s", got, want)
+	if got, want := firstBitsOf(m), fmt.Sprint([]string{"a:" + bits(rollup.Bit("_prompt")), "b:0", "c:0"}); got != want {
+		t.Errorf("after giving a the meta value: flags %s, want %s", got, want)
 	}
 	if _, err := rollup.Update(context.Background(), m, "w", "a", store.Update{Value: 2, Metadata: nil, MetadataSet: true}, &d); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := firstsOf(m), fmt.Sprint([]string{"a:0", "b:" + bits(rollup.Bit("_prompt")), "c:0"}); got != want {
+	if got, want := firstBitsOf(m), fmt.Sprint([]string{"a:0", "b:" + bits(rollup.Bit("_prompt")), "c:0"}); got != want {
 		t.Errorf("after taking it away: flags %s, want %s", got, want)
 	}
-	var firsts int64
+	var traces int64
 	for _, g := range d.Groups() {
-		firsts += g.Firsts
+		traces += g.Traces
 	}
-	if firsts != 0 {
-		t.Errorf("firsts move by %d over all slots, want 0 (the trace moves, it is not added)", firsts)
+	if traces != 0 {
+		t.Errorf("traces move by %d over all slots, want 0 (the trace moves, it is not added)", traces)
 	}
 }
 
 // Deltas of changes that undo each other cancel out, and the sums of a
 // trace's rows over all their slots are the rows': feedback, weighted sum
-// and one request per value.
+// and one request per meta value.
 func TestDeltasAddUp(t *testing.T) {
 	rows := func() []*store.Feedback {
 		return []*store.Feedback{
@@ -229,45 +230,45 @@ func TestDeltasAddUp(t *testing.T) {
 	if len(d.Rollups()) != 0 || len(d.Groups()) != 0 {
 		t.Errorf("insert then delete left %v and %v", d.Rollups(), d.Groups())
 	}
-	if add, remove := d.Pairs(); len(add)+len(remove) != 0 {
-		t.Errorf("insert then delete left pair entries %v, %v", add, remove)
+	if add, remove := d.MetadataEntries(); len(add)+len(remove) != 0 {
+		t.Errorf("insert then delete left metadata entries %v, %v", add, remove)
 	}
 
 	d = rollup.Deltas{}
 	create(t, newMemTx(), &d, rows()...)
-	for _, span := range rollup.Spans {
+	for _, grain := range rollup.Grains {
 		var all, org rollup.Sums
 		for _, r := range d.Rollups() {
-			if r.Span == span && r.Dim == "" {
+			if r.Grain == grain && r.MetaKey == "" {
 				all.N, all.SumWeighted = all.N+r.N, all.SumWeighted+r.SumWeighted
 			}
 		}
 		for _, g := range d.Groups() {
-			if g.Span == span && g.Key == "_organisation" {
-				org.N, org.Firsts, org.SumWeighted = org.N+g.N, org.Firsts+g.Firsts, org.SumWeighted+g.SumWeighted
+			if g.Grain == grain && g.MetaKey == "_organisation" {
+				org.N, org.Traces, org.SumWeighted = org.N+g.N, org.Traces+g.Traces, org.SumWeighted+g.SumWeighted
 			}
 		}
-		if all != (rollup.Sums{N: 2, SumWeighted: 2}) || org != (rollup.Sums{N: 2, Firsts: 1, SumWeighted: 2}) {
-			t.Errorf("span %d: all feedback %+v, groups by _organisation %+v", span, all, org)
+		if all != (rollup.Sums{N: 2, SumWeighted: 2}) || org != (rollup.Sums{N: 2, Traces: 1, SumWeighted: 2}) {
+			t.Errorf("grain %d: all feedback %+v, groups by _organisation %+v", grain, all, org)
 		}
 	}
-	var pairs int
+	var region int
 	for _, r := range d.Rollups() {
-		if r.Dim == "region" {
-			if r.Span != rollup.Quarter || r.DimValue != "eu" {
+		if r.MetaKey == "region" {
+			if r.Grain != store.Quarter || r.MetaValue != "eu" {
 				t.Errorf("region rollup %+v: want quarters of eu only", r)
 			}
-			pairs += int(r.N)
+			region += int(r.N)
 		}
 	}
-	if add, _ := d.Pairs(); pairs != 2 || len(add) != 2 {
-		t.Errorf("region: %d rolled up, %d pair entries; want 2 and 2", pairs, len(add))
+	if add, _ := d.MetadataEntries(); region != 2 || len(add) != 2 {
+		t.Errorf("region: %d rolled up, %d metadata entries; want 2 and 2", region, len(add))
 	}
 }
 
-// A write reads the rows it replaces and, per value it touches, as many
-// entries as it removes of that value plus one: the same on a trace of
-// 10,000 feedback as on a trace of one.
+// A write reads the rows it replaces and, per meta value it touches, as
+// many entries as it removes of that meta value plus one: the same on a
+// trace of 10,000 feedback as on a trace of one.
 func TestAWriteReadsNoMoreOfALargeTrace(t *testing.T) {
 	ctx := context.Background()
 	m := newMemTx()
@@ -282,8 +283,8 @@ func TestAWriteReadsNoMoreOfALargeTrace(t *testing.T) {
 	for _, w := range []struct {
 		name string
 		do   func(d *rollup.Deltas) error
-		// entries is the most Earliest may return: four values, each at
-		// most removed + 1.
+		// entries is the most Earliest may return: four meta values, each
+		// at most removed + 1.
 		entries, rows int
 	}{
 		{"create", func(d *rollup.Deltas) error {
@@ -317,10 +318,10 @@ func TestAWriteReadsNoMoreOfALargeTrace(t *testing.T) {
 // checkOracle checks every row's flags against the definition.
 func checkOracle(t *testing.T, m *memTx) {
 	t.Helper()
-	want := storetest.Firsts(m.all())
+	want := storetest.FirstBits(m.all())
 	for id, r := range m.rows {
-		if r.Firsts != want[id] {
-			t.Errorf("feedback %s (trace %s, %v): flags %b, want %b", id, r.TraceID, r.Metadata, r.Firsts, want[id])
+		if r.FirstBits != want[id] {
+			t.Errorf("feedback %s (trace %s, %v): flags %b, want %b", id, r.TraceID, r.Metadata, r.FirstBits, want[id])
 		}
 	}
 }
@@ -380,7 +381,7 @@ func TestRandomWritesMatchTheOracle(t *testing.T) {
 		want.Add(&r, 1)
 	}
 	if g, w := fmt.Sprint(total.Groups()), fmt.Sprint(want.Groups()); g != w {
-		t.Errorf("group slot deltas summed over the writes:\n%s\nwant those of the rows left:\n%s", g, w)
+		t.Errorf("group rollup deltas summed over the writes:\n%s\nwant those of the rows left:\n%s", g, w)
 	}
 	if g, w := fmt.Sprint(total.Rollups()), fmt.Sprint(want.Rollups()); g != w {
 		t.Errorf("rollup deltas summed over the writes differ from those of the rows left")

@@ -16,7 +16,7 @@ import (
 )
 
 // userKey is the special key whose groups are read from rows: it has no
-// group slots (rollup.GroupKeys).
+// group rollups (rollup.GroupKeys).
 const userKey = "_user"
 
 // specialColumns are the columns that hold the special keys' values as
@@ -59,12 +59,12 @@ func feedbackCells(ctx context.Context, db *sql.DB, workspaceID string, q store.
 			append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
 		return addCells(rows, err, cells)
 	}, func(r rollup.Read, cells rollup.Cells) error {
-		// One seek per slot, to the dimension's value in it.
+		// One seek per slot, to the rollups of the meta value in it.
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.value, sum(r.n), sum(r.sum_weighted)
 			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.meta_key = ?7 AND r.grain = ?3 AND r.slot = s.slot AND r.meta_value = ?8
 			GROUP BY b, r.value`,
-			r.First, r.Last, r.Span, q.BucketShift, q.BucketSize, workspaceID, plan.Dim, plan.DimValue)
+			r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, plan.MetaValue)
 		return addCells(rows, err, cells)
 	})
 }
@@ -102,14 +102,14 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 		args = append(args, *q.WeightedMax)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
-		if val, ok := rollup.PairValue(k, q.Metadata[k]); ok {
-			// The pair's entries find its rows, a seek per day; the unary
+		if v, ok := rollup.EntryValue(k, q.Metadata[k]); ok {
+			// The metadata entries find the rows, a seek per day; the unary
 			// + keeps SQLite from walking the whole range by time instead.
 			where[0], where[1] = "+workspace_id = ?", "+created_at BETWEEN ? AND ?"
 			where = append(where, `id IN (WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + 1 FROM d WHERE day < ?)
 				SELECT e.id FROM d CROSS JOIN metadata_entries AS e
 				ON e.workspace_id = ? AND e.day = d.day AND e.meta_key = ? AND e.meta_value = ? AND e.created_at BETWEEN ? AND ?)`)
-			args = append(args, store.FloorDiv(from, rollup.Day*1_000_000), store.FloorDiv(to, rollup.Day*1_000_000), workspaceID, k, val, from, to)
+			args = append(args, store.FloorDiv(from, rollup.Day*1_000_000), store.FloorDiv(to, rollup.Day*1_000_000), workspaceID, k, v, from, to)
 			continue
 		}
 		cond, condArgs, err := metadataMatch(k, q.Metadata[k])
@@ -122,12 +122,12 @@ func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to in
 	return strings.Join(where, " AND "), args, nil
 }
 
-// renderedValue is the SQL rendering of the value of a metadata key in the
-// metadata of table alias t, and its arguments, as groups render it: a
+// renderedMetaValue is the SQL rendering of the value of a metadata key in
+// the metadata of table alias t, and its arguments, as groups render it: a
 // string as it is, anything else as JSON, as the special keys' columns
 // hold them. It reads the key by path, far faster than json_each, unless
 // the key holds a character a path cannot spell.
-func renderedValue(t, key string) (string, []any) {
+func renderedMetaValue(t, key string) (string, []any) {
 	if strings.ContainsAny(key, "\"\\") {
 		return `(SELECT CASE m.type WHEN 'null' THEN NULL WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
 			ELSE CAST(m.value AS TEXT) END FROM json_each(` + t + `.metadata) AS m WHERE m.key = ?)`, []any{key}
@@ -137,7 +137,7 @@ func renderedValue(t, key string) (string, []any) {
 		ELSE CAST(json_extract(` + t + `.metadata, ?) AS TEXT) END)`, []any{path, path}
 }
 
-// MetadataGroups implements store.Store: from group slots when they answer
+// MetadataGroups implements store.Store: from group rollups when they answer
 // the query (rollup.PlanGroups), else from the rows.
 func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	if q.To.Before(q.From) {
@@ -146,7 +146,7 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	var total int
 	groups, err := view(s, func(db *sql.DB) (groups []store.Group, err error) {
 		if plan, ok := rollup.PlanGroups(key, q); ok {
-			if groups, total, err = groupsFromSlots(ctx, db, workspaceID, key, q, plan, offset, limit); err != nil {
+			if groups, total, err = groupsFromRollups(ctx, db, workspaceID, key, q, plan, offset, limit); err != nil {
 				return nil, fmt.Errorf("metadata groups: %w", err)
 			}
 			return groups, nil
@@ -160,11 +160,11 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 	return groups, total, nil
 }
 
-// groupsFromSlots answers groups by a rollup.GroupKeys key in one
-// snapshot: whole slots from group_slots, the partial ones at the range's
-// ends from the rows, and each listed group's last feedback from the key's
-// index.
-func groupsFromSlots(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
+// groupsFromRollups answers groups by a rollup.GroupKeys key in one
+// snapshot: whole slots from group_rollups, the partial ones at the
+// range's ends from the rows, and each listed group's last feedback from
+// the key's index.
+func groupsFromRollups(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
@@ -172,12 +172,12 @@ func groupsFromSlots(ctx context.Context, db *sql.DB, workspaceID, key string, q
 	defer tx.Rollback()
 	col := specialColumns[key]
 	return plan.Groups(rollup.GroupReads{
-		Slots: func(r rollup.Read, ts rollup.Tallies) error {
-			// One seek per slot, to the key's values in it.
+		Rollups: func(r rollup.Read, ts rollup.Tallies) error {
+			// One seek per slot, to the key's meta values in it.
 			rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 				SELECT g.meta_value, sum(g.traces), sum(g.n), sum(g.sum_weighted)
 				FROM s CROSS JOIN group_rollups AS g ON g.workspace_id = ?3 AND g.grain = ?4 AND g.slot = s.slot AND g.meta_key = ?5
-				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Span, key)
+				GROUP BY g.meta_value`, r.First, r.Last, workspaceID, r.Grain, key)
 			return addTallies(rows, err, ts)
 		},
 		Raw: func(from, to int64, ts rollup.Tallies) error {
@@ -186,11 +186,11 @@ func groupsFromSlots(ctx context.Context, db *sql.DB, workspaceID, key string, q
 				rollup.Bit(key), workspaceID, from, to)
 			return addTallies(rows, err, ts)
 		},
-		LastSeen: func(value string) (time.Time, error) {
+		LastSeen: func(metaValue string) (time.Time, error) {
 			var last int64
 			err := tx.QueryRowContext(ctx, `SELECT created_at FROM feedback
 				WHERE workspace_id = ? AND `+col+` = ? AND created_at BETWEEN ? AND ? ORDER BY created_at DESC LIMIT 1`,
-				workspaceID, value, micros(q.From), micros(q.To)).Scan(&last)
+				workspaceID, metaValue, micros(q.From), micros(q.To)).Scan(&last)
 			return time.UnixMicro(last), err
 		},
 	}, offset, limit)
@@ -205,8 +205,8 @@ func addTallies(rows *sql.Rows, err error, tallies rollup.Tallies) error {
 }
 
 // groupsFromRows answers groups from the rows q selects. A row of a
-// special key says itself whether it is its trace's first with its value;
-// for any other key the trace's earlier rows are looked up.
+// special key says itself whether it is its trace's first with its meta
+// value; for any other key the trace's earlier rows are looked up.
 func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
 	if err != nil {
@@ -223,8 +223,8 @@ func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q 
 			from, where = "feedback INDEXED BY feedback_workspace_m_user", where+" AND m_user IS NOT NULL"
 		}
 	} else {
-		g, gargs := renderedValue("feedback", key)
-		p, pargs := renderedValue("p", key)
+		g, gargs := renderedMetaValue("feedback", key)
+		p, pargs := renderedMetaValue("p", key)
 		group = g
 		first = `NOT EXISTS (SELECT 1 FROM feedback AS p INDEXED BY feedback_workspace_trace WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
 			AND (p.created_at, p.id) < (feedback.created_at, feedback.id)
@@ -248,7 +248,7 @@ func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q 
 			g    store.Group
 			last int64
 		)
-		if err := rows.Scan(&g.Value, &g.Requests, &g.AvgWeighted, &last, &total); err != nil {
+		if err := rows.Scan(&g.MetaValue, &g.Requests, &g.AvgWeighted, &last, &total); err != nil {
 			return nil, 0, fmt.Errorf("metadata groups: %w", err)
 		}
 		g.LastSeen = time.UnixMicro(last).UTC()

@@ -40,10 +40,10 @@ const (
 	dropEmptyRollups
 	applyGroups
 	dropEmptyGroups
-	addPairs
-	removePairs
-	addEntries
-	dropEntries
+	addMetadataEntries
+	removeMetadataEntries
+	addTraceEntries
+	dropTraceEntries
 )
 
 // chunkRows are the numbers of rows of VALUES the derived statements are
@@ -107,19 +107,19 @@ const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organi
 func (s *Store) applyDeltas(ctx context.Context, d *rollup.Deltas) error {
 	var rollups, groups, add, remove [][]any
 	for _, r := range d.Rollups() {
-		rollups = append(rollups, []any{r.WorkspaceID, r.Dim, r.Span, r.Slot, r.DimValue, r.Score, r.N, r.SumWeighted})
+		rollups = append(rollups, []any{r.WorkspaceID, r.MetaKey, r.Grain, r.Slot, r.MetaValue, r.Value, r.N, r.SumWeighted})
 	}
 	for _, g := range d.Groups() {
-		groups = append(groups, []any{g.WorkspaceID, g.Key, g.Span, g.Slot, g.Value, g.N, g.Firsts, g.SumWeighted})
+		groups = append(groups, []any{g.WorkspaceID, g.MetaKey, g.Grain, g.Slot, g.MetaValue, g.N, g.Traces, g.SumWeighted})
 	}
-	added, removed := d.Pairs()
+	added, removed := d.MetadataEntries()
 	for _, e := range added {
-		add = append(add, []any{e.WorkspaceID, e.Day, e.Key, e.Val, e.CreatedAt, e.ID})
+		add = append(add, []any{e.WorkspaceID, e.Day, e.MetaKey, e.MetaValue, e.CreatedAt, e.ID})
 	}
 	for _, e := range removed {
-		remove = append(remove, []any{e.WorkspaceID, e.Day, e.Key, e.Val, e.CreatedAt, e.ID})
+		remove = append(remove, []any{e.WorkspaceID, e.Day, e.MetaKey, e.MetaValue, e.CreatedAt, e.ID})
 	}
-	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removePairs: remove, addPairs: add}
+	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removeMetadataEntries: remove, addMetadataEntries: add}
 	if d.Shrinks() {
 		steps[dropEmptyRollups], steps[dropEmptyGroups] = keys(rollups, 6), keys(groups, 5)
 	}
@@ -160,29 +160,29 @@ func (w writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool)
 	return &r, nil
 }
 
-func (w writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.Entry, error) {
-	out := make([][]rollup.Entry, len(probes))
+func (w writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
+	out := make([][]rollup.TraceEntry, len(probes))
 	for i, p := range probes {
-		rows, err := w.s.stmts.earliest.QueryContext(ctx, p.WorkspaceID, p.TraceID, p.Key, p.Value, p.N)
+		rows, err := w.s.stmts.earliest.QueryContext(ctx, p.WorkspaceID, p.TraceID, p.MetaKey, p.MetaValue, p.N)
 		if err != nil {
-			return nil, fmt.Errorf("trace values: %w", err)
+			return nil, fmt.Errorf("trace meta values: %w", err)
 		}
 		for rows.Next() {
-			e := rollup.Entry{TraceValue: p.TraceValue}
+			e := rollup.TraceEntry{TraceMetaValue: p.TraceMetaValue}
 			if err := rows.Scan(&e.CreatedAt, &e.ID); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("trace values: %w", err)
+				return nil, fmt.Errorf("trace meta values: %w", err)
 			}
 			out[i] = append(out[i], e)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return nil, fmt.Errorf("trace values: %w", err)
+			return nil, fmt.Errorf("trace meta values: %w", err)
 		}
 	}
 	return out, nil
 }
 
-// Write stores a change's rows, flags and trace values, a new row's
+// Write stores a change's rows, flags and trace meta values, a new row's
 // insert first.
 func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
 	st := &w.s.stmts
@@ -190,14 +190,14 @@ func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
 		sp := r.Special()
 		if _, err := st.insertFeedback.ExecContext(ctx, r.ID, r.WorkspaceID, r.TraceID, r.Value, r.Weight, r.MetadataJSON,
 			micros(r.CreatedAt), micros(r.UpdatedAt), nullable(r.TokenID),
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts); err != nil {
+			sp.MetaValues[0], sp.MetaValues[1], sp.MetaValues[2], sp.MetaValues[3], sp.Strings, r.FirstBits); err != nil {
 			return err
 		}
 	}
 	for _, r := range ws.Updates {
 		sp := r.Special()
 		if _, err := st.updateFeedback.ExecContext(ctx, r.Value, r.Weight, r.MetadataJSON, micros(r.UpdatedAt),
-			sp.Values[0], sp.Values[1], sp.Values[2], sp.Values[3], sp.Strings, r.Firsts, r.ID); err != nil {
+			sp.MetaValues[0], sp.MetaValues[1], sp.MetaValues[2], sp.MetaValues[3], sp.Strings, r.FirstBits, r.ID); err != nil {
 			return err
 		}
 	}
@@ -211,16 +211,16 @@ func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
 			return err
 		}
 	}
-	if err := st.derived[dropEntries].exec(ctx, entryArgs(ws.DropEntries)); err != nil {
+	if err := st.derived[dropTraceEntries].exec(ctx, entryArgs(ws.DropEntries)); err != nil {
 		return err
 	}
-	return st.derived[addEntries].exec(ctx, entryArgs(ws.AddEntries))
+	return st.derived[addTraceEntries].exec(ctx, entryArgs(ws.AddEntries))
 }
 
-func entryArgs(es []rollup.Entry) [][]any {
+func entryArgs(es []rollup.TraceEntry) [][]any {
 	out := make([][]any, len(es))
 	for i, e := range es {
-		out[i] = []any{e.WorkspaceID, e.TraceID, e.Key, e.Value, e.CreatedAt, e.ID}
+		out[i] = []any{e.WorkspaceID, e.TraceID, e.MetaKey, e.MetaValue, e.CreatedAt, e.ID}
 	}
 	return out
 }
@@ -230,7 +230,7 @@ func scanRow(row scanner) (rollup.Row, error) {
 	r := rollup.Row{Stored: &rollup.Special{}}
 	sp := r.Stored
 	var err error
-	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.Values[0], &sp.Values[1], &sp.Values[2], &sp.Values[3], &sp.Strings, &r.Firsts)
+	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.MetaValues[0], &sp.MetaValues[1], &sp.MetaValues[2], &sp.MetaValues[3], &sp.Strings, &r.FirstBits)
 	return r, err
 }
 

@@ -38,9 +38,9 @@ func CheckDerived(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	d.Rollups = query(`SELECT workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted FROM rollups`)
-	d.Groups = query(`SELECT workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
-	d.Entries = query(`SELECT workspace_id, trace_id, meta_key, meta_value, created_at, id FROM trace_meta_values`)
-	d.Pairs = query(`SELECT workspace_id, day, meta_key, meta_value, created_at, id FROM metadata_entries`)
+	d.GroupRollups = query(`SELECT workspace_id, meta_key, grain, slot, meta_value, n, traces, sum_weighted FROM group_rollups`)
+	d.TraceEntries = query(`SELECT workspace_id, trace_id, meta_key, meta_value, created_at, id FROM trace_meta_values`)
+	d.MetadataEntries = query(`SELECT workspace_id, day, meta_key, meta_value, created_at, id FROM metadata_entries`)
 	storetest.EqualDerived(t, d)
 }
 

@@ -12,8 +12,8 @@ import (
 // reads and writes through an index, with equality on every column
 // before the ones it orders by, so that a write costs the same whatever
 // its trace holds. SQLite's plan says so: a SCAN of a table, or a SEARCH
-// of the trace values without the whole (workspace, trace, key, value),
-// fails the test.
+// of the trace meta values without the whole (workspace, trace, meta
+// key, meta value), fails the test.
 func TestWritesSeekNeverScan(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "feedbackd.db"))
@@ -52,13 +52,13 @@ func TestWritesSeekNeverScan(t *testing.T) {
 			t.Errorf("%s\nscans a table:\n%s", text, all)
 		}
 		if strings.Contains(all, "trace_meta_values") && strings.Contains(text, "FROM trace_meta_values") && !strings.Contains(all, seekValues) {
-			t.Errorf("%s\nreads the trace values without seeking one value of one trace:\n%s", text, all)
+			t.Errorf("%s\nreads the trace meta values without seeking one meta value of one trace:\n%s", text, all)
 		}
 		if strings.Contains(text, "FROM trace_meta_values") {
 			seen++
 		}
 	}
 	if seen != 2 {
-		t.Errorf("%d statements read the trace values, want 2 (the lookup and the delete)", seen)
+		t.Errorf("%d statements read the trace meta values, want 2 (the lookup and the delete)", seen)
 	}
 }

@@ -27,7 +27,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	ws, other := workspace(t, s, "a"), workspace(t, s, "b")
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	span := 10 * 24 * time.Hour
+	window := 10 * 24 * time.Hour
 
 	model := map[string]*store.Feedback{}
 	randomMeta := func() map[string]any {
@@ -38,7 +38,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			m["_user"] = json.Number("5") // a number where strings are usual
 		}
 		if rng.IntN(3) > 0 {
-			// "5" and 5 are two values that groups render alike.
+			// "5" and 5 are two meta values that groups render alike.
 			m["_prompt"] = []any{"p0", "p1", "p2", "5", json.Number("5")}[rng.IntN(5)]
 		}
 		if rng.IntN(2) == 0 {
@@ -55,11 +55,11 @@ func testAnalytics(t *testing.T, s store.Store) {
 	randomTime := func() time.Time {
 		switch rng.IntN(4) {
 		case 0: // exactly on a slot boundary
-			return start.Add(time.Duration(rng.IntN(int(span/(15*time.Minute)))) * 15 * time.Minute)
+			return start.Add(time.Duration(rng.IntN(int(window/(15*time.Minute)))) * 15 * time.Minute)
 		case 1: // a microsecond before one
-			return start.Add(time.Duration(1+rng.IntN(int(span/(15*time.Minute))))*15*time.Minute - time.Microsecond)
+			return start.Add(time.Duration(1+rng.IntN(int(window/(15*time.Minute))))*15*time.Minute - time.Microsecond)
 		default:
-			return start.Add(time.Duration(rng.Int64N(int64(span))) / time.Microsecond * time.Microsecond)
+			return start.Add(time.Duration(rng.Int64N(int64(window))) / time.Microsecond * time.Microsecond)
 		}
 	}
 	weights := []float64{0, 0.25, 0.5, 1, 0.3}
@@ -207,7 +207,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		q := filters[i%len(filters)]
 		a, b := randomTime(), randomTime()
 		if i%5 == 0 {
-			a, b = start.Add(-time.Hour), start.Add(span+time.Hour) // everything
+			a, b = start.Add(-time.Hour), start.Add(window+time.Hour) // everything
 		}
 		if b.Before(a) {
 			a, b = b, a
@@ -252,13 +252,14 @@ func testAnalytics(t *testing.T, s store.Store) {
 
 		for _, key := range []string{"_user", "_prompt", "_environment", "_organisation", "region"} {
 			// A trace counts in a group where its first feedback with the
-			// value, among all of its feedback, is one the query selects.
-			firsts := map[[2]string]*store.Feedback{}
+			// meta value, among all of its feedback, is one the query
+			// selects.
+			first := map[[2]string]*store.Feedback{}
 			for _, f := range model {
 				if v, ok := render(f.Metadata[key]); ok {
 					k := [2]string{f.TraceID, v}
-					if have := firsts[k]; have == nil || f.CreatedAt.Before(have.CreatedAt) || (f.CreatedAt.Equal(have.CreatedAt) && f.ID < have.ID) {
-						firsts[k] = f
+					if have := first[k]; have == nil || f.CreatedAt.Before(have.CreatedAt) || (f.CreatedAt.Equal(have.CreatedAt) && f.ID < have.ID) {
+						first[k] = f
 					}
 				}
 			}
@@ -279,7 +280,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 					g = &agg{}
 					groups[v] = g
 				}
-				if firsts[[2]string{f.TraceID, v}] == f {
+				if first[[2]string{f.TraceID, v}] == f {
 					g.requests++
 				}
 				g.n++
@@ -290,13 +291,13 @@ func testAnalytics(t *testing.T, s store.Store) {
 			}
 			var wantGroups []store.Group
 			for v, g := range groups {
-				wantGroups = append(wantGroups, store.Group{Value: v, Requests: g.requests, AvgWeighted: g.sum / float64(g.n), LastSeen: g.lastSeen})
+				wantGroups = append(wantGroups, store.Group{MetaValue: v, Requests: g.requests, AvgWeighted: g.sum / float64(g.n), LastSeen: g.lastSeen})
 			}
 			slices.SortFunc(wantGroups, func(a, b store.Group) int {
 				if a.Requests != b.Requests {
 					return int(b.Requests - a.Requests)
 				}
-				return strings.Compare(a.Value, b.Value)
+				return strings.Compare(a.MetaValue, b.MetaValue)
 			})
 			for _, page := range [][2]int{{0, 100}, {1, 2}, {len(wantGroups), 5}} {
 				gotGroups, total, err := s.MetadataGroups(ctx, ws, key, q, page[0], page[1])
@@ -314,7 +315,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 				}
 				for j, g := range gotGroups {
 					w := wantPage[j]
-					if g.Value != w.Value || g.Requests != w.Requests || math.Abs(g.AvgWeighted-w.AvgWeighted) > 1e-9 || !g.LastSeen.Equal(w.LastSeen) {
+					if g.MetaValue != w.MetaValue || g.Requests != w.Requests || math.Abs(g.AvgWeighted-w.AvgWeighted) > 1e-9 || !g.LastSeen.Equal(w.LastSeen) {
 						t.Errorf("%s groups %s: got %+v, want %+v", name, key, g, w)
 					}
 				}

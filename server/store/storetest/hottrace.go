@@ -21,10 +21,10 @@ import (
 // conversation that collects feedback for months, an evaluation pipeline
 // or a client with a constant trace id would: bulks (some older than what
 // the trace holds, as imports are), single writes, random updates that
-// move special keys' values, deletes of the trace's firsts and of random
-// rows, and token votes. Groups by every special key then count each
-// trace once per value, and the suite's cleanup checks every flag and
-// derived row against the definition (EqualDerived).
+// move special keys' meta values, deletes of the trace's first feedback
+// and of random rows, and token votes. Groups by every special key then
+// count each trace once per meta value, and the suite's cleanup checks
+// every flag and derived row against the definition (EqualDerived).
 func testHotTrace(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -110,12 +110,12 @@ func testHotTrace(t *testing.T, s store.Store) {
 		}
 	}
 
-	// Over all time every trace counts once per value it holds.
+	// Over all time every trace counts once per meta value it holds.
 	q := store.AnalyticsQuery{From: start.Add(-24 * time.Hour), To: start.Add(60 * 24 * time.Hour), BucketSize: 86400}
 	for _, key := range rollup.SpecialKeys {
 		want := map[string]map[string]bool{}
 		for _, f := range model {
-			if v := rollup.SpecialOf(f.Metadata).Values[slices.Index(rollup.SpecialKeys, key)]; v != nil {
+			if v := rollup.SpecialOf(f.Metadata).MetaValues[slices.Index(rollup.SpecialKeys, key)]; v != nil {
 				if want[*v] == nil {
 					want[*v] = map[string]bool{}
 				}
@@ -130,8 +130,8 @@ func testHotTrace(t *testing.T, s store.Store) {
 			t.Errorf("groups by %s: %d, want %d", key, total, len(want))
 		}
 		for _, g := range groups {
-			if g.Requests != int64(len(want[g.Value])) {
-				t.Errorf("groups by %s, %s: %d requests, want %d", key, g.Value, g.Requests, len(want[g.Value]))
+			if g.Requests != int64(len(want[g.MetaValue])) {
+				t.Errorf("groups by %s, %s: %d requests, want %d", key, g.MetaValue, g.Requests, len(want[g.MetaValue]))
 			}
 		}
 	}

@@ -148,7 +148,7 @@ type workspaceAnswers struct {
 }
 
 type answeredGroup struct {
-	Value       string    `json:"value"`
+	MetaValue   string    `json:"value"`
 	Requests    int64     `json:"requests"`
 	AvgWeighted float64   `json:"avg_weighted"`
 	LastSeen    time.Time `json:"last_seen"`
@@ -225,7 +225,7 @@ func checkWorkspaceAnswers(t *testing.T, s store.Store, wsID string, r answeredQ
 		}
 		for i, g := range got {
 			wg := want.Groups[i]
-			if g.Value != wg.Value || g.Requests != wg.Requests || math.Abs(g.AvgWeighted-wg.AvgWeighted) > 1e-9 || !g.LastSeen.Equal(wg.LastSeen) {
+			if g.MetaValue != wg.MetaValue || g.Requests != wg.Requests || math.Abs(g.AvgWeighted-wg.AvgWeighted) > 1e-9 || !g.LastSeen.Equal(wg.LastSeen) {
 				t.Errorf("%s: groups by %s, #%d: got %+v, want %+v", w.Name, want.Key, i, g, wg)
 			}
 		}
