@@ -152,7 +152,7 @@ type Group struct {
 	// Requests counts the traces whose first feedback with MetaValue (by
 	// CreatedAt, then ID, among all of the trace's feedback) is among the
 	// feedback the query selects: a trace counts once, where it first got
-	// feedback with the value.
+	// feedback with the meta value.
 	Requests int64
 	// AvgWeighted is the average value x weight.
 	AvgWeighted float64

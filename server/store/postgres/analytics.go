@@ -17,7 +17,7 @@ import (
 )
 
 // specialColumns are the columns, filled by the store, that hold the
-// special keys' values as text.
+// special keys' meta values as text.
 var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
 }

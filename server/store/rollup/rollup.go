@@ -53,10 +53,10 @@ const (
 	Day  int64 = 86400
 )
 
-// Grains are the grains that all feedback and GroupKeys values are rolled
-// up at, coarsest first: a 30-day graph reads about 30 days, 46 hours and
-// 6 quarters per value whatever the table's size. Buckets are whole
-// quarter hours (time zones are), so quarters serve every query.
+// Grains are the grains that all feedback and GroupKeys meta values are
+// rolled up at, coarsest first: a 30-day graph reads about 30 days, 46
+// hours and 6 quarters per value whatever the table's size. Buckets are
+// whole quarter hours (time zones are), so quarters serve every query.
 var Grains = []int64{Day, Hour, store.Quarter}
 
 // EntryGrains are the grains of the rollups of the keys with metadata
@@ -66,8 +66,8 @@ var Grains = []int64{Day, Hour, store.Quarter}
 var EntryGrains = []int64{store.Quarter}
 
 // SpecialKeys are Portkey's metadata keys that feedback rows keep in
-// columns of their own (the value as text, and whether it is a string),
-// indexed, with a first-feedback flag each.
+// columns of their own (the meta value as text, and whether it is a
+// string), indexed, with a first-feedback flag each.
 var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
 
 // GroupKeys are the special keys with group rollups. _user has none: users

@@ -19,8 +19,8 @@ import (
 // group rollups (rollup.GroupKeys).
 const userKey = "_user"
 
-// specialColumns are the columns that hold the special keys' values as
-// text.
+// specialColumns are the columns that hold the special keys' meta values
+// as text.
 var specialColumns = map[string]string{
 	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
 }
@@ -286,7 +286,7 @@ func metadataMatch(key string, v any) (string, []any, error) {
 	if col, special := specialColumns[key]; special {
 		if str, ok := v.(string); ok {
 			// The key's own column and index find the rows; the bit says
-			// the value is a JSON string.
+			// the meta value is a JSON string.
 			return fmt.Sprintf("%s = ? AND m_strings & %d", col, rollup.Bit(key)), []any{str}, nil
 		}
 	}
