@@ -16,12 +16,6 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// specialColumns are the columns, filled by the store, that hold the
-// special keys' meta values as text.
-var specialColumns = map[string]string{
-	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
-}
-
 // floorDiv is the SQL of x divided by d rounding down; d is positive.
 // Integer arithmetic: numeric arithmetic on every rollup row cost more
 // than the rest of the query.
@@ -148,8 +142,8 @@ func (c *conditions) traceAndMetadata(traceIDs []string, metadata map[string]any
 	c.add("metadata @> " + c.arg(filter) + "::jsonb")
 	for _, k := range slices.Sorted(maps.Keys(metadata)) {
 		// A string on a special key can also use that key's index.
-		if str, ok := metadata[k].(string); ok && specialColumns[k] != "" {
-			c.add(specialColumns[k] + " = " + c.arg(str))
+		if str, ok := metadata[k].(string); ok && rollup.SpecialColumns[k] != "" {
+			c.add(rollup.SpecialColumns[k] + " = " + c.arg(str))
 		}
 	}
 	return nil
@@ -187,7 +181,7 @@ func (s *Store) MetadataGroups(ctx context.Context, workspaceID, key string, q s
 // from group_rollups, the partial ones at the range's ends from the rows,
 // and each listed group's last feedback from the key's index.
 func groupsFromRollups(ctx context.Context, tx pgx.Tx, workspaceID, key string, q store.AnalyticsQuery, plan rollup.GroupPlan, offset, limit int) ([]store.Group, int, error) {
-	col := specialColumns[key]
+	col := rollup.SpecialColumns[key]
 	return plan.Groups(rollup.GroupReads{
 		Rollups: func(r rollup.Read, ts rollup.Tallies) error {
 			// One index lookup per slot, to the key's meta values in it.
@@ -226,7 +220,7 @@ func addTallies(rows pgx.Rows, err error, tallies rollup.Tallies) error {
 func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
 	c := &conditions{}
 	var group, first string
-	if col, special := specialColumns[key]; special {
+	if col, special := rollup.SpecialColumns[key]; special {
 		group, first = col, `m_first_bits & `+strconv.Itoa(rollup.Bit(key))+` <> 0`
 	} else {
 		k := c.arg(key)

@@ -70,6 +70,12 @@ var EntryGrains = []int64{store.Quarter}
 // string), indexed, with a first-feedback flag each.
 var SpecialKeys = []string{"_user", "_organisation", "_prompt", "_environment"}
 
+// SpecialColumns are the feedback table's columns of the special keys, in
+// both stores: each holds its key's meta value as text.
+var SpecialColumns = map[string]string{
+	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
+}
+
 // GroupKeys are the special keys with group rollups. _user has none: users
 // are many and each has few rows, so its group rollups would be as many as
 // the rows.

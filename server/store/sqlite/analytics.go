@@ -19,12 +19,6 @@ import (
 // group rollups (rollup.GroupKeys).
 const userKey = "_user"
 
-// specialColumns are the columns that hold the special keys' meta values
-// as text.
-var specialColumns = map[string]string{
-	"_user": "m_user", "_organisation": "m_organisation", "_prompt": "m_prompt", "_environment": "m_environment",
-}
-
 // floorDiv is the SQL of x divided by d rounding down (SQLite's integer
 // division rounds toward zero); d is positive.
 func floorDiv(x, d string) string {
@@ -170,7 +164,7 @@ func groupsFromRollups(ctx context.Context, db *sql.DB, workspaceID, key string,
 		return nil, 0, err
 	}
 	defer tx.Rollback()
-	col := specialColumns[key]
+	col := rollup.SpecialColumns[key]
 	return plan.Groups(rollup.GroupReads{
 		Rollups: func(r rollup.Read, ts rollup.Tallies) error {
 			// One seek per slot, to the key's meta values in it.
@@ -214,7 +208,7 @@ func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q 
 	}
 	var group, first string
 	from := "feedback"
-	if col, special := specialColumns[key]; special {
+	if col, special := rollup.SpecialColumns[key]; special {
 		group, first = col, col+` IS NOT NULL AND m_first_bits & `+strconv.Itoa(rollup.Bit(key))+` != 0`
 		if key == userKey && len(args) == 3 {
 			// Nothing but time: the _user index holds all a group reads,
@@ -283,7 +277,7 @@ func traceIDsIn(ids []string) (string, []any) {
 // faster than a json_each subquery; keys a path cannot spell (with a quote
 // or a backslash) take json_each.
 func metadataMatch(key string, v any) (string, []any, error) {
-	if col, special := specialColumns[key]; special {
+	if col, special := rollup.SpecialColumns[key]; special {
 		if str, ok := v.(string); ok {
 			// The key's own column and index find the rows; the bit says
 			// the meta value is a JSON string.

@@ -303,7 +303,7 @@ func listIndex(f store.Filter) string {
 	}
 	for _, k := range rollup.SpecialKeys {
 		if _, ok := f.Metadata[k].(string); ok {
-			return "feedback_workspace_" + specialColumns[k]
+			return "feedback_workspace_" + rollup.SpecialColumns[k]
 		}
 	}
 	return "feedback_workspace_created_id"
