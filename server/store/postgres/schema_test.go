@@ -14,9 +14,9 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 )
 
-var update = flag.Bool("update", false, "write schema.sql from a migrated database")
+var update = flag.Bool("update", false, "write testdata/schema.sql from a migrated database")
 
-// The migrations give exactly the schema committed in schema.sql, the
+// The migrations give exactly the schema committed in testdata/schema.sql, the
 // readable statement of what a database holds, as PostgreSQL's catalog
 // describes it (go test -run Schema -update writes it after a migration
 // changes it).
@@ -51,16 +51,16 @@ func TestSchemaIsTheCommittedOne(t *testing.T) {
 	}
 	got := b.String()
 	if *update {
-		if err := os.WriteFile("schema.sql", []byte(got), 0o644); err != nil {
+		if err := os.WriteFile("testdata/schema.sql", []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile("schema.sql")
+	want, err := os.ReadFile("testdata/schema.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != string(want) {
-		t.Errorf("the migrated schema differs from schema.sql (go test -run Schema -update rewrites it):\n%s", got)
+		t.Errorf("the migrated schema differs from testdata/schema.sql (go test -run Schema -update rewrites it):\n%s", got)
 	}
 }
 

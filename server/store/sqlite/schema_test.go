@@ -12,9 +12,9 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
-var update = flag.Bool("update", false, "write schema.sql from a migrated database")
+var update = flag.Bool("update", false, "write testdata/schema.sql from a migrated database")
 
-// The migrations give exactly the schema committed in schema.sql, the
+// The migrations give exactly the schema committed in testdata/schema.sql, the
 // readable statement of what a database holds (go test -run Schema
 // -update writes it after a migration changes it).
 func TestSchemaIsTheCommittedOne(t *testing.T) {
@@ -44,7 +44,7 @@ func TestSchemaIsTheCommittedOne(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	checkSchema(t, "schema.sql", b.String())
+	checkSchema(t, "testdata/schema.sql", b.String())
 }
 
 func checkSchema(t *testing.T, file, got string) {
