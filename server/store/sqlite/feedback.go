@@ -37,7 +37,7 @@ var writerStatements = []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPO
 	`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
 			m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
+	`UPDATE feedback SET trace_id = ?, value = ?, weight = ?, metadata = ?, updated_at = ?,
 			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_first_bits = ?
 		WHERE id = ?`,
 	`DELETE FROM feedback WHERE id = ?`,
@@ -98,25 +98,50 @@ func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *
 		if idem == nil {
 			return nil
 		}
-		ids := make([]string, len(fs))
-		for i, f := range fs {
-			ids[i] = f.ID
-		}
-		return recordIdempotency(ctx, tx, idem, ids)
+		return recordIdempotency(ctx, tx, idem, feedbackIDs(fs), 0)
 	})
 }
 
-const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at) VALUES (?, ?, ?, ?, ?, ?)`
+// PutFeedback implements store.Store.
+func (s *Store) PutFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (int, error) {
+	keys := make([]string, len(fs))
+	for i, f := range fs {
+		meta, err := f.EncodedMetadata()
+		if err != nil {
+			return 0, err
+		}
+		f.MetadataJSON, keys[i] = meta, f.ID
+	}
+	var replaced int
+	err := s.doRows(ctx, len(fs), false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if _, replaced, err = rollup.Put(ctx, writeTx{s}, fs, keys, false, d); err != nil || idem == nil {
+			return err
+		}
+		return recordIdempotency(ctx, tx, idem, keys, replaced)
+	})
+	return replaced, err
+}
 
-// recordIdempotency records a write under its idempotency key, in the
-// write's transaction; ErrIdempotencyKeyUsed when the key is taken, which
-// rolls the write back.
-func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotency, ids []string) error {
+func feedbackIDs(fs []*store.Feedback) []string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return ids
+}
+
+const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, replaced, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// recordIdempotency records a write under its idempotency key, with the
+// ids it answers and how many of them it replaced, in the write's
+// transaction; ErrIdempotencyKeyUsed when the key is taken, which rolls
+// the write back.
+func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotency, ids []string, replaced int) error {
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
+	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), replaced, micros(idem.At))
 	if store.ErrorCode(classify(err)) == store.ECONFLICT {
 		return store.ErrIdempotencyKeyUsed
 	}
@@ -131,8 +156,8 @@ func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store
 			ids     string
 			created int64
 		)
-		err := db.QueryRowContext(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = ? AND key = ?`,
-			scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &created)
+		err := db.QueryRowContext(ctx, `SELECT fingerprint, message, ids, replaced, created_at FROM idempotency WHERE scope = ? AND key = ?`,
+			scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &r.Replaced, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
 		}
@@ -164,10 +189,14 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	f.MetadataJSON = meta
 	var out *store.Feedback
 	err = s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
-		if out, err = rollup.UpsertToken(ctx, writeTx{s}, tokenID, f, d); err != nil || idem == nil {
+		outs, _, err := rollup.Put(ctx, writeTx{s}, []*store.Feedback{f}, []string{tokenID}, true, d)
+		if err != nil {
 			return err
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		if out = outs[0]; idem == nil {
+			return nil
+		}
+		return recordIdempotency(ctx, tx, idem, []string{out.ID}, 0)
 	})
 	return out, err
 }
@@ -186,7 +215,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 		if out, err = rollup.Update(ctx, writeTx{s}, workspaceID, id, u, d); err != nil || idem == nil {
 			return err
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		return recordIdempotency(ctx, tx, idem, []string{out.ID}, 0)
 	})
 	return out, err
 }
