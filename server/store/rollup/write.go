@@ -197,31 +197,41 @@ func lockedRow(ctx context.Context, tx Tx, workspaceID, id string) (*Row, error)
 }
 
 // lockedRows reads stored rows by their keys with their traces, and
-// traces, locked. The keys are locked first: every write of a stored row
-// takes its key's lock before reading it, so no other write moves it to
-// another trace (Put does) until this one ends, and the read after the
-// traces' lock sees what the writes of its trace before it left (its
-// first-feedback flags); two first writes of one new id, to
-// different traces, also run one after the other, the second replacing
-// what the first wrote. Keys are always locked before traces, in one
-// round each, so that no two writes wait for each other.
+// traces, locked. Every write of a stored row locks its key before
+// reading it, so no other write moves the row to another trace (Put
+// does) until this one ends, and two first writes of one new id run one
+// after the other; the read after the traces' lock sees what the writes
+// of the trace before it left (the row's first-feedback flags). Keys are
+// locked before traces, in one round each, so no two writes wait for
+// each other.
 func lockedRows(ctx context.Context, tx Tx, keys []RowKey, byToken bool, traces []TraceRef) ([]*Row, error) {
 	if err := tx.LockKeys(ctx, keys, byToken); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Rows(ctx, keys, byToken)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rows {
-		if r != nil {
-			traces = append(traces, TraceRef{r.WorkspaceID, r.TraceID})
+	locked := map[TraceRef]bool{}
+	for {
+		rows, err := tx.Rows(ctx, keys, byToken)
+		if err != nil {
+			return nil, err
 		}
+		for _, r := range rows {
+			if r != nil {
+				traces = append(traces, TraceRef{r.WorkspaceID, r.TraceID})
+			}
+		}
+		// After the first lock, a trace is left only where a Put by id
+		// (holding the other key) moved a token's row meanwhile.
+		if traces = slices.DeleteFunc(traces, func(t TraceRef) bool { return locked[t] }); len(traces) == 0 {
+			return rows, nil
+		}
+		if ok, err := tx.Lock(ctx, traces); !ok || err != nil {
+			return rows, err
+		}
+		for _, t := range traces {
+			locked[t] = true
+		}
+		traces = nil
 	}
-	if locked, err := tx.Lock(ctx, traces); !locked || err != nil {
-		return rows, err
-	}
-	return tx.Rows(ctx, keys, byToken)
 }
 
 // change is what one write does to feedback rows: old are the stored

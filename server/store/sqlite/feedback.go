@@ -80,54 +80,42 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 
 // CreateFeedback implements store.Store.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
-	for _, f := range fs {
-		// Encoded once, outside the writer, so that the writer's work is
-		// the database's.
-		meta, err := f.EncodedMetadata()
-		if err != nil {
-			return err
-		}
-		f.MetadataJSON = meta
-	}
-	// One row without a key fails, if at all, with its insert, before
-	// changing anything.
-	return s.doRows(ctx, len(fs), len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		if err := rollup.Create(ctx, writeTx{s}, fs, d); err != nil {
-			return err
-		}
-		if idem == nil {
-			return nil
-		}
-		return recordIdempotency(ctx, tx, idem, feedbackIDs(fs), 0)
-	})
+	_, err := s.writeFeedback(ctx, fs, idem, false)
+	return err
 }
 
 // PutFeedback implements store.Store.
 func (s *Store) PutFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (int, error) {
-	keys := make([]string, len(fs))
+	return s.writeFeedback(ctx, fs, idem, true)
+}
+
+// writeFeedback is CreateFeedback, or PutFeedback when put.
+func (s *Store) writeFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency, put bool) (int, error) {
+	ids := make([]string, len(fs))
 	for i, f := range fs {
+		// Encoded once, outside the writer, so that the writer's work is
+		// the database's.
 		meta, err := f.EncodedMetadata()
 		if err != nil {
 			return 0, err
 		}
-		f.MetadataJSON, keys[i] = meta, f.ID
+		f.MetadataJSON, ids[i] = meta, f.ID
 	}
-	var replaced int
-	err := s.doRows(ctx, len(fs), false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
-		if _, replaced, err = rollup.Put(ctx, writeTx{s}, fs, keys, false, d); err != nil || idem == nil {
+	replaced := 0
+	// One new row without a key fails, if at all, with its insert, before
+	// changing anything.
+	err := s.doRows(ctx, len(fs), !put && len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if put {
+			_, replaced, err = rollup.Put(ctx, writeTx{s}, fs, ids, false, d)
+		} else {
+			err = rollup.Create(ctx, writeTx{s}, fs, d)
+		}
+		if err != nil || idem == nil {
 			return err
 		}
-		return recordIdempotency(ctx, tx, idem, keys, replaced)
+		return recordIdempotency(ctx, tx, idem, ids, replaced)
 	})
 	return replaced, err
-}
-
-func feedbackIDs(fs []*store.Feedback) []string {
-	ids := make([]string, len(fs))
-	for i, f := range fs {
-		ids[i] = f.ID
-	}
-	return ids
 }
 
 const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, replaced, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
