@@ -212,6 +212,14 @@ type AverageSummary struct {
 	Avg float64 `json:"avg"`
 }
 
+// ClientFeedbackID An id the client chose: the item creates the feedback with this id,
+// or replaces the workspace's stored feedback with it (its value,
+// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+// never send it.
+//
+// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+type ClientFeedbackID = openapi_types.UUID
+
 // Error Every error the service answers with.
 type Error struct {
 	// Errors One entry for each invalid field.
@@ -310,6 +318,15 @@ type FeedbackListObject string
 // FeedbackRequest Feedback on one served request. Fields other than these are ignored,
 // matched by exact name (`VALUE` is an unknown field, not `value`).
 type FeedbackRequest struct {
+	// ID An id the client chose: the item creates the feedback with this id,
+	// or replaces the workspace's stored feedback with it (its value,
+	// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+	// never send it.
+	//
+	//
+	// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+	ID *ClientFeedbackID `json:"id,omitempty"`
+
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
 	// `null` means an empty object. Limits: at most 64 keys at the top
@@ -361,6 +378,15 @@ type FeedbackResponse struct {
 	//
 	// Example: feedback recorded
 	Message string `json:"message"`
+
+	// Replaced Of a create, how many items had an `id` already stored in the
+	// workspace and replaced that feedback; the others were created.
+	// Absent when none did (so always for Portkey's SDKs, which never
+	// send ids) and from other answers.
+	//
+	//
+	// Example: 0
+	Replaced *int `json:"replaced,omitempty"`
 
 	// Status Example: success
 	Status FeedbackResponseStatus `json:"status"`
@@ -555,6 +581,15 @@ type MetadataGroupsObject string
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
 // id is named `trace_id` or `traceID` (exactly one of them).
 type NodeSDKFeedbackRequest struct {
+	// ID An id the client chose: the item creates the feedback with this id,
+	// or replaces the workspace's stored feedback with it (its value,
+	// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+	// never send it.
+	//
+	//
+	// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+	ID *ClientFeedbackID `json:"id,omitempty"`
+
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
 	// `null` means an empty object. Limits: at most 64 keys at the top
@@ -710,6 +745,9 @@ type WorkspaceSlug = string
 
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
+
+// IDTakenOrInProgress Every error the service answers with.
+type IDTakenOrInProgress = Error
 
 // IdempotencyInProgress Every error the service answers with.
 type IdempotencyInProgress = Error
@@ -1142,6 +1180,13 @@ func (t NodeSDKFeedbackRequest) MarshalJSON() ([]byte, error) {
 		}
 	}
 
+	if t.ID != nil {
+		object["id"], err = json.Marshal(t.ID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'id': %w", err)
+		}
+	}
+
 	if t.Metadata != nil {
 		object["metadata"], err = json.Marshal(t.Metadata)
 		if err != nil {
@@ -1187,6 +1232,13 @@ func (t *NodeSDKFeedbackRequest) UnmarshalJSON(b []byte) error {
 	err = json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &t.ID)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
 	}
 
 	if raw, found := object["metadata"]; found {
@@ -1397,8 +1449,16 @@ type ClientInterface interface {
 	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
 	// `feedback.create` calls here unchanged, including the index-keyed
 	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 	// `metadata` are ignored.
+	//
+	// An item with an `id` (a UUID the client chose) is created or
+	// replaced: a new id is created, and the workspace's stored feedback
+	// with that id gets the item's contents (trace id included), keeping
+	// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+	// feedback per id. The answer's `replaced` says how many items
+	// replaced a stored feedback. The same id twice in one request is
+	// 400; an id another workspace holds is 409.
 	//
 	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
 	// nothing new and gets the first answer again.
@@ -1419,8 +1479,16 @@ type ClientInterface interface {
 	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
 	// `feedback.create` calls here unchanged, including the index-keyed
 	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 	// `metadata` are ignored.
+	//
+	// An item with an `id` (a UUID the client chose) is created or
+	// replaced: a new id is created, and the workspace's stored feedback
+	// with that id gets the item's contents (trace id included), keeping
+	// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+	// feedback per id. The answer's `replaced` says how many items
+	// replaced a stored feedback. The same id twice in one request is
+	// 400; an id another workspace holds is 409.
 	//
 	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
 	// nothing new and gets the first answer again.
@@ -1743,8 +1811,16 @@ func (c *RawClient) ListFeedback(ctx context.Context, params *ListFeedbackParams
 // This is Portkey's `POST /feedback`: Portkey's SDKs send their
 // `feedback.create` calls here unchanged, including the index-keyed
 // object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-// an array. Fields other than `trace_id`, `value`, `weight` and
+// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 // `metadata` are ignored.
+//
+// An item with an `id` (a UUID the client chose) is created or
+// replaced: a new id is created, and the workspace's stored feedback
+// with that id gets the item's contents (trace id included), keeping
+// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+// feedback per id. The answer's `replaced` says how many items
+// replaced a stored feedback. The same id twice in one request is
+// 400; an id another workspace holds is 409.
 //
 // Send an `Idempotency-Key` to make a retry safe: a repeat stores
 // nothing new and gets the first answer again.
@@ -1775,8 +1851,16 @@ func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, params *CreateFe
 // This is Portkey's `POST /feedback`: Portkey's SDKs send their
 // `feedback.create` calls here unchanged, including the index-keyed
 // object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-// an array. Fields other than `trace_id`, `value`, `weight` and
+// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 // `metadata` are ignored.
+//
+// An item with an `id` (a UUID the client chose) is created or
+// replaced: a new id is created, and the workspace's stored feedback
+// with that id gets the item's contents (trace id included), keeping
+// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+// feedback per id. The answer's `replaced` says how many items
+// replaced a stored feedback. The same id twice in one request is
+// 400; an id another workspace holds is 409.
 //
 // Send an `Idempotency-Key` to make a retry safe: a repeat stores
 // nothing new and gets the first answer again.
@@ -3300,8 +3384,16 @@ type ClientWithResponsesInterface interface {
 	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
 	// `feedback.create` calls here unchanged, including the index-keyed
 	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 	// `metadata` are ignored.
+	//
+	// An item with an `id` (a UUID the client chose) is created or
+	// replaced: a new id is created, and the workspace's stored feedback
+	// with that id gets the item's contents (trace id included), keeping
+	// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+	// feedback per id. The answer's `replaced` says how many items
+	// replaced a stored feedback. The same id twice in one request is
+	// 400; an id another workspace holds is 409.
 	//
 	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
 	// nothing new and gets the first answer again.
@@ -3322,8 +3414,16 @@ type ClientWithResponsesInterface interface {
 	// This is Portkey's `POST /feedback`: Portkey's SDKs send their
 	// `feedback.create` calls here unchanged, including the index-keyed
 	// object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-	// an array. Fields other than `trace_id`, `value`, `weight` and
+	// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 	// `metadata` are ignored.
+	//
+	// An item with an `id` (a UUID the client chose) is created or
+	// replaced: a new id is created, and the workspace's stored feedback
+	// with that id gets the item's contents (trace id included), keeping
+	// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+	// feedback per id. The answer's `replaced` says how many items
+	// replaced a stored feedback. The same id twice in one request is
+	// 400; an id another workspace holds is 409.
 	//
 	// Send an `Idempotency-Key` to make a retry safe: a repeat stores
 	// nothing new and gets the first answer again.
@@ -3978,7 +4078,7 @@ type CreateFeedbackResponse struct {
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *IdempotencyInProgress
+	JSON409 *IDTakenOrInProgress
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -4015,7 +4115,7 @@ func (r CreateFeedbackResponse) GetJSON401() *Unauthorized {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r CreateFeedbackResponse) GetJSON409() *IdempotencyInProgress {
+func (r CreateFeedbackResponse) GetJSON409() *IDTakenOrInProgress {
 	return r.JSON409
 }
 
@@ -5016,8 +5116,16 @@ func (c *ClientWithResponses) ListFeedbackWithResponse(ctx context.Context, para
 // This is Portkey's `POST /feedback`: Portkey's SDKs send their
 // `feedback.create` calls here unchanged, including the index-keyed
 // object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-// an array. Fields other than `trace_id`, `value`, `weight` and
+// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 // `metadata` are ignored.
+//
+// An item with an `id` (a UUID the client chose) is created or
+// replaced: a new id is created, and the workspace's stored feedback
+// with that id gets the item's contents (trace id included), keeping
+// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+// feedback per id. The answer's `replaced` says how many items
+// replaced a stored feedback. The same id twice in one request is
+// 400; an id another workspace holds is 409.
 //
 // Send an `Idempotency-Key` to make a retry safe: a repeat stores
 // nothing new and gets the first answer again.
@@ -5044,8 +5152,16 @@ func (c *ClientWithResponses) CreateFeedbackWithBodyWithResponse(ctx context.Con
 // This is Portkey's `POST /feedback`: Portkey's SDKs send their
 // `feedback.create` calls here unchanged, including the index-keyed
 // object (`{"0": {...}, "1": {...}}`) that Portkey's Node SDK sends for
-// an array. Fields other than `trace_id`, `value`, `weight` and
+// an array. Fields other than `id`, `trace_id`, `value`, `weight` and
 // `metadata` are ignored.
+//
+// An item with an `id` (a UUID the client chose) is created or
+// replaced: a new id is created, and the workspace's stored feedback
+// with that id gets the item's contents (trace id included), keeping
+// its `created_at`. So a thumbs toggle or a re-sent batch leaves one
+// feedback per id. The answer's `replaced` says how many items
+// replaced a stored feedback. The same id twice in one request is
+// 400; an id another workspace holds is 409.
 //
 // Send an `Idempotency-Key` to make a retry safe: a repeat stores
 // nothing new and gets the first answer again.
@@ -5763,7 +5879,7 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotencyInProgress
+		var dest IDTakenOrInProgress
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -136,7 +136,7 @@ func (s *FeedbackService) Create(ctx context.Context, f FeedbackRequest) (UUID, 
 	if err := in.FromFeedbackRequest(f); err != nil {
 		return UUID{}, err
 	}
-	ids, err := s.create(ctx, in)
+	ids, _, err := s.create(ctx, in)
 	if err != nil {
 		return UUID{}, err
 	}
@@ -149,26 +149,44 @@ func (s *FeedbackService) Create(ctx context.Context, f FeedbackRequest) (UUID, 
 // BulkCreate records 1 to 1000 feedback atomically and returns their ids
 // in input order. When any item is invalid nothing is stored.
 func (s *FeedbackService) BulkCreate(ctx context.Context, fs []FeedbackRequest) ([]UUID, error) {
-	var in FeedbackInput
-	if err := in.FromFeedbackRequestList(fs); err != nil {
-		return nil, err
-	}
-	ids, err := s.create(ctx, in)
-	if err == nil && len(ids) != len(fs) {
-		err = fmt.Errorf("feedbackd: create answered %d ids for %d items", len(ids), len(fs))
-	}
+	ids, _, err := s.bulk(ctx, fs)
 	return ids, err
 }
 
-func (s *FeedbackService) create(ctx context.Context, in FeedbackInput) ([]UUID, error) {
+// Put records 1 to 1000 feedback atomically, as BulkCreate, where an item
+// with an ID is created or replaces the stored feedback with that id (a
+// thumbs toggle, a re-sent batch); it returns the ids in input order and
+// how many items replaced a stored feedback. An ID another workspace
+// holds is an *Error with status 409.
+func (s *FeedbackService) Put(ctx context.Context, fs []FeedbackRequest) ([]UUID, int, error) {
+	return s.bulk(ctx, fs)
+}
+
+func (s *FeedbackService) bulk(ctx context.Context, fs []FeedbackRequest) ([]UUID, int, error) {
+	var in FeedbackInput
+	if err := in.FromFeedbackRequestList(fs); err != nil {
+		return nil, 0, err
+	}
+	ids, replaced, err := s.create(ctx, in)
+	if err == nil && len(ids) != len(fs) {
+		err = fmt.Errorf("feedbackd: create answered %d ids for %d items", len(ids), len(fs))
+	}
+	return ids, replaced, err
+}
+
+func (s *FeedbackService) create(ctx context.Context, in FeedbackInput) ([]UUID, int, error) {
 	resp, err := s.raw.CreateFeedbackWithResponse(ctx, &CreateFeedbackParams{IdempotencyKey: idempotencyKeyFor(ctx)}, in)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if resp.JSON200 == nil {
-		return nil, apiError(resp.HTTPResponse, resp.Body)
+		return nil, 0, apiError(resp.HTTPResponse, resp.Body)
 	}
-	return resp.JSON200.FeedbackIds, nil
+	replaced := 0
+	if resp.JSON200.Replaced != nil {
+		replaced = *resp.JSON200.Replaced
+	}
+	return resp.JSON200.FeedbackIds, replaced, nil
 }
 
 // Update changes a stored feedback: Value always, Weight and Metadata when

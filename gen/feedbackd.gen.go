@@ -216,6 +216,14 @@ type AverageSummary struct {
 	Avg float64 `json:"avg"`
 }
 
+// ClientFeedbackID An id the client chose: the item creates the feedback with this id,
+// or replaces the workspace's stored feedback with it (its value,
+// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+// never send it.
+//
+// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+type ClientFeedbackID = openapi_types.UUID
+
 // Error Every error the service answers with.
 type Error struct {
 	// Errors One entry for each invalid field.
@@ -314,6 +322,15 @@ type FeedbackListObject string
 // FeedbackRequest Feedback on one served request. Fields other than these are ignored,
 // matched by exact name (`VALUE` is an unknown field, not `value`).
 type FeedbackRequest struct {
+	// ID An id the client chose: the item creates the feedback with this id,
+	// or replaces the workspace's stored feedback with it (its value,
+	// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+	// never send it.
+	//
+	//
+	// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+	ID *ClientFeedbackID `json:"id,omitempty"`
+
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
 	// `null` means an empty object. Limits: at most 64 keys at the top
@@ -365,6 +382,15 @@ type FeedbackResponse struct {
 	//
 	// Example: feedback recorded
 	Message string `json:"message"`
+
+	// Replaced Of a create, how many items had an `id` already stored in the
+	// workspace and replaced that feedback; the others were created.
+	// Absent when none did (so always for Portkey's SDKs, which never
+	// send ids) and from other answers.
+	//
+	//
+	// Example: 0
+	Replaced *int `json:"replaced,omitempty"`
 
 	// Status Example: success
 	Status FeedbackResponseStatus `json:"status"`
@@ -559,6 +585,15 @@ type MetadataGroupsObject string
 // NodeSDKFeedbackRequest An item of `FeedbackRequestIndexed`: a `FeedbackRequest` whose trace
 // id is named `trace_id` or `traceID` (exactly one of them).
 type NodeSDKFeedbackRequest struct {
+	// ID An id the client chose: the item creates the feedback with this id,
+	// or replaces the workspace's stored feedback with it (its value,
+	// weight, metadata and trace id; `created_at` is kept). Portkey's SDKs
+	// never send it.
+	//
+	//
+	// Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
+	ID *ClientFeedbackID `json:"id,omitempty"`
+
 	// Metadata Free metadata to analyze the feedback by. Portkey's special keys
 	// `_user`, `_organisation`, `_prompt` and `_environment` are indexed.
 	// `null` means an empty object. Limits: at most 64 keys at the top
@@ -714,6 +749,9 @@ type WorkspaceSlug = string
 
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
+
+// IDTakenOrInProgress Every error the service answers with.
+type IDTakenOrInProgress = Error
 
 // IdempotencyInProgress Every error the service answers with.
 type IdempotencyInProgress = Error
@@ -1146,6 +1184,13 @@ func (t NodeSDKFeedbackRequest) MarshalJSON() ([]byte, error) {
 		}
 	}
 
+	if t.ID != nil {
+		object["id"], err = json.Marshal(t.ID)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'id': %w", err)
+		}
+	}
+
 	if t.Metadata != nil {
 		object["metadata"], err = json.Marshal(t.Metadata)
 		if err != nil {
@@ -1191,6 +1236,13 @@ func (t *NodeSDKFeedbackRequest) UnmarshalJSON(b []byte) error {
 	err = json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &t.ID)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
 	}
 
 	if raw, found := object["metadata"]; found {
@@ -1888,6 +1940,8 @@ type FeedbackAcceptedJSONResponse FeedbackResponse
 
 type HealthJSONResponse Health
 
+type IDTakenOrInProgressJSONResponse Error
+
 type IdempotencyInProgressJSONResponse Error
 
 type IdempotencyMismatchJSONResponse Error
@@ -2489,7 +2543,7 @@ func (response CreateFeedback401JSONResponse) VisitCreateFeedbackResponse(w http
 }
 
 type CreateFeedback409JSONResponse struct {
-	IdempotencyInProgressJSONResponse
+	IDTakenOrInProgressJSONResponse
 }
 
 func (response CreateFeedback409JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
@@ -4158,214 +4212,224 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H15c9u29uhXwei9mdjzKFmSt1j+y9l6c5utsdP23jJjQiQkoaYAlQDtqBl/9zc4ByBBitTiJLd3yW9+",
-	"cxtTBHgAHJx9+dyJ5XwhBRNadUafOwua0TnTLIO/LgRNl5rH6jXTNKGamocJU3HGF5pL0Rl1LsjfL9++",
-	"IXL8O4v1OZEiXZIJY8mYxjfkbiYVI3M7mMxkmijCblm2JAvKMxLLXGjVC8XPNM2ZIjRjROmMi6kKiMjn",
-	"Y5YpIjMyljJlVKiAGGhpxhIyXuKHb83IXig6QYd9ovNFyjqjzuewc83ELc+kmDOhw84o7CwymeSxgTrs",
-	"3HeCDjfQ/5GzbNkJOoLOzTgHaSfoqHjG5rDeOf30iompnnVGjwdnw6Az58I9GAYdvVyYoQh25/4+KHft",
-	"KqMxe/lsddPeVnZpIjOiZ0wxos0AwhNF9qhZ6px2FTNHollCUq70fq+yTpUvFjLT3XhGdffx5JAO47NB",
-	"UHl6nAxOWX981LJi+OI1T9pWPDzp9/uVJQ+alvzCrqVpsVczVqz1kSI8CQhVJGM6zwRLyN2MCcI1uaOK",
-	"xBkzS60usj+gw8HjOO6O6WTcPY2PWPeMDpLu4eR4fMqG8ePkqO9Wt6B6Vi4OlpWxP3KesaQz0lnO/GVO",
-	"ZDanujPq5Dm8ubqsHzIq8pRmXC9X1/Ukj2+YJor/yXrkF65nMteE6xGZyTwj+YJoSYYkoUsVmP+1T876",
-	"9tEdYzehGLOlFEmPXGgyl0qTQb/f75MxTK3qaJ3QZcsxTj1A/SUykc87o986BqROYCcwX+58bFrvy4TN",
-	"F1IzES9/ZA1Lfk1vzC01h5ctiaIT1iMXJGMLRjWRE/jlj5wpTe64nhmkJorOGblhS0JFYh6EAp6MZbIk",
-	"e5NMzsu37mR2oxY0ZgHBG4GPi3ui5Q0T+0RpmTEVCiH1jIspEewOJp8yrWDUhGdKEyrUHcsInVIughKe",
-	"GaMJy0IRFWvV3fdskdIlS0bEoEgUwI2kmqSMKk2GR3CiKiA0VZLQiTbThiJjStNMw7elIFQszU6kPKY9",
-	"cuWvHL5NDbgsw4VzFQqEjyXkaDg8h52DXbyb8ZR5y+CKKM3TlGS5EFxMA3LUP+sRQ0FCofI4ZkpN8tQu",
-	"F0loxubM0E6zIguuICzLZBbAzAYorsgkYyuU8zQ+Yycnp2fd06Phcfeon7Du2dHRuMv6p5N4MDnrU3bq",
-	"cBC3skRCD3u6Bn3aSMrx8WaCcsXn7O3kByZYRg3yvaafVtHxudn5CSwpo2LKyB4XcZorfsv2A/Ly8i15",
-	"fNIf2P0nH66eEjmZKKar9GXYH550B4Pu8ORqeDg6Phsdn/2//mDU77eRTD5n13JyPS2Au57TT9tRmoRq",
-	"1jUTdLZatPl8fdGXgHQPWfY54VqFAv8wCGBmMMCQP6VgjujgReVzg93zBSLUlN8aIi16oXgLoxWZ50qT",
-	"MTMsPmXkj5xmBs/gotRxqtjgo6t+fwT/v/MGc/E1NvgXxqczzRLHrhqx6m2DCANSBvlE7mACs3fUEmw9",
-	"46qCT/3mRd3ZT1+7mS3SNK1B5uPULGBOP/G5IeADZMH4R9f8ZdeGMlLz2pqQZ+u1IelbWRx8e8vlwZF9",
-	"veU55nCZ5tMGMTSO2cJISYZ0v5OZNjQOhEXNxzzlGhkQnwqJZBF5UnpHl4rQ2NwLM5JrReSdKFnRCgtm",
-	"E5qnugVzi2HXykDZSgBPVpHzHtGbKf1EJpyB+O2O8sPCoLV5EkthOJb5J10ArzHrP/hdSThsCycMNryI",
-	"xuwiTc1fKp/PabbsjDpv2B0eeeBO3GyMJ/nCjwCyJ/RfLzI5X2hP5kSG07097ASd61yxzAhSimXXjyeD",
-	"I3Z0PIELSwGyzl0mxdTyqM598Y3ucWAxpzPq947v3S8GTatQXwCbhx/Pm+AGMnXDFtpfgP3HIexueRT/",
-	"N2OTzqjzfw5K1ecAf1UHtS0vzqUkO/hELaRQ1VNyKLjjOY3z9Ka+VvOMZCyWWcKSABQCbujvItfEPMv8",
-	"VRY3jifKyHpbystbvDYwUuKcKUWnBlcLuuEgMwiuqc4VoAWIIh3cHvt7ZVlvhSfLeVN82UIeBmEOx1sD",
-	"8EIQfP6NgHIfbYRpZwx9b3EQx7arXKBYgcycwI0xaiXXmiXngFfm3lRxq0cujHCLIrETo/dAmo1qIl4E",
-	"MxqRdt/JEyC1Oum2Rfoma4RvQ3Dvg87fGE0Nrdz2KsFJul2VN52tt9N+qGUTF5k050P2nEJi9hHWmi96",
-	"narG9FK8y+Q0M8e5E9glpqyoT1yR2o6X+gAXBjr8nodRE8rTPGPbb8Bzoxc0rf9iF2isdnJuVUOuSUo1",
-	"y+p79JqrOdXx7KE71AiEQfBcsaSqaFngv83eXO0MB9ySc+KU1vJS4hYJlU8mPOZM6EstM1jtQ7eIkYSr",
-	"G9Dw8jQdAeLeZVwz+KqQ2n7ZHZYUMSMgtjitMPlWu8aIYdZjqtgjVYPS7YzVbEqA7TaF4j2jicM3I2md",
-	"40uKABU1tKqkNjLXoFODih7AEkNRXaOlNC+FZpmgKUL9wE3ndhLUsr/d7imW3bKMmEmBgGtFUjklM4rE",
-	"N2Ga8lSRXBgqCwqi5RKPVCiiX7vvERm7L5MIjRQOO+d0abQ5gxDc0OKK/ca3lljCHxBqj4irgtsWSpHZ",
-	"7mJ7b2nKk8Im+hNIzDuKSDS+uaNZoupyEqq/ekY1YSJRZMwm0vAzg+E008pn5HAyhoX75wZarLkRY2Yt",
-	"Ja3aPZgWW5XT+wrL57hoVK4ByEaUuDdqj1JcTN/DO1U5XVaHr18IKnFwFiisknGuiZ39gdCDckMKjwAJ",
-	"W4aHnbbVCakvrowyXjs3WBgcG0eC9P7FU3J4eHi23YGZwyIIo6/v/zVrXKCy+UpOX/BUs2xV6JUTp5E+",
-	"UmQCLykibz3ekMrpZlx1Al0C113IymiipZ2ajI3iq7RVwO2mFE+q25CLG2H03dVtcAPCzog87MsNu/U1",
-	"hJI6qFYyK++KwSl7vGBIpt7LHO3GRAq0scqFPWOSsDilGVPn8BwOgBitHglrMUOVqj2Rya60bMJZmrzN",
-	"9dtJw523mh/XbE4MB5OTLa8/GkoKoxwtvAklBhwMD3COKgb44om3c630yurbV1I+Y2xRBd95CRG5gTnx",
-	"Od+CDAumNEtIwtgC+BYV5DFJ2S1LlbcA9+0DejA+iA+SA3YwOZgezL5wRUgjX5hzWeEvjpjCqZGUTbQ5",
-	"l43rWWQGsfTSkBPrYAs7BpYVgnxQOOC+aBFCOlSsMBAYTTWhaVo17LR9pjB1tBP0v1++fbOCtWa4T8/N",
-	"/Srds9t924xDogwj96pzBIWAiHya6/1vRWOMXARAJZIhWKCzACEwNz2jsW6U5MlzGs9C4XgLIo1ZGZ2j",
-	"x9pcCVjSQoLESPYidy2jwiA/41kSCkMDHilc+36V6qCTdXsxdStGan2gFi1X8NGtyfxe4RMGs7+dvMsT",
-	"hxmUfPjw8lnP24ZXXOmHSZOJI1RNHPuitClatuYjNvXDHXaQVrxRgdFXZoQq8jlEyynEJ4DtdDA8xOgE",
-	"ew6FCXZb6cUNaJdXjITMp+Jpnim5svQYnqKub3WNhCewcq5UvpkRFdvUMBPM4CEZvrL10vD19oUBr2nn",
-	"rPDzV+KqfY+vwrxbLwLebl+DUdxADkneuUH1dZSz1QQYR6zsDGSPEr1cyP3tz8wTqiZ4csX0AbmbcUMD",
-	"6Q1TIxeocQ20OCj+RP0rsIcf4J4HxYUKiON2ARI2o1oV//TFVU2zJq7YLq66AW1b+y0kz5ItGzFzV7GS",
-	"a5+YXckbJr7E5FONkqjBxj4tWrn6V6HTxUftlwJCDek0/7D0BkRxw/9urKUsY7fyhiVrTGLlxjib946U",
-	"/j9AWnEOr1ayhYr9F5It9OZ2K+rAFysDf6GgVccPa9baET3YfKGXXoxexRMEPxYBeZs5PbqvbfQiScHV",
-	"a7Zw8NVlfS3l6zye+SGZDSqYlpKkNJuau2mWcctSwoXiiZFG4LpuXNNWU9SVs9radEEc7mSeJgYfYVop",
-	"piOimDBKlVK++/kvw7SCQhXyH4Js3p5wTbhwy/bx70G++TFNGlCOJzVR00i8O1vEvrogX+rIPztAGnym",
-	"ntV9hYpu0pHhxTYF+SsYLTBeoJ3G2niCryIbepDbyIa/nMTWlagivHI32hvPzMYg8X0j9QuZi+ShEksh",
-	"rcDlgpm+iWzyRnp+8MKLaTZEuEjIR8qL9jGffEeXqaTJlZSvDPF76BLrBw2U1Bq3Bv2jx8enJ2S81Ex9",
-	"O6lsHQi69CZRCFxRZC+CB6TbNQO6ILxHARmQ1/wJyQUQasX0PuzSlZSvqVhazvtgl3dmSAeqZuxTzBjE",
-	"u6BbEiWnAVEsliLZU/vfbqOMTGruBDIqJjRaMMs9eqRICWkoyp0yT+1O7Z9XADeDLZGQE7sIc91DEb03",
-	"r3UvzGsRBphhXATsovdjQ/CnnUZLcke5dg4v+C4X00qs3qASfubC68poWy40m0J0ndmUD4LmeiYz/idL",
-	"Hh6/gLzl4t1LF2NcWFC5IJ+61lfSpQvetXt+Yb8K04/IE0Yzln0zYmAhAwqIyhryW6tYBk4r8ZQmwPYP",
-	"gt5SntJx+mV+eev8xk8WUzqMh5CJb+96JzEV1ueZMRrPmJFx7sheYncAfKcQam6+z8U0FOY67J9XiIaL",
-	"N0dvr7keM0dbDGoaroERleC533wvSPVakAv0L3uB8krWAhgCR5WM1IZxTRiEAe7vO7qE5JJQWJ4mGKT/",
-	"kHEmb9jI7rkNIdjs70b7B7q6wVI7r7u7Q3GRKgmzIMxlKEJlbYG5vtTsvRX4BNA9kkk5D4U0YuYkT1OM",
-	"j9ijVgZXMjNfIu+k0tOMXf70atQUvxEKCG7YDzCOW3o5GfAt1KJ4mhroDePDBByf1IUCnGlIlSEVAlZj",
-	"TjSmc0b2aCjw3EqHu7LRAGakzHVADvtEkfGS2IDZ/ZHL8VFaLhYsCczBJm4bUNLW9IYRqkA7cMEcShKq",
-	"MEfKHPW5izsIhZ3IvDGnSzKjt4yMGRMFcihZRiNtOt9/HzJs42tZ8polnF7BSw+jOE9xTNfMUQqq9dH/",
-	"MunD3Nuo/vmo1yml3GrO4Q8ZXczeoqG9ManshmP+hzOrU1VEfpcmtqDIgaJu4u7UzNz56Md113/ckKES",
-	"dC5uWUan7J3kogU8im8QFxpfSqIGZmFd1ph1YeC0CpGN/aa3TVHudsp6yD7eX5zqnPSLnDqu0I5RTVDo",
-	"HZ0FDeH4tZj7oFMkgWxIQsHvBg4Me+6PVJlb0ppws5IP0pjIsSlZqAzQ/s0DOoA9LPPcrM+mPLtLpwKu",
-	"O71CEMREF1AOv+y0ihlhLjguyyUcgtSO62SwxXHVtqFt6UWUWy2TCnJy0TztWAGPWcHlDYSrq3aK8WqW",
-	"CSNMGMpryLYRMUjFJ2pm4prN1cZYZ/O2JTLFYmiW0WXn3lOq69//BRidEeMh78Dm85EFy5QUhmgbnlPF",
-	"yXa1fAMdcMSzzLV0VLRCX9zD3ZDZTl4utelIfeN43WVh4759xKoeYeHI0U3baAWDSih5Eey39+HqaUDm",
-	"PM6kleL2W+/54BTveW8wPDw6Pvnng2560OHJdunFQHm6EM3OErB5kL1blikj/Z3uPyi9uJ4s7EF6eNIA",
-	"qp88Q5OEG2hp+s7bfMxhW7sYN8k5iT7fRwVZxyisGll9WI7OfQNCFWbqxr12JvEiBbGQLj1E4YrQscz1",
-	"Funqm0/d5k3sgKMpVdqlW5yTqETyiORC89SMEN8aWQv74ZrcDBXLrHqMx9vkxRUyY5k+Vf/M3+QdmefW",
-	"oFd8zxZcqMmn61LzPAj6m5gOZtGXFQWcIdjCGPj1FTzCUznhdRQOJMLVpb6oro4sbBivFUzIXhl9qWZ0",
-	"wfZXyaAB6hqCcuDPrZjTldQ0RfmvgTnJQnBdN0ejsGu4SimabATBiTH10yhiVNxkQWWZ6zb6pVjkupmv",
-	"l0KslbplRhQzkk7qx4HLOY9pmi5HhAoCm0LkBDTxeWF+5iJhn7o3bMkSO5sXJ/tGJoxcPvsRnETKqqE4",
-	"E+pqUrC3EzDKb5cthR7C+2Cn91/x3ce8NMtiSef+o7ejMFHjhi5AypwUGxsQwe4MQYVMqmZU3RpHC9mg",
-	"AUNnVF3PZdYoPzEw5rgUFgBxItNU3lVpx4SmihUz2yotZm7BPunruAgxWqWANjzI8hDzOnwlIJHI0zQi",
-	"Eqk6EPIVBeLip4sf/nH1bJLP/3lxQV/+489X2enk+Qn929XZeMKXb3666AQdMw/a65DRrtDn8oY6yS01",
-	"h1QR2+DJbjJbce0soSu2ubor666f585uoXRSgAYJFpvEseAeAXlZEVma4rCuDCT5YepzEApw9GBAIvtE",
-	"Yw3aMtmLfr549eE5xCFS4SyiKLAHqLxjoOI+3r8qVvrizjqELLzWNTljLZWzLnqfp26D9OiurPDIbYb9",
-	"Yt12dcWyzte2OEFHClplwPUQGRp4+ezHVRrW5t1uIJ97YjEnUWF45xE57H3at1QVzaNRoR4gUwYUwJIP",
-	"juSC9S6WC27j4ZGic6EloSIUlnojKR8vkbKTvehz2OmHnRH53Ov17gMSdgbFX/fRvk1HFbcs0woqR4VC",
-	"y0UXAr/NZGBgU4LesOuYKgYWPdQmNZuTG8YWCI1asDTlYor1LQzfYRlm4k1cdoATWvcijdgUGS4UuUON",
-	"9jEdCj46z5UOxZjh7UiXJbNiikT9yEAVie4gQoM4EGJbd8Xyv5TfMEJDAdH8sFcBJtmabQG1JCA0TTFs",
-	"TNgiA3P6yUeNgSu8VHm4GeeaOc0Tpu8YE2QAm27mrnNyFXj824Nta119FUvn9NNLHFosxv29yo5W8ppX",
-	"1lBiN40NcUpZMmVz8NZNnFl4lV9WE7g/N/rHlWNEpRaRca2ZCOq50f5ufLEOucKSdrRwUEUSwwb2opXE",
-	"9yggUT3xvPIsYSkzz2racFMG/c4WEJfV/rGq/OHDL7SABNUDXUeEL41ytYPOAMrYt9IWAJj/Tm2hiF1d",
-	"sT4xmvp2b/SvGwJ0N2MZhJXlilkzfc20CM5XtV7nx/mUlguM4ai7Xkql/vRrKfW6ea2YmwurhTfOiVzQ",
-	"P3JYItQ7xAJL2vOz1e7dWF8Pus+uZs+nf16/m/3cPXyfvpi/kzeMqdf9TPzwt08/j18+G//xS7o8fq6n",
-	"T05un2fsl+nt0+Or0xe//txP/vHzxeTTafbP07/9fXk4vPrn7MfhdU7VOPn98h/vf704+vsf+eHNFX36",
-	"67M/z948e/7y7HlyMf6kZ2949mv/1+O3vz8ZLy4Xb17/1E1+vpz9fvX+Rv559/TZ4ZHWg9nff7oevvph",
-	"qvQfiRjS5eDy5e93f/z6JlGDX9M3b65P/vmEPnn+Pn9x+OtwucUu5lnaeKwZI5SMM3mnWEbevb28UoSS",
-	"qBICHIGkM6o5LBf5OOUx+fD+lRfFgg+7eZZGAWGpsrHZNkbb2a1icAhque8q1NkYv1rhn5nWCzU6OChk",
-	"JftTL5bzg9tB8fwARquD/6UDrUvKNjTUnHLg3+SNRKRV8QF+RxuC3CcyaycergIWlmwaPT45MlJIsyu3",
-	"sAvaue0cQeHkP8TCjZVra2csrGXD47Ohk3Ra/bwPtQ0Xob2FmFY4tUvbgUstisDcG52j71soDOEoQ1vB",
-	"b2cvWmlh8Qs29shLbaN+VShs3G+xPyCLl24x3DPwMdtQ2aP+2Uko4hnNaKzZSlG4B1ur61LySaum32zQ",
-	"3krRbFP91iFwGQhcizpid8R6760Za8UrQyLUULGcTuQOKSqKWhGqIN4hc/VSXSYqKDFgMemRt6D1T9AE",
-	"4Ekxl89+VHDGnqYHKo9vFvhaOv2XKuirbFWwO+s5PS+MQxmhY2UEf08HxN2p24r6veNd7NstqNRi795s",
-	"B/h5Wx9AQKAWanfQJ3t3MlN634gO5q8xq5f93dVFUDNs+CRxELS7DQx1rUrJFsg+gNZwGnNGhSKDh7sX",
-	"Nmx/0PEcwo3G1Grqrcy8xP0G9C6Uq5LNr0uk3yDUYNh3S31sl/CrpbUmIJxgtUFg/VRgS4tDAcnAxM8F",
-	"tolkkJ1ik00mfjg3NSITEOX9gMgMg9/AwGdV3DIBwMX+70U2gLUu8xQlAzZxfFt2eZ2XuizoVd+fRSbH",
-	"zCj1QP5Xz2lVv5Q3VdVS3jxMq2yC8/WDePOLjHl1zsEqRtPln6xqVBgve56JTi1YzCkaukJhGXZAomuZ",
-	"TangCoKk4AFySssd/MLmkS3fBlbGXijsjcR7SF0SEy6uR15BMYZRgdQnR2jvotry9UUo9qIKg41sHOGd",
-	"kb8AkS+BhrsQUoWWrVBEn7pu+RgOrYqQSS9olImJzGKmDJZaC8vImZ9sPKDRiBWxBSEcpAaoZ2yhZxHU",
-	"iAgQbjlxL4TCvPEjWyIGRKSUO6D8gViSxAwPXHX5lbGX8NwOxzX7H3+y1ExFGK9vgIfKojFuCdTLg7vn",
-	"InvmaEN39Z37fXMBzU2FUiLpalnRz5Vy9ZgcY4vVG1noq0hKJ0ebJKWgs3KItnIpLL8zOhyenjyGieEw",
-	"OiP8o9h3W9q0tp1YNv/eu1s/ZDJfbOCKNkbOpj8i6SoumBFPm2KwrlfK0G4flYWfmBrQHqm2UKzTo60i",
-	"51Kq9LViTZaCwnjhvuS8fX78QmMd/FqEwvGof9Y76/ePBsOHGjPcfl6vCVWw6azAVnDkOT5TGE9sCBBG",
-	"ZOPFghYOM3knQGbF+/GyqC8GBGlEorATdtDTZM8BLeZiib6rOiNqwvst/Hl+UKfBuNaIT/Pjxt3KvFSX",
-	"2j4Z/UDZcspYtr0h66go0UXn0tICxVIW61qAVqldnjaKcw6OazP1GkQvatAbddANis69ak43Qt4pL0Ac",
-	"mnfoWSbz6QxiurcHq82aWEMxbxdbFxK03GT/Wq3j3EBd1Hpne0FJ4OzVtkbfra29VUq31uD7Zc7noKOl",
-	"pg3WNNwFSFpNU1h31XQx3P4M8QvWod208y1+ylXSK2xpqwmJmj2l0YjQld8ie7NADQ8F92rqlA680p33",
-	"8llE9pzrTgrHPeb79biRZhX/Pmj45eWzzsf7j1/N6d3WJsW5KQOvgiPI7g2OXXRzoqOWcH2Okj5ceOTd",
-	"cO+L/WkjqSuxeLU65euwzwgMU9m1xc+f0jlLPV/9f5Z7v12X9zw360UWUJKd4FJE9tWUmbgx4qYyD7Y0",
-	"qinRO2n8LTThRStTEmVAeuXDZ0ePN9IJXJL7aNMOrtTwaAELjAi2bYV1o5TO+1jOmSJFxxibiP/vYLP6",
-	"JljnRRfugHVrU0r+M/I5NmNvJd2lAsrh6fFGdPUTRNahrOcrbY5gw33fKj1kyxXV5iiv//DsaPO62tey",
-	"Dcv5muHcO7CQhsYlLR77i9Z0qn9RvG8l4+uv8uHXUpe+2ItvvsziPON6CZYdW58EsrAv8kaDnSjyu0Ep",
-	"xHdLegyQQjioS+W2n5xpDaKwjUW7WPDGHmPl/AUFsl0Dai6NXGFwUlMrqpVU8xIMit+FpEUuJtJlV1I8",
-	"OztBoSRZP2bpAJ5yPcvH4PYtXir/tRqcV6pboO4qlk66M6kqGOzSrSYyI69evfaTNFWPXIhQeE8I1ZrG",
-	"M6NwrlyFPadPF94E8CJAtW54ORSeCR/MXJOK6bLmPwSp2tkf9yvpxKHg2gagBoQnTGg+4WWZy1KUNR9Z",
-	"MLlIGSa4e7ZRauApraOV6juQUH1VVIIH9yNX5I5nrOsa+6RYdsbDjIKkXrx7GYq96N3byytSHE8UkOjd",
-	"B+/BwWeeuEhEEJnd7SSQBqoComQoaogHWdOQnuwp+rBwKJECRexRk2Y8I5Bx/+H9qx6uBtKdYTF70Q/P",
-	"a7BVHiBsQSiiZ89fPb963gy1deJ2FZ3Ui8CBMabc4OQR9DaCfcV8vxji/JDu2/QohtUbBGMJWJDdVd+L",
-	"JuOb616vFwVkThPcd8+hmKBJ1gaQ7kM+/8oljMAhETWWfIgCKACy0Na9DY6NirxKy/gh1HVSfssEU9ix",
-	"zOwrh7/An6B6xMtpDMCAzVxVYjT/B9iGD83aETiVMLgEURbblLr6+SSmWcYZ7Em1jn4oLHkCc1ilZEgq",
-	"pyTlghUeGsdcoZEg5Ch7p1EWDYQii5Xo01rpQUV4UedRjQgVy9CG6rcYnrkOiMD12zBwSKyHApHuzoci",
-	"clUUI2fft21ccoGlUFniOzDKy+IXNTd0QVUrhO9Friy4QXLc/etYJsz8GRtado0Po7JLJCwHtrv8TLlD",
-	"KVda1ZAsldOuBQR929XSEVrKgCi6RDs81eurmmM5B9fWxPkv4D8KNadExvmcCR0UB0XhWMC7RjUr9sAg",
-	"mSUW5hioJtGBXDBBF7y3pPM0InvgbrClgSu/Q4o8+mDAGWgmnbCMiZjhi4mMVXQOkbrOzuEuL1jJQetP",
-	"ecxsRK1lb69fXq0wNvNNJfMsZj2ZTQ/sIHVg3oVscJ3WOaMlGp1Rp98b9PogBSHknVHnsNfvHdpyWCBV",
-	"HBQneYDUtSBo8POUrUtja85B5QIDwn3xz2+NaHcOrWA98sS1OMyYwSxo1GruJryraj1baaVraygSaBUH",
-	"NSvuGLsh2LqV7Jk/FDacIFKQ19K8uV/UJom83qxRKJSZBZD7jiv05i7tYOj+aTQA224UPigzgh+wspBZ",
-	"aSj+tOcdNXcrsB4s6/4TtrOyuTQuaqjf89kaFINDKmrJHQjO7hJs6LIRgGvArADtdGXHSVv2IRQNXSLN",
-	"KJxZTsjcTGhLY3kNcG39frzV5gKU1fHQib3Oz+aX7Ae8xP15mXRGnR+YrqobQaXzdUtSWfnKQVOrzrY8",
-	"sXXD6Kdthvl9iLd4fbVt9y6DSnvcxjFNPScfMmy7Xai2gLz/WOvDN+z3d6uUUlECf6vYR9b2LLXa/FF/",
-	"aIBuHHXcOup4cNo66qR11OHpsVmvUzEbypV4+qMdMxieHe3eVg6vQ0NJl6aIeWeCuQ86R7j7TZ8oTumg",
-	"uRkQjB5sHl0pUWYGDc82D6rXqbsPOsfbgeq3hYJRh1uBWNQJu/e1+nL7bmWaz11dEduolk5VxV9pFPVG",
-	"waYw9FznRsyyRbMrT6BZkdeGBf+JLYxAj7sGMdrV2648smPNBQFW4r+5+hj715bSnBEIeKZzml4bZQDG",
-	"iAmH1jZ0wc1DyNkIOpRfy2x6PZcJS80cCyows86CY7un+qJh56PZzzUixAHYoTdIElQsKyEGIDygxrxX",
-	"aMv7xDCUipABIqmVKCwbLUqb4HDgTTKOgbOl0svgLSXmUPw1jNZjomQjDw3FA5iol2rz781Jv7PGB7FG",
-	"67bqDkqONBgYuOwP5fOzo8fe8+Py/X8VA/NQcUsuZl1135nY9kxsvCSF2+878/oKzMuZclvZ1/qKcnvV",
-	"aLb9grd5ijEGWLr2mqWr6bzs/I8mlR+eX4ViDbBR4GuWVp0k1jOBqiaGwqlQwK8Ji/mcpmWYTWE8AQOP",
-	"9Wjt+7YlxyhD8T+kkjZ7wr6rpt/5L9QX7PeOHwdbaqkGZjvodBhsqaR6g47Ogi111O3Zup36ZLA9U2++",
-	"EU3dedZ6h7/rqVuz+F9Wq5V+11S/lNnLfKHK9pWf3b9+ZMv7Vob/VtgY8VVNsxoJb91FfgyXUTVL2aDi",
-	"RpM2Cd3WZ3eJhPsBJjuUPgurvJZd4MF9Xbp1QYBmLpWfW22XTKXv0y0yVAH0kReH7ATwIsCrEj/tTRHT",
-	"LFs6DmpV9fESEDKAOn7oZIaY6tKfGUIHC+ZF8u9XQ69LV6nbNPSGI/aGAkOznZvMRqABxFLEDEITpLDZ",
-	"HIGtZAM/0yQh+cLm24L4VdYlfqRs2JDbBiNIo5sY3pQTUhrye6GImkOki16REO2JslZAFBcxq0d3h2Kb",
-	"8G4SNYZcu++EgjYnTUBCUhGVHdlaXmD7cOsxRwJTrMS615CjR35uTysIhZ9XYFtuRcdRQCKdQU0q8ld7",
-	"M76dkaUW2L4iD64qClXyIC0dGS9X8sOrAV0u0cgG1disPusy9IhWxw86wkwir8T5LtFfD5FLv9uHvlg+",
-	"DZqQBnIjoDiyzjPhcn2rCVAWMyAcoUSNOM8yJvT1Agv0lLhQ5Bn3KwHM8H+NhUW94MaWhIaFrUdYTWZo",
-	"Acy8eK34ny1QHdfBWl+44euI9U6eb8pVwwQzL3tsQ9JXPYGrMVGqUTjHjKcypQmSetoyix6f9q1q0Az0",
-	"4eFaoIejo0HvuN/vnx02A81oFs+6Vgbt3g62BfqoP2wH+qg/rKgmNpvG2haHW6sgNerboHv4iUUo633X",
-	"NHYxJsKeYeQgrbCu7wrHLgqHnwnYqFG8gqApsP45duDJx9W6swFxEV9QJvSWZctQlCUDoDpkj7zxRtis",
-	"8/GyUm87IAYGJhLoJwQGPZTBS/keX3ZZ6CDScqE0FRom40llEugmpPLURvEs6JQLWoS1UOEKb2GZ1RFZ",
-	"UKVI5FVejYCxhRAxBbfWSEPuJyMrMV3UpO2RdxTiOZWmSyO7ZxmLjWDIUy+wEsJSMZudxFJYbpguR0RI",
-	"THhDafOTjb8pSpajpgNAYFQTBUFR3XBobCMzkrEFZgKj7Oo1aMZehRBqZwOd/MIxrZ3Li1qdckJUTFNa",
-	"iK6bWn/7Imwo2iyb50ZhAk2xrPBLPaUkYymjysX+WlcqF3DMWGKR7JmnGF9bpvsgipmt2m+Skg1qvygT",
-	"RdcKyG+NGlScnQ3NVGUmhCJ7FLpJ0a5iZiYNFT3rVVia0x+CytPjZHDK+uOjTrN44pWUbZafT5xMsl6C",
-	"bqw4gud8jlpfqXOBTlMQ2ZlME2VDXW1IGdRQvWFLLP1BFpRnCiwFcFaFluYqpFgFLXAmfwjxtZWgbbhc",
-	"xrBegiUmZZdksheFneOwE9WbUEbHq8VIVpvlu2IHYScIKwUU4JWyhAJ21G86AL/tbNMBPB6cDSv7P9xi",
-	"/6v4ZUOXizoGRTdmc9EqCAW5fE1Q+v3RK2BumxD4ABjBGNQA4loIket9Cwg9JmGIlW0kB31akFPsvX/x",
-	"lBweHp7tb8xN+2cLMlR62lcW0pjEtiMeuBWY9yFa2NoddlvF6darwOm/wjKuoAx7NjWMvuzbh0WPnRGs",
-	"ro8dt2AyJCY362KD/o7KWCOgVUZvfZ2LjN1ymatVOLerJN+i8iqZtdGN48FwE9n+Il0SCxsblviOrrYz",
-	"RoHC3GnwYboO9H5L40IR9fv/bFA2eVJUOk4G3dPjftw9nQwOu/SIPe6ejYfxSdJng8nxaada4fBrl7YB",
-	"edtOFnNgzoaeLhmFNq1skouELGTK42U1Db3Txpv9BjMbNsHuYPe4TACGOJh1+1grO+vt48aK0d9yH9fs",
-	"jZfMuW5vaguze1PZmo9+nwk0FVZ6Q2x3A6tK/L2tsLOK+1euZYS1RO2G7zU7hX9Ok+7h4DjuniZD2n08",
-	"PmHdo/hs0qeD8TA+TOrnVJ5Fg2GjchbxUUyPhoeP62eB4+wR0rNBfMj6pxsOowa9XfqgPIx+77h6HLZ7",
-	"R+U8RJ6mq/u9cxDWq2Lc7g1PdjSdmE/9D1lNzHKJVxPHGUiKRx8hxbap/Mp727tWtrTx8Tr1kAGGwvb7",
-	"RVbR3jhPb4xUfkGgrYHvFoR2PyPUbKlYotJbdtHzI46KUaHI2O/gEQqKNvNcFc1bXTFm7EmI/Txdt4VQ",
-	"eMUSbeeGwteTFlYOwe5AnauV8CcXZNjvAwRQcAIUpLI3sa/VY09hDVW9SZJn5jwAQiNIYH4qB+WodD7V",
-	"M05HpKESK/r8mjpvxDRNFQGXai5sx/2AcBGneeKUba9vUqHOb+y1AaaAde2VQlH0V2roI1MWkglcH5ig",
-	"UrY2FLW6tWVh2VBcmjWbWeptd82+zqHrr23Vq+iEjeCvBaO2z7MKhUMQc6QGM6bMnjHaBWyaItgMmswD",
-	"T2F32w0EG7wnHtSQOv6xsDo/kclyR7HNXJ4q17q07bMmXjkIc0fxWrkrU9L03z638ZuvzPsdDzECzpdy",
-	"OLNlFLajY09LSwmdnrdlfk70qrO0+6AjZMIuk5sLKMWwpm9IgfU6z7BCZqWRDan1sQkFdmwxGIeVhovu",
-	"M4+UrZ1pm49jz5m7TGoI0JgjFnpSuftUJRigdgurMjowl6Jc1BaH1BnUK+DsfPieUFxsN7J/LqZpTdry",
-	"28H5gP/1QmuTJLq7EINd8O6rNTaMDHvfrLutZ+lu1os4ZgttJY8d5BwgNQ8WcfpbiDgemXsp3mVymjEF",
-	"gs7RYAuR5R1dppImV1K+otmU4bjjbUBt6HgOUtlwJ5BfcwXGw/8Eic6MOd3mSyqfTHjMmdCXKHXUpEEU",
-	"6TbIg75zyLanMN9uFhKRVaqi2gLIDalht3czCRUE0GbMXaEGT5QEtmUjr1CCc3ybpYqNyMyV2YjyLI1c",
-	"LWwjG5hL/ki5YhbQbkAzCtHqZREKFPSK1g+23wpGUDmXxR4TcbY098vWE871jAltGDJL9gMylrlI3JeR",
-	"CBfOsKAMjNOKpZOy0kS1mIltDWFlxqjsNhER2wgZSp5CX5pQ2MY0YLoUMSvdPxCbY3bXmQaxYXvGbuUN",
-	"S3oETgJGhqLodJOhnXyGnjAsKQI/et2CXdcGYps2cD3yGz9QTe5kniYoeGGsHExvmLGT9476Zyd+FeVa",
-	"/NJmIevKNgF5uKAE1j8sm+XzHFsRA47k3GvYkfJbhrpNQpc+O9osW5gbcsf17ANwnKoxDSefyAxFMhjp",
-	"oZHBZmBU3gf99iOuQ8i/QF57AIerNF3ZntFtH/Dit3Ha0I3Jdlb6b+uEVK2x8T/ZPehhaNlkProq2884",
-	"+8CH96+8nlGGpym/DNLO5qTqlXiouPXXCEz/QWYsZBblyTXVr/KkGSu1NMoyB5/hvxBJvzEy1pLzTM7r",
-	"lho7W/Rf3ZetIa5Xe4x6Y0SvEQu28Gyttz/WYy8KAcby9DmjQhvmOmaoWCd4YDQUFlsgLJ9rW+lIyLIi",
-	"IdiZDDdV5Onb95dloP0eTgGVsjI+5cLV5/GEx4yhd1bZetHkMh/PuUYhDOJRXMh6KCBOCbEJrfJeRL5n",
-	"yCnF2ATsd7al9sgsxrB4I1UTdcc1FPSz4S75fOyKEdk/EnknSMqoE3FupWa9UBQtwcCQiYkYRg7Mpn53",
-	"MLu9QbXBnZF8oTEY9qQyuzeWekZm9Jb1yIXrgGZkXgwEC8x5MT4VGJgEUipOFYqqeDioyP6FUbcQWAtb",
-	"bWnWrdikS6EOVQwVeKFhSSiksCErypyPUpgssSKQ4ukVFXi5njmh9C80/+GBPpN3wgD01Hkya0Knd+rF",
-	"MVodyTk/WwwupW8US+SJorqsNbtxULOAwVaMPIEF7cOiBRoIvi2+WZidtpc6q2Wg/13sKjWotuT4/uDv",
-	"Bpb/OgOLLYnbGf32cY25pVqXcq/kQ/sbRZfPPLlHDpmypq6Bz+C5Wm0WCExzKmVyDsVkYykS28vZhbsU",
-	"ZLJKlI/QfFJWUxTSafyYk8Z1ExFFQDzXyZcphNVu3L9tFwfx0euE3al3sO6UHaiLHtM7axxF0/EWpaNS",
-	"fdB+eGfVAnscPNB+e7R50BupX8hcJP9TFlDEz40e8caA+PcM/UBe/8iGvj1g9lMYV2IDMEA+gprpobAS",
-	"XWlGrNnKjsoCobbJEQGPONVF1GsoIDZ8Q42lL75732OUmj1DuxKLNiJRb+v6nT58JWPBD0xXFITWsJed",
-	"xPrCzfes066zVppoNZQOr+Qd5+OUqxlLzAgj79uuu04/xFLlby+vQH0FZWvO9EwmtiCtFWCbyAA2F3YQ",
-	"P1m+kxAQ8LX1mOYDcq9wT9q23Y7/Eom9/Pa/6K58l+3/K0UHxCOviBYYBGnKqdpvJTF5k890hvWjmzp7",
-	"246+HMuBG133vD1uKmNQT6LW0Fqhz1BBsXGXUWPbgtvXQrHSFhxMQoZq2fbgha0IQIHvJF634AAFEbQd",
-	"9So5fJj9dk6iks9GZMywIZOrSV3U3cCXWqPjVkkoOvEqrcn9kpkQNAcF8xe5Lnr/yATKl1S6l68jmd+J",
-	"5Xdi+Z1Yfj1i2R5pMoNG33+2ZiFfWPP8sN/HRFqboyON5m7udL4IikpFqZQueKKgiaNQUKLyBctuuZJo",
-	"taeZjQd18wA55DYIw6pjXEx75I11GYTC9xnYHNnMLBGSlAwNLGQ/6CiCNMg5F6gOReTWGgWG6EKsxUor",
-	"lRalzrZDfwhFsEMfiERrrFuvXD8VWK93wgX0Cnjgp26Rz9vFV5319iBjNFlue/Y2DgYOlcRUoBsG+/2g",
-	"tMwFGbqYmoAc9w8tn+PaNSjZMzMYtgZtdnKRMRrPDOpDRLsU5PKnVxxjMknC1U0oJnmajhyujJmN8QY+",
-	"CI2GbFa1vBP7I0KJoTRkTFMqYmgAIhIIRyY6o+bCuJZIoHhX8q1hK3qkRBKbRD7s9w2bpQKQ3xaY8tC5",
-	"SIW1eE1ogdSYNJ2xWBoUsw2TWDopsZrsiNShqGE1iewZPgCn37sWPH8BWhe0cXtzSGlSrOCQoUAlBQ1s",
-	"XDp0rvJNjRPK0zzbIbjB3b9200HRVN+7Bue23BuASqB5yN1s2dtgpa60Qtr9Ilfn/lzv2PYb9Mj1e8T9",
-	"Bs1x0Yva5nmvYJDZ1pRqfstcLN5MVpppQba5UERCTzkMojm4HYAcZlfT7F4O4OIF1lIH9yCpmgh7pe97",
-	"Urp96rM9aYxLSLm4sRXKBGOJd+N6NY+6apizlIMnZe0TuphhnnytJ3WAhRcpStdFU0j7jbIeyupnXq3r",
-	"iwX+A0dQSrKDL1eInfI+5yHO/cf7/x8AAP//",
+	"7H15c9s48uhXQem9qtj1KFmSZTuW/3Ku2ezm2tiZmd1hyoRISMKYAjQEaEWT8nd/hW6ABCnqcpLNHvnV",
+	"r3ZiigCBRqPv43MrlrO5FExo1Rp+bs1pRmdMswz+uhQ0XWoeq9dM04Rqah4mTMUZn2suRWvYuiR/vXr7",
+	"hsjR7yzWF0SKdEnGjCUjGt+SxVQqRmZ2MJnKNFGE3bFsSeaUZySWudCqE4qfaZozRWjGiNIZFxMVEJHP",
+	"RixTRGZkJGXKqFABMaulGUvIaIkfvjMjO6FoBS32ic7mKWsNW5/D1g0TdzyTYsaEDlvDsDXPZJLHZtVh",
+	"674VtLhZ/R85y5atoCXozIxzK20FLRVP2Qz2O6OfXjEx0dPW8HHvvB+0Zly4B/2gpZdzMxSX3bq/D0qo",
+	"XWc0Zi+frQLtbQVKY5kRPWWKEW0GEJ4ockDNVme0rZg5Es0SknKlDzuVfap8PpeZbsdTqtuPx8e0H5/3",
+	"gsrTk6R3xrqjwZodwxdveLJux/3Tbrdb2XKvacsv7F6aNns9ZcVeHynCk4BQRTKm80ywhCymTBCuyYIq",
+	"EmfMbLW6yW6P9nuP47g9ouNR+ywesPY57SXt4/HJ6Iz148fJoOt2N6d6Wm4OtpWxP3KesaQ11FnO/G2O",
+	"ZTajujVs5Tm8ubqtnzIq8pRmXC9X9/Ukj2+ZJor/yTrkF66nMteE6yGZyjwj+ZxoSfokoUsVmP+1T867",
+	"9tGCsdtQjNhSiqRDLjWZSaVJr9vtdskIplZ1tE7ocs0xTryF+ltkIp+1hr+1zJJagZ3AfLn1sWm/LxM2",
+	"m0vNRLz8G2vY8mt6a26pObxsSRQdsw65JBmbM6qJHMMvf+RMabLgemqQmig6Y+SWLQkViXkQCngyksmS",
+	"HIwzOSvfWsjsVs1pzAKCNwIfF/dEy1smDonSMmMqFELqKRcTItgCJp8wrWDUmGdKEyrUgmWETigXQbme",
+	"KaMJy0IRFXvV7fdsntIlS4bEoEgUwI2kmqSMKk36AzhRFRCaKknoWJtpQ5ExpWmm4dtSECqWBhIpj2mH",
+	"XPs7h29Ts1yW4ca5CgWujyVk0O9fAOQAiospT5m3Da6I0jxNSZYLwcUkIIPueYcYChIKlccxU2qcp3a7",
+	"SEIzNmOGdpod2eUKwrJMZgHMbBbFFRlnbIVynsXn7PT07Lx9NuiftAfdhLXPB4NRm3XPxnFvfN6l7Mzh",
+	"IIKyREIPe9oGfdaRlJOT7QTlms/Y2/FPTLCMGuR7TT+touNzA/kxbCmjYsLIARdxmit+xw4D8vLqLXl8",
+	"2u1Z+JMP10+JHI8V01X60u/2T9u9Xrt/et0/Hp6cD0/O/1+3N+x215FMPmM3cnwzKRZ3M6OfdqM0CdWs",
+	"bSZo7bRp8/n6pq8A6R6y7QvCtQoF/mEQwMxgFkP+lII5ooMXlc8Mds/miFATfmeItOiE4i2MVmSWK01G",
+	"zLD4lJE/cpoZPIOLUsepAsCD6253CP+/N4C5+BoA/oXxyVSzxLGrRqx62yDCgJRBPpEFTGBgRy3B1lOu",
+	"KvjUbd7Uwn76xs1skaZpDzIfpWYDM/qJzwwB7yELxj/a5i+7N5SRmvfWhDw77w1J38rm4Ns7bg+O7Ott",
+	"zzGHqzSfNIihcczmRkoypPudzLShcSAsaj7iKdfIgPhESCSLyJPSBV0qQmNzL8xIrhWRC1GyohUWzMY0",
+	"T/UazC2G3SizyrUE8HQVOe8RvZnST2TCGYjf7ig/zA1amyexFIZjmX/SOfAas/+j35WEw7brhMGGF9GY",
+	"Xaap+UvlsxnNlq1h6w1b4JEH7sQNYDzJF36EJXtC/808k7O59mROZDjtu+NW0LrJFcuMIKVYdvN43Buw",
+	"wckYLiyFlbUWmRQTy6Na98U32ieBxZzWsNs5uXe/GDStrvoS2Dz8eNG0biBTt2yu/Q3YfxwDdMuj+L8Z",
+	"G7eGrf9zVKo+R/irOqqBvDiXkuzgEzWXQlVPyaHgnuc0ytPb+l7NM5KxWGYJSwJQCLihv/NcE/Ms83dZ",
+	"3DieKCPr7Sgv7/Baz0iJM6YUnRhcLeiGW5lBcE11rgAtQBRpIXjs75VtvRWeLOdN8WUbeegK4XIkjYAH",
+	"xhmnnAltQB8Qwx2R4c5Q+kwITTNGk+Wm5R+Pe/E5Pem3z5IBaw9Gj2n7PO732qesOz6hZ6PH8blZ3+NR",
+	"nw3Gp712lx4n7UF8xtqjk/F5u5f042M2GJ/Q09H2XZYb6q3Zcg4YXd+xIPj8G52D+2jjmva+lO/ttcOx",
+	"67VM0CXdQYkENGmuNUsu4CoZUlG9Th1yaeR51AKc5nAAAnxUk2ojmNFI8YdOhAJB3Qn0axQOskHfMDzm",
+	"Pmj9hdHUsIddqQecpIOqvG3tDE77oTVAnGfSnA85cDqYgSPsNZ93zEdePrumt0y8zV6Kd5mcZOYw9yN5",
+	"PIEZVlCRJ4WaVHBSNBpV2ZJDMyOelIfOEzgQmNnDtzHlaZ4xuAO8suLy29eFulXTX7kitfMvtbE1i6I7",
+	"zFEodVwYeOOKGte886E+N+pd05kauGo2e6RIxJPIfHrKUrCfrcL6wOnULFWM0BFaNEJh1kt5cgiK+V4b",
+	"tFprJxRv7NTl3bR47419CEZ9Q+h/OewfAKoLa13hmqRUs6xTg9FrrmZUx9OHQqhxEeZQcsWSqq3CLv7b",
+	"wOZ673UA1b0gYhWRAERC5eMxjw3bvtIyg90+FESMJFzdgpEkT9MhEMJFxjWDrwqp7ZfdYUkRM4J3yBpW",
+	"km8FNUaMvDuiij1StVU6yFjjQLng4r69ZzRx+Gau/QW+pAhwZcP7Su5lLr+5TmDlCmCLoaju0d1goVkm",
+	"aIqrfiDQuZ0EDVXfDnqKZXcsI2ZSEAi0IqmckClFZp4wTXmqSC4M1wYbi5U6HqlQRL+23yMytl8mEdr5",
+	"HHbO6JKMGCAEN7y9YgL1DY5WkAgItUfEVSHKFXYFA+4CvHc05UnhVvg7KJ17ahk0vl3QLFF1iRctSHpK",
+	"NWEiUWTExtLIRwbDaaYrTA5OxoiE/rmBIcjciBGzxsa1BjKwzq+179xXREiOm0b7FCxyHVOfcaW4mLyH",
+	"d6qqrqwO37wRtIPAWaC+R0a5Jnb2B64e7AOkcKqRcM3wsLVud0Lqy2s+Y/Vzg43BsXEkSO9fPCXHx8fn",
+	"ux2YOSyCa/RNZt9nj3O017ySkxc81Sxb1Rvl2Bl1HikyhpcUkXceb0jlZDuuOlkxgesuZGU00dJObYSj",
+	"WCptbVgWKMWTKhhycSvkQjSAwQ0IW0PysC9/G4FwZalW0i/visEpe7xW5Ctf5uh6AaXYjJJze8YkYXFK",
+	"M6Yu4DkcABF0xpCwFjNUqdoTmexLy8acpcnbXL8dN9x5q8MbkZcYDibHO15/tDUWdm1aOORKDDjqH+Ec",
+	"VQzwxRMPcmvplTVZXUv5jLF5dfnO0Y7IDcyJz/gOZFgwpVlCEsbmwLeoII9Jyu5YqrwNuG8f0aPRUXyU",
+	"HLGj8dHkaPqFO0Ia+cKcywp/ccQUTo2kbKzNuWzdzzwziKWXhpxYH3XYMmtZIchHhQ/7izYhpEPFCgOB",
+	"0VQTmqbN+l79M4W1cD1B/+vV2zcrWGuG+/Tc3K8ywmG3b5txSJRh5EF1jqAQEJFPc334rWiMkYtgUYlk",
+	"uCzQWYAQmJue0Vg3SvLkOY2noXC8BZHG7IzOMOjDXAnY0lyCxEgOIncto8KnNeVZEgqr9sJvh1Wqg3EK",
+	"u4upOzFSG0Zg0XIFH92ezO8VPmEw+9vJu2gWMUdAyYcPL591PDC84ko/TJpMHKFq4tiXpVnesjUfsakf",
+	"MbSHtOKNCoy+MiVUkc8hOh8gxAfcD73+MQb42HMovBi7Si9uwHp5xUjIfCKe5pmSK1uP4Snq+lbXSHgC",
+	"O+dK5dsZUQGmhplgBg/J8JWdt4avr98Y8Jr1nBV+/kpctevxVZh3503A2+v3YBQ3kEOSd25QfR/lbDUB",
+	"xhErOwM5oEQv5/Jw9zPzhKoxnlwxfUAWU25oIL1lauhinW6AFgfFn6h/BfbwA4R5UFyogDhuFyBhM6pV",
+	"8U9fXNU0a+KK68VVN2AdaL+F5FmyZSNm7itWcu0Ts2tpbcoPNflUA41qa2Of5mu5+leh08VH7ZcCQg3p",
+	"NP+w9AZEccP/bq2lLGN38pYlG0xiJWCcD2VPSv8fIK04n/FasoWK/ReSLQyIaFfUgS9WBr6joFXHD2vW",
+	"2hM92Gyul16Ya8WdAz8WMa3bOT1GgNgAYJJCtIQBYe+ry/paytd5PPWjmhtUMC0lSWk2MXfTbOOOpYQL",
+	"xRMjjcB13bqnnaaoK2e1vemCOCxkniYGH2FaKSZDopgwSpVSfgTHd8O0gkIV8h8u2bw95ppw4bbt49+D",
+	"wltGNGlAOZ7URE0j8e5tEfvqgnypI//sFtLgg/es7itUdJuODC+uU5C/gtECQ27W01gbkvNVZENv5TY4",
+	"6LuT2LoSVUQo70d746kBDBLfN1K/kLlIHiqxFNIKXC6Y6ZvIJm+kF1dReDENQIQLJn6kvIA588l3dJlK",
+	"mlxL+coQv4dusX7QQEmtcavXHTw+OTslo6Vm6ttJZZuWoEtvEoXYL0UOInhA2m0zoA3CexSQHnnNn5Bc",
+	"AKFWTB8ClK6lfE3F0nLeB7u8M0M6UDVjn2LGIGQM3ZIoOfWIYrEUyYE6/HaAMjKpuRPIqJjQaMEsYfRI",
+	"kXKloSghZZ5aSB1eVBZuBlsiIcd2E+a6hyJ6b15rX5rXIozRxDgbgKL3Y0P8tJ1GS7KgXDuHF3yXi0kl",
+	"3LVXieB0EaplwDoXmk0gQNUA5YOguZ7KjP/JkofHLyBvuXz30oXpFxZULsintvWVtOmcty3ML+1XYfoh",
+	"ecJoxrJvRgzsyoACorKG/NYqloHTSjylCbD9g6B3lKd0lH6ZX946v/GTxZQO4yFk4tu73klMhfV5ZozG",
+	"U2ZknAU5SCwEwHcK2Rrm+1xMQmGuw+FFhWi4lA309prrMXW0xaCm4RoYlAye++33glSvBblE/7KXa6Jk",
+	"LYAhcFTJSG0YJ4dBGOD+XtAl5GeFwvI0wSCDjowyecuGFuY2hGC7vxvtH+jqVhhOWXN3h+IyVRJmwTWX",
+	"oQiVvQXm+lIDeyvwCaB7JJNyFgppxMxxnqYYH3FArQyuZGa+RN5JpScZu/r7q2FT/EYoILjhMMBUCOlF",
+	"PMG3UIviaWpWbxgf5rD5pC4U4ExDqgzZRLAbc6IxnTFyQEOB51Y63JWNBjAjZa4DctwlioyWxMacHw5d",
+	"mpzScj5nSWAONnFgQElb01tGqALtwAVzKEmowjRDc9QXLu4gFHYi88aMLsmU3jEyYkwUyKFkGY207Xz/",
+	"fciwDVFnyWuWcHoNLz2M4jzFMW0zRymo1kf/y6QPc2+j+uejTquUcqtpuz9ldD59i4b2xrzMW44pVM6s",
+	"TlWRPFGa2IIijZC6idsTM3Pro58aUf9xS5JX0Lq8YxmdsHeSizXLo/gGcdklpSRq1iysyxoTl8w6rUJk",
+	"0yfoXVOiiJ2ynvWC9xenuiDdIi2VK7RjVHN8OoPzoCGjpZa2ErSKPKoteVz43cAtw577I1WmZ63NWVtJ",
+	"qWrMhdqWb1fmOPzmLToAGJapotZnU57dlVMBN51eIQhirhgoh192WsWMMBccl+USDkFqx3Xa2+G4amBY",
+	"t/WnkBmwKePZGSKYyyKIp1IxjCKEwAQ09tvo8SblKgiFzIgN6sf3Cg3rURHbXh3KNTkwXAStp6FAWAVe",
+	"iozhZtYad0GiwgGhwXF6y+b6sOOF2Vw9+5sKhWAG1mBmAjmkgoY7pjhsSbQOWkXgYC2/EyoFoMXfcVce",
+	"s0JwMtteRSRna1jNfWOECcPMDCc0UhupuJnNTOZ01NZ0BPO2pdvFZmiW0WXr3rNT1L//C8gOBh0gG8pm",
+	"GZM5y5QUhg8aNl695ustHVtIq+NHZQa4Y0wVku0e7kcf7OTlVptuie9vqHuBaui7eoQlajaB0cpalWyP",
+	"In7y4MP104DMeJxJKxgfriWdvTMknZ1e/3hwcvrPBxHPoMWT3YoeADFvQ8IJS8CMRA7uWKaMQH12+KCi",
+	"B/Wb5a30+LRhqX5KH00SblZL03ce8DGzduNm3CQXJPp8HxWcEgPbapzqYZmD9w0IVVj+G2Ht6FqRGF0I",
+	"7B6icIU5DTsU0dh+6ja1aQ8cTanSLiOqRn9zoXlqRohvjayFSXZD+pSKZVY9xpNdsnULMbxM6qx/5i9y",
+	"QWa5tZEW37NlYGoi/6aEYW8F3W18HFlOWefE2dbtGgO/6otHeConvInCgZC9utUX1d2RuY2MtrIeOSg5",
+	"rZrSOTtcJYNmUTcQ54RpU7swp2upaYoidQNzkoUusGmORv3BcJVS2tu6BCcZ1k+jCPtxkwWVbW4C9Esx",
+	"z3UzXy/1AqvISCOzGOEx9UPr5YzHNE2XQ0IFAaAQOQbjxqyw6HORsE/tW7ZkiZ3Nk4neyIQZwQgEImU1",
+	"e5wJZSMp2Nsx+Dl2S2hEp+t9sNf7r/j+Y16abbGkdf/RgyhM1AjQOQju4wKwARFsYQgqpMk1o+rOOFrI",
+	"Bg0YOqXqZiazRvmJgX3MZQXBEscyTeWiSjvGNFWsmNnWjjJzC/ZJ38RF1NYqBbQRV5aHmNfhKwGJRJ6m",
+	"EZFI1YGQr+hkl3+//Okf18/G+eyfl5f05T/+fJWdjZ+f0r9cn4/GfPnm75etoGXmQRMoMtoV+lzeUCe5",
+	"peaQKmIbPNlPZiuunSV0BZirUNl0/bwIgTWUTgpQysEIljgW3CEgLysiS+smVruCPFwsyBCEAnxnGOPJ",
+	"PtFYgwGCHEQ/X7768Bw0FCqckRkF9gDtIRj7eYj3r4qVKC1sQsUVZa4mJG0aW4QP1KSTjbTRxkr4nHiX",
+	"q4J+4wpn3WXYL9Z/Wtfw69xwh3N3BGSt5Lh5RYZyXj372yrlWxdm0EB0D8R8RqLCA8Ijctz5dGhpMdqp",
+	"o0KpQFYOiIPlaxyhBjNqLOfcKtbIB7jQklARCkvzkQGMlsgPyEH0OWx1w9aQfO50OvcBCVu94q/76NDm",
+	"mYs7lmkFVfBCoeW8DRH4ZjKwdCpBb9lNTBUD0yrqoJrNyC1jc1yNmrM05WKCtXoMt2IZpkSOXZqGE3UP",
+	"Io3YFBneFblDjQ4xLw0+OsuVDsWI4Z1KlyWLY4pE3cisKhLtXnRRWCdcDSnLNVN+ywgNBaRVAKwCzJ43",
+	"YAFlJiA0TTF+T9iCKTP6yUeNnisiV3m4Heea+dMTpheMCdIDoJu56/xfBR7X99a2s4a/iqUz+uklDi02",
+	"4/5eZWIrBQtW9lBiN40NSUtZMmEzcJuOnX1+lctWKzN8bgxUUI59lbpHxrVmIqgXPfCh8cWa5woj29Mu",
+	"QhVJDPM4iFbKW0QBieoVJSrPEpYy86ymQzfVydiiHfl1QWpCkTkWpCkBmRo1hoqlvS9TmhjqAvn1tjCI",
+	"s3GgQTcUZY69wVn3GfQnuXXiFQQ2qciCZayohxiKy5ECy5FRLA0qQ0z5gZKuhJFX9sia7py7DQx4oUAL",
+	"XqKQUkHhPWnFKTCm1Ux73UYNy9PwVi1MrrDHx6pyjQ+/0MIUVFF/E7u6MsrrHjoZKLvfShuDxfx3amNF",
+	"uPWKdY/R1DdOY0iIwbrF1CC1loafWc9SzXQL8QJqs00F51NazjHsqO4tLI0mZ1/LaKKb94rp5LBbeOOC",
+	"yDn9I4ctQpVbLKunPddwjUKN9E2v/ex6+nzy58276c/t4/fpi9k7ecuYet3NxE9/+fTz6OWz0R+/pMuT",
+	"53ry5PTuecZ+mdw9Pbk+e/Hrz93kHz9fjj+dZf88+8tfl8f9639O/9a/yakaJb9f/eP9r5eDv/6RH99e",
+	"06e/Pvvz/M2z5y/PnyeXo096+oZnv3Z/PXn7+5PR/Gr+5vXf28nPV9Pfr9/fyj8XT58dD7TuTf/695v+",
+	"q58mSv+RiD5d9q5e/r7449c3ier9mr55c3P6zyf0yfP3+YvjX/vLHaCYZ2njsWaMUDLK5EKxjLx7e3Wt",
+	"CCVRJWo9AplwWPOxz/NRymPy4f0rL/AKH7bzLI0CrGMCVNWmFTi7YAw+bC0PXV1SG5Zac3BMtZ6r4dFR",
+	"IVXanzqxnB3d9YrnRzBaHf0vHWhdp7DRzOaUA/8mbyUiaxVLkAxoQ17GWGbriYere4iF+oaPTwdGXmuO",
+	"PijsrnZuO0dQxKUcY7neyrW1MxbWyP7Jed/JhGtDEx5qey+i0QuBtojDKG0zLhsuAnN6dIHhGkJh1FHp",
+	"AQRXs71opQXLL9PbIS+1DVRXobCh6gV8QGspPbkIMwiLsNHdg+75aSjiKc1orFeligd7A+r6xOlaS0qz",
+	"w2AnlXydkrwJgcvY9VqgHFsQG3BizYQrXi8SoS6PFcUid0hRUcqQUAUhOpmrku2Sp0HdA4tUh7wFIW6M",
+	"JpaDqggIZ+zpxKAc+maXJpvJQ6wfX2rKWGWrgi2ss/+iML5lhKIU7GnLCJ26La7bOdnHf7AGldb4E7Zb",
+	"TH7e1ccSoCDe7nXJwUJmSh8a0cH8NWL1Yu/7umBqJiCfJPaC9W4Zv6IaSsl2kV1YWsNpzBgVivQe7r7Z",
+	"Av6g5TncG43V1WxxmXm1JhrQu1BDSza/qfbDFqEGMxXWdEVwOepaWrsLrhPsW7hYP3vd0uJQQP468dPX",
+	"be4jJFTZ/Kixn4FAjcgERBlqtGG8JhhQrTGgzFlx6SoHkY25rss8RZWLbRzfFtvfFAVQ1jSsw2eeyRF7",
+	"pKz6uXpOq/qlvK2qlvL2YVpl0zpfP4g3v8iY190C7Ic0Xf7JquaX0dKPqlFzFnOKJsFQWIYdkOhGZhMq",
+	"uIK4PniAnNJyB7+dRWQrWII9thMKeyPxHlKXd4eb65BXUD9kWCD16QAtg1Rbvj4PxUFUYbCRDX1dGPkL",
+	"EPkKaLiLelZoAwxF9Kntto8R/KqI8vXinJkYyyxmymCptUUNnaHOhrAajVgRW8PErdQs6hmb62kEZU0C",
+	"XLccuxdCYd74G1siBkSklDugYodYksQMD1xPkZWxV/DcDsc9+x9/stRMRZhiYhYP9aRjBAmUDIW754LR",
+	"ZuijcFX9u11zAc1Nheo36Wox6c+VJiWYz2VblBhZ6KtISqeDbZJS0Fo5RFuvGrbfGh73z04fw8RwGK0h",
+	"/lHA3Ra0roETm6Xce3frp0zm8y1c0YZ12oxdJF3FBTPiaVPY4M1K8fHdAwnxExOztEdqXfTg2WCnYM+U",
+	"Kn2jWJOloDBeuC85b6ofH9LY/aQWAXIy7J53zrvdQa//UGOGg+fNhlAQm4ENbAVHXuAzhSZLQ4AwiQAv",
+	"FjTumcqFAJkV78fLoiQeEKQhicJW2EJPnj0H9C2IJZoi64yoCe938Jf6ccgG49YGKZsfd7AIl9lZNThl",
+	"EJuJRfSxemxDLGdRVY7OpKUFiqUs1rUAuFK7PGsU59w6bszUGxC96Dxi1EE3KLrwCpDdCrlQXk4DtGzS",
+	"00zmkymkIey+rHXWxBqKeVBcu5FgzU32r9Umzg3URW0OZigoCZy92tXou7O1t0rpNhp8v8y5H7S01LTB",
+	"moZQgDzrNIV9V00X/d3PEL9gAwaaIL/Go9sYDQ3V2MYkavYpR0NCV36L7M0CNTwU3CsDVbo6S8fny2cR",
+	"OXBOTq9g+2E9LqdZxb8PGn55+az18f7jdw4qWNdSy7mBA69UKUj8DY5zdCOjI5xwfYH6AZAJ5PhALQqo",
+	"riPEKxGStZ4Wm3DWiBkT2baNMp7SGUu9WIj/rPCJ9RYAz9+zWdAB1dqJO0W8ZU0FihvjoCrzYPu7muq9",
+	"l51gDSV5sZaViTLzovLh88HjrdQFt+Q+2gTBlWI1a5aF7lBscWSdL2VwRCxnTJGiu5itOPHvYOn6Jljn",
+	"xXzugXUbc6f+MxKXtmNvJa+rspTjs5Ot6OpnQm1CWc/D2hxXiHDfKQ9qxx3V5iivf/98sH1f6/eyC8v5",
+	"mkH2e7CQhiZXa/z8l2vzBv9FUdiV1Mbv5fmv5eh9se/ffJnFecb1EuxBthAPlBu4zBvNfKIoZACqJL5b",
+	"0mNYKQTpupoF9pNTrUGAtrF+l3Pe2I+ynL+gQLbdSs0RkisM/mpqW7hSU6FcBsXv3mPvkLF0acQUz85O",
+	"UKhW1vtZuo0nXE/zETiLi5fKf60GP5ZKGijJiqXj9lSqCga7JLixzMirV6/9bGTVIZciFN4TQrWm8dSo",
+	"qStX4cBp4YUPAnwPUJYeXg6FZ/i3YUO+wbPmdQRZ3FktDyt586Hg2oYFB4QnTGg+5mU911KUNR+ZMzlP",
+	"GVZy8Cyq1KyntKlWykxB5YDrouUBOC25IguesbZrApdifSUPMwqSevnuZSgOondvr65JcTxRQKJ3H7wH",
+	"R5954iI9QWR2t5NAvrMKiJKhqCEelAeAPHzPPAAbh1pA0K0B9W/GMwKlJT68f9XB3UBeP2zmIPrpeW1t",
+	"lQe4tiAU0bPnr55fP29etXX9thUd16sdggmnBHDyCPrgAVwxCzOGOEqk+zZpjWGZEsFYAnZnd9UPovHo",
+	"9qbT6UQBmdEE4e65IRM05NoA3UMoXLFyCSNwY0SNtU2iACrdzLV1ioM7pCKv0jLqCHWdlN8xwZSy4Xc0",
+	"4fAXeCFUh3iZpgGYvZkrv41OgwBbtqIxPAJXFIakIMpiS2vXKILENMs4A5hUG0aEwpInMKJVauOkckJS",
+	"Lljh13HMFZrOQjK+dxpldUyoJlqJ7q3V2FSEFwVN1ZBQsQxtAsUaczXXAQYNFsH5UEECKqG6Ox+KyJUL",
+	"jZxXwPa/ygXW/GWJ7/YoL4tfvd/QBVUthX8Qufr3BskR+jexTJj5Mza07AYfRmVHYRsySYX3mRJCKVda",
+	"1ZAslZO2XQh6xKs1UrSUAVF0idZ7qjeX78e6Ja5/j/N6wH8Uak6JjPMZEzooDorCsYBPDjLBnVUsFI5Y",
+	"mGOgmkRHcs4EnfPOks7SiByAk8LWwK78DrUg0HMDLkQz6ZhlTMQMX0xkrKILDB917ezs5QXbOmj9KY+Z",
+	"jVi27O31y+sVxma+qWSexawjs8mRHaSOzLtQ9kCndc5oiUZr2Op2ep0uSEG48tawddzpdo5t3TeQKo6K",
+	"kzxC6loQNPh5wjYlFzZnBnOBAfe++Oe30bWQQ9tZhzxx7XAzZjALmnqbuwnvqlp/b1rp8B2KBNqKQnGW",
+	"BWO3BNt8kwPzh8LOKkQK8lqaNw+LIjyR18c7CoUyswByL7hCH/DSDoZO0UYDsK2p4YMyI/gBKwuZnYbi",
+	"T3veUXNbDuv3sk5DYbvwm0vjYo26HZ+tQdVDpKKW3IHg7C7BlnYyATgUzA7Quld2J7b1TULR0FHYjMKZ",
+	"5ZjMzIS2BpzXLN02qsBbbS5AWQYSXd+bvHN+bwrAS4TPy6Q1bP3EdFXdMGjqiOvaVL/ylaOmts7rsvc2",
+	"DaOfdhnm96zf4fVCx/CsHLsPKu1xW8c09Sd+yLDdoFBtF3z/sdaztd/t7lcSqKIE/laxj2zsb221+UG3",
+	"bxbdOOpk7aiT3tnaUadrRx2fnZj9OhWzoS6Ppz/aMb3++WD/fpx4HRpqFzXF2TsTzH3QGiD0mz5RnNJR",
+	"c9crGN3bPrpSi88M6p9vH1QvyHgftE52W6rf/wxGHe+0xKIg3r2v1Zfgu5NpPnMFdGxTczpRFS+nUdQb",
+	"BZvC0HOTGzHLVoevPIGuXF6/Ifwn9uoCPe4GxGhXWL7yyI41FwRYif/m6mPsdV5Kc0Yg4JnOaXpjlAEY",
+	"I8YcejjROTcPIdMjaFF+I7PJzUwmLDVzzKnAzEW7HNtp2xcNWx8NPDeIEEdgh94iSVCxrAQmgPCAGvNB",
+	"oS0fYqKOL2SASGolCstGi4IzOBx4k4xj4Gyp9PKqS4k5FN+H0XpMlGzloaF4ABP1EnT+vTnpD9b4INZo",
+	"3VbtXsmRej2zLvtD+fx88Nh7flK+/69iYB4q7sjFrKvuBxPbnYmNlqRw+/1gXl+BeTlT7lr2tbl04kE1",
+	"Bu6w4G2eYoxhma6PbOlqunDaFhgwBFghQ7FhsVHga5ZWnSTWM4GqJgbQqVDArwmL+YymZXBOYTwBA4/1",
+	"aFUK1TlGGYr/IZW02RP2QzX9wX+hkGa3c/I42FFLNWu2g876wY5KqjdocB7sqKPuztbt1Ke93Zl6841o",
+	"akO10Tv8Q0/dmcX/slqW94em+qXMXuZzVfZp/ez+9Te2vF/L8N8KG1m+qmlW4+etu8iP4TKqZikbVNxo",
+	"0qau20YELv3wMMAUidJnYZXXy8ItAu7r0q0LAjRzBQC41XbJRPo+3SKvFZY+9KKXnQBeBHhVoq69KWKa",
+	"ZUvHQa2qPloCQgZQXRGdzBCJXfozQ2jVwrz4/8NqwHbpKnVAQ284Ym8oMKDbuclsBBqsWIqYQWiCFDYH",
+	"JLCVguBnmiQkn9ssXRC/ygLcj5QNG3JgMII0uonhTTkmpSG/E4qoObC6aIoK0Z4oawVEcRGzekx4KHYJ",
+	"CidRY6C2+04oaHOqBaQxFbHcka2wBrYPtx9zJDDFSoR8DTk65Of1yQih8LMRbG+56CQKSKQzqBRGvrc3",
+	"49sZWWrh8Cvy4KqiUCUP0tKR0XIlq7wa0OXSk2xQjc0FtC5Dj2i1/KAjzD/yavnvE/31ELn0h33oi+XT",
+	"oAlpIKMCSlbrPBMuQ7hTqyAEmAHhCCVqxHmWMaFv5ljWp8SFIju5Wwlghv/bXIxodYk2DWJuq0RWUyDW",
+	"LMy8eKP4n2tWdVJf1uZyD19HrHfyfFOGG6aleTlnW1LF6mlfjelVjcI55kmViVCQCrQuH+nxWdeqBs2L",
+	"Pj7euOj+cNDrnHS73fPj5kUzmsXTtpVB23e9XRc96PbXL3rQ7VdUE5uDY22L/Z1VkBr1bdA9/HQklPV+",
+	"aBr7GBMBZhg5SCus64fCsY/C4ecPNmoUryBoqt53orkacEBcxBcUb71j2TIUZaEBqL7ZIW+8ETZXfbSs",
+	"VEEPiFkDEwk0zgKDHsrgpXyPL7vcdRBpuVCaCg2T8aQyCbTNUnlqo3jmdMIFLcJaqHDlurD47ZDMqVIk",
+	"8urhRsDYQoiYgltrpCH3k5GVmC4qBXfIOwrxnErTpZHds4zFRjDkqRdYCWGpmANPYiksN0yXQyIkpsmh",
+	"tPnJxt8UheRR04FFYFQTBUFR3XLo4ITdQly1QCO7ep3IsSknhNrZQCe/3MzaFv1FLVQ5JiqmKS1E1209",
+	"7n0RNhTrLJsXRmECTbGsu0w9pSRjKaPKxf5aVyq3dRahhCU5ME8xvrZM90EUM6A6bJKSDWq/KNNLNwrI",
+	"b40aVJydDc1UZSaEIgcU2qbRtmJmJg0VU+u1W5rTH4LK05Okd8a6o0GrWTzxSvY2y8+nTibZLEE31inB",
+	"c75Ara/UuUCnKYjsVKaJsqGuNqQMatTesiUWDCFzyjMFlgI4q0JLc3VVrIIWOJM/hPja+tw2XC5jWGXB",
+	"EpOyHTg5iMLWSdiK6t1Wo5PVEiafQyyQELaGYbVEQtgKwkrZBXilLLwQtu7XHIDfX7npAB73zvsV+Pd3",
+	"gH8Vv2zoclH9oGg7bi5aBaEgl69plTDWsprKMndNCHzAGsEY1LDEjStErvctVugxCUOsbMdE6J6DnOLg",
+	"/Yun5Pj4+Pxwa27aP9cgQ8G1xrbdZLGRxiS2PfHA7cC8D9HC1u6w3y7Odt4FTv8VtnENxfGziWH0ZYNK",
+	"LJLrjGB1fexkDSZDYnKzLtbr7qmMNS60yuitr3OesTsuc7W6zt3q+69ReZXM1tGNk15/G9n+Il0SC0cb",
+	"lviOrvbtRoHC3GnwYeJtAbiX1UGcIup3ZdqibPKkqCSd9NpnJ924fTbuHbfpgD1un4/68WnSZb3xyVmr",
+	"mhn/tQvigLxtJ4s5MGdDT5eMQj9iNs5FQuYy5fGymobeWseb/bY/W4BgIdg+KROAIQ5mExxrxWo9OG6t",
+	"yP0t4bgBNl4y5ybY1DZmYVMBzUe/+weaCisdO3a7gVUl/t7W5VnF/WvXyMNaovbD95qdwj+ncfu4dxK3",
+	"z5I+bT8enbL2ID4fd2lv1I+Pk/o5lWfRYNionEU8iOmgf/y4fhY4zh4hPe/Fx6x7tuUwaqu3W++Vh9Ht",
+	"nFSPw/ZUqZyHyNN0Fd57B2G9Ksbt34ZmT9OJ+dT/kNXEbJd4lXScgaR49BFSbJuKtry3TZrlmuZKXv8k",
+	"0sNQ2G63yCo6GOXprZHKLwm0jfDdgtCEaYiarSuh7/U29COOilGhyNjv4BGCni9TSFNTRZdiV8IZO0Vi",
+	"41rXzSIUXolF2xmj8PWkhZVDsAWoc7UWCeSS9LtdWAEUnAAFqWzC7Wv12DxbQy1wkuSZOQ9YoREkMD+V",
+	"g3JUOp/qGadD0lC/FX1+TZ1NYpqmioBLNReQTgrptSJO88Qp2143q0Kd39rLBEwBm5pehaLoetXQ3QfN",
+	"MGU5mcD16AkqJW9DUat5WxalDYUrGuQsNaDzH1DsmljvrAruWic0m9W5/gpDQu3Jem+U+LKhpaqNRkOj",
+	"SEImTJcoBZ5ZW9r3oKiJgHCHtuG3jM2h5zvXqmLh6pArcBFP89lIES0nk5ShRSVjbUCwEei0KaN3DC6f",
+	"ZzmaG8ksQQxGcv8ISnzhViMC2WLVzhQlJJrqDxelwsytW/CYORndv3iDbvcCAu+SovFW2csCTQJckUH3",
+	"HI7tyiCsOa56c3BzKWbQm9w2FFd0zIbw15xR241ehcLdbnNq5pgKwKNRx+aYgsGnybbzFGC93rqzxfXl",
+	"rRry/j8WLoMnMlnuKXMbylcVOa5sR7qxV8vDwBtpogN7yZB/+7xOWPjKgpsTAIx0+qXiiQEZBXC07Glp",
+	"KaEf/a6Si5Ob6/LIfdASMmFXye0l1NHY0FSnIFk6z7AoaqXLE6k1eQoFtjMyGIfFpYvWTI+ULZeqwIBq",
+	"GzItMqkhumaGWOipVO5TlUiOGgmtKlggGRS1vnY4pFavXr5o78P3NJoC3Ci7cTFJa6Ky32HRX/j31zia",
+	"1Ij9JVBsLHlfLZBiFJD7ZsV7szzmZr2MYzbXVmzcQ0gFUvNg+bS7g3z68tk1vWXibfZSvMvkJGMKZNRB",
+	"bwdp8x1dppIm11K+otmE4biTXRZqz5Alr1nC6fVyjoP7/R0WXNLl11yB3fc/QRg3Y852+ZLKx2MeG4Hm",
+	"CgXGmiCP0vgWUd7369l+JObbzfL9U9uB3hXKAEEnNcx2MZVQ/MHydldjw9MCBAomcD1RmHJcm6WKDcnU",
+	"VUiJ8iyNXPFzIxmYK/5IuTok0F9CMwqJBmX9EBRMil4ftsEOBr85b9MBE3G2NLfLFpDO9ZQJbdgxSGAj",
+	"mYvEfRlJcCG1BGVMo1YsHZdFQqp1aGwvECvuR2V7kYjYzuJQ4xYaEWGDLwMCqiHor/TcQViVga4TUDno",
+	"QRm7k7cs6RA4CRgZiqK1UYYujik6MbEaDPzotd92bTqI7dLB9dDv9EE1Wcg8TVDswjBHmN6wYieqD7rn",
+	"p37Z7Fro2XYR69p2fXm4mASGW6x45nMcW8wEjuTC69CScisZk4QufWa0XbIwN8RI9R+A31TtoDj5WGYo",
+	"kMFID40MNgOb8j7o95txLWH+BdLaA/hbpcvO7mxu91glv2/XlvZbtpXWf1vrq2p5lP/JdlEPQ8smy991",
+	"2W/Iqeof3r/ymoQZnqb8ClZ7WwKrV+Khwtb3EZj+gyyQyCzKk2sqPeZJM1ZqaZRljj7DfyEJYmtQsyXn",
+	"mZzVjWx2tui/uhFfQ0i29hj11mBsIxbs4JTcbDquh80UAozl6TNGhTbMdcRQrbZtSWkoLLZARgXXtkiV",
+	"kGUxSbAyQd9S8vTt+6syR+IAp4AiZxmfcOFKK3nCY8bQsa5sgXBylY9mXKMQBqFELtsgFGAfQ2xCh4qX",
+	"TOGZcUoxNgHTqzWVDc1mDIs3UjVRC66hFqONVAIjINaMsn8kciE84x+5k5p1QlH0gAMTIebQGDkwm/jt",
+	"4Cx4g2pHQyP5Qic4bEJmoDeSekqm9I51yKVreWdkXozhC8x5MT4RGFMGUipOFYqqeNiryP6FPb4QWAsz",
+	"e2mRr7gTSqEOVQwVeFF9SSiksNFGypyPUpjnsiKQ4ukVxZO5njqh9Dsa//BAn8mFMAt66pzQNaHTO/Xi",
+	"GK2O5PzWa8wtpVsbqxuKojCwNbpxULOAwVZMPIFd2of5mtVA3HTxzcLotLvUWa3g/e9iVamtakeO7w/e",
+	"3bxSItIPA8u/tYHFVjNuDX/7uMHcUi0pelDyocOtostnntwjh0xZU5vIZ/BcrXpngGlOpEwuoA5wLEVi",
+	"25y7SKWCTFaJ8sA5iFwhTCGdxo/phFw3EVFciOc4+TKFsNqo/rfdQlg+ek3iW/Xm7q2y5XjRVHxvjaPo",
+	"x79G6agUjrQf3lu1wPYUD7TeDrYPeiP1C5mL5H/KAor4uTWYoTGX4T1DL5DXMLShUROY/RSGBNnYGZCP",
+	"oNx9KFadn7V7V9Z2tV2twK06pboIWA4FhPVvKY/1xXfvR3hZs19oX2KxjkjU/eg/6MNXMhb8xHRFQVgb",
+	"sbSXWO+3YVqrs1a6pjVUfa+kjOejlKspS8wII+/bNstOP8Qq82+vrkF9BWVrxvRUJraWsBVgm8gAdpN2",
+	"K36yfCchHOBr6zHNB+Re4Z60bdtbfxeJvfz2v+iu/JDt/ytFB8Qjr/4ZGARpyqk6XEti8iaf6RRLfze1",
+	"crctnDlWcje67sX6YDcblFXrYK7QZ6igTrxLhrJ94O1roVjpAw8mIUO1bD/4wlYES3HBX0V76AAFEbQd",
+	"dSrBaZi4eEGiks9GZMSwl5YrJ16UTMGX1gY2rpJQdOJVetH71U4h3hF6HcxzXbRtkglUnqm0q99EMn8Q",
+	"yx/E8gex/HrEcn2kyRQ6u/+5NoH80prn+90u5kDb9CppNHdzp/N5UBSZSqV0wRMFTRyGghKVz1l2x5VE",
+	"qz3NbDSomwfIIbdBGFYd42LSIW+syyAUvs/ApjdnZouQX8YSLwwWmsEgDXLOBapDEbm9RoEhuhBrsdIF",
+	"Z41SZ/vfP4Qi2KEPRKIN1q1XrhUO7Nc74WL1Cnjgp3aRit3GV5319ihjNFnuevY2DgYOlcRUoBsGWzWh",
+	"tMwF6buYmoCcdI8tn+Pa9ZY5MDMYtgYdknKRMRpPDepDMoIU5OrvrzhGZJKEq9tQjPM0HTpcGTEbng98",
+	"EHpE2YR4uRCHQ0KJoTRkRFMqYujdIhIIRiY6o+bCuG5WoHhXUuUBFB1SIonN/+93u4bNUgHIb2uDeehc",
+	"ZDFbvCa0QGrMd89YLA2K2V5XLB2XWE32ROpQ1LCaRPYMH4DT7133pO+A1gVt3N0cUpoUKzhkKFBJQQMb",
+	"lQ5Nx3xT45jyNM/2CG5w92+96cDhtH8NLmylPlgqRvIvpsvOFit1pYvV/he5OvfnerO936Apst/e7zfo",
+	"hoxe1HWe9woGGbCmVPM75mLxprLSBw0KBQhFJLQDxCCao7seyGF2N83u5QAuXmAtdXAPkqqJsFP6vsel",
+	"26c+25PGuISUi1tbXE4wlng3rlPzqKuGOUs5eFyWraHzKZY4qDUhD7BmJkXpuujnab9RlrJZ/cyrTS3N",
+	"wH/gCEpJdvDlCrFT3uc8xLn/eP//AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -42,17 +42,46 @@ func (s *Server) CreateFeedback(context.Context, gen.CreateFeedbackRequestObject
 // createItems records the feedback of a validated body, one or an atomic
 // bulk, and answers as the generated handler would.
 func (s *Server) createItems(c echo.Context, d *feedbackBody) error {
-	ids, err := s.createFeedback(c.Request().Context(), d.items, d.bulk)
+	ids, replaced, err := s.createFeedback(c.Request().Context(), d.items, d.bulk)
 	if err != nil {
 		return err
 	}
-	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: accepted(createdMessage, ids...)}.VisitCreateFeedbackResponse(c.Response())
+	answer := accepted(createdMessage, ids...)
+	answer.Replaced = replacedCount(replaced)
+	return gen.CreateFeedback200JSONResponse{FeedbackAcceptedJSONResponse: answer}.VisitCreateFeedbackResponse(c.Response())
 }
 
+// replacedCount is the answer's replaced member: absent when nothing was,
+// so that an answer to Portkey's SDKs, which never send ids, is as
+// Portkey's.
+func replacedCount(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+// errIDTaken answers an id that another workspace holds, saying nothing
+// else about it.
+var errIDTaken = &requestError{status: http.StatusConflict, message: "this feedback id is taken"}
+
 // createFeedback stores the items of a validated body and returns their
-// new ids in order. bulk says whether the body was a bulk, whose items'
-// error paths start with their index.
-func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest, bulk bool) ([]openapi_types.UUID, error) {
+// ids in order, and how many replaced a stored feedback. An item with the
+// id its client chose is created or replaces the workspace's feedback with
+// that id; the others get a new id. bulk says whether the body was a
+// bulk, whose items' error paths start with their index.
+func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest, bulk bool) ([]openapi_types.UUID, int, error) {
+	chosen := map[openapi_types.UUID]bool{}
+	for i, it := range items {
+		if it.ID == nil {
+			continue
+		}
+		if chosen[*it.ID] {
+			return nil, 0, &requestError{status: http.StatusBadRequest, message: "request body is invalid",
+				fields: []gen.FieldError{{Path: pointer([]string{strconv.Itoa(i), "id"}), Message: "this id is already an earlier item's"}}}
+		}
+		chosen[*it.ID] = true
+	}
 	metas := make([]string, len(items))
 	for i, it := range items {
 		if it.Metadata == nil {
@@ -64,7 +93,7 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 		}
 		var fe *gen.FieldError
 		if metas[i], fe = s.limits.encode(path, *it.Metadata); fe != nil {
-			return nil, metadataError(fe)
+			return nil, 0, metadataError(fe)
 		}
 	}
 	ws := workspaceOf(ctx)
@@ -74,7 +103,10 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 	for i, it := range items {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, fmt.Errorf("new id: %w", err)
+			return nil, 0, fmt.Errorf("new id: %w", err)
+		}
+		if it.ID != nil {
+			id = *it.ID
 		}
 		weight := 1.0
 		if it.Weight != nil {
@@ -90,10 +122,15 @@ func (s *Server) createFeedback(ctx context.Context, items []gen.FeedbackRequest
 			Weight: weight, Metadata: meta, MetadataJSON: metas[i], CreatedAt: now, UpdatedAt: now,
 		}
 	}
-	if err := s.store.CreateFeedback(ctx, fs, s.idempotencyOf(ctx, createdMessage)); err != nil {
-		return nil, err
+	idem := s.idempotencyOf(ctx, createdMessage)
+	if len(chosen) == 0 {
+		return ids, 0, s.store.CreateFeedback(ctx, fs, idem)
 	}
-	return ids, nil
+	replaced, err := s.store.PutFeedback(ctx, fs, idem)
+	if store.ErrorCode(err) == store.ECONFLICT {
+		return nil, 0, errIDTaken
+	}
+	return ids, replaced, err
 }
 
 // feedbackBodyOf unpacks a validated FeedbackInput value, by exact member

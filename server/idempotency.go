@@ -116,7 +116,7 @@ func (s *Server) replay(c echo.Context, scope, key string, fp []byte) (bool, err
 		}
 	}
 	c.Response().Header().Set("Idempotent-Replayed", "true")
-	return true, c.JSON(http.StatusOK, gen.FeedbackResponse{Status: gen.Success, Message: r.Message, FeedbackIds: ids})
+	return true, c.JSON(http.StatusOK, gen.FeedbackResponse{Status: gen.Success, Message: r.Message, FeedbackIds: ids, Replaced: replacedCount(r.Replaced)})
 }
 
 // fingerprint identifies a request for idempotency: method, path and body.

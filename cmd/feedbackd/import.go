@@ -198,6 +198,10 @@ func importBatches(ctx context.Context, st store.Store, r io.Reader, opts import
 
 // storeBatch stores rows in one atomic CreateFeedback. When some ids are
 // already stored (ECONFLICT), it leaves those out and tries the rest.
+// Import skips stored ids rather than replacing them (PutFeedback), though
+// an export's ids are ids of its rows: re-importing an export is then a
+// no-op even for rows edited since the export, which an old file must not
+// roll back, and the bulk load reads no stored rows.
 func storeBatch(ctx context.Context, st store.Store, rows []*store.Feedback) (imported, present int, err error) {
 	for range 5 {
 		err := st.CreateFeedback(ctx, rows, nil)

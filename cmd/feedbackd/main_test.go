@@ -148,6 +148,7 @@ var endToEnd = []struct {
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
 	{"AveragesPrintAsDecimals", testAveragesPrintAsDecimals},
 	{"IdempotencyKeys", testIdempotencyKeys},
+	{"ClientChosenIDs", testClientChosenIDs},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
 }

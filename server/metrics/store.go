@@ -52,6 +52,16 @@ func (s *instrumented) CreateFeedback(ctx context.Context, fs []*store.Feedback,
 	return err
 }
 
+// PutFeedback counts its rows as created: a replaced row is written
+// anew.
+func (s *instrumented) PutFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (int, error) {
+	n, err := s.Store.PutFeedback(ctx, fs, idem)
+	if err == nil {
+		s.m.stored.WithLabelValues("create").Add(float64(len(fs)))
+	}
+	return n, s.count("PutFeedback", err)
+}
+
 func (s *instrumented) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
 	f, err := s.Store.GetFeedback(ctx, workspaceID, id)
 	return f, s.count("GetFeedback", err)

@@ -187,7 +187,9 @@ type IdempotentResult struct {
 	Fingerprint []byte
 	Message     string
 	// IDs are the feedback ids the write answered with, in order.
-	IDs       []string
+	IDs []string
+	// Replaced is how many of IDs replaced a stored feedback (PutFeedback).
+	Replaced  int
 	CreatedAt time.Time
 }
 
@@ -226,6 +228,13 @@ type Store interface {
 	// idem, the write is recorded under its key in the same transaction,
 	// and ErrIdempotencyKeyUsed (nothing stored) when the key already was.
 	CreateFeedback(ctx context.Context, fs []*Feedback, idem *Idempotency) error
+	// PutFeedback is CreateFeedback for ids a client chose: each f whose id
+	// its workspace holds replaces that feedback (trace id, value, weight,
+	// metadata and UpdatedAt become f's; CreatedAt stays), the others are
+	// created; all in one atomic unit. It returns how many it replaced.
+	// ECONFLICT when an id is another workspace's, EINVALID when fs holds
+	// an id twice. idem as in CreateFeedback, recorded with the count.
+	PutFeedback(ctx context.Context, fs []*Feedback, idem *Idempotency) (int, error)
 	// GetFeedback returns one feedback of a workspace; ENOTFOUND when there
 	// is none with that id in that workspace.
 	GetFeedback(ctx context.Context, workspaceID, id string) (*Feedback, error)

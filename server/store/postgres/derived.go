@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -18,6 +17,7 @@ import (
 // max_locks_per_transaction (64 per connection by default).
 const (
 	traceLockSpace   = 0x66656564 // "feed": advisory locks of this key space are feedbackd's
+	keyLockSpace     = 0x6b657973 // "keys": the locks of stored rows' ids and tokens
 	traceLockBuckets = 1024
 )
 
@@ -78,26 +78,46 @@ func (w *writeTx) Lock(_ context.Context, traces []rollup.TraceRef) (bool, error
 	return true, nil
 }
 
-// Row reads the row as the statements before it left it: the writes that
-// wait are sent first.
-func (w *writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool) (*rollup.Row, error) {
-	col := "id"
+// LockKeys locks the keys as Lock the traces, in a key space of their
+// own, so that a key's lock never waits for a trace's.
+func (w *writeTx) LockKeys(_ context.Context, keys []rollup.RowKey, byToken bool) error {
+	kind := "id"
 	if byToken {
-		col = "token_id"
+		kind = "token"
 	}
-	var r *rollup.Row
+	refs := make([]rollup.TraceRef, len(keys))
+	for i, k := range keys {
+		refs[i] = rollup.TraceRef{WorkspaceID: k.WorkspaceID, TraceID: kind + "\x00" + k.Key}
+	}
+	w.b.Queue(`SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int[]) AS k`, keyLockSpace, traceLocks(refs))
+	return nil
+}
+
+// Rows reads the rows as the statements before them left them: the
+// writes that wait are sent first.
+func (w *writeTx) Rows(ctx context.Context, keys []rollup.RowKey, byToken bool) ([]*rollup.Row, error) {
+	match := "f.id = k.key::uuid"
+	if byToken {
+		match = "f.token_id = k.key"
+	}
+	wss, ks := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		wss[i], ks[i] = k.WorkspaceID, k.Key
+	}
+	out := make([]*rollup.Row, len(keys))
 	err := w.read(ctx, func(rows pgx.Rows) error {
-		if !rows.Next() {
-			if err := rows.Err(); err != nil {
+		for rows.Next() {
+			var i int
+			row, err := scanRow(rows, &i)
+			if err != nil {
 				return err
 			}
-			return store.Errorf(store.ENOTFOUND, "feedback not found")
+			out[i-1] = &row
 		}
-		row, err := scanRow(rows)
-		r = &row
-		return err
-	}, `SELECT `+rowColumns+` FROM feedback WHERE workspace_id = $1 AND `+col+` = $2`, workspaceID, key)
-	return r, err
+		return rows.Err()
+	}, `SELECT `+rowColumns+`, k.i::int FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS k (ws, key, i)
+		JOIN feedback AS f ON f.workspace_id = k.ws AND `+match, wss, ks)
+	return out, err
 }
 
 func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
@@ -171,7 +191,7 @@ func (w *writeTx) Write(_ context.Context, ws rollup.Writes) error {
 		b.Queue(insertFeedback, rowArgs(ws.Inserts)...)
 	}
 	if len(ws.Updates) > 0 {
-		b.Queue(`UPDATE feedback AS f SET value = u.value, weight = u.weight, metadata = u.metadata, updated_at = u.updated_at,
+		b.Queue(`UPDATE feedback AS f SET trace_id = u.trace_id, value = u.value, weight = u.weight, metadata = u.metadata, updated_at = u.updated_at,
 				m_user = u.m_user, m_organisation = u.m_organisation, m_prompt = u.m_prompt, m_environment = u.m_environment,
 				m_strings = u.m_strings, m_first_bits = u.m_first_bits
 			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::float8[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[],
@@ -295,12 +315,12 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 }
 
 // scanRow reads a row of rowColumns.
-func scanRow(row pgx.Row) (rollup.Row, error) {
+func scanRow(row pgx.Row, extra ...any) (rollup.Row, error) {
 	r := rollup.Row{Stored: &rollup.Special{}}
 	sp := r.Stored
 	var strs, firstBits int16
 	var err error
-	r.Feedback, err = scanFeedbackWith(row, &r.TokenID, &sp.MetaValues[0], &sp.MetaValues[1], &sp.MetaValues[2], &sp.MetaValues[3], &strs, &firstBits)
+	r.Feedback, err = scanFeedbackWith(row, append([]any{&r.TokenID, &sp.MetaValues[0], &sp.MetaValues[1], &sp.MetaValues[2], &sp.MetaValues[3], &strs, &firstBits}, extra...)...)
 	sp.Strings, r.FirstBits = int(strs), int(firstBits)
 	return r, err
 }

@@ -209,7 +209,7 @@ func (s *Store) createAll(ctx context.Context, writes int, fs []*store.Feedback,
 	}, func(b *pgx.Batch) {
 		for i, idem := range idems {
 			if idem != nil {
-				queueIdempotency(b, idem, ids[i])
+				queueIdempotency(b, idem, ids[i], 0)
 				keys++
 			}
 		}
@@ -230,11 +230,11 @@ func (s *Store) createAll(ctx context.Context, writes int, fs []*store.Feedback,
 // recordIdempotency queues idem's record on b, and returns what checks
 // it: ErrIdempotencyKeyUsed when the key is taken (by a write committed
 // meanwhile, on any replica), which rolls the write back.
-func recordIdempotency(idem *store.Idempotency, ids func() []string) (func(*pgx.Batch), func(pgx.BatchResults) error) {
+func recordIdempotency(idem *store.Idempotency, answer func() ([]string, int)) (func(*pgx.Batch), func(pgx.BatchResults) error) {
 	if idem == nil {
 		return nil, nil
 	}
-	return func(b *pgx.Batch) { queueIdempotency(b, idem, ids()) }, func(br pgx.BatchResults) error {
+	return func(b *pgx.Batch) { ids, replaced := answer(); queueIdempotency(b, idem, ids, replaced) }, func(br pgx.BatchResults) error {
 		tag, err := br.Exec()
 		if err == nil && tag.RowsAffected() == 0 {
 			return store.ErrIdempotencyKeyUsed
@@ -245,17 +245,17 @@ func recordIdempotency(idem *store.Idempotency, ids func() []string) (func(*pgx.
 
 // queueIdempotency queues recordIdempotency's statement on b: it inserts no
 // row when the key is taken.
-func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string) {
-	b.Queue(`INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, idem.At)
+func queueIdempotency(b *pgx.Batch, idem *store.Idempotency, ids []string, replaced int) {
+	b.Queue(`INSERT INTO idempotency (scope, key, fingerprint, message, ids, replaced, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, ids, replaced, idem.At)
 }
 
 // IdempotentResult implements store.Store.
 func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store.IdempotentResult, error) {
 	return view(s, func(pool *pgxpool.Pool) (*store.IdempotentResult, error) {
 		var r store.IdempotentResult
-		err := pool.QueryRow(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
-			scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.CreatedAt)
+		err := pool.QueryRow(ctx, `SELECT fingerprint, message, ids, replaced, created_at FROM idempotency WHERE scope = $1 AND key = $2`,
+			scope, key).Scan(&r.Fingerprint, &r.Message, &r.IDs, &r.Replaced, &r.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
 		}
@@ -283,12 +283,35 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	}
 	f.MetadataJSON = meta
 	var out *store.Feedback
-	extra, check := recordIdempotency(idem, func() []string { return []string{out.ID} })
+	extra, check := recordIdempotency(idem, func() ([]string, int) { return []string{out.ID}, 0 })
 	err = s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
-		out, err = rollup.UpsertToken(ctx, w, tokenID, f, d)
+		outs, _, err := rollup.Put(ctx, w, []*store.Feedback{f}, []string{tokenID}, true, d)
+		if err == nil {
+			out = outs[0]
+		}
 		return err
 	}, extra, check)
 	return out, err
+}
+
+// PutFeedback implements store.Store. It runs at once in a transaction
+// of its own: its count is its own, and puts are rarer than creates.
+func (s *Store) PutFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (int, error) {
+	keys := feedbackIDs(fs)
+	for _, f := range fs {
+		meta, err := f.EncodedMetadata()
+		if err != nil {
+			return 0, err
+		}
+		f.MetadataJSON = meta
+	}
+	var replaced int
+	extra, check := recordIdempotency(idem, func() ([]string, int) { return keys, replaced })
+	err := s.write(ctx, 1, len(fs), func(w *writeTx, d *rollup.Deltas) (err error) {
+		_, replaced, err = rollup.Put(ctx, w, fs, keys, false, d)
+		return err
+	}, extra, check)
+	return replaced, err
 }
 
 // GetFeedback implements store.Store.
@@ -303,7 +326,7 @@ func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store
 // trace) and end in one of them, whole (last write wins), never a mix.
 func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u store.Update, idem *store.Idempotency) (*store.Feedback, error) {
 	var out *store.Feedback
-	extra, check := recordIdempotency(idem, func() []string { return []string{id} })
+	extra, check := recordIdempotency(idem, func() ([]string, int) { return []string{id}, 0 })
 	err := s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
 		out, err = rollup.Update(ctx, w, workspaceID, id, u, d)
 		return err

@@ -71,6 +71,10 @@ type Writes struct {
 	DropEntries, AddEntries []TraceEntry
 }
 
+// RowKey names a stored row by its workspace and its id or feedback
+// token.
+type RowKey struct{ WorkspaceID, Key string }
+
 // Tx is a store's write transaction as the write algorithm sees it: each
 // store supplies the SQL of these steps, the algorithm is this package's.
 type Tx interface {
@@ -79,10 +83,14 @@ type Tx interface {
 	// whose writes never overlap has nothing to lock, and a row read
 	// before a lock must otherwise be read again.
 	Lock(ctx context.Context, traces []TraceRef) (bool, error)
-	// Row returns the stored row of a workspace with the id, or with the
-	// feedback token when byToken, with its stored special keys, FirstBits
-	// and token; ENOTFOUND when there is none.
-	Row(ctx context.Context, workspaceID, key string, byToken bool) (*Row, error)
+	// LockKeys keeps other writes away from the stored rows with the
+	// keys (ids, or feedback tokens when byToken) until the transaction
+	// ends, as Lock. A write locks keys before any trace, and only once.
+	LockKeys(ctx context.Context, keys []RowKey, byToken bool) error
+	// Rows returns, for each key, the stored row of its workspace with
+	// the id, or with the feedback token when byToken, with its stored
+	// special keys, FirstBits and token; nil where there is none.
+	Rows(ctx context.Context, keys []RowKey, byToken bool) ([]*Row, error)
 	// Earliest returns, for each probe, its meta value's earliest stored
 	// entries, at most N, by time and then id.
 	Earliest(ctx context.Context, probes []Probe) ([][]TraceEntry, error)
@@ -107,7 +115,7 @@ func Create(ctx context.Context, tx Tx, fs []*store.Feedback, d *Deltas) error {
 // Update applies u to a stored feedback and returns the result;
 // ENOTFOUND when there is none with the id in the workspace.
 func Update(ctx context.Context, tx Tx, workspaceID, id string, u store.Update, d *Deltas) (*store.Feedback, error) {
-	old, err := lockedRow(ctx, tx, workspaceID, id, false, "")
+	old, err := lockedRow(ctx, tx, workspaceID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -120,49 +128,110 @@ func Update(ctx context.Context, tx Tx, workspaceID, id string, u store.Update, 
 
 // Delete removes a stored feedback; ENOTFOUND as Update.
 func Delete(ctx context.Context, tx Tx, workspaceID, id string, d *Deltas) error {
-	old, err := lockedRow(ctx, tx, workspaceID, id, false, "")
+	old, err := lockedRow(ctx, tx, workspaceID, id)
 	if err != nil {
 		return err
 	}
 	return change{old: []Row{*old}}.apply(ctx, tx, d)
 }
 
-// UpsertToken stores f as the one feedback of a feedback token, as
-// store.Store's UpsertTokenFeedback says, and returns the stored row.
-func UpsertToken(ctx context.Context, tx Tx, tokenID string, f *store.Feedback, d *Deltas) (*store.Feedback, error) {
-	old, err := lockedRow(ctx, tx, f.WorkspaceID, tokenID, true, f.TraceID)
-	if store.ErrorCode(err) == store.ENOTFOUND {
-		return f, change{new: []Row{{Feedback: f, TokenID: tokenID}}}.apply(ctx, tx, d)
+// Put stores each of fs as the one feedback of its key in its workspace,
+// keys[i] being fs[i]'s: a feedback token's vote (byToken) and a feedback
+// whose id its client chose are both create-or-replace, so both are this
+// one write. A stored row with the key is replaced: it keeps its id and
+// CreatedAt (and, for a token, which is bound to its trace, its trace id)
+// and takes the rest from fs[i], which makes it an update for every
+// derived structure, a moved trace included. Otherwise fs[i] is a new row
+// (recorded through its token when byToken). Put returns the rows as
+// stored, in order, and how many replaced one; EINVALID when a key is
+// there twice, ECONFLICT (from the store) when a new row's id is another
+// workspace's.
+func Put(ctx context.Context, tx Tx, fs []*store.Feedback, keys []string, byToken bool, d *Deltas) ([]*store.Feedback, int, error) {
+	rowKeys := make([]RowKey, len(fs))
+	traces := make([]TraceRef, len(fs))
+	for i, f := range fs {
+		rowKeys[i], traces[i] = RowKey{f.WorkspaceID, keys[i]}, TraceRef{f.WorkspaceID, f.TraceID}
+		if slices.Contains(rowKeys[:i], rowKeys[i]) {
+			return nil, 0, store.Errorf(store.EINVALID, "the same id is there twice: %s", keys[i])
+		}
 	}
+	olds, err := lockedRows(ctx, tx, rowKeys, byToken, traces)
+	if err != nil {
+		return nil, 0, err
+	}
+	var c change
+	out := make([]*store.Feedback, len(fs))
+	replaced := 0
+	for i, f := range fs {
+		old := olds[i]
+		if old == nil {
+			row := Row{Feedback: f}
+			if byToken {
+				row.TokenID = keys[i]
+			}
+			c.new, out[i] = append(c.new, row), f
+			continue
+		}
+		next := *f
+		next.ID, next.CreatedAt = old.ID, old.CreatedAt
+		if byToken {
+			next.TraceID = old.TraceID
+		}
+		c.old, c.new, out[i] = append(c.old, *old), append(c.new, Row{Feedback: &next}), &next
+		replaced++
+	}
+	return out, replaced, c.apply(ctx, tx, d)
+}
+
+// lockedRow reads a stored feedback by id with its trace locked;
+// ENOTFOUND when there is none.
+func lockedRow(ctx context.Context, tx Tx, workspaceID, id string) (*Row, error) {
+	rows, err := lockedRows(ctx, tx, []RowKey{{workspaceID, id}}, false, nil)
 	if err != nil {
 		return nil, err
 	}
-	// The token's row keeps its id, trace id and time.
-	next := *old.Feedback
-	next.Value, next.Weight, next.Metadata, next.MetadataJSON, next.UpdatedAt = f.Value, f.Weight, f.Metadata, f.MetadataJSON, f.UpdatedAt
-	return &next, change{old: []Row{*old}, new: []Row{{Feedback: &next}}}.apply(ctx, tx, d)
+	if rows[0] == nil {
+		return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	}
+	return rows[0], nil
 }
 
-// lockedRow reads a stored feedback, by id or by token, with its trace
-// locked: a first read names the trace (trace names it when there is no
-// row yet, "" when that is ENOTFOUND), and a read after the lock sees what
-// the writes of the trace before it left. A row's trace never changes.
-func lockedRow(ctx context.Context, tx Tx, workspaceID, key string, byToken bool, trace string) (*Row, error) {
-	r, err := tx.Row(ctx, workspaceID, key, byToken)
-	switch {
-	case err == nil:
-		trace = r.TraceID
-	case store.ErrorCode(err) != store.ENOTFOUND || trace == "":
+// lockedRows reads stored rows by their keys with their traces, and
+// traces, locked. Every write of a stored row locks its key before
+// reading it, so no other write moves the row to another trace (Put
+// does) until this one ends, and two first writes of one new id run one
+// after the other; the read after the traces' lock sees what the writes
+// of the trace before it left (the row's first-feedback flags). Keys are
+// locked before traces, in one round each, so no two writes wait for
+// each other.
+func lockedRows(ctx context.Context, tx Tx, keys []RowKey, byToken bool, traces []TraceRef) ([]*Row, error) {
+	if err := tx.LockKeys(ctx, keys, byToken); err != nil {
 		return nil, err
 	}
-	locked, lerr := tx.Lock(ctx, []TraceRef{{workspaceID, trace}})
-	if lerr != nil {
-		return nil, lerr
+	locked := map[TraceRef]bool{}
+	for {
+		rows, err := tx.Rows(ctx, keys, byToken)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r != nil {
+				traces = append(traces, TraceRef{r.WorkspaceID, r.TraceID})
+			}
+		}
+		// After the first lock, a trace is left only where a Put by id
+		// (holding the other key) moved a token's row meanwhile.
+		if traces = slices.DeleteFunc(traces, func(t TraceRef) bool { return locked[t] }); len(traces) == 0 {
+			return rows, nil
+		}
+		if ok, err := tx.Lock(ctx, traces); !ok || err != nil {
+			return rows, err
+		}
+		for _, t := range traces {
+			locked[t] = true
+		}
+		traces = nil
 	}
-	if !locked {
-		return r, err
-	}
-	return tx.Row(ctx, workspaceID, key, byToken)
 }
 
 // change is what one write does to feedback rows: old are the stored

@@ -31,16 +31,27 @@ func newMemTx() *memTx {
 
 func (m *memTx) Lock(context.Context, []rollup.TraceRef) (bool, error) { return false, nil }
 
-func (m *memTx) Row(_ context.Context, ws, key string, byToken bool) (*rollup.Row, error) {
-	for _, r := range m.rows {
-		if r.WorkspaceID == ws && (!byToken && r.ID == key || byToken && r.TokenID == key) {
-			m.rowReads++
-			sp := r.Special()
-			r.Stored = &sp
-			return &r, nil
+func (m *memTx) LockKeys(context.Context, []rollup.RowKey, bool) error { return nil }
+
+func (m *memTx) Rows(_ context.Context, keys []rollup.RowKey, byToken bool) ([]*rollup.Row, error) {
+	out := make([]*rollup.Row, len(keys))
+	for i, k := range keys {
+		for _, r := range m.rows {
+			if r.WorkspaceID == k.WorkspaceID && (!byToken && r.ID == k.Key || byToken && r.TokenID == k.Key) {
+				m.rowReads++
+				sp := r.Special()
+				r.Stored = &sp
+				out[i] = &r
+			}
 		}
 	}
-	return nil, store.Errorf(store.ENOTFOUND, "feedback not found")
+	return out, nil
+}
+
+// upsertToken records f as the vote of token tok.
+func upsertToken(ctx context.Context, m *memTx, tok string, f *store.Feedback, d *rollup.Deltas) error {
+	_, _, err := rollup.Put(ctx, m, []*store.Feedback{f}, []string{tok}, true, d)
+	return err
 }
 
 func (m *memTx) Earliest(_ context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
@@ -296,12 +307,10 @@ func TestAWriteReadsNoMoreOfALargeTrace(t *testing.T) {
 		}, 2*4 + 2, 1},
 		{"delete the first", func(d *rollup.Deltas) error { return rollup.Delete(ctx, m, "w", "r00000", d) }, 2 * 4, 1},
 		{"token vote", func(d *rollup.Deltas) error {
-			_, err := rollup.UpsertToken(ctx, m, "tok", fb("tv", "hot", -9, meta(3)), d)
-			return err
+			return upsertToken(ctx, m, "tok", fb("tv", "hot", -9, meta(3)), d)
 		}, 4, 0},
 		{"token re-vote", func(d *rollup.Deltas) error {
-			_, err := rollup.UpsertToken(ctx, m, "tok", fb("tv2", "hot", 99, meta(4)), d)
-			return err
+			return upsertToken(ctx, m, "tok", fb("tv2", "hot", 99, meta(4)), d)
 		}, 2*4 + 2, 1},
 	} {
 		m.found, m.rowReads = 0, 0
@@ -367,8 +376,14 @@ func TestRandomWritesMatchTheOracle(t *testing.T) {
 			_, err = rollup.Update(ctx, m, "w", pick(), store.Update{Value: rng.IntN(21) - 10, Metadata: meta(), MetadataSet: rng.IntN(3) > 0}, &d)
 		case op < 8:
 			err = rollup.Delete(ctx, m, "w", pick(), &d)
+		case op < 9:
+			err = upsertToken(ctx, m, fmt.Sprint("tok", rng.IntN(4)), newFb(), &d)
 		default:
-			_, err = rollup.UpsertToken(ctx, m, fmt.Sprint("tok", rng.IntN(4)), newFb(), &d)
+			// A client's id: a stored one is replaced, maybe on another
+			// trace, beside a new one.
+			again, fresh := newFb(), newFb()
+			again.ID = pick()
+			_, _, err = rollup.Put(ctx, m, []*store.Feedback{again, fresh}, []string{again.ID, fresh.ID}, false, &d)
 		}
 		if err != nil {
 			t.Fatal(err)

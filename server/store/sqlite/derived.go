@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -148,16 +149,24 @@ var _ rollup.Tx = writeTx{}
 
 func (writeTx) Lock(context.Context, []rollup.TraceRef) (bool, error) { return false, nil }
 
-func (w writeTx) Row(ctx context.Context, workspaceID, key string, byToken bool) (*rollup.Row, error) {
+func (writeTx) LockKeys(context.Context, []rollup.RowKey, bool) error { return nil }
+
+func (w writeTx) Rows(ctx context.Context, keys []rollup.RowKey, byToken bool) ([]*rollup.Row, error) {
 	stmt := w.s.stmts.rowByID
 	if byToken {
 		stmt = w.s.stmts.rowByToken
 	}
-	r, err := scanRow(stmt.QueryRowContext(ctx, workspaceID, key))
-	if err != nil {
-		return nil, err
+	out := make([]*rollup.Row, len(keys))
+	for i, k := range keys {
+		r, err := scanRow(stmt.QueryRowContext(ctx, k.WorkspaceID, k.Key))
+		switch {
+		case err == nil:
+			out[i] = &r
+		case store.ErrorCode(err) != store.ENOTFOUND:
+			return nil, err
+		}
 	}
-	return &r, nil
+	return out, nil
 }
 
 func (w writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollup.TraceEntry, error) {
@@ -196,7 +205,7 @@ func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {
 	}
 	for _, r := range ws.Updates {
 		sp := r.Special()
-		if _, err := st.updateFeedback.ExecContext(ctx, r.Value, r.Weight, r.MetadataJSON, micros(r.UpdatedAt),
+		if _, err := st.updateFeedback.ExecContext(ctx, r.TraceID, r.Value, r.Weight, r.MetadataJSON, micros(r.UpdatedAt),
 			sp.MetaValues[0], sp.MetaValues[1], sp.MetaValues[2], sp.MetaValues[3], sp.Strings, r.FirstBits, r.ID); err != nil {
 			return err
 		}

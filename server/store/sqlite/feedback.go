@@ -37,7 +37,7 @@ var writerStatements = []string{"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPO
 	`INSERT INTO feedback (id, workspace_id, trace_id, value, weight, metadata, created_at, updated_at, token_id,
 			m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	`UPDATE feedback SET value = ?, weight = ?, metadata = ?, updated_at = ?,
+	`UPDATE feedback SET trace_id = ?, value = ?, weight = ?, metadata = ?, updated_at = ?,
 			m_user = ?, m_organisation = ?, m_prompt = ?, m_environment = ?, m_strings = ?, m_first_bits = ?
 		WHERE id = ?`,
 	`DELETE FROM feedback WHERE id = ?`,
@@ -80,43 +80,56 @@ const feedbackColumns = `id, workspace_id, trace_id, value, weight, metadata, cr
 
 // CreateFeedback implements store.Store.
 func (s *Store) CreateFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) error {
-	for _, f := range fs {
+	_, err := s.writeFeedback(ctx, fs, idem, false)
+	return err
+}
+
+// PutFeedback implements store.Store.
+func (s *Store) PutFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency) (int, error) {
+	return s.writeFeedback(ctx, fs, idem, true)
+}
+
+// writeFeedback is CreateFeedback, or PutFeedback when put.
+func (s *Store) writeFeedback(ctx context.Context, fs []*store.Feedback, idem *store.Idempotency, put bool) (int, error) {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
 		// Encoded once, outside the writer, so that the writer's work is
 		// the database's.
 		meta, err := f.EncodedMetadata()
 		if err != nil {
-			return err
+			return 0, err
 		}
-		f.MetadataJSON = meta
+		f.MetadataJSON, ids[i] = meta, f.ID
 	}
-	// One row without a key fails, if at all, with its insert, before
+	replaced := 0
+	// One new row without a key fails, if at all, with its insert, before
 	// changing anything.
-	return s.doRows(ctx, len(fs), len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) error {
-		if err := rollup.Create(ctx, writeTx{s}, fs, d); err != nil {
+	err := s.doRows(ctx, len(fs), !put && len(fs) == 1 && idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if put {
+			_, replaced, err = rollup.Put(ctx, writeTx{s}, fs, ids, false, d)
+		} else {
+			err = rollup.Create(ctx, writeTx{s}, fs, d)
+		}
+		if err != nil || idem == nil {
 			return err
 		}
-		if idem == nil {
-			return nil
-		}
-		ids := make([]string, len(fs))
-		for i, f := range fs {
-			ids[i] = f.ID
-		}
-		return recordIdempotency(ctx, tx, idem, ids)
+		return recordIdempotency(ctx, tx, idem, ids, replaced)
 	})
+	return replaced, err
 }
 
-const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, created_at) VALUES (?, ?, ?, ?, ?, ?)`
+const insertIdempotency = `INSERT INTO idempotency (scope, key, fingerprint, message, ids, replaced, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
-// recordIdempotency records a write under its idempotency key, in the
-// write's transaction; ErrIdempotencyKeyUsed when the key is taken, which
-// rolls the write back.
-func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotency, ids []string) error {
+// recordIdempotency records a write under its idempotency key, with the
+// ids it answers and how many of them it replaced, in the write's
+// transaction; ErrIdempotencyKeyUsed when the key is taken, which rolls
+// the write back.
+func recordIdempotency(ctx context.Context, tx *sql.Conn, idem *store.Idempotency, ids []string, replaced int) error {
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), micros(idem.At))
+	_, err = tx.ExecContext(ctx, insertIdempotency, idem.Scope, idem.Key, idem.Fingerprint, idem.Message, string(b), replaced, micros(idem.At))
 	if store.ErrorCode(classify(err)) == store.ECONFLICT {
 		return store.ErrIdempotencyKeyUsed
 	}
@@ -131,8 +144,8 @@ func (s *Store) IdempotentResult(ctx context.Context, scope, key string) (*store
 			ids     string
 			created int64
 		)
-		err := db.QueryRowContext(ctx, `SELECT fingerprint, message, ids, created_at FROM idempotency WHERE scope = ? AND key = ?`,
-			scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &created)
+		err := db.QueryRowContext(ctx, `SELECT fingerprint, message, ids, replaced, created_at FROM idempotency WHERE scope = ? AND key = ?`,
+			scope, key).Scan(&r.Fingerprint, &r.Message, &ids, &r.Replaced, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.Errorf(store.ENOTFOUND, "no write under this key")
 		}
@@ -164,10 +177,14 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	f.MetadataJSON = meta
 	var out *store.Feedback
 	err = s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
-		if out, err = rollup.UpsertToken(ctx, writeTx{s}, tokenID, f, d); err != nil || idem == nil {
+		outs, _, err := rollup.Put(ctx, writeTx{s}, []*store.Feedback{f}, []string{tokenID}, true, d)
+		if err != nil {
 			return err
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		if out = outs[0]; idem == nil {
+			return nil
+		}
+		return recordIdempotency(ctx, tx, idem, []string{out.ID}, 0)
 	})
 	return out, err
 }
@@ -186,7 +203,7 @@ func (s *Store) UpdateFeedback(ctx context.Context, workspaceID, id string, u st
 		if out, err = rollup.Update(ctx, writeTx{s}, workspaceID, id, u, d); err != nil || idem == nil {
 			return err
 		}
-		return recordIdempotency(ctx, tx, idem, []string{out.ID})
+		return recordIdempotency(ctx, tx, idem, []string{out.ID}, 0)
 	})
 	return out, err
 }

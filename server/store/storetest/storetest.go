@@ -52,6 +52,12 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CommitObserverSeesEachCommit", testCommitObserver},
 		{"HotTraceKeepsEveryFirstExact", testHotTrace},
 		{"BulkAcrossWorkspacesCountsEachTrace", testBulkAcrossWorkspaces},
+		{"PutCreatesOrReplaces", testPutCreatesOrReplaces},
+		{"PutPromotesTheNextFirst", testPutPromotes},
+		{"PutBulkIsAtomic", testPutBulkIsAtomic},
+		{"PutOtherWorkspaceIDConflicts", testPutOtherWorkspace},
+		{"PutRecordsItsCountWithTheKey", testPutIdempotency},
+		{"PutRacesWithOtherWrites", testPutRaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

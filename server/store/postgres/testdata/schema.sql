@@ -64,6 +64,7 @@ CREATE TABLE idempotency (
     message text NOT NULL,
     ids jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    replaced integer NOT NULL DEFAULT 0,
     CONSTRAINT idempotency_pkey PRIMARY KEY (scope, key)
 );
 CREATE INDEX idempotency_created ON public.idempotency USING btree (created_at);

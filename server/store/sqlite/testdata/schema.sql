@@ -47,7 +47,7 @@ CREATE TABLE idempotency (
     fingerprint BLOB NOT NULL,
     message     TEXT NOT NULL,
     ids         TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL, replaced INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 
