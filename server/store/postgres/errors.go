@@ -20,7 +20,10 @@ import (
 // made (refused by the host or by the server, whatever the server said:
 // starting up, shutting down, out of connections, not accepting any), the
 // connection broke (closed, reset, EOF, timed out), or the server ended
-// it (class 08, 57P01 admin shutdown, 57P02 crash shutdown). Any other
+// it (class 08, 57P01 admin shutdown, 57P02 crash shutdown). A
+// transaction the server rolled back so that another could go on (40P01
+// deadlock, 40001 serialization failure) is EUNAVAILABLE too: it changed
+// nothing, and the same request may succeed when sent again. Any other
 // error is returned as it is (EINTERNAL), and so is one that has a code
 // already: classify(classify(err)) is classify(err).
 func classify(err error) error {
@@ -43,7 +46,8 @@ func classify(err error) error {
 			return store.Errorf(store.ENOTFOUND, "not found")
 		case pe.Code == "53100": // disk_full
 			return store.Full(err)
-		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300",
+			pe.Code == "40P01", pe.Code == "40001":
 			return store.Unavailable(err)
 		}
 	case errors.As(err, &ne), errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

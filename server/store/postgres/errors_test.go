@@ -33,6 +33,8 @@ func TestClassify(t *testing.T) {
 		{"crash shutdown", pg("57P02"), store.EUNAVAILABLE},
 		{"cannot connect now", pg("57P03"), store.EUNAVAILABLE},
 		{"too many connections", pg("53300"), store.EUNAVAILABLE},
+		{"deadlock", pg("40P01"), store.EUNAVAILABLE},
+		{"serialization failure", pg("40001"), store.EUNAVAILABLE},
 		{"connection refused", connectError(t, ""), store.EUNAVAILABLE},
 		{"connection refused by the server", connectError(t, "55000"), store.EUNAVAILABLE},
 		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, store.EUNAVAILABLE},
