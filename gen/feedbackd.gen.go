@@ -216,8 +216,78 @@ type AverageSummary struct {
 	Avg float64 `json:"avg"`
 }
 
+// EraseRequest The filters of an erase, as `GET /feedback` takes them, and its
+// guard. At least one filter is required.
+type EraseRequest struct {
+	// ConfirmCount The number of feedback the filters match, as a 409 or a dry run
+	// reported it: the erase goes ahead only when they match exactly
+	// this many, over the server's limit too.
+	//
+	//
+	// Example: 250000
+	ConfirmCount *int64 `json:"confirm_count,omitempty"`
+
+	// CreatedAfter Only feedback created at or after this instant (RFC 3339).
+	//
+	// Example: 2026-11-26T00:00:00Z
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Only feedback created strictly before this instant (RFC 3339).
+	//
+	// Example: 2026-11-27T00:00:00Z
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// DryRun Only count, erase nothing.
+	//
+	// Example: true
+	DryRun *bool `json:"dry_run,omitempty"`
+
+	// Metadata Only feedback whose metadata holds every one of these pairs.
+	// Values must be strings, numbers or booleans and are compared by
+	// JSON value (`"5"` does not match `5`).
+	//
+	//
+	// Example: {"_user":"user_8f14e45f"}
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// ValueMax The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMax *FeedbackValue `json:"value_max,omitempty"`
+
+	// ValueMin The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMin *FeedbackValue `json:"value_min,omitempty"`
+}
+
+// EraseResponse What an erase removed.
+type EraseResponse struct {
+	// DryRun Whether this was a dry run, which erased nothing.
+	//
+	// Example: false
+	DryRun bool `json:"dry_run"`
+
+	// Erased How many feedback were erased; for a dry run, how many would be.
+	//
+	// Example: 42
+	Erased int64 `json:"erased"`
+}
+
 // Error Every error the service answers with.
 type Error struct {
+	// Count Of an erase its guard refused (409): how many feedback the
+	// filters match now.
+	//
+	//
+	// Example: 250000
+	Count *int64 `json:"count,omitempty"`
+
 	// Errors One entry for each invalid field.
 	Errors *[]FieldError `json:"errors,omitempty"`
 
@@ -712,6 +782,9 @@ type WeightedFeedbackMin = float64
 // WorkspaceSlug defines model for WorkspaceSlug.
 type WorkspaceSlug = string
 
+// EraseConflict Every error the service answers with.
+type EraseConflict = Error
+
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
 
@@ -942,6 +1015,18 @@ type CreateFeedbackParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// EraseFeedbackParams defines parameters for EraseFeedback.
+type EraseFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // SubmitFeedbackWithTokenParams defines parameters for SubmitFeedbackWithToken.
 type SubmitFeedbackWithTokenParams struct {
 	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
@@ -980,6 +1065,9 @@ type UpdateFeedbackParams struct {
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
+
+// EraseFeedbackJSONRequestBody defines body for EraseFeedback for application/json ContentType.
+type EraseFeedbackJSONRequestBody = EraseRequest
 
 // CreateFeedbackTokenJSONRequestBody defines body for CreateFeedbackToken for application/json ContentType.
 type CreateFeedbackTokenJSONRequestBody = FeedbackTokenRequest
@@ -1251,6 +1339,9 @@ type ServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx echo.Context, params CreateFeedbackParams) error
+	// EraseFeedback Erase feedback by filter
+	// (POST /feedback/erase)
+	EraseFeedback(ctx echo.Context, params EraseFeedbackParams) error
 	// CreateFeedbackToken Create a browser-safe feedback token
 	// (POST /feedback/tokens)
 	CreateFeedbackToken(ctx echo.Context) error
@@ -1653,6 +1744,35 @@ func (w *ServerInterfaceWrapper) CreateFeedback(ctx echo.Context) error {
 	return err
 }
 
+// EraseFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) EraseFeedback(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params EraseFeedbackParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EraseFeedback(ctx, params)
+	return err
+}
+
 // CreateFeedbackToken converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateFeedbackToken(ctx echo.Context) error {
 	var err error
@@ -1869,6 +1989,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.GET(options.BaseURL+"/feedback", wrapper.ListFeedback, options.OperationMiddlewares["listFeedback"]...)
 	router.POST(options.BaseURL+"/feedback", wrapper.CreateFeedback, options.OperationMiddlewares["createFeedback"]...)
+	router.POST(options.BaseURL+"/feedback/erase", wrapper.EraseFeedback, options.OperationMiddlewares["eraseFeedback"]...)
 	router.POST(options.BaseURL+"/feedback/tokens", wrapper.CreateFeedbackToken, options.OperationMiddlewares["createFeedbackToken"]...)
 	router.POST(options.BaseURL+"/feedback/tokens/:token", wrapper.SubmitFeedbackWithToken, options.OperationMiddlewares["submitFeedbackWithToken"]...)
 	router.DELETE(options.BaseURL+"/feedback/:id", wrapper.DeleteFeedback, options.OperationMiddlewares["deleteFeedback"]...)
@@ -1883,6 +2004,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 
 }
+
+type EraseConflictJSONResponse Error
 
 type FeedbackAcceptedJSONResponse FeedbackResponse
 
@@ -2603,6 +2726,181 @@ type CreateFeedback507JSONResponse struct {
 }
 
 func (response CreateFeedback507JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedbackRequestObject struct {
+	Params EraseFeedbackParams
+	Body   *EraseFeedbackJSONRequestBody
+}
+
+type EraseFeedbackResponseObject interface {
+	VisitEraseFeedbackResponse(w http.ResponseWriter) error
+}
+
+type EraseFeedback200JSONResponse EraseResponse
+
+func (response EraseFeedback200JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback400JSONResponse struct{ InvalidBodyJSONResponse }
+
+func (response EraseFeedback400JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response EraseFeedback401JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback409JSONResponse struct{ EraseConflictJSONResponse }
+
+func (response EraseFeedback409JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EraseFeedback413JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response EraseFeedback415JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response EraseFeedback422JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response EraseFeedback429JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response EraseFeedback500JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response EraseFeedback503JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response EraseFeedback507JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -3652,6 +3950,9 @@ type StrictServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx context.Context, request CreateFeedbackRequestObject) (CreateFeedbackResponseObject, error)
+	// EraseFeedback Erase feedback by filter
+	// (POST /feedback/erase)
+	EraseFeedback(ctx context.Context, request EraseFeedbackRequestObject) (EraseFeedbackResponseObject, error)
 	// CreateFeedbackToken Create a browser-safe feedback token
 	// (POST /feedback/tokens)
 	CreateFeedbackToken(ctx context.Context, request CreateFeedbackTokenRequestObject) (CreateFeedbackTokenResponseObject, error)
@@ -3858,6 +4159,54 @@ func (sh *strictHandler) CreateFeedback(ctx echo.Context, params CreateFeedbackP
 		return err
 	} else if validResponse, ok := response.(CreateFeedbackResponseObject); ok {
 		return validResponse.VisitCreateFeedbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EraseFeedback operation middleware
+func (sh *strictHandler) EraseFeedback(ctx echo.Context, params EraseFeedbackParams) error {
+	var request EraseFeedbackRequestObject
+
+	request.Params = params
+
+	var body EraseFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EraseFeedback(ctx.Request().Context(), request.(EraseFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EraseFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EraseFeedbackResponseObject); ok {
+		return validResponse.VisitEraseFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4158,214 +4507,237 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H15c9u29uhXwei9mdjzKFmSt1j+y9l6c5utsdP23jJjQiQkoaYAlQDtqBl/9zc4ByBBitTiJLd3yW9+",
-	"cxtTBHgAHJx9+dyJ5XwhBRNadUafOwua0TnTLIO/LgRNl5rH6jXTNKGamocJU3HGF5pL0Rl1LsjfL9++",
-	"IXL8O4v1OZEiXZIJY8mYxjfkbiYVI3M7mMxkmijCblm2JAvKMxLLXGjVC8XPNM2ZIjRjROmMi6kKiMjn",
-	"Y5YpIjMyljJlVKiAGGhpxhIyXuKHb83IXig6QYd9ovNFyjqjzuewc83ELc+kmDOhw84o7CwymeSxgTrs",
-	"3HeCDjfQ/5GzbNkJOoLOzTgHaSfoqHjG5rDeOf30iompnnVGjwdnw6Az58I9GAYdvVyYoQh25/4+KHft",
-	"KqMxe/lsddPeVnZpIjOiZ0wxos0AwhNF9qhZ6px2FTNHollCUq70fq+yTpUvFjLT3XhGdffx5JAO47NB",
-	"UHl6nAxOWX981LJi+OI1T9pWPDzp9/uVJQ+alvzCrqVpsVczVqz1kSI8CQhVJGM6zwRLyN2MCcI1uaOK",
-	"xBkzS60usj+gw8HjOO6O6WTcPY2PWPeMDpLu4eR4fMqG8ePkqO9Wt6B6Vi4OlpWxP3KesaQz0lnO/GVO",
-	"ZDanujPq5Dm8ubqsHzIq8pRmXC9X1/Ukj2+YJor/yXrkF65nMteE6xGZyTwj+YJoSYYkoUsVmP+1T876",
-	"9tEdYzehGLOlFEmPXGgyl0qTQb/f75MxTK3qaJ3QZcsxTj1A/SUykc87o986BqROYCcwX+58bFrvy4TN",
-	"F1IzES9/ZA1Lfk1vzC01h5ctiaIT1iMXJGMLRjWRE/jlj5wpTe64nhmkJorOGblhS0JFYh6EAp6MZbIk",
-	"e5NMzsu37mR2oxY0ZgHBG4GPi3ui5Q0T+0RpmTEVCiH1jIspEewOJp8yrWDUhGdKEyrUHcsInVIughKe",
-	"GaMJy0IRFWvV3fdskdIlS0bEoEgUwI2kmqSMKk2GR3CiKiA0VZLQiTbThiJjStNMw7elIFQszU6kPKY9",
-	"cuWvHL5NDbgsw4VzFQqEjyXkaDg8h52DXbyb8ZR5y+CKKM3TlGS5EFxMA3LUP+sRQ0FCofI4ZkpN8tQu",
-	"F0loxubM0E6zIguuICzLZBbAzAYorsgkYyuU8zQ+Yycnp2fd06Phcfeon7Du2dHRuMv6p5N4MDnrU3bq",
-	"cBC3skRCD3u6Bn3aSMrx8WaCcsXn7O3kByZYRg3yvaafVtHxudn5CSwpo2LKyB4XcZorfsv2A/Ly8i15",
-	"fNIf2P0nH66eEjmZKKar9GXYH550B4Pu8ORqeDg6Phsdn/2//mDU77eRTD5n13JyPS2Au57TT9tRmoRq",
-	"1jUTdLZatPl8fdGXgHQPWfY54VqFAv8wCGBmMMCQP6VgjujgReVzg93zBSLUlN8aIi16oXgLoxWZ50qT",
-	"MTMsPmXkj5xmBs/gotRxqtjgo6t+fwT/v/MGc/E1NvgXxqczzRLHrhqx6m2DCANSBvlE7mACs3fUEmw9",
-	"46qCT/3mRd3ZT1+7mS3SNK1B5uPULGBOP/G5IeADZMH4R9f8ZdeGMlLz2pqQZ+u1IelbWRx8e8vlwZF9",
-	"veU55nCZ5tMGMTSO2cJISYZ0v5OZNjQOhEXNxzzlGhkQnwqJZBF5UnpHl4rQ2NwLM5JrReSdKFnRCgtm",
-	"E5qnugVzi2HXykDZSgBPVpHzHtGbKf1EJpyB+O2O8sPCoLV5EkthOJb5J10ArzHrP/hdSThsCycMNryI",
-	"xuwiTc1fKp/PabbsjDpv2B0eeeBO3GyMJ/nCjwCyJ/RfLzI5X2hP5kSG07097ASd61yxzAhSimXXjyeD",
-	"I3Z0PIELSwGyzl0mxdTyqM598Y3ucWAxpzPq947v3S8GTatQXwCbhx/Pm+AGMnXDFtpfgP3HIexueRT/",
-	"N2OTzqjzfw5K1ecAf1UHtS0vzqUkO/hELaRQ1VNyKLjjOY3z9Ka+VvOMZCyWWcKSABQCbujvItfEPMv8",
-	"VRY3jifKyHpbystbvDYwUuKcKUWnBlcLuuEgMwiuqc4VoAWIIh3cHvt7ZVlvhSfLeVN82UIeBmEOx1sD",
-	"8EIQfP6NgHIfbYRpZwx9b3EQx7arXKBYgcycwI0xaiXXmiXngFfm3lRxq0cujHCLIrETo/dAmo1qIl4E",
-	"MxqRdt/JEyC1Oum2Rfoma4RvQ3Dvg87fGE0Nrdz2KsFJul2VN52tt9N+qGUTF5k050P2nEJi9hHWmi96",
-	"narG9FK8y+Q0M8e5E9glpqyoT1yR2o6X+gAXBjr8nodRE8rTPGPbb8Bzoxc0rf9iF2isdnJuVUOuSUo1",
-	"y+p79JqrOdXx7KE71AiEQfBcsaSqaFngv83eXO0MB9ySc+KU1vJS4hYJlU8mPOZM6EstM1jtQ7eIkYSr",
-	"G9Dw8jQdAeLeZVwz+KqQ2n7ZHZYUMSMgtjitMPlWu8aIYdZjqtgjVYPS7YzVbEqA7TaF4j2jicM3I2md",
-	"40uKABU1tKqkNjLXoFODih7AEkNRXaOlNC+FZpmgKUL9wE3ndhLUsr/d7imW3bKMmEmBgGtFUjklM4rE",
-	"N2Ga8lSRXBgqCwqi5RKPVCiiX7vvERm7L5MIjRQOO+d0abQ5gxDc0OKK/ca3lljCHxBqj4irgtsWSpHZ",
-	"7mJ7b2nKk8Im+hNIzDuKSDS+uaNZoupyEqq/ekY1YSJRZMwm0vAzg+E008pn5HAyhoX75wZarLkRY2Yt",
-	"Ja3aPZgWW5XT+wrL57hoVK4ByEaUuDdqj1JcTN/DO1U5XVaHr18IKnFwFiisknGuiZ39gdCDckMKjwAJ",
-	"W4aHnbbVCakvrowyXjs3WBgcG0eC9P7FU3J4eHi23YGZwyIIo6/v/zVrXKCy+UpOX/BUs2xV6JUTp5E+",
-	"UmQCLykibz3ekMrpZlx1Al0C113IymiipZ2ajI3iq7RVwO2mFE+q25CLG2H03dVtcAPCzog87MsNu/U1",
-	"hJI6qFYyK++KwSl7vGBIpt7LHO3GRAq0scqFPWOSsDilGVPn8BwOgBitHglrMUOVqj2Rya60bMJZmrzN",
-	"9dtJw523mh/XbE4MB5OTLa8/GkoKoxwtvAklBhwMD3COKgb44om3c630yurbV1I+Y2xRBd95CRG5gTnx",
-	"Od+CDAumNEtIwtgC+BYV5DFJ2S1LlbcA9+0DejA+iA+SA3YwOZgezL5wRUgjX5hzWeEvjpjCqZGUTbQ5",
-	"l43rWWQGsfTSkBPrYAs7BpYVgnxQOOC+aBFCOlSsMBAYTTWhaVo17LR9pjB1tBP0v1++fbOCtWa4T8/N",
-	"/Srds9t924xDogwj96pzBIWAiHya6/1vRWOMXARAJZIhWKCzACEwNz2jsW6U5MlzGs9C4XgLIo1ZGZ2j",
-	"x9pcCVjSQoLESPYidy2jwiA/41kSCkMDHilc+36V6qCTdXsxdStGan2gFi1X8NGtyfxe4RMGs7+dvMsT",
-	"hxmUfPjw8lnP24ZXXOmHSZOJI1RNHPuitClatuYjNvXDHXaQVrxRgdFXZoQq8jlEyynEJ4DtdDA8xOgE",
-	"ew6FCXZb6cUNaJdXjITMp+Jpnim5svQYnqKub3WNhCewcq5UvpkRFdvUMBPM4CEZvrL10vD19oUBr2nn",
-	"rPDzV+KqfY+vwrxbLwLebl+DUdxADkneuUH1dZSz1QQYR6zsDGSPEr1cyP3tz8wTqiZ4csX0AbmbcUMD",
-	"6Q1TIxeocQ20OCj+RP0rsIcf4J4HxYUKiON2ARI2o1oV//TFVU2zJq7YLq66AW1b+y0kz5ItGzFzV7GS",
-	"a5+YXckbJr7E5FONkqjBxj4tWrn6V6HTxUftlwJCDek0/7D0BkRxw/9urKUsY7fyhiVrTGLlxjib946U",
-	"/j9AWnEOr1ayhYr9F5It9OZ2K+rAFysDf6GgVccPa9baET3YfKGXXoxexRMEPxYBeZs5PbqvbfQiScHV",
-	"a7Zw8NVlfS3l6zye+SGZDSqYlpKkNJuau2mWcctSwoXiiZFG4LpuXNNWU9SVs9radEEc7mSeJgYfYVop",
-	"piOimDBKlVK++/kvw7SCQhXyH4Js3p5wTbhwy/bx70G++TFNGlCOJzVR00i8O1vEvrogX+rIPztAGnym",
-	"ntV9hYpu0pHhxTYF+SsYLTBeoJ3G2niCryIbepDbyIa/nMTWlagivHI32hvPzMYg8X0j9QuZi+ShEksh",
-	"rcDlgpm+iWzyRnp+8MKLaTZEuEjIR8qL9jGffEeXqaTJlZSvDPF76BLrBw2U1Bq3Bv2jx8enJ2S81Ex9",
-	"O6lsHQi69CZRCFxRZC+CB6TbNQO6ILxHARmQ1/wJyQUQasX0PuzSlZSvqVhazvtgl3dmSAeqZuxTzBjE",
-	"u6BbEiWnAVEsliLZU/vfbqOMTGruBDIqJjRaMMs9eqRICWkoyp0yT+1O7Z9XADeDLZGQE7sIc91DEb03",
-	"r3UvzGsRBphhXATsovdjQ/CnnUZLcke5dg4v+C4X00qs3qASfubC68poWy40m0J0ndmUD4LmeiYz/idL",
-	"Hh6/gLzl4t1LF2NcWFC5IJ+61lfSpQvetXt+Yb8K04/IE0Yzln0zYmAhAwqIyhryW6tYBk4r8ZQmwPYP",
-	"gt5SntJx+mV+eev8xk8WUzqMh5CJb+96JzEV1ueZMRrPmJFx7sheYncAfKcQam6+z8U0FOY67J9XiIaL",
-	"N0dvr7keM0dbDGoaroERleC533wvSPVakAv0L3uB8krWAhgCR5WM1IZxTRiEAe7vO7qE5JJQWJ4mGKT/",
-	"kHEmb9jI7rkNIdjs70b7B7q6wVI7r7u7Q3GRKgmzIMxlKEJlbYG5vtTsvRX4BNA9kkk5D4U0YuYkT1OM",
-	"j9ijVgZXMjNfIu+k0tOMXf70atQUvxEKCG7YDzCOW3o5GfAt1KJ4mhroDePDBByf1IUCnGlIlSEVAlZj",
-	"TjSmc0b2aCjw3EqHu7LRAGakzHVADvtEkfGS2IDZ/ZHL8VFaLhYsCczBJm4bUNLW9IYRqkA7cMEcShKq",
-	"MEfKHPW5izsIhZ3IvDGnSzKjt4yMGRMFcihZRiNtOt9/HzJs42tZ8polnF7BSw+jOE9xTNfMUQqq9dH/",
-	"MunD3Nuo/vmo1yml3GrO4Q8ZXczeoqG9ManshmP+hzOrU1VEfpcmtqDIgaJu4u7UzNz56Md113/ckKES",
-	"dC5uWUan7J3kogU8im8QFxpfSqIGZmFd1ph1YeC0CpGN/aa3TVHudsp6yD7eX5zqnPSLnDqu0I5RTVDo",
-	"HZ0FDeH4tZj7oFMkgWxIQsHvBg4Me+6PVJlb0ppws5IP0pjIsSlZqAzQ/s0DOoA9LPPcrM+mPLtLpwKu",
-	"O71CEMREF1AOv+y0ihlhLjguyyUcgtSO62SwxXHVtqFt6UWUWy2TCnJy0TztWAGPWcHlDYSrq3aK8WqW",
-	"CSNMGMpryLYRMUjFJ2pm4prN1cZYZ/O2JTLFYmiW0WXn3lOq69//BRidEeMh78Dm85EFy5QUhmgbnlPF",
-	"yXa1fAMdcMSzzLV0VLRCX9zD3ZDZTl4utelIfeN43WVh4759xKoeYeHI0U3baAWDSih5Eey39+HqaUDm",
-	"PM6kleL2W+/54BTveW8wPDw6Pvnng2560OHJdunFQHm6EM3OErB5kL1blikj/Z3uPyi9uJ4s7EF6eNIA",
-	"qp88Q5OEG2hp+s7bfMxhW7sYN8k5iT7fRwVZxyisGll9WI7OfQNCFWbqxr12JvEiBbGQLj1E4YrQscz1",
-	"Funqm0/d5k3sgKMpVdqlW5yTqETyiORC89SMEN8aWQv74ZrcDBXLrHqMx9vkxRUyY5k+Vf/M3+QdmefW",
-	"oFd8zxZcqMmn61LzPAj6m5gOZtGXFQWcIdjCGPj1FTzCUznhdRQOJMLVpb6oro4sbBivFUzIXhl9qWZ0",
-	"wfZXyaAB6hqCcuDPrZjTldQ0RfmvgTnJQnBdN0ejsGu4SimabATBiTH10yhiVNxkQWWZ6zb6pVjkupmv",
-	"l0KslbplRhQzkk7qx4HLOY9pmi5HhAoCm0LkBDTxeWF+5iJhn7o3bMkSO5sXJ/tGJoxcPvsRnETKqqE4",
-	"E+pqUrC3EzDKb5cthR7C+2Cn91/x3ce8NMtiSef+o7ejMFHjhi5AypwUGxsQwe4MQYVMqmZU3RpHC9mg",
-	"AUNnVF3PZdYoPzEw5rgUFgBxItNU3lVpx4SmihUz2yotZm7BPunruAgxWqWANjzI8hDzOnwlIJHI0zQi",
-	"Eqk6EPIVBeLip4sf/nH1bJLP/3lxQV/+489X2enk+Qn929XZeMKXb3666AQdMw/a65DRrtDn8oY6yS01",
-	"h1QR2+DJbjJbce0soSu2ubor666f585uoXRSgAYJFpvEseAeAXlZEVma4rCuDCT5YepzEApw9GBAIvtE",
-	"Yw3aMtmLfr549eE5xCFS4SyiKLAHqLxjoOI+3r8qVvrizjqELLzWNTljLZWzLnqfp26D9OiurPDIbYb9",
-	"Yt12dcWyzte2OEFHClplwPUQGRp4+ezHVRrW5t1uIJ97YjEnUWF45xE57H3at1QVzaNRoR4gUwYUwJIP",
-	"juSC9S6WC27j4ZGic6EloSIUlnojKR8vkbKTvehz2OmHnRH53Ov17gMSdgbFX/fRvk1HFbcs0woqR4VC",
-	"y0UXAr/NZGBgU4LesOuYKgYWPdQmNZuTG8YWCI1asDTlYor1LQzfYRlm4k1cdoATWvcijdgUGS4UuUON",
-	"9jEdCj46z5UOxZjh7UiXJbNiikT9yEAVie4gQoM4EGJbd8Xyv5TfMEJDAdH8sFcBJtmabQG1JCA0TTFs",
-	"TNgiA3P6yUeNgSu8VHm4GeeaOc0Tpu8YE2QAm27mrnNyFXj824Nta119FUvn9NNLHFosxv29yo5W8ppX",
-	"1lBiN40NcUpZMmVz8NZNnFl4lV9WE7g/N/rHlWNEpRaRca2ZCOq50f5ufLEOucKSdrRwUEUSwwb2opXE",
-	"9yggUT3xvPIsYSkzz2racFMG/c4WEJfV/rGq/OHDL7SABNUDXUeEL41ytYPOAMrYt9IWAJj/Tm2hiF1d",
-	"sT4xmvp2b/SvGwJ0N2MZhJXlilkzfc20CM5XtV7nx/mUlguM4ai7Xkql/vRrKfW6ea2YmwurhTfOiVzQ",
-	"P3JYItQ7xAJL2vOz1e7dWF8Pus+uZs+nf16/m/3cPXyfvpi/kzeMqdf9TPzwt08/j18+G//xS7o8fq6n",
-	"T05un2fsl+nt0+Or0xe//txP/vHzxeTTafbP07/9fXk4vPrn7MfhdU7VOPn98h/vf704+vsf+eHNFX36",
-	"67M/z948e/7y7HlyMf6kZ2949mv/1+O3vz8ZLy4Xb17/1E1+vpz9fvX+Rv559/TZ4ZHWg9nff7oevvph",
-	"qvQfiRjS5eDy5e93f/z6JlGDX9M3b65P/vmEPnn+Pn9x+OtwucUu5lnaeKwZI5SMM3mnWEbevb28UoSS",
-	"qBICHIGkM6o5LBf5OOUx+fD+lRfFgg+7eZZGAWGpsrHZNkbb2a1icAhque8q1NkYv1rhn5nWCzU6OChk",
-	"JftTL5bzg9tB8fwARquD/6UDrUvKNjTUnHLg3+SNRKRV8QF+RxuC3CcyaycergIWlmwaPT45MlJIsyu3",
-	"sAvaue0cQeHkP8TCjZVra2csrGXD47Ohk3Ra/bwPtQ0Xob2FmFY4tUvbgUstisDcG52j71soDOEoQ1vB",
-	"b2cvWmlh8Qs29shLbaN+VShs3G+xPyCLl24x3DPwMdtQ2aP+2Uko4hnNaKzZSlG4B1ur61LySaum32zQ",
-	"3krRbFP91iFwGQhcizpid8R6760Za8UrQyLUULGcTuQOKSqKWhGqIN4hc/VSXSYqKDFgMemRt6D1T9AE",
-	"4Ekxl89+VHDGnqYHKo9vFvhaOv2XKuirbFWwO+s5PS+MQxmhY2UEf08HxN2p24r6veNd7NstqNRi795s",
-	"B/h5Wx9AQKAWanfQJ3t3MlN634gO5q8xq5f93dVFUDNs+CRxELS7DQx1rUrJFsg+gNZwGnNGhSKDh7sX",
-	"Nmx/0PEcwo3G1Grqrcy8xP0G9C6Uq5LNr0uk3yDUYNh3S31sl/CrpbUmIJxgtUFg/VRgS4tDAcnAxM8F",
-	"tolkkJ1ik00mfjg3NSITEOX9gMgMg9/AwGdV3DIBwMX+70U2gLUu8xQlAzZxfFt2eZ2XuizoVd+fRSbH",
-	"zCj1QP5Xz2lVv5Q3VdVS3jxMq2yC8/WDePOLjHl1zsEqRtPln6xqVBgve56JTi1YzCkaukJhGXZAomuZ",
-	"TangCoKk4AFySssd/MLmkS3fBlbGXijsjcR7SF0SEy6uR15BMYZRgdQnR2jvotry9UUo9qIKg41sHOGd",
-	"kb8AkS+BhrsQUoWWrVBEn7pu+RgOrYqQSS9olImJzGKmDJZaC8vImZ9sPKDRiBWxBSEcpAaoZ2yhZxHU",
-	"iAgQbjlxL4TCvPEjWyIGRKSUO6D8gViSxAwPXHX5lbGX8NwOxzX7H3+y1ExFGK9vgIfKojFuCdTLg7vn",
-	"InvmaEN39Z37fXMBzU2FUiLpalnRz5Vy9ZgcY4vVG1noq0hKJ0ebJKWgs3KItnIpLL8zOhyenjyGieEw",
-	"OiP8o9h3W9q0tp1YNv/eu1s/ZDJfbOCKNkbOpj8i6SoumBFPm2KwrlfK0G4flYWfmBrQHqm2UKzTo60i",
-	"51Kq9LViTZaCwnjhvuS8fX78QmMd/FqEwvGof9Y76/ePBsOHGjPcfl6vCVWw6azAVnDkOT5TGE9sCBBG",
-	"ZOPFghYOM3knQGbF+/GyqC8GBGlEorATdtDTZM8BLeZiib6rOiNqwvst/Hl+UKfBuNaIT/Pjxt3KvFSX",
-	"2j4Z/UDZcspYtr0h66go0UXn0tICxVIW61qAVqldnjaKcw6OazP1GkQvatAbddANis69ak43Qt4pL0Ac",
-	"mnfoWSbz6QxiurcHq82aWEMxbxdbFxK03GT/Wq3j3EBd1Hpne0FJ4OzVtkbfra29VUq31uD7Zc7noKOl",
-	"pg3WNNwFSFpNU1h31XQx3P4M8QvWod208y1+ylXSK2xpqwmJmj2l0YjQld8ie7NADQ8F92rqlA680p33",
-	"8llE9pzrTgrHPeb79biRZhX/Pmj45eWzzsf7j1/N6d3WJsW5KQOvgiPI7g2OXXRzoqOWcH2Okj5ceOTd",
-	"cO+L/WkjqSuxeLU65euwzwgMU9m1xc+f0jlLPV/9f5Z7v12X9zw360UWUJKd4FJE9tWUmbgx4qYyD7Y0",
-	"qinRO2n8LTThRStTEmVAeuXDZ0ePN9IJXJL7aNMOrtTwaAELjAi2bYV1o5TO+1jOmSJFxxibiP/vYLP6",
-	"JljnRRfugHVrU0r+M/I5NmNvJd2lAsrh6fFGdPUTRNahrOcrbY5gw33fKj1kyxXV5iiv//DsaPO62tey",
-	"Dcv5muHcO7CQhsYlLR77i9Z0qn9RvG8l4+uv8uHXUpe+2ItvvsziPON6CZYdW58EsrAv8kaDnSjyu0Ep",
-	"xHdLegyQQjioS+W2n5xpDaKwjUW7WPDGHmPl/AUFsl0Dai6NXGFwUlMrqpVU8xIMit+FpEUuJtJlV1I8",
-	"OztBoSRZP2bpAJ5yPcvH4PYtXir/tRqcV6pboO4qlk66M6kqGOzSrSYyI69evfaTNFWPXIhQeE8I1ZrG",
-	"M6NwrlyFPadPF94E8CJAtW54ORSeCR/MXJOK6bLmPwSp2tkf9yvpxKHg2gagBoQnTGg+4WWZy1KUNR9Z",
-	"MLlIGSa4e7ZRauApraOV6juQUH1VVIIH9yNX5I5nrOsa+6RYdsbDjIKkXrx7GYq96N3byytSHE8UkOjd",
-	"B+/BwWeeuEhEEJnd7SSQBqoComQoaogHWdOQnuwp+rBwKJECRexRk2Y8I5Bx/+H9qx6uBtKdYTF70Q/P",
-	"a7BVHiBsQSiiZ89fPb963gy1deJ2FZ3Ui8CBMabc4OQR9DaCfcV8vxji/JDu2/QohtUbBGMJWJDdVd+L",
-	"JuOb616vFwVkThPcd8+hmKBJ1gaQ7kM+/8oljMAhETWWfIgCKACy0Na9DY6NirxKy/gh1HVSfssEU9ix",
-	"zOwrh7/An6B6xMtpDMCAzVxVYjT/B9iGD83aETiVMLgEURbblLr6+SSmWcYZ7Em1jn4oLHkCc1ilZEgq",
-	"pyTlghUeGsdcoZEg5Ch7p1EWDYQii5Xo01rpQUV4UedRjQgVy9CG6rcYnrkOiMD12zBwSKyHApHuzoci",
-	"clUUI2fft21ccoGlUFniOzDKy+IXNTd0QVUrhO9Friy4QXLc/etYJsz8GRtado0Po7JLJCwHtrv8TLlD",
-	"KVda1ZAsldOuBQR929XSEVrKgCi6RDs81eurmmM5B9fWxPkv4D8KNadExvmcCR0UB0XhWMC7RjUr9sAg",
-	"mSUW5hioJtGBXDBBF7y3pPM0InvgbrClgSu/Q4o8+mDAGWgmnbCMiZjhi4mMVXQOkbrOzuEuL1jJQetP",
-	"ecxsRK1lb69fXq0wNvNNJfMsZj2ZTQ/sIHVg3oVscJ3WOaMlGp1Rp98b9PogBSHknVHnsNfvHdpyWCBV",
-	"HBQneYDUtSBo8POUrUtja85B5QIDwn3xz2+NaHcOrWA98sS1OMyYwSxo1GruJryraj1baaVraygSaBUH",
-	"NSvuGLsh2LqV7Jk/FDacIFKQ19K8uV/UJom83qxRKJSZBZD7jiv05i7tYOj+aTQA224UPigzgh+wspBZ",
-	"aSj+tOcdNXcrsB4s6/4TtrOyuTQuaqjf89kaFINDKmrJHQjO7hJs6LIRgGvArADtdGXHSVv2IRQNXSLN",
-	"KJxZTsjcTGhLY3kNcG39frzV5gKU1fHQib3Oz+aX7Ae8xP15mXRGnR+YrqobQaXzdUtSWfnKQVOrzrY8",
-	"sXXD6Kdthvl9iLd4fbVt9y6DSnvcxjFNPScfMmy7Xai2gLz/WOvDN+z3d6uUUlECf6vYR9b2LLXa/FF/",
-	"aIBuHHXcOup4cNo66qR11OHpsVmvUzEbypV4+qMdMxieHe3eVg6vQ0NJl6aIeWeCuQ86R7j7TZ8oTumg",
-	"uRkQjB5sHl0pUWYGDc82D6rXqbsPOsfbgeq3hYJRh1uBWNQJu/e1+nL7bmWaz11dEduolk5VxV9pFPVG",
-	"waYw9FznRsyyRbMrT6BZkdeGBf+JLYxAj7sGMdrV2648smPNBQFW4r+5+hj715bSnBEIeKZzml4bZQDG",
-	"iAmH1jZ0wc1DyNkIOpRfy2x6PZcJS80cCyows86CY7un+qJh56PZzzUixAHYoTdIElQsKyEGIDygxrxX",
-	"aMv7xDCUipABIqmVKCwbLUqb4HDgTTKOgbOl0svgLSXmUPw1jNZjomQjDw3FA5iol2rz781Jv7PGB7FG",
-	"67bqDkqONBgYuOwP5fOzo8fe8+Py/X8VA/NQcUsuZl1135nY9kxsvCSF2+878/oKzMuZclvZ1/qKcnvV",
-	"aLb9grd5ijEGWLr2mqWr6bzs/I8mlR+eX4ViDbBR4GuWVp0k1jOBqiaGwqlQwK8Ji/mcpmWYTWE8AQOP",
-	"9Wjt+7YlxyhD8T+kkjZ7wr6rpt/5L9QX7PeOHwdbaqkGZjvodBhsqaR6g47Ogi111O3Zup36ZLA9U2++",
-	"EU3dedZ6h7/rqVuz+F9Wq5V+11S/lNnLfKHK9pWf3b9+ZMv7Vob/VtgY8VVNsxoJb91FfgyXUTVL2aDi",
-	"RpM2Cd3WZ3eJhPsBJjuUPgurvJZd4MF9Xbp1QYBmLpWfW22XTKXv0y0yVAH0kReH7ATwIsCrEj/tTRHT",
-	"LFs6DmpV9fESEDKAOn7oZIaY6tKfGUIHC+ZF8u9XQ69LV6nbNPSGI/aGAkOznZvMRqABxFLEDEITpLDZ",
-	"HIGtZAM/0yQh+cLm24L4VdYlfqRs2JDbBiNIo5sY3pQTUhrye6GImkOki16REO2JslZAFBcxq0d3h2Kb",
-	"8G4SNYZcu++EgjYnTUBCUhGVHdlaXmD7cOsxRwJTrMS615CjR35uTysIhZ9XYFtuRcdRQCKdQU0q8ld7",
-	"M76dkaUW2L4iD64qClXyIC0dGS9X8sOrAV0u0cgG1disPusy9IhWxw86wkwir8T5LtFfD5FLv9uHvlg+",
-	"DZqQBnIjoDiyzjPhcn2rCVAWMyAcoUSNOM8yJvT1Agv0lLhQ5Bn3KwHM8H+NhUW94MaWhIaFrUdYTWZo",
-	"Acy8eK34ny1QHdfBWl+44euI9U6eb8pVwwQzL3tsQ9JXPYGrMVGqUTjHjKcypQmSetoyix6f9q1q0Az0",
-	"4eFaoIejo0HvuN/vnx02A81oFs+6Vgbt3g62BfqoP2wH+qg/rKgmNpvG2haHW6sgNerboHv4iUUo633X",
-	"NHYxJsKeYeQgrbCu7wrHLgqHnwnYqFG8gqApsP45duDJx9W6swFxEV9QJvSWZctQlCUDoDpkj7zxRtis",
-	"8/GyUm87IAYGJhLoJwQGPZTBS/keX3ZZ6CDScqE0FRom40llEugmpPLURvEs6JQLWoS1UOEKb2GZ1RFZ",
-	"UKVI5FVejYCxhRAxBbfWSEPuJyMrMV3UpO2RdxTiOZWmSyO7ZxmLjWDIUy+wEsJSMZudxFJYbpguR0RI",
-	"THhDafOTjb8pSpajpgNAYFQTBUFR3XBobCMzkrEFZgKj7Oo1aMZehRBqZwOd/MIxrZ3Li1qdckJUTFNa",
-	"iK6bWn/7Imwo2iyb50ZhAk2xrPBLPaUkYymjysX+WlcqF3DMWGKR7JmnGF9bpvsgipmt2m+Skg1qvygT",
-	"RdcKyG+NGlScnQ3NVGUmhCJ7FLpJ0a5iZiYNFT3rVVia0x+CytPjZHDK+uOjTrN44pWUbZafT5xMsl6C",
-	"bqw4gud8jlpfqXOBTlMQ2ZlME2VDXW1IGdRQvWFLLP1BFpRnCiwFcFaFluYqpFgFLXAmfwjxtZWgbbhc",
-	"xrBegiUmZZdksheFneOwE9WbUEbHq8VIVpvlu2IHYScIKwUU4JWyhAJ21G86AL/tbNMBPB6cDSv7P9xi",
-	"/6v4ZUOXizoGRTdmc9EqCAW5fE1Q+v3RK2BumxD4ABjBGNQA4loIket9Cwg9JmGIlW0kB31akFPsvX/x",
-	"lBweHp7tb8xN+2cLMlR62lcW0pjEtiMeuBWY9yFa2NoddlvF6darwOm/wjKuoAx7NjWMvuzbh0WPnRGs",
-	"ro8dt2AyJCY362KD/o7KWCOgVUZvfZ2LjN1ymatVOLerJN+i8iqZtdGN48FwE9n+Il0SCxsblviOrrYz",
-	"RoHC3GnwYboO9H5L40IR9fv/bFA2eVJUOk4G3dPjftw9nQwOu/SIPe6ejYfxSdJng8nxaada4fBrl7YB",
-	"edtOFnNgzoaeLhmFNq1skouELGTK42U1Db3Txpv9BjMbNsHuYPe4TACGOJh1+1grO+vt48aK0d9yH9fs",
-	"jZfMuW5vaguze1PZmo9+nwk0FVZ6Q2x3A6tK/L2tsLOK+1euZYS1RO2G7zU7hX9Ok+7h4DjuniZD2n08",
-	"PmHdo/hs0qeD8TA+TOrnVJ5Fg2GjchbxUUyPhoeP62eB4+wR0rNBfMj6pxsOowa9XfqgPIx+77h6HLZ7",
-	"R+U8RJ6mq/u9cxDWq2Lc7g1PdjSdmE/9D1lNzHKJVxPHGUiKRx8hxbap/Mp727tWtrTx8Tr1kAGGwvb7",
-	"RVbR3jhPb4xUfkGgrYHvFoR2PyPUbKlYotJbdtHzI46KUaHI2O/gEQqKNvNcFc1bXTFm7EmI/Txdt4VQ",
-	"eMUSbeeGwteTFlYOwe5AnauV8CcXZNjvAwRQcAIUpLI3sa/VY09hDVW9SZJn5jwAQiNIYH4qB+WodD7V",
-	"M05HpKESK/r8mjpvxDRNFQGXai5sx/2AcBGneeKUba9vUqHOb+y1AaaAde2VQlH0V2roI1MWkglcH5ig",
-	"UrY2FLW6tWVh2VBcmjWbWeptd82+zqHrr23Vq+iEjeCvBaO2z7MKhUMQc6QGM6bMnjHaBWyaItgMmswD",
-	"T2F32w0EG7wnHtSQOv6xsDo/kclyR7HNXJ4q17q07bMmXjkIc0fxWrkrU9L03z638ZuvzPsdDzECzpdy",
-	"OLNlFLajY09LSwmdnrdlfk70qrO0+6AjZMIuk5sLKMWwpm9IgfU6z7BCZqWRDan1sQkFdmwxGIeVhovu",
-	"M4+UrZ1pm49jz5m7TGoI0JgjFnpSuftUJRigdgurMjowl6Jc1BaH1BnUK+DsfPieUFxsN7J/LqZpTdry",
-	"28H5gP/1QmuTJLq7EINd8O6rNTaMDHvfrLutZ+lu1os4ZgttJY8d5BwgNQ8WcfpbiDgemXsp3mVymjEF",
-	"gs7RYAuR5R1dppImV1K+otmU4bjjbUBt6HgOUtlwJ5BfcwXGw/8Eic6MOd3mSyqfTHjMmdCXKHXUpEEU",
-	"6TbIg75zyLanMN9uFhKRVaqi2gLIDalht3czCRUE0GbMXaEGT5QEtmUjr1CCc3ybpYqNyMyV2YjyLI1c",
-	"LWwjG5hL/ki5YhbQbkAzCtHqZREKFPSK1g+23wpGUDmXxR4TcbY098vWE871jAltGDJL9gMylrlI3JeR",
-	"CBfOsKAMjNOKpZOy0kS1mIltDWFlxqjsNhER2wgZSp5CX5pQ2MY0YLoUMSvdPxCbY3bXmQaxYXvGbuUN",
-	"S3oETgJGhqLodJOhnXyGnjAsKQI/et2CXdcGYps2cD3yGz9QTe5kniYoeGGsHExvmLGT9476Zyd+FeVa",
-	"/NJmIevKNgF5uKAE1j8sm+XzHFsRA47k3GvYkfJbhrpNQpc+O9osW5gbcsf17ANwnKoxDSefyAxFMhjp",
-	"oZHBZmBU3gf99iOuQ8i/QF57AIerNF3ZntFtH/Dit3Ha0I3Jdlb6b+uEVK2x8T/ZPehhaNlkProq2884",
-	"+8CH96+8nlGGpym/DNLO5qTqlXiouPXXCEz/QWYsZBblyTXVr/KkGSu1NMoyB5/hvxBJvzEy1pLzTM7r",
-	"lho7W/Rf3ZetIa5Xe4x6Y0SvEQu28Gyttz/WYy8KAcby9DmjQhvmOmaoWCd4YDQUFlsgLJ9rW+lIyLIi",
-	"IdiZDDdV5Onb95dloP0eTgGVsjI+5cLV5/GEx4yhd1bZetHkMh/PuUYhDOJRXMh6KCBOCbEJrfJeRL5n",
-	"yCnF2ATsd7al9sgsxrB4I1UTdcc1FPSz4S75fOyKEdk/EnknSMqoE3FupWa9UBQtwcCQiYkYRg7Mpn53",
-	"MLu9QbXBnZF8oTEY9qQyuzeWekZm9Jb1yIXrgGZkXgwEC8x5MT4VGJgEUipOFYqqeDioyP6FUbcQWAtb",
-	"bWnWrdikS6EOVQwVeKFhSSiksCErypyPUpgssSKQ4ukVFXi5njmh9C80/+GBPpN3wgD01Hkya0Knd+rF",
-	"MVodyTk/WwwupW8US+SJorqsNbtxULOAwVaMPIEF7cOiBRoIvi2+WZidtpc6q2Wg/13sKjWotuT4/uDv",
-	"Bpb/OgOLLYnbGf32cY25pVqXcq/kQ/sbRZfPPLlHDpmypq6Bz+C5Wm0WCExzKmVyDsVkYykS28vZhbsU",
-	"ZLJKlI/QfFJWUxTSafyYk8Z1ExFFQDzXyZcphNVu3L9tFwfx0euE3al3sO6UHaiLHtM7axxF0/EWpaNS",
-	"fdB+eGfVAnscPNB+e7R50BupX8hcJP9TFlDEz40e8caA+PcM/UBe/8iGvj1g9lMYV2IDMEA+gprpobAS",
-	"XWlGrNnKjsoCobbJEQGPONVF1GsoIDZ8Q42lL75732OUmj1DuxKLNiJRb+v6nT58JWPBD0xXFITWsJed",
-	"xPrCzfes066zVppoNZQOr+Qd5+OUqxlLzAgj79uuu04/xFLlby+vQH0FZWvO9EwmtiCtFWCbyAA2F3YQ",
-	"P1m+kxAQ8LX1mOYDcq9wT9q23Y7/Eom9/Pa/6K58l+3/K0UHxCOviBYYBGnKqdpvJTF5k890hvWjmzp7",
-	"246+HMuBG133vD1uKmNQT6LW0Fqhz1BBsXGXUWPbgtvXQrHSFhxMQoZq2fbgha0IQIHvJF634AAFEbQd",
-	"9So5fJj9dk6iks9GZMywIZOrSV3U3cCXWqPjVkkoOvEqrcn9kpkQNAcF8xe5Lnr/yATKl1S6l68jmd+J",
-	"5Xdi+Z1Yfj1i2R5pMoNG33+2ZiFfWPP8sN/HRFqboyON5m7udL4IikpFqZQueKKgiaNQUKLyBctuuZJo",
-	"taeZjQd18wA55DYIw6pjXEx75I11GYTC9xnYHNnMLBGSlAwNLGQ/6CiCNMg5F6gOReTWGgWG6EKsxUor",
-	"lRalzrZDfwhFsEMfiERrrFuvXD8VWK93wgX0Cnjgp26Rz9vFV5319iBjNFlue/Y2DgYOlcRUoBsG+/2g",
-	"tMwFGbqYmoAc9w8tn+PaNSjZMzMYtgZtdnKRMRrPDOpDRLsU5PKnVxxjMknC1U0oJnmajhyujJmN8QY+",
-	"CI2GbFa1vBP7I0KJoTRkTFMqYmgAIhIIRyY6o+bCuJZIoHhX8q1hK3qkRBKbRD7s9w2bpQKQ3xaY8tC5",
-	"SIW1eE1ogdSYNJ2xWBoUsw2TWDopsZrsiNShqGE1iewZPgCn37sWPH8BWhe0cXtzSGlSrOCQoUAlBQ1s",
-	"XDp0rvJNjRPK0zzbIbjB3b9200HRVN+7Bue23BuASqB5yN1s2dtgpa60Qtr9Ilfn/lzv2PYb9Mj1e8T9",
-	"Bs1x0Yva5nmvYJDZ1pRqfstcLN5MVpppQba5UERCTzkMojm4HYAcZlfT7F4O4OIF1lIH9yCpmgh7pe97",
-	"Urp96rM9aYxLSLm4sRXKBGOJd+N6NY+6apizlIMnZe0TuphhnnytJ3WAhRcpStdFU0j7jbIeyupnXq3r",
-	"iwX+A0dQSrKDL1eInfI+5yHO/cf7/x8AAP//",
+	"7H1rc9s2FuhfwejemdhzKVmSZTuWPzmvbnbzauy03S0zJkRCEmoKUAnQiprxf7+DcwASpKiXk2y7u5nZ",
+	"2cYUAR4AB+f9+NyK5WwuBRNatYafW3Oa0RnTLIO/LgVNl5rH6jXTNKGamocJU3HG55pL0Rq2Lsnfr96+",
+	"IXL0G4v1BZEiXZIxY8mIxrdkMZWKkZkdTKYyTRRhdyxbkjnlGYllLrTqhOInmuZMEZoxonTGxUQFROSz",
+	"EcsUkRkZSZkyKlRADLQ0YwkZLfHDd2ZkJxStoMU+0dk8Za1h63PYumHijmdSzJjQYWsYtuaZTPLYQB22",
+	"7ltBixvof89ZtmwFLUFnZpyDtBW0VDxlM1jvjH56xcRET1vDx73zftCaceEe9IOWXs7NUAS7dX8flLt2",
+	"ndGYvXy2umlvK7s0lhnRU6YY0WYA4YkiB9QsdUbbipkj0SwhKVf6sFNZp8rnc5npdjyluv14fEz78Xkv",
+	"qDw9SXpnrDsarFkxfPGGJ+tW3D/tdruVJfealvzCrqVpsddTVqz1kSI8CQhVJGM6zwRLyGLKBOGaLKgi",
+	"ccbMUquL7PZov/c4jtsjOh61z+IBa5/TXtI+Hp+Mzlg/fpwMum51c6qn5eJgWRn7PecZS1pDneXMX+ZY",
+	"ZjOqW8NWnsObq8v6IaMiT2nG9XJ1XU/y+JZpovgfrEN+5noqc024HpKpzDOSz4mWpE8SulSB+X/75Lxr",
+	"Hy0Yuw3FiC2lSDrkUpOZVJr0ut1ul4xgalVH64Qu1xzjxAPUXyIT+aw1/LVlQGoFdgLz5dbHpvW+TNhs",
+	"LjUT8fIfrGHJr+mtuaXm8LIlUXTMOuSSZGzOqCZyDL/8njOlyYLrqUFqouiMkVu2JFQk5kEo4MlIJkty",
+	"MM7krHxrIbNbNacxCwjeCHxc3BMtb5k4JErLjKlQCKmnXEyIYAuYfMK0glFjnilNqFALlhE6oVwEJTxT",
+	"RhOWhSIq1qrb79k8pUuWDIlBkSiAG0k1SRlVmvQHcKIqIDRVktCxNtOGImNK00zDt6UgVCzNTqQ8ph1y",
+	"7a8cvk0NuCzDhXMVCoSPJWTQ71/AzsEuLqY8Zd4yuCJK8zQlWS4EF5OADLrnHWIoSChUHsdMqXGe2uUi",
+	"Cc3YjBnaaVZkwRWEZZnMApjZAMUVGWdshXKexefs9PTsvH026J+0B92Etc8Hg1Gbdc/GcW983qXszOEg",
+	"bmWJhB72tA36rCMpJyfbCco1n7G34x+YYBk1yPeaflpFx+dm58ewpIyKCSMHXMRprvgdOwzIy6u35PFp",
+	"t2f3n3y4fkrkeKyYrtKXfrd/2u712v3T6/7x8OR8eHL+/7q9Ybe7jmTyGbuR45tJAdzNjH7ajdIkVLO2",
+	"maC106LN5+uLvgKke8iyLwjXKhT4h0EAM4MBhvwhBXNEBy8qnxnsns0RoSb8zhBp0QnFWxityCxXmoyY",
+	"YfEpI7/nNDN4BheljlPFBg+uu90h/G/vDebia2zwz4xPppoljl01YtXbBhEGpAzyiSxgArN31BJsPeWq",
+	"gk/d5kUt7Kdv3MwWaZrWIPNRahYwo5/4zBDwHrJg/KNt/rJrQxmpeW1NyLPz2pD0rSwOvr3j8uDIvt7y",
+	"HHO4SvNJgxgax2xupCRDut/JTBsaB8Ki5iOeco0MiE+ERLKIPCld0KUiNDb3wozkWhG5ECUrWmHBbEzz",
+	"VK/B3GLYjTJQriWAp6vIeY/ozZR+IhPOQPx2R/lhbtDaPImlMBzL/JPOgdeY9R/9piQctoUTBhteRGN2",
+	"mabmL5XPZjRbtoatN2yBRx64Ezcb40m+8COA7An9N/NMzubakzmR4bTvjltB6yZXLDOClGLZzeNxb8AG",
+	"J2O4sBQgay0yKSaWR7Xui2+0TwKLOa1ht3Ny734xaFqF+hLYPPx40QQ3kKlbNtf+Auw/jmF3y6P4vxkb",
+	"t4at/3NUqj5H+Ks6qm15cS4l2cEnai6Fwo1+nlHFnkoxTnms9zykSU6zpLrSt3cMhZ+Uz7gOSC5iKcY8",
+	"m7HEXxuoTgaXuiigM6XoBKgniA6pUeHIjOp4SvCd4toHZCYzI2JQgeJmd0gUEwmx37mBqd0oLQkzCzQg",
+	"zQxGa6pz1Rq2xpSnecbgcnLxLpOTjClVP7Um2bAiz1QRzi1iRZDkitTEi1Iy4oLM3ecbAdz59J8bGQkH",
+	"VMnLGytrGiUFtsPIiisbDftaiqtmg1HiZdkdyx4pd6QyI0Jqwj7RWKdLmCiqbH5kDkSTgwj/MjLzUpGp",
+	"XJCZETP1lC3xk4cw2Q67FYq6IGkom6e5OQK6JwKP8vS2fubmGclYLLOEJQGos9xID/NcE/Ms88+84Bc8",
+	"UUZT2VHb2+G1ntFxSpQqzsVB5uOKFaRbeLnt79VrKbyj9ab4soU8DMIciFMNwEtB8Pk3Asp9tBGmvenr",
+	"e0tBmy6bbzCAGwcaXwL0PpazGdeaJReAV4bqV3GrQy6NaoYKnVMCD0AXi2p3IoIZjUJ26KRh0LmcbrZG",
+	"dyQbVEd7qf7GaGo4/a5XCU7S7aq8be28nfZDazZxnklzPuTAqdNmH2Gt+bzTqur7LyskfHewvxHN/mKK",
+	"fbkPNJYkXljDBtckpZpl9T16zRVQ3YfuUCMQBsFzxZKqmcAC/2325npvOOCWXBDhsUG8lLhFQuXjMY85",
+	"E/pKywxW+9AtYiTh6hbsE3maIptdZFwz+Krhm/hld1hSxIyA0O1sGsm32jVGjKg5ooo9UjUo3c5YvbwE",
+	"2G5TKN4zmjh8M3rCBb6kCFBRQ6tKaiNzDUwdDEwBLDEU1TVaSvNSaJYJmiLUD9x0bidBG9G32z2Ug4iZ",
+	"FAi4ViSVEzKlSHwTpilPFclFYkVgJ2c/UqGIfmm/R2Rsv0wiNLE57JzRJRkxQAhuaHHF+ujb+izhDwi1",
+	"R8RVwW0Lld5sd7G9dzTlSWHR/xH0vT1FJBrfLmiWrMrGYLzRU6oJE4kiIzY2AiQ3GE4zrXxGDidjWLh/",
+	"bmCDMTdixKydb61tCgzja00r9xWWz3HRaBoCINfJ/TOuFBeT9/BOVcuU1eGbF4ImCDgLVLXIKNfEzv5A",
+	"6EE1J4U/i4RrhoetdasTUl9e8xmrnxssDI6NI0F6/+IpOT4+Pt/twMxhEYTRt1b9OWuco6nklZy8AFVm",
+	"VeiVY2dPeaQKfUfeebwhlZPtuOoEugSuu5CV0UbLxKnJaEliqbQ1H9lNKZ5UtyEXt0IuRMM2uAFha0ge",
+	"9uVvokZeroBqJbPyrhicssdrdbvyZY5eDyIFegjk3J4xSVic0oypC3gOB0AEnTEkrMUMVar2RCb70rIx",
+	"Z2nyNtdvxw133mp+XLMZMRxMjne8/mjmK0zKtPCFlRhw1D/COaoY4Isn3s6tpVfWWnQt5TPG5lXwnY8b",
+	"kRuYk1HXt6O2YEqzhCSMzYFvUUEek5TdsVR5C3DfPqJHo6P4KDliR+OjydH0C1eENPKFOZdV24slpnBq",
+	"JGVjbc5l63rmmUEsvTTkxLqHw5aBZYUgHxXu4y9ahJAOFSsMBEZTTWiaNluJ6p8pDHXrCfrfr96+WcFa",
+	"M9yn5+Z+lcEFu33bjEOiDCMPqnMEhYCIfJrrw29FY4xcBEAlkiFYaJwyhMDc9IzGulGSJ89pPA2F4y2I",
+	"NGZldIbxFuZKwJLmEiRGchC5axkV7qQpz5JQGBrwSOHaD6tUB0MEdhdTd2Kk1oNv0XIFH92azO8VPmEw",
+	"+9vJuzxxmEHJhw8vn3W8bXjFlX6YNJk4QtXEsS9Li7hlaz5iUz9YZw9pxRsVGH1lSqgin0O0+0N0DVj+",
+	"e/1jjK2x51A4EHaVXtyA9fKKkZD5RDzNMyVXlh7DU9T1ra6R8ARWzpXKtzOiYpsaZoIZPCTDV3ZeGr6+",
+	"fmHAa9ZzVvj5K3HVrsdXYd6dFwFvr1+DUdxADkneuUH1dZSz1QQYR6zsDOSAEr2cy8Pdz8wTqsZ4csX0",
+	"AVlMuaGB9JapoQszugFaHBR/ov4V2MMPnLXeIWVAHLcLkLAZ1ar4py+uapo1ccX14qobsG5rv4XkWbJl",
+	"54/YR6zk2idm1/KWiS8x+VRjfGqwsU/ztVz9q9Dp4qP2SwGhhnSaf1h6A6K44X+31lKWsTt5y5INJrFy",
+	"Y5zNe09K/x8grTh37VqyhYr9F5ItjEVoV9SBL1YG/kRBq44f1qy1J3qw2VwvvQjTiicIfizCSbdzegy+",
+	"sLG3JIVABbOFva8u62spX+fx1A8oblDBtJQkpdnE3E2zjDuWEi4UT4w0Atd165p2mqKunNXWpgvisJB5",
+	"mhh8hGmlmFifecqU8oMn/jRMKyhUIf8hyObtMdeEC7dsH/8eFFkyokkDyvGkJmoaiXdvi9hXF+RLHfkn",
+	"B0iDz9Szuq9Q0W06Mry4TkH+CkYLjHZZT2NtNMxXkQ09yG1czp9OYutKVBEcvB/tjadmY5D4vpH6hcxF",
+	"8lCJpZBW4HLBTN9ENnkjPT944cU0GyJcHO8j5cWqmU++o8tU0uRayleG+D10ifWDBkqauaChweOTs1My",
+	"Wmqmvp1UtgkEXXqTKASuKHIQwQPSbpsBbRDeo4D0yGv+hOQCCLVi+hB26VrK11QsLed9sMs7M6QDVTP2",
+	"KWYM4l3QLYmSU48oFkuRHKjDb7dRRiY1dwIZFRMaLZjlHj1SpIQ0FOVOmad2pw4vKoCbwZZIyLFdhLnu",
+	"oYjem9fal+a1CMMjMS4CdtH7sSF02U6jJVlQrp3DC77LxaQSadqrBE+64NAyVpwLzSYQG2o25YOguZ7K",
+	"jP/BkofHLyBvuXz30kXIFxZULsintvWVtOmct+2eX9qvwvRD8oTRjGXfjBhYyIACorKG/NYqloHTSjyl",
+	"CbD9g6B3lKd0lH6ZX946v/GTxZQO4yFk4tu73klMhfV5ZozGU2ZknAU5SOwOgO8UEiXM97mYhMJch8OL",
+	"CtFw2RLo7TXXY+poi0FNwzUwHhg899vvBaleC3KJ/mUvzUPJWgBD4KiSkdowrgmDMMD9vaBLSI0KheVp",
+	"gkHyGhll8pYN7Z7bEILt/m60f6CrGyy1s7q7OxSXqZIwC8JchiJU1haY60vN3luBTwDdI5mUs1BII2aO",
+	"8zTF+IgDamVwJTPzJfJOKj3J2NWPr4ZN8RuhgOCGwwCzEKQX2gjfQi2Kp6mB3jA+TB/zSV0owJmGVBkS",
+	"eWA15kRjOmPkgIYCz610uCsbDWBGylwH5LhLFBktiQ33Phy6DDWl5XzOksAcbOK2ASVtTW8ZoQq0AxfM",
+	"oSShCjP8zFFfuLiDUNiJzBszuiRTesfIiDFRIIeSZTTStvP965BhGx3Oktcs4fQaXnoYxXmKY9pmjlJQ",
+	"rY/+t0kf5t5G9c9HnVYp5VYzZn/I6Hz6Fg3tjSmRtxyzl5xZnaoib6E0sQVFBh91E7cnZubWRz8rof7j",
+	"lvyqoHV5xzI6Ye8kF2vAo/gGcYkdpSRqYBbWZY05QwZOqxDZzAV615SjYaesJ5zg/cWpLki3yAjlCu0Y",
+	"1fSazuA8aEgmqWWMBK0ihWlLChV+N3Bg2HN/pMrMqLXpYivZTI1pSNtS3cr0gl89oAPYwzJL0/psyrO7",
+	"cirgptMrBEFM0wLl8MtOq5gR5oLjslzCIUjtuE57OxxXbRvWLR1SLTxzWUPcsAtQGWPOI1UMrlb0w/Nr",
+	"cuRAjNATAHwQWQ1kxkE2BuTiosnRoLn1onnCIBLbGeQ8FJvYq+9pJZ6/GdZSjvByBmo5BQA8JYPuOQaD",
+	"JNmSZLmAEGegs5BxjNZ5IxxNjD5MDSfAVHzHHm2+gMs5MFIFV5BNEDRoC8g8tZS19CeXbVKcJxf6dNDy",
+	"sre6q5whaFX8LduS0uzLIJplhdQFtgalqdDkwIVbHW69mP9adydXCGLVB7QrjGY8pHBYFrofnGcPgDPJ",
+	"ljdZbjP7MBVtOKapYkETwIB8gUUNaw2pAIN5lPYrtspCywuUAeqQJNxMSlMf4XHk9uzCxuIPEuPKsOjB",
+	"nPLMqwHhWP2mOhBwZWnG/HIQoSgdGOQgClsnYSuq24eik+iwhtOf12Sv3UOCor/k00HTtV8hUoWdfIv4",
+	"4Wz3zosCkZo7pk+gLbMcibmee4y8X09dbWLGyhX42QjgjqiSjM3kHZZqqBK+CoZWxzOrZHEFsnRBzZx6",
+	"gplVjYhqcXwVU3HM6tf+5pKlSnxkmaWSyQUqBuX3i9QqZ+evfHzQ35Pk1diZhbG8vc28zUZw13Lc4cKg",
+	"69XRaB6zQoM13Hf1ENZwnbclVwStBxgeydgYAv8PBt3zw2G5Fz5XCkU11U3IxdfhDc48vUpwGWHC6D/m",
+	"qIyiTyqRSWbNXLOZ2or45m0r6hcA0CyjSyR0Vt9oxHYwpkHuqq0JQeYsU1IY1cloflXCvt44vkUadypM",
+	"Wa/D6TIVKd893E+ktJOXS21CPt9FXQ8csNlXvnhXQzbH3nXjpUe5upLQVYTcH3y4fhqQGY8zaW0p65l6",
+	"7wyZZafXPx6cnP7rQfJ20OLJbiVqQP5vQ04ZS8DzQA7uWKa4FOTs8EElauoFZzxIj08bQH0YF64txk1y",
+	"QaLP91GhXGEsdE25eVie9/0WJtgQcGEd00UZi8LG4yEKV4SOZK53KHm0/dRt9uIeOJoaDcAOuyBRieQR",
+	"yYXmqRkhvjWyFl68DRmSKpZZ9RhPdqmt4NFgl4LfyENz61YrhV8s2lWzEm0q79DIA9aofliJqaxK5dyx",
+	"FsbAr9HlEZ7KCW+icGCXWV3qi+rqyNwm01jzADkocyDUlM7ZYYPgQzW9gdBY+HMn5nQtNU3RCtPAnGRh",
+	"Pto0R6PJyXCV0kCwFQRnTKifRhEp6iYLKsvctNEvxTzXzXy9NCVZ25fMiDKaAU39bCw54zFN0+XQCC2w",
+	"KUSOwR4+K5zAXCTsU/uWLVliZ/OyVd7IhJGrZ/+AUA1ljcE4EwovUrC3Y3CN75azjIaH+2Cv91/x/ce8",
+	"NMtiSev+o7ejMFHjhs7B1jP2SjwItjAEFfKZm1F1ZxwtZIMGDJ1SdTNrVJidtO8SSQHEsUxTuVC7SfaC",
+	"fdI3cRHou0oBbZCu5SHmdfhKQCKRp2lEJFL11JpyqrT68sfLH/55/Wycz/51eUlf/vOPV9nZ+Pkp/dv1",
+	"+WjMl29+vGwFLTMPes0qinJJn8sb6iS31BxSRWyDJ/vJbMW1s4Su2Obqrmy6fmutZAWlkwL0cDD6JI4F",
+	"dwjIy4rI0iGGajqk2mP5nCAUoAVgWgCYlMBmTQ6iny5ffXgO2QBUOL8kCuwBmtAxXcAq4VWs9MWdTQhZ",
+	"xI59gbK9t6Jd8shdhv1sg2fq5t06X9vhBB0pWCsDbobI0MCrZ/9YpWHrYswayOeBmM9IVLi/eUSOO58O",
+	"LVVFJ2VUqAfIlAEFsGyYI7ngQ4vlnNusNKToXGhJqAiFpd5IykdLpOzkIPoctrpha0g+dzqd+4CErV7x",
+	"1310aItCiDuWaQUmz1BoOW9D+pWZDNxcStBbdhODMVhJq01qNiO3jM0RGjVnacrFBC3Bhu+wDPPhxy5H",
+	"zwmtB5FGbIoMF4rcoUaHmJQMH53lSodixCpFXmBJTJGoGxmoItHuReiWBkJsa/dZ/pfyW0ZoKCCnDvYq",
+	"wFIXZltALQkITVMM3ha2UFXNYtVzxTu32ayaWNZqwUumF4wJ0oNN7/k1hSzvVYHHvz3YdtbVV7F0Rj+9",
+	"xKHFYtzfq+xopbrIyhpK7KaxIU4pSyZsBjEzY+ecXeWX1TIqnxuj1JRjRKUWkXGtmQjqFUr83fhiHXKF",
+	"Je1p4aCKJIYNHEQr5WeigET18i+VZwlLmXlW04ab6tjsbQFxtWU+VpU/fPiFFpCgeqCbiPCVUa720BlA",
+	"GftW2gIA89+pLRQZJCvWJ0ZT3/uMUW6GAC2mLIPg7hysmatbjCFQarPOj/MpLecYSVk3PPvumq+k1Ovm",
+	"tWKFDFgtvHFB5Jz+nsMSwW2CRTq156qr3buRvum1n11Pn0/+uHk3/al9/D59MXsnbxlTr7uZ+OFvn34a",
+	"vXw2+v3ndHnyXE+enN49z9jPk7unJ9dnL375qZv886fL8aez7F9nf/v78rh//a/pP/o3OVWj5Lerf77/",
+	"5XLw99/z49tr+vSXZ3+cv3n2/OX58+Ry9ElP3/Dsl+4vJ29/ezKaX83fvP6xnfx0Nf3t+v2t/GPx9Nnx",
+	"QOve9O8/3vRf/TBR+vdE9Omyd/Xyt8Xvv7xJVO+X9M2bm9N/PaFPnr/PXxz/0l/usIt5ljYea8YIJaNM",
+	"LhTLyLu3V9eKUBJVEnEikHSGtbCheT5KeUw+vH/lxZLiw3aepVFAWKpshpTNlHJ2qxjCcrQ8dFWObaR9",
+	"rXjkVOu5Gh4VbuiO/akTy9nRXa94fgSj1dH/0oHWJWWboGFOOfBv8lYislbxQf9VQ6rZWGbriQev+lof",
+	"nw6MFNIcUFXYBe3cdo6gCLU7xuLflWtrZyysZf2T876TdNZGWz3UNlwk2BRiWhFaVtoOXIJvBObe6AIj",
+	"0ITCQMrSowvRM/ailRYWv+h3h7zUNvdGhcJm3xT7A7J4GZyCewbuX5uwMuien4YintKMxpqtFBZ+sLW6",
+	"LiWfrtX0v8Cru07124TAZTpOLfaXLYiNobNmrBWvDIlQQ8WidpE7pKgojEqogqjDzNXcd/UgQIkBi0mH",
+	"vAWtf4wmAE+KuXr2DwVn7Gl6oPL4ZoGvpdN/qYLeEGnDFjZ+6aIwDmWEjqDKpqcD4u7UbUXdzsk+9u01",
+	"qLTG3r3dDvDTrj6AgEA9/XavSw4WMlP60IgO5q8Rq7eO2NdFUDNs+CSxF6x3GxjqWpWSLZBQWLbXcBoz",
+	"iO/oPdy9sGX7g5bnEG40plYLYMjMK5/TgN6FclWy+U3lbLYINZh8tabHiiu7oaW1JiCcYLVBYP2CHJYW",
+	"Q6RXlhC/IodN54YcUZvyOfaTqiA2A4gy1JfFEHQw8FkVt0zDcxl4B5FNI6nLPEXhnm0c37bu2OSlLstq",
+	"1vdnnskRM0o9kP/Vc1rVL+VtVbWUtw/TKpvgfP0g3vwiY164FFjFaLr8g1WNCqNlxzPRqTmLOUVDVygs",
+	"ww5IdCOzCRVcQagyPEBOabmD3xwnskVUwcrYCYW9kTMbZ2XRBBfXIa+gJNKwQOrTAdq7qLZ8fR6Kg6jC",
+	"YCMbzb8w8hcg8hXQcJfIodCyFYroU9stH5OSVJG44KVuMDGWWcyUwVJrYRk685ONyjcasSK2LJOD1AD1",
+	"jM31NIJKTQHCLcfuhVCYN/7BlogBESnlDihCJJYkMcMDF5m2MvYKntvhuGb/40+WmqkIs+YM8BC7FuOW",
+	"QNVauHsuGHOGNnTXI6TbNRfQ3FQo6JWulqb/XGl5hCmqtuGRkYW+iqR0OtgmKQWtlUO01e9h+a3hcf/s",
+	"9DFMDIfRGuIfxb7b8vi17cTWS/fe3fohk/l8C1e0keq2CAGSruKCGfG0KRL6ZqWVwe6x0fiJiQHtkVoX",
+	"EH022Cl+PaVK3yjGxAbjhfuS8/b58QuNvZRqEQonw+5557zbHfT6DzVmuP282RCqYItKAFvBkRf4TGFW",
+	"jyFAmBeFFwvagE3lQoDMivfjZVHlEwjSkERhK2yhp8meA1rMxRJ9V3VG1IT3O/jz/NQKg3Fr8y7Mj1t3",
+	"K/MSTmv7ZPQDZYNmsfVPQ+5vUSiTzqSlBYqlLNa1AK1SuzxrFOccHDdm6g2IXvQxMuqgGxRdeDUVb4Vc",
+	"KC9NC6LO9TST+WQKMYa7g7XOmlhDMW8X1y4kWHOT/Wu1iXMDdVGbne0FJYGzV7safXe29lYp3UaD75c5",
+	"n4OWlpo2WNNwF6B0RJrCuqumi/7uZ4hfsA7tpp1f46dcJb3CFpgck6jZUxoNCV35LbI3C9TwUHCvsl3p",
+	"wCvdeS+fReTAue7KaPXZYT1upFnFvw8afnn5rPXx/uNXc3qva7Xn3JSBV0cZZPcGxy66OdFRS7i+QEkf",
+	"Ljzybrj3xf6sI6krsXi1XjebsM8IDBPZtg10ntIZSz1f/X+We3+9Lu95bjaLLNh7xQouRWRfTZmJGyNu",
+	"KvNgW8yaEr2Xxr+GJrxYy5REmRZW+fD54PFWOoFLch9t2sGVSlprwAIjgm19Zt0opfM+ljOmSNF10JbD",
+	"+SvYrL4J1nnRhXtg3cbEzv+MrMrt2FtJOq2Acnx2shVd/TTNTSjr+UqbI9hw33dK0txxRbU5yuvfPx9s",
+	"X9f6tezCcr5mOPceLKSh+d0aj/3l2qTmf1O8byXv+s/y4dcSiL/Yi2++zOI843oJlh1bJQxqoVzmjQY7",
+	"UVRZAaUQ3y3pMUAK4aCuoIr95FRrEIVtLNrlnDf2qS3nLyiQ7d1Tc2nkCoOTmtqZrhR8KcGg+N177H02",
+	"lq7GAcWzsxMUSpL1Y5YO4AnX03wEbt/ipfJfq8F5pboF6q5i6bg9laqCwS4xbCwz8urVa79UguqQSxEK",
+	"7wmhWtN4ahTOlatw4PTpwpsAXgTomQEvh8Iz4YOZa1wxXdb8hyBVO/vjYaWoRyi4tgGoAeEJE5qPeVls",
+	"uhRlzUfmTM5ThmVmPNsoNfCU1tFKDTwoa3Jd9GMB9yNXZMEz1nbNIVMs/uZhRkFSL9+9DMVB9O7tlZ87",
+	"HpDo3QfvwdFnnrhIRBCZ3e0kUIxBBUTJUNQQD2qXQJEQT9GHhUOhMmglg5o04xmBujcf3r/q4Gqg6Ags",
+	"5qCW1x7UEt0RtiAU0bPnr55fP2+G2jpx24qO66VYwRhTbnDyCPpjwr5iZmIMcX5I9216FMMaSoKxBCzI",
+	"7qofROPR7U2n04kCMqMJ7rvnUEzQJGsDSA+hqs7KJYzAIRE1Fl6KAijDNdfWvQ2OjYq8Ssv4IdR1Un7H",
+	"BFOYUWz2lcNf4E9QHeJlXwZgwGauNwCa/wNs5Yxm7QicShhcgiiL2c6uiw2JaZZxBntS7WYTCkuewBxW",
+	"TcWXE5JywQoPjWOu0IwaKoV4p1GW7sUCB370aa0AsCK8qLashoSKZWhD9dcYnrkOiMD12zBwKG8DZZrd",
+	"nQ9F5GoZR86+b5up5TaDlCW+A6O8LH5rEUMXVLVPx0HkmnMYJMfdv4llwsyfsaFlN/gwKjuNw3Jgu8vP",
+	"lDuUcqVVDclSOWlbQNC3XS3gpKUMiKJLtMNTvbm3CBZVcs3FnP8C/qNQc0pknM8YpOjbg6JwLOBdo5oV",
+	"e2CQzBILcwxUk+hIzpmgc95Z0lkakQNwN9gC/ZXfoVAN+mBs2YeMjVnGRMzwxUTGKrqASF1n53CXF6zk",
+	"oPWnPGY2otayt9cvr1cYm/mmknkWs47MJkd2kDoy70JNFp3WOaMlGq1hq9vpdbogBSHkrWHruNPtHNui",
+	"lCBVHBUneYTUtSBo2E+VbUpja85B5QIDwn3xz2+vbXcOrWAd8sS1yc6YwSxo9m/uJryran3/aaXzfygS",
+	"aDcMlaMWjN0SbP9PDswfCts+ESnIa2nePCwqhEVef3/XDRSQe8EVenOXdjB0kDcagG1ZDx+UGcEPWFnI",
+	"rDQUf9jzjpp7BlkPlnX/CYYrNpfGRQ11Oz5bg5KsSEUtuQPB2V2CLb2uAnANmBWgna7sWm6LL4WiodO4",
+	"GYUzy3G9q63rZ2676OCtNhegrFGLTuxNfja/cQ7gJe7Py6Q1bP3AdFXdMGjqiOvapLLylaOmdu/r8sQ2",
+	"DaOfdhn2Q4lCu7xe6BielWP3QaU9buuYpr7lDxm22y5U24jff6z1cu53u/vVK6sogb9W7CMb+95bbX7Q",
+	"7RugG0edrB110jtbO+p07ajjsxOzXqdiNhQN8/RHO6bXPx/s39wVr0NDYbWmiHlngrkPWgPc/aZPFKd0",
+	"1NySD0b3to+uFAo1g/rn2wfVq8XeB62T3UD1mzPCqOOdQCyqdd77Wn25fXcyzWeuupetFEQnquKvNIp6",
+	"o2BTGHpuciNm2dYVlSfQMtBrhob/xEaCoMfdgBjtul5UHtmx5oIAK/HfXH0Mb3vSnBEIeKZzmt4YZQDG",
+	"iDGHBnN0zs1DyNkIWpTfyGxyM5MJS80ccyows86CYzvw+6Jh66PZzw0ixBHYobdIEpXSKHKMwoMtO1Ro",
+	"y4dYbsYXMkAktRKFZaNFaRMcDrxJxjFwtlR6GbylxByKP4fRekyUbOWhoXgAE/VSbf7anPQ7a3wQa7Ru",
+	"q3av5Ei9noHL/lA+Px889p6flO//uxiYh4o7cjHrqvvOxHZnYqMlKdx+35nXV2BezpS7ln1trut6UI1m",
+	"Oyx4m6cYY4Cla3JdupounLYFBgwBVshQbAA2CnzN0qqTxHomUNW0df9CAb8mLOYzmpZhNoXxBAw81qN1",
+	"6NuWHKMMxf+QStrsCfuumn7nv1Dlt9s5eRzsqKUamO2gs36wo5LqDRqcBzvqqLuzdTv1aW93pt58I5p6",
+	"5G30Dn/XU3dm8T+v1gz/rql+KbOX+VyVTaQ/u3/9gy3v1zL8t8LGiK9qmtVIeOsu8mO4jKpZygYVN5q0",
+	"Sei2S4pLJDwMMNmh9FlY5fWycIuA+7p064IAzVwqP7faLplI36dbZKgC6EMvDtkJ4EWAVyV+2psiplm2",
+	"dBzUquqjJSBkAHX80MkMMdWlPzOEPlLMi+Q/rIZeV8p2I9MHbzhibygwNNu5yWwEGkAsRcwgNEEKm80R",
+	"2Eo28DNNEpLPbb4tiF9ld4BHyoYNuW0wgjS6ieFNOSalIb8Tiqg5RLro2AzRnihrBURxEbN6dHcodgnv",
+	"JlFjyLX7Tihoc9IEJCQVUdmRreUFtg+3HnMkMMVKrHsNOTrkp/VpBaHw8wps48voJApIpDOoSUX+bG/G",
+	"tzOy1ALbV+TBVUWhSh6kpSOj5Up+eDWgyyUa2aAam9VnXYYe0Wr5QUeYSeQ1Gtkn+ushcul3+9AXy6dB",
+	"E9JAbgQUR9Z5JlyubzUBymIGhCOUqBHnWcaEvpljgZ4SF4o8424lgLnbrRZJaMwnWZPQMLf1CKvJDGsA",
+	"My/eKP7HGqhO6mBtLtzwdcR6J8835aphgpmXPbYl6auewNWYKNUonGPGU5nSBEk96zKLHp91rWrQDPTx",
+	"8Uag+8NBr3PS7XbPj5uBZjSLp20rg7bversCPej21wM96PYrqonNprG2xf7OKkiN+jboHn5iEcp63zWN",
+	"fYyJsGcYOUgrrOu7wrGPwuFnAjZqFK8gaAqsf44dePJxte5sQFzEF5QJvWPZMhRlyQCoDtkhb7wRNut8",
+	"tKzU2w6IgYGJBLr6gUEPZfCmnjGFSOvasJjJeFKZBHr6qTy1UTxzOuGCFmEtVLjCW1hmdUjmVCkSeZVX",
+	"I2BsIURMwa010pD7ychKTBc1aTvkHYV4TqXp0sjuWcZiIxjy1AushLBUzGYnsRSWG6bLIRESE95Q2vxk",
+	"42+KkuWo6QAQGNVEQVBUtxzay8mMZGyOmcAou5YHYDsGQ6idDXTyC8c0yKEY6FjU6pRjomKa0kJ0tRV5",
+	"IcjMhrslHHtQc6Vs5qoVYUOxzrJ5YRQm0BTLCr/UU0oyljKqXOyvdaVyAceMJRbJgXmK8bVlug+imNmq",
+	"wyYp2aD2izJRdKOAXO10Y0MzVZkJocgBhZ6OtK2YmUlDRc96FZbm9Ieg8vQk6Z2x7mjQahZPvJKyzfLz",
+	"qZNJNkvQjRVH8JwvUOvbo7EP1FC9ZUss/YEdfsBSAGdVaGkbWv2EYlOvH/KwVj+tzyGWOghbw7Ba7CBs",
+	"BWGlgAK8UpZQCFv3aw7Ab/7edACPe+f9yv73d9j/WiclDF0u6hhQ16DMXLQKQkEuXxOUZZ+gGpi7JgQ+",
+	"AEYwBjWAuBFC5HrfAsKv3VisUYupdDrzF7JLe69dV/A1245tWoVthvbly7iGMuzZxDD6susdFj12RrC6",
+	"PnayBpMhMblZF+t191TGGgGtMnrr65xn7I7LXK3CuVsl+TUqr5LZOrpx0utvI9tfpEtiYWPDEt/ZClal",
+	"WH2JUg3cafBh4m2BfS/rfDhF1O//s0XZ5ElR6Tjptc9OunH7bNw7btMBe9w+H/Xj06TLeuOTs1a1wuHX",
+	"Lm0D8radLObAnA09XTIKzdLZOBcJmcuUx8tqGnprHW/2G8xs2QS7g+2TMgEY4mA27WOt7Ky3j1srRn/L",
+	"fdywN14y56a9qS3M7k1laz76fSbQVFjpDbHbDawq8fe2ws4q7l+7lhHWErUfvtfsFP45jdvHvZO4fZb0",
+	"afvx6JS1B/H5uEt7o358nNTPqTyLBsNG5SziQUwH/ePH9bPAcfYI6XkvPmbdsy2HUYPeLr1XHka3c1I9",
+	"Dtu9o3IeIk/T1f3eOwjrVTFu/4Yne5pOzKf+h6wmZrnEq4njDCTFo4+QYttUfuW97SAv17Tx8Tr1kB6G",
+	"wna7RVbRwShPb41UfkmgrYHvFoR2P0PUbKlYotJbdtHzI46KUaHI2G/gEQpc10hQfm0LdVeMGbsnYldt",
+	"120hFF6xRNu5ofD1pIWVQ7AFqHO1Ev7kkvS7XYAACk6AguREymrSO3b211DVmyR5Zs4DIDSCBOanclCO",
+	"SudTPeN0SBoqsaLPr6nzRkzTVBFwqeYC0kkhvVbEaZ44Zdvrm1So81t7bYApYFN7pVAU/ZUa+siUhWQC",
+	"1wcmqJStDUWtbm1ZWDYUV2bNZpZ683uzrzPovW8b5is6ZkP4a86oRmxQoXAIYo7UYMaE2TNGu4BNUwSb",
+	"QZN54Cns7noDwRbviQc1pI5/LKzOT2Sy3FNsM5enyrWubPussVcOwtxRvFbuypQ0/dfP6/jNV+b9jocY",
+	"AedLOZzZMgrb0bKnpaUkqbQlP3Zgfk70qrO0+6AlZMKukttLKMWwoW9IgfU6z7BCZqWRDan1sQkFdmwx",
+	"GIeVhovuM4+UrZ2pwAZne84sMqkhQGOGWOhJ5e5TlWCA2i2syujAXIpyUTscUqtXr4Cz9+F7QnGx3cj+",
+	"uZikNWnLbwfnA/7nC61Nkuj+Qgx2wbuv1tgwMux9s+62maW7WS/jmM21lTz2kHOA1DxYxOnuIOJ4ZO6l",
+	"eJfJScYUCDqD3g4iyzu6TCVNrqV8RbMJw3Enu4BqT5Elr1nC6bVRlEEq6+8F8muuwHj4nyDRmTFnu3xJ",
+	"5eMxjzkT+gqljpo0iCLdFnnQdw4dQQNp8+lmGfEZtAVS2DJ5ImWCpTGQIemMCkXh+gbWaOwnU0GYT+Fa",
+	"KushjGRiiF2lCbXh8eZmG7GQUHWLItaIhWIss4kEXwrINI6YgDBTmoDJig3YSDmBi9UKCA0FhCAV3pEi",
+	"sBurl6LUWMDEqCjy+BcW8FCAM8qruiDHtRodWGs58ALPZkTLCbRPvCDg4mC2hSHhWBGAF9UXXH1m13N6",
+	"0O0iVGXFAyFDYXgky2zg2MI1fsK+5LZSMXHBbtBIsayowqBoGlZkKOL5ak00RjIXCZasdk3c0ROiNE9T",
+	"G1xIQ2FErzupXRgVth9HrkjJjCvzonCOJ/DbmNmM0DbLzXm75sXYfVCFAoxTXhgediv0qmfwGTeCbbsN",
+	"YLVn9FMUGJ0kgHD8ZSis8fCwokDYNTj9wQobsL3nZcgZ7OYFaABJ6Xd06IDOJ3g5AkdtNruBERFRTENT",
+	"H8QVmwCAZ2MeZ+jcYjOz0/Wx8G7Cx2PzDdiiBbjBtI+J4ADBQg/Qwq4AbkGXXh2TYhGdUES2N/2QQDAc",
+	"ajQYjnhhy9q4TSiGWeWKKrizeZqQjM3kHbPd4bFYDb7JFWRwlKmQOA7LyVSJgpKIoUa5cgGiXLln9mw6",
+	"5K2dZjZiiZn26sdXUONHSyzMYOFC7xRsAIgfWAoISzaYZRmNDMqBHEB1MiNbpRAGCsqlqyJDVTXv05Y0",
+	"R+UGZlRkQbm20w7d18Hobc4baoj/nnOGUY3oMOWCzDmLmSqiUZHCHJrVheKdVHqSsasfXxmcT2V8Wwl1",
+	"5QZbcnMPvkw/AlA9/QgNvpsVJHJASZItSZaLIqLR5bo2Olefm4/8NZQne6EwT6pkgwChl7ED9bWBQFFo",
+	"WutLp5U72Rr2T2ww2nqhVbPCmJUt3+ei+u2ncEegWMgjRTTEvmbUsO3KVyvOpbV+qZr3Zq3nx154Z1Ld",
+	"CXiUp33QX8hswpA5wY/rZPhmSXwPiRrOp2gMubNAvRdiALGpu0IsnldMwdWtQ5LUGvb6J10DmPv7c1V5",
+	"Q7GpaRprRXXjBv3998U2vGywl0Iwr+EI1XJYBf8nBzILbFchu9YiMv+w89dTMWDBT6UYpxzLHn5XLf6q",
+	"qgXSVL86H4ooO+gYWH1uvZKB5jhVVHQDuSg1HGsxlSDdIOfnrhicp2aAJmKzO5CRO97HUsWGZOpK+UV5",
+	"lkau347hr4Z8PVKuYB60NNOMQkZsWegOBfCivZzt6YhZGi4s6oCJOFsaHd72LMn1lAltyBNLDoNSorZ5",
+	"No9UGXAXlMk3WrF0XFazqxZMtO3nrF06KjvaGQkUOtZBWwXofYlKF4g6GrJTyhAziP8HCdWGH3CNsuWd",
+	"vDWCGJwEjAxF0U0zw1icKUbboSQIPz5SXo8b7AxHbGM4Izd5zeWMkgJCJQgvmI8D01tlBrj0oHt+6ndq",
+	"qeVIbDfkXttGgw+XJyDCAEvz+nYtW3UPjuTCawqY8juG/pOELn1usN1+aW6IUSg+rHDhSzu5oeJg9oWR",
+	"HhoZbK7zZ7/FoetC+G+wCT/AilZp7Pi1eX+9VeyWjq+2e+t/W7fVah2//8kOpQ9Dy3Uil21x6WwIH96/",
+	"8vrSGp6mfCvK3nJW9Uo8VN76cySn/yBXOTKL8uSaauR60oyVWhplmaPP8F/I1t2afWfJeSZndW+wnS36",
+	"r+793JA7qD1GvTVr0IgFO0TPbY5xqMd3FwKM5ekzRtFiN2LovEvwwGgoLLaAMYtrW01VyLLqOdhqDDdV",
+	"5Onb91dlMu8BTgHVeDM+4cLVAPWEx4xhBKiyPWnIVT6acY1CWGl2LM3PiE0Y+eNl/XrO4lKMTdDghcVz",
+	"h2YxhY1dLTjYXV1IfT4buYKn9o9ELgRJGXUijjX2Fm2HIVgCk72NHJhN/A7EdnuDahNtI/lC82HUUM3u",
+	"jaSekim9Yx1y6bosG5kXk01Al2V8IjD5AaRUnCoUVfGwV5H9i8CRQmAt4kHK0JFK3Esp1KGKoQIv/SQJ",
+	"hRTWw6HM+SiFCdkrAimeXtHlg+upE0r/RCsZHugzuRAGoKcuWrImdHqnXhyj1ZFcgOUag1AZf4lluEXR",
+	"waI0NI8yZLAVR3JgQfswXwMNJPgV3yxc27tLndVWM38V320Nqh05vj/4uxP3v87SYttutIa/ftzg0q3W",
+	"vj8o+dDhVtHlM0/ukUOmrKkzufX1rjYkL5y/F9CwIpYiITiJC6kvyGSVKA9W/Zek4r7kuomIIiCeh+HL",
+	"FEKvyTnszk6x1h/L9sVljXO76qRI5gTFOI7tldpP49hm562Yd+2H91YtsI/aAw24g+2D3kj9QuYi+Z8y",
+	"hSJ+bo26bUy6fc8w1szrUd/QGxTMfgpj122QN8hH0JcpFFaiK82INVvZoGxCYBupEoi6pbrIrAsF5J9u",
+	"qeP6xXfvex5Ec/TZvsRiHZGoodB3+vC1jAU/WEfo1tD6vcT6IpTwWWu9zlpp1NvQnqhS2ygfpVxNWWJG",
+	"GHkfQkdD4fRDbIf09uoa1FdQtmZMT2Vim15YAbaJDHyAKRzET5bvJAQdf209pvmA3Cvck7YRoNafIrGX",
+	"3/433ZXvsv1/peiAeOQV6gWDIE05VYdrSUze5DOdYo+aFWG94/Ix/ADDi/W5GRmDmnW+QIJ1fKdMgI0n",
+	"KLL2b9kcgqrwtVDAK65iIJEZmoQM1RJ5mkYdUtiKABT4ToJdAiH7J0BBBG1HnUqdEKywcUGiks9GLn6x",
+	"6HtTBJniS2szcFZJKDrxIk8ziPyy/JCYA0255rku+ovasMwykWULyfxOLL8Ty+/E8usRy/WRJlNGUz39",
+	"Y22lo0trnu93u1isx9YBkEZzN3c6nwdFNdRUShc8UdDEYSgoUfmcZXdcSbTa08yGVLp5XEQzBGFYdYyL",
+	"SYe8sS6DUPg+A1uHJzNLhNhmQwML2Q+6FiINcs4FqkMRubVGgSG6EGux0q5xjVL3NxjZeghFsEMfiEQb",
+	"rFuvXM9GWK93wgX0Cnjgp3ZRM6iNrzrr7VHGaLLc9extHAxGFsdUoBumCPvlesoF6buYmoCcdI8tn+Pa",
+	"NUE8MDMYtgatPHORMRpPDepDILAULnwZXuPqNhTjPE2HDldGzOaRAh+EZqa2cpNciMMhocRQGjKiKRUx",
+	"NBkUCYT0ujhS13YVFO9KTSfYig4pkcQWqup3u4bNUgHIb4vYeuhclNuxeE1ogdRYmCljsTQoZpuysnRc",
+	"YjXZE6lDUcNqEtkzfABOv3dtPv8EtC5o4+7mkNKkWMEhQ4FKChrY2G7ojuubGseUp3m2R3CDu3/rTQcO",
+	"p/1rcGFLSgOoBBoULqbLzhYrdaXd6v4XuTr353pX6F8/3gfVPtS/fjTyEXpR13neKxhktjWlmt8xF4s3",
+	"lZWGvVDRSigioW81BtEc3fVADrOraXYvB3DxAmupg3uQVE2EndL3PS7dPvXZnjTGJaRc3NoqyIKxxLtx",
+	"nZpHXTXMWcrB47K+Ip1PsRZXEaKHdSoDLO5OvfwF7xtlzcXVz7za1HsX/AeOoJRkB1+uEDvlfc5DnPuP",
+	"9/8/AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

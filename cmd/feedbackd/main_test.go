@@ -148,6 +148,7 @@ var endToEnd = []struct {
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
 	{"AveragesPrintAsDecimals", testAveragesPrintAsDecimals},
 	{"IdempotencyKeys", testIdempotencyKeys},
+	{"EraseByFilter", testEraseByFilter},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
 }

@@ -128,6 +128,27 @@ func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]roll
 	return out, err
 }
 
+// Matching reads the rows with the listing's own statement, after the
+// writes that wait (the lock of their traces).
+func (w *writeTx) Matching(ctx context.Context, workspaceID string, f store.Filter) ([]rollup.Row, error) {
+	query, args, err := listQuery(rowColumns, workspaceID, f, -1)
+	if err != nil {
+		return nil, err
+	}
+	var out []rollup.Row
+	err = w.read(ctx, func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanRow(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	}, query, args...)
+	return out, err
+}
+
 // read sends the writes that wait and then q, and hands q's rows to
 // scan.
 func (w *writeTx) read(ctx context.Context, scan func(pgx.Rows) error, q string, args ...any) error {

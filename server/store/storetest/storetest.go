@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CommitObserverSeesEachCommit", testCommitObserver},
 		{"HotTraceKeepsEveryFirstExact", testHotTrace},
 		{"BulkAcrossWorkspacesCountsEachTrace", testBulkAcrossWorkspaces},
+		{"EraseByFilter", testEraseByFilter},
+		{"EraseGuard", testEraseGuard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
