@@ -151,6 +151,7 @@ var endToEnd = []struct {
 	{"EraseByFilter", testEraseByFilter},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
+	{"EraseIsAllOrNothingOnSIGKILL", testEraseIsAllOrNothingOnSIGKILL},
 }
 
 // TestEndToEnd runs the whole program, through run, against each backend
