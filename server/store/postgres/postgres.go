@@ -325,18 +325,20 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) erro
 // needs no lock of its own (a lock of the whole workspace would make
 // every write of the workspace take it too).
 func (s *Store) EraseFeedback(ctx context.Context, workspaceID string, f store.Filter, e store.Erase, idem *store.Idempotency) (int, error) {
-	var n int
-	if e.DryRun {
-		idem = nil
+	var (
+		n   int
+		rec *store.Idempotency
+	)
+	if idem != nil && !e.DryRun {
+		copied := *idem
+		rec = &copied
 	}
-	extra, check := recordIdempotency(idem, func() []string { return []string{} })
-	if idem != nil {
-		extra = func(b *pgx.Batch) {
-			rec := *idem
-			rec.Message = fmt.Sprintf(idem.Message, n)
-			queueIdempotency(b, &rec, []string{})
-		}
-	}
+	// The record's message is formatted once the count is known: the
+	// statement is queued after fn ran.
+	extra, check := recordIdempotency(rec, func() []string {
+		rec.Message = fmt.Sprintf(idem.Message, n)
+		return []string{}
+	})
 	err := s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
 		n, err = rollup.Erase(ctx, w, workspaceID, f, e, d)
 		return err

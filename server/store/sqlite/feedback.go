@@ -174,10 +174,12 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 
 // EraseFeedback implements store.Store. The erase is one op of the
 // writer: it holds the writer, and every other write waits, for as long
-// as it takes, which grows with the rows it erases.
+// as it takes, which grows with the rows it erases. Without a key it
+// fails, if at all, before it writes (its guard), so a batch run again
+// op by op does not copy its pages into a savepoint's journal.
 func (s *Store) EraseFeedback(ctx context.Context, workspaceID string, f store.Filter, e store.Erase, idem *store.Idempotency) (int, error) {
 	var n int
-	err := s.doRows(ctx, 1, false, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+	err := s.doRows(ctx, 1, idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
 		if n, err = rollup.Erase(ctx, writeTx{s}, workspaceID, f, e, d); err != nil || idem == nil || e.DryRun {
 			return err
 		}
