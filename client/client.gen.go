@@ -213,7 +213,9 @@ type AverageSummary struct {
 }
 
 // EraseRequest The filters of an erase, as `GET /feedback` takes them, and its
-// guard. At least one filter is required.
+// guard. At least one filter is required, and a member not listed
+// here is refused (400), so that a misspelt filter cannot erase more
+// than meant.
 type EraseRequest struct {
 	// ConfirmCount The number of feedback the filters match, as a 409 or a dry run
 	// reported it: the erase goes ahead only when they match exactly

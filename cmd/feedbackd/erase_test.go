@@ -35,7 +35,7 @@ func testEraseByFilter(t *testing.T, b backend) {
 	}
 	user := client.EraseRequest{Metadata: &map[string]any{"_user": "user_123"}}
 
-	for _, body := range []string{`{}`, `{"dry_run":true}`, `{"metadata":{"_user":{"id":1}}}`} {
+	for _, body := range []string{`{}`, `{"dry_run":true}`, `{"metadata":{"_user":{"id":1}}}`, `{"metadata":{"_user":"user_123"},"trace_ids":"chat-1"}`} {
 		if status, resp := inst.do(t, "POST", "/v1/feedback/erase", map[string]string{"x-portkey-api-key": inst.key, "Content-Type": "application/json"}, body); status != 400 {
 			t.Errorf("%s: %d %s, want 400", body, status, resp)
 		}
