@@ -220,8 +220,80 @@ type AverageSummary struct {
 // Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
 type ClientFeedbackID = openapi_types.UUID
 
+// EraseRequest The filters of an erase, as `GET /feedback` takes them, and its
+// guard. At least one filter is required, and a member not listed
+// here is refused (400), so that a misspelt filter cannot erase more
+// than meant.
+type EraseRequest struct {
+	// ConfirmCount The number of feedback the filters match, as a 409 or a dry run
+	// reported it: the erase goes ahead only when they match exactly
+	// this many, over the server's limit too.
+	//
+	//
+	// Example: 250000
+	ConfirmCount *int64 `json:"confirm_count,omitempty"`
+
+	// CreatedAfter Only feedback created at or after this instant (RFC 3339).
+	//
+	// Example: 2026-11-26T00:00:00Z
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Only feedback created strictly before this instant (RFC 3339).
+	//
+	// Example: 2026-11-27T00:00:00Z
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// DryRun Only count, erase nothing.
+	//
+	// Example: true
+	DryRun *bool `json:"dry_run,omitempty"`
+
+	// Metadata Only feedback whose metadata holds every one of these pairs.
+	// Values must be strings, numbers or booleans and are compared by
+	// JSON value (`"5"` does not match `5`).
+	//
+	//
+	// Example: {"_user":"user_8f14e45f"}
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// ValueMax The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMax *FeedbackValue `json:"value_max,omitempty"`
+
+	// ValueMin The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMin *FeedbackValue `json:"value_min,omitempty"`
+}
+
+// EraseResponse What an erase removed.
+type EraseResponse struct {
+	// DryRun Whether this was a dry run, which erased nothing.
+	//
+	// Example: false
+	DryRun bool `json:"dry_run"`
+
+	// Erased How many feedback were erased; for a dry run, how many would be.
+	//
+	// Example: 42
+	Erased int64 `json:"erased"`
+}
+
 // Error Every error the service answers with.
 type Error struct {
+	// Count Of an erase its guard refused (409): how many feedback the
+	// filters match now.
+	//
+	//
+	// Example: 250000
+	Count *int64 `json:"count,omitempty"`
+
 	// Errors One entry for each invalid field.
 	Errors *[]FieldError `json:"errors,omitempty"`
 
@@ -743,6 +815,9 @@ type WeightedFeedbackMin = float64
 // WorkspaceSlug defines model for WorkspaceSlug.
 type WorkspaceSlug = string
 
+// EraseConflict Every error the service answers with.
+type EraseConflict = Error
+
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
 
@@ -976,6 +1051,18 @@ type CreateFeedbackParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// EraseFeedbackParams defines parameters for EraseFeedback.
+type EraseFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // SubmitFeedbackWithTokenParams defines parameters for SubmitFeedbackWithToken.
 type SubmitFeedbackWithTokenParams struct {
 	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
@@ -1014,6 +1101,9 @@ type UpdateFeedbackParams struct {
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
+
+// EraseFeedbackJSONRequestBody defines body for EraseFeedback for application/json ContentType.
+type EraseFeedbackJSONRequestBody = EraseRequest
 
 // CreateFeedbackTokenJSONRequestBody defines body for CreateFeedbackToken for application/json ContentType.
 type CreateFeedbackTokenJSONRequestBody = FeedbackTokenRequest
@@ -1498,6 +1588,80 @@ type ClientInterface interface {
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
 	CreateFeedback(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EraseFeedbackWithBody Erase feedback by filter
+	//
+	// Deletes, for good and in one transaction, every feedback of the
+	// workspace that the body's filters match: a user who asked to be
+	// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+	// time range, a range of values. The filters mean exactly what the
+	// same parameters of `GET /feedback` mean, all of them together; at
+	// least one is required, so an empty body is 400. The analytics no
+	// longer count what was erased, and a trace's next feedback becomes
+	// its first. A feedback token bound to an erased trace still takes a
+	// new vote.
+	//
+	// A guard keeps a mistaken filter from erasing much: when it matches
+	// more feedback than the server's limit (`--erase-max`, 100,000 by
+	// default), nothing is erased and the answer is 409 with the count;
+	// send the same filters again with `confirm_count` set to exactly
+	// that count to erase them. A `confirm_count` that differs from what
+	// the filters match is refused the same way, whatever the count.
+	// `dry_run: true` only counts; its answer is the count the erase
+	// would remove now.
+	//
+	// The count is decided in the erase's own transaction, so what is
+	// counted is what is erased. On the embedded SQLite store an erase
+	// holds the single writer for its duration (about as long as
+	// recording as many feedback), and other writes wait for it: erase
+	// large sets at quiet times, or in pieces (by time range). On
+	// PostgreSQL it locks the traces it touches.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+	// nothing more and gets the first answer again (a dry run is not
+	// recorded).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+	EraseFeedbackWithBody(ctx context.Context, params *EraseFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EraseFeedback Erase feedback by filter
+	//
+	// Deletes, for good and in one transaction, every feedback of the
+	// workspace that the body's filters match: a user who asked to be
+	// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+	// time range, a range of values. The filters mean exactly what the
+	// same parameters of `GET /feedback` mean, all of them together; at
+	// least one is required, so an empty body is 400. The analytics no
+	// longer count what was erased, and a trace's next feedback becomes
+	// its first. A feedback token bound to an erased trace still takes a
+	// new vote.
+	//
+	// A guard keeps a mistaken filter from erasing much: when it matches
+	// more feedback than the server's limit (`--erase-max`, 100,000 by
+	// default), nothing is erased and the answer is 409 with the count;
+	// send the same filters again with `confirm_count` set to exactly
+	// that count to erase them. A `confirm_count` that differs from what
+	// the filters match is refused the same way, whatever the count.
+	// `dry_run: true` only counts; its answer is the count the erase
+	// would remove now.
+	//
+	// The count is decided in the erase's own transaction, so what is
+	// counted is what is erased. On the embedded SQLite store an erase
+	// holds the single writer for its duration (about as long as
+	// recording as many feedback), and other writes wait for it: erase
+	// large sets at quiet times, or in pieces (by time range). On
+	// PostgreSQL it locks the traces it touches.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+	// nothing more and gets the first answer again (a dry run is not
+	// recorded).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+	EraseFeedback(ctx context.Context, params *EraseFeedbackParams, body EraseFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateFeedbackTokenWithBody Create a browser-safe feedback token
 	//
 	// Creates a token that lets whoever holds it record feedback on one
@@ -1870,6 +2034,100 @@ func (c *RawClient) CreateFeedbackWithBody(ctx context.Context, params *CreateFe
 // Corresponds with POST /feedback (the `CreateFeedback` operationId).
 func (c *RawClient) CreateFeedback(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateFeedbackRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseFeedbackWithBody Erase feedback by filter
+//
+// Deletes, for good and in one transaction, every feedback of the
+// workspace that the body's filters match: a user who asked to be
+// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+// time range, a range of values. The filters mean exactly what the
+// same parameters of `GET /feedback` mean, all of them together; at
+// least one is required, so an empty body is 400. The analytics no
+// longer count what was erased, and a trace's next feedback becomes
+// its first. A feedback token bound to an erased trace still takes a
+// new vote.
+//
+// A guard keeps a mistaken filter from erasing much: when it matches
+// more feedback than the server's limit (`--erase-max`, 100,000 by
+// default), nothing is erased and the answer is 409 with the count;
+// send the same filters again with `confirm_count` set to exactly
+// that count to erase them. A `confirm_count` that differs from what
+// the filters match is refused the same way, whatever the count.
+// `dry_run: true` only counts; its answer is the count the erase
+// would remove now.
+//
+// The count is decided in the erase's own transaction, so what is
+// counted is what is erased. On the embedded SQLite store an erase
+// holds the single writer for its duration (about as long as
+// recording as many feedback), and other writes wait for it: erase
+// large sets at quiet times, or in pieces (by time range). On
+// PostgreSQL it locks the traces it touches.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+// nothing more and gets the first answer again (a dry run is not
+// recorded).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+func (c *RawClient) EraseFeedbackWithBody(ctx context.Context, params *EraseFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseFeedbackRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseFeedback Erase feedback by filter
+//
+// Deletes, for good and in one transaction, every feedback of the
+// workspace that the body's filters match: a user who asked to be
+// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+// time range, a range of values. The filters mean exactly what the
+// same parameters of `GET /feedback` mean, all of them together; at
+// least one is required, so an empty body is 400. The analytics no
+// longer count what was erased, and a trace's next feedback becomes
+// its first. A feedback token bound to an erased trace still takes a
+// new vote.
+//
+// A guard keeps a mistaken filter from erasing much: when it matches
+// more feedback than the server's limit (`--erase-max`, 100,000 by
+// default), nothing is erased and the answer is 409 with the count;
+// send the same filters again with `confirm_count` set to exactly
+// that count to erase them. A `confirm_count` that differs from what
+// the filters match is refused the same way, whatever the count.
+// `dry_run: true` only counts; its answer is the count the erase
+// would remove now.
+//
+// The count is decided in the erase's own transaction, so what is
+// counted is what is erased. On the embedded SQLite store an erase
+// holds the single writer for its duration (about as long as
+// recording as many feedback), and other writes wait for it: erase
+// large sets at quiet times, or in pieces (by time range). On
+// PostgreSQL it locks the traces it touches.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+// nothing more and gets the first answer again (a dry run is not
+// recorded).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+func (c *RawClient) EraseFeedback(ctx context.Context, params *EraseFeedbackParams, body EraseFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseFeedbackRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2886,6 +3144,61 @@ func NewCreateFeedbackRequestWithBody(server string, params *CreateFeedbackParam
 	return req, nil
 }
 
+// NewEraseFeedbackRequest calls the generic EraseFeedback builder with application/json body
+func NewEraseFeedbackRequest(server string, params *EraseFeedbackParams, body EraseFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEraseFeedbackRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewEraseFeedbackRequestWithBody constructs an http.Request for the EraseFeedback method, with any body, and a specified content type
+func NewEraseFeedbackRequestWithBody(server string, params *EraseFeedbackParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback/erase")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewCreateFeedbackTokenRequest calls the generic CreateFeedbackToken builder with application/json body
 func NewCreateFeedbackTokenRequest(server string, body CreateFeedbackTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3432,6 +3745,80 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /feedback (the `CreateFeedback` operationId).
 	CreateFeedbackWithResponse(ctx context.Context, params *CreateFeedbackParams, body CreateFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedbackResponse, error)
+
+	// EraseFeedbackWithBodyWithResponse Erase feedback by filter
+	//
+	// Deletes, for good and in one transaction, every feedback of the
+	// workspace that the body's filters match: a user who asked to be
+	// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+	// time range, a range of values. The filters mean exactly what the
+	// same parameters of `GET /feedback` mean, all of them together; at
+	// least one is required, so an empty body is 400. The analytics no
+	// longer count what was erased, and a trace's next feedback becomes
+	// its first. A feedback token bound to an erased trace still takes a
+	// new vote.
+	//
+	// A guard keeps a mistaken filter from erasing much: when it matches
+	// more feedback than the server's limit (`--erase-max`, 100,000 by
+	// default), nothing is erased and the answer is 409 with the count;
+	// send the same filters again with `confirm_count` set to exactly
+	// that count to erase them. A `confirm_count` that differs from what
+	// the filters match is refused the same way, whatever the count.
+	// `dry_run: true` only counts; its answer is the count the erase
+	// would remove now.
+	//
+	// The count is decided in the erase's own transaction, so what is
+	// counted is what is erased. On the embedded SQLite store an erase
+	// holds the single writer for its duration (about as long as
+	// recording as many feedback), and other writes wait for it: erase
+	// large sets at quiet times, or in pieces (by time range). On
+	// PostgreSQL it locks the traces it touches.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+	// nothing more and gets the first answer again (a dry run is not
+	// recorded).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+	EraseFeedbackWithBodyWithResponse(ctx context.Context, params *EraseFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseFeedbackResponse, error)
+
+	// EraseFeedbackWithResponse Erase feedback by filter
+	//
+	// Deletes, for good and in one transaction, every feedback of the
+	// workspace that the body's filters match: a user who asked to be
+	// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+	// time range, a range of values. The filters mean exactly what the
+	// same parameters of `GET /feedback` mean, all of them together; at
+	// least one is required, so an empty body is 400. The analytics no
+	// longer count what was erased, and a trace's next feedback becomes
+	// its first. A feedback token bound to an erased trace still takes a
+	// new vote.
+	//
+	// A guard keeps a mistaken filter from erasing much: when it matches
+	// more feedback than the server's limit (`--erase-max`, 100,000 by
+	// default), nothing is erased and the answer is 409 with the count;
+	// send the same filters again with `confirm_count` set to exactly
+	// that count to erase them. A `confirm_count` that differs from what
+	// the filters match is refused the same way, whatever the count.
+	// `dry_run: true` only counts; its answer is the count the erase
+	// would remove now.
+	//
+	// The count is decided in the erase's own transaction, so what is
+	// counted is what is erased. On the embedded SQLite store an erase
+	// holds the single writer for its duration (about as long as
+	// recording as many feedback), and other writes wait for it: erase
+	// large sets at quiet times, or in pieces (by time range). On
+	// PostgreSQL it locks the traces it touches.
+	//
+	// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+	// nothing more and gets the first answer again (a dry run is not
+	// recorded).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+	EraseFeedbackWithResponse(ctx context.Context, params *EraseFeedbackParams, body EraseFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseFeedbackResponse, error)
 
 	// CreateFeedbackTokenWithBodyWithResponse Create a browser-safe feedback token
 	//
@@ -4177,6 +4564,131 @@ func (r CreateFeedbackResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateFeedbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EraseFeedbackResponse429Headers the declared response headers of an HTTP 429 response for EraseFeedback
+type EraseFeedbackResponse429Headers struct {
+	RetryAfter *int
+}
+
+// EraseFeedbackResponse503Headers the declared response headers of an HTTP 503 response for EraseFeedback
+type EraseFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
+type EraseFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EraseResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *EraseConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EraseFeedbackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EraseFeedbackResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EraseFeedbackResponse) GetJSON200() *EraseResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EraseFeedbackResponse) GetJSON400() *InvalidBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EraseFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r EraseFeedbackResponse) GetJSON409() *EraseConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EraseFeedbackResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EraseFeedbackResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r EraseFeedbackResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EraseFeedbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EraseFeedbackResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EraseFeedbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r EraseFeedbackResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r EraseFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EraseFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EraseFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EraseFeedbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5177,6 +5689,92 @@ func (c *ClientWithResponses) CreateFeedbackWithResponse(ctx context.Context, pa
 	return ParseCreateFeedbackResponse(rsp)
 }
 
+// EraseFeedbackWithBodyWithResponse Erase feedback by filter
+//
+// Deletes, for good and in one transaction, every feedback of the
+// workspace that the body's filters match: a user who asked to be
+// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+// time range, a range of values. The filters mean exactly what the
+// same parameters of `GET /feedback` mean, all of them together; at
+// least one is required, so an empty body is 400. The analytics no
+// longer count what was erased, and a trace's next feedback becomes
+// its first. A feedback token bound to an erased trace still takes a
+// new vote.
+//
+// A guard keeps a mistaken filter from erasing much: when it matches
+// more feedback than the server's limit (`--erase-max`, 100,000 by
+// default), nothing is erased and the answer is 409 with the count;
+// send the same filters again with `confirm_count` set to exactly
+// that count to erase them. A `confirm_count` that differs from what
+// the filters match is refused the same way, whatever the count.
+// `dry_run: true` only counts; its answer is the count the erase
+// would remove now.
+//
+// The count is decided in the erase's own transaction, so what is
+// counted is what is erased. On the embedded SQLite store an erase
+// holds the single writer for its duration (about as long as
+// recording as many feedback), and other writes wait for it: erase
+// large sets at quiet times, or in pieces (by time range). On
+// PostgreSQL it locks the traces it touches.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+// nothing more and gets the first answer again (a dry run is not
+// recorded).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+func (c *ClientWithResponses) EraseFeedbackWithBodyWithResponse(ctx context.Context, params *EraseFeedbackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseFeedbackResponse, error) {
+	rsp, err := c.EraseFeedbackWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseFeedbackResponse(rsp)
+}
+
+// EraseFeedbackWithResponse Erase feedback by filter
+//
+// Deletes, for good and in one transaction, every feedback of the
+// workspace that the body's filters match: a user who asked to be
+// forgotten (`{"metadata": {"_user": "user_8f14e45f"}}`), a trace, a
+// time range, a range of values. The filters mean exactly what the
+// same parameters of `GET /feedback` mean, all of them together; at
+// least one is required, so an empty body is 400. The analytics no
+// longer count what was erased, and a trace's next feedback becomes
+// its first. A feedback token bound to an erased trace still takes a
+// new vote.
+//
+// A guard keeps a mistaken filter from erasing much: when it matches
+// more feedback than the server's limit (`--erase-max`, 100,000 by
+// default), nothing is erased and the answer is 409 with the count;
+// send the same filters again with `confirm_count` set to exactly
+// that count to erase them. A `confirm_count` that differs from what
+// the filters match is refused the same way, whatever the count.
+// `dry_run: true` only counts; its answer is the count the erase
+// would remove now.
+//
+// The count is decided in the erase's own transaction, so what is
+// counted is what is erased. On the embedded SQLite store an erase
+// holds the single writer for its duration (about as long as
+// recording as many feedback), and other writes wait for it: erase
+// large sets at quiet times, or in pieces (by time range). On
+// PostgreSQL it locks the traces it touches.
+//
+// Send an `Idempotency-Key` to make a retry safe: a repeat erases
+// nothing more and gets the first answer again (a dry run is not
+// recorded).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback/erase (the `EraseFeedback` operationId).
+func (c *ClientWithResponses) EraseFeedbackWithResponse(ctx context.Context, params *EraseFeedbackParams, body EraseFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseFeedbackResponse, error) {
+	rsp, err := c.EraseFeedback(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseFeedbackResponse(rsp)
+}
+
 // CreateFeedbackTokenWithBodyWithResponse Create a browser-safe feedback token
 //
 // Creates a token that lets whoever holds it record feedback on one
@@ -5949,6 +6547,125 @@ func ParseCreateFeedbackResponse(rsp *http.Response) (*CreateFeedbackResponse, e
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEraseFeedbackResponse parses an HTTP response from a EraseFeedbackWithResponse call
+func ParseEraseFeedbackResponse(rsp *http.Response) (*EraseFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EraseFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EraseResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest EraseConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers EraseFeedbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers EraseFeedbackResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -227,6 +227,21 @@ func (s *FeedbackService) Delete(ctx context.Context, id UUID) error {
 	return nil
 }
 
+// Erase deletes every feedback of the workspace that req's filters match,
+// in one transaction, and returns how many (for a DryRun, how many it
+// would). A match over the server's limit is refused with an *APIError
+// of status 409 whose Count says how many: send that as ConfirmCount.
+func (s *FeedbackService) Erase(ctx context.Context, req EraseRequest) (*EraseResponse, error) {
+	resp, err := s.raw.EraseFeedbackWithResponse(ctx, &EraseFeedbackParams{IdempotencyKey: idempotencyKeyFor(ctx)}, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
 // List returns every feedback matching params, newest first, fetching page
 // after page as the loop goes on. params.Cursor is where it starts. The
 // loop ends at the first error, which it yields.
@@ -507,6 +522,9 @@ type APIError struct {
 	Message string
 	// Fields lists the invalid fields of a rejected request.
 	Fields []FieldError
+	// Count is, for an erase its guard refused (409), how many feedback
+	// the filters match.
+	Count *int64
 }
 
 // Error implements error.
@@ -540,9 +558,10 @@ func apiError(resp *http.Response, body []byte) error {
 	var wire struct {
 		Message string       `json:"message"`
 		Errors  []FieldError `json:"errors"`
+		Count   *int64       `json:"count"`
 	}
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&wire); err == nil && wire.Message != "" {
-		e.Message, e.Fields = wire.Message, wire.Errors
+		e.Message, e.Fields, e.Count = wire.Message, wire.Errors, wire.Count
 	}
 	return e
 }

@@ -224,8 +224,80 @@ type AverageSummary struct {
 // Example: 3f1c9a52-7d4e-4b8a-9c21-6e0f5a7b8c9d
 type ClientFeedbackID = openapi_types.UUID
 
+// EraseRequest The filters of an erase, as `GET /feedback` takes them, and its
+// guard. At least one filter is required, and a member not listed
+// here is refused (400), so that a misspelt filter cannot erase more
+// than meant.
+type EraseRequest struct {
+	// ConfirmCount The number of feedback the filters match, as a 409 or a dry run
+	// reported it: the erase goes ahead only when they match exactly
+	// this many, over the server's limit too.
+	//
+	//
+	// Example: 250000
+	ConfirmCount *int64 `json:"confirm_count,omitempty"`
+
+	// CreatedAfter Only feedback created at or after this instant (RFC 3339).
+	//
+	// Example: 2026-11-26T00:00:00Z
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Only feedback created strictly before this instant (RFC 3339).
+	//
+	// Example: 2026-11-27T00:00:00Z
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// DryRun Only count, erase nothing.
+	//
+	// Example: true
+	DryRun *bool `json:"dry_run,omitempty"`
+
+	// Metadata Only feedback whose metadata holds every one of these pairs.
+	// Values must be strings, numbers or booleans and are compared by
+	// JSON value (`"5"` does not match `5`).
+	//
+	//
+	// Example: {"_user":"user_8f14e45f"}
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// ValueMax The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMax *FeedbackValue `json:"value_max,omitempty"`
+
+	// ValueMin The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMin *FeedbackValue `json:"value_min,omitempty"`
+}
+
+// EraseResponse What an erase removed.
+type EraseResponse struct {
+	// DryRun Whether this was a dry run, which erased nothing.
+	//
+	// Example: false
+	DryRun bool `json:"dry_run"`
+
+	// Erased How many feedback were erased; for a dry run, how many would be.
+	//
+	// Example: 42
+	Erased int64 `json:"erased"`
+}
+
 // Error Every error the service answers with.
 type Error struct {
+	// Count Of an erase its guard refused (409): how many feedback the
+	// filters match now.
+	//
+	//
+	// Example: 250000
+	Count *int64 `json:"count,omitempty"`
+
 	// Errors One entry for each invalid field.
 	Errors *[]FieldError `json:"errors,omitempty"`
 
@@ -747,6 +819,9 @@ type WeightedFeedbackMin = float64
 // WorkspaceSlug defines model for WorkspaceSlug.
 type WorkspaceSlug = string
 
+// EraseConflict Every error the service answers with.
+type EraseConflict = Error
+
 // FeedbackAccepted Portkey's acknowledgement of a write.
 type FeedbackAccepted = FeedbackResponse
 
@@ -980,6 +1055,18 @@ type CreateFeedbackParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// EraseFeedbackParams defines parameters for EraseFeedback.
+type EraseFeedbackParams struct {
+	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
+	// same body (from the same workspace, or the same feedback token) stores
+	// nothing new and gets the first answer again, with the header
+	// `Idempotent-Replayed: true`, for at least 24 hours, also after a
+	// restart and on any replica. The same key with another body is
+	// answered 422; a repeat while the first is still running, 409. Only
+	// successful answers are remembered: after an error, the key is free.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // SubmitFeedbackWithTokenParams defines parameters for SubmitFeedbackWithToken.
 type SubmitFeedbackWithTokenParams struct {
 	// IdempotencyKey Makes a retry safe. A repeat of a request with the same key and the
@@ -1018,6 +1105,9 @@ type UpdateFeedbackParams struct {
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
+
+// EraseFeedbackJSONRequestBody defines body for EraseFeedback for application/json ContentType.
+type EraseFeedbackJSONRequestBody = EraseRequest
 
 // CreateFeedbackTokenJSONRequestBody defines body for CreateFeedbackToken for application/json ContentType.
 type CreateFeedbackTokenJSONRequestBody = FeedbackTokenRequest
@@ -1303,6 +1393,9 @@ type ServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx echo.Context, params CreateFeedbackParams) error
+	// EraseFeedback Erase feedback by filter
+	// (POST /feedback/erase)
+	EraseFeedback(ctx echo.Context, params EraseFeedbackParams) error
 	// CreateFeedbackToken Create a browser-safe feedback token
 	// (POST /feedback/tokens)
 	CreateFeedbackToken(ctx echo.Context) error
@@ -1705,6 +1798,35 @@ func (w *ServerInterfaceWrapper) CreateFeedback(ctx echo.Context) error {
 	return err
 }
 
+// EraseFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) EraseFeedback(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params EraseFeedbackParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EraseFeedback(ctx, params)
+	return err
+}
+
 // CreateFeedbackToken converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateFeedbackToken(ctx echo.Context) error {
 	var err error
@@ -1921,6 +2043,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.GET(options.BaseURL+"/feedback", wrapper.ListFeedback, options.OperationMiddlewares["listFeedback"]...)
 	router.POST(options.BaseURL+"/feedback", wrapper.CreateFeedback, options.OperationMiddlewares["createFeedback"]...)
+	router.POST(options.BaseURL+"/feedback/erase", wrapper.EraseFeedback, options.OperationMiddlewares["eraseFeedback"]...)
 	router.POST(options.BaseURL+"/feedback/tokens", wrapper.CreateFeedbackToken, options.OperationMiddlewares["createFeedbackToken"]...)
 	router.POST(options.BaseURL+"/feedback/tokens/:token", wrapper.SubmitFeedbackWithToken, options.OperationMiddlewares["submitFeedbackWithToken"]...)
 	router.DELETE(options.BaseURL+"/feedback/:id", wrapper.DeleteFeedback, options.OperationMiddlewares["deleteFeedback"]...)
@@ -1935,6 +2058,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 
 }
+
+type EraseConflictJSONResponse Error
 
 type FeedbackAcceptedJSONResponse FeedbackResponse
 
@@ -2657,6 +2782,181 @@ type CreateFeedback507JSONResponse struct {
 }
 
 func (response CreateFeedback507JSONResponse) VisitCreateFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedbackRequestObject struct {
+	Params EraseFeedbackParams
+	Body   *EraseFeedbackJSONRequestBody
+}
+
+type EraseFeedbackResponseObject interface {
+	VisitEraseFeedbackResponse(w http.ResponseWriter) error
+}
+
+type EraseFeedback200JSONResponse EraseResponse
+
+func (response EraseFeedback200JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback400JSONResponse struct{ InvalidBodyJSONResponse }
+
+func (response EraseFeedback400JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response EraseFeedback401JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback409JSONResponse struct{ EraseConflictJSONResponse }
+
+func (response EraseFeedback409JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EraseFeedback413JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response EraseFeedback415JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback422JSONResponse struct {
+	IdempotencyMismatchJSONResponse
+}
+
+func (response EraseFeedback422JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response EraseFeedback429JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response EraseFeedback500JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response EraseFeedback503JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EraseFeedback507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response EraseFeedback507JSONResponse) VisitEraseFeedbackResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -3706,6 +4006,9 @@ type StrictServerInterface interface {
 	// CreateFeedback Record feedback
 	// (POST /feedback)
 	CreateFeedback(ctx context.Context, request CreateFeedbackRequestObject) (CreateFeedbackResponseObject, error)
+	// EraseFeedback Erase feedback by filter
+	// (POST /feedback/erase)
+	EraseFeedback(ctx context.Context, request EraseFeedbackRequestObject) (EraseFeedbackResponseObject, error)
 	// CreateFeedbackToken Create a browser-safe feedback token
 	// (POST /feedback/tokens)
 	CreateFeedbackToken(ctx context.Context, request CreateFeedbackTokenRequestObject) (CreateFeedbackTokenResponseObject, error)
@@ -3912,6 +4215,54 @@ func (sh *strictHandler) CreateFeedback(ctx echo.Context, params CreateFeedbackP
 		return err
 	} else if validResponse, ok := response.(CreateFeedbackResponseObject); ok {
 		return validResponse.VisitCreateFeedbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EraseFeedback operation middleware
+func (sh *strictHandler) EraseFeedback(ctx echo.Context, params EraseFeedbackParams) error {
+	var request EraseFeedbackRequestObject
+
+	request.Params = params
+
+	var body EraseFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EraseFeedback(ctx.Request().Context(), request.(EraseFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EraseFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EraseFeedbackResponseObject); ok {
+		return validResponse.VisitEraseFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4212,224 +4563,248 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H15c9s48uhXQem9qtj1KFmSZTuW/3Ku2ezm2tiZmd1hyoRISMKYAjQEaEWT8nd/hW6ABCnqcpLNHvnV",
-	"r3ZiigCBRqPv43MrlrO5FExo1Rp+bs1pRmdMswz+uhQ0XWoeq9dM04Rqah4mTMUZn2suRWvYuiR/vXr7",
-	"hsjR7yzWF0SKdEnGjCUjGt+SxVQqRmZ2MJnKNFGE3bFsSeaUZySWudCqE4qfaZozRWjGiNIZFxMVEJHP",
-	"RixTRGZkJGXKqFABMaulGUvIaIkfvjMjO6FoBS32ic7mKWsNW5/D1g0TdzyTYsaEDlvDsDXPZJLHZtVh",
-	"674VtLhZ/R85y5atoCXozIxzK20FLRVP2Qz2O6OfXjEx0dPW8HHvvB+0Zly4B/2gpZdzMxSX3bq/D0qo",
-	"XWc0Zi+frQLtbQVKY5kRPWWKEW0GEJ4ockDNVme0rZg5Es0SknKlDzuVfap8PpeZbsdTqtuPx8e0H5/3",
-	"gsrTk6R3xrqjwZodwxdveLJux/3Tbrdb2XKvacsv7F6aNns9ZcVeHynCk4BQRTKm80ywhCymTBCuyYIq",
-	"EmfMbLW6yW6P9nuP47g9ouNR+ywesPY57SXt4/HJ6Iz148fJoOt2N6d6Wm4OtpWxP3KesaQ11FnO/G2O",
-	"ZTajujVs5Tm8ubqtnzIq8pRmXC9X9/Ukj2+ZJor/yTrkF66nMteE6yGZyjwj+ZxoSfokoUsVmP+1T867",
-	"9tGCsdtQjNhSiqRDLjWZSaVJr9vtdskIplZ1tE7ocs0xTryF+ltkIp+1hr+1zJJagZ3AfLn1sWm/LxM2",
-	"m0vNRLz8G2vY8mt6a26pObxsSRQdsw65JBmbM6qJHMMvf+RMabLgemqQmig6Y+SWLQkViXkQCngyksmS",
-	"HIwzOSvfWsjsVs1pzAKCNwIfF/dEy1smDonSMmMqFELqKRcTItgCJp8wrWDUmGdKEyrUgmWETigXQbme",
-	"KaMJy0IRFXvV7fdsntIlS4bEoEgUwI2kmqSMKk36AzhRFRCaKknoWJtpQ5ExpWmm4dtSECqWBhIpj2mH",
-	"XPs7h29Ts1yW4ca5CgWujyVk0O9fAOQAiospT5m3Da6I0jxNSZYLwcUkIIPueYcYChIKlccxU2qcp3a7",
-	"SEIzNmOGdpod2eUKwrJMZgHMbBbFFRlnbIVynsXn7PT07Lx9NuiftAfdhLXPB4NRm3XPxnFvfN6l7Mzh",
-	"IIKyREIPe9oGfdaRlJOT7QTlms/Y2/FPTLCMGuR7TT+touNzA/kxbCmjYsLIARdxmit+xw4D8vLqLXl8",
-	"2u1Z+JMP10+JHI8V01X60u/2T9u9Xrt/et0/Hp6cD0/O/1+3N+x215FMPmM3cnwzKRZ3M6OfdqM0CdWs",
-	"bSZo7bRp8/n6pq8A6R6y7QvCtQoF/mEQwMxgFkP+lII5ooMXlc8Mds/miFATfmeItOiE4i2MVmSWK01G",
-	"zLD4lJE/cpoZPIOLUsepAsCD6253CP+/N4C5+BoA/oXxyVSzxLGrRqx62yDCgJRBPpEFTGBgRy3B1lOu",
-	"KvjUbd7Uwn76xs1skaZpDzIfpWYDM/qJzwwB7yELxj/a5i+7N5SRmvfWhDw77w1J38rm4Ns7bg+O7Ott",
-	"zzGHqzSfNIihcczmRkoypPudzLShcSAsaj7iKdfIgPhESCSLyJPSBV0qQmNzL8xIrhWRC1GyohUWzMY0",
-	"T/UazC2G3SizyrUE8HQVOe8RvZnST2TCGYjf7ig/zA1amyexFIZjmX/SOfAas/+j35WEw7brhMGGF9GY",
-	"Xaap+UvlsxnNlq1h6w1b4JEH7sQNYDzJF36EJXtC/808k7O59mROZDjtu+NW0LrJFcuMIKVYdvN43Buw",
-	"wckYLiyFlbUWmRQTy6Na98U32ieBxZzWsNs5uXe/GDStrvoS2Dz8eNG0biBTt2yu/Q3YfxwDdMuj+L8Z",
-	"G7eGrf9zVKo+R/irOqqBvDiXkuzgEzWXQlVPyaHgnuc0ytPb+l7NM5KxWGYJSwJQCLihv/NcE/Ms83dZ",
-	"3DieKCPr7Sgv7/Baz0iJM6YUnRhcLeiGW5lBcE11rgAtQBRpIXjs75VtvRWeLOdN8WUbeegK4XIkjYAH",
-	"xhmnnAltQB8Qwx2R4c5Q+kwITTNGk+Wm5R+Pe/E5Pem3z5IBaw9Gj2n7PO732qesOz6hZ6PH8blZ3+NR",
-	"nw3Gp712lx4n7UF8xtqjk/F5u5f042M2GJ/Q09H2XZYb6q3Zcg4YXd+xIPj8G52D+2jjmva+lO/ttcOx",
-	"67VM0CXdQYkENGmuNUsu4CoZUlG9Th1yaeR51AKc5nAAAnxUk2ojmNFI8YdOhAJB3Qn0axQOskHfMDzm",
-	"Pmj9hdHUsIddqQecpIOqvG3tDE77oTVAnGfSnA85cDqYgSPsNZ93zEdePrumt0y8zV6Kd5mcZOYw9yN5",
-	"PIEZVlCRJ4WaVHBSNBpV2ZJDMyOelIfOEzgQmNnDtzHlaZ4xuAO8suLy29eFulXTX7kitfMvtbE1i6I7",
-	"zFEodVwYeOOKGte886E+N+pd05kauGo2e6RIxJPIfHrKUrCfrcL6wOnULFWM0BFaNEJh1kt5cgiK+V4b",
-	"tFprJxRv7NTl3bR47419CEZ9Q+h/OewfAKoLa13hmqRUs6xTg9FrrmZUx9OHQqhxEeZQcsWSqq3CLv7b",
-	"wOZ673UA1b0gYhWRAERC5eMxjw3bvtIyg90+FESMJFzdgpEkT9MhEMJFxjWDrwqp7ZfdYUkRM4J3yBpW",
-	"km8FNUaMvDuiij1StVU6yFjjQLng4r69ZzRx+Gau/QW+pAhwZcP7Su5lLr+5TmDlCmCLoaju0d1goVkm",
-	"aIqrfiDQuZ0EDVXfDnqKZXcsI2ZSEAi0IqmckClFZp4wTXmqSC4M1wYbi5U6HqlQRL+23yMytl8mEdr5",
-	"HHbO6JKMGCAEN7y9YgL1DY5WkAgItUfEVSHKFXYFA+4CvHc05UnhVvg7KJ17ahk0vl3QLFF1iRctSHpK",
-	"NWEiUWTExtLIRwbDaaYrTA5OxoiE/rmBIcjciBGzxsa1BjKwzq+179xXREiOm0b7FCxyHVOfcaW4mLyH",
-	"d6qqrqwO37wRtIPAWaC+R0a5Jnb2B64e7AOkcKqRcM3wsLVud0Lqy2s+Y/Vzg43BsXEkSO9fPCXHx8fn",
-	"ux2YOSyCa/RNZt9nj3O017ySkxc81Sxb1Rvl2Bl1HikyhpcUkXceb0jlZDuuOlkxgesuZGU00dJObYSj",
-	"WCptbVgWKMWTKhhycSvkQjSAwQ0IW0PysC9/G4FwZalW0i/visEpe7xW5Ctf5uh6AaXYjJJze8YkYXFK",
-	"M6Yu4DkcABF0xpCwFjNUqdoTmexLy8acpcnbXL8dN9x5q8MbkZcYDibHO15/tDUWdm1aOORKDDjqH+Ec",
-	"VQzwxRMPcmvplTVZXUv5jLF5dfnO0Y7IDcyJz/gOZFgwpVlCEsbmwLeoII9Jyu5YqrwNuG8f0aPRUXyU",
-	"HLGj8dHkaPqFO0Ia+cKcywp/ccQUTo2kbKzNuWzdzzwziKWXhpxYH3XYMmtZIchHhQ/7izYhpEPFCgOB",
-	"0VQTmqbN+l79M4W1cD1B/+vV2zcrWGuG+/Tc3K8ywmG3b5txSJRh5EF1jqAQEJFPc334rWiMkYtgUYlk",
-	"uCzQWYAQmJue0Vg3SvLkOY2noXC8BZHG7IzOMOjDXAnY0lyCxEgOIncto8KnNeVZEgqr9sJvh1Wqg3EK",
-	"u4upOzFSG0Zg0XIFH92ezO8VPmEw+9vJu2gWMUdAyYcPL591PDC84ko/TJpMHKFq4tiXpVnesjUfsakf",
-	"MbSHtOKNCoy+MiVUkc8hOh8gxAfcD73+MQb42HMovBi7Si9uwHp5xUjIfCKe5pmSK1uP4Snq+lbXSHgC",
-	"O+dK5dsZUQGmhplgBg/J8JWdt4avr98Y8Jr1nBV+/kpctevxVZh3503A2+v3YBQ3kEOSd25QfR/lbDUB",
-	"xhErOwM5oEQv5/Jw9zPzhKoxnlwxfUAWU25oIL1lauhinW6AFgfFn6h/BfbwA4R5UFyogDhuFyBhM6pV",
-	"8U9fXNU0a+KK68VVN2AdaL+F5FmyZSNm7itWcu0Ts2tpbcoPNflUA41qa2Of5mu5+leh08VH7ZcCQg3p",
-	"NP+w9AZEccP/bq2lLGN38pYlG0xiJWCcD2VPSv8fIK04n/FasoWK/ReSLQyIaFfUgS9WBr6joFXHD2vW",
-	"2hM92Gyul16Ya8WdAz8WMa3bOT1GgNgAYJJCtIQBYe+ry/paytd5PPWjmhtUMC0lSWk2MXfTbOOOpYQL",
-	"xRMjjcB13bqnnaaoK2e1vemCOCxkniYGH2FaKSZDopgwSpVSfgTHd8O0gkIV8h8u2bw95ppw4bbt49+D",
-	"wltGNGlAOZ7URE0j8e5tEfvqgnypI//sFtLgg/es7itUdJuODC+uU5C/gtECQ27W01gbkvNVZENv5TY4",
-	"6LuT2LoSVUQo70d746kBDBLfN1K/kLlIHiqxFNIKXC6Y6ZvIJm+kF1dReDENQIQLJn6kvIA588l3dJlK",
-	"mlxL+coQv4dusX7QQEmtcavXHTw+OTslo6Vm6ttJZZuWoEtvEoXYL0UOInhA2m0zoA3CexSQHnnNn5Bc",
-	"AKFWTB8ClK6lfE3F0nLeB7u8M0M6UDVjn2LGIGQM3ZIoOfWIYrEUyYE6/HaAMjKpuRPIqJjQaMEsYfRI",
-	"kXKloSghZZ5aSB1eVBZuBlsiIcd2E+a6hyJ6b15rX5rXIozRxDgbgKL3Y0P8tJ1GS7KgXDuHF3yXi0kl",
-	"3LVXieB0EaplwDoXmk0gQNUA5YOguZ7KjP/JkofHLyBvuXz30oXpFxZULsintvWVtOmcty3ML+1XYfoh",
-	"ecJoxrJvRgzsyoACorKG/NYqloHTSjylCbD9g6B3lKd0lH6ZX946v/GTxZQO4yFk4tu73klMhfV5ZozG",
-	"U2ZknAU5SCwEwHcK2Rrm+1xMQmGuw+FFhWi4lA309prrMXW0xaCm4RoYlAye++33glSvBblE/7KXa6Jk",
-	"LYAhcFTJSG0YJ4dBGOD+XtAl5GeFwvI0wSCDjowyecuGFuY2hGC7vxvtH+jqVhhOWXN3h+IyVRJmwTWX",
-	"oQiVvQXm+lIDeyvwCaB7JJNyFgppxMxxnqYYH3FArQyuZGa+RN5JpScZu/r7q2FT/EYoILjhMMBUCOlF",
-	"PMG3UIviaWpWbxgf5rD5pC4U4ExDqgzZRLAbc6IxnTFyQEOB51Y63JWNBjAjZa4DctwlioyWxMacHw5d",
-	"mpzScj5nSWAONnFgQElb01tGqALtwAVzKEmowjRDc9QXLu4gFHYi88aMLsmU3jEyYkwUyKFkGY207Xz/",
-	"fciwDVFnyWuWcHoNLz2M4jzFMW0zRymo1kf/y6QPc2+j+uejTquUcqtpuz9ldD59i4b2xrzMW44pVM6s",
-	"TlWRPFGa2IIijZC6idsTM3Pro58aUf9xS5JX0Lq8YxmdsHeSizXLo/gGcdklpSRq1iysyxoTl8w6rUJk",
-	"0yfoXVOiiJ2ynvWC9xenuiDdIi2VK7RjVHN8OoPzoCGjpZa2ErSKPKoteVz43cAtw577I1WmZ63NWVtJ",
-	"qWrMhdqWb1fmOPzmLToAGJapotZnU57dlVMBN51eIQhirhgoh192WsWMMBccl+USDkFqx3Xa2+G4amBY",
-	"t/WnkBmwKePZGSKYyyKIp1IxjCKEwAQ09tvo8SblKgiFzIgN6sf3Cg3rURHbXh3KNTkwXAStp6FAWAVe",
-	"iozhZtYad0GiwgGhwXF6y+b6sOOF2Vw9+5sKhWAG1mBmAjmkgoY7pjhsSbQOWkXgYC2/EyoFoMXfcVce",
-	"s0JwMtteRSRna1jNfWOECcPMDCc0UhupuJnNTOZ01NZ0BPO2pdvFZmiW0WXr3rNT1L//C8gOBh0gG8pm",
-	"GZM5y5QUhg8aNl695ustHVtIq+NHZQa4Y0wVku0e7kcf7OTlVptuie9vqHuBaui7eoQlajaB0cpalWyP",
-	"In7y4MP104DMeJxJKxgfriWdvTMknZ1e/3hwcvrPBxHPoMWT3YoeADFvQ8IJS8CMRA7uWKaMQH12+KCi",
-	"B/Wb5a30+LRhqX5KH00SblZL03ce8DGzduNm3CQXJPp8HxWcEgPbapzqYZmD9w0IVVj+G2Ht6FqRGF0I",
-	"7B6icIU5DTsU0dh+6ja1aQ8cTanSLiOqRn9zoXlqRohvjayFSXZD+pSKZVY9xpNdsnULMbxM6qx/5i9y",
-	"QWa5tZEW37NlYGoi/6aEYW8F3W18HFlOWefE2dbtGgO/6otHeConvInCgZC9utUX1d2RuY2MtrIeOSg5",
-	"rZrSOTtcJYNmUTcQ54RpU7swp2upaYoidQNzkoUusGmORv3BcJVS2tu6BCcZ1k+jCPtxkwWVbW4C9Esx",
-	"z3UzXy/1AqvISCOzGOEx9UPr5YzHNE2XQ0IFAaAQOQbjxqyw6HORsE/tW7ZkiZ3Nk4neyIQZwQgEImU1",
-	"e5wJZSMp2Nsx+Dl2S2hEp+t9sNf7r/j+Y16abbGkdf/RgyhM1AjQOQju4wKwARFsYQgqpMk1o+rOOFrI",
-	"Bg0YOqXqZiazRvmJgX3MZQXBEscyTeWiSjvGNFWsmNnWjjJzC/ZJ38RF1NYqBbQRV5aHmNfhKwGJRJ6m",
-	"EZFI1YGQr+hkl3+//Okf18/G+eyfl5f05T/+fJWdjZ+f0r9cn4/GfPnm75etoGXmQRMoMtoV+lzeUCe5",
-	"peaQKmIbPNlPZiuunSV0BZirUNl0/bwIgTWUTgpQysEIljgW3CEgLysiS+smVruCPFwsyBCEAnxnGOPJ",
-	"PtFYgwGCHEQ/X7768Bw0FCqckRkF9gDtIRj7eYj3r4qVKC1sQsUVZa4mJG0aW4QP1KSTjbTRxkr4nHiX",
-	"q4J+4wpn3WXYL9Z/Wtfw69xwh3N3BGSt5Lh5RYZyXj372yrlWxdm0EB0D8R8RqLCA8Ijctz5dGhpMdqp",
-	"o0KpQFYOiIPlaxyhBjNqLOfcKtbIB7jQklARCkvzkQGMlsgPyEH0OWx1w9aQfO50OvcBCVu94q/76NDm",
-	"mYs7lmkFVfBCoeW8DRH4ZjKwdCpBb9lNTBUD0yrqoJrNyC1jc1yNmrM05WKCtXoMt2IZpkSOXZqGE3UP",
-	"Io3YFBneFblDjQ4xLw0+OsuVDsWI4Z1KlyWLY4pE3cisKhLtXnRRWCdcDSnLNVN+ywgNBaRVAKwCzJ43",
-	"YAFlJiA0TTF+T9iCKTP6yUeNnisiV3m4Heea+dMTpheMCdIDoJu56/xfBR7X99a2s4a/iqUz+uklDi02",
-	"4/5eZWIrBQtW9lBiN40NSUtZMmEzcJuOnX1+lctWKzN8bgxUUI59lbpHxrVmIqgXPfCh8cWa5woj29Mu",
-	"QhVJDPM4iFbKW0QBieoVJSrPEpYy86ymQzfVydiiHfl1QWpCkTkWpCkBmRo1hoqlvS9TmhjqAvn1tjCI",
-	"s3GgQTcUZY69wVn3GfQnuXXiFQQ2qciCZayohxiKy5ECy5FRLA0qQ0z5gZKuhJFX9sia7py7DQx4oUAL",
-	"XqKQUkHhPWnFKTCm1Ux73UYNy9PwVi1MrrDHx6pyjQ+/0MIUVFF/E7u6MsrrHjoZKLvfShuDxfx3amNF",
-	"uPWKdY/R1DdOY0iIwbrF1CC1loafWc9SzXQL8QJqs00F51NazjHsqO4tLI0mZ1/LaKKb94rp5LBbeOOC",
-	"yDn9I4ctQpVbLKunPddwjUKN9E2v/ex6+nzy58276c/t4/fpi9k7ecuYet3NxE9/+fTz6OWz0R+/pMuT",
-	"53ry5PTuecZ+mdw9Pbk+e/Hrz93kHz9fjj+dZf88+8tfl8f9639O/9a/yakaJb9f/eP9r5eDv/6RH99e",
-	"06e/Pvvz/M2z5y/PnyeXo096+oZnv3Z/PXn7+5PR/Gr+5vXf28nPV9Pfr9/fyj8XT58dD7TuTf/695v+",
-	"q58mSv+RiD5d9q5e/r7449c3ier9mr55c3P6zyf0yfP3+YvjX/vLHaCYZ2njsWaMUDLK5EKxjLx7e3Wt",
-	"CCVRJWo9AplwWPOxz/NRymPy4f0rL/AKH7bzLI0CrGMCVNWmFTi7YAw+bC0PXV1SG5Zac3BMtZ6r4dFR",
-	"IVXanzqxnB3d9YrnRzBaHf0vHWhdp7DRzOaUA/8mbyUiaxVLkAxoQ17GWGbriYere4iF+oaPTwdGXmuO",
-	"PijsrnZuO0dQxKUcY7neyrW1MxbWyP7Jed/JhGtDEx5qey+i0QuBtojDKG0zLhsuAnN6dIHhGkJh1FHp",
-	"AQRXs71opQXLL9PbIS+1DVRXobCh6gV8QGspPbkIMwiLsNHdg+75aSjiKc1orFeligd7A+r6xOlaS0qz",
-	"w2AnlXydkrwJgcvY9VqgHFsQG3BizYQrXi8SoS6PFcUid0hRUcqQUAUhOpmrku2Sp0HdA4tUh7wFIW6M",
-	"JpaDqggIZ+zpxKAc+maXJpvJQ6wfX2rKWGWrgi2ss/+iML5lhKIU7GnLCJ26La7bOdnHf7AGldb4E7Zb",
-	"TH7e1ccSoCDe7nXJwUJmSh8a0cH8NWL1Yu/7umBqJiCfJPaC9W4Zv6IaSsl2kV1YWsNpzBgVivQe7r7Z",
-	"Av6g5TncG43V1WxxmXm1JhrQu1BDSza/qfbDFqEGMxXWdEVwOepaWrsLrhPsW7hYP3vd0uJQQP468dPX",
-	"be4jJFTZ/Kixn4FAjcgERBlqtGG8JhhQrTGgzFlx6SoHkY25rss8RZWLbRzfFtvfFAVQ1jSsw2eeyRF7",
-	"pKz6uXpOq/qlvK2qlvL2YVpl0zpfP4g3v8iY190C7Ic0Xf7JquaX0dKPqlFzFnOKJsFQWIYdkOhGZhMq",
-	"uIK4PniAnNJyB7+dRWQrWII9thMKeyPxHlKXd4eb65BXUD9kWCD16QAtg1Rbvj4PxUFUYbCRDX1dGPkL",
-	"EPkKaLiLelZoAwxF9Kntto8R/KqI8vXinJkYyyxmymCptUUNnaHOhrAajVgRW8PErdQs6hmb62kEZU0C",
-	"XLccuxdCYd74G1siBkSklDugYodYksQMD1xPkZWxV/DcDsc9+x9/stRMRZhiYhYP9aRjBAmUDIW754LR",
-	"ZuijcFX9u11zAc1Nheo36Wox6c+VJiWYz2VblBhZ6KtISqeDbZJS0Fo5RFuvGrbfGh73z04fw8RwGK0h",
-	"/lHA3Ra0roETm6Xce3frp0zm8y1c0YZ12oxdJF3FBTPiaVPY4M1K8fHdAwnxExOztEdqXfTg2WCnYM+U",
-	"Kn2jWJOloDBeuC85b6ofH9LY/aQWAXIy7J53zrvdQa//UGOGg+fNhlAQm4ENbAVHXuAzhSZLQ4AwiQAv",
-	"FjTumcqFAJkV78fLoiQeEKQhicJW2EJPnj0H9C2IJZoi64yoCe938Jf6ccgG49YGKZsfd7AIl9lZNThl",
-	"EJuJRfSxemxDLGdRVY7OpKUFiqUs1rUAuFK7PGsU59w6bszUGxC96Dxi1EE3KLrwCpDdCrlQXk4DtGzS",
-	"00zmkymkIey+rHXWxBqKeVBcu5FgzU32r9Umzg3URW0OZigoCZy92tXou7O1t0rpNhp8v8y5H7S01LTB",
-	"moZQgDzrNIV9V00X/d3PEL9gAwaaIL/Go9sYDQ3V2MYkavYpR0NCV36L7M0CNTwU3CsDVbo6S8fny2cR",
-	"OXBOTq9g+2E9LqdZxb8PGn55+az18f7jdw4qWNdSy7mBA69UKUj8DY5zdCOjI5xwfYH6AZAJ5PhALQqo",
-	"riPEKxGStZ4Wm3DWiBkT2baNMp7SGUu9WIj/rPCJ9RYAz9+zWdAB1dqJO0W8ZU0FihvjoCrzYPu7muq9",
-	"l51gDSV5sZaViTLzovLh88HjrdQFt+Q+2gTBlWI1a5aF7lBscWSdL2VwRCxnTJGiu5itOPHvYOn6Jljn",
-	"xXzugXUbc6f+MxKXtmNvJa+rspTjs5Ot6OpnQm1CWc/D2hxXiHDfKQ9qxx3V5iivf/98sH1f6/eyC8v5",
-	"mkH2e7CQhiZXa/z8l2vzBv9FUdiV1Mbv5fmv5eh9se/ffJnFecb1EuxBthAPlBu4zBvNfKIoZACqJL5b",
-	"0mNYKQTpupoF9pNTrUGAtrF+l3Pe2I+ynL+gQLbdSs0RkisM/mpqW7hSU6FcBsXv3mPvkLF0acQUz85O",
-	"UKhW1vtZuo0nXE/zETiLi5fKf60GP5ZKGijJiqXj9lSqCga7JLixzMirV6/9bGTVIZciFN4TQrWm8dSo",
-	"qStX4cBp4YUPAnwPUJYeXg6FZ/i3YUO+wbPmdQRZ3FktDyt586Hg2oYFB4QnTGg+5mU911KUNR+ZMzlP",
-	"GVZy8Cyq1KyntKlWykxB5YDrouUBOC25IguesbZrApdifSUPMwqSevnuZSgOondvr65JcTxRQKJ3H7wH",
-	"R5954iI9QWR2t5NAvrMKiJKhqCEelAeAPHzPPAAbh1pA0K0B9W/GMwKlJT68f9XB3UBeP2zmIPrpeW1t",
-	"lQe4tiAU0bPnr55fP29etXX9thUd16sdggmnBHDyCPrgAVwxCzOGOEqk+zZpjWGZEsFYAnZnd9UPovHo",
-	"9qbT6UQBmdEE4e65IRM05NoA3UMoXLFyCSNwY0SNtU2iACrdzLV1ioM7pCKv0jLqCHWdlN8xwZSy4Xc0",
-	"4fAXeCFUh3iZpgGYvZkrv41OgwBbtqIxPAJXFIakIMpiS2vXKILENMs4A5hUG0aEwpInMKJVauOkckJS",
-	"Lljh13HMFZrOQjK+dxpldUyoJlqJ7q3V2FSEFwVN1ZBQsQxtAsUaczXXAQYNFsH5UEECKqG6Ox+KyJUL",
-	"jZxXwPa/ygXW/GWJ7/YoL4tfvd/QBVUthX8Qufr3BskR+jexTJj5Mza07AYfRmVHYRsySYX3mRJCKVda",
-	"1ZAslZO2XQh6xKs1UrSUAVF0idZ7qjeX78e6Ja5/j/N6wH8Uak6JjPMZEzooDorCsYBPDjLBnVUsFI5Y",
-	"mGOgmkRHcs4EnfPOks7SiByAk8LWwK78DrUg0HMDLkQz6ZhlTMQMX0xkrKILDB917ezs5QXbOmj9KY+Z",
-	"jVi27O31y+sVxma+qWSexawjs8mRHaSOzLtQ9kCndc5oiUZr2Op2ep0uSEG48tawddzpdo5t3TeQKo6K",
-	"kzxC6loQNPh5wjYlFzZnBnOBAfe++Oe30bWQQ9tZhzxx7XAzZjALmnqbuwnvqlp/b1rp8B2KBNqKQnGW",
-	"BWO3BNt8kwPzh8LOKkQK8lqaNw+LIjyR18c7CoUyswByL7hCH/DSDoZO0UYDsK2p4YMyI/gBKwuZnYbi",
-	"T3veUXNbDuv3sk5DYbvwm0vjYo26HZ+tQdVDpKKW3IHg7C7BlnYyATgUzA7Quld2J7b1TULR0FHYjMKZ",
-	"5ZjMzIS2BpzXLN02qsBbbS5AWQYSXd+bvHN+bwrAS4TPy6Q1bP3EdFXdMGjqiOvaVL/ylaOmts7rsvc2",
-	"DaOfdhnm96zf4fVCx/CsHLsPKu1xW8c09Sd+yLDdoFBtF3z/sdaztd/t7lcSqKIE/laxj2zsb221+UG3",
-	"bxbdOOpk7aiT3tnaUadrRx2fnZj9OhWzoS6Ppz/aMb3++WD/fpx4HRpqFzXF2TsTzH3QGiD0mz5RnNJR",
-	"c9crGN3bPrpSi88M6p9vH1QvyHgftE52W6rf/wxGHe+0xKIg3r2v1Zfgu5NpPnMFdGxTczpRFS+nUdQb",
-	"BZvC0HOTGzHLVoevPIGuXF6/Ifwn9uoCPe4GxGhXWL7yyI41FwRYif/m6mPsdV5Kc0Yg4JnOaXpjlAEY",
-	"I8YcejjROTcPIdMjaFF+I7PJzUwmLDVzzKnAzEW7HNtp2xcNWx8NPDeIEEdgh94iSVCxrAQmgPCAGvNB",
-	"oS0fYqKOL2SASGolCstGi4IzOBx4k4xj4Gyp9PKqS4k5FN+H0XpMlGzloaF4ABP1EnT+vTnpD9b4INZo",
-	"3VbtXsmRej2zLvtD+fx88Nh7flK+/69iYB4q7sjFrKvuBxPbnYmNlqRw+/1gXl+BeTlT7lr2tbl04kE1",
-	"Bu6w4G2eYoxhma6PbOlqunDaFhgwBFghQ7FhsVHga5ZWnSTWM4GqJgbQqVDArwmL+YymZXBOYTwBA4/1",
-	"aFUK1TlGGYr/IZW02RP2QzX9wX+hkGa3c/I42FFLNWu2g876wY5KqjdocB7sqKPuztbt1Ke93Zl6841o",
-	"akO10Tv8Q0/dmcX/slqW94em+qXMXuZzVfZp/ez+9Te2vF/L8N8KG1m+qmlW4+etu8iP4TKqZikbVNxo",
-	"0qau20YELv3wMMAUidJnYZXXy8ItAu7r0q0LAjRzBQC41XbJRPo+3SKvFZY+9KKXnQBeBHhVoq69KWKa",
-	"ZUvHQa2qPloCQgZQXRGdzBCJXfozQ2jVwrz4/8NqwHbpKnVAQ284Ym8oMKDbuclsBBqsWIqYQWiCFDYH",
-	"JLCVguBnmiQkn9ssXRC/ygLcj5QNG3JgMII0uonhTTkmpSG/E4qoObC6aIoK0Z4oawVEcRGzekx4KHYJ",
-	"CidRY6C2+04oaHOqBaQxFbHcka2wBrYPtx9zJDDFSoR8DTk65Of1yQih8LMRbG+56CQKSKQzqBRGvrc3",
-	"49sZWWrh8Cvy4KqiUCUP0tKR0XIlq7wa0OXSk2xQjc0FtC5Dj2i1/KAjzD/yavnvE/31ELn0h33oi+XT",
-	"oAlpIKMCSlbrPBMuQ7hTqyAEmAHhCCVqxHmWMaFv5ljWp8SFIju5Wwlghv/bXIxodYk2DWJuq0RWUyDW",
-	"LMy8eKP4n2tWdVJf1uZyD19HrHfyfFOGG6aleTlnW1LF6mlfjelVjcI55kmViVCQCrQuH+nxWdeqBs2L",
-	"Pj7euOj+cNDrnHS73fPj5kUzmsXTtpVB23e9XRc96PbXL3rQ7VdUE5uDY22L/Z1VkBr1bdA9/HQklPV+",
-	"aBr7GBMBZhg5SCus64fCsY/C4ecPNmoUryBoqt53orkacEBcxBcUb71j2TIUZaEBqL7ZIW+8ETZXfbSs",
-	"VEEPiFkDEwk0zgKDHsrgpXyPL7vcdRBpuVCaCg2T8aQyCbTNUnlqo3jmdMIFLcJaqHDlurD47ZDMqVIk",
-	"8urhRsDYQoiYgltrpCH3k5GVmC4qBXfIOwrxnErTpZHds4zFRjDkqRdYCWGpmANPYiksN0yXQyIkpsmh",
-	"tPnJxt8UheRR04FFYFQTBUFR3XLo4ITdQly1QCO7ep3IsSknhNrZQCe/3MzaFv1FLVQ5JiqmKS1E1209",
-	"7n0RNhTrLJsXRmECTbGsu0w9pSRjKaPKxf5aVyq3dRahhCU5ME8xvrZM90EUM6A6bJKSDWq/KNNLNwrI",
-	"b40aVJydDc1UZSaEIgcU2qbRtmJmJg0VU+u1W5rTH4LK05Okd8a6o0GrWTzxSvY2y8+nTibZLEE31inB",
-	"c75Ara/UuUCnKYjsVKaJsqGuNqQMatTesiUWDCFzyjMFlgI4q0JLc3VVrIIWOJM/hPja+tw2XC5jWGXB",
-	"EpOyHTg5iMLWSdiK6t1Wo5PVEiafQyyQELaGYbVEQtgKwkrZBXilLLwQtu7XHIDfX7npAB73zvsV+Pd3",
-	"gH8Vv2zoclH9oGg7bi5aBaEgl69plTDWsprKMndNCHzAGsEY1LDEjStErvctVugxCUOsbMdE6J6DnOLg",
-	"/Yun5Pj4+Pxwa27aP9cgQ8G1xrbdZLGRxiS2PfHA7cC8D9HC1u6w3y7Odt4FTv8VtnENxfGziWH0ZYNK",
-	"LJLrjGB1fexkDSZDYnKzLtbr7qmMNS60yuitr3OesTsuc7W6zt3q+69ReZXM1tGNk15/G9n+Il0SC0cb",
-	"lviOrvbtRoHC3GnwYeJtAbiX1UGcIup3ZdqibPKkqCSd9NpnJ924fTbuHbfpgD1un4/68WnSZb3xyVmr",
-	"mhn/tQvigLxtJ4s5MGdDT5eMQj9iNs5FQuYy5fGymobeWseb/bY/W4BgIdg+KROAIQ5mExxrxWo9OG6t",
-	"yP0t4bgBNl4y5ybY1DZmYVMBzUe/+weaCisdO3a7gVUl/t7W5VnF/WvXyMNaovbD95qdwj+ncfu4dxK3",
-	"z5I+bT8enbL2ID4fd2lv1I+Pk/o5lWfRYNionEU8iOmgf/y4fhY4zh4hPe/Fx6x7tuUwaqu3W++Vh9Ht",
-	"nFSPw/ZUqZyHyNN0Fd57B2G9Ksbt34ZmT9OJ+dT/kNXEbJd4lXScgaR49BFSbJuKtry3TZrlmuZKXv8k",
-	"0sNQ2G63yCo6GOXprZHKLwm0jfDdgtCEaYiarSuh7/U29COOilGhyNjv4BGCni9TSFNTRZdiV8IZO0Vi",
-	"41rXzSIUXolF2xmj8PWkhZVDsAWoc7UWCeSS9LtdWAEUnAAFqWzC7Wv12DxbQy1wkuSZOQ9YoREkMD+V",
-	"g3JUOp/qGadD0lC/FX1+TZ1NYpqmioBLNReQTgrptSJO88Qp2143q0Kd39rLBEwBm5pehaLoetXQ3QfN",
-	"MGU5mcD16AkqJW9DUat5WxalDYUrGuQsNaDzH1DsmljvrAruWic0m9W5/gpDQu3Jem+U+LKhpaqNRkOj",
-	"SEImTJcoBZ5ZW9r3oKiJgHCHtuG3jM2h5zvXqmLh6pArcBFP89lIES0nk5ShRSVjbUCwEei0KaN3DC6f",
-	"ZzmaG8ksQQxGcv8ISnzhViMC2WLVzhQlJJrqDxelwsytW/CYORndv3iDbvcCAu+SovFW2csCTQJckUH3",
-	"HI7tyiCsOa56c3BzKWbQm9w2FFd0zIbw15xR241ehcLdbnNq5pgKwKNRx+aYgsGnybbzFGC93rqzxfXl",
-	"rRry/j8WLoMnMlnuKXMbylcVOa5sR7qxV8vDwBtpogN7yZB/+7xOWPjKgpsTAIx0+qXiiQEZBXC07Glp",
-	"KaEf/a6Si5Ob6/LIfdASMmFXye0l1NHY0FSnIFk6z7AoaqXLE6k1eQoFtjMyGIfFpYvWTI+ULZeqwIBq",
-	"GzItMqkhumaGWOipVO5TlUiOGgmtKlggGRS1vnY4pFavXr5o78P3NJoC3Ci7cTFJa6Ky32HRX/j31zia",
-	"1Ij9JVBsLHlfLZBiFJD7ZsV7szzmZr2MYzbXVmzcQ0gFUvNg+bS7g3z68tk1vWXibfZSvMvkJGMKZNRB",
-	"bwdp8x1dppIm11K+otmE4biTXRZqz5Alr1nC6fVyjoP7/R0WXNLl11yB3fc/QRg3Y852+ZLKx2MeG4Hm",
-	"CgXGmiCP0vgWUd7369l+JObbzfL9U9uB3hXKAEEnNcx2MZVQ/MHydldjw9MCBAomcD1RmHJcm6WKDcnU",
-	"VUiJ8iyNXPFzIxmYK/5IuTok0F9CMwqJBmX9EBRMil4ftsEOBr85b9MBE3G2NLfLFpDO9ZQJbdgxSGAj",
-	"mYvEfRlJcCG1BGVMo1YsHZdFQqp1aGwvECvuR2V7kYjYzuJQ4xYaEWGDLwMCqiHor/TcQViVga4TUDno",
-	"QRm7k7cs6RA4CRgZiqK1UYYujik6MbEaDPzotd92bTqI7dLB9dDv9EE1Wcg8TVDswjBHmN6wYieqD7rn",
-	"p37Z7Fro2XYR69p2fXm4mASGW6x45nMcW8wEjuTC69CScisZk4QufWa0XbIwN8RI9R+A31TtoDj5WGYo",
-	"kMFID40MNgOb8j7o95txLWH+BdLaA/hbpcvO7mxu91glv2/XlvZbtpXWf1vrq2p5lP/JdlEPQ8smy991",
-	"2W/Iqeof3r/ymoQZnqb8ClZ7WwKrV+Khwtb3EZj+gyyQyCzKk2sqPeZJM1ZqaZRljj7DfyEJYmtQsyXn",
-	"mZzVjWx2tui/uhFfQ0i29hj11mBsIxbs4JTcbDquh80UAozl6TNGhTbMdcRQrbZtSWkoLLZARgXXtkiV",
-	"kGUxSbAyQd9S8vTt+6syR+IAp4AiZxmfcOFKK3nCY8bQsa5sgXBylY9mXKMQBqFELtsgFGAfQ2xCh4qX",
-	"TOGZcUoxNgHTqzWVDc1mDIs3UjVRC66hFqONVAIjINaMsn8kciE84x+5k5p1QlH0gAMTIebQGDkwm/jt",
-	"4Cx4g2pHQyP5Qic4bEJmoDeSekqm9I51yKVreWdkXozhC8x5MT4RGFMGUipOFYqqeNiryP6FPb4QWAsz",
-	"e2mRr7gTSqEOVQwVeFF9SSiksNFGypyPUpjnsiKQ4ukVxZO5njqh9Dsa//BAn8mFMAt66pzQNaHTO/Xi",
-	"GK2O5PzWa8wtpVsbqxuKojCwNbpxULOAwVZMPIFd2of5mtVA3HTxzcLotLvUWa3g/e9iVamtakeO7w/e",
-	"3bxSItIPA8u/tYHFVjNuDX/7uMHcUi0pelDyocOtostnntwjh0xZU5vIZ/BcrXpngGlOpEwuoA5wLEVi",
-	"25y7SKWCTFaJ8sA5iFwhTCGdxo/phFw3EVFciOc4+TKFsNqo/rfdQlg+ek3iW/Xm7q2y5XjRVHxvjaPo",
-	"x79G6agUjrQf3lu1wPYUD7TeDrYPeiP1C5mL5H/KAor4uTWYoTGX4T1DL5DXMLShUROY/RSGBNnYGZCP",
-	"oNx9KFadn7V7V9Z2tV2twK06pboIWA4FhPVvKY/1xXfvR3hZs19oX2KxjkjU/eg/6MNXMhb8xHRFQVgb",
-	"sbSXWO+3YVqrs1a6pjVUfa+kjOejlKspS8wII+/bNstOP8Qq82+vrkF9BWVrxvRUJraWsBVgm8gAdpN2",
-	"K36yfCchHOBr6zHNB+Re4Z60bdtbfxeJvfz2v+iu/JDt/ytFB8Qjr/4ZGARpyqk6XEti8iaf6RRLfze1",
-	"crctnDlWcje67sX6YDcblFXrYK7QZ6igTrxLhrJ94O1roVjpAw8mIUO1bD/4wlYES3HBX0V76AAFEbQd",
-	"dSrBaZi4eEGiks9GZMSwl5YrJ16UTMGX1gY2rpJQdOJVetH71U4h3hF6HcxzXbRtkglUnqm0q99EMn8Q",
-	"yx/E8gex/HrEcn2kyRQ6u/+5NoH80prn+90u5kDb9CppNHdzp/N5UBSZSqV0wRMFTRyGghKVz1l2x5VE",
-	"qz3NbDSomwfIIbdBGFYd42LSIW+syyAUvs/ApjdnZouQX8YSLwwWmsEgDXLOBapDEbm9RoEhuhBrsdIF",
-	"Z41SZ/vfP4Qi2KEPRKIN1q1XrhUO7Nc74WL1Cnjgp3aRit3GV5319ihjNFnuevY2DgYOlcRUoBsGWzWh",
-	"tMwF6buYmoCcdI8tn+Pa9ZY5MDMYtgYdknKRMRpPDepDMoIU5OrvrzhGZJKEq9tQjPM0HTpcGTEbng98",
-	"EHpE2YR4uRCHQ0KJoTRkRFMqYujdIhIIRiY6o+bCuG5WoHhXUuUBFB1SIonN/+93u4bNUgHIb2uDeehc",
-	"ZDFbvCa0QGrMd89YLA2K2V5XLB2XWE32ROpQ1LCaRPYMH4DT7133pO+A1gVt3N0cUpoUKzhkKFBJQQMb",
-	"lQ5Nx3xT45jyNM/2CG5w92+96cDhtH8NLmylPlgqRvIvpsvOFit1pYvV/he5OvfnerO936Apst/e7zfo",
-	"hoxe1HWe9woGGbCmVPM75mLxprLSBw0KBQhFJLQDxCCao7seyGF2N83u5QAuXmAtdXAPkqqJsFP6vsel",
-	"26c+25PGuISUi1tbXE4wlng3rlPzqKuGOUs5eFyWraHzKZY4qDUhD7BmJkXpuujnab9RlrJZ/cyrTS3N",
-	"wH/gCEpJdvDlCrFT3uc8xLn/eP//AwAA//8=",
+	"7H1rc9s2FuhfwejemdhzKVmSZTuWPzmvbrZ5NXba7i4zJkRCEmoKUAnQiprxf7+DcwASpKiXk2y7u5nZ",
+	"2cYUAQIHB+f9+NyK5WwuBRNatYafW3Oa0RnTLIO/LgVNl5rH6jXTNKGamocJU3HG55pL0Rq2Lsnfr96+",
+	"IXL0G4v1BZEiXZIxY8mIxrdkMZWKkZkdTKYyTRRhdyxbkjnlGYllLrTqhOJnmuZMEZoxonTGxUQFROSz",
+	"EcsUkRkZSZkyKlRAzGppxhIyWuKH78zITihaQYt9orN5ylrD1uewdcPEHc+kmDGhw9YwbM0zmeSxWXXY",
+	"um8FLW5W/3vOsmUraAk6M+PcSltBS8VTNoP9zuinV0xM9LQ1fNw77wetGRfuQT9o6eXcDMVlt+7vgxJq",
+	"1xmN2ctnq0B7W4HSWGZET5liRJsBhCeKHFCz1RltK2aORLOEpFzpw05lnyqfz2Wm2/GU6vbj8THtx+e9",
+	"oPL0JOmdse5osGbH8MUbnqzbcf+02+1Wttxr2vILu5emzV5PWbHXR4rwJCBUkYzpPBMsIYspE4RrsqCK",
+	"xBkzW61ustuj/d7jOG6P6HjUPosHrH1Oe0n7eHwyOmP9+HEy6LrdzamelpuDbWXs95xnLGkNdZYzf5tj",
+	"mc2obg1beQ5vrm7rh4yKPKUZ18vVfT3J41umieJ/sA75heupzDXhekimMs9IPidakj5J6FIF5v/tk/Ou",
+	"fbRg7DYUI7aUIumQS01mUmnS63a7XTKCqVUdrRO6XHOME2+h/haZyGet4b9aZkmtwE5gvtz62LTflwmb",
+	"zaVmIl7+yBq2/JremltqDi9bEkXHrEMuScbmjGoix/DL7zlTmiy4nhqkJorOGLllS0JFYh6EAp6MZLIk",
+	"B+NMzsq3FjK7VXMas4DgjcDHxT3R8paJQ6K0zJgKhZB6ysWECLaAySdMKxg15pnShAq1YBmhE8pFUK5n",
+	"ymjCslBExV51+z2bp3TJkiExKBIFcCOpJimjSpP+AE5UBYSmShI61mbaUGRMaZpp+LYUhIqlgUTKY9oh",
+	"1/7O4dvULJdluHGuQoHrYwkZ9PsXADmA4mLKU+ZtgyuiNE9TkuVCcDEJyKB73iGGgoRC5XHMlBrnqd0u",
+	"ktCMzZihnWZHdrmCsCyTWQAzm0VxRcYZW6GcZ/E5Oz09O2+fDfon7UE3Ye3zwWDUZt2zcdwbn3cpO3M4",
+	"iKAskdDDnrZBn3Uk5eRkO0G55jP2dvwDEyyjBvle00+r6PjcQH4MW8qomDBywEWc5orfscOAvLx6Sx6f",
+	"dnsW/uTD9VMix2PFdJW+9Lv903av1+6fXvePhyfnw5Pz/9ftDbvddSSTz9iNHN9MisXdzOin3ShNQjVr",
+	"mwlaO23afL6+6StAuods+4JwrUKBfxgEMDOYxZA/pGCO6OBF5TOD3bM5ItSE3xkiLTqheAujFZnlSpMR",
+	"Myw+ZeT3nGYGz+Ci1HGqAPDgutsdwv/2BjAXXwPAvzA+mWqWOHbViFVvG0QYkDLIJ7KACQzsqCXYespV",
+	"BZ+6zZta2E/fuJkt0jTtQeaj1GxgRj/xmSHgPWTB+Efb/GX3hjJS896akGfnvSHpW9kcfHvH7cGRfb3t",
+	"OeZwleaTBjE0jtncSEmGdL+TmTY0DoRFzUc85RoZEJ8IiWQReVK6oEtFaGzuhRnJtSJyIUpWtMKC2Zjm",
+	"qV6DucWwG2VWuZYAnq4i5z2iN1P6iUw4A/HbHeWHuUFr8ySWwnAs8086B15j9n/0m5Jw2HadMNjwIhqz",
+	"yzQ1f6l8NqPZsjVsvWELPPLAnbgBjCf5wo+wZE/ov5lncjbXnsyJDKd9d9wKWje5YpkRpBTLbh6PewM2",
+	"OBnDhaWwstYik2JieVTrvvhG+ySwmNMadjsn9+4Xg6bVVV8Cm4cfL5rWDWTqls21vwH7j2OAbnkU/zdj",
+	"49aw9X+OStXnCH9VRzWQF+dSkh18ouZSKAT084wq9lSKccpjvechTXKaJdWdvr1jKPykfMZ1QHIRSzHm",
+	"2Ywl/t5AdTK41EUBnSlFJ0A9QXRIjQpHZlTHU4LvFNc+IDOZGRGDChQ3u0OimEiI/c4NTO1GaUmY2aBZ",
+	"0sxgtKY6V61ha0x5mmcMLicX7zI5yZhS9VNrkg0r8kwV4dwmVgRJrkhNvCglIy7I3H2+cYE7n/5zIyPh",
+	"gCp5eWNlTaOkADiMrLgCaIBrKa4aAKPEy7I7lj1S7khlRoTUhH2isU6XMFFUAX5kDkSTgwj/MjLzUpGp",
+	"XJCZETP1lC3xk4cw2Q7QCkVdkDSUzdPcHAHdE4FHeXpbP3PzjGQsllnCkgDUWW6kh3muiXmW+Wde8Aue",
+	"KKOp7Kjt7fBaz+g4JUoV5+JW5uOKFaRbeLnt79VrKbyj9ab4so08dIVA2pNGwAMKxCk3CMQTFRAj26G4",
+	"OEPdKSE0zRhNlpuWfzzuxef0pN8+SwasPRg9pu3zuN9rn7Lu+ISejR7H52Z9j0d9Nhif9tpdepy0B/EZ",
+	"a49OxuftXtKPj9lgfEJPR9t3WW6ot2bLOdDj+o4Fweff6BzcRxvXtDdLeW+ZRhN98W0kQGTcQQFZns24",
+	"1iy5gKtkGF31OnXIpdFGUYd1eu8BqJ9RjQxEMKPRQQ+dAgBqplNH16jLZIO2bOnI3xhNjXCzK/WAk3RQ",
+	"lbetncFpP7QGiPNMmvMhB86CYOAIe83nHfORl8+u6S0Tb7OXFZ61B8njCcywgoo8KZT8Qg5Ek2czjwMy",
+	"XRw6T+BAYOY9uex1YSzYzjQLFqD+Mxivgatms0eKRDyJzKenLAXr7yqsD5xFiKWKETpCexxyPsqTnXkl",
+	"aWCVvgCAd9PivTf2IRj1DaH/5bB/AKgurG2Qa5JSzbJODUavuQLB5aEQalyEOZRcsaRqabOL/zawud57",
+	"HUB1L4hYRSQAkVD5eMxjw7avtMxgtw8FESMJV7dg4svTFCXVRcY1g68a0RO/7A5LipgRvEPWLJh8K6gx",
+	"YrS1EVXskaqt0kHGmrbKBRf37T2jicM3c+0v8CVFgCsb3ldyL3P5zXUCG20AWwxFdY/uBgvNMkFTXPUD",
+	"gc7tJGhm/XbQQ1WCmElBINCKpHJCphSZecI05akiuUisFulU1UcqFNGv7feIjO2XSYRWaoedM7okIwYI",
+	"wQ1vrxjwfXO5FSQCQu0RcVWIcoVVzIC7AO8dTXlSOMV+ApPJnloGjW8XNEtW1Uuwf+op1YSJRJERGxsd",
+	"jBsMp5muMDk4GSMS+ucGZkxzI0bMmsrXmnfBt7TWOnlfESE5bhqtq7DIdUx9xpXiYvIe3qkaamR1+OaN",
+	"oBUPzgKtFWSUa2Jnf+DqwbpFCpcwCdcMD1vrdiekvrzmM1Y/N9gYHBtHgvT+xVNyfHx8vtuBmcMiuEbf",
+	"4Pvn7HGO1sZXcvICrAGreqMcO5PkI1WYDOSdxxtSOdmOq05WTOC6C1kZTbS0UxvhKJZKWwusBUrxpAqG",
+	"XNwKuRANYHADwtaQPOzL30YgXFmqlfTLu2Jwyh6vFfnKlzk6DkEpNqPk3J4xSVic0oypC3gOB0AEnTEk",
+	"rMUMVar2RCb70rIxZ2nyNtdvxw133urwRuQlhoPJ8Y7XHy3lhVeGFu7kEgOO+kc4RxUDfPHEg9xaemUN",
+	"rtdSPmNsXl2+CxNB5AbmxGd8BzIsmNIsIQljc+BbVJDHJGV3LFXeBty3j+jR6Cg+So7Y0fhocjT9wh0h",
+	"jXxhzmXVfGmJKZwaSdlYm3PZup95ZhBLLw05sREWYcusZYUgHxURGF+0CSEdKlYYCIymmtA0bdb36p8p",
+	"bN3rCfrfr96+WcFaM9yn5+Z+lfE5u33bjEOiDCMPqnMEhYCIfJrrw29FY4xcBItKJMNloX3XEAJz0zMa",
+	"60ZJnjyn8TQUjrcg0pid0RmGLJkrAVuaS5AYyUHkrmVUeGSnPEtCYdVe+O2wSnUwymZ3MXUnRmqDYCxa",
+	"ruCj25P5vcInDGZ/O3kXzSLmCCj58OHls44Hhldc6YdJk4kjVE0c+7J0Klm25iM29ePd9pBWvFGB0Vem",
+	"hCryOUTXGQSogfOs1z/G8DR7DoUPblfpxQ1YL68YCZlPxNM8U3Jl6zE8RV3f6hoJT2DnXKl8OyMqwNQw",
+	"E8zgIRm+svPW8PX1GwNes56zws9fiat2Pb4K8+68CXh7/R6M4gZySPLODarvo5ytJsA4YmVnIAeU6OVc",
+	"Hu5+Zp5QNcaTK6YPyGLKDQ2kt0wNXaTeDdDioPgT9a/AHn7gHF4OKQPiuF2AhM2oVsU/fXFV06yJK64X",
+	"V92AdaD9FpJnyZadS28fsZJrn5hdS2tTfqjJpxomV1sb+zRfy9W/Cp0uPmq/FBBqSKf5h6U3IIob/ndr",
+	"LWUZu5O3LNlgEisB43woe1L6/wBpxUU8rCVbqNh/IdnCcJ52RR34YmXgTxS06vhhzVp7ogebzfXSC9Ku",
+	"uHPgxyIiezunx/glG75OUoj1MSDsfXVZX0v5Oo+nfkx+gwqmpSQpzSbmbppt3LGUcKF4YqQRuK5b97TT",
+	"FHXlrLY3XRCHhczTxOAjTCvFxIadpEwpP/7oT8O0gkIV8h8u2bw95ppw4bbt49+DgrNGNGlAOZ7URE0j",
+	"8e5tEfvqgnypI//sFtLgg/es7itUdJuODC+uU5C/gtECA8bW01gbUPZVZENv5Ta07U8nsXUlqoiv34/2",
+	"xlMDGCS+b6R+IXORPFRiKaQVuFww0zeRTd5IL66i8GIagAgXCv9IeeGe5pPv6DKVNLmW8pUhfg/dYv2g",
+	"gZJmLu5u8Pjk7JSMlpqpbyeVbVqCLr1JFGK/FDmI4AFpt82ANgjvUUB65DV/QnIBhFoxfQhQupbyNRVL",
+	"y3kf7PLODOlA1Yx9ihmDkDF0S6Lk1COKxVIkB+rw2wHKyKTmTiCjYkKjBbOE0SNFypWGooSUeWohdXhR",
+	"WbgZbImEHNtNmOseiui9ea19aV6LMMIY42wAit6PDdH/dhotyYJy7Rxe8F0uJpVg7V4l/tjFV5fpFlxo",
+	"NoHwagOUD4Lmeioz/gdLHh6/gLzl8t1Ll2RSWFC5IJ/a1lfSpnPetjC/tF+F6YfkCaMZy74ZMbArAwqI",
+	"yhryW6tYBk4r8ZQmwPYPgt5RntJR+mV+eev8xk8WUzqMh5CJb+96JzEV1ueZMRpPmZFxFuQgsRAA3ynk",
+	"GpnvczEJhbkOhxcVouESjtDba67H1NEWg5qGa2BIPXjut98LUr0W5BL9y16mlJK1AIbAUSUjtWGcHAZh",
+	"gPt7QZeQXRgKy9MEg/xPMsrkLRtamNsQgu3+brR/oKtbYThlzd0distUSZgF11yGIlT2FpjrSw3srcAn",
+	"gO6RTMpZKKQRM8d5mmJ8xAG1MriSmfkSeSeVnmTs6qdXw6b4jVBAcMNhgIk80ot4gm+hFsXT1KzeMD7M",
+	"wPRJXSjAmYZUGXLhYDfmRGM6Y+SAhgLPrXS4KxsNYEbKXAfkuEsUGS2JzZg4HLokT6XlfM6SwBxs4sCA",
+	"kramt4xQBdqBC+ZQklCFSbLmqC9c3EEo7ETmjRldkim9Y2TEmCiQQ8kyGmnb+f51yLBNsGDJa5Zweg0v",
+	"PYziPMUxbTNHKajWR//bpA9zb6P656NOq5Ryq0nnP2R0Pn2LhvbGrOJbjgmAzqxOVZH6U5rYgiIJlrqJ",
+	"2xMzc+ujn9hT/3FLimLQurxjGZ2wd5KLNcuj+AZxuVGlJGrWLKzLGtPuzDqtQmSTf+hdU5qTnbKes4X3",
+	"F6e6IN0iqZortGNUM9Q6g/OgIR+rlnQVtIoswC1ZiPjdwC3DnvsjVSYXrs24XEkIbMzk25YtWmbo/Mtb",
+	"dAAwLBOdrc+mPLsrpwJuOr1CEMRMR1AOv+y0ihlhLjguyyUcgtSO67S3w3HVwLBu608hM2BTvr4zRDCX",
+	"RRBPpWIYRQiBCWjst9HjTcpVEAqZERvUj+8VGtajIra9OpRrcmC4CFpPQ4GwCrwEL8PNrDXugkSFA0KD",
+	"4/SWzfVhxwuzuXr2owqFYAbWYGYCOaSChjumOGwpExBgAphngaRJwg0safrOw5ExTRVrjPt3AUFjTNOm",
+	"igEpi354fk2OHJQi9LyA3IGsHZJ5IYEMygegideQFeu19IRvHEAJpoUDIU650iwJxZRlNmxsDKGrB4Nu",
+	"9xBYJ0gLFAwyc5ZqN62VHTEpbCYzZsQrKsiMUWFBPINI9WLnvfplqeQ6Nd++UkD08qlq+VYAJUoG3XOM",
+	"8kmyJclyAbkQwEChGgO6XcxiJ5IpQg2LxzIlTu6xuVQuH8vshyvItAoa1ECUirSUNXRymXgFunChTwct",
+	"L7O1u8ryg1bFkbYtYde+DDJ3VojTYERSmgpNDlwc3eFWivvPdcR2Bb+rzr1d12jGQ3qblY32W+fZA9aZ",
+	"ZMubLLdZz5im23zrYMGAfIFFDWvmqiwGc8ztV2wFmpYXAbX+quPI7ZnXjYVxynQtxaBKjlcfx8lwm2rk",
+	"4FXPmF8qJxSlZ4ocRGHrJGxFdcNfdBId1nD685rM3ntI3va3fDpouvYr3KdwgGyRK51TxrnHIAR3xzwr",
+	"NFKXIzEPfo+R9w0LtzTeZnCtXIFfgFZa6k0yNpN3WMamSvgqGFodz6z2zBUoSQU1c3onZp02IqrF8VVM",
+	"xTGrX/ubSyQt8dFwAXz9AjW+8vtF2qlz4FQ+PujvSfJqcopdY3l7PzZC34bm1+p/wIVBn7qj0TxmhWnC",
+	"CBarh7CG67wt2S+os8BZfbZ4fjgsYeFzpVBU04CFXHwd3uD8DqsElxEmjGJrjorReEoqIWdmz0ZSU1sR",
+	"37xtdbhiATTL6BIJnVUkG7EdrKSQ12/r5ZA5y5QURic2Kn2VsK/3emxRs5xuWtYyckpqRX1zD/fTFezk",
+	"5VabkM+PPahHhNRE2QZkK8TUxksvakI09XIpDj5cPw3IjMeZtEay9Uy9d4bMstPrHw9OTv/5IEUqaPFk",
+	"t/JdoNi1IfmUJeBSIgd3LFNcCnJ2+KDyXXUp21vp8WnDUh/GhWubcZNckOjzfVRozRjkXtNaH1YD434L",
+	"E2yIpLE6TlHipzDeeYjCFeY37lAObvup2zTnPXA0NaqGHVbTxXKheWpGiG+NrIV7dkMqtYplVj3Gk13q",
+	"zng02JUnaeShufWXlsIvFjSsmf82lb5p5AFrdHpUP8uKfc7PbtcY+PULPcJTOeFNFA4MbqtbfVHdHZnb",
+	"LClr9yEHpdatpnTODhsEH6rpDcQ8Ywr1LszpWmqaonmtgTnJwi64aY5GW6LhKqXlZ+sSnJWofhpFCLCb",
+	"LKhscxOgX4p5rpv5emkjtEZNmRFlNAOa+ml2csZjmqbLoRFaAChEjsHRMSu8+1wk7FP7li1ZYmfz7CNv",
+	"ZMLI1bMfwTiirJUfZ0LhRQr2dgwxD7sVN0Dzx32w1/uv+P5jXpptsaR1/9GDKEzUCNA5GPHGXvkbwRaG",
+	"oELKfDOq7oyjhWzQgKFTqm5mjQqzk/ZdhjAscSzTVC7UbpK9YJ/0TVxEcK9SQBt9bXmIeR2+EpBI5Gka",
+	"EYlUPbU2oyqtvvzp8od/XD8b57N/Xl7Sl//441V2Nn5+Sv92fT4a8+Wbny5bQcvMg+7QiqJc0ufyhjrJ",
+	"LTWHVBHb4Ml+Mltx7SyhK8Bchcqm6+fZ6tZQOilADwejT+JYcIeAvKyILD2dqKZDTQ4sLRaEArQAzPcA",
+	"kxI4I8hB9PPlqw/PwVpJhXM4o8AeoG8E80CsEl7Fyu0q84phtyYkbRpbhBJ+gYq+t3pectZdhv1iY6nq",
+	"1v46N9zh3B0BWSs5bl6RoZxXz35cpXzrQg4biO6BmM9IVERD8Igcdz4dWlqMPuuoUCqQlQPiYCFGR6jB",
+	"pRrLObdGduQDXGhJqAiFpfnIAEZL5AfkIPoctrpha0g+dzqd+4CErV7x1310aGvOiDuWaQWG0lBoOW9D",
+	"Np6ZDLyeStBbdhODrVpJq4NqNiO3jM1xNWrO0pSLCRqqDbdiGZZHGLuUTSfqHkQasSkyvCtyhxodYo46",
+	"fHSWKx2KEauUzYItMUWibmRWFYl2L7ooPBWuGqrlmim/ZYSGAlIsAVYBVtIxYAFlJiA0TTGWX9jSfzU7",
+	"V8+VQ95m6WpidKslhJleMCZID4De86u0WY6tAo/re2vbWcNfxdIZ/fQShxabcX+vMrGV4kUreyixm8aG",
+	"pKUsmbAZhFCNna9+lctWqzR9bgxaVI59lbpHxrVmIqgXQPKh8cWa5woj29MuQhVJDPM4iFZKXUUBierV",
+	"pSrPEpYy86ymQzfVzNqiHfk1wlYNXdZK7xn38L5MaWKoC9TasUXCnI2D22J2Zb0dg7PuM+gtcuvEKwhs",
+	"UqFt0VX2DsXlCGrbga5tUBnyyw6UdMU4vQKe1o3nTKDgzAsFevMShZQKSkhLK06B2a9me+tus7KtWphc",
+	"ka+PVeUaH36hhSmoov4mdnVllNc9dDJQdr+VNgaL+e/UxorUqxXrHqOp76jG8FCDdQtwm2pp+JmNMqmC",
+	"GGMH1WabCs6ntJxjCHLdsO+7w76S0UQ37xVLy8Bu4Y0LIuf09xy2CG4pLBCtPVdojUKN9E2v/ex6+nzy",
+	"x8276c/t4/fpi9k7ecuYet3NxA9/+/Tz6OWz0e+/pMuT53ry5PTuecZ+mdw9Pbk+e/Hrz93kHz9fjj+d",
+	"Zf88+9vfl8f9639Of+zf5FSNkt+u/vH+18vB33/Pj2+v6dNfn/1x/ubZ85fnz5PL0Sc9fcOzX7u/nrz9",
+	"7clofjV/8/qndvLz1fS36/e38o/F02fHA61707//dNN/9cNE6d8T0afL3tXL3xa///omUb1f0zdvbk7/",
+	"+YQ+ef4+f3H8a3+5AxTzLG081owRSkaZXCiWkXdvr64VoSSqZLBFIBMOa/F283yU8ph8eP/KC8LGh+08",
+	"S6MAa5oBVbUphs4uGEM8m5aHrsK+TVGpBTtMtZ6r4VERT9CxP3ViOTu66xXPj2C0OvpfOtC6TmEzm8wp",
+	"B/5N3kpE1iqW6B9syNEcy2w98eBVX/bj04GR15ojEQu7q53bzhEUMarH2Hiicm3tjIU1sn9y3ncy4dow",
+	"xYfa3ovMtEKgLWIyS9uMy4yPwJweXWDoplAYgVx6zCHszF600oLlN5zokJfaJq2pUNi0tQI+NsLFRXUh",
+	"zMC9bjO9Bt3z01DEU5rRWK9KFQ/2BtT1idO1lpQv8JqvU5I3IXCZx1YLmmcLYoNPrZlwxetFItTlsbpo",
+	"5A4pKopyE6ogXDdz/V5cIRVQ98Ai1SFvQYgbo4nloCoCwhl7OjEoh77Zpclm8hDrx5eaMhoimdjCBv5d",
+	"FMa3jFCUgj1tGaFTt8V1Oyf7+A/WoNIaf8J2i8nPu/pYAhTE270uOVjITOlDIzqYv0as3rZoXxdMzQTk",
+	"k8ResN4t41dXRSnZLhKKmvcaTmMG8TO9h7tvtoA/aHkO90ZjdbVyjMy8ulMN6F2ooSWb31QHaotQg1mL",
+	"a/p7uXo1Wlq7C64T7Fu4WL+SjaXFEEmXJcQvZWPrIEBytc2VHvvZiBD7AkQZ6rVi7gYYUK0xoMxfdamr",
+	"B5HNv6rLPEXFq20c37aN2hQFUNY3rsNnnskRe6Ss+rl6Tqv6pbytqpby9mFaZdM6Xz+IN7/ImBeOBvZD",
+	"mi7/YFXzy2jpR9iqOYs5RZNgKCzDDkh0I7MJFVxBjD88QE5puYPfmC2y1azBHtsJhb2RMxvHZtEEN9ch",
+	"r6CW2LBA6tMBWgaptnx9HoqDqMJgI5sGszDyFyDyFdBwF8Wq0AYYiuhT220fs/lUkfHj5TwxMZZZzJTB",
+	"UmuLGjpDnU1nMRqxIraemVupWdQzNtfTCEqcBbhuOXYvhMK88SNbIgZEpJQ7oHqXWJLEDA9c5N/K2Ct4",
+	"bofbcF/v40+WmqkI003N4iE2MEaQQPlwuHsu2HWGPgrXn6rbNRfQ3FSohJeutkX5XGm3h7ndttmekYW+",
+	"iqR0OtgmKQWtlUO0nVdg+63hcf/s9DFMDIfRGuIfBdxta5YaOLHt3713t37IZD7fwhVtioet3oGkq7hg",
+	"RjxtSiG4WWmjs3tSAX5iYpb2SK3LJDgb7JT4kVKlbxRjYoPxwn3JeVP9+JDGPn61CJCTYfe8c97tDnr9",
+	"hxozHDxvNoSC2GoswFZw5AU+UzbAPWM2oRAvFrSgnMqFAJkV78fLojwuEKQhicJW2EJPnj0H9C2IJZoi",
+	"64yoCe938Jf6OUkG49YmLJkfd7AIl5naNThlkKeBQclYSb4hr6OoMEtn0tICxVIW61oAXKldnjWKc24d",
+	"N2bqDYhe9NAz6qAbFF14xUhvhVwoL78Rovr1NJP5ZAoxnLsva501sYZiHhTXbiRYc5P9a7WJcwN1UZuD",
+	"GQpKAmevdjX67mztrVK6jQbfL3PuBy0tNW2wpiEUoOZKmsK+q6aL/u5niF+wAQNNkF/j0W3MjILKrGMS",
+	"NfuUoyGhK79F9maBGh4K7pWELF2dpePz5bOIHDgnp9e85bAel9Os4t8HDb+8fNb6eP/xTw4qWNcc1rmB",
+	"A69sOUj8DY5zdCOjI5xwfYH6AZAJ5PhALQqoriPEKxGSte5sm3DWiBkT2bYt357SGUu9WIj/rPCJ9RYA",
+	"z9+zWdDBbmFW3CniLWsqUNwYB1WZBxs511TvvewEayjJi7WsTJRZmJUPnw8eb6UuuCX30SYIrhSuW7Ms",
+	"dIdis07rfCmDI2I5Y4oUfXJt9am/gqXrm2CdF/O5B9ZtzKP+z0hi3o69lRzvylKOz062oqufFb0JZT0P",
+	"a3NcIcJ9p5zoHXdUm6O8/v3zwfZ9rd/LLiznawbZ78FCGtq1rvHzX66tIfBvisKulDn4szz/tXz9L/b9",
+	"my+zOM+4XoI9yBblg9JDl3mjmU8URY1AlcR3S3oMK4UgXVe/yH5yqjUI0DbW73LOGzurl/MXFMi2Xqs5",
+	"QnKFwV9NDbhX6iuVy6D43XvsIzaWrqQIxbOzExSqlfV+lm7jCdfTfATO4uKl8l+rwY+lkgZKsmLpuD2V",
+	"qoLBLl1vLDPy6tVrvzKJ6pBLEQrvCaFa03hq1NSVq3DgtPDCBwG+B2hRAy+HwjP827Ah3+BZ8zqCLO6s",
+	"loeVGjqh4NqGBQeEJ0xoPuZlbfdSlDUfmTM5TxlWdfIsqtSsp7SpVkpOQhWh66L9ETgtuSILnrG2a2ec",
+	"Yq1FDzMKknr57mUoDqJ3b6/80gEBid598B4cfeaJi/QEkdndTgK1T1RAlAxFDfGgVBDU5PHMA7BxqAsI",
+	"nZtQ/2Y8I1Bm6sP7Vx3cDdT4gc0c1MoaBLU6B7i2IBTRs+evnl8/X/mF1HZ3BCmbdjfWJdxWdMw8IGNM",
+	"A9h2ipU/gk7PAG/MI40hvhL5gU1mY1jKTDCWgD3akYCDaDy6vel0OlFAZjTB8/DckwkaeG3g7iEUt1q5",
+	"nBG4N6LG+mdRANXw5to6y8FNUpFjaRmNhDpQyu+YYErZsDyacPgLvBOqQ7xc2QDM4cy16EBnQgClo2yd",
+	"+ghcVBiqgqiMuemumRSJaZZxBjCpNpUKhSVbYFyrFk6QE5JywQp/j2O6NFUSC/Z4p1FW0Ma6F37Ub60O",
+	"tyK8KHquhoSKZWgTK9aYsbkOMJiwCNqHKlNQLd3RglBErqR45LwFtkdmbvN9WeK7Q8pL5Hf4MfRCVdvl",
+	"HESuR45BZoT+TSwTZv6MDY27wYeRi+ix2wFwl58pIZRypVUNyVI5aduFoKe8WkdNSxkQRZdo1ad6c4sf",
+	"rG3mevw5bwj8R6FGlcg4nzEoqGAPisKxgK8OqsU4a1koHBExx0A1iY7knAk6550lnaUROQDnhe2TUfkd",
+	"6kWhR8cW6cjYmGVMxAxfTGSsogsMK3Utb+3lBZs7WANSHjMbyWzZ3uuX1ysMz3xTyTyLWUdmkyM7SB2Z",
+	"d6E0kk7rHNMSjdaw1e30Ol2QjnDlrWHruNPtHNvasCBtHBUneYRUt6Bo2BmcbUo6bM4Y5gID8X2x0Am4",
+	"Rry2kEObWoc8gTeQLFJBpjLP4G7Cu4rkc8P5+hA1ZFhpQpf22Xk3FAk0zoeqMgvGbsmILaVIyIH5Q2H3",
+	"NSIFeS3Nm4dFob5oklGRp9SIXq6vNSD3giv0DS/tYKqtZmDWpQJYhmHM+AErI5mdhuIPe95Rc+su6w+z",
+	"zkTBcMdYAAeJabfjszuojIxU1JI7EKjdJdjSci4AR4PZAVr9Plw/JXI8VszVdQ4F7uv3nGZGMLD7o3Zm",
+	"Oa73Z7dHqWwzK7zVUHVHVwvRb/La+f2rAC8RPi+T1rD1A9NVNcSgqSOua1MAy1eOrvmMvR3/UED9NRdr",
+	"s/o2DaOfdhn2Q4lCu7xe6B6e9WP3QaWdbuuYukq3IxRWhu0GhV9cHP5Vmk+gxrRDV6Af/W53v7KBFeXw",
+	"XxW7SWnrGKzaOqyWP+j2zaIbR52sHXXSO1s76nTtqOOzE7Nfp3o21O7z9Eo7ptc/H+zfsxuvQ0N9w6b4",
+	"e2eauQ9aA4R+0yeKUzpq7owJo3vbR1fq9ZpB/fPtg+pFm++D1sluS/V7pMKo452WWBTNvfe1/RJ8dzLN",
+	"Z67Inq3rRCeq4v00CnyjYFMYgG5yI2bZDjKVJ9C50+tJiP/Efp6g392AGO2az1Qe2bHmggAr8d9cfQxv",
+	"e9KcEQh4pnOa3hhlAMaIMYc+j3TOzUPIAAlalN/IbHIzkwlLzRxzKjCj0S5HmQsetHzRsPXRwHODCHEE",
+	"9uktkkSlkI0co/Bgi0QVWvQhJvD4QgaIpFaisGy0KESDw4E3yTgGzpZKL9+6lJhD8ecwWo+Jkq08NBQP",
+	"YKJe4s5fm5N+Z40PYo3WndXulRyp1zPrsj+Uz88Hj73nJ+X7/y4G5qHijlzMuvC+M7HdmdhoSQp34Hfm",
+	"9RWYlzPxrmVfm8srH1Rj4w4L3uYpxhiu6XrNly6oC6dtgQFDgHUyFBsWGwW+ZmnVSWI9Fqhq2iqNoYBf",
+	"ExbzGU3LoJ3CeAIGHuvpqhSzdYwyFP9DKmmzh+y7avqd/0Kx7W7n5HGwo5Zq1mwHnfWDHZVUb9DgPNhR",
+	"R92drdupT3u7M/XmG9HUqnKj1/i7nrozi/9ltXT/d031S5m9zOeq7OX+2f3rR7a8X8vw3wobcb6qaVbj",
+	"6q27yI/tMqpmKRtU3GjSprTbZkUuLfEwwNSJ0mdhldfLwi0Cbu3S3QsCNHOFAbjVdslE+r7eIt8Vlj70",
+	"opqdAF4EflWisb0pYpplS8dBrao+WgJCBlB1EZ3PEKFd+jNDaOfGvLyAw2ogd6XIOjJ98JIj9oYCA72d",
+	"m8xGpsGKpYgZhCxIYXNDAltBCH6mSULyuc3eBfGrbNLxSNlwIgcGI0ij+xjelGNSGvI7oYiaA66LxukQ",
+	"BYqyVkAUFzGrx4qHYpdgcRI1BnC774SCNqdgQHpTEeMd2cprYPtw+zFHAlOsRM7XkKNDfl6fpBAKP0vB",
+	"9p+NTqKARDqDCmLkz/ZmfDsjSy1MfkUeXFUUquRBWjoyWq5km1cDvVzakg22sTmC1mXoEa2WH4yEeUle",
+	"v599osIeIpd+tw99sXwaNCENZFpAKWudZ8JlDndqlYUAMyAcoUSNOM8yJvTNHMv9lLhQZC13K4HN3W61",
+	"5EJjdsqa9Ii5rR5ZTY1YszDz4o3if6xZ1Ul9WZvLQHwdsd7J802Zb5iu5uWibUkhq6eDNaZdNQrnmD9V",
+	"JkhBitC6PKXHZ12rGjQv+vh446L7w0Gvc9Ltds+PmxfNaBZP21YGbd/1dl30oNtfv+hBt19RTWxujrUt",
+	"9ndWQWrUt0H38NOUUNb7rmnsY0wEmGFEIa2wru8Kxz4Kh59X2KhRvIKgqXpvquYqwQFxEV9Q1PWOZctQ",
+	"lAUIoCpnh7zxRtgc9tGyUh09IGYNTCTQXBMMeiiDN3X4KURa1zTHTMaTyiTQWlPlqY3imdMJF7QIa6HC",
+	"lfHCorhDMqdKkcirkxsBYwshYgpurZGG3E9GVmK6qCDcIe8oxHkqTZdGds8yFhvBkKd+sCUvcuNJLIXl",
+	"hulySITE9DmUNj/Z+JuiwDxqOrAIjGqiICiqWw5dHrGjmKsiaGTX8gBs424ItbOBTn4ZmgY5FAMdixqp",
+	"ckxUTFNaiK62fjIEmdlwt4RjK3iulM2DtSJsKNZZNi+MwgSaYlmPmXpKScZSRpWLCbauVG7rL0JpS3Jg",
+	"nmLcbZkGhChmQHXYJCUb1H5Rpp1uFJCrfYlsaKYqMyQUOaDQWpW2FTMzaaikWq/p0pwWEVSeniS9M9Yd",
+	"DVrN4olXyrdZfj51MslmCbqxfgme8wVqfXu0YYLatbdsiYVEsB8TWArgrAotbUNjplBs6sxEHtaYqfU5",
+	"xMIJYWsYVksnhK0grJRjgFfKggxh637NAXjdAxoP4HHvvF+Bf38H+Nf6XmHoclEVgbq+deaiVRAKcvya",
+	"Vll2daotc9dEwQesEYxBDUvcuELket9ihV+7DVyjFlPpS+dvZJdmbLvu4Gs2idu0C9u67su3cQ1F87OJ",
+	"YfRlj0IsnuuMYHV97GQNJkPCcrMu1uvuqYw1LrTK6K2vc56xOy5ztbrO3er+r1F5lczW0Y2TXn8b2f4i",
+	"XRILShuW+M7WwyrF6kuUauBOgw8TbwvAvawa4hRRv1vTFmWTJ0WF6aTXPjvpxu2zce+4TQfscft81I9P",
+	"ky7rjU/OWtWM+a9dKAfkbTtZzIE5G3q6ZDR7hF09RULmMuXxspqe3lrHm/12QFuAYCHYPikTgyEOZhMc",
+	"a0VsPThurdT9LeG4ATZekucm2NQ2ZmFTAc1HvysImgornTx2u4FVJf7e1utZxf1r1+DDWqL2w/eancI/",
+	"p3H7uHcSt8+SPm0/Hp2y9iA+H3dpb9SPj5P6OZVn0WDYqJxFPIjpoH/8uH4WOM4eIT3vxcese7blMGqr",
+	"t1vvlYfR7ZxUj8P2Wqmch8jTdBXeewdhvSrG7d+eZk/TifnU/5DVxGyXeBV2nIGkePQRUm+birm8h4BW",
+	"hR2TG5oueX2VSA9DYbvdIqvoYJSnt0YqvyTQTsJ3C0JzpiFqtq60vtfz0I84KkaFImO/gUcocD0+QfnV",
+	"smjfjI2MM5nZ5vauy0UovNKLtmNG4etJCyuHYAtQ52qtE8gl6Xe7sAIoRAEKkhMpq8nwhtEYvT4x0Ejy",
+	"zJwHrNAIEpi3ykE5Kp1P9UzUIWmo64o+v6aOJzFNU0XApZoLSDOFtFsRp3nilG2vy1Whzm/tcQKmgE3N",
+	"sEJRdMNq6PqDZpiyzEzgevcElVK4oajVwi2L1YbCFRNylhrQ+Q8odlOsd18Hd60Tms3qXN+FIaH2ZL03",
+	"SnzZ0HbdRqOhUSQhE6ZLlALPrC35e1DUSkC4s+QwgLq1XEwwu9G3cHXIFbiIp/lspIiWk0nK0KKSsTYg",
+	"2Ah02pTROwaXz7MczY1kliAGI7l/BKW/cKsRgWyxaseKEhJNdYmLEmLm1i14zJyM7l+8Qbd7AYF3SdGQ",
+	"q+xxgSYBrsigew7HdmUQ1hzXy4TN5lIzES/bP7IlWMtm9JbBVnW2JIqO2RD+mjOqcXEqFO52m1Mzx1QA",
+	"Ho06NscUDD5Ntp2nAOv11p0tri9v1VAP4GPhMngik+WeMrehfFWR48p2qht7NT4MvJEmOrCXDPlfn9cJ",
+	"C19ZcHMCgJFOv1Q8MSCjAI6WPS0tJUmlreOyg+Ti5Oa6PHIftIRM2FVyewn1NTY02ylIls4zLJZa6f5E",
+	"as2fQoFtjgzGYdHpomXTI2XLqCowoNpGTYtMaoiumSEWeiqV+1QlkqNGQqsKFkgGRQ2wHQ6p1auXNdr7",
+	"8D2NpgA3ym5cTNKaqOx3XvQX/udrHE1qxP4SKDacvK8WTjEKyH2z4r1ZHnOzXsYxm2srNu4hpAKpebB8",
+	"2t1BPn357JreMvE2eyneZXKSMQUy6qC3g7T5ji5TSZNrKV/RbMJw3MkuC7VnyJLXLOH0ejnHwf3+Dgsu",
+	"6fJrrsDu+58gjJsxZ7t8SeXjMY+NQHOFAmNNkEdpfIso7/v1sOyH+XSzeP8MOmkp7E0+kTLBaifIjnRG",
+	"haJweQNr7/fz4Gp9ropSFiOZGFJX6fZuOLy510aiJ1TdonQ8MmKNzCYS3GAgjjpSAnJoab0nK+Z7I6AG",
+	"LswuIDQUED1WOLaKmHwsY4tSTrEmRkVRgmFhFx4KEIK8ghlyXCu7gkW3Ay9mcGakN+hTekHAO8Vsr1DC",
+	"sZgDLwpnuELdrrn7oNt1QpwrViFkKAyHZJmN+Vu4XmlwjlZktZuGqsKfvCK0IwZ18FDcLEIxa91URjIX",
+	"CdYut5NaJ5bSPE1tXCgNhRG87qR2EXDY5x95IiUzrsyLwvkMweVmZjMi2yw35+26hGObTxUKsCt6EZTY",
+	"FtQrfMJn3Ogk7TYsqz2jn6LAqJMBZFIsQ2HtvocV3c/uwYnyVtRAUbSMFgRoXtiuaIXL2KED+g3h5Qh8",
+	"7NnsBkZERDEN3Z0QV2zuBp6NeZyhX5LNDKTrY+HdhI/H5hsAogV4MLWPiSDnY40O6PpYLG5Bl14JmmIT",
+	"nVBESba8yXIxJBDHiMooRpJe2EpFDgjFMKsXUwV3Nk8TkrGZvGNEyEVRTQnf5AqSb8osVhyHlYCqREFJ",
+	"xFCjILjYXq7cM3s2HfLWTjMbscRMe/XTKyjbpCXW1LDrQi0CAADCB1Z3wmobZltGmYZKLgdQcM5IVilE",
+	"8IJ+4woAUVVN2bW17a3KYmZUZEG5ttMO3dfBX2HOG4rJ/55zhgGp6Ovmgsw5i5kqAomRwhya3YXinVR6",
+	"krGrn14ZnE9lfFuJUuYGW3JzD75MO4KletoR2uo3q0dGW06yJclyUQSjujTlRr/4c/ORv4bqZC8UpriV",
+	"bBBW6CVbQaF1IFAUukP7smnlTraG/RMbR7heZNWssENmy/e5qH77KdwRqPPySBENYcsZNWy78tWKX3Ct",
+	"S7HmeFvrtLMX3lnDd1o8StP+0l/IbMKQOcGP6yT4Zjl8D3kazqfopbqzOL0XYgCxqXuxLJ5XrPhV0CFJ",
+	"ag17/ZOuWZj7+3NVdUOxqWkaawB34wb9/eFie8Q2mLohDttwhGols4L/kwOZBba9lN1rkVRx2PnrKRiw",
+	"4adSjFOOlSy/qxZ/VdUCaapfcBFFlB10DKwbuF7JQGOcKorxgVyUGo61mEqQbqz90NXx89QMgcZPJ+WL",
+	"pJD9WKrYkExddcYoz9LINV4y/NWQr0fK1TqE3naaUUhmLmsUogBe9Bm0zT0xwcZFtB0wEWdLo8Hb5jW5",
+	"njKhDXkCK28hUdsUqUeqtIwGZd6UViwdl4UIqzUwbR9C61KIytaGRgKF1oXQXwOaoKLSBaKOhsSiMjoQ",
+	"UjdAQrVGcK5RtryTt0YQg5OAkaEo2qpmGEY1xUBJlAThx0fKa3aELQKJ7RBo5Cavy6BRUkCoBOEFU6lg",
+	"eqvMAJcedM9P/ZY9tfSW7Wbca9tx8uHyBASHYLVl36plCybCkVx43SFTbq3vhtv73GC79dLcEKNQfFjh",
+	"wpd2ckPFwegLIz00Mthc589+r0vXjvLfYBF+gA2t0uHza/P+es/gLa1/bRvf/7a2u9USjP+TrWofhpbr",
+	"RC7b69TZED68f+U1KDY8TflWlL3lrOqVeKi89edITv9BUQ7ILMqTg/LGNfOXJ81YqaVRljn6DP+FROut",
+	"iZOWnGdytlJ0GWeL/qubgDekfWqPUW9N+DRiwQ6Bj5vDU+qh+YUAY3n6jFG02I0Yuu4SPDAaCostYMzi",
+	"2hbCFbIsZA+2GsNNFXn69v1VmYd9gFNAIeWMT7hw5Vs94TFjGLyrbHMicpWPZlyjEFaaHUvzM2ITBm15",
+	"Cdueq7gUYxM0eKE7fmg2U9jY1YKD3dVlQ0CgAdaltX8kciG8AANn7C36T0MYAubpGzkwm/itqC14g2o3",
+	"dSP5Qhdq1FAN9EZST8mU3rEOuXTtto3Mi3lCoMsyPhGYtwJSKk4Viqp42KvI/kXMTyGwFqE8ZdRPJWSp",
+	"FOpQxVCBlzmUhEIK6+FQ5nyUwlz6FYEUT69o3ML11Amlf6KVDA/0mVwIs6CnLtC1JnR6p14co9WRXGzs",
+	"GoNQGTqLFdRF0ZSkNDSPMmSwFTdyYJf2Yb5mNZCbWXyzcGzvLnVWuwf9VTy3tVXtyPH9wbu7cEtE+u7E",
+	"/UtbWmwnldbwXx83uHSrbQsOSj50uFV0+cyTe+SQKWtqUW99vasRYIXz9wJ6kMRSJAQncdkQBZmsEuXB",
+	"qv+SVNyXXDcRUVyI52H4MoXQ63YP0NkpTP5j2ce6LE9vd50UebigGMexvVL7aRzb7LwV86798N6qBbbG",
+	"e6ABd7B90BupX8hcJP9TplDEz60B04350u8ZRprBralds7KzHpj9FKYd2Ph8kI+g1VYoVgMsa/eu7B9h",
+	"O+pC6Ca4m21SZCggdXhLCd4vvnvfU1iaY8/2JRbriEQ9Vvc7ffhKxoIfrCN0a1bEXmK93wJ2rc5a6djc",
+	"0HGqUpYqH6VcTVliRhh5HwJHQ+H0Q+xw9fbqGtRXULZmTE9lYvuVWAG2iQx8gCncip8s30kIOf7aekzz",
+	"AblXuCdt44Jaf4rEXn7733RXvsv2/5WiA+KRV2MZDII05VQdriUxeZPPdIrthRrSNWwSjR9geLE+ocYm",
+	"fvgCCZZgnjIBNp6gKLhwy+YQVIWvhQJeccUeiczQJGSolsjTNOqQwlYES3EJJmbRkLgVoCCCtqNOJQEG",
+	"i6NckKjks5GLXyxaFhVBpvjS2uSpVRKKTrzI0wwiv6MC5FRBP7V5rouWsTYss8w+2kIyvxPL78TyO7H8",
+	"esRyfaTJlNFUT/9YW6Tq0prn+90u1lmyJRyk0dzNnc7nQVHINpXSBU8UNHEYCkpUPmfZHVcSrfY0syGV",
+	"bh4X0QxBGFYd42LSIW+syyAUvs/AllDKzBYhtpklXqodNJxEGuScC1SHInJ7jQJDdCHWYqXT5hql7m8w",
+	"svUQimCHPhCJNli3Xrl2m7Bf74SL1SvggZ/aRbmnNr7qrLdHGaPJctezt3EwGFkcU4FumCLsl+spF6Tv",
+	"YmoCctI9tnyOa9e/8sDMYNgadGfNRcZoPDWoD4HAUrjwZXiNq9tQjPM0HTpcGTGbAgx8EPrT2qJbciEO",
+	"h4QSQ2nIiKZUxNAfUiQQ0uviSF0nXVC8K+W4ABQdUiKJrTHW73YNm6UCkN/WH/bQuaiUZPGa0AKpsaZW",
+	"xmJpUMz22WXpuMRqsidSh6KG1SSyZ/gAnH7vOrT+CWhd0MbdzSGlSbGCQ4YClRQ0sLHd0PDYNzWOKU/z",
+	"bI/gBnf/1psOHE771+DCVgOHpWK28GK67GyxUlc65e5/katzf643+v7Xx/ug2lr8Xx+NfIRe1HWe9woG",
+	"GbCmVPM75mLxprLSgxmKkQlFJLQixyCao7seyGF2N83u5QAuXmAtdXAPkqqJsFP6vsel26c+25PGuISU",
+	"i1tbwFowlng3rlPzqKuGOUs5eFyWxqTzKZZRK0L0sMRogHX5qZe/4H2jLJe5+plXm9omg//AEZSS7ODL",
+	"FWKnvM95iHP/8f7/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

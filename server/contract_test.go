@@ -21,7 +21,8 @@ import (
 //   - operations that write to the store: 507 (its disk full: store.EFULL);
 //   - with a request body: 413 (over the body limit) and 415 (not JSON);
 //   - with an Idempotency-Key header: 409 (a repeat still running) and
-//     422 (the key reused with another body);
+//     422 (the key reused with another body); an erase's 409 is its guard
+//     too;
 //   - and what handlers answer themselves: 404 for an unknown feedback id,
 //     503 from the readiness probe.
 func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
@@ -41,7 +42,7 @@ func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
 		"getReadiness":         {http.StatusServiceUnavailable},
 	}
 	writes := map[string]bool{"createFeedback": true, "submitFeedbackWithToken": true,
-		"updateFeedback": true, "updateFeedbackByPost": true, "deleteFeedback": true}
+		"updateFeedback": true, "updateFeedbackByPost": true, "deleteFeedback": true, "eraseFeedback": true}
 	for path, item := range spec.Paths.Map() {
 		p := echoPath(path)
 		for method, op := range item.Operations() {

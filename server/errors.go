@@ -106,6 +106,10 @@ func errorBody(err error) (int, gen.Error) {
 		}
 		return he.Code, body
 	}
+	if refused := (*store.EraseRefused)(nil); errors.As(err, &refused) {
+		count := int64(refused.Count)
+		body.Count = &count
+	}
 	code := store.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {

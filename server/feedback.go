@@ -235,6 +235,51 @@ func (s *Server) DeleteFeedback(ctx context.Context, req gen.DeleteFeedbackReque
 	return gen.DeleteFeedback200JSONResponse(accepted("feedback deleted", req.ID)), nil
 }
 
+// eraseMessage is the message an erase is recorded with under an
+// Idempotency-Key, formatted with the count by the store: a replay reads
+// the count back from it (replay).
+const eraseMessage = "%d feedback erased"
+
+// EraseFeedback deletes the workspace's feedback that the body's filters
+// match, or counts it for a dry run; the store's guard answers 409 with
+// the count (errorBody).
+func (s *Server) EraseFeedback(ctx context.Context, req gen.EraseFeedbackRequestObject) (gen.EraseFeedbackResponseObject, error) {
+	b := req.Body
+	f := store.Filter{ValueMin: b.ValueMin, ValueMax: b.ValueMax, CreatedAfter: b.CreatedAfter, CreatedBefore: b.CreatedBefore}
+	if b.TraceID != nil {
+		f.TraceIDs = []string{*b.TraceID}
+	}
+	if b.Metadata != nil {
+		for k, v := range *b.Metadata {
+			switch v.(type) {
+			case string, bool, json.Number:
+			default:
+				return nil, &requestError{status: http.StatusBadRequest, message: "request body is invalid",
+					fields: []gen.FieldError{{Path: pointer([]string{"metadata", k}), Message: "must be a string, number or boolean"}}}
+			}
+		}
+		f.Metadata = *b.Metadata
+	}
+	if f.TraceIDs == nil && f.Metadata == nil && f.ValueMin == nil && f.ValueMax == nil && f.CreatedAfter == nil && f.CreatedBefore == nil {
+		return nil, &requestError{status: http.StatusBadRequest, message: "request body is invalid",
+			fields: []gen.FieldError{{Path: "", Message: "an erase needs at least one filter (trace_id, metadata, value_min, value_max, created_after, created_before)"}}}
+	}
+	e := store.Erase{Max: s.eraseMax, DryRun: b.DryRun != nil && *b.DryRun}
+	if b.ConfirmCount != nil {
+		n := int(*b.ConfirmCount)
+		e.Confirm = &n
+	}
+	var idem *store.Idempotency
+	if !e.DryRun {
+		idem = s.idempotencyOf(ctx, eraseMessage)
+	}
+	n, err := s.store.EraseFeedback(ctx, workspaceOf(ctx), f, e, idem)
+	if err != nil {
+		return nil, err
+	}
+	return gen.EraseFeedback200JSONResponse{Erased: int64(n), DryRun: e.DryRun}, nil
+}
+
 // ListFeedback returns one page of the workspace's feedback.
 func (s *Server) ListFeedback(ctx context.Context, req gen.ListFeedbackRequestObject) (gen.ListFeedbackResponseObject, error) {
 	p := req.Params

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -108,6 +109,14 @@ func (s *Server) replay(c echo.Context, scope, key string, fp []byte) (bool, err
 	}
 	if !bytes.Equal(r.Fingerprint, fp) {
 		return true, errKeyReused
+	}
+	if c.Path() == s.apiBase+"/feedback/erase" {
+		var n int64
+		if _, err := fmt.Sscanf(r.Message, eraseMessage, &n); err != nil {
+			return true, fmt.Errorf("replay of an erase: %w", err)
+		}
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return true, c.JSON(http.StatusOK, gen.EraseResponse{Erased: n})
 	}
 	ids := make([]openapi_types.UUID, len(r.IDs))
 	for i, id := range r.IDs {

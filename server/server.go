@@ -76,6 +76,9 @@ type Config struct {
 	// also bounds how long a read holds its snapshot (on SQLite, the WAL
 	// cannot start over meanwhile). Zero means no limit.
 	RequestTimeout time.Duration
+	// EraseMax is the most feedback an erase removes without a
+	// confirm_count that states the count. Defaults to 100,000.
+	EraseMax int
 }
 
 // Server implements gen.StrictServerInterface on a store.
@@ -91,6 +94,8 @@ type Server struct {
 	apiBase  string
 	inflight inflight
 	keys     keyCache
+	// eraseMax is Config.EraseMax.
+	eraseMax int
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -114,6 +119,9 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		cfg.BodyBudget = 2 << 20
 	}
 	cfg.BodyBudget = max(cfg.BodyBudget, cfg.BodyLimit)
+	if cfg.EraseMax <= 0 {
+		cfg.EraseMax = 100_000
+	}
 	cfg.Store = cfg.Metrics.Store(cfg.Store)
 	rawSpec, spec, err := contract(cfg.Spec)
 	if err != nil {
@@ -134,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	s := &Server{
 		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), limits: limits,
-		inflight: inflight{keys: map[string]struct{}{}},
+		inflight: inflight{keys: map[string]struct{}{}}, eraseMax: cfg.EraseMax,
 	}
 	go s.purgeIdempotency(ctx)
 	routes, err := routeTable(spec)

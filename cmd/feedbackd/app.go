@@ -87,6 +87,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "how long a client may take to send a whole request", Sources: env("FEEDBACKD_READ_TIMEOUT")},
 					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take; one still at work a second before is stopped and answered 503", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
 					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
+					&cli.IntFlag{Name: "erase-max", Value: 100_000, Usage: "the most feedback POST /v1/feedback/erase removes without a confirm_count that states the count", Sources: env("FEEDBACKD_ERASE_MAX")},
 					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -124,6 +125,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 			importCommand(dbFlag, stdout, stderr),
 			backupCommand(dbFlag, stdout),
 			restoreCommand(dbFlag, stdout),
+			eraseCommand(dbFlag, stdout),
 			{
 				Name:  "keys",
 				Usage: "create, list and revoke API keys",
@@ -347,6 +349,7 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		// A request still working near the write timeout could not be
 		// answered: stop it while a 503 can still be written.
 		RequestTimeout: requestTimeout(cmd.Duration("write-timeout")),
+		EraseMax:       cmd.Int("erase-max"),
 	})
 	if err != nil {
 		return err

@@ -153,3 +153,67 @@ func testStopsLoseNothingAcknowledged(t *testing.T, b backend) {
 		})
 	}
 }
+
+// A crash (SIGKILL) in the middle of a large erase leaves all of it or
+// nothing: after a restart the erased user's feedback is all there or
+// all gone, and the analytics of what is left (another user's feedback
+// on the same traces, which the erase promotes to first) are exact. The
+// kill comes half as long after the erase began as an erase of as many
+// rows just took, so that it lands while the erase works.
+func testEraseIsAllOrNothingOnSIGKILL(t *testing.T, b backend) {
+	const key = "fbk_durability_test_key_0123456789"
+	env := map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": key, "FEEDBACKD_LOG_LEVEL": "warn", "FEEDBACKD_ERASE_MAX": "1000000"}
+	db := b.newDB(t)
+	p := startProcess(t, db, env)
+	c, err := client.New(p.base+"/v1", client.WithAPIKey(key), client.WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const each = 10_000
+	for bulk := range 2 * each / 1000 {
+		var items []client.FeedbackRequest
+		for i := range 1000 {
+			items = append(items, client.FeedbackRequest{TraceID: fmt.Sprint("t", i%500), Value: i%21 - 10,
+				Metadata: &client.Metadata{"_user": fmt.Sprint("user-", bulk%2), "_prompt": fmt.Sprint("p", (bulk+i)%3)}})
+		}
+		if _, err := c.Feedback.BulkCreate(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept []client.FeedbackRequest
+	for i := range 500 {
+		kept = append(kept, client.FeedbackRequest{TraceID: fmt.Sprint("t", i), Value: 1, Metadata: &client.Metadata{"_user": "stays", "_prompt": fmt.Sprint("p", i%3)}})
+	}
+	if _, err := c.Feedback.BulkCreate(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	erase := func(c *client.Client, user string) (*client.EraseResponse, error) {
+		return c.Feedback.Erase(ctx, client.EraseRequest{Metadata: &map[string]any{"_user": user}})
+	}
+	start := time.Now()
+	if got, err := erase(c, "user-0"); err != nil || got.Erased != each {
+		t.Fatalf("erase of user-0: %+v, %v", got, err)
+	}
+	took := time.Since(start)
+	answered := make(chan error, 1)
+	go func() {
+		_, err := erase(c, "user-1")
+		answered <- err
+	}()
+	time.Sleep(took / 2)
+	p.signal(t, syscall.SIGKILL)
+	done := <-answered == nil
+
+	again := startProcess(t, db, env)
+	ac := again.client(t, key)
+	left := len(collect(t, ac, client.ListFeedbackParams{Metadata: client.Ptr(`{"_user":"user-1"}`), Limit: client.Ptr(1000)}))
+	switch {
+	case left != 0 && left != each:
+		t.Fatalf("after a crash during the erase %d of %d remain", left, each)
+	case done && left != 0:
+		t.Fatalf("an acknowledged erase left %d", left)
+	}
+	t.Logf("the first erase took %v; the second was acknowledged before the crash: %v, and %d of %d remain", took, done, left, each)
+	checkAnalytics(t, ac, "_prompt")
+}

@@ -149,8 +149,10 @@ var endToEnd = []struct {
 	{"AveragesPrintAsDecimals", testAveragesPrintAsDecimals},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ClientChosenIDs", testClientChosenIDs},
+	{"EraseByFilter", testEraseByFilter},
 	{"ClientRetriesWithoutDuplicates", testClientRetriesWithoutDuplicates},
 	{"StopsLoseNothingAcknowledged", testStopsLoseNothingAcknowledged},
+	{"EraseIsAllOrNothingOnSIGKILL", testEraseIsAllOrNothingOnSIGKILL},
 }
 
 // TestEndToEnd runs the whole program, through run, against each backend

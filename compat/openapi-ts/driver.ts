@@ -12,6 +12,7 @@ import {
   createFeedback,
   createFeedbackToken,
   deleteFeedback,
+  eraseFeedback,
   getFeedback,
   getFeedbackGraph,
   getFeedbackScoreGraph,
@@ -177,5 +178,12 @@ export async function run(base: string, key: string): Promise<string[]> {
   equal('deleteFeedback', ids('deleteFeedback', ok('deleteFeedback', await deleteFeedback({ path: { id: third } })), 1), [third]);
   const gone = failed('getFeedback after deleteFeedback', await getFeedback({ path: { id: third } }), 404);
   equal('getFeedback after deleteFeedback', gone.status, 'failure');
+
+  // Erase a user's feedback: counted by a dry run, then gone.
+  const user = { metadata: { _user: 'u2' } };
+  equal('eraseFeedback dry run', ok('eraseFeedback dry run', await eraseFeedback({ body: { ...user, dry_run: true } })), { erased: 1, dry_run: true });
+  equal('eraseFeedback', ok('eraseFeedback', await eraseFeedback({ body: user })), { erased: 1, dry_run: false });
+  failed('getFeedback after eraseFeedback', await getFeedback({ path: { id: second } }), 404);
+  failed('eraseFeedback without a filter', await eraseFeedback({ body: {} }), 400);
   return calls;
 }

@@ -76,6 +76,11 @@ func (s *instrumented) DeleteFeedback(ctx context.Context, workspaceID, id strin
 	return s.count("DeleteFeedback", s.Store.DeleteFeedback(ctx, workspaceID, id))
 }
 
+func (s *instrumented) EraseFeedback(ctx context.Context, workspaceID string, f store.Filter, e store.Erase, idem *store.Idempotency) (int, error) {
+	n, err := s.Store.EraseFeedback(ctx, workspaceID, f, e, idem)
+	return n, s.count("EraseFeedback", err)
+}
+
 func (s *instrumented) ListFeedback(ctx context.Context, workspaceID string, f store.Filter) (*store.Page, error) {
 	p, err := s.Store.ListFeedback(ctx, workspaceID, f)
 	return p, s.count("ListFeedback", err)

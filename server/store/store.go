@@ -97,6 +97,42 @@ type Filter struct {
 	After *Cursor
 }
 
+// Erase says how EraseFeedback guards and records an erase.
+type Erase struct {
+	// Max is the most feedback an erase removes without Confirm.
+	Max int
+	// Confirm, when set, is the count the caller expects: the erase goes
+	// ahead only when the filter matches exactly this many, over Max too.
+	Confirm *int
+	// DryRun only counts.
+	DryRun bool
+}
+
+// Check refuses an erase of n feedback that e does not allow: ECONFLICT,
+// with n in the message, as EraseRefused says.
+func (e Erase) Check(n int) error {
+	if e.Confirm != nil && *e.Confirm != n {
+		return &EraseRefused{Count: n, Message: fmt.Sprintf("the filters match %d feedback, not the %d confirmed: nothing was erased", n, *e.Confirm)}
+	}
+	if e.Confirm == nil && n > e.Max {
+		return &EraseRefused{Count: n, Message: fmt.Sprintf("the filters match %d feedback, more than %d: send confirm_count %d to erase them", n, e.Max, n)}
+	}
+	return nil
+}
+
+// EraseRefused is the error of an erase its guard refused (ECONFLICT):
+// Count is how many feedback the filter matched.
+type EraseRefused struct {
+	Count   int
+	Message string
+}
+
+// Error implements error.
+func (e *EraseRefused) Error() string { return e.Message }
+
+// Unwrap makes the refusal an ECONFLICT.
+func (e *EraseRefused) Unwrap() error { return &Error{Code: ECONFLICT, Message: e.Message} }
+
 // Cursor is a position in a listing. Listings are ordered newest first:
 // by CreatedAt descending, and among equal CreatedAt by ID descending
 // (the ids compared as UUIDs, byte by byte). A row's position never moves
@@ -246,6 +282,14 @@ type Store interface {
 	// ListFeedback returns one page of a workspace's feedback matching f,
 	// in the order Cursor describes.
 	ListFeedback(ctx context.Context, workspaceID string, f Filter) (*Page, error)
+	// EraseFeedback deletes every feedback of a workspace that f matches
+	// (as ListFeedback's filter; Limit and After are ignored) in one
+	// transaction, and returns how many it matched: with e.DryRun it
+	// deletes nothing. The count is taken in the same transaction, and
+	// e.Check refuses it with an *EraseRefused (nothing deleted). idem as
+	// in CreateFeedback, with no ids and its Message formatted with the
+	// count (one %d).
+	EraseFeedback(ctx context.Context, workspaceID string, f Filter, e Erase, idem *Idempotency) (int, error)
 	// UpsertTokenFeedback stores f as the one feedback of a feedback token:
 	// the first call for (f.WorkspaceID, tokenID) inserts f, later calls
 	// replace its value, weight, metadata and UpdatedAt and keep its id,

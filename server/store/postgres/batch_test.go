@@ -248,3 +248,122 @@ func waitFor(t *testing.T, url, query string, want int) {
 	}
 	t.Fatalf("%s never answered %d", query, want)
 }
+
+// Erases on one replica while another writes the same traces (new rows
+// of the erased user among them) leave every derived row and flag exact:
+// an erase locks the traces of what it matched and reads them again.
+func TestEraseAndWritesAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, url, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	item := func(i int) *store.Feedback {
+		at := base.Add(time.Duration(i%500) * time.Second)
+		return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprint("t", i%40), Value: 1, Weight: 1,
+			Metadata: map[string]any{"_user": fmt.Sprint("u", i%3), "_prompt": fmt.Sprint("p", i%2)}, CreatedAt: at, UpdatedAt: at}
+	}
+	var seed []*store.Feedback
+	for i := range 600 {
+		seed = append(seed, item(i))
+	}
+	if err := stores[0].CreateFeedback(ctx, seed, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 5 {
+			if _, err := stores[0].EraseFeedback(ctx, ws.ID, store.Filter{Metadata: map[string]any{"_user": "u1"}}, store.Erase{Max: 1000}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range 60 {
+			if err := stores[1].CreateFeedback(ctx, []*store.Feedback{item(1000 + i), item(2000 + 7*i)}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := stores[1].DeleteFeedback(ctx, ws.ID, seed[3*i].ID); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	CheckDerived(t, url)
+}
+
+// Erases on one replica while another replaces feedback by id (moving it
+// between traces, in and out of the erased user) leave every derived row
+// and flag exact.
+func TestEraseAndPutsAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, url, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	item := func(id string, i int) *store.Feedback {
+		at := base.Add(time.Duration(i%300) * time.Second)
+		return &store.Feedback{ID: id, WorkspaceID: ws.ID, TraceID: fmt.Sprint("t", i%30), Value: 1, Weight: 1,
+			Metadata: map[string]any{"_user": fmt.Sprint("u", i%3), "_prompt": fmt.Sprint("p", i%2)}, CreatedAt: at, UpdatedAt: at}
+	}
+	ids := make([]string, 300)
+	var seed []*store.Feedback
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+		seed = append(seed, item(ids[i], i))
+	}
+	if err := stores[0].CreateFeedback(ctx, seed, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 5 {
+			if _, err := stores[0].EraseFeedback(ctx, ws.ID, store.Filter{Metadata: map[string]any{"_user": "u1"}}, store.Erase{Max: 1000}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range 100 {
+			// Another trace and user for a stored (or erased) id.
+			if _, err := stores[1].PutFeedback(ctx, []*store.Feedback{item(ids[(7*i)%300], i+1)}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	CheckDerived(t, url)
+}

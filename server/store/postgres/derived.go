@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -145,6 +146,27 @@ func (w *writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]roll
 		CROSS JOIN LATERAL (SELECT created_at, id FROM trace_meta_values
 			WHERE workspace_id = p.ws AND trace_id = p.trace AND meta_key = p.meta_key AND meta_value = p.meta_value
 			ORDER BY created_at, id LIMIT p.n) AS t`, wss, traces, metaKeys, metaValues, limits)
+	return out, err
+}
+
+// Matching reads the rows with the listing's own statement, after the
+// writes that wait (the lock of their traces).
+func (w *writeTx) Matching(ctx context.Context, workspaceID string, f store.Filter) ([]rollup.Row, error) {
+	query, args, err := listQuery(rowColumns, workspaceID, f, -1)
+	if err != nil {
+		return nil, err
+	}
+	var out []rollup.Row
+	err = w.read(ctx, func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanRow(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	}, query, args...)
 	return out, err
 }
 

@@ -33,7 +33,7 @@ func TestListPlansWalkTheIndex(t *testing.T) {
 		"bounded, after a cursor, value": {CreatedAfter: &from, CreatedBefore: &to, After: cursor, ValueMax: new(int)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			query, args, err := listQuery(uuid.NewString(), f, 101)
+			query, args, err := listQuery(feedbackColumns, uuid.NewString(), f, 101)
 			if err != nil {
 				t.Fatal(err)
 			}

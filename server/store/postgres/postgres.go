@@ -341,6 +341,34 @@ func (s *Store) DeleteFeedback(ctx context.Context, workspaceID, id string) erro
 	}, nil, nil)
 }
 
+// EraseFeedback implements store.Store. It locks the traces of the rows
+// it erases as every write does (writeTx.Lock): the traces share
+// traceLockBuckets locks, so an erase over any number of traces holds at
+// most that many, taken in one sorted round like a bulk create's, and
+// needs no lock of its own (a lock of the whole workspace would make
+// every write of the workspace take it too).
+func (s *Store) EraseFeedback(ctx context.Context, workspaceID string, f store.Filter, e store.Erase, idem *store.Idempotency) (int, error) {
+	var (
+		n   int
+		rec *store.Idempotency
+	)
+	if idem != nil && !e.DryRun {
+		copied := *idem
+		rec = &copied
+	}
+	// The record's message is formatted once the count is known: the
+	// statement is queued after fn ran.
+	extra, check := recordIdempotency(rec, func() ([]string, int) {
+		rec.Message = fmt.Sprintf(idem.Message, n)
+		return []string{}, 0
+	})
+	err := s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) (err error) {
+		n, err = rollup.Erase(ctx, w, workspaceID, f, e, d)
+		return err
+	}, extra, check)
+	return n, err
+}
+
 // ListFeedback implements store.Store. It walks the workspace's feedback
 // in the order store.Cursor describes, from f.After down, so a page
 // boundary is a fixed point: rows written meanwhile, on any replica,
@@ -354,7 +382,7 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	if limit <= 0 {
 		limit = 100
 	}
-	query, args, err := listQuery(workspaceID, f, limit+1)
+	query, args, err := listQuery(feedbackColumns, workspaceID, f, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -389,8 +417,9 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	})
 }
 
-// listQuery is the statement of a listing page of at most n rows.
-func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error) {
+// listQuery is the statement of a listing page of at most n rows (all
+// of them when n is negative), of the columns cols.
+func listQuery(cols, workspaceID string, f store.Filter, n int) (string, []any, error) {
 	c := &conditions{}
 	c.add("workspace_id = " + c.arg(workspaceID))
 	if f.After != nil {
@@ -418,9 +447,13 @@ func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error)
 	// The ORDER BY names the table's columns: a bare id would be the output
 	// column id::text, which no index holds, and each page would sort the
 	// whole workspace.
-	return `SELECT ` + feedbackColumns + ` FROM feedback
+	limit := ""
+	if n >= 0 {
+		limit = " LIMIT " + c.arg(n)
+	}
+	return `SELECT ` + cols + ` FROM feedback
 		WHERE ` + c.where() + `
-		ORDER BY feedback.created_at DESC, feedback.id DESC LIMIT ` + c.arg(n), c.args, nil
+		ORDER BY feedback.created_at DESC, feedback.id DESC` + limit, c.args, nil
 }
 
 // metadataFilter renders the filter pairs as one JSON object for @>; only

@@ -96,6 +96,10 @@ type Tx interface {
 	Earliest(ctx context.Context, probes []Probe) ([][]TraceEntry, error)
 	// Write applies w.
 	Write(ctx context.Context, w Writes) error
+	// Matching returns the stored rows of a workspace that f matches (as
+	// store.Store's ListFeedback, Limit and After ignored), as Row reads
+	// them, in the listing's order.
+	Matching(ctx context.Context, workspaceID string, f store.Filter) ([]Row, error)
 }
 
 // Create inserts fs, each new; ECONFLICT (from the store) when an id is
@@ -133,6 +137,45 @@ func Delete(ctx context.Context, tx Tx, workspaceID, id string, d *Deltas) error
 		return err
 	}
 	return change{old: []Row{*old}}.apply(ctx, tx, d)
+}
+
+// Erase removes every stored feedback of a workspace that f matches, as
+// store.Store's EraseFeedback says, and returns how many. It is a delete
+// of many rows in one change: each trace meta value the rows hold is
+// probed once, for one more entry than the rows remove, so the work is
+// linear in what is erased, however the rows spread over traces.
+//
+// The matching rows name the traces to lock; rows read before the lock
+// are read again after it, and a row of a trace not locked then (written
+// or moved there meanwhile) is left alone: the erase comes before that
+// write. It locks no keys: it removes only rows of traces it holds, and
+// every write that changes, moves or replaces a row holds its traces, so
+// what it reads after the lock stays as read until it commits; and
+// taking no second round of locks, it waits for no write that waits for
+// it.
+func Erase(ctx context.Context, tx Tx, workspaceID string, f store.Filter, e store.Erase, d *Deltas) (int, error) {
+	rows, err := tx.Matching(ctx, workspaceID, f)
+	if err != nil || e.DryRun {
+		return len(rows), err
+	}
+	traces := map[TraceRef]bool{}
+	for _, r := range rows {
+		traces[TraceRef{r.WorkspaceID, r.TraceID}] = true
+	}
+	locked, err := tx.Lock(ctx, slices.SortedFunc(maps.Keys(traces), compareTraces))
+	if err != nil {
+		return 0, err
+	}
+	if locked {
+		if rows, err = tx.Matching(ctx, workspaceID, f); err != nil {
+			return 0, err
+		}
+		rows = slices.DeleteFunc(rows, func(r Row) bool { return !traces[TraceRef{r.WorkspaceID, r.TraceID}] })
+	}
+	if err := e.Check(len(rows)); err != nil || len(rows) == 0 {
+		return len(rows), err
+	}
+	return len(rows), change{old: rows}.apply(ctx, tx, d)
 }
 
 // Put stores each of fs as the one feedback of its key in its workspace,
@@ -378,6 +421,10 @@ func (r *Row) entries() []TraceEntry {
 // entry is the row's entry of v, which it holds.
 func (r *Row) entry(v TraceMetaValue) TraceEntry {
 	return TraceEntry{v, r.CreatedAt.UnixMicro(), r.ID}
+}
+
+func compareTraces(a, b TraceRef) int {
+	return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.TraceID, b.TraceID))
 }
 
 func compareMetaValues(a, b TraceMetaValue) int {

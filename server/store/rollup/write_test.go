@@ -3,6 +3,7 @@ package rollup_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -98,6 +99,21 @@ func (m *memTx) Write(_ context.Context, w rollup.Writes) error {
 		m.entries[e] = true
 	}
 	return nil
+}
+
+// Matching filters by trace and creation time only, which is all the
+// tests here ask of it.
+func (m *memTx) Matching(_ context.Context, ws string, f store.Filter) ([]rollup.Row, error) {
+	var out []rollup.Row
+	for _, r := range m.rows {
+		if r.WorkspaceID == ws && (f.TraceIDs == nil || slices.Contains(f.TraceIDs, r.TraceID)) &&
+			(f.CreatedAfter == nil || !r.CreatedAt.Before(*f.CreatedAfter)) {
+			sp := r.Special()
+			r.Stored = &sp
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (m *memTx) all() []rollup.Row { return slices.Collect(maps.Values(m.rows)) }
@@ -323,6 +339,66 @@ func TestAWriteReadsNoMoreOfALargeTrace(t *testing.T) {
 	}
 	checkOracle(t, m)
 }
+
+// An erase of many rows of one trace, the first ones or the last ones,
+// reads each meta value's entries up to one past what it removes, and
+// promotes the first row it keeps.
+func TestEraseReadsWhatItErases(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		after *time.Time
+	}{{"the newest", ptr(t0.Add(900 * time.Minute))}, {"the whole trace", nil}} {
+		m := newMemTx()
+		var fs []*store.Feedback
+		for i := range 1000 {
+			fs = append(fs, fb(fmt.Sprintf("r%04d", i), "hot", i, map[string]any{"_user": fmt.Sprint("u", i%2), "_prompt": "p"}))
+		}
+		create(t, m, nil, fs...)
+		m.found = 0
+		var d rollup.Deltas
+		n, err := rollup.Erase(ctx, m, "w", store.Filter{TraceIDs: []string{"hot"}, CreatedAfter: c.after}, store.Erase{Max: 1000}, &d)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Each row holds two meta values (a user and p), and each of the
+		// three is read to one past what goes.
+		if m.found > 2*n+3 {
+			t.Errorf("%s: erasing %d read %d entries", c.name, n, m.found)
+		}
+		if got, want := len(m.rows), 1000-n; got != want {
+			t.Errorf("%s: %d rows left, want %d", c.name, got, want)
+		}
+		checkOracle(t, m)
+	}
+}
+
+// The guard refuses more rows than its limit, and a wrong confirmation,
+// before anything is written.
+func TestEraseGuard(t *testing.T) {
+	ctx := context.Background()
+	m := newMemTx()
+	create(t, m, nil, fb("a", "t", 0, nil), fb("b", "t", 1, nil), fb("c", "t", 2, nil))
+	all := store.Filter{TraceIDs: []string{"t"}}
+	for _, e := range []store.Erase{{Max: 2}, {Max: 5, Confirm: ptr(2)}} {
+		n, err := rollup.Erase(ctx, m, "w", all, e, &rollup.Deltas{})
+		var refused *store.EraseRefused
+		if !errors.As(err, &refused) || refused.Count != 3 || n != 3 || store.ErrorCode(err) != store.ECONFLICT {
+			t.Errorf("%+v: %d, %v; want 3 refused", e, n, err)
+		}
+	}
+	if n, err := rollup.Erase(ctx, m, "w", all, store.Erase{Max: 2, DryRun: true}, &rollup.Deltas{}); n != 3 || err != nil {
+		t.Errorf("dry run: %d, %v; want 3", n, err)
+	}
+	if len(m.rows) != 3 {
+		t.Fatalf("%d rows left, want 3", len(m.rows))
+	}
+	if n, err := rollup.Erase(ctx, m, "w", all, store.Erase{Max: 2, Confirm: ptr(3)}, &rollup.Deltas{}); n != 3 || err != nil || len(m.rows) != 0 {
+		t.Errorf("confirmed: %d, %v, %d rows left; want 3 erased", n, err, len(m.rows))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // checkOracle checks every row's flags against the definition.
 func checkOracle(t *testing.T, m *memTx) {

@@ -191,6 +191,29 @@ func (w writeTx) Earliest(ctx context.Context, probes []rollup.Probe) ([][]rollu
 	return out, nil
 }
 
+// Matching reads the rows with the listing's own statement, on the
+// writer's connection, inside its transaction.
+func (w writeTx) Matching(ctx context.Context, workspaceID string, f store.Filter) ([]rollup.Row, error) {
+	query, args, err := listQuery(rowColumns, workspaceID, f, -1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := w.s.conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("matching feedback: %w", err)
+	}
+	defer rows.Close()
+	var out []rollup.Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // Write stores a change's rows, flags and trace meta values, a new row's
 // insert first.
 func (w writeTx) Write(ctx context.Context, ws rollup.Writes) error {

@@ -189,6 +189,24 @@ func (s *Store) UpsertTokenFeedback(ctx context.Context, tokenID string, f *stor
 	return out, err
 }
 
+// EraseFeedback implements store.Store. The erase is one op of the
+// writer: it holds the writer, and every other write waits, for as long
+// as it takes, which grows with the rows it erases. Without a key it
+// fails, if at all, before it writes (its guard), so a batch run again
+// op by op does not copy its pages into a savepoint's journal.
+func (s *Store) EraseFeedback(ctx context.Context, workspaceID string, f store.Filter, e store.Erase, idem *store.Idempotency) (int, error) {
+	var n int
+	err := s.doRows(ctx, 1, idem == nil, func(ctx context.Context, tx *sql.Conn, d *rollup.Deltas) (err error) {
+		if n, err = rollup.Erase(ctx, writeTx{s}, workspaceID, f, e, d); err != nil || idem == nil || e.DryRun {
+			return err
+		}
+		rec := *idem
+		rec.Message = fmt.Sprintf(idem.Message, n)
+		return recordIdempotency(ctx, tx, &rec, []string{}, 0)
+	})
+	return n, err
+}
+
 // GetFeedback implements store.Store.
 func (s *Store) GetFeedback(ctx context.Context, workspaceID, id string) (*store.Feedback, error) {
 	return view(s, func(*sql.DB) (*store.Feedback, error) {
@@ -226,7 +244,7 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	if limit <= 0 {
 		limit = 100
 	}
-	query, args, err := listQuery(workspaceID, f, limit+1)
+	query, args, err := listQuery(feedbackColumns, workspaceID, f, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -255,8 +273,9 @@ func (s *Store) ListFeedback(ctx context.Context, workspaceID string, f store.Fi
 	})
 }
 
-// listQuery is the statement of a listing page of at most n rows.
-func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error) {
+// listQuery is the statement of a listing page of at most n rows (all
+// of them when n is negative), of the columns cols.
+func listQuery(cols, workspaceID string, f store.Filter, n int) (string, []any, error) {
 	var where []string
 	args := []any{workspaceID}
 	where = append(where, "workspace_id = ?")
@@ -297,7 +316,7 @@ func listQuery(workspaceID string, f store.Filter, n int) (string, []any, error)
 		args = append(args, condArgs...)
 	}
 	args = append(args, n)
-	return `SELECT ` + feedbackColumns + ` FROM feedback INDEXED BY ` + listIndex(f) + `
+	return `SELECT ` + cols + ` FROM feedback INDEXED BY ` + listIndex(f) + `
 		WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY created_at DESC, id DESC LIMIT ?`, args, nil
 }

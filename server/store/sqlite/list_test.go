@@ -48,7 +48,7 @@ func TestListPlans(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			query, args, err := listQuery(uuid.NewString(), c.filter, 101)
+			query, args, err := listQuery(feedbackColumns, uuid.NewString(), c.filter, 101)
 			if err != nil {
 				t.Fatal(err)
 			}

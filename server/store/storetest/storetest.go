@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PutOtherWorkspaceIDConflicts", testPutOtherWorkspace},
 		{"PutRecordsItsCountWithTheKey", testPutIdempotency},
 		{"PutRacesWithOtherWrites", testPutRaces},
+		{"EraseByFilter", testEraseByFilter},
+		{"EraseGuard", testEraseGuard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
