@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace check-breaking fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-erase check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -155,6 +155,13 @@ bench-hot-trace: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes hot -hot-rows $(HOT_ROWS)
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes open -rates 1000,2000 -hot-share 0.1 -hot-rows $(HOT_ROWS) -floor
+
+# Erase by filter: one user's 10,000 and 100,000 feedback, spread over
+# 1,000 traces and all on one trace, beside as many other feedback; the
+# time per erased row stays the same when an erase is linear in what it
+# erases. SQLite, and PostgreSQL when scripts/with-postgres.sh finds one.
+bench-erase:
+	scripts/with-postgres.sh $(GO) test ./server/store/sqlite ./server/store/postgres -run '^$$' -bench Erase -benchtime 1x
 
 # The storage floor: SQLite's own insert rate (a bare table, then
 # feedbackd's row indexes) beside the SQLite store's bulk path, and the

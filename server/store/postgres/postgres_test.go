@@ -101,3 +101,13 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func BenchmarkErase(b *testing.B) {
+	storetest.BenchmarkErase(b, func(b *testing.B) store.Store {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(b), postgres.Options{MaxConns: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

@@ -65,3 +65,13 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("after reopen: got %+v", got)
 	}
 }
+
+func BenchmarkErase(b *testing.B) {
+	storetest.BenchmarkErase(b, func(b *testing.B) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "feedbackd.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}
