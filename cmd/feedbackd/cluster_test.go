@@ -64,7 +64,7 @@ func newCluster(t testing.TB) *pgCluster {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	for range 8 {
-		c.port = 20000 + rand.IntN(20000)
+		c.port = clusterPort()
 		if err := c.start(); err == nil {
 			return c
 		}
@@ -72,6 +72,23 @@ func newCluster(t testing.TB) *pgCluster {
 	log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
 	t.Fatalf("the PostgreSQL cluster did not start:\n%s", log)
 	return nil
+}
+
+// clusterPort picks a port below the kernel's ephemeral range: the
+// cluster is stopped and started again on its port, and while it is down
+// an outgoing connection of any process could otherwise take that port
+// as its own end and keep the server from listening again.
+func clusterPort() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	from := min(10000, low/2)
+	return from + rand.IntN(max(1, low-from))
 }
 
 // URL is the postgres database's URL.
