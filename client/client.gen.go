@@ -186,6 +186,37 @@ func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
 	}
 }
 
+// AIModelGraph Feedback per AI model (Portkey's shape).
+type AIModelGraph struct {
+	DataPoints []AIModelPoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
+}
+
+// AIModelPoint The feedback of one AI model.
+type AIModelPoint struct {
+	// AiModel The model, as the feedback's metadata names it.
+	//
+	// Example: gpt-4o
+	AiModel string `json:"ai_model"`
+
+	// AvgWeightedFeedback Their average value x weight.
+	//
+	// Example: 0.74
+	AvgWeightedFeedback float64 `json:"avg_weighted_feedback"`
+
+	// Total Feedback with the model in the range.
+	//
+	// Example: 870
+	Total int `json:"total"`
+}
+
 // AnalyticsGraphObject The kind of object, as Portkey names it.
 //
 // Example: analytics-graph
@@ -785,6 +816,9 @@ type WeightedFeedbackGraph struct {
 	Summary AverageSummary `json:"summary"`
 }
 
+// AIOrgModel defines model for AIOrgModel.
+type AIOrgModel = string
+
 // AnalyticsMetadata defines model for AnalyticsMetadata.
 type AnalyticsMetadata = string
 
@@ -905,6 +939,16 @@ type GetFeedbackGraphParams struct {
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
 	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
@@ -912,6 +956,44 @@ type GetFeedbackGraphParams struct {
 
 // GetFeedbackGraphParamsGranularity defines parameters for GetFeedbackGraph.
 type GetFeedbackGraphParamsGranularity string
+
+// GetFeedbackAIModelGraphParams defines parameters for GetFeedbackAIModelGraph.
+type GetFeedbackAIModelGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
 
 // GetFeedbackScoreGraphParams defines parameters for GetFeedbackScoreGraph.
 type GetFeedbackScoreGraphParams struct {
@@ -935,6 +1017,16 @@ type GetFeedbackScoreGraphParams struct {
 
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
@@ -968,6 +1060,16 @@ type GetWeightedFeedbackGraphParams struct {
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
 	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
@@ -998,6 +1100,16 @@ type GetMetadataGroupsParams struct {
 
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
@@ -1459,6 +1571,28 @@ type ClientInterface interface {
 	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
 	GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetFeedbackAIModelGraph Feedback by AI model
+	//
+	// One data point per AI model with feedback in the range: its
+	// feedback count and average weighted feedback (value x weight),
+	// most feedback first, then by name. Portkey's path and response
+	// shape.
+	//
+	// feedbackd knows the model that served a request only through the
+	// feedback's metadata: a feedback's model is the value of the first
+	// of the server's model keys that holds a string of 1 to 256
+	// characters, `ai_model` and then `model` unless the server runs
+	// with `--model-keys`. Feedback without a model is left out, here and
+	// in the summary. This graph is read from rollups like the other
+	// graphs, unless the request filters by more than time.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
+	GetFeedbackAIModelGraph(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetFeedbackScoreGraph Feedback by score
 	//
 	// How many feedback of each value (-10 to 10) were recorded in the
@@ -1845,6 +1979,38 @@ type ClientInterface interface {
 // Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
 func (c *RawClient) GetFeedbackGraph(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetFeedbackGraphRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFeedbackAIModelGraph Feedback by AI model
+//
+// One data point per AI model with feedback in the range: its
+// feedback count and average weighted feedback (value x weight),
+// most feedback first, then by name. Portkey's path and response
+// shape.
+//
+// feedbackd knows the model that served a request only through the
+// feedback's metadata: a feedback's model is the value of the first
+// of the server's model keys that holds a string of 1 to 256
+// characters, `ai_model` and then `model` unless the server runs
+// with `--model-keys`. Feedback without a model is left out, here and
+// in the summary. This graph is read from rollups like the other
+// graphs, unless the request filters by more than time.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
+// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
+func (c *RawClient) GetFeedbackAIModelGraph(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFeedbackAIModelGraphRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2528,6 +2694,148 @@ func NewGetFeedbackGraphRequest(server string, params *GetFeedbackGraphParams) (
 
 		}
 
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFeedbackAIModelGraphRequest constructs an http.Request for the GetFeedbackAIModelGraph method
+func NewGetFeedbackAIModelGraphRequest(server string, params *GetFeedbackAIModelGraphParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks/ai-models")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.WorkspaceSlug != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2637,6 +2945,18 @@ func NewGetFeedbackScoreGraphRequest(server string, params *GetFeedbackScoreGrap
 		if params.WeightedFeedbackMax != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -2776,6 +3096,18 @@ func NewGetWeightedFeedbackGraphRequest(server string, params *GetWeightedFeedba
 
 		}
 
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.WorkspaceSlug != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2892,6 +3224,18 @@ func NewGetMetadataGroupsRequest(server string, metadataKey string, params *GetM
 		if params.WeightedFeedbackMax != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -3609,6 +3953,30 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /analytics/graphs/feedbacks (the `GetFeedbackGraph` operationId).
 	GetFeedbackGraphWithResponse(ctx context.Context, params *GetFeedbackGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackGraphResponse, error)
 
+	// GetFeedbackAIModelGraphWithResponse Feedback by AI model
+	//
+	// One data point per AI model with feedback in the range: its
+	// feedback count and average weighted feedback (value x weight),
+	// most feedback first, then by name. Portkey's path and response
+	// shape.
+	//
+	// feedbackd knows the model that served a request only through the
+	// feedback's metadata: a feedback's model is the value of the first
+	// of the server's model keys that holds a string of 1 to 256
+	// characters, `ai_model` and then `model` unless the server runs
+	// with `--model-keys`. Feedback without a model is left out, here and
+	// in the summary. This graph is read from rollups like the other
+	// graphs, unless the request filters by more than time.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
+	GetFeedbackAIModelGraphWithResponse(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackAIModelGraphResponse, error)
+
 	// GetFeedbackScoreGraphWithResponse Feedback by score
 	//
 	// How many feedback of each value (-10 to 10) were recorded in the
@@ -4079,6 +4447,96 @@ func (r GetFeedbackGraphResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetFeedbackGraphResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetFeedbackAIModelGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackAIModelGraph
+type GetFeedbackAIModelGraphResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetFeedbackAIModelGraphResponse503Headers the declared response headers of an HTTP 503 response for GetFeedbackAIModelGraph
+type GetFeedbackAIModelGraphResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetFeedbackAIModelGraphResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AIModelGraph
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidAnalyticsQuery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetFeedbackAIModelGraphResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFeedbackAIModelGraphResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON200() *AIModelGraph {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON400() *InvalidAnalyticsQuery {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFeedbackAIModelGraphResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFeedbackAIModelGraphResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFeedbackAIModelGraphResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFeedbackAIModelGraphResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFeedbackAIModelGraphResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5516,6 +5974,36 @@ func (c *ClientWithResponses) GetFeedbackGraphWithResponse(ctx context.Context, 
 	return ParseGetFeedbackGraphResponse(rsp)
 }
 
+// GetFeedbackAIModelGraphWithResponse Feedback by AI model
+//
+// One data point per AI model with feedback in the range: its
+// feedback count and average weighted feedback (value x weight),
+// most feedback first, then by name. Portkey's path and response
+// shape.
+//
+// feedbackd knows the model that served a request only through the
+// feedback's metadata: a feedback's model is the value of the first
+// of the server's model keys that holds a string of 1 to 256
+// characters, `ai_model` and then `model` unless the server runs
+// with `--model-keys`. Feedback without a model is left out, here and
+// in the summary. This graph is read from rollups like the other
+// graphs, unless the request filters by more than time.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
+func (c *ClientWithResponses) GetFeedbackAIModelGraphWithResponse(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackAIModelGraphResponse, error) {
+	rsp, err := c.GetFeedbackAIModelGraph(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFeedbackAIModelGraphResponse(rsp)
+}
+
 // GetFeedbackScoreGraphWithResponse Feedback by score
 //
 // How many feedback of each value (-10 to 10) were recorded in the
@@ -6092,6 +6580,90 @@ func ParseGetFeedbackGraphResponse(rsp *http.Response) (*GetFeedbackGraphRespons
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetFeedbackGraphResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetFeedbackAIModelGraphResponse parses an HTTP response from a GetFeedbackAIModelGraphWithResponse call
+func ParseGetFeedbackAIModelGraphResponse(rsp *http.Response) (*GetFeedbackAIModelGraphResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFeedbackAIModelGraphResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AIModelGraph
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidAnalyticsQuery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetFeedbackAIModelGraphResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetFeedbackAIModelGraphResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -326,6 +326,19 @@ func (s *AnalyticsService) WeightedGraph(ctx context.Context, params GetWeighted
 	return resp.JSON200, nil
 }
 
+// AIModelGraph tallies feedback by the AI model its metadata names (the
+// server's --model-keys), most feedback first.
+func (s *AnalyticsService) AIModelGraph(ctx context.Context, params GetFeedbackAIModelGraphParams) (*AIModelGraph, error) {
+	resp, err := s.raw.GetFeedbackAIModelGraphWithResponse(ctx, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
 // MetadataGroups groups feedback by the value of one metadata key, one page
 // at a time (params.CurrentPage, from 0).
 func (s *AnalyticsService) MetadataGroups(ctx context.Context, key string, params GetMetadataGroupsParams) (*MetadataGroups, error) {

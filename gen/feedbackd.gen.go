@@ -190,6 +190,37 @@ func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
 	}
 }
 
+// AIModelGraph Feedback per AI model (Portkey's shape).
+type AIModelGraph struct {
+	DataPoints []AIModelPoint `json:"data_points"`
+
+	// Object The kind of object, as Portkey names it.
+	//
+	// Example: analytics-graph
+	Object AnalyticsGraphObject `json:"object"`
+
+	// Summary The count over the whole range.
+	Summary TotalSummary `json:"summary"`
+}
+
+// AIModelPoint The feedback of one AI model.
+type AIModelPoint struct {
+	// AiModel The model, as the feedback's metadata names it.
+	//
+	// Example: gpt-4o
+	AiModel string `json:"ai_model"`
+
+	// AvgWeightedFeedback Their average value x weight.
+	//
+	// Example: 0.74
+	AvgWeightedFeedback float64 `json:"avg_weighted_feedback"`
+
+	// Total Feedback with the model in the range.
+	//
+	// Example: 870
+	Total int `json:"total"`
+}
+
 // AnalyticsGraphObject The kind of object, as Portkey names it.
 //
 // Example: analytics-graph
@@ -789,6 +820,9 @@ type WeightedFeedbackGraph struct {
 	Summary AverageSummary `json:"summary"`
 }
 
+// AIOrgModel defines model for AIOrgModel.
+type AIOrgModel = string
+
 // AnalyticsMetadata defines model for AnalyticsMetadata.
 type AnalyticsMetadata = string
 
@@ -909,6 +943,16 @@ type GetFeedbackGraphParams struct {
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
 	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
@@ -916,6 +960,44 @@ type GetFeedbackGraphParams struct {
 
 // GetFeedbackGraphParamsGranularity defines parameters for GetFeedbackGraph.
 type GetFeedbackGraphParamsGranularity string
+
+// GetFeedbackAIModelGraphParams defines parameters for GetFeedbackAIModelGraph.
+type GetFeedbackAIModelGraphParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
 
 // GetFeedbackScoreGraphParams defines parameters for GetFeedbackScoreGraph.
 type GetFeedbackScoreGraphParams struct {
@@ -939,6 +1021,16 @@ type GetFeedbackScoreGraphParams struct {
 
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
@@ -972,6 +1064,16 @@ type GetWeightedFeedbackGraphParams struct {
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
 	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
@@ -1002,6 +1104,16 @@ type GetMetadataGroupsParams struct {
 
 	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
+	// rows in range, as a trace id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
 	// for its own workspace.
@@ -1378,6 +1490,9 @@ type ServerInterface interface {
 	// GetFeedbackGraph Feedback volume over time
 	// (GET /analytics/graphs/feedbacks)
 	GetFeedbackGraph(ctx echo.Context, params GetFeedbackGraphParams) error
+	// GetFeedbackAIModelGraph Feedback by AI model
+	// (GET /analytics/graphs/feedbacks/ai-models)
+	GetFeedbackAIModelGraph(ctx echo.Context, params GetFeedbackAIModelGraphParams) error
 	// GetFeedbackScoreGraph Feedback by score
 	// (GET /analytics/graphs/feedbacks/scores)
 	GetFeedbackScoreGraph(ctx echo.Context, params GetFeedbackScoreGraphParams) error
@@ -1482,6 +1597,13 @@ func (w *ServerInterfaceWrapper) GetFeedbackGraph(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
 	}
 
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
+	}
+
 	// ------------- Optional query parameter "workspace_slug" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -1491,6 +1613,73 @@ func (w *ServerInterfaceWrapper) GetFeedbackGraph(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetFeedbackGraph(ctx, params)
+	return err
+}
+
+// GetFeedbackAIModelGraph converts echo context to params.
+func (w *ServerInterfaceWrapper) GetFeedbackAIModelGraph(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetFeedbackAIModelGraphParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetFeedbackAIModelGraph(ctx, params)
 	return err
 }
 
@@ -1540,6 +1729,13 @@ func (w *ServerInterfaceWrapper) GetFeedbackScoreGraph(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
 	}
 
 	// ------------- Optional query parameter "workspace_slug" -------------
@@ -1609,6 +1805,13 @@ func (w *ServerInterfaceWrapper) GetWeightedFeedbackGraph(ctx echo.Context) erro
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
 	}
 
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
+	}
+
 	// ------------- Optional query parameter "workspace_slug" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -1674,6 +1877,13 @@ func (w *ServerInterfaceWrapper) GetMetadataGroups(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
 	}
 
 	// ------------- Optional query parameter "workspace_slug" -------------
@@ -2053,6 +2263,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks", wrapper.GetFeedbackGraph, options.OperationMiddlewares["getFeedbackGraph"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/scores", wrapper.GetFeedbackScoreGraph, options.OperationMiddlewares["getFeedbackScoreGraph"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/weighted", wrapper.GetWeightedFeedbackGraph, options.OperationMiddlewares["getWeightedFeedbackGraph"]...)
+	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/ai-models", wrapper.GetFeedbackAIModelGraph, options.OperationMiddlewares["getFeedbackAIModelGraph"]...)
 	router.GET(options.BaseURL+"/analytics/groups/metadata/:metadataKey", wrapper.GetMetadataGroups, options.OperationMiddlewares["getMetadataGroups"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
@@ -2203,6 +2414,106 @@ func (response GetFeedbackGraph500JSONResponse) VisitGetFeedbackGraphResponse(w 
 type GetFeedbackGraph503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetFeedbackGraph503JSONResponse) VisitGetFeedbackGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraphRequestObject struct {
+	Params GetFeedbackAIModelGraphParams
+}
+
+type GetFeedbackAIModelGraphResponseObject interface {
+	VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error
+}
+
+type GetFeedbackAIModelGraph200JSONResponse AIModelGraph
+
+func (response GetFeedbackAIModelGraph200JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraph400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
+
+func (response GetFeedbackAIModelGraph400JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraph401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetFeedbackAIModelGraph401JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraph429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetFeedbackAIModelGraph429JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraph500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetFeedbackAIModelGraph500JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackAIModelGraph503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetFeedbackAIModelGraph503JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3991,6 +4302,9 @@ type StrictServerInterface interface {
 	// GetFeedbackGraph Feedback volume over time
 	// (GET /analytics/graphs/feedbacks)
 	GetFeedbackGraph(ctx context.Context, request GetFeedbackGraphRequestObject) (GetFeedbackGraphResponseObject, error)
+	// GetFeedbackAIModelGraph Feedback by AI model
+	// (GET /analytics/graphs/feedbacks/ai-models)
+	GetFeedbackAIModelGraph(ctx context.Context, request GetFeedbackAIModelGraphRequestObject) (GetFeedbackAIModelGraphResponseObject, error)
 	// GetFeedbackScoreGraph Feedback by score
 	// (GET /analytics/graphs/feedbacks/scores)
 	GetFeedbackScoreGraph(ctx context.Context, request GetFeedbackScoreGraphRequestObject) (GetFeedbackScoreGraphResponseObject, error)
@@ -4066,6 +4380,31 @@ func (sh *strictHandler) GetFeedbackGraph(ctx echo.Context, params GetFeedbackGr
 		return err
 	} else if validResponse, ok := response.(GetFeedbackGraphResponseObject); ok {
 		return validResponse.VisitGetFeedbackGraphResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetFeedbackAIModelGraph operation middleware
+func (sh *strictHandler) GetFeedbackAIModelGraph(ctx echo.Context, params GetFeedbackAIModelGraphParams) error {
+	var request GetFeedbackAIModelGraphRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFeedbackAIModelGraph(ctx.Request().Context(), request.(GetFeedbackAIModelGraphRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFeedbackAIModelGraph")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetFeedbackAIModelGraphResponseObject); ok {
+		return validResponse.VisitGetFeedbackAIModelGraphResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4563,248 +4902,259 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s2FuhfwejemdhzKVmSZTuWPzmvbrZ5NXba7i4zJkRCEmoKUAnQiprxf7+DcwASpKiXk2y7u5nZ",
-	"2cYUAQIHB+f9+NyK5WwuBRNatYafW3Oa0RnTLIO/LgVNl5rH6jXTNKGamocJU3HG55pL0Rq2Lsnfr96+",
-	"IXL0G4v1BZEiXZIxY8mIxrdkMZWKkZkdTKYyTRRhdyxbkjnlGYllLrTqhOJnmuZMEZoxonTGxUQFROSz",
-	"EcsUkRkZSZkyKlRAzGppxhIyWuKH78zITihaQYt9orN5ylrD1uewdcPEHc+kmDGhw9YwbM0zmeSxWXXY",
-	"um8FLW5W/3vOsmUraAk6M+PcSltBS8VTNoP9zuinV0xM9LQ1fNw77wetGRfuQT9o6eXcDMVlt+7vgxJq",
-	"1xmN2ctnq0B7W4HSWGZET5liRJsBhCeKHFCz1RltK2aORLOEpFzpw05lnyqfz2Wm2/GU6vbj8THtx+e9",
-	"oPL0JOmdse5osGbH8MUbnqzbcf+02+1Wttxr2vILu5emzV5PWbHXR4rwJCBUkYzpPBMsIYspE4RrsqCK",
-	"xBkzW61ustuj/d7jOG6P6HjUPosHrH1Oe0n7eHwyOmP9+HEy6LrdzamelpuDbWXs95xnLGkNdZYzf5tj",
-	"mc2obg1beQ5vrm7rh4yKPKUZ18vVfT3J41umieJ/sA75heupzDXhekimMs9IPidakj5J6FIF5v/tk/Ou",
-	"fbRg7DYUI7aUIumQS01mUmnS63a7XTKCqVUdrRO6XHOME2+h/haZyGet4b9aZkmtwE5gvtz62LTflwmb",
-	"zaVmIl7+yBq2/JremltqDi9bEkXHrEMuScbmjGoix/DL7zlTmiy4nhqkJorOGLllS0JFYh6EAp6MZLIk",
-	"B+NMzsq3FjK7VXMas4DgjcDHxT3R8paJQ6K0zJgKhZB6ysWECLaAySdMKxg15pnShAq1YBmhE8pFUK5n",
-	"ymjCslBExV51+z2bp3TJkiExKBIFcCOpJimjSpP+AE5UBYSmShI61mbaUGRMaZpp+LYUhIqlgUTKY9oh",
-	"1/7O4dvULJdluHGuQoHrYwkZ9PsXADmA4mLKU+ZtgyuiNE9TkuVCcDEJyKB73iGGgoRC5XHMlBrnqd0u",
-	"ktCMzZihnWZHdrmCsCyTWQAzm0VxRcYZW6GcZ/E5Oz09O2+fDfon7UE3Ye3zwWDUZt2zcdwbn3cpO3M4",
-	"iKAskdDDnrZBn3Uk5eRkO0G55jP2dvwDEyyjBvle00+r6PjcQH4MW8qomDBywEWc5orfscOAvLx6Sx6f",
-	"dnsW/uTD9VMix2PFdJW+9Lv903av1+6fXvePhyfnw5Pz/9ftDbvddSSTz9iNHN9MisXdzOin3ShNQjVr",
-	"mwlaO23afL6+6StAuods+4JwrUKBfxgEMDOYxZA/pGCO6OBF5TOD3bM5ItSE3xkiLTqheAujFZnlSpMR",
-	"Myw+ZeT3nGYGz+Ci1HGqAPDgutsdwv/2BjAXXwPAvzA+mWqWOHbViFVvG0QYkDLIJ7KACQzsqCXYespV",
-	"BZ+6zZta2E/fuJkt0jTtQeaj1GxgRj/xmSHgPWTB+Efb/GX3hjJS896akGfnvSHpW9kcfHvH7cGRfb3t",
-	"OeZwleaTBjE0jtncSEmGdL+TmTY0DoRFzUc85RoZEJ8IiWQReVK6oEtFaGzuhRnJtSJyIUpWtMKC2Zjm",
-	"qV6DucWwG2VWuZYAnq4i5z2iN1P6iUw4A/HbHeWHuUFr8ySWwnAs8086B15j9n/0m5Jw2HadMNjwIhqz",
-	"yzQ1f6l8NqPZsjVsvWELPPLAnbgBjCf5wo+wZE/ov5lncjbXnsyJDKd9d9wKWje5YpkRpBTLbh6PewM2",
-	"OBnDhaWwstYik2JieVTrvvhG+ySwmNMadjsn9+4Xg6bVVV8Cm4cfL5rWDWTqls21vwH7j2OAbnkU/zdj",
-	"49aw9X+OStXnCH9VRzWQF+dSkh18ouZSKAT084wq9lSKccpjvechTXKaJdWdvr1jKPykfMZ1QHIRSzHm",
-	"2Ywl/t5AdTK41EUBnSlFJ0A9QXRIjQpHZlTHU4LvFNc+IDOZGRGDChQ3u0OimEiI/c4NTO1GaUmY2aBZ",
-	"0sxgtKY6V61ha0x5mmcMLicX7zI5yZhS9VNrkg0r8kwV4dwmVgRJrkhNvCglIy7I3H2+cYE7n/5zIyPh",
-	"gCp5eWNlTaOkADiMrLgCaIBrKa4aAKPEy7I7lj1S7khlRoTUhH2isU6XMFFUAX5kDkSTgwj/MjLzUpGp",
-	"XJCZETP1lC3xk4cw2Q7QCkVdkDSUzdPcHAHdE4FHeXpbP3PzjGQsllnCkgDUWW6kh3muiXmW+Wde8Aue",
-	"KKOp7Kjt7fBaz+g4JUoV5+JW5uOKFaRbeLnt79VrKbyj9ab4so08dIVA2pNGwAMKxCk3CMQTFRAj26G4",
-	"OEPdKSE0zRhNlpuWfzzuxef0pN8+SwasPRg9pu3zuN9rn7Lu+ISejR7H52Z9j0d9Nhif9tpdepy0B/EZ",
-	"a49OxuftXtKPj9lgfEJPR9t3WW6ot2bLOdDj+o4Fweff6BzcRxvXtDdLeW+ZRhN98W0kQGTcQQFZns24",
-	"1iy5gKtkGF31OnXIpdFGUYd1eu8BqJ9RjQxEMKPRQQ+dAgBqplNH16jLZIO2bOnI3xhNjXCzK/WAk3RQ",
-	"lbetncFpP7QGiPNMmvMhB86CYOAIe83nHfORl8+u6S0Tb7OXFZ61B8njCcywgoo8KZT8Qg5Ek2czjwMy",
-	"XRw6T+BAYOY9uex1YSzYzjQLFqD+Mxivgatms0eKRDyJzKenLAXr7yqsD5xFiKWKETpCexxyPsqTnXkl",
-	"aWCVvgCAd9PivTf2IRj1DaH/5bB/AKgurG2Qa5JSzbJODUavuQLB5aEQalyEOZRcsaRqabOL/zawud57",
-	"HUB1L4hYRSQAkVD5eMxjw7avtMxgtw8FESMJV7dg4svTFCXVRcY1g68a0RO/7A5LipgRvEPWLJh8K6gx",
-	"YrS1EVXskaqt0kHGmrbKBRf37T2jicM3c+0v8CVFgCsb3ldyL3P5zXUCG20AWwxFdY/uBgvNMkFTXPUD",
-	"gc7tJGhm/XbQQ1WCmElBINCKpHJCphSZecI05akiuUisFulU1UcqFNGv7feIjO2XSYRWaoedM7okIwYI",
-	"wQ1vrxjwfXO5FSQCQu0RcVWIcoVVzIC7AO8dTXlSOMV+ApPJnloGjW8XNEtW1Uuwf+op1YSJRJERGxsd",
-	"jBsMp5muMDk4GSMS+ucGZkxzI0bMmsrXmnfBt7TWOnlfESE5bhqtq7DIdUx9xpXiYvIe3qkaamR1+OaN",
-	"oBUPzgKtFWSUa2Jnf+DqwbpFCpcwCdcMD1vrdiekvrzmM1Y/N9gYHBtHgvT+xVNyfHx8vtuBmcMiuEbf",
-	"4Pvn7HGO1sZXcvICrAGreqMcO5PkI1WYDOSdxxtSOdmOq05WTOC6C1kZTbS0UxvhKJZKWwusBUrxpAqG",
-	"XNwKuRANYHADwtaQPOzL30YgXFmqlfTLu2Jwyh6vFfnKlzk6DkEpNqPk3J4xSVic0oypC3gOB0AEnTEk",
-	"rMUMVar2RCb70rIxZ2nyNtdvxw133urwRuQlhoPJ8Y7XHy3lhVeGFu7kEgOO+kc4RxUDfPHEg9xaemUN",
-	"rtdSPmNsXl2+CxNB5AbmxGd8BzIsmNIsIQljc+BbVJDHJGV3LFXeBty3j+jR6Cg+So7Y0fhocjT9wh0h",
-	"jXxhzmXVfGmJKZwaSdlYm3PZup95ZhBLLw05sREWYcusZYUgHxURGF+0CSEdKlYYCIymmtA0bdb36p8p",
-	"bN3rCfrfr96+WcFaM9yn5+Z+lfE5u33bjEOiDCMPqnMEhYCIfJrrw29FY4xcBItKJMNloX3XEAJz0zMa",
-	"60ZJnjyn8TQUjrcg0pid0RmGLJkrAVuaS5AYyUHkrmVUeGSnPEtCYdVe+O2wSnUwymZ3MXUnRmqDYCxa",
-	"ruCj25P5vcInDGZ/O3kXzSLmCCj58OHls44Hhldc6YdJk4kjVE0c+7J0Klm25iM29ePd9pBWvFGB0Vem",
-	"hCryOUTXGQSogfOs1z/G8DR7DoUPblfpxQ1YL68YCZlPxNM8U3Jl6zE8RV3f6hoJT2DnXKl8OyMqwNQw",
-	"E8zgIRm+svPW8PX1GwNes56zws9fiat2Pb4K8+68CXh7/R6M4gZySPLODarvo5ytJsA4YmVnIAeU6OVc",
-	"Hu5+Zp5QNcaTK6YPyGLKDQ2kt0wNXaTeDdDioPgT9a/AHn7gHF4OKQPiuF2AhM2oVsU/fXFV06yJK64X",
-	"V92AdaD9FpJnyZadS28fsZJrn5hdS2tTfqjJpxomV1sb+zRfy9W/Cp0uPmq/FBBqSKf5h6U3IIob/ndr",
-	"LWUZu5O3LNlgEisB43woe1L6/wBpxUU8rCVbqNh/IdnCcJ52RR34YmXgTxS06vhhzVp7ogebzfXSC9Ku",
-	"uHPgxyIiezunx/glG75OUoj1MSDsfXVZX0v5Oo+nfkx+gwqmpSQpzSbmbppt3LGUcKF4YqQRuK5b97TT",
-	"FHXlrLY3XRCHhczTxOAjTCvFxIadpEwpP/7oT8O0gkIV8h8u2bw95ppw4bbt49+DgrNGNGlAOZ7URE0j",
-	"8e5tEfvqgnypI//sFtLgg/es7itUdJuODC+uU5C/gtECA8bW01gbUPZVZENv5Ta07U8nsXUlqoiv34/2",
-	"xlMDGCS+b6R+IXORPFRiKaQVuFww0zeRTd5IL66i8GIagAgXCv9IeeGe5pPv6DKVNLmW8pUhfg/dYv2g",
-	"gZJmLu5u8Pjk7JSMlpqpbyeVbVqCLr1JFGK/FDmI4AFpt82ANgjvUUB65DV/QnIBhFoxfQhQupbyNRVL",
-	"y3kf7PLODOlA1Yx9ihmDkDF0S6Lk1COKxVIkB+rw2wHKyKTmTiCjYkKjBbOE0SNFypWGooSUeWohdXhR",
-	"WbgZbImEHNtNmOseiui9ea19aV6LMMIY42wAit6PDdH/dhotyYJy7Rxe8F0uJpVg7V4l/tjFV5fpFlxo",
-	"NoHwagOUD4Lmeioz/gdLHh6/gLzl8t1Ll2RSWFC5IJ/a1lfSpnPetjC/tF+F6YfkCaMZy74ZMbArAwqI",
-	"yhryW6tYBk4r8ZQmwPYPgt5RntJR+mV+eev8xk8WUzqMh5CJb+96JzEV1ueZMRpPmZFxFuQgsRAA3ynk",
-	"GpnvczEJhbkOhxcVouESjtDba67H1NEWg5qGa2BIPXjut98LUr0W5BL9y16mlJK1AIbAUSUjtWGcHAZh",
-	"gPt7QZeQXRgKy9MEg/xPMsrkLRtamNsQgu3+brR/oKtbYThlzd0distUSZgF11yGIlT2FpjrSw3srcAn",
-	"gO6RTMpZKKQRM8d5mmJ8xAG1MriSmfkSeSeVnmTs6qdXw6b4jVBAcMNhgIk80ot4gm+hFsXT1KzeMD7M",
-	"wPRJXSjAmYZUGXLhYDfmRGM6Y+SAhgLPrXS4KxsNYEbKXAfkuEsUGS2JzZg4HLokT6XlfM6SwBxs4sCA",
-	"kramt4xQBdqBC+ZQklCFSbLmqC9c3EEo7ETmjRldkim9Y2TEmCiQQ8kyGmnb+f51yLBNsGDJa5Zweg0v",
-	"PYziPMUxbTNHKajWR//bpA9zb6P656NOq5Ryq0nnP2R0Pn2LhvbGrOJbjgmAzqxOVZH6U5rYgiIJlrqJ",
-	"2xMzc+ujn9hT/3FLimLQurxjGZ2wd5KLNcuj+AZxuVGlJGrWLKzLGtPuzDqtQmSTf+hdU5qTnbKes4X3",
-	"F6e6IN0iqZortGNUM9Q6g/OgIR+rlnQVtIoswC1ZiPjdwC3DnvsjVSYXrs24XEkIbMzk25YtWmbo/Mtb",
-	"dAAwLBOdrc+mPLsrpwJuOr1CEMRMR1AOv+y0ihlhLjguyyUcgtSO67S3w3HVwLBu608hM2BTvr4zRDCX",
-	"RRBPpWIYRQiBCWjst9HjTcpVEAqZERvUj+8VGtajIra9OpRrcmC4CFpPQ4GwCrwEL8PNrDXugkSFA0KD",
-	"4/SWzfVhxwuzuXr2owqFYAbWYGYCOaSChjumOGwpExBgAphngaRJwg0safrOw5ExTRVrjPt3AUFjTNOm",
-	"igEpi354fk2OHJQi9LyA3IGsHZJ5IYEMygegideQFeu19IRvHEAJpoUDIU650iwJxZRlNmxsDKGrB4Nu",
-	"9xBYJ0gLFAwyc5ZqN62VHTEpbCYzZsQrKsiMUWFBPINI9WLnvfplqeQ6Nd++UkD08qlq+VYAJUoG3XOM",
-	"8kmyJclyAbkQwEChGgO6XcxiJ5IpQg2LxzIlTu6xuVQuH8vshyvItAoa1ECUirSUNXRymXgFunChTwct",
-	"L7O1u8ryg1bFkbYtYde+DDJ3VojTYERSmgpNDlwc3eFWivvPdcR2Bb+rzr1d12jGQ3qblY32W+fZA9aZ",
-	"ZMubLLdZz5im23zrYMGAfIFFDWvmqiwGc8ztV2wFmpYXAbX+quPI7ZnXjYVxynQtxaBKjlcfx8lwm2rk",
-	"4FXPmF8qJxSlZ4ocRGHrJGxFdcNfdBId1nD685rM3ntI3va3fDpouvYr3KdwgGyRK51TxrnHIAR3xzwr",
-	"NFKXIzEPfo+R9w0LtzTeZnCtXIFfgFZa6k0yNpN3WMamSvgqGFodz6z2zBUoSQU1c3onZp02IqrF8VVM",
-	"xTGrX/ubSyQt8dFwAXz9AjW+8vtF2qlz4FQ+PujvSfJqcopdY3l7PzZC34bm1+p/wIVBn7qj0TxmhWnC",
-	"CBarh7CG67wt2S+os8BZfbZ4fjgsYeFzpVBU04CFXHwd3uD8DqsElxEmjGJrjorReEoqIWdmz0ZSU1sR",
-	"37xtdbhiATTL6BIJnVUkG7EdrKSQ12/r5ZA5y5QURic2Kn2VsK/3emxRs5xuWtYyckpqRX1zD/fTFezk",
-	"5VabkM+PPahHhNRE2QZkK8TUxksvakI09XIpDj5cPw3IjMeZtEay9Uy9d4bMstPrHw9OTv/5IEUqaPFk",
-	"t/JdoNi1IfmUJeBSIgd3LFNcCnJ2+KDyXXUp21vp8WnDUh/GhWubcZNckOjzfVRozRjkXtNaH1YD434L",
-	"E2yIpLE6TlHipzDeeYjCFeY37lAObvup2zTnPXA0NaqGHVbTxXKheWpGiG+NrIV7dkMqtYplVj3Gk13q",
-	"zng02JUnaeShufWXlsIvFjSsmf82lb5p5AFrdHpUP8uKfc7PbtcY+PULPcJTOeFNFA4MbqtbfVHdHZnb",
-	"LClr9yEHpdatpnTODhsEH6rpDcQ8Ywr1LszpWmqaonmtgTnJwi64aY5GW6LhKqXlZ+sSnJWofhpFCLCb",
-	"LKhscxOgX4p5rpv5emkjtEZNmRFlNAOa+ml2csZjmqbLoRFaAChEjsHRMSu8+1wk7FP7li1ZYmfz7CNv",
-	"ZMLI1bMfwTiirJUfZ0LhRQr2dgwxD7sVN0Dzx32w1/uv+P5jXpptsaR1/9GDKEzUCNA5GPHGXvkbwRaG",
-	"oELKfDOq7oyjhWzQgKFTqm5mjQqzk/ZdhjAscSzTVC7UbpK9YJ/0TVxEcK9SQBt9bXmIeR2+EpBI5Gka",
-	"EYlUPbU2oyqtvvzp8od/XD8b57N/Xl7Sl//441V2Nn5+Sv92fT4a8+Wbny5bQcvMg+7QiqJc0ufyhjrJ",
-	"LTWHVBHb4Ml+Mltx7SyhK8Bchcqm6+fZ6tZQOilADwejT+JYcIeAvKyILD2dqKZDTQ4sLRaEArQAzPcA",
-	"kxI4I8hB9PPlqw/PwVpJhXM4o8AeoG8E80CsEl7Fyu0q84phtyYkbRpbhBJ+gYq+t3pectZdhv1iY6nq",
-	"1v46N9zh3B0BWSs5bl6RoZxXz35cpXzrQg4biO6BmM9IVERD8Igcdz4dWlqMPuuoUCqQlQPiYCFGR6jB",
-	"pRrLObdGduQDXGhJqAiFpfnIAEZL5AfkIPoctrpha0g+dzqd+4CErV7x1310aGvOiDuWaQWG0lBoOW9D",
-	"Np6ZDLyeStBbdhODrVpJq4NqNiO3jM1xNWrO0pSLCRqqDbdiGZZHGLuUTSfqHkQasSkyvCtyhxodYo46",
-	"fHSWKx2KEauUzYItMUWibmRWFYl2L7ooPBWuGqrlmim/ZYSGAlIsAVYBVtIxYAFlJiA0TTGWX9jSfzU7",
-	"V8+VQ95m6WpidKslhJleMCZID4De86u0WY6tAo/re2vbWcNfxdIZ/fQShxabcX+vMrGV4kUreyixm8aG",
-	"pKUsmbAZhFCNna9+lctWqzR9bgxaVI59lbpHxrVmIqgXQPKh8cWa5woj29MuQhVJDPM4iFZKXUUBierV",
-	"pSrPEpYy86ymQzfVzNqiHfk1wlYNXdZK7xn38L5MaWKoC9TasUXCnI2D22J2Zb0dg7PuM+gtcuvEKwhs",
-	"UqFt0VX2DsXlCGrbga5tUBnyyw6UdMU4vQKe1o3nTKDgzAsFevMShZQKSkhLK06B2a9me+tus7KtWphc",
-	"ka+PVeUaH36hhSmoov4mdnVllNc9dDJQdr+VNgaL+e/UxorUqxXrHqOp76jG8FCDdQtwm2pp+JmNMqmC",
-	"GGMH1WabCs6ntJxjCHLdsO+7w76S0UQ37xVLy8Bu4Y0LIuf09xy2CG4pLBCtPVdojUKN9E2v/ex6+nzy",
-	"x8276c/t4/fpi9k7ecuYet3NxA9/+/Tz6OWz0e+/pMuT53ry5PTuecZ+mdw9Pbk+e/Hrz93kHz9fjj+d",
-	"Zf88+9vfl8f9639Of+zf5FSNkt+u/vH+18vB33/Pj2+v6dNfn/1x/ubZ85fnz5PL0Sc9fcOzX7u/nrz9",
-	"7clofjV/8/qndvLz1fS36/e38o/F02fHA61707//dNN/9cNE6d8T0afL3tXL3xa///omUb1f0zdvbk7/",
-	"+YQ+ef4+f3H8a3+5AxTzLG081owRSkaZXCiWkXdvr64VoSSqZLBFIBMOa/F283yU8ph8eP/KC8LGh+08",
-	"S6MAa5oBVbUphs4uGEM8m5aHrsK+TVGpBTtMtZ6r4VERT9CxP3ViOTu66xXPj2C0OvpfOtC6TmEzm8wp",
-	"B/5N3kpE1iqW6B9syNEcy2w98eBVX/bj04GR15ojEQu7q53bzhEUMarH2Hiicm3tjIU1sn9y3ncy4dow",
-	"xYfa3ovMtEKgLWIyS9uMy4yPwJweXWDoplAYgVx6zCHszF600oLlN5zokJfaJq2pUNi0tQI+NsLFRXUh",
-	"zMC9bjO9Bt3z01DEU5rRWK9KFQ/2BtT1idO1lpQv8JqvU5I3IXCZx1YLmmcLYoNPrZlwxetFItTlsbpo",
-	"5A4pKopyE6ogXDdz/V5cIRVQ98Ai1SFvQYgbo4nloCoCwhl7OjEoh77Zpclm8hDrx5eaMhoimdjCBv5d",
-	"FMa3jFCUgj1tGaFTt8V1Oyf7+A/WoNIaf8J2i8nPu/pYAhTE270uOVjITOlDIzqYv0as3rZoXxdMzQTk",
-	"k8ResN4t41dXRSnZLhKKmvcaTmMG8TO9h7tvtoA/aHkO90ZjdbVyjMy8ulMN6F2ooSWb31QHaotQg1mL",
-	"a/p7uXo1Wlq7C64T7Fu4WL+SjaXFEEmXJcQvZWPrIEBytc2VHvvZiBD7AkQZ6rVi7gYYUK0xoMxfdamr",
-	"B5HNv6rLPEXFq20c37aN2hQFUNY3rsNnnskRe6Ss+rl6Tqv6pbytqpby9mFaZdM6Xz+IN7/ImBeOBvZD",
-	"mi7/YFXzy2jpR9iqOYs5RZNgKCzDDkh0I7MJFVxBjD88QE5puYPfmC2y1azBHtsJhb2RMxvHZtEEN9ch",
-	"r6CW2LBA6tMBWgaptnx9HoqDqMJgI5sGszDyFyDyFdBwF8Wq0AYYiuhT220fs/lUkfHj5TwxMZZZzJTB",
-	"UmuLGjpDnU1nMRqxIraemVupWdQzNtfTCEqcBbhuOXYvhMK88SNbIgZEpJQ7oHqXWJLEDA9c5N/K2Ct4",
-	"bofbcF/v40+WmqkI003N4iE2MEaQQPlwuHsu2HWGPgrXn6rbNRfQ3FSohJeutkX5XGm3h7ndttmekYW+",
-	"iqR0OtgmKQWtlUO0nVdg+63hcf/s9DFMDIfRGuIfBdxta5YaOLHt3713t37IZD7fwhVtioet3oGkq7hg",
-	"RjxtSiG4WWmjs3tSAX5iYpb2SK3LJDgb7JT4kVKlbxRjYoPxwn3JeVP9+JDGPn61CJCTYfe8c97tDnr9",
-	"hxozHDxvNoSC2GoswFZw5AU+UzbAPWM2oRAvFrSgnMqFAJkV78fLojwuEKQhicJW2EJPnj0H9C2IJZoi",
-	"64yoCe938Jf6OUkG49YmLJkfd7AIl5naNThlkKeBQclYSb4hr6OoMEtn0tICxVIW61oAXKldnjWKc24d",
-	"N2bqDYhe9NAz6qAbFF14xUhvhVwoL78Rovr1NJP5ZAoxnLsva501sYZiHhTXbiRYc5P9a7WJcwN1UZuD",
-	"GQpKAmevdjX67mztrVK6jQbfL3PuBy0tNW2wpiEUoOZKmsK+q6aL/u5niF+wAQNNkF/j0W3MjILKrGMS",
-	"NfuUoyGhK79F9maBGh4K7pWELF2dpePz5bOIHDgnp9e85bAel9Os4t8HDb+8fNb6eP/xTw4qWNcc1rmB",
-	"A69sOUj8DY5zdCOjI5xwfYH6AZAJ5PhALQqoriPEKxGSte5sm3DWiBkT2bYt357SGUu9WIj/rPCJ9RYA",
-	"z9+zWdDBbmFW3CniLWsqUNwYB1WZBxs511TvvewEayjJi7WsTJRZmJUPnw8eb6UuuCX30SYIrhSuW7Ms",
-	"dIdis07rfCmDI2I5Y4oUfXJt9am/gqXrm2CdF/O5B9ZtzKP+z0hi3o69lRzvylKOz062oqufFb0JZT0P",
-	"a3NcIcJ9p5zoHXdUm6O8/v3zwfZ9rd/LLiznawbZ78FCGtq1rvHzX66tIfBvisKulDn4szz/tXz9L/b9",
-	"my+zOM+4XoI9yBblg9JDl3mjmU8URY1AlcR3S3oMK4UgXVe/yH5yqjUI0DbW73LOGzurl/MXFMi2Xqs5",
-	"QnKFwV9NDbhX6iuVy6D43XvsIzaWrqQIxbOzExSqlfV+lm7jCdfTfATO4uKl8l+rwY+lkgZKsmLpuD2V",
-	"qoLBLl1vLDPy6tVrvzKJ6pBLEQrvCaFa03hq1NSVq3DgtPDCBwG+B2hRAy+HwjP827Ah3+BZ8zqCLO6s",
-	"loeVGjqh4NqGBQeEJ0xoPuZlbfdSlDUfmTM5TxlWdfIsqtSsp7SpVkpOQhWh66L9ETgtuSILnrG2a2ec",
-	"Yq1FDzMKknr57mUoDqJ3b6/80gEBid598B4cfeaJi/QEkdndTgK1T1RAlAxFDfGgVBDU5PHMA7BxqAsI",
-	"nZtQ/2Y8I1Bm6sP7Vx3cDdT4gc0c1MoaBLU6B7i2IBTRs+evnl8/X/mF1HZ3BCmbdjfWJdxWdMw8IGNM",
-	"A9h2ipU/gk7PAG/MI40hvhL5gU1mY1jKTDCWgD3akYCDaDy6vel0OlFAZjTB8/DckwkaeG3g7iEUt1q5",
-	"nBG4N6LG+mdRANXw5to6y8FNUpFjaRmNhDpQyu+YYErZsDyacPgLvBOqQ7xc2QDM4cy16EBnQgClo2yd",
-	"+ghcVBiqgqiMuemumRSJaZZxBjCpNpUKhSVbYFyrFk6QE5JywQp/j2O6NFUSC/Z4p1FW0Ma6F37Ub60O",
-	"tyK8KHquhoSKZWgTK9aYsbkOMJiwCNqHKlNQLd3RglBErqR45LwFtkdmbvN9WeK7Q8pL5Hf4MfRCVdvl",
-	"HESuR45BZoT+TSwTZv6MDY27wYeRi+ix2wFwl58pIZRypVUNyVI5aduFoKe8WkdNSxkQRZdo1ad6c4sf",
-	"rG3mevw5bwj8R6FGlcg4nzEoqGAPisKxgK8OqsU4a1koHBExx0A1iY7knAk6550lnaUROQDnhe2TUfkd",
-	"6kWhR8cW6cjYmGVMxAxfTGSsogsMK3Utb+3lBZs7WANSHjMbyWzZ3uuX1ysMz3xTyTyLWUdmkyM7SB2Z",
-	"d6E0kk7rHNMSjdaw1e30Ol2QjnDlrWHruNPtHNvasCBtHBUneYRUt6Bo2BmcbUo6bM4Y5gID8X2x0Am4",
-	"Rry2kEObWoc8gTeQLFJBpjLP4G7Cu4rkc8P5+hA1ZFhpQpf22Xk3FAk0zoeqMgvGbsmILaVIyIH5Q2H3",
-	"NSIFeS3Nm4dFob5oklGRp9SIXq6vNSD3giv0DS/tYKqtZmDWpQJYhmHM+AErI5mdhuIPe95Rc+su6w+z",
-	"zkTBcMdYAAeJabfjszuojIxU1JI7EKjdJdjSci4AR4PZAVr9Plw/JXI8VszVdQ4F7uv3nGZGMLD7o3Zm",
-	"Oa73Z7dHqWwzK7zVUHVHVwvRb/La+f2rAC8RPi+T1rD1A9NVNcSgqSOua1MAy1eOrvmMvR3/UED9NRdr",
-	"s/o2DaOfdhn2Q4lCu7xe6B6e9WP3QaWdbuuYukq3IxRWhu0GhV9cHP5Vmk+gxrRDV6Af/W53v7KBFeXw",
-	"XxW7SWnrGKzaOqyWP+j2zaIbR52sHXXSO1s76nTtqOOzE7Nfp3o21O7z9Eo7ptc/H+zfsxuvQ0N9w6b4",
-	"e2eauQ9aA4R+0yeKUzpq7owJo3vbR1fq9ZpB/fPtg+pFm++D1sluS/V7pMKo452WWBTNvfe1/RJ8dzLN",
-	"Z67Inq3rRCeq4v00CnyjYFMYgG5yI2bZDjKVJ9C50+tJiP/Efp6g392AGO2az1Qe2bHmggAr8d9cfQxv",
-	"e9KcEQh4pnOa3hhlAMaIMYc+j3TOzUPIAAlalN/IbHIzkwlLzRxzKjCj0S5HmQsetHzRsPXRwHODCHEE",
-	"9uktkkSlkI0co/Bgi0QVWvQhJvD4QgaIpFaisGy0KESDw4E3yTgGzpZKL9+6lJhD8ecwWo+Jkq08NBQP",
-	"YKJe4s5fm5N+Z40PYo3WndXulRyp1zPrsj+Uz88Hj73nJ+X7/y4G5qHijlzMuvC+M7HdmdhoSQp34Hfm",
-	"9RWYlzPxrmVfm8srH1Rj4w4L3uYpxhiu6XrNly6oC6dtgQFDgHUyFBsWGwW+ZmnVSWI9Fqhq2iqNoYBf",
-	"ExbzGU3LoJ3CeAIGHuvpqhSzdYwyFP9DKmmzh+y7avqd/0Kx7W7n5HGwo5Zq1mwHnfWDHZVUb9DgPNhR",
-	"R92drdupT3u7M/XmG9HUqnKj1/i7nrozi/9ltXT/d031S5m9zOeq7OX+2f3rR7a8X8vw3wobcb6qaVbj",
-	"6q27yI/tMqpmKRtU3GjSprTbZkUuLfEwwNSJ0mdhldfLwi0Cbu3S3QsCNHOFAbjVdslE+r7eIt8Vlj70",
-	"opqdAF4EflWisb0pYpplS8dBrao+WgJCBlB1EZ3PEKFd+jNDaOfGvLyAw2ogd6XIOjJ98JIj9oYCA72d",
-	"m8xGpsGKpYgZhCxIYXNDAltBCH6mSULyuc3eBfGrbNLxSNlwIgcGI0ij+xjelGNSGvI7oYiaA66LxukQ",
-	"BYqyVkAUFzGrx4qHYpdgcRI1BnC774SCNqdgQHpTEeMd2cprYPtw+zFHAlOsRM7XkKNDfl6fpBAKP0vB",
-	"9p+NTqKARDqDCmLkz/ZmfDsjSy1MfkUeXFUUquRBWjoyWq5km1cDvVzakg22sTmC1mXoEa2WH4yEeUle",
-	"v599osIeIpd+tw99sXwaNCENZFpAKWudZ8JlDndqlYUAMyAcoUSNOM8yJvTNHMv9lLhQZC13K4HN3W61",
-	"5EJjdsqa9Ii5rR5ZTY1YszDz4o3if6xZ1Ul9WZvLQHwdsd7J802Zb5iu5uWibUkhq6eDNaZdNQrnmD9V",
-	"JkhBitC6PKXHZ12rGjQv+vh446L7w0Gvc9Ltds+PmxfNaBZP21YGbd/1dl30oNtfv+hBt19RTWxujrUt",
-	"9ndWQWrUt0H38NOUUNb7rmnsY0wEmGFEIa2wru8Kxz4Kh59X2KhRvIKgqXpvquYqwQFxEV9Q1PWOZctQ",
-	"lAUIoCpnh7zxRtgc9tGyUh09IGYNTCTQXBMMeiiDN3X4KURa1zTHTMaTyiTQWlPlqY3imdMJF7QIa6HC",
-	"lfHCorhDMqdKkcirkxsBYwshYgpurZGG3E9GVmK6qCDcIe8oxHkqTZdGds8yFhvBkKd+sCUvcuNJLIXl",
-	"hulySITE9DmUNj/Z+JuiwDxqOrAIjGqiICiqWw5dHrGjmKsiaGTX8gBs424ItbOBTn4ZmgY5FAMdixqp",
-	"ckxUTFNaiK62fjIEmdlwt4RjK3iulM2DtSJsKNZZNi+MwgSaYlmPmXpKScZSRpWLCbauVG7rL0JpS3Jg",
-	"nmLcbZkGhChmQHXYJCUb1H5Rpp1uFJCrfYlsaKYqMyQUOaDQWpW2FTMzaaikWq/p0pwWEVSeniS9M9Yd",
-	"DVrN4olXyrdZfj51MslmCbqxfgme8wVqfXu0YYLatbdsiYVEsB8TWArgrAotbUNjplBs6sxEHtaYqfU5",
-	"xMIJYWsYVksnhK0grJRjgFfKggxh637NAXjdAxoP4HHvvF+Bf38H+Nf6XmHoclEVgbq+deaiVRAKcvya",
-	"Vll2daotc9dEwQesEYxBDUvcuELket9ihV+7DVyjFlPpS+dvZJdmbLvu4Gs2idu0C9u67su3cQ1F87OJ",
-	"YfRlj0IsnuuMYHV97GQNJkPCcrMu1uvuqYw1LrTK6K2vc56xOy5ztbrO3er+r1F5lczW0Y2TXn8b2f4i",
-	"XRILShuW+M7WwyrF6kuUauBOgw8TbwvAvawa4hRRv1vTFmWTJ0WF6aTXPjvpxu2zce+4TQfscft81I9P",
-	"ky7rjU/OWtWM+a9dKAfkbTtZzIE5G3q6ZDR7hF09RULmMuXxspqe3lrHm/12QFuAYCHYPikTgyEOZhMc",
-	"a0VsPThurdT9LeG4ATZekucm2NQ2ZmFTAc1HvysImgornTx2u4FVJf7e1utZxf1r1+DDWqL2w/eancI/",
-	"p3H7uHcSt8+SPm0/Hp2y9iA+H3dpb9SPj5P6OZVn0WDYqJxFPIjpoH/8uH4WOM4eIT3vxcese7blMGqr",
-	"t1vvlYfR7ZxUj8P2Wqmch8jTdBXeewdhvSrG7d+eZk/TifnU/5DVxGyXeBV2nIGkePQRUm+birm8h4BW",
-	"hR2TG5oueX2VSA9DYbvdIqvoYJSnt0YqvyTQTsJ3C0JzpiFqtq60vtfz0I84KkaFImO/gUcocD0+QfnV",
-	"smjfjI2MM5nZ5vauy0UovNKLtmNG4etJCyuHYAtQ52qtE8gl6Xe7sAIoRAEKkhMpq8nwhtEYvT4x0Ejy",
-	"zJwHrNAIEpi3ykE5Kp1P9UzUIWmo64o+v6aOJzFNU0XApZoLSDOFtFsRp3nilG2vy1Whzm/tcQKmgE3N",
-	"sEJRdMNq6PqDZpiyzEzgevcElVK4oajVwi2L1YbCFRNylhrQ+Q8odlOsd18Hd60Tms3qXN+FIaH2ZL03",
-	"SnzZ0HbdRqOhUSQhE6ZLlALPrC35e1DUSkC4s+QwgLq1XEwwu9G3cHXIFbiIp/lspIiWk0nK0KKSsTYg",
-	"2Ah02pTROwaXz7MczY1kliAGI7l/BKW/cKsRgWyxaseKEhJNdYmLEmLm1i14zJyM7l+8Qbd7AYF3SdGQ",
-	"q+xxgSYBrsigew7HdmUQ1hzXy4TN5lIzES/bP7IlWMtm9JbBVnW2JIqO2RD+mjOqcXEqFO52m1Mzx1QA",
-	"Ho06NscUDD5Ntp2nAOv11p0tri9v1VAP4GPhMngik+WeMrehfFWR48p2qht7NT4MvJEmOrCXDPlfn9cJ",
-	"C19ZcHMCgJFOv1Q8MSCjAI6WPS0tJUmlreOyg+Ti5Oa6PHIftIRM2FVyewn1NTY02ylIls4zLJZa6f5E",
-	"as2fQoFtjgzGYdHpomXTI2XLqCowoNpGTYtMaoiumSEWeiqV+1QlkqNGQqsKFkgGRQ2wHQ6p1auXNdr7",
-	"8D2NpgA3ym5cTNKaqOx3XvQX/udrHE1qxP4SKDacvK8WTjEKyH2z4r1ZHnOzXsYxm2srNu4hpAKpebB8",
-	"2t1BPn357JreMvE2eyneZXKSMQUy6qC3g7T5ji5TSZNrKV/RbMJw3MkuC7VnyJLXLOH0ejnHwf3+Dgsu",
-	"6fJrrsDu+58gjJsxZ7t8SeXjMY+NQHOFAmNNkEdpfIso7/v1sOyH+XSzeP8MOmkp7E0+kTLBaifIjnRG",
-	"haJweQNr7/fz4Gp9ropSFiOZGFJX6fZuOLy510aiJ1TdonQ8MmKNzCYS3GAgjjpSAnJoab0nK+Z7I6AG",
-	"LswuIDQUED1WOLaKmHwsY4tSTrEmRkVRgmFhFx4KEIK8ghlyXCu7gkW3Ay9mcGakN+hTekHAO8Vsr1DC",
-	"sZgDLwpnuELdrrn7oNt1QpwrViFkKAyHZJmN+Vu4XmlwjlZktZuGqsKfvCK0IwZ18FDcLEIxa91URjIX",
-	"CdYut5NaJ5bSPE1tXCgNhRG87qR2EXDY5x95IiUzrsyLwvkMweVmZjMi2yw35+26hGObTxUKsCt6EZTY",
-	"FtQrfMJn3Ogk7TYsqz2jn6LAqJMBZFIsQ2HtvocV3c/uwYnyVtRAUbSMFgRoXtiuaIXL2KED+g3h5Qh8",
-	"7NnsBkZERDEN3Z0QV2zuBp6NeZyhX5LNDKTrY+HdhI/H5hsAogV4MLWPiSDnY40O6PpYLG5Bl14JmmIT",
-	"nVBESba8yXIxJBDHiMooRpJe2EpFDgjFMKsXUwV3Nk8TkrGZvGNEyEVRTQnf5AqSb8osVhyHlYCqREFJ",
-	"xFCjILjYXq7cM3s2HfLWTjMbscRMe/XTKyjbpCXW1LDrQi0CAADCB1Z3wmobZltGmYZKLgdQcM5IVilE",
-	"8IJ+4woAUVVN2bW17a3KYmZUZEG5ttMO3dfBX2HOG4rJ/55zhgGp6Ovmgsw5i5kqAomRwhya3YXinVR6",
-	"krGrn14ZnE9lfFuJUuYGW3JzD75MO4KletoR2uo3q0dGW06yJclyUQSjujTlRr/4c/ORv4bqZC8UpriV",
-	"bBBW6CVbQaF1IFAUukP7smnlTraG/RMbR7heZNWssENmy/e5qH77KdwRqPPySBENYcsZNWy78tWKX3Ct",
-	"S7HmeFvrtLMX3lnDd1o8StP+0l/IbMKQOcGP6yT4Zjl8D3kazqfopbqzOL0XYgCxqXuxLJ5XrPhV0CFJ",
-	"ag17/ZOuWZj7+3NVdUOxqWkaawB34wb9/eFie8Q2mLohDttwhGols4L/kwOZBba9lN1rkVRx2PnrKRiw",
-	"4adSjFOOlSy/qxZ/VdUCaapfcBFFlB10DKwbuF7JQGOcKorxgVyUGo61mEqQbqz90NXx89QMgcZPJ+WL",
-	"pJD9WKrYkExddcYoz9LINV4y/NWQr0fK1TqE3naaUUhmLmsUogBe9Bm0zT0xwcZFtB0wEWdLo8Hb5jW5",
-	"njKhDXkCK28hUdsUqUeqtIwGZd6UViwdl4UIqzUwbR9C61KIytaGRgKF1oXQXwOaoKLSBaKOhsSiMjoQ",
-	"UjdAQrVGcK5RtryTt0YQg5OAkaEo2qpmGEY1xUBJlAThx0fKa3aELQKJ7RBo5Cavy6BRUkCoBOEFU6lg",
-	"eqvMAJcedM9P/ZY9tfSW7Wbca9tx8uHyBASHYLVl36plCybCkVx43SFTbq3vhtv73GC79dLcEKNQfFjh",
-	"wpd2ckPFwegLIz00Mthc589+r0vXjvLfYBF+gA2t0uHza/P+es/gLa1/bRvf/7a2u9USjP+TrWofhpbr",
-	"RC7b69TZED68f+U1KDY8TflWlL3lrOqVeKi89edITv9BUQ7ILMqTg/LGNfOXJ81YqaVRljn6DP+FROut",
-	"iZOWnGdytlJ0GWeL/qubgDekfWqPUW9N+DRiwQ6Bj5vDU+qh+YUAY3n6jFG02I0Yuu4SPDAaCostYMzi",
-	"2hbCFbIsZA+2GsNNFXn69v1VmYd9gFNAIeWMT7hw5Vs94TFjGLyrbHMicpWPZlyjEFaaHUvzM2ITBm15",
-	"Cdueq7gUYxM0eKE7fmg2U9jY1YKD3dVlQ0CgAdaltX8kciG8AANn7C36T0MYAubpGzkwm/itqC14g2o3",
-	"dSP5Qhdq1FAN9EZST8mU3rEOuXTtto3Mi3lCoMsyPhGYtwJSKk4Viqp42KvI/kXMTyGwFqE8ZdRPJWSp",
-	"FOpQxVCBlzmUhEIK6+FQ5nyUwlz6FYEUT69o3ML11Amlf6KVDA/0mVwIs6CnLtC1JnR6p14co9WRXGzs",
-	"GoNQGTqLFdRF0ZSkNDSPMmSwFTdyYJf2Yb5mNZCbWXyzcGzvLnVWuwf9VTy3tVXtyPH9wbu7cEtE+u7E",
-	"/UtbWmwnldbwXx83uHSrbQsOSj50uFV0+cyTe+SQKWtqUW99vasRYIXz9wJ6kMRSJAQncdkQBZmsEuXB",
-	"qv+SVNyXXDcRUVyI52H4MoXQ63YP0NkpTP5j2ce6LE9vd50UebigGMexvVL7aRzb7LwV86798N6qBbbG",
-	"e6ABd7B90BupX8hcJP9TplDEz60B04350u8ZRprBralds7KzHpj9FKYd2Ph8kI+g1VYoVgMsa/eu7B9h",
-	"O+pC6Ca4m21SZCggdXhLCd4vvnvfU1iaY8/2JRbriEQ9Vvc7ffhKxoIfrCN0a1bEXmK93wJ2rc5a6djc",
-	"0HGqUpYqH6VcTVliRhh5HwJHQ+H0Q+xw9fbqGtRXULZmTE9lYvuVWAG2iQx8gCncip8s30kIOf7aekzz",
-	"AblXuCdt44Jaf4rEXn7733RXvsv2/5WiA+KRV2MZDII05VQdriUxeZPPdIrthRrSNWwSjR9geLE+ocYm",
-	"fvgCCZZgnjIBNp6gKLhwy+YQVIWvhQJeccUeiczQJGSolsjTNOqQwlYES3EJJmbRkLgVoCCCtqNOJQEG",
-	"i6NckKjks5GLXyxaFhVBpvjS2uSpVRKKTrzI0wwiv6MC5FRBP7V5rouWsTYss8w+2kIyvxPL78TyO7H8",
-	"esRyfaTJlNFUT/9YW6Tq0prn+90u1lmyJRyk0dzNnc7nQVHINpXSBU8UNHEYCkpUPmfZHVcSrfY0syGV",
-	"bh4X0QxBGFYd42LSIW+syyAUvs/AllDKzBYhtpklXqodNJxEGuScC1SHInJ7jQJDdCHWYqXT5hql7m8w",
-	"svUQimCHPhCJNli3Xrl2m7Bf74SL1SvggZ/aRbmnNr7qrLdHGaPJctezt3EwGFkcU4FumCLsl+spF6Tv",
-	"YmoCctI9tnyOa9e/8sDMYNgadGfNRcZoPDWoD4HAUrjwZXiNq9tQjPM0HTpcGTGbAgx8EPrT2qJbciEO",
-	"h4QSQ2nIiKZUxNAfUiQQ0uviSF0nXVC8K+W4ABQdUiKJrTHW73YNm6UCkN/WH/bQuaiUZPGa0AKpsaZW",
-	"xmJpUMz22WXpuMRqsidSh6KG1SSyZ/gAnH7vOrT+CWhd0MbdzSGlSbGCQ4YClRQ0sLHd0PDYNzWOKU/z",
-	"bI/gBnf/1psOHE771+DCVgOHpWK28GK67GyxUlc65e5/katzf643+v7Xx/ug2lr8Xx+NfIRe1HWe9woG",
-	"GbCmVPM75mLxprLSgxmKkQlFJLQixyCao7seyGF2N83u5QAuXmAtdXAPkqqJsFP6vsel26c+25PGuISU",
-	"i1tbwFowlng3rlPzqKuGOUs5eFyWxqTzKZZRK0L0sMRogHX5qZe/4H2jLJe5+plXm9omg//AEZSS7ODL",
-	"FWKnvM95iHP/8f7/BwAA//8=",
+	"7H37c9s29u+/gtG9M7HnUrIky3Ys/+QmaTfbvBo73e4uOyZEQhLWFKASoB014//9Ds4BSJAi9XCSbXc3",
+	"M9/5biMTJB4H530+51MnloulFExo1Rl/6ixpRhdMswz+dfnybTZ7LROWmn8lTMUZX2ouRWfceSvSFZky",
+	"lkxofEsUy+5YQiYrIgUjckr0nClGFmasIgeUxHKxoF3FzAc0S0KRcqXNg+9kpm/Z6oki0TKTdzxh2c0N",
+	"jIuIoAumDnvkUhCu2SIUkVwyQfnNzWypuyMZEcVSFmtVTuR+Lt13yYFijEQ/vLgOxREVNF1pHqujWUaX",
+	"c3XkRqgjyrs4z+iQcEUi924qEnxdKNzMArMuonTGxYxwQRZM04RqSiLKb9xDEZEZYali5YqiIBTm1Th9",
+	"eIBOFBP6Ar7SOHuuSMo1y2iartZXXmwKued6LnNNopubyAyidrzZvB55z2iizKxDkcl7ZSadUTFjAaHm",
+	"UZ3RmBGekClPNctIIpnqhaITdNhHulimrDPuVL8cUKHnmVzy+OYmTmmesK6SQjDdHXWCDjek8VvOslUn",
+	"6JgZdMYdym9kNsMz7QQdFc/ZghqCWtCPr5iY6Xln/HRwPgw6Cy7cD4Ogo1dLMxx3u/PwEHQu3SG+tvu+",
+	"TpaX5K9Xb98QOfkXi/UFkRUqtdvrDm0u00QRdseyFVlSnpFY5kKb9f9M05wpQjN32CogIl9MWKbM2U2k",
+	"TBkVKjBkvaQZUj58+M6MrO/gp7Bzw8Qdz6RYMKHDzjjsLDOZ5LGZddh5aNk5N9Odd224cdeuzWG/fL7t",
+	"Lk9lZq+vo46mG0zMBT7sVdap8uVSZrobz6nuPp0e02F8Pggqv54kgzPWn7TRCnzxhidtKx6e9vv97YTy",
+	"vV1L02Kv56xY6xNFeAJXIWM6zwQzN56Zi0XuqSJxxsxSq4vsD+hw8DSOuxM6nXTP4hHrntNB0j2enkzO",
+	"2DB+moz6bnVLqufl4mBZGfst5xlLOmOd5cxf5lRmC6o7406ew5Pry/ohoyJPacb1an1d3+XxLdNE8d9Z",
+	"j/zNMgWux2Qu84zkS6IlGZKErlRg/r/95bxvf7pn7DYUE7aSIumRS00WUmky6Pf7fTKBV68xhoSuWo5x",
+	"5k3UXyIT+aIz/mfHTKkT2BeYL3d+bVrvy4QtllIzEa9+ZA1Lfk1vzS01h5etiKJT1iOXJGNLRkG2mL/8",
+	"ljOlgUki76YLRm7ZCvgusEX4ZSKTFTmYZnJRPnUvs1u1pDELCN4I/Lm4J1reMnFIlJYZU6EQUs+NWBDs",
+	"Hl4+YxoYL5nyTGlChbpnGaEzykVQzmfOaMKyUETFWnX3PVumdMWSMTEkEgVwI6kmKaNKk+EITlQFhKZK",
+	"Ejo1fJuGImNK00zDt6UgVKzMTqQ8pj1y7a8cvk3NdFmGC+cqFDg/lpDRcHgBOwe7eD/nKfOWwRVRmqcp",
+	"yXIhuJgFZNQ/7xHDQUKh8jhmSk3z1C4XWWjGFszwTrMiO11BWJZJK0/NpLgi04ytcc6z+Jydnp6dd89G",
+	"w5PuqJ+w7vloNOmy/tk0HkzP+5SdORrErSyJ0KOeriGfNpZycrKdoVzzBXs7/YEJllFDfK/px3VyfGF2",
+	"HlQflLHkgIs4zRW/Y4cBeXn1ljw97Q/s/pMP18+InE4V01X+MuwPT7uDQXd4ej08Hp+cj0/O/19/MO73",
+	"21gmX7AbOb2ZFZO7WdCPu3GahGrWNS/o7LRo8/n6oq+A6B6z7AvCtQoF/sMQgHmDmQz53SiRlungReUL",
+	"Q92LJRLUjN8ZJi16oXgLoxVZ5EqTCTMiPmXkt5xmhs7gotRpqtjg0XW/P4b/23uDufgSG/w3xmdzzRIn",
+	"rhqp6m2DCgNaBvlI7uEFoPVZhq3nXFXoqd+8qHv76Rv3Zks0TWuQ+SQ1C1jQj3xhGPgARTD+o2v+ZdeG",
+	"OlLz2pqIZ+e1IetbWxx8e8flwZF9ueU54XCV5rMGNTSO2dJoSYZ1WxMHlUXNJzzlGgUQnwmJbBFlUnpP",
+	"V4rQ2NwLM5JrReS9KEXRmghmU5qnuoVyi2E3ysyylQGerhPnA5I3U/o7mXAG5qA7yg9LQ9bml1gKI7HM",
+	"f9IlyBqz/qN/KQmHbecJg40sojG7TMGWVPliQbNVZ9x5w+7xyAN34mZjPM0X/ghT9pR+Y2wtltrTOVHg",
+	"dO+OO0HnJlcsM4qUYtnN0+lgxEYnU7iwFGbWuc+kmFkZ1XkovtE9CSzldMb93smD+4sh0+qsL0HMwx8v",
+	"muYNbOqWLbW/APsfx7C75VH834xNO+PO/zkqTfEj/Ks6qm15cS4l28Ff1FIKhRv9IqOKPZNimvJY73lI",
+	"s5xmSXWlb+8YKj8pX3AdkFzEUkx5tmCJvzYwnQwt9VFBZ0rRGXBPUB2McanIgup4TvCZ4toHZCEzo2JQ",
+	"gepmf0wUEwmx37mBV7tRWhJmFmimtDAUranOVWfcmVKe5hmDy8nFu0zOMqZU/dSadMOKPlMlOLeINUWS",
+	"K1JTL0rNiAuydJ9vnODOp//C6Eg4oMpe3lhd0xgpsB1GV1zbaNjXUl01G4waL8vuWPZEuSOVGRFSE/aR",
+	"xjpdwYuiyuZH5kA0OYjwX0ZnXikyl/dkYdRMPWcr/OQhvGyH3QJ3SGXjDWfzLDfHQPck4Eme3tbP3PxG",
+	"MhbLLGFJAOYsN9rDMtfE/Jb5Z17IC54oY6nsaO3t8NjA2DglSRXn4mbm04pVpDt4ue3fq9dSeEfrveLz",
+	"FvLYGQJrTxo3HkggTrkhIJ6owHMQLtB2SghNM0aT1abpH08H8Tk9GXbPkhHrjiZPafc8Hg66p6w/PaFn",
+	"k6fxuZnf08mQjaang26fHifdUXzGupOT6Xl3kAzjYzaantDTyfZVlgsatCw5B35cX7Eg+PtXOgf30cY5",
+	"7S1S3luh0cRffB8JMBl3UMCWFwuuNUsu4CoZQVe9Tj1yaaxRtGGd3XsA5mdUYwPoZDU26KEzAMDMdOZo",
+	"i7lMNljLlo/8hdHUKDe7cg84Sber8raz83baD7Vs4jKT5nzIgfMgmH2EtebLnvnIy+fX9JaJt9nLisza",
+	"g+XxBN6wRoo8KYz8Qg9El2ezjAM2XRw6T+BA4M17StnrwlmwXWgWIkD9Zwhe63R/okjEE3C3z1kK3t/1",
+	"vT5wHiGIBdAJ+uNQ8lGe7CwrSYOo9BUAvJuW7r2xj6Gor7j7n7/3j9iqC+sb5JqkVLOsV9uj11yB4vLY",
+	"HWqchDmUXLGk6mmzk/86e3O99zyA614QsU5IsEVC5dMpj43YvtIyg9U+dosYSbi6BRdfnqaoqd5nXDP4",
+	"qlE98cvusKSIGcE7ZN2CydfaNUaMtTahij1RtVm6nbGurXLCxX3D2BrSm7n2F/iQIiCVjewrpZe5/OY6",
+	"gY82gCWGorpGd4OFZpmgKc76kZvO7UvQzfr1dg9NCWJeCgqBViSVMzKnKMwTpilPFclFYq1IZ6o+UaGI",
+	"fum+R2Lsvkwi9FI76lzQFZkwIAhuZHvFge+7y60iERBqj4irQpUrvGJmu4vtvaMpT4qg2E/gMtnTyqDx",
+	"7T3NknXzEvyfek41YSJRZMKmxgbjhsJppitCDk7GqIT+uYEb09yICbOu8lb3LsSWWr2TDxUVkuOi0bsK",
+	"k2wT6guuFBez9/BM1VEjq8M3LwS9eHAW6K0gk1wT+/ZHzh68W6RIUSBhy/Cw07Y6IfXlNV+w+rnBwuDY",
+	"ODKk998/I8fHx+e7HZg5LIJz9B2+f8wal+htfCVn34M3YN1urGRdOJeBvPNkQypn22nV6YoJXHchK6OJ",
+	"li6nYLIisVTaemDtphS/VLchF7dC3ouGbXADws6YPO7LX0chXJuq1fTLu2Joyh6vVfnKhzkGDsEoNqPk",
+	"0p4xSVic0oypC/gdDgDzYeDfxRuqXO07mezLy6acpcnbXL+dNtx5a8NDnomRYHK64/VHT3kRlaFFOLmk",
+	"gKPhEb6jSgG+euLtXCu/sg7XaymfM7asTt+liSBxg3DiC74DGxZMaZaQhLElyC0qyFOSsjuWKm8B7ttH",
+	"9GhyFB8lR+xoejQ7mn/mipBHfm/OZd19aZkpnBpJ2VSbc9m6nmVmCEuvDDuxGRZhx8xljSEfFRkYn7UI",
+	"IR0pVgQIjKaa0DRttvfqnyl83e0M/a9Xb9+sUa0Z7vNzc7/K/Jzdvm3GIVOGkQfVdwSFgohymuvDr8Vj",
+	"jF4Ek0okw2mhf9cwAnPTMxrrRk2evKDxPBROtiDRmJXRBaYsmSsBS1pK0BjJQeSuZVREZOc8S0JhzV74",
+	"22GV62CWze5q6k6C1CbBWLJco0e3JvP3ipwwlP319F10i5gjoOTDh5fPe942vOJKP06bTByjapLYl2VQ",
+	"yYo1n7Cpn++2h7bijQqMvTInVJFPIYbOIEENgmeD4TGmp9lzKGJwu2ovbkC7vmI0ZD4Tz/JMybWlx/Ar",
+	"2vrW1kh4AivnSuXbBVGxTQ1vgjd4RIaP7Lw0fLx9YSBr2iUr/PkLSdW+J1fhvTsvAp5uX4Mx3EAPSd65",
+	"QfV1lG+rKTCOWdk3kANK9GopD3c/M0+pmuLJFa8PyP2cGx5Ib5kau0y9G+DFQfFPtL8Ce/iBC3g5ogyI",
+	"k3YBMjZjWhX/6aurmmZNUrFdXXUD2rb2a2iepVh2Ib191EqufWZ2La1P+bEun2qaXG1u7OOyVap/ET5d",
+	"fNR+KSDUsE7zH5bfgCpu5N+t9ZRl7E7esmSDS6zcGBdD2ZPT/wdoKy7joZVtoWH/mWwL03m6FXPgs42B",
+	"P1DRqtOHdWvtSR5ssdQrL0m7Es6BPxYZ2dslPeYvuVqFFHJ9zBYOvriur6V8ncdzPye/wQTTUpKUZjNz",
+	"N80y7lhKuFA8MdoIXNeta9rpFXXjrLY2XTCHe5mniaFHeK0UM5t2kjKl/PyjP4zSCg5V6H84ZfP0lGvC",
+	"hVu2T3+PSs6a0KSB5HhSUzWNxru3R+yLK/Kljfyzm0hDDN7zuq9x0W02MjzYZiB/AacFJoy181ibUPZF",
+	"dENv5ja17Q9nsXUjqsiv34/3xnOzMch830j9vcxF8liNpdBW4HLBm76KbvJGenkVRRTTbIhwqfBPlJfu",
+	"aT75jq5SSZNrKV8Z5vfYJdYPGjhp5vLuRk9Pzk7JZKWZ+npa2aYp6DKaRCH3S5GDCH4g3a4Z0AXlPQrI",
+	"gLzm35FcAKNWTB/CLl1L+ZqKlZW8jw55Z4Z1oGnGPsaMQcoYhiVRcxoQxWIpkgN1+PU2yuik5k6goGJC",
+	"owez3KMnipQzDUW5U+ZXu1OHF5WJm8GWScipXYS57qGI3pvHupfmsQgzjDHPBnbR+2ND9r99jZbknnLt",
+	"Al7wXS5mlWTtQSX/2OVXl+UWXGg2g/RqsykfBM31XGb8d5Y8Pn8BZcvlu5euyKTwoHJBPnZtrKRLl7xr",
+	"9/zSfhVePybfMZqx7KsxAzsz4IBorKG8tYZl4KwSz2gCav8g6B3lKZ2knxeXt8Fv/GTxSkfxkDLx9UPv",
+	"JKbCxjwzRuM5MzrOPTlI7A5A7BRqjcz3uZiFwlyHw4sK03AFRxjtNddj7niLIU0jNTClHiL32+8FqV4L",
+	"conxZa9SSslaAkPguJLR2jBPDpMwIPx9T1dQXRgKK9MEg/pPMsnkLRvbPbcpBNvj3ej/wFC3wnTKWrg7",
+	"FJepkvAWnHOZilBZW2CuLzV7bxU+AXyPZFIuQiGNmjnN0xTzIw6o1cGVzMyXyDup9CxjVz+9Gjflb4QC",
+	"khsOAyzkkV7GE3wLrSiepmb2RvBhBabP6kIBwTTkylALB6sxJxrTBSMHNBR4bmXAXdlsADNS5jogx32i",
+	"yGRFbMXE4dgVeSotl0uWBOZgE7cNqGlressIVWAduGQOJQlVWCRrjvrC5R2Ewr7IPLGgKzKnd4xMGBMF",
+	"cShZZiNtO98/Dxu2BRYsec0STq/hocdxnGc4pmveUSqq9dH/Nu3D3Nuo/vmo1ym1XAuCAAgIP2R0OV/f",
+	"eecJIkuWkcuXDnmgjK+rOV0yqJO2BoYtpjHM7wbCLpjFqdlCbVuenco7M8psij0xmmV0Zf5towDb3uJS",
+	"X2BJb3GMWbOzQDYPv5aaplf22Wo9yj87RRzCvSyoLLSs8pXFZyuL2litbfizEZJum9c3lXILM9D4HvgT",
+	"VHvrag14YWCXnlC/yAqBD7BCrFI0tbFqNOjQu9nNWiFa49R4Rugdy+isXv5WLeXrnY2ChsK1WnVa0NHm",
+	"iDbQasF8LNKEKIs3Kx98euZXwjWxiOrpF9vvptC2B4100ESWjed4y7HQ1oWvqCpK7CoHaIvNC+iPLkB/",
+	"mI+XZ1v/49ZDvcRz2kCu7iTdstfoF6QZlrc2kPBdUzlhI3G4g8NXXZB+AV7AFfoLa+QzOt+NfFy17ZZq",
+	"X/xuUNAP8tcnqiziba1sXiu8bayY3VaV7dNeOWkgumYSw228Khld++kVBhdWFBeX4/GnVbwR3gXHZbUx",
+	"RyC14zod7HBc9SvYsvRnUIGzCRfDOfyYq9aJ51IxzNaFBCAMqlWZZ8WJEYRCZsQWz+BzhSfjSVFDUh3K",
+	"NTkw2hpGKUKBexV4hZRGa7Re7wsSFYE+DQkKt2ypD3teOtvV8x9VKAQzew3uXND3K2S4YynRFjiOAAst",
+	"PU8/TRJu9pKm7zwamdJUscb6Gpd4N0U4BKoQlCf64cU1KeCJIoxwgn6PKjQUzUOhJsB0YCjFsBWbHeAZ",
+	"uTiAEoRfAIUn5Qrgl+Yss+mZU0gRPxj1+4egooJWTsHxuWSpdq+1NhoWXy5kxowZQwVZMCrsFi+gIqRY",
+	"+aB+WSo1hc23rzTEvLrFWl2jhS4a9c8xmy7JViTLBdQcgaIKqCcY3jSTnUmmCDWqNMIBOfvC1iy6ukez",
+	"Hq6gojFocLeg9aGlrJGTq3gtyIULfTrqeHKzvy43g04lYL2tMN4+DLZtVpit4KxVmgpNDly+6uFWjvuP",
+	"Nma7Rt/VIPquczTjoYzU2iD7zfPsEfNMstVNllt0ASyHb751MGEgvsCShnUnVyaDWA72KxbpqeNlGrZf",
+	"dRy5HeGgEYCqgpu2pDzzcKicrbQJiwqvesZ8SKpQlBFgchCFnZOwE9Ud7NFJdFij6U8tFfQPoAL7Sz4d",
+	"NV37NelTBBq32RY2+OnC0JDqvmM9IwaDypGIN7HHyIeGiVsebysl167A34BXWu5NMraQdwgXVbP1fAqt",
+	"jmfWS8UVOCMKbub8O1jd3UiolsbXKRXHrH/tL65gu6RHIwXw8Qv0rJTfL8q7XaC08vHRcE+WV9NT7BzL",
+	"2/tr4+7bEpgazg5cGMxdcTyax6xwARrFYv0QWqTO21L8gtsIJKsvFs8Px+Ve+FIpFNVyeyHvv4xscPG9",
+	"dYbLCBM6W8FRMRrPSSW106x5Jz8C5BZbX8m6F6Fw2DRSO0QjAD/D4lKRJcuUFERLcJ1VGXt7dHGLmeV8",
+	"QCVmmHMGVcw39+N+toJ9ebnUJuL7vtVgv6yrsg3EVqipjZde1JRo6tUsHXy4fhaQBY8zaZ3R7UJ9cIbC",
+	"sjcYHo9OTv/xKEMq6PBkN5g8MOy6UOTNEgjdkoM7likuBTk7fBRMXl3L9mZ6fNow1cdJ4etmf88FiT49",
+	"RIXVjMUkNav1cVgzD1uEYEPGmkPidFBahZPcIxSusI54B9jF7adu4QT2oNHUmBp2WM0Wy4XmqRkhvjax",
+	"FmkQGxyFKpZZ9RhPdsF38niwgwFqlKG5zUsolV8EDq252TdBTDXKgBabHs3PEhnT5bPYOQY+TqjHeCon",
+	"vInDbXNt4+rAw+25rr6Wkxv8y/9dLu7C7SKWuW6W66WP0Do1ZUaUsQxo6pezygWPaZquxkZpgU0hcgoB",
+	"xUWRRcNFwj52b9mKJfZtnn/kjUwYuXr+IzhHlI2m4ZtQeZGCvZ1CbtFuICLo/ngI9nr+Fd9/zEuzLJZ0",
+	"Hn71dhRe1LihS3DiTT2YKcHuDUMFaIpmUt2ZRgvdoIFC51TdLBoNZqftu0p8mOJUpqm8V7tp9oJ91Ddx",
+	"USmxzgFtlYOVIeZx+EpAIpGnaUQkcvXU+oyqvPryp8sf/n79fJov/nF5SV/+/fdX2dn0xSn9y/X5ZMpX",
+	"b3667AQd8x5MO6gYyiV/Lm+o09xSc0gVtQ1+2U9nK66dZXTFNld3ZdP183x1LZxOCrDDLZq5FcE9Avqy",
+	"IrLMKEAzHbBvEMIvCAVYAVhXBS4lCEaQg+jny1cfXiA0t3CJHaiwBxiDxHora4RXqXK7ybzm2K0pSZvG",
+	"Fim7n2Gi722el5J1l2F/szmLdW9/XRrucO6OgbRqjptnZDjn1fMf1zlfW2pvA9M9EMsFiYqsIx6R497H",
+	"Q8uLMTckKowKFOVAOAh46hg1pC7Ecsmtkx3lABdaEipCYXk+CoDJCuUBOYg+hZ1+2BmTT71e7yEgYWdQ",
+	"/OshOrTYTuKOZVqBozQUWi67UPVqXgbZBUrQW3YTg69aSWuDarYgt4wtcTZqydIU8PG1CoWRVixDGJKp",
+	"K412qu5BpJGaABE/cocaHSIWBHx0kSsdigmrwNPBkpgiUT8ys4pEdxBdFJEKhzpspWbKbxmhoYBSZtir",
+	"ABGrzLaAMRMQmqZYMyMsxGbNzzVwsOPbPF1Ngm4dqpvpe8YEGcCmD3w0RCuxVeBJfW9uO1v461S6oB9f",
+	"4tBiMe7f60JsDSRsbQ0lddPYsLSUJTO2gFTFqcuJWZeyVTS0T43JwcqJr9L2yLjWTAR1oDF/Nz7b8lwT",
+	"ZHv6RagiiREeB9EapFwUkKiO4lb5LWEpM7/VbOgmbLot1pGPxbfu6LJees+5h/dlThPDXQDTyoLxOR8H",
+	"t6CRJa6VoVn3GYwWuXniFQQxqdC36BD0Q3EJ/S7Q1jakDHWcB0o60FsPKNeG8ZwLFIJ5ocBoXqKQUwFU",
+	"u7TqFLj9ar63/jYv27qHyYHp/Vo1rvHHz/QwBVXS3ySurozxuodNBsbu17LGYDL/ndZYUeK45t1jNPUD",
+	"1ZiGje1gDFFraeSZzTKpbjHm6KrNPhV8n9Jyian+dce+Hw77Qk4T3bxWhHCC1cITF0Qu6W85LBHCUgjE",
+	"rr1QaI1DTfTNoPv8ev5i9vvNu/nP3eP36feLd/KWMfW6n4kf/vLx58nL55Pf/pauTl7o2Xendy8y9rfZ",
+	"3bOT67Pvf/m5n/z958vpx7PsH2d/+evqeHj9j/mPw5ucqknyr6u/v//lcvTX3/Lj22v67Jfnv5+/ef7i",
+	"5fmL5HLyUc/f8OyX/i8nb//13WR5tXzz+qdu8vPV/F/X72/l7/fPnh+PtB7M//rTzfDVDzOlf0vEkK4G",
+	"Vy//df/bL28SNfglffPm5vQf39HvXrzPvz/+ZbjaYRfzLG081owRSiaZvFcsI+/eXl0rQklUqRSNQCcc",
+	"1/Jal/kk5TH58P6VV+yAP3bzLI0CxA4ErmpLeZ1fMIa8US0PXScLWwpWS3aYa71U46Min6Bn/9SL5eLo",
+	"blD8fgSj1dH/0oHWbQpbQWhOOfBv8lYm0mpYYnywoRZ6KrN25sGrseynpyOjrzVn/BZ+V/tu+46gyAU/",
+	"xgYv1bw+fGPhjRyenA+dTtia6/dY33tRAVootEX6YembcQgUEbjTowtMkRYKM/3LiDmkndmLVnqw/MYu",
+	"PfJS2+JQFQpbHlrsj81wcVlduGcQXrcVlaP++Wko4jnNaKzXtYpHRwPq9sRpqyflM6LmbUbyJgIu60Vr",
+	"xSnsntgkb+smXIt6kQhteUTxjdwhRQX4PaEK0uIz11fJARaBuQceqR55C0rcFF0sB1UVEM7Ys4nBOPTd",
+	"Lk0+k8d4Pz7XldGQycTubeLfReF8c13ffGsZd6fui+v3TvaJH7SQUks8YbvH5OddYywBKuLdQZ8c3MtM",
+	"6UOjOph/TVi9Pdi+IZiaC8hniYOgPSzjoxijlmwnCc0DBg2nsYD8mcHjwzdbtj/oeAH3Rmd1FaFJZh6+",
+	"WwN5F2ZoKeY34a1tUWqwOrilj57DhdLS+l1wnuDfwsn6iFGWF0MmXZYQHzLK4o0AiIHFJJj6Vb+Q+wJM",
+	"GXCRsUYKHKjWGVDWibsS8YPI1jnWdZ4CWW6bxLft2TZlAZQ44vX9WWZywp4oa36un9O6fSlvq6alvH2c",
+	"Vdk0z9ePks3fZ8xLRwP/IU1Xv7Oq+2Wy8jNs1ZLFnKJLMBRWYAckupHZjAquoJYGfkBJaaWD3wAxsqjx",
+	"4I/thcLeyIXNY7NkgovrkVeA2TcuiPp0hJ5Bqq1cX4biIKoI2MiWm90b/QsI+Qp4uMtiVegDDEX0seuW",
+	"j1Wzqqis82oLmZjKLGbKUKn1RY2do86WjRmLWBGLG+hmaib1nC31PAIowQDnLafugVCYJ35kK6SAiJR6",
+	"B6DkiRVJzPDAZf6tjb2C3+1wm+7rffy7lWYqwrJuM3nIDYxxSwCmH+6eS3ZdYIzC9YHr980FNDcVECfT",
+	"9fZDnyptLRFDwTa1NLrQF9GUTkfbNKWgs3aItsMRLL8zPh6enT6FF8NhdMb4j2LfXTVPdTuxveaDd7d+",
+	"yGS+3K1EyaLkIOsqLphRT5tKCHapEmorKsBPzMzUnqi2SoId64ZSqvSNYkxscF64L7loqp8f0tgvs5YB",
+	"cjLun/fO+/3RYPhYZ4bbz5sNqSAW9QjECo68wN+UTXDPmC3cxYsFrV7n8l6Azor342UBQw0MaUyisBN2",
+	"bJNdPAeMLYgVuiLrgqiJ7neIl/o1SYbiWguWzB938AiXiAi1fcqgTgOTkrFjQ0NdR4HkTBfS8gLsulxL",
+	"gKtWja2rc24eN+bVm8vh0Jgz5qAbFF14oL+3Qt4rr44Ysvr1PJP5bA45nLtPq82bWCMxbxdbF9JW6+Zf",
+	"q02SG7iL2pzMUHASOHu1q9N3Z29vldNtdPh+XnC/tUYRdwGwjdIU1l11XQx3P0NXggg70LTzLRHdxsoo",
+	"QECekqg5phyNCV37W2RvFpjhoeAe9GoZ6iwDny+fR+TABTm9JkmH9bycZhP/IWj4y8vnnV8ffv2Dkwra",
+	"mjC7MHDgtQcAjb8hcI5hZAyEE64v0D4ANoESH7hFsattjHgtQ3KPgl6jZsxk17ZWfEYXLPVyIf6z0ifa",
+	"PQBevGezooNd+ay6U+Rb1kyguDEPqvIebJheM7338hPsWO1cirK2cufz0dOt3AWX5D7atINrAJEt08Jw",
+	"KDbFtcGXMjkilgumSNGP2qK8/Rk8XV+F6ryczz2obmMd9X9GEfN26q3UeFemcnx2spVc/aroTSTrRVib",
+	"8wpx33eqid5xRbV3lNd/eD7avq72tewicr5kkv1+mBD1tsgtcf7LVgyBf1MWdgXm4I+K/Nfq9T879m++",
+	"zOI843oF/iALfgkQX5d5o5tPFOBhYErisyU/hplCkq7DCbOfnGsNCrTN9btc8h/ZatP7Cw5kWxzWAiG5",
+	"wuSvpkb3azhm5TQofvcB+/VNpYPuoXh29gWFaWWjn2XYeMb1PJ9AsLh4qPyv9eTH0kgDI1mxdNqdS1Wh",
+	"YFeuN5UZefXqtY8ApHrkUoTC+4VQrWk8N2bq2lU4cFZ4EYOA2AO0goKHQ+E5/m3akO/wrEUdQRd3XsvD",
+	"ClZVKLi2acEB4QkTmk952UOhVGXNR5ZMLlOG6GmeR5Wa+ZQ+1Qq0K6B1XRdtxiBoyRW55xnrurbhKWKa",
+	"epRRsNTLdy9DcRC9e3vlQwcEJHr3wfvh6BNPXKYnqMzudhLAPlEBUTIUNcIDSC7AvvLcA7BwwN+EDmlo",
+	"fzOeEYBz+/D+VQ9XA1hasJiDGqxBUMM5wLkFoYiev3j14vrF2l9IbXVHULJpV2NDwl1Fp8zbZMxpAN9O",
+	"MfMn0FEd9hvrSGPIr0R5YIvZGEIGCsYS8Ec7FnAQTSe3N71eLwrIgiZ4Hl54MkEHr03cPQQQubXLGUF4",
+	"I2rEGYwCQJ1cahsshzBJRY+lZTYS2kApv2OCKWXT8mjC4V8QnVA94tXKBuAOZ64VDgYTAoBos/0gIghR",
+	"YaoKkjLWprumbSSmWcYZ7Em1eVsoLNsC51oVOEHOSMoFK+I9TujSVEkE7PFOo0SqR9wLP+u3hnevCC+a",
+	"C6gxoWIV2sKKFjc21wEmExZJ+4DmBl0JHC8IReSg+yMXLbC9aHNb78sSPxxSXiK/k5bhF6raluogcr2o",
+	"DDHj7t/EMmHmn7HhcTf4Y+QyeuxyYLvLz5Q7lHKlVY3IUjnr2olgpLyKV6ilDIiiK/TqU725lRZiCLpe",
+	"mi4aAv+j0KJKZJwvGAAq2IOicCwQqwO0GOctC4VjIuYYqCbRkVwyQZe8t6KLNCIHELyw/WgqfwdcNozo",
+	"WJCOjE1ZxkTM8MFExiq6wLRS11raXl7wuYM3IOUxs5nMVuy9fnm9JvDMN5XMs5j1ZDY7soPUkXkWoJF0",
+	"WpeYlml0xp1+b9Drg3aEM++MO8e9fu/YYjCDtnFUnOQRct2Co2EHfrap6LC5YpgLTMT31UKn4Br12u4c",
+	"+tR65Dt4AtkiFWQu8wzuJjyrSL40km8IWUNGlCZ0ZX8774fC/GpRZe4ZuyUTtpIiIQfmHwq7HBIpyGtp",
+	"njwsADGjWUZFnlKjern+8UDc91xhbHhlB1NtLQMzLxXANIxgxg9YHcmsNBS/2/OOmlvk2XiYDSYKhitG",
+	"ABxkpv2eL+4AgRy5qGV3oFC7S7CltWMAgQazAvT6fbh+RuR0qpjDTw8Fruu3nGZGMbDro/bNcor9+i0e",
+	"c7/ft0epbNM4vNWAuqOrDR82Re38PnFAl7g/L5POuPMD01UzxJCpY66tJYDlI0fXfMHeTn8odv01F61V",
+	"fZuG0Y+7DPuhJKFdHi9sD8/7sfug0k+3dUzdpNtxF9aG7bYLly/fZjNATNzpIy5r/yrNZ4D87ogbuM2w",
+	"398PzLNiSv6z4mUpPSOjdc+I9QmM+kMz6cZRJ62jTgZnraNOW0cdn52Y9TpDtQHpz7NC7ZjB8Hy0fyd9",
+	"vDwNqKNN2frOkfMQdEa4+02fKE7pqLlfLYwebB9dQdE2g4bn2wfVodQfgs7JblP1OxfDqOOdplhAWT/4",
+	"voFy++5kmi8cJJ9FgaIzVYmVGnO/UQ0q3EU3uVHKbF+nyi/QT9frFIr/iV12wRq8AaXbtYSq/GTHmgsC",
+	"gsd/cv1neNrT/Yz6wDOd0/TGmA4wRkw5dF+lS25+hHqRoKOWVGDBo/2+Mjc66PiaY+dXs4EbNIwjyruA",
+	"0Nmua7wVCMyNqV9VWFsQmtOaHw/E1xir/Wp+WtATWj1ZB9VUhsMgFJC4UjwAIekAQCWMvWm0Nl/zXpPX",
+	"oSgFdj1aXKKdgvy0Fb4tMWQE91nHCxl7udzmZ0RPxZdXMj5g5qGw/ypMIRyAtZRmFoj/5RIUzOAB6F4n",
+	"lRTkgEQOWLUwDQSJ7A9WwfKylbJcqFDAWUVdPG5jd6qoRyoxEWyOUizC5eYGBAsarMoIL8Yr2SPQZh6I",
+	"CrEDqS3EymSa5kuF6RBFDVgonF/Bm6TbcGctTVae3mMu91fWtzxdimxVpULxCF2qAhj951apvulI/wYd",
+	"qQSlLpGkW5K+MFPLKiNPz/pm9t7wOKV5wrpKCsF0d7TpPaNBqQg9HT5CEToZ7q4IVSh+kx5kpImF7v6m",
+	"/+yu/0xWhQz+pvo8VvWByP0WH0sF4k9O0a1i4TOL+MIhljb77hdQGKyvxToYCog+HA6iRsYxyKBUekg0",
+	"pUYTij/GBfH1RaJX0vxNIP7PC0SbFtT1RNRgYOZl/1D+fj566v1+Uj7/7zLtPcLd0b63qVDfxNte4q1I",
+	"q/om2x4j25wK2CrdNvelqFvihejzIgpY52ItWi9358K5qSHyIyCsG4oNk40C3yVv/fDEpnqgj97CW1sj",
+	"NmExX9C0zHYuok4QGbMpQodNroFQ/A/58ptTi7759L+J5z3t1bsZFCA/DXZ074OVioPOhsGO3n1v0Og8",
+	"2NG5v7vUt68+Hewu85vvT1Pn/Y3Jed8c/DtrAH9b75D0zcW/ty4g86Uq2p0ffXL/9SNbPWz08sPIdTu1",
+	"Wq9o03B8X/8T39F/MK27lG0bY9+lfBhgSWqZC2JN38vCHQzpgmUaHSjUzAEucWsrk5n0c+gKHBGY+tir",
+	"FnMKeZFQX6ly8+MUNMtWTsBaQ3+yAgq0gQdI6oPKtzJPLIR21MyrtzysFshVmtegTgDZh0iuocACOpd+",
+	"ZDP+YcZSxAxSQaWwNbeBRWaEP9MkIfnSoqKAdlY2P3uibNjFbYNRrDEtD56UU1ImSPRCETUXskUuogHV",
+	"NaiKBURxEbN6DV4odinCI1Gjl9J9JxTNre+wbLyonYssoi14Ttx6zJHAK9YqEmvE0SM/txd/hsKv/sQE",
+	"pIPoJApIpDNAZiV/dJbI13PR1MoP19TFhjaKFfYgLR+ZrNZQfKoJ9K4c3CYxW+wFm4rlMa2On+SN9d5e",
+	"v9J9su0fo7Z+8y79m9XXoInEoN4VGoroPBMOv6VXw3cEOoKk0JKQ4jzLmNA3SwRdLCmnwI7pV8rL+v0q",
+	"8FVjjXBLkerSYnhXC1RbJmYevFH895ZZndSntaXx5hfR+p263x6K8hABthTy14vyG4vfG3V3rGIvy9Sh",
+	"ULutWtwFxdomfXy8cdLD8WjQO+n3++fHzZNmNIvnXauidu8Gu0561B+2T3rUr0bgbIW09UwOd7ZQary6",
+	"wTTxi8VRM/xmiOzjioQ9w7oOWhF03+yRjfaID+fQaHC8glz1ekvQ5uYMAXGJ9oClf8eyVShK3CcAQ++R",
+	"N94ICx00WVWa0gTEzIGJhIuZzYFGFb2psWKh8bpeheZlPKm8pBeK90zlqU2eXtIZF7TIJqbCoadiL4Ix",
+	"WVKlSOS1J4hAkoWQqA7X1ChL7k9GlWK6aNzQI+8olNcoTVdGtc8yFhu9kad+jQsvIIlILIUVf+lqTIRE",
+	"1AJURj/atOeirw8aQjAJTCanoEeqWw5N7LGRqwNvNqpteQAA4DcFJd/ll/vofw1qKtaXFND0ckpUTFNa",
+	"aLa2bQXk9tsspoRD1zvClbLwI1bDDUWbX/TC2FNgSJZtMKhns2QsZVS5Uiwbp+UW9hoQxcmB+RXLncrq",
+	"ayQxs1WHTUq0Ie3vS7SPjfpztR2krYhRZWGqIgeUxHKxoF3FzJs0ANjXofSaq1GDyq8nyeCM9SejTrM+",
+	"4nVQaFavT50SslnBboSNw3O+QKNwj+6XkER4y1aI34ZtMMGRAGdVGHEb+mGGYlNDTPK4fpidTyHiVYWd",
+	"cVhFrAo7QVhBwYJHShyssPPQcgBe06bGA3g6OB9W9n+4w/7X2o1ixViRmkhdu2Bz0SoEBdAKTbMsm2nW",
+	"prkrPsMj5gi+ooYpbpwhirmvMcMv3X230WyptAP2F7JLD9xdV/Ale/NuWoXtGPz5y7iGXkXZzAj6sjU0",
+	"9ixwPrK6AXbSQsmAE9NsfA36e1pfjROtCnobKV1m7I7LXK3Pc7d2Sy02rpJZG984GQy3se3PMh6xj4cR",
+	"ie8sDGmpR1+iVgN3GiKgeFtg30uwNmd5+k0yt1iXPCkaeySD7tlJP+6eTQfHXTpiT7vnk2F8mvTZYHpy",
+	"1qkCFX1pfEJQsO3LYg7C2fDTFaPZE2ymLhKylCmPV1VUoE6bbPa7MG7ZBLuD3ZMSjwXSZjbtY613gLeP",
+	"WxukfM193LA3HrbGpr2pLczuTWVrfvWbsaEnsdJAbbcbWLXaHyxM4jrtX7u+atb1tB+91xwT/jlNu8eD",
+	"k7h7lgxp9+nklHVH8fm0TweTYXyc1M+pPIsGT0blLOJRTEfD46f1s8Bx9gjp+SA+Zv2zLYdRm71d+qA8",
+	"jH7vpHoctsVd5TxEnqbr+713ztarYtz+XQH39JWYT/0PuUnMcokHbOg8IsVPvwLiSROG3nvIllUgspt6",
+	"XXrtLLEIBrpiuWLug0me3hqt/JJAFy8/agg9Mcdo2bqORl6raT9fqRgVioz9CwJGgWutDsavRlQA11ED",
+	"W4wDREHRXCwUHuK1bVRWhILSwssh2D2Yc7WOVeSSDPt9mAHgf4GB5FTKKgaRETTGrk/MbiR5Zs4DZmgU",
+	"CYQL4WAclbGpOgDImDTA6WNIsKnRXEzTVGH1Ty4A3QPQTkSc5okztr3mooU5v7W1HLgCNvUgDUXRhLSh",
+	"2SK6YUp0v8C1TAwqHQhCUWtBUPYICIXDcHSeGrD5Dyg2sTYLiwHykMTGRoVorlOazexcu6sxofZkvSdK",
+	"evFdW7VmCTaXDZ0iCZkxXZIUBG5tp4WDAqIK950lhwG0C+BihqASvoerR64ggjzPFxNFtJzNUoYelYx1",
+	"gcAmYNOmjN4xuHye52hpNLMEKRjZ/RNAXMWlRgSK9KuNwsqdaGoHUSC3mlt3z2PmdHT/4o36/QtI20uK",
+	"PqhlazF0CXBFRv1zOLYrQ7DmuF4mbLGUmol41f2RrcBbtqC3DJaqsxVRdMrG8K8loxonp0Lhbrc5NXNM",
+	"xcajU8dCe4DDp8m38wz2ut27syXW5c0aYJh+LWIE38lktafObThfVeW4sg2C/ZJMs9/IE922lwL5n5/a",
+	"lIUvrLg5BcBop5+rnpgto7AdHXtaWkqSSguft4Pm4vTmuj7yEHSETNhVcnsJsGYbehwWLEvnGWLUV5pu",
+	"klrPzVBgd0lDcdjro+iU+URZ9HoFDlTbH/M+kxqSbxZIhZ5J5T5VSfSosdCqgQWaQQG9usMhdQZ1NMm9",
+	"D9+zaIrtRt2Ni1laU5X9htf+xP94i6PJjNhfA8U+3w9VvDpjgDw0G96b9bGirjSO2VJbtXEPJRVYzaP1",
+	"0/4O+unL59f0lom32UvxLpOzjCnQUUeDHbTNd3SVSppcS/mKZjOG4052mag9Q5a8Zgmn16slDh4Od5hw",
+	"yZdfcwV+3/8EZdyMOdvlSyqfTnlsFJorVBhrijxq41tUeT+uh2hr5tPN6v1zaGCqAghpzKRMEGQOxZHO",
+	"qFAULm9g/f1+kV2tvWiBIDaRiWF1rlAcTslIeHOvjUZPqLpF7Xhi1BqZzSSEwUAddawE9NDSe0/W3PdG",
+	"QQ1cFl5AaCgguawIbBUZ/dg9ALWcYk6MigL56t5OPBSgBHk4ZXJaQ7vDXieBl1K4MNobtIe/IBCdYrZF",
+	"OxbaIxPBhEHXHwV6d4Cu1HdKnMMIEzIURkKyzKYE3rsWtXCOVmW1i4ZmDh893IUJA/hhVDeLTM1aE7uJ",
+	"zEWCLWPsS20QS2mepjZtlIbCKF53UrsEuVlOMycTKVlwZR4ULmYIITfzNqOyLXJz3mDXcRucMZMCv6KX",
+	"YElFDW+OL7ixSbpdmFZ3QT9GgTEnA6jDWIXC+n0PK7afXYNT5a2qgapomUwIu3lhm9EWIWNHDhg3ROQF",
+	"CKpnixsYERHFNDTVRFqxlR94NubnDOOSbGF2uj4Wnk34dGq+AVt0DxFM7VMi6PkIjQbNtovJ3dOVh/xX",
+	"LKIXiijJVjdZLsYE0hzRGMVE0wsLEOk2oRhm7WKq4M7maUIytpB3jAh5X4BY4pNcQelOWSKL4xCAscoU",
+	"lEQKNQaCS/3lyv1mz6ZH3trXLCYsMa+9+ukVoGVqiVBmdl5oRcAGgPKBoJoIcmaWZYxpANA7AJxfo1ml",
+	"kOAL9o3DXaSqWg9sWwpZk8W8UZF7yrV97dh9HeIV5ryhh89vOWeYr4qxbi7IkrOYqSLPGDnMoVldKN5J",
+	"pWcZu/rplaH5VMa3lSRmbqglN/fg86wjmKpnHaGvfrN5ZKzlJFuRLBdFrqqrgW6Mi78wH/lzmE72QmGB",
+	"XCkGYYY+/MicWQZF01TeK183rdzJznh4YhMH21VWzQo/ZLZ6n4vqt58hQg5JqBFyGrKaM2rEduWrlbhg",
+	"a0ixFnhrDdrZC++84TtNHrVpf+rfy2zGUDjBH9s0+GY9fA99Gs6naGG/szq9F2EAs6lHsSydV7z41a1D",
+	"lgRAGX0zMffvT1XTDdWmptdYB7gbNxruvy+2NX+DqxvStI1EqALIFvKfHMgssF097VqLmovD3p/PwIAF",
+	"P5NimnIEEP9mWvxZTQvkqT7ONaooO9gYCNfcbmSgM04VGMigF6VGYt3PJWg31n/o4JM9M0Og89Np+SIp",
+	"dD+WKjYmcweKHeVZGrl+l0a+Gvb1RDmIaWgprBmFUugSGhoV8KK9s+2pjvU3LqPtgIk4WxkL3vYMzPWc",
+	"CW3YE3h5C43aVlA9UaVnNCjLqrRi6bTEf65Cj9v2zzakEJUdpY0GCh2joa0Z9J5HowtUHQ11R2V2IFR2",
+	"gIZqneBco255J2+NIgYnASNDUXSzzzCNao6JkqgJwh89BDXXmZnYxsxGb/KaOxsjBZRKUF6w0gpeb40Z",
+	"kNKj/vmp3ymxVv2y3Y17bRt9P16fgOQQbHLhe7UsTjUcyYXXlDvl1vtupL0vDbZ7L80NMQbFhzUpfGlf",
+	"brg4OH1hpEdGhprr8tlvMe66gP8bPMKP8KFVGqt/adnvb0U1nn3WlFyAneHHnf+y5vhV5OsijmP3CJo+",
+	"3A3q7Pnov2oTHkeWbSqXbTHvfAgf3r8itGhXb2Sa8r0oe+tZ1SvxWH3rj9Gc/oOyHFBYlCcHXSVq7i9P",
+	"m7FaS6Muc/QJ/hfqsLfWVVp2nsnFWq8LfFutoPK/jBs1VIVqT1BvrQc1asEOiY+b01PqqfmFAmNl+oJR",
+	"9NhNGIbuLAAqDYWlFnBmcW37DwhZ9g8CX42Rpoo8e/v+qizTPsBXQP+KjM+4aAJ1ZZi8q2xPSHKVTxZc",
+	"oxJWuh1L9zNSEyZtefXcXqi4VGMTdHhhOH5sFlP42NU9B7+rq4aARANsB2D/kch74SUYOGfv66LJDhMa",
+	"k0q40QOzmauX8ba35Jluv++5UODUxxYOZCL1nMzpHesRY1aD7DY6L9YJgS3L+Exg3QpoqfiqUFTVw0FF",
+	"9y9yfgqFtUjlKbN+KilLpVKHJoYKvMqhJBRS2AiHMuejFJbarymkeHpFvzyu504p/QO9ZHigz+W9MBN6",
+	"5hJda0qnd+rFMVobyeXGtjiEytRZbFwjCgzp0tE8yVDAVsLIgZ3ah2XLbKAYs/hmEdjeXeusNm38s0Ru",
+	"a7PaUeL7g3cP4ZaE9C2I+6f2tNgGdp3xP3/dENKtdos6KOXQ4VbV5RNPHlBCpkyz1ljvegZYEfy9gNZv",
+	"sRQJwZe4aoiCTVaZ8mg9fkkq4Uuum5goTsSLMHyeQeiWAdWv43/ulib/qzGglYJs8OINdtVJUXgLhnEc",
+	"2yu1n8Wxzc9bce/aD+9tWmBH4kc6cEfbB72R+nuZi+R/yhWK9Lk1YbqxXvo9w0wzuDW1a1Y2NAa3n8Ky",
+	"A5ufD/oRdDgNxXqCZe3elW27ALkf0zIx3GyLIkMBpcNb8H0/++59K2Fpzj3bl1m0MYl6ru43/vCFnAU/",
+	"2EDo1qqIvdR6v/N+q81apFtT1djos4JalU9SruYsMSOMvg+Jo6Fw9iE2Fn17dQ3mKxhbC6bnMrFt4qwC",
+	"28QGPsAr3Iy/W72TkHL8pe2Y5gNyj3BP28YJdf4Qjb389r/prnzT7f8rVQekIw+hGRyCNOVUHbaymLwp",
+	"ZjrHro4N5Rq2iMZPMLxoL6ixhR++QoIAznMmwMcTFIALt2wJSVX4WCjgEYcFSWSGLiHDtUSeplGPFL4i",
+	"mIorMDGThsKtABUR9B31KgUwCI5yQaJSzkYuf7HoFFkkmeJDrcVT6ywUg3iRZxlEfrsGqKmCNrbLXBed",
+	"+m1aZll9tIVlfmOW35jlN2b55Zhle6bJnNFUz39vBam6tO75Yb+POEsWwkEay93c6XwZFDi3qZQueaLg",
+	"ieNQUKLyJcvuuJLotaeZTal073EZzZCEYc0xLmY98saGDELhxwwshFJmlgi5zSzxSu2gzzfyIBdcoDoU",
+	"kVtrFBimC7kWaw3OW4y6v8DIzmM4gh36SCLa4N165bqcw3q9Ey5mr0AGfuwWcE9dfNR5b48yRpPVrmdv",
+	"82AwszimAsMwRdov13MuyNDl1ATkpH9s5RzXrm34gXmDEWvQFD8XGaPx3JA+JAJL4dKX4TGubkMxzdN0",
+	"7GhlwmwJMMhB82EHuiXvxeGYUGI4DZnQlIoY2nKLBFJ6XR4pJOeDPOUxrcBxwVb0SEkkFmNs2O8bMUsF",
+	"EL+FJ/bIuUBKsnRNaEHUiKmVsVje2a5+mKhUUjXZk6hDUaNqEtkzfARNv3eN8f8Asi544+7ukNKlWKEh",
+	"w4FKDhrY3O6UWswg52qcUp7m2R7JDe7+tbsOHE371+DCgoXDVLFa+H6+6m3xUttzeOxFrr77U8eiL14u",
+	"uVGFxv/89SH41JkwmrHsMtdz+MXMAKKobZH3CgWZbU2p5nfM5eLN/a6kCMfGhCJS9IokmqO7AehhdjXN",
+	"4eUALl5gPXVwD5Kqi7BXxr6nZdin/rbvGvMSUi5uLb61YCzxblyvFlFXDe8s9eBpiYVJl3OEUStS9BBT",
+	"NECcfurVL3jfKPEx1z9T8HFE0K4QAyABFAylZDv4cIXZKe9zHuE8/Prw/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/feedbackd/feedbackd/gen"
@@ -27,6 +28,8 @@ type analyticsFilters struct {
 	granularity            *string
 	metadata, traceIDs     *string
 	weightedMin, weightMax *float64
+	// orgModels is Portkey's ai_org_model: provider__model names.
+	orgModels *string
 }
 
 // timeline is a range cut into buckets that start at whole hours, days or
@@ -92,6 +95,16 @@ func (f analyticsFilters) query() (store.AnalyticsQuery, timeline, error) {
 		}
 		q.TraceIDs = ids
 	}
+	if f.orgModels != nil {
+		for m := range strings.SplitSeq(*f.orgModels, ",") {
+			if m != "" && !slices.Contains(q.OrgModels, m) {
+				q.OrgModels = append(q.OrgModels, m)
+			}
+		}
+		if len(q.OrgModels) == 0 {
+			return q, timeline{}, paramError("ai_org_model", "lists no model")
+		}
+	}
 	return q, tl, nil
 }
 
@@ -110,7 +123,7 @@ func (s *Server) GetFeedbackGraph(ctx context.Context, req gen.GetFeedbackGraphR
 	p := req.Params
 	cells, tl, err := s.cells(ctx, analyticsFilters{
 		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: (*string)(p.Granularity),
-		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax,
+		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax, orgModels: p.AiOrgModel,
 	})
 	if err != nil {
 		return nil, err
@@ -135,7 +148,7 @@ func (s *Server) GetFeedbackScoreGraph(ctx context.Context, req gen.GetFeedbackS
 	week := "week" // the coarsest buckets: the counts ignore time
 	cells, _, err := s.cells(ctx, analyticsFilters{
 		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: &week,
-		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax,
+		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax, orgModels: p.AiOrgModel,
 	})
 	if err != nil {
 		return nil, err
@@ -164,7 +177,7 @@ func (s *Server) GetWeightedFeedbackGraph(ctx context.Context, req gen.GetWeight
 	p := req.Params
 	cells, tl, err := s.cells(ctx, analyticsFilters{
 		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: (*string)(p.Granularity),
-		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax,
+		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax, orgModels: p.AiOrgModel,
 	})
 	if err != nil {
 		return nil, err
@@ -206,7 +219,7 @@ func (s *Server) GetMetadataGroups(ctx context.Context, req gen.GetMetadataGroup
 	week := "week" // groups ignore buckets; the coarsest keeps the count low
 	q, _, err := analyticsFilters{
 		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: &week,
-		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax,
+		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax, orgModels: p.AiOrgModel,
 	}.query()
 	if err != nil {
 		return nil, err
@@ -228,6 +241,30 @@ func (s *Server) GetMetadataGroups(ctx context.Context, req gen.GetMetadataGroup
 			Object: gen.AnalyticsGroup, MetadataValue: g.MetaValue, Requests: int(g.Requests), RequestsWithFeedback: int(g.Requests),
 			AvgWeightedFeedback: decimal(g.AvgWeighted), LastSeen: g.LastSeen,
 		}
+	}
+	return out, nil
+}
+
+// GetFeedbackAIModelGraph tallies feedback by the AI model its metadata
+// names (rollup.ModelOf).
+func (s *Server) GetFeedbackAIModelGraph(ctx context.Context, req gen.GetFeedbackAIModelGraphRequestObject) (gen.GetFeedbackAIModelGraphResponseObject, error) {
+	p := req.Params
+	week := "week" // the coarsest buckets: the tallies ignore time
+	q, _, err := analyticsFilters{
+		from: p.TimeOfGenerationMin, to: p.TimeOfGenerationMax, granularity: &week,
+		metadata: p.Metadata, traceIDs: p.TraceID, weightedMin: p.WeightedFeedbackMin, weightMax: p.WeightedFeedbackMax, orgModels: p.AiOrgModel,
+	}.query()
+	if err != nil {
+		return nil, err
+	}
+	models, err := s.store.FeedbackModels(ctx, workspaceOf(ctx), q)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.GetFeedbackAIModelGraph200JSONResponse{Object: gen.AnalyticsGraph, DataPoints: make([]gen.AIModelPoint, len(models))}
+	for i, m := range models {
+		out.DataPoints[i] = gen.AIModelPoint{AiModel: m.Model, Total: int(m.Count), AvgWeightedFeedback: decimal(m.SumWeighted / float64(m.Count))}
+		out.Summary.Total += int(m.Count)
 	}
 	return out, nil
 }

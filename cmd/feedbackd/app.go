@@ -21,6 +21,7 @@ import (
 	"github.com/feedbackd/feedbackd/server/metrics"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
 )
 
@@ -87,6 +88,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "how long a client may take to send a whole request", Sources: env("FEEDBACKD_READ_TIMEOUT")},
 					&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "how long answering a request may take; one still at work a second before is stopped and answered 503", Sources: env("FEEDBACKD_WRITE_TIMEOUT")},
 					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
+					&cli.StringFlag{Name: "model-keys", Value: strings.Join(rollup.DefaultModelKeys, ","), Usage: "the metadata keys a feedback's AI model is read from, first first (GET /v1/analytics/graphs/feedbacks/ai-models); a change rebuilds the model rollups at start, and every replica must run with the same keys", Sources: env("FEEDBACKD_MODEL_KEYS")},
 					&cli.IntFlag{Name: "erase-max", Value: 100_000, Usage: "the most feedback POST /v1/feedback/erase removes without a confirm_count that states the count", Sources: env("FEEDBACKD_ERASE_MAX")},
 					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
@@ -316,6 +318,17 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	keys := strings.Split(cmd.String("model-keys"), ",")
+	if err := rollup.CheckModelKeys(keys); err != nil {
+		return fmt.Errorf("--model-keys: %w", err)
+	}
+	rebuilt, err := st.SetModelKeys(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("--model-keys: %w", err)
+	}
+	if rebuilt {
+		logger.Info("model rollups rebuilt", slog.String("model_keys", cmd.String("model-keys")))
+	}
 	var m *metrics.Metrics
 	if cmd.Bool("metrics") {
 		m = metrics.New()

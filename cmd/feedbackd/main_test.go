@@ -147,6 +147,7 @@ var endToEnd = []struct {
 	{"PortkeyPythonSDKRequests", testPortkeyPythonSDKRequests},
 	{"AnalyticsEndpoints", testAnalyticsEndpoints},
 	{"AveragesPrintAsDecimals", testAveragesPrintAsDecimals},
+	{"AIModels", testAIModels},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ClientChosenIDs", testClientChosenIDs},
 	{"EraseByFilter", testEraseByFilter},

@@ -166,6 +166,9 @@ type AnalyticsQuery struct {
 	TraceIDs []string
 	// WeightedMin and WeightedMax bound value x weight, inclusive.
 	WeightedMin, WeightedMax *float64
+	// OrgModels keeps feedback served by one of these models, in Portkey's
+	// provider__model spelling (rollup.MatchesOrgModel says which).
+	OrgModels []string
 	// A feedback created at Unix time t (seconds) falls in bucket
 	// floor((t + BucketShift) / BucketSize). Both are multiples of
 	// Quarter; BucketSize is positive.
@@ -176,6 +179,13 @@ type AnalyticsQuery struct {
 type Cell struct {
 	Bucket      int64
 	Value       int
+	Count       int64
+	SumWeighted float64
+}
+
+// ModelTally aggregates the feedback of one AI model (rollup.ModelOf).
+type ModelTally struct {
+	Model       string
 	Count       int64
 	SumWeighted float64
 }
@@ -312,6 +322,15 @@ type Store interface {
 	// the groups ranked by Requests (then MetaValue) from offset on, at most
 	// limit of them, and how many there are.
 	MetadataGroups(ctx context.Context, workspaceID, key string, q AnalyticsQuery, offset, limit int) ([]Group, int, error)
+	// FeedbackModels tallies a workspace's feedback matching q (buckets
+	// ignored) by AI model, leaving out feedback without one, most
+	// feedback first, then by model.
+	FeedbackModels(ctx context.Context, workspaceID string, q AnalyticsQuery) ([]ModelTally, error)
+	// SetModelKeys makes keys the database's model keys (rollup.ModelOf),
+	// which every write and read takes in its own transaction. When they
+	// differ from the keys set before, it rebuilds the model rollups from
+	// the rows in the same transaction, and says so.
+	SetModelKeys(ctx context.Context, keys []string) (rebuilt bool, err error)
 
 	// EnsureWorkspace returns the workspace with this name, creating it
 	// when it does not exist.

@@ -33,9 +33,13 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 	var cells []store.Cell
 	err := s.inSnapshot(ctx, func(tx pgx.Tx) (err error) {
 		plan := rollup.PlanGraph(q)
+		keys, err := filterModelKeys(ctx, tx, q)
+		if err != nil {
+			return err
+		}
 		cells, err = plan.Cells(func(from, to int64, cells rollup.Cells) error {
 			c := &conditions{}
-			if err := c.analytics(workspaceID, q, from, to); err != nil {
+			if err := c.analytics(workspaceID, q, from, to, keys); err != nil {
 				return err
 			}
 			shift, size := c.arg(q.BucketShift), c.arg(q.BucketSize)
@@ -109,11 +113,22 @@ func (c *conditions) add(part string) { c.parts = append(c.parts, part) }
 
 func (c *conditions) where() string { return strings.Join(c.parts, " AND ") }
 
+// filterModelKeys reads the model keys when q filters by model.
+func filterModelKeys(ctx context.Context, db querier, q store.AnalyticsQuery) ([]string, error) {
+	if len(q.OrgModels) == 0 {
+		return nil, nil
+	}
+	return modelKeys(ctx, db)
+}
+
 // analytics adds q's filters over feedback rows created in [from, to]
-// (microseconds).
-func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from, to int64) error {
+// (microseconds); keys are the model keys when q filters by model.
+func (c *conditions) analytics(workspaceID string, q store.AnalyticsQuery, from, to int64, keys []string) error {
 	c.add("workspace_id = " + c.arg(workspaceID))
 	c.add("created_at BETWEEN " + c.arg(time.UnixMicro(from)) + " AND " + c.arg(time.UnixMicro(to)))
+	if len(q.OrgModels) > 0 {
+		c.orgModels(keys, q.OrgModels)
+	}
 	if q.WeightedMin != nil {
 		c.add("value * weight >= " + c.arg(*q.WeightedMin))
 	}
@@ -228,7 +243,11 @@ func groupsFromRows(ctx context.Context, pool *pgxpool.Pool, workspaceID, key st
 		first = `NOT EXISTS (SELECT FROM feedback AS p WHERE p.workspace_id = feedback.workspace_id AND p.trace_id = feedback.trace_id
 			AND (p.created_at, p.id) < (feedback.created_at, feedback.id) AND p.metadata ->> ` + k + ` = feedback.metadata ->> ` + k + `)`
 	}
-	if err := c.analytics(workspaceID, q, q.From.UnixMicro(), q.To.UnixMicro()); err != nil {
+	keys, err := filterModelKeys(ctx, pool, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := c.analytics(workspaceID, q, q.From.UnixMicro(), q.To.UnixMicro(), keys); err != nil {
 		return nil, 0, err
 	}
 	inner := `SELECT ` + group + ` AS g, ` + first + ` AS first, value * weight AS vw, created_at FROM feedback WHERE ` + c.where()

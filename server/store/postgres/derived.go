@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"slices"
 	"time"
@@ -47,18 +48,37 @@ func traceLocks(traces []rollup.TraceRef) []int32 {
 func (s *Store) write(ctx context.Context, writes, rows int, fn func(w *writeTx, d *rollup.Deltas) error,
 	extra func(b *pgx.Batch), check func(br pgx.BatchResults) error) (err error) {
 	defer func(start time.Time) { s.ObserveCommit(writes, rows, time.Since(start), err) }(time.Now())
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		w := &writeTx{tx: tx, b: &pgx.Batch{}}
-		var d rollup.Deltas
-		if err := fn(w, &d); err != nil {
+	if extra == nil {
+		extra, check = func(*pgx.Batch) {}, func(pgx.BatchResults) error { return nil }
+	}
+	for {
+		var keys []string
+		if p := s.modelKeys.Load(); p != nil {
+			keys = *p
+		}
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			w := &writeTx{tx: tx, b: &pgx.Batch{}}
+			d := rollup.Deltas{ModelKeys: keys}
+			if err := fn(w, &d); err != nil {
+				return err
+			}
+			queueDeltas(w.b, &d)
+			return w.send(ctx, func(b *pgx.Batch) {
+				extra(b)
+				b.Queue(modelKeysQuery)
+			}, func(br pgx.BatchResults) error {
+				if err := check(br); err != nil {
+					return err
+				}
+				return s.checkModelKeys(br, keys)
+			})
+		})
+		// Another process set other model keys meanwhile: this store
+		// has them now.
+		if !errors.Is(err, errModelKeysChanged) {
 			return err
 		}
-		queueDeltas(w.b, &d)
-		if extra == nil {
-			extra, check = func(*pgx.Batch) {}, func(pgx.BatchResults) error { return nil }
-		}
-		return w.send(ctx, extra, check)
-	})
+	}
 }
 
 // writeTx is a transaction as rollup's write algorithm sees it. Writes

@@ -35,6 +35,9 @@ func CheckDerived(t *testing.T, url string) {
 		return rows
 	}
 	var d storetest.Derived
+	if d.ModelKeys, err = modelKeys(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
 	rows := query(`SELECT ` + rowColumns + ` FROM feedback`)
 	for rows.Next() {
 		r, err := scanRow(rows)

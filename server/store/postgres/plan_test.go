@@ -15,6 +15,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // No statement a write runs reads a trace's rows: on a trace of 20,000
@@ -78,6 +79,7 @@ func TestWritesSeekNeverScan(t *testing.T) {
 	}
 	defer pool.Close()
 	s := &Store{pool: pool}
+	s.modelKeys.Store(&rollup.DefaultModelKeys)
 	if err := s.createNow(ctx, []*store.Feedback{item(7, start.Add(-time.Hour))}, nil); err != nil {
 		t.Fatal(err)
 	}

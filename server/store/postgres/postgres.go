@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,9 @@ type Store struct {
 	store.CommitObservers
 	// creates is the group commit of small writes (batch.go).
 	creates *groupcommit.Queue[createOp]
+	// modelKeys are the database's model keys as this store last saw
+	// them, which its writes derive model rollups with (checkModelKeys).
+	modelKeys atomic.Pointer[[]string]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -83,6 +87,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool}
+	// A database made before model keys existed gets its model rollups
+	// now, from its rows.
+	keys, err := modelKeys(ctx, pool)
+	if err == nil && keys == nil {
+		_, err = s.SetModelKeys(ctx, rollup.DefaultModelKeys)
+	} else if err == nil {
+		s.modelKeys.Store(&keys)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	s.startCreates()
 	return s, nil
 }

@@ -63,6 +63,10 @@ func (s Sums) zero() bool { return s.N == 0 && s.Traces == 0 && s.SumWeighted ==
 // Deltas accumulates how changes move the derived structures. The zero
 // value is empty and ready to use.
 type Deltas struct {
+	// ModelKeys are the model keys of the model rollups (ModelOf); nil
+	// means DefaultModelKeys.
+	ModelKeys []string
+
 	rollups map[RollupKey]*Sums
 	groups  map[GroupKey]*Sums
 	entries map[MetadataEntry]int64
@@ -81,6 +85,13 @@ func (d *Deltas) Add(r *Row, sign int64) {
 		}
 	}
 	rollup("", "", Grains)
+	keys := d.ModelKeys
+	if keys == nil {
+		keys = DefaultModelKeys
+	}
+	if model, ok := ModelOf(keys, r.Metadata); ok {
+		rollup(ModelMetaKey, model, Grains)
+	}
 	sp := r.Special()
 	for _, key := range GroupKeys {
 		i := slices.Index(SpecialKeys, key)

@@ -75,7 +75,7 @@ func PlanGraph(q store.AnalyticsQuery) GraphPlan {
 
 // graphRollups says which rollups answer q, and at which grains.
 func graphRollups(q store.AnalyticsQuery) (metaKey, metaValue string, grains []int64, ok bool) {
-	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
+	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 || len(q.OrgModels) > 0 {
 		return "", "", nil, false
 	}
 	for k, v := range q.Metadata {
@@ -107,7 +107,7 @@ type GroupPlan struct {
 // rollups of the rows holding it.
 func PlanGroups(key string, q store.AnalyticsQuery) (GroupPlan, bool) {
 	var p GroupPlan
-	if !slices.Contains(GroupKeys, key) || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 {
+	if !slices.Contains(GroupKeys, key) || len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 || len(q.OrgModels) > 0 {
 		return p, false
 	}
 	for k, v := range q.Metadata {

@@ -16,9 +16,10 @@
 //
 // The derived structures, and why each exists:
 //   - rollups: per workspace, meta key and meta value (both "" for all
-//     feedback), grain, slot and value, the count and the sum of value x
-//     weight. They answer graphs. Every top-level key with a string value
-//     is rolled up but _user, whose index finds a user's few rows.
+//     feedback; ModelMetaKey and the model for a model's feedback),
+//     grain, slot and value, the count and the sum of value x weight.
+//     They answer graphs. Every top-level key with a string value is
+//     rolled up but _user, whose index finds a user's few rows.
 //   - group rollups: per workspace, GroupKeys key, meta value, grain and
 //     slot, the feedback count, their value x weight and how many traces
 //     have their first feedback with the meta value among them. They

@@ -44,7 +44,7 @@ func feedbackCells(ctx context.Context, db *sql.DB, workspaceID string, q store.
 	defer tx.Rollback()
 	plan := rollup.PlanGraph(q)
 	return plan.Cells(func(from, to int64, cells rollup.Cells) error {
-		where, args, err := analyticsConditions(workspaceID, q, from, to)
+		where, args, err := analyticsConditions(ctx, tx, workspaceID, q, from, to)
 		if err != nil {
 			return err
 		}
@@ -79,10 +79,19 @@ func addCells(rows *sql.Rows, err error, cells rollup.Cells) error {
 }
 
 // analyticsConditions is the WHERE clause of q over feedback rows created
-// in [from, to] (microseconds), with plain parameters.
-func analyticsConditions(workspaceID string, q store.AnalyticsQuery, from, to int64) (string, []any, error) {
+// in [from, to] (microseconds), with plain parameters; db reads the model
+// keys when q filters by model.
+func analyticsConditions(ctx context.Context, db querier, workspaceID string, q store.AnalyticsQuery, from, to int64) (string, []any, error) {
 	where := []string{"workspace_id = ?", "created_at BETWEEN ? AND ?"}
 	args := []any{workspaceID, from, to}
+	if len(q.OrgModels) > 0 {
+		keys, err := modelKeys(ctx, db)
+		if err != nil {
+			return "", nil, err
+		}
+		cond, condArgs := orgModelsCondition(keys, q.OrgModels)
+		where, args = append(where, cond), append(args, condArgs...)
+	}
 	if len(q.TraceIDs) > 0 {
 		cond, condArgs := traceIDsIn(q.TraceIDs)
 		where, args = append(where, cond), append(args, condArgs...)
@@ -202,7 +211,7 @@ func addTallies(rows *sql.Rows, err error, tallies rollup.Tallies) error {
 // special key says itself whether it is its trace's first with its meta
 // value; for any other key the trace's earlier rows are looked up.
 func groupsFromRows(ctx context.Context, db *sql.DB, workspaceID, key string, q store.AnalyticsQuery, offset, limit int) ([]store.Group, int, error) {
-	where, args, err := analyticsConditions(workspaceID, q, micros(q.From), micros(q.To))
+	where, args, err := analyticsConditions(ctx, db, workspaceID, q, micros(q.From), micros(q.To))
 	if err != nil {
 		return nil, 0, err
 	}

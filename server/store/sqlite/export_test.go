@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"testing"
 
@@ -26,6 +27,9 @@ func CheckDerived(t *testing.T, path string) {
 		return rows
 	}
 	var d storetest.Derived
+	if d.ModelKeys, err = modelKeys(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
 	rows := query(`SELECT ` + rowColumns + ` FROM feedback`)
 	for rows.Next() {
 		r, err := scanRow(rows)

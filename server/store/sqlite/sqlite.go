@@ -124,6 +124,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// A database made before model keys existed gets its model rollups
+	// now, from its rows.
+	if keys, err := modelKeys(ctx, s.read); err != nil || keys == nil {
+		if err == nil {
+			_, err = s.SetModelKeys(ctx, rollup.DefaultModelKeys)
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 
@@ -316,10 +327,14 @@ func (s *Store) runBatch(batch []groupcommit.Op[writeOp], isolated bool) (errs [
 	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
 		return fail("begin", err)
 	}
+	keys, err := modelKeys(ctx, s.conn)
+	if err != nil {
+		return fail("model keys", err)
+	}
 	errs = make([]error, len(batch))
 	var all rollup.Deltas
 	for i, op := range batch {
-		var d rollup.Deltas
+		d := rollup.Deltas{ModelKeys: keys}
 		if isolated && !op.Item.failsFirst {
 			errs[i] = s.inSavepoint(ctx, op.Item.fn, &d)
 		} else {

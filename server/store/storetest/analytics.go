@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // testAnalytics checks FeedbackCells and MetadataGroups against a plain
@@ -49,6 +50,18 @@ func testAnalytics(t *testing.T, s store.Store) {
 		}
 		if rng.IntN(2) == 0 {
 			m["region"] = []any{"eu", "us", json.Number("2.5"), true}[rng.IntN(4)]
+		}
+		// A model under either key, both, or neither, and what is not one
+		// (a number, "", too long), which falls through to the next key.
+		models := []any{"gpt-4o", "claude", "openai__gpt-4o", json.Number("4"), "", strings.Repeat("m", 257)}
+		if rng.IntN(2) == 0 {
+			m["ai_model"] = models[rng.IntN(len(models))]
+		}
+		if rng.IntN(2) == 0 {
+			m["model"] = models[rng.IntN(len(models))]
+		}
+		if rng.IntN(2) == 0 {
+			m[[]string{"ai_provider", "provider"}[rng.IntN(2)]] = []any{"openai", "azure", true}[rng.IntN(3)]
 		}
 		return m
 	}
@@ -165,6 +178,11 @@ func testAnalytics(t *testing.T, s store.Store) {
 				return false
 			}
 		}
+		if len(q.OrgModels) > 0 && !slices.ContainsFunc(q.OrgModels, func(item string) bool {
+			return rollup.MatchesOrgModel(rollup.DefaultModelKeys, f.Metadata, item)
+		}) {
+			return false
+		}
 		return true
 	}
 	floorDiv := func(a, b int64) int64 {
@@ -202,6 +220,13 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{Metadata: map[string]any{"_prompt": 5.0, "_environment": "prod"}},
 		{Metadata: map[string]any{"_environment": "prod", "_prompt": "5"}},
 		{Metadata: map[string]any{"_organisation": "o0", "_prompt": "p0", "_environment": "prod"}},
+		// Portkey's ai_org_model: a provider's model, a bare model, the
+		// literal provider__model, and with other filters.
+		{OrgModels: []string{"openai__gpt-4o"}},
+		{OrgModels: []string{"claude", "azure__gpt-4o"}},
+		{OrgModels: []string{"x__openai__gpt-4o"}},
+		{OrgModels: []string{"openai__claude"}, Metadata: map[string]any{"_prompt": "p1"}},
+		{Metadata: map[string]any{"ai_model": "claude"}},
 	}
 	for i := range 4 * len(filters) {
 		q := filters[i%len(filters)]
@@ -247,6 +272,35 @@ func testAnalytics(t *testing.T, s store.Store) {
 			w := want[[2]int64{c.Bucket, int64(c.Value)}]
 			if w == nil || w.Count != c.Count || math.Abs(w.SumWeighted-c.SumWeighted) > 1e-9 {
 				t.Errorf("%s: cell %+v, want %+v", name, c, w)
+			}
+		}
+
+		wantModels := map[string]*store.ModelTally{}
+		for _, f := range model {
+			m, ok := rollup.ModelOf(rollup.DefaultModelKeys, f.Metadata)
+			if !ok || !matches(f, q) {
+				continue
+			}
+			if wantModels[m] == nil {
+				wantModels[m] = &store.ModelTally{Model: m}
+			}
+			wantModels[m].Count++
+			wantModels[m].SumWeighted += float64(f.Value) * f.Weight
+		}
+		gotModels, err := s.FeedbackModels(ctx, ws, q)
+		if err != nil {
+			t.Fatalf("%s models: %v", name, err)
+		}
+		if len(gotModels) != len(wantModels) {
+			t.Errorf("%s: %d models, want %d", name, len(gotModels), len(wantModels))
+		}
+		for j, m := range gotModels {
+			w := wantModels[m.Model]
+			if w == nil || w.Count != m.Count || math.Abs(w.SumWeighted-m.SumWeighted) > 1e-9 {
+				t.Errorf("%s: model %+v, want %+v", name, m, w)
+			}
+			if j > 0 && (m.Count > gotModels[j-1].Count || m.Count == gotModels[j-1].Count && m.Model < gotModels[j-1].Model) {
+				t.Errorf("%s: model %+v ranked after %+v", name, m, gotModels[j-1])
 			}
 		}
 

@@ -21,6 +21,8 @@ type Derived struct {
 	// store keeps them, (workspace_id, day, meta_key, meta_value,
 	// created_at, id).
 	Rollups, GroupRollups, TraceEntries, MetadataEntries rollup.Rows
+	// ModelKeys are the database's model keys.
+	ModelKeys []string
 }
 
 // EqualDerived checks that a store's derived data is exactly what its rows
@@ -30,7 +32,10 @@ type Derived struct {
 func EqualDerived(t *testing.T, got Derived) {
 	t.Helper()
 	firstBits := FirstBits(got.Rows)
-	var want rollup.Deltas
+	if got.ModelKeys == nil {
+		t.Fatal("the database has no model keys")
+	}
+	want := rollup.Deltas{ModelKeys: got.ModelKeys}
 	entries := map[rollup.TraceEntry]rollup.Sums{}
 	for _, r := range got.Rows {
 		if r.FirstBits != firstBits[r.ID] {

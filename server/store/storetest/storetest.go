@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PutRacesWithOtherWrites", testPutRaces},
 		{"EraseByFilter", testEraseByFilter},
 		{"EraseGuard", testEraseGuard},
+		{"ModelKeysRebuildTheModelRollups", testModelKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

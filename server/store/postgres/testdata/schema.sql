@@ -88,6 +88,12 @@ CREATE TABLE secrets (
     CONSTRAINT secrets_pkey PRIMARY KEY (name)
 );
 
+CREATE TABLE settings (
+    name text NOT NULL,
+    value text NOT NULL,
+    CONSTRAINT settings_pkey PRIMARY KEY (name)
+);
+
 CREATE TABLE trace_meta_values (
     workspace_id uuid NOT NULL,
     trace_id text NOT NULL,

@@ -79,6 +79,11 @@ CREATE TABLE secrets (
     created_at INTEGER NOT NULL
 );
 
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
 CREATE TABLE "trace_meta_values" (
     workspace_id TEXT NOT NULL,
     trace_id     TEXT NOT NULL,
