@@ -7,7 +7,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-erase check-breaking fuzz
+.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-adversarial bench-erase check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -155,6 +155,22 @@ bench-hot-trace: build
 	$(GO) build -o bin/ceiling ./bench/ceiling
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes hot -hot-rows $(HOT_ROWS)
 	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes open -rates 1000,2000 -hot-share 0.1 -hot-rows $(HOT_ROWS) -floor
+
+# Adversarial shapes: the open loop at 1,000 single posts a second, beside
+# the bare ceiling and the durable floor, once for each shape of its
+# requests: _user drawn by a Zipf law (a few users give most feedback);
+# half with one hot _prompt, _organisation and model (the same derived
+# rows on every such write); half replacing one feedback id (a thumbs
+# toggle); a tenth to a trace of HOT_ROWS feedback. On SQLite, and
+# PostgreSQL when scripts/with-postgres.sh finds one; each report names
+# its shape's flags.
+ADVERSARIAL := scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes open -rates 1000 -rounds 1 -floor
+bench-adversarial: build
+	$(GO) build -o bin/ceiling ./bench/ceiling
+	$(ADVERSARIAL) -zipf-users 1.1
+	$(ADVERSARIAL) -hot-value-share 0.5
+	$(ADVERSARIAL) -hot-id-share 0.5
+	$(ADVERSARIAL) -hot-share 0.1 -hot-rows $(HOT_ROWS)
 
 # Erase by filter: one user's 10,000 and 100,000 feedback, spread over
 # 1,000 traces and all on one trace, beside as many other feedback; the

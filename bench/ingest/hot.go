@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -442,22 +440,6 @@ func mustJSON(v any) []byte {
 // newTrace is a trace id no feedback has yet.
 func (c *corpus) newTrace(kind string) string {
 	return fmt.Sprintf("%s-%s-%016x", kind, c.prefix, c.next.Add(1))
-}
-
-// mixed is single, but for a share of the bodies, spread evenly, which go
-// to trace instead of a new one: the open loop's hot share.
-func (c *corpus) mixed(trace string, share float64) func() []byte {
-	var sent atomic.Uint64
-	return func() []byte {
-		i := float64(sent.Add(1))
-		if math.Floor(i*share) == math.Floor((i-1)*share) {
-			return c.single()
-		}
-		n := c.next.Add(1)
-		buf := append(make([]byte, 0, 256), `{"trace_id":"`...)
-		buf = append(buf, trace...)
-		return append(buf, c.tails[n%uint64(len(c.tails))]...)
-	}
 }
 
 // printHot reports the hot mode: each kind of operation on the hot trace

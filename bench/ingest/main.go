@@ -25,8 +25,11 @@
 //   - bulk: arrays of 1000 posted to feedbackd, to measure bulk ingestion.
 //
 // -hot-share sends that share of the open loop's requests to one trace
-// filled first to -hot-rows feedback. The hot mode (hot.go), and the export
-// and analytics modes (longread.go), run only when -modes names them.
+// filled first to -hot-rows feedback; -zipf-users, -hot-value-share and
+// -hot-id-share shape them in other adversarial ways (shape.go), and the
+// report names the flags of the shape that ran. The hot mode (hot.go),
+// and the export and analytics modes (longread.go), run only when -modes
+// names them.
 //
 // With -floor a third server runs beside them: the durability floor, the
 // ceiling appending each body to a bare SQLite table before it answers
@@ -139,6 +142,13 @@ type config struct {
 	// hotShare is the share of the open loop's requests that go to the
 	// hot trace.
 	hotShare float64
+	// shape skews the metadata of the open loop's requests: _user by a
+	// Zipf law (-zipf-users), a share with one hot _prompt,
+	// _organisation and model (-hot-value-share).
+	shape workload.Shape
+	// hotIDShare is the share of the open loop's requests that send one
+	// fixed feedback id, so that each replaces the same feedback.
+	hotIDShare float64
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
@@ -225,6 +235,9 @@ func main() {
 	flag.IntVar(&cfg.hotRows, "hot-rows", 100000, "the feedback of the hot trace (one workspace, one trace id), posted in bulks of 1000 before the hot mode, and before the open loop with -hot-share")
 	flag.IntVar(&cfg.hotOps, "hot-ops", 200, "operations of each kind the hot mode times on the hot trace, and as many on new or small traces")
 	flag.Float64Var(&cfg.hotShare, "hot-share", 0, "the share of the open loop's requests, to every server alike, that go to one trace filled first to -hot-rows feedback (e.g. 0.1); the others go to new traces")
+	flag.Float64Var(&cfg.shape.ZipfUsers, "zipf-users", 0, "draw the _user of the open loop's requests by a Zipf law of this exponent (above 1, e.g. 1.1) over the 10,000 users, so that a few users give most feedback; 0: uniformly")
+	flag.Float64Var(&cfg.shape.HotValueShare, "hot-value-share", 0, "the share of the open loop's requests (e.g. 0.5) that carry one and the same _prompt, _organisation and model, so that each updates the same derived rows")
+	flag.Float64Var(&cfg.hotIDShare, "hot-id-share", 0, "the share of the open loop's requests (e.g. 0.5) that send one fixed feedback id, on one trace, so that each replaces the same feedback (a thumbs toggle)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -248,7 +261,10 @@ func benchmark(ctx context.Context, cfg config, out io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	printMachine(out, cfg)
-	bodies := newCorpus(corpusSize)
+	bodies, err := newCorpus(corpusSize, workload.Shape{})
+	if err != nil {
+		return err
+	}
 	var results []backendResult
 	var runErr error
 	for _, b := range backends(tmp, out) {
@@ -289,6 +305,15 @@ func (cfg config) validate() error {
 	}
 	if cfg.hotShare < 0 || cfg.hotShare > 1 {
 		return errors.New("-hot-share must be from 0 to 1")
+	}
+	if err := (workload.Shape{ZipfUsers: cfg.shape.ZipfUsers}).Validate(); err != nil {
+		return fmt.Errorf("-zipf-users: %w", err)
+	}
+	if err := (workload.Shape{HotValueShare: cfg.shape.HotValueShare}).Validate(); err != nil {
+		return fmt.Errorf("-hot-value-share: %w", err)
+	}
+	if !(cfg.hotIDShare >= 0 && cfg.hotIDShare <= 1) || cfg.hotShare+cfg.hotIDShare > 1 {
+		return errors.New("-hot-id-share must be from 0 to 1, and -hot-share and -hot-id-share add up to at most 1")
 	}
 	if (cfg.modes.hot || cfg.hotShare > 0) && cfg.hotRows < 1 {
 		return errors.New("-hot-rows must be at least 1")
@@ -447,6 +472,9 @@ type run struct {
 	// hotShare is the share of an open-loop run's requests that went to
 	// a hot trace, filled first to rows feedback.
 	hotShare float64
+	// openShape is the flags that shaped an open-loop run's requests
+	// (shapeFlags), empty when they were uniform.
+	openShape string
 }
 
 // short tells whether an open-loop run sent less than 99% of its rate (not
@@ -621,21 +649,16 @@ func closedLoop(ctx context.Context, cfg config, backend string, sv servers, c *
 	return alternate(ctx, cfg, backend, sv, run{kind: "round"}, c.single, cfg.duration)
 }
 
-// openLoop runs the rounds of the open loop at each of cfg.rates in turn.
-// With cfg.hotShare, that share of every server's requests goes to one
-// trace, filled first on feedbackd to cfg.hotRows feedback.
+// openLoop runs the rounds of the open loop at each of cfg.rates in turn,
+// every server getting the same bodies: of cfg's shape (openBodies).
 func openLoop(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error) {
-	body := c.single
-	if cfg.hotShare > 0 {
-		trace := "open-hot-" + c.prefix
-		if _, err := fillHot(ctx, newAPIClient(sv.fd.url), backend, trace, cfg.hotRows, newSkewed(2)); err != nil {
-			return nil, fmt.Errorf("%s: fill the open loop's hot trace: %w", backend, err)
-		}
-		body = c.mixed(trace, cfg.hotShare)
+	body, err := openBodies(ctx, cfg, backend, sv, c)
+	if err != nil {
+		return nil, err
 	}
 	var runs []run
 	for _, rate := range cfg.rates {
-		r := run{kind: "open", rate: rate, hotShare: cfg.hotShare, rows: cfg.hotRows}
+		r := run{kind: "open", rate: rate, hotShare: cfg.hotShare, rows: cfg.hotRows, openShape: shapeFlags(cfg)}
 		more, err := alternate(ctx, cfg, backend, sv, r, body, cfg.rateDuration)
 		runs = append(runs, more...)
 		if err != nil {
@@ -736,6 +759,9 @@ func label(r run) string {
 	case "round":
 		return "round " + strconv.Itoa(r.round)
 	case "open":
+		if r.openShape != "" {
+			return fmt.Sprintf("open %d/s round %d (%s)", r.rate, r.round, r.openShape)
+		}
 		return fmt.Sprintf("open %d/s round %d", r.rate, r.round)
 	case "quiet", "export", "analytics":
 		return fmt.Sprintf("%s %d/s round %d", r.kind, r.rate, r.round)
@@ -872,30 +898,36 @@ type corpus struct {
 	tails  [][]byte      // each feedback after its trace id: `","value":3,...}`
 }
 
-// newCorpus pre-generates n feedback contents with a fixed seed.
-func newCorpus(n int) *corpus {
+// newCorpus pre-generates n feedback contents of shape with a fixed seed.
+func newCorpus(n int, shape workload.Shape) (*corpus, error) {
 	c := &corpus{prefix: fmt.Sprintf("%016x", rand.Uint64())}
 	r := rand.New(rand.NewPCG(1, 2))
-	for range n {
-		c.tails = append(c.tails, randomTail(r))
+	meta, err := workload.NewGenerator(r, corpusUsers, shape)
+	if err != nil {
+		return nil, err
 	}
-	return c
+	for range n {
+		c.tails = append(c.tails, randomTail(r, meta))
+	}
+	return c, nil
 }
+
+// corpusUsers is how many distinct _user values the corpus draws from.
+const corpusUsers = 10_000
 
 // randomTail is the rest of one feedback: a value that is a thumb (±1) half
 // of the time and any value otherwise, a weight most of the time, and
-// workload.Metadata with a user from 10k.
-func randomTail(r *rand.Rand) []byte {
+// metadata from meta, which draws from r too.
+func randomTail(r *rand.Rand, meta *workload.Generator) []byte {
 	value := r.IntN(21) - 10
 	if r.IntN(2) == 0 {
 		value = 2*r.IntN(2) - 1
 	}
-	meta := workload.Metadata(r, 10_000)
+	m, _ := json.Marshal(meta.Metadata()) // a map of strings always marshals
 	b := fmt.Appendf(nil, `","value":%d`, value)
 	if r.IntN(5) > 0 {
 		b = fmt.Appendf(b, `,"weight":%.2f`, float64(r.IntN(101))/100)
 	}
-	m, _ := json.Marshal(meta) // a map of strings always marshals
 	b = append(append(b, `,"metadata":`...), m...)
 	return append(b, '}')
 }
@@ -1153,12 +1185,8 @@ func loadModes(cfg config) string {
 			cfg.connections, cfg.duration, cfg.rounds))
 	}
 	if cfg.modes.open {
-		hot := ""
-		if cfg.hotShare > 0 {
-			hot = fmt.Sprintf(", %.0f%% of every server's requests to one trace filled first to %d feedback", 100*cfg.hotShare, cfg.hotRows)
-		}
-		modes = append(modes, fmt.Sprintf("open loop: %s requests a second%s, %s per run, rounds: %d",
-			cfg.rates.String(), hot, cfg.rateDuration, cfg.rounds))
+		modes = append(modes, fmt.Sprintf("open loop: %s requests a second, %s per run, rounds: %d, to every server alike %s",
+			cfg.rates.String(), cfg.rateDuration, cfg.rounds, shapeProse(cfg)))
 	}
 	if cfg.floor && (cfg.modes.closed || cfg.modes.open) {
 		modes = append(modes, "the durability floor (the ceiling appending each body to a bare SQLite table, synchronous FULL) measured beside the bare ceiling")
@@ -1361,17 +1389,20 @@ func printOpen(w io.Writer, results []backendResult) {
 	fmt.Fprintln(w, "Latencies are medians over rounds but max, the longest of any round; sent/s is the lowest round's, "+
 		"and late the longest any request was sent after its time.")
 	fmt.Fprintln(w)
-	hot := false
+	shape := "uniform (no shape flags)"
 	for _, res := range results {
-		if i := slices.IndexFunc(res.runs, func(r run) bool { return r.kind == "open" && r.hotShare > 0 }); i >= 0 {
-			fmt.Fprintf(w, "- %s: %.0f%% of every server's requests went to one hot trace, filled first on feedbackd to %d feedback; the others each to a new trace.\n",
-				res.name, 100*res.runs[i].hotShare, res.runs[i].rows)
-			hot = true
+		if i := slices.IndexFunc(res.runs, func(r run) bool { return r.kind == "open" }); i >= 0 && res.runs[i].openShape != "" {
+			shape = "`" + res.runs[i].openShape + "` (adversarial: not comparable with uniform figures)"
 		}
 	}
-	if hot {
-		fmt.Fprintln(w)
+	fmt.Fprintf(w, "- shape of the requests: %s\n", shape)
+	for _, res := range results {
+		if i := slices.IndexFunc(res.runs, func(r run) bool { return r.kind == "open" && r.hotShare > 0 }); i >= 0 {
+			fmt.Fprintf(w, "- %s: %.0f%% of every server's requests went to one hot trace, filled first on feedbackd to %d feedback.\n",
+				res.name, 100*res.runs[i].hotShare, res.runs[i].rows)
+		}
 	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| backend | rate | target | sent/s | p50 | p99 | p99.9 | max | late | CPU/req | rows/commit | failed |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, res := range results {
