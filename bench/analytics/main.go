@@ -4,11 +4,11 @@
 // names a server) it loads -rows feedback into one workspace through the
 // store's bulk path, spread over 90 days in time order as they would
 // arrive, with 100k distinct _user, 100 _organisation, 50 _prompt, 3
-// _environment and other metadata (region, model, session). It first
-// measures ingestion with and without the derived data on a sample,
-// then serves the store with the real HTTP server on loopback and times
-// every analytics endpoint over the last 30 days: unfiltered, filtered by
-// each special key, and filtered by an arbitrary key. It also times pages of
+// _environment and other metadata (region, model of 5, provider of 2,
+// session). It first measures ingestion with and without the derived data
+// on a sample, then serves the store with the real HTTP server on loopback
+// and times every analytics endpoint over the last 30 days: unfiltered,
+// filtered by each special key, by an arbitrary key and by ai_org_model. It also times pages of
 // GET /v1/feedback, with and without time bounds, recent and deep in the
 // past (-queries list alone: go run ./bench/analytics -reuse -dir D
 // -queries list).
@@ -144,20 +144,24 @@ func queries(ctx context.Context, s store.Store) {
 // (ending -offset before its last midnight).
 func analytics(ctx context.Context, c *client.Client) {
 	from, to := end.Add(-30*24*time.Hour-*offset), end.Add(-time.Microsecond-*offset)
-	filters := []struct{ name, metadata string }{
-		{"unfiltered", ""},
-		{"_user", `{"_user":"user-4242"}`},
-		{"_organisation", `{"_organisation":"org-7"}`},
-		{"_prompt", `{"_prompt":"prompt-7"}`},
-		{"_environment", `{"_environment":"production"}`},
-		{"arbitrary key (region)", `{"region":"region-3"}`},
+	filters := []struct{ name, metadata, orgModel string }{
+		{"unfiltered", "", ""},
+		{"_user", `{"_user":"user-4242"}`, ""},
+		{"_organisation", `{"_organisation":"org-7"}`, ""},
+		{"_prompt", `{"_prompt":"prompt-7"}`, ""},
+		{"_environment", `{"_environment":"production"}`, ""},
+		{"arbitrary key (region)", `{"region":"region-3"}`, ""},
+		{"ai_org_model (openai__model-3)", "", "openai__model-3"},
 	}
 	fmt.Println("| endpoint (last 30 days) | filter | p50 | max | result |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, f := range filters {
-		var md *string
+		var md, om *string
 		if f.metadata != "" {
 			md = &f.metadata
+		}
+		if f.orgModel != "" {
+			om = &f.orgModel
 		}
 		time3 := func(endpoint string, fn func() (string, error)) {
 			var times []time.Duration
@@ -173,33 +177,40 @@ func analytics(ctx context.Context, c *client.Client) {
 			fmt.Printf("| %s | %s | %s | %s | %s |\n", endpoint, f.name, ms(times[len(times)/2]), ms(times[len(times)-1]), result)
 		}
 		time3("graphs/feedbacks", func() (string, error) {
-			g, err := c.Analytics.FeedbackGraph(ctx, client.GetFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			g, err := c.Analytics.FeedbackGraph(ctx, client.GetFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md, AiOrgModel: om})
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("total %d, %d points", g.Summary.Total, len(g.DataPoints)), nil
 		})
 		time3("graphs/feedbacks/scores", func() (string, error) {
-			g, err := c.Analytics.ScoreGraph(ctx, client.GetFeedbackScoreGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			g, err := c.Analytics.ScoreGraph(ctx, client.GetFeedbackScoreGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md, AiOrgModel: om})
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("total %d, %d scores", g.Summary.Total, len(g.DataPoints)), nil
 		})
 		time3("graphs/feedbacks/weighted", func() (string, error) {
-			g, err := c.Analytics.WeightedGraph(ctx, client.GetWeightedFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+			g, err := c.Analytics.WeightedGraph(ctx, client.GetWeightedFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md, AiOrgModel: om})
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("avg %.3f", g.Summary.Avg), nil
 		})
+		time3("graphs/feedbacks/ai-models", func() (string, error) {
+			g, err := c.Analytics.AIModelGraph(ctx, client.GetFeedbackAIModelGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md, AiOrgModel: om})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("total %d, %d models", g.Summary.Total, len(g.DataPoints)), nil
+		})
 		keys := []string{"_prompt", "_user"}
-		if md == nil {
+		if md == nil && om == nil {
 			keys = []string{"_organisation", "_prompt", "_environment", "_user"}
 		}
 		for _, key := range keys {
 			time3("groups/metadata/"+key, func() (string, error) {
-				g, err := c.Analytics.MetadataGroups(ctx, key, client.GetMetadataGroupsParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md})
+				g, err := c.Analytics.MetadataGroups(ctx, key, client.GetMetadataGroupsParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, Metadata: md, AiOrgModel: om})
 				if err != nil {
 					return "", err
 				}
@@ -297,6 +308,7 @@ func load(ctx context.Context, s store.Store, n int, progress bool) float64 {
 	at := end.Add(-90 * 24 * time.Hour)
 	regions := []string{"region-0", "region-1", "region-2", "region-3", "region-4", "region-5", "region-6", "region-7", "region-8", "region-9"}
 	envs := []string{"production", "staging", "development"}
+	providers := []string{"openai", "azure"}
 	for i := 0; i < n; i += batch {
 		b := make([]*store.Feedback, 0, batch)
 		for j := i; j < min(i+batch, n); j++ {
@@ -315,7 +327,8 @@ func load(ctx context.Context, s store.Store, n int, progress bool) float64 {
 				Metadata: map[string]any{
 					"_user": fmt.Sprint("user-", rng.IntN(100_000)), "_organisation": fmt.Sprint("org-", rng.IntN(100)),
 					"_prompt": fmt.Sprint("prompt-", rng.IntN(50)), "_environment": envs[rng.IntN(3)],
-					"region": regions[rng.IntN(10)], "model": fmt.Sprint("model-", rng.IntN(5)), "session": fmt.Sprintf("%x", rng.Uint64()),
+					"region": regions[rng.IntN(10)], "model": fmt.Sprint("model-", rng.IntN(5)), "provider": providers[rng.IntN(2)],
+					"session": fmt.Sprintf("%x", rng.Uint64()),
 				},
 				CreatedAt: at.Truncate(time.Microsecond), UpdatedAt: at.Truncate(time.Microsecond),
 			})

@@ -131,6 +131,13 @@ func (s *Store) SetModelKeys(ctx context.Context, keys []string) (rebuilt bool, 
 	if err := rollup.CheckModelKeys(keys); err != nil {
 		return false, store.Errorf(store.EINVALID, "%v", err)
 	}
+	// Most starts set the keys the database has: they lock nothing.
+	if stored, err := modelKeys(ctx, s.pool); err != nil || slices.Equal(stored, keys) {
+		if err == nil {
+			s.modelKeys.Store(&keys)
+		}
+		return false, classify(err)
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE feedback IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err

@@ -107,6 +107,10 @@ func (s *Store) SetModelKeys(ctx context.Context, keys []string) (rebuilt bool, 
 	if err := rollup.CheckModelKeys(keys); err != nil {
 		return false, store.Errorf(store.EINVALID, "%v", err)
 	}
+	// Most starts set the keys the database has: they wait for no write.
+	if stored, err := modelKeys(ctx, s.read); err != nil || slices.Equal(stored, keys) {
+		return false, classify(err)
+	}
 	err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		stored, err := modelKeys(ctx, tx)
 		if err != nil || slices.Equal(stored, keys) {

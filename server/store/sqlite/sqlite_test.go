@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -74,4 +75,41 @@ func BenchmarkErase(b *testing.B) {
 		}
 		return s
 	})
+}
+
+// A database without model keys (one that 0.1.0 made, upgraded) gets its
+// model rollups from its rows when it is opened.
+func TestOpenMakesTheModelRollupsOfADatabaseWithoutModelKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "feedbackd.db")
+	s := open(t, path)
+	ws, err := s.EnsureWorkspace(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: "t", Value: 3, Weight: 0.5,
+		Metadata: map[string]any{"model": "gpt-4o"}, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM settings; DELETE FROM rollups WHERE meta_key = '' AND meta_value <> ''`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = open(t, path)
+	defer s.Close()
+	got, err := s.FeedbackModels(ctx, ws.ID, store.AnalyticsQuery{From: now.Add(-48 * time.Hour), To: now.Add(48 * time.Hour), BucketSize: 3600})
+	if err != nil || len(got) != 1 || got[0] != (store.ModelTally{Model: "gpt-4o", Count: 1, SumWeighted: 1.5}) {
+		t.Errorf("models after reopening: %+v, %v; want gpt-4o once", got, err)
+	}
+	sqlite.CheckDerived(t, path)
 }
