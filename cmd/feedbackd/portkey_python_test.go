@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feedbackd/feedbackd/client"
 )
@@ -28,10 +29,45 @@ import (
 //     drops them in versions that pass it through remove_empty_values.
 // feedback.bulk_create(feedbacks=[...]) posts a bare JSON array, and
 // feedback.update(feedback_id=..., value=...) sends PUT /feedback/{id}.
+//
+// Analytics came in portkey 2.3.0, which sends no Content-Type of its own
+// and no body on a GET; its graphs build the query string themselves with
+// urllib's urlencode (so ':' is %3A, '+' %2B, ',' %2C), in the order of
+// their keyword parameters: the two times first, then ai_org_model.
 
-// pythonRequest writes one request as the Python SDK does and returns the
-// status and body of the answer, checked against the spec.
+// pythonRequest writes one request as the Python SDK's Feedback resource
+// does and returns the status and body of the answer, checked against the
+// spec.
 func pythonRequest(t *testing.T, inst *instance, method, path, body string) (int, string) {
+	t.Helper()
+	return replay(t, inst, method, path, body,
+		"User-Agent: python-httpx/0.27.2",
+		"x-portkey-api-key: "+inst.key,
+		"x-portkey-package-version: portkey-1.8.7",
+		"x-portkey-runtime: CPython",
+		"x-portkey-runtime-version: 3.11.7",
+		"x-portkey-strict-open-ai-compliance: false",
+		"Content-Type: application/json",
+		fmt.Sprintf("Content-Length: %d", len(body)),
+	)
+}
+
+// pythonAnalytics writes a GET as the Python SDK's analytics resources do.
+func pythonAnalytics(t *testing.T, inst *instance, path string) (int, string) {
+	t.Helper()
+	return replay(t, inst, "GET", path, "",
+		"User-Agent: python-httpx/0.28.1",
+		"x-portkey-api-key: "+inst.key,
+		"x-portkey-package-version: portkey-2.3.1",
+		"x-portkey-runtime: CPython",
+		"x-portkey-runtime-version: 3.12.8",
+		"x-portkey-strict-open-ai-compliance: false",
+	)
+}
+
+// replay writes a request with httpx's own headers first, then the SDK's
+// (header), then body, and returns the answer checked against the spec.
+func replay(t *testing.T, inst *instance, method, path, body string, header ...string) (int, string) {
 	t.Helper()
 	u, err := url.Parse(inst.base)
 	if err != nil {
@@ -39,20 +75,12 @@ func pythonRequest(t *testing.T, inst *instance, method, path, body string) (int
 	}
 	var raw strings.Builder
 	fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\n", method, path)
-	for _, h := range []string{
+	for _, h := range append([]string{
 		"Host: " + u.Host,
 		"Accept: application/json",
 		"Accept-Encoding: gzip, deflate",
 		"Connection: keep-alive",
-		"User-Agent: python-httpx/0.27.2",
-		"x-portkey-api-key: " + inst.key,
-		"x-portkey-package-version: portkey-1.8.7",
-		"x-portkey-runtime: CPython",
-		"x-portkey-runtime-version: 3.11.7",
-		"x-portkey-strict-open-ai-compliance: false",
-		"Content-Type: application/json",
-		fmt.Sprintf("Content-Length: %d", len(body)),
-	} {
+	}, header...) {
 		raw.WriteString(h + "\r\n")
 	}
 	raw.WriteString("\r\n" + body)
@@ -166,6 +194,49 @@ func testPortkeyPythonSDKRequests(t *testing.T, b backend) {
 			t.Fatalf("got %d %s", status, resp)
 		}
 		check(t, id, "py-u", 8, 0.1, `{"reason":"r"}`)
+	})
+
+	t.Run("analytics.graphs.feedbacks_ai_models, with and without ai_org_model", func(t *testing.T) {
+		// bulk_create: the model in ai_model or model, the provider in
+		// ai_provider or provider; gpt-4o from two providers. The other
+		// subtests' feedback names no model.
+		status, body := pythonRequest(t, inst, "POST", "/v1/feedback",
+			`[{"trace_id": "py-m1", "value": 8, "metadata": {"ai_model": "gpt-4o", "ai_provider": "openai"}}, {"trace_id": "py-m2", "value": 4, "weight": 0.5, "metadata": {"ai_model": "gpt-4o", "ai_provider": "azure"}}, {"trace_id": "py-m3", "value": -6, "metadata": {"model": "claude-sonnet-4", "provider": "anthropic"}}]`)
+		if status != 200 || len(feedbackIDs(t, body)) != 3 {
+			t.Fatalf("got %d %s", status, body)
+		}
+		// feedbacks_ai_models(time_of_generation_min=..., time_of_generation_max=...[, ai_org_model=...]),
+		// the times as a Python caller writes them: isoformat() of aware datetimes.
+		ist := time.FixedZone("IST", 5*3600+1800)
+		quote := strings.NewReplacer(":", "%3A", "+", "%2B").Replace
+		path := "/v1/analytics/graphs/feedbacks/ai-models?time_of_generation_min=" + quote(time.Now().Add(-time.Hour).In(ist).Format("2006-01-02T15:04:05-07:00")) +
+			"&time_of_generation_max=" + quote(time.Now().Add(time.Hour).In(ist).Format("2006-01-02T15:04:05-07:00"))
+		for _, tc := range []struct {
+			query string
+			want  client.AIModelGraph
+		}{
+			{"", client.AIModelGraph{Object: "analytics-graph", Summary: client.TotalSummary{Total: 3}, DataPoints: []client.AIModelPoint{
+				{AiModel: "gpt-4o", Total: 2, AvgWeightedFeedback: 5},
+				{AiModel: "claude-sonnet-4", Total: 1, AvgWeightedFeedback: -6},
+			}}},
+			// gpt-4o from openai, not azure; a tie in feedback is ordered by name.
+			{"&ai_org_model=openai__gpt-4o%2Canthropic__claude-sonnet-4", client.AIModelGraph{Object: "analytics-graph", Summary: client.TotalSummary{Total: 2}, DataPoints: []client.AIModelPoint{
+				{AiModel: "claude-sonnet-4", Total: 1, AvgWeightedFeedback: -6},
+				{AiModel: "gpt-4o", Total: 1, AvgWeightedFeedback: 8},
+			}}},
+		} {
+			status, body := pythonAnalytics(t, inst, path+tc.query)
+			if status != 200 {
+				t.Fatalf("%s: got %d %s", tc.query, status, body)
+			}
+			var got client.AIModelGraph
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if jsonOf(t, got) != jsonOf(t, tc.want) {
+				t.Errorf("ai-models%s: got %s, want %s", tc.query, body, jsonOf(t, tc.want))
+			}
+		}
 	})
 
 	t.Run("an invalid value is a 400 the SDK raises as BadRequestError", func(t *testing.T) {

@@ -31,13 +31,16 @@ const offset = '+05:30';
 //   scores -10:1 -4:1 0:1 1:13 2:1 5:1 10:2 (17 positive, 2 negative)
 //   _prompt: batch 12 traces (avg 0.5), support-v2 4 (15.5/5 = 3.1), onboarding 3 (3.5/3)
 //   _user: alice 2 traces (8/3), bob 2 (6.25), carol 2 (-1.25), dave 1 (1), u01..u12 1 each (0.5)
+//   models (metadata ai_model, else model): gpt-4o 3 feedback (13.5/3 = 4.5),
+//     claude-sonnet-4 2 (-6.5/2), gpt-4o-mini 1 (2); the other 14 name none
 const base8 = [
-  { trace_id: 't1', value: 10, weight: 1, metadata: { _prompt: 'support-v2', _user: 'alice', _environment: 'production' } },
-  { trace_id: 't2', value: 5, weight: 0.5, metadata: { _prompt: 'support-v2', _user: 'bob', _environment: 'production' } },
-  { trace_id: 't3', value: -4, weight: 1, metadata: { _prompt: 'onboarding', _user: 'alice', _environment: 'staging' } },
-  { trace_id: 't4', value: -10, weight: 0.25, metadata: { _prompt: 'onboarding', _user: 'carol', _environment: 'production' } },
+  { trace_id: 't1', value: 10, weight: 1, metadata: { _prompt: 'support-v2', _user: 'alice', _environment: 'production', ai_model: 'gpt-4o' } },
+  // ai_model wins over model.
+  { trace_id: 't2', value: 5, weight: 0.5, metadata: { _prompt: 'support-v2', _user: 'bob', _environment: 'production', ai_model: 'gpt-4o', model: 'claude-sonnet-4' } },
+  { trace_id: 't3', value: -4, weight: 1, metadata: { _prompt: 'onboarding', _user: 'alice', _environment: 'staging', model: 'claude-sonnet-4' } },
+  { trace_id: 't4', value: -10, weight: 0.25, metadata: { _prompt: 'onboarding', _user: 'carol', _environment: 'production', ai_model: 'claude-sonnet-4' } },
   { trace_id: 't5', value: 0, weight: 1, metadata: { _prompt: 'support-v2', _user: 'carol', _environment: 'production', region: 'eu' } },
-  { trace_id: 't1', value: 2, weight: 1, metadata: { _prompt: 'support-v2', _user: 'alice', _environment: 'production' } },
+  { trace_id: 't1', value: 2, weight: 1, metadata: { _prompt: 'support-v2', _user: 'alice', _environment: 'production', ai_model: 'gpt-4o-mini' } },
   { trace_id: 't6', value: 10, weight: 1, metadata: { _prompt: 'onboarding', _user: 'bob', _environment: 'staging' } },
 ];
 const batch = Array.from({ length: 12 }, (_, i) => ({
@@ -45,7 +48,7 @@ const batch = Array.from({ length: 12 }, (_, i) => ({
   metadata: { _prompt: 'batch', _user: `u${String(i + 1).padStart(2, '0')}`, _environment: 'test' },
 }));
 // The newest, posted alone and last: the first row of "Latest feedback".
-const newest = { trace_id: 't7', value: 1, weight: 1, metadata: { _prompt: 'support-v2', _user: 'dave', _environment: 'production' } };
+const newest = { trace_id: 't7', value: 1, weight: 1, metadata: { _prompt: 'support-v2', _user: 'dave', _environment: 'production', ai_model: 'gpt-4o' } };
 
 const servers = [];
 let browser, base;
@@ -128,6 +131,13 @@ async function groups(page) {
   return page.locator('#groups-table tbody tr[data-value]').evaluateAll((rows) => rows.map((r) => ({
     value: r.dataset.value, requests: Number(r.dataset.requests), avg: Number(r.dataset.avg),
   })));
+}
+
+// models reads the "By AI model" table: [model, feedback, average] per row.
+async function models(page) {
+  return page.locator('#models-table tbody tr[data-model]').evaluateAll((rows) => rows.map((r) => [
+    r.dataset.model, Number(r.dataset.total), Number(r.dataset.avg),
+  ]));
 }
 
 function near(got, want, what) {
@@ -261,6 +271,16 @@ test('with the key, the dashboard shows exactly the seeded feedback', async () =
   near(prompts[1].avg, 3.1, 'support-v2 average');
   near(prompts[2].avg, 3.5 / 3, 'onboarding average');
 
+  // By AI model: most feedback first, each with its average; the summary
+  // counts only the feedback that names a model.
+  assert.deepEqual(await models(page), [['gpt-4o', 3, 4.5], ['claude-sonnet-4', 2, -3.25], ['gpt-4o-mini', 1, 2]]);
+  assert.equal(await page.locator('#models-total').getAttribute('data-value'), '6');
+  assert.equal(await page.locator('#models-total').textContent(), '3 models, 6 feedback');
+  assert.deepEqual(await page.locator('#models-table tbody tr:first-child td').allTextContents(), ['gpt-4o', '3', '4.50']);
+  const modelsCall = new URL(api.find((r) => new URL(r.url).pathname === '/v1/analytics/graphs/feedbacks/ai-models').url).searchParams;
+  assert.equal(modelsCall.get('time_of_generation_min'), params.get('time_of_generation_min'));
+  assert.equal(modelsCall.get('time_of_generation_max'), params.get('time_of_generation_max'));
+
   // Grouped by _user: 16 values on two pages of 10.
   await page.selectOption('#group-key', '_user');
   await idle(page);
@@ -343,6 +363,10 @@ test('the time range and the metadata filter change every number', async () => {
   assert.equal(await page.locator('#volume-chart').evaluate((e) => e.classList.contains('empty')), true);
   assert.equal(await inked(page, 'volume-chart', 'blue'), 0, 'no bars without feedback');
   assert.equal(await page.locator('#groups-total').getAttribute('data-value'), '0');
+  assert.deepEqual(await models(page), []);
+  assert.equal(await page.locator('#models-total').getAttribute('data-value'), '0');
+  assert.equal(await page.locator('#models-table tbody').textContent(),
+    'No feedback in this range names a model (metadata ai_model or model).');
   assert.match(await page.locator('#latest-table tbody').textContent(), /No feedback in this range/);
   await chooseRange(page, '7d');
   assert.equal(await figure(page, 'total'), 20);
@@ -355,6 +379,9 @@ test('the time range and the metadata filter change every number', async () => {
   assert.equal(await figure(page, 'negative'), 0);
   assert.deepEqual(await scores(page), { 0: 1, 1: 1, 2: 1, 5: 1, 10: 1 });
   assert.deepEqual((await groups(page)).map((g) => [g.value, g.requests]), [['support-v2', 4]]);
+  assert.deepEqual(await models(page), [['gpt-4o', 3, 4.5], ['gpt-4o-mini', 1, 2]]);
+  const modelsCall = requests.filter((r) => new URL(r.url).pathname === '/v1/analytics/graphs/feedbacks/ai-models').at(-1);
+  assert.equal(new URL(modelsCall.url).searchParams.get('metadata'), '{"_prompt":"support-v2"}');
   assert.equal(await page.locator('#latest-table tbody tr').count(), 5);
   const sent = requests.filter((r) => new URL(r.url).pathname.startsWith('/v1/')).at(-1);
   assert.equal(new URL(sent.url).searchParams.get('metadata'), '{"_prompt":"support-v2"}');
@@ -371,6 +398,8 @@ test('the time range and the metadata filter change every number', async () => {
   assert.equal(await figure(page, 'total'), 3);
   near(await figure(page, 'avg'), 8 / 3, 'alice weighted average');
   assert.deepEqual(await scores(page), { '-4': 1, 2: 1, 10: 1 });
+  // A tie in feedback is ordered by name; t3 names its model in metadata model.
+  assert.deepEqual(await models(page), [['claude-sonnet-4', 1, -4], ['gpt-4o', 1, 10], ['gpt-4o-mini', 1, 2]]);
 
   // A group's value drills down: _environment = staging, with _user = alice.
   await page.selectOption('#group-key', '_environment');
@@ -383,6 +412,7 @@ test('the time range and the metadata filter change every number', async () => {
   assert.deepEqual(JSON.parse(await page.locator('#metadata').inputValue()), { _user: 'alice', _environment: 'staging' });
   assert.equal(await figure(page, 'total'), 1);
   near(await figure(page, 'avg'), -4, 'alice on staging');
+  assert.deepEqual(await models(page), [['claude-sonnet-4', 1, -4]]);
 
   // Removing the chips clears the filter.
   for (const k of ['_environment', '_user']) {
@@ -392,6 +422,7 @@ test('the time range and the metadata filter change every number', async () => {
   }
   assert.equal(await page.locator('#metadata').inputValue(), '');
   assert.equal(await figure(page, 'total'), 20);
+  assert.equal(await page.locator('#models-total').getAttribute('data-value'), '6');
   await context.close();
 });
 
@@ -450,6 +481,7 @@ test('bad filters are explained: in the page, and from the server (400)', async 
   assert.equal(await errors.isVisible(), true);
   assert.match(await errors.textContent(), /Request rejected \(400\)/);
   assert.match(await page.locator('#groups-panel .panel-error').textContent(), /\(400\)/);
+  assert.match(await page.locator('#models-panel .panel-error').textContent(), /\(400\)/);
   assert.match(await page.locator('#latest-panel .panel-error').textContent(), /\(400\)/);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('feedbackd.apiKey')), key, 'a 400 keeps the key');
   await context.close();

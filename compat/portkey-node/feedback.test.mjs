@@ -2,7 +2,8 @@
 // against a real feedbackd on loopback. Every call goes through the SDK
 // exactly as an application would make it, pointed at feedbackd by its
 // base URL alone; after each call the test reads what was stored back over
-// HTTP and checks every field.
+// HTTP and checks every field. The analytics graphs are read through the
+// SDK too, as a Portkey user reads them.
 //
 // FEEDBACKD_BIN names the feedbackd binary (make builds bin/feedbackd).
 import { test, before, after } from 'node:test';
@@ -120,4 +121,54 @@ test('errors reach the SDK with their HTTP status', async () => {
   await assert.rejects(portkey.feedback.update({ feedbackID: '0192f5a4-8c1e-7b3a-9d2f-5e6a7b8c9d0e', value: 1 }), (err) => err.status === 404);
   const stranger = new Portkey({ apiKey: 'fbk_not_a_key', baseURL: `${base}/v1` });
   await assert.rejects(stranger.feedback.create({ traceID: 'x', value: 1 }), (err) => err.status === 401);
+});
+
+// range is the last hour and the next, as the analytics calls take it.
+function range() {
+  const now = Date.now();
+  return {
+    time_of_generation_min: new Date(now - 3600e3).toISOString(),
+    time_of_generation_max: new Date(now + 3600e3).toISOString(),
+  };
+}
+
+// The models of the analytics tests below, recorded once through the SDK.
+// A feedback's model is metadata ai_model, else model; its provider
+// ai_provider. By construction: gpt-4o 2 feedback ((8 + 4 x 0.5) / 2 = 5),
+// claude-sonnet-4 1 (-6); the other tests' feedback names no model.
+let modelsRecorded = null;
+function recordModels() {
+  modelsRecorded ??= portkey.feedback.create([
+    { traceID: 'node-models-1', value: 8, metadata: { ai_model: 'gpt-4o', ai_provider: 'openai' } },
+    { traceID: 'node-models-2', value: 4, weight: 0.5, metadata: { ai_model: 'gpt-4o', model: 'claude-sonnet-4', ai_provider: 'azure' } },
+    { traceID: 'node-models-3', value: -6, metadata: { model: 'claude-sonnet-4', ai_provider: 'anthropic' } },
+  ]).then((res) => assertSuccess(res, 3));
+  return modelsRecorded;
+}
+
+// points drops what the SDK adds to an answer (getHeaders).
+const points = (graph) => graph.data_points.map((p) => ({ ...p }));
+
+test('analytics.graphs.feedback_ai_models answers feedback per model, most first', async () => {
+  await recordModels();
+  const graph = await portkey.analytics.graphs.feedback_ai_models(range());
+  assert.equal(graph.object, 'analytics-graph');
+  assert.deepEqual(points(graph), [
+    { ai_model: 'gpt-4o', total: 2, avg_weighted_feedback: 5 },
+    { ai_model: 'claude-sonnet-4', total: 1, avg_weighted_feedback: -6 },
+  ]);
+  assert.equal(graph.summary.total, 3, 'the summary counts the feedback that names a model');
+});
+
+test('ai_org_model passed through the SDK filters the other graphs by provider__model', async () => {
+  await recordModels();
+  // openai__gpt-4o: gpt-4o from openai, not from azure; anthropic__claude-sonnet-4: the third.
+  const ai_org_model = 'openai__gpt-4o,anthropic__claude-sonnet-4';
+  const volume = await portkey.analytics.graphs.feedbacks({ ...range(), ai_org_model });
+  assert.equal(volume.summary.total, 2);
+  assert.equal(volume.data_points.reduce((n, p) => n + p.total, 0), 2, 'the buckets add up to the summary');
+  const weighted = await portkey.analytics.graphs.feedbacks_weighted({ ...range(), ai_org_model });
+  assert.equal(weighted.summary.avg, (8 - 6) / 2);
+  const models = await portkey.analytics.graphs.feedback_ai_models({ ...range(), ai_org_model: 'openai__gpt-4o' });
+  assert.deepEqual(points(models), [{ ai_model: 'gpt-4o', total: 1, avg_weighted_feedback: 8 }]);
 });

@@ -32,7 +32,7 @@ const state = {
   loads: 0,
   // bucketSeconds is the size of the graphs' buckets on screen.
   bucketSeconds: 3600,
-  controllers: { graphs: null, groups: null, latest: null },
+  controllers: { graphs: null, models: null, groups: null, latest: null },
 };
 
 let charts = null;
@@ -213,7 +213,7 @@ function apply() {
   renderChips(query.metadata);
   const label = query.preset === 'custom' ? 'Custom range' : presets[query.preset].label;
   $('range-label').textContent = `${label}: ${dateTime.format(query.from)} – ${dateTime.format(query.to)}`;
-  Promise.allSettled([loadGraphs(), loadGroups(), loadLatest()]).then(() => {
+  Promise.allSettled([loadGraphs(), loadModels(), loadGroups(), loadLatest()]).then(() => {
     if (state.query !== query || !state.key) return; // a newer apply() owns the page
     // Tests and people alike can tell a finished load from this count.
     $('dashboard').dataset.loads = String(++state.loads);
@@ -349,6 +349,31 @@ function loadGraphs() {
         el('td', { className: 'num' }, integer.format(n)),
         el('td', { className: 'num' }, total ? percent.format(n / total) : '-'));
     }));
+  });
+}
+
+// loadModels shows Portkey's ai-models graph: one row per model, most
+// feedback first as the server orders them. Its own section, because with
+// a metadata filter the server reads the rows in range rather than rollups.
+function loadModels() {
+  return section('models', [$('models-panel')], async (signal) => {
+    const res = await get(state.key, '/analytics/graphs/feedbacks/ai-models', analyticsParams(), signal);
+    const points = res.data_points;
+    // The summary counts only feedback that names a model, so it is not the
+    // range's total: say what it counts.
+    $('models-total').dataset.value = String(res.summary.total);
+    $('models-total').textContent = `${integer.format(points.length)} ${points.length === 1 ? 'model' : 'models'}, `
+      + `${integer.format(res.summary.total)} feedback`;
+    const rows = points.map((p) => el('tr', {
+      dataset: { model: p.ai_model, total: String(p.total), avg: String(p.avg_weighted_feedback) },
+    }, el('td', {}, p.ai_model),
+    el('td', { className: 'num' }, integer.format(p.total)),
+    el('td', { className: 'num' }, p.avg_weighted_feedback.toFixed(2))));
+    if (!rows.length) {
+      rows.push(el('tr', {}, el('td', { colSpan: 3, className: 'muted' },
+        'No feedback in this range names a model (metadata ai_model or model).')));
+    }
+    $('models-table').tBodies[0].replaceChildren(...rows);
   });
 }
 
