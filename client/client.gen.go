@@ -945,8 +945,11 @@ type GetFeedbackGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -986,8 +989,52 @@ type GetFeedbackAIModelGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetFeedbackScoreGraphSingularParams defines parameters for GetFeedbackScoreGraphSingular.
+type GetFeedbackScoreGraphSingularParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1024,8 +1071,11 @@ type GetFeedbackScoreGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1066,8 +1116,11 @@ type GetWeightedFeedbackGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1107,8 +1160,11 @@ type GetMetadataGroupsParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1593,6 +1649,22 @@ type ClientInterface interface {
 	// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
 	GetFeedbackAIModelGraph(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetFeedbackScoreGraphSingular Feedback by score (the path of Portkey's Node SDK)
+	//
+	// The same as `GET /analytics/graphs/feedbacks/scores`, at the path
+	// Portkey's Node SDK (`analytics.graphs.feedbacks_score`) requests.
+	//
+	// How many feedback of each value (-10 to 10) were recorded in the
+	// range, listed for each value that occurs, lowest first. Portkey's
+	// path and response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/score (the `GetFeedbackScoreGraphSingular` operationId).
+	GetFeedbackScoreGraphSingular(ctx context.Context, params *GetFeedbackScoreGraphSingularParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetFeedbackScoreGraph Feedback by score
 	//
 	// How many feedback of each value (-10 to 10) were recorded in the
@@ -2011,6 +2083,32 @@ func (c *RawClient) GetFeedbackGraph(ctx context.Context, params *GetFeedbackGra
 // Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
 func (c *RawClient) GetFeedbackAIModelGraph(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetFeedbackAIModelGraphRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFeedbackScoreGraphSingular Feedback by score (the path of Portkey's Node SDK)
+//
+// The same as `GET /analytics/graphs/feedbacks/scores`, at the path
+// Portkey's Node SDK (`analytics.graphs.feedbacks_score`) requests.
+//
+// How many feedback of each value (-10 to 10) were recorded in the
+// range, listed for each value that occurs, lowest first. Portkey's
+// path and response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
+// Corresponds with GET /analytics/graphs/feedbacks/score (the `GetFeedbackScoreGraphSingular` operationId).
+func (c *RawClient) GetFeedbackScoreGraphSingular(ctx context.Context, params *GetFeedbackScoreGraphSingularParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFeedbackScoreGraphSingularRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2742,6 +2840,136 @@ func NewGetFeedbackAIModelGraphRequest(server string, params *GetFeedbackAIModel
 	}
 
 	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks/ai-models")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_min", params.TimeOfGenerationMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "time_of_generation_max", params.TimeOfGenerationMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Metadata != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metadata", *params.Metadata, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TraceID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "trace_id", *params.TraceID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_min", *params.WeightedFeedbackMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WeightedFeedbackMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "weighted_feedback_max", *params.WeightedFeedbackMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AiOrgModel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ai_org_model", *params.AiOrgModel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceSlug != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_slug", *params.WorkspaceSlug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFeedbackScoreGraphSingularRequest constructs an http.Request for the GetFeedbackScoreGraphSingular method
+func NewGetFeedbackScoreGraphSingularRequest(server string, params *GetFeedbackScoreGraphSingularParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/analytics/graphs/feedbacks/score")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3977,6 +4205,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /analytics/graphs/feedbacks/ai-models (the `GetFeedbackAIModelGraph` operationId).
 	GetFeedbackAIModelGraphWithResponse(ctx context.Context, params *GetFeedbackAIModelGraphParams, reqEditors ...RequestEditorFn) (*GetFeedbackAIModelGraphResponse, error)
 
+	// GetFeedbackScoreGraphSingularWithResponse Feedback by score (the path of Portkey's Node SDK)
+	//
+	// The same as `GET /analytics/graphs/feedbacks/scores`, at the path
+	// Portkey's Node SDK (`analytics.graphs.feedbacks_score`) requests.
+	//
+	// How many feedback of each value (-10 to 10) were recorded in the
+	// range, listed for each value that occurs, lowest first. Portkey's
+	// path and response shape.
+	//
+	// A range that ends before it starts, a start whose UTC offset is not
+	// whole quarter hours, or a filter that is not valid is answered 400
+	// naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /analytics/graphs/feedbacks/score (the `GetFeedbackScoreGraphSingular` operationId).
+	GetFeedbackScoreGraphSingularWithResponse(ctx context.Context, params *GetFeedbackScoreGraphSingularParams, reqEditors ...RequestEditorFn) (*GetFeedbackScoreGraphSingularResponse, error)
+
 	// GetFeedbackScoreGraphWithResponse Feedback by score
 	//
 	// How many feedback of each value (-10 to 10) were recorded in the
@@ -4537,6 +4783,96 @@ func (r GetFeedbackAIModelGraphResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetFeedbackAIModelGraphResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetFeedbackScoreGraphSingularResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackScoreGraphSingular
+type GetFeedbackScoreGraphSingularResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetFeedbackScoreGraphSingularResponse503Headers the declared response headers of an HTTP 503 response for GetFeedbackScoreGraphSingular
+type GetFeedbackScoreGraphSingularResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetFeedbackScoreGraphSingularResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackScoreGraph
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidAnalyticsQuery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetFeedbackScoreGraphSingularResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFeedbackScoreGraphSingularResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON200() *FeedbackScoreGraph {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON400() *InvalidAnalyticsQuery {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFeedbackScoreGraphSingularResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFeedbackScoreGraphSingularResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFeedbackScoreGraphSingularResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFeedbackScoreGraphSingularResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFeedbackScoreGraphSingularResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6004,6 +6340,30 @@ func (c *ClientWithResponses) GetFeedbackAIModelGraphWithResponse(ctx context.Co
 	return ParseGetFeedbackAIModelGraphResponse(rsp)
 }
 
+// GetFeedbackScoreGraphSingularWithResponse Feedback by score (the path of Portkey's Node SDK)
+//
+// The same as `GET /analytics/graphs/feedbacks/scores`, at the path
+// Portkey's Node SDK (`analytics.graphs.feedbacks_score`) requests.
+//
+// How many feedback of each value (-10 to 10) were recorded in the
+// range, listed for each value that occurs, lowest first. Portkey's
+// path and response shape.
+//
+// A range that ends before it starts, a start whose UTC offset is not
+// whole quarter hours, or a filter that is not valid is answered 400
+// naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /analytics/graphs/feedbacks/score (the `GetFeedbackScoreGraphSingular` operationId).
+func (c *ClientWithResponses) GetFeedbackScoreGraphSingularWithResponse(ctx context.Context, params *GetFeedbackScoreGraphSingularParams, reqEditors ...RequestEditorFn) (*GetFeedbackScoreGraphSingularResponse, error) {
+	rsp, err := c.GetFeedbackScoreGraphSingular(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFeedbackScoreGraphSingularResponse(rsp)
+}
+
 // GetFeedbackScoreGraphWithResponse Feedback by score
 //
 // How many feedback of each value (-10 to 10) were recorded in the
@@ -6664,6 +7024,90 @@ func ParseGetFeedbackAIModelGraphResponse(rsp *http.Response) (*GetFeedbackAIMod
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetFeedbackAIModelGraphResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetFeedbackScoreGraphSingularResponse parses an HTTP response from a GetFeedbackScoreGraphSingularWithResponse call
+func ParseGetFeedbackScoreGraphSingularResponse(rsp *http.Response) (*GetFeedbackScoreGraphSingularResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFeedbackScoreGraphSingularResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackScoreGraph
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidAnalyticsQuery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetFeedbackScoreGraphSingularResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetFeedbackScoreGraphSingularResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

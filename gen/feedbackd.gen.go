@@ -949,8 +949,11 @@ type GetFeedbackGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -990,8 +993,52 @@ type GetFeedbackAIModelGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
+	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
+
+	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
+	// for its own workspace.
+	WorkspaceSlug *WorkspaceSlug `form:"workspace_slug,omitempty" json:"workspace_slug,omitempty"`
+}
+
+// GetFeedbackScoreGraphSingularParams defines parameters for GetFeedbackScoreGraphSingular.
+type GetFeedbackScoreGraphSingularParams struct {
+	// TimeOfGenerationMin Start of the range (inclusive), ISO 8601 with a UTC offset; its
+	// offset is the time zone buckets and timestamps are given in.
+	// Offsets must be whole quarter hours.
+	TimeOfGenerationMin TimeOfGenerationMin `form:"time_of_generation_min" json:"time_of_generation_min"`
+
+	// TimeOfGenerationMax End of the range (inclusive), ISO 8601 with a UTC offset.
+	TimeOfGenerationMax TimeOfGenerationMax `form:"time_of_generation_max" json:"time_of_generation_max"`
+
+	// Metadata A JSON object; only feedback whose metadata holds every pair counts.
+	// Values are strings, numbers or booleans, compared by JSON value.
+	Metadata *AnalyticsMetadata `form:"metadata,omitempty" json:"metadata,omitempty"`
+
+	// TraceID Only feedback for these trace ids (a comma-separated list).
+	TraceID *AnalyticsTraceID `form:"trace_id,omitempty" json:"trace_id,omitempty"`
+
+	// WeightedFeedbackMin Only feedback whose value x weight is at least this.
+	WeightedFeedbackMin *WeightedFeedbackMin `form:"weighted_feedback_min,omitempty" json:"weighted_feedback_min,omitempty"`
+
+	// WeightedFeedbackMax Only feedback whose value x weight is at most this.
+	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
+
+	// AiOrgModel Only feedback served by one of these models (a comma-separated
+	// list of Portkey's `provider__model` names). An item
+	// `openai__gpt-4o` selects feedback whose model (see `GET
+	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
+	// provider, the string in metadata `ai_provider` or else `provider`,
+	// is `openai` or absent; and feedback whose model is literally
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1028,8 +1075,11 @@ type GetFeedbackScoreGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1070,8 +1120,11 @@ type GetWeightedFeedbackGraphParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1111,8 +1164,11 @@ type GetMetadataGroupsParams struct {
 	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
 	// provider, the string in metadata `ai_provider` or else `provider`,
 	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Reads the
-	// rows in range, as a trace id filter does.
+	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// compared exactly (case matters), spaces around an item are
+	// ignored, and an item with `__` but no provider or no model before
+	// or after it is answered 400. Reads the rows in range, as a trace
+	// id filter does.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1493,6 +1549,9 @@ type ServerInterface interface {
 	// GetFeedbackAIModelGraph Feedback by AI model
 	// (GET /analytics/graphs/feedbacks/ai-models)
 	GetFeedbackAIModelGraph(ctx echo.Context, params GetFeedbackAIModelGraphParams) error
+	// GetFeedbackScoreGraphSingular Feedback by score (the path of Portkey's Node SDK)
+	// (GET /analytics/graphs/feedbacks/score)
+	GetFeedbackScoreGraphSingular(ctx echo.Context, params GetFeedbackScoreGraphSingularParams) error
 	// GetFeedbackScoreGraph Feedback by score
 	// (GET /analytics/graphs/feedbacks/scores)
 	GetFeedbackScoreGraph(ctx echo.Context, params GetFeedbackScoreGraphParams) error
@@ -1680,6 +1739,73 @@ func (w *ServerInterfaceWrapper) GetFeedbackAIModelGraph(ctx echo.Context) error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetFeedbackAIModelGraph(ctx, params)
+	return err
+}
+
+// GetFeedbackScoreGraphSingular converts echo context to params.
+func (w *ServerInterfaceWrapper) GetFeedbackScoreGraphSingular(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetFeedbackScoreGraphSingularParams
+	// ------------- Required query parameter "time_of_generation_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_min", ctx.QueryParams(), &params.TimeOfGenerationMin, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_min: %s", err))
+	}
+
+	// ------------- Required query parameter "time_of_generation_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "time_of_generation_max", ctx.QueryParams(), &params.TimeOfGenerationMax, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter time_of_generation_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "metadata" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "metadata", ctx.QueryParams(), &params.Metadata, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter metadata: %s", err))
+	}
+
+	// ------------- Optional query parameter "trace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "trace_id", ctx.QueryParams(), &params.TraceID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter trace_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_min", ctx.QueryParams(), &params.WeightedFeedbackMin, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_min: %s", err))
+	}
+
+	// ------------- Optional query parameter "weighted_feedback_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "weighted_feedback_max", ctx.QueryParams(), &params.WeightedFeedbackMax, runtime.BindQueryParameterOptions{Type: "number", Format: "double"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter weighted_feedback_max: %s", err))
+	}
+
+	// ------------- Optional query parameter "ai_org_model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ai_org_model", ctx.QueryParams(), &params.AiOrgModel, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ai_org_model: %s", err))
+	}
+
+	// ------------- Optional query parameter "workspace_slug" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_slug", ctx.QueryParams(), &params.WorkspaceSlug, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter workspace_slug: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetFeedbackScoreGraphSingular(ctx, params)
 	return err
 }
 
@@ -2262,6 +2388,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/feedback/:id", wrapper.UpdateFeedback, options.OperationMiddlewares["updateFeedback"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks", wrapper.GetFeedbackGraph, options.OperationMiddlewares["getFeedbackGraph"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/scores", wrapper.GetFeedbackScoreGraph, options.OperationMiddlewares["getFeedbackScoreGraph"]...)
+	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/score", wrapper.GetFeedbackScoreGraphSingular, options.OperationMiddlewares["getFeedbackScoreGraphSingular"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/weighted", wrapper.GetWeightedFeedbackGraph, options.OperationMiddlewares["getWeightedFeedbackGraph"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/ai-models", wrapper.GetFeedbackAIModelGraph, options.OperationMiddlewares["getFeedbackAIModelGraph"]...)
 	router.GET(options.BaseURL+"/analytics/groups/metadata/:metadataKey", wrapper.GetMetadataGroups, options.OperationMiddlewares["getMetadataGroups"]...)
@@ -2514,6 +2641,106 @@ func (response GetFeedbackAIModelGraph500JSONResponse) VisitGetFeedbackAIModelGr
 type GetFeedbackAIModelGraph503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetFeedbackAIModelGraph503JSONResponse) VisitGetFeedbackAIModelGraphResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingularRequestObject struct {
+	Params GetFeedbackScoreGraphSingularParams
+}
+
+type GetFeedbackScoreGraphSingularResponseObject interface {
+	VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error
+}
+
+type GetFeedbackScoreGraphSingular200JSONResponse FeedbackScoreGraph
+
+func (response GetFeedbackScoreGraphSingular200JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingular400JSONResponse struct {
+	InvalidAnalyticsQueryJSONResponse
+}
+
+func (response GetFeedbackScoreGraphSingular400JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingular401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetFeedbackScoreGraphSingular401JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingular429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetFeedbackScoreGraphSingular429JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingular500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetFeedbackScoreGraphSingular500JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFeedbackScoreGraphSingular503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetFeedbackScoreGraphSingular503JSONResponse) VisitGetFeedbackScoreGraphSingularResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4305,6 +4532,9 @@ type StrictServerInterface interface {
 	// GetFeedbackAIModelGraph Feedback by AI model
 	// (GET /analytics/graphs/feedbacks/ai-models)
 	GetFeedbackAIModelGraph(ctx context.Context, request GetFeedbackAIModelGraphRequestObject) (GetFeedbackAIModelGraphResponseObject, error)
+	// GetFeedbackScoreGraphSingular Feedback by score (the path of Portkey's Node SDK)
+	// (GET /analytics/graphs/feedbacks/score)
+	GetFeedbackScoreGraphSingular(ctx context.Context, request GetFeedbackScoreGraphSingularRequestObject) (GetFeedbackScoreGraphSingularResponseObject, error)
 	// GetFeedbackScoreGraph Feedback by score
 	// (GET /analytics/graphs/feedbacks/scores)
 	GetFeedbackScoreGraph(ctx context.Context, request GetFeedbackScoreGraphRequestObject) (GetFeedbackScoreGraphResponseObject, error)
@@ -4405,6 +4635,31 @@ func (sh *strictHandler) GetFeedbackAIModelGraph(ctx echo.Context, params GetFee
 		return err
 	} else if validResponse, ok := response.(GetFeedbackAIModelGraphResponseObject); ok {
 		return validResponse.VisitGetFeedbackAIModelGraphResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetFeedbackScoreGraphSingular operation middleware
+func (sh *strictHandler) GetFeedbackScoreGraphSingular(ctx echo.Context, params GetFeedbackScoreGraphSingularParams) error {
+	var request GetFeedbackScoreGraphSingularRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFeedbackScoreGraphSingular(ctx.Request().Context(), request.(GetFeedbackScoreGraphSingularRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFeedbackScoreGraphSingular")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetFeedbackScoreGraphSingularResponseObject); ok {
+		return validResponse.VisitGetFeedbackScoreGraphSingularResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4902,259 +5157,266 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37c9s29u+/gtG9M7HnUrIky3Ys/+QmaTfbvBo73e4uOyZEQhLWFKASoB014//9Ds4BSJAi9XCSbXc3",
-	"M9/5biMTJB4H530+51MnloulFExo1Rl/6ixpRhdMswz+dfnybTZ7LROWmn8lTMUZX2ouRWfceSvSFZky",
-	"lkxofEsUy+5YQiYrIgUjckr0nClGFmasIgeUxHKxoF3FzAc0S0KRcqXNg+9kpm/Z6oki0TKTdzxh2c0N",
-	"jIuIoAumDnvkUhCu2SIUkVwyQfnNzWypuyMZEcVSFmtVTuR+Lt13yYFijEQ/vLgOxREVNF1pHqujWUaX",
-	"c3XkRqgjyrs4z+iQcEUi924qEnxdKNzMArMuonTGxYxwQRZM04RqSiLKb9xDEZEZYali5YqiIBTm1Th9",
-	"eIBOFBP6Ar7SOHuuSMo1y2iartZXXmwKued6LnNNopubyAyidrzZvB55z2iizKxDkcl7ZSadUTFjAaHm",
-	"UZ3RmBGekClPNctIIpnqhaITdNhHulimrDPuVL8cUKHnmVzy+OYmTmmesK6SQjDdHXWCDjek8VvOslUn",
-	"6JgZdMYdym9kNsMz7QQdFc/ZghqCWtCPr5iY6Xln/HRwPgw6Cy7cD4Ogo1dLMxx3u/PwEHQu3SG+tvu+",
-	"TpaX5K9Xb98QOfkXi/UFkRUqtdvrDm0u00QRdseyFVlSnpFY5kKb9f9M05wpQjN32CogIl9MWKbM2U2k",
-	"TBkVKjBkvaQZUj58+M6MrO/gp7Bzw8Qdz6RYMKHDzjjsLDOZ5LGZddh5aNk5N9Odd224cdeuzWG/fL7t",
-	"Lk9lZq+vo46mG0zMBT7sVdap8uVSZrobz6nuPp0e02F8Pggqv54kgzPWn7TRCnzxhidtKx6e9vv97YTy",
-	"vV1L02Kv56xY6xNFeAJXIWM6zwQzN56Zi0XuqSJxxsxSq4vsD+hw8DSOuxM6nXTP4hHrntNB0j2enkzO",
-	"2DB+moz6bnVLqufl4mBZGfst5xlLOmOd5cxf5lRmC6o7406ew5Pry/ohoyJPacb1an1d3+XxLdNE8d9Z",
-	"j/zNMgWux2Qu84zkS6IlGZKErlRg/r/95bxvf7pn7DYUE7aSIumRS00WUmky6Pf7fTKBV68xhoSuWo5x",
-	"5k3UXyIT+aIz/mfHTKkT2BeYL3d+bVrvy4QtllIzEa9+ZA1Lfk1vzS01h5etiKJT1iOXJGNLRkG2mL/8",
-	"ljOlgUki76YLRm7ZCvgusEX4ZSKTFTmYZnJRPnUvs1u1pDELCN4I/Lm4J1reMnFIlJYZU6EQUs+NWBDs",
-	"Hl4+YxoYL5nyTGlChbpnGaEzykVQzmfOaMKyUETFWnX3PVumdMWSMTEkEgVwI6kmKaNKk+EITlQFhKZK",
-	"Ejo1fJuGImNK00zDt6UgVKzMTqQ8pj1y7a8cvk3NdFmGC+cqFDg/lpDRcHgBOwe7eD/nKfOWwRVRmqcp",
-	"yXIhuJgFZNQ/7xHDQUKh8jhmSk3z1C4XWWjGFszwTrMiO11BWJZJK0/NpLgi04ytcc6z+Jydnp6dd89G",
-	"w5PuqJ+w7vloNOmy/tk0HkzP+5SdORrErSyJ0KOeriGfNpZycrKdoVzzBXs7/YEJllFDfK/px3VyfGF2",
-	"HlQflLHkgIs4zRW/Y4cBeXn1ljw97Q/s/pMP18+InE4V01X+MuwPT7uDQXd4ej08Hp+cj0/O/19/MO73",
-	"21gmX7AbOb2ZFZO7WdCPu3GahGrWNS/o7LRo8/n6oq+A6B6z7AvCtQoF/sMQgHmDmQz53SiRlungReUL",
-	"Q92LJRLUjN8ZJi16oXgLoxVZ5EqTCTMiPmXkt5xmhs7gotRpqtjg0XW/P4b/23uDufgSG/w3xmdzzRIn",
-	"rhqp6m2DCgNaBvlI7uEFoPVZhq3nXFXoqd+8qHv76Rv3Zks0TWuQ+SQ1C1jQj3xhGPgARTD+o2v+ZdeG",
-	"OlLz2pqIZ+e1IetbWxx8e8flwZF9ueU54XCV5rMGNTSO2dJoSYZ1WxMHlUXNJzzlGgUQnwmJbBFlUnpP",
-	"V4rQ2NwLM5JrReS9KEXRmghmU5qnuoVyi2E3ysyylQGerhPnA5I3U/o7mXAG5qA7yg9LQ9bml1gKI7HM",
-	"f9IlyBqz/qN/KQmHbecJg40sojG7TMGWVPliQbNVZ9x5w+7xyAN34mZjPM0X/ghT9pR+Y2wtltrTOVHg",
-	"dO+OO0HnJlcsM4qUYtnN0+lgxEYnU7iwFGbWuc+kmFkZ1XkovtE9CSzldMb93smD+4sh0+qsL0HMwx8v",
-	"muYNbOqWLbW/APsfx7C75VH834xNO+PO/zkqTfEj/Ks6qm15cS4l28Ff1FIKhRv9IqOKPZNimvJY73lI",
-	"s5xmSXWlb+8YKj8pX3AdkFzEUkx5tmCJvzYwnQwt9VFBZ0rRGXBPUB2McanIgup4TvCZ4toHZCEzo2JQ",
-	"gepmf0wUEwmx37mBV7tRWhJmFmimtDAUranOVWfcmVKe5hmDy8nFu0zOMqZU/dSadMOKPlMlOLeINUWS",
-	"K1JTL0rNiAuydJ9vnODOp//C6Eg4oMpe3lhd0xgpsB1GV1zbaNjXUl01G4waL8vuWPZEuSOVGRFSE/aR",
-	"xjpdwYuiyuZH5kA0OYjwX0ZnXikyl/dkYdRMPWcr/OQhvGyH3QJ3SGXjDWfzLDfHQPck4Eme3tbP3PxG",
-	"MhbLLGFJAOYsN9rDMtfE/Jb5Z17IC54oY6nsaO3t8NjA2DglSRXn4mbm04pVpDt4ue3fq9dSeEfrveLz",
-	"FvLYGQJrTxo3HkggTrkhIJ6owHMQLtB2SghNM0aT1abpH08H8Tk9GXbPkhHrjiZPafc8Hg66p6w/PaFn",
-	"k6fxuZnf08mQjaang26fHifdUXzGupOT6Xl3kAzjYzaantDTyfZVlgsatCw5B35cX7Eg+PtXOgf30cY5",
-	"7S1S3luh0cRffB8JMBl3UMCWFwuuNUsu4CoZQVe9Tj1yaaxRtGGd3XsA5mdUYwPoZDU26KEzAMDMdOZo",
-	"i7lMNljLlo/8hdHUKDe7cg84Sber8raz83baD7Vs4jKT5nzIgfMgmH2EtebLnvnIy+fX9JaJt9nLisza",
-	"g+XxBN6wRoo8KYz8Qg9El2ezjAM2XRw6T+BA4M17StnrwlmwXWgWIkD9Zwhe63R/okjEE3C3z1kK3t/1",
-	"vT5wHiGIBdAJ+uNQ8lGe7CwrSYOo9BUAvJuW7r2xj6Gor7j7n7/3j9iqC+sb5JqkVLOsV9uj11yB4vLY",
-	"HWqchDmUXLGk6mmzk/86e3O99zyA614QsU5IsEVC5dMpj43YvtIyg9U+dosYSbi6BRdfnqaoqd5nXDP4",
-	"qlE98cvusKSIGcE7ZN2CydfaNUaMtTahij1RtVm6nbGurXLCxX3D2BrSm7n2F/iQIiCVjewrpZe5/OY6",
-	"gY82gCWGorpGd4OFZpmgKc76kZvO7UvQzfr1dg9NCWJeCgqBViSVMzKnKMwTpilPFclFYq1IZ6o+UaGI",
-	"fum+R2Lsvkwi9FI76lzQFZkwIAhuZHvFge+7y60iERBqj4irQpUrvGJmu4vtvaMpT4qg2E/gMtnTyqDx",
-	"7T3NknXzEvyfek41YSJRZMKmxgbjhsJppitCDk7GqIT+uYEb09yICbOu8lb3LsSWWr2TDxUVkuOi0bsK",
-	"k2wT6guuFBez9/BM1VEjq8M3LwS9eHAW6K0gk1wT+/ZHzh68W6RIUSBhy/Cw07Y6IfXlNV+w+rnBwuDY",
-	"ODKk998/I8fHx+e7HZg5LIJz9B2+f8wal+htfCVn34M3YN1urGRdOJeBvPNkQypn22nV6YoJXHchK6OJ",
-	"li6nYLIisVTaemDtphS/VLchF7dC3ouGbXADws6YPO7LX0chXJuq1fTLu2Joyh6vVfnKhzkGDsEoNqPk",
-	"0p4xSVic0oypC/gdDgDzYeDfxRuqXO07mezLy6acpcnbXL+dNtx5a8NDnomRYHK64/VHT3kRlaFFOLmk",
-	"gKPhEb6jSgG+euLtXCu/sg7XaymfM7asTt+liSBxg3DiC74DGxZMaZaQhLElyC0qyFOSsjuWKm8B7ttH",
-	"9GhyFB8lR+xoejQ7mn/mipBHfm/OZd19aZkpnBpJ2VSbc9m6nmVmCEuvDDuxGRZhx8xljSEfFRkYn7UI",
-	"IR0pVgQIjKaa0DRttvfqnyl83e0M/a9Xb9+sUa0Z7vNzc7/K/Jzdvm3GIVOGkQfVdwSFgohymuvDr8Vj",
-	"jF4Ek0okw2mhf9cwAnPTMxrrRk2evKDxPBROtiDRmJXRBaYsmSsBS1pK0BjJQeSuZVREZOc8S0JhzV74",
-	"22GV62CWze5q6k6C1CbBWLJco0e3JvP3ipwwlP319F10i5gjoOTDh5fPe942vOJKP06bTByjapLYl2VQ",
-	"yYo1n7Cpn++2h7bijQqMvTInVJFPIYbOIEENgmeD4TGmp9lzKGJwu2ovbkC7vmI0ZD4Tz/JMybWlx/Ar",
-	"2vrW1kh4AivnSuXbBVGxTQ1vgjd4RIaP7Lw0fLx9YSBr2iUr/PkLSdW+J1fhvTsvAp5uX4Mx3EAPSd65",
-	"QfV1lG+rKTCOWdk3kANK9GopD3c/M0+pmuLJFa8PyP2cGx5Ib5kau0y9G+DFQfFPtL8Ce/iBC3g5ogyI",
-	"k3YBMjZjWhX/6aurmmZNUrFdXXUD2rb2a2iepVh2Ib191EqufWZ2La1P+bEun2qaXG1u7OOyVap/ET5d",
-	"fNR+KSDUsE7zH5bfgCpu5N+t9ZRl7E7esmSDS6zcGBdD2ZPT/wdoKy7joZVtoWH/mWwL03m6FXPgs42B",
-	"P1DRqtOHdWvtSR5ssdQrL0m7Es6BPxYZ2dslPeYvuVqFFHJ9zBYOvriur6V8ncdzPye/wQTTUpKUZjNz",
-	"N80y7lhKuFA8MdoIXNeta9rpFXXjrLY2XTCHe5mniaFHeK0UM5t2kjKl/PyjP4zSCg5V6H84ZfP0lGvC",
-	"hVu2T3+PSs6a0KSB5HhSUzWNxru3R+yLK/Kljfyzm0hDDN7zuq9x0W02MjzYZiB/AacFJoy181ibUPZF",
-	"dENv5ja17Q9nsXUjqsiv34/3xnOzMch830j9vcxF8liNpdBW4HLBm76KbvJGenkVRRTTbIhwqfBPlJfu",
-	"aT75jq5SSZNrKV8Z5vfYJdYPGjhp5vLuRk9Pzk7JZKWZ+npa2aYp6DKaRCH3S5GDCH4g3a4Z0AXlPQrI",
-	"gLzm35FcAKNWTB/CLl1L+ZqKlZW8jw55Z4Z1oGnGPsaMQcoYhiVRcxoQxWIpkgN1+PU2yuik5k6goGJC",
-	"owez3KMnipQzDUW5U+ZXu1OHF5WJm8GWScipXYS57qGI3pvHupfmsQgzjDHPBnbR+2ND9r99jZbknnLt",
-	"Al7wXS5mlWTtQSX/2OVXl+UWXGg2g/RqsykfBM31XGb8d5Y8Pn8BZcvlu5euyKTwoHJBPnZtrKRLl7xr",
-	"9/zSfhVePybfMZqx7KsxAzsz4IBorKG8tYZl4KwSz2gCav8g6B3lKZ2knxeXt8Fv/GTxSkfxkDLx9UPv",
-	"JKbCxjwzRuM5MzrOPTlI7A5A7BRqjcz3uZiFwlyHw4sK03AFRxjtNddj7niLIU0jNTClHiL32+8FqV4L",
-	"conxZa9SSslaAkPguJLR2jBPDpMwIPx9T1dQXRgKK9MEg/pPMsnkLRvbPbcpBNvj3ej/wFC3wnTKWrg7",
-	"FJepkvAWnHOZilBZW2CuLzV7bxU+AXyPZFIuQiGNmjnN0xTzIw6o1cGVzMyXyDup9CxjVz+9Gjflb4QC",
-	"khsOAyzkkV7GE3wLrSiepmb2RvBhBabP6kIBwTTkylALB6sxJxrTBSMHNBR4bmXAXdlsADNS5jogx32i",
-	"yGRFbMXE4dgVeSotl0uWBOZgE7cNqGlressIVWAduGQOJQlVWCRrjvrC5R2Ewr7IPLGgKzKnd4xMGBMF",
-	"cShZZiNtO98/Dxu2BRYsec0STq/hocdxnGc4pmveUSqq9dH/Nu3D3Nuo/vmo1ym1XAuCAAgIP2R0OV/f",
-	"eecJIkuWkcuXDnmgjK+rOV0yqJO2BoYtpjHM7wbCLpjFqdlCbVuenco7M8psij0xmmV0Zf5towDb3uJS",
-	"X2BJb3GMWbOzQDYPv5aaplf22Wo9yj87RRzCvSyoLLSs8pXFZyuL2litbfizEZJum9c3lXILM9D4HvgT",
-	"VHvrag14YWCXnlC/yAqBD7BCrFI0tbFqNOjQu9nNWiFa49R4Rugdy+isXv5WLeXrnY2ChsK1WnVa0NHm",
-	"iDbQasF8LNKEKIs3Kx98euZXwjWxiOrpF9vvptC2B4100ESWjed4y7HQ1oWvqCpK7CoHaIvNC+iPLkB/",
-	"mI+XZ1v/49ZDvcRz2kCu7iTdstfoF6QZlrc2kPBdUzlhI3G4g8NXXZB+AV7AFfoLa+QzOt+NfFy17ZZq",
-	"X/xuUNAP8tcnqiziba1sXiu8bayY3VaV7dNeOWkgumYSw228Khld++kVBhdWFBeX4/GnVbwR3gXHZbUx",
-	"RyC14zod7HBc9SvYsvRnUIGzCRfDOfyYq9aJ51IxzNaFBCAMqlWZZ8WJEYRCZsQWz+BzhSfjSVFDUh3K",
-	"NTkw2hpGKUKBexV4hZRGa7Re7wsSFYE+DQkKt2ypD3teOtvV8x9VKAQzew3uXND3K2S4YynRFjiOAAst",
-	"PU8/TRJu9pKm7zwamdJUscb6Gpd4N0U4BKoQlCf64cU1KeCJIoxwgn6PKjQUzUOhJsB0YCjFsBWbHeAZ",
-	"uTiAEoRfAIUn5Qrgl+Yss+mZU0gRPxj1+4egooJWTsHxuWSpdq+1NhoWXy5kxowZQwVZMCrsFi+gIqRY",
-	"+aB+WSo1hc23rzTEvLrFWl2jhS4a9c8xmy7JViTLBdQcgaIKqCcY3jSTnUmmCDWqNMIBOfvC1iy6ukez",
-	"Hq6gojFocLeg9aGlrJGTq3gtyIULfTrqeHKzvy43g04lYL2tMN4+DLZtVpit4KxVmgpNDly+6uFWjvuP",
-	"Nma7Rt/VIPquczTjoYzU2iD7zfPsEfNMstVNllt0ASyHb751MGEgvsCShnUnVyaDWA72KxbpqeNlGrZf",
-	"dRy5HeGgEYCqgpu2pDzzcKicrbQJiwqvesZ8SKpQlBFgchCFnZOwE9Ud7NFJdFij6U8tFfQPoAL7Sz4d",
-	"NV37NelTBBq32RY2+OnC0JDqvmM9IwaDypGIN7HHyIeGiVsebysl167A34BXWu5NMraQdwgXVbP1fAqt",
-	"jmfWS8UVOCMKbub8O1jd3UiolsbXKRXHrH/tL65gu6RHIwXw8Qv0rJTfL8q7XaC08vHRcE+WV9NT7BzL",
-	"2/tr4+7bEpgazg5cGMxdcTyax6xwARrFYv0QWqTO21L8gtsIJKsvFs8Px+Ve+FIpFNVyeyHvv4xscPG9",
-	"dYbLCBM6W8FRMRrPSSW106x5Jz8C5BZbX8m6F6Fw2DRSO0QjAD/D4lKRJcuUFERLcJ1VGXt7dHGLmeV8",
-	"QCVmmHMGVcw39+N+toJ9ebnUJuL7vtVgv6yrsg3EVqipjZde1JRo6tUsHXy4fhaQBY8zaZ3R7UJ9cIbC",
-	"sjcYHo9OTv/xKEMq6PBkN5g8MOy6UOTNEgjdkoM7likuBTk7fBRMXl3L9mZ6fNow1cdJ4etmf88FiT49",
-	"RIXVjMUkNav1cVgzD1uEYEPGmkPidFBahZPcIxSusI54B9jF7adu4QT2oNHUmBp2WM0Wy4XmqRkhvjax",
-	"FmkQGxyFKpZZ9RhPdsF38niwgwFqlKG5zUsolV8EDq252TdBTDXKgBabHs3PEhnT5bPYOQY+TqjHeCon",
-	"vInDbXNt4+rAw+25rr6Wkxv8y/9dLu7C7SKWuW6W66WP0Do1ZUaUsQxo6pezygWPaZquxkZpgU0hcgoB",
-	"xUWRRcNFwj52b9mKJfZtnn/kjUwYuXr+IzhHlI2m4ZtQeZGCvZ1CbtFuICLo/ngI9nr+Fd9/zEuzLJZ0",
-	"Hn71dhRe1LihS3DiTT2YKcHuDUMFaIpmUt2ZRgvdoIFC51TdLBoNZqftu0p8mOJUpqm8V7tp9oJ91Ddx",
-	"USmxzgFtlYOVIeZx+EpAIpGnaUQkcvXU+oyqvPryp8sf/n79fJov/nF5SV/+/fdX2dn0xSn9y/X5ZMpX",
-	"b3667AQd8x5MO6gYyiV/Lm+o09xSc0gVtQ1+2U9nK66dZXTFNld3ZdP183x1LZxOCrDDLZq5FcE9Avqy",
-	"IrLMKEAzHbBvEMIvCAVYAVhXBS4lCEaQg+jny1cfXiA0t3CJHaiwBxiDxHora4RXqXK7ybzm2K0pSZvG",
-	"Fim7n2Gi722el5J1l2F/szmLdW9/XRrucO6OgbRqjptnZDjn1fMf1zlfW2pvA9M9EMsFiYqsIx6R497H",
-	"Q8uLMTckKowKFOVAOAh46hg1pC7Ecsmtkx3lABdaEipCYXk+CoDJCuUBOYg+hZ1+2BmTT71e7yEgYWdQ",
-	"/OshOrTYTuKOZVqBozQUWi67UPVqXgbZBUrQW3YTg69aSWuDarYgt4wtcTZqydIU8PG1CoWRVixDGJKp",
-	"K412qu5BpJGaABE/cocaHSIWBHx0kSsdigmrwNPBkpgiUT8ys4pEdxBdFJEKhzpspWbKbxmhoYBSZtir",
-	"ABGrzLaAMRMQmqZYMyMsxGbNzzVwsOPbPF1Ngm4dqpvpe8YEGcCmD3w0RCuxVeBJfW9uO1v461S6oB9f",
-	"4tBiMe7f60JsDSRsbQ0lddPYsLSUJTO2gFTFqcuJWZeyVTS0T43JwcqJr9L2yLjWTAR1oDF/Nz7b8lwT",
-	"ZHv6RagiiREeB9EapFwUkKiO4lb5LWEpM7/VbOgmbLot1pGPxbfu6LJees+5h/dlThPDXQDTyoLxOR8H",
-	"t6CRJa6VoVn3GYwWuXniFQQxqdC36BD0Q3EJ/S7Q1jakDHWcB0o60FsPKNeG8ZwLFIJ5ocBoXqKQUwFU",
-	"u7TqFLj9ar63/jYv27qHyYHp/Vo1rvHHz/QwBVXS3ySurozxuodNBsbu17LGYDL/ndZYUeK45t1jNPUD",
-	"1ZiGje1gDFFraeSZzTKpbjHm6KrNPhV8n9Jyian+dce+Hw77Qk4T3bxWhHCC1cITF0Qu6W85LBHCUgjE",
-	"rr1QaI1DTfTNoPv8ev5i9vvNu/nP3eP36feLd/KWMfW6n4kf/vLx58nL55Pf/pauTl7o2Xendy8y9rfZ",
-	"3bOT67Pvf/m5n/z958vpx7PsH2d/+evqeHj9j/mPw5ucqknyr6u/v//lcvTX3/Lj22v67Jfnv5+/ef7i",
-	"5fmL5HLyUc/f8OyX/i8nb//13WR5tXzz+qdu8vPV/F/X72/l7/fPnh+PtB7M//rTzfDVDzOlf0vEkK4G",
-	"Vy//df/bL28SNfglffPm5vQf39HvXrzPvz/+ZbjaYRfzLG081owRSiaZvFcsI+/eXl0rQklUqRSNQCcc",
-	"1/Jal/kk5TH58P6VV+yAP3bzLI0CxA4ErmpLeZ1fMIa8US0PXScLWwpWS3aYa71U46Min6Bn/9SL5eLo",
-	"blD8fgSj1dH/0oHWbQpbQWhOOfBv8lYm0mpYYnywoRZ6KrN25sGrseynpyOjrzVn/BZ+V/tu+46gyAU/",
-	"xgYv1bw+fGPhjRyenA+dTtia6/dY33tRAVootEX6YembcQgUEbjTowtMkRYKM/3LiDmkndmLVnqw/MYu",
-	"PfJS2+JQFQpbHlrsj81wcVlduGcQXrcVlaP++Wko4jnNaKzXtYpHRwPq9sRpqyflM6LmbUbyJgIu60Vr",
-	"xSnsntgkb+smXIt6kQhteUTxjdwhRQX4PaEK0uIz11fJARaBuQceqR55C0rcFF0sB1UVEM7Ys4nBOPTd",
-	"Lk0+k8d4Pz7XldGQycTubeLfReF8c13ffGsZd6fui+v3TvaJH7SQUks8YbvH5OddYywBKuLdQZ8c3MtM",
-	"6UOjOph/TVi9Pdi+IZiaC8hniYOgPSzjoxijlmwnCc0DBg2nsYD8mcHjwzdbtj/oeAH3Rmd1FaFJZh6+",
-	"WwN5F2ZoKeY34a1tUWqwOrilj57DhdLS+l1wnuDfwsn6iFGWF0MmXZYQHzLK4o0AiIHFJJj6Vb+Q+wJM",
-	"GXCRsUYKHKjWGVDWibsS8YPI1jnWdZ4CWW6bxLft2TZlAZQ44vX9WWZywp4oa36un9O6fSlvq6alvH2c",
-	"Vdk0z9ePks3fZ8xLRwP/IU1Xv7Oq+2Wy8jNs1ZLFnKJLMBRWYAckupHZjAquoJYGfkBJaaWD3wAxsqjx",
-	"4I/thcLeyIXNY7NkgovrkVeA2TcuiPp0hJ5Bqq1cX4biIKoI2MiWm90b/QsI+Qp4uMtiVegDDEX0seuW",
-	"j1Wzqqis82oLmZjKLGbKUKn1RY2do86WjRmLWBGLG+hmaib1nC31PAIowQDnLafugVCYJ35kK6SAiJR6",
-	"B6DkiRVJzPDAZf6tjb2C3+1wm+7rffy7lWYqwrJuM3nIDYxxSwCmH+6eS3ZdYIzC9YHr980FNDcVECfT",
-	"9fZDnyptLRFDwTa1NLrQF9GUTkfbNKWgs3aItsMRLL8zPh6enT6FF8NhdMb4j2LfXTVPdTuxveaDd7d+",
-	"yGS+3K1EyaLkIOsqLphRT5tKCHapEmorKsBPzMzUnqi2SoId64ZSqvSNYkxscF64L7loqp8f0tgvs5YB",
-	"cjLun/fO+/3RYPhYZ4bbz5sNqSAW9QjECo68wN+UTXDPmC3cxYsFrV7n8l6Azor342UBQw0MaUyisBN2",
-	"bJNdPAeMLYgVuiLrgqiJ7neIl/o1SYbiWguWzB938AiXiAi1fcqgTgOTkrFjQ0NdR4HkTBfS8gLsulxL",
-	"gKtWja2rc24eN+bVm8vh0Jgz5qAbFF14oL+3Qt4rr44Ysvr1PJP5bA45nLtPq82bWCMxbxdbF9JW6+Zf",
-	"q02SG7iL2pzMUHASOHu1q9N3Z29vldNtdPh+XnC/tUYRdwGwjdIU1l11XQx3P0NXggg70LTzLRHdxsoo",
-	"QECekqg5phyNCV37W2RvFpjhoeAe9GoZ6iwDny+fR+TABTm9JkmH9bycZhP/IWj4y8vnnV8ffv2Dkwra",
-	"mjC7MHDgtQcAjb8hcI5hZAyEE64v0D4ANoESH7hFsattjHgtQ3KPgl6jZsxk17ZWfEYXLPVyIf6z0ifa",
-	"PQBevGezooNd+ay6U+Rb1kyguDEPqvIebJheM7338hPsWO1cirK2cufz0dOt3AWX5D7atINrAJEt08Jw",
-	"KDbFtcGXMjkilgumSNGP2qK8/Rk8XV+F6ryczz2obmMd9X9GEfN26q3UeFemcnx2spVc/aroTSTrRVib",
-	"8wpx33eqid5xRbV3lNd/eD7avq72tewicr5kkv1+mBD1tsgtcf7LVgyBf1MWdgXm4I+K/Nfq9T879m++",
-	"zOI843oF/iALfgkQX5d5o5tPFOBhYErisyU/hplCkq7DCbOfnGsNCrTN9btc8h/ZatP7Cw5kWxzWAiG5",
-	"wuSvpkb3azhm5TQofvcB+/VNpYPuoXh29gWFaWWjn2XYeMb1PJ9AsLh4qPyv9eTH0kgDI1mxdNqdS1Wh",
-	"YFeuN5UZefXqtY8ApHrkUoTC+4VQrWk8N2bq2lU4cFZ4EYOA2AO0goKHQ+E5/m3akO/wrEUdQRd3XsvD",
-	"ClZVKLi2acEB4QkTmk952UOhVGXNR5ZMLlOG6GmeR5Wa+ZQ+1Qq0K6B1XRdtxiBoyRW55xnrurbhKWKa",
-	"epRRsNTLdy9DcRC9e3vlQwcEJHr3wfvh6BNPXKYnqMzudhLAPlEBUTIUNcIDSC7AvvLcA7BwwN+EDmlo",
-	"fzOeEYBz+/D+VQ9XA1hasJiDGqxBUMM5wLkFoYiev3j14vrF2l9IbXVHULJpV2NDwl1Fp8zbZMxpAN9O",
-	"MfMn0FEd9hvrSGPIr0R5YIvZGEIGCsYS8Ec7FnAQTSe3N71eLwrIgiZ4Hl54MkEHr03cPQQQubXLGUF4",
-	"I2rEGYwCQJ1cahsshzBJRY+lZTYS2kApv2OCKWXT8mjC4V8QnVA94tXKBuAOZ64VDgYTAoBos/0gIghR",
-	"YaoKkjLWprumbSSmWcYZ7Em1eVsoLNsC51oVOEHOSMoFK+I9TujSVEkE7PFOo0SqR9wLP+u3hnevCC+a",
-	"C6gxoWIV2sKKFjc21wEmExZJ+4DmBl0JHC8IReSg+yMXLbC9aHNb78sSPxxSXiK/k5bhF6raluogcr2o",
-	"DDHj7t/EMmHmn7HhcTf4Y+QyeuxyYLvLz5Q7lHKlVY3IUjnr2olgpLyKV6ilDIiiK/TqU725lRZiCLpe",
-	"mi4aAv+j0KJKZJwvGAAq2IOicCwQqwO0GOctC4VjIuYYqCbRkVwyQZe8t6KLNCIHELyw/WgqfwdcNozo",
-	"WJCOjE1ZxkTM8MFExiq6wLRS11raXl7wuYM3IOUxs5nMVuy9fnm9JvDMN5XMs5j1ZDY7soPUkXkWoJF0",
-	"WpeYlml0xp1+b9Drg3aEM++MO8e9fu/YYjCDtnFUnOQRct2Co2EHfrap6LC5YpgLTMT31UKn4Br12u4c",
-	"+tR65Dt4AtkiFWQu8wzuJjyrSL40km8IWUNGlCZ0ZX8774fC/GpRZe4ZuyUTtpIiIQfmHwq7HBIpyGtp",
-	"njwsADGjWUZFnlKjern+8UDc91xhbHhlB1NtLQMzLxXANIxgxg9YHcmsNBS/2/OOmlvk2XiYDSYKhitG",
-	"ABxkpv2eL+4AgRy5qGV3oFC7S7CltWMAgQazAvT6fbh+RuR0qpjDTw8Fruu3nGZGMbDro/bNcor9+i0e",
-	"c7/ft0epbNM4vNWAuqOrDR82Re38PnFAl7g/L5POuPMD01UzxJCpY66tJYDlI0fXfMHeTn8odv01F61V",
-	"fZuG0Y+7DPuhJKFdHi9sD8/7sfug0k+3dUzdpNtxF9aG7bYLly/fZjNATNzpIy5r/yrNZ4D87ogbuM2w",
-	"398PzLNiSv6z4mUpPSOjdc+I9QmM+kMz6cZRJ62jTgZnraNOW0cdn52Y9TpDtQHpz7NC7ZjB8Hy0fyd9",
-	"vDwNqKNN2frOkfMQdEa4+02fKE7pqLlfLYwebB9dQdE2g4bn2wfVodQfgs7JblP1OxfDqOOdplhAWT/4",
-	"voFy++5kmi8cJJ9FgaIzVYmVGnO/UQ0q3EU3uVHKbF+nyi/QT9frFIr/iV12wRq8AaXbtYSq/GTHmgsC",
-	"gsd/cv1neNrT/Yz6wDOd0/TGmA4wRkw5dF+lS25+hHqRoKOWVGDBo/2+Mjc66PiaY+dXs4EbNIwjyruA",
-	"0Nmua7wVCMyNqV9VWFsQmtOaHw/E1xir/Wp+WtATWj1ZB9VUhsMgFJC4UjwAIekAQCWMvWm0Nl/zXpPX",
-	"oSgFdj1aXKKdgvy0Fb4tMWQE91nHCxl7udzmZ0RPxZdXMj5g5qGw/ypMIRyAtZRmFoj/5RIUzOAB6F4n",
-	"lRTkgEQOWLUwDQSJ7A9WwfKylbJcqFDAWUVdPG5jd6qoRyoxEWyOUizC5eYGBAsarMoIL8Yr2SPQZh6I",
-	"CrEDqS3EymSa5kuF6RBFDVgonF/Bm6TbcGctTVae3mMu91fWtzxdimxVpULxCF2qAhj951apvulI/wYd",
-	"qQSlLpGkW5K+MFPLKiNPz/pm9t7wOKV5wrpKCsF0d7TpPaNBqQg9HT5CEToZ7q4IVSh+kx5kpImF7v6m",
-	"/+yu/0xWhQz+pvo8VvWByP0WH0sF4k9O0a1i4TOL+MIhljb77hdQGKyvxToYCog+HA6iRsYxyKBUekg0",
-	"pUYTij/GBfH1RaJX0vxNIP7PC0SbFtT1RNRgYOZl/1D+fj566v1+Uj7/7zLtPcLd0b63qVDfxNte4q1I",
-	"q/om2x4j25wK2CrdNvelqFvihejzIgpY52ItWi9358K5qSHyIyCsG4oNk40C3yVv/fDEpnqgj97CW1sj",
-	"NmExX9C0zHYuok4QGbMpQodNroFQ/A/58ptTi7759L+J5z3t1bsZFCA/DXZ074OVioPOhsGO3n1v0Og8",
-	"2NG5v7vUt68+Hewu85vvT1Pn/Y3Jed8c/DtrAH9b75D0zcW/ty4g86Uq2p0ffXL/9SNbPWz08sPIdTu1",
-	"Wq9o03B8X/8T39F/MK27lG0bY9+lfBhgSWqZC2JN38vCHQzpgmUaHSjUzAEucWsrk5n0c+gKHBGY+tir",
-	"FnMKeZFQX6ly8+MUNMtWTsBaQ3+yAgq0gQdI6oPKtzJPLIR21MyrtzysFshVmtegTgDZh0iuocACOpd+",
-	"ZDP+YcZSxAxSQaWwNbeBRWaEP9MkIfnSoqKAdlY2P3uibNjFbYNRrDEtD56UU1ImSPRCETUXskUuogHV",
-	"NaiKBURxEbN6DV4odinCI1Gjl9J9JxTNre+wbLyonYssoi14Ttx6zJHAK9YqEmvE0SM/txd/hsKv/sQE",
-	"pIPoJApIpDNAZiV/dJbI13PR1MoP19TFhjaKFfYgLR+ZrNZQfKoJ9K4c3CYxW+wFm4rlMa2On+SN9d5e",
-	"v9J9su0fo7Z+8y79m9XXoInEoN4VGoroPBMOv6VXw3cEOoKk0JKQ4jzLmNA3SwRdLCmnwI7pV8rL+v0q",
-	"8FVjjXBLkerSYnhXC1RbJmYevFH895ZZndSntaXx5hfR+p263x6K8hABthTy14vyG4vfG3V3rGIvy9Sh",
-	"ULutWtwFxdomfXy8cdLD8WjQO+n3++fHzZNmNIvnXauidu8Gu0561B+2T3rUr0bgbIW09UwOd7ZQary6",
-	"wTTxi8VRM/xmiOzjioQ9w7oOWhF03+yRjfaID+fQaHC8glz1ekvQ5uYMAXGJ9oClf8eyVShK3CcAQ++R",
-	"N94ICx00WVWa0gTEzIGJhIuZzYFGFb2psWKh8bpeheZlPKm8pBeK90zlqU2eXtIZF7TIJqbCoadiL4Ix",
-	"WVKlSOS1J4hAkoWQqA7X1ChL7k9GlWK6aNzQI+8olNcoTVdGtc8yFhu9kad+jQsvIIlILIUVf+lqTIRE",
-	"1AJURj/atOeirw8aQjAJTCanoEeqWw5N7LGRqwNvNqpteQAA4DcFJd/ll/vofw1qKtaXFND0ckpUTFNa",
-	"aLa2bQXk9tsspoRD1zvClbLwI1bDDUWbX/TC2FNgSJZtMKhns2QsZVS5Uiwbp+UW9hoQxcmB+RXLncrq",
-	"ayQxs1WHTUq0Ie3vS7SPjfpztR2krYhRZWGqIgeUxHKxoF3FzJs0ANjXofSaq1GDyq8nyeCM9SejTrM+",
-	"4nVQaFavT50SslnBboSNw3O+QKNwj+6XkER4y1aI34ZtMMGRAGdVGHEb+mGGYlNDTPK4fpidTyHiVYWd",
-	"cVhFrAo7QVhBwYJHShyssPPQcgBe06bGA3g6OB9W9n+4w/7X2o1ixViRmkhdu2Bz0SoEBdAKTbMsm2nW",
-	"prkrPsMj5gi+ooYpbpwhirmvMcMv3X230WyptAP2F7JLD9xdV/Ale/NuWoXtGPz5y7iGXkXZzAj6sjU0",
-	"9ixwPrK6AXbSQsmAE9NsfA36e1pfjROtCnobKV1m7I7LXK3Pc7d2Sy02rpJZG984GQy3se3PMh6xj4cR",
-	"ie8sDGmpR1+iVgN3GiKgeFtg30uwNmd5+k0yt1iXPCkaeySD7tlJP+6eTQfHXTpiT7vnk2F8mvTZYHpy",
-	"1qkCFX1pfEJQsO3LYg7C2fDTFaPZE2ymLhKylCmPV1VUoE6bbPa7MG7ZBLuD3ZMSjwXSZjbtY613gLeP",
-	"WxukfM193LA3HrbGpr2pLczuTWVrfvWbsaEnsdJAbbcbWLXaHyxM4jrtX7u+atb1tB+91xwT/jlNu8eD",
-	"k7h7lgxp9+nklHVH8fm0TweTYXyc1M+pPIsGT0blLOJRTEfD46f1s8Bx9gjp+SA+Zv2zLYdRm71d+qA8",
-	"jH7vpHoctsVd5TxEnqbr+713ztarYtz+XQH39JWYT/0PuUnMcokHbOg8IsVPvwLiSROG3nvIllUgspt6",
-	"XXrtLLEIBrpiuWLug0me3hqt/JJAFy8/agg9Mcdo2bqORl6raT9fqRgVioz9CwJGgWutDsavRlQA11ED",
-	"W4wDREHRXCwUHuK1bVRWhILSwssh2D2Yc7WOVeSSDPt9mAHgf4GB5FTKKgaRETTGrk/MbiR5Zs4DZmgU",
-	"CYQL4WAclbGpOgDImDTA6WNIsKnRXEzTVGH1Ty4A3QPQTkSc5okztr3mooU5v7W1HLgCNvUgDUXRhLSh",
-	"2SK6YUp0v8C1TAwqHQhCUWtBUPYICIXDcHSeGrD5Dyg2sTYLiwHykMTGRoVorlOazexcu6sxofZkvSdK",
-	"evFdW7VmCTaXDZ0iCZkxXZIUBG5tp4WDAqIK950lhwG0C+BihqASvoerR64ggjzPFxNFtJzNUoYelYx1",
-	"gcAmYNOmjN4xuHye52hpNLMEKRjZ/RNAXMWlRgSK9KuNwsqdaGoHUSC3mlt3z2PmdHT/4o36/QtI20uK",
-	"PqhlazF0CXBFRv1zOLYrQ7DmuF4mbLGUmol41f2RrcBbtqC3DJaqsxVRdMrG8K8loxonp0Lhbrc5NXNM",
-	"xcajU8dCe4DDp8m38wz2ut27syXW5c0aYJh+LWIE38lktafObThfVeW4sg2C/ZJMs9/IE922lwL5n5/a",
-	"lIUvrLg5BcBop5+rnpgto7AdHXtaWkqSSguft4Pm4vTmuj7yEHSETNhVcnsJsGYbehwWLEvnGWLUV5pu",
-	"klrPzVBgd0lDcdjro+iU+URZ9HoFDlTbH/M+kxqSbxZIhZ5J5T5VSfSosdCqgQWaQQG9usMhdQZ1NMm9",
-	"D9+zaIrtRt2Ni1laU5X9htf+xP94i6PJjNhfA8U+3w9VvDpjgDw0G96b9bGirjSO2VJbtXEPJRVYzaP1",
-	"0/4O+unL59f0lom32UvxLpOzjCnQUUeDHbTNd3SVSppcS/mKZjOG4052mag9Q5a8Zgmn16slDh4Od5hw",
-	"yZdfcwV+3/8EZdyMOdvlSyqfTnlsFJorVBhrijxq41tUeT+uh2hr5tPN6v1zaGCqAghpzKRMEGQOxZHO",
-	"qFAULm9g/f1+kV2tvWiBIDaRiWF1rlAcTslIeHOvjUZPqLpF7Xhi1BqZzSSEwUAddawE9NDSe0/W3PdG",
-	"QQ1cFl5AaCgguawIbBUZ/dg9ALWcYk6MigL56t5OPBSgBHk4ZXJaQ7vDXieBl1K4MNobtIe/IBCdYrZF",
-	"OxbaIxPBhEHXHwV6d4Cu1HdKnMMIEzIURkKyzKYE3rsWtXCOVmW1i4ZmDh893IUJA/hhVDeLTM1aE7uJ",
-	"zEWCLWPsS20QS2mepjZtlIbCKF53UrsEuVlOMycTKVlwZR4ULmYIITfzNqOyLXJz3mDXcRucMZMCv6KX",
-	"YElFDW+OL7ixSbpdmFZ3QT9GgTEnA6jDWIXC+n0PK7afXYNT5a2qgapomUwIu3lhm9EWIWNHDhg3ROQF",
-	"CKpnixsYERHFNDTVRFqxlR94NubnDOOSbGF2uj4Wnk34dGq+AVt0DxFM7VMi6PkIjQbNtovJ3dOVh/xX",
-	"LKIXiijJVjdZLsYE0hzRGMVE0wsLEOk2oRhm7WKq4M7maUIytpB3jAh5X4BY4pNcQelOWSKL4xCAscoU",
-	"lEQKNQaCS/3lyv1mz6ZH3trXLCYsMa+9+ukVoGVqiVBmdl5oRcAGgPKBoJoIcmaWZYxpANA7AJxfo1ml",
-	"kOAL9o3DXaSqWg9sWwpZk8W8UZF7yrV97dh9HeIV5ryhh89vOWeYr4qxbi7IkrOYqSLPGDnMoVldKN5J",
-	"pWcZu/rplaH5VMa3lSRmbqglN/fg86wjmKpnHaGvfrN5ZKzlJFuRLBdFrqqrgW6Mi78wH/lzmE72QmGB",
-	"XCkGYYY+/MicWQZF01TeK183rdzJznh4YhMH21VWzQo/ZLZ6n4vqt58hQg5JqBFyGrKaM2rEduWrlbhg",
-	"a0ixFnhrDdrZC++84TtNHrVpf+rfy2zGUDjBH9s0+GY9fA99Gs6naGG/szq9F2EAs6lHsSydV7z41a1D",
-	"lgRAGX0zMffvT1XTDdWmptdYB7gbNxruvy+2NX+DqxvStI1EqALIFvKfHMgssF097VqLmovD3p/PwIAF",
-	"P5NimnIEEP9mWvxZTQvkqT7ONaooO9gYCNfcbmSgM04VGMigF6VGYt3PJWg31n/o4JM9M0Og89Np+SIp",
-	"dD+WKjYmcweKHeVZGrl+l0a+Gvb1RDmIaWgprBmFUugSGhoV8KK9s+2pjvU3LqPtgIk4WxkL3vYMzPWc",
-	"CW3YE3h5C43aVlA9UaVnNCjLqrRi6bTEf65Cj9v2zzakEJUdpY0GCh2joa0Z9J5HowtUHQ11R2V2IFR2",
-	"gIZqneBco255J2+NIgYnASNDUXSzzzCNao6JkqgJwh89BDXXmZnYxsxGb/KaOxsjBZRKUF6w0gpeb40Z",
-	"kNKj/vmp3ymxVv2y3Y17bRt9P16fgOQQbHLhe7UsTjUcyYXXlDvl1vtupL0vDbZ7L80NMQbFhzUpfGlf",
-	"brg4OH1hpEdGhprr8tlvMe66gP8bPMKP8KFVGqt/adnvb0U1nn3WlFyAneHHnf+y5vhV5OsijmP3CJo+",
-	"3A3q7Pnov2oTHkeWbSqXbTHvfAgf3r8itGhXb2Sa8r0oe+tZ1SvxWH3rj9Gc/oOyHFBYlCcHXSVq7i9P",
-	"m7FaS6Muc/QJ/hfqsLfWVVp2nsnFWq8LfFutoPK/jBs1VIVqT1BvrQc1asEOiY+b01PqqfmFAmNl+oJR",
-	"9NhNGIbuLAAqDYWlFnBmcW37DwhZ9g8CX42Rpoo8e/v+qizTPsBXQP+KjM+4aAJ1ZZi8q2xPSHKVTxZc",
-	"oxJWuh1L9zNSEyZtefXcXqi4VGMTdHhhOH5sFlP42NU9B7+rq4aARANsB2D/kch74SUYOGfv66LJDhMa",
-	"k0q40QOzmauX8ba35Jluv++5UODUxxYOZCL1nMzpHesRY1aD7DY6L9YJgS3L+Exg3QpoqfiqUFTVw0FF",
-	"9y9yfgqFtUjlKbN+KilLpVKHJoYKvMqhJBRS2AiHMuejFJbarymkeHpFvzyu504p/QO9ZHigz+W9MBN6",
-	"5hJda0qnd+rFMVobyeXGtjiEytRZbFwjCgzp0tE8yVDAVsLIgZ3ah2XLbKAYs/hmEdjeXeusNm38s0Ru",
-	"a7PaUeL7g3cP4ZaE9C2I+6f2tNgGdp3xP3/dENKtdos6KOXQ4VbV5RNPHlBCpkyz1ljvegZYEfy9gNZv",
-	"sRQJwZe4aoiCTVaZ8mg9fkkq4Uuum5goTsSLMHyeQeiWAdWv43/ulib/qzGglYJs8OINdtVJUXgLhnEc",
-	"2yu1n8Wxzc9bce/aD+9tWmBH4kc6cEfbB72R+nuZi+R/yhWK9Lk1YbqxXvo9w0wzuDW1a1Y2NAa3n8Ky",
-	"A5ufD/oRdDgNxXqCZe3elW27ALkf0zIx3GyLIkMBpcNb8H0/++59K2Fpzj3bl1m0MYl6ru43/vCFnAU/",
-	"2EDo1qqIvdR6v/N+q81apFtT1djos4JalU9SruYsMSOMvg+Jo6Fw9iE2Fn17dQ3mKxhbC6bnMrFt4qwC",
-	"28QGPsAr3Iy/W72TkHL8pe2Y5gNyj3BP28YJdf4Qjb389r/prnzT7f8rVQekIw+hGRyCNOVUHbaymLwp",
-	"ZjrHro4N5Rq2iMZPMLxoL6ixhR++QoIAznMmwMcTFIALt2wJSVX4WCjgEYcFSWSGLiHDtUSeplGPFL4i",
-	"mIorMDGThsKtABUR9B31KgUwCI5yQaJSzkYuf7HoFFkkmeJDrcVT6ywUg3iRZxlEfrsGqKmCNrbLXBed",
-	"+m1aZll9tIVlfmOW35jlN2b55Zhle6bJnNFUz39vBam6tO75Yb+POEsWwkEay93c6XwZFDi3qZQueaLg",
-	"ieNQUKLyJcvuuJLotaeZTal073EZzZCEYc0xLmY98saGDELhxwwshFJmlgi5zSzxSu2gzzfyIBdcoDoU",
-	"kVtrFBimC7kWaw3OW4y6v8DIzmM4gh36SCLa4N165bqcw3q9Ey5mr0AGfuwWcE9dfNR5b48yRpPVrmdv",
-	"82AwszimAsMwRdov13MuyNDl1ATkpH9s5RzXrm34gXmDEWvQFD8XGaPx3JA+JAJL4dKX4TGubkMxzdN0",
-	"7GhlwmwJMMhB82EHuiXvxeGYUGI4DZnQlIoY2nKLBFJ6XR4pJOeDPOUxrcBxwVb0SEkkFmNs2O8bMUsF",
-	"EL+FJ/bIuUBKsnRNaEHUiKmVsVje2a5+mKhUUjXZk6hDUaNqEtkzfARNv3eN8f8Asi544+7ukNKlWKEh",
-	"w4FKDhrY3O6UWswg52qcUp7m2R7JDe7+tbsOHE371+DCgoXDVLFa+H6+6m3xUttzeOxFrr77U8eiL14u",
-	"uVGFxv/89SH41JkwmrHsMtdz+MXMAKKobZH3CgWZbU2p5nfM5eLN/a6kCMfGhCJS9IokmqO7AehhdjXN",
-	"4eUALl5gPXVwD5Kqi7BXxr6nZdin/rbvGvMSUi5uLb61YCzxblyvFlFXDe8s9eBpiYVJl3OEUStS9BBT",
-	"NECcfurVL3jfKPEx1z9T8HFE0K4QAyABFAylZDv4cIXZKe9zHuE8/Prw/wMAAP//",
+	"7L37c9s29gf6r2B070zsuZQsybIdyz85r9ZtXo2dNttlx4RISEJNAQoB2lEz/t/v4ByABCnq5STb7n4z",
+	"s7ONKT7wODjv8zmfW7GczaVgQqvW8HNrTjM6Y5pl8Nf5xZts8komLDV/JUzFGZ9rLkVr2Hoj0gUZM5aM",
+	"aHxDFMtuWUJGCyIFI3JM9JQpRmbmWUX2KInlbEbbipkPaJaEIuVKmxvfykzfsMUjRaJ5Jm95wrLra3gu",
+	"IoLOmNrvkHNBuGazUERyzgTl19eTuW4PZEQUS1msVTmQu6l03yV7ijES/fD8KhQHVNB0oXmsDiYZnU/V",
+	"gXtCHVDexnFG+4QrErl3U5Hg60LhRhaYeRGlMy4mhAsyY5omVFMSUX7tboqIzAhLFStnFAWhMK/G4cMN",
+	"dKSY0GfwlcbRc0VSrllG03SxPPNiUcgd11OZaxJdX0fmIWqfN4vXIa/NEhKasVCYnaYZSwj7RGOdLshe",
+	"TM3XqDb7vR8QNacx3CxzkRBq3w/P8omQGUsCGC71voyfHeWaCEncdM38hLTjGLGxNK8wcx5rlhGuYZhC",
+	"3TEzmkG32yHvGE0ULG4m75RZ2oyKCQsINRPSGY3NIBIy5ql5RSKZ6oSiFbTYJzqbp6w1bFUXKKBCTzM5",
+	"5/H1dZzSPGFtJYVguj1oBS1uKPhjzrJFK2iZhWoNW5Rfy2yCpNcKWiqeshk1dD+jn14yMdHT1vBx77Qf",
+	"tGZcuAu9oKUXc/M4EkXr/j5onTtae2XJY/n0nJOfLt+8JnL0J4v1GZGVw2SpwNHWVKaJIuyWZQsypzwj",
+	"scyFNvP/laY57q6lSRUQkc9GLFNmC0ZSpowKFZBi60cL/PCtebK+gp/D1jUTtzyTYsaEDlvDsDXPZJLH",
+	"ZtRh637FyrmRbr1q/bWrdmV2++LZJpYzlpnlMkAehCdNjIYYPrPfqcxT5fO5zHQ7nlLdfjw+pP34tBdU",
+	"rh4lvRPWHa2iFfjiNU9Wzbh/3O12NxPKCzuXpsleTVkx10eK8ATOQsZ0nglmGBMzp5DcUUXijJmpVifZ",
+	"7dF+73Ect0d0PGqfxAPWPqW9pH04PhqdsH78OBl03ezmVE/LycG0MvYx5xlLWkOd5cyf5lhmM6pbw1ae",
+	"w53L0/ohoyJPacb1YnleT/L4hmmi+F+sQ36zvIvrIZnKPCP5nGhJ+iShCxWY/7dXTrv20h1jN6EYsYUU",
+	"SYecazKTSpNet9vtkhG8eokxJHSxYhsn3kD9KTKRz1rDf7fMkFqBfYH5cuuPpvleJGw2l5qJePEza5jy",
+	"K3pjTqnZvGxBFB2zDjknGZszCiLQ/PIxZ0ojRwURQ2eM3LAF8Fs9ZaGAKyOZLMjeOJOz8q47md0A5w4I",
+	"ngi8XJwTLW+Y2CdKy4ypUAipp0Z6CXYHL58wjYx3zDOlLVsmdEK5CMrxTBlNWBaKqJirbr9j85QuWDIk",
+	"hkSiAE4k1SRlVGnSH8COqoDQVEnL+mkoMqY0zTR8WwpCxcKsRMpj2iFX/szh29QMl2U4ca5CUYqNfv8M",
+	"Vg5W8W7KU+ZNgyuiNE9TkuVCcDEJyKB72iGGg4RC5XHMlBrnqZ0ustCMzZjhnWZGdriCsCyTVuybQXFF",
+	"xhlb4pwn8Sk7Pj45bZ8M+kftQTdh7dPBYNRm3ZNx3Bufdik7cTSIS1kSoUc9bUM+q1jK0dFmhnLFZ+zN",
+	"+AcmWEYN8b2in5bJ8blZ+TEKWyNkyR4XcZorfsv2A3Jx+YY8Pu727PqT91dPiRyPFdNV/tLv9o/bvV67",
+	"f3zVPxwenQ6PTv+/bm/Y7a5imXzGruX4elIM7npGP23HaRKqWdu8oLXVpM3n65O+BKJ7yLTPCNcqFPiH",
+	"IQDzBjMY8pfRdS3TwYPKZ4a6Z3MkqAm/NUxadELxBp5WZJYrTUbMiPiUkY85zQydwUGp01SxwIOrbncI",
+	"/9t5gbn4Ggv8G+OTqWaJE1eNVPWmQYUBLYN8InfwAtD6LMPWU64q9NRtntSd/fS1e7MlmqY5yHyUmgnM",
+	"6Cc+Mwy8hyIY/2ibv+zcUEdqnlsT8Ww9N2R9S5ODb285Pdiyrzc9Jxwu03zSoIbGMZsbLcmwbmuJobKo",
+	"+YinXKMAstr/kFCUSekdXShCY3MuzJNcKyLvRCmKlkQwG9M81Ssot3jsWplRrmSAx8vEeY/kzZR+IhPO",
+	"wGp1W/l+bsjaXImlMBLL/JPOQdaY+R/8qSRsth0nPGxkEY3ZeQomr8pnM5otWsPWa3aHWx64HTcL42m+",
+	"8CMM2VP6jU04m2tP50SB0749bAWt61yxzChSimXXj8e9ARscjeHAUhhZ6y6TYmJlVOu++Eb7KLCU0xp2",
+	"O0f37hdDptVRn4OYhx/PmsYNbOqGzbU/AfuPQ1jdciv+34yNW8PW/3NQegwO8Fd1UFvyYl9KtoNX1FwK",
+	"hQv9PKOKPZVinPJY77hJk5xmSXWmb24ZKj8pn3EdkFzEUox5NmOJPzcwnQwtdVFBZ0rRCXBPUB2McamM",
+	"RRxPCd5THPuAzGRmVAwqUN3sDoliIiH2O9fwaveUloSZCZohzQxFa6pz1Rq2xpSnecbgcHLxNpOTjClV",
+	"37Um3bCiz1QJzk1iSZHkitTUi1Iz4sLY6/j5xgFuvfvPjY6ED1TZy2uraxojBZbD6IpLCw3rWqqrZoFR",
+	"42XZLcseKbel4FTQhffCvCiqLH5kNkSTvQj/MjrzQpGpvCMzo2bqKVvgJ/fhZVusFnhtKgtvOJtnuTkG",
+	"uiMBj/L0pr7n5hrJWCyzhCUBmLPcaA/zXBNzLfP3vJAXPFHGUtnS2tvitp6xcUqSKvbFjcynFatIt/Bw",
+	"29+rx1J4W+u94ssm8tARAmtPGhceSCBOuSEgnqjA82PO0HZKCE0zRpPFuuEfjnvxKT3qt0+SAWsPRo9p",
+	"+zTu99rHrDs+oiejx/GpGd/jUZ8Nxse9dpceJu1BfMLao6PxabuX9ONDNhgf0ePR5lmWE+qtmHIO/Lg+",
+	"Y0Hw+jfaB/fRxjHtLFLeWaHRxF98HwkwGbdRwJZnM641S87gKBlBVz1OHXJurFG0YZ3duwfmZ1RjA+gL",
+	"NjbovjMAwMx05ugKc5mssZYtH/mR0dQoN9tyD9hJt6ryprX1ctoPrVjEeSbN/pA950Ew6whzzecd85GL",
+	"Z1f0hok32UVFZu3A8ngCb1giRZ4URn6hB6LLs1nGAZsuNp0nsCHw5h2l7FXhLNgsNAsRoP47BK+NDTxS",
+	"JOIJRAWmLAXv7/Ja7zmPEIQs6Aj9cSj5KE+2lpWkQVT6CgCeTUv33rMPoahvuPpfvvYPWKoz6xvkmqRU",
+	"s6xTW6NXXIHi8tAVahyE2ZRcsaTqabOD/zZrc7XzOIDrnhGxTEiwRELl4zGPjdi+1DKD2T50iRhJuLoB",
+	"F1+epqip3mVcM/iqUT3xy26zpIgZxsycWzD5VqvGiLHWRlSxR6o2Srcy1rVVDrg4bxhbQ3ozx/4Mb1IE",
+	"pLKRfaX0MoffHCfw0QYwxVBU5+hOsNAsEzTFUT9w0bl9CbpZv93qoSlBzEtBIdCKpHJCphSFecI05aki",
+	"uUisFelM1UcqFNGH9jskxvZFEqGX2lHnjC7IiAFBcCPbKw58311uFYmAULtFXBWqXOEVM8tdLO8tTXlS",
+	"BMV+AZfJjlYGjW/uaJYsm5fg/9RTqgkTibIhWsN9YN8rQg52xqiE/r6BG9OciBGzrvKV7l2ILa30Tt5X",
+	"VEiOk0bvKgxylVCfcaW4mLyDe6qOGll9fP1E0IsHe4HeCghl27c/cPTg3SJFJgUJVzwetlbNTkh9fsVn",
+	"rL5vMDHYNo4M6d2Lp+Tw8PB0uw0zm0VwjL7D9++Z4xy9jS/l5AV4A5btxkpyiHMZyFtPNqRysplWna6Y",
+	"wHEXsvI00dLlFIwWJJZKWw+sXZTiSnUZcnEj5J1oWAb3QNgakod9+dsohEtDtZp+eVYMTdnttSpfeTPH",
+	"wCEYxeYpObd7TBIWpzRj6gyuwwZg2g78XbyhytWeyGRXXjbmLE3e5PrNuOHMWxseklKMBJPjLY8/esqL",
+	"qAwtwsklBRz0D/AdVQrw1RNv5VbyK+twvZLyGWPz6vBdmggSNwgnPuNbsGHBlGYJSRibg9yigjwmKbtl",
+	"qfIm4L59QA9GB/FBcsAOxgeTg+kXzgh55AuzL8vuS8tMYddIysba7MvG+cwzQ1h6YdiJzbAIW2YsSwz5",
+	"oMjA+KJJCOlIsSJA4GmqCU3TZnuv/pnC172aof90+eb1EtWax31+bs5XmZ+z3bfNc8iU4cm96juCQkF0",
+	"yVf734rHGL0IBpVIhsNC/65hBOakZzTWjZo8eU7jaSicbEGiMTOjM0xZMkcCpjSXoDGSvcgdy6iIyE55",
+	"loTCmr3w236V62CWzfZq6laC1CbBWLJcokc3J/N7RU4Yyv52+i66RcwWUPL+/cWzjrcML7nSD9MmE8eo",
+	"miT2eRlUsmLNJ2zq57vtoK14TwXGXpkSqsjnEENnkKAGwbNe/xDT0+w+FDG4bbUX98BqfcVoyHwinuaZ",
+	"kktTj+Eq2vrW1kh4AjPnSuWbBVGxTA1vgjd4RIa3bD01vH31xEDWrJas8PNXkqpdT67Ce7eeBNy9eg7G",
+	"cAM9JHnrHqrPo3xbTYFxzMq+gexRohdzub/9nnlK1Rh3rnh9QO6m3PBAesPU0GXqXQMvDoo/0f4K7OYH",
+	"LuDliDIgTtoFyNiMaVX801dXNc2apOJqddU9sGppv4XmWYplF9LbRa3k2mdmV9L6lB/q8qmmydXGxj7N",
+	"V0r1r8Kni4/aLwWEGtZp/mH5DajiRv7dWE9Zxm7lDUvWuMTKhXExlB05/X+BtuIyHlayLTTsv5BtYTpP",
+	"u2IOfLEx8DcqWnX6sG6tHcmDzeZ64SVpV8I58GORkb1Z0mP+kiupSCHXxyxh76vr+lrKV3k89XPyG0ww",
+	"LSVJaTYxZ9NM45alhAvFE6ONwHHdOKetXlE3zmpz0wVzuJN5mhh6hNdKMbFpJylTys8/+tsoreBQhf6H",
+	"QzZ3j7kmXLhp+/T3oOSsEU0aSI4nNVXTaLw7e8S+uiJf2si/uoE0xOA9r/sSF91kI8ONqwzkr+C0wISx",
+	"1TzWJpR9Fd3QG7lNbfvbWWzdiCry63fjvfHULAwy39dSv5C5SB6qsRTaChwueNM30U1eSy+voohimgUR",
+	"LhX+kfLSPc0n39JFKmlyJeVLw/weOsX6RgMnzVze3eDx0ckxGS00U99OK1s3BF1GkyjkfimyF8EF0m6b",
+	"B9qgvEcB6ZFX/AnJBTBqxfQ+rNKVlK+oWFjJ++CQd2ZYB5pm7FPMGKSMYVgSNaceUSyWItlT+99uoYxO",
+	"as4ECiomNHowyzV6pEg50lCUK2Wu2pXaP6sM3DxsmYQc20mY4x6K6J25rX1uboswwxjzbGAVvR8bsv/t",
+	"a7Qkd5RrF/CC73IxqSRr9yr5xy6/uiy34EKzCaRXm0V5L2iupzLjf7Hk4fkLKFvO3164IpPCg8oF+dS2",
+	"sZI2nfO2XfNz+1V4/ZA8YTRj2TdjBnZkwAHRWEN5aw3LwFklntEE1P5e0FvKUzpKvywub4Pf+MnilY7i",
+	"IWXi24feSUyFjXlmjMZTZnScO7KX2BWA2CnUGpnvczEJhTkO+2cVpuEKjjDaa47H1PEWQ5pGamBKPUTu",
+	"N58LUj0W5Bzjy16llJK1BIbAcSWjtWGeHCZhQPj7ji6gujAUVqYJBvWfZJTJGza0a25TCDbHu9H/gaFu",
+	"hemUtXB3KM5TJeEtOOYyFaEyt8AcX2rW3ip8AvgeyaSchUIaNXOcpynmR+xRq4MrmZkvkbdS6UnGLn95",
+	"OWzK3wgFJDfsY4Wz/RCKAfgWWlE8Tc3ojeDDCkyf1YUCgmnIlaEWDmZjdjSmM0b2aChw38qAu7LZAOZJ",
+	"meuAHHaJIqMFsRUT+0NX5Km0nM9ZEpiNTdwyoKat6Q0jVIF14JI5lCRUYZGs2eozl3cQCvsic8eMLsiU",
+	"3jIyYkwUxKFkmY20aX//OWzYFliw5BVLOL2Cmx7GcZ7iM23zjlJRrT/9H9M+zLmN6p+POq1Sy7VYDQDU",
+	"8ENG59PllXeeIDJnGTm/cAAJZXxdTemcQZ20NTBsMY1hftcQdsEsTs1matP07FDemqfMotgdo1lGF+Zv",
+	"GwXY9BaX+gJTeoPPmDk7C2T941dS0/TS3lutR/l3q4hDuJcFlYmWVb6y+GxlUmurtQ1/NkLSLfPyolJu",
+	"YQYa3wM/QbW3rtaAFwZ26Qn1i6wQ+AArxCpFU2urRoMWvZ1cLxWiNQ6NZ4TesoxO6uVv1VK+zskgaChc",
+	"q1WnBS1ttmgNrRbMxwJiiLJ4s/LBxyd+JVwTi6jufrH8bgir1qCRDprIsnEfbzgW2rrwFVVFiV1lA22x",
+	"eYFQ0gaEEvPxcm/rP27c1HPcpzXk6nbSTXuJfkGaYXlrAwnfNpUTNhKH2zh81RnpFuAFXKG/sEY+g9Pt",
+	"yMdV226o9sXvBgX9IH99pMoi3pWVzUuFt40Vs5uqsn3aKwcNRNdMYriMlyWjW717hcGFFcXF4Xj4bhVv",
+	"hHfBdlltzBFIbbuOe1tsV/0Irpj6U6jAWYeL4Rx+zFXrxFOpGGbrQgIQBtWqzLPixAgAi8YWz+B9hSfj",
+	"UVFDUn2Ua7JntDWMUoQC1yrwCimN1mi93mckKgJ9GhIUbthc73e8dLbLZz+rUAhm1hrcuaDvV8hwy1Ki",
+	"DXAcARZaep5+miTcrCVN33o0MqapYo31NS7xboxwCFQhKk/0w/MrUqAoRRjhBP0eVWgomodCTYDpwFCK",
+	"YSs2O8Azci2qEEH4BVB4Uq4AJWrKMpueOYYU8b1Bt7sPKipo5RQcn3OWavdaa6Nh8eUMgIfAtpoxKuwS",
+	"z6AipJh5r35YKjWFzaevNMS8usVaXaPFLhp0TzGbLskWJMsF1ByBogqoJxjeNIOdSKYINao0wgE5+8LW",
+	"LLq6RzMfrqCiMWhwt6D1oaWskZOreC3IhQt9PGh5crO7LDeDViVgvakw3t4Mtm1WmK3grFWaCk32XL7q",
+	"/kaO+/sqZrtE39Ug+rZjNM9DGam1QXYb58kDxplki+sst+gCWA7ffOpgwEB8gSUN606uDAaxHOxXLNJT",
+	"y8s0XH3U8cnNCAeNAFQVeLc55ZmHQ+VspXVYVHjUM+ZDUoWijACTvShsHYWtqO5gj46i/RpNf15RQX8P",
+	"KrA/5eNB07Ffkj5FoHGTbWGDny4MDanuW9YzYjCofBLxJnZ48r5h4JbH20rJpSPwG/BKy71JxmbyFuGi",
+	"araeT6HV55n1UnEFzoiCmzn/DlZ3NxKqpfFlSsVnlr/2oyvYLunRSAG8/Qw9K+X3i/JuFyitfHzQ35Hl",
+	"1fQUO8by9P7RuPq2BKaGswMHBnNXHI/mMStcgEaxWN6EFVLnTSl+wW0EktUXi6f7w3ItfKkUimq5vZB3",
+	"X0c2uPjeMsNlhAmdLWCrGI2npJLaaea8lR8Bcoutr2TZi1A4bBqpHaIRgJ9hcanInGVKCqIluM6qjH11",
+	"dHGDmeV8QCVmmHMGVcw3d3E3W8G+vJxqE/G9WGmwn9dV2QZiK9TUxkMvako09WqW9t5fPQ3IjMeZtM7o",
+	"1UK9d4LCstPrHw6Ojn9/kCEVtHiyHUweGHZtKPJmCYRuyd4tyxSXgpzsPwgmr65leyM9PG4Y6sOk8FWz",
+	"v+eMRJ/vo8JqxmKSmtX6MKyZ+w1CsCFjzdo4BZRW4ST3CIUrrCPeAnZx865bOIEdaDQ1poZ9rGaL5ULz",
+	"1DwhvjWxFmkQaxyFKpZZdRuPtsF38niwgwFqlKG5zUsolV8EDq252ddBTDXKgBU2PZqfJTKmy2exYwx8",
+	"nFCP8VR2eB2H2+TaxtmBh9tzXX0rJzf4l/+3XNyF20XMc90s10sfoXVqyowoYxnQ1C9nlTMe0zRdDI3S",
+	"AotC5BgCirMii4aLhH1q37AFS+zbPP/Ia5kwcvnsZ3COKBtNwzeh8iIFezOG3KLtQETQ/XEf7HT/S777",
+	"MxdmWixp3f/hrSi8qHFB5+DEG3swU4LdGYYK0BTNpLo1jRa6QQOFTqm6njUazE7bd5X4MMSxTFN5p7bT",
+	"7AX7pK/jolJimQPaKgcrQ8zt8JWARCJP04hI5Oqp9RlVefX5L+c//Ovq2Tif/X5+Ti/+9dfL7GT8/Jj+",
+	"eHU6GvPF61/OW0HLvAfTDiqGcsmfyxPqNLfUbFJFbYMru+lsxbGzjK5Y5uqqrDt+nq9uBaeTAuxwC7pu",
+	"RXCHgL6siCwzCtBMB+wbC+AdCrACsK4KXEoQjCB70a/nL98/RwRx4RI7UGEPMAaJ9VbWCK9S5WaTecmx",
+	"W1OS1j1bpOx+gYm+s3leStZtHvvN5izWvf11abjFvjsGslJzXD8iwzkvn/28zPlWpfY2MN09MZ+RqMg6",
+	"4hE57Hzat7wYc0OiwqhAUQ6Eg4CnjlFD6kIs59w62VEOcKEloSIUluejABgtUB6Qvehz2OqGrSH53Ol0",
+	"7gMStnrFX/fRvsV2Ercs0wocpaHQct6GqlfzMsguUILesOsYfNVKWhtUsxm5YWyOo1FzlqYA469VKIy0",
+	"YhnCkIxdabRTdfcijdQEwP2R29RoH7Eg4KOzXOlQjFgFng6mxBSJupEZVSTaveisiFQ41GErNVN+wwgN",
+	"BZQyw1oFiFhllgWMmYDQNMWaGWEhNmt+rp6DHd/k6WoSdMtQ3UzfMSZIDxa956MhWomtAk/qe2Pb2sJf",
+	"ptIZ/XSBjxaTcX8vC7ElkLClOZTUTWPD0lKWTNgMUhXHLidmWcpW0dA+NyYHKye+Stsj41ozEdSBxvzV",
+	"+GLLc0mQ7egXoYokRnjsRUuQclFAojqKW+VawlJmrtVs6CZsug3WkY/Ft+zosl56z7mH52VKofkEYFpZ",
+	"MD7n4+AWNLLEtTI06z6D0SI3TjyCICYV+hYdgn4ozqEtB9rahpShjnNPSQd66wHl2jCec4FCMC8UGM1L",
+	"FHIqgGqXVp0Ct1/N99bd5GVb9jA5ML0/qsY1XvxCD1NQJf114urSGK872GRg7H4rawwG879pjRUljkve",
+	"PUZTP1CNadjYtcYQtZZGntksk+oSY46uWu9TwfcpLeeY6l937PvhsK/kNNHNc0UIJ5gt3HFG5Jx+zGGK",
+	"EJZCIHbthUJrHGqkr3vtZ1fT55O/rt9Of20fvktfzN7KG8bUq24mfvjx06+ji2ejj7+li6PnevLk+PZ5",
+	"xn6b3D49ujp58eHXbvKvX8/Hn06y309+/Glx2L/6ffpz/zqnapT8efmvdx/OBz99zA9vrujTD8/+On39",
+	"7PnF6fPkfPRJT1/z7EP3w9GbP5+M5pfz169+aSe/Xk7/vHp3I/+6e/rscKB1b/rTL9f9lz9MlP6YiD5d",
+	"9C4v/rz7+OF1onof0tevr49/f0KfPH+Xvzj80F9ssYp5ljZua8YIJaNM3imWkbdvLq8UoSSqVIpGoBMO",
+	"a3mt83yU8pi8f/fSK3bAi+08S6MAsQOBq9pSXucXjCFvVMt918nCloLVkh2mWs/V8KDIJ+jYnzqxnB3c",
+	"9orrB/C0Ovi/tKF1m8JWEJpdDvyTvJGJrDQsMT7YUAs9ltlq5sGrsezHxwOjrzVn/BZ+V/tu+46gyAU/",
+	"xAYv1bw+fGPhjewfnfadTrgy1++hvveiArRQaIv0w9I34xAoInCnR2eYIi0UZvqXEXNIO7MHrfRg+Y1d",
+	"OuRC2+JQFQpbHlqsj81wcVlduGYQXrcVlYPu6XEo4inNaKyXtYoHRwPq9sTxSk/KF0TNVxnJ6wi4rBet",
+	"FaewO2KTvK2bcCnqRSK05RHFN3KbFBXg94QqSIvPXF8lB1gE5h54pDrkDShxY3Sx7FVVQNhjzyYG49B3",
+	"uzT5TB7i/fhSV0ZDJhO7s4l/Z4XzzTWn861lXJ26L67bOdolfrCClFbEEzZ7TH7dNsYSoCLe7nXJ3p3M",
+	"lN43qoP5a8Tq7cF2DcHUXEA+S+wFq8MyPooxasl2kNA8oNewGzPIn+k9PHyzYfmDlhdwb3RWVxGaZObh",
+	"uzWQd2GGlmJ+Hd7aBqUGq4NX9NFzuFBaWr8LjhP8WzhYHzHK8mLIpMsS4kNGWbwRADGwmARjv+oXcl+A",
+	"KQMuMtZIgQPVOgPKOnFXIr4X2TrHus5TIMttkvi2Pdu6LIASR7y+PvNMjtgj129xeZ+W7Ut5UzUt5c3D",
+	"rMqmcb56kGx+kTEvHQ38hzRd/MWq7pfRws+wVXMWc4ouwVBYgR2Q6FpmEyq4gloauICS0koHvwFiZFHj",
+	"wR/bCYU9kTObx2bJBCfXIS8Bs29YEPXxAD2DVFu5Pg/FXlQRsJEtN7sz+hcQ8iXwcJfFqtAHGIroU9tN",
+	"H6tmVVFZ59UWMjGWGXTwVM4XNXSOOls2ZixiRSxuoBupGdQzNtfTCKAEAxy3HLsbQmHu+JktkAIiUuod",
+	"gJInFiQxjwcu82/p2Uu4bh+36b7ex58sNFMRlnWbwUNuYIxLAjD9cPZcsuus3j7UHEBzUgFxMl1uP/S5",
+	"0tYSMRRsU0ujC30VTel4sElTClpLm2g7HMH0W8PD/snxY3gxbEZriH8U6+6qearLie01772z9UMm8/l2",
+	"JUoWJQdZV3HAjHraVEKwTZXQqqIC/MTEDO2RWlVJsGXdUEqVvlaMiTXOC/clF03180Ma+2XWMkCOht3T",
+	"zmm3O+j1H+rMcOt5vSYVxKIegVjBJ8/wmrIJ7hmzhbt4sKDV61TeCdBZ8XxcFDDUwJCGJApbYcv2AsZ9",
+	"wNiCWKArsi6Imuh+i3ipX5NkKG5lwZL5cQuPcImIUFunDOo0MCkZOzY01HUUSM50Ji0vwObQtQS4atXY",
+	"sjrnxnFtXr2+HA6NOWMOuoeiMw/090bIO+XVEUNWv55mMp9MIYdz+2Gt8ibWSMxbxZUTWVXr5h+rdZIb",
+	"uItan8xQcBLYe7Wt03drb2+V0611+H5ZcH9ljSKuAmAbpSnMu+q66G+/h64EEVagaeVXRHQbK6MAAXlM",
+	"ouaYcjQkdOm3yJ6sssl2Ab1ahjrLwOfFs4jsuSCn1yRpv56X02zi3wcNv1w8a/1x/8ffnFSwqgmzCwMH",
+	"XnsA0PgbAucYRsZAOOH6DO0DYBMo8YFbFKu6ihEvZUjuUNBr1IyJbNvWik/pjKVeLsR/V/rEag+AF+9Z",
+	"r+hgVz6r7hT5ljUTKG7Mg6q8Bxum10zvnfwEW1Y7l6JsVbnz6eDxRu6CU3IfbVrBJYDIFcPCcCg2xbXB",
+	"lzI5IpYzpkjRj9qivP0TPF3fhOq8nM8dqG5tHfV/RxHzZuqt1HhXhnJ4crSRXP2q6HUk60VYm/MKcd23",
+	"qonecka1d5THv3862Dyv1XPZRuR8zST73TAh6m2RV8T5z1diCPyHsrArMAd/V+S/Vq//xbF/82UW5xnX",
+	"C/AHWfBLgPg6zxvdfKIADwNTEu8t+TGMFJJ0HU6Y/eRUa1Cgba7f+Zz/zBbr3l9wINvisBYIyRUmfzU1",
+	"ul/CMSuHQfG799ivbywddA/FvbMvKEwrG/0sw8YTrqf5CILFxU3lv5aTH0sjDYxkxdJxeypVhYJdud5Y",
+	"ZuTly1c+ApDqkHMRCu8KoVrTeGrM1KWjsOes8CIGAbEHaAUFN4fCc/zbtCHf4VmLOoIu7ryW+xWsqlBw",
+	"bdOCA8ITJjQf87KHQqnKmo/MmZynDNHTPI8qNeMpfaoVaFdA67oq2oxB0JIrcscz1nZtw1PENPUoo2Cp",
+	"528vQrEXvX1z6UMHBCR6+967cPCZJy7TE1RmdzoJYJ+ogCgZihrhASQXYF957gGYOOBvQoc0tL8ZzwjA",
+	"ub1/97KDswEsLZjMXg3WIKjhHODYglBEz56/fH71fOkXUpvdAZRs2tnYkHBb0THzFhlzGsC3U4z8EXRU",
+	"h/XGOtIY8itRHthiNoaQgYKxBPzRjgXsRePRzXWn04kCMqMJ7ocXnkzQwWsTd/cBRG7pcEYQ3ogacQaj",
+	"AFAn59oGyyFMUtFjaZmNhDZQym+ZYErZtDyacPgLohOqQ7xa2QDc4cy1wsFgQgAQbbYfRAQhKkxVQVLG",
+	"2nTXtI3ENMs4gzWpNm8LhWVb4FyrAifICUm5YEW8xwldmiqJgD3ebpRI9Yh74Wf91vDuFeFFcwE1JFQs",
+	"QltYscKNzXWAyYRF0j6guUFXAscLQhE56P7IRQtsL9rc1vuyxA+HlIfI76Rl+IWqtqXai1wvKkPMuPrX",
+	"sUyY+TM2PO4aL0Yuo8dOB5a7/Ey5QilXWtWILJWTth0IRsqreIVayoAoukCvPtXrW2khhqDrpemiIfAf",
+	"hRZVIuN8xgBQwW4UhW2BWB2gxThvWSgcEzHbQDWJDuScCTrnnQWdpRHZg+CF7UdT+R1w2TCiY0E6MjZm",
+	"GRMxwxsTGavoDNNKXWtpe3jB5w7egJTHzGYyW7H36uJqSeCZbyqZZzHryGxyYB9SB+ZegEbSaV1iWqbR",
+	"Gra6nV6nC9oRjrw1bB12up1Di8EM2sZBsZMHyHULjoYd+Nm6osPmimEuMBHfVwudgmvUa7ty6FPrkCdw",
+	"B7JFKshU5hmcTbhXkXxuJF8fsoaMKE3owl477YbCXLWoMneM3ZARW0iRkD3zh8Iuh0QK8kqaO/cLQMxo",
+	"klGRp9SoXq5/PBD3HVcYG17Yh6m2loEZlwpgGEYw4wesjmRmGoq/7H5HzS3ybDzMBhMFwxkjAA4y027H",
+	"F3eAQI5c1LI7UKjdIdjQ2jGAQIOZAXr93l89JXI8Vszhp4cC5/Uxp5lRDOz8qH2zHGO/fovH3O127VYq",
+	"2zQOTzWg7uhqw4d1UTu/TxzQJa7PRdIatn5gumqGGDJ1zHVlCWB5y8EVn7E34x+KVX/FxcqqvnWP0U/b",
+	"PPZDSULb3F7YHp73Y/uHSj/dxmfqJt2Wq7D02HarcH7xJpsAYuJWH3FZ+5dpPgHkd0fcwG363e5uYJ4V",
+	"U/LfFS9L6RkZLHtGrE9g0O2bQTc+dbTyqaPeycqnjlc+dXhyZObrDNUGpD/PCrXP9Pqng9076ePhaUAd",
+	"bcrWd46c+6A1wNVv+kSxSwfN/Wrh6d7mpyso2uah/unmh+pQ6vdB62i7ofqdi+Gpw62GWEBZ3/u+gXL5",
+	"bmWazxwkn0WBohNViZUac79RDSrcRde5UcpsX6fKFein63UKxX9il12wBq9B6XYtoSqX7LPmgIDg8e9c",
+	"vgx3e7qfUR94pnOaXhvTAZ4RYw7dV+mcm4tQLxK01JwKLHi031fmRActX3Ns/WEWcI2GcUB5GxA6V+sa",
+	"bwQCc2PqVxXWFoTmuObHA/E1xGq/mp8W9ISVnqy9airDfhAKSFwpboCQdACgEsbeNFqbr3kvyetQlAK7",
+	"Hi0u0U5BftoK3xUxZAT3WcYLGXq53OYyoqfiyysZHzDyUNi/ClMIH8BaSjMKxP9yCQrm4R7oXkeVFOSA",
+	"RA5YtTANBInsBatgedlKWS5UKGCvojZut7E7VdQhlZgINkcpJuFycwOCBQ1WZYQX45HsEGgzD0SF2IHU",
+	"FmJlMk3zucJ0iKIGLBTOr+AN0i24s5ZGC0/vMYf7G+tbni5FNqpSoXiALlUBjP5nq1TfdaT/gI5UglKX",
+	"SNIrkr4wU8sqI49Pumb03uNxSvOEtZUUgun2YN17Br1SEXrcf4AidNTfXhGqUPw6PchIEwvd/V3/2V7/",
+	"GS0KGfxd9Xmo6lMkIzSqPZWsM/BMb3qVigKXgmw0Ed+TUOI9RMVbOviWTvGWa3hLtF94yEDwLWM0yjF6",
+	"dyyKZxHm2McKa98LBHqLdflYP0eBFIiPg8STcQyiMJUeIE6pWIXi7/GEfHvJXFZWX3IxyVOafZfP3+Wz",
+	"ZQxtT2L2emZc9ofy+ungsXf9qLz/P+Vp8KABtnQ32Mys79J2J2lrIRUcbzc8eJm773+XxV8kizfEO74L",
+	"wW8tBL8Lv+/C77vw+y78moTfd9n2UNnm3DFrTc3tveKF6POi+1hzar3LXh7tmQsZQxaGAEM2FGsGGwV+",
+	"eNzGxIlNu8R4uW01YR3KCYv5jKZl5VGRAQJZKjZdd7/JTR+K/0Nx9eY03+/x9e/ieUff8e0EwEAeB1uG",
+	"2sFjjA+d9IMtI+3eQ4PTYMtA+/ZS3776uLe9zG8+Pw1if32i/Pdg+9YawG/L3Qq/h9t31gVkPlcHLlx8",
+	"8Nn962e2uF8bcYcnl+3UKnaATYn14+6P/KD73rge3tW2l7wX3t0PEB6izMu0pu95EZqF1P0ypR0UaubA",
+	"D7m1lclE+vnsBaYXDH3oVW47hbwobqtUnPs5AzTLFk7AWkN/tAAKtEkAkGAPVehlznYo4KUe9sF+tVi9",
+	"0kgOdQKoBEByDQUWs7tUYFt9ByOWImZQliGFxb8ILEoy/EyThORzi1AG2lnZiPSRsikQbhmMYo0p8nCn",
+	"HJMyWbETiqi5qDxy2QUQmkBVLCCKi5jV6+FDsU1BPIkaI4buO6FobkOLEC5FHXtk0eXBc+LmY7YEXrGE",
+	"DlAjjg75dTUQQyh8JAZMBt6LjqKARDoDlHTyd2dsfjsXTQ0KYEldbGhpXGEP0vKR0WIJUa9azOagWWxB",
+	"kcVBsmnRHtNq+QVXiL3i9Q7fpfLtIWrrd+/Sf1h9DZpIDLAnoLmXzjPhsNQ6NaxloCMo0CgJKc6zjAl9",
+	"PUcA5JJyChy3bqXUu9utglA24nWsAIyY234aVbCIFQMzN14r/teKUR3Vh7WhCfZX0fqdur86LcRD59kA",
+	"qlMHyGkEomnU3RFRpoSMAdCUVcgtLkFl1aAPD9cOuj8c9DpH3W739LB50Ixm8bRtVdT2bW/bQQ+6/dWD",
+	"HnSr2TAWrcR6JvtbWyg1Xt1gmvjALagZfjdEdnFFwpphjSWtCLrv9shae8SHVmo0OF5C3Vi9PXdzo6SA",
+	"uKI36Gtzy7JFKEoMRmhM0iGvvScsjN9oUWkQFxAzBiYSLia2HglV9KYmx4XG6/oGm5fxpPKSTijeMZWn",
+	"tpBpTidc0KKyhwqHZI59gYZkTpUikdcqKAJJFkLRGBxToyy5n4wqxXTRRKlD3lIodVWaLoxqn2UsNnoj",
+	"T/16U17AA5JYCiv+0sWQCIkIQqiMfrIlSEWPPTSEYBBY2EVBj1Q3fG4OADZVd40UjGpbbgCA6Y5ByXe1",
+	"Xj4Sb4OairWeRZsYOSYqpiktNFvbQgrq7GxGccKhAy3hSlkoMKvhhmKVX/TM2FNgSJYtqahns2QsZVS5",
+	"smgbp+W2BQV09yB75iqWHpdIKEhiZqn2m5RoQ9ovSuSttfpztTWzrU5VJUiEInuUxHI2o23FzJs0NJOp",
+	"w9o2I0MElatHSe+EdUeDVrM+4nUzalavj50Ssl7BboRwxX0+Q6Nwh07UkNB/wxaIpYotqcGRAHtVGHFr",
+	"elOHYl1zavKw3tStzyFiR4atYVhFjwxbQVhBpIRbSkzKsHW/YgO8BoqNG/C4d9qvrH9/i/Wvtf7G6u2i",
+	"TIC61v3moFUICmCOmkZZNrauDXNbrKQHjBF8RQ1DXDtCFHPfYoRfuxN+o9lSac3vT2SbfvTbzuBr9slf",
+	"Nwvbvf/Lp3EFfQOziRH0Fm4auASbqcJHVjfAjlZQMmC2NRtfve6O1lfjQKuC3kZK5xm75TJXy+PcrvXh",
+	"ChtXyWwV3zjq9Tex7S8yHrGnlhGJby0keKlHn6NWA2caIqB4WmDdS+BUZ3n6Das3WJc8KZpsJb32yVE3",
+	"bp+Me4dtOmCP26ejfnycdFlvfHTSqoIGfm2sYFCw7ctiDsLZ8NMFo9kjgAjIRULmMuXxoorQ11olm/2O",
+	"yBsWwa5g+6jERoO0mXXrWOvj463jxmZl33Id16yNh3O1bm1qE7NrU1maP/zGqOhJrDQz3e4EVq32ewtZ",
+	"vEz7V67HqXU97UbvNceEv0/j9mHvKG6fJH3afjw6Zu1BfDru0t6oHx8m9X0q96LBk1HZi3gQ00H/8HF9",
+	"L/A5u4X0tBcfsu7Jhs2ojd5OvVduRrdzVN0O2262sh8iT9Pl9d45Z+tl8dzuHXp39JWYT/0fcpOY6RIP",
+	"ZNh5RIpLfwD6WBOe7TvIllUgspv6TnutpbEgFTpUOmCVvVGe3hit/JxAR00/agj9qYdo2bruggT0GgyO",
+	"ePlKxVOhyNifEDCCdrhTQOpRtjFKUHS3AggjhAsqGn2Gwus+YZuGFqGgtPByCHYH5lyteyQ5J/1uF0YA",
+	"WJxgIDmVsooHaASNsesTsxpJnpn9gBEaRQKhuzgYR2Vsqg7GNSQNrW0wJNjU9DWmaaqwEjcXgLQFyGMi",
+	"TvPEGdteo+/CnN/Y5hVcAev6gYeiaAje0PgY3TAl0m7g2hcHlW5Aoai1Ayr79YTC4Sk7Tw3Y/HuUvH9/",
+	"8QwmFgP8MImNjQrRXKc0m9G51pNDQu3OeneU9OK7tmqNi2wuGzpFEjJhuiQpCNzarkd7BVwkrjtL9gNo",
+	"3cPFBAGefA9Xh1xCBHmaz0aKaDmZpAw9KhlrA4GNwKZNGb1lcPg8z9HcaGYJUjCy+0eAfo5TjQgA5lSb",
+	"dpYr0dSaqahnM6fujsfM6ej+wRt0u2eQtpcUPcnLNp/oEuCKDLqnsG2XhmDNdl0kbDaXmol40f6ZLcBb",
+	"NqM3DKaqswVRdMyG8NecUY2DU6Fwp9vsmtmmYuHRqWNhtsDh0+TbeQprvdq7syHW5Y0aIBH/KGIET2Sy",
+	"2FHnNpyvqnJc2mb9PjyCWW/kiW7ZS4H878+rlIWvrLg5BcBop1+qnpglo7AcLbtbWkqSSgtlu4Xm4vTm",
+	"uj5yH7SETNhlcnMOEKNr+g0XLEvnGfaLqTTAJrX+16HATs+G4rDvVtG1+pGynWQUOFBtr+q7TGpIvpkh",
+	"FXomlftUJdGjxkKrBhZoBgUM+hab1OrVkZ133nzPoimWG3U3LiZpTVV+4ykB/sD/foujyYzYXQO9MBIf",
+	"VdBqKsN9s+G9Xh8rMB7imM21VRt3UFKB1TxYP+1uoZ9ePLuiN0y8yS7E20xOMqZARx30ttA239JFKmly",
+	"JeVLmk0YPne0zUDtHrLkFUs4vVrM8eF+f4sBl3z5FVfg9/1vUMbNMyfbfEnl4zGPjUJziQpjTZFHbXyD",
+	"Ku/H9RD51Hy6Wb1/Bs3EVQAhjYmUCQK+ojjSGRWKwuENrL/fL7Krtfou0DxHMjGszoG2wC4ZCW/OtdHo",
+	"CVU3qB2PjFojs4mEMBioo46VgB5aeu/JkvveKKiBy8ILCA0FJJcVga0iox87+aCWU4yJUVGgUN7ZgYcC",
+	"lCAPM1SOa8iz2Hcs8FIKZ0Z7Y0YdOiMQnQI/vVk9jniWvMAOdb3KoI8W6Epdp8Q5vE4hQ2EkJMtsSuCd",
+	"axcP+2hVVjtpaKz0ycNAGjFoBYDqZpGpWWsoO5K5SLB9m32pDWIpzdPUpo3SUBjF61ZqlyA3yWnmZCIl",
+	"M67MjcLFDCHkZt5mVLZZbvYb7DpugzNmUOBX9BIsqahhv/IZNzZJuw3Das/opygw5mQAdRiLUFi/737F",
+	"9rNzcKq8VTVQFS2TCWE1z2xj+CJk7MgB44aIggRB9Wx2DU9ERDENDa6RVmzlB+6NuZxhXJLNzErXn4V7",
+	"Ez4em2/AEt1BBFP7lAh6PsKU5rAZbnB3dOGh8BaT6IQiSrLFdZaLIYE0RzRGMdH0zII1u0UoHrN2MVVw",
+	"ZvM0IRmbyVtGhLwrAKXxTq6gdKcskcXnEAy5yhSURAo1BoJL/eXKXbN70yFv7GtmI5aY117+8hKQq7VE",
+	"WFE7LrQiYAFA+UCAawQcNdMyxjSA2e4B5r7RrFJI8AX7xmEgU1WtB7bt/azJYt6oyB3l2r526L4O8Qqz",
+	"39BP72POGearYqybCzLnLGaqyDNGDrNvZheKt1LpScYuf3lpaD6V8U0liZkbasnNOfgy6wiG6llH6Ktf",
+	"bx4ZaznJFiTLRZGr6mqgG+Piz81H/hmmkz1QWCBXikEYoQ8FNmWWQdE0lXfK100rZ7I17B/ZxMHVKqtm",
+	"hR8yW7zLRfXbTxGtjiTUCDkNWc0ZNWK78tVKXHBlSLEWeFsZtLMH3nnDtxo8atP+0F/IbMJQOMGPqzT4",
+	"Zj18B30a9se1yNpend6JMIDZ1KNYls4rXvzq0iFLAtCqrhmY+/tz1XRDtanpNdYB7p4b9HdfF5x5k6sb",
+	"0rSNRKiCuRfyn+zJLLAdtu1ci5qL/c4/z8CACT+VYpxybObx3bT4p5oWyFP9nhOoomxhY2DrhNVGBjrj",
+	"VNGPAPSi1Eisu6kE7cb6D10rA8/MEOj8dFq+SArdj6WKDcnUNaiI8iyNXO9pI18N+3qkXLsHaO+vGYVS",
+	"6LJNAyrgOCzIYaMpJhx5GJl7TMTZwljwtn9vrqdMaMOewMtbaNS2guqRKj2jQVlWpRVLx2UvhmobEPZp",
+	"zjOzRBBSiOyf11wYDTSWIlHQYlRpOVdodIGqo6HuqMwOhMoO0FCtE5xr1C1v5Y1RxGAn4MlQ4KTR3+oW",
+	"tdAE4UcPzdQM95alkHUC/Ub00PsNjBRQKkF5wUoreL01ZkBKD7qnx37X4lr1y2Y3LnRLa32JPgHJIdhw",
+	"yvdq2Z4RsCVnZRM16JeBoa+ELnxpsNl7aU6IMSjeL0nhc/tyw8XB6QtPemRkqLkun0uCaA0fHw+WNJhv",
+	"5Fh7gA8NNulbyX5/Karx7JOm5AJY6NawNR7p61772dX0+eSv67fTX9uH79IXs7fyhjH1qpuJH3789Ovo",
+	"4tno42/p4ui5njw5vn2esd8mt0+Prk5efPi1m/zr1/Pxp5Ps95Mff1oc9q9+n/7cv86pGiV/Xv7r3Yfz",
+	"wU8f88ObK/r0w7O/Tl8/e35x+jw5H33S09c8+9D9cPTmzyej+eX89atf2smvl9M/r97dyL/unj47HGjd",
+	"m/70y3X/5Q8TpT8mok8XvcuLP+8+fnidqN6H9PXr6+Pfn9Anz9/lLw4/9BdsqQtFEcexawQNmG57dfZ8",
+	"8D+1CA8jy1UqF6xQGQ58/+4loU5wECPTlO9F2VnPqh6Jh+pbf4/m9F+U5YDCotw56PBUc3952ozVWhp1",
+	"mYPP8F+ow95YV2nZeSZnS32n8G21gsr/MW7UUBWqPUG9sR7UqAVbJD6uT0+pp+YXCoyV6TNG0WM3Yhi6",
+	"s2DkNBSWWsCZxbXtBSRk2csPfDVGmiry9M27y7JMew9fAb2kMj7hoglgnWHyrrL9mcllPppxjUpY6XYs",
+	"3c9ITZi05dVze6HiUo1N0OGF4fihmUzhY1d3HPyurhoCEg2wNY/9I5F3wkswcM7eV0XDOyY0JpVwowdm",
+	"E1cv4y1vyTPdet9xocCpj+2UyEjqKZnSW9YhxqwG2W10XqwTAluW8YnAuhXQUvFVoaiqh72K7l/k/BQK",
+	"a5HKU2b9VFKWSqUOTQwVeJVDSSiksBEOZfZHKSy1X1JIcfeK3rVcT51S+jd6yXBDn8k7YQb01CW61pRO",
+	"b9eLbbQ2ksuNXeEQKlNnsYmcKPo5lI7mUYYCthJGDuzQ3s9XjAaKMYtvFoHt7bXOagPlf0rktjaqLSW+",
+	"//D2IdySkL4Hcf/RnhbbTLY1/Pcfa0K61c6Ne6Uc2t+ounzmyT1KyJRptjLWu5wBVgR/z6ANayxFQvAl",
+	"rhqiYJNVpjxYjl+SSviS6yYmigPxIgxfZhC6aUD16/Df26XJ/2EMaKUgG7x4g511UhTegmEcx/ZI7WZx",
+	"bPLzVty79sM7mxYAK/FQB+5g80OvpX4hc5H8n3KFIn1uTJhurJd+xzDTDE5N7ZhZscsVuv0Ulh3Y/HzQ",
+	"j6DbeCiWEyxr565soQlddDAtE8PNtigyFFA6vAHf94vP3vcSlubcs12ZxSomUc/V/c4fvpKz4AcbCN1Y",
+	"FbGTWl8kEj5rrbZZK+1DGppuV1Cr8lHK1ZQl5gmj70PiaCicfYhNvt9cXoH5CsbWjOmpTGzLVqvANrGB",
+	"9/AKN+Ini7cSUo6/th3TvEHuFu5p2zig1t+isZff/g+dle+6/f+k6oB05CE0g0OQppyq/ZUsJm+KmU6x",
+	"w3JDuYYtovETDM9WF9TYwg9fIUEA5ykT4OMJCsCFGzaHpCq8LRRwi8OCJDJDl5DhWiJP06hDCl8RDMUV",
+	"mJhBQ+FWgIoI+o46lQIYBEc5I1EpZyOXv1h0bS6STPGmlcVTyywUg3iRZxlEfrsGqKmClvLzXDtfhkvL",
+	"LKuPNrDM78zyO7P8ziy/HrNcnWkyZTTV079WglSdW/d8v9tFnCUL4SCN5W7OdD4PCpzbVEqXPFHwxGEo",
+	"KFH5nGW3XEn02tPMplS697iMZkjCsOYYF5MOeW1DBqHwYwYWQikzU4TcZpZ4pXbzTI4Y8iAXXKA6FJGb",
+	"axQYpgu5FgCGyjLFpWAJOX97scKo+xGebD2EI9hHH0hEa7xbL/ktE2bxYL7eDhejVyADP7ULuKc23uq8",
+	"twcZo8li2723eTCYWRxTgWGYIu2X6ykXpO9yagJy1D20co5rc7/ZMWjlZMTaiCpGcpExGk8N6UMisBQu",
+	"fRlu4+omFOM8TYeOVkbMlgCDHDQfdqBb8k7sDwklhtOQEU2piFmGlWChENLlkUJyPshTHtMKHBcsRYeU",
+	"RGIxxvrdrhGzVADxW3hij5wLpCRL14QWRI2YWhmL5a3tsIuJSiVVkx2JOhQ1qiaR3cMH0PQ7RhNuCOhv",
+	"IOuCN27vDildihUaMhyo5KCBze1OqcUMcq7GMeVpnu2Q3ODO32rXgaNp/xicWbBwGCpWC99NF50NXmq7",
+	"Dw89yNV3f25Z9MXzOTeq0PDff9wHn1sjRjOWned6ClfMCCCKuiryXqEgs6wp1fyWuVy8qd8hHOHYmFBE",
+	"ik6RRHNw2wM9zM6mObwcwMELrKcOzkFSdRF2ytj3uAz71N/2pDEvIeXixuJbC8YS78R1ahF11fDOUg8e",
+	"l1iYdD5FGLUiRQ8xRQPE6ade/YL3jRIfc/kzBR9HBO0KMQASQMFQSraDN1eYnfI+5xHO/R/3/38AAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/feedbackd/feedbackd/gen"
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
 // Bucket sizes, in seconds.
@@ -97,6 +98,10 @@ func (f analyticsFilters) query() (store.AnalyticsQuery, timeline, error) {
 	}
 	if f.orgModels != nil {
 		for m := range strings.SplitSeq(*f.orgModels, ",") {
+			m = strings.TrimSpace(m)
+			if p, model, split := rollup.SplitOrgModel(m); split && (p == "" || model == "") {
+				return q, timeline{}, paramError("ai_org_model", fmt.Sprintf("%q must name a provider and a model, as openai__gpt-4o", m))
+			}
 			if m != "" && !slices.Contains(q.OrgModels, m) {
 				q.OrgModels = append(q.OrgModels, m)
 			}
@@ -170,6 +175,16 @@ func (s *Server) GetFeedbackScoreGraph(ctx context.Context, req gen.GetFeedbackS
 		out.DataPoints = append(out.DataPoints, gen.ScorePoint{Score: value, Total: counts[value]})
 	}
 	return out, nil
+}
+
+// GetFeedbackScoreGraphSingular is GetFeedbackScoreGraph at the path
+// Portkey's Node SDK requests.
+func (s *Server) GetFeedbackScoreGraphSingular(ctx context.Context, req gen.GetFeedbackScoreGraphSingularRequestObject) (gen.GetFeedbackScoreGraphSingularResponseObject, error) {
+	out, err := s.GetFeedbackScoreGraph(ctx, gen.GetFeedbackScoreGraphRequestObject{Params: gen.GetFeedbackScoreGraphParams(req.Params)})
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetFeedbackScoreGraphSingular200JSONResponse(out.(gen.GetFeedbackScoreGraph200JSONResponse)), nil
 }
 
 // GetWeightedFeedbackGraph averages value x weight per time bucket.

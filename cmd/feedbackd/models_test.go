@@ -95,9 +95,15 @@ func testAIModels(t *testing.T, b backend) {
 	if err != nil || mg.Total != 1 || mg.Data[0].MetadataValue != "openai" {
 		t.Errorf("groups by provider under %s: %+v, %v; want openai alone", two, mg, err)
 	}
-	v := url.Values{"time_of_generation_min": {from.Format(time.RFC3339)}, "time_of_generation_max": {to.Format(time.RFC3339)}, "ai_org_model": {","}}
-	if status, body := inst.do(t, "GET", "/v1/analytics/graphs/feedbacks/ai-models?"+v.Encode(), map[string]string{"x-portkey-api-key": inst.key}, ""); status != 400 || !strings.Contains(body, "ai_org_model") {
-		t.Errorf("ai_org_model listing no model: %d %s, want 400 naming it", status, body)
+	spaced := " openai__gpt-4o , anthropic__claude"
+	if fg, err := c.Analytics.FeedbackGraph(ctx, client.GetFeedbackGraphParams{TimeOfGenerationMin: from, TimeOfGenerationMax: to, AiOrgModel: &spaced}); err != nil || fg.Summary.Total != 4 {
+		t.Errorf("feedback graph by %q: %+v, %v; want the spaces ignored", spaced, fg, err)
+	}
+	for _, bad := range []string{",", "openai__", "__gpt-4o", "gpt-4o,openai__"} {
+		v := url.Values{"time_of_generation_min": {from.Format(time.RFC3339)}, "time_of_generation_max": {to.Format(time.RFC3339)}, "ai_org_model": {bad}}
+		if status, body := inst.do(t, "GET", "/v1/analytics/graphs/feedbacks/ai-models?"+v.Encode(), map[string]string{"x-portkey-api-key": inst.key}, ""); status != 400 || !strings.Contains(body, "ai_org_model") {
+			t.Errorf("ai_org_model %q: %d %s, want 400 naming it", bad, status, body)
+		}
 	}
 	inst.stop()
 

@@ -15,7 +15,9 @@ import {
   eraseFeedback,
   getFeedback,
   getFeedbackGraph,
+  getFeedbackAiModelGraph,
   getFeedbackScoreGraph,
+  getFeedbackScoreGraphSingular,
   getHealth,
   getMetadataGroups,
   getReadiness,
@@ -107,7 +109,7 @@ export async function run(base: string, key: string): Promise<string[]> {
     body: { trace_id: 'ts-1', value: 5, weight: 0.5, metadata: { _user: 'u1', nested: { n: 1.5, tags: ['a'] } } },
   })), 1);
   const bulk = { body: [
-    { trace_id: 'ts-2', value: -3, metadata: { _user: 'u2' } },
+    { trace_id: 'ts-2', value: -3, metadata: { _user: 'u2', ai_model: 'gpt-4o' } },
     { trace_id: 'ts-3', value: 10, weight: 0, metadata: { _user: 'u1' } },
   ], headers: { 'Idempotency-Key': 'ts-bulk-1' } };
   const [second, third] = ids('createFeedback bulk', ok('createFeedback bulk', await createFeedback(bulk)), 2);
@@ -134,7 +136,7 @@ export async function run(base: string, key: string): Promise<string[]> {
     { trace_id: 'ts-1', value: 4, weight: 0.5, metadata: { _user: 'u1', nested: { n: 1.5, tags: ['a'] } } });
   equal('updateFeedbackByPost', ids('updateFeedbackByPost', ok('updateFeedbackByPost', await updateFeedbackByPost({ path: { id: second }, body: { value: -2, weight: 1 } })), 1), [second]);
   stored('after updateFeedbackByPost', ok('getFeedback', await getFeedback({ path: { id: second } })),
-    { trace_id: 'ts-2', value: -2, weight: 1, metadata: { _user: 'u2' } });
+    { trace_id: 'ts-2', value: -2, weight: 1, metadata: { _user: 'u2', ai_model: 'gpt-4o' } });
 
   // A token, then feedback through it with no key at all.
   const token = ok('createFeedbackToken', await createFeedbackToken({ body: { trace_id: 'ts-4', expires_in: 600, metadata: { _user: 'u3' } } }));
@@ -165,6 +167,13 @@ export async function run(base: string, key: string): Promise<string[]> {
     { score: -2, total: 1 }, { score: 4, total: 1 }, { score: 7, total: 1 }, { score: 10, total: 1 },
   ]);
   equal('getFeedbackScoreGraph total', scores.summary.total, 4);
+  const singular = ok('getFeedbackScoreGraphSingular', await getFeedbackScoreGraphSingular({ query: range }));
+  equal('getFeedbackScoreGraphSingular', singular, scores);
+  // Only ts-2 names a model (metadata ai_model).
+  const models = ok('getFeedbackAIModelGraph', await getFeedbackAiModelGraph({ query: range }));
+  equal('getFeedbackAIModelGraph', [models.summary.total, models.data_points], [1, [{ ai_model: 'gpt-4o', total: 1, avg_weighted_feedback: -2 }]]);
+  const none = ok('getFeedbackAIModelGraph by openai__claude', await getFeedbackAiModelGraph({ query: { ...range, ai_org_model: 'openai__claude' } }));
+  equal('getFeedbackAIModelGraph by openai__claude', none.data_points, []);
   const weighted = ok('getWeightedFeedbackGraph', await getWeightedFeedbackGraph({ query: range }));
   equal('getWeightedFeedbackGraph avg', weighted.summary.avg, (4 * 0.5 - 2 + 10 * 0 + 7) / 4);
   const groups = ok('getMetadataGroups', await getMetadataGroups({ path: { metadataKey: '_user' }, query: range }));

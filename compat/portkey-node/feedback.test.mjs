@@ -172,3 +172,11 @@ test('ai_org_model passed through the SDK filters the other graphs by provider__
   const models = await portkey.analytics.graphs.feedback_ai_models({ ...range(), ai_org_model: 'openai__gpt-4o' });
   assert.deepEqual(points(models), [{ ai_model: 'gpt-4o', total: 1, avg_weighted_feedback: 8 }]);
 });
+
+test('analytics.graphs.feedbacks_score, at the path this SDK requests (/score), counts per score', async () => {
+  await recordModels();
+  const ai_org_model = 'openai__gpt-4o,anthropic__claude-sonnet-4';
+  const scores = await portkey.analytics.graphs.feedbacks_score({ ...range(), ai_org_model });
+  assert.equal(scores.summary.total, 2);
+  assert.deepEqual(scores.data_points.map((p) => ({ ...p })), [{ score: -6, total: 1 }, { score: 8, total: 1 }]);
+});
