@@ -2,6 +2,7 @@
 #   make run    build and serve on the embedded SQLite store (feedbackd.db)
 #   make test   every check and test CI runs
 #   make lint-spec  lint openapi.yaml (Redocly CLI; part of make test)
+#   make image  the container image, with podman or docker (docs/operations.md#containers)
 GO ?= go
 BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
@@ -19,8 +20,10 @@ build:
 
 # The container image (Containerfile), tagged IMAGE. The binary is built
 # here, static and stamped like build's, so the image needs no base image
-# to pull; the CA bundle is this machine's. With podman, or docker where
-# the machine has no podman (CONTAINER_ENGINE chooses).
+# to pull; the CA bundle is this machine's. -trimpath keeps this machine's
+# paths out of it; -s -w drop the symbol table and DWARF (40 MB -> 28 MB;
+# panics still print their stacks). With podman, or docker where the
+# machine has no podman (CONTAINER_ENGINE chooses).
 IMAGE ?= feedbackd
 CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
