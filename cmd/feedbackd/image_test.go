@@ -175,7 +175,13 @@ func TestContainerImage(t *testing.T) {
 	args = append(args[:len(args)-1], "--read-only-tmpfs=false", image)
 	podman.run(t, args...)
 	inst := &instance{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	inst.key = waitForKey(t, podman, name)
+	var logs string
+	inst.key, logs = waitForKey(t, podman, name)
+	// The example printed with the key works from the host, as the README
+	// publishes the port: localhost, not the [::] the server listens on.
+	if want := "curl -s http://localhost:8787/v1/feedback"; !strings.Contains(logs, want) {
+		t.Errorf("the container's first log does not say %q:\n%s", want, logs)
+	}
 	waitReady(t, inst)
 
 	c := inst.client(t, inst.key)
@@ -260,10 +266,9 @@ func keysIn(logs string) []string {
 }
 
 // waitForKey waits until the container named name logs that it listens,
-// and returns the one key it printed before.
-func waitForKey(t *testing.T, podman podmanCLI, name string) string {
+// and returns the one key it printed before, and the log.
+func waitForKey(t *testing.T, podman podmanCLI, name string) (key, logs string) {
 	t.Helper()
-	var logs string
 	waitFor(t, "the container logs that it listens", func() bool {
 		running := strings.TrimSpace(podman.run(t, "inspect", "--format", "{{.State.Running}}", name))
 		logs = podman.logs(t, name)
@@ -279,7 +284,7 @@ func waitForKey(t *testing.T, podman podmanCLI, name string) string {
 	if len(keys) != 1 {
 		t.Fatalf("got %d keys in the container's first log, want 1:\n%s", len(keys), logs)
 	}
-	return keys[0]
+	return keys[0], logs
 }
 
 // waitReady waits until GET /readyz through the published port answers
