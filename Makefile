@@ -2,12 +2,13 @@
 #   make run    build and serve on the embedded SQLite store (feedbackd.db)
 #   make test   every check and test CI runs
 #   make lint-spec  lint openapi.yaml (Redocly CLI; part of make test)
+#   make image  the container image, with podman or docker (docs/operations.md#containers)
 GO ?= go
 BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-adversarial bench-erase check-breaking fuzz
+.PHONY: run build image test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-adversarial bench-erase check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -16,6 +17,23 @@ run: build
 # GOFLAGS turns stamping off.
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/feedbackd
+
+# The container image (Containerfile), tagged IMAGE. The binary is built
+# here, static and stamped like build's, so the image needs no base image
+# to pull; the CA bundle is this machine's. -trimpath keeps this machine's
+# paths out of it; -s -w drop the symbol table and DWARF (40 MB -> 28 MB;
+# panics still print their stacks). With podman, or docker where the
+# machine has no podman (CONTAINER_ENGINE chooses).
+IMAGE ?= feedbackd
+CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	@ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags='-s -w' -o "$$ctx/feedbackd" ./cmd/feedbackd && \
+	cp $(CA_BUNDLE) "$$ctx/ca-certificates.crt" && mkdir "$$ctx/data" && \
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) "$$ctx" && \
+	size=$$($(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(IMAGE)) && \
+	echo "image $(IMAGE) built with $(CONTAINER_ENGINE): $$(( size / 1000000 )) MB"
 
 # Regenerate gen/ and client/client.gen.go from openapi.yaml.
 generate:

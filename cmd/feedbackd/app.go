@@ -344,7 +344,7 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	defer ln.Close()
 	base := "http://" + ln.Addr().String()
 
-	if err := bootstrap(ctx, st, cmd.String("bootstrap-key"), base, stdout); err != nil {
+	if err := bootstrap(ctx, st, cmd.String("bootstrap-key"), exampleURL(ln.Addr(), cmd.String("public-url")), stdout); err != nil {
 		return err
 	}
 	if cmd.Float("rate-limit") < 0 {
@@ -446,6 +446,21 @@ Try it:
 
 `, key, base, key)
 	return nil
+}
+
+// exampleURL is the server's URL in the first key's example request:
+// --public-url when set, else the address listened on, but localhost for
+// an unspecified one (0.0.0.0, as in the container image): a client cannot
+// send to http://[::]:8787, and a port published on 127.0.0.1 only is not
+// reachable at ::1.
+func exampleURL(addr net.Addr, publicURL string) string {
+	if publicURL != "" {
+		return strings.TrimSuffix(publicURL, "/")
+	}
+	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		return fmt.Sprintf("http://localhost:%d", a.Port)
+	}
+	return "http://" + addr.String()
 }
 
 // requestTimeout is how long a request may work when answers must be

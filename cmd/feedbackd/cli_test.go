@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -246,5 +247,25 @@ func TestProfilerOnItsOwnAddress(t *testing.T) {
 	}
 	if status, _ := inst.do(t, "GET", "/debug/pprof/", nil, ""); status != 404 {
 		t.Errorf("the API address serves the profiler: %d", status)
+	}
+}
+
+// The request printed with the first key can be sent as it is: to
+// --public-url when set, and to localhost, not to [::] or 0.0.0.0, when
+// serve listens on every address (as in the container image).
+func TestFirstKeyExampleNamesAURLClientsCanReach(t *testing.T) {
+	for _, tc := range []struct {
+		addr      net.Addr
+		publicURL string
+		want      string
+	}{
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8787}, "", "http://localhost:8787"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8787}, "", "http://localhost:8787"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8787}, "", "http://127.0.0.1:8787"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8787}, "https://feedback.example.com/", "https://feedback.example.com"},
+	} {
+		if got := exampleURL(tc.addr, tc.publicURL); got != tc.want {
+			t.Errorf("exampleURL(%v, %q): got %q, want %q", tc.addr, tc.publicURL, got, tc.want)
+		}
 	}
 }
