@@ -940,16 +940,16 @@ type GetFeedbackGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -984,16 +984,16 @@ type GetFeedbackAIModelGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1025,16 +1025,16 @@ type GetFeedbackScoreGraphSingularParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1066,16 +1066,16 @@ type GetFeedbackScoreGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1111,16 +1111,16 @@ type GetWeightedFeedbackGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1155,16 +1155,16 @@ type GetMetadataGroupsParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts

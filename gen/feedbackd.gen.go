@@ -944,16 +944,16 @@ type GetFeedbackGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -988,16 +988,16 @@ type GetFeedbackAIModelGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1029,16 +1029,16 @@ type GetFeedbackScoreGraphSingularParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1070,16 +1070,16 @@ type GetFeedbackScoreGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1115,16 +1115,16 @@ type GetWeightedFeedbackGraphParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -1159,16 +1159,16 @@ type GetMetadataGroupsParams struct {
 	WeightedFeedbackMax *WeightedFeedbackMax `form:"weighted_feedback_max,omitempty" json:"weighted_feedback_max,omitempty"`
 
 	// AiOrgModel Only feedback served by one of these models (a comma-separated
-	// list of Portkey's `provider__model` names). An item
-	// `openai__gpt-4o` selects feedback whose model (see `GET
-	// /analytics/graphs/feedbacks/ai-models`) is `gpt-4o` and whose
-	// provider, the string in metadata `ai_provider` or else `provider`,
-	// is `openai` or absent; and feedback whose model is literally
-	// `openai__gpt-4o`. An item without `__` is a model name. Names are
+	// list of Portkey's `provider__model` names). A feedback's model is
+	// as in `GET /analytics/graphs/feedbacks/ai-models`, its provider the
+	// string in metadata `ai_provider`, else `provider`. An item
+	// `openai__gpt-4o` selects feedback from provider `openai` with model
+	// `gpt-4o`, and feedback naming no provider whose model is `gpt-4o`
+	// or `openai__gpt-4o`; an item without `__` is a model. Names are
 	// compared exactly (case matters), spaces around an item are
-	// ignored, and an item with `__` but no provider or no model before
-	// or after it is answered 400. Reads the rows in range, as a trace
-	// id filter does.
+	// ignored, and an item with `__` but no provider or no model around
+	// it is answered 400. Graphs filtered by nothing but time and models
+	// are read from rollups.
 	AiOrgModel *AIOrgModel `form:"ai_org_model,omitempty" json:"ai_org_model,omitempty"`
 
 	// WorkspaceSlug Accepted for Portkey compatibility and ignored: a key always acts
@@ -5157,266 +5157,266 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37c9s29gf6r2B070zsuZQsybIdyz85r9ZtXo2dNttlx4RISEJNAQoB2lEz/t/v4ByABCnq5STb7n4z",
-	"s7ONKT7wODjv8zmfW7GczaVgQqvW8HNrTjM6Y5pl8Nf5xZts8komLDV/JUzFGZ9rLkVr2Hoj0gUZM5aM",
-	"aHxDFMtuWUJGCyIFI3JM9JQpRmbmWUX2KInlbEbbipkPaJaEIuVKmxvfykzfsMUjRaJ5Jm95wrLra3gu",
-	"IoLOmNrvkHNBuGazUERyzgTl19eTuW4PZEQUS1msVTmQu6l03yV7ijES/fD8KhQHVNB0oXmsDiYZnU/V",
-	"gXtCHVDexnFG+4QrErl3U5Hg60LhRhaYeRGlMy4mhAsyY5omVFMSUX7tboqIzAhLFStnFAWhMK/G4cMN",
-	"dKSY0GfwlcbRc0VSrllG03SxPPNiUcgd11OZaxJdX0fmIWqfN4vXIa/NEhKasVCYnaYZSwj7RGOdLshe",
-	"TM3XqDb7vR8QNacx3CxzkRBq3w/P8omQGUsCGC71voyfHeWaCEncdM38hLTjGLGxNK8wcx5rlhGuYZhC",
-	"3TEzmkG32yHvGE0ULG4m75RZ2oyKCQsINRPSGY3NIBIy5ql5RSKZ6oSiFbTYJzqbp6w1bFUXKKBCTzM5",
-	"5/H1dZzSPGFtJYVguj1oBS1uKPhjzrJFK2iZhWoNW5Rfy2yCpNcKWiqeshk1dD+jn14yMdHT1vBx77Qf",
-	"tGZcuAu9oKUXc/M4EkXr/j5onTtae2XJY/n0nJOfLt+8JnL0J4v1GZGVw2SpwNHWVKaJIuyWZQsypzwj",
-	"scyFNvP/laY57q6lSRUQkc9GLFNmC0ZSpowKFZBi60cL/PCtebK+gp/D1jUTtzyTYsaEDlvDsDXPZJLH",
-	"ZtRh637FyrmRbr1q/bWrdmV2++LZJpYzlpnlMkAehCdNjIYYPrPfqcxT5fO5zHQ7nlLdfjw+pP34tBdU",
-	"rh4lvRPWHa2iFfjiNU9Wzbh/3O12NxPKCzuXpsleTVkx10eK8ATOQsZ0nglmGBMzp5DcUUXijJmpVifZ",
-	"7dF+73Ect0d0PGqfxAPWPqW9pH04PhqdsH78OBl03ezmVE/LycG0MvYx5xlLWkOd5cyf5lhmM6pbw1ae",
-	"w53L0/ohoyJPacb1YnleT/L4hmmi+F+sQ36zvIvrIZnKPCP5nGhJ+iShCxWY/7dXTrv20h1jN6EYsYUU",
-	"SYecazKTSpNet9vtkhG8eokxJHSxYhsn3kD9KTKRz1rDf7fMkFqBfYH5cuuPpvleJGw2l5qJePEza5jy",
-	"K3pjTqnZvGxBFB2zDjknGZszCiLQ/PIxZ0ojRwURQ2eM3LAF8Fs9ZaGAKyOZLMjeOJOz8q47md0A5w4I",
-	"ngi8XJwTLW+Y2CdKy4ypUAipp0Z6CXYHL58wjYx3zDOlLVsmdEK5CMrxTBlNWBaKqJirbr9j85QuWDIk",
-	"hkSiAE4k1SRlVGnSH8COqoDQVEnL+mkoMqY0zTR8WwpCxcKsRMpj2iFX/szh29QMl2U4ca5CUYqNfv8M",
-	"Vg5W8W7KU+ZNgyuiNE9TkuVCcDEJyKB72iGGg4RC5XHMlBrnqZ0ustCMzZjhnWZGdriCsCyTVuybQXFF",
-	"xhlb4pwn8Sk7Pj45bZ8M+kftQTdh7dPBYNRm3ZNx3Bufdik7cTSIS1kSoUc9bUM+q1jK0dFmhnLFZ+zN",
-	"+AcmWEYN8b2in5bJ8blZ+TEKWyNkyR4XcZorfsv2A3Jx+YY8Pu727PqT91dPiRyPFdNV/tLv9o/bvV67",
-	"f3zVPxwenQ6PTv+/bm/Y7a5imXzGruX4elIM7npGP23HaRKqWdu8oLXVpM3n65O+BKJ7yLTPCNcqFPiH",
-	"IQDzBjMY8pfRdS3TwYPKZ4a6Z3MkqAm/NUxadELxBp5WZJYrTUbMiPiUkY85zQydwUGp01SxwIOrbncI",
-	"/9t5gbn4Ggv8G+OTqWaJE1eNVPWmQYUBLYN8InfwAtD6LMPWU64q9NRtntSd/fS1e7MlmqY5yHyUmgnM",
-	"6Cc+Mwy8hyIY/2ibv+zcUEdqnlsT8Ww9N2R9S5ODb285Pdiyrzc9Jxwu03zSoIbGMZsbLcmwbmuJobKo",
-	"+YinXKMAstr/kFCUSekdXShCY3MuzJNcKyLvRCmKlkQwG9M81Ssot3jsWplRrmSAx8vEeY/kzZR+IhPO",
-	"wGp1W/l+bsjaXImlMBLL/JPOQdaY+R/8qSRsth0nPGxkEY3ZeQomr8pnM5otWsPWa3aHWx64HTcL42m+",
-	"8CMM2VP6jU04m2tP50SB0749bAWt61yxzChSimXXj8e9ARscjeHAUhhZ6y6TYmJlVOu++Eb7KLCU0xp2",
-	"O0f37hdDptVRn4OYhx/PmsYNbOqGzbU/AfuPQ1jdciv+34yNW8PW/3NQegwO8Fd1UFvyYl9KtoNX1FwK",
-	"hQv9PKOKPZVinPJY77hJk5xmSXWmb24ZKj8pn3EdkFzEUox5NmOJPzcwnQwtdVFBZ0rRCXBPUB2McamM",
-	"RRxPCd5THPuAzGRmVAwqUN3sDoliIiH2O9fwaveUloSZCZohzQxFa6pz1Rq2xpSnecbgcHLxNpOTjClV",
-	"37Um3bCiz1QJzk1iSZHkitTUi1Iz4sLY6/j5xgFuvfvPjY6ED1TZy2uraxojBZbD6IpLCw3rWqqrZoFR",
-	"42XZLcseKbel4FTQhffCvCiqLH5kNkSTvQj/MjrzQpGpvCMzo2bqKVvgJ/fhZVusFnhtKgtvOJtnuTkG",
-	"uiMBj/L0pr7n5hrJWCyzhCUBmLPcaA/zXBNzLfP3vJAXPFHGUtnS2tvitp6xcUqSKvbFjcynFatIt/Bw",
-	"29+rx1J4W+u94ssm8tARAmtPGhceSCBOuSEgnqjA82PO0HZKCE0zRpPFuuEfjnvxKT3qt0+SAWsPRo9p",
-	"+zTu99rHrDs+oiejx/GpGd/jUZ8Nxse9dpceJu1BfMLao6PxabuX9ONDNhgf0ePR5lmWE+qtmHIO/Lg+",
-	"Y0Hw+jfaB/fRxjHtLFLeWaHRxF98HwkwGbdRwJZnM641S87gKBlBVz1OHXJurFG0YZ3duwfmZ1RjA+gL",
-	"NjbovjMAwMx05ugKc5mssZYtH/mR0dQoN9tyD9hJt6ryprX1ctoPrVjEeSbN/pA950Ew6whzzecd85GL",
-	"Z1f0hok32UVFZu3A8ngCb1giRZ4URn6hB6LLs1nGAZsuNp0nsCHw5h2l7FXhLNgsNAsRoP47BK+NDTxS",
-	"JOIJRAWmLAXv7/Ja7zmPEIQs6Aj9cSj5KE+2lpWkQVT6CgCeTUv33rMPoahvuPpfvvYPWKoz6xvkmqRU",
-	"s6xTW6NXXIHi8tAVahyE2ZRcsaTqabOD/zZrc7XzOIDrnhGxTEiwRELl4zGPjdi+1DKD2T50iRhJuLoB",
-	"F1+epqip3mVcM/iqUT3xy26zpIgZxsycWzD5VqvGiLHWRlSxR6o2Srcy1rVVDrg4bxhbQ3ozx/4Mb1IE",
-	"pLKRfaX0MoffHCfw0QYwxVBU5+hOsNAsEzTFUT9w0bl9CbpZv93qoSlBzEtBIdCKpHJCphSFecI05aki",
-	"uUisFelM1UcqFNGH9jskxvZFEqGX2lHnjC7IiAFBcCPbKw58311uFYmAULtFXBWqXOEVM8tdLO8tTXlS",
-	"BMV+AZfJjlYGjW/uaJYsm5fg/9RTqgkTibIhWsN9YN8rQg52xqiE/r6BG9OciBGzrvKV7l2ILa30Tt5X",
-	"VEiOk0bvKgxylVCfcaW4mLyDe6qOGll9fP1E0IsHe4HeCghl27c/cPTg3SJFJgUJVzwetlbNTkh9fsVn",
-	"rL5vMDHYNo4M6d2Lp+Tw8PB0uw0zm0VwjL7D9++Z4xy9jS/l5AV4A5btxkpyiHMZyFtPNqRysplWna6Y",
-	"wHEXsvI00dLlFIwWJJZKWw+sXZTiSnUZcnEj5J1oWAb3QNgakod9+dsohEtDtZp+eVYMTdnttSpfeTPH",
-	"wCEYxeYpObd7TBIWpzRj6gyuwwZg2g78XbyhytWeyGRXXjbmLE3e5PrNuOHMWxseklKMBJPjLY8/esqL",
-	"qAwtwsklBRz0D/AdVQrw1RNv5VbyK+twvZLyGWPz6vBdmggSNwgnPuNbsGHBlGYJSRibg9yigjwmKbtl",
-	"qfIm4L59QA9GB/FBcsAOxgeTg+kXzgh55AuzL8vuS8tMYddIysba7MvG+cwzQ1h6YdiJzbAIW2YsSwz5",
-	"oMjA+KJJCOlIsSJA4GmqCU3TZnuv/pnC172aof90+eb1EtWax31+bs5XmZ+z3bfNc8iU4cm96juCQkF0",
-	"yVf734rHGL0IBpVIhsNC/65hBOakZzTWjZo8eU7jaSicbEGiMTOjM0xZMkcCpjSXoDGSvcgdy6iIyE55",
-	"loTCmr3w236V62CWzfZq6laC1CbBWLJcokc3J/N7RU4Yyv52+i66RcwWUPL+/cWzjrcML7nSD9MmE8eo",
-	"miT2eRlUsmLNJ2zq57vtoK14TwXGXpkSqsjnEENnkKAGwbNe/xDT0+w+FDG4bbUX98BqfcVoyHwinuaZ",
-	"kktTj+Eq2vrW1kh4AjPnSuWbBVGxTA1vgjd4RIa3bD01vH31xEDWrJas8PNXkqpdT67Ce7eeBNy9eg7G",
-	"cAM9JHnrHqrPo3xbTYFxzMq+gexRohdzub/9nnlK1Rh3rnh9QO6m3PBAesPU0GXqXQMvDoo/0f4K7OYH",
-	"LuDliDIgTtoFyNiMaVX801dXNc2apOJqddU9sGppv4XmWYplF9LbRa3k2mdmV9L6lB/q8qmmydXGxj7N",
-	"V0r1r8Kni4/aLwWEGtZp/mH5DajiRv7dWE9Zxm7lDUvWuMTKhXExlB05/X+BtuIyHlayLTTsv5BtYTpP",
-	"u2IOfLEx8DcqWnX6sG6tHcmDzeZ64SVpV8I58GORkb1Z0mP+kiupSCHXxyxh76vr+lrKV3k89XPyG0ww",
-	"LSVJaTYxZ9NM45alhAvFE6ONwHHdOKetXlE3zmpz0wVzuJN5mhh6hNdKMbFpJylTys8/+tsoreBQhf6H",
-	"QzZ3j7kmXLhp+/T3oOSsEU0aSI4nNVXTaLw7e8S+uiJf2si/uoE0xOA9r/sSF91kI8ONqwzkr+C0wISx",
-	"1TzWJpR9Fd3QG7lNbfvbWWzdiCry63fjvfHULAwy39dSv5C5SB6qsRTaChwueNM30U1eSy+voohimgUR",
-	"LhX+kfLSPc0n39JFKmlyJeVLw/weOsX6RgMnzVze3eDx0ckxGS00U99OK1s3BF1GkyjkfimyF8EF0m6b",
-	"B9qgvEcB6ZFX/AnJBTBqxfQ+rNKVlK+oWFjJ++CQd2ZYB5pm7FPMGKSMYVgSNaceUSyWItlT+99uoYxO",
-	"as4ECiomNHowyzV6pEg50lCUK2Wu2pXaP6sM3DxsmYQc20mY4x6K6J25rX1uboswwxjzbGAVvR8bsv/t",
-	"a7Qkd5RrF/CC73IxqSRr9yr5xy6/uiy34EKzCaRXm0V5L2iupzLjf7Hk4fkLKFvO3164IpPCg8oF+dS2",
-	"sZI2nfO2XfNz+1V4/ZA8YTRj2TdjBnZkwAHRWEN5aw3LwFklntEE1P5e0FvKUzpKvywub4Pf+MnilY7i",
-	"IWXi24feSUyFjXlmjMZTZnScO7KX2BWA2CnUGpnvczEJhTkO+2cVpuEKjjDaa47H1PEWQ5pGamBKPUTu",
-	"N58LUj0W5Bzjy16llJK1BIbAcSWjtWGeHCZhQPj7ji6gujAUVqYJBvWfZJTJGza0a25TCDbHu9H/gaFu",
-	"hemUtXB3KM5TJeEtOOYyFaEyt8AcX2rW3ip8AvgeyaSchUIaNXOcpynmR+xRq4MrmZkvkbdS6UnGLn95",
-	"OWzK3wgFJDfsY4Wz/RCKAfgWWlE8Tc3ojeDDCkyf1YUCgmnIlaEWDmZjdjSmM0b2aChw38qAu7LZAOZJ",
-	"meuAHHaJIqMFsRUT+0NX5Km0nM9ZEpiNTdwyoKat6Q0jVIF14JI5lCRUYZGs2eozl3cQCvsic8eMLsiU",
-	"3jIyYkwUxKFkmY20aX//OWzYFliw5BVLOL2Cmx7GcZ7iM23zjlJRrT/9H9M+zLmN6p+POq1Sy7VYDQDU",
-	"8ENG59PllXeeIDJnGTm/cAAJZXxdTemcQZ20NTBsMY1hftcQdsEsTs1matP07FDemqfMotgdo1lGF+Zv",
-	"GwXY9BaX+gJTeoPPmDk7C2T941dS0/TS3lutR/l3q4hDuJcFlYmWVb6y+GxlUmurtQ1/NkLSLfPyolJu",
-	"YQYa3wM/QbW3rtaAFwZ26Qn1i6wQ+AArxCpFU2urRoMWvZ1cLxWiNQ6NZ4TesoxO6uVv1VK+zskgaChc",
-	"q1WnBS1ttmgNrRbMxwJiiLJ4s/LBxyd+JVwTi6jufrH8bgir1qCRDprIsnEfbzgW2rrwFVVFiV1lA22x",
-	"eYFQ0gaEEvPxcm/rP27c1HPcpzXk6nbSTXuJfkGaYXlrAwnfNpUTNhKH2zh81RnpFuAFXKG/sEY+g9Pt",
-	"yMdV226o9sXvBgX9IH99pMoi3pWVzUuFt40Vs5uqsn3aKwcNRNdMYriMlyWjW717hcGFFcXF4Xj4bhVv",
-	"hHfBdlltzBFIbbuOe1tsV/0Irpj6U6jAWYeL4Rx+zFXrxFOpGGbrQgIQBtWqzLPixAgAi8YWz+B9hSfj",
-	"UVFDUn2Ua7JntDWMUoQC1yrwCimN1mi93mckKgJ9GhIUbthc73e8dLbLZz+rUAhm1hrcuaDvV8hwy1Ki",
-	"DXAcARZaep5+miTcrCVN33o0MqapYo31NS7xboxwCFQhKk/0w/MrUqAoRRjhBP0eVWgomodCTYDpwFCK",
-	"YSs2O8Azci2qEEH4BVB4Uq4AJWrKMpueOYYU8b1Bt7sPKipo5RQcn3OWavdaa6Nh8eUMgIfAtpoxKuwS",
-	"z6AipJh5r35YKjWFzaevNMS8usVaXaPFLhp0TzGbLskWJMsF1ByBogqoJxjeNIOdSKYINao0wgE5+8LW",
-	"LLq6RzMfrqCiMWhwt6D1oaWskZOreC3IhQt9PGh5crO7LDeDViVgvakw3t4Mtm1WmK3grFWaCk32XL7q",
-	"/kaO+/sqZrtE39Ug+rZjNM9DGam1QXYb58kDxplki+sst+gCWA7ffOpgwEB8gSUN606uDAaxHOxXLNJT",
-	"y8s0XH3U8cnNCAeNAFQVeLc55ZmHQ+VspXVYVHjUM+ZDUoWijACTvShsHYWtqO5gj46i/RpNf15RQX8P",
-	"KrA/5eNB07Ffkj5FoHGTbWGDny4MDanuW9YzYjCofBLxJnZ48r5h4JbH20rJpSPwG/BKy71JxmbyFuGi",
-	"araeT6HV55n1UnEFzoiCmzn/DlZ3NxKqpfFlSsVnlr/2oyvYLunRSAG8/Qw9K+X3i/JuFyitfHzQ35Hl",
-	"1fQUO8by9P7RuPq2BKaGswMHBnNXHI/mMStcgEaxWN6EFVLnTSl+wW0EktUXi6f7w3ItfKkUimq5vZB3",
-	"X0c2uPjeMsNlhAmdLWCrGI2npJLaaea8lR8Bcoutr2TZi1A4bBqpHaIRgJ9hcanInGVKCqIluM6qjH11",
-	"dHGDmeV8QCVmmHMGVcw3d3E3W8G+vJxqE/G9WGmwn9dV2QZiK9TUxkMvako09WqW9t5fPQ3IjMeZtM7o",
-	"1UK9d4LCstPrHw6Ojn9/kCEVtHiyHUweGHZtKPJmCYRuyd4tyxSXgpzsPwgmr65leyM9PG4Y6sOk8FWz",
-	"v+eMRJ/vo8JqxmKSmtX6MKyZ+w1CsCFjzdo4BZRW4ST3CIUrrCPeAnZx865bOIEdaDQ1poZ9rGaL5ULz",
-	"1DwhvjWxFmkQaxyFKpZZdRuPtsF38niwgwFqlKG5zUsolV8EDq252ddBTDXKgBU2PZqfJTKmy2exYwx8",
-	"nFCP8VR2eB2H2+TaxtmBh9tzXX0rJzf4l/+3XNyF20XMc90s10sfoXVqyowoYxnQ1C9nlTMe0zRdDI3S",
-	"AotC5BgCirMii4aLhH1q37AFS+zbPP/Ia5kwcvnsZ3COKBtNwzeh8iIFezOG3KLtQETQ/XEf7HT/S777",
-	"MxdmWixp3f/hrSi8qHFB5+DEG3swU4LdGYYK0BTNpLo1jRa6QQOFTqm6njUazE7bd5X4MMSxTFN5p7bT",
-	"7AX7pK/jolJimQPaKgcrQ8zt8JWARCJP04hI5Oqp9RlVefX5L+c//Ovq2Tif/X5+Ti/+9dfL7GT8/Jj+",
-	"eHU6GvPF61/OW0HLvAfTDiqGcsmfyxPqNLfUbFJFbYMru+lsxbGzjK5Y5uqqrDt+nq9uBaeTAuxwC7pu",
-	"RXCHgL6siCwzCtBMB+wbC+AdCrACsK4KXEoQjCB70a/nL98/RwRx4RI7UGEPMAaJ9VbWCK9S5WaTecmx",
-	"W1OS1j1bpOx+gYm+s3leStZtHvvN5izWvf11abjFvjsGslJzXD8iwzkvn/28zPlWpfY2MN09MZ+RqMg6",
-	"4hE57Hzat7wYc0OiwqhAUQ6Eg4CnjlFD6kIs59w62VEOcKEloSIUluejABgtUB6Qvehz2OqGrSH53Ol0",
-	"7gMStnrFX/fRvsV2Ercs0wocpaHQct6GqlfzMsguUILesOsYfNVKWhtUsxm5YWyOo1FzlqYA469VKIy0",
-	"YhnCkIxdabRTdfcijdQEwP2R29RoH7Eg4KOzXOlQjFgFng6mxBSJupEZVSTaveisiFQ41GErNVN+wwgN",
-	"BZQyw1oFiFhllgWMmYDQNMWaGWEhNmt+rp6DHd/k6WoSdMtQ3UzfMSZIDxa956MhWomtAk/qe2Pb2sJf",
-	"ptIZ/XSBjxaTcX8vC7ElkLClOZTUTWPD0lKWTNgMUhXHLidmWcpW0dA+NyYHKye+Stsj41ozEdSBxvzV",
-	"+GLLc0mQ7egXoYokRnjsRUuQclFAojqKW+VawlJmrtVs6CZsug3WkY/Ft+zosl56z7mH52VKofkEYFpZ",
-	"MD7n4+AWNLLEtTI06z6D0SI3TjyCICYV+hYdgn4ozqEtB9rahpShjnNPSQd66wHl2jCec4FCMC8UGM1L",
-	"FHIqgGqXVp0Ct1/N99bd5GVb9jA5ML0/qsY1XvxCD1NQJf114urSGK872GRg7H4rawwG879pjRUljkve",
-	"PUZTP1CNadjYtcYQtZZGntksk+oSY46uWu9TwfcpLeeY6l937PvhsK/kNNHNc0UIJ5gt3HFG5Jx+zGGK",
-	"EJZCIHbthUJrHGqkr3vtZ1fT55O/rt9Of20fvktfzN7KG8bUq24mfvjx06+ji2ejj7+li6PnevLk+PZ5",
-	"xn6b3D49ujp58eHXbvKvX8/Hn06y309+/Glx2L/6ffpz/zqnapT8efmvdx/OBz99zA9vrujTD8/+On39",
-	"7PnF6fPkfPRJT1/z7EP3w9GbP5+M5pfz169+aSe/Xk7/vHp3I/+6e/rscKB1b/rTL9f9lz9MlP6YiD5d",
-	"9C4v/rz7+OF1onof0tevr49/f0KfPH+Xvzj80F9ssYp5ljZua8YIJaNM3imWkbdvLq8UoSSqVIpGoBMO",
-	"a3mt83yU8pi8f/fSK3bAi+08S6MAsQOBq9pSXucXjCFvVMt918nCloLVkh2mWs/V8KDIJ+jYnzqxnB3c",
-	"9orrB/C0Ovi/tKF1m8JWEJpdDvyTvJGJrDQsMT7YUAs9ltlq5sGrsezHxwOjrzVn/BZ+V/tu+46gyAU/",
-	"xAYv1bw+fGPhjewfnfadTrgy1++hvveiArRQaIv0w9I34xAoInCnR2eYIi0UZvqXEXNIO7MHrfRg+Y1d",
-	"OuRC2+JQFQpbHlqsj81wcVlduGYQXrcVlYPu6XEo4inNaKyXtYoHRwPq9sTxSk/KF0TNVxnJ6wi4rBet",
-	"FaewO2KTvK2bcCnqRSK05RHFN3KbFBXg94QqSIvPXF8lB1gE5h54pDrkDShxY3Sx7FVVQNhjzyYG49B3",
-	"uzT5TB7i/fhSV0ZDJhO7s4l/Z4XzzTWn861lXJ26L67bOdolfrCClFbEEzZ7TH7dNsYSoCLe7nXJ3p3M",
-	"lN43qoP5a8Tq7cF2DcHUXEA+S+wFq8MyPooxasl2kNA8oNewGzPIn+k9PHyzYfmDlhdwb3RWVxGaZObh",
-	"uzWQd2GGlmJ+Hd7aBqUGq4NX9NFzuFBaWr8LjhP8WzhYHzHK8mLIpMsS4kNGWbwRADGwmARjv+oXcl+A",
-	"KQMuMtZIgQPVOgPKOnFXIr4X2TrHus5TIMttkvi2Pdu6LIASR7y+PvNMjtgj129xeZ+W7Ut5UzUt5c3D",
-	"rMqmcb56kGx+kTEvHQ38hzRd/MWq7pfRws+wVXMWc4ouwVBYgR2Q6FpmEyq4gloauICS0koHvwFiZFHj",
-	"wR/bCYU9kTObx2bJBCfXIS8Bs29YEPXxAD2DVFu5Pg/FXlQRsJEtN7sz+hcQ8iXwcJfFqtAHGIroU9tN",
-	"H6tmVVFZ59UWMjGWGXTwVM4XNXSOOls2ZixiRSxuoBupGdQzNtfTCKAEAxy3HLsbQmHu+JktkAIiUuod",
-	"gJInFiQxjwcu82/p2Uu4bh+36b7ex58sNFMRlnWbwUNuYIxLAjD9cPZcsuus3j7UHEBzUgFxMl1uP/S5",
-	"0tYSMRRsU0ujC30VTel4sElTClpLm2g7HMH0W8PD/snxY3gxbEZriH8U6+6qearLie01772z9UMm8/l2",
-	"JUoWJQdZV3HAjHraVEKwTZXQqqIC/MTEDO2RWlVJsGXdUEqVvlaMiTXOC/clF03180Ma+2XWMkCOht3T",
-	"zmm3O+j1H+rMcOt5vSYVxKIegVjBJ8/wmrIJ7hmzhbt4sKDV61TeCdBZ8XxcFDDUwJCGJApbYcv2AsZ9",
-	"wNiCWKArsi6Imuh+i3ipX5NkKG5lwZL5cQuPcImIUFunDOo0MCkZOzY01HUUSM50Ji0vwObQtQS4atXY",
-	"sjrnxnFtXr2+HA6NOWMOuoeiMw/090bIO+XVEUNWv55mMp9MIYdz+2Gt8ibWSMxbxZUTWVXr5h+rdZIb",
-	"uItan8xQcBLYe7Wt03drb2+V0611+H5ZcH9ljSKuAmAbpSnMu+q66G+/h64EEVagaeVXRHQbK6MAAXlM",
-	"ouaYcjQkdOm3yJ6sssl2Ab1ahjrLwOfFs4jsuSCn1yRpv56X02zi3wcNv1w8a/1x/8ffnFSwqgmzCwMH",
-	"XnsA0PgbAucYRsZAOOH6DO0DYBMo8YFbFKu6ihEvZUjuUNBr1IyJbNvWik/pjKVeLsR/V/rEag+AF+9Z",
-	"r+hgVz6r7hT5ljUTKG7Mg6q8Bxum10zvnfwEW1Y7l6JsVbnz6eDxRu6CU3IfbVrBJYDIFcPCcCg2xbXB",
-	"lzI5IpYzpkjRj9qivP0TPF3fhOq8nM8dqG5tHfV/RxHzZuqt1HhXhnJ4crSRXP2q6HUk60VYm/MKcd23",
-	"qonecka1d5THv3862Dyv1XPZRuR8zST73TAh6m2RV8T5z1diCPyHsrArMAd/V+S/Vq//xbF/82UW5xnX",
-	"C/AHWfBLgPg6zxvdfKIADwNTEu8t+TGMFJJ0HU6Y/eRUa1Cgba7f+Zz/zBbr3l9wINvisBYIyRUmfzU1",
-	"ul/CMSuHQfG799ivbywddA/FvbMvKEwrG/0sw8YTrqf5CILFxU3lv5aTH0sjDYxkxdJxeypVhYJdud5Y",
-	"ZuTly1c+ApDqkHMRCu8KoVrTeGrM1KWjsOes8CIGAbEHaAUFN4fCc/zbtCHf4VmLOoIu7ryW+xWsqlBw",
-	"bdOCA8ITJjQf87KHQqnKmo/MmZynDNHTPI8qNeMpfaoVaFdA67oq2oxB0JIrcscz1nZtw1PENPUoo2Cp",
-	"528vQrEXvX1z6UMHBCR6+967cPCZJy7TE1RmdzoJYJ+ogCgZihrhASQXYF957gGYOOBvQoc0tL8ZzwjA",
-	"ub1/97KDswEsLZjMXg3WIKjhHODYglBEz56/fH71fOkXUpvdAZRs2tnYkHBb0THzFhlzGsC3U4z8EXRU",
-	"h/XGOtIY8itRHthiNoaQgYKxBPzRjgXsRePRzXWn04kCMqMJ7ocXnkzQwWsTd/cBRG7pcEYQ3ogacQaj",
-	"AFAn59oGyyFMUtFjaZmNhDZQym+ZYErZtDyacPgLohOqQ7xa2QDc4cy1wsFgQgAQbbYfRAQhKkxVQVLG",
-	"2nTXtI3ENMs4gzWpNm8LhWVb4FyrAifICUm5YEW8xwldmiqJgD3ebpRI9Yh74Wf91vDuFeFFcwE1JFQs",
-	"QltYscKNzXWAyYRF0j6guUFXAscLQhE56P7IRQtsL9rc1vuyxA+HlIfI76Rl+IWqtqXai1wvKkPMuPrX",
-	"sUyY+TM2PO4aL0Yuo8dOB5a7/Ey5QilXWtWILJWTth0IRsqreIVayoAoukCvPtXrW2khhqDrpemiIfAf",
-	"hRZVIuN8xgBQwW4UhW2BWB2gxThvWSgcEzHbQDWJDuScCTrnnQWdpRHZg+CF7UdT+R1w2TCiY0E6MjZm",
-	"GRMxwxsTGavoDNNKXWtpe3jB5w7egJTHzGYyW7H36uJqSeCZbyqZZzHryGxyYB9SB+ZegEbSaV1iWqbR",
-	"Gra6nV6nC9oRjrw1bB12up1Di8EM2sZBsZMHyHULjoYd+Nm6osPmimEuMBHfVwudgmvUa7ty6FPrkCdw",
-	"B7JFKshU5hmcTbhXkXxuJF8fsoaMKE3owl477YbCXLWoMneM3ZARW0iRkD3zh8Iuh0QK8kqaO/cLQMxo",
-	"klGRp9SoXq5/PBD3HVcYG17Yh6m2loEZlwpgGEYw4wesjmRmGoq/7H5HzS3ybDzMBhMFwxkjAA4y027H",
-	"F3eAQI5c1LI7UKjdIdjQ2jGAQIOZAXr93l89JXI8Vszhp4cC5/Uxp5lRDOz8qH2zHGO/fovH3O127VYq",
-	"2zQOTzWg7uhqw4d1UTu/TxzQJa7PRdIatn5gumqGGDJ1zHVlCWB5y8EVn7E34x+KVX/FxcqqvnWP0U/b",
-	"PPZDSULb3F7YHp73Y/uHSj/dxmfqJt2Wq7D02HarcH7xJpsAYuJWH3FZ+5dpPgHkd0fcwG363e5uYJ4V",
-	"U/LfFS9L6RkZLHtGrE9g0O2bQTc+dbTyqaPeycqnjlc+dXhyZObrDNUGpD/PCrXP9Pqng9076ePhaUAd",
-	"bcrWd46c+6A1wNVv+kSxSwfN/Wrh6d7mpyso2uah/unmh+pQ6vdB62i7ofqdi+Gpw62GWEBZ3/u+gXL5",
-	"bmWazxwkn0WBohNViZUac79RDSrcRde5UcpsX6fKFein63UKxX9il12wBq9B6XYtoSqX7LPmgIDg8e9c",
-	"vgx3e7qfUR94pnOaXhvTAZ4RYw7dV+mcm4tQLxK01JwKLHi031fmRActX3Ns/WEWcI2GcUB5GxA6V+sa",
-	"bwQCc2PqVxXWFoTmuObHA/E1xGq/mp8W9ISVnqy9airDfhAKSFwpboCQdACgEsbeNFqbr3kvyetQlAK7",
-	"Hi0u0U5BftoK3xUxZAT3WcYLGXq53OYyoqfiyysZHzDyUNi/ClMIH8BaSjMKxP9yCQrm4R7oXkeVFOSA",
-	"RA5YtTANBInsBatgedlKWS5UKGCvojZut7E7VdQhlZgINkcpJuFycwOCBQ1WZYQX45HsEGgzD0SF2IHU",
-	"FmJlMk3zucJ0iKIGLBTOr+AN0i24s5ZGC0/vMYf7G+tbni5FNqpSoXiALlUBjP5nq1TfdaT/gI5UglKX",
-	"SNIrkr4wU8sqI49Pumb03uNxSvOEtZUUgun2YN17Br1SEXrcf4AidNTfXhGqUPw6PchIEwvd/V3/2V7/",
-	"GS0KGfxd9Xmo6lMkIzSqPZWsM/BMb3qVigKXgmw0Ed+TUOI9RMVbOviWTvGWa3hLtF94yEDwLWM0yjF6",
-	"dyyKZxHm2McKa98LBHqLdflYP0eBFIiPg8STcQyiMJUeIE6pWIXi7/GEfHvJXFZWX3IxyVOafZfP3+Wz",
-	"ZQxtT2L2emZc9ofy+ungsXf9qLz/P+Vp8KABtnQ32Mys79J2J2lrIRUcbzc8eJm773+XxV8kizfEO74L",
-	"wW8tBL8Lv+/C77vw+y78moTfd9n2UNnm3DFrTc3tveKF6POi+1hzar3LXh7tmQsZQxaGAEM2FGsGGwV+",
-	"eNzGxIlNu8R4uW01YR3KCYv5jKZl5VGRAQJZKjZdd7/JTR+K/0Nx9eY03+/x9e/ieUff8e0EwEAeB1uG",
-	"2sFjjA+d9IMtI+3eQ4PTYMtA+/ZS3776uLe9zG8+Pw1if32i/Pdg+9YawG/L3Qq/h9t31gVkPlcHLlx8",
-	"8Nn962e2uF8bcYcnl+3UKnaATYn14+6P/KD73rge3tW2l7wX3t0PEB6izMu0pu95EZqF1P0ypR0UaubA",
-	"D7m1lclE+vnsBaYXDH3oVW47hbwobqtUnPs5AzTLFk7AWkN/tAAKtEkAkGAPVehlznYo4KUe9sF+tVi9",
-	"0kgOdQKoBEByDQUWs7tUYFt9ByOWImZQliGFxb8ILEoy/EyThORzi1AG2lnZiPSRsikQbhmMYo0p8nCn",
-	"HJMyWbETiqi5qDxy2QUQmkBVLCCKi5jV6+FDsU1BPIkaI4buO6FobkOLEC5FHXtk0eXBc+LmY7YEXrGE",
-	"DlAjjg75dTUQQyh8JAZMBt6LjqKARDoDlHTyd2dsfjsXTQ0KYEldbGhpXGEP0vKR0WIJUa9azOagWWxB",
-	"kcVBsmnRHtNq+QVXiL3i9Q7fpfLtIWrrd+/Sf1h9DZpIDLAnoLmXzjPhsNQ6NaxloCMo0CgJKc6zjAl9",
-	"PUcA5JJyChy3bqXUu9utglA24nWsAIyY234aVbCIFQMzN14r/teKUR3Vh7WhCfZX0fqdur86LcRD59kA",
-	"qlMHyGkEomnU3RFRpoSMAdCUVcgtLkFl1aAPD9cOuj8c9DpH3W739LB50Ixm8bRtVdT2bW/bQQ+6/dWD",
-	"HnSr2TAWrcR6JvtbWyg1Xt1gmvjALagZfjdEdnFFwpphjSWtCLrv9shae8SHVmo0OF5C3Vi9PXdzo6SA",
-	"uKI36Gtzy7JFKEoMRmhM0iGvvScsjN9oUWkQFxAzBiYSLia2HglV9KYmx4XG6/oGm5fxpPKSTijeMZWn",
-	"tpBpTidc0KKyhwqHZI59gYZkTpUikdcqKAJJFkLRGBxToyy5n4wqxXTRRKlD3lIodVWaLoxqn2UsNnoj",
-	"T/16U17AA5JYCiv+0sWQCIkIQqiMfrIlSEWPPTSEYBBY2EVBj1Q3fG4OADZVd40UjGpbbgCA6Y5ByXe1",
-	"Xj4Sb4OairWeRZsYOSYqpiktNFvbQgrq7GxGccKhAy3hSlkoMKvhhmKVX/TM2FNgSJYtqahns2QsZVS5",
-	"smgbp+W2BQV09yB75iqWHpdIKEhiZqn2m5RoQ9ovSuSttfpztTWzrU5VJUiEInuUxHI2o23FzJs0NJOp",
-	"w9o2I0MElatHSe+EdUeDVrM+4nUzalavj50Ssl7BboRwxX0+Q6Nwh07UkNB/wxaIpYotqcGRAHtVGHFr",
-	"elOHYl1zavKw3tStzyFiR4atYVhFjwxbQVhBpIRbSkzKsHW/YgO8BoqNG/C4d9qvrH9/i/Wvtf7G6u2i",
-	"TIC61v3moFUICmCOmkZZNrauDXNbrKQHjBF8RQ1DXDtCFHPfYoRfuxN+o9lSac3vT2SbfvTbzuBr9slf",
-	"Nwvbvf/Lp3EFfQOziRH0Fm4auASbqcJHVjfAjlZQMmC2NRtfve6O1lfjQKuC3kZK5xm75TJXy+PcrvXh",
-	"ChtXyWwV3zjq9Tex7S8yHrGnlhGJby0keKlHn6NWA2caIqB4WmDdS+BUZ3n6Das3WJc8KZpsJb32yVE3",
-	"bp+Me4dtOmCP26ejfnycdFlvfHTSqoIGfm2sYFCw7ctiDsLZ8NMFo9kjgAjIRULmMuXxoorQ11olm/2O",
-	"yBsWwa5g+6jERoO0mXXrWOvj463jxmZl33Id16yNh3O1bm1qE7NrU1maP/zGqOhJrDQz3e4EVq32ewtZ",
-	"vEz7V67HqXU97UbvNceEv0/j9mHvKG6fJH3afjw6Zu1BfDru0t6oHx8m9X0q96LBk1HZi3gQ00H/8HF9",
-	"L/A5u4X0tBcfsu7Jhs2ojd5OvVduRrdzVN0O2262sh8iT9Pl9d45Z+tl8dzuHXp39JWYT/0fcpOY6RIP",
-	"ZNh5RIpLfwD6WBOe7TvIllUgspv6TnutpbEgFTpUOmCVvVGe3hit/JxAR00/agj9qYdo2bruggT0GgyO",
-	"ePlKxVOhyNifEDCCdrhTQOpRtjFKUHS3AggjhAsqGn2Gwus+YZuGFqGgtPByCHYH5lyteyQ5J/1uF0YA",
-	"WJxgIDmVsooHaASNsesTsxpJnpn9gBEaRQKhuzgYR2Vsqg7GNSQNrW0wJNjU9DWmaaqwEjcXgLQFyGMi",
-	"TvPEGdteo+/CnN/Y5hVcAev6gYeiaAje0PgY3TAl0m7g2hcHlW5Aoai1Ayr79YTC4Sk7Tw3Y/HuUvH9/",
-	"8QwmFgP8MImNjQrRXKc0m9G51pNDQu3OeneU9OK7tmqNi2wuGzpFEjJhuiQpCNzarkd7BVwkrjtL9gNo",
-	"3cPFBAGefA9Xh1xCBHmaz0aKaDmZpAw9KhlrA4GNwKZNGb1lcPg8z9HcaGYJUjCy+0eAfo5TjQgA5lSb",
-	"dpYr0dSaqahnM6fujsfM6ej+wRt0u2eQtpcUPcnLNp/oEuCKDLqnsG2XhmDNdl0kbDaXmol40f6ZLcBb",
-	"NqM3DKaqswVRdMyG8NecUY2DU6Fwp9vsmtmmYuHRqWNhtsDh0+TbeQprvdq7syHW5Y0aIBH/KGIET2Sy",
-	"2FHnNpyvqnJc2mb9PjyCWW/kiW7ZS4H878+rlIWvrLg5BcBop1+qnpglo7AcLbtbWkqSSgtlu4Xm4vTm",
-	"uj5yH7SETNhlcnMOEKNr+g0XLEvnGfaLqTTAJrX+16HATs+G4rDvVtG1+pGynWQUOFBtr+q7TGpIvpkh",
-	"FXomlftUJdGjxkKrBhZoBgUM+hab1OrVkZ133nzPoimWG3U3LiZpTVV+4ykB/sD/foujyYzYXQO9MBIf",
-	"VdBqKsN9s+G9Xh8rMB7imM21VRt3UFKB1TxYP+1uoZ9ePLuiN0y8yS7E20xOMqZARx30ttA239JFKmly",
-	"JeVLmk0YPne0zUDtHrLkFUs4vVrM8eF+f4sBl3z5FVfg9/1vUMbNMyfbfEnl4zGPjUJziQpjTZFHbXyD",
-	"Ku/H9RD51Hy6Wb1/Bs3EVQAhjYmUCQK+ojjSGRWKwuENrL/fL7Krtfou0DxHMjGszoG2wC4ZCW/OtdHo",
-	"CVU3qB2PjFojs4mEMBioo46VgB5aeu/JkvveKKiBy8ILCA0FJJcVga0iox87+aCWU4yJUVGgUN7ZgYcC",
-	"lCAPM1SOa8iz2Hcs8FIKZ0Z7Y0YdOiMQnQI/vVk9jniWvMAOdb3KoI8W6Epdp8Q5vE4hQ2EkJMtsSuCd",
-	"axcP+2hVVjtpaKz0ycNAGjFoBYDqZpGpWWsoO5K5SLB9m32pDWIpzdPUpo3SUBjF61ZqlyA3yWnmZCIl",
-	"M67MjcLFDCHkZt5mVLZZbvYb7DpugzNmUOBX9BIsqahhv/IZNzZJuw3Das/opygw5mQAdRiLUFi/737F",
-	"9rNzcKq8VTVQFS2TCWE1z2xj+CJk7MgB44aIggRB9Wx2DU9ERDENDa6RVmzlB+6NuZxhXJLNzErXn4V7",
-	"Ez4em2/AEt1BBFP7lAh6PsKU5rAZbnB3dOGh8BaT6IQiSrLFdZaLIYE0RzRGMdH0zII1u0UoHrN2MVVw",
-	"ZvM0IRmbyVtGhLwrAKXxTq6gdKcskcXnEAy5yhSURAo1BoJL/eXKXbN70yFv7GtmI5aY117+8hKQq7VE",
-	"WFE7LrQiYAFA+UCAawQcNdMyxjSA2e4B5r7RrFJI8AX7xmEgU1WtB7bt/azJYt6oyB3l2r526L4O8Qqz",
-	"39BP72POGearYqybCzLnLGaqyDNGDrNvZheKt1LpScYuf3lpaD6V8U0liZkbasnNOfgy6wiG6llH6Ktf",
-	"bx4ZaznJFiTLRZGr6mqgG+Piz81H/hmmkz1QWCBXikEYoQ8FNmWWQdE0lXfK100rZ7I17B/ZxMHVKqtm",
-	"hR8yW7zLRfXbTxGtjiTUCDkNWc0ZNWK78tVKXHBlSLEWeFsZtLMH3nnDtxo8atP+0F/IbMJQOMGPqzT4",
-	"Zj18B30a9se1yNpend6JMIDZ1KNYls4rXvzq0iFLAtCqrhmY+/tz1XRDtanpNdYB7p4b9HdfF5x5k6sb",
-	"0rSNRKiCuRfyn+zJLLAdtu1ci5qL/c4/z8CACT+VYpxybObx3bT4p5oWyFP9nhOoomxhY2DrhNVGBjrj",
-	"VNGPAPSi1Eisu6kE7cb6D10rA8/MEOj8dFq+SArdj6WKDcnUNaiI8iyNXO9pI18N+3qkXLsHaO+vGYVS",
-	"6LJNAyrgOCzIYaMpJhx5GJl7TMTZwljwtn9vrqdMaMOewMtbaNS2guqRKj2jQVlWpRVLx2UvhmobEPZp",
-	"zjOzRBBSiOyf11wYDTSWIlHQYlRpOVdodIGqo6HuqMwOhMoO0FCtE5xr1C1v5Y1RxGAn4MlQ4KTR3+oW",
-	"tdAE4UcPzdQM95alkHUC/Ub00PsNjBRQKkF5wUoreL01ZkBKD7qnx37X4lr1y2Y3LnRLa32JPgHJIdhw",
-	"yvdq2Z4RsCVnZRM16JeBoa+ELnxpsNl7aU6IMSjeL0nhc/tyw8XB6QtPemRkqLkun0uCaA0fHw+WNJhv",
-	"5Fh7gA8NNulbyX5/Karx7JOm5AJY6NawNR7p61772dX0+eSv67fTX9uH79IXs7fyhjH1qpuJH3789Ovo",
-	"4tno42/p4ui5njw5vn2esd8mt0+Prk5efPi1m/zr1/Pxp5Ps95Mff1oc9q9+n/7cv86pGiV/Xv7r3Yfz",
-	"wU8f88ObK/r0w7O/Tl8/e35x+jw5H33S09c8+9D9cPTmzyej+eX89atf2smvl9M/r97dyL/unj47HGjd",
-	"m/70y3X/5Q8TpT8mok8XvcuLP+8+fnidqN6H9PXr6+Pfn9Anz9/lLw4/9BdsqQtFEcexawQNmG57dfZ8",
-	"8D+1CA8jy1UqF6xQGQ58/+4loU5wECPTlO9F2VnPqh6Jh+pbf4/m9F+U5YDCotw56PBUc3952ozVWhp1",
-	"mYPP8F+ow95YV2nZeSZnS32n8G21gsr/MW7UUBWqPUG9sR7UqAVbJD6uT0+pp+YXCoyV6TNG0WM3Yhi6",
-	"s2DkNBSWWsCZxbXtBSRk2csPfDVGmiry9M27y7JMew9fAb2kMj7hoglgnWHyrrL9mcllPppxjUpY6XYs",
-	"3c9ITZi05dVze6HiUo1N0OGF4fihmUzhY1d3HPyurhoCEg2wNY/9I5F3wkswcM7eV0XDOyY0JpVwowdm",
-	"E1cv4y1vyTPdet9xocCpj+2UyEjqKZnSW9YhxqwG2W10XqwTAluW8YnAuhXQUvFVoaiqh72K7l/k/BQK",
-	"a5HKU2b9VFKWSqUOTQwVeJVDSSiksBEOZfZHKSy1X1JIcfeK3rVcT51S+jd6yXBDn8k7YQb01CW61pRO",
-	"b9eLbbQ2ksuNXeEQKlNnsYmcKPo5lI7mUYYCthJGDuzQ3s9XjAaKMYtvFoHt7bXOagPlf0rktjaqLSW+",
-	"//D2IdySkL4Hcf/RnhbbTLY1/Pcfa0K61c6Ne6Uc2t+ounzmyT1KyJRptjLWu5wBVgR/z6ANayxFQvAl",
-	"rhqiYJNVpjxYjl+SSviS6yYmigPxIgxfZhC6aUD16/Df26XJ/2EMaKUgG7x4g511UhTegmEcx/ZI7WZx",
-	"bPLzVty79sM7mxYAK/FQB+5g80OvpX4hc5H8n3KFIn1uTJhurJd+xzDTDE5N7ZhZscsVuv0Ulh3Y/HzQ",
-	"j6DbeCiWEyxr565soQlddDAtE8PNtigyFFA6vAHf94vP3vcSlubcs12ZxSomUc/V/c4fvpKz4AcbCN1Y",
-	"FbGTWl8kEj5rrbZZK+1DGppuV1Cr8lHK1ZQl5gmj70PiaCicfYhNvt9cXoH5CsbWjOmpTGzLVqvANrGB",
-	"9/AKN+Ini7cSUo6/th3TvEHuFu5p2zig1t+isZff/g+dle+6/f+k6oB05CE0g0OQppyq/ZUsJm+KmU6x",
-	"w3JDuYYtovETDM9WF9TYwg9fIUEA5ykT4OMJCsCFGzaHpCq8LRRwi8OCJDJDl5DhWiJP06hDCl8RDMUV",
-	"mJhBQ+FWgIoI+o46lQIYBEc5I1EpZyOXv1h0bS6STPGmlcVTyywUg3iRZxlEfrsGqKmClvLzXDtfhkvL",
-	"LKuPNrDM78zyO7P8ziy/HrNcnWkyZTTV079WglSdW/d8v9tFnCUL4SCN5W7OdD4PCpzbVEqXPFHwxGEo",
-	"KFH5nGW3XEn02tPMplS697iMZkjCsOYYF5MOeW1DBqHwYwYWQikzU4TcZpZ4pXbzTI4Y8iAXXKA6FJGb",
-	"axQYpgu5FgCGyjLFpWAJOX97scKo+xGebD2EI9hHH0hEa7xbL/ktE2bxYL7eDhejVyADP7ULuKc23uq8",
-	"twcZo8li2723eTCYWRxTgWGYIu2X6ykXpO9yagJy1D20co5rc7/ZMWjlZMTaiCpGcpExGk8N6UMisBQu",
-	"fRlu4+omFOM8TYeOVkbMlgCDHDQfdqBb8k7sDwklhtOQEU2piFmGlWChENLlkUJyPshTHtMKHBcsRYeU",
-	"RGIxxvrdrhGzVADxW3hij5wLpCRL14QWRI2YWhmL5a3tsIuJSiVVkx2JOhQ1qiaR3cMH0PQ7RhNuCOhv",
-	"IOuCN27vDildihUaMhyo5KCBze1OqcUMcq7GMeVpnu2Q3ODO32rXgaNp/xicWbBwGCpWC99NF50NXmq7",
-	"Dw89yNV3f25Z9MXzOTeq0PDff9wHn1sjRjOWned6ClfMCCCKuiryXqEgs6wp1fyWuVy8qd8hHOHYmFBE",
-	"ik6RRHNw2wM9zM6mObwcwMELrKcOzkFSdRF2ytj3uAz71N/2pDEvIeXixuJbC8YS78R1ahF11fDOUg8e",
-	"l1iYdD5FGLUiRQ8xRQPE6ade/YL3jRIfc/kzBR9HBO0KMQASQMFQSraDN1eYnfI+5xHO/R/3/38AAAD/",
-	"/w==",
+	"7L17c9s29gD6VTC6dyb2XEqWZNmO5b+cV+s2r8ZOm+2yY0IkJKGmAIUAragZf/c7OAcgQYp62Em23f1l",
+	"ZmcbUwQIHByc9+NzK5azuRRMaNUafm7NaUZnTLMM/jq/eJNNXsmEpeavhKk443PNpWgNW29EuiRjxpIR",
+	"jW+IYtktS8hoSaRgRI6JnjLFyMyMVWSPkljOZrStmPmAZkkoUq60efGtzPQNWz5SJJpn8pYnLLu+hnER",
+	"EXTG1H6HnBcfeqRwTsJVKKgiXJDoh+dX5IAKmi41j9XBJKPzqTpwI9QB5W1cRxQQrhVxnzFrDIXSGRcT",
+	"M9GMaZpQTUlE+bV7KQoISxUrFxd1yLkgXLNZKCI5Z4Ly6+vJXLcHMiKKpSzWqoTLOJOz8oP2/YgsuJ7i",
+	"RkIR2cEBoSIpRwo6M+sSshy+mEoHU8IVcQNDIYupi6WcEYqrhG/JXJPo+joywyjO0CGvDXQJzVgoDBLQ",
+	"jCWEfaKxTpdkL6bmU1QbVNgPiJrTGF6WuUiKqWEsnwiZsQSX738UvzjKdWUTMjN/4iZwulBwDQsTasHM",
+	"Igbdbof8AMdIxjzV8HC0JELqqYGJmVLzGYMv4tGGgmaMZIwmCPJMpmk+V51QtIIW+0Rn85S1hq0qkAIq",
+	"9DSTcx5fX8cpzRPWVlIIptuDVtDiBss/5ixbtoKWwcTWsEX5tcwmiJ6toKXiKZtRczdm9NNLJiZ62ho+",
+	"7p32g9aMC/egF7T0cm6GI6617u6C1rnD11cW61Zv2Dn56fLNayJHf7JYnxFZuXAWFxzKTmWaKMJuWbYk",
+	"c8ozEstcaLP/X2ma4zET/LwKiMhnI5YpcxYjKVNGhQpIgQOjJX741oysQ/Bz2Lpm4pZnUsyY0GFrGLbm",
+	"mUzy2Kw6bN2tgZxb6c5Q62+E2lVGY3bxbBtZGsvMUiJtBhCeNBEjYmjRfqeyT5XP5zLT7XhKdfvx+JD2",
+	"49NeUHl6lPROWHe0Dlfgi9c8Wbfj/nG3292OKC/sXpo2ezVlPmXk5hIqkjGdZ4IlZDFl5jqSBVUkzpjZ",
+	"anWT3R7t9x7HcXtEx6P2STxg7VPaS9qH46PRCevHj5NB1+1uTvW03BxsK2Mfc56xpDXUWc78bY5lNqO6",
+	"NWzlOby5uq0fMirylGZcL1f39SSPb5gmiv/FOuQ3S7+4HpKpzDOSz4mWpE8SulSB+X/75LRrHy0YuwnF",
+	"iC2lSDrkXJOZVJr0ut1ul4xg6hXCkNDlmmOceAv1t8hEPmsN/90yS2oFdgLz5dYfTfu9SNhsLjUT8fJn",
+	"1rDlV/TG3FJzeNmSKDpmhu1lbM4osEnzy8ecKY2kVU8ZUXTGyA1bAhlEXmaejGSyJHtABYu3FjK7ARIe",
+	"ELwR+Li4J1reMLFPlJYZU6FwhFawBUw+YVrBqDHPlLaEmtAJ5SIo1zNlNGFZKKJir7r9js1TumTJkBgU",
+	"iQK4kVSTlFGlSX8AJ6oCQlMlCR1rM20oMqY0zTR8WwpCxdJAIuUx7ZArf+fwbWqWyzLcOMgFBSPp988A",
+	"cgDFxZSnzNsGV0RpnqYky4XgYhKQQfe0QwwFCYXK45gpNc5Tu10koRmbMUM7zY7scgVhWSazAGY2i+KK",
+	"jDO2QjlP4lN2fHxy2j4Z9I/ag27C2qeDwajNuifjuDc+7VJ24nAQQVkioYc9bYM+60jK0dF2gnLFZ+zN",
+	"+AcmWEYN8r2in1bR8bmBPEhxJKNiwsgeF3GaK37L9gNycfmGPD7u9iz8yfurp0SOx4rpKn3pd/vH7V6v",
+	"3T++6h8Oj06HR6f/X7c37HbXkUw+Y9dyfD0pFnc9o592ozQJ1axtJmjttGnz+fqmLwHpHrLtMyNYhgL/",
+	"MAhgZgAR5S8jD1uigxeVzwx2z+aIUBN+a4i06ITiDYxWZJYrTUbMsPiUkY85zQyewUWp41QB4MFVtzuE",
+	"/90bwFx8DQD/xvhkqlni2FUjVr1pEGFAyiCfyAImADnQEmw95aqCT93mTS3sp6/dzBZpmvYg81FqNjCj",
+	"n/jMEPAesmD8o23+sntDGal5b03Is/PekPStbA6+veP24Mi+3vYcc7hM80mDGBrHbG6kJEO6rbaGwqLm",
+	"I55yjQzIqgFDQpEnpQu6VITG5l6YkUbzkgtRsqIVFszGNE/1Gswthl0rs8q1BPB4FTnvEL2Z0k9kwhlo",
+	"tu4o388NWpsnsRSGY5l/0jnwGrP/gz+VhMO264TBhhfRmJ2noBarfDaj2bI1bL1mCzzywJ04KCil5As/",
+	"wpI9od+omrO59mROZDjt28NW0LrOFcuMIKVYdv143BuwwdEYLiyFlbUWmRQTy6Nad8U32keBxZzWsNs5",
+	"unO/GDStrvoc2Dz8eNa0biBTN2yu/Q3YfxwCdMuj+H8zNm4NW//PQWlVOMBf1UEN5MW5lGQHn6i5FAoB",
+	"/Tyjij2VYpzyWN/zkCY5zZLqTt/cotJPUj7jOiC5iKUY82zGEn9voDoZXOqigM6UohOgniA6GH1UGdU4",
+	"nhJ8p7j2AZnJzIgYVKC42R0SxURC7HeuYWo3SkvCzAbNkmYGozXVuWoNW2PK0zxjcDm5eJvJScaUqp9a",
+	"k2xYkWeqCOc2sSJIckVq4kUpGXFhFHf8fOMCdz7950ZGwgFV8vLayppGSQFwGFlxBdAA11JcNQBGiZdl",
+	"tyx7pNyRgnVBF2YMM1FUAX5kDkSTvQj/MjLzUpGpXJCZETP1lC3xk/sw2Q7QCkVdkDSUzdPcHAG9JwKP",
+	"8vSmfubmGclYLLOEJQGos9xID/NcE/Ms88+84Bc8UUZT2VHb2+G1ntFxSpQqzsWtzMcVK0i38HLb36vX",
+	"UnhH603xZRt56AqBtCeNgAcUiFNuEIgnKvBsnTPUnRJC04zRZLlp+YfjXnxKj/rtk2TA2oPRY9o+jfu9",
+	"9jHrjo/oyehxfGrW93jUZ4Pxca/dpYdJexCfsPboaHza7iX9+JANxkf0eLR9l+WGemu2nAM9ru9YEHz+",
+	"jc7BfbRxTfdmKe8s02iiL76NBIiMOyggy7MZ15olZ3CVDKOrXqcOOTfaKOqwTu/dA/UzqpGBCGY0Oui+",
+	"UwBAzXTq6Bp1mWzQli0d+ZHR1Ag3u1IPOEkHVXnT2hmc9kNrgDjPpDkfsucsCAaOsNd83jEfuXh2RW+Y",
+	"eJNdVHjWPUgeT2CGFVTkSaHkF3IgmjybeRyQ6eLQeQIHAjPfk8teFcaC7UyzYAHqv4PxWi/GI0UinoBn",
+	"YMpSsP6uwnrPWYTAF0JHaI9Dzkd5sjOvJA2s0hcA8G5avPfGPgSjviH0vxz2DwDVmbUNck1SqlnWqcHo",
+	"FVcguDwUQo2LMIeSK5ZULW128d8GNlf3XgdQ3bPCPeQhEoBIqHw85rFh25daZrDbh4KIkYSrGzDx5WmK",
+	"kuoi45rBV43oiV92hyVFzNB55syCybeCGiNGWxtRxR6p2iodZKxpq1xwcd/eMZo4fDPX/gxfUgS4suF9",
+	"Jfcyl99cJ7DRBrDFUFT36G6w0CwTNMVVPxDo3E6CZtZvBz1UJYiZFAQCrUgqJ2RKkZknTFOeKpIL6zom",
+	"TlV9pEIRfWi/Q2RsXyQRWqkdds7okowYIAQ3vL1iwPfN5VaQCAi1R8RVIcoVVjED7gK8tzTlSeEU+wVM",
+	"JvfUMmh8s6BZsqpegv1TT6kmTCSKjNjY6GDcYDjNdIXJwckYkdA/NzBjmhsxYtZUvta8C76ltdbJu4oI",
+	"yXHTaF2FRa5j6jOuFBeTd/BO1VAjq8M3bwSteHAWaK0AB7Sd/YGrB+sWKaItSLhmeNhatzsh9fkVn7H6",
+	"ucHG4Ng4EqR3L56Sw8PD090OzBwWwTX6Bt+/Z49ztDa+lJMXYA1Y1RsrASTOZCBvPd6Qysl2XHWyYgLX",
+	"XcjKaKKlndoIR7FU2lpgLVCKJ1Uw5OJGyIVoAIMbELaG5GFf/jYC4cpSraRf3hWDU/Z4rchXvszRcQhK",
+	"sRkl5/aMScLilGZMncFzOAAM7YG/ixmqVO2JTO5Ly8acpcmbXL8ZN9x5q8NDdIrhYHK84/VHS3nhlaGF",
+	"O7nEgIP+Ac5RxQBfPPEgt5ZeWYPrlZTPGJtXl+/CRBC5gTnxGd+BDAumNEtIwtgc+BYV5DFJ2S1LlbcB",
+	"9+0DejA6iA+SA3YwPpgcTL9wR0gjX5hzWTVfWmIKp0ZSNtbmXLbuZ54ZxNJLQ05shEXYMmtZIcgHRQTG",
+	"F21CSIeKFQYCo6kmNE2b9b36Zwpb93qC/tPlm9crWGuG+/Tc3K8yPme3b5txSJRh5F51jqAQEJFPc73/",
+	"rWiMkYtgUYlkuCy07xpCYG56RmPdKMmT5zSehsLxFkQaszM6w5AlcyVgS3MJEiPZi9y1jAqP7JRnEG4G",
+	"ai/8tl+lOhhls7uYuhMjtUEwFi1X8NHtyfxe4RMGs7+dvItmEXMElLx/f/Gs44HhJVf6YdJk4ghVE8c+",
+	"L51Klq35iE39eLd7SCveqMDoK1NCFfkcousMAtTAedbrH2J4mj2Hwge3q/TiBqyXV4yEzCfiaZ4pubL1",
+	"GJ6irm91jYQnsHOuVL6dERVgapgJZvCQDF/ZeWv4+vqNAa9Zz1nh56/EVbseX4V5d94EvL1+D0ZxAzkk",
+	"eesG1fdRzlYTYByxsjOQPUr0ci73dz8zT6ga48kV0wdkMeWGBtIbpoYuUu8aaHFQ/In6V2APP3AOL4eU",
+	"AXHcLkDCZlSr4p++uKpp1sQV14urbsA60H4LybNky86ldx+xkmufmF1Ja1N+qMmnGiZXWxv7NF/L1b8K",
+	"nS4+ar8UEIoh0RBMZ+gNiOKG/91YS1nGbuUNSzaYxErAOB/KPSn9f4G04iIe1pItVOy/kGxhOE+7og58",
+	"sTLwNwpadfywZq17ogebzfXSC9KuuHPgxyIiezunx/glG75OUoj1MSDsfXVZX0v5Ko+nfkx+gwqmpSQp",
+	"zSbmbppt3LKUcKF4YqQRuK5b97TTFHXlrLY3XRCHhczTxOAjTCvFxIadpEwpP/7ob8O0gkIV8h8u2bw9",
+	"5ppw4bbt49+DgrNGNGlAOZ7URE0j8d7bIvbVBflSR/7VLaTBB+9Z3Veo6DYdGV5cpyB/BaMFBoytp7E2",
+	"oOyryIbeym1o299OYutKVBFffz/aG08NYJD4vpb6hcxF8lCJpcwgM5cLZvomsslr6cVVFF5MAxDhQuEf",
+	"KS/c03zyLV2mkiZXUr40xO+hW6wfNFDSzMXdDR4fnRyT0VIz9e2ksk1L0KU3iULslyJ7ETwg7bYZ0Abh",
+	"PQpIj7ziT0gugFArpvcBSldSvqJiaTnvg13emSEdqJqxTzFjEDKGbkmUnHpEsViKZE/tfztAGZnU3Alk",
+	"VExotGCWMHqkSLnSUJSQMk8tpPbPKgs3gy2RkGO7CXPdQxG9M6+1z81rEUYYY5wNQNH7sSH6306jJVlQ",
+	"rp3DC77LxaQSrN2rxB+7+Ooy3YILzSYQXm2A8l7QXE9lxv9iycPjF5C3nL+9cEkmhQWVC/KpbX0lbTrn",
+	"bQvzc/tVmH5InjCaseybEQO7MqCAqKwhv7WKZeC0Ek9pAmx/L+gt5SkdpV/ml7fOb/xkMaXDeAiZ+Pau",
+	"dxJTYX2eGaPxlBkZZ0H2EgsB8J1CrpH5PheTUJjrsH9WIRou4Qi9veZ6TB1tMahpuAaG1IPnfvu9INVr",
+	"Qc7Rv+xlSilZC2AIHFUyUhvGyWEQBri/F3QJ2YWhsDxNMMj/JKNM3rChhbkNIdju70b7B7q6FYZT1tzd",
+	"oThPlYRZcM1lKEJlb4G5vhQTgQEBBdA9kkk5C4U0YuY4T1OMj9ijVgZXMjNfIm+l0pOMXf7yctgUvxEK",
+	"CG7Yx1Rn+yFkA/At1KJ4mprVG8aHGZg+qQsFONOQKkMuHOzGnGhMZ4zs0VDguZUOd2WjAcxImeuAHHaJ",
+	"IqMlsRkT+0OX5Km0nM9ZEpiDTRwYUNLW9IYRqkA7cMEcShKqMEnWHPWZizsIhZ3IvDGjSzKlt4yMGBMF",
+	"cihZRiNtO99/Dhm2CRYsecUSTq/gpYdRnKc4pm3mKAXV+uj/mPRh7m1U/3zUaZVSrq3nAMUcILV+FfLO",
+	"EkTmLCPnFzZHf6/0r6spnTPIk7YKhk2mMcTvGtwuGMWp2Uxt255dylszygDFnhjNMro0f1svwLZZXOgL",
+	"bOkNjjF7dhrI5uFXUtP00r5bzUf5d6vwQ7jJgspGyyxfWXy2sqmN2dqGPhsm6cC8ClTKbZmBxnngJ8j2",
+	"1tUc8ELBLi2hfpIVFj7ADLFK0tTGrNGgRW8n1yuJaI1L4xmhtyyjk3r6WzWVr3MyCBoS12rZaUFLmyPa",
+	"gKsF8bFlMUSZvFn54OMTPxOuiURUT78Av1vCOhg04kETWjae4w3HRFvnvqKqSLGrHKBNNi+qnLShyon5",
+	"eHm29R+3Huo5ntMGdHUn6ba9gr/AzTC9tQGFb5vSCRuRwx0cTnVGukXxAq7QXlhDn8Hpbujjsm23ZPvi",
+	"d4MCf5C+PlJlEu/azOaVxNvGjNltWdk+7pWLBqRrRjEE42VJ6NafXqFwYUZxcTkeflrFjDAXHJeVxhyC",
+	"1I7ruLfDcdWv4JqtP4UMnE11MZzBj7lsnXgqFcNoXQgAQqdalXhWjBgBFNWxyTP4XmHJeFTkkFSHck32",
+	"jLSGXopQIKwCL5HSSI3W6n1GosLRpyFA4YbN9X7HC2e7fPazCoVgBtZgzgV5v4KGO6YSbSnHEWCipWfp",
+	"p0nCDSxp+tbDkTFNFWvMr3GBd2Msh0AVA1KGpZkclCL0cIJ8jyI0JM1DoiaU6UBXiiErNjrAU3JteSGC",
+	"5RdA4Em5gkpSU5bZ8MwxhIjvDbrdfRBRQSqnYPics1S7aa2OhsmXM5kxo8ZQQWaMCgviGWSEFDvv1S9L",
+	"Jaew+faVipiXt1jLawQoUTLonmI0XZItSZYLyDkCQRWqnqB70yx2Ipki1IjSWA7I6Rc2Z9HlPZr9cAUZ",
+	"jUGDuQW1Dy1lDZ1cxmuBLlzo40HL45vdVb4ZtCoO622J8fZl0G2zQm0FY63SVGiy5+JV97dS3N/XEdsV",
+	"/K460XddoxkPaaRWB7nfOk8esM4kW15nua0ugOnwzbcOFgzIF1jUsObkymKwloP9iq301PIiDddfdRy5",
+	"vcJBYwGqSgm4OeWZV4fK6UqbalHhVc+YX5IqFKUHmOxFYesobEV1A3t0FO3XcPrzmgz6OxCB/S0fD5qu",
+	"/Qr3KRyN23QL6/x0bmgIdd8xnxGdQeVIrDdxj5F3DQu3NN5mSq5cgd+AVlrqTTI2k7dYLqqm6/kYWh3P",
+	"rJWKKzBGFNTM2Xcwu7sRUS2Or2Iqjln92o8uYbvER8MF8PUztKyU3y/Su52jtPLxQf+eJK8mp9g1lrf3",
+	"j0bo2xSYWp0duDAYu+JoNI9ZYQI0gsXqIazhOm9K9gtmI+CsPls83R+WsPC5Uiiq6fZCLr4Ob3D+vVWC",
+	"ywgTOlvCUTEaT0kltNPseSc7AsQWW1vJqhWhMNg0Yjt4I6B+hq1LReYsU1IQLcF0ViXs672LW9QsZwMq",
+	"a4Y5Y1BFfXMP76cr2MnLrTYh34u1Cvt5XZRtQLZCTG289KImRFMvZ2nv/dXTgMx4nElrjF7P1HsnyCw7",
+	"vf7h4Oj49wcpUkGLJ7uVyQPFrg1J3iwB1y3Zu2WZ4lKQk/0HlcmrS9neSg+PG5b6MC581WzvOSPR57uo",
+	"0JoxmaSmtT6s1szdFibYELFmdZyilFZhJPcQhSvMI96h7OL2U7flBO6Bo6lRNeywmi6WC81TM0J8a2Qt",
+	"wiA2GApVLLPqMR7tUt/Jo8GuDFAjD81tXEIp/GLh0JqZfVOJqUYesEanR/WzrIzp4lnsGgO/TqhHeCon",
+	"vInCbTNt4+7Awu2Zrr6VkRvsy/9bJu7C7CLmuW7m66WN0Bo1ZUaU0Qxo6qezyhmPaZouh0ZoAaAQOQaH",
+	"4qyIouEiYZ/aN2zJEjubZx95LRNGLp/9DMYRZb1pOBMKL1KwN2OILdqtiAiaP+6Ce73/kt9/zIXZFkta",
+	"d394EIWJGgE6ByPe2CszJdjCEFQoTdGMqjvjaCEbNGDolKrrWaPC7KR9l4kPSxzLNJULtZtkL9gnfR0X",
+	"mRKrFNBmOVgeYl6HrwQkEnmaRkQiVU+tzahKq89/Of/hX1fPxvns9/NzevGvv15mJ+Pnx/THq9PRmC9f",
+	"/3LeClpmHgw7qCjKJX0ub6iT3FJzSBWxDZ7cT2Yrrp0ldAWYq1DZdP08W90aSicF6OG2MLtlwR0C8rIi",
+	"sowoQDUdat/YSt6hAC0A86rApATOCLIX/Xr+8v1zrCIuXGAHCuwB+iAx38oq4VWs3K4yrxh2a0LSprFF",
+	"yO4XqOj3Vs9LzrrLsN9szGLd2l/nhjucuyMgayXHzSsylPPy2c+rlG9daG8D0d0T8xmJiqgjHpHDzqd9",
+	"S4sxNiQqlApk5YA4WPDUEWoIXYjlnFsjO/IBLrQkVITC0nxkAKMl8gOyF30OW92wNSSfO53OXUDCVq/4",
+	"6y7at7WdxC3LtAJDaSi0nLch69VMBtEFStAbdh2DrVpJq4NqNiM3jM1xNWrO0hS6A2gVCsOtWIZlSMYu",
+	"NdqJunuRRmyKDO+K3KFG+1gLAj46y5UOxYhVytPBlpgiUTcyq4pEuxedFZ4KV3XYcs2U3zBCQwGpzACr",
+	"ACtWGbCAMhMQmqaYMyNsic2anavnyo5vs3Q1MbrVUt1MLxgTpAdA7/nVEC3HVoHH9b217azhr2LpjH66",
+	"wKHFZtzfq0xspUjYyh5K7KaxIWkpSyZsBqGKYxcTs8plq9XQPjcGByvHvkrdI+NaMxHUC4350PhizXOF",
+	"kd3TLkIVSQzz2ItWSspFAYnqVdwqzxKWMvOspkM31abboh35tfhWDV3WSu8Z9/C+TCl0oYCaVrYYn7Nx",
+	"cFs0sqxrZXDWfQa9RW6deAWBTSq0LboK+qE4H0ENSdC1DSpDHueekq7orVco17rxnAkUnHmhQG9eopBS",
+	"Qal2acUpMPvVbG/dbVa2VQuTK6b3R1W5xodfaGEKqqi/iV1dGuX1HjoZKLvfShuDxfxvamNFiuOKdY/R",
+	"1HdUYxi2wboFuE21NPzMRplUQYwxumqzTQXnU1rOMdS/btj33WFfyWiim/eKJZxgt/DGGZFz+jGHLYJb",
+	"Cguxa88VWqNQI33daz+7mj6f/HX9dvpr+/Bd+mL2Vt4wpl51M/HDj59+HV08G338LV0ePdeTJ8e3zzP2",
+	"2+T26dHVyYsPv3aTf/16Pv50kv1+8uNPy8P+1e/Tn/vXOVWj5M/Lf737cD746WN+eHNFn3549tfp62fP",
+	"L06fJ+ejT3r6mmcfuh+O3vz5ZDS/nL9+9Us7+fVy+ufVuxv51+Lps8OB1r3pT79c91/+MFH6YyL6dNm7",
+	"vPhz8fHD60T1PqSvX18f//6EPnn+Ln9x+KG/3AGKeZY2HmvGCCWjTC4Uy8jbN5dXilASVTJFI5AJh7W4",
+	"1nk+SnlM3r976SU74MN2nqWujxJQVZvK6+yCMcSNarnvOlnYVLBasMNU67kaHhTxBB37UyeWs4PbXvH8",
+	"AEarg/9LB1rXKWwGoTnlwL/JW4nIWsUS/YMNudBjma0nHrzqy358PDDyWnPEb2F3tXPbOYIiFvwQG7xU",
+	"4/pwxsIa2T867TuZcG2s30Nt70UGaCHQFuGHpW3GVaCIwJwenWGItFAY6V96zCHszF600oLlN3bpkAtt",
+	"k0NVKGx6aAEfG+HioroQZuBetxmVg+7pcSjiKc1orFeligd7A+r6xPFaS8oXeM3XKcmbELjMF60lp7AF",
+	"sUHe1ky44vUiEeryWMU3cocUFcXvCVUQFp+5vkquYBGoe2CR6pA3IMSN0cSyVxUB4Yw9nRiUQ9/s0mQz",
+	"eYj140tNGQ2RTGxhA//OCuNbRihKwZ62jNCp2+K6naP7+A/WoNIaf8J2i8mvu/pYAhTE270u2VvITOl9",
+	"IzqYv0as3h7svi6YmgnIJ4m9YL1bxq9ijFKyXSQ0D+g1nMYM4md6D3ffbAF/0PIc7o3G6mqFJpl59d0a",
+	"0LtQQ0s2v6ne2hahBrOD1/TRc3WhtLR2F1wn2LdwsX7FKEuLIZIuS4hfMsrWG4EiBrYmwdjP+oXYFyDK",
+	"UBcZc6TAgGqNAWWeuEsR34tsnmNd5ikqy23j+LY926YogLKOeB0+80yO2CPXgXH1nFb1S3lTVS3lzcO0",
+	"yqZ1vnoQb36RMS8cDeyHNF3+xarml9HSj7BVcxZziibBUFiGHZDoWmYTKriCXBp4gJzScge/AWJkq8aD",
+	"PbYTCnsjZzaOzaIJbq5DXkLNvmGB1McDtAxSbfn6PBR7UYXBRjbdbGHkL0DkS6DhLopVoQ0wFNGntts+",
+	"Zs2qIrPOyy1kYiwzaOWpnC1q6Ax1Nm3MaMSK2LqBbqVmUc/YXE8jKCUY4Lrl2L0QCvPGz2yJGBCRUu6A",
+	"KnliSRIzPHCRfytjL+G5HW7Dfb2PP1lqpiJM6zaLh9jAGEECZfrh7rlg11m9oajrpwoVJ9PV9kOfK20t",
+	"sYaCbWppZKGvIikdD7ZJSkFr5RBthyPYfmt42D85fgwTw2G0hvhHAXeXzVMFJ7bXvPPu1g+ZzOe7pSjZ",
+	"KjlIuooLZsTTphSCXbKE1iUV4CcmZmmP1LpMgh3zhlKq9LViTGwwXrgvOW+qHx/S2C+zFgFyNOyedk67",
+	"3UGv/1BjhoPn9YZQEFv1CNgKjjzDZ8oGuGfMJu7ixYJWr1O5ECCz4v24KMpQA0EakihshS3bDxjPAX0L",
+	"YommyDojasL7Hfylfk6Swbi1CUvmxx0swmVFhBqcMsjTwKBk7NjQkNdRVHKmM2lpAXZsrgXAVbPGVsU5",
+	"t45rM/XmdDhU5ow66AZFZ17R3xshF8rLI4aofj3NZD6ZQgzn7staZ02soZgHxbUbWZfr5l+rTZwbqIva",
+	"HMxQUBI4e7Wr0Xdna2+V0m00+H6Zc39tjiJCAWobpSnsu2q66O9+hi4FESDQBPk1Ht3GzCiogDwmUbNP",
+	"ORoSuvJbZG8WqOGh4F7p1dLVWTo+L55FZM85Ob0mSfv1uJxmFf8uaPjl4lnrj7s//uaggnVNmJ0bOPDa",
+	"A4DE3+A4RzcyOsIJ12eoHwCZQI4P1KKA6jpCvBIheY+EXiNmTGTbtlZ8Smcs9WIh/rvCJ9ZbADx/z2ZB",
+	"B7vyWXGniLesqUBxYxxUZR5smF5Tve9lJ9gx27lkZevSnU8Hj7dSF9yS+2gTBFcKRK5ZFrpDsSmudb6U",
+	"wRGxnDFFin7UtsrbP8HS9U2wzov5vAfWbcyj/u9IYt6OvZUc78pSDk+OtqKrnxW9CWU9D2tzXCHCfaec",
+	"6B13VJujvP7908H2fa3fyy4s52sG2d+vJkS9LfIaP//52hoC/6Eo7EqZg7/L81/L1/9i37/5MovzjOsl",
+	"2INs8Uso8XWeN5r5RFE8DFRJfLekx7BSCNJ1dcLsJ6dagwBtY/3O5/xnttw0f0GBbIvDmiMkVxj81dTo",
+	"fqWOWbkMit+9w359Y+lK91A8OztBoVpZ72fpNp5wPc1H4CwuXir/tRr8WCppoCQrlo7bU6kqGOzS9cYy",
+	"Iy9fvvIrAKkOOReh8J4QqjWNp0ZNXbkKe04LL3wQ4HuAVlDwcig8w78NG/INnjWvI8jizmq5X6lVFQqu",
+	"bVhwQHjChOZjXvZQKEVZ85E5k/OUYfU0z6JKzXpKm2qltCtU67oq2oyB05IrsuAZa7u24SnWNPUwoyCp",
+	"528vQrEXvX1z6ZcOCEj09r334OAzT1ykJ4jM7nYSqH2iAqJkKGqIByW5oPaVZx6AjUP9TeiQhvo34xmB",
+	"cm7v373s4G6glhZsZq9W1iCo1TnAtQWhiJ49f/n86vnKL6S2uwNI2bS7sS7htqJj5gEZYxrAtlOs/BF0",
+	"VAd4Yx5pDPGVyA9sMhvDkoGCsQTs0Y4E7EXj0c11p9OJAjKjCZ6H555M0MBrA3f3oYjcyuWMwL0RNdYZ",
+	"jAKoOjnX1lkObpKKHEvLaCTUgVJ+ywRTyobl0YTDX+CdUB3i5coGYA5nrhUOOhMCKNFm+0FE4KLCUBVE",
+	"ZcxNd03bSEyzjDOASbV5Wygs2QLjWrVwgpyQlAtW+Hsc06WpkliwxzuNslI91r3wo35r9e4V4UVzATUk",
+	"VCxDm1ixxozNdYDBhEXQPlRzg64EjhaEInKl+yPnLbC9aHOb78sS3x1SXiK/k5ahF6ralmovcr2oDDIj",
+	"9K9jmTDzZ2xo3DU+jFxEj90OgLv8TAmhlCutakiWyknbLgQ95dV6hVrKgCi6RKs+1ZtbaWENQddL03lD",
+	"4D8KNapExvmMQUEFe1AUjgV8dVAtxlnLQuGIiDkGqkl0IOdM0DnvLOksjcgeOC9sP5rK71CXDT06tkhH",
+	"xsYsYyJm+GIiYxWdYVipay1tLy/Y3MEakPKY2Uhmy/ZeXVytMDzzTSXzLGYdmU0O7CB1YN6F0kg6rXNM",
+	"SzRaw1a30+t0QTrClbeGrcNOt3NoazCDtHFQnOQBUt2ComEHfrYp6bA5Y5gLDMT3xUIn4Brx2kIObWod",
+	"8gTeQLJIBZnKPIO7Ce8qks8N5+tD1JBhpQld2men3VCYp7aqzIKxGzJiSykSsmf+UNjlkEhBXknz5n5R",
+	"EDOaZFTkKTWil+sfD8i94Ap9w0s7mGqrGZh1qQCWYRgzfsDKSGanofjLnnfU3CLP+sOsM1Ew3DEWwEFi",
+	"2u347A4qkCMVteQOBGp3Cba0dgzA0WB2gFa/91dPiRyPFXP100OB+/qY08wIBnZ/1M4sx9iv39Zj7na7",
+	"9iiVbRqHtxqq7uhqw4dNXju/TxzgJcLnImkNWz8wXVVDDJo64ro2BbB85eCKz9ib8Q8F1F9xsTarb9Mw",
+	"+mmXYT+UKLTL64Xu4Vk/dh9U2um2jqmrdDtCYWXYblA4v3iTTaBi4k4fcVH7l2k+gcrvDrmB2vS73fsV",
+	"86yokv+uWFlKy8hg1TJibQKDbt8sunHU0dpRR72TtaOO1446PDky+3WKakOlP08LtWN6/dPB/Tvp4+Vp",
+	"qDraFK3vDDl3QWuA0G/6RHFKB839amF0b/voShVtM6h/un1QvZT6XdA62m2pfudiGHW40xKLUtZ3vm2g",
+	"BN+tTPOZK8lnq0DRiar4So263ygGFeai69wIZbavU+UJ9NP1OoXiP7HLLmiD1yB0u5ZQlUd2rLkgwHj8",
+	"N1cfw9ue7GfEB57pnKbXRnWAMWLMofsqnXPzEPJFgpaaU4EJj/b7ytzooOVLjq0/DAA3SBgHlLehQud6",
+	"WeONwMLcGPpVLWsLTHNcs+MB+xpitl/NTgtywlpL1l41lGE/CAUErhQvgEs6gKISRt80Upsvea/w61CU",
+	"DLvuLS6rnQL/tBm+a3zIWNxntV7I0IvlNo+xeipOXon4gJWHwv5VqEI4AHMpzSqw/pcLUDCDeyB7HVVC",
+	"kAMSucKqhWogSGQfWAHLi1bKcqFCAWcVtfG4jd6pog6p+ESwOUqxCRebGxBMaLAiI0yMV7JDoM08IBXW",
+	"DqQ2ESuTaZrPFYZDFDlgoXB2BW+RDuBOWxotPbnHXO5vLG95shTZKkqF4gGyVKVg9D9bpPouI/0HZKSy",
+	"KHVZSXpN0BdGallh5PFJ16zeGx6nNE9YW0khmG4PNs0z6JWC0OP+AwSho/7uglAF4zfJQYab2NLd3+Wf",
+	"3eWf0bLgwd9Fn4eKPkUwQqPYU4k6A8v0tqlUFLgQZCOJ+JaEst5DVMzSwVk6xSzXMEu0X1jIgPGt1miU",
+	"Y7Tu2CqehZtjHzOsfSsQyC3W5GPtHEWlQBwOHE/GMbDCVHoFcUrBKhR/jyXk23PmMrP6kotJntLsO3/+",
+	"zp8tYWh7HLPXM+uyP5TPTwePvedH5fv/KUuDVxpgR3ODjcz6zm3vxW1tSQVH2w0NXqXu+9958Rfx4i3+",
+	"ju9M8Fszwe/M7zvz+878vjO/Jub3nbc9lLc5c8xGVXN3q3jB+jzvPuacWuuyF0d75lzGEIUhQJENxYbF",
+	"RoHvHrc+cWLDLtFfbltNWINywmI+o2mZeVREgECUig3X3W8y04fi/5BfvTnM97t//Tt7vqft+HYCxUAe",
+	"Bzu62sFijINO+sGOnnZv0OA02NHRvjvXt1Mf93bn+c33p4Htbw6U/+5s31kC+G21W+F3d/u9ZQGZz9WB",
+	"cxcffHb/+pkt7zZ63GHkqp5arR1gQ2J9v/sj3+m+N667d7XtJe+5d/cDLA9RxmVa1fe8cM1C6H4Z0g4C",
+	"NXPFD7nVlclE+vHsRU0vWPrQy9x2AnmR3FbJOPdjBmiWLR2DtYr+aAkYaIMAIMAestDLmO1QwKRe7YP9",
+	"arJ6pZEcygSQCYDoGgpMZnehwDb7DlYsRcwgLUMKW/8isFWS4WeaJCSf2wplIJ2VjUgfKRsC4cBgBGsM",
+	"kYc35ZiUwYqdUETNSeWRiy4A1wSKYgFRXMSsng8fil0S4knU6DF03wlFcxtaLOFS5LFHtro8WE7cfsyR",
+	"wBQr1QFqyNEhv64vxBAKvxIDBgPvRUdRQCKdQZV08ndHbH47E02tFMCKuNjQ0rhCHqSlI6PlSkW9ajKb",
+	"K81iE4psHSQbFu0RrZafcIW1V7ze4ffJfHuI2PrduvQfFl+DJhSD2hPQ3EvnmXC11Dq1WsuAR5CgUSJS",
+	"nGcZE/p6jgWQS8wp6rh1K6ne3W61CGVjvY41BSPmtp9GtVjEmoWZF68V/2vNqo7qy9rSBPurSP1O3F8f",
+	"FuJV59lSVKdeIKexEE2j7I4VZcqSMVA0ZV3lFhegsm7Rh4cbF90fDnqdo263e3rYvGhGs3jatiJq+7a3",
+	"66IH3f76RQ+61WgYW63EWib7O2soNVrdoJr4hVtQMvyuiNzHFAkwwxxLWmF03/WRjfqIX1qpUeF4CXlj",
+	"9fbczY2SAuKS3qCvzS3LlqEoazBCY5IOee2NsGX8RstKg7iAmDUwkXAxsflIKKI3NTkuJF7XN9hMxpPK",
+	"JJ1QvGMqT20i05xOuKBFZg8VrpI59gUakjlVikReq6AIOFkISWNwTY2w5H4yohTTRROlDnlLIdVVabo0",
+	"on2WsdjIjTz18015UR6QxFJY9pcuh0RIrCCEwugnm4JU9NhDRQgWgYldFORIdcPn5gJgU3XXSMGItuUB",
+	"QDHdMQj5LtfLr8TbIKZirmfRJkaOiYppSgvJ1raQgjw7G1GccOhAS7hSthSYlXBDsc4uemb0KVAky5ZU",
+	"1NNZMpYyqlxatPXTctuCArp7kD3zFFOPy0ooiGIGVPtNQrRB7Rdl5a2N8nO1NbPNTlVlkQhF9iiJ5WxG",
+	"24qZmTQ0k6mXtW2uDBFUnh4lvRPWHQ1azfKI182oWbw+dkLIZgG7sYQrnvMZKoX36EQNAf03bIm1VLEl",
+	"NRgS4KwKJW5Db+pQbGpOTR7Wm7r1OcTakWFrGFarR4atIKxUpIRXypqUYetuzQF4DRQbD+Bx77RfgX9/",
+	"B/jXWn9j9naRJkBd635z0SoIBWWOmlZZNrauLXPXWkkPWCPYihqWuHGFyOa+xQq/dif8RrWl0prf38gu",
+	"/eh33cHX7JO/aRe2e/+Xb+MK+gZmE8PobblpoBJspgobWV0BO1qDyVCzrVn56nXvqX01LrTK6K2ndJ6x",
+	"Wy5ztbrO3VofrtFxlczW0Y2jXn8b2f4i5RF7ahmW+NaWBC/l6HOUauBOgwcUbwvAvSyc6jRPv2H1Fu2S",
+	"J0WTraTXPjnqxu2Tce+wTQfscft01I+Pky7rjY9OWtWigV+7VjAI2HaymANzNvR0yWj2CEoE5CIhc5ny",
+	"eFmt0Ndax5v9jshbgGAh2D4qa6NB2MwmONb6+Hhw3Nqs7FvCcQNsvDpXm2BT25iFTQU0f/iNUdGSWGlm",
+	"utsNrGrtd7Zk8SruX7kep9b0dD98rxkm/HMatw97R3H7JOnT9uPRMWsP4tNxl/ZG/fgwqZ9TeRYNlozK",
+	"WcSDmA76h4/rZ4Hj7BHS0158yLonWw6jtnq79V55GN3OUfU4bLvZynmIPE1X4X3vmK2Xxbj7d+i9p63E",
+	"fOr/kJnEbJd4RYadRaR49AdUH2uqZ/sOomUVsOymvtNea2lMSIUOla6wyt4oT2+MVH5OoKOm7zWE/tRD",
+	"1Gxdd0ECcg06R7x4pWJUKDL2JziMoB3uFCr1KNsYJSi6W0EJIywXVDT6DIXXfcI2DS1cQWlh5RBsAepc",
+	"rXskOSf9bhdWALU4QUFyImW1HqBhNEavTww0kjwz5wErNIIElu7ioByVvql6Ma4haWhtgy7BpqavMU1T",
+	"hZm4uYBKW1B5TMRpnjhl22v0XajzW9u8gilgUz/wUBQNwRsaH6MZpqy0G7j2xUGlG1Aoau2Ayn49oXD1",
+	"lJ2lBnT+PUrev794BhuLofwwiY2OCt5cJzSb1bnWk0NC7cl6b5T44pu2ao2LbCwbGkUSMmG6RClw3Nqu",
+	"R3tFuUiEO0v2A2jdw8UECzz5Fq4OuQQP8jSfjRTRcjJJGVpUMtYGBBuBTpsyesvg8nmWo7mRzBLEYCT3",
+	"j6D6OW41IlAwp9q0s4REU2umIp/N3LoFj5mT0f2LN+h2zyBsLyl6kpdtPtEkwBUZdE/h2C4NwprjukjY",
+	"bC41E/Gy/TNbgrVsRm8YbFVnS6LomA3hrzmjGhenQuFutzk1c0wF4NGoY8tsgcGnybbzFGC93rqzxdfl",
+	"rRpKIv5R+AieyGR5T5nbUL6qyHFpm/X75REMvJEmOrCXDPnfn9cJC19ZcHMCgJFOv1Q8MSCjAI6WPS0t",
+	"JUmlLWW7g+Ti5Oa6PHIXtIRM2GVycw4lRjf0Gy5Ils4z7BdTaYBNav2vQ4Gdng3GYd+tomv1I2U7ySgw",
+	"oNpe1YtMagi+mSEWeiqV+1Ql0KNGQqsKFkgGRRn0HQ6p1atXdr734XsaTQFulN24mKQ1UfmNJwT4C//7",
+	"NY4mNeL+EuiF4fgoglZDGe6aFe/N8lhR4yGO2VxbsfEeQiqQmgfLp90d5NOLZ1f0hok32YV4m8lJxhTI",
+	"qIPeDtLmW7pMJU2upHxJswnDcUe7LNSeIUtesYTTq+UcB/f7Oyy4pMuvuAK773+DMG7GnOzyJZWPxzw2",
+	"As0lCow1QR6l8S2ivO/Xw8qn5tPN4v0zaCauAnBpTKRMsOArsiOdUaEoXN7A2vv9JLtaq++imudIJobU",
+	"uaItcEqGw5t7bSR6QtUNSscjI9bIbCLBDQbiqCMlIIeW1nuyYr43AmrgovACQkMBwWWFY6uI6MdOPijl",
+	"FGtiVBRVKBd24aEAIcirGSrHtcqz2Hcs8EIKZ0Z6Y0YcOiPgnQI7vYEex3qWvKgd6nqVQR8tkJW6Tohz",
+	"9TqFDIXhkCyzIYEL1y4eztGKrHbT0Fjpk1cDacSgFQCKm0WkZq2h7EjmIsH2bXZS68RSmqepDRuloTCC",
+	"163ULkBuktPM8URKZlyZF4XzGYLLzcxmRLZZbs4b9DpunTNmUWBX9AIsqajVfuUzbnSSdhuW1Z7RT1Fg",
+	"1MkA8jCWobB23/2K7mf34ER5K2qgKFoGEwI0z2xj+MJl7NAB/YZYBQmc6tnsGkZERDENDa4RV2zmB56N",
+	"eZyhX5LNDKTrY+HdhI/H5hsAogV4MLWPiSDnY5nSHA7DLW5Bl14V3mITnVBESba8znIxJBDmiMooBpqe",
+	"2WLNDgjFMKsXUwV3Nk8TkrGZvGVEyEVRUBrf5ApSd8oUWRyHxZCrREFJxFCjILjQX67cM3s2HfLGTjMb",
+	"scRMe/nLS6hcrSWWFbXrQi0CAADCBxa4xoKjZltGmYZitntQc99IVikE+IJ+42ogU1XNB7bt/azKYmZU",
+	"ZEG5ttMO3dfBX2HOG/rpfcw5w3hV9HVzQeacxUwVccZIYfbN7kLxVio9ydjlLy8NzqcyvqkEMXODLbm5",
+	"B1+mHcFSPe0IbfWb1SOjLSfZkmS5KGJVXQ50o1/8ufnIP0N1shcKE+RKNggr9EuBTZklUDRN5UL5smnl",
+	"TraG/SMbOLheZNWssENmy3e5qH77KVarIwk1TE5DVHNGDduufLXiF1zrUqw53tY67eyFd9bwnRaP0rS/",
+	"9BcymzBkTvDjOgm+WQ6/hzwN5+NaZO0uTt8LMYDY1L1YFs8rVvwq6JAkQdGqrlmY+/tzVXVDsalpGmsA",
+	"d+MG/fvDBXfeZOqGMG3DEarF3Av+T/ZkFtgO23avRc7Ffuefp2DAhp9KMU45NvP4rlr8U1ULpKl+zwkU",
+	"UXbQMbB1wnolA41xquhHAHJRajjWYipBurH2Q9fKwFMzBBo/nZQvkkL2Y6liQzJ1DSqiPEsj13va8FdD",
+	"vh4p1+4B2vtrRiEVumzTgAI4Lgti2GiKAUdejcw9JuJsaTR4278311MmtCFPYOUtJGqbQfVIlZbRoEyr",
+	"0oql47IXQ7UNCPs055kBEbgUIvvnNRdGAo2lSBS0GFVazhUqXSDqaMg7KqMDIbMDJFRrBOcaZctbeWME",
+	"MTgJGBkK3DTaWx1QC0kQfvSqmZrl3rIUok6g34geer+BkgJCJQgvmGkF01tlBrj0oHt67HctrmW/bDfj",
+	"Qre01pfIExAcgg2nfKuW7RkBR3JWNlGDfhno+kro0ucG262X5oYYheL9Chc+t5MbKg5GXxjpoZHB5jp/",
+	"LhGiNXx8PFiRYL6RYe0BNjQ4pG/F+31QVP3ZJ03BBQDo1rA1HunrXvvZ1fT55K/rt9Nf24fv0hezt/KG",
+	"MfWqm4kffvz06+ji2ejjb+ny6LmePDm+fZ6x3ya3T4+uTl58+LWb/OvX8/Gnk+z3kx9/Wh72r36f/ty/",
+	"zqkaJX9e/uvdh/PBTx/zw5sr+vTDs79OXz97fnH6PDkffdLT1zz70P1w9ObPJ6P55fz1q1/aya+X0z+v",
+	"3t3IvxZPnx0OtO5Nf/rluv/yh4nSHxPRp8ve5cWfi48fXieq9yF9/fr6+Pcn9Mnzd/mLww/9JVvpQlH4",
+	"cSyMoAHTba9Ong/+p4DwMLRcJ3IBhEp34Pt3Lwl1jIMYnqZ8K8q95azqlXiovPX3SE7/RVEOyCzKk4MO",
+	"TzXzlyfNWKmlUZY5+Az/hTzsrXmVlpxncrbSdwpnqyVU/o9Ro4asUO0x6q35oEYs2CHwcXN4Sj00vxBg",
+	"LE+fMYoWuxFD150tRk5DYbEFjFlc215AQpa9/MBWY7ipIk/fvLss07T3cAroJZXxCRdNBdYZBu8q25+Z",
+	"XOajGdcohJVmx9L8jNiEQVtePrfnKi7F2AQNXuiOH5rNFDZ2teBgd3XZEBBogK157B+JXAgvwMAZe18V",
+	"De+Y0BhUwo0cmE1cvowH3pJmOngvuFBg1Md2SmQk9ZRM6S3rEKNWA+82Mi/mCYEuy/hEYN4KSKk4VSiq",
+	"4mGvIvsXMT+FwFqE8pRRP5WQpVKoQxVDBV7mUBIKKayHQ5nzUQpT7VcEUjy9onct11MnlP6NVjI80Gdy",
+	"IcyCnrpA15rQ6Z16cYxWR3KxsWsMQmXoLDaRE0U/h9LQPMqQwVbcyIFd2vv5mtVAMmbxzcKxvbvUWW2g",
+	"/E/x3NZWtSPH9wfv7sItEem7E/cfbWmxzWRbw3//scGlW+3cuFfyof2tostnntwhh0yZZmt9vasRYIXz",
+	"9wzasMZSJAQncdkQBZmsEuXBqv+SVNyXXDcRUVyI52H4MoXQbQOyX4f/3i1M/g+jQCsF0eDFDHbXSZF4",
+	"C4pxHNsrdT+NY5udt2LetR++t2oBZSUeasAdbB/0WuoXMhfJ/ylTKOLn1oDpxnzpdwwjzeDW1K6ZZbtc",
+	"odlPYdqBjc8H+Qi6jYdiNcCydu/KFprQRQfDMtHdbJMiQwGpw1vq+37x3fuewtIce3ZfYrGOSNRjdb/T",
+	"h69kLPjBOkK3ZkXcS6wvAgmftdbrrJX2IQ1NtytVq/JRytWUJWaEkfchcDQUTj/EJt9vLq9AfQVla8b0",
+	"VCa2ZasVYJvIwHuYwq34yfKthJDjr63HNB+Qe4V70jYuqPW3SOzlt/9Dd+W7bP8/KTogHnkVmsEgSFNO",
+	"1f5aEpM3+Uyn2GG5IV3DJtH4AYZn6xNqbOKHL5BgAecpE2DjCYqCCzdsDkFV+Foo4BVXC5LIDE1ChmqJ",
+	"PE2jDilsRbAUl2BiFg2JWwEKImg76lQSYLA4yhmJSj4bufjFomtzEWSKL61NnloloejEizzNIPLbNUBO",
+	"FbSUn+fa2TJcWGaZfbSFZH4nlt+J5Xdi+fWI5fpIkymjqZ7+tbZI1bk1z/e7XayzZEs4SKO5mzudz4Oi",
+	"zm0qpQueKGjiMBSUqHzOsluuJFrtaWZDKt08LqIZgjCsOsbFpENeW5dBKHyfgS2hlJktQmwzS7xUu3km",
+	"RwxpkHMuUB2KyO01CgzRhVgLKIbKMsWlYAk5f3uxRqn7EUa2HkIR7NAHItEG69ZLfsuEAR7s1zvhYvUK",
+	"eOCndlHuqY2vOuvtQcZostz17G0cDEYWx1SgG6YI++V6ygXpu5iagBx1Dy2f49q8b04MWjkZtjaiipFc",
+	"ZIzGU4P6EAgshQtfhte4ugnFOE/TocOVEbMpwMAHzYdd0S25EPtDQomhNGREUypilmEmWCiEdHGkEJwP",
+	"/JTHtFKOC0DRISWS2Bpj/W7XsFkqAPlteWIPnYtKSRavCS2QGmtqZSyWt7bDLgYqlVhN7onUoahhNYns",
+	"GT4Ap98xmnCDQH8DWhe0cXdzSGlSrOCQoUAlBQ1sbHdKbc0gZ2ocU57m2T2CG9z9W286cDjtX4MzWywc",
+	"lorZwovpsrPFSm3P4aEXuTr355atvng+50YUGv77j7vgc2vEaMay81xP4YlZAXhR13neKxhkwJpSzW+Z",
+	"i8Wb+h3CsRwbE4pI0SmCaA5ueyCH2d00u5cDuHiBtdTBPUiqJsJO6fsel26f+mxPGuMSUi5ubH1rwVji",
+	"3bhOzaOuGuYs5eBxWQuTzqdYRq0I0cOaogHW6ade/oL3jbI+5upnCjqOFbQryACVAAqCUpIdfLlC7JT3",
+	"OQ9x7v64+/8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

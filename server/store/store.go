@@ -167,7 +167,7 @@ type AnalyticsQuery struct {
 	// WeightedMin and WeightedMax bound value x weight, inclusive.
 	WeightedMin, WeightedMax *float64
 	// OrgModels keeps feedback served by one of these models, in Portkey's
-	// provider__model spelling (rollup.MatchesOrgModel says which).
+	// provider__model spelling (rollup.OrgModelDimensions says which).
 	OrgModels []string
 	// A feedback created at Unix time t (seconds) falls in bucket
 	// floor((t + BucketShift) / BucketSize). Both are multiples of

@@ -48,13 +48,13 @@ func (s *Store) FeedbackCells(ctx context.Context, workspaceID string, q store.A
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(t, size)+` AS b, value, count(*), sum(value * weight)
 				FROM feedback WHERE `+c.where()+` GROUP BY b, value`, customPlan(c.args)...)
 			return addCells(rows, err, cells)
-		}, func(r rollup.Read, cells rollup.Cells) error {
+		}, func(r rollup.Read, metaValue string, cells rollup.Cells) error {
 			// One index lookup per slot, to the rollups of the meta value in it.
 			rows, err := tx.Query(ctx, `SELECT `+floorDiv(`r.slot * $3 + $4`, `$5`)+` AS b, r.value, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
 				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $6 AND meta_key = $7 AND grain = $3 AND slot = s.slot AND meta_value = $8) AS r
 				GROUP BY b, r.value`,
-				r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, plan.MetaValue)
+				r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, metaValue)
 			return addCells(rows, err, cells)
 		})
 		return err

@@ -71,18 +71,17 @@ func firstStringSQL(t string, keys []string) string {
 	return `coalesce(` + strings.Join(cases, ", ") + `)`
 }
 
+// dimensionSQL is the SQL of rollup.Dimension over the metadata of the
+// feedback rows, under the model keys.
+func dimensionSQL(keys []string) string {
+	return `(SELECT CASE WHEN m IS NULL THEN NULL WHEN p IS NULL THEN '-:' || m ELSE length(p)::text || ':' || p || m END
+		FROM (SELECT ` + firstStringSQL("feedback", keys) + ` AS m, ` + firstStringSQL("feedback", rollup.ProviderKeys) + ` AS p) AS x)`
+}
+
 // orgModels adds the condition that a row of feedback is served by one of
-// items (rollup.MatchesOrgModel).
+// items (rollup.OrgModelDimensions).
 func (c *conditions) orgModels(keys, items []string) {
-	model, provider := firstStringSQL("feedback", keys), firstStringSQL("feedback", rollup.ProviderKeys)
-	var or []string
-	for _, item := range items {
-		or = append(or, model+` = `+c.arg(item))
-		if p, m, ok := rollup.SplitOrgModel(item); ok {
-			or = append(or, `(`+model+` = `+c.arg(m)+` AND coalesce(`+provider+` = `+c.arg(p)+`, true))`)
-		}
-	}
-	c.add(`(` + strings.Join(or, " OR ") + `)`)
+	c.add(dimensionSQL(keys) + ` = ANY(` + c.arg(rollup.OrgModelDimensions(items)) + `::text[])`)
 }
 
 // FeedbackModels implements store.Store: whole slots from the model
@@ -103,16 +102,20 @@ func (s *Store) FeedbackModels(ctx context.Context, workspaceID string, q store.
 			if err := c.analytics(workspaceID, q, from, to, keys); err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx, `SELECT m, 0::bigint, count(*), sum(vw) FROM (
-				SELECT `+firstStringSQL("feedback", keys)+` AS m, value * weight AS vw FROM feedback WHERE `+c.where()+`) x
-				WHERE m IS NOT NULL GROUP BY m`, customPlan(c.args)...)
+			rows, err := tx.Query(ctx, `SELECT d, 0::bigint, count(*), sum(vw) FROM (
+				SELECT `+dimensionSQL(keys)+` AS d, value * weight AS vw FROM feedback WHERE `+c.where()+`) x
+				WHERE d IS NOT NULL GROUP BY d`, customPlan(c.args)...)
 			return addTallies(rows, err, ts)
-		}, func(r rollup.Read, ts rollup.Tallies) error {
-			// One index lookup per slot, to the models in it.
+		}, func(r rollup.Read, dim string, ts rollup.Tallies) error {
+			// One index lookup per slot, to the models in it (one, or all).
+			match := `meta_value = $6`
+			if dim == "" {
+				match = `meta_value > $6`
+			}
 			rows, err := tx.Query(ctx, `SELECT r.meta_value, 0::bigint, sum(r.n)::bigint, sum(r.sum_weighted)
 				FROM generate_series($1::bigint, $2::bigint) AS s(slot)
-				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $3 AND grain = $4 AND slot = s.slot AND meta_key = $5 AND meta_value > '') AS r
-				GROUP BY r.meta_value`, r.First, r.Last, workspaceID, r.Grain, rollup.ModelMetaKey)
+				CROSS JOIN LATERAL (SELECT * FROM rollups WHERE workspace_id = $3 AND grain = $4 AND slot = s.slot AND meta_key = $5 AND `+match+`) AS r
+				GROUP BY r.meta_value`, r.First, r.Last, workspaceID, r.Grain, rollup.ModelMetaKey, dim)
 			return addTallies(rows, err, ts)
 		})
 		return err
@@ -151,11 +154,11 @@ func (s *Store) SetModelKeys(ctx context.Context, keys []string) (rebuilt bool, 
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO rollups (workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted)
-			SELECT f.workspace_id, $1, g.grain, `+floorDiv(`f.at`, `g.grain`)+`, f.m, f.value, count(*), sum(f.value * f.weight)
-			FROM (SELECT workspace_id, floor(extract(epoch FROM created_at))::bigint AS at, value, weight, `+firstStringSQL("feedback", keys)+` AS m FROM feedback) AS f
+			SELECT f.workspace_id, $1, g.grain, `+floorDiv(`f.at`, `g.grain`)+`, f.d, f.value, count(*), sum(f.value * f.weight)
+			FROM (SELECT workspace_id, floor(extract(epoch FROM created_at))::bigint AS at, value, weight, `+dimensionSQL(keys)+` AS d FROM feedback) AS f
 			CROSS JOIN unnest($2::int[]) AS g(grain)
-			WHERE f.m IS NOT NULL
-			GROUP BY f.workspace_id, g.grain, 4, f.m, f.value`, rollup.ModelMetaKey, rollup.Grains); err != nil {
+			WHERE f.d IS NOT NULL
+			GROUP BY f.workspace_id, g.grain, 4, f.d, f.value`, rollup.ModelMetaKey, rollup.Grains); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO settings (name, value) VALUES ('model_keys', $1)

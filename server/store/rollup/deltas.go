@@ -89,8 +89,8 @@ func (d *Deltas) Add(r *Row, sign int64) {
 	if keys == nil {
 		keys = DefaultModelKeys
 	}
-	if model, ok := ModelOf(keys, r.Metadata); ok {
-		rollup(ModelMetaKey, model, Grains)
+	if dim, ok := Dimension(keys, r.Metadata); ok {
+		rollup(ModelMetaKey, dim, Grains)
 	}
 	sp := r.Special()
 	for _, key := range GroupKeys {

@@ -46,19 +46,21 @@ func (p *Plan) cover(a, b int64, grains []int64) {
 // GraphPlan is how a store answers a graph (Store.FeedbackCells).
 type GraphPlan struct {
 	Plan
-	// MetaKey and MetaValue name the rollups to read when Reads is not
-	// empty ("" for all feedback).
-	MetaKey, MetaValue string
+	// MetaKey and MetaValues name the rollups to read when Reads is not
+	// empty ("" and "" for all feedback), which hold disjoint feedback.
+	MetaKey    string
+	MetaValues []string
 }
 
 // PlanGraph splits a graph between the rollups and the rows. Rollups
-// answer a query with no filter but time, or filtered by one rolled-up
-// key and string value; they hold no trace ids nor weighted values. A
+// answer a query with no filter but time, filtered by one rolled-up key
+// and string value, or by models alone; they hold no trace ids nor
+// weighted values. A
 // grain serves only when the buckets are made of its slots (their size
 // and shift are multiples of it): day buckets at UTC+01:00 read hours.
 func PlanGraph(q store.AnalyticsQuery) GraphPlan {
 	from, to := q.From.UnixMicro(), q.To.UnixMicro()
-	metaKey, metaValue, grains, ok := graphRollups(q)
+	metaKey, metaValues, grains, ok := graphRollups(q)
 	if !ok {
 		return GraphPlan{Plan: Plan{Raw: [][2]int64{{from, to}}}}
 	}
@@ -68,26 +70,29 @@ func PlanGraph(q store.AnalyticsQuery) GraphPlan {
 			usable = append(usable, grain)
 		}
 	}
-	p := GraphPlan{MetaKey: metaKey, MetaValue: metaValue}
+	p := GraphPlan{MetaKey: metaKey, MetaValues: metaValues}
 	p.cover(from, to, usable)
 	return p
 }
 
 // graphRollups says which rollups answer q, and at which grains.
-func graphRollups(q store.AnalyticsQuery) (metaKey, metaValue string, grains []int64, ok bool) {
-	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 || len(q.OrgModels) > 0 {
-		return "", "", nil, false
+func graphRollups(q store.AnalyticsQuery) (metaKey string, metaValues []string, grains []int64, ok bool) {
+	if len(q.TraceIDs) > 0 || q.WeightedMin != nil || q.WeightedMax != nil || len(q.Metadata) > 1 || len(q.Metadata) > 0 && len(q.OrgModels) > 0 {
+		return "", nil, nil, false
+	}
+	if len(q.OrgModels) > 0 {
+		return ModelMetaKey, OrgModelDimensions(q.OrgModels), Grains, true
 	}
 	for k, v := range q.Metadata {
 		if s, isString := v.(string); isString && slices.Contains(GroupKeys, k) {
-			return k, s, Grains, true
+			return k, []string{s}, Grains, true
 		}
 		if s, ok := EntryValue(k, v); ok {
-			return k, s, EntryGrains, true
+			return k, []string{s}, EntryGrains, true
 		}
-		return "", "", nil, false
+		return "", nil, nil, false
 	}
-	return "", "", Grains, true
+	return "", []string{""}, Grains, true
 }
 
 // GroupPlan is how a store answers groups by a GroupKeys key
@@ -123,8 +128,8 @@ func PlanGroups(key string, q store.AnalyticsQuery) (GroupPlan, bool) {
 
 // Cells answers the plan: raw adds the cells of the rows created in
 // [from, to] (Unix microseconds), rollups those of a range of slots of
-// the rollups, all from one snapshot.
-func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, rollups func(r Read, cs Cells) error) ([]store.Cell, error) {
+// the rollups of one meta value, all from one snapshot.
+func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, rollups func(r Read, metaValue string, cs Cells) error) ([]store.Cell, error) {
 	cs := Cells{}
 	for _, r := range p.Raw {
 		if err := raw(r[0], r[1], cs); err != nil {
@@ -132,8 +137,10 @@ func (p GraphPlan) Cells(raw func(from, to int64, cs Cells) error, rollups func(
 		}
 	}
 	for _, r := range p.Reads {
-		if err := rollups(r, cs); err != nil {
-			return nil, err
+		for _, v := range p.MetaValues {
+			if err := rollups(r, v, cs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return cs.Sorted(), nil

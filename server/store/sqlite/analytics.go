@@ -52,13 +52,13 @@ func feedbackCells(ctx context.Context, db *sql.DB, workspaceID string, q store.
 			FROM feedback WHERE `+where+` GROUP BY b, value`,
 			append([]any{q.BucketShift * 1_000_000, q.BucketSize * 1_000_000}, args...)...)
 		return addCells(rows, err, cells)
-	}, func(r rollup.Read, cells rollup.Cells) error {
+	}, func(r rollup.Read, metaValue string, cells rollup.Cells) error {
 		// One seek per slot, to the rollups of the meta value in it.
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 			SELECT `+floorDiv(`r.slot * ?3 + ?4`, `?5`)+` AS b, r.value, sum(r.n), sum(r.sum_weighted)
 			FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?6 AND r.meta_key = ?7 AND r.grain = ?3 AND r.slot = s.slot AND r.meta_value = ?8
 			GROUP BY b, r.value`,
-			r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, plan.MetaValue)
+			r.First, r.Last, r.Grain, q.BucketShift, q.BucketSize, workspaceID, plan.MetaKey, metaValue)
 		return addCells(rows, err, cells)
 	})
 }

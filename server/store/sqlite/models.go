@@ -46,22 +46,22 @@ func firstStringSQL(t string, keys []string) string {
 	return `coalesce(` + strings.Join(cases, ", ") + `, NULL)`
 }
 
+// dimensionSQL is the SQL of rollup.Dimension over the metadata of the
+// feedback rows, under the model keys.
+func dimensionSQL(keys []string) string {
+	return `(SELECT CASE WHEN m IS NULL THEN NULL WHEN p IS NULL THEN '-:' || m ELSE length(p) || ':' || p || m END
+		FROM (SELECT ` + firstStringSQL("feedback", keys) + ` AS m, ` + firstStringSQL("feedback", rollup.ProviderKeys) + ` AS p))`
+}
+
 // orgModelsCondition is the condition that a row of feedback is served by
-// one of items (rollup.MatchesOrgModel).
+// one of items (rollup.OrgModelDimensions).
 func orgModelsCondition(keys, items []string) (string, []any) {
-	model, provider := firstStringSQL("feedback", keys), firstStringSQL("feedback", rollup.ProviderKeys)
-	var (
-		or   []string
-		args []any
-	)
-	for _, item := range items {
-		or, args = append(or, model+` = ?`), append(args, item)
-		if p, m, ok := rollup.SplitOrgModel(item); ok {
-			or = append(or, `(`+model+` = ? AND coalesce(`+provider+` = ?, 1))`)
-			args = append(args, m, p)
-		}
+	dims := rollup.OrgModelDimensions(items)
+	args := make([]any, len(dims))
+	for i, d := range dims {
+		args[i] = d
 	}
-	return `(` + strings.Join(or, " OR ") + `)`, args
+	return dimensionSQL(keys) + ` IN (?` + strings.Repeat(", ?", len(dims)-1) + `)`, args
 }
 
 // FeedbackModels implements store.Store: whole slots from the model
@@ -86,16 +86,20 @@ func (s *Store) FeedbackModels(ctx context.Context, workspaceID string, q store.
 			if err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT m, 0, count(*), sum(vw) FROM (
-				SELECT `+firstStringSQL("feedback", keys)+` AS m, value * weight AS vw FROM feedback WHERE `+where+`)
-				WHERE m IS NOT NULL GROUP BY m`, args...)
+			rows, err := tx.QueryContext(ctx, `SELECT d, 0, count(*), sum(vw) FROM (
+				SELECT `+dimensionSQL(keys)+` AS d, value * weight AS vw FROM feedback WHERE `+where+`)
+				WHERE d IS NOT NULL GROUP BY d`, args...)
 			return addTallies(rows, err, ts)
-		}, func(r rollup.Read, ts rollup.Tallies) error {
-			// One seek per slot, to the models in it.
+		}, func(r rollup.Read, dim string, ts rollup.Tallies) error {
+			// One seek per slot, to the models in it (one, or all).
+			match := `r.meta_value = ?6`
+			if dim == "" {
+				match = `r.meta_value > ?6`
+			}
 			rows, err := tx.QueryContext(ctx, `WITH RECURSIVE s(slot) AS (SELECT ?1 UNION ALL SELECT slot + 1 FROM s WHERE slot < ?2)
 				SELECT r.meta_value, 0, sum(r.n), sum(r.sum_weighted)
-				FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?3 AND r.grain = ?4 AND r.slot = s.slot AND r.meta_key = ?5 AND r.meta_value > ''
-				GROUP BY r.meta_value`, r.First, r.Last, workspaceID, r.Grain, rollup.ModelMetaKey)
+				FROM s CROSS JOIN rollups AS r ON r.workspace_id = ?3 AND r.grain = ?4 AND r.slot = s.slot AND r.meta_key = ?5 AND `+match+`
+				GROUP BY r.meta_value`, r.First, r.Last, workspaceID, r.Grain, rollup.ModelMetaKey, dim)
 			return addTallies(rows, err, ts)
 		})
 	})
@@ -125,11 +129,11 @@ func (s *Store) SetModelKeys(ctx context.Context, keys []string) (rebuilt bool, 
 			grains[i] = fmt.Sprintf("SELECT %d AS grain", g)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rollups (workspace_id, meta_key, grain, slot, meta_value, value, n, sum_weighted)
-			SELECT f.workspace_id, ?, g.grain, `+floorDiv(`f.created_at`, `(g.grain * 1000000)`)+`, f.m, f.value, count(*), sum(f.value * f.weight)
-			FROM (SELECT workspace_id, created_at, value, weight, `+firstStringSQL("feedback", keys)+` AS m FROM feedback) AS f
+			SELECT f.workspace_id, ?, g.grain, `+floorDiv(`f.created_at`, `(g.grain * 1000000)`)+`, f.d, f.value, count(*), sum(f.value * f.weight)
+			FROM (SELECT workspace_id, created_at, value, weight, `+dimensionSQL(keys)+` AS d FROM feedback) AS f
 			CROSS JOIN (`+strings.Join(grains, " UNION ALL ")+`) AS g
-			WHERE f.m IS NOT NULL
-			GROUP BY f.workspace_id, g.grain, 4, f.m, f.value`, rollup.ModelMetaKey); err != nil {
+			WHERE f.d IS NOT NULL
+			GROUP BY f.workspace_id, g.grain, 4, f.d, f.value`, rollup.ModelMetaKey); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('model_keys', ?)

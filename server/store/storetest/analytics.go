@@ -179,7 +179,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 			}
 		}
 		if len(q.OrgModels) > 0 && !slices.ContainsFunc(q.OrgModels, func(item string) bool {
-			return rollup.MatchesOrgModel(rollup.DefaultModelKeys, f.Metadata, item)
+			return servedBy(rollup.DefaultModelKeys, f.Metadata, item)
 		}) {
 			return false
 		}
@@ -225,6 +225,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		{OrgModels: []string{"openai__gpt-4o"}},
 		{OrgModels: []string{"claude", "azure__gpt-4o"}},
 		{OrgModels: []string{"x__openai__gpt-4o"}},
+		{OrgModels: []string{"openai__openai__gpt-4o", "azure__claude"}},
 		{OrgModels: []string{"openai__claude"}, Metadata: map[string]any{"_prompt": "p1"}},
 		{Metadata: map[string]any{"ai_model": "claude"}},
 	}
@@ -392,6 +393,22 @@ func testAnalytics(t *testing.T, s store.Store) {
 }
 
 func ptrF(v float64) *float64 { return &v }
+
+// servedBy is Portkey's ai_org_model item by its definition: a feedback
+// naming a provider is served by provider__model, one without a provider
+// by its model and by any provider's: item is its model, or its model
+// follows item's first "__".
+func servedBy(keys []string, m map[string]any, item string) bool {
+	model, ok := rollup.ModelOf(keys, m)
+	if !ok {
+		return false
+	}
+	if provider, ok := rollup.ProviderOf(m); ok {
+		return provider+"__"+model == item
+	}
+	_, after, split := strings.Cut(item, "__")
+	return model == item || split && model == after
+}
 
 // jsonEqual compares two metadata values as JSON values: numbers by value,
 // never a string with a number.

@@ -54,7 +54,7 @@ func testModelKeys(t *testing.T, s store.Store) {
 
 	// Writes after the change derive the model with the new keys; the
 	// contract's cleanup checks every rollup against the rows with them.
-	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 4, "t4", 2, map[string]any{"model": "c", "ai_model": "a"})}, nil); err != nil {
+	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws, 4, "t4", 2, map[string]any{"model": "c", "ai_model": "a", "provider": "x"})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateFeedback(ctx, ws, fs[1].ID, store.Update{Value: 3, MetadataSet: true, Metadata: map[string]any{"model": "c"}, UpdatedAt: clock}, nil); err != nil {
@@ -82,4 +82,7 @@ func testModelKeys(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	expect(all, store.ModelTally{Model: "a", Count: 2, SumWeighted: 6}, store.ModelTally{Model: "c", Count: 1, SumWeighted: 3})
+	// The rebuild keeps providers apart, as writes do.
+	byModel.OrgModels = []string{"y__a"}
+	expect(byModel, store.ModelTally{Model: "a", Count: 1, SumWeighted: 4})
 }
