@@ -366,7 +366,7 @@ test('the time range and the metadata filter change every number', async () => {
   assert.deepEqual(await models(page), []);
   assert.equal(await page.locator('#models-total').getAttribute('data-value'), '0');
   assert.equal(await page.locator('#models-table tbody').textContent(),
-    'No feedback in this range names a model (metadata ai_model or model).');
+    'No feedback in this range names a model (by default metadata ai_model or model).');
   assert.match(await page.locator('#latest-table tbody').textContent(), /No feedback in this range/);
   await chooseRange(page, '7d');
   assert.equal(await figure(page, 'total'), 20);

@@ -371,7 +371,7 @@ function loadModels() {
     el('td', { className: 'num' }, p.avg_weighted_feedback.toFixed(2))));
     if (!rows.length) {
       rows.push(el('tr', {}, el('td', { colSpan: 3, className: 'muted' },
-        'No feedback in this range names a model (metadata ai_model or model).')));
+        'No feedback in this range names a model (by default metadata ai_model or model).')));
     }
     $('models-table').tBodies[0].replaceChildren(...rows);
   });

@@ -367,3 +367,53 @@ func TestEraseAndPutsAcrossReplicas(t *testing.T) {
 	wg.Wait()
 	CheckDerived(t, url)
 }
+
+// A replica that still has the model keys another replica replaced
+// redoes its writes with the new ones: its rows count in the model
+// rollups under the keys the database has, whether a write began before
+// the rebuild or after it.
+func TestWritesFollowModelKeysAnotherReplicaSet(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, url, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(s *Store, n int) {
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprint("t", n), Value: 1, Weight: 1,
+			Metadata: map[string]any{"ai_model": "a", "model": "b"}, CreatedAt: at, UpdatedAt: at}
+		if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	write(stores[1], 0)
+	// Writes of the second replica go on while the first changes the keys.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 200 {
+			write(stores[1], i+1)
+		}
+	})
+	if _, err := stores[0].SetModelKeys(ctx, []string{"model"}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	write(stores[1], 1000)
+	models, err := stores[1].FeedbackModels(ctx, ws.ID, store.AnalyticsQuery{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), BucketSize: 3600})
+	if err != nil || len(models) != 1 || models[0].Model != "b" || models[0].Count != 202 {
+		t.Errorf("models: %+v, %v; want all 202 feedback under b", models, err)
+	}
+	for _, s := range stores {
+		s.Close()
+	}
+	CheckDerived(t, url)
+}
