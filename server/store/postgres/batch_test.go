@@ -387,11 +387,17 @@ func TestWritesFollowModelKeysAnotherReplicaSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every other write has an idempotency key, which a write run again
+	// records once.
 	write := func(s *Store, n int) {
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		f := &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, TraceID: fmt.Sprint("t", n), Value: 1, Weight: 1,
 			Metadata: map[string]any{"ai_model": "a", "model": "b"}, CreatedAt: at, UpdatedAt: at}
-		if err := s.CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+		var idem *store.Idempotency
+		if n%2 == 0 {
+			idem = &store.Idempotency{Scope: ws.ID, Key: fmt.Sprint("k", n), Fingerprint: []byte{1}, Message: "recorded", At: at}
+		}
+		if err := s.CreateFeedback(ctx, []*store.Feedback{f}, idem); err != nil {
 			t.Error(err)
 		}
 	}

@@ -219,14 +219,20 @@ func (s *Store) createNow(ctx context.Context, fs []*store.Feedback, idem *store
 // idems[i] with ids[i], in one transaction; ErrIdempotencyKeyUsed when a
 // key is taken.
 func (s *Store) createAll(ctx context.Context, writes int, fs []*store.Feedback, idems []*store.Idempotency, ids [][]string) error {
+	// Counted here, not where they are queued: write may queue them again
+	// (when the model keys change under it).
 	keys := 0
+	for _, idem := range idems {
+		if idem != nil {
+			keys++
+		}
+	}
 	return s.write(ctx, writes, len(fs), func(w *writeTx, d *rollup.Deltas) error {
 		return rollup.Create(ctx, w, fs, d)
 	}, func(b *pgx.Batch) {
 		for i, idem := range idems {
 			if idem != nil {
 				queueIdempotency(b, idem, ids[i], 0)
-				keys++
 			}
 		}
 	}, func(br pgx.BatchResults) error {
