@@ -120,15 +120,7 @@ func openWithWorkspace(t *testing.T, opts Options) (*Store, *store.Workspace) {
 // exactly what the rows give.
 func TestReplicasWritingOneTraceCountItOnce(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, url, Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stores[i] = s
-	}
+	url, stores := replicas(t)
 	ws, err := stores[0].EnsureWorkspace(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -254,16 +246,7 @@ func waitFor(t *testing.T, url, query string, want int) {
 // an erase locks the traces of what it matched and reads them again.
 func TestEraseAndWritesAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, url, Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
+	url, stores := replicas(t)
 	ws, err := stores[0].EnsureWorkspace(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -314,16 +297,7 @@ func TestEraseAndWritesAcrossReplicas(t *testing.T) {
 // and flag exact.
 func TestEraseAndPutsAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, url, Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
+	url, stores := replicas(t)
 	ws, err := stores[0].EnsureWorkspace(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -374,15 +348,7 @@ func TestEraseAndPutsAcrossReplicas(t *testing.T) {
 // the rebuild or after it.
 func TestWritesFollowModelKeysAnotherReplicaSet(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, url, Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stores[i] = s
-	}
+	url, stores := replicas(t)
 	ws, err := stores[0].EnsureWorkspace(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -422,4 +388,20 @@ func TestWritesFollowModelKeysAnotherReplicaSet(t *testing.T) {
 		s.Close()
 	}
 	CheckDerived(t, url)
+}
+
+// replicas opens two stores on one new database, as two replicas of
+// feedbackd would; they are closed when the test ends, if not before.
+func replicas(t *testing.T) (url string, stores [2]*Store) {
+	t.Helper()
+	url = pgtest.NewDatabase(t)
+	for i := range stores {
+		s, err := Open(context.Background(), url, Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	return url, stores
 }
