@@ -90,10 +90,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// A database made before model keys existed gets its model rollups
 	// now, from its rows.
 	keys, err := modelKeys(ctx, pool)
-	if err == nil && keys == nil {
-		_, err = s.SetModelKeys(ctx, rollup.DefaultModelKeys)
-	} else if err == nil {
-		s.modelKeys.Store(&keys)
+	if err == nil {
+		if keys == nil {
+			keys = rollup.DefaultModelKeys
+		}
+		_, err = s.SetModelKeys(ctx, keys)
 	}
 	if err != nil {
 		pool.Close()

@@ -126,14 +126,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// A database made before model keys existed gets its model rollups
 	// now, from its rows.
-	if keys, err := modelKeys(ctx, s.read); err != nil || keys == nil {
-		if err == nil {
-			_, err = s.SetModelKeys(ctx, rollup.DefaultModelKeys)
+	keys, err := modelKeys(ctx, s.read)
+	if err == nil {
+		if keys == nil {
+			keys = rollup.DefaultModelKeys
 		}
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
+		_, err = s.SetModelKeys(ctx, keys)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
 }
