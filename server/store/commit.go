@@ -32,3 +32,17 @@ func (c *CommitObservers) ObserveCommit(writes, rows int, took time.Duration, er
 		(*o)(writes, rows, took, err)
 	}
 }
+
+// EventRecording holds whether a store records events for webhooks: each
+// store embeds one, which gives it SetRecordEvents, and asks
+// RecordsEvents before it writes a change's events.
+type EventRecording struct {
+	off atomic.Bool
+}
+
+// SetRecordEvents turns the recording of events on or off; it is on
+// until turned off.
+func (e *EventRecording) SetRecordEvents(on bool) { e.off.Store(!on) }
+
+// RecordsEvents says whether events are recorded.
+func (e *EventRecording) RecordsEvents() bool { return !e.off.Load() }

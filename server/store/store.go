@@ -360,6 +360,11 @@ type Store interface {
 
 	// Exporter's methods serve feedbackd export and import.
 	Exporter
+	// Webhooks' methods serve the webhooks and their dispatcher.
+	Webhooks
+	// SetRecordEvents turns off (or on again) the recording of events
+	// for webhooks by this store's writes: feedbackd import --no-webhooks.
+	SetRecordEvents(on bool)
 
 	// Ping reports whether the store can serve writes now: EUNAVAILABLE
 	// when the database cannot be reached, EFULL when its disk is full.

@@ -43,6 +43,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	// CommitObservers are told about each commit of feedback.
 	store.CommitObservers
+	store.EventRecording
 	// creates is the group commit of small writes (batch.go).
 	creates *groupcommit.Queue[createOp]
 	// modelKeys are the database's model keys as this store last saw

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/google/uuid"
+
 	"github.com/feedbackd/feedbackd/server/store"
 )
 
@@ -70,6 +72,8 @@ type Deltas struct {
 	rollups map[RollupKey]*Sums
 	groups  map[GroupKey]*Sums
 	entries map[MetadataEntry]int64
+	// events are the changes' events for webhooks, in the order made.
+	events []store.Event
 }
 
 // Add adds sign times what row r contributes to every structure, as its
@@ -142,8 +146,9 @@ func sums[K comparable](m map[K]*Sums, k K) *Sums {
 	return s
 }
 
-// Merge adds every delta of o to d.
+// Merge adds every delta of o to d, and o's events after d's.
 func (d *Deltas) Merge(o *Deltas) {
+	d.events = append(d.events, o.events...)
 	if o.rollups == nil {
 		return
 	}
@@ -224,6 +229,21 @@ func (d *Deltas) MetadataEntries() (add, remove []MetadataEntry) {
 	slices.SortFunc(remove, order)
 	return add, remove
 }
+
+// record adds the event of a change of one feedback: f as the change
+// left it, or for Deleted as it was. A deletion's At is left zero, for
+// the store to set to when it writes it.
+func (d *Deltas) record(kind store.EventKind, f *store.Feedback) {
+	e := store.Event{ID: uuid.Must(uuid.NewV7()).String(), Kind: kind, Feedback: f}
+	if kind != store.Deleted {
+		e.At = f.UpdatedAt
+	}
+	d.events = append(d.events, e)
+}
+
+// Events returns the events of the changes, for the webhooks of their
+// workspaces (store.Webhooks), in the order the changes were made.
+func (d *Deltas) Events() []store.Event { return d.events }
 
 // Shrinks says whether a rollup row or group rollup may have lost its last
 // feedback, so that the store should drop the ones left empty.

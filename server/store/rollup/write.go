@@ -382,14 +382,17 @@ func (c change) resolve(probes []Probe, found [][]TraceEntry, d *Deltas) Writes 
 		kept[rows[i].ID] = true
 		if removed[rows[i].ID] {
 			w.Updates = append(w.Updates, rows[i])
+			d.record(store.Updated, rows[i].Feedback)
 		} else {
 			w.Inserts = append(w.Inserts, rows[i])
+			d.record(store.Created, rows[i].Feedback)
 		}
 	}
 	for i := range c.old {
 		d.Add(&c.old[i], -1)
 		if !kept[c.old[i].ID] {
 			w.Deletes = append(w.Deletes, c.old[i])
+			d.record(store.Deleted, c.old[i].Feedback)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(flags)) {

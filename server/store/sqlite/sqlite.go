@@ -53,6 +53,7 @@ type Store struct {
 	checkpoints *checkpointer
 	// CommitObservers are told about each commit of feedback.
 	store.CommitObservers
+	store.EventRecording
 	// walObserver is told what the writer sees of the WAL
 	// (SetWALObserver).
 	walObserver walObserver
