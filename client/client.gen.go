@@ -123,6 +123,123 @@ func (e MetadataGroupsObject) Valid() bool {
 	}
 }
 
+// Defines values for WebhookStatus.
+const (
+	WebhookStatusActive   WebhookStatus = "active"
+	WebhookStatusDisabled WebhookStatus = "disabled"
+	WebhookStatusPaused   WebhookStatus = "paused"
+)
+
+// Valid indicates whether the value is a known member of the WebhookStatus enum.
+func (e WebhookStatus) Valid() bool {
+	switch e {
+	case WebhookStatusActive:
+		return true
+	case WebhookStatusDisabled:
+		return true
+	case WebhookStatusPaused:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookCreatedStatus.
+const (
+	WebhookCreatedStatusActive   WebhookCreatedStatus = "active"
+	WebhookCreatedStatusDisabled WebhookCreatedStatus = "disabled"
+	WebhookCreatedStatusPaused   WebhookCreatedStatus = "paused"
+)
+
+// Valid indicates whether the value is a known member of the WebhookCreatedStatus enum.
+func (e WebhookCreatedStatus) Valid() bool {
+	switch e {
+	case WebhookCreatedStatusActive:
+		return true
+	case WebhookCreatedStatusDisabled:
+		return true
+	case WebhookCreatedStatusPaused:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryOutcome.
+const (
+	Delivered WebhookDeliveryOutcome = "delivered"
+	GaveUp    WebhookDeliveryOutcome = "gave_up"
+	Gone      WebhookDeliveryOutcome = "gone"
+	Retrying  WebhookDeliveryOutcome = "retrying"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryOutcome enum.
+func (e WebhookDeliveryOutcome) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case GaveUp:
+		return true
+	case Gone:
+		return true
+	case Retrying:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryListObject.
+const (
+	WebhookDeliveryListObjectList WebhookDeliveryListObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryListObject enum.
+func (e WebhookDeliveryListObject) Valid() bool {
+	switch e {
+	case WebhookDeliveryListObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	FeedbackCreated WebhookEventType = "feedback.created"
+	FeedbackDeleted WebhookEventType = "feedback.deleted"
+	FeedbackUpdated WebhookEventType = "feedback.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case FeedbackCreated:
+		return true
+	case FeedbackDeleted:
+		return true
+	case FeedbackUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookListObject.
+const (
+	WebhookListObjectList WebhookListObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the WebhookListObject enum.
+func (e WebhookListObject) Valid() bool {
+	switch e {
+	case WebhookListObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Granularity.
 const (
 	GranularityDay  Granularity = "day"
@@ -803,6 +920,414 @@ type TotalSummary struct {
 // Example: support-chat-8f3a2c91
 type TraceID = string
 
+// Webhook A webhook, without its secret.
+type Webhook struct {
+	// CreatedAt When the webhook was created (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter WebhookFilter `json:"filter"`
+
+	// ID The webhook's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d50
+	ID openapi_types.UUID `json:"id"`
+
+	// Status `active`: events are delivered. `paused`: events are recorded
+	// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+	// answered 410 Gone; no events are recorded for it until `PATCH`
+	// `paused: false`.
+	//
+	//
+	// Example: active
+	Status WebhookStatus `json:"status"`
+
+	// StatusReason Why the webhook is disabled; absent otherwise.
+	//
+	// Example: the receiver answered 410 Gone
+	StatusReason *string `json:"status_reason,omitempty"`
+
+	// UpdatedAt When the webhook was last changed.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookStatus `active`: events are delivered. `paused`: events are recorded
+// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+// answered 410 Gone; no events are recorded for it until `PATCH`
+// `paused: false`.
+//
+// Example: active
+type WebhookStatus string
+
+// WebhookCreated A new webhook, with its signing secret, shown only this once.
+type WebhookCreated struct {
+	// CreatedAt When the webhook was created (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter WebhookFilter `json:"filter"`
+
+	// ID The webhook's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d50
+	ID openapi_types.UUID `json:"id"`
+
+	// Secret The secret deliveries are signed with: `whsec_` and the base64 of
+	// 32 random bytes, as Standard Webhooks' libraries take it. The
+	// server keeps it encrypted and never shows it again.
+	//
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+	Secret WebhookSigningSecret `json:"secret"`
+
+	// Status `active`: events are delivered. `paused`: events are recorded
+	// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+	// answered 410 Gone; no events are recorded for it until `PATCH`
+	// `paused: false`.
+	//
+	//
+	// Example: active
+	Status WebhookCreatedStatus `json:"status"`
+
+	// StatusReason Why the webhook is disabled; absent otherwise.
+	//
+	// Example: the receiver answered 410 Gone
+	StatusReason *string `json:"status_reason,omitempty"`
+
+	// UpdatedAt When the webhook was last changed.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookCreatedStatus `active`: events are delivered. `paused`: events are recorded
+// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+// answered 410 Gone; no events are recorded for it until `PATCH`
+// `paused: false`.
+//
+// Example: active
+type WebhookCreatedStatus string
+
+// WebhookDelivery One attempt at delivering an event to a webhook.
+type WebhookDelivery struct {
+	// Attempt The attempt's number for this event, from 1.
+	//
+	// Example: 1
+	Attempt int `json:"attempt"`
+
+	// AttemptedAt When the attempt was made.
+	//
+	// Example: 2026-11-26T17:00:01.100000Z
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error What went wrong; absent when delivered.
+	//
+	// Example: the receiver answered 503
+	Error *string `json:"error,omitempty"`
+
+	// EventID The event's id, the delivery's `webhook-id` header.
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d60
+	EventID openapi_types.UUID `json:"event_id"`
+
+	// LatencyMs How long the attempt took, in milliseconds.
+	//
+	// Example: 87
+	LatencyMs int `json:"latency_ms"`
+
+	// NextAttemptAt When the next attempt is due; only when `retrying`.
+	//
+	// Example: 2026-11-26T17:00:31.100000Z
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+
+	// Outcome `delivered`: the receiver answered 2xx. `retrying`: it failed,
+	// and another attempt is due at `next_attempt_at`. `gave_up`: it
+	// failed and was the last attempt. `gone`: the receiver answered
+	// 410 and the webhook was disabled.
+	//
+	//
+	// Example: delivered
+	Outcome WebhookDeliveryOutcome `json:"outcome"`
+
+	// StatusCode The receiver's HTTP status; absent when it gave none (a timeout, a refused connection).
+	//
+	// Example: 204
+	StatusCode *int `json:"status_code,omitempty"`
+
+	// Type What happened to a feedback: recorded (`feedback.created`; also a
+	// client id's first write), changed (`feedback.updated`: an update, a
+	// client id's item or a token vote that replaces it), or deleted
+	// (`feedback.deleted`: a delete or an erase).
+	//
+	//
+	// Example: feedback.created
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookDeliveryOutcome `delivered`: the receiver answered 2xx. `retrying`: it failed,
+// and another attempt is due at `next_attempt_at`. `gave_up`: it
+// failed and was the last attempt. `gone`: the receiver answered
+// 410 and the webhook was disabled.
+//
+// Example: delivered
+type WebhookDeliveryOutcome string
+
+// WebhookDeliveryList One page of a webhook's delivery attempts, newest first.
+type WebhookDeliveryList struct {
+	Data []WebhookDelivery `json:"data"`
+
+	// HasMore Whether another page follows.
+	//
+	// Example: false
+	HasMore bool `json:"has_more"`
+
+	// NextCursor The cursor of the next page, `null` on the last one.
+	//
+	// Example: MTIzNDU
+	NextCursor *string `json:"next_cursor"`
+
+	// Object Example: list
+	Object WebhookDeliveryListObject `json:"object"`
+}
+
+// WebhookDeliveryListObject Example: list
+type WebhookDeliveryListObject string
+
+// WebhookDescription A note for people, such as what the receiver does; a webhook without one shows none.
+//
+// Example: page on-call for bad answers
+type WebhookDescription = string
+
+// WebhookEvent The body of each delivery to a webhook (`POST /webhooks` describes
+// the headers and their signature). OpenAPI 3.0 has no place for
+// callbacks a server sends without a request, so the body is this
+// component.
+//
+// Example: {"data":{"created_at":"2026-11-26T17:00:00.123456Z","id":"01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d40","metadata":{"_environment":"production","_user":"user_8f14e45f"},"trace_id":"support-chat-8f3a2c91","updated_at":"2026-11-26T17:00:00.123456Z","value":-7,"weight":1},"timestamp":"2026-11-26T17:00:00.123456Z","type":"feedback.created"}
+type WebhookEvent struct {
+	// Data A stored feedback.
+	Data Feedback `json:"data"`
+
+	// Timestamp When the change was made: the feedback's `updated_at` for
+	// `feedback.created` and `feedback.updated`, the time of the
+	// deletion for `feedback.deleted`.
+	//
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type What happened to a feedback: recorded (`feedback.created`; also a
+	// client id's first write), changed (`feedback.updated`: an update, a
+	// client id's item or a token vote that replaces it), or deleted
+	// (`feedback.deleted`: a delete or an erase).
+	//
+	//
+	// Example: feedback.created
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookEventType What happened to a feedback: recorded (`feedback.created`; also a
+// client id's first write), changed (`feedback.updated`: an update, a
+// client id's item or a token vote that replaces it), or deleted
+// (`feedback.deleted`: a delete or an erase).
+//
+// Example: feedback.created
+type WebhookEventType string
+
+// WebhookEvents The event types a webhook gets, each at most once.
+//
+// Example: ["feedback.created","feedback.updated"]
+type WebhookEvents = []WebhookEventType
+
+// WebhookFilter Only events whose feedback matches every member: the same filters,
+// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+// `feedback.deleted` the feedback is as the change left it (as it
+// was, for a deletion). `{}` matches every feedback.
+//
+// Example: {"value_max":-5}
+type WebhookFilter struct {
+	// Metadata Only feedback whose metadata holds every one of these pairs.
+	// Values must be strings, numbers or booleans and are compared by
+	// JSON value (`"5"` does not match `5`).
+	//
+	//
+	// Example: {"_environment":"production"}
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// ValueMax The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMax *FeedbackValue `json:"value_max,omitempty"`
+
+	// ValueMin The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMin *FeedbackValue `json:"value_min,omitempty"`
+}
+
+// WebhookList The workspace's webhooks, oldest first.
+type WebhookList struct {
+	Data []Webhook `json:"data"`
+
+	// Object Example: list
+	Object WebhookListObject `json:"object"`
+}
+
+// WebhookListObject Example: list
+type WebhookListObject string
+
+// WebhookRequest A new webhook. A member not listed here is refused (400).
+type WebhookRequest struct {
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter *WebhookFilter `json:"filter,omitempty"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookSecret A webhook's new signing secret, after a rotation.
+type WebhookSecret struct {
+	// PreviousSecretExpiresAt Until when the previous secret also signs deliveries.
+	//
+	// Example: 2026-11-28T17:00:00.123456Z
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at"`
+
+	// Secret The secret deliveries are signed with: `whsec_` and the base64 of
+	// 32 random bytes, as Standard Webhooks' libraries take it. The
+	// server keeps it encrypted and never shows it again.
+	//
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+	Secret WebhookSigningSecret `json:"secret"`
+}
+
+// WebhookSigningSecret The secret deliveries are signed with: `whsec_` and the base64 of
+// 32 random bytes, as Standard Webhooks' libraries take it. The
+// server keeps it encrypted and never shows it again.
+//
+// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+type WebhookSigningSecret = string
+
+// WebhookURL Where events are POSTed: `https`, or plain `http` to a loopback
+// host when the server runs with `--webhooks-allow-loopback`.
+//
+// Example: https://hooks.example.com/feedbackd
+type WebhookURL = string
+
+// WebhookUpdate The members to change; those left out are kept. A member not
+// listed here is refused (400).
+type WebhookUpdate struct {
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events *WebhookEvents `json:"events,omitempty"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter *WebhookFilter `json:"filter,omitempty"`
+
+	// Paused `true` pauses the webhook (its events wait); `false` resumes a
+	// paused webhook or makes a disabled one active again.
+	//
+	//
+	// Example: true
+	Paused *bool `json:"paused,omitempty"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL *WebhookURL `json:"url,omitempty"`
+}
+
 // WeightedFeedbackGraph Average weighted feedback per time bucket (Portkey's shape).
 type WeightedFeedbackGraph struct {
 	DataPoints []AveragePoint `json:"data_points"`
@@ -839,6 +1364,9 @@ type TimeOfGenerationMax = time.Time
 
 // TimeOfGenerationMin defines model for TimeOfGenerationMin.
 type TimeOfGenerationMin = time.Time
+
+// WebhookID defines model for WebhookID.
+type WebhookID = openapi_types.UUID
 
 // WeightedFeedbackMax defines model for WeightedFeedbackMax.
 type WeightedFeedbackMax = float64
@@ -894,6 +1422,15 @@ type InvalidTokenRequest = Error
 // InvalidUpdate Every error the service answers with.
 type InvalidUpdate = Error
 
+// InvalidWebhook Every error the service answers with.
+type InvalidWebhook = Error
+
+// InvalidWebhookID Every error the service answers with.
+type InvalidWebhookID = Error
+
+// InvalidWebhookQuery Every error the service answers with.
+type InvalidWebhookQuery = Error
+
 // NotFound Every error the service answers with.
 type NotFound = Error
 
@@ -911,6 +1448,9 @@ type Unavailable = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
+
+// WebhookNotFound Every error the service answers with.
+type WebhookNotFound = Error
 
 // GetFeedbackGraphParams defines parameters for GetFeedbackGraph.
 type GetFeedbackGraphParams struct {
@@ -1267,6 +1807,15 @@ type UpdateFeedbackParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit The most attempts on a page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
 
@@ -1284,6 +1833,12 @@ type UpdateFeedbackByPostJSONRequestBody = FeedbackUpdate
 
 // UpdateFeedbackJSONRequestBody defines body for UpdateFeedback for application/json ContentType.
 type UpdateFeedbackJSONRequestBody = FeedbackUpdate
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookRequest
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookUpdate
 
 // AsFeedbackRequest returns the union data inside the FeedbackInput as a FeedbackRequest
 func (t FeedbackInput) AsFeedbackRequest() (FeedbackRequest, error) {
@@ -2033,6 +2588,205 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhooks List webhooks
+	//
+	// Lists the workspace's webhooks, oldest first. Their signing secrets
+	// are never listed: a secret is shown once, when the webhook is
+	// created or its secret rotated.
+	//
+	// Corresponds with GET /webhooks (the `ListWebhooks` operationId).
+	ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookWithBody Create a webhook
+	//
+	// Subscribes `url` to events of the workspace's feedback: every write
+	// that commits after this answer (`POST /feedback` single, bulk and
+	// index-keyed, an item with a client id that creates or replaces,
+	// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+	// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+	// `--no-webhooks`) records, in the same transaction, one event per
+	// feedback it creates (`feedback.created`), changes
+	// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+	// the webhook asks for in `events`, and whose feedback its `filter`
+	// matches, are delivered to it at least once, one at a time and in
+	// the order their writes committed. A slow or failing receiver holds
+	// up only its own webhook, never the writes.
+	//
+	// **The URL** must be `https`. Plain `http` is accepted only to a
+	// loopback host, and only when the server runs with
+	// `--webhooks-allow-loopback` (tests and local development). Private,
+	// loopback, link-local and cloud metadata addresses are refused, at
+	// creation for an address in the URL and at every delivery for the
+	// addresses its host name resolves to; redirects are not followed.
+	//
+	// **Each delivery** is a `POST` of a `WebhookEvent` body
+	// (`application/json`) signed as [Standard
+	// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+	//
+	// - `webhook-id`: the event's id, the same on every delivery of the
+	//   event (redeliveries included): receivers deduplicate by it;
+	// - `webhook-timestamp`: when this attempt was sent, in Unix
+	//   seconds;
+	// - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+	//   keyed with the secret (the base64 after `whsec_`), of
+	//   `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+	//   after a rotation, two such signatures separated by a space, one
+	//   for each secret.
+	//
+	// The standard's libraries verify these headers. A `2xx` answer
+	// within the server's delivery timeout (`--webhook-timeout`) is a
+	// delivery; anything else is retried with exponential backoff and
+	// jitter, about 8 attempts over a day, after which the event is
+	// given up and the webhook moves on. A `410 Gone` disables the
+	// webhook (`status: disabled`): no more events are recorded for it
+	// until `PATCH` sets `paused: false`. `GET
+	// /webhooks/{webhookId}/deliveries` lists the attempts.
+	//
+	// The answer holds the signing `secret`, shown only this once.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhook Create a webhook
+	//
+	// Subscribes `url` to events of the workspace's feedback: every write
+	// that commits after this answer (`POST /feedback` single, bulk and
+	// index-keyed, an item with a client id that creates or replaces,
+	// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+	// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+	// `--no-webhooks`) records, in the same transaction, one event per
+	// feedback it creates (`feedback.created`), changes
+	// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+	// the webhook asks for in `events`, and whose feedback its `filter`
+	// matches, are delivered to it at least once, one at a time and in
+	// the order their writes committed. A slow or failing receiver holds
+	// up only its own webhook, never the writes.
+	//
+	// **The URL** must be `https`. Plain `http` is accepted only to a
+	// loopback host, and only when the server runs with
+	// `--webhooks-allow-loopback` (tests and local development). Private,
+	// loopback, link-local and cloud metadata addresses are refused, at
+	// creation for an address in the URL and at every delivery for the
+	// addresses its host name resolves to; redirects are not followed.
+	//
+	// **Each delivery** is a `POST` of a `WebhookEvent` body
+	// (`application/json`) signed as [Standard
+	// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+	//
+	// - `webhook-id`: the event's id, the same on every delivery of the
+	//   event (redeliveries included): receivers deduplicate by it;
+	// - `webhook-timestamp`: when this attempt was sent, in Unix
+	//   seconds;
+	// - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+	//   keyed with the secret (the base64 after `whsec_`), of
+	//   `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+	//   after a rotation, two such signatures separated by a space, one
+	//   for each secret.
+	//
+	// The standard's libraries verify these headers. A `2xx` answer
+	// within the server's delivery timeout (`--webhook-timeout`) is a
+	// delivery; anything else is retried with exponential backoff and
+	// jitter, about 8 attempts over a day, after which the event is
+	// given up and the webhook moves on. A `410 Gone` disables the
+	// webhook (`status: disabled`): no more events are recorded for it
+	// until `PATCH` sets `paused: false`. `GET
+	// /webhooks/{webhookId}/deliveries` lists the attempts.
+	//
+	// The answer holds the signing `secret`, shown only this once.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+	CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteWebhook Delete a webhook
+	//
+	// Deletes the webhook and its delivery attempts; its events that wait
+	// are not delivered. A second delete is answered 404.
+	//
+	// Corresponds with DELETE /webhooks/{webhookId} (the `DeleteWebhook` operationId).
+	DeleteWebhook(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetWebhook Get one webhook
+	//
+	// Returns one webhook of the workspace (without its secret). Another
+	// workspace's webhook is answered 404, exactly like one that does not
+	// exist.
+	//
+	// Corresponds with GET /webhooks/{webhookId} (the `GetWebhook` operationId).
+	GetWebhook(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateWebhookWithBody Update, pause or resume a webhook
+	//
+	// Changes the members sent and keeps the others. `filter` replaces
+	// the stored filter as a whole; `{}` removes it. `paused: true`
+	// pauses the webhook: its events are still recorded, and wait;
+	// `paused: false` resumes a paused webhook, which then gets the
+	// events that waited, in order, or makes a disabled one (after a
+	// 410) active again, from the events recorded after that. The
+	// secret does not change (`rotate-secret` changes it).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+	UpdateWebhookWithBody(ctx context.Context, webhookID WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateWebhook Update, pause or resume a webhook
+	//
+	// Changes the members sent and keeps the others. `filter` replaces
+	// the stored filter as a whole; `{}` removes it. `paused: true`
+	// pauses the webhook: its events are still recorded, and wait;
+	// `paused: false` resumes a paused webhook, which then gets the
+	// events that waited, in order, or makes a disabled one (after a
+	// 410) active again, from the events recorded after that. The
+	// secret does not change (`rotate-secret` changes it).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+	UpdateWebhook(ctx context.Context, webhookID WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookDeliveries List a webhook's delivery attempts
+	//
+	// Lists the webhook's attempts at delivering events, newest first:
+	// each with its outcome, the receiver's status code, how long it
+	// took, what went wrong, and when the next attempt is due. Attempts
+	// are kept for the server's retention period (`--webhook-retention`).
+	// Results are paginated with an opaque cursor: pass `next_cursor` as
+	// `cursor` to get the next page.
+	//
+	// Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveries(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RedeliverWebhookEvent Deliver an event again
+	//
+	// Queues an event this webhook had an attempt at (one its
+	// deliveries list) again, for this webhook alone, after the events
+	// it has yet to get: a delivery that was given up, or one the
+	// receiver lost. It is delivered as before, with the same
+	// `webhook-id` and body, and a new `webhook-timestamp` and
+	// signature. An event is kept for the server's retention period
+	// (`--webhook-retention`) after every webhook walked past it; an
+	// event no longer kept, or one the webhook never had an attempt at,
+	// is answered 404.
+	//
+	// Corresponds with POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver (the `RedeliverWebhookEvent` operationId).
+	RedeliverWebhookEvent(ctx context.Context, webhookID WebhookID, eventID openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateWebhookSecret Rotate a webhook's signing secret
+	//
+	// Gives the webhook a new signing secret, shown only in this answer.
+	// For 24 hours the previous secret keeps signing beside the new one
+	// (`webhook-signature` then carries both signatures), so a receiver
+	// can switch to the new secret without missing a delivery. A second
+	// rotation within those hours ends the first one's grace: only the
+	// secret it replaces keeps signing.
+	//
+	// Corresponds with POST /webhooks/{webhookId}/rotate-secret (the `RotateWebhookSecret` operationId).
+	RotateWebhookSecret(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetFeedbackGraph Feedback volume over time
@@ -2678,6 +3432,305 @@ func (c *RawClient) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *RawClient) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadinessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhooks List webhooks
+//
+// Lists the workspace's webhooks, oldest first. Their signing secrets
+// are never listed: a secret is shown once, when the webhook is
+// created or its secret rotated.
+//
+// Corresponds with GET /webhooks (the `ListWebhooks` operationId).
+func (c *RawClient) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhooksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookWithBody Create a webhook
+//
+// Subscribes `url` to events of the workspace's feedback: every write
+// that commits after this answer (`POST /feedback` single, bulk and
+// index-keyed, an item with a client id that creates or replaces,
+// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+// `--no-webhooks`) records, in the same transaction, one event per
+// feedback it creates (`feedback.created`), changes
+// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+// the webhook asks for in `events`, and whose feedback its `filter`
+// matches, are delivered to it at least once, one at a time and in
+// the order their writes committed. A slow or failing receiver holds
+// up only its own webhook, never the writes.
+//
+// **The URL** must be `https`. Plain `http` is accepted only to a
+// loopback host, and only when the server runs with
+// `--webhooks-allow-loopback` (tests and local development). Private,
+// loopback, link-local and cloud metadata addresses are refused, at
+// creation for an address in the URL and at every delivery for the
+// addresses its host name resolves to; redirects are not followed.
+//
+// **Each delivery** is a `POST` of a `WebhookEvent` body
+// (`application/json`) signed as [Standard
+// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+//
+//   - `webhook-id`: the event's id, the same on every delivery of the
+//     event (redeliveries included): receivers deduplicate by it;
+//   - `webhook-timestamp`: when this attempt was sent, in Unix
+//     seconds;
+//   - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+//     keyed with the secret (the base64 after `whsec_`), of
+//     `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+//     after a rotation, two such signatures separated by a space, one
+//     for each secret.
+//
+// The standard's libraries verify these headers. A `2xx` answer
+// within the server's delivery timeout (`--webhook-timeout`) is a
+// delivery; anything else is retried with exponential backoff and
+// jitter, about 8 attempts over a day, after which the event is
+// given up and the webhook moves on. A `410 Gone` disables the
+// webhook (`status: disabled`): no more events are recorded for it
+// until `PATCH` sets `paused: false`. `GET
+// /webhooks/{webhookId}/deliveries` lists the attempts.
+//
+// The answer holds the signing `secret`, shown only this once.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+func (c *RawClient) CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhook Create a webhook
+//
+// Subscribes `url` to events of the workspace's feedback: every write
+// that commits after this answer (`POST /feedback` single, bulk and
+// index-keyed, an item with a client id that creates or replaces,
+// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+// `--no-webhooks`) records, in the same transaction, one event per
+// feedback it creates (`feedback.created`), changes
+// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+// the webhook asks for in `events`, and whose feedback its `filter`
+// matches, are delivered to it at least once, one at a time and in
+// the order their writes committed. A slow or failing receiver holds
+// up only its own webhook, never the writes.
+//
+// **The URL** must be `https`. Plain `http` is accepted only to a
+// loopback host, and only when the server runs with
+// `--webhooks-allow-loopback` (tests and local development). Private,
+// loopback, link-local and cloud metadata addresses are refused, at
+// creation for an address in the URL and at every delivery for the
+// addresses its host name resolves to; redirects are not followed.
+//
+// **Each delivery** is a `POST` of a `WebhookEvent` body
+// (`application/json`) signed as [Standard
+// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+//
+//   - `webhook-id`: the event's id, the same on every delivery of the
+//     event (redeliveries included): receivers deduplicate by it;
+//   - `webhook-timestamp`: when this attempt was sent, in Unix
+//     seconds;
+//   - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+//     keyed with the secret (the base64 after `whsec_`), of
+//     `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+//     after a rotation, two such signatures separated by a space, one
+//     for each secret.
+//
+// The standard's libraries verify these headers. A `2xx` answer
+// within the server's delivery timeout (`--webhook-timeout`) is a
+// delivery; anything else is retried with exponential backoff and
+// jitter, about 8 attempts over a day, after which the event is
+// given up and the webhook moves on. A `410 Gone` disables the
+// webhook (`status: disabled`): no more events are recorded for it
+// until `PATCH` sets `paused: false`. `GET
+// /webhooks/{webhookId}/deliveries` lists the attempts.
+//
+// The answer holds the signing `secret`, shown only this once.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+func (c *RawClient) CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteWebhook Delete a webhook
+//
+// Deletes the webhook and its delivery attempts; its events that wait
+// are not delivered. A second delete is answered 404.
+//
+// Corresponds with DELETE /webhooks/{webhookId} (the `DeleteWebhook` operationId).
+func (c *RawClient) DeleteWebhook(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteWebhookRequest(c.Server, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetWebhook Get one webhook
+//
+// Returns one webhook of the workspace (without its secret). Another
+// workspace's webhook is answered 404, exactly like one that does not
+// exist.
+//
+// Corresponds with GET /webhooks/{webhookId} (the `GetWebhook` operationId).
+func (c *RawClient) GetWebhook(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookRequest(c.Server, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateWebhookWithBody Update, pause or resume a webhook
+//
+// Changes the members sent and keeps the others. `filter` replaces
+// the stored filter as a whole; `{}` removes it. `paused: true`
+// pauses the webhook: its events are still recorded, and wait;
+// `paused: false` resumes a paused webhook, which then gets the
+// events that waited, in order, or makes a disabled one (after a
+// 410) active again, from the events recorded after that. The
+// secret does not change (`rotate-secret` changes it).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+func (c *RawClient) UpdateWebhookWithBody(ctx context.Context, webhookID WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequestWithBody(c.Server, webhookID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateWebhook Update, pause or resume a webhook
+//
+// Changes the members sent and keeps the others. `filter` replaces
+// the stored filter as a whole; `{}` removes it. `paused: true`
+// pauses the webhook: its events are still recorded, and wait;
+// `paused: false` resumes a paused webhook, which then gets the
+// events that waited, in order, or makes a disabled one (after a
+// 410) active again, from the events recorded after that. The
+// secret does not change (`rotate-secret` changes it).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+func (c *RawClient) UpdateWebhook(ctx context.Context, webhookID WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequest(c.Server, webhookID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookDeliveries List a webhook's delivery attempts
+//
+// Lists the webhook's attempts at delivering events, newest first:
+// each with its outcome, the receiver's status code, how long it
+// took, what went wrong, and when the next attempt is due. Attempts
+// are kept for the server's retention period (`--webhook-retention`).
+// Results are paginated with an opaque cursor: pass `next_cursor` as
+// `cursor` to get the next page.
+//
+// Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *RawClient) ListWebhookDeliveries(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookDeliveriesRequest(c.Server, webhookID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RedeliverWebhookEvent Deliver an event again
+//
+// Queues an event this webhook had an attempt at (one its
+// deliveries list) again, for this webhook alone, after the events
+// it has yet to get: a delivery that was given up, or one the
+// receiver lost. It is delivered as before, with the same
+// `webhook-id` and body, and a new `webhook-timestamp` and
+// signature. An event is kept for the server's retention period
+// (`--webhook-retention`) after every webhook walked past it; an
+// event no longer kept, or one the webhook never had an attempt at,
+// is answered 404.
+//
+// Corresponds with POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver (the `RedeliverWebhookEvent` operationId).
+func (c *RawClient) RedeliverWebhookEvent(ctx context.Context, webhookID WebhookID, eventID openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRedeliverWebhookEventRequest(c.Server, webhookID, eventID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateWebhookSecret Rotate a webhook's signing secret
+//
+// Gives the webhook a new signing secret, shown only in this answer.
+// For 24 hours the previous secret keeps signing beside the new one
+// (`webhook-signature` then carries both signatures), so a receiver
+// can switch to the new secret without missing a delivery. A second
+// rotation within those hours ends the first one's grace: only the
+// secret it replaces keeps signing.
+//
+// Corresponds with POST /webhooks/{webhookId}/rotate-secret (the `RotateWebhookSecret` operationId).
+func (c *RawClient) RotateWebhookSecret(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretRequest(c.Server, webhookID)
 	if err != nil {
 		return nil, err
 	}
@@ -4119,6 +5172,336 @@ func NewGetReadinessRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListWebhooksRequest constructs an http.Request for the ListWebhooks method
+func NewListWebhooksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateWebhookRequest calls the generic CreateWebhook builder with application/json body
+func NewCreateWebhookRequest(server string, body CreateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateWebhookRequestWithBody constructs an http.Request for the CreateWebhook method, with any body, and a specified content type
+func NewCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteWebhookRequest constructs an http.Request for the DeleteWebhook method
+func NewDeleteWebhookRequest(server string, webhookID WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetWebhookRequest constructs an http.Request for the GetWebhook method
+func NewGetWebhookRequest(server string, webhookID WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateWebhookRequest calls the generic UpdateWebhook builder with application/json body
+func NewUpdateWebhookRequest(server string, webhookID WebhookID, body UpdateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateWebhookRequestWithBody(server, webhookID, "application/json", bodyReader)
+}
+
+// NewUpdateWebhookRequestWithBody constructs an http.Request for the UpdateWebhook method, with any body, and a specified content type
+func NewUpdateWebhookRequestWithBody(server string, webhookID WebhookID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListWebhookDeliveriesRequest constructs an http.Request for the ListWebhookDeliveries method
+func NewListWebhookDeliveriesRequest(server string, webhookID WebhookID, params *ListWebhookDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRedeliverWebhookEventRequest constructs an http.Request for the RedeliverWebhookEvent method
+func NewRedeliverWebhookEventRequest(server string, webhookID WebhookID, eventID openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "eventId", eventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s/deliveries/%s/redeliver", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRotateWebhookSecretRequest constructs an http.Request for the RotateWebhookSecret method
+func NewRotateWebhookSecretRequest(server string, webhookID WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookId", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhooks/%s/rotate-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *RawClient) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -4607,6 +5990,217 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
+
+	// ListWebhooksWithResponse List webhooks
+	//
+	// Lists the workspace's webhooks, oldest first. Their signing secrets
+	// are never listed: a secret is shown once, when the webhook is
+	// created or its secret rotated.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /webhooks (the `ListWebhooks` operationId).
+	ListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWebhooksResponse, error)
+
+	// CreateWebhookWithBodyWithResponse Create a webhook
+	//
+	// Subscribes `url` to events of the workspace's feedback: every write
+	// that commits after this answer (`POST /feedback` single, bulk and
+	// index-keyed, an item with a client id that creates or replaces,
+	// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+	// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+	// `--no-webhooks`) records, in the same transaction, one event per
+	// feedback it creates (`feedback.created`), changes
+	// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+	// the webhook asks for in `events`, and whose feedback its `filter`
+	// matches, are delivered to it at least once, one at a time and in
+	// the order their writes committed. A slow or failing receiver holds
+	// up only its own webhook, never the writes.
+	//
+	// **The URL** must be `https`. Plain `http` is accepted only to a
+	// loopback host, and only when the server runs with
+	// `--webhooks-allow-loopback` (tests and local development). Private,
+	// loopback, link-local and cloud metadata addresses are refused, at
+	// creation for an address in the URL and at every delivery for the
+	// addresses its host name resolves to; redirects are not followed.
+	//
+	// **Each delivery** is a `POST` of a `WebhookEvent` body
+	// (`application/json`) signed as [Standard
+	// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+	//
+	// - `webhook-id`: the event's id, the same on every delivery of the
+	//   event (redeliveries included): receivers deduplicate by it;
+	// - `webhook-timestamp`: when this attempt was sent, in Unix
+	//   seconds;
+	// - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+	//   keyed with the secret (the base64 after `whsec_`), of
+	//   `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+	//   after a rotation, two such signatures separated by a space, one
+	//   for each secret.
+	//
+	// The standard's libraries verify these headers. A `2xx` answer
+	// within the server's delivery timeout (`--webhook-timeout`) is a
+	// delivery; anything else is retried with exponential backoff and
+	// jitter, about 8 attempts over a day, after which the event is
+	// given up and the webhook moves on. A `410 Gone` disables the
+	// webhook (`status: disabled`): no more events are recorded for it
+	// until `PATCH` sets `paused: false`. `GET
+	// /webhooks/{webhookId}/deliveries` lists the attempts.
+	//
+	// The answer holds the signing `secret`, shown only this once.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+
+	// CreateWebhookWithResponse Create a webhook
+	//
+	// Subscribes `url` to events of the workspace's feedback: every write
+	// that commits after this answer (`POST /feedback` single, bulk and
+	// index-keyed, an item with a client id that creates or replaces,
+	// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+	// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+	// `--no-webhooks`) records, in the same transaction, one event per
+	// feedback it creates (`feedback.created`), changes
+	// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+	// the webhook asks for in `events`, and whose feedback its `filter`
+	// matches, are delivered to it at least once, one at a time and in
+	// the order their writes committed. A slow or failing receiver holds
+	// up only its own webhook, never the writes.
+	//
+	// **The URL** must be `https`. Plain `http` is accepted only to a
+	// loopback host, and only when the server runs with
+	// `--webhooks-allow-loopback` (tests and local development). Private,
+	// loopback, link-local and cloud metadata addresses are refused, at
+	// creation for an address in the URL and at every delivery for the
+	// addresses its host name resolves to; redirects are not followed.
+	//
+	// **Each delivery** is a `POST` of a `WebhookEvent` body
+	// (`application/json`) signed as [Standard
+	// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+	//
+	// - `webhook-id`: the event's id, the same on every delivery of the
+	//   event (redeliveries included): receivers deduplicate by it;
+	// - `webhook-timestamp`: when this attempt was sent, in Unix
+	//   seconds;
+	// - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+	//   keyed with the secret (the base64 after `whsec_`), of
+	//   `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+	//   after a rotation, two such signatures separated by a space, one
+	//   for each secret.
+	//
+	// The standard's libraries verify these headers. A `2xx` answer
+	// within the server's delivery timeout (`--webhook-timeout`) is a
+	// delivery; anything else is retried with exponential backoff and
+	// jitter, about 8 attempts over a day, after which the event is
+	// given up and the webhook moves on. A `410 Gone` disables the
+	// webhook (`status: disabled`): no more events are recorded for it
+	// until `PATCH` sets `paused: false`. `GET
+	// /webhooks/{webhookId}/deliveries` lists the attempts.
+	//
+	// The answer holds the signing `secret`, shown only this once.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+
+	// DeleteWebhookWithResponse Delete a webhook
+	//
+	// Deletes the webhook and its delivery attempts; its events that wait
+	// are not delivered. A second delete is answered 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /webhooks/{webhookId} (the `DeleteWebhook` operationId).
+	DeleteWebhookWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
+
+	// GetWebhookWithResponse Get one webhook
+	//
+	// Returns one webhook of the workspace (without its secret). Another
+	// workspace's webhook is answered 404, exactly like one that does not
+	// exist.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /webhooks/{webhookId} (the `GetWebhook` operationId).
+	GetWebhookWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
+
+	// UpdateWebhookWithBodyWithResponse Update, pause or resume a webhook
+	//
+	// Changes the members sent and keeps the others. `filter` replaces
+	// the stored filter as a whole; `{}` removes it. `paused: true`
+	// pauses the webhook: its events are still recorded, and wait;
+	// `paused: false` resumes a paused webhook, which then gets the
+	// events that waited, in order, or makes a disabled one (after a
+	// 410) active again, from the events recorded after that. The
+	// secret does not change (`rotate-secret` changes it).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+	UpdateWebhookWithBodyWithResponse(ctx context.Context, webhookID WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+
+	// UpdateWebhookWithResponse Update, pause or resume a webhook
+	//
+	// Changes the members sent and keeps the others. `filter` replaces
+	// the stored filter as a whole; `{}` removes it. `paused: true`
+	// pauses the webhook: its events are still recorded, and wait;
+	// `paused: false` resumes a paused webhook, which then gets the
+	// events that waited, in order, or makes a disabled one (after a
+	// 410) active again, from the events recorded after that. The
+	// secret does not change (`rotate-secret` changes it).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+	UpdateWebhookWithResponse(ctx context.Context, webhookID WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+
+	// ListWebhookDeliveriesWithResponse List a webhook's delivery attempts
+	//
+	// Lists the webhook's attempts at delivering events, newest first:
+	// each with its outcome, the receiver's status code, how long it
+	// took, what went wrong, and when the next attempt is due. Attempts
+	// are kept for the server's retention period (`--webhook-retention`).
+	// Results are paginated with an opaque cursor: pass `next_cursor` as
+	// `cursor` to get the next page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveriesWithResponse(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error)
+
+	// RedeliverWebhookEventWithResponse Deliver an event again
+	//
+	// Queues an event this webhook had an attempt at (one its
+	// deliveries list) again, for this webhook alone, after the events
+	// it has yet to get: a delivery that was given up, or one the
+	// receiver lost. It is delivered as before, with the same
+	// `webhook-id` and body, and a new `webhook-timestamp` and
+	// signature. An event is kept for the server's retention period
+	// (`--webhook-retention`) after every webhook walked past it; an
+	// event no longer kept, or one the webhook never had an attempt at,
+	// is answered 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver (the `RedeliverWebhookEvent` operationId).
+	RedeliverWebhookEventWithResponse(ctx context.Context, webhookID WebhookID, eventID openapi_types.UUID, reqEditors ...RequestEditorFn) (*RedeliverWebhookEventResponse, error)
+
+	// RotateWebhookSecretWithResponse Rotate a webhook's signing secret
+	//
+	// Gives the webhook a new signing secret, shown only in this answer.
+	// For 24 hours the previous secret keeps signing beside the new one
+	// (`webhook-signature` then carries both signatures), so a receiver
+	// can switch to the new secret without missing a delivery. A second
+	// rotation within those hours ends the first one's grace: only the
+	// secret it replaces keeps signing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhooks/{webhookId}/rotate-secret (the `RotateWebhookSecret` operationId).
+	RotateWebhookSecretWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
 }
 
 // GetFeedbackGraphResponse429Headers the declared response headers of an HTTP 429 response for GetFeedbackGraph
@@ -6286,6 +7880,817 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+// ListWebhooksResponse429Headers the declared response headers of an HTTP 429 response for ListWebhooks
+type ListWebhooksResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListWebhooksResponse503Headers the declared response headers of an HTTP 503 response for ListWebhooks
+type ListWebhooksResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListWebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookQuery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListWebhooksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWebhooksResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhooksResponse) GetJSON200() *WebhookList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListWebhooksResponse) GetJSON400() *InvalidWebhookQuery {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListWebhooksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListWebhooksResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhooksResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListWebhooksResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateWebhookResponse429Headers the declared response headers of an HTTP 429 response for CreateWebhook
+type CreateWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateWebhookResponse503Headers the declared response headers of an HTTP 503 response for CreateWebhook
+type CreateWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CreateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *WebhookCreated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhook
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateWebhookResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateWebhookResponse) GetJSON201() *WebhookCreated {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateWebhookResponse) GetJSON400() *InvalidWebhook {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateWebhookResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateWebhookResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateWebhookResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r CreateWebhookResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteWebhookResponse429Headers the declared response headers of an HTTP 429 response for DeleteWebhook
+type DeleteWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DeleteWebhookResponse503Headers the declared response headers of an HTTP 503 response for DeleteWebhook
+type DeleteWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookID
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteWebhookResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteWebhookResponse) GetJSON400() *InvalidWebhookID {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteWebhookResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteWebhookResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r DeleteWebhookResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetWebhookResponse429Headers the declared response headers of an HTTP 429 response for GetWebhook
+type GetWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetWebhookResponse503Headers the declared response headers of an HTTP 503 response for GetWebhook
+type GetWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Webhook
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookID
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWebhookResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetWebhookResponse) GetJSON200() *Webhook {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetWebhookResponse) GetJSON400() *InvalidWebhookID {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetWebhookResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetWebhookResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateWebhookResponse429Headers the declared response headers of an HTTP 429 response for UpdateWebhook
+type UpdateWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// UpdateWebhookResponse503Headers the declared response headers of an HTTP 503 response for UpdateWebhook
+type UpdateWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
+type UpdateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Webhook
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhook
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateWebhookResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateWebhookResponse) GetJSON200() *Webhook {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateWebhookResponse) GetJSON400() *InvalidWebhook {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateWebhookResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateWebhookResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdateWebhookResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateWebhookResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r UpdateWebhookResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWebhookDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListWebhookDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDeliveryList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookQuery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListWebhookDeliveriesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWebhookDeliveriesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON200() *WebhookDeliveryList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON400() *InvalidWebhookQuery {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RedeliverWebhookEventResponse429Headers the declared response headers of an HTTP 429 response for RedeliverWebhookEvent
+type RedeliverWebhookEventResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RedeliverWebhookEventResponse503Headers the declared response headers of an HTTP 503 response for RedeliverWebhookEvent
+type RedeliverWebhookEventResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RedeliverWebhookEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookID
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RedeliverWebhookEventResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RedeliverWebhookEventResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON400() *InvalidWebhookID {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r RedeliverWebhookEventResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r RedeliverWebhookEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RedeliverWebhookEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RedeliverWebhookEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RedeliverWebhookEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RotateWebhookSecretResponse429Headers the declared response headers of an HTTP 429 response for RotateWebhookSecret
+type RotateWebhookSecretResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RotateWebhookSecretResponse503Headers the declared response headers of an HTTP 503 response for RotateWebhookSecret
+type RotateWebhookSecretResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RotateWebhookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookSecret
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidWebhookID
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *InsufficientStorage
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RotateWebhookSecretResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RotateWebhookSecretResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON200() *WebhookSecret {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON400() *InvalidWebhookID {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON507() *InsufficientStorage {
+	return r.JSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateWebhookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateWebhookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateWebhookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateWebhookSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetFeedbackGraphWithResponse Feedback volume over time
 //
 // How much feedback was recorded in each time bucket of the range, and
@@ -6867,6 +9272,277 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseGetReadinessResponse(rsp)
+}
+
+// ListWebhooksWithResponse List webhooks
+//
+// Lists the workspace's webhooks, oldest first. Their signing secrets
+// are never listed: a secret is shown once, when the webhook is
+// created or its secret rotated.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /webhooks (the `ListWebhooks` operationId).
+func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWebhooksResponse, error) {
+	rsp, err := c.ListWebhooks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhooksResponse(rsp)
+}
+
+// CreateWebhookWithBodyWithResponse Create a webhook
+//
+// Subscribes `url` to events of the workspace's feedback: every write
+// that commits after this answer (`POST /feedback` single, bulk and
+// index-keyed, an item with a client id that creates or replaces,
+// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+// `--no-webhooks`) records, in the same transaction, one event per
+// feedback it creates (`feedback.created`), changes
+// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+// the webhook asks for in `events`, and whose feedback its `filter`
+// matches, are delivered to it at least once, one at a time and in
+// the order their writes committed. A slow or failing receiver holds
+// up only its own webhook, never the writes.
+//
+// **The URL** must be `https`. Plain `http` is accepted only to a
+// loopback host, and only when the server runs with
+// `--webhooks-allow-loopback` (tests and local development). Private,
+// loopback, link-local and cloud metadata addresses are refused, at
+// creation for an address in the URL and at every delivery for the
+// addresses its host name resolves to; redirects are not followed.
+//
+// **Each delivery** is a `POST` of a `WebhookEvent` body
+// (`application/json`) signed as [Standard
+// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+//
+//   - `webhook-id`: the event's id, the same on every delivery of the
+//     event (redeliveries included): receivers deduplicate by it;
+//   - `webhook-timestamp`: when this attempt was sent, in Unix
+//     seconds;
+//   - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+//     keyed with the secret (the base64 after `whsec_`), of
+//     `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+//     after a rotation, two such signatures separated by a space, one
+//     for each secret.
+//
+// The standard's libraries verify these headers. A `2xx` answer
+// within the server's delivery timeout (`--webhook-timeout`) is a
+// delivery; anything else is retried with exponential backoff and
+// jitter, about 8 attempts over a day, after which the event is
+// given up and the webhook moves on. A `410 Gone` disables the
+// webhook (`status: disabled`): no more events are recorded for it
+// until `PATCH` sets `paused: false`. `GET
+// /webhooks/{webhookId}/deliveries` lists the attempts.
+//
+// The answer holds the signing `secret`, shown only this once.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookResponse(rsp)
+}
+
+// CreateWebhookWithResponse Create a webhook
+//
+// Subscribes `url` to events of the workspace's feedback: every write
+// that commits after this answer (`POST /feedback` single, bulk and
+// index-keyed, an item with a client id that creates or replaces,
+// `PUT` and `POST /feedback/{id}`, `DELETE /feedback/{id}`, a token
+// vote, `POST /feedback/erase`, `feedbackd import` unless run with
+// `--no-webhooks`) records, in the same transaction, one event per
+// feedback it creates (`feedback.created`), changes
+// (`feedback.updated`) or deletes (`feedback.deleted`). The events
+// the webhook asks for in `events`, and whose feedback its `filter`
+// matches, are delivered to it at least once, one at a time and in
+// the order their writes committed. A slow or failing receiver holds
+// up only its own webhook, never the writes.
+//
+// **The URL** must be `https`. Plain `http` is accepted only to a
+// loopback host, and only when the server runs with
+// `--webhooks-allow-loopback` (tests and local development). Private,
+// loopback, link-local and cloud metadata addresses are refused, at
+// creation for an address in the URL and at every delivery for the
+// addresses its host name resolves to; redirects are not followed.
+//
+// **Each delivery** is a `POST` of a `WebhookEvent` body
+// (`application/json`) signed as [Standard
+// Webhooks](https://www.standardwebhooks.com) says, with the headers:
+//
+//   - `webhook-id`: the event's id, the same on every delivery of the
+//     event (redeliveries included): receivers deduplicate by it;
+//   - `webhook-timestamp`: when this attempt was sent, in Unix
+//     seconds;
+//   - `webhook-signature`: `v1,` and the base64 of the HMAC-SHA256,
+//     keyed with the secret (the base64 after `whsec_`), of
+//     `{webhook-id}.{webhook-timestamp}.{body}`; during the grace period
+//     after a rotation, two such signatures separated by a space, one
+//     for each secret.
+//
+// The standard's libraries verify these headers. A `2xx` answer
+// within the server's delivery timeout (`--webhook-timeout`) is a
+// delivery; anything else is retried with exponential backoff and
+// jitter, about 8 attempts over a day, after which the event is
+// given up and the webhook moves on. A `410 Gone` disables the
+// webhook (`status: disabled`): no more events are recorded for it
+// until `PATCH` sets `paused: false`. `GET
+// /webhooks/{webhookId}/deliveries` lists the attempts.
+//
+// The answer holds the signing `secret`, shown only this once.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks (the `CreateWebhook` operationId).
+func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookResponse(rsp)
+}
+
+// DeleteWebhookWithResponse Delete a webhook
+//
+// Deletes the webhook and its delivery attempts; its events that wait
+// are not delivered. A second delete is answered 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /webhooks/{webhookId} (the `DeleteWebhook` operationId).
+func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
+	rsp, err := c.DeleteWebhook(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteWebhookResponse(rsp)
+}
+
+// GetWebhookWithResponse Get one webhook
+//
+// Returns one webhook of the workspace (without its secret). Another
+// workspace's webhook is answered 404, exactly like one that does not
+// exist.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /webhooks/{webhookId} (the `GetWebhook` operationId).
+func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
+	rsp, err := c.GetWebhook(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetWebhookResponse(rsp)
+}
+
+// UpdateWebhookWithBodyWithResponse Update, pause or resume a webhook
+//
+// Changes the members sent and keeps the others. `filter` replaces
+// the stored filter as a whole; `{}` removes it. `paused: true`
+// pauses the webhook: its events are still recorded, and wait;
+// `paused: false` resumes a paused webhook, which then gets the
+// events that waited, in order, or makes a disabled one (after a
+// 410) active again, from the events recorded after that. The
+// secret does not change (`rotate-secret` changes it).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Context, webhookID WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhookWithBody(ctx, webhookID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateWebhookResponse(rsp)
+}
+
+// UpdateWebhookWithResponse Update, pause or resume a webhook
+//
+// Changes the members sent and keeps the others. `filter` replaces
+// the stored filter as a whole; `{}` removes it. `paused: true`
+// pauses the webhook: its events are still recorded, and wait;
+// `paused: false` resumes a paused webhook, which then gets the
+// events that waited, in order, or makes a disabled one (after a
+// 410) active again, from the events recorded after that. The
+// secret does not change (`rotate-secret` changes it).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /webhooks/{webhookId} (the `UpdateWebhook` operationId).
+func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, webhookID WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhook(ctx, webhookID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateWebhookResponse(rsp)
+}
+
+// ListWebhookDeliveriesWithResponse List a webhook's delivery attempts
+//
+// Lists the webhook's attempts at delivering events, newest first:
+// each with its outcome, the receiver's status code, how long it
+// took, what went wrong, and when the next attempt is due. Attempts
+// are kept for the server's retention period (`--webhook-retention`).
+// Results are paginated with an opaque cursor: pass `next_cursor` as
+// `cursor` to get the next page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error) {
+	rsp, err := c.ListWebhookDeliveries(ctx, webhookID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookDeliveriesResponse(rsp)
+}
+
+// RedeliverWebhookEventWithResponse Deliver an event again
+//
+// Queues an event this webhook had an attempt at (one its
+// deliveries list) again, for this webhook alone, after the events
+// it has yet to get: a delivery that was given up, or one the
+// receiver lost. It is delivered as before, with the same
+// `webhook-id` and body, and a new `webhook-timestamp` and
+// signature. An event is kept for the server's retention period
+// (`--webhook-retention`) after every webhook walked past it; an
+// event no longer kept, or one the webhook never had an attempt at,
+// is answered 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver (the `RedeliverWebhookEvent` operationId).
+func (c *ClientWithResponses) RedeliverWebhookEventWithResponse(ctx context.Context, webhookID WebhookID, eventID openapi_types.UUID, reqEditors ...RequestEditorFn) (*RedeliverWebhookEventResponse, error) {
+	rsp, err := c.RedeliverWebhookEvent(ctx, webhookID, eventID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedeliverWebhookEventResponse(rsp)
+}
+
+// RotateWebhookSecretWithResponse Rotate a webhook's signing secret
+//
+// Gives the webhook a new signing secret, shown only in this answer.
+// For 24 hours the previous secret keeps signing beside the new one
+// (`webhook-signature` then carries both signatures), so a receiver
+// can switch to the new secret without missing a delivery. A second
+// rotation within those hours ends the first one's grace: only the
+// secret it replaces keeps signing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhooks/{webhookId}/rotate-secret (the `RotateWebhookSecret` operationId).
+func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, webhookID WebhookID, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
+	rsp, err := c.RotateWebhookSecret(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateWebhookSecretResponse(rsp)
 }
 
 // ParseGetFeedbackGraphResponse parses an HTTP response from a GetFeedbackGraphWithResponse call
@@ -8421,6 +11097,775 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListWebhooksResponse parses an HTTP response from a ListWebhooksWithResponse call
+func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookQuery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListWebhooksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWebhooksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateWebhookResponse parses an HTTP response from a CreateWebhookWithResponse call
+func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest WebhookCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteWebhookResponse parses an HTTP response from a DeleteWebhookWithResponse call
+func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookID
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeleteWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetWebhookResponse parses an HTTP response from a GetWebhookWithResponse call
+func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookID
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateWebhookResponse parses an HTTP response from a UpdateWebhookWithResponse call
+func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UpdateWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListWebhookDeliveriesResponse parses an HTTP response from a ListWebhookDeliveriesWithResponse call
+func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookQuery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListWebhookDeliveriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWebhookDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRedeliverWebhookEventResponse parses an HTTP response from a RedeliverWebhookEventWithResponse call
+func ParseRedeliverWebhookEventResponse(rsp *http.Response) (*RedeliverWebhookEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RedeliverWebhookEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookID
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RedeliverWebhookEventResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RedeliverWebhookEventResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRotateWebhookSecretResponse parses an HTTP response from a RotateWebhookSecretWithResponse call
+func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateWebhookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidWebhookID
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RotateWebhookSecretResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RotateWebhookSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -13,6 +13,13 @@
 // range loop above needs Go 1.23, before it List's result is called with a
 // yield function.
 //
+// Webhooks deliver each change of the workspace's feedback, signed, to a
+// URL; the secret that verifies the signatures is shown once:
+//
+//	w, err := c.Webhooks.Create(ctx, client.WebhookRequest{URL: "https://hooks.example.com/fb",
+//		Events: []client.WebhookEventType{client.FeedbackCreated}})
+//	// keep w.Secret for the receiver (github.com/standard-webhooks/...)
+//
 // Feedback tokens let an end user's browser record feedback without a key:
 //
 //	tok, err := c.Tokens.Create(ctx, client.FeedbackTokenRequest{TraceID: "trace-1"})
@@ -61,6 +68,8 @@ type Client struct {
 	Tokens *TokenService
 	// Analytics reads Portkey's feedback graphs and metadata groups.
 	Analytics *AnalyticsService
+	// Webhooks subscribes URLs to the workspace's feedback events.
+	Webhooks *WebhookService
 }
 
 // Option configures New and SubmitWithToken.
@@ -100,7 +109,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Feedback: &FeedbackService{raw: raw}, Tokens: &TokenService{raw: raw}, Analytics: &AnalyticsService{raw: raw}}, nil
+	return &Client{
+		Feedback: &FeedbackService{raw: raw}, Tokens: &TokenService{raw: raw}, Analytics: &AnalyticsService{raw: raw},
+		Webhooks: &WebhookService{raw: raw},
+	}, nil
 }
 
 func newConfig(opts []Option) config {
@@ -369,6 +381,115 @@ func (s *TokenService) Create(ctx context.Context, req FeedbackTokenRequest) (*F
 		return nil, apiError(resp.HTTPResponse, resp.Body)
 	}
 	return resp.JSON200, nil
+}
+
+// WebhookService manages the workspace's webhooks: subscriptions that
+// receive each event of its feedback (WebhookEvent bodies), signed as
+// Standard Webhooks says.
+type WebhookService struct {
+	raw *ClientWithResponses
+}
+
+// Create subscribes req.URL to req.Events and returns the webhook with its
+// signing secret, which is shown only this once.
+func (s *WebhookService) Create(ctx context.Context, req WebhookRequest) (*WebhookCreated, error) {
+	resp, err := s.raw.CreateWebhookWithResponse(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON201 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON201, nil
+}
+
+// List returns the workspace's webhooks, oldest first, without secrets.
+func (s *WebhookService) List(ctx context.Context) ([]Webhook, error) {
+	resp, err := s.raw.ListWebhooksWithResponse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200.Data, nil
+}
+
+// Get returns one webhook; errors.Is(err, ErrNotFound) when the workspace
+// has none with that id.
+func (s *WebhookService) Get(ctx context.Context, id UUID) (*Webhook, error) {
+	resp, err := s.raw.GetWebhookWithResponse(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// Update changes the members of u that are set, pauses (Paused true) or
+// resumes (Paused false), and returns the webhook as changed.
+func (s *WebhookService) Update(ctx context.Context, id UUID, u WebhookUpdate) (*Webhook, error) {
+	resp, err := s.raw.UpdateWebhookWithResponse(ctx, id, u)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// Delete removes a webhook; its waiting events are not delivered.
+func (s *WebhookService) Delete(ctx context.Context, id UUID) error {
+	resp, err := s.raw.DeleteWebhookWithResponse(ctx, id)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode() != http.StatusNoContent {
+		return apiError(resp.HTTPResponse, resp.Body)
+	}
+	return nil
+}
+
+// RotateSecret gives a webhook a new signing secret, returned only here;
+// the previous one keeps signing beside it until PreviousSecretExpiresAt.
+func (s *WebhookService) RotateSecret(ctx context.Context, id UUID) (*WebhookSecret, error) {
+	resp, err := s.raw.RotateWebhookSecretWithResponse(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// Deliveries returns one page of a webhook's delivery attempts, newest
+// first; pass NextCursor as params.Cursor for the next.
+func (s *WebhookService) Deliveries(ctx context.Context, id UUID, params ListWebhookDeliveriesParams) (*WebhookDeliveryList, error) {
+	resp, err := s.raw.ListWebhookDeliveriesWithResponse(ctx, id, &params)
+	if err != nil {
+		return nil, err
+	}
+	if resp.JSON200 == nil {
+		return nil, apiError(resp.HTTPResponse, resp.Body)
+	}
+	return resp.JSON200, nil
+}
+
+// Redeliver queues an event the webhook had an attempt at once more, for
+// it alone, with the same webhook-id.
+func (s *WebhookService) Redeliver(ctx context.Context, id, eventID UUID) error {
+	resp, err := s.raw.RedeliverWebhookEventWithResponse(ctx, id, eventID)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode() != http.StatusAccepted {
+		return apiError(resp.HTTPResponse, resp.Body)
+	}
+	return nil
 }
 
 // SubmitWithToken records feedback through a token's URL (FeedbackToken.URL)

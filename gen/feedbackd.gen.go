@@ -127,6 +127,123 @@ func (e MetadataGroupsObject) Valid() bool {
 	}
 }
 
+// Defines values for WebhookStatus.
+const (
+	WebhookStatusActive   WebhookStatus = "active"
+	WebhookStatusDisabled WebhookStatus = "disabled"
+	WebhookStatusPaused   WebhookStatus = "paused"
+)
+
+// Valid indicates whether the value is a known member of the WebhookStatus enum.
+func (e WebhookStatus) Valid() bool {
+	switch e {
+	case WebhookStatusActive:
+		return true
+	case WebhookStatusDisabled:
+		return true
+	case WebhookStatusPaused:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookCreatedStatus.
+const (
+	WebhookCreatedStatusActive   WebhookCreatedStatus = "active"
+	WebhookCreatedStatusDisabled WebhookCreatedStatus = "disabled"
+	WebhookCreatedStatusPaused   WebhookCreatedStatus = "paused"
+)
+
+// Valid indicates whether the value is a known member of the WebhookCreatedStatus enum.
+func (e WebhookCreatedStatus) Valid() bool {
+	switch e {
+	case WebhookCreatedStatusActive:
+		return true
+	case WebhookCreatedStatusDisabled:
+		return true
+	case WebhookCreatedStatusPaused:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryOutcome.
+const (
+	Delivered WebhookDeliveryOutcome = "delivered"
+	GaveUp    WebhookDeliveryOutcome = "gave_up"
+	Gone      WebhookDeliveryOutcome = "gone"
+	Retrying  WebhookDeliveryOutcome = "retrying"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryOutcome enum.
+func (e WebhookDeliveryOutcome) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case GaveUp:
+		return true
+	case Gone:
+		return true
+	case Retrying:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryListObject.
+const (
+	WebhookDeliveryListObjectList WebhookDeliveryListObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryListObject enum.
+func (e WebhookDeliveryListObject) Valid() bool {
+	switch e {
+	case WebhookDeliveryListObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	FeedbackCreated WebhookEventType = "feedback.created"
+	FeedbackDeleted WebhookEventType = "feedback.deleted"
+	FeedbackUpdated WebhookEventType = "feedback.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case FeedbackCreated:
+		return true
+	case FeedbackDeleted:
+		return true
+	case FeedbackUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookListObject.
+const (
+	WebhookListObjectList WebhookListObject = "list"
+)
+
+// Valid indicates whether the value is a known member of the WebhookListObject enum.
+func (e WebhookListObject) Valid() bool {
+	switch e {
+	case WebhookListObjectList:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Granularity.
 const (
 	GranularityDay  Granularity = "day"
@@ -807,6 +924,414 @@ type TotalSummary struct {
 // Example: support-chat-8f3a2c91
 type TraceID = string
 
+// Webhook A webhook, without its secret.
+type Webhook struct {
+	// CreatedAt When the webhook was created (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter WebhookFilter `json:"filter"`
+
+	// ID The webhook's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d50
+	ID openapi_types.UUID `json:"id"`
+
+	// Status `active`: events are delivered. `paused`: events are recorded
+	// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+	// answered 410 Gone; no events are recorded for it until `PATCH`
+	// `paused: false`.
+	//
+	//
+	// Example: active
+	Status WebhookStatus `json:"status"`
+
+	// StatusReason Why the webhook is disabled; absent otherwise.
+	//
+	// Example: the receiver answered 410 Gone
+	StatusReason *string `json:"status_reason,omitempty"`
+
+	// UpdatedAt When the webhook was last changed.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookStatus `active`: events are delivered. `paused`: events are recorded
+// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+// answered 410 Gone; no events are recorded for it until `PATCH`
+// `paused: false`.
+//
+// Example: active
+type WebhookStatus string
+
+// WebhookCreated A new webhook, with its signing secret, shown only this once.
+type WebhookCreated struct {
+	// CreatedAt When the webhook was created (UTC, microseconds).
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter WebhookFilter `json:"filter"`
+
+	// ID The webhook's id, a time-ordered UUID (version 7).
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d50
+	ID openapi_types.UUID `json:"id"`
+
+	// Secret The secret deliveries are signed with: `whsec_` and the base64 of
+	// 32 random bytes, as Standard Webhooks' libraries take it. The
+	// server keeps it encrypted and never shows it again.
+	//
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+	Secret WebhookSigningSecret `json:"secret"`
+
+	// Status `active`: events are delivered. `paused`: events are recorded
+	// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+	// answered 410 Gone; no events are recorded for it until `PATCH`
+	// `paused: false`.
+	//
+	//
+	// Example: active
+	Status WebhookCreatedStatus `json:"status"`
+
+	// StatusReason Why the webhook is disabled; absent otherwise.
+	//
+	// Example: the receiver answered 410 Gone
+	StatusReason *string `json:"status_reason,omitempty"`
+
+	// UpdatedAt When the webhook was last changed.
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookCreatedStatus `active`: events are delivered. `paused`: events are recorded
+// and wait for `PATCH` `paused: false`. `disabled`: the receiver
+// answered 410 Gone; no events are recorded for it until `PATCH`
+// `paused: false`.
+//
+// Example: active
+type WebhookCreatedStatus string
+
+// WebhookDelivery One attempt at delivering an event to a webhook.
+type WebhookDelivery struct {
+	// Attempt The attempt's number for this event, from 1.
+	//
+	// Example: 1
+	Attempt int `json:"attempt"`
+
+	// AttemptedAt When the attempt was made.
+	//
+	// Example: 2026-11-26T17:00:01.100000Z
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error What went wrong; absent when delivered.
+	//
+	// Example: the receiver answered 503
+	Error *string `json:"error,omitempty"`
+
+	// EventID The event's id, the delivery's `webhook-id` header.
+	//
+	// Example: 01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d60
+	EventID openapi_types.UUID `json:"event_id"`
+
+	// LatencyMs How long the attempt took, in milliseconds.
+	//
+	// Example: 87
+	LatencyMs int `json:"latency_ms"`
+
+	// NextAttemptAt When the next attempt is due; only when `retrying`.
+	//
+	// Example: 2026-11-26T17:00:31.100000Z
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+
+	// Outcome `delivered`: the receiver answered 2xx. `retrying`: it failed,
+	// and another attempt is due at `next_attempt_at`. `gave_up`: it
+	// failed and was the last attempt. `gone`: the receiver answered
+	// 410 and the webhook was disabled.
+	//
+	//
+	// Example: delivered
+	Outcome WebhookDeliveryOutcome `json:"outcome"`
+
+	// StatusCode The receiver's HTTP status; absent when it gave none (a timeout, a refused connection).
+	//
+	// Example: 204
+	StatusCode *int `json:"status_code,omitempty"`
+
+	// Type What happened to a feedback: recorded (`feedback.created`; also a
+	// client id's first write), changed (`feedback.updated`: an update, a
+	// client id's item or a token vote that replaces it), or deleted
+	// (`feedback.deleted`: a delete or an erase).
+	//
+	//
+	// Example: feedback.created
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookDeliveryOutcome `delivered`: the receiver answered 2xx. `retrying`: it failed,
+// and another attempt is due at `next_attempt_at`. `gave_up`: it
+// failed and was the last attempt. `gone`: the receiver answered
+// 410 and the webhook was disabled.
+//
+// Example: delivered
+type WebhookDeliveryOutcome string
+
+// WebhookDeliveryList One page of a webhook's delivery attempts, newest first.
+type WebhookDeliveryList struct {
+	Data []WebhookDelivery `json:"data"`
+
+	// HasMore Whether another page follows.
+	//
+	// Example: false
+	HasMore bool `json:"has_more"`
+
+	// NextCursor The cursor of the next page, `null` on the last one.
+	//
+	// Example: MTIzNDU
+	NextCursor *string `json:"next_cursor"`
+
+	// Object Example: list
+	Object WebhookDeliveryListObject `json:"object"`
+}
+
+// WebhookDeliveryListObject Example: list
+type WebhookDeliveryListObject string
+
+// WebhookDescription A note for people, such as what the receiver does; a webhook without one shows none.
+//
+// Example: page on-call for bad answers
+type WebhookDescription = string
+
+// WebhookEvent The body of each delivery to a webhook (`POST /webhooks` describes
+// the headers and their signature). OpenAPI 3.0 has no place for
+// callbacks a server sends without a request, so the body is this
+// component.
+//
+// Example: {"data":{"created_at":"2026-11-26T17:00:00.123456Z","id":"01a218cc-bafb-7c4e-9a1d-3f5b7e2c8d40","metadata":{"_environment":"production","_user":"user_8f14e45f"},"trace_id":"support-chat-8f3a2c91","updated_at":"2026-11-26T17:00:00.123456Z","value":-7,"weight":1},"timestamp":"2026-11-26T17:00:00.123456Z","type":"feedback.created"}
+type WebhookEvent struct {
+	// Data A stored feedback.
+	Data Feedback `json:"data"`
+
+	// Timestamp When the change was made: the feedback's `updated_at` for
+	// `feedback.created` and `feedback.updated`, the time of the
+	// deletion for `feedback.deleted`.
+	//
+	//
+	// Example: 2026-11-26T17:00:00.123456Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type What happened to a feedback: recorded (`feedback.created`; also a
+	// client id's first write), changed (`feedback.updated`: an update, a
+	// client id's item or a token vote that replaces it), or deleted
+	// (`feedback.deleted`: a delete or an erase).
+	//
+	//
+	// Example: feedback.created
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookEventType What happened to a feedback: recorded (`feedback.created`; also a
+// client id's first write), changed (`feedback.updated`: an update, a
+// client id's item or a token vote that replaces it), or deleted
+// (`feedback.deleted`: a delete or an erase).
+//
+// Example: feedback.created
+type WebhookEventType string
+
+// WebhookEvents The event types a webhook gets, each at most once.
+//
+// Example: ["feedback.created","feedback.updated"]
+type WebhookEvents = []WebhookEventType
+
+// WebhookFilter Only events whose feedback matches every member: the same filters,
+// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+// `feedback.deleted` the feedback is as the change left it (as it
+// was, for a deletion). `{}` matches every feedback.
+//
+// Example: {"value_max":-5}
+type WebhookFilter struct {
+	// Metadata Only feedback whose metadata holds every one of these pairs.
+	// Values must be strings, numbers or booleans and are compared by
+	// JSON value (`"5"` does not match `5`).
+	//
+	//
+	// Example: {"_environment":"production"}
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// TraceID The trace id of the request the feedback is about.
+	//
+	// Example: support-chat-8f3a2c91
+	TraceID *TraceID `json:"trace_id,omitempty"`
+
+	// ValueMax The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMax *FeedbackValue `json:"value_max,omitempty"`
+
+	// ValueMin The feedback score, from -10 (worst) to 10 (best).
+	//
+	// Example: 5
+	ValueMin *FeedbackValue `json:"value_min,omitempty"`
+}
+
+// WebhookList The workspace's webhooks, oldest first.
+type WebhookList struct {
+	Data []Webhook `json:"data"`
+
+	// Object Example: list
+	Object WebhookListObject `json:"object"`
+}
+
+// WebhookListObject Example: list
+type WebhookListObject string
+
+// WebhookRequest A new webhook. A member not listed here is refused (400).
+type WebhookRequest struct {
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events WebhookEvents `json:"events"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter *WebhookFilter `json:"filter,omitempty"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL WebhookURL `json:"url"`
+}
+
+// WebhookSecret A webhook's new signing secret, after a rotation.
+type WebhookSecret struct {
+	// PreviousSecretExpiresAt Until when the previous secret also signs deliveries.
+	//
+	// Example: 2026-11-28T17:00:00.123456Z
+	PreviousSecretExpiresAt time.Time `json:"previous_secret_expires_at"`
+
+	// Secret The secret deliveries are signed with: `whsec_` and the base64 of
+	// 32 random bytes, as Standard Webhooks' libraries take it. The
+	// server keeps it encrypted and never shows it again.
+	//
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+	Secret WebhookSigningSecret `json:"secret"`
+}
+
+// WebhookSigningSecret The secret deliveries are signed with: `whsec_` and the base64 of
+// 32 random bytes, as Standard Webhooks' libraries take it. The
+// server keeps it encrypted and never shows it again.
+//
+// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2tEw0yPDzZE=
+type WebhookSigningSecret = string
+
+// WebhookURL Where events are POSTed: `https`, or plain `http` to a loopback
+// host when the server runs with `--webhooks-allow-loopback`.
+//
+// Example: https://hooks.example.com/feedbackd
+type WebhookURL = string
+
+// WebhookUpdate The members to change; those left out are kept. A member not
+// listed here is refused (400).
+type WebhookUpdate struct {
+	// Description A note for people, such as what the receiver does; a webhook without one shows none.
+	//
+	// Example: page on-call for bad answers
+	Description *WebhookDescription `json:"description,omitempty"`
+
+	// Events The event types a webhook gets, each at most once.
+	//
+	// Example: ["feedback.created","feedback.updated"]
+	Events *WebhookEvents `json:"events,omitempty"`
+
+	// Filter Only events whose feedback matches every member: the same filters,
+	// meaning the same, as `GET /feedback`'s. For `feedback.updated` and
+	// `feedback.deleted` the feedback is as the change left it (as it
+	// was, for a deletion). `{}` matches every feedback.
+	//
+	//
+	// Example: {"value_max":-5}
+	Filter *WebhookFilter `json:"filter,omitempty"`
+
+	// Paused `true` pauses the webhook (its events wait); `false` resumes a
+	// paused webhook or makes a disabled one active again.
+	//
+	//
+	// Example: true
+	Paused *bool `json:"paused,omitempty"`
+
+	// URL Where events are POSTed: `https`, or plain `http` to a loopback
+	// host when the server runs with `--webhooks-allow-loopback`.
+	//
+	//
+	// Example: https://hooks.example.com/feedbackd
+	URL *WebhookURL `json:"url,omitempty"`
+}
+
 // WeightedFeedbackGraph Average weighted feedback per time bucket (Portkey's shape).
 type WeightedFeedbackGraph struct {
 	DataPoints []AveragePoint `json:"data_points"`
@@ -843,6 +1368,9 @@ type TimeOfGenerationMax = time.Time
 
 // TimeOfGenerationMin defines model for TimeOfGenerationMin.
 type TimeOfGenerationMin = time.Time
+
+// WebhookID defines model for WebhookID.
+type WebhookID = openapi_types.UUID
 
 // WeightedFeedbackMax defines model for WeightedFeedbackMax.
 type WeightedFeedbackMax = float64
@@ -898,6 +1426,15 @@ type InvalidTokenRequest = Error
 // InvalidUpdate Every error the service answers with.
 type InvalidUpdate = Error
 
+// InvalidWebhook Every error the service answers with.
+type InvalidWebhook = Error
+
+// InvalidWebhookID Every error the service answers with.
+type InvalidWebhookID = Error
+
+// InvalidWebhookQuery Every error the service answers with.
+type InvalidWebhookQuery = Error
+
 // NotFound Every error the service answers with.
 type NotFound = Error
 
@@ -915,6 +1452,9 @@ type Unavailable = Error
 
 // UnsupportedMediaType Every error the service answers with.
 type UnsupportedMediaType = Error
+
+// WebhookNotFound Every error the service answers with.
+type WebhookNotFound = Error
 
 // GetFeedbackGraphParams defines parameters for GetFeedbackGraph.
 type GetFeedbackGraphParams struct {
@@ -1271,6 +1811,15 @@ type UpdateFeedbackParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit The most attempts on a page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
 
@@ -1288,6 +1837,12 @@ type UpdateFeedbackByPostJSONRequestBody = FeedbackUpdate
 
 // UpdateFeedbackJSONRequestBody defines body for UpdateFeedback for application/json ContentType.
 type UpdateFeedbackJSONRequestBody = FeedbackUpdate
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookRequest
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookUpdate
 
 // AsFeedbackRequest returns the union data inside the FeedbackInput as a FeedbackRequest
 func (t FeedbackInput) AsFeedbackRequest() (FeedbackRequest, error) {
@@ -1594,6 +2149,30 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
+	// ListWebhooks List webhooks
+	// (GET /webhooks)
+	ListWebhooks(ctx echo.Context) error
+	// CreateWebhook Create a webhook
+	// (POST /webhooks)
+	CreateWebhook(ctx echo.Context) error
+	// DeleteWebhook Delete a webhook
+	// (DELETE /webhooks/{webhookId})
+	DeleteWebhook(ctx echo.Context, webhookID WebhookID) error
+	// GetWebhook Get one webhook
+	// (GET /webhooks/{webhookId})
+	GetWebhook(ctx echo.Context, webhookID WebhookID) error
+	// UpdateWebhook Update, pause or resume a webhook
+	// (PATCH /webhooks/{webhookId})
+	UpdateWebhook(ctx echo.Context, webhookID WebhookID) error
+	// ListWebhookDeliveries List a webhook's delivery attempts
+	// (GET /webhooks/{webhookId}/deliveries)
+	ListWebhookDeliveries(ctx echo.Context, webhookID WebhookID, params ListWebhookDeliveriesParams) error
+	// RedeliverWebhookEvent Deliver an event again
+	// (POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver)
+	RedeliverWebhookEvent(ctx echo.Context, webhookID WebhookID, eventID openapi_types.UUID) error
+	// RotateWebhookSecret Rotate a webhook's signing secret
+	// (POST /webhooks/{webhookId}/rotate-secret)
+	RotateWebhookSecret(ctx echo.Context, webhookID WebhookID) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -2330,6 +2909,144 @@ func (w *ServerInterfaceWrapper) GetReadiness(ctx echo.Context) error {
 	return err
 }
 
+// ListWebhooks converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhooks(ctx)
+	return err
+}
+
+// CreateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebhook(ctx)
+	return err
+}
+
+// DeleteWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteWebhook(ctx, webhookID)
+	return err
+}
+
+// GetWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWebhook(ctx, webhookID)
+	return err
+}
+
+// UpdateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateWebhook(ctx, webhookID)
+	return err
+}
+
+// ListWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookDeliveries(ctx, webhookID, params)
+	return err
+}
+
+// RedeliverWebhookEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) RedeliverWebhookEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// ------------- Path parameter "eventId" -------------
+	var eventID openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "eventId", ctx.Param("eventId"), &eventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter eventId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RedeliverWebhookEvent(ctx, webhookID, eventID)
+	return err
+}
+
+// RotateWebhookSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RotateWebhookSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "webhookId" -------------
+	var webhookID WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", ctx.Param("webhookId"), &webhookID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter webhookId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RotateWebhookSecret(ctx, webhookID)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -2392,6 +3109,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/weighted", wrapper.GetWeightedFeedbackGraph, options.OperationMiddlewares["getWeightedFeedbackGraph"]...)
 	router.GET(options.BaseURL+"/analytics/graphs/feedbacks/ai-models", wrapper.GetFeedbackAIModelGraph, options.OperationMiddlewares["getFeedbackAIModelGraph"]...)
 	router.GET(options.BaseURL+"/analytics/groups/metadata/:metadataKey", wrapper.GetMetadataGroups, options.OperationMiddlewares["getMetadataGroups"]...)
+	router.GET(options.BaseURL+"/webhooks", wrapper.ListWebhooks, options.OperationMiddlewares["listWebhooks"]...)
+	router.POST(options.BaseURL+"/webhooks", wrapper.CreateWebhook, options.OperationMiddlewares["createWebhook"]...)
+	router.DELETE(options.BaseURL+"/webhooks/:webhookId", wrapper.DeleteWebhook, options.OperationMiddlewares["deleteWebhook"]...)
+	router.GET(options.BaseURL+"/webhooks/:webhookId", wrapper.GetWebhook, options.OperationMiddlewares["getWebhook"]...)
+	router.PATCH(options.BaseURL+"/webhooks/:webhookId", wrapper.UpdateWebhook, options.OperationMiddlewares["updateWebhook"]...)
+	router.POST(options.BaseURL+"/webhooks/:webhookId/rotate-secret", wrapper.RotateWebhookSecret, options.OperationMiddlewares["rotateWebhookSecret"]...)
+	router.GET(options.BaseURL+"/webhooks/:webhookId/deliveries", wrapper.ListWebhookDeliveries, options.OperationMiddlewares["listWebhookDeliveries"]...)
+	router.POST(options.BaseURL+"/webhooks/:webhookId/deliveries/:eventId/redeliver", wrapper.RedeliverWebhookEvent, options.OperationMiddlewares["redeliverWebhookEvent"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 
@@ -2429,6 +3154,12 @@ type InvalidTokenRequestJSONResponse Error
 
 type InvalidUpdateJSONResponse Error
 
+type InvalidWebhookJSONResponse Error
+
+type InvalidWebhookIDJSONResponse Error
+
+type InvalidWebhookQueryJSONResponse Error
+
 type NotFoundJSONResponse Error
 
 type PayloadTooLargeJSONResponse Error
@@ -2454,6 +3185,8 @@ type UnavailableJSONResponse struct {
 }
 
 type UnsupportedMediaTypeJSONResponse Error
+
+type WebhookNotFoundJSONResponse Error
 
 type GetFeedbackGraphRequestObject struct {
 	Params GetFeedbackGraphParams
@@ -4524,6 +5257,1008 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 	return err
 }
 
+type ListWebhooksRequestObject struct {
+}
+
+type ListWebhooksResponseObject interface {
+	VisitListWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListWebhooks200JSONResponse WebhookList
+
+func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks400JSONResponse struct {
+	InvalidWebhookQueryJSONResponse
+}
+
+func (response ListWebhooks400JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWebhooks401JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListWebhooks429JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWebhooks500JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListWebhooks503JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookRequestObject struct {
+	Body *CreateWebhookJSONRequestBody
+}
+
+type CreateWebhookResponseObject interface {
+	VisitCreateWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhook201JSONResponse WebhookCreated
+
+func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook400JSONResponse struct{ InvalidWebhookJSONResponse }
+
+func (response CreateWebhook400JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateWebhook401JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateWebhook413JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateWebhook415JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateWebhook429JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateWebhook500JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateWebhook503JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response CreateWebhook507JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookRequestObject struct {
+	WebhookID WebhookID `json:"webhookId"`
+}
+
+type DeleteWebhookResponseObject interface {
+	VisitDeleteWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhook204Response struct {
+}
+
+func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhook400JSONResponse struct{ InvalidWebhookIDJSONResponse }
+
+func (response DeleteWebhook400JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteWebhook401JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response DeleteWebhook404JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DeleteWebhook429JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteWebhook500JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteWebhook503JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response DeleteWebhook507JSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookRequestObject struct {
+	WebhookID WebhookID `json:"webhookId"`
+}
+
+type GetWebhookResponseObject interface {
+	VisitGetWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetWebhook200JSONResponse Webhook
+
+func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook400JSONResponse struct{ InvalidWebhookIDJSONResponse }
+
+func (response GetWebhook400JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetWebhook401JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response GetWebhook404JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetWebhook429JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetWebhook500JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetWebhook503JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookRequestObject struct {
+	WebhookID WebhookID `json:"webhookId"`
+	Body      *UpdateWebhookJSONRequestBody
+}
+
+type UpdateWebhookResponseObject interface {
+	VisitUpdateWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhook200JSONResponse Webhook
+
+func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook400JSONResponse struct{ InvalidWebhookJSONResponse }
+
+func (response UpdateWebhook400JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateWebhook401JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response UpdateWebhook404JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateWebhook413JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateWebhook415JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UpdateWebhook429JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UpdateWebhook500JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateWebhook503JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response UpdateWebhook507JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesRequestObject struct {
+	WebhookID WebhookID `json:"webhookId"`
+	Params    ListWebhookDeliveriesParams
+}
+
+type ListWebhookDeliveriesResponseObject interface {
+	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries400JSONResponse struct {
+	InvalidWebhookQueryJSONResponse
+}
+
+func (response ListWebhookDeliveries400JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListWebhookDeliveries401JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response ListWebhookDeliveries404JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListWebhookDeliveries429JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListWebhookDeliveries503JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEventRequestObject struct {
+	WebhookID WebhookID          `json:"webhookId"`
+	EventID   openapi_types.UUID `json:"eventId"`
+}
+
+type RedeliverWebhookEventResponseObject interface {
+	VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error
+}
+
+type RedeliverWebhookEvent202Response struct {
+}
+
+func (response RedeliverWebhookEvent202Response) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+	w.WriteHeader(202)
+	return nil
+}
+
+type RedeliverWebhookEvent400JSONResponse struct{ InvalidWebhookIDJSONResponse }
+
+func (response RedeliverWebhookEvent400JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverWebhookEvent401JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response RedeliverWebhookEvent404JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response RedeliverWebhookEvent429JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RedeliverWebhookEvent500JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverWebhookEvent503JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverWebhookEvent507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response RedeliverWebhookEvent507JSONResponse) VisitRedeliverWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretRequestObject struct {
+	WebhookID WebhookID `json:"webhookId"`
+}
+
+type RotateWebhookSecretResponseObject interface {
+	VisitRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret400JSONResponse struct{ InvalidWebhookIDJSONResponse }
+
+func (response RotateWebhookSecret400JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateWebhookSecret401JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret404JSONResponse struct{ WebhookNotFoundJSONResponse }
+
+func (response RotateWebhookSecret404JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response RotateWebhookSecret429JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RotateWebhookSecret500JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateWebhookSecret503JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret507JSONResponse struct {
+	InsufficientStorageJSONResponse
+}
+
+func (response RotateWebhookSecret507JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetFeedbackGraph Feedback volume over time
@@ -4577,6 +6312,30 @@ type StrictServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
+	// ListWebhooks List webhooks
+	// (GET /webhooks)
+	ListWebhooks(ctx context.Context, request ListWebhooksRequestObject) (ListWebhooksResponseObject, error)
+	// CreateWebhook Create a webhook
+	// (POST /webhooks)
+	CreateWebhook(ctx context.Context, request CreateWebhookRequestObject) (CreateWebhookResponseObject, error)
+	// DeleteWebhook Delete a webhook
+	// (DELETE /webhooks/{webhookId})
+	DeleteWebhook(ctx context.Context, request DeleteWebhookRequestObject) (DeleteWebhookResponseObject, error)
+	// GetWebhook Get one webhook
+	// (GET /webhooks/{webhookId})
+	GetWebhook(ctx context.Context, request GetWebhookRequestObject) (GetWebhookResponseObject, error)
+	// UpdateWebhook Update, pause or resume a webhook
+	// (PATCH /webhooks/{webhookId})
+	UpdateWebhook(ctx context.Context, request UpdateWebhookRequestObject) (UpdateWebhookResponseObject, error)
+	// ListWebhookDeliveries List a webhook's delivery attempts
+	// (GET /webhooks/{webhookId}/deliveries)
+	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
+	// RedeliverWebhookEvent Deliver an event again
+	// (POST /webhooks/{webhookId}/deliveries/{eventId}/redeliver)
+	RedeliverWebhookEvent(ctx context.Context, request RedeliverWebhookEventRequestObject) (RedeliverWebhookEventResponseObject, error)
+	// RotateWebhookSecret Rotate a webhook's signing secret
+	// (POST /webhooks/{webhookId}/rotate-secret)
+	RotateWebhookSecret(ctx context.Context, request RotateWebhookSecretRequestObject) (RotateWebhookSecretResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -5152,271 +6911,598 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 	return nil
 }
 
+// ListWebhooks operation middleware
+func (sh *strictHandler) ListWebhooks(ctx echo.Context) error {
+	var request ListWebhooksRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhooks(ctx.Request().Context(), request.(ListWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhooks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhooksResponseObject); ok {
+		return validResponse.VisitListWebhooksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebhook operation middleware
+func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+	var request CreateWebhookRequestObject
+
+	var body CreateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhook(ctx.Request().Context(), request.(CreateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebhookResponseObject); ok {
+		return validResponse.VisitCreateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteWebhook operation middleware
+func (sh *strictHandler) DeleteWebhook(ctx echo.Context, webhookID WebhookID) error {
+	var request DeleteWebhookRequestObject
+
+	request.WebhookID = webhookID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhook(ctx.Request().Context(), request.(DeleteWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteWebhookResponseObject); ok {
+		return validResponse.VisitDeleteWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWebhook operation middleware
+func (sh *strictHandler) GetWebhook(ctx echo.Context, webhookID WebhookID) error {
+	var request GetWebhookRequestObject
+
+	request.WebhookID = webhookID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhook(ctx.Request().Context(), request.(GetWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWebhookResponseObject); ok {
+		return validResponse.VisitGetWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateWebhook operation middleware
+func (sh *strictHandler) UpdateWebhook(ctx echo.Context, webhookID WebhookID) error {
+	var request UpdateWebhookRequestObject
+
+	request.WebhookID = webhookID
+
+	var body UpdateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhook(ctx.Request().Context(), request.(UpdateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateWebhookResponseObject); ok {
+		return validResponse.VisitUpdateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookDeliveries operation middleware
+func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, webhookID WebhookID, params ListWebhookDeliveriesParams) error {
+	var request ListWebhookDeliveriesRequestObject
+
+	request.WebhookID = webhookID
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookDeliveries(ctx.Request().Context(), request.(ListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitListWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RedeliverWebhookEvent operation middleware
+func (sh *strictHandler) RedeliverWebhookEvent(ctx echo.Context, webhookID WebhookID, eventID openapi_types.UUID) error {
+	var request RedeliverWebhookEventRequestObject
+
+	request.WebhookID = webhookID
+	request.EventID = eventID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverWebhookEvent(ctx.Request().Context(), request.(RedeliverWebhookEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverWebhookEvent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RedeliverWebhookEventResponseObject); ok {
+		return validResponse.VisitRedeliverWebhookEventResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RotateWebhookSecret operation middleware
+func (sh *strictHandler) RotateWebhookSecret(ctx echo.Context, webhookID WebhookID) error {
+	var request RotateWebhookSecretRequestObject
+
+	request.WebhookID = webhookID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSecret(ctx.Request().Context(), request.(RotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RotateWebhookSecretResponseObject); ok {
+		return validResponse.VisitRotateWebhookSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L17c9s29gD6VTC6dyb2XEqWZNmO5b+cV+s2r8ZOm+2yY0IkJKGmAIUAragZf/c7OAcgQYp62Em23f1l",
-	"ZmcbUwQIHByc9+NzK5azuRRMaNUafm7NaUZnTLMM/jq/eJNNXsmEpeavhKk443PNpWgNW29EuiRjxpIR",
-	"jW+IYtktS8hoSaRgRI6JnjLFyMyMVWSPkljOZrStmPmAZkkoUq60efGtzPQNWz5SJJpn8pYnLLu+hnER",
-	"EXTG1H6HnBcfeqRwTsJVKKgiXJDoh+dX5IAKmi41j9XBJKPzqTpwI9QB5W1cRxQQrhVxnzFrDIXSGRcT",
-	"M9GMaZpQTUlE+bV7KQoISxUrFxd1yLkgXLNZKCI5Z4Ly6+vJXLcHMiKKpSzWqoTLOJOz8oP2/YgsuJ7i",
-	"RkIR2cEBoSIpRwo6M+sSshy+mEoHU8IVcQNDIYupi6WcEYqrhG/JXJPo+joywyjO0CGvDXQJzVgoDBLQ",
-	"jCWEfaKxTpdkL6bmU1QbVNgPiJrTGF6WuUiKqWEsnwiZsQSX738UvzjKdWUTMjN/4iZwulBwDQsTasHM",
-	"Igbdbof8AMdIxjzV8HC0JELqqYGJmVLzGYMv4tGGgmaMZIwmCPJMpmk+V51QtIIW+0Rn85S1hq0qkAIq",
-	"9DSTcx5fX8cpzRPWVlIIptuDVtDiBss/5ixbtoKWwcTWsEX5tcwmiJ6toKXiKZtRczdm9NNLJiZ62ho+",
-	"7p32g9aMC/egF7T0cm6GI6617u6C1rnD11cW61Zv2Dn56fLNayJHf7JYnxFZuXAWFxzKTmWaKMJuWbYk",
-	"c8ozEstcaLP/X2ma4zET/LwKiMhnI5YpcxYjKVNGhQpIgQOjJX741oysQ/Bz2Lpm4pZnUsyY0GFrGLbm",
-	"mUzy2Kw6bN2tgZxb6c5Q62+E2lVGY3bxbBtZGsvMUiJtBhCeNBEjYmjRfqeyT5XP5zLT7XhKdfvx+JD2",
-	"49NeUHl6lPROWHe0Dlfgi9c8Wbfj/nG3292OKC/sXpo2ezVlPmXk5hIqkjGdZ4IlZDFl5jqSBVUkzpjZ",
-	"anWT3R7t9x7HcXtEx6P2STxg7VPaS9qH46PRCevHj5NB1+1uTvW03BxsK2Mfc56xpDXUWc78bY5lNqO6",
-	"NWzlOby5uq0fMirylGZcL1f39SSPb5gmiv/FOuQ3S7+4HpKpzDOSz4mWpE8SulSB+X/75LRrHy0YuwnF",
-	"iC2lSDrkXJOZVJr0ut1ul4xg6hXCkNDlmmOceAv1t8hEPmsN/90yS2oFdgLz5dYfTfu9SNhsLjUT8fJn",
-	"1rDlV/TG3FJzeNmSKDpmhu1lbM4osEnzy8ecKY2kVU8ZUXTGyA1bAhlEXmaejGSyJHtABYu3FjK7ARIe",
-	"ELwR+Li4J1reMLFPlJYZU6FwhFawBUw+YVrBqDHPlLaEmtAJ5SIo1zNlNGFZKKJir7r9js1TumTJkBgU",
-	"iQK4kVSTlFGlSX8AJ6oCQlMlCR1rM20oMqY0zTR8WwpCxdJAIuUx7ZArf+fwbWqWyzLcOMgFBSPp988A",
-	"cgDFxZSnzNsGV0RpnqYky4XgYhKQQfe0QwwFCYXK45gpNc5Tu10koRmbMUM7zY7scgVhWSazAGY2i+KK",
-	"jDO2QjlP4lN2fHxy2j4Z9I/ag27C2qeDwajNuifjuDc+7VJ24nAQQVkioYc9bYM+60jK0dF2gnLFZ+zN",
-	"+AcmWEYN8r2in1bR8bmBPEhxJKNiwsgeF3GaK37L9gNycfmGPD7u9iz8yfurp0SOx4rpKn3pd/vH7V6v",
-	"3T++6h8Oj06HR6f/X7c37HbXkUw+Y9dyfD0pFnc9o592ozQJ1axtJmjttGnz+fqmLwHpHrLtMyNYhgL/",
-	"MAhgZgAR5S8jD1uigxeVzwx2z+aIUBN+a4i06ITiDYxWZJYrTUbMsPiUkY85zQyewUWp41QB4MFVtzuE",
-	"/90bwFx8DQD/xvhkqlni2FUjVr1pEGFAyiCfyAImADnQEmw95aqCT93mTS3sp6/dzBZpmvYg81FqNjCj",
-	"n/jMEPAesmD8o23+sntDGal5b03Is/PekPStbA6+veP24Mi+3vYcc7hM80mDGBrHbG6kJEO6rbaGwqLm",
-	"I55yjQzIqgFDQpEnpQu6VITG5l6YkUbzkgtRsqIVFszGNE/1Gswthl0rs8q1BPB4FTnvEL2Z0k9kwhlo",
-	"tu4o388NWpsnsRSGY5l/0jnwGrP/gz+VhMO264TBhhfRmJ2noBarfDaj2bI1bL1mCzzywJ04KCil5As/",
-	"wpI9od+omrO59mROZDjt28NW0LrOFcuMIKVYdv143BuwwdEYLiyFlbUWmRQTy6Nad8U32keBxZzWsNs5",
-	"unO/GDStrvoc2Dz8eNa0biBTN2yu/Q3YfxwCdMuj+H8zNm4NW//PQWlVOMBf1UEN5MW5lGQHn6i5FAoB",
-	"/Tyjij2VYpzyWN/zkCY5zZLqTt/cotJPUj7jOiC5iKUY82zGEn9voDoZXOqigM6UohOgniA6GH1UGdU4",
-	"nhJ8p7j2AZnJzIgYVKC42R0SxURC7HeuYWo3SkvCzAbNkmYGozXVuWoNW2PK0zxjcDm5eJvJScaUqp9a",
-	"k2xYkWeqCOc2sSJIckVq4kUpGXFhFHf8fOMCdz7950ZGwgFV8vLayppGSQFwGFlxBdAA11JcNQBGiZdl",
-	"tyx7pNyRgnVBF2YMM1FUAX5kDkSTvQj/MjLzUpGpXJCZETP1lC3xk/sw2Q7QCkVdkDSUzdPcHAG9JwKP",
-	"8vSmfubmGclYLLOEJQGos9xID/NcE/Ms88+84Bc8UUZT2VHb2+G1ntFxSpQqzsWtzMcVK0i38HLb36vX",
-	"UnhH603xZRt56AqBtCeNgAcUiFNuEIgnKvBsnTPUnRJC04zRZLlp+YfjXnxKj/rtk2TA2oPRY9o+jfu9",
-	"9jHrjo/oyehxfGrW93jUZ4Pxca/dpYdJexCfsPboaHza7iX9+JANxkf0eLR9l+WGemu2nAM9ru9YEHz+",
-	"jc7BfbRxTfdmKe8s02iiL76NBIiMOyggy7MZ15olZ3CVDKOrXqcOOTfaKOqwTu/dA/UzqpGBCGY0Oui+",
-	"UwBAzXTq6Bp1mWzQli0d+ZHR1Ag3u1IPOEkHVXnT2hmc9kNrgDjPpDkfsucsCAaOsNd83jEfuXh2RW+Y",
-	"eJNdVHjWPUgeT2CGFVTkSaHkF3IgmjybeRyQ6eLQeQIHAjPfk8teFcaC7UyzYAHqv4PxWi/GI0UinoBn",
-	"YMpSsP6uwnrPWYTAF0JHaI9Dzkd5sjOvJA2s0hcA8G5avPfGPgSjviH0vxz2DwDVmbUNck1SqlnWqcHo",
-	"FVcguDwUQo2LMIeSK5ZULW128d8GNlf3XgdQ3bPCPeQhEoBIqHw85rFh25daZrDbh4KIkYSrGzDx5WmK",
-	"kuoi45rBV43oiV92hyVFzNB55syCybeCGiNGWxtRxR6p2iodZKxpq1xwcd/eMZo4fDPX/gxfUgS4suF9",
-	"Jfcyl99cJ7DRBrDFUFT36G6w0CwTNMVVPxDo3E6CZtZvBz1UJYiZFAQCrUgqJ2RKkZknTFOeKpIL6zom",
-	"TlV9pEIRfWi/Q2RsXyQRWqkdds7okowYIAQ3vL1iwPfN5VaQCAi1R8RVIcoVVjED7gK8tzTlSeEU+wVM",
-	"JvfUMmh8s6BZsqpegv1TT6kmTCSKjNjY6GDcYDjNdIXJwckYkdA/NzBjmhsxYtZUvta8C76ltdbJu4oI",
-	"yXHTaF2FRa5j6jOuFBeTd/BO1VAjq8M3bwSteHAWaK0AB7Sd/YGrB+sWKaItSLhmeNhatzsh9fkVn7H6",
-	"ucHG4Ng4EqR3L56Sw8PD090OzBwWwTX6Bt+/Z49ztDa+lJMXYA1Y1RsrASTOZCBvPd6Qysl2XHWyYgLX",
-	"XcjKaKKlndoIR7FU2lpgLVCKJ1Uw5OJGyIVoAIMbELaG5GFf/jYC4cpSraRf3hWDU/Z4rchXvszRcQhK",
-	"sRkl5/aMScLilGZMncFzOAAM7YG/ixmqVO2JTO5Ly8acpcmbXL8ZN9x5q8NDdIrhYHK84/VHS3nhlaGF",
-	"O7nEgIP+Ac5RxQBfPPEgt5ZeWYPrlZTPGJtXl+/CRBC5gTnxGd+BDAumNEtIwtgc+BYV5DFJ2S1LlbcB",
-	"9+0DejA6iA+SA3YwPpgcTL9wR0gjX5hzWTVfWmIKp0ZSNtbmXLbuZ54ZxNJLQ05shEXYMmtZIcgHRQTG",
-	"F21CSIeKFQYCo6kmNE2b9b36Zwpb93qC/tPlm9crWGuG+/Tc3K8yPme3b5txSJRh5F51jqAQEJFPc73/",
-	"rWiMkYtgUYlkuCy07xpCYG56RmPdKMmT5zSehsLxFkQaszM6w5AlcyVgS3MJEiPZi9y1jAqP7JRnEG4G",
-	"ai/8tl+lOhhls7uYuhMjtUEwFi1X8NHtyfxe4RMGs7+dvItmEXMElLx/f/Gs44HhJVf6YdJk4ghVE8c+",
-	"L51Klq35iE39eLd7SCveqMDoK1NCFfkcousMAtTAedbrH2J4mj2Hwge3q/TiBqyXV4yEzCfiaZ4pubL1",
-	"GJ6irm91jYQnsHOuVL6dERVgapgJZvCQDF/ZeWv4+vqNAa9Zz1nh56/EVbseX4V5d94EvL1+D0ZxAzkk",
-	"eesG1fdRzlYTYByxsjOQPUr0ci73dz8zT6ga48kV0wdkMeWGBtIbpoYuUu8aaHFQ/In6V2APP3AOL4eU",
-	"AXHcLkDCZlSr4p++uKpp1sQV14urbsA60H4LybNky86ldx+xkmufmF1Ja1N+qMmnGiZXWxv7NF/L1b8K",
-	"nS4+ar8UEIoh0RBMZ+gNiOKG/91YS1nGbuUNSzaYxErAOB/KPSn9f4G04iIe1pItVOy/kGxhOE+7og58",
-	"sTLwNwpadfywZq17ogebzfXSC9KuuHPgxyIiezunx/glG75OUoj1MSDsfXVZX0v5Ko+nfkx+gwqmpSQp",
-	"zSbmbppt3LKUcKF4YqQRuK5b97TTFHXlrLY3XRCHhczTxOAjTCvFxIadpEwpP/7ob8O0gkIV8h8u2bw9",
-	"5ppw4bbt49+DgrNGNGlAOZ7URE0j8d7bIvbVBflSR/7VLaTBB+9Z3Veo6DYdGV5cpyB/BaMFBoytp7E2",
-	"oOyryIbeym1o299OYutKVBFffz/aG08NYJD4vpb6hcxF8lCJpcwgM5cLZvomsslr6cVVFF5MAxDhQuEf",
-	"KS/c03zyLV2mkiZXUr40xO+hW6wfNFDSzMXdDR4fnRyT0VIz9e2ksk1L0KU3iULslyJ7ETwg7bYZ0Abh",
-	"PQpIj7ziT0gugFArpvcBSldSvqJiaTnvg13emSEdqJqxTzFjEDKGbkmUnHpEsViKZE/tfztAGZnU3Alk",
-	"VExotGCWMHqkSLnSUJSQMk8tpPbPKgs3gy2RkGO7CXPdQxG9M6+1z81rEUYYY5wNQNH7sSH6306jJVlQ",
-	"rp3DC77LxaQSrN2rxB+7+Ooy3YILzSYQXm2A8l7QXE9lxv9iycPjF5C3nL+9cEkmhQWVC/KpbX0lbTrn",
-	"bQvzc/tVmH5InjCaseybEQO7MqCAqKwhv7WKZeC0Ek9pAmx/L+gt5SkdpV/ml7fOb/xkMaXDeAiZ+Pau",
-	"dxJTYX2eGaPxlBkZZ0H2EgsB8J1CrpH5PheTUJjrsH9WIRou4Qi9veZ6TB1tMahpuAaG1IPnfvu9INVr",
-	"Qc7Rv+xlSilZC2AIHFUyUhvGyWEQBri/F3QJ2YWhsDxNMMj/JKNM3rChhbkNIdju70b7B7q6FYZT1tzd",
-	"oThPlYRZcM1lKEJlb4G5vhQTgQEBBdA9kkk5C4U0YuY4T1OMj9ijVgZXMjNfIm+l0pOMXf7yctgUvxEK",
-	"CG7Yx1Rn+yFkA/At1KJ4mprVG8aHGZg+qQsFONOQKkMuHOzGnGhMZ4zs0VDguZUOd2WjAcxImeuAHHaJ",
-	"IqMlsRkT+0OX5Km0nM9ZEpiDTRwYUNLW9IYRqkA7cMEcShKqMEnWHPWZizsIhZ3IvDGjSzKlt4yMGBMF",
-	"cihZRiNtO99/Dhm2CRYsecUSTq/gpYdRnKc4pm3mKAXV+uj/mPRh7m1U/3zUaZVSrq3nAMUcILV+FfLO",
-	"EkTmLCPnFzZHf6/0r6spnTPIk7YKhk2mMcTvGtwuGMWp2Uxt255dylszygDFnhjNMro0f1svwLZZXOgL",
-	"bOkNjjF7dhrI5uFXUtP00r5bzUf5d6vwQ7jJgspGyyxfWXy2sqmN2dqGPhsm6cC8ClTKbZmBxnngJ8j2",
-	"1tUc8ELBLi2hfpIVFj7ADLFK0tTGrNGgRW8n1yuJaI1L4xmhtyyjk3r6WzWVr3MyCBoS12rZaUFLmyPa",
-	"gKsF8bFlMUSZvFn54OMTPxOuiURUT78Av1vCOhg04kETWjae4w3HRFvnvqKqSLGrHKBNNi+qnLShyon5",
-	"eHm29R+3Huo5ntMGdHUn6ba9gr/AzTC9tQGFb5vSCRuRwx0cTnVGukXxAq7QXlhDn8Hpbujjsm23ZPvi",
-	"d4MCf5C+PlJlEu/azOaVxNvGjNltWdk+7pWLBqRrRjEE42VJ6NafXqFwYUZxcTkeflrFjDAXHJeVxhyC",
-	"1I7ruLfDcdWv4JqtP4UMnE11MZzBj7lsnXgqFcNoXQgAQqdalXhWjBgBFNWxyTP4XmHJeFTkkFSHck32",
-	"jLSGXopQIKwCL5HSSI3W6n1GosLRpyFA4YbN9X7HC2e7fPazCoVgBtZgzgV5v4KGO6YSbSnHEWCipWfp",
-	"p0nCDSxp+tbDkTFNFWvMr3GBd2Msh0AVA1KGpZkclCL0cIJ8jyI0JM1DoiaU6UBXiiErNjrAU3JteSGC",
-	"5RdA4Em5gkpSU5bZ8MwxhIjvDbrdfRBRQSqnYPics1S7aa2OhsmXM5kxo8ZQQWaMCgviGWSEFDvv1S9L",
-	"Jaew+faVipiXt1jLawQoUTLonmI0XZItSZYLyDkCQRWqnqB70yx2Ipki1IjSWA7I6Rc2Z9HlPZr9cAUZ",
-	"jUGDuQW1Dy1lDZ1cxmuBLlzo40HL45vdVb4ZtCoO622J8fZl0G2zQm0FY63SVGiy5+JV97dS3N/XEdsV",
-	"/K460XddoxkPaaRWB7nfOk8esM4kW15nua0ugOnwzbcOFgzIF1jUsObkymKwloP9iq301PIiDddfdRy5",
-	"vcJBYwGqSgm4OeWZV4fK6UqbalHhVc+YX5IqFKUHmOxFYesobEV1A3t0FO3XcPrzmgz6OxCB/S0fD5qu",
-	"/Qr3KRyN23QL6/x0bmgIdd8xnxGdQeVIrDdxj5F3DQu3NN5mSq5cgd+AVlrqTTI2k7dYLqqm6/kYWh3P",
-	"rJWKKzBGFNTM2Xcwu7sRUS2Or2Iqjln92o8uYbvER8MF8PUztKyU3y/Su52jtPLxQf+eJK8mp9g1lrf3",
-	"j0bo2xSYWp0duDAYu+JoNI9ZYQI0gsXqIazhOm9K9gtmI+CsPls83R+WsPC5Uiiq6fZCLr4Ob3D+vVWC",
-	"ywgTOlvCUTEaT0kltNPseSc7AsQWW1vJqhWhMNg0Yjt4I6B+hq1LReYsU1IQLcF0ViXs672LW9QsZwMq",
-	"a4Y5Y1BFfXMP76cr2MnLrTYh34u1Cvt5XZRtQLZCTG289KImRFMvZ2nv/dXTgMx4nElrjF7P1HsnyCw7",
-	"vf7h4Oj49wcpUkGLJ7uVyQPFrg1J3iwB1y3Zu2WZ4lKQk/0HlcmrS9neSg+PG5b6MC581WzvOSPR57uo",
-	"0JoxmaSmtT6s1szdFibYELFmdZyilFZhJPcQhSvMI96h7OL2U7flBO6Bo6lRNeywmi6WC81TM0J8a2Qt",
-	"wiA2GApVLLPqMR7tUt/Jo8GuDFAjD81tXEIp/GLh0JqZfVOJqUYesEanR/WzrIzp4lnsGgO/TqhHeCon",
-	"vInCbTNt4+7Awu2Zrr6VkRvsy/9bJu7C7CLmuW7m66WN0Bo1ZUaU0Qxo6qezyhmPaZouh0ZoAaAQOQaH",
-	"4qyIouEiYZ/aN2zJEjubZx95LRNGLp/9DMYRZb1pOBMKL1KwN2OILdqtiAiaP+6Ce73/kt9/zIXZFkta",
-	"d394EIWJGgE6ByPe2CszJdjCEFQoTdGMqjvjaCEbNGDolKrrWaPC7KR9l4kPSxzLNJULtZtkL9gnfR0X",
-	"mRKrFNBmOVgeYl6HrwQkEnmaRkQiVU+tzahKq89/Of/hX1fPxvns9/NzevGvv15mJ+Pnx/THq9PRmC9f",
-	"/3LeClpmHgw7qCjKJX0ub6iT3FJzSBWxDZ7cT2Yrrp0ldAWYq1DZdP08W90aSicF6OG2MLtlwR0C8rIi",
-	"sowoQDUdat/YSt6hAC0A86rApATOCLIX/Xr+8v1zrCIuXGAHCuwB+iAx38oq4VWs3K4yrxh2a0LSprFF",
-	"yO4XqOj3Vs9LzrrLsN9szGLd2l/nhjucuyMgayXHzSsylPPy2c+rlG9daG8D0d0T8xmJiqgjHpHDzqd9",
-	"S4sxNiQqlApk5YA4WPDUEWoIXYjlnFsjO/IBLrQkVITC0nxkAKMl8gOyF30OW92wNSSfO53OXUDCVq/4",
-	"6y7at7WdxC3LtAJDaSi0nLch69VMBtEFStAbdh2DrVpJq4NqNiM3jM1xNWrO0hS6A2gVCsOtWIZlSMYu",
-	"NdqJunuRRmyKDO+K3KFG+1gLAj46y5UOxYhVytPBlpgiUTcyq4pEuxedFZ4KV3XYcs2U3zBCQwGpzACr",
-	"ACtWGbCAMhMQmqaYMyNsic2anavnyo5vs3Q1MbrVUt1MLxgTpAdA7/nVEC3HVoHH9b217azhr2LpjH66",
-	"wKHFZtzfq0xspUjYyh5K7KaxIWkpSyZsBqGKYxcTs8plq9XQPjcGByvHvkrdI+NaMxHUC4350PhizXOF",
-	"kd3TLkIVSQzz2ItWSspFAYnqVdwqzxKWMvOspkM31abboh35tfhWDV3WSu8Z9/C+TCl0oYCaVrYYn7Nx",
-	"cFs0sqxrZXDWfQa9RW6deAWBTSq0LboK+qE4H0ENSdC1DSpDHueekq7orVco17rxnAkUnHmhQG9eopBS",
-	"Qal2acUpMPvVbG/dbVa2VQuTK6b3R1W5xodfaGEKqqi/iV1dGuX1HjoZKLvfShuDxfxvamNFiuOKdY/R",
-	"1HdUYxi2wboFuE21NPzMRplUQYwxumqzTQXnU1rOMdS/btj33WFfyWiim/eKJZxgt/DGGZFz+jGHLYJb",
-	"Cguxa88VWqNQI33daz+7mj6f/HX9dvpr+/Bd+mL2Vt4wpl51M/HDj59+HV08G338LV0ePdeTJ8e3zzP2",
-	"2+T26dHVyYsPv3aTf/16Pv50kv1+8uNPy8P+1e/Tn/vXOVWj5M/Lf737cD746WN+eHNFn3549tfp62fP",
-	"L06fJ+ejT3r6mmcfuh+O3vz5ZDS/nL9+9Us7+fVy+ufVuxv51+Lps8OB1r3pT79c91/+MFH6YyL6dNm7",
-	"vPhz8fHD60T1PqSvX18f//6EPnn+Ln9x+KG/3AGKeZY2HmvGCCWjTC4Uy8jbN5dXilASVTJFI5AJh7W4",
-	"1nk+SnlM3r976SU74MN2nqWujxJQVZvK6+yCMcSNarnvOlnYVLBasMNU67kaHhTxBB37UyeWs4PbXvH8",
-	"AEarg/9LB1rXKWwGoTnlwL/JW4nIWsUS/YMNudBjma0nHrzqy358PDDyWnPEb2F3tXPbOYIiFvwQG7xU",
-	"4/pwxsIa2T867TuZcG2s30Nt70UGaCHQFuGHpW3GVaCIwJwenWGItFAY6V96zCHszF600oLlN3bpkAtt",
-	"k0NVKGx6aAEfG+HioroQZuBetxmVg+7pcSjiKc1orFeligd7A+r6xPFaS8oXeM3XKcmbELjMF60lp7AF",
-	"sUHe1ky44vUiEeryWMU3cocUFcXvCVUQFp+5vkquYBGoe2CR6pA3IMSN0cSyVxUB4Yw9nRiUQ9/s0mQz",
-	"eYj140tNGQ2RTGxhA//OCuNbRihKwZ62jNCp2+K6naP7+A/WoNIaf8J2i8mvu/pYAhTE270u2VvITOl9",
-	"IzqYv0as3h7svi6YmgnIJ4m9YL1bxq9ijFKyXSQ0D+g1nMYM4md6D3ffbAF/0PIc7o3G6mqFJpl59d0a",
-	"0LtQQ0s2v6ne2hahBrOD1/TRc3WhtLR2F1wn2LdwsX7FKEuLIZIuS4hfMsrWG4EiBrYmwdjP+oXYFyDK",
-	"UBcZc6TAgGqNAWWeuEsR34tsnmNd5ikqy23j+LY926YogLKOeB0+80yO2CPXgXH1nFb1S3lTVS3lzcO0",
-	"yqZ1vnoQb36RMS8cDeyHNF3+xarml9HSj7BVcxZziibBUFiGHZDoWmYTKriCXBp4gJzScge/AWJkq8aD",
-	"PbYTCnsjZzaOzaIJbq5DXkLNvmGB1McDtAxSbfn6PBR7UYXBRjbdbGHkL0DkS6DhLopVoQ0wFNGntts+",
-	"Zs2qIrPOyy1kYiwzaOWpnC1q6Ax1Nm3MaMSK2LqBbqVmUc/YXE8jKCUY4Lrl2L0QCvPGz2yJGBCRUu6A",
-	"KnliSRIzPHCRfytjL+G5HW7Dfb2PP1lqpiJM6zaLh9jAGEECZfrh7rlg11m9oajrpwoVJ9PV9kOfK20t",
-	"sYaCbWppZKGvIikdD7ZJSkFr5RBthyPYfmt42D85fgwTw2G0hvhHAXeXzVMFJ7bXvPPu1g+ZzOe7pSjZ",
-	"KjlIuooLZsTTphSCXbKE1iUV4CcmZmmP1LpMgh3zhlKq9LViTGwwXrgvOW+qHx/S2C+zFgFyNOyedk67",
-	"3UGv/1BjhoPn9YZQEFv1CNgKjjzDZ8oGuGfMJu7ixYJWr1O5ECCz4v24KMpQA0EakihshS3bDxjPAX0L",
-	"YommyDojasL7Hfylfk6Swbi1CUvmxx0swmVFhBqcMsjTwKBk7NjQkNdRVHKmM2lpAXZsrgXAVbPGVsU5",
-	"t45rM/XmdDhU5ow66AZFZ17R3xshF8rLI4aofj3NZD6ZQgzn7staZ02soZgHxbUbWZfr5l+rTZwbqIva",
-	"HMxQUBI4e7Wr0Xdna2+V0m00+H6Zc39tjiJCAWobpSnsu2q66O9+hi4FESDQBPk1Ht3GzCiogDwmUbNP",
-	"ORoSuvJbZG8WqOGh4F7p1dLVWTo+L55FZM85Ob0mSfv1uJxmFf8uaPjl4lnrj7s//uaggnVNmJ0bOPDa",
-	"A4DE3+A4RzcyOsIJ12eoHwCZQI4P1KKA6jpCvBIheY+EXiNmTGTbtlZ8Smcs9WIh/rvCJ9ZbADx/z2ZB",
-	"B7vyWXGniLesqUBxYxxUZR5smF5Tve9lJ9gx27lkZevSnU8Hj7dSF9yS+2gTBFcKRK5ZFrpDsSmudb6U",
-	"wRGxnDFFin7UtsrbP8HS9U2wzov5vAfWbcyj/u9IYt6OvZUc78pSDk+OtqKrnxW9CWU9D2tzXCHCfaec",
-	"6B13VJujvP7908H2fa3fyy4s52sG2d+vJkS9LfIaP//52hoC/6Eo7EqZg7/L81/L1/9i37/5MovzjOsl",
-	"2INs8Uso8XWeN5r5RFE8DFRJfLekx7BSCNJ1dcLsJ6dagwBtY/3O5/xnttw0f0GBbIvDmiMkVxj81dTo",
-	"fqWOWbkMit+9w359Y+lK91A8OztBoVpZ72fpNp5wPc1H4CwuXir/tRr8WCppoCQrlo7bU6kqGOzS9cYy",
-	"Iy9fvvIrAKkOOReh8J4QqjWNp0ZNXbkKe04LL3wQ4HuAVlDwcig8w78NG/INnjWvI8jizmq5X6lVFQqu",
-	"bVhwQHjChOZjXvZQKEVZ85E5k/OUYfU0z6JKzXpKm2qltCtU67oq2oyB05IrsuAZa7u24SnWNPUwoyCp",
-	"528vQrEXvX1z6ZcOCEj09r334OAzT1ykJ4jM7nYSqH2iAqJkKGqIByW5oPaVZx6AjUP9TeiQhvo34xmB",
-	"cm7v373s4G6glhZsZq9W1iCo1TnAtQWhiJ49f/n86vnKL6S2uwNI2bS7sS7htqJj5gEZYxrAtlOs/BF0",
-	"VAd4Yx5pDPGVyA9sMhvDkoGCsQTs0Y4E7EXj0c11p9OJAjKjCZ6H555M0MBrA3f3oYjcyuWMwL0RNdYZ",
-	"jAKoOjnX1lkObpKKHEvLaCTUgVJ+ywRTyobl0YTDX+CdUB3i5coGYA5nrhUOOhMCKNFm+0FE4KLCUBVE",
-	"ZcxNd03bSEyzjDOASbV5Wygs2QLjWrVwgpyQlAtW+Hsc06WpkliwxzuNslI91r3wo35r9e4V4UVzATUk",
-	"VCxDm1ixxozNdYDBhEXQPlRzg64EjhaEInKl+yPnLbC9aHOb78sS3x1SXiK/k5ahF6ralmovcr2oDDIj",
-	"9K9jmTDzZ2xo3DU+jFxEj90OgLv8TAmhlCutakiWyknbLgQ95dV6hVrKgCi6RKs+1ZtbaWENQddL03lD",
-	"4D8KNapExvmMQUEFe1AUjgV8dVAtxlnLQuGIiDkGqkl0IOdM0DnvLOksjcgeOC9sP5rK71CXDT06tkhH",
-	"xsYsYyJm+GIiYxWdYVipay1tLy/Y3MEakPKY2Uhmy/ZeXVytMDzzTSXzLGYdmU0O7CB1YN6F0kg6rXNM",
-	"SzRaw1a30+t0QTrClbeGrcNOt3NoazCDtHFQnOQBUt2ComEHfrYp6bA5Y5gLDMT3xUIn4Brx2kIObWod",
-	"8gTeQLJIBZnKPIO7Ce8qks8N5+tD1JBhpQld2men3VCYp7aqzIKxGzJiSykSsmf+UNjlkEhBXknz5n5R",
-	"EDOaZFTkKTWil+sfD8i94Ap9w0s7mGqrGZh1qQCWYRgzfsDKSGanofjLnnfU3CLP+sOsM1Ew3DEWwEFi",
-	"2u347A4qkCMVteQOBGp3Cba0dgzA0WB2gFa/91dPiRyPFXP100OB+/qY08wIBnZ/1M4sx9iv39Zj7na7",
-	"9iiVbRqHtxqq7uhqw4dNXju/TxzgJcLnImkNWz8wXVVDDJo64ro2BbB85eCKz9ib8Q8F1F9xsTarb9Mw",
-	"+mmXYT+UKLTL64Xu4Vk/dh9U2um2jqmrdDtCYWXYblA4v3iTTaBi4k4fcVH7l2k+gcrvDrmB2vS73fsV",
-	"86yokv+uWFlKy8hg1TJibQKDbt8sunHU0dpRR72TtaOO1446PDky+3WKakOlP08LtWN6/dPB/Tvp4+Vp",
-	"qDraFK3vDDl3QWuA0G/6RHFKB839amF0b/voShVtM6h/un1QvZT6XdA62m2pfudiGHW40xKLUtZ3vm2g",
-	"BN+tTPOZK8lnq0DRiar4So263ygGFeai69wIZbavU+UJ9NP1OoXiP7HLLmiD1yB0u5ZQlUd2rLkgwHj8",
-	"N1cfw9ue7GfEB57pnKbXRnWAMWLMofsqnXPzEPJFgpaaU4EJj/b7ytzooOVLjq0/DAA3SBgHlLehQud6",
-	"WeONwMLcGPpVLWsLTHNcs+MB+xpitl/NTgtywlpL1l41lGE/CAUErhQvgEs6gKISRt80Upsvea/w61CU",
-	"DLvuLS6rnQL/tBm+a3zIWNxntV7I0IvlNo+xeipOXon4gJWHwv5VqEI4AHMpzSqw/pcLUDCDeyB7HVVC",
-	"kAMSucKqhWogSGQfWAHLi1bKcqFCAWcVtfG4jd6pog6p+ESwOUqxCRebGxBMaLAiI0yMV7JDoM08IBXW",
-	"DqQ2ESuTaZrPFYZDFDlgoXB2BW+RDuBOWxotPbnHXO5vLG95shTZKkqF4gGyVKVg9D9bpPouI/0HZKSy",
-	"KHVZSXpN0BdGallh5PFJ16zeGx6nNE9YW0khmG4PNs0z6JWC0OP+AwSho/7uglAF4zfJQYab2NLd3+Wf",
-	"3eWf0bLgwd9Fn4eKPkUwQqPYU4k6A8v0tqlUFLgQZCOJ+JaEst5DVMzSwVk6xSzXMEu0X1jIgPGt1miU",
-	"Y7Tu2CqehZtjHzOsfSsQyC3W5GPtHEWlQBwOHE/GMbDCVHoFcUrBKhR/jyXk23PmMrP6kotJntLsO3/+",
-	"zp8tYWh7HLPXM+uyP5TPTwePvedH5fv/KUuDVxpgR3ODjcz6zm3vxW1tSQVH2w0NXqXu+9958Rfx4i3+",
-	"ju9M8Fszwe/M7zvz+878vjO/Jub3nbc9lLc5c8xGVXN3q3jB+jzvPuacWuuyF0d75lzGEIUhQJENxYbF",
-	"RoHvHrc+cWLDLtFfbltNWINywmI+o2mZeVREgECUig3X3W8y04fi/5BfvTnM97t//Tt7vqft+HYCxUAe",
-	"Bzu62sFijINO+sGOnnZv0OA02NHRvjvXt1Mf93bn+c33p4Htbw6U/+5s31kC+G21W+F3d/u9ZQGZz9WB",
-	"cxcffHb/+pkt7zZ63GHkqp5arR1gQ2J9v/sj3+m+N667d7XtJe+5d/cDLA9RxmVa1fe8cM1C6H4Z0g4C",
-	"NXPFD7nVlclE+vHsRU0vWPrQy9x2AnmR3FbJOPdjBmiWLR2DtYr+aAkYaIMAIMAestDLmO1QwKRe7YP9",
-	"arJ6pZEcygSQCYDoGgpMZnehwDb7DlYsRcwgLUMKW/8isFWS4WeaJCSf2wplIJ2VjUgfKRsC4cBgBGsM",
-	"kYc35ZiUwYqdUETNSeWRiy4A1wSKYgFRXMSsng8fil0S4knU6DF03wlFcxtaLOFS5LFHtro8WE7cfsyR",
-	"wBQr1QFqyNEhv64vxBAKvxIDBgPvRUdRQCKdQZV08ndHbH47E02tFMCKuNjQ0rhCHqSlI6PlSkW9ajKb",
-	"K81iE4psHSQbFu0RrZafcIW1V7ze4ffJfHuI2PrduvQfFl+DJhSD2hPQ3EvnmXC11Dq1WsuAR5CgUSJS",
-	"nGcZE/p6jgWQS8wp6rh1K6ne3W61CGVjvY41BSPmtp9GtVjEmoWZF68V/2vNqo7qy9rSBPurSP1O3F8f",
-	"FuJV59lSVKdeIKexEE2j7I4VZcqSMVA0ZV3lFhegsm7Rh4cbF90fDnqdo263e3rYvGhGs3jatiJq+7a3",
-	"66IH3f76RQ+61WgYW63EWib7O2soNVrdoJr4hVtQMvyuiNzHFAkwwxxLWmF03/WRjfqIX1qpUeF4CXlj",
-	"9fbczY2SAuKS3qCvzS3LlqEoazBCY5IOee2NsGX8RstKg7iAmDUwkXAxsflIKKI3NTkuJF7XN9hMxpPK",
-	"JJ1QvGMqT20i05xOuKBFZg8VrpI59gUakjlVikReq6AIOFkISWNwTY2w5H4yohTTRROlDnlLIdVVabo0",
-	"on2WsdjIjTz18015UR6QxFJY9pcuh0RIrCCEwugnm4JU9NhDRQgWgYldFORIdcPn5gJgU3XXSMGItuUB",
-	"QDHdMQj5LtfLr8TbIKZirmfRJkaOiYppSgvJ1raQgjw7G1GccOhAS7hSthSYlXBDsc4uemb0KVAky5ZU",
-	"1NNZMpYyqlxatPXTctuCArp7kD3zFFOPy0ooiGIGVPtNQrRB7Rdl5a2N8nO1NbPNTlVlkQhF9iiJ5WxG",
-	"24qZmTQ0k6mXtW2uDBFUnh4lvRPWHQ1azfKI182oWbw+dkLIZgG7sYQrnvMZKoX36EQNAf03bIm1VLEl",
-	"NRgS4KwKJW5Db+pQbGpOTR7Wm7r1OcTakWFrGFarR4atIKxUpIRXypqUYetuzQF4DRQbD+Bx77RfgX9/",
-	"B/jXWn9j9naRJkBd635z0SoIBWWOmlZZNrauLXPXWkkPWCPYihqWuHGFyOa+xQq/dif8RrWl0prf38gu",
-	"/eh33cHX7JO/aRe2e/+Xb+MK+gZmE8PobblpoBJspgobWV0BO1qDyVCzrVn56nXvqX01LrTK6K2ndJ6x",
-	"Wy5ztbrO3VofrtFxlczW0Y2jXn8b2f4i5RF7ahmW+NaWBC/l6HOUauBOgwcUbwvAvSyc6jRPv2H1Fu2S",
-	"J0WTraTXPjnqxu2Tce+wTQfscft01I+Pky7rjY9OWtWigV+7VjAI2HaymANzNvR0yWj2CEoE5CIhc5ny",
-	"eFmt0Ndax5v9jshbgGAh2D4qa6NB2MwmONb6+Hhw3Nqs7FvCcQNsvDpXm2BT25iFTQU0f/iNUdGSWGlm",
-	"utsNrGrtd7Zk8SruX7kep9b0dD98rxkm/HMatw97R3H7JOnT9uPRMWsP4tNxl/ZG/fgwqZ9TeRYNlozK",
-	"WcSDmA76h4/rZ4Hj7BHS0158yLonWw6jtnq79V55GN3OUfU4bLvZynmIPE1X4X3vmK2Xxbj7d+i9p63E",
-	"fOr/kJnEbJd4RYadRaR49AdUH2uqZ/sOomUVsOymvtNea2lMSIUOla6wyt4oT2+MVH5OoKOm7zWE/tRD",
-	"1Gxdd0ECcg06R7x4pWJUKDL2JziMoB3uFCr1KNsYJSi6W0EJIywXVDT6DIXXfcI2DS1cQWlh5RBsAepc",
-	"rXskOSf9bhdWALU4QUFyImW1HqBhNEavTww0kjwz5wErNIIElu7ioByVvql6Ma4haWhtgy7BpqavMU1T",
-	"hZm4uYBKW1B5TMRpnjhl22v0XajzW9u8gilgUz/wUBQNwRsaH6MZpqy0G7j2xUGlG1Aoau2Ayn49oXD1",
-	"lJ2lBnT+PUrev794BhuLofwwiY2OCt5cJzSb1bnWk0NC7cl6b5T44pu2ao2LbCwbGkUSMmG6RClw3Nqu",
-	"R3tFuUiEO0v2A2jdw8UECzz5Fq4OuQQP8jSfjRTRcjJJGVpUMtYGBBuBTpsyesvg8nmWo7mRzBLEYCT3",
-	"j6D6OW41IlAwp9q0s4REU2umIp/N3LoFj5mT0f2LN+h2zyBsLyl6kpdtPtEkwBUZdE/h2C4NwprjukjY",
-	"bC41E/Gy/TNbgrVsRm8YbFVnS6LomA3hrzmjGhenQuFutzk1c0wF4NGoY8tsgcGnybbzFGC93rqzxdfl",
-	"rRpKIv5R+AieyGR5T5nbUL6qyHFpm/X75REMvJEmOrCXDPnfn9cJC19ZcHMCgJFOv1Q8MSCjAI6WPS0t",
-	"JUmlLWW7g+Ti5Oa6PHIXtIRM2GVycw4lRjf0Gy5Ils4z7BdTaYBNav2vQ4Gdng3GYd+tomv1I2U7ySgw",
-	"oNpe1YtMagi+mSEWeiqV+1Ql0KNGQqsKFkgGRRn0HQ6p1atXdr734XsaTQFulN24mKQ1UfmNJwT4C//7",
-	"NY4mNeL+EuiF4fgoglZDGe6aFe/N8lhR4yGO2VxbsfEeQiqQmgfLp90d5NOLZ1f0hok32YV4m8lJxhTI",
-	"qIPeDtLmW7pMJU2upHxJswnDcUe7LNSeIUtesYTTq+UcB/f7Oyy4pMuvuAK773+DMG7GnOzyJZWPxzw2",
-	"As0lCow1QR6l8S2ivO/Xw8qn5tPN4v0zaCauAnBpTKRMsOArsiOdUaEoXN7A2vv9JLtaq++imudIJobU",
-	"uaItcEqGw5t7bSR6QtUNSscjI9bIbCLBDQbiqCMlIIeW1nuyYr43AmrgovACQkMBwWWFY6uI6MdOPijl",
-	"FGtiVBRVKBd24aEAIcirGSrHtcqz2Hcs8EIKZ0Z6Y0YcOiPgnQI7vYEex3qWvKgd6nqVQR8tkJW6Tohz",
-	"9TqFDIXhkCyzIYEL1y4eztGKrHbT0Fjpk1cDacSgFQCKm0WkZq2h7EjmIsH2bXZS68RSmqepDRuloTCC",
-	"163ULkBuktPM8URKZlyZF4XzGYLLzcxmRLZZbs4b9DpunTNmUWBX9AIsqajVfuUzbnSSdhuW1Z7RT1Fg",
-	"1MkA8jCWobB23/2K7mf34ER5K2qgKFoGEwI0z2xj+MJl7NAB/YZYBQmc6tnsGkZERDENDa4RV2zmB56N",
-	"eZyhX5LNDKTrY+HdhI/H5hsAogV4MLWPiSDnY5nSHA7DLW5Bl14V3mITnVBESba8znIxJBDmiMooBpqe",
-	"2WLNDgjFMKsXUwV3Nk8TkrGZvGVEyEVRUBrf5ApSd8oUWRyHxZCrREFJxFCjILjQX67cM3s2HfLGTjMb",
-	"scRMe/nLS6hcrSWWFbXrQi0CAADCBxa4xoKjZltGmYZitntQc99IVikE+IJ+42ogU1XNB7bt/azKYmZU",
-	"ZEG5ttMO3dfBX2HOG/rpfcw5w3hV9HVzQeacxUwVccZIYfbN7kLxVio9ydjlLy8NzqcyvqkEMXODLbm5",
-	"B1+mHcFSPe0IbfWb1SOjLSfZkmS5KGJVXQ50o1/8ufnIP0N1shcKE+RKNggr9EuBTZklUDRN5UL5smnl",
-	"TraG/SMbOLheZNWssENmy3e5qH77KVarIwk1TE5DVHNGDduufLXiF1zrUqw53tY67eyFd9bwnRaP0rS/",
-	"9BcymzBkTvDjOgm+WQ6/hzwN5+NaZO0uTt8LMYDY1L1YFs8rVvwq6JAkQdGqrlmY+/tzVXVDsalpGmsA",
-	"d+MG/fvDBXfeZOqGMG3DEarF3Av+T/ZkFtgO23avRc7Ffuefp2DAhp9KMU45NvP4rlr8U1ULpKl+zwkU",
-	"UXbQMbB1wnolA41xquhHAHJRajjWYipBurH2Q9fKwFMzBBo/nZQvkkL2Y6liQzJ1DSqiPEsj13va8FdD",
-	"vh4p1+4B2vtrRiEVumzTgAI4Lgti2GiKAUdejcw9JuJsaTR4278311MmtCFPYOUtJGqbQfVIlZbRoEyr",
-	"0oql47IXQ7UNCPs055kBEbgUIvvnNRdGAo2lSBS0GFVazhUqXSDqaMg7KqMDIbMDJFRrBOcaZctbeWME",
-	"MTgJGBkK3DTaWx1QC0kQfvSqmZrl3rIUok6g34geer+BkgJCJQgvmGkF01tlBrj0oHt67HctrmW/bDfj",
-	"Qre01pfIExAcgg2nfKuW7RkBR3JWNlGDfhno+kro0ucG262X5oYYheL9Chc+t5MbKg5GXxjpoZHB5jp/",
-	"LhGiNXx8PFiRYL6RYe0BNjQ4pG/F+31QVP3ZJ03BBQDo1rA1HunrXvvZ1fT55K/rt9Nf24fv0hezt/KG",
-	"MfWqm4kffvz06+ji2ejjb+ny6LmePDm+fZ6x3ya3T4+uTl58+LWb/OvX8/Gnk+z3kx9/Wh72r36f/ty/",
-	"zqkaJX9e/uvdh/PBTx/zw5sr+vTDs79OXz97fnH6PDkffdLT1zz70P1w9ObPJ6P55fz1q1/aya+X0z+v",
-	"3t3IvxZPnx0OtO5Nf/rluv/yh4nSHxPRp8ve5cWfi48fXieq9yF9/fr6+Pcn9Mnzd/mLww/9JVvpQlH4",
-	"cSyMoAHTba9Ong/+p4DwMLRcJ3IBhEp34Pt3Lwl1jIMYnqZ8K8q95azqlXiovPX3SE7/RVEOyCzKk4MO",
-	"TzXzlyfNWKmlUZY5+Az/hTzsrXmVlpxncrbSdwpnqyVU/o9Ro4asUO0x6q35oEYs2CHwcXN4Sj00vxBg",
-	"LE+fMYoWuxFD150tRk5DYbEFjFlc215AQpa9/MBWY7ipIk/fvLss07T3cAroJZXxCRdNBdYZBu8q25+Z",
-	"XOajGdcohJVmx9L8jNiEQVtePrfnKi7F2AQNXuiOH5rNFDZ2teBgd3XZEBBogK157B+JXAgvwMAZe18V",
-	"De+Y0BhUwo0cmE1cvowH3pJmOngvuFBg1Md2SmQk9ZRM6S3rEKNWA+82Mi/mCYEuy/hEYN4KSKk4VSiq",
-	"4mGvIvsXMT+FwFqE8pRRP5WQpVKoQxVDBV7mUBIKKayHQ5nzUQpT7VcEUjy9onct11MnlP6NVjI80Gdy",
-	"IcyCnrpA15rQ6Z16cYxWR3KxsWsMQmXoLDaRE0U/h9LQPMqQwVbcyIFd2vv5mtVAMmbxzcKxvbvUWW2g",
-	"/E/x3NZWtSPH9wfv7sItEem7E/cfbWmxzWRbw3//scGlW+3cuFfyof2tostnntwhh0yZZmt9vasRYIXz",
-	"9wzasMZSJAQncdkQBZmsEuXBqv+SVNyXXDcRUVyI52H4MoXQbQOyX4f/3i1M/g+jQCsF0eDFDHbXSZF4",
-	"C4pxHNsrdT+NY5udt2LetR++t2oBZSUeasAdbB/0WuoXMhfJ/ylTKOLn1oDpxnzpdwwjzeDW1K6ZZbtc",
-	"odlPYdqBjc8H+Qi6jYdiNcCydu/KFprQRQfDMtHdbJMiQwGpw1vq+37x3fuewtIce3ZfYrGOSNRjdb/T",
-	"h69kLPjBOkK3ZkXcS6wvAgmftdbrrJX2IQ1NtytVq/JRytWUJWaEkfchcDQUTj/EJt9vLq9AfQVla8b0",
-	"VCa2ZasVYJvIwHuYwq34yfKthJDjr63HNB+Qe4V70jYuqPW3SOzlt/9Dd+W7bP8/KTogHnkVmsEgSFNO",
-	"1f5aEpM3+Uyn2GG5IV3DJtH4AYZn6xNqbOKHL5BgAecpE2DjCYqCCzdsDkFV+Foo4BVXC5LIDE1ChmqJ",
-	"PE2jDilsRbAUl2BiFg2JWwEKImg76lQSYLA4yhmJSj4bufjFomtzEWSKL61NnloloejEizzNIPLbNUBO",
-	"FbSUn+fa2TJcWGaZfbSFZH4nlt+J5Xdi+fWI5fpIkymjqZ7+tbZI1bk1z/e7XayzZEs4SKO5mzudz4Oi",
-	"zm0qpQueKGjiMBSUqHzOsluuJFrtaWZDKt08LqIZgjCsOsbFpENeW5dBKHyfgS2hlJktQmwzS7xUu3km",
-	"RwxpkHMuUB2KyO01CgzRhVgLKIbKMsWlYAk5f3uxRqn7EUa2HkIR7NAHItEG69ZLfsuEAR7s1zvhYvUK",
-	"eOCndlHuqY2vOuvtQcZostz17G0cDEYWx1SgG6YI++V6ygXpu5iagBx1Dy2f49q8b04MWjkZtjaiipFc",
-	"ZIzGU4P6EAgshQtfhte4ugnFOE/TocOVEbMpwMAHzYdd0S25EPtDQomhNGREUypilmEmWCiEdHGkEJwP",
-	"/JTHtFKOC0DRISWS2Bpj/W7XsFkqAPlteWIPnYtKSRavCS2QGmtqZSyWt7bDLgYqlVhN7onUoahhNYns",
-	"GT4Ap98xmnCDQH8DWhe0cXdzSGlSrOCQoUAlBQ1sbHdKbc0gZ2ocU57m2T2CG9z9W286cDjtX4MzWywc",
-	"lorZwovpsrPFSm3P4aEXuTr355atvng+50YUGv77j7vgc2vEaMay81xP4YlZAXhR13neKxhkwJpSzW+Z",
-	"i8Wb+h3CsRwbE4pI0SmCaA5ueyCH2d00u5cDuHiBtdTBPUiqJsJO6fsel26f+mxPGuMSUi5ubH1rwVji",
-	"3bhOzaOuGuYs5eBxWQuTzqdYRq0I0cOaogHW6ade/oL3jbI+5upnCjqOFbQryACVAAqCUpIdfLlC7JT3",
-	"OQ9x7v64+/8DAAD//w==",
+	"7L17c9s21gf8VTB635nY+1KyJN9ieZ4/3Fxab3Nr7LTdLjsmREISagpQCNKKkvF3fwfnACBIUTcn2ba7",
+	"6TzzbCyJIC4H535+51MrltOZFEzkqjX41JrRjE5ZzjL46+LydTZ+KROW6r8SpuKMz3IuRWvQei3SBRkx",
+	"lgxpfEsUy+5YQoYLIgUjckTyCVOMTPWziuxREsvplLYV0y/IWRKKlKtc//CNzPJbtnikSDTL5B1PWHZz",
+	"A89FRNApU/sdcuFe9EjhmISrUFBFuCDR98+uyQEVNF3kPFYH44zOJurAPqEOKG/jPKKA8FwR+xo9x1Co",
+	"PONirAeaspwmNKckovzG/igKCEsVKycXdciFIDxn01BEcsYE5Tc341nePpIRUSxlca7KfRllclq+0Pw+",
+	"InOeT3AhoYjMwwGhIimfFHSq5yVk+fh8Iu2eEq6IfTAU0g3tpnJOKM4S3iWLnEQ3N5F+jOIIHfJK7y6h",
+	"GQuFJgKasYSwDzTO0wXZi6l+Fc01KewHRM1oDD+WhUjc0PAsHwuZsQSn778U3zgs8soiZKb/xEXgcKHg",
+	"OUxMqDnTkzjqdjvkezhGMuJpDh8OF0TIfKL3RA+Z8ymDN+LRhoJmjGSMJrjlmUzTYqY6oWgFLfaBTmcp",
+	"aw1a1U0KqMgnmZzx+OYmTmmRsLaSQrC8fdQKWlxT+fuCZYtW0NKU2Bq0KL+R2RjJsxW0VDxhU6rvxpR+",
+	"eMHEOJ+0Bo97Z/2gNeXCftALWvliph9HWmvd3wetC0uvLw3VLd+wC/LPq9eviBz+weL8nMjKhTO0YEl2",
+	"ItNEEXbHsgWZUZ6RWBYi1+v/maYFHjPB16uAiGI6ZJnSZzGUMmVUqIA4Ghgu8MV3+sn6Dn4KWzdM3PFM",
+	"iikTedgahK1ZJpMi1rMOW/crds7OdOtd66/dteuMxuzy6Sa2NJKZ4US5foDwpIkZEc2L9juVdapiNpNZ",
+	"3o4nNG8/Hh3SfnzWCyqfHie9U9YdrqIVeOMNT1atuH/S7XY3E8pzs5amxV5PmM8Zub6EimQsLzLBEjKf",
+	"MH0dyZwqEmdML7W6yG6P9nuP47g9pKNh+zQ+Yu0z2kvah6Pj4Snrx4+To65d3Yzmk3JxsKyMvS94xpLW",
+	"IM8K5i9zJLMpzVuDVlHAL5eX9X1GRZHSjOeL5XV9V8S3LCeKf2Qd8ovhXzwfkIksMlLMSC5JnyR0oQL9",
+	"/80nZ13z0Zyx21AM2UKKpEMucjKVKie9brfbJUMYeokxJHSx4hjH3kT9JTJRTFuDf7f0lFqBGUC/ufV7",
+	"03ovEzadyZyJePEja1jyS3qrb6k+vGxBFB0xLfYyNmMUxKT+5n3BVI6sNZ8wouiUkVu2ADaIskx/MpTJ",
+	"guwBF3S/msvsFlh4QPBG4MfunuTylol9onKZMRUKy2gFm8PgY5YreGrEM5UbRk3omHIRlPOZMJqwLBSR",
+	"W2vefstmKV2wZEA0iUQB3Eiak5RRlZP+EZyoCghNlSR0lOthQ5ExldMsh3dLQahY6J1IeUw75NpfObyb",
+	"6umyDBcOeoETJP3+Oewc7OJ8wlPmLYMronKepiQrhOBiHJCj7lmHaA4SClXEMVNqVKRmuchCMzZlmnfq",
+	"FZnpCsKyTGYBjKwnxRUZZWyJc57GZ+zk5PSsfXrUP24fdRPWPjs6GrZZ93QU90ZnXcpOLQ3iVpZE6FFP",
+	"W5PPKpZyfLyZoVzzKXs9+p4JllFNfC/ph2VyfKZ3HrQ4klExZmSPizgtFL9j+wG5vHpNHp90e2b/ybvr",
+	"J0SORorlVf7S7/ZP2r1eu39y3T8cHJ8Njs/+v25v0O2uYpl8ym7k6GbsJnczpR+24zQJzVlbD9DaatH6",
+	"9fVFXwHRPWTZ51qxDAX+oQlAjwAqyketDxumgxeVTzV1T2dIUGN+p5m06ITiNTytyLRQORkyLeJTRt4X",
+	"NNN0BhelTlNug4+uu90B/N/OG8zFl9jgX9hwIuVKKTXHr7+OkDpeIaTMSy8/V1b9wvh4krPEiuLGG/O6",
+	"QT0DDYp8IHMYAHRcI4zyCVeVZXabD2xuXn1jRzYXoul8ZDFM9eFM6Qc+1cKph+oF/tHWf5m1of7XvLam",
+	"i7H12pCtLy0O3r3l8oAcv9zyrOC7Sotxg4odx2ymNUAtlowliopwzoc85TkKV2PiDAhFeZvO6UIRGus7",
+	"r5/UVqWci1LMLqkXbESLNF9xK91jN0rPciVzP1kmznukbKby72TCGVjt9ijfzfSV1Z/EUmhprP9JZyBH",
+	"9foP/lASDtvMEx7WcpbG7CIFk18V0ynNFq1B6xWb45EH9sTB+Cq1evgSpuwZNNqMns5yT59GYdq+O2wF",
+	"rZtCsUxfPMWym8ej3hE7Oh7BXaUws9Y8k2Js5G/r3r2jfRwYymkNup3je/uNJtPqrC9AhYEvz5vmDSz4",
+	"ls1yfwHmH4ewu+VR/L8ZG7UGrf/noPSYHOC36qC25e5cSo6Dn6iZFAo3+llGFXsixSjlcb7jIY0LmiXV",
+	"lb6+Q4cGSfmU5wEpRCzFiGdTlvhrA7NQ01IXjQ+mFB2DZAC1SNvaSpv98YTgb9y1D8hUZlp9ogJV6e6A",
+	"KCYSYt5zA0Pbp3JJmF6gntJUU3RO80K1Bq0R5WmRMbicXLzJ5DhjStVPrUnvrehqVYKzi1hSkrkiNdWp",
+	"1Pq4IDP7+sYJbn36z7T+hw9U2csro0dr2QbbofXgpY2GfS1Vcb3BqM2z7I5lj5Q9UvCc5M5FoweKKpsf",
+	"6QPJyV6Ef2l7YKHIRM7JVKvQ+YQt8JX7MNgWuxWKupKsOZtnlVoGuiMBD4v0tn7m+jOSsVhmCUsCMNW5",
+	"1oxmRU70Z5l/5k5e8ERpK2xLS3aLn/W0/VaSlDsXOzOfVoyR0MLLbb6vXkvhHa03xOct5KEzBNaeNG48",
+	"kECcck1APFGB58edol2YEJpmjCaLddM/HPXiM3rcb58mR6x9NHxM22dxv9c+Yd3RMT0dPo7P9PweD/vs",
+	"aHTSa3fpYdI+ik9Ze3g8Omv3kn58yI5Gx/RkuHmV5YJ6K5ZcAD+ur1gQ/PwrnYN9aeOcdhYpb43QaOIv",
+	"vv8HmIw9KGDL0ynPc5acw1XSgq56nTrkQlvaaJ9bm34PTOuoxgYiGFHb1/vWuAET2praK1wBZI0nwPCR",
+	"HxhNtXKzLfeAk7S7Km9bW2+nedGKTZxlUp8P2bPeEb2PsNZi1tEvuXx6TW+ZeJ1dVmTWDiyPJzDCEiny",
+	"xDkwnB6I7txmGQds2h06T+BAYOQdpey1c4RsFppOBKi/h+A1EZpHikQ8gajHhKXg2V7e6z3r7YI4Dx2i",
+	"rxElH+XJ1rKSNIhKXwHAu2no3nv2IRT1FXf/8/f+AVt1bvyePCcpzVnWqe3RS65AcXnoDjVOQh9KoVhS",
+	"9SKayX+dvbneeR7Adc9d6MsjJNgioYrRiMdabF/lMoPVPnSLGEm4ugX3ZZGmqKnOM54zeKtWPfHN9rCk",
+	"iBkGBq3LM/lau8aIttaGVLFHqjZLuzPGbVdO2N23t4wmlt70tT/HHykCUlnLvlJ66cuvrxP4nwNYYiiq",
+	"a7Q3WOQsEzTFWT9w07kZBF3IX2/30JQgelBQCHJFUjkmE4rCPGE55akihTBhcWJN1UcqFNGv7bdIjO3L",
+	"JEIPvKXOKV2QIQOC4Fq2V4ITfijAKBIBoeaIuHKqnPOK6e1223tHU564gN9P4DLZ0cqg8e2cZsmyeQm+",
+	"3XxCc8JEosiQjbQNxjWF0yyvCDk4Ga0S+ucGLlp9I4bMhAFWuq7BJbnS83pfUSE5Lho9xzDJVUJ9ypXi",
+	"YvwWflN11Mjq4+sXgl48OAv0VkBw3Yz+wNmDd4u4TBISrng8bK1anZD5xTWfsvq5wcLg2DgypLfPn5DD",
+	"w8Oz7Q5MHxbBOfrO7D9njTP0Nr6Q4+fgDVi2GyvJMdZlIO882ZDK8WZatbpiAtddyMrTJJdmaK0cxVLl",
+	"xgNrNsV9Ut2GQtwKORcN22AfCFsD8rA3fx2FcGmqRtMv74qmKXO8RuUrf8wxKApGsX5KzswZk4TFKc2Y",
+	"OofP4QAwbQn+diNUudp3MtmVl404S5PXRf561HDnjQ0PmTdagsnRltcfPeUu4kRdqLykgIP+AY5RpQBf",
+	"PfF2biW/Mg7XaymfMjarTt+mwCBxg3DiU74FGxZM5SwhCWMzkFtUkMckZXcsVd4C7LsP6MHwID5IDtjB",
+	"6GB8MPnMFSGPfK7PZdl9aZgpnBpJ2SjX57JxPbNME1a+0OzEZI+ELT2XJYZ84LJLPmsRQlpSrAgQeJrm",
+	"hKZps71Xf43zda9m6P+8ev1qiWr14z4/1/erzD3a7t36OWTK8ORedYzAKYgop3m+/7V4jNaLYFKJZDgt",
+	"9O9qRqBvekbjvFGTJ89oPAmFlS1INHpldIrpWPpKwJJmEjRGshfZaxm5aPOEZ5BKB2YvfLdf5ToYm91e",
+	"Td1KkJqgqSHLJXq0a9LfV+SEpuyvp++iW0QfASXv3l0+7Xjb8IKr/GHaZGIZVZPEviiDSkas+YRN/Vy+",
+	"HbQV76lA2ysTQhX5FGLoDJLvIHjW6x9i6p05BxeD21Z7sQ+s1le0hszH4kmRKbm09Bg+RVvf2BoJT2Dl",
+	"XKlisyBy29QwEozgERn+ZOul4c9XLwxkzWrJCl9/Iana9eQqjLv1IuDXq9egDTfQQ5I39qH6OsrRagqM",
+	"ZVZmBLJHSb6Yyf3tz8xTqkZ4cm74gMwnXPNAesvUwCZ43AAvDtyfaH8F5vADG/CyRBkQK+0CZGzatHL/",
+	"9NXVnGZNUnG1umofWLW1X0PzLMWyDentolby3Gdm19L4lB/q8qmmANbmxj7MVkr1L8Kn3UvNmwJCMd0b",
+	"EgU1vwFVXMu/W+Mpy9idvGXJGpdYuTE2hrIjp/8baCs242El20LD/jPZFqbztCvmwGcbA3+iolWnD+PW",
+	"2pE82HSWL7wE9Eo4B7502eabJT3mL5nUfJJCro/ewt4X1/VzKV8W8cSvN2gwwXIpSUqzsb6behl3LCVc",
+	"KJ5obQSu68Y1bTVE3TirrS13zGEuizTR9AjDSjE2aScpU8rPP/rTKM1xKKf/4ZT1r0c8J1zYZfv096Dk",
+	"rCFNGkiOJzVVU2u8O3vEvrgiX9rIP9uJNMTgPa/7EhfdZCPDD1cZyF/AaYEJY6t5rEko+yK6oTdzk9r2",
+	"p7PYuhHlagd2473xRG9MhfmaZOG/LPWXicNbXgL3wBp/b0q5+OH6+k11BW/0x2SS51DCQskEs4PLBaVS",
+	"zkCH2bSkIksdWenxFNmblYND9Ri8wQ4Irwow/zovY0RZIRSGcdptsyzVpmkq52375L5HrEWWft4lm2X8",
+	"jubsIkkaEgEFofi5FSDlRB8pIlg+l9kOO6P3E1wo4Nwi5tX2HV9yVcbieHZnaLuqI+hPtZFlghnuKrEP",
+	"XOXbx2ysDmpCn3BILEE+qsi/Q+f67xhDK2wF3ocmT6n6YcJSBh/+7m0HTFgddP/6ap8Txu/evtBT0ttD",
+	"bfVBKKYUqkjJhN4xsqcYI9Gb11fX5MBSerTfqDhW/GiVUoev6k774nzoiyTWJFqlwegG6qrNfjazTQ9x",
+	"tX3zNX0BX9P/uqvJ9yVV9iLf2jukf/z1PEMrdSz6WS4juIOvZP5cFiJ5qGuohCHQVgyM9FX4ySvpJbC6",
+	"dLGSxWDwu6yr0a98QxeppMm1lC+0lfnQJdalF5ismS1wOHp8fHpChoucqa/n/lo3BU8lo5Bkr8heBB+Q",
+	"dls/0AbKjgLSIy/5d6QQYBErlu/DLl1L+ZKKhXFxPDi3MNMKEvIl9iFmDHLzMf8LXVQ9olgsRbKn9r/e",
+	"Rt2yBRgf6BHQ2pO09S5OGyxnGopyp/SnZqf2zysT1w8b7ilHZhH6moUieqt/1r7QP4uwlAsTmmEXvS8b",
+	"SkjNMLkkc8pzm1kE7+ViXKmK61UKvWwhW1mzy0XOxlDHpjflnaBFPpEZ/8iShyeKIg+5eHNpK5VdqJoL",
+	"8qFtklLadMbbZs8vzFth+AH5jtGMZV+NGZiZARtEFoeWkOHRgXX/et5poPZ3gt5RntJh+nkJkCbLEF/p",
+	"hrQUD7mpXz/HkcRUmOSyjNF4wrR2Myd7idkBSFKDgnX9fi7GodDXYf+8wjRs1Tqm1enrMbG8RZOm1nCx",
+	"dhFSJDffC1K9FuQCE/m8cnsla5migeVKWiPHggTMdoU8wzldgPUZCqPBCwYgImSYyVs2MHtucjU3Jxai",
+	"9MecQoV1K7W8wlBcpEqirQRzLnM+K2sL0FAGNBkgQAF8j2RSTkMhBaGQe4qJqHvUODuVzPSbyBup8nHG",
+	"rn56MWhKlA0FZJHuI16OeRGKAXgXWh08TfXsteCrW+iPVCggawm5MgAqwGr0icZ0qtWqUOC5lZmNyqRd",
+	"6idlkQfksEsUGS6IKU3dH9gibJXL2YwlgT7YxG4DujS1akWoAjeszZpVklCFSCv6qM9tgmcozED6F9ru",
+	"AptryJhwxKFkmfa96Xz/OmzYVLKy5CVLOL2GHz2M4zzBZ9p6jFKDrz/9H9M+9L2N6q+PgL0aW+5ztUpj",
+	"nv4HlEr7pi10SrIH4B2aFhOW8jvNFoTEZAv01NyyWW54pdat3AQNRhoApAFc1TIh2ggkmbGMXFwa3Ku9",
+	"Mq9TTeiMAfaQcWybIm4tC27AV4XVQzmbqk0bYqbyRj+lt9EQMM0yutB/m+yTTaPYlGtY0mt8Rq/ZWnjr",
+	"H7+WOU2vzG+rddD/brn8FztYUFloiZwj3Wsri1qLgKTFldYZ7DYvbyrlBrqrcRz4CsAp8iqukgvslBF4",
+	"v7gfwcQQmaBSrL8WiSVo0bvxzRIAQuPUeEboHcvouA67UIWQ6JweBQ2ACTVUhKCV6yNaQ6uOFxuoOVEC",
+	"olRe+PjUR2Bo4pjV03fbb6ewag8a6aCJLBvP8ZYjeI1Nm6LKQTtUDtAAODnkwDYgB+qXl2db/3LjoV7g",
+	"Oa0hV3uSdtlL9AvCHSFjGkj4rgnGopE47MHhUOek67BWuMI4dY18js62Ix+LYLMBQQffGzj6QXHzSJXA",
+	"OCvRgpbAbBpRaDYhHfm0V04aiK6ZxHAbr0pGt/r0nP2JKD3ucjz8tNyIMBYcl1FOnXO+elwnvS2Oq34F",
+	"Vyz9CVR+r8Oas6E2ZqvE44lUDKvEIPEcYwxV5lmRvwEAVZqibfydE8KPXO1y9VGekz2tvGJ2TChwrwIP",
+	"wEMr0Sbb4pxELsEsh8RYLbn3O14ZxdXTH1UoBNN7DWkEYP5UyHDLEvYNsEEBAnx4GSY0SbjeS5q+8Whk",
+	"RFPFGuu6bcHHCCHGqGLAyhDu1O5ShO5OMHfQogAgKgAIAeg7TOHRbMVkpXo2v4HsJAhphtFGrgCddcIy",
+	"UxY0gtLEvaNudx80djBSKATcZyzN7bDGZEXQj6nMmLbqqCBTRoXZ4ilUIruV9+qXpYJl0Xz7SrvUw8uo",
+	"4WnALlFy1D1DX2qSLUhWCKh1B70dkAQxrU5PdiyZIlRbFhgkteaWwcqweBt6PVwBkkbQ4H1CYyyXskZO",
+	"FmnFkQsX+clRy5Ob3WW5GbQqiZKbAJnMj8HUz5wVDz5jlVORkz1bJ7W/keP+torZLtF3NXlz2znq5wG+",
+	"xJhku83z9AHzTLLFTVYYVCuEYWq+dTBhIL7AkIaJBFYmg/Bh5i0GPbXlVbisvur45GZkrUZQ1wqs8ozy",
+	"zMN2tabjOnxXvOoZ82FeQ1FmHpK9KGwdh62oHl2NjqP9Gk1/WoHcdA8qsL/kk6Oma78kfVyC2ybbwiTd",
+	"2fRHKLHcEkcDk5DKJxHnbIcn7xsmbni8QehYugK/AK803JtkbCrvEN2uZuv5FFp9nhmnHVfgm3HczLq7",
+	"EFWokVANjS9TKj6z/LYfLFBQSY9aCuDPz9HRVL7fwQrZBL3Ky4/6O7K8mp5i5lje3t8bd9+UXtewK+HC",
+	"YM605dE8Zs4jqhWL5UNYIXVel+IXvGggWX2xeLY/KPfCl0qhqMI8CTn/MrLBRkiXGS4jTOTZAo6K0XhC",
+	"KiVFes1b+RGgps14V5a9CM6d00jtEJwB3DaD9UpmLFNSoIOF1rAdV2eQbDCzrNeoxOG17qOK+WY/3M1W",
+	"MIOXS20ivucrDfaLuirbQGxOTW289KKmRFOvVn7v3fWTgEx5nEnjm18t1HunKCw7vf7h0fHJbw8ypIIW",
+	"T7aDngbDrg3gQiyBcDbZu2OZ4lKQ0/0HQU/XtWxvpocnDVN9mBS+bvb3nJPo033krGYsYq5ZrQ/DOLzf",
+	"IAQbKiWMjePgaV3MwCMUrhC/Zgso882nbtLDdqDRVJsa5rGaLVaInKf6CfG1idUlkqxxFKpYZtVjPN4G",
+	"V9TjwRZ+slGGFiYprVR+EYy/FnVYB23aKANW2PRofpZo8zaP2swx8LH3PcZTOeF1HG6TaxtXBx5uz3X1",
+	"tZzc4F/+73JxO7eLmBV5s1wvfYTGqSkzorRlQFMfRkVOeUzTdDHQSgtsCpEjiK9OXfY2Fwn70L5lC5aY",
+	"0Tz/yCuZMHL19EdwjigTXMSRUHmRgr0eQXbWduB16P64D3b6/Qu++zOXelksad3/7u0oDNS4oTNw4o08",
+	"eFPB5pqhAiRaM6luTaNON2ig0AlVN9NGg9lq+xYBCqY4kmkq52o7zV6wD/lN7LImlzmgyXg0MkT/HN4S",
+	"kEgUaRoRiVw9NT6jKq+++Oni+39dPx0V098uLujlvz6+yE5Hz07oD9dnwxFfvPrpohW09DiYhVExlEv+",
+	"XN5Qq7ml+pAqaluKadC76Gzu2hlG57a5uivrrp/nq1vB6aQAO9w0OzIiuENAX1ZElgkWaKYD5qLpjhMK",
+	"sAKwnh9cShCMIHvRzxcv3j3DzjzC5rmgwh5gSBbr/I0RXqXKzSbzkmO3piSte9aVin2Gib6zeV5K1m0e",
+	"+8XUytS9/XVpuMW5WwayUnNcPyPNOa+e/rjM+VZlsTcw3T0xm5LIJWHxiBx2PuwbXoypMlEtpx8IB5sI",
+	"WEYNmRyxnHHjZEc5wEUuCRWhMDwfBcBwgfKA7EWfwlY3bA3Ip06ncx+QsNVzf91H+wZTVNyxLFfgKA1F",
+	"LmdtQFvRg0GyhRL0lt3E4KtW0tigOZuSW8ZmOBs1Y2kKHbdyFQotrViG8HcjC8ljVd29KEdqirTsiuyh",
+	"RvuIQQYvnRYqD8WQVWCRYUlMkagb6VlFot2Lzl2kwnbyMFIz5beM0FAAhA7sVYBIqXpbwJgJCE1TTLwV",
+	"Btq95ufq2VY+mzxdTYJuuf0Ny+eMCdKDTe/5KNxGYqvAk/re3La28JepdEo/XOKjbjH272UhtgROu7SG",
+	"krpprFlaypIxm0Lm5simCC1L2SoK76fGhGllxVdpe2Q8z5kI6gC3/m58tuW5JMh29ItQRRItPPaiJSjj",
+	"KCBRHT248pkpyolqNnQTJvIG68jHgF52dBkvvefcw/syodDZDbBUDQi09XFwA1ZeptNomrWvwWiRnSde",
+	"QRCTCn2LtuFHKC6GgF0OtrYmZajp2FPSNlvwGjSYMJ51gUIwLxQYzUsUcipofySNOgVuv5rvrbvJy7bs",
+	"YbIgzr9XjWv88DM9TEGV9NeJqyttvO5gk4Gx+7WsMZjMf6c15qA1lrx7jKZ+oBqz0jXVzSFsmkstz0yW",
+	"SXWLMWVZrfep4HgqlzPMUqs79v1w2BdymuTNa0XoUFgt/OKcyBl9X8ASISyFzY1yLxRa41DD/KbXfno9",
+	"eTb+ePNm8nP78G36fPpG3jKmXnYz8f0PH34eXj4dvv8lXRw/y8ffndw9y9gv47snx9enz3/9uZv86+eL",
+	"0YfT7LfTH/65OOxf/zb5sX9TUDVM/rj619tfL47++b44vL2mT359+vHs1dNnl2fPkovhh3zyime/dn89",
+	"fv3Hd8PZ1ezVy5/ayc9Xkz+u397Kj/MnTw+P8rw3+edPN/0X349V/j4RfbroXV3+MX//66tE9X5NX726",
+	"OfntO/rds7fF88Nf+4stdrHI0sZjzRihZJjJuWIZefP66loRSqIKQkkEOuGgluY7K4Ypj6GWsaxowA/b",
+	"RZba3qTAVU09kPULxpBGm8t92x3OQBDUkh2gUHhw4PIJOuarTiynB3c99/kBPK0O/pcOtG5TGOQKfcqB",
+	"f5M3MpGVhiXGBxsweEYyW808eDWW/fjkSOtrzQnQzu9qxjZjBC41/hCbJlbz+nBE543sH5/1rU64Mtfv",
+	"ob53hzziFFqXflj6ZizyWQTu9OgcM8aFwsKHMmIOaWfmopUeLL9ZYodc5gaURIXCqyqH/TEZLjarC/cM",
+	"wusGyeOoe3YSinhCMxrny1rFg6MBdXviZKUn5TOi5quM5HUEXOKU1HKs2ZyYFHDjJlyKepEIbXnsHhHZ",
+	"Q4pc0yVCFVQJZLYNnAXKBHMPPFId8hqUuBG6WPaqKiCcsWcTg3Hou12afCYP8X58riujIZOJzU3i37lz",
+	"vmWEohbsWcu4O3VfXLdzvEv8YAUprYgnbPaY/LxtjCVARbzd65K9ucxUvq9VB/3XkNVb7u4agqm5gHyW",
+	"2AtWh2X87hmoJZtJQtOqXsNpTCF/pvfw8M2G7Q9aXsC90VldRQaVmYcr3EDezgwtxfw6nN8NSg3WTa/o",
+	"TW3xSHNp/C44T/Bv4WR9pFLDiyGTLkuID1VqcO4APMtgYY18tBnIfQGmDP04sGQMHKjGGVBCItia6b3I",
+	"lH3WdR6HaLxJ4ptukuuyAMr+NfX9mWVyyB7ZrubL57RsX8rbqmkpbx9mVTbN8+WDZPPzjHnpaOA/pOni",
+	"I6u6X4YLP8NWzVjMKboEQ2EEdkCiG5mNqeAKyoTgA5SURjr4TcUj060I/LGdUJgbOTV5bIZMcHEd8gKw",
+	"ogeOqE+O0DNIcyPXZ6HYiyoCNjLVd3OtfwEhXwEPt1msCn2AoYg+tO3ysYhYuUJDr9SSiZHMoD2+sr6o",
+	"gXXUmSo6bRErYvCq7Uz1pJ6yWT6JAMI6wHnLkf1BKPQvfmQLpICIlHoHANiIBUn044HN/Ft69go+N4+b",
+	"dF/v5d8tcqYirHLXk4fcwBi3BNpDwd2zya7TepN+fQH1TQUskHS57eWnSqt4xO4yjeK1LvRFNKWTo02a",
+	"UtBaOkTTWROW3xoc9k9PHsPAcBitAf7h9t1W81S3E1vW33t36/tMFrPtSpQMOiOyLnfBtHraVEKwTZXQ",
+	"qqICfMVYT+2RWlVJsGXdUEpVfqMYE2ucF/ZNNprq54c0tvetZYAcD7pnnbNu96jXf6gzw+7nzZpUEIO2",
+	"CWIFnzy3uEmY4J4xU8eMF0v/rSZyLkBnxftx6dqfAEMakChshS2M5JlzwNiCWKArsi6Imuh+i3ipX5Ok",
+	"KW5lwZL+cguPcAkQUdunDOo0MCkZO4U11HU4NCo6lYYXKJayOK8lwFWrxpbVOTuPGz30+nI4NOa0OWgf",
+	"is69ZhO3Qs6VV1aN0GeTTBbjCeRwbj+tVd7EGol5u7hyIatq3fxrtU5yA3dR65MZHCeBs1fbOn239vZW",
+	"Od1ah+/nBfdX1ijiLgCmZprCuquui/72Z2hLEGEHmnZ+RUS3sTIKOm+MSNQcU44GhC59F5mbBWZ4KLgH",
+	"+V+GOsvA5+XTiOzZIKfXnHO/npfTbOLfBw3fXD5t/X7/+5+cVLCqZbwNAwdeWyrQ+BsC5xhGxkA44fk5",
+	"2gfAJlDiA7dwu7qKES9lSO5Q0KvVjLFsm5beT+iUpV4uxN8rfWK1B8CL96xXdLAbtFF3XL5lzQSKG/Og",
+	"KuPAVOqm905+gi2rnUtRtqrc+ezo8UbugkuyL23awSVg8hXTwnAodAS0wZcyOSKWU6bQbVG69v8Snq6v",
+	"QnVezucOVLe2jvrvUcS8mXorNd6VqRyeHm8kV78qeh3JehHW5rxC3PetaqK3XFFtjPL698+ONq9r9Vq2",
+	"ETlfMsl+N0wIDxm57lAykCYlZpEWa4rFWRN5b1Vg4kBSStvszygvqcxuPQcx2/PUe+I+aCE87ZbPPsMf",
+	"3wetkevis8VjpuXPmmoYs5tfpxjm+CHFMKWLsTrbiMY5v2PRAPFt0Lo12Dcs6ZBoRgsFWqv3vQ3PoUML",
+	"UJVGWjl9c3H95IfIPjMgkJwcdUiUcEWHKQyDdylmHDJ1ShdSr0u+l4KdEyGbXmUwd0wQ07wpFPVXoTJn",
+	"jWNYGuB9FqaC0MyjZifb321VaHaTMWqAjep3aVG5Shza08L7zm38AGz/OVc1SeFvClnaky9Un+Nfccjq",
+	"dmjsX/dOm1SILS7Wu7cvmitaTJwdr6u7rUGZO7VLLYt52RN8BPxqabpFIYPlx9p8qimvwHm3XOQVHwsu",
+	"xlf4zJLSiB8vz/v35WZCGDf0JAGKARzfiIPAuKqM4wNgsA12qmOgcNkXze4EmudsOgOQdMMVoCONAy6X",
+	"JaR2g78SH16BnoJfPlIWyWFk8ZdhaBOJWwq1rc87MINuugp2VfoqTGnCNl2BXqfX1f899Aqw5nherUrW",
+	"cQkIgJdMeAtWcdw93GIWel9XVhXCt0ZiYSNopItHikTmhNs8iQji7u0qtE4eIrRSCqB/N1PVXF2XWi+j",
+	"Pc8crgIXZMrTlBulpeba25TsCSUiZsD1VAQ1M/bVmtsX7NzDDYksxGC0gbwOP5e8ZJFrK7BBujsiqkne",
+	"knL6Hz50vKlCwQD2Breoj6YEqbpQzRCi2lZpST+md+ymmME4ocCBML5msNRA8phn9O+lYKvmFgotAW3O",
+	"mi++rFytynu3WPC84oJaQctMSf9LC9OK6Pcf2U76xzJZ4aew83+kyA/X128IPlC91DwnejqY1rxHSwhO",
+	"6nAESvDTqmbY7x553o7jszOfF3ab3R0GkHJbVRgALJfgFyzXMOM5JtsqCa9yVWtceI0ItqJnc2ke9VRq",
+	"y5gsFakvWq9Xl4r/VWV7L68vP756+u7vWZvXYPA1mMZC5gxUiRmTs5SV+YIQ4K/wmUQyxKj1AEIh40xg",
+	"gK+hxL+FBCnaMU1TeM0Q6iGgrKDBxF9l1LtmMCsKwuQIC6YcrfuKFtmrdyohOMyQKfR2G2xcyzt5Bloh",
+	"zYuM7XfI6xkTF28uyWGna7uxQ8herwfLsIY0voVwKCY1mKIz153L+EJchqSF7NDaWyjcpVpKAbAX0fdI",
+	"bDA4tLaybZmO7+Ncm22wEofBeeZX+nB8S2vD1I37tH1a+kR7VcjEDQMY4ql37oFMrEYGt3Ud8mqHp1Nu",
+	"0Dh0GvKgDoQalTsRIeHUyxETk85TbzIUBWW3fWRjoYCqJi4F+hHqHYiWgjRf3kj9IqLSyEffk7oyorg0",
+	"WLN1MKGzGRPMoIPbjRl4GDDL235OaKokoaEw8Iw8eaRM1B6K7fYDa/v7j9vjAcAA/COoD4LBzczGIcid",
+	"5raQJeGwHHkOaXm2UC0Ue8vnOSDUfE8QVQBAlfar6twS3QdL/ar8j8zYNdCf5TG287o+c37EFZYS9OxS",
+	"HlMeM62JANeuYM37hLvdon4PdlJVPHr0SzcP19VtBq1C8PcFM19rHaBce9nSfAecSkCvM447kyZiveRY",
+	"7W7R6xBhclBm4htorCAUU0aFTSLTXzWBXD5SHfK8wiQs3Wpu43MhS2zLLnvlczhINOc52aMKbJY5VRau",
+	"ynKl/Q6i/1QX4l5UF3MeHl37+H5dJO6/HxxwpRj+3wMINLer2di5riHgWtUuIDJNvrBt8zWzddaq+2vk",
+	"4MPAcSs+0A65WIavJY3otQ37+PcKPH2eT73iTl9zKFfOr70iAInJnUsuZ4SdpSSTOaR4L2/3LGN3XBbq",
+	"Bh+5WVcM+w5CPq7ziX3UvA11HT0D5xngtUSwUl18/KXUxS/v8Q/W7cm6M6oMvqJsFzaq3B1MYeVjYSrs",
+	"BiSaTxSLbyLnbRtSxU6OADHqsE8yKhI5xeRwEMpXORUJzRJiZqEekZQPMwqjQ2sYngMyRyiMDYl1TDwn",
+	"TMTZYpYbt6CB3wZrm+fYSKau7ePcXo5+/Okse/z9j/96n13P/3j35unjyxdvfruU/Rf0Bb2a9/Nn8+7i",
+	"zdOPvz37v63VPH07VpTpekFIbW2zZEAiKJGNQL3FfrrwSVRtphsKaNy7uplutLKbbrSqJhd+XCnIdTmu",
+	"Fb96xmtOiO7R4633wpX37QhPjkwXQF9QpzonOSgorobPVvlVWXQo1vLorYDC/2Z820Silx31WueLCHyt",
+	"Ku5ugLy3ejXl+f45iTDYTTKmiqm+zaHAcd1DMiNTwIKnzlWO7W8h0t14y1ZhWe8uaRo4FSY6bwARvFjZ",
+	"DOM/BCdY6dfxZ0FY1BpPfDaIBQqrIuP5AgqbTP90aN13UTTWqwnXFBBqIvC3ZWIhzBSoxPb/M6/UzAqI",
+	"HE/nYsZ/ZIt147tUOvRX1kBdSIFpElr5Nt2+WkHLJNUu9Scsp0HxvdAMiouRtB2qKJ6dGcDnn0DjjteO",
+	"eT4phlUm67HbJRSvstqAo880HbW1BPAp2OJOa7vyxYuXfmcv1SEXIhTeJ4TmOQVDc/kq7NlyEldMC0W0",
+	"ATgi9I9D4VWwGvwbv3KvVj4PSeW2/G6/0oMuFDw3+HYB4QkTOR9xgxOWKy8nW78Eve3YFdErDaR6PmVx",
+	"IDxopwJd+MDugW50UH3PtYjMWBuMz5wPU4Yis6QMlxt48eYyFNYT7twDAYnevPM+OPjEEwtZBrnf9nYS",
+	"aOKjAqJkKGqEB632gEl6dS6wcJBvWtU1+RSMZ6AqkXdvX3RwNdAjDxazV3NdBDVfBs4tCEX09NmLZ9fP",
+	"lr4htdUdgJvMrMZgG7QVHTFvkxGcAySum/kjReRcwH4jIDpEL0wIySSiMWwFKhhLoLDSsoC9aDS8vel0",
+	"OlEAjmA4D8/NkmClokGg24fmkEuXM4I63aixf2gUQDfZWW58mlDvW0nIpiWsDoY3tB4rmFIGX4omHP6C",
+	"MlvVIR7oewBhH9AxITcGQrIBtF6kWO0ZQa01Yq4gKaMfJTNwZiSmGerMgkS/to2d2r5MolAYtpXbyFLZ",
+	"AUSOScoFc4XLNnsUjBXoPOWdRtm3GRu4+PB1te7PoCTb7s4DQsUiNKHGFfWYPA+Mjm3RJ6FLI/Tatrwg",
+	"FFFOM1NkYspecSxSGOB6lvh1veUlcp1pIJtPb7FdaSrHiuxFsVT5zZRDla8XQdd/xprH3eCHzvAwy4Ht",
+	"Ll9T7pDWGFWNyFI5bpuJIORDtQ9pLmVAFF2gZ5H6N9pEv/w5Y29Qra0bk9ZEwLI7hgEuksi4mEKGkj0o",
+	"8BxiP11oe2TLvkJhmYg+BpqT6EDOmKAz3lnQaRqRPXC2KaTEyvfQbxFLk023mYyNWMZEjKkXB4mMVXSO",
+	"iQSm/MdeXigeBe0u5TEzkHxG7L28vF4SePqdShZZzDoyGx+Yh9SB/i1Ei/K0LjEN02gNWt1Or9MF7Qhn",
+	"3hq0DjvdzqFpsw7axoE7yQPkuo6jwddjtg49uxn6ngt0tftqoc3U1iaI2TksDuuQ7+AXyBapIBNZYL4Z",
+	"/FaRYqYlXx/gb7QoTejCfHbWDYX+1LRHmjN2S4ZsIUVC9vQfwFOw2etLqX+57xrdRuOMiiKlWvWKQqH0",
+	"KC7/8xzbCuHDNDcp7npeKoBpaMGMLzA6kl5pKD6a8470nzdydDNmwtwNc82AhWFVvDCmvjGzgJl2O764",
+	"00dkuKhhd6BQ20sADnK4MxABdh1kcd6wVbgCdEi/u35C5GikWG56iIYC1/W+oJlWDMz6qBlZjqA9lO2z",
+	"3u12zVEq0/sebzW0j7JDmrbV68rPHSAGVsNZ3nGZtAat71leNUM0mVrmujIFtPzJwTWfstej792uv+Ri",
+	"JTz1usfoh20e+74koW1+7mwPr4xn+4dKj/nGZ+om3Za7sPTYdrtwcfk6G0Prz61eYt3oV2kxhsRZS9zA",
+	"bfrd7m49ayum5L8/NQfwj5ZLfExxy1G3ryfd+NTxyqeOe6crnzpZ+dTh6bFerzVUG1pWelaoeabXPzu6",
+	"37rRbvXyNDTcbYKdtBVJ90HrCHe/6RXulA4uEcDFEeZPhcnEOur2Nj9d6Y6vH+qfbX7oWsqXVCze2trt",
+	"+6B1vN1Uc5YJmroWOcfdw62m6FrU3/u+gXL77mRaTG1vSdPOjI5Vpehfm/uNapCre7optFIGAayg+gn9",
+	"0ApaVjtz/4RP0Rq8AaXbfFv9yDyrLwgIHv+Xyx/Dr/3syaB1x7O8oOmNNh3gGTHiY8gcnHH9IQCfBi01",
+	"owIzD837lb7RQcvXHFu/6w1co2EcUN6GVrOrdY3XAhvuI4ZRtT8zCM1RrSANxNcAYatrBYegJ6z0ZO1V",
+	"MTn2g1BApoD7AYT5IEFGaHtTa22+5r0kr0NRCuw67EHZthfkp4GqXwGGgF2qlhvfDLy0E/0xtgHGwSvQ",
+	"JTDzUJi/nCmEDyAoOCS0QKzaIm3oh3ugex1XsPQCEtkOwc40ECQyHxgFq+ZcD4X1rsPPtN2pog6pFPdi",
+	"/ppbhHVQB+iCtiojDIxXskOutfINRIUuamoQhTOZpsVMIa6HAzMOhfUreJO0G26tpeHC03v05f7K+pan",
+	"S5GNqlQoHqBLVTqf/7VVqm860n9ARyq7q5ct0VegFyHkkFFGHp929ey9x+OUFglrKykEy9tH68Y56pWK",
+	"0OP+AxSh4/72ilCF4tfpQVqamB703/Sf7fWf4cLJ4G+qz0NVH4eqMV6ZG2Dhk8AzvWkoFQUWS09rIr4n",
+	"oWxcErlROjhKx41yA6NE+85DBoJvudmoTX83GWcuzLGPrQJ8LxDoLcblY/wcruUlPg4ST8YxiMJUepUi",
+	"pWIVij/HE/L1JXPZIuCKi3GR0uybfP4mnw1jaHsSs9fT8zJflJ+fHT32Pj8uf/+f8jR4PS62dDcYiKFv",
+	"0nYnaWt6g1jernnwMnff/yaLP0sWb4h3fBOCX1sIfhN+34TfN+H3Tfg1Cb9vsu2hss26Y9aamtt7xZ3o",
+	"86L7CEZhvMseINy5DRlDFoYAQzYUayYbBX543MTEiUm7xHi5KYsyDuWExXxK0xJC12WAQJaKwVvYb3LT",
+	"h+J/KK7enOb7Lb7+TTzv6Du+G0NXm8fBlqF28BjjQ6f9YMtIu/fQ0VmwZaB9e6lvhj7pbS/zm+9Pg9hf",
+	"nyj/Ldi+tQbwy9IGfgu3764LyGKmDmy4+OCT/dePbHG/NuIOTy7bqdUmGCYl1o+7P/KD7nujeng3x3bQ",
+	"fnh3P8B6/DIv05i+Fy40C6n7ZUo7KNTMdvHkxlYmY+nns7vmdDD1gdeCwCrkDqW50jrBzxmgWbawAtYY",
+	"+sMFUKBJAoAEe2inUOZshwIG9Zp47Fe7LpTZ4HbTsBIAyTUU2JXBpgIbGGmYsRQxg7IMKUwjl8C0+4av",
+	"aZKQYmZa7YF2RpWn92AKhN0GrVhjirzF+iiTFTuhiJq7I0Q2uwBCE6iKBURxEbN6Y4dQbNPZgUSNEUP7",
+	"nlDQ5n4pAF7iGjJEBm8JPCd2PfpIcixyrLW5qBFHh/y8uqNIKPyWIpgMvBcdRwHBsrD9tRkgf3MXTa2n",
+	"xZK62FRu6LMHafjIcLHUGrJaBGx7DJmCItPQy6RFe0yr5RdcYVVcKb93gnB+iNr6zbv0H1ZfgyYSA5Sv",
+	"XJKM5UUmbFPATq1pONARFGiUhBQXWcZEfjPDTt4l5biGhN1KzwL4bz0k5fIUTeeTmUGYq8EENk9M//BG",
+	"8Y8rZnVcn9Z6pNUvo/VbdX91WojXZmpDd6h6p6fGjkqNuju2Rip7H0H3n1UtiGyCyqpJHx6unXR/cNTr",
+	"HHe73bPD5kkzmsWTtlFR23e9bSd91O2vnvRRt5oNY4A8jGeyv7WFUuPVDaaJj9mImuE3Q2QXVyTsGdZY",
+	"0oqg+2aPrLVH/B5hjQbHC6gby2soO2VXaR9BNCC26E2fA5QDhqJsJjrmd0x0yCvvCdOPcrggUYltGAUA",
+	"y8hEwsXY1COhil6q/6bTgq0f1BovFyqnIofBeFIZpBOKt0wVqSlkmtExF9RV9lBhW/IjiOaAzKhSBqUX",
+	"P4pAkoVQNAbXVCtL9iutSrHcwYp2yBsKpa4qpwut2mcZi7XeyFO/3pS7PpcklsKIv3QxIEIiWhwqox9M",
+	"CZIFxTCGEEwCC7so6JHqls/0BZAZydgMewSialseAGB0jkDJt7VefkvpBjUVaz1DgRxQP6ximlKn2RpQ",
+	"VaizMxnFCU/gUa6U6WlXohKv8Iuea3sKDMkSpJV6NkvGUkaVLYs2cVou4JgJdIcge/pTLD0uW/ogiemt",
+	"2m9SojVpPy9byK3Vn6swYqY6VZXdThTZoySW0yltK6ZH0lPUc9rfosVJUPn0OOmdsu7wqNWsjzgYr1Xq",
+	"9YlVQtYr2I29iPGcDRj3DqhpkNB/yxbYFBjh08CRAGfljLg1OGqhWAekRh6Go9b6FCJoadgahFXY0rAV",
+	"hBWUNfhJibMWtu5XHIDDoVtxAI97Z/3K/ve32P8aTB1Wb7syAZoTfQNyuGgVgoJ+XU2zLAHYatPctunX",
+	"A+YIvqKGKa6dIYq5rzFDT0hoZjVC5saVkxR7b58/IYeHh2f7G/tP/baCGJzUGpnGGm4hjehYO9KBXYH+",
+	"PRRMG7fEbqs43XoVOPwXWMY1IGlnYy3oTZcK4BJsqpyPrG6AHa+gZGg+2Gx8AXz7LtZX40Srgt5ESh1a",
+	"2tI8Wxc/XXz/r+uno2L628UFvfzXxxfZ6ejZCf3h+mw44otXP120Vtq4Smar+MZxr7+JbX+W8QhPgEh8",
+	"Y3rbl3r0BWo1cKchAoq3Bfa97ABsLc91MNQ169KDoU567dPjbtw+HfUO2/SIPW6fDfvxSdJlvdHx6S4w",
+	"1A9oeg0Kthks5iCcNT9dMJo9QvwskZCZTHm8WAdo7cnmdYDWtU2wgNbHFUDrPx/O+2HNw78K2Hdla373",
+	"WwWgJ7EC77/dDaxa7fem9/Yy7V9b1H/jetqN3muOCf+cRu3D3nHcPk36tP14eMLaR/HZqEt7w358mNTP",
+	"qTyLBk9G5Szio5ge9Q8f188CnzNHSM968SHrnm44jNrszdJ75WF0O8fV4zBgdpXzEEWaLu/3zjlbL9xz",
+	"q30jzYbnzr4S/ar/ITeJXi7xumVbj4j76HdAH2vC130L2bIKRHYZ7YWjDgwGOeC8uYJULYUdsMresEhv",
+	"tVZ+QfS/KlHDXE55PEDLlooFGr2g12BwxMtXck+FImN/QMAo0Jr/BJB6FFE5IvRYEE6AMEK4IPhbDx2K",
+	"veigjwZKtA8Ym2UoKHVeDsHmYM5xQbiYaYNZ25cdckH63S7MAPvRaT3NqpRVlGwtaLRdD9DzSZHp84AZ",
+	"akUCobs4GEdlbKoOxjWoI7opZhtSLLcLiACVSmElbiEMQH1AuIjTIrHGNhcJ+9C+ZQttiBtzfi/6FLa6",
+	"YWtAPnU6nfuAhK2e++s+2kdXQEOpEva1gOYF9vw75Dln2i5EVCXIoEI3TNkyOiARbn9AImQwFnu8dEJo",
+	"w88gLqH/wjQGt54asPn3KDaDBDRyRNmPtY0K0VyrNOvZGXD9ZECoOVnvFyW9+K4tpCV3oiaXDZ0iCYDV",
+	"O5KCwC2oXorsub6nuO8s2Q8Au5WLMQI8+R6uDrmCCPKkmA4VyeV4nCKiP8lYGwhsCDZtyugdg8vneY5m",
+	"WjNLkIKR3T+CNv641IgAYM7EpsWD0l3uBMQxKyvEgdCFlpB8zmNmdXT/4h11u+eQtld2tnLbZlwCXJGj",
+	"7hkc2xWDDlgkukzYdCahx1H7R7YAb9mU3jJYap4tiKIjNoC/ZozmODkVCnu79anpY3Ibj04dA7PlAXJW",
+	"fTvYpHC1d2dDrMubNUAi/u5iBN/JZLGjzq05X1XluGJ3LKNpBR4BYEaBJ9ptLwXyvz+tUha+sOJmFQCt",
+	"nX6ueqK3DBt+tsxp5VJC67ltNRerN9f1kfugJWTCrpLbC4AYXRJaDSwrLzKhSmnFRS7B8YucEPgiAPYD",
+	"nwSKQ+BlSLExlx3AGACzTJlu+WSeYSMPNkUq9Ewq+6pKokeNhVYNLNAMXD//LQ6p1as3Rtj58D2Lxm03",
+	"6m5cjNOaqvzaUwL8if/5FkeTGbG7BnqpJT6qoNVUhvtmw3u9PuYwHuKYzUz/oV2UVGA1D9ZPu1vop5dP",
+	"r+ktE6+zS/Emk+OMKdBRj3pbaJtv6CKVNLmW8gXNxgyfO95mouYMWfKSJZzaBixH/f4WEy758kuuwO/7",
+	"d1DG9TOn27xJFaMRj7VCc4UKY02RR218gyrvx/UQ+RQ6BzSq90+h14tp3DKWEsHljTjKMyoUhcsb1Hq3",
+	"uIS6UgdwaJ5DmSwelRCXcEpawut7rTV6QtUtasdDrdbIbCwhDAbqqGUloIeW3nuy5L7XCmpgs/Cg3xIk",
+	"l7nAlsvoB9agUMtxc2JUOBRK2+AuFKAEeZihclTvogNPBl5K4VRrb9C88JxAdIqZBoIIeoNMBBMGhamf",
+	"sF3fjrpdq8RZvE4hQ6ElJMtMSiDMbU4VNnoyKqtZNDSR+OBhIA1ZLKdaeYI0PpupWUW4JUNZCOyKZbpH",
+	"JSaIpXKepiZtlIZCK153MrcJcuOCZlYmUjLlSv9Q2JghhNz0aFplmxb6vG3bTtP7JxTgV/QSLKmoYb/y",
+	"Kdc2SbsN02pP6Yco0OZkAHUYi1AYv+9+xfYza7CqvFE1UBUtkwlhN8/BeEuWOiiZuCGiIEFQPZvewBMR",
+	"UQyaNRtaMZUfeDb64wzjkmyqd7r+LPw24aORfgds0RwimLlPiaDnexj+bnJzuvBQeN0iOqGIkmxxkxVi",
+	"QBD9HoxRTDQ9N2DNdhPcY8YupgrubJEmJGNTCR1V5w5QGn/JFZTulCWy+ByCIVeZgpJIodi+EFN/ubKf",
+	"mbPpkNdmmOmQJXrYq59eAHJ1LhFW1MwLrQjYAFA+EOA6My3sFRjTAGa7R4cASKWwkzEF+8ZiIEPjPa8e",
+	"GMFgjV0KI6qy9T7PB/btEK/Q560Izcn7gjPMV8VYNxdkxlnMlMszRg6zr1cXijdS5eOMXf30QtN8KuPb",
+	"ShIz19RS6HvwedYRTNWzjtBXv9480tZyki1IVgiXq2proBvj4s/0S/4appO5UFggV4pBmKEPBTZhhkFB",
+	"WxDl66aVO9ka9I9N4uBqlTVnzg+ZLd4WovruJ4hWRxKqhVwOWc0Z1WK78tZKXHBlSLEWeFsZtDMX3nrD",
+	"t5o8atP+1J/LbMxQOMGXqzT4Zj18B30azsd2ptpend6JMIDZ1KNYhs4rXvzq1iFLAtCq7v19+fenqumG",
+	"alPTMMYBbp876u++L7jyJlc3pGlriVAFc3fyn+zJzDXZw7W6mov9zl/PwIAFP5FilHJs5vHNtPirmhbI",
+	"U/2eE6ZVz2YbA1snrDYy0BmnXD8C0ItShg0vQbsx/kPbysAzMwQ6P62WLxKn+7FUsQGZ2AYVUZGlID9B",
+	"0xAJsLhHyrZ7CAUXKmcUSqHLNg2ogOO0IIeNpphw5GFk7rnOW6axf5FPmMg1ewIvr9OoTQXVI1V6RoOy",
+	"rCpXLB2VvRiqbUBMzzITUohsCzMutAYaS5GoDrkE7+hModEFqg62Si2zA6GyAzRU4wTnOeqWd/JWK2Jw",
+	"EvBkKHDR6G+1m+o0QfjSQzPV071jKWSdQL+RfOB9B0YKKJWgvGClFQxvjBmQ0kfdsxNSQpXWq182u3Gv",
+	"9ZCtz9EnIDmEpnWvlukZAUdyjv/E2XPjfdfS3pcGm72X+oZog+LdkhS+MINrLg5OX3jSIyNNzXX5XBJE",
+	"a/D45GhJg/lKjrUH+NDgkL6W7Pe3ohrPPm1sBA4EM2iNhvlNr/30evJs/PHmzeTn9uHb9Pn0jbxlTL3s",
+	"ZuL7Hz78PLx8Onz/S7o4fpaPvzu5e5axX8Z3T46vT5//+nM3+dfPF6MPp9lvpz/8c3HYv/5t8mP/pqBq",
+	"mPxx9a+3v14c/fN9cXh7TZ/8+vTj2aunzy7PniUXww/55BXPfu3+evz6j++Gs6vZq5c/tZOfryZ/XL+9",
+	"lR/nT54eHuV5b/LPn276L74fq/x9Ivp00bu6/GP+/tdXier9mr56dXPy23f0u2dvi+eHv/YXbKkLhYvj",
+	"+F3u7np19nzwX7UJDyPLVSoX7FAZDnz39gWhVnAQLdOU70XZWc+qXomH6lt/jub0N8pyQGFRnhx0eKq5",
+	"vzxtxmgtjbrMwSf4X6jD3lhXadh5JqdLfadwtFpB5X8ZN2qoCs09Qb2xHlSrBVskPq5PT6mn5jsFxsj0",
+	"KaPosRsyDN0ZMHIaCkMt4MziuekFJGTZyw98NVqaKvLk9durskx7D4eAXlIZH3PRBLDOMHkXPpzud8hV",
+	"MZzyHJWw0u1Yup+RmjBpy6vn9kLFpRqboMMLw/EDvRjnY1dzjj3XTTUEJBpgax7zRyLnwkswsM7el67h",
+	"HRO56zA6ZdnY1st421vyTLvfcy4UOPWxnRIZynxCJvSOdYg2q0F2a50X64TAlmV8LLBuBbRUHCoUVfWw",
+	"V9H9Xc6PU1hdKk+Z9VNJWSqVOjQxVOBVDiWhkMJEOJQ+H6Ww1H5JIcXTs0LlF55PrFL6J3rJ8ECfyrnQ",
+	"E3piE11rSqd36u4YjY1kc2NXOITK1FlsIidcP4fS0TzMUMBWwsiBmdq72YrZQDGme6cLbG+vdcLuO1/l",
+	"XyVyW5vVlhLff3j7EG5JSN+CuH9pT4tpJtsa/Pv3NSHdaufGvVIO7W9UXT7x5B4lZMqwH3VjrHc5A8wF",
+	"f8+hDWssRUJwEFsN4dhklSkfLccvSSV8yfMmJooT8SIMn2cQ2mVA9evg39ulyf+uDWilIBvcjWBWnbjC",
+	"WzCM49hcqd0sjk1+3op717x4Z9MCYCUe6sA92vzQK5k/l4VI/qdcoUifGxOmG+ul3zLMNINbU7tmRuxy",
+	"hW4/hWUHJj8f9COu9bpQLCdY1u5d2UITuuhgWiaGm01RZCigdHgDvu9n371vJSzNuWe7MotVTKKeq/uN",
+	"P3whZ8H3JhC6sSpiJ7XeJRI+ba22WSvtQxqabldQq4phytWEJfoJre9D4mgorH2ITb5fX12D+QrG1pTl",
+	"E5mYlq1GgW1iA+9gCDvj7xZvJKQcf2k7pvmA7E+4p23jhFp/isZevvs/dFe+6fb/laoD0pGH0AwOQZpy",
+	"qvZXspiiKWY6wQ7LDeUapojGTzA8X11QYwo/fIUEAZwnTICPJ3CAC7dsBklV+LNQwE8sFiSRGbqENNcS",
+	"RZpGHeJ8RTAVW2CiJw2FWwEqIug76lQKYBAc5ZxEpZyNbP6i69rskkzxRyuLp5ZZKAbxIs8yiPx2DVBT",
+	"BS3lZ0VufRk2LbOsPtrAMr8xy2/M8huz/HLMcnWmyYTRNJ98XAlSdWHc8/1uF3GWDISD1Ja7vtPFLHA4",
+	"t6mUNnnC8cRBKChRxYxld1xJ9NrTzKRU2nFsRjMkYRhzjItxh7wyIYNQ+DEDA6GU6SVCbjNLvFK7WSaH",
+	"DHmQDS7QPBSRXWsUaKYLuRYAhsoyxaVgCbl4c7nCqPsBnmw9hCOYRx9IRGu8Wy/4HRN682C93gm72SuQ",
+	"gR/aDu6pjT+13tuDjNFkse3ZmzwYzCyOqcAwjEv75fmEC9K3OTUBOe4eGjnHc/17fWLQykmLtSFVjBQi",
+	"YzSeaNKHRGApbPoy/Iyr21CMijQdWFoZMlMCDHJQv9iCbsm52B8QSjSnIUOaUhGzDCvBQiGkzSOF5HyQ",
+	"pzymFTgu2IoOKYnEYIz1u10tZqkA4jfwxB45O6QkQ9eEOqJGTK2MxfLOdNjFRKWSqsmORB2KGlWTyJzh",
+	"A2j6LaMJ1wT0J5C1443bu0NKl2KFhjQHKjloYHK7U2owg6yrcUR5WmQ7JDfY+7fadWBp2r8G5wYsHKaK",
+	"1cLzyaKzwUttzuEzLvKcDSdS3qodsQbtYwGRaeK137oGhGzFxwLA9licsdxAQgtIKkTwsQH6tDNEakaw",
+	"aATrdtzCvAGrGFz1OFxZ82Qmc7rCjNaT/sWu7IuBu+7gV6vuIQJliHZM0xT8+kPqwtetoMXuGLaLaNVQ",
+	"BJJWUH5klPLW70HLJIHa6BzgdQ3ax/db+/OOuz6J0zjnd2w3/1o13Qk2upLr5AiutQzWukMTCTjCVRgk",
+	"1yuIcmeHnHnP/xr4yLy8IZZxuI9Wg49cFUP955B56b1Iwa6hUQMo6cBE8oHbuYotI5FLFDgTu96rg2+Y",
+	"4qMAEUtMa3sHnhGAs71EpLD4E9b/HptcZ8Th1BaxCkKhbVTsx1/PEAJzNSDR02cvnl0/W/6C2nSIO5mz",
+	"YOlxKAvQz5domXyq7RHX7D8rMN4fiqjdFrJttx2aCZtMCNu6H/JP/PouKRhuOJmxzAcvLRe6V8cjSaL9",
+	"gCAKiQqF97W58tG+3pzEBCO9700MzIKz4EFjsrTl0FTdKqzbEiTCH0TovzBtIsoJKhIh74pCYWoQA/By",
+	"JCzldxBIgVzbElwRpQLiMOh9hy4NUA2Lk0CkUWzMYBRKh/XSIRdEpXKul6bFuBZJGYsZd9ntoShmWKln",
+	"VEG7qMCIK1gnDAuOjn/84xpTEf/xD4ebGQETjDrkTUr1Dug/wQ9k/bymm4MkNBSplDPYi4lUxskD35ZK",
+	"sslQKoQqKcSSRxsqqdp2kIjs5ZDzpIdJZUxTkrA7lsrZlIl8v0PeZPyO5iwo3xtApkgbfwytMFJZJGXW",
+	"OE0SbaKb1mGm/DEAKwgIiUvMkabC/tTSKeRnCgB2xJtujnRhs79CUQ6ud1vvACQGaQVYpndMkVyek4wl",
+	"PGOxQQXWatJI6lWbtKJ//OMZjSdu8H/8AzFq4QpGiFEbGXb+TJNiBC4kTfJ1KR/tg56CzrF/X+VUJDRL",
+	"QmH1ht/3rHSbz+cdZb53MiaW033Q04Iyc2fCaMIyNdATbZPI/LbNkwgNEbgcjzDS6O62S3JyG2Y9bMRc",
+	"872Mme84dI8xUDYDR8yKJCwpcHkMzYXzygxcQ6hoYEkN0J5yNp1hKTM6Hbkg7wT/oF9trLHqOHrDaF5k",
+	"LBqQ6K4XRC7VTKvUJ0dWAvzw8uJJ++qHi/7xSaAHQygPt09GgdvzHjQ1FvOJYvGNZlZypB+MPpWbeN/5",
+	"tLSe+84nfb730TlJisziKo2hjGPGMi4TPQoOTlFjBB6azyU22HAr0ltgMYIBsNyUikClCyk7++DcXYqb",
+	"pQuolR5mFI5In9RoYdCIDVFALXL/w4fIyDjEMOK1emtHA3qFssDSa3/Vssgj7I8TCvvjc0LFoqy/Qcdv",
+	"nnG75ewDqgacpkQzATkyJS9/aDaZBQQrdx9bglDYOQrKKQOzefMJjyclEYNaDtjhpJiVkE1GIkwl5i/C",
+	"mo96XfK9FCzSdrlWRUyjGvvjvQgV0YH9Pon2AXAbSkmNZkH9HsFYIxyKQuQ8JdGbi+snP0RYJBzNqOZY",
+	"AwIVgVHHdlC01/bAktBlcn9QXqrIAxuzm+CO2OgkfiE0mjcR0kIUOAsGalY4Nh5aXTpjOMxnFc0MaWKc",
+	"LNUsvu9KyyLQMgdMDyWnTIpq6eSfZKDsYDfcw4szpOxarTHcEaREOUKNqExIgIXHcmYRhcicZmwii2rx",
+	"6G6L8j6y+UiVdW6XHHG/tAMsTyvr51pDy8sWAPf3u1pLO5X59L5aZsnfwgKG+9satFDsvBz9+NNZ9vj7",
+	"H//1Prue//HuzdPHly/e/HYp+y/oC3o17+fP5t3Fm6cff3v2f/9B+3nH839iNm6VwWwVXFujWXXWrOBl",
+	"WvkPRU2zwhdbRAsI1dlet1Y0aSb4MGP8W03OXzI85Op55k6INfgOfM+iL3K3yYStmJaGRp1aZIUzQqoY",
+	"5QBLXalWCazN4OxJsAEr2bP1bNmVubC+mK4wzaPm9CE76c9JHTXv/NoZYuY1/8uJpBsoeEMmqdY47HnX",
+	"vV5kz0Y1S2f1fodcYP6oh85Vuiw3pJIC7tf2iaQrCffr5ZGuEeC+tH6oh9paBmXzJQdjCU1BrVOn3ENj",
+	"dKwUyqfX3bNBrz84OupA17re1xXKG6TxNz7xdRNKN1z13TKGvL3/XT+bx5PVqWIY1cOGOpip5VBMwX2p",
+	"WYLqOLeo80+jd9OmmSGgW5nEdU6iT/eRQQtThOed0vIF+LFQwJ8VaTrwZSY0aQVwOWtWG5ctBd9RzY4m",
+	"GVPFFDLf8ItSjXSOAeHwrkJRF8wIfY3OWgjYTxHRzpn8cEp7xk8TiqNed5+gWo0FmUHZQMqM7bwBNnpA",
+	"c6OlGu+Si6+j25vsRRgwbBur3brDCc/3V+eVfQlbHbasasC+0R/5LivLwh4pMqVcD01FXLFXceONIQeW",
+	"XGkE+TBJWKVgSUYkZsO2NH1XG7Vrsvrvja2paaQ6nbf4WcMygLB2t25tmttXwLD4bw3vmh1fIwkfmwX+",
+	"BSShZnIGLb/zH7ccHyoSv1mcXz0hMUDBgyFczVMeaoJ6Xt9tcl7wuUeq9I1TZ12Cwx0ud7XzySAU4AQB",
+	"5zsEFos8lqYJvs/p8YqSWCYsgOYAgJyp7djcyFYtP7XWMM+kabtZhgoBZ9bGcLgiScE65MJME01hSB63",
+	"6AsuyJAxzRG5FCZEUgkyuC+hcd/nduikKhSrenJiF6/12TtPy8Pappm6VLkXxBCgrmzZUnpNR7N+raHZ",
+	"f6Kf2cvry4+vnr57UNOyk6Ov2rOs2vAadxsaKpp/rxShh71OH0SMsxhvthRoJ1qgpRSysm+m0NY6aJlb",
+	"pc1D6+2pNecd9LtHbvFLwhdaX9vp9zZPv9vr9MrpA2dcZX5qdvm5S+z1TUcnM6/Vm1rOqtwSyGbUh13b",
+	"kePu4ZodeVhXqR01AHOnF9u0lrKX+TNbS32ZBK//BYsZEsOoJ/eWXK9f3ojeQlQffILLpD90yRANOFDb",
+	"v7SRSZf5GWQvsrfXZJXYfUAh7ud2mAh/rdPnlje+AajJrHQtVJPrAFoU0HV4a2ymnwpWMOi5gtFTCPFY",
+	"3XsCdovTKWhO9gA0X6sTXgYKtFB2drltNe0U+FQKFnh9uGzOGM/JhCqyQPD2McsH3rZaX4EiNqvAJPYb",
+	"5ErHY1OpcoDd5MrLGqPKtGH1snEUnbJQVE5K609DmSwsZL9g86YkGcyOcKkhiJJk0h621KlCsUKpMhtj",
+	"siFdyCC9ZYlWoHLC83NChfGheOAd+r3+nriHMVNt6eyCZWCQBl3rrb1Nfmhv2XPcbw55uE15r8kKMzNc",
+	"6O+bT/OvGPswioo5OrjEOxpQFTfaZzHhlVzqe8B4rUQC4a6uiVVz4WcQd0LxXGakf0QmsshUVds2DkL0",
+	"wtohh8zVwOg3QdrXXkPiG7o6Y5oBK4Ti/jKHbN+U+VhuFQoodwLYNwtGDOvAGdg4EWCbibHHDsuwZShs",
+	"1hpxCWNSMbMuaFhVthiQgj1SmP42sCH80iMKUM7oXq4uvpExwCmbw7rCs/5cq8GewA1O6KYZNfZxk8et",
+	"lqpx+OT92eiX25977/t3j+Pnv168/zi8/umxeJr0438Oj2avi7PFz/mJ+Gnx8v92VlDNalc4qsrz+8bh",
+	"/oLNmIBsKxpslWmsYHbVMqtPrRkWpl/M+I8MCq+0xjhkNGPZRaGt6n//rtkXyv9V/ohKMV1AMpZSCGkY",
+	"TgAZ0GWNAJRGQWy54zywB3c9YJNmys1ImwHUIAYGtAhUm6SKltQptcsys2xJBf6uEaI15eLWhHIEY4lX",
+	"fNipgYuqhjFLSAA34Dijswkmrbu883Emi5kKbOJp2crFe4dDNGt4jSlKgT/NZA0rxXwklyq4qj4lMMng",
+	"ARZ6vnv7wnuzI5TlF7taWr2crFqQh1URtqizLP20Cftewany3uYV793/fv//BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -33,6 +33,7 @@ import (
 	"github.com/feedbackd/feedbackd/server/metrics"
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/token"
+	"github.com/feedbackd/feedbackd/server/webhook"
 )
 
 // Config holds every dependency of the server.
@@ -79,6 +80,16 @@ type Config struct {
 	// EraseMax is the most feedback an erase removes without a
 	// confirm_count that states the count. Defaults to 100,000.
 	EraseMax int
+	// WebhookKeyring seals the webhooks' signing secrets. Nil means one
+	// keyed with the store's secret "webhook-secret-key" (made on first
+	// use); an operator who keeps the key outside the database
+	// (--webhook-key) passes its own, so that a copy of the database
+	// alone does not give the secrets away.
+	WebhookKeyring *webhook.Keyring
+	// WebhooksAllowLoopback lets webhooks have plain http URLs to a
+	// loopback host (tests, local development); off, loopback is refused
+	// like any internal address.
+	WebhooksAllowLoopback bool
 }
 
 // Server implements gen.StrictServerInterface on a store.
@@ -96,6 +107,10 @@ type Server struct {
 	keys     keyCache
 	// eraseMax is Config.EraseMax.
 	eraseMax int
+	// keyring and allowLoopback are Config.WebhookKeyring and
+	// Config.WebhooksAllowLoopback.
+	keyring       *webhook.Keyring
+	allowLoopback bool
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -139,10 +154,17 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	keyring := cfg.WebhookKeyring
+	if keyring == nil {
+		if keyring, err = StoreKeyring(ctx, cfg.Store); err != nil {
+			return nil, err
+		}
+	}
 	s := &Server{
 		store: cfg.Store, logger: cfg.Logger, now: cfg.Now, sealer: sealer,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), limits: limits,
 		inflight: inflight{keys: map[string]struct{}{}}, eraseMax: cfg.EraseMax,
+		keyring: keyring, allowLoopback: cfg.WebhooksAllowLoopback,
 	}
 	go s.purgeIdempotency(ctx)
 	routes, err := routeTable(spec)
@@ -207,6 +229,22 @@ func New(ctx context.Context, cfg Config) (*echo.Echo, error) {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	}
 	return e, nil
+}
+
+// StoreKeyring returns the keyring keyed with the store's secret
+// "webhook-secret-key", made on first use and shared by every replica:
+// the default when the operator keeps no key of their own. The server
+// and the dispatcher must seal and open with the same one.
+func StoreKeyring(ctx context.Context, st store.Store) (*webhook.Keyring, error) {
+	key, err := st.Secret(ctx, "webhook-secret-key", token.NewKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	k, err := webhook.NewKeyring(key)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return k, nil
 }
 
 // routes is the gen.EchoRouter that registers each generated route under
