@@ -90,6 +90,11 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "how long an idle keep-alive connection is kept", Sources: env("FEEDBACKD_IDLE_TIMEOUT")},
 					&cli.StringFlag{Name: "model-keys", Value: strings.Join(rollup.DefaultModelKeys, ","), Usage: "the metadata keys a feedback's AI model is read from, first first (GET /v1/analytics/graphs/feedbacks/ai-models); a change rebuilds the model rollups at start, and every replica must run with the same keys", Sources: env("FEEDBACKD_MODEL_KEYS")},
 					&cli.IntFlag{Name: "erase-max", Value: 100_000, Usage: "the most feedback POST /v1/feedback/erase removes without a confirm_count that states the count", Sources: env("FEEDBACKD_ERASE_MAX")},
+					webhookKeyFlag(env),
+					allowLoopbackFlag(env),
+					&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "how long a webhook's receiver may take to answer one delivery before it counts as failed and is retried", Sources: env("FEEDBACKD_WEBHOOK_TIMEOUT")},
+					&cli.IntFlag{Name: "webhook-concurrency", Value: 16, Usage: "the most webhook deliveries in flight at once from this replica (one per webhook at a time)", Sources: env("FEEDBACKD_WEBHOOK_CONCURRENCY")},
+					&cli.DurationFlag{Name: "webhook-retention", Value: 7 * 24 * time.Hour, Usage: "how long delivered and given-up webhook events, and delivery attempts, are kept (for GET .../deliveries and redelivery)", Sources: env("FEEDBACKD_WEBHOOK_RETENTION")},
 					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -128,6 +133,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 			backupCommand(dbFlag, stdout),
 			restoreCommand(dbFlag, stdout),
 			eraseCommand(dbFlag, stdout),
+			webhooksCommand(dbFlag, env, stdout),
 			{
 				Name:  "keys",
 				Usage: "create, list and revoke API keys",
@@ -350,6 +356,10 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	if cmd.Float("rate-limit") < 0 {
 		return errors.New("--rate-limit must not be negative")
 	}
+	keyring, err := webhookKeyring(ctx, st, cmd.String("webhook-key"))
+	if err != nil {
+		return err
+	}
 	e, err := server.New(ctx, server.Config{
 		Store:       st,
 		Logger:      logger,
@@ -361,8 +371,10 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		Metrics:     m,
 		// A request still working near the write timeout could not be
 		// answered: stop it while a 503 can still be written.
-		RequestTimeout: requestTimeout(cmd.Duration("write-timeout")),
-		EraseMax:       cmd.Int("erase-max"),
+		RequestTimeout:        requestTimeout(cmd.Duration("write-timeout")),
+		EraseMax:              cmd.Int("erase-max"),
+		WebhookKeyring:        keyring,
+		WebhooksAllowLoopback: cmd.Bool("webhooks-allow-loopback"),
 	})
 	if err != nil {
 		return err

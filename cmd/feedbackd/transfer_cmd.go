@@ -70,11 +70,13 @@ func importCommand(dbFlag cli.Flag, stdout, stderr io.Writer) *cli.Command {
 			"(by name, created when missing), timestamps and metadata. Each row must pass the API's\n" +
 			"own checks; the first bad row stops the import and is named by its line.\n" +
 			"Each batch commits whole, and rows whose id is already stored are skipped: after an\n" +
-			"interruption, run the same import again to finish it, without duplicates.",
+			"interruption, run the same import again to finish it, without duplicates.\n" +
+			"Imported feedback reaches the workspaces' webhooks as any write does, unless --no-webhooks.",
 		Flags: []cli.Flag{
 			dbFlag,
 			&cli.StringFlag{Name: "format", Value: "auto", Usage: "ndjson, csv, or auto (by the file's extension, else its first character)"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "bar, lines, off, or auto (a bar on a terminal, lines otherwise), on stderr"},
+			&cli.BoolFlag{Name: "no-webhooks", Usage: "record no webhook events for the imported feedback (a restore, a migration: the receivers saw it already)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -109,6 +111,9 @@ func importCommand(dbFlag cli.Flag, stdout, stderr io.Writer) *cli.Command {
 				return err
 			}
 			return withStore(ctx, cmd.String("db"), func(st store.Store) error {
+				if cmd.Bool("no-webhooks") {
+					st.SetRecordEvents(false)
+				}
 				start := time.Now()
 				stats, err := importFeedback(ctx, st, br, importOptions{format: format, progress: prog, parallel: importParallel})
 				took := time.Since(start)
