@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -172,16 +176,17 @@ type Webhooks interface {
 	// limit, only those before the Seq before when it is positive;
 	// ENOTFOUND as Webhook.
 	Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*Attempt, error)
-	// Redeliver records an event of a webhook's workspace again, for that
-	// webhook alone, with the same id, after the events it has now;
-	// ENOTFOUND when the webhook or the event is not there (any more).
-	Redeliver(ctx context.Context, workspaceID, webhookID, eventID string, at time.Time) error
+	// Redeliver records an event again for one webhook alone, after the
+	// events it has now, with the same id, kind, time and feedback: an
+	// event some attempt of the webhook was at. ENOTFOUND when the webhook
+	// or such an event is not there (any more).
+	Redeliver(ctx context.Context, workspaceID, webhookID, eventID string) error
 	// TrimWebhooks forgets the events every webhook of their workspace has
 	// walked past, and the attempts, made before a time.
 	TrimWebhooks(ctx context.Context, before time.Time) error
-	// WebhookBacklog counts the events some webhook that is not disabled
-	// has yet to walk past, and returns the oldest one's time (zero when
-	// none).
+	// WebhookBacklog counts, over the webhooks that are not disabled, the
+	// events each has yet to walk past (an event two webhooks await counts
+	// twice), and returns the oldest one's time (zero when none).
 	WebhookBacklog(ctx context.Context) (int64, time.Time, error)
 }
 
@@ -233,4 +238,47 @@ func number(v any) (*big.Float, bool) {
 	}
 	f, _, err := big.ParseFloat(s, 10, 256, big.ToNearestEven)
 	return f, err == nil
+}
+
+// webhookFilter is a webhook's filter as the stores keep it (JSON).
+type webhookFilter struct {
+	TraceIDs []string       `json:"trace_ids,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	ValueMin *int           `json:"value_min,omitempty"`
+	ValueMax *int           `json:"value_max,omitempty"`
+}
+
+// EncodeWebhook renders a webhook's kinds and filter as every store
+// keeps them: the kinds as a comma-separated list of their numbers, the
+// filter as JSON.
+func EncodeWebhook(w *Webhook) (kinds, filter string, err error) {
+	parts := make([]string, len(w.Kinds))
+	for i, k := range w.Kinds {
+		parts[i] = strconv.Itoa(int(k))
+	}
+	b, err := json.Marshal(webhookFilter{w.Filter.TraceIDs, w.Filter.Metadata, w.Filter.ValueMin, w.Filter.ValueMax})
+	if err != nil {
+		return "", "", Errorf(EINVALID, "the filter cannot be stored: %v", err)
+	}
+	return strings.Join(parts, ","), string(b), nil
+}
+
+// DecodeWebhook sets w's kinds and filter from what EncodeWebhook made.
+func DecodeWebhook(w *Webhook, kinds string, filter []byte) error {
+	w.Kinds = nil
+	for p := range strings.SplitSeq(kinds, ",") {
+		k, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("decode webhook kinds %q: %w", kinds, err)
+		}
+		w.Kinds = append(w.Kinds, EventKind(k))
+	}
+	var f webhookFilter
+	d := json.NewDecoder(bytes.NewReader(filter))
+	d.UseNumber()
+	if err := d.Decode(&f); err != nil {
+		return fmt.Errorf("decode webhook filter: %w", err)
+	}
+	w.Filter = Filter{TraceIDs: f.TraceIDs, Metadata: f.Metadata, ValueMin: f.ValueMin, ValueMax: f.ValueMax}
+	return nil
 }

@@ -32,7 +32,7 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*store.Attempt, error) {
 	panic("todo")
 }
-func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID string, at time.Time) error {
+func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID string) error {
 	panic("todo")
 }
 func (s *Store) TrimWebhooks(ctx context.Context, before time.Time) error { panic("todo") }

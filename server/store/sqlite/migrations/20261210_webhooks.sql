@@ -53,7 +53,7 @@ CREATE TABLE webhook_events (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX webhook_events_walk ON webhook_events (workspace_id, xid, seq);
-CREATE INDEX webhook_events_by_id ON webhook_events (id);
+CREATE INDEX webhook_events_by_time ON webhook_events (at);
 
 CREATE TABLE webhook_attempts (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
