@@ -23,6 +23,7 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/postgres"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 	"github.com/feedbackd/feedbackd/server/store/sqlite"
+	"github.com/feedbackd/feedbackd/server/webhook"
 )
 
 // envSource reads a flag's value from the environment through the injected
@@ -92,9 +93,9 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.Command {
 					&cli.IntFlag{Name: "erase-max", Value: 100_000, Usage: "the most feedback POST /v1/feedback/erase removes without a confirm_count that states the count", Sources: env("FEEDBACKD_ERASE_MAX")},
 					webhookKeyFlag(env),
 					allowLoopbackFlag(env),
-					&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "how long a webhook's receiver may take to answer one delivery before it counts as failed and is retried", Sources: env("FEEDBACKD_WEBHOOK_TIMEOUT")},
-					&cli.IntFlag{Name: "webhook-concurrency", Value: 16, Usage: "the most webhook deliveries in flight at once from this replica (one per webhook at a time)", Sources: env("FEEDBACKD_WEBHOOK_CONCURRENCY")},
-					&cli.DurationFlag{Name: "webhook-retention", Value: 7 * 24 * time.Hour, Usage: "how long delivered and given-up webhook events, and delivery attempts, are kept (for GET .../deliveries and redelivery)", Sources: env("FEEDBACKD_WEBHOOK_RETENTION")},
+					&cli.DurationFlag{Name: "webhook-timeout", Value: webhook.DefaultTimeout, Usage: "how long a webhook's receiver may take to answer one delivery before it counts as failed and is retried", Sources: env("FEEDBACKD_WEBHOOK_TIMEOUT")},
+					&cli.IntFlag{Name: "webhook-concurrency", Value: webhook.DefaultConcurrency, Usage: "the most webhook deliveries in flight at once from this replica (one per webhook at a time)", Sources: env("FEEDBACKD_WEBHOOK_CONCURRENCY")},
+					&cli.DurationFlag{Name: "webhook-retention", Value: webhook.DefaultRetention, Usage: "how long delivered and given-up webhook events, and delivery attempts, are kept (for GET .../deliveries and redelivery)", Sources: env("FEEDBACKD_WEBHOOK_RETENTION")},
 					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty", Sources: env("FEEDBACKD_PPROF_ADDR")},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -405,6 +406,20 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		go func() { _ = http.Serve(pl, mux) }()
 		logger.Info("profiler listening", slog.String("addr", pl.Addr().String()))
 	}
+	if cmd.Duration("webhook-timeout") <= 0 || cmd.Int("webhook-concurrency") <= 0 || cmd.Duration("webhook-retention") <= 0 {
+		return errors.New("--webhook-timeout, --webhook-concurrency and --webhook-retention must be positive")
+	}
+	// The dispatcher reads the outbox the writes fill; it never touches
+	// the write path, so a slow receiver cannot slow ingestion.
+	dispatcher, err := webhook.Start(ctx, webhook.Config{
+		Store: st, Keyring: keyring, Body: server.EventBody, AllowLoopback: cmd.Bool("webhooks-allow-loopback"),
+		Timeout: cmd.Duration("webhook-timeout"), Concurrency: cmd.Int("webhook-concurrency"),
+		Retention: cmd.Duration("webhook-retention"), Logger: logger, Metrics: m,
+	})
+	if err != nil {
+		return err
+	}
+	defer dispatcher.Close()
 	fmt.Fprintf(stdout, "feedbackd listening on %s (API at %s/v1, dashboard at %s/)\n", base, base, base)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -420,6 +435,10 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// After the last request, before the store: a delivery in flight
+	// finishes (or is cut off at --webhook-timeout and delivered again
+	// after the next start).
+	dispatcher.Close()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
