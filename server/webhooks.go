@@ -43,15 +43,53 @@ func EventBody(e *store.Event) ([]byte, error) {
 	return json.Marshal(gen.WebhookEvent{Type: t, Timestamp: e.At.UTC(), Data: wireFeedback(e.Feedback)})
 }
 
+// EventKindNamed returns the store's kind of a wire event name
+// (feedback.created, ...), for callers outside the API (the CLI) that
+// take names as the wire spells them.
+func EventKindNamed(name string) (store.EventKind, bool) {
+	for k, t := range eventTypes {
+		if string(t) == name {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// EventName is the wire's name of an event kind.
+func EventName(k store.EventKind) string { return string(eventTypes[k]) }
+
+// NewWebhook makes a webhook of a workspace, active from now, with a new
+// signing secret, which it returns in the clear (to be shown once) and
+// sets on the webhook sealed with keyring. Its URL must pass
+// webhook.CheckURL (EINVALID otherwise). The API and the operators' CLI
+// both make webhooks with it.
+func NewWebhook(workspaceID, url string, kinds []store.EventKind, filter store.Filter, description string,
+	keyring *webhook.Keyring, allowLoopback bool, now time.Time) (*store.Webhook, string, error) {
+	if err := webhook.CheckURL(url, allowLoopback); err != nil {
+		return nil, "", err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, "", err
+	}
+	kinds = slices.Clone(kinds)
+	slices.Sort(kinds)
+	secret := webhook.NewSecret()
+	now = now.UTC().Truncate(time.Microsecond)
+	return &store.Webhook{
+		ID: id.String(), WorkspaceID: workspaceID, URL: url, Kinds: slices.Compact(kinds), Filter: filter,
+		Description: description, Secret: keyring.Seal(secret), State: store.WebhookActive,
+		CreatedAt: now, UpdatedAt: now,
+	}, secret, nil
+}
+
 // kindsOf maps the wire's event types to the store's kinds, sorted (the
 // spec's uniqueItems keeps them distinct).
 func kindsOf(events []gen.WebhookEventType) []store.EventKind {
 	kinds := make([]store.EventKind, 0, len(events))
 	for _, t := range events {
-		for k, name := range eventTypes {
-			if name == t {
-				kinds = append(kinds, k)
-			}
+		if k, ok := EventKindNamed(string(t)); ok {
+			kinds = append(kinds, k)
 		}
 	}
 	slices.Sort(kinds)
@@ -120,40 +158,35 @@ func wireWebhook(w *store.Webhook) gen.Webhook {
 	return out
 }
 
-// checkWebhookURL applies the URL rule (webhook.CheckURL), answering a
-// refusal as the invalid member it is.
+// checkWebhookURL applies the URL rule (webhook.CheckURL).
 func (s *Server) checkWebhookURL(u string) error {
-	if err := webhook.CheckURL(u, s.allowLoopback); err != nil {
+	return urlError(webhook.CheckURL(u, s.allowLoopback))
+}
+
+// urlError answers a refused URL as the invalid member it is.
+func urlError(err error) error {
+	if store.ErrorCode(err) == store.EINVALID {
 		return &requestError{status: http.StatusBadRequest, message: "request body is invalid",
 			fields: []gen.FieldError{{Path: "/url", Message: store.ErrorMessage(err)}}}
 	}
-	return nil
+	return err
 }
 
 // CreateWebhook subscribes a URL to the workspace's events; the answer
 // holds the signing secret, which is stored only sealed.
 func (s *Server) CreateWebhook(ctx context.Context, req gen.CreateWebhookRequestObject) (gen.CreateWebhookResponseObject, error) {
 	b := req.Body
-	if err := s.checkWebhookURL(b.URL); err != nil {
-		return nil, err
-	}
 	filter, err := webhookFilter(b.Filter)
 	if err != nil {
 		return nil, err
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, err
-	}
-	secret := webhook.NewSecret()
-	now := s.clock()
-	w := &store.Webhook{
-		ID: id.String(), WorkspaceID: workspaceOf(ctx), URL: b.URL, Kinds: kindsOf(b.Events),
-		Filter: filter, Secret: s.keyring.Seal(secret), State: store.WebhookActive,
-		CreatedAt: now, UpdatedAt: now,
-	}
+	var description string
 	if b.Description != nil {
-		w.Description = *b.Description
+		description = *b.Description
+	}
+	w, secret, err := NewWebhook(workspaceOf(ctx), b.URL, kindsOf(b.Events), filter, description, s.keyring, s.allowLoopback, s.now())
+	if err != nil {
+		return nil, urlError(err)
 	}
 	if err := s.store.CreateWebhook(ctx, w); err != nil {
 		return nil, err
