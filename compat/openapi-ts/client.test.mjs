@@ -16,6 +16,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,13 +27,29 @@ const bin = process.env.FEEDBACKD_BIN ?? resolve(here, '../../bin/feedbackd');
 const key = 'fbk_openapi_ts_compat_' + 'x'.repeat(20);
 const openapiTs = join(here, 'node_modules/@hey-api/openapi-ts/bin/run.js');
 const tsc = join(here, 'node_modules/typescript/bin/tsc');
-let stop, dir, base;
+let stop, dir, base, receiver;
+// received counts the webhook deliveries the receiver below answered.
+let received = 0;
 
 before(async () => {
-  ({ base, dir, stop } = await startFeedbackd(bin, key));
+  // A webhook receiver on loopback (the server delivers there only with
+  // --webhooks-allow-loopback); driver.ts checks what arrives through the
+  // server's own account of its deliveries.
+  receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.headers['webhook-id'] && req.headers['webhook-signature']?.startsWith('v1,')) received++;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+  ({ base, dir, stop } = await startFeedbackd(bin, key, '--webhooks-allow-loopback'));
 });
 
-after(() => stop?.());
+after(() => {
+  stop?.();
+  receiver?.close();
+});
 
 // run runs a Node script (openapi-ts, tsc) in dir and fails the test with
 // its output when it fails.
@@ -58,7 +75,8 @@ test('a client generated from the served spec reaches every operation', async ()
   run(tsc, [...common, '--module', 'commonjs', '--outDir', 'out', 'driver.ts']);
   writeFileSync(join(dir, 'out', 'package.json'), '{"type": "commonjs"}\n');
   const { run: drive } = createRequire(import.meta.url)(join(dir, 'out', 'driver.js'));
-  const calls = await drive(base, key);
+  const hook = { url: `http://127.0.0.1:${receiver.address().port}/hook`, received: () => received };
+  const calls = await drive(base, key, hook);
 
   // Every operation of the served spec (read as JSON: the same document)
   // must have been called through the client and answered 2xx at least once.

@@ -11,7 +11,9 @@
 import {
   createFeedback,
   createFeedbackToken,
+  createWebhook,
   deleteFeedback,
+  deleteWebhook,
   eraseFeedback,
   getFeedback,
   getFeedbackGraph,
@@ -21,11 +23,17 @@ import {
   getHealth,
   getMetadataGroups,
   getReadiness,
+  getWebhook,
   getWeightedFeedbackGraph,
   listFeedback,
+  listWebhookDeliveries,
+  listWebhooks,
+  redeliverWebhookEvent,
+  rotateWebhookSecret,
   submitFeedbackWithToken,
   updateFeedback,
   updateFeedbackByPost,
+  updateWebhook,
   type Feedback,
   type FeedbackResponse,
   type MetadataGroup,
@@ -50,6 +58,13 @@ function failed<T, E>(what: string, r: Result<T, E>, status: number): E {
     throw new Error(`${what}: got ${r.response?.status} ${JSON.stringify(r.data)}, want ${status}`);
   }
   return r.error;
+}
+
+// answered checks only the status of an answer without a body (202, 204).
+function answered<T, E>(what: string, r: Result<T, E>, status: number): void {
+  if (r.response?.status !== status) {
+    throw new Error(`${what}: got ${r.response?.status} ${JSON.stringify(r.error)}, want ${status}`);
+  }
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -85,10 +100,23 @@ function stored(what: string, f: Feedback, want: Pick<Feedback, 'trace_id' | 'va
   }
 }
 
-// run drives the server at base (http://127.0.0.1:PORT) with key and
-// returns each call the client made, as "METHOD /path/{template}" with the
-// status it got.
-export async function run(base: string, key: string): Promise<string[]> {
+// Hook is the suite's webhook receiver on loopback: its URL, and how
+// many deliveries it has had.
+export type Hook = { url: string; received: () => number };
+
+// waitUntil polls cond every 100 ms, failing after a minute (a hang
+// guard, no figure of feedbackd's).
+async function waitUntil(what: string, cond: () => Promise<boolean> | boolean): Promise<void> {
+  for (const deadline = Date.now() + 60_000; !(await cond());) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within a minute`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// run drives the server at base (http://127.0.0.1:PORT) with key, its
+// webhooks delivering to hook, and returns each call the client made, as
+// "METHOD /path/{template}" with the status it got.
+export async function run(base: string, key: string, hook: Hook): Promise<string[]> {
   const calls: string[] = [];
   client.setConfig({ baseUrl: `${base}/v1`, auth: () => key });
   const keyless = createClient(createConfig({ baseUrl: `${base}/v1` }));
@@ -194,5 +222,34 @@ export async function run(base: string, key: string): Promise<string[]> {
   equal('eraseFeedback', ok('eraseFeedback', await eraseFeedback({ body: user })), { erased: 1, dry_run: false });
   failed('getFeedback after eraseFeedback', await getFeedback({ path: { id: second } }), 404);
   failed('eraseFeedback without a filter', await eraseFeedback({ body: {} }), 400);
+
+  // A webhook to the suite's receiver: an event delivered, listed among
+  // the deliveries and redelivered; then pause, rotation and delete.
+  const hooked = ok('createWebhook', await createWebhook({
+    body: { url: hook.url, events: ['feedback.created'], filter: { value_min: 1 }, description: 'compat' },
+  }), 201);
+  if (!hooked.secret.startsWith('whsec_') || !uuidV7.test(hooked.id)) throw new Error(`createWebhook: got ${JSON.stringify(hooked)}`);
+  failed('createWebhook to a private address', await createWebhook({ body: { url: 'https://10.0.0.1/hook', events: ['feedback.created'] } }), 400);
+  equal('listWebhooks', ok('listWebhooks', await listWebhooks()).data.map((w) => [w.id, w.status, w.filter]), [[hooked.id, 'active', { value_min: 1 }]]);
+  equal('getWebhook', ok('getWebhook', await getWebhook({ path: { webhookId: hooked.id } })).description, 'compat');
+  const [event] = ids('createFeedback for the webhook', ok('createFeedback for the webhook', await createFeedback({ body: { trace_id: 'ts-hook', value: 3 } })), 1);
+  let listed = ok('listWebhookDeliveries', await listWebhookDeliveries({ path: { webhookId: hooked.id } }));
+  await waitUntil('a delivery listed', async () => {
+    listed = ok('listWebhookDeliveries', await listWebhookDeliveries({ path: { webhookId: hooked.id }, query: { limit: 10 } }));
+    return listed.data.length > 0;
+  });
+  const [attempt] = listed.data;
+  equal('the delivery', [listed.data.length, attempt?.type, attempt?.outcome, attempt?.status_code, attempt?.attempt], [1, 'feedback.created', 'delivered', 204, 1]);
+  equal('deliveries received', hook.received(), 1);
+  answered('redeliverWebhookEvent', await redeliverWebhookEvent({ path: { webhookId: hooked.id, eventId: attempt!.event_id } }), 202);
+  await waitUntil('the redelivery received', () => hook.received() === 2);
+  equal('updateWebhook', ok('updateWebhook', await updateWebhook({ path: { webhookId: hooked.id }, body: { paused: true } })).status, 'paused');
+  const rotated = ok('rotateWebhookSecret', await rotateWebhookSecret({ path: { webhookId: hooked.id } }));
+  if (rotated.secret === hooked.secret || Number.isNaN(Date.parse(rotated.previous_secret_expires_at))) {
+    throw new Error(`rotateWebhookSecret: got ${JSON.stringify(rotated)}`);
+  }
+  answered('deleteWebhook', await deleteWebhook({ path: { webhookId: hooked.id } }), 204);
+  failed('getWebhook after deleteWebhook', await getWebhook({ path: { webhookId: hooked.id } }), 404);
+  void event;
   return calls;
 }
