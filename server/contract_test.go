@@ -23,8 +23,10 @@ import (
 //   - with an Idempotency-Key header: 409 (a repeat still running) and
 //     422 (the key reused with another body); an erase's 409 is its guard
 //     too;
-//   - and what handlers answer themselves: 404 for an unknown feedback id,
-//     503 from the readiness probe.
+//   - and what handlers answer themselves: 404 for an unknown feedback or
+//     webhook id, 503 from the readiness probe;
+//   - success is 200, but 201 for a created webhook, 202 for a queued
+//     redelivery and 204 for a deleted webhook.
 func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
 	_, spec, err := contract(nil)
 	if err != nil {
@@ -35,18 +37,30 @@ func TestEveryOperationDocumentsExactlyItsStatuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromHandler := map[string][]int{
-		"getFeedback":          {http.StatusNotFound},
-		"updateFeedback":       {http.StatusNotFound},
-		"updateFeedbackByPost": {http.StatusNotFound},
-		"deleteFeedback":       {http.StatusNotFound},
-		"getReadiness":         {http.StatusServiceUnavailable},
+		"getFeedback":           {http.StatusNotFound},
+		"updateFeedback":        {http.StatusNotFound},
+		"updateFeedbackByPost":  {http.StatusNotFound},
+		"deleteFeedback":        {http.StatusNotFound},
+		"getReadiness":          {http.StatusServiceUnavailable},
+		"getWebhook":            {http.StatusNotFound},
+		"updateWebhook":         {http.StatusNotFound},
+		"deleteWebhook":         {http.StatusNotFound},
+		"rotateWebhookSecret":   {http.StatusNotFound},
+		"listWebhookDeliveries": {http.StatusNotFound},
+		"redeliverWebhookEvent": {http.StatusNotFound},
 	}
 	writes := map[string]bool{"createFeedback": true, "submitFeedbackWithToken": true,
-		"updateFeedback": true, "updateFeedbackByPost": true, "deleteFeedback": true, "eraseFeedback": true}
+		"updateFeedback": true, "updateFeedbackByPost": true, "deleteFeedback": true, "eraseFeedback": true,
+		"createWebhook": true, "updateWebhook": true, "deleteWebhook": true, "rotateWebhookSecret": true, "redeliverWebhookEvent": true}
+	success := map[string]int{"createWebhook": http.StatusCreated, "redeliverWebhookEvent": http.StatusAccepted, "deleteWebhook": http.StatusNoContent}
 	for path, item := range spec.Paths.Map() {
 		p := echoPath(path)
 		for method, op := range item.Operations() {
-			want := []int{http.StatusOK, http.StatusInternalServerError}
+			ok := http.StatusOK
+			if s, set := success[op.OperationID]; set {
+				ok = s
+			}
+			want := []int{ok, http.StatusInternalServerError}
 			if !routes.probe[p] {
 				want = append(want, http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 			}
