@@ -260,16 +260,25 @@ func (d *Dispatcher) walk(w *store.Webhook) (progress bool) {
 		log.Error("webhooks: reading events", "err", err)
 		return false
 	}
+	// failed counts the failed attempts at the event at hand: w's
+	// Attempts are those at its first event, and no later one has any.
+	failed := w.Attempts
 	var skipped []*store.Event
 	for _, e := range events {
 		if !w.Wants(e) {
-			skipped = append(skipped, e)
+			skipped, failed = append(skipped, e), 0
 			continue
 		}
 		if d.stopping() {
+			if failed > 0 {
+				// Releasing would forget the failed attempts at e (a
+				// release records no attempt): the lease expires
+				// instead.
+				return progress
+			}
 			break
 		}
-		a := d.deliver(log, w, e)
+		a := d.deliver(log, w, e, failed+1)
 		var keepUntil time.Time
 		if a.Outcome == store.Delivered || a.Outcome == store.GaveUp {
 			keepUntil = d.c.Now().Add(d.lease)
@@ -277,34 +286,32 @@ func (d *Dispatcher) walk(w *store.Webhook) (progress bool) {
 		held, err := d.c.Store.FinishEvents(d.ctx, w, skipped, a, keepUntil)
 		if err != nil {
 			log.Error("webhooks: recording an attempt", "event", e.ID, "err", err)
-			return false
+			return progress
 		}
 		if !held {
 			log.Warn("webhooks: the lease on a webhook was lost during a delivery; another walk goes on from its position", "event", e.ID)
-			return false
+			return progress
 		}
 		if keepUntil.IsZero() {
-			return false
+			return progress
 		}
-		progress = true
-		skipped = nil
-		w.Attempts, w.NextAttemptAt = 0, time.Time{}
+		progress, skipped, failed = true, nil, 0
 	}
 	held, err := d.c.Store.FinishEvents(d.ctx, w, skipped, nil, time.Time{})
 	if err != nil {
 		log.Error("webhooks: releasing a webhook", "err", err)
-		return false
+		return progress
 	}
 	return progress || (held && len(skipped) > 0)
 }
 
-// deliver makes one attempt at delivering e to w and says how it went:
-// Retrying, or GaveUp when it was the last attempt allowed, for a
+// deliver makes the n-th attempt at delivering e to w and says how it
+// went: Retrying, or GaveUp when it was the last attempt allowed, for a
 // failure.
-func (d *Dispatcher) deliver(log *slog.Logger, w *store.Webhook, e *store.Event) *store.Attempt {
+func (d *Dispatcher) deliver(log *slog.Logger, w *store.Webhook, e *store.Event, n int) *store.Attempt {
 	now := d.c.Now()
 	a := &store.Attempt{
-		WebhookID: w.ID, EventID: e.ID, Kind: e.Kind, EventSeq: e.Seq, N: w.Attempts + 1, At: now,
+		WebhookID: w.ID, EventID: e.ID, Kind: e.Kind, EventSeq: e.Seq, N: n, At: now,
 	}
 	var res Result
 	if secrets, err := d.secrets(log, w, now); err != nil {
