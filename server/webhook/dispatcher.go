@@ -204,7 +204,7 @@ func (d *Dispatcher) loop() {
 	defer close(d.loopDone)
 	tick := time.NewTicker(d.c.PollInterval)
 	defer tick.Stop()
-	var lastTrim time.Time
+	var lastTrim, lastClaimError time.Time
 	for {
 		if now := d.c.Now(); now.Sub(lastTrim) >= trimEvery {
 			lastTrim = now
@@ -217,7 +217,10 @@ func (d *Dispatcher) loop() {
 		if free := cap(d.slots) - len(d.slots); free > 0 {
 			now := d.c.Now()
 			ws, err := d.c.Store.ClaimWebhooks(d.ctx, now, now.Add(d.lease), free)
-			if err != nil {
+			// A database that is down fails every round: once a minute
+			// in the log is enough.
+			if err != nil && now.Sub(lastClaimError) >= time.Minute {
+				lastClaimError = now
 				d.c.Logger.Error("webhooks: claiming webhooks", "err", err)
 			}
 			for _, w := range ws {
