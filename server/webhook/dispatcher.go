@@ -112,7 +112,9 @@ type Dispatcher struct {
 	sealedElsewhere map[string]bool
 }
 
-// Start starts a Dispatcher; it runs until Close, or until ctx is done.
+// Start starts a Dispatcher. It claims webhooks until Close, or until ctx
+// is done (then, as after Close, walks in flight end after their current
+// delivery; Close still waits for them).
 func Start(ctx context.Context, c Config) (*Dispatcher, error) {
 	if c.Store == nil || c.Keyring == nil || c.Body == nil {
 		return nil, errors.New("webhook: a dispatcher needs a Store, a Keyring and a Body")
@@ -184,7 +186,7 @@ func (d *Dispatcher) Close() {
 	d.sender.Close()
 }
 
-// stopping says whether Close was called.
+// stopping says whether Close was called or Start's ctx is done.
 func (d *Dispatcher) stopping() bool {
 	select {
 	case <-d.stop:
