@@ -112,7 +112,9 @@ type Dispatcher struct {
 	sealedElsewhere map[string]bool
 }
 
-// Start starts a Dispatcher; it runs until Close, or until ctx is done.
+// Start starts a Dispatcher. It claims webhooks until Close, or until ctx
+// is done (then, as after Close, walks in flight end after their current
+// delivery; Close still waits for them).
 func Start(ctx context.Context, c Config) (*Dispatcher, error) {
 	if c.Store == nil || c.Keyring == nil || c.Body == nil {
 		return nil, errors.New("webhook: a dispatcher needs a Store, a Keyring and a Body")
@@ -184,7 +186,7 @@ func (d *Dispatcher) Close() {
 	d.sender.Close()
 }
 
-// stopping says whether Close was called.
+// stopping says whether Close was called or Start's ctx is done.
 func (d *Dispatcher) stopping() bool {
 	select {
 	case <-d.stop:
@@ -204,7 +206,7 @@ func (d *Dispatcher) loop() {
 	defer close(d.loopDone)
 	tick := time.NewTicker(d.c.PollInterval)
 	defer tick.Stop()
-	var lastTrim time.Time
+	var lastTrim, lastClaimError time.Time
 	for {
 		if now := d.c.Now(); now.Sub(lastTrim) >= trimEvery {
 			lastTrim = now
@@ -217,7 +219,10 @@ func (d *Dispatcher) loop() {
 		if free := cap(d.slots) - len(d.slots); free > 0 {
 			now := d.c.Now()
 			ws, err := d.c.Store.ClaimWebhooks(d.ctx, now, now.Add(d.lease), free)
-			if err != nil {
+			// A database that is down fails every round: once a minute
+			// in the log is enough.
+			if err != nil && now.Sub(lastClaimError) >= time.Minute {
+				lastClaimError = now
 				d.c.Logger.Error("webhooks: claiming webhooks", "err", err)
 			}
 			for _, w := range ws {
@@ -260,16 +265,25 @@ func (d *Dispatcher) walk(w *store.Webhook) (progress bool) {
 		log.Error("webhooks: reading events", "err", err)
 		return false
 	}
+	// failed counts the failed attempts at the event at hand: w's
+	// Attempts are those at its first event, and no later one has any.
+	failed := w.Attempts
 	var skipped []*store.Event
 	for _, e := range events {
 		if !w.Wants(e) {
-			skipped = append(skipped, e)
+			skipped, failed = append(skipped, e), 0
 			continue
 		}
 		if d.stopping() {
+			if failed > 0 {
+				// Releasing would forget the failed attempts at e (a
+				// release records no attempt): the lease expires
+				// instead.
+				return progress
+			}
 			break
 		}
-		a := d.deliver(log, w, e)
+		a := d.deliver(log, w, e, failed+1)
 		var keepUntil time.Time
 		if a.Outcome == store.Delivered || a.Outcome == store.GaveUp {
 			keepUntil = d.c.Now().Add(d.lease)
@@ -277,34 +291,32 @@ func (d *Dispatcher) walk(w *store.Webhook) (progress bool) {
 		held, err := d.c.Store.FinishEvents(d.ctx, w, skipped, a, keepUntil)
 		if err != nil {
 			log.Error("webhooks: recording an attempt", "event", e.ID, "err", err)
-			return false
+			return progress
 		}
 		if !held {
 			log.Warn("webhooks: the lease on a webhook was lost during a delivery; another walk goes on from its position", "event", e.ID)
-			return false
+			return progress
 		}
 		if keepUntil.IsZero() {
-			return false
+			return progress
 		}
-		progress = true
-		skipped = nil
-		w.Attempts, w.NextAttemptAt = 0, time.Time{}
+		progress, skipped, failed = true, nil, 0
 	}
 	held, err := d.c.Store.FinishEvents(d.ctx, w, skipped, nil, time.Time{})
 	if err != nil {
 		log.Error("webhooks: releasing a webhook", "err", err)
-		return false
+		return progress
 	}
 	return progress || (held && len(skipped) > 0)
 }
 
-// deliver makes one attempt at delivering e to w and says how it went:
-// Retrying, or GaveUp when it was the last attempt allowed, for a
+// deliver makes the n-th attempt at delivering e to w and says how it
+// went: Retrying, or GaveUp when it was the last attempt allowed, for a
 // failure.
-func (d *Dispatcher) deliver(log *slog.Logger, w *store.Webhook, e *store.Event) *store.Attempt {
+func (d *Dispatcher) deliver(log *slog.Logger, w *store.Webhook, e *store.Event, n int) *store.Attempt {
 	now := d.c.Now()
 	a := &store.Attempt{
-		WebhookID: w.ID, EventID: e.ID, Kind: e.Kind, EventSeq: e.Seq, N: w.Attempts + 1, At: now,
+		WebhookID: w.ID, EventID: e.ID, Kind: e.Kind, EventSeq: e.Seq, N: n, At: now,
 	}
 	var res Result
 	if secrets, err := d.secrets(log, w, now); err != nil {

@@ -19,7 +19,8 @@ import (
 	"github.com/feedbackd/feedbackd/server/webhook"
 )
 
-// delivery is one request a receiver got.
+// delivery is one request a receiver got: every attempt, answered or
+// not.
 type delivery struct {
 	ID     string
 	Header http.Header
@@ -37,7 +38,7 @@ type receiver struct {
 	mu      sync.Mutex
 	secrets []string
 	got     []delivery
-	// answer says the status of the n-th (from 0) delivery.
+	// answer says the status of the n-th (from 0) delivery, or hang.
 	answer func(d delivery, n int) int
 	// block, when set, holds each request until it is closed or the
 	// request is abandoned.
@@ -90,6 +91,11 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if len(secrets) > 0 && verifyingSecret(r.t, secrets, body, req.Header) == "" {
 		r.t.Errorf("receiver: delivery %s verifies with none of the %d valid secrets", d.ID, len(secrets))
 	}
+	r.mu.Lock()
+	n2 := len(r.got)
+	r.got = append(r.got, d)
+	answer := r.answer
+	r.mu.Unlock()
 	if r.block != nil {
 		select {
 		case <-r.block:
@@ -97,17 +103,20 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	r.mu.Lock()
-	n2 := len(r.got)
-	r.got = append(r.got, d)
-	answer := r.answer
-	r.mu.Unlock()
 	status := http.StatusOK
 	if answer != nil {
 		status = answer(d, n2)
 	}
+	if status == hang {
+		<-req.Context().Done()
+		return
+	}
 	w.WriteHeader(status)
 }
+
+// hang is the status of an answer that never comes: the receiver holds
+// the request until the sender gives up on it.
+const hang = -1
 
 // verifyingSecret returns the first of secrets a delivery verifies with,
 // by the library, or "".

@@ -192,6 +192,12 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 		} else {
 			until = micros(keepUntil)
 		}
+		if a == nil && past == 0 {
+			// A release that passed nothing leaves the next event's
+			// failed attempts, and when the next is due, as they were.
+			_, err = tx.ExecContext(ctx, `UPDATE webhooks SET lease = ?, lease_until = ? WHERE id = ?`, lease, until, w.ID)
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET attempts = ?, next_attempt_at = ?, lease = ?, lease_until = ? WHERE id = ?`,
 			attempts, next, lease, until, w.ID)
 		return err

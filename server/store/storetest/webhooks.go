@@ -596,6 +596,15 @@ func testClaimAndFinish(t *testing.T, s store.Store) {
 	if c == nil || c.Attempts != 1 || !c.NextAttemptAt.Equal(due) {
 		t.Fatalf("claimed when due: %+v; want Attempts 1, NextAttemptAt %v", c, due)
 	}
+	// A release that passes nothing (a dispatcher stopping) keeps the
+	// count of failed attempts.
+	if held, err := s.FinishEvents(ctx, c, nil, nil, time.Time{}); err != nil || !held {
+		t.Fatal(held, err)
+	}
+	c = claim(t, s, w, due)
+	if c == nil || c.Attempts != 1 || !c.NextAttemptAt.Equal(due) {
+		t.Fatalf("claimed again after a release: %+v; want Attempts 1, NextAttemptAt %v", c, due)
+	}
 	if again, _ := s.NextEvents(ctx, c, 1); len(again) != 1 || again[0].ID != events[0].ID {
 		t.Fatalf("after a retry the next event is %v, want the one retried", again)
 	}
