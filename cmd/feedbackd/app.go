@@ -325,6 +325,10 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	keyring, err := webhookKeyring(ctx, st, cmd.String("webhook-key"))
+	if err != nil {
+		return err
+	}
 	keys := strings.Split(cmd.String("model-keys"), ",")
 	if err := rollup.CheckModelKeys(keys); err != nil {
 		return fmt.Errorf("--model-keys: %w", err)
@@ -356,10 +360,6 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	}
 	if cmd.Float("rate-limit") < 0 {
 		return errors.New("--rate-limit must not be negative")
-	}
-	keyring, err := webhookKeyring(ctx, st, cmd.String("webhook-key"))
-	if err != nil {
-		return err
 	}
 	e, err := server.New(ctx, server.Config{
 		Store:       st,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -313,6 +314,15 @@ func testWebhooksCreateGetUpdateDelete(t *testing.T, b backend) {
 	}
 	if grace := time.Until(rot.PreviousSecretExpiresAt); grace < 23*time.Hour || grace > 24*time.Hour {
 		t.Errorf("previous secret expires in %v, want 24h", grace)
+	}
+
+	// The secrets are stored sealed, and never logged.
+	dump, log := b.dump(t, inst.db), inst.stderr.String()
+	for _, secret := range []string{w.Secret, rot.Secret} {
+		raw := strings.TrimPrefix(secret, "whsec_")
+		if strings.Contains(dump, raw) || strings.Contains(log, raw) {
+			t.Errorf("secret %s... is in the database or the log", secret[:12])
+		}
 	}
 
 	if err := c.Webhooks.Delete(ctx, w.ID); err != nil {
@@ -830,6 +840,35 @@ func testWebhooksCLI(t *testing.T, b backend) {
 	}
 }
 
+// With --webhook-key (here from the environment) the secrets are sealed
+// with the operator's key: the server and the CLI given the same key
+// share webhooks, and a key that is not 32 bytes of base64 stops serve
+// from starting.
+func testWebhookKeyOutsideTheDatabase(t *testing.T, b backend) {
+	ctx := context.Background()
+	if _, err := runCLI(t, map[string]string{"FEEDBACKD_WEBHOOK_KEY": "c2hvcnQ="}, "serve", "--addr", "127.0.0.1:0", "--db", b.newDB(t)); err == nil || !strings.Contains(err.Error(), "--webhook-key") {
+		t.Errorf("serve with a 5-byte key: got %v, want an error naming --webhook-key", err)
+	}
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	db := b.newDB(t)
+	inst := start(t, b, db, map[string]string{"FEEDBACKD_WEBHOOK_KEY": key, "FEEDBACKD_WEBHOOKS_ALLOW_LOOPBACK": "true"})
+	c := inst.client(t, inst.key)
+	r := newReceiver(t)
+	out, err := runCLI(t, map[string]string{"FEEDBACKD_WEBHOOK_KEY": key, "FEEDBACKD_WEBHOOKS_ALLOW_LOOPBACK": "true"},
+		"webhooks", "create", "--db", db, "--url", r.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.verifyWith(strings.Fields(out)[1])
+	id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "operator key", Value: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := r.waitFor(t, 1); d[0].event.Data.ID != id {
+		t.Errorf("delivered %v, want %s", summary(d), id)
+	}
+}
+
 // webhookTests lists the webhook suite, run against every backend.
 var webhookTests = []struct {
 	name string
@@ -843,6 +882,7 @@ var webhookTests = []struct {
 	{"PauseHoldsAndResumeDelivers", testWebhookPauseHoldsAndResumeDelivers},
 	{"DeliveriesRedeliverAndRotation", testWebhookDeliveriesRedeliverAndRotation},
 	{"CLI", testWebhooksCLI},
+	{"KeyOutsideTheDatabase", testWebhookKeyOutsideTheDatabase},
 }
 
 // TestWebhooks runs the whole program, through run, against each backend,
