@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v3"
 
@@ -100,7 +101,7 @@ func webhooksCommand(dbFlag cli.Flag, env func(string) cli.ValueSourceChain, std
 					if err != nil {
 						return err
 					}
-					if len(cmd.String("description")) > 256 {
+					if utf8.RuneCountInString(cmd.String("description")) > 256 {
 						return errors.New("--description must be at most 256 characters")
 					}
 					return withStore(ctx, cmd.String("db"), func(st store.Store) error {
