@@ -869,6 +869,51 @@ func testWebhookKeyOutsideTheDatabase(t *testing.T, b backend) {
 	}
 }
 
+// A receiver that answers 410 Gone disables its webhook, which the API
+// shows with the reason and the attempt; PATCH paused: false makes it
+// active again for the writes after that.
+func testWebhookGoneDisablesAndResumeEnables(t *testing.T, b backend) {
+	ctx := context.Background()
+	inst := start(t, b, "", allowLoopback)
+	c := inst.client(t, inst.key)
+	r := newReceiver(t)
+	r.mu.Lock()
+	r.status = http.StatusGone
+	r.mu.Unlock()
+	w := subscribe(t, c, r, client.WebhookRequest{})
+	gone, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "g1", Value: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *client.Webhook
+	waitFor(t, "the webhook disabled", func() bool {
+		got, err = c.Webhooks.Get(ctx, w.ID)
+		return err == nil && got.Status == client.WebhookStatusDisabled
+	})
+	if got.StatusReason == nil || *got.StatusReason == "" {
+		t.Errorf("disabled without a status_reason: %+v", got)
+	}
+	page, err := c.Webhooks.Deliveries(ctx, w.ID, client.ListWebhookDeliveriesParams{})
+	if err != nil || len(page.Data) != 1 || page.Data[0].Outcome != client.Gone || page.Data[0].StatusCode == nil || *page.Data[0].StatusCode != http.StatusGone {
+		t.Fatalf("deliveries: got %+v, %v, want one attempt, gone with 410", page, err)
+	}
+	r.mu.Lock()
+	r.status = http.StatusOK
+	r.mu.Unlock()
+	up, err := c.Webhooks.Update(ctx, w.ID, client.WebhookUpdate{Paused: client.Ptr(false)})
+	if err != nil || up.Status != client.WebhookStatusActive || up.StatusReason != nil {
+		t.Fatalf("resume: got %+v, %v, want active without a reason", up, err)
+	}
+	after, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "g2", Value: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := r.waitFor(t, 2)
+	if got, want := summary(ds), []string{"feedback.created " + gone.String(), "feedback.created " + after.String()}; !reflect.DeepEqual(got, want) {
+		t.Errorf("deliveries: got %v, want %v", got, want)
+	}
+}
+
 // webhookTests lists the webhook suite, run against every backend.
 var webhookTests = []struct {
 	name string
@@ -883,6 +928,7 @@ var webhookTests = []struct {
 	{"DeliveriesRedeliverAndRotation", testWebhookDeliveriesRedeliverAndRotation},
 	{"CLI", testWebhooksCLI},
 	{"KeyOutsideTheDatabase", testWebhookKeyOutsideTheDatabase},
+	{"GoneDisablesAndResumeEnables", testWebhookGoneDisablesAndResumeEnables},
 }
 
 // TestWebhooks runs the whole program, through run, against each backend,
