@@ -1,0 +1,300 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/rollup"
+)
+
+// Two replicas claim and walk the webhooks of one database at once, while
+// both write: no webhook is ever held by both, and every webhook gets
+// every event exactly once, each feedback's events in the order they were
+// made.
+func TestReplicasDeliverEachEventOnce(t *testing.T) {
+	ctx := context.Background()
+	_, stores := replicas(t)
+	ws, err := stores[0].EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []*store.Webhook
+	for range 4 {
+		hooks = append(hooks, createWebhook(t, stores[0], ws.ID))
+	}
+
+	const perWriter = 40
+	var writers sync.WaitGroup
+	for r := range stores {
+		writers.Go(func() {
+			for i := range perWriter {
+				f := feedback(ws.ID, fmt.Sprint("t", r, "-", i))
+				if err := stores[r].CreateFeedback(ctx, []*store.Feedback{f}, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				at := time.Now().UTC().Truncate(time.Microsecond)
+				if _, err := stores[r].UpdateFeedback(ctx, ws.ID, f.ID, store.Update{Value: -1, UpdatedAt: at}, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wrote := make(chan struct{})
+	go func() { writers.Wait(); close(wrote) }()
+
+	var (
+		mu        sync.Mutex
+		holder    = map[string]int{}            // webhook id: the replica holding it
+		delivered = map[string][]*store.Event{} // webhook id: what it got, in order
+	)
+	hold := func(r int, w *store.Webhook) {
+		mu.Lock()
+		defer mu.Unlock()
+		if other, held := holder[w.ID]; held {
+			t.Errorf("replica %d claimed webhook %s, which replica %d holds", r, w.ID, other)
+		}
+		holder[w.ID] = r
+	}
+	release := func(w *store.Webhook) {
+		mu.Lock()
+		defer mu.Unlock()
+		delete(holder, w.ID)
+	}
+	deliver := func(w *store.Webhook, e *store.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		delivered[w.ID] = append(delivered[w.ID], e)
+	}
+	var dispatchers sync.WaitGroup
+	deadline := time.Now().Add(time.Minute)
+	for r, s := range stores {
+		dispatchers.Go(func() {
+			for time.Now().Before(deadline) {
+				now := time.Now()
+				claimed, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 2)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, w := range claimed {
+					hold(r, w)
+					if err := walk(ctx, s, w, func(e *store.Event) { deliver(w, e) }, func() { release(w) }); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if len(claimed) > 0 {
+					continue
+				}
+				select {
+				case <-wrote:
+					if n, _, err := s.WebhookBacklog(ctx); err != nil || n == 0 {
+						if err != nil {
+							t.Error(err)
+						}
+						return
+					}
+				default:
+				}
+				time.Sleep(time.Millisecond) // nothing to claim yet: poll again
+			}
+			t.Error("the webhooks still have events to walk after a minute")
+		})
+	}
+	dispatchers.Wait()
+
+	const events = 2 * 2 * perWriter // each feedback is created, then updated
+	for _, w := range hooks {
+		got := delivered[w.ID]
+		if len(got) != events {
+			t.Errorf("webhook %s got %d events, want %d", w.ID, len(got), events)
+		}
+		seen, kinds := map[string]bool{}, map[string][]store.EventKind{}
+		for _, e := range got {
+			if seen[e.ID] {
+				t.Errorf("webhook %s got event %s twice", w.ID, e.ID)
+			}
+			seen[e.ID] = true
+			kinds[e.Feedback.ID] = append(kinds[e.Feedback.ID], e.Kind)
+		}
+		for id, k := range kinds {
+			if want := []store.EventKind{store.Created, store.Updated}; !slices.Equal(k, want) {
+				t.Errorf("webhook %s got the events of feedback %s in the order %v, want %v", w.ID, id, k, want)
+			}
+		}
+	}
+}
+
+// A write still running when a later write's event is read holds the
+// walk back: a webhook neither passes its event (which took a smaller
+// seq, and will commit after the other's) nor gets the later one before
+// it; once it commits, both come, the earlier first.
+func TestWalkWaitsForAWriteStillRunning(t *testing.T) {
+	ctx := context.Background()
+	s, ws := openWithWorkspace(t, Options{MaxConns: 4})
+	w := createWebhook(t, s, ws.ID)
+
+	// The two writes share no lock: other traces (of other lock buckets),
+	// and other rollup rows.
+	first, second := feedback(ws.ID, "t0"), feedback(ws.ID, "")
+	lock := func(trace string) int32 {
+		return traceLocks([]rollup.TraceRef{{WorkspaceID: ws.ID, TraceID: trace}})[0]
+	}
+	for i := 1; second.TraceID == "" || lock(second.TraceID) == lock(first.TraceID); i++ {
+		second.TraceID = fmt.Sprint("t", i)
+	}
+	second.Value = 2
+	recorded, commit, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	// A failing test lets the write end before the store closes.
+	release := sync.OnceFunc(func() { close(commit) })
+	t.Cleanup(release)
+	go func() {
+		// The write's last round trip has recorded its event; it commits
+		// once told to.
+		done <- s.write(ctx, 1, 1, func(w *writeTx, d *rollup.Deltas) error {
+			return rollup.Create(ctx, w, []*store.Feedback{first}, d)
+		}, func(*pgx.Batch) {}, func(pgx.BatchResults) error {
+			close(recorded)
+			<-commit
+			return nil
+		})
+	}()
+	<-recorded
+	if err := s.CreateFeedback(ctx, []*store.Feedback{second}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []*store.Event
+	claimAndWalk := func() {
+		t.Helper()
+		now := time.Now()
+		claimed, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range claimed {
+			if err := walk(ctx, s, c, func(e *store.Event) { got = append(got, e) }, func() {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	claimAndWalk()
+	if next, err := s.NextEvents(ctx, w, 10); err != nil || len(got)+len(next) != 0 {
+		t.Fatalf("while the first write runs: walked %s, next %s (%v); want nothing", feedbackIDsOf(got), feedbackIDsOf(next), err)
+	}
+
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Other databases' transactions on the same server hold the walk back
+	// too, for as long as they run.
+	for deadline := time.Now().Add(10 * time.Second); len(got) < 2 && time.Now().Before(deadline); {
+		claimAndWalk()
+		if len(got) < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got, want := feedbackIDsOf(got), []string{first.ID, second.ID}; !slices.Equal(got, want) {
+		t.Errorf("walked %v, want the first write's event, then the second's: %v", got, want)
+	}
+}
+
+// A write that rolls back after recording its events (its idempotency key
+// turned out taken, which is checked last) leaves none of them.
+func TestARolledBackWriteRecordsNoEvent(t *testing.T) {
+	ctx := context.Background()
+	s, ws := openWithWorkspace(t, Options{MaxConns: 4})
+	w := createWebhook(t, s, ws.ID)
+	idem := func() *store.Idempotency {
+		return &store.Idempotency{Scope: ws.ID, Key: "k", Fingerprint: []byte{1}, Message: "m", At: time.Now()}
+	}
+	kept := feedback(ws.ID, "t")
+	if err := s.CreateFeedback(ctx, []*store.Feedback{kept}, idem()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateFeedback(ctx, []*store.Feedback{feedback(ws.ID, "t"), feedback(ws.ID, "u")}, idem()); !errors.Is(err, store.ErrIdempotencyKeyUsed) {
+		t.Fatalf("a write under a used key: got %v, want %v", err, store.ErrIdempotencyKeyUsed)
+	}
+	var got []*store.Event
+	for deadline := time.Now().Add(10 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if got, err = s.NextEvents(ctx, w, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := feedbackIDsOf(got), []string{kept.ID}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want the committed write's alone: %v", got, want)
+	}
+	if n, _, err := s.WebhookBacklog(ctx); err != nil || n != 1 {
+		t.Errorf("backlog %d (%v), want 1", n, err)
+	}
+}
+
+// walk walks w's events as a dispatcher does, while it holds w's lease:
+// it delivers each event, then records the delivery, keeping the lease
+// for the next one; done is called before the last record, which ends the
+// lease.
+func walk(ctx context.Context, s *Store, w *store.Webhook, deliver func(*store.Event), done func()) error {
+	for {
+		events, err := s.NextEvents(ctx, w, 5)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			done()
+			_, err := s.FinishEvents(ctx, w, nil, nil, time.Time{})
+			return err
+		}
+		for _, e := range events {
+			deliver(e)
+			a := &store.Attempt{WebhookID: w.ID, EventID: e.ID, Kind: e.Kind, EventSeq: e.Seq, N: 1, At: time.Now(), Outcome: store.Delivered, Status: 204}
+			held, err := s.FinishEvents(ctx, w, nil, a, time.Now().Add(time.Minute))
+			if err != nil {
+				return err
+			}
+			if !held {
+				return fmt.Errorf("webhook %s: lost its lease", w.ID)
+			}
+		}
+	}
+}
+
+// createWebhook stores an active webhook of the workspace, for every kind
+// of event.
+func createWebhook(t *testing.T, s *Store, workspaceID string) *store.Webhook {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	w := &store.Webhook{ID: uuid.NewString(), WorkspaceID: workspaceID, URL: "https://receiver.example/hook",
+		Kinds: []store.EventKind{store.Created, store.Updated, store.Deleted}, Secret: []byte("sealed"),
+		State: store.WebhookActive, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func feedback(workspaceID, trace string) *store.Feedback {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	return &store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: workspaceID, TraceID: trace, Value: 1, Weight: 1,
+		Metadata: map[string]any{}, CreatedAt: at, UpdatedAt: at}
+}
+
+func feedbackIDsOf(events []*store.Event) []string {
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.Feedback.ID
+	}
+	return ids
+}
