@@ -149,6 +149,10 @@ type config struct {
 	// hotIDShare is the share of the open loop's requests that send one
 	// fixed feedback id, so that each replaces the same feedback.
 	hotIDShare float64
+	// webhook runs a second feedbackd with a webhook whose receiver
+	// answers after webhookDelay (webhook.go).
+	webhook      bool
+	webhookDelay time.Duration
 }
 
 // modeSet is the -modes flag: which parts of the benchmark run.
@@ -238,6 +242,8 @@ func main() {
 	flag.Float64Var(&cfg.shape.ZipfUsers, "zipf-users", 0, "draw the _user of the open loop's requests by a Zipf law of this exponent (above 1, e.g. 1.1) over the 10,000 users, so that a few users give most feedback; 0: uniformly")
 	flag.Float64Var(&cfg.shape.HotValueShare, "hot-value-share", 0, "the share of the open loop's requests (e.g. 0.5) that carry one and the same _prompt, _organisation and model, so that each updates the same derived rows")
 	flag.Float64Var(&cfg.hotIDShare, "hot-id-share", 0, "the share of the open loop's requests (e.g. 0.5) that send one fixed feedback id, on one trace, so that each replaces the same feedback (a thumbs toggle)")
+	flag.BoolVar(&cfg.webhook, "webhook", false, "also measure a second feedbackd, on a fresh store, with a webhook subscribed to every event whose receiver answers after -webhook-delay, beside the first in every round")
+	flag.DurationVar(&cfg.webhookDelay, "webhook-delay", 2*time.Second, "how long the -webhook receiver takes to answer each delivery")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -494,12 +500,24 @@ type backendResult struct {
 
 // benchBackend runs the comparison and the bulk run on a fresh store, then
 // deletes the store.
-func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (backendResult, error) {
+func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (res backendResult, err error) {
 	db, remove, err := b.open(ctx)
 	if err != nil {
 		return backendResult{name: b.name}, fmt.Errorf("%s: prepare the database: %w", b.name, err)
 	}
-	res, err := benchServers(ctx, cfg, b.name, db, c)
+	var hookedDB string
+	if cfg.webhook {
+		var removeHooked func() error
+		if hookedDB, removeHooked, err = b.open(ctx); err != nil {
+			return backendResult{name: b.name}, errors.Join(fmt.Errorf("%s: prepare the second database: %w", b.name, err), remove())
+		}
+		defer func() {
+			if rerr := removeHooked(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("%s: delete the second database: %w", b.name, rerr))
+			}
+		}()
+	}
+	res, err = benchServers(ctx, cfg, b.name, db, hookedDB, c)
 	if rerr := remove(); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("%s: delete the database: %w", b.name, rerr))
 	}
@@ -513,25 +531,40 @@ type servers struct {
 	// floor is the durability floor beside the bare ceiling, with -floor;
 	// nil otherwise.
 	floor *process
+	// hooked is the feedbackd with a webhook, with -webhook; nil
+	// otherwise.
+	hooked *process
 }
 
 // compared are the servers the closed and open loops compare, feedbackd
 // first.
 func (sv servers) compared() []*process {
-	if sv.floor == nil {
-		return []*process{sv.fd, sv.ce}
+	out := []*process{sv.fd}
+	if sv.hooked != nil {
+		out = append(out, sv.hooked)
 	}
-	return []*process{sv.fd, sv.ce, sv.floor}
+	out = append(out, sv.ce)
+	if sv.floor != nil {
+		out = append(out, sv.floor)
+	}
+	return out
 }
 
 // benchServers starts feedbackd on db and the ceiling (and the floor),
 // measures them, and stops them with SIGTERM, reporting a server that
 // fails to stop cleanly.
-func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (res backendResult, err error) {
+func benchServers(ctx context.Context, cfg config, name, db, hookedDB string, c *corpus) (res backendResult, err error) {
 	res.name = name
-	var sv servers
+	var (
+		sv servers
+		rc *receiver
+	)
 	defer func() {
-		for _, p := range []*process{sv.floor, sv.ce, sv.fd} {
+		if rc != nil {
+			rc.close()
+			res.logs = append(res.logs, fmt.Sprintf("the webhook's receiver got %d deliveries", rc.deliveries.Load()))
+		}
+		for _, p := range []*process{sv.floor, sv.ce, sv.hooked, sv.fd} {
 			if p != nil {
 				err = errors.Join(err, p.stop())
 				res.logs = append(res.logs, p.logSummary())
@@ -547,11 +580,16 @@ func benchServers(ctx context.Context, cfg config, name, db string, c *corpus) (
 		defer os.RemoveAll(dir)
 		durable = []string{"-store", filepath.Join(dir, "bodies.db")}
 	}
-	fd, err := startFeedbackd(ctx, cfg.feedbackd, db, cfg.pprofAddr)
+	fd, err := startFeedbackd(ctx, "feedbackd", cfg.feedbackd, db, cfg.pprofAddr)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
 	sv.fd = fd
+	if cfg.webhook {
+		if sv.hooked, rc, err = startHooked(ctx, cfg, hookedDB); err != nil {
+			return res, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	var ceilingArgs []string
 	if cfg.durableCeiling {
 		ceilingArgs = durable
@@ -603,14 +641,15 @@ func measureModes(ctx context.Context, cfg config, backend string, sv servers, c
 // the floor) and returns its runs, also those done before an error.
 type mode func(ctx context.Context, cfg config, backend string, sv servers, c *corpus) ([]run, error)
 
-// startFeedbackd serves a fresh store with the benchmark's key.
-func startFeedbackd(ctx context.Context, path, db, pprofAddr string) (*process, error) {
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"}
+// startFeedbackd serves a fresh store with the benchmark's key, as the
+// target name, with extra arguments.
+func startFeedbackd(ctx context.Context, name, path, db, pprofAddr string, extra ...string) (*process, error) {
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"}, extra...)
 	if pprofAddr != "" {
 		args = append(args, "--pprof-addr", pprofAddr)
 	}
 	env := append(childEnv(), "FEEDBACKD_BOOTSTRAP_KEY="+apiKey)
-	p, err := startProcess(ctx, "feedbackd", path, args, env, feedbackdReady)
+	p, err := startProcess(ctx, name, path, args, env, feedbackdReady)
 	if p != nil {
 		p.db = db
 	}
@@ -708,7 +747,8 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 		return r, err
 	}
 	var before commits
-	if r.target == "feedbackd" {
+	isFeedbackd := strings.HasPrefix(r.target, "feedbackd")
+	if isFeedbackd {
 		var err error
 		if before, err = readCommits(ctx, p.url); err != nil {
 			return r, fmt.Errorf("%s: %w", backend, err)
@@ -729,7 +769,7 @@ func measure(ctx context.Context, cfg config, backend string, p *process, r run,
 	if r.ok > 0 {
 		r.cpuPerRequest = (cpuAfter - cpuBefore) / time.Duration(r.ok)
 	}
-	if r.target == "feedbackd" {
+	if isFeedbackd {
 		after, err := readCommits(ctx, p.url)
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", backend, err)
@@ -1310,7 +1350,7 @@ func summarize(runs []run, of series) stats {
 }
 
 // targets are the servers, in the order the tables list them.
-var targets = []string{"feedbackd", "ceiling", "floor"}
+var targets = []string{"feedbackd", hookedTarget, "ceiling", "floor"}
 
 // printReport prints a section for each mode that ran, the servers' logs
 // and every run with failures, and returns the number of such runs.
@@ -1477,6 +1517,17 @@ func printOpenRatios(w io.Writer, results []backendResult) {
 			fl := summarize(res.runs, series{"open", "floor", rate})
 			fmt.Fprintf(w, "| %s | %d/s | %s | %s | %s | %s |\n", res.name, rate,
 				latencyRatio(fd.p99, fl.p99), latencyRatio(fd.p99, ce.p99), latencyRatio(fd.p999, fl.p999), latencyRatio(fd.p999, ce.p999))
+		}
+	}
+	fmt.Fprintln(w)
+	for _, res := range results {
+		for _, rate := range openRates(res) {
+			fd := summarize(res.runs, series{"open", "feedbackd", rate})
+			hooked := summarize(res.runs, series{"open", hookedTarget, rate})
+			if len(fd.perSecond) > 0 && len(hooked.perSecond) > 0 {
+				fmt.Fprintf(w, "- %s at %d/s: p99 with a webhook / without = %s; p50 %s\n", res.name, rate,
+					latencyRatio(hooked.p99, fd.p99), latencyRatio(hooked.p50, fd.p50))
+			}
 		}
 	}
 	fmt.Fprintln(w)

@@ -58,9 +58,20 @@ type Metrics struct {
 	// (api_key or token): whether --rate-limit bites, and whom.
 	rateLimited *prometheus.CounterVec
 
+	// deliveries counts attempts at delivering webhook events, by
+	// outcome (delivered, retrying, gave_up, gone): whether receivers
+	// keep up, and gave_up is what an operator should look into.
+	deliveries *prometheus.CounterVec
+	// deliverySeconds is how long one attempt at a delivery took, until
+	// the receiver's answer or the timeout: slow receivers hold delivery
+	// slots.
+	deliverySeconds prometheus.Histogram
+
 	// The SQLite WAL's metrics, registered only for a store that reports
 	// on its WAL (see Store).
 	wal walMetrics
+	// The outbox's backlog, registered by the dispatcher (WebhookBacklog).
+	backlog sync.Once
 }
 
 // walMetrics are about SQLite's write-ahead log: whether the writer keeps
@@ -123,11 +134,21 @@ func New() *Metrics {
 			Name: "feedbackd_rate_limited_total",
 			Help: "Requests refused with 429 by the rate limit, by subject kind (api_key, token).",
 		}, []string{"subject"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_webhook_deliveries_total",
+			Help: "Attempts at delivering webhook events, by outcome: delivered, retrying, gave_up (the last attempt failed), gone (410: the webhook is disabled).",
+		}, []string{"outcome"}),
+		deliverySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feedbackd_webhook_delivery_seconds",
+			Help:    "Time one attempt at delivering a webhook event took, until the receiver's answer or the timeout.",
+			Buckets: latency,
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration, m.stored, m.commitWrites, m.commitRows, m.commitSeconds, m.storeErrors, m.rateLimited,
+		m.deliveries, m.deliverySeconds,
 	)
 	// Rate-limit subjects and stored sources exist from the start, so a
 	// dashboard shows 0 rather than no data.
@@ -136,6 +157,9 @@ func New() *Metrics {
 	}
 	for _, s := range []string{"create", "token"} {
 		m.stored.WithLabelValues(s)
+	}
+	for _, o := range []store.Outcome{store.Delivered, store.Retrying, store.GaveUp, store.Gone} {
+		m.deliveries.WithLabelValues(string(o))
 	}
 	m.wal = walMetrics{
 		frames: prometheus.NewGauge(prometheus.GaugeOpts{

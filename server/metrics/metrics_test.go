@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
@@ -115,5 +116,46 @@ func TestNoWALMetricsWithoutAWAL(t *testing.T) {
 	m.Store(struct{ store.Store }{})
 	if p := page(t, m); strings.Contains(p, "feedbackd_sqlite_wal") {
 		t.Errorf("/metrics of a store without a WAL shows WAL metrics:\n%s", p)
+	}
+}
+
+// The outbox's backlog is read at each scrape: its count and the age of
+// its oldest event; when the store cannot answer, the two series are
+// left out and the rest of the page is served.
+func TestWebhookBacklogIsReadAtEachScrape(t *testing.T) {
+	m := metrics.New()
+	var (
+		n      int64
+		oldest time.Time
+		err    error
+	)
+	m.WebhookBacklog(func(context.Context) (int64, time.Time, error) { return n, oldest, err })
+
+	p := page(t, m)
+	if got := value(t, p, "feedbackd_webhook_backlog_events"); got != 0 {
+		t.Errorf("backlog_events with none: got %v, want 0", got)
+	}
+	if got := value(t, p, "feedbackd_webhook_backlog_oldest_seconds"); got != 0 {
+		t.Errorf("backlog_oldest_seconds with none: got %v, want 0", got)
+	}
+
+	n, oldest = 5, time.Now().Add(-90*time.Second)
+	p = page(t, m)
+	if got := value(t, p, "feedbackd_webhook_backlog_events"); got != 5 {
+		t.Errorf("backlog_events: got %v, want 5", got)
+	}
+	if got := value(t, p, "feedbackd_webhook_backlog_oldest_seconds"); got < 90 || got > 100 {
+		t.Errorf("backlog_oldest_seconds: got %v, want about 90", got)
+	}
+
+	err = errors.New("database down")
+	p = page(t, m)
+	for _, s := range []string{"feedbackd_webhook_backlog_events", "feedbackd_webhook_backlog_oldest_seconds"} {
+		if got := value(t, p, s); got != -1 {
+			t.Errorf("%s while the store fails: got %v, want it left out", s, got)
+		}
+	}
+	if got := value(t, p, `feedbackd_webhook_deliveries_total{outcome="gave_up"}`); got != 0 {
+		t.Errorf("deliveries_total{outcome=gave_up} while the backlog fails: got %v, want 0 on a page still served", got)
 	}
 }

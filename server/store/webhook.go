@@ -168,7 +168,8 @@ type Webhooks interface {
 	// held: it moves w's position past skipped (events w does not want)
 	// and, with a, records the attempt at the event after them and moves
 	// past that too, unless a.Outcome is Retrying (then w's Attempts and
-	// NextAttemptAt are a's); Gone disables w. It keeps the lease until
+	// NextAttemptAt are a's; a release that passes nothing keeps them as
+	// they were); Gone disables w. It keeps the lease until
 	// keepUntil, or ends it when keepUntil is zero. It reports whether
 	// the lease was still held; when not, it changed nothing.
 	FinishEvents(ctx context.Context, w *Webhook, skipped []*Event, a *Attempt, keepUntil time.Time) (bool, error)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
@@ -33,6 +34,11 @@ var derivedStatements = []struct {
 	{`DELETE FROM metadata_entries WHERE (workspace_id, day, meta_key, meta_value, created_at, id) IN (`, 6, `)`},
 	{`INSERT INTO trace_meta_values (workspace_id, trace_id, meta_key, meta_value, created_at, id)`, 6, ``},
 	{`DELETE FROM trace_meta_values WHERE (workspace_id, trace_id, meta_key, meta_value, created_at, id) IN (`, 6, `)`},
+	// Events are recorded only for a workspace with a webhook that is not
+	// disabled (store.Webhooks), in the order given.
+	{`INSERT INTO webhook_events (id, workspace_id, kind, at, feedback_id, trace_id, value, weight, metadata, created_at, updated_at)
+    SELECT * FROM (`, 11, `) AS e WHERE EXISTS (
+        SELECT 1 FROM webhooks w WHERE w.workspace_id = e.column2 AND w.state <> 'disabled')`},
 }
 
 // Indexes of derivedStatements.
@@ -45,6 +51,7 @@ const (
 	removeMetadataEntries
 	addTraceEntries
 	dropTraceEntries
+	recordEvents
 )
 
 // chunkRows are the numbers of rows of VALUES the derived statements are
@@ -103,8 +110,8 @@ func (c *chunked) close() {
 // rowColumns are the columns a rollup.Row is read from (scanRow).
 const rowColumns = feedbackColumns + `, coalesce(token_id, ''), m_user, m_organisation, m_prompt, m_environment, m_strings, m_first_bits`
 
-// applyDeltas moves the derived structures by d, inside the batch's
-// transaction.
+// applyDeltas moves the derived structures by d, and records its events,
+// inside the batch's transaction.
 func (s *Store) applyDeltas(ctx context.Context, d *rollup.Deltas) error {
 	var rollups, groups, add, remove [][]any
 	for _, r := range d.Rollups() {
@@ -120,9 +127,25 @@ func (s *Store) applyDeltas(ctx context.Context, d *rollup.Deltas) error {
 	for _, e := range removed {
 		remove = append(remove, []any{e.WorkspaceID, e.Day, e.MetaKey, e.MetaValue, e.CreatedAt, e.ID})
 	}
-	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removeMetadataEntries: remove, addMetadataEntries: add}
+	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removeMetadataEntries: remove, addMetadataEntries: add,
+		recordEvents: nil}
 	if d.Shrinks() {
 		steps[dropEmptyRollups], steps[dropEmptyGroups] = keys(rollups, 6), keys(groups, 5)
+	}
+	if s.RecordsEvents() {
+		now := time.Now()
+		for _, e := range d.Events() {
+			at, f := e.At, e.Feedback
+			if at.IsZero() {
+				at = now
+			}
+			meta, err := f.EncodedMetadata()
+			if err != nil {
+				return err
+			}
+			steps[recordEvents] = append(steps[recordEvents], []any{e.ID, f.WorkspaceID, int(e.Kind), micros(at),
+				f.ID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt)})
+		}
 	}
 	for i, rows := range steps {
 		if err := s.stmts.derived[i].exec(ctx, rows); err != nil {

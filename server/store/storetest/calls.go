@@ -50,6 +50,14 @@ func Reads(ws string) []Call {
 			_, err := s.ExistingFeedbackIDs(ctx, []string{id})
 			return err
 		}},
+		{"Webhook", func(ctx context.Context, s store.Store) error { _, err := s.Webhook(ctx, ws, id); return err }},
+		{"ListWebhooks", func(ctx context.Context, s store.Store) error { _, err := s.ListWebhooks(ctx, ws); return err }},
+		{"NextEvents", func(ctx context.Context, s store.Store) error {
+			_, err := s.NextEvents(ctx, &store.Webhook{ID: id, WorkspaceID: ws}, 10)
+			return err
+		}},
+		{"Attempts", func(ctx context.Context, s store.Store) error { _, err := s.Attempts(ctx, ws, id, 10, 0); return err }},
+		{"WebhookBacklog", func(ctx context.Context, s store.Store) error { _, _, err := s.WebhookBacklog(ctx); return err }},
 	}
 }
 
@@ -88,5 +96,24 @@ func Writes(ws string) []Call {
 			return err
 		}},
 		{"Ping", func(ctx context.Context, s store.Store) error { return s.Ping(ctx) }},
+		{"CreateWebhook", func(ctx context.Context, s store.Store) error {
+			return s.CreateWebhook(ctx, &store.Webhook{ID: id, WorkspaceID: ws, URL: "https://receiver.test", Kinds: []store.EventKind{store.Created},
+				Secret: []byte("s"), State: store.WebhookActive, CreatedAt: clock, UpdatedAt: clock})
+		}},
+		{"UpdateWebhook", func(ctx context.Context, s store.Store) error {
+			_, err := s.UpdateWebhook(ctx, ws, id, func(*store.Webhook) error { return nil })
+			return err
+		}},
+		{"DeleteWebhook", func(ctx context.Context, s store.Store) error { return s.DeleteWebhook(ctx, ws, id) }},
+		{"ClaimWebhooks", func(ctx context.Context, s store.Store) error {
+			_, err := s.ClaimWebhooks(ctx, clock, clock.Add(time.Minute), 10)
+			return err
+		}},
+		{"FinishEvents", func(ctx context.Context, s store.Store) error {
+			_, err := s.FinishEvents(ctx, &store.Webhook{ID: id, WorkspaceID: ws, Lease: "l"}, nil, nil, time.Time{})
+			return err
+		}},
+		{"Redeliver", func(ctx context.Context, s store.Store) error { return s.Redeliver(ctx, ws, id, id) }},
+		{"TrimWebhooks", func(ctx context.Context, s store.Store) error { return s.TrimWebhooks(ctx, clock) }},
 	}
 }

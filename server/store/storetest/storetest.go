@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore NewStore) {
 			tt.fn(t, s)
 		})
 	}
+	RunWebhooks(t, newStore)
 }
 
 // RunAnalytics runs the part of the contract about analytics alone, for

@@ -94,6 +94,61 @@ CREATE TABLE "trace_meta_values" (
     PRIMARY KEY (workspace_id, trace_id, meta_key, meta_value, created_at, id)
 ) WITHOUT ROWID;
 
+CREATE TABLE webhook_attempts (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id      TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    event_seq       INTEGER NOT NULL,
+    kind            INTEGER NOT NULL,
+    n               INTEGER NOT NULL,
+    at              INTEGER NOT NULL,
+    outcome         TEXT NOT NULL,
+    status          INTEGER NOT NULL,
+    latency_us      INTEGER NOT NULL,
+    error           TEXT NOT NULL,
+    next_attempt_at INTEGER
+);
+
+CREATE TABLE webhook_events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    xid          INTEGER NOT NULL DEFAULT 0,
+    id           TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    webhook_id   TEXT,
+    kind         INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    feedback_id  TEXT NOT NULL,
+    trace_id     TEXT NOT NULL,
+    value        INTEGER NOT NULL,
+    weight       REAL NOT NULL,
+    metadata     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY,
+    workspace_id    TEXT NOT NULL REFERENCES workspaces (id),
+    url             TEXT NOT NULL,
+    kinds           TEXT NOT NULL,
+    filter          TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    secret          BLOB NOT NULL,
+    previous_secret BLOB,
+    previous_until  INTEGER,
+    state           TEXT NOT NULL,
+    state_reason    TEXT NOT NULL,
+    start_seq       INTEGER NOT NULL,
+    position_xid    INTEGER NOT NULL DEFAULT 0,
+    position_seq    INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    lease           TEXT NOT NULL DEFAULT '',
+    lease_until     INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
 CREATE TABLE workspaces (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL UNIQUE,
@@ -115,3 +170,13 @@ CREATE UNIQUE INDEX feedback_workspace_token ON feedback (workspace_id, token_id
 CREATE INDEX feedback_workspace_trace ON feedback (workspace_id, trace_id, created_at, id);
 
 CREATE INDEX idempotency_created ON idempotency (created_at);
+
+CREATE INDEX webhook_attempts_by_time ON webhook_attempts (at);
+
+CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
+
+CREATE INDEX webhook_events_by_time ON webhook_events (at);
+
+CREATE INDEX webhook_events_walk ON webhook_events (workspace_id, xid, seq);
+
+CREATE INDEX webhooks_by_workspace ON webhooks (workspace_id, created_at, id);

@@ -1,0 +1,355 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/feedbackd/feedbackd/server/store"
+)
+
+// webhookColumns are the columns scanWebhook reads, of webhooks (alone
+// in the statement: UPDATE's RETURNING takes no table name).
+const webhookColumns = `id, workspace_id, url, kinds, filter, description, secret, previous_secret,
+	previous_until, state, state_reason, attempts, next_attempt_at, lease, created_at, updated_at`
+
+// pastPosition selects the events of webhook w's workspace it has yet to
+// walk past, as store.Webhooks' NextEvents says. The one writer commits
+// in seq order, so xid is always 0 here.
+const pastPosition = `e.workspace_id = w.workspace_id AND (e.xid, e.seq) > (w.position_xid, w.position_seq)
+	AND e.seq > w.start_seq AND (e.webhook_id IS NULL OR e.webhook_id = w.id)`
+
+// CreateWebhook implements store.Store.
+func (s *Store) CreateWebhook(ctx context.Context, w *store.Webhook) error {
+	kinds, filter, err := store.EncodeWebhook(w)
+	if err != nil {
+		return err
+	}
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (id, workspace_id, url, kinds, filter, description, secret,
+				previous_secret, previous_until, state, state_reason, start_seq, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM webhook_events), ?, ?)`,
+			w.ID, w.WorkspaceID, w.URL, kinds, filter, w.Description, w.Secret, w.PreviousSecret, optMicros(w.PreviousUntil),
+			string(w.State), w.StateReason, micros(w.CreatedAt), micros(w.UpdatedAt))
+		return err
+	})
+}
+
+// Webhook implements store.Store.
+func (s *Store) Webhook(ctx context.Context, workspaceID, id string) (*store.Webhook, error) {
+	return view(s, func(db *sql.DB) (*store.Webhook, error) {
+		return scanWebhook(db.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.workspace_id = ? AND w.id = ?`,
+			workspaceID, id))
+	})
+}
+
+// ListWebhooks implements store.Store.
+func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]*store.Webhook, error) {
+	return view(s, func(db *sql.DB) ([]*store.Webhook, error) {
+		return scanWebhooks(db.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w
+			WHERE ? = '' OR w.workspace_id = ? ORDER BY w.created_at, w.id`, workspaceID, workspaceID))
+	})
+}
+
+// UpdateWebhook implements store.Store.
+func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, change func(*store.Webhook) error) (*store.Webhook, error) {
+	var out *store.Webhook
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.workspace_id = ? AND w.id = ?`,
+			workspaceID, id))
+		if err != nil {
+			return err
+		}
+		if err := change(w); err != nil {
+			return err
+		}
+		kinds, filter, err := store.EncodeWebhook(w)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, kinds = ?, filter = ?, description = ?, secret = ?,
+				previous_secret = ?, previous_until = ?, state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
+			w.URL, kinds, filter, w.Description, w.Secret, w.PreviousSecret, optMicros(w.PreviousUntil),
+			string(w.State), w.StateReason, micros(w.UpdatedAt), w.ID)
+		out = w
+		return err
+	})
+	return out, err
+}
+
+// DeleteWebhook implements store.Store.
+func (s *Store) DeleteWebhook(ctx context.Context, workspaceID, id string) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		if err := affectedOne(res, err, "webhook not found"); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_attempts WHERE webhook_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE webhook_id = ?`, id)
+		return err
+	})
+}
+
+// ClaimWebhooks implements store.Store. The one writer runs it: no two
+// claims overlap.
+func (s *Store) ClaimWebhooks(ctx context.Context, now, until time.Time, limit int) ([]*store.Webhook, error) {
+	lease := uuid.NewString()
+	var out []*store.Webhook
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		var err error
+		out, err = scanWebhooks(tx.QueryContext(ctx, `UPDATE webhooks SET lease = ?, lease_until = ? WHERE id IN (
+				SELECT w.id FROM webhooks w WHERE w.state = 'active' AND w.lease_until <= ? AND w.next_attempt_at <= ?
+					AND EXISTS (SELECT 1 FROM webhook_events e WHERE `+pastPosition+`)
+				ORDER BY w.next_attempt_at, w.id LIMIT ?)
+			RETURNING `+webhookColumns, lease, micros(until), micros(now), micros(now), limit))
+		return err
+	})
+	return out, err
+}
+
+// NextEvents implements store.Store.
+func (s *Store) NextEvents(ctx context.Context, w *store.Webhook, limit int) ([]*store.Event, error) {
+	return view(s, func(db *sql.DB) ([]*store.Event, error) {
+		rows, err := db.QueryContext(ctx, `SELECT e.feedback_id, e.workspace_id, e.trace_id, e.value, e.weight, e.metadata,
+				e.created_at, e.updated_at, e.seq, e.id, e.kind, e.at
+			FROM webhooks w JOIN webhook_events e ON `+pastPosition+`
+			WHERE w.id = ? ORDER BY e.xid, e.seq LIMIT ?`, w.ID, limit)
+		if err != nil {
+			return nil, fmt.Errorf("next events: %w", err)
+		}
+		defer rows.Close()
+		var out []*store.Event
+		for rows.Next() {
+			var (
+				e    store.Event
+				at   int64
+				kind int
+			)
+			if e.Feedback, err = scanFeedbackWith(rows, &e.Seq, &e.ID, &kind, &at); err != nil {
+				return nil, err
+			}
+			e.Kind, e.At = store.EventKind(kind), time.UnixMicro(at).UTC()
+			out = append(out, &e)
+		}
+		return out, rows.Err()
+	})
+}
+
+// FinishEvents implements store.Store.
+func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*store.Event, a *store.Attempt, keepUntil time.Time) (bool, error) {
+	var held bool
+	err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		held = false
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM webhooks WHERE id = ? AND lease = ? AND lease <> ''`, w.ID, w.Lease).Scan(new(int))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		held = true
+		// The walk's events come in order: the position moves to the last
+		// one it passed.
+		past := int64(0)
+		if len(skipped) > 0 {
+			past = skipped[len(skipped)-1].Seq
+		}
+		attempts, next := 0, int64(0)
+		if a != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (webhook_id, event_id, event_seq, kind, n, at, outcome,
+					status, latency_us, error, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				w.ID, a.EventID, a.EventSeq, int(a.Kind), a.N, micros(a.At), string(a.Outcome), a.Status,
+				a.Latency.Microseconds(), a.Error, optMicros(a.NextAttemptAt)); err != nil {
+				return err
+			}
+			if a.Outcome == store.Retrying {
+				attempts, next = a.N, micros(*a.NextAttemptAt)
+			} else {
+				past = a.EventSeq
+			}
+			if a.Outcome == store.Gone {
+				if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET state = ?, state_reason = ? WHERE id = ?`,
+					string(store.WebhookDisabled), a.Error, w.ID); err != nil {
+					return err
+				}
+			}
+		}
+		if past > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET (position_xid, position_seq) =
+					(SELECT xid, seq FROM webhook_events WHERE seq = ?) WHERE id = ?`, past, w.ID); err != nil {
+				return err
+			}
+		}
+		lease, until := w.Lease, int64(0)
+		if keepUntil.IsZero() {
+			lease = ""
+		} else {
+			until = micros(keepUntil)
+		}
+		if a == nil && past == 0 {
+			// A release that passed nothing leaves the next event's
+			// failed attempts, and when the next is due, as they were.
+			_, err = tx.ExecContext(ctx, `UPDATE webhooks SET lease = ?, lease_until = ? WHERE id = ?`, lease, until, w.ID)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET attempts = ?, next_attempt_at = ?, lease = ?, lease_until = ? WHERE id = ?`,
+			attempts, next, lease, until, w.ID)
+		return err
+	})
+	return held, err
+}
+
+// Attempts implements store.Store.
+func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*store.Attempt, error) {
+	if _, err := s.Webhook(ctx, workspaceID, webhookID); err != nil {
+		return nil, err
+	}
+	return view(s, func(db *sql.DB) ([]*store.Attempt, error) {
+		rows, err := db.QueryContext(ctx, `SELECT seq, webhook_id, event_id, event_seq, kind, n, at, outcome, status, latency_us,
+				error, next_attempt_at
+			FROM webhook_attempts WHERE webhook_id = ? AND (? <= 0 OR seq < ?) ORDER BY seq DESC LIMIT ?`,
+			webhookID, before, before, limit)
+		if err != nil {
+			return nil, fmt.Errorf("webhook attempts: %w", err)
+		}
+		defer rows.Close()
+		var out []*store.Attempt
+		for rows.Next() {
+			var (
+				a             store.Attempt
+				kind          int
+				at, latency   int64
+				outcome       string
+				nextAttemptAt sql.NullInt64
+			)
+			if err := rows.Scan(&a.Seq, &a.WebhookID, &a.EventID, &a.EventSeq, &kind, &a.N, &at, &outcome, &a.Status, &latency,
+				&a.Error, &nextAttemptAt); err != nil {
+				return nil, fmt.Errorf("scan webhook attempt: %w", err)
+			}
+			a.Kind, a.At, a.Outcome = store.EventKind(kind), time.UnixMicro(at).UTC(), store.Outcome(outcome)
+			a.Latency, a.NextAttemptAt = time.Duration(latency)*time.Microsecond, fromNull(nextAttemptAt)
+			out = append(out, &a)
+		}
+		return out, rows.Err()
+	})
+}
+
+// Redeliver implements store.Store.
+func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID string) error {
+	return s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, workspace_id, webhook_id, kind, at, feedback_id, trace_id,
+				value, weight, metadata, created_at, updated_at)
+			SELECT e.id, e.workspace_id, w.id, e.kind, e.at, e.feedback_id, e.trace_id, e.value, e.weight, e.metadata, e.created_at, e.updated_at
+			FROM webhooks w JOIN webhook_events e ON e.seq = (
+				SELECT event_seq FROM webhook_attempts WHERE webhook_id = w.id AND event_id = ? ORDER BY seq DESC LIMIT 1)
+			WHERE w.workspace_id = ? AND w.id = ?`, eventID, workspaceID, webhookID)
+		return affectedOne(res, err, "no attempt of this webhook at event %s is kept", eventID)
+	})
+}
+
+// trimRows bounds the rows one trimming transaction deletes, so that it
+// holds the writer no longer than a batch of writes does.
+const trimRows = 2000
+
+// TrimWebhooks implements store.Store: in transactions of trimRows rows,
+// so that feedback writes go on between them.
+func (s *Store) TrimWebhooks(ctx context.Context, before time.Time) error {
+	for _, q := range []string{
+		`DELETE FROM webhook_attempts WHERE seq IN (SELECT seq FROM webhook_attempts WHERE at < ?1 LIMIT ?2)`,
+		`DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e WHERE e.at < ?1 AND NOT EXISTS (
+			SELECT 1 FROM webhooks w WHERE w.state <> 'disabled' AND ` + pastPosition + `) LIMIT ?2)`,
+	} {
+		for {
+			var n int64
+			err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+				res, err := tx.ExecContext(ctx, q, micros(before), trimRows)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("trim webhooks: %w", err)
+			}
+			if n < trimRows {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// WebhookBacklog implements store.Store.
+func (s *Store) WebhookBacklog(ctx context.Context) (int64, time.Time, error) {
+	type backlog struct {
+		n      int64
+		oldest time.Time
+	}
+	b, err := view(s, func(db *sql.DB) (backlog, error) {
+		var (
+			b      backlog
+			oldest sql.NullInt64
+		)
+		err := db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0), min(oldest) FROM (
+				SELECT (SELECT count(*) FROM webhook_events e WHERE `+pastPosition+`) AS n,
+					(SELECT e.at FROM webhook_events e WHERE `+pastPosition+` ORDER BY e.xid, e.seq LIMIT 1) AS oldest
+				FROM webhooks w WHERE w.state <> 'disabled')`).Scan(&b.n, &oldest)
+		if err != nil {
+			return b, fmt.Errorf("webhook backlog: %w", err)
+		}
+		if t := fromNull(oldest); t != nil {
+			b.oldest = *t
+		}
+		return b, nil
+	})
+	return b.n, b.oldest, err
+}
+
+func scanWebhooks(rows *sql.Rows, err error) ([]*store.Webhook, error) {
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func scanWebhook(row scanner) (*store.Webhook, error) {
+	var (
+		w                         store.Webhook
+		kinds, filter, state      string
+		previousUntil             sql.NullInt64
+		nextAttempt, created, upd int64
+	)
+	err := row.Scan(&w.ID, &w.WorkspaceID, &w.URL, &kinds, &filter, &w.Description, &w.Secret, &w.PreviousSecret,
+		&previousUntil, &state, &w.StateReason, &w.Attempts, &nextAttempt, &w.Lease, &created, &upd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "webhook not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan webhook: %w", err)
+	}
+	if err := store.DecodeWebhook(&w, kinds, []byte(filter)); err != nil {
+		return nil, err
+	}
+	w.PreviousUntil, w.State = fromNull(previousUntil), store.WebhookState(state)
+	if nextAttempt > 0 {
+		w.NextAttemptAt = time.UnixMicro(nextAttempt).UTC()
+	}
+	w.CreatedAt, w.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(upd).UTC()
+	return &w, nil
+}
