@@ -175,16 +175,15 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 			return err
 		}
 		held = true
-		// The events walked past: the position moves to the last of them
-		// in walk order.
-		past := make([]int64, 0, len(skipped)+1)
-		for _, e := range skipped {
-			past = append(past, e.Seq)
+		// The walk's events come in order: the position moves to the last
+		// one it passed.
+		past := int64(0)
+		if len(skipped) > 0 {
+			past = skipped[len(skipped)-1].Seq
 		}
 		var (
-			attempts      int
-			next          *time.Time
-			state, reason string
+			attempts int
+			next     *time.Time
 		)
 		if a != nil {
 			if err := tx.QueryRow(ctx, `INSERT INTO webhook_attempts (webhook_id, event_id, event_seq, kind, n, at, outcome,
@@ -193,14 +192,22 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 				a.Latency.Microseconds(), a.Error, a.NextAttemptAt).Scan(&a.Seq); err != nil {
 				return err
 			}
-			switch a.Outcome {
-			case store.Retrying:
+			if a.Outcome == store.Retrying {
 				attempts, next = a.N, a.NextAttemptAt
-			case store.Gone:
-				state, reason = string(store.WebhookDisabled), a.Error
-				past = append(past, a.EventSeq)
-			default:
-				past = append(past, a.EventSeq)
+			} else {
+				past = a.EventSeq
+			}
+			if a.Outcome == store.Gone {
+				if _, err := tx.Exec(ctx, `UPDATE webhooks SET state = $1, state_reason = $2 WHERE id = $3`,
+					string(store.WebhookDisabled), a.Error, w.ID); err != nil {
+					return err
+				}
+			}
+		}
+		if past > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE webhooks SET (position_xid, position_seq) =
+					(SELECT xid, seq FROM webhook_events WHERE seq = $1) WHERE id = $2`, past, w.ID); err != nil {
+				return err
 			}
 		}
 		var leaseUntil *time.Time
@@ -208,16 +215,16 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 		if !keepUntil.IsZero() {
 			lease, leaseUntil = w.Lease, &keepUntil
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhooks AS w SET
-				(position_xid, position_seq) = (SELECT p.xid, p.seq FROM (
-					SELECT e.xid, e.seq FROM webhook_events e WHERE e.seq = ANY($1::bigint[])
-					UNION ALL SELECT w.position_xid, w.position_seq) AS p
-					ORDER BY p.xid DESC, p.seq DESC LIMIT 1),
-				attempts = $2, next_attempt_at = coalesce($3, '-infinity'::timestamptz),
-				lease = $4, lease_until = coalesce($5, '-infinity'::timestamptz),
-				state = coalesce(nullif($6, ''), state),
-				state_reason = CASE WHEN $6 = '' THEN state_reason ELSE $7 END
-			WHERE id = $8`, past, attempts, next, lease, leaseUntil, state, reason, w.ID)
+		if a == nil && past == 0 {
+			// A release that passed nothing leaves the next event's
+			// failed attempts, and when the next is due, as they were.
+			_, err = tx.Exec(ctx, `UPDATE webhooks SET lease = $1, lease_until = coalesce($2, '-infinity'::timestamptz) WHERE id = $3`,
+				lease, leaseUntil, w.ID)
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE webhooks SET attempts = $1, next_attempt_at = coalesce($2, '-infinity'::timestamptz),
+				lease = $3, lease_until = coalesce($4, '-infinity'::timestamptz) WHERE id = $5`,
+			attempts, next, lease, leaseUntil, w.ID)
 		return err
 	})
 	return held, err
@@ -259,25 +266,43 @@ func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID s
 		tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (id, workspace_id, webhook_id, kind, at, feedback_id, trace_id, value, weight,
 				metadata, created_at, updated_at)
 			SELECT e.id, e.workspace_id, w.id, e.kind, e.at, e.feedback_id, e.trace_id, e.value, e.weight, e.metadata, e.created_at, e.updated_at
-			FROM webhooks w JOIN webhook_events e ON e.workspace_id = w.workspace_id AND e.seq = (
-				SELECT max(a.event_seq) FROM webhook_attempts a WHERE a.webhook_id = w.id AND a.event_id = $3)
-			WHERE w.workspace_id = $1 AND w.id = $2`, workspaceID, webhookID, eventID)
-		return affectedOne(tag, err, "no such event of the webhook")
+			FROM webhooks w JOIN webhook_events e ON e.seq = (
+				SELECT event_seq FROM webhook_attempts WHERE webhook_id = w.id AND event_id = $1 ORDER BY seq DESC LIMIT 1)
+			WHERE w.workspace_id = $2 AND w.id = $3`, eventID, workspaceID, webhookID)
+		return affectedOne(tag, err, "no attempt of this webhook at event %s is kept", eventID)
 	})
 }
 
-// TrimWebhooks implements store.Store. An event is kept while a webhook
-// has yet to walk past it: one of its workspace's, or for a redelivery
-// the one it is for.
+// trimRows bounds the rows one trimming transaction deletes: a
+// transaction that writes holds back every webhook's walk while it runs
+// (it is below pg_snapshot_xmin only once it ends).
+const trimRows = 2000
+
+// TrimWebhooks implements store.Store: in transactions of trimRows rows.
+// An event is kept while a webhook that is not disabled has yet to walk
+// past it: one of its workspace's, or for a redelivery the one it is for.
 func (s *Store) TrimWebhooks(ctx context.Context, before time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE at < $1`, before); err != nil {
-			return err
+	for _, q := range []string{
+		`DELETE FROM webhook_attempts WHERE seq IN (SELECT seq FROM webhook_attempts WHERE at < $1 LIMIT $2)`,
+		`DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e WHERE e.at < $1 AND NOT EXISTS (
+			SELECT 1 FROM webhooks w WHERE w.state <> 'disabled' AND ` + pastPosition + `) LIMIT $2)`,
+	} {
+		for {
+			var n int64
+			err := s.inTx(ctx, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, q, before, trimRows)
+				n = tag.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("trim webhooks: %w", err)
+			}
+			if n < trimRows {
+				break
+			}
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM webhook_events e WHERE e.at < $1 AND NOT EXISTS (
-			SELECT 1 FROM webhooks w WHERE `+pastPosition+`)`, before)
-		return err
-	})
+	}
+	return nil
 }
 
 // WebhookBacklog implements store.Store.
