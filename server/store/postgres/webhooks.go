@@ -34,12 +34,25 @@ const visibleXid = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 
 // pastPosition selects the events of webhook w's workspace it has yet to
 // walk past, as store.Webhooks' NextEvents says, whether their
-// transactions have ended or not.
+// transactions have ended or not. The statements read them in a subquery
+// with a LIMIT or an aggregate of its own, which the planner cannot merge
+// into one join of every webhook with every event: it runs it for each
+// webhook, with its position, as a seek of webhook_events_walk past it,
+// never a read of the events it has passed (or that were there before
+// it). The condition on start_seq is written so that it filters
+// what the seek finds: as seq > start_seq, the planner, which cannot tell
+// how many events either condition leaves, may take the primary key
+// instead, and read every event of a webhook that started at 0.
 const pastPosition = `e.workspace_id = w.workspace_id AND (e.xid, e.seq) > (w.position_xid, w.position_seq)
-	AND e.seq > w.start_seq AND (e.webhook_id IS NULL OR e.webhook_id = w.id)`
+	AND e.seq - w.start_seq > 0 AND (e.webhook_id IS NULL OR e.webhook_id = w.id)`
 
 // CreateWebhook implements store.Store. The webhook starts after the
-// largest seq committed when it is made.
+// largest seq its statement sees, and at the oldest transaction running
+// then: every transaction below it has ended, so its events are visible,
+// and none has a larger seq; every event the webhook is to get is of that
+// transaction or a later one. Its walks, and the claims that look for an
+// event to walk, then seek past the workspace's earlier events rather
+// than read them all to find none.
 func (s *Store) CreateWebhook(ctx context.Context, w *store.Webhook) error {
 	kinds, filter, err := store.EncodeWebhook(w)
 	if err != nil {
@@ -47,8 +60,9 @@ func (s *Store) CreateWebhook(ctx context.Context, w *store.Webhook) error {
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO webhooks (id, workspace_id, url, kinds, filter, description, secret,
-				previous_secret, previous_until, state, state_reason, start_seq, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT coalesce(max(seq), 0) FROM webhook_events), $12, $13)`,
+				previous_secret, previous_until, state, state_reason, start_seq, position_xid, position_seq, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT coalesce(max(seq), 0) FROM webhook_events), `+visibleXid+`, 0,
+				$12, $13)`,
 			w.ID, w.WorkspaceID, w.URL, kinds, filter, w.Description, w.Secret, w.PreviousSecret, w.PreviousUntil,
 			string(w.State), w.StateReason, w.CreatedAt, w.UpdatedAt)
 		return err
@@ -125,7 +139,8 @@ func (s *Store) ClaimWebhooks(ctx context.Context, now, until time.Time, limit i
 		var err error
 		out, err = scanWebhooks(tx.Query(ctx, `UPDATE webhooks AS w SET lease = $1, lease_until = $2 WHERE w.id IN (
 				SELECT w.id FROM webhooks w WHERE w.state = 'active' AND w.lease_until <= $3 AND w.next_attempt_at <= $3
-					AND EXISTS (SELECT 1 FROM webhook_events e WHERE `+pastPosition+` AND e.xid < `+visibleXid+`)
+					AND EXISTS (SELECT FROM (SELECT 1 FROM webhook_events e WHERE `+pastPosition+` AND e.xid < `+visibleXid+`
+						ORDER BY e.xid, e.seq LIMIT 1) AS next)
 				ORDER BY w.next_attempt_at, w.id LIMIT $4 FOR UPDATE SKIP LOCKED)
 			RETURNING `+webhookColumns, lease, until, now, limit))
 		return err
@@ -138,8 +153,9 @@ func (s *Store) NextEvents(ctx context.Context, w *store.Webhook, limit int) ([]
 	return view(s, func(pool *pgxpool.Pool) ([]*store.Event, error) {
 		rows, err := pool.Query(ctx, `SELECT e.feedback_id::text, e.workspace_id::text, e.trace_id, e.value, e.weight, e.metadata,
 				e.created_at, e.updated_at, e.seq, e.id::text, e.kind, e.at
-			FROM webhooks w JOIN webhook_events e ON `+pastPosition+` AND e.xid < `+visibleXid+`
-			WHERE w.id = $1 ORDER BY e.xid, e.seq LIMIT $2`, w.ID, limit)
+			FROM webhooks w CROSS JOIN LATERAL (SELECT * FROM webhook_events e WHERE `+pastPosition+` AND e.xid < `+visibleXid+`
+				ORDER BY e.xid, e.seq LIMIT $2) AS e
+			WHERE w.id = $1 ORDER BY e.xid, e.seq`, w.ID, limit)
 		if err != nil {
 			return nil, fmt.Errorf("next events: %w", err)
 		}
@@ -312,7 +328,8 @@ func (s *Store) WebhookBacklog(ctx context.Context) (int64, time.Time, error) {
 		oldest *time.Time
 	}
 	b, err := view(s, func(pool *pgxpool.Pool) (b backlog, err error) {
-		err = pool.QueryRow(ctx, `SELECT count(*), min(e.at) FROM webhooks w JOIN webhook_events e ON `+pastPosition+`
+		err = pool.QueryRow(ctx, `SELECT coalesce(sum(e.n), 0)::bigint, min(e.oldest) FROM webhooks w
+			CROSS JOIN LATERAL (SELECT count(*) AS n, min(e.at) AS oldest FROM webhook_events e WHERE `+pastPosition+`) AS e
 			WHERE w.state <> 'disabled'`).Scan(&b.n, &b.oldest)
 		if err != nil {
 			err = fmt.Errorf("webhook backlog: %w", err)

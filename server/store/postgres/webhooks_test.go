@@ -2,17 +2,21 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/postgres/pgtest"
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
@@ -297,4 +301,121 @@ func feedbackIDsOf(events []*store.Event) []string {
 		ids[i] = e.Feedback.ID
 	}
 	return ids
+}
+
+// What a webhook has walked past, or what was there before it, is never
+// read again: in a workspace of 20,000 events that one webhook walked
+// past and a second one was made after, a claim that finds nothing to
+// walk, either webhook's walk and the backlog read no event at all. The
+// statements are the ones the store sends, recorded with their arguments,
+// and run again under EXPLAIN ANALYZE, rolled back.
+func TestWalksSeekPastTheirPosition(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	full, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	ws, err := full.EnsureWorkspace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := createWebhook(t, full, ws.ID)
+	const events = 20000
+	for range events / 1000 {
+		var fs []*store.Feedback
+		for i := range 1000 {
+			fs = append(fs, feedback(ws.ID, fmt.Sprint("t", i)))
+		}
+		if err := full.CreateFeedback(ctx, fs, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passed := 0
+	for deadline := time.Now().Add(30 * time.Second); passed < events && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		claimed, err := full.ClaimWebhooks(ctx, time.Now(), time.Now().Add(time.Minute), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range claimed {
+			next, err := full.NextEvents(ctx, c, events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := full.FinishEvents(ctx, c, next, nil, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			passed += len(next)
+		}
+	}
+	if passed != events {
+		t.Fatalf("walked past %d events, want %d", passed, events)
+	}
+	after := createWebhook(t, full, ws.ID)
+	if _, err := full.pool.Exec(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A store whose every statement is recorded.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := &Store{pool: pool}
+	if claimed, err := s.ClaimWebhooks(ctx, time.Now(), time.Now().Add(time.Minute), 10); err != nil || len(claimed) != 0 {
+		t.Fatalf("claimed %d webhooks (%v), want none: none has an event to walk", len(claimed), err)
+	}
+	for _, w := range []*store.Webhook{walked, after} {
+		if next, err := s.NextEvents(ctx, w, 10); err != nil || len(next) != 0 {
+			t.Fatalf("%d events to walk (%v), want none", len(next), err)
+		}
+	}
+	if n, _, err := s.WebhookBacklog(ctx); err != nil || n != 0 {
+		t.Fatalf("backlog %d (%v), want 0", n, err)
+	}
+
+	explained := 0
+	for _, q := range rec.queries {
+		if !strings.Contains(q.sql, "webhook_events") {
+			continue
+		}
+		explained++
+		var plan []map[string]any
+		err := pgx.BeginFunc(ctx, full.pool, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q.sql, q.args...).Scan(&plan)
+		})
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q.sql, err)
+		}
+		if read := eventsRead(plan[0]["Plan"].(map[string]any)); read > 0 {
+			text, _ := json.MarshalIndent(plan, "", "  ")
+			t.Errorf("%s\nreads %d events:\n%s", q.sql, read, text)
+		}
+	}
+	if explained != 4 {
+		t.Errorf("%d statements read events, want 4: the claim, two walks and the backlog", explained)
+	}
+}
+
+// eventsRead counts the rows of webhook_events a plan node and those
+// under it read: those they returned and those their filters removed.
+func eventsRead(node map[string]any) int {
+	n := 0
+	if node["Relation Name"] == "webhook_events" {
+		num := func(k string) int { v, _ := node[k].(float64); return int(v) }
+		n += (num("Actual Rows") + num("Rows Removed by Filter") + num("Rows Removed by Index Recheck")) * max(num("Actual Loops"), 1)
+	}
+	plans, _ := node["Plans"].([]any)
+	for _, p := range plans {
+		n += eventsRead(p.(map[string]any))
+	}
+	return n
 }
