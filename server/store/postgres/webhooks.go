@@ -21,7 +21,9 @@ import (
 // those have all committed (or rolled back), and every transaction yet to
 // write has a larger xid, so no event can appear before a position once
 // it is passed. The events of one transaction share its xid and keep the
-// order of their seq.
+// order of their seq. The oldest running transaction is the server's, of
+// any database, that has written: a long one (a large erase, a change of
+// the model keys) holds every walk back until it ends; reads do not.
 
 // webhookColumns are the columns scanWebhook reads, of webhooks w. A time
 // of -infinity (never) is read as NULL.
