@@ -20,10 +20,10 @@ import (
 	"github.com/feedbackd/feedbackd/server/store/rollup"
 )
 
-// Two replicas claim and walk the webhooks of one database at once, while
-// both write: no webhook is ever held by both, and every webhook gets
-// every event exactly once, each feedback's events in the order they were
-// made.
+// Two replicas, with two dispatchers each, claim and walk the webhooks of
+// one database at once, while both write: no webhook is ever held by two
+// dispatchers, and every webhook gets every event exactly once, each
+// feedback's events in the order they were made.
 func TestReplicasDeliverEachEventOnce(t *testing.T) {
 	ctx := context.Background()
 	_, stores := replicas(t)
@@ -32,7 +32,7 @@ func TestReplicasDeliverEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hooks []*store.Webhook
-	for range 4 {
+	for range 8 {
 		hooks = append(hooks, createWebhook(t, stores[0], ws.ID))
 	}
 
@@ -82,11 +82,13 @@ func TestReplicasDeliverEachEventOnce(t *testing.T) {
 	}
 	var dispatchers sync.WaitGroup
 	deadline := time.Now().Add(time.Minute)
-	for r, s := range stores {
+	// Two dispatchers a replica, as a dispatcher's concurrent walks.
+	for d := range 2 * len(stores) {
+		r, s := d%len(stores), stores[d%len(stores)]
 		dispatchers.Go(func() {
 			for time.Now().Before(deadline) {
 				now := time.Now()
-				claimed, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 2)
+				claimed, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 1)
 				if err != nil {
 					t.Error(err)
 					return
