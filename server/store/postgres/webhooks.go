@@ -98,6 +98,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 		if err != nil {
 			return err
 		}
+		was := w.State
 		if err := change(w); err != nil {
 			return err
 		}
@@ -109,6 +110,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 				previous_secret = $6, previous_until = $7, state = $8, state_reason = $9, updated_at = $10 WHERE id = $11`,
 			w.URL, kinds, filter, w.Description, w.Secret, w.PreviousSecret, w.PreviousUntil,
 			string(w.State), w.StateReason, w.UpdatedAt, w.ID)
+		if err == nil && was == store.WebhookDisabled && w.State != store.WebhookDisabled {
+			// Made active again: it starts over as a new webhook does, so
+			// that what other webhooks had recorded meanwhile is not its.
+			_, err = tx.Exec(ctx, `UPDATE webhooks SET start_seq = (SELECT coalesce(max(seq), 0) FROM webhook_events),
+					position_xid = `+visibleXid+`, position_seq = 0, attempts = 0, next_attempt_at = '-infinity' WHERE id = $1`, w.ID)
+		}
 		out = w
 		return err
 	})
@@ -125,7 +132,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, workspaceID, id string) error
 		if _, err := tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE webhook_id = $1`, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM webhook_events WHERE workspace_id = $1 AND webhook_id = $2`, workspaceID, id)
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_events WHERE webhook_id = $1`, id)
 		return err
 	})
 }

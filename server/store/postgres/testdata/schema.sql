@@ -140,6 +140,7 @@ CREATE TABLE webhook_events (
     CONSTRAINT webhook_events_pkey PRIMARY KEY (seq)
 );
 CREATE INDEX webhook_events_by_time ON public.webhook_events USING btree (at);
+CREATE INDEX webhook_events_redelivered ON public.webhook_events USING btree (webhook_id) WHERE (webhook_id IS NOT NULL);
 CREATE INDEX webhook_events_walk ON public.webhook_events USING btree (workspace_id, xid, seq);
 
 CREATE TABLE webhooks (
