@@ -56,7 +56,8 @@ const (
 	// order, once the webhook is active again.
 	WebhookPaused WebhookState = "paused"
 	// WebhookDisabled: the receiver asked for no more (410 Gone). No
-	// events are recorded for it until it is made active again.
+	// events are recorded for it; made active again, it gets those of
+	// the writes after that, as a new webhook does.
 	WebhookDisabled WebhookState = "disabled"
 )
 

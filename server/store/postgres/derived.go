@@ -63,6 +63,9 @@ func (s *Store) write(ctx context.Context, writes, rows int, fn func(w *writeTx,
 				return err
 			}
 			queueDeltas(w.b, &d)
+			if s.RecordsEvents() {
+				queueEvents(w.b, d.Events(), time.Now())
+			}
 			return w.send(ctx, func(b *pgx.Batch) {
 				extra(b)
 				b.Queue(modelKeysQuery)
@@ -354,6 +357,40 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 				wss, metaKeys, grains, slots, metaValues)
 		}
 	}
+}
+
+// queueEvents queues the statement that records a change's events for
+// webhooks (store.Webhooks), in the order given, for the workspaces that
+// have a webhook that is not disabled; a deletion's is at now. It is
+// queued with the write's derived data, sent in the write's last round
+// trip, and committed or rolled back with it.
+func queueEvents(b *pgx.Batch, events []store.Event, now time.Time) {
+	n := len(events)
+	if n == 0 {
+		return
+	}
+	ids, wss, fids, traces, metas := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	kinds, values := make([]int16, n), make([]int16, n)
+	weights := make([]float64, n)
+	at, created, updated := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+	for i, e := range events {
+		f := e.Feedback
+		meta, _ := f.EncodedMetadata() // checked by the write
+		ids[i], wss[i], fids[i], traces[i], metas[i] = e.ID, f.WorkspaceID, f.ID, f.TraceID, meta
+		kinds[i], values[i], weights[i], at[i], created[i], updated[i] = int16(e.Kind), int16(f.Value), f.Weight, e.At, f.CreatedAt, f.UpdatedAt
+		if e.At.IsZero() {
+			at[i] = now
+		}
+	}
+	// Sorted by ordinality: the seq of each row is taken as it is
+	// inserted, in the order given.
+	b.Queue(`INSERT INTO webhook_events (id, workspace_id, kind, at, feedback_id, trace_id, value, weight, metadata, created_at, updated_at)
+		SELECT e.id, e.workspace_id, e.kind, e.at, e.feedback_id, e.trace_id, e.value, e.weight, e.metadata, e.created_at, e.updated_at
+		FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::timestamptz[], $5::uuid[], $6::text[], $7::smallint[], $8::float8[],
+			$9::jsonb[], $10::timestamptz[], $11::timestamptz[])
+			WITH ORDINALITY AS e (id, workspace_id, kind, at, feedback_id, trace_id, value, weight, metadata, created_at, updated_at, i)
+		WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.workspace_id = e.workspace_id AND w.state <> 'disabled')
+		ORDER BY e.i`, ids, wss, kinds, at, fids, traces, values, weights, metas, created, updated)
 }
 
 // scanRow reads a row of rowColumns.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,8 +27,58 @@ func TestContract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		return s
+		return settled{s, t}
 	})
+}
+
+// settled is a store whose walks of webhook events begin once every
+// transaction running on the server when they are asked for has ended.
+// A walk takes only the events of transactions below the oldest one
+// still running, on the whole server: the contract's walks, which expect
+// every write that returned before them, would otherwise miss some while
+// another test's transactions (of another database) run.
+// TestWalkWaitsForAWriteStillRunning tests the walk itself.
+type settled struct {
+	*postgres.Store
+	t *testing.T
+}
+
+func (s settled) ClaimWebhooks(ctx context.Context, now, until time.Time, limit int) ([]*store.Webhook, error) {
+	s.settle(ctx)
+	return s.Store.ClaimWebhooks(ctx, now, until, limit)
+}
+
+func (s settled) NextEvents(ctx context.Context, w *store.Webhook, limit int) ([]*store.Event, error) {
+	s.settle(ctx)
+	return s.Store.NextEvents(ctx, w, limit)
+}
+
+// settle waits, for up to a minute, until the transactions running now
+// have ended: the oldest one still running is at least the first one yet
+// to start.
+func (s settled) settle(ctx context.Context) {
+	s.t.Helper()
+	conn, err := pgx.Connect(ctx, os.Getenv("FEEDBACKD_TEST_POSTGRES_URL"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var next int64
+	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+		s.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		var ended bool
+		if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1`, next).Scan(&ended); err != nil {
+			s.t.Fatal(err)
+		}
+		if ended {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("transactions running on the server did not end within a minute")
+		}
+	}
 }
 
 // Replicas starting together on one database migrate it once, and all

@@ -64,6 +64,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 		if err != nil {
 			return err
 		}
+		was := w.State
 		if err := change(w); err != nil {
 			return err
 		}
@@ -75,6 +76,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 				previous_secret = ?, previous_until = ?, state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
 			w.URL, kinds, filter, w.Description, w.Secret, w.PreviousSecret, optMicros(w.PreviousUntil),
 			string(w.State), w.StateReason, micros(w.UpdatedAt), w.ID)
+		if err == nil && was == store.WebhookDisabled && w.State != store.WebhookDisabled {
+			// Made active again: it starts over as a new webhook does, so
+			// that what other webhooks had recorded meanwhile is not its.
+			_, err = tx.ExecContext(ctx, `UPDATE webhooks SET start_seq = (SELECT coalesce(max(seq), 0) FROM webhook_events),
+					position_xid = 0, position_seq = 0, attempts = 0, next_attempt_at = 0 WHERE id = ?`, w.ID)
+		}
 		out = w
 		return err
 	})

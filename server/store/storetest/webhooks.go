@@ -466,6 +466,8 @@ func testPausedAndDisabled(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ws := workspace(t, s, "a")
 	w := newWebhook(t, s, ws)
+	// Another webhook keeps events recorded while w is disabled.
+	newWebhook(t, s, ws)
 	setState := func(state store.WebhookState) {
 		t.Helper()
 		if _, err := s.UpdateWebhook(ctx, ws, w.ID, func(x *store.Webhook) error { x.State = state; return nil }); err != nil {

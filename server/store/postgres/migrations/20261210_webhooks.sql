@@ -50,6 +50,8 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX webhook_events_walk ON webhook_events (workspace_id, xid, seq);
 CREATE INDEX webhook_events_by_time ON webhook_events (at);
+-- A webhook's redeliveries, removed with it.
+CREATE INDEX webhook_events_redelivered ON webhook_events (webhook_id) WHERE webhook_id IS NOT NULL;
 
 CREATE TABLE webhook_attempts (
     seq             bigserial PRIMARY KEY,

@@ -104,6 +104,71 @@ CREATE TABLE trace_meta_values (
     CONSTRAINT trace_meta_values_pkey PRIMARY KEY (workspace_id, trace_id, meta_key, meta_value, created_at, id)
 );
 
+CREATE TABLE webhook_attempts (
+    seq bigint NOT NULL DEFAULT nextval('webhook_attempts_seq_seq'::regclass),
+    webhook_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    event_seq bigint NOT NULL,
+    kind smallint NOT NULL,
+    n integer NOT NULL,
+    at timestamp with time zone NOT NULL,
+    outcome text NOT NULL,
+    status integer NOT NULL,
+    latency_us bigint NOT NULL,
+    error text NOT NULL,
+    next_attempt_at timestamp with time zone,
+    CONSTRAINT webhook_attempts_pkey PRIMARY KEY (seq)
+);
+CREATE INDEX webhook_attempts_by_time ON public.webhook_attempts USING btree (at);
+CREATE INDEX webhook_attempts_by_webhook ON public.webhook_attempts USING btree (webhook_id, seq);
+
+CREATE TABLE webhook_events (
+    seq bigint NOT NULL DEFAULT nextval('webhook_events_seq_seq'::regclass),
+    xid bigint NOT NULL DEFAULT ((pg_current_xact_id())::text)::bigint,
+    id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    webhook_id uuid,
+    kind smallint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    feedback_id uuid NOT NULL,
+    trace_id text NOT NULL,
+    value smallint NOT NULL,
+    weight double precision NOT NULL,
+    metadata jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT webhook_events_pkey PRIMARY KEY (seq)
+);
+CREATE INDEX webhook_events_by_time ON public.webhook_events USING btree (at);
+CREATE INDEX webhook_events_redelivered ON public.webhook_events USING btree (webhook_id) WHERE (webhook_id IS NOT NULL);
+CREATE INDEX webhook_events_walk ON public.webhook_events USING btree (workspace_id, xid, seq);
+
+CREATE TABLE webhooks (
+    id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    url text NOT NULL,
+    kinds text NOT NULL,
+    filter jsonb NOT NULL,
+    description text NOT NULL,
+    secret bytea NOT NULL,
+    previous_secret bytea,
+    previous_until timestamp with time zone,
+    state text NOT NULL,
+    state_reason text NOT NULL,
+    start_seq bigint NOT NULL,
+    position_xid bigint NOT NULL DEFAULT 0,
+    position_seq bigint NOT NULL DEFAULT 0,
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamp with time zone NOT NULL DEFAULT '-infinity'::timestamp with time zone,
+    lease text NOT NULL DEFAULT ''::text,
+    lease_until timestamp with time zone NOT NULL DEFAULT '-infinity'::timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT webhooks_pkey PRIMARY KEY (id),
+    CONSTRAINT webhooks_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces(id)
+);
+CREATE INDEX webhooks_by_workspace ON public.webhooks USING btree (workspace_id, created_at, id);
+
 CREATE TABLE workspaces (
     id uuid NOT NULL,
     name text NOT NULL,

@@ -177,6 +177,8 @@ CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
 
 CREATE INDEX webhook_events_by_time ON webhook_events (at);
 
+CREATE INDEX webhook_events_redelivered ON webhook_events (webhook_id) WHERE webhook_id IS NOT NULL;
+
 CREATE INDEX webhook_events_walk ON webhook_events (workspace_id, xid, seq);
 
 CREATE INDEX webhooks_by_workspace ON webhooks (workspace_id, created_at, id);
