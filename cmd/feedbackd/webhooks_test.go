@@ -871,7 +871,8 @@ func testWebhookKeyOutsideTheDatabase(t *testing.T, b backend) {
 
 // A receiver that answers 410 Gone disables its webhook, which the API
 // shows with the reason and the attempt; PATCH paused: false makes it
-// active again for the writes after that.
+// active again for the writes after that, and only those: not the writes
+// made while it was disabled, which another webhook of the workspace got.
 func testWebhookGoneDisablesAndResumeEnables(t *testing.T, b backend) {
 	ctx := context.Background()
 	inst := start(t, b, "", allowLoopback)
@@ -881,6 +882,8 @@ func testWebhookGoneDisablesAndResumeEnables(t *testing.T, b backend) {
 	r.status = http.StatusGone
 	r.mu.Unlock()
 	w := subscribe(t, c, r, client.WebhookRequest{})
+	witness := newReceiver(t)
+	subscribe(t, c, witness, client.WebhookRequest{})
 	gone, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "g1", Value: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -897,6 +900,10 @@ func testWebhookGoneDisablesAndResumeEnables(t *testing.T, b backend) {
 	if err != nil || len(page.Data) != 1 || page.Data[0].Outcome != client.Gone || page.Data[0].StatusCode == nil || *page.Data[0].StatusCode != http.StatusGone {
 		t.Fatalf("deliveries: got %+v, %v, want one attempt, gone with 410", page, err)
 	}
+	if _, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: "while disabled", Value: 3}); err != nil {
+		t.Fatal(err)
+	}
+	witness.waitFor(t, 2)
 	r.mu.Lock()
 	r.status = http.StatusOK
 	r.mu.Unlock()
