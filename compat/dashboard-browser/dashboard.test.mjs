@@ -1,7 +1,9 @@
 // feedbackd's dashboard in a real browser: headless Chromium (Debian's
 // chromium package, driven by playwright-core pinned in package.json)
 // against the real server binary on loopback, with feedback seeded through
-// the API so that every figure the page shows is known exactly.
+// the API so that every figure the page shows is known exactly, and
+// webhooks delivering to receivers on loopback so that their failures are
+// real ones.
 //
 // FEEDBACKD_BIN names the feedbackd binary (make builds bin/feedbackd);
 // CHROMIUM_BIN the browser (default /usr/bin/chromium);
@@ -10,6 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -62,12 +65,32 @@ async function startServer(...flags) {
 }
 
 async function post(body) {
-  const res = await fetch(`${base}/v1/feedback`, {
-    method: 'POST',
+  await call(base, 'POST', '/feedback', body);
+}
+
+// call makes an API call to the server at url with the key, asserts it
+// succeeded, and returns its JSON body (null for none).
+async function call(url, method, path, body) {
+  const res = await fetch(`${url}/v1${path}`, {
+    method,
     headers: { 'x-portkey-api-key': key, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  assert.equal(res.status, 200, await res.text());
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// eventually polls check until it returns a truthy value, for at most a
+// minute: deliveries happen when the server's dispatcher gets to them.
+async function eventually(what, check) {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const got = await check();
+    if (got) return got;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
 }
 
 before(async () => {
@@ -496,6 +519,182 @@ test('a rate-limited server (429) is explained with its Retry-After', async () =
   assert.ok(messages.length > 0, 'some section was refused');
   for (const m of messages) assert.match(m, /Too many requests \(429\).*Retry in \d+ s/);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('feedbackd.apiKey')), key, 'a 429 keeps the key');
+  await context.close();
+});
+
+// webhooks reads the webhooks panel: per webhook its id, status, the
+// texts shown, and its failed attempts as listed.
+async function webhooks(page) {
+  return page.locator('#webhooks-list article.webhook').evaluateAll((cards) => cards.map((c) => ({
+    id: c.dataset.id,
+    status: c.dataset.status,
+    url: c.querySelector('.url').textContent,
+    badge: c.querySelector('.status').textContent,
+    reason: c.querySelector('.reason')?.textContent ?? null,
+    events: [...c.querySelectorAll('.events .kv')].map((e) => e.textContent),
+    created: c.querySelector('.created').getAttribute('title'),
+    note: c.querySelector('.failures-note').textContent,
+    failures: [...c.querySelectorAll('table.failures tbody tr')].map((r) => ({
+      eventId: r.dataset.eventId,
+      outcome: r.dataset.outcome,
+      statusCode: r.dataset.statusCode,
+      cells: [...r.cells].map((td) => td.textContent),
+    })),
+  })));
+}
+
+test('a workspace without webhooks is told how to create one', async () => {
+  const { context, page, requests } = await open();
+  await signIn(page);
+  await settle(page, 0);
+  assert.equal(await page.locator('#webhooks-empty').isVisible(), true);
+  assert.match(await page.locator('#webhooks-empty').textContent(), /No webhooks yet/);
+  const curl = await page.locator('#webhooks-curl').textContent();
+  assert.ok(curl.startsWith(`curl ${base}/v1/webhooks -H "x-portkey-api-key: $FEEDBACKD_API_KEY" \\\n`), curl);
+  assert.ok(!curl.includes(key), 'the hint does not show the key');
+  assert.match(await page.locator('#webhooks-empty').textContent(), /feedbackd webhooks create --workspace NAME --url https:/);
+  assert.equal(await page.locator('#webhooks-list article').count(), 0);
+  assert.equal(await page.locator('#webhooks-total').getAttribute('data-value'), '0');
+  assert.equal(await page.locator('#webhooks-panel .panel-error').isVisible(), false);
+  const paths = requests.map((r) => new URL(r.url).pathname).filter((p) => p.startsWith('/v1/webhooks'));
+  assert.deepEqual(paths, ['/v1/webhooks'], 'no deliveries read without webhooks');
+  await context.close();
+});
+
+test('the webhooks panel lists each webhook with its state and recent failed deliveries', async () => {
+  // One receiver on loopback: /flaky fails its first delivery (500) and
+  // takes the retry; /gone answers 410, which disables its webhook.
+  const received = [];
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.push({ path: req.url, id: req.headers['webhook-id'] });
+      if (req.url === '/gone') res.writeHead(410);
+      else if (req.url === '/flaky' && received.filter((r) => r.path === '/flaky').length === 1) res.writeHead(500);
+      else res.writeHead(204);
+      res.end();
+    });
+  });
+  await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+  const to = (path) => `http://127.0.0.1:${receiver.address().port}${path}`;
+  const wbase = await startServer('--webhooks-allow-loopback');
+  try {
+    const flaky = await call(wbase, 'POST', '/webhooks', {
+      url: to('/flaky'), events: ['feedback.created', 'feedback.updated'], filter: { value_max: -5 }, description: 'page on-call',
+    });
+    const gone = await call(wbase, 'POST', '/webhooks', { url: to('/gone'), events: ['feedback.created'] });
+    const paused = await call(wbase, 'POST', '/webhooks', { url: to('/paused'), events: ['feedback.created'] });
+    await call(wbase, 'PATCH', `/webhooks/${paused.id}`, { paused: true });
+    const secrets = [flaky.secret, gone.secret, paused.secret];
+    for (const secret of secrets) assert.match(secret, /^whsec_/);
+    await call(wbase, 'POST', '/feedback', { trace_id: 'w1', value: -10 });
+    // /gone fails six times: each 410 disables its webhook, which is
+    // resumed and given another event (one the flaky webhook's filter
+    // leaves out).
+    const disabled = async () => (await call(wbase, 'GET', `/webhooks/${gone.id}`)).status === 'disabled';
+    for (let i = 2; i <= 6; i++) {
+      await eventually(`the 410 of /gone to event ${i - 1}`, disabled);
+      await call(wbase, 'PATCH', `/webhooks/${gone.id}`, { paused: false });
+      await call(wbase, 'POST', '/feedback', { trace_id: `g${i}`, value: 1 });
+    }
+
+    // The flaky webhook's event: failed once, delivered by the retry
+    // (about 5 s later); the gone one's: each refused for good.
+    const attempts = await eventually('the retry to /flaky and the sixth 410 of /gone', async () => {
+      const f = (await call(wbase, 'GET', `/webhooks/${flaky.id}/deliveries`)).data;
+      const g = (await call(wbase, 'GET', `/webhooks/${gone.id}/deliveries`)).data;
+      return f.some((a) => a.outcome === 'delivered') && g.length === 6 ? { f, g } : null;
+    });
+    assert.deepEqual(attempts.f.map((a) => [a.attempt, a.outcome]), [[2, 'delivered'], [1, 'retrying']]);
+    assert.deepEqual(attempts.g.map((a) => [a.attempt, a.outcome, a.status_code]), Array(6).fill([1, 'gone', 410]));
+    const flakyIds = received.filter((r) => r.path === '/flaky').map((r) => r.id);
+    assert.deepEqual(flakyIds, [attempts.f[1].event_id, attempts.f[1].event_id], 'the retry carries the same webhook-id');
+    const goneNow = await call(wbase, 'GET', `/webhooks/${gone.id}`);
+    assert.equal(goneNow.status, 'disabled');
+
+    const { context, page, requests } = await open(wbase);
+    await signIn(page);
+    await settle(page, 0);
+    assert.equal(await page.locator('#webhooks-panel .panel-error').isVisible(), false);
+    assert.equal(await page.locator('#webhooks-empty').isVisible(), false);
+    assert.equal(await page.locator('#webhooks-total').textContent(), '3 webhooks');
+    const [f, g, p] = await webhooks(page);
+    assert.deepEqual([f, g, p].map((w) => w?.id), [flaky.id, gone.id, paused.id], 'oldest first');
+
+    // Active, with its one failure: the delivered retry is not listed.
+    assert.equal(f.url, to('/flaky'));
+    assert.deepEqual([f.status, f.badge, f.reason], ['active', 'active', null]);
+    assert.deepEqual(f.events, ['feedback.created', 'feedback.updated', 'filter {"value_max":-5}']);
+    assert.equal(f.created, flaky.created_at);
+    assert.equal(f.note, '1 failed of 2 attempts; the newest was delivered:');
+    assert.equal(f.failures.length, 1);
+    const failed = attempts.f[1];
+    assert.deepEqual([f.failures[0].eventId, f.failures[0].outcome, f.failures[0].statusCode], [failed.event_id, 'retrying', '500']);
+    const [at, event, outcome, status, error, next] = f.failures[0].cells;
+    assert.match(at, /\d{1,2}:\d{2}:\d{2}/);
+    assert.equal(event, 'feedback.created #1');
+    assert.equal(outcome, 'retrying');
+    assert.equal(status, '500');
+    assert.equal(error, failed.error);
+    assert.match(next, /\d{1,2}:\d{2}:\d{2}/, 'a retrying attempt says when the next is due');
+    assert.match(await page.locator(`article[data-id="${flaky.id}"]`).textContent(), /page on-call/);
+
+    // Disabled by the 410, with the server's reason; nothing is due next.
+    // Of its six failures, the newest five are listed.
+    assert.deepEqual([g.status, g.badge, g.reason], ['disabled', 'disabled', goneNow.status_reason]);
+    assert.ok(g.reason, 'a disabled webhook says why');
+    assert.equal(g.note, '6 failed of 6 attempts. The newest 5 failures:');
+    assert.deepEqual(g.failures.map((a) => a.eventId), attempts.g.slice(0, 5).map((a) => a.event_id));
+    assert.deepEqual(g.failures.map((a) => [a.outcome, a.statusCode, a.cells[2], a.cells[5]]), Array(5).fill(['gone', '410', 'gone', '—']));
+
+    // Paused: its event waits; nothing was attempted.
+    assert.deepEqual([p.status, p.badge, p.failures.length, p.note], ['paused', 'paused', 0, 'No delivery attempts yet.']);
+
+    // The page never shows a secret, and only reads.
+    const html = await page.content();
+    for (const secret of secrets) assert.ok(!html.includes(secret), 'a webhook secret is on the page');
+    assert.ok(!html.includes('whsec_'), 'no secret of any webhook is on the page');
+    const api = requests.filter((r) => new URL(r.url).pathname.startsWith('/v1/'));
+    for (const r of api) assert.equal(r.headers['x-portkey-api-key'], key, r.url);
+    const calls = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+    assert.ok(calls.every((u) => !u.includes('rotate-secret')), 'the dashboard never rotates a secret');
+
+    await page.locator('#webhooks-panel').screenshot({ path: join(dirname(screenshot), 'dashboard-webhooks.png') });
+
+    // A filter leaves the webhooks alone; Refresh reloads them.
+    const webhookCalls = () => requests.filter((r) => new URL(r.url).pathname === '/v1/webhooks').length;
+    const before = webhookCalls();
+    await setFilter(page, '{"_prompt": "support-v2"}');
+    assert.equal(webhookCalls(), before, 'a filter does not reload the webhooks');
+    await call(wbase, 'DELETE', `/webhooks/${gone.id}`);
+    const n = await loads(page);
+    await page.click('#refresh');
+    await settle(page, n);
+    assert.equal(webhookCalls(), before + 1);
+    assert.deepEqual((await webhooks(page)).map((w) => w.id), [flaky.id, paused.id]);
+    await context.close();
+  } finally {
+    receiver.close();
+  }
+});
+
+test('a server gone away is explained in every panel, the webhooks too', async () => {
+  const server = await startFeedbackd(bin, key);
+  servers.push(server);
+  const { context, page } = await open(server.base);
+  await signIn(page);
+  await settle(page, 0);
+  // From here the browser logs each refused connection, as it should.
+  page.removeAllListeners('console');
+  server.stop();
+  await eventually('the server to stop', () => fetch(server.base + '/healthz').then(() => false, () => true));
+  const n = await loads(page);
+  await page.click('#refresh');
+  await settle(page, n);
+  for (const panel of ['summary', 'models-panel', 'latest-panel', 'webhooks-panel']) {
+    assert.match(await page.locator(`#${panel} .panel-error`).textContent(), /^Could not reach feedbackd: /, panel);
+  }
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('feedbackd.apiKey')), key, 'no answer keeps the key');
   await context.close();
 });
 

@@ -2,7 +2,8 @@
 // feedback for a time range and a metadata filter, read from the analytics
 // endpoints (which answer from rollups in milliseconds even over millions
 // of rows) and one page of the feedback listing. It never reads more than
-// one page of raw feedback.
+// one page of raw feedback. It also lists the workspace's webhooks with
+// their recent failed deliveries.
 //
 // Sections load independently, so a slow grouping (which counts distinct
 // trace ids over every matching row) never holds back the charts; a new
@@ -14,6 +15,10 @@ import { volumeChart, weightedChart, scoreChart } from './charts.js';
 const KEY_STORAGE = 'feedbackd.apiKey';
 const GROUP_PAGE_SIZE = 10;
 const LATEST_PAGE_SIZE = 10;
+// The attempts read per webhook (the API's largest page), and the failed
+// ones among them shown: enough to see what goes wrong and since when.
+const WEBHOOK_ATTEMPTS = 100;
+const WEBHOOK_FAILURES = 5;
 
 const $ = (id) => document.getElementById(id);
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
@@ -32,7 +37,7 @@ const state = {
   loads: 0,
   // bucketSeconds is the size of the graphs' buckets on screen.
   bucketSeconds: 3600,
-  controllers: { graphs: null, models: null, groups: null, latest: null },
+  controllers: { graphs: null, models: null, groups: null, latest: null, webhooks: null },
 };
 
 let charts = null;
@@ -96,11 +101,11 @@ $('key-form').addEventListener('submit', (event) => {
   state.key = key;
   sessionStorage.setItem(KEY_STORAGE, key);
   showDashboard();
-  apply();
+  apply({ webhooks: true });
 });
 
 $('sign-out').addEventListener('click', () => forgetKey(null));
-$('refresh').addEventListener('click', () => apply());
+$('refresh').addEventListener('click', () => apply({ webhooks: true }));
 
 // --- the filter --------------------------------------------------------------
 
@@ -194,8 +199,10 @@ $('filters').addEventListener('submit', (event) => {
   apply();
 });
 
-// apply reads the filter form and reloads every section.
-function apply() {
+// apply reads the filter form and reloads every section the filter
+// applies to; with webhooks (a new key, Refresh) the webhooks too, which
+// no range or filter changes.
+function apply({ webhooks = false } = {}) {
   if (!state.key) return;
   let query;
   try {
@@ -213,7 +220,9 @@ function apply() {
   renderChips(query.metadata);
   const label = query.preset === 'custom' ? 'Custom range' : presets[query.preset].label;
   $('range-label').textContent = `${label}: ${dateTime.format(query.from)} – ${dateTime.format(query.to)}`;
-  Promise.allSettled([loadGraphs(), loadModels(), loadGroups(), loadLatest()]).then(() => {
+  const sections = [loadGraphs(), loadModels(), loadGroups(), loadLatest()];
+  if (webhooks) sections.push(loadWebhooks());
+  Promise.allSettled(sections).then(() => {
     if (state.query !== query || !state.key) return; // a newer apply() owns the page
     // Tests and people alike can tell a finished load from this count.
     $('dashboard').dataset.loads = String(++state.loads);
@@ -509,12 +518,95 @@ $('latest-newer').addEventListener('click', () => {
   loadLatest();
 });
 
+// --- webhooks ----------------------------------------------------------------
+
+const outcomes = { retrying: 'retrying', gave_up: 'gave up', gone: 'gone' };
+
+// failuresTable shows a webhook's newest failed attempts, or says there
+// are none among those read. The deliveries list every attempt, the
+// delivered too: the failures are picked out here.
+function failuresTable(attempts, more) {
+  const failures = attempts.filter((a) => a.outcome !== 'delivered');
+  const read = `${more ? 'the last ' : ''}${integer.format(attempts.length)} ${attempts.length === 1 ? 'attempt' : 'attempts'}`;
+  if (!attempts.length) return el('p', { className: 'muted failures-note' }, 'No delivery attempts yet.');
+  if (!failures.length) return el('p', { className: 'muted failures-note' }, `No failed attempts among ${read}.`);
+  const shown = failures.slice(0, WEBHOOK_FAILURES);
+  // Whether the newest attempt was delivered tells a recovered receiver
+  // from one that still fails.
+  const note = `${integer.format(failures.length)} failed of ${read}`
+    + (attempts[0].outcome === 'delivered' ? '; the newest was delivered' : '')
+    + (shown.length < failures.length ? `. The newest ${shown.length} failures:` : ':');
+  const time = (at) => (at ? el('td', { title: at }, dateTimeSeconds.format(new Date(at))) : el('td', { className: 'muted' }, '—'));
+  return el('div', {},
+    el('p', { className: 'failures-note' }, note),
+    el('table', { className: 'data failures' },
+      el('thead', {}, el('tr', {}, ...['Attempted', 'Event', 'Outcome', 'Status', 'Error', 'Next attempt']
+        .map((h) => el('th', { className: h === 'Status' ? 'num' : '' }, h)))),
+      el('tbody', {}, ...shown.map((a) => el('tr', {
+        dataset: { eventId: a.event_id, outcome: a.outcome, statusCode: a.status_code === undefined ? '' : String(a.status_code) },
+      }, time(a.attempted_at),
+      el('td', { title: `event ${a.event_id}` }, `${a.type} #${a.attempt}`),
+      el('td', {}, el('span', { className: `outcome ${a.outcome}` }, outcomes[a.outcome] ?? a.outcome)),
+      el('td', { className: 'num' }, a.status_code === undefined ? '—' : String(a.status_code)),
+      el('td', { className: 'error-text' }, a.error ?? '—'),
+      time(a.next_attempt_at))))));
+}
+
+// webhookCard shows one webhook: where it delivers, what, its state (and
+// why it is disabled), and its recent failures. The API never lists a
+// webhook's secret, and the page shows only these members.
+function webhookCard(w) {
+  const filter = Object.keys(w.filter ?? {}).length ? JSON.stringify(w.filter) : null;
+  return el('article', { className: 'webhook', dataset: { id: w.id, status: w.status } },
+    el('div', { className: 'webhook-head' },
+      el('span', { className: 'url' }, w.url),
+      el('span', { className: `status ${w.status}` }, w.status),
+      w.status_reason ? el('span', { className: 'reason' }, w.status_reason) : null,
+      el('span', { className: 'spacer' }),
+      el('span', { className: 'muted created', title: w.created_at }, `created ${dateTime.format(new Date(w.created_at))}`)),
+    el('div', { className: 'meta events' },
+      ...w.events.map((e) => el('span', { className: 'kv' }, e)),
+      filter ? el('span', { className: 'kv', title: 'only feedback that matches' }, el('b', {}, 'filter'), ' ', filter) : null,
+      w.description ? el('span', { className: 'muted' }, w.description) : null),
+    failuresTable(w.attempts, w.more));
+}
+
+// loadWebhooks lists the workspace's webhooks, oldest first as the API
+// does, each with the newest page of its delivery attempts.
+function loadWebhooks() {
+  return section('webhooks', [$('webhooks-panel')], async (signal) => {
+    const list = await get(state.key, '/webhooks', {}, signal);
+    const hooks = await Promise.all(list.data.map(async (w) => {
+      try {
+        const res = await get(state.key, `/webhooks/${encodeURIComponent(w.id)}/deliveries`, { limit: WEBHOOK_ATTEMPTS }, signal);
+        return { ...w, attempts: res.data, more: res.has_more };
+      } catch (err) {
+        // Deleted since the list was read: gone from the panel too.
+        if (err instanceof ApiError && err.status === 404) return null;
+        throw err;
+      }
+    }));
+    const shown = hooks.filter((w) => w !== null);
+    $('webhooks-total').dataset.value = String(shown.length);
+    $('webhooks-total').textContent = shown.length ? `${integer.format(shown.length)} ${shown.length === 1 ? 'webhook' : 'webhooks'}` : '';
+    $('webhooks-empty').hidden = shown.length > 0;
+    $('webhooks-hint').hidden = shown.length === 0;
+    $('webhooks-list').replaceChildren(...shown.map(webhookCard));
+  });
+}
+
+// The empty state's example request names this server, and a placeholder
+// for the key: the page never writes the key anywhere.
+$('webhooks-curl').textContent = `curl ${location.origin}/v1/webhooks -H "x-portkey-api-key: $FEEDBACKD_API_KEY" \\
+  -H 'Content-Type: application/json' \\
+  -d '{"url": "https://example.com/feedbackd", "events": ["feedback.created", "feedback.updated", "feedback.deleted"]}'`;
+
 // --- start -------------------------------------------------------------------
 
 state.key = sessionStorage.getItem(KEY_STORAGE);
 if (state.key) {
   showDashboard();
-  apply();
+  apply({ webhooks: true });
 } else {
   showLogin(null);
 }
