@@ -411,10 +411,14 @@ func serve(ctx context.Context, cmd *cli.Command, stdout, stderr io.Writer) erro
 	}
 	// The dispatcher reads the outbox the writes fill; it never touches
 	// the write path, so a slow receiver cannot slow ingestion.
+	rel, err := release()
+	if err != nil {
+		return err
+	}
 	dispatcher, err := webhook.Start(ctx, webhook.Config{
 		Store: st, Keyring: keyring, Body: server.EventBody, AllowLoopback: cmd.Bool("webhooks-allow-loopback"),
 		Timeout: cmd.Duration("webhook-timeout"), Concurrency: cmd.Int("webhook-concurrency"),
-		Retention: cmd.Duration("webhook-retention"), Logger: logger, Metrics: m,
+		Retention: cmd.Duration("webhook-retention"), Logger: logger, Metrics: m, Version: rel,
 	})
 	if err != nil {
 		return err

@@ -15,9 +15,9 @@ import (
 // with CHANGELOG.md at each release), then the commit, its time and
 // whether the tree had uncommitted changes, as go build stamped them.
 func version() (string, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(feedbackd.OpenAPI())
+	rel, err := release()
 	if err != nil {
-		return "", fmt.Errorf("read the embedded contract: %w", err)
+		return "", err
 	}
 	build := []string{"commit unknown"}
 	goVersion := "go unknown"
@@ -37,5 +37,15 @@ func version() (string, error) {
 			}
 		}
 	}
-	return fmt.Sprintf("feedbackd %s (%s; %s)", doc.Info.Version, strings.Join(build, ", "), goVersion), nil
+	return fmt.Sprintf("feedbackd %s (%s; %s)", rel, strings.Join(build, ", "), goVersion), nil
+}
+
+// release is the release this binary is: the version of the contract it
+// serves.
+func release() (string, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(feedbackd.OpenAPI())
+	if err != nil {
+		return "", fmt.Errorf("read the embedded contract: %w", err)
+	}
+	return doc.Info.Version, nil
 }
