@@ -248,3 +248,69 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		}
 	}
 }
+
+// Two replicas on one PostgreSQL database, each with its dispatcher,
+// deliver every event of a webhook once, in normal operation: feedback
+// written through both, created and then updated, reaches the receiver
+// (which verifies each signature) exactly once per event, each
+// feedback's events in order, whichever replica delivered them.
+func TestTwoReplicasDeliverEachWebhookEventOnce(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	env := map[string]string{"FEEDBACKD_BOOTSTRAP_KEY": "fbk_replica_webhook_test_0123456789", "FEEDBACKD_LOG_LEVEL": "warn",
+		"FEEDBACKD_WEBHOOKS_ALLOW_LOOPBACK": "true"}
+	replicas := [2]*process{startProcess(t, db, env), startProcess(t, db, env)}
+	clients := []*client.Client{replicas[0].client(t, env["FEEDBACKD_BOOTSTRAP_KEY"]), replicas[1].client(t, env["FEEDBACKD_BOOTSTRAP_KEY"])}
+	ctx := contextWithTimeout(t, 2*time.Minute)
+	r := newReceiver(t)
+	// Answers that take a while keep each walk long enough for the other
+	// replica's dispatcher to try to claim the webhook meanwhile.
+	r.delay = 20 * time.Millisecond
+	subscribe(t, clients[0], r, client.WebhookRequest{})
+
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			c := clients[w%2]
+			for i := range each {
+				id, err := c.Feedback.Create(ctx, client.FeedbackRequest{TraceID: fmt.Sprintf("r%d-%d", w, i), Value: i % 10})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// The update goes through the other replica.
+				if err := clients[(w+1)%2].Feedback.Update(ctx, id, client.FeedbackUpdate{Value: -1}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	want := 2 * writers * each
+	r.waitFor(t, want)
+	// Time for a second delivery of any event to arrive, if one were made.
+	time.Sleep(time.Second)
+	got := r.deliveries()
+	if len(got) != want {
+		t.Errorf("the receiver got %d deliveries, want %d: one per event", len(got), want)
+	}
+	ids := map[string]bool{}
+	kinds := map[string][]client.WebhookEventType{}
+	for _, d := range got {
+		if ids[d.id] {
+			t.Errorf("event %s was delivered twice", d.id)
+		}
+		ids[d.id] = true
+		id := d.event.Data.ID.String()
+		kinds[id] = append(kinds[id], d.event.Type)
+	}
+	for id, ks := range kinds {
+		if !slices.Equal(ks, []client.WebhookEventType{client.FeedbackCreated, client.FeedbackUpdated}) {
+			t.Errorf("feedback %s: events %v, want created then updated", id, ks)
+		}
+	}
+}

@@ -53,6 +53,7 @@ type receiver struct {
 	// arrived, answered or not.
 	arrivals [][2]string
 	status   int
+	delay    time.Duration // how long each answer takes
 	held     chan struct{} // non-nil: requests wait until it is closed
 	arrived  chan struct{} // told of every request, when not full
 }
@@ -106,8 +107,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	_ = json.Unmarshal(body, &data)
 	r.mu.Lock()
 	r.arrivals = append(r.arrivals, [2]string{req.Header.Get("webhook-id"), data.Data.ID})
-	held := r.held
+	held, delay := r.held, r.delay
 	r.mu.Unlock()
+	time.Sleep(delay)
 	if held != nil {
 		select {
 		case <-held:
