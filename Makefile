@@ -8,7 +8,7 @@ BIN := bin/feedbackd
 ADDR ?= 127.0.0.1:8787
 DB ?= feedbackd.db
 
-.PHONY: run build image test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-adversarial bench-erase check-breaking fuzz
+.PHONY: run build image test generate check-generated lint-spec vet fmt-check go-test compat-node compat-openapi-ts browser-test dashboard-vendor bench-analytics bench bench-import bench-floor bench-long-reads bench-hot-trace bench-adversarial bench-webhook bench-erase check-breaking fuzz
 
 run: build
 	./$(BIN) serve --addr $(ADDR) --db $(DB)
@@ -189,6 +189,13 @@ bench-adversarial: build
 	$(ADVERSARIAL) -hot-value-share 0.5
 	$(ADVERSARIAL) -hot-id-share 0.5
 	$(ADVERSARIAL) -hot-share 0.1 -hot-rows $(HOT_ROWS)
+
+# The open loop at 1,000/s on feedbackd with a webhook whose receiver
+# answers each delivery after 2 s, beside feedbackd without one (and the
+# bare ceiling), in the same rounds: a slow receiver must not slow writes.
+bench-webhook: build
+	$(GO) build -o bin/ceiling ./bench/ceiling
+	scripts/with-postgres.sh $(GO) run ./bench/ingest -feedbackd bin/feedbackd -ceiling bin/ceiling -modes open -rates 1000 -rounds 3 -webhook -webhook-delay 2s
 
 # Erase by filter: one user's 10,000 and 100,000 feedback, spread over
 # 1,000 traces and all on one trace, beside as many other feedback; the

@@ -346,9 +346,9 @@ func (cfg config) validate() error {
 // backend is a store feedbackd can run on.
 type backend struct {
 	name string
-	// open returns the --db argument of a fresh, empty store and a function
-	// that deletes it.
-	open func(ctx context.Context) (db string, remove func() error, err error)
+	// open returns the --db argument of a fresh, empty store, distinct for
+	// each name, and a function that deletes it.
+	open func(ctx context.Context, name string) (db string, remove func() error, err error)
 }
 
 // backends lists SQLite, and PostgreSQL when FEEDBACKD_TEST_POSTGRES_URL is
@@ -366,7 +366,11 @@ func backends(tmp string, out io.Writer) []backend {
 }
 
 func sqliteBackend(path string) backend {
-	return backend{name: "sqlite", open: func(context.Context) (string, func() error, error) {
+	return backend{name: "sqlite", open: func(_ context.Context, name string) (string, func() error, error) {
+		path := path
+		if name != "" {
+			path = strings.TrimSuffix(path, ".db") + "-" + name + ".db"
+		}
 		remove := func() error {
 			files, _ := filepath.Glob(path + "*") // the database, its -wal and -shm
 			var err error
@@ -382,13 +386,17 @@ func sqliteBackend(path string) backend {
 // postgresBackend creates a fresh database next to the admin URL's, dropping
 // one a crashed earlier run left behind.
 func postgresBackend(admin string) backend {
-	return backend{name: "postgres", open: func(ctx context.Context) (string, func() error, error) {
-		db, err := databaseURL(admin, pgDatabase)
+	return backend{name: "postgres", open: func(ctx context.Context, name string) (string, func() error, error) {
+		database := pgDatabase
+		if name != "" {
+			database += "_" + name
+		}
+		db, err := databaseURL(admin, database)
 		if err != nil {
 			return "", nil, err
 		}
-		drop := "DROP DATABASE IF EXISTS " + pgDatabase + " WITH (FORCE)"
-		if err := pgExec(ctx, admin, drop, "CREATE DATABASE "+pgDatabase); err != nil {
+		drop := "DROP DATABASE IF EXISTS " + database + " WITH (FORCE)"
+		if err := pgExec(ctx, admin, drop, "CREATE DATABASE "+database); err != nil {
 			return "", nil, err
 		}
 		remove := func() error {
@@ -501,14 +509,14 @@ type backendResult struct {
 // benchBackend runs the comparison and the bulk run on a fresh store, then
 // deletes the store.
 func benchBackend(ctx context.Context, cfg config, b backend, c *corpus) (res backendResult, err error) {
-	db, remove, err := b.open(ctx)
+	db, remove, err := b.open(ctx, "")
 	if err != nil {
 		return backendResult{name: b.name}, fmt.Errorf("%s: prepare the database: %w", b.name, err)
 	}
 	var hookedDB string
 	if cfg.webhook {
 		var removeHooked func() error
-		if hookedDB, removeHooked, err = b.open(ctx); err != nil {
+		if hookedDB, removeHooked, err = b.open(ctx, "webhook"); err != nil {
 			return backendResult{name: b.name}, errors.Join(fmt.Errorf("%s: prepare the second database: %w", b.name, err), remove())
 		}
 		defer func() {
