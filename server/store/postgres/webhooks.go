@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/outbox"
 )
 
 // Sequence values are taken before commit, so a webhook cannot walk its
@@ -200,16 +201,7 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 			return err
 		}
 		held = true
-		// The walk's events come in order: the position moves to the last
-		// one it passed.
-		past := int64(0)
-		if len(skipped) > 0 {
-			past = skipped[len(skipped)-1].Seq
-		}
-		var (
-			attempts int
-			next     *time.Time
-		)
+		f := outbox.FinishOf(w, skipped, a, keepUntil)
 		if a != nil {
 			if err := tx.QueryRow(ctx, `INSERT INTO webhook_attempts (webhook_id, event_id, event_seq, kind, n, at, outcome,
 					status, latency_us, error, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
@@ -217,39 +209,19 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 				a.Latency.Microseconds(), a.Error, a.NextAttemptAt).Scan(&a.Seq); err != nil {
 				return err
 			}
-			if a.Outcome == store.Retrying {
-				attempts, next = a.N, a.NextAttemptAt
-			} else {
-				past = a.EventSeq
-			}
-			if a.Outcome == store.Gone {
-				if _, err := tx.Exec(ctx, `UPDATE webhooks SET state = $1, state_reason = $2 WHERE id = $3`,
-					string(store.WebhookDisabled), a.Error, w.ID); err != nil {
-					return err
-				}
-			}
 		}
-		if past > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE webhooks SET (position_xid, position_seq) =
-					(SELECT xid, seq FROM webhook_events WHERE seq = $1) WHERE id = $2`, past, w.ID); err != nil {
-				return err
-			}
-		}
-		var leaseUntil *time.Time
-		lease := ""
-		if !keepUntil.IsZero() {
-			lease, leaseUntil = w.Lease, &keepUntil
-		}
-		if a == nil && past == 0 {
-			// A release that passed nothing leaves the next event's
-			// failed attempts, and when the next is due, as they were.
-			_, err = tx.Exec(ctx, `UPDATE webhooks SET lease = $1, lease_until = coalesce($2, '-infinity'::timestamptz) WHERE id = $3`,
-				lease, leaseUntil, w.ID)
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE webhooks SET attempts = $1, next_attempt_at = coalesce($2, '-infinity'::timestamptz),
-				lease = $3, lease_until = coalesce($4, '-infinity'::timestamptz) WHERE id = $5`,
-			attempts, next, lease, leaseUntil, w.ID)
+		// The position is the passed event's (xid, seq): in walk order, a
+		// later event may have the smaller seq.
+		_, err = tx.Exec(ctx, `UPDATE webhooks AS w SET
+				position_xid = coalesce(e.xid, w.position_xid), position_seq = coalesce(e.seq, w.position_seq),
+				attempts = CASE WHEN $2 THEN $3 ELSE w.attempts END,
+				next_attempt_at = CASE WHEN $2 THEN coalesce($4, '-infinity'::timestamptz) ELSE w.next_attempt_at END,
+				state = CASE WHEN $5 THEN $6 ELSE w.state END,
+				state_reason = CASE WHEN $5 THEN $7 ELSE w.state_reason END,
+				lease = $8, lease_until = coalesce($9, '-infinity'::timestamptz)
+			FROM (SELECT 1) AS one LEFT JOIN webhook_events AS e ON e.seq = $1
+			WHERE w.id = $10`, f.Past, f.Counts, f.Attempts, orNil(f.NextAttemptAt), f.Disable, string(store.WebhookDisabled),
+			f.Reason, f.Lease, orNil(f.LeaseUntil), w.ID)
 		return err
 	})
 	return held, err
@@ -298,33 +270,26 @@ func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID s
 	})
 }
 
-// trimRows bounds the rows one trimming transaction deletes: a
-// transaction that writes holds back every webhook's walk while it runs
-// (it is below pg_snapshot_xmin only once it ends).
-const trimRows = 2000
-
-// TrimWebhooks implements store.Store: in transactions of trimRows rows.
-// An event is kept while a webhook that is not disabled has yet to walk
-// past it: one of its workspace's, or for a redelivery the one it is for.
+// TrimWebhooks implements store.Store, in transactions of
+// outbox.TrimRows rows. An event is kept while a webhook that is not
+// disabled has yet to walk past it: one of its workspace's, or for a
+// redelivery the one it is for.
 func (s *Store) TrimWebhooks(ctx context.Context, before time.Time) error {
 	for _, q := range []string{
 		`DELETE FROM webhook_attempts WHERE seq IN (SELECT seq FROM webhook_attempts WHERE at < $1 LIMIT $2)`,
 		`DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e WHERE e.at < $1 AND NOT EXISTS (
 			SELECT 1 FROM webhooks w WHERE w.state <> 'disabled' AND ` + pastPosition + `) LIMIT $2)`,
 	} {
-		for {
-			var n int64
-			err := s.inTx(ctx, func(tx pgx.Tx) error {
-				tag, err := tx.Exec(ctx, q, before, trimRows)
+		err := outbox.Trim(func(limit int) (n int64, err error) {
+			err = s.inTx(ctx, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, q, before, limit)
 				n = tag.RowsAffected()
 				return err
 			})
-			if err != nil {
-				return fmt.Errorf("trim webhooks: %w", err)
-			}
-			if n < trimRows {
-				break
-			}
+			return n, err
+		})
+		if err != nil {
+			return fmt.Errorf("trim webhooks: %w", err)
 		}
 	}
 	return nil
@@ -416,4 +381,14 @@ func scanAttempt(row pgx.CollectableRow) (*store.Attempt, error) {
 		*a.NextAttemptAt = a.NextAttemptAt.UTC()
 	}
 	return &a, nil
+}
+
+// orNil is t, or nil for the zero time: a webhook's "none" of
+// next_attempt_at and lease_until, which the statements spell
+// -infinity.
+func orNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/feedbackd/feedbackd/server/store"
+	"github.com/feedbackd/feedbackd/server/store/outbox"
 )
 
 // webhookColumns are the columns scanWebhook reads, of webhooks (alone
@@ -161,13 +162,7 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 			return err
 		}
 		held = true
-		// The walk's events come in order: the position moves to the last
-		// one it passed.
-		past := int64(0)
-		if len(skipped) > 0 {
-			past = skipped[len(skipped)-1].Seq
-		}
-		attempts, next := 0, int64(0)
+		f := outbox.FinishOf(w, skipped, a, keepUntil)
 		if a != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (webhook_id, event_id, event_seq, kind, n, at, outcome,
 					status, latency_us, error, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -175,38 +170,17 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 				a.Latency.Microseconds(), a.Error, optMicros(a.NextAttemptAt)); err != nil {
 				return err
 			}
-			if a.Outcome == store.Retrying {
-				attempts, next = a.N, micros(*a.NextAttemptAt)
-			} else {
-				past = a.EventSeq
-			}
-			if a.Outcome == store.Gone {
-				if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET state = ?, state_reason = ? WHERE id = ?`,
-					string(store.WebhookDisabled), a.Error, w.ID); err != nil {
-					return err
-				}
-			}
 		}
-		if past > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET (position_xid, position_seq) =
-					(SELECT xid, seq FROM webhook_events WHERE seq = ?) WHERE id = ?`, past, w.ID); err != nil {
-				return err
-			}
-		}
-		lease, until := w.Lease, int64(0)
-		if keepUntil.IsZero() {
-			lease = ""
-		} else {
-			until = micros(keepUntil)
-		}
-		if a == nil && past == 0 {
-			// A release that passed nothing leaves the next event's
-			// failed attempts, and when the next is due, as they were.
-			_, err = tx.ExecContext(ctx, `UPDATE webhooks SET lease = ?, lease_until = ? WHERE id = ?`, lease, until, w.ID)
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET attempts = ?, next_attempt_at = ?, lease = ?, lease_until = ? WHERE id = ?`,
-			attempts, next, lease, until, w.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET
+				position_xid = coalesce((SELECT xid FROM webhook_events WHERE seq = ?1), position_xid),
+				position_seq = CASE WHEN ?1 > 0 THEN ?1 ELSE position_seq END,
+				attempts = CASE WHEN ?2 THEN ?3 ELSE attempts END,
+				next_attempt_at = CASE WHEN ?2 THEN ?4 ELSE next_attempt_at END,
+				state = CASE WHEN ?5 THEN ?6 ELSE state END,
+				state_reason = CASE WHEN ?5 THEN ?7 ELSE state_reason END,
+				lease = ?8, lease_until = ?9
+			WHERE id = ?10`, f.Past, f.Counts, f.Attempts, zeroMicros(f.NextAttemptAt), f.Disable, string(store.WebhookDisabled),
+			f.Reason, f.Lease, zeroMicros(f.LeaseUntil), w.ID)
 		return err
 	})
 	return held, err
@@ -260,34 +234,26 @@ func (s *Store) Redeliver(ctx context.Context, workspaceID, webhookID, eventID s
 	})
 }
 
-// trimRows bounds the rows one trimming transaction deletes, so that it
-// holds the writer no longer than a batch of writes does.
-const trimRows = 2000
-
-// TrimWebhooks implements store.Store: in transactions of trimRows rows,
-// so that feedback writes go on between them.
+// TrimWebhooks implements store.Store, in transactions of
+// outbox.TrimRows rows, so that feedback writes go on between them.
 func (s *Store) TrimWebhooks(ctx context.Context, before time.Time) error {
 	for _, q := range []string{
 		`DELETE FROM webhook_attempts WHERE seq IN (SELECT seq FROM webhook_attempts WHERE at < ?1 LIMIT ?2)`,
 		`DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e WHERE e.at < ?1 AND NOT EXISTS (
 			SELECT 1 FROM webhooks w WHERE w.state <> 'disabled' AND ` + pastPosition + `) LIMIT ?2)`,
 	} {
-		for {
-			var n int64
-			err := s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
-				res, err := tx.ExecContext(ctx, q, micros(before), trimRows)
-				if err != nil {
-					return err
+		err := outbox.Trim(func(limit int) (n int64, err error) {
+			err = s.do(ctx, func(ctx context.Context, tx *sql.Conn) error {
+				res, err := tx.ExecContext(ctx, q, micros(before), limit)
+				if err == nil {
+					n, err = res.RowsAffected()
 				}
-				n, err = res.RowsAffected()
 				return err
 			})
-			if err != nil {
-				return fmt.Errorf("trim webhooks: %w", err)
-			}
-			if n < trimRows {
-				break
-			}
+			return n, err
+		})
+		if err != nil {
+			return fmt.Errorf("trim webhooks: %w", err)
 		}
 	}
 	return nil
@@ -359,4 +325,13 @@ func scanWebhook(row scanner) (*store.Webhook, error) {
 	}
 	w.CreatedAt, w.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(upd).UTC()
 	return &w, nil
+}
+
+// zeroMicros is t in Unix microseconds, 0 for the zero time: a
+// webhook's "none" of next_attempt_at and lease_until.
+func zeroMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
 }
