@@ -11,8 +11,6 @@ package token
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -20,20 +18,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/feedbackd/feedbackd/server/seal"
 )
 
 // Prefix starts every token.
 const Prefix = "fbt_"
 
-// KeySize is the length of the sealing key in bytes.
-const KeySize = 32
-
 // ErrInvalid is returned for a token that was altered, sealed with another
 // key, malformed or expired; callers answer all of them alike.
 var ErrInvalid = errors.New("invalid or expired feedback token")
 
-// additionalData binds a ciphertext to this use and format version.
-var additionalData = []byte("feedbackd feedback token v1")
+// purpose binds a ciphertext to this use and format version.
+const purpose = "feedbackd feedback token v1"
 
 // Claims are what a token grants: feedback on one trace of one workspace.
 type Claims struct {
@@ -49,30 +46,19 @@ type Claims struct {
 
 // Sealer seals and opens tokens with one key.
 type Sealer struct {
-	aead cipher.AEAD
+	box *seal.Box
 }
 
 // NewKey returns a new random sealing key.
-func NewKey() []byte {
-	k := make([]byte, KeySize)
-	_, _ = rand.Read(k) // crypto/rand.Read never fails on supported platforms
-	return k
-}
+func NewKey() []byte { return seal.NewKey() }
 
-// NewSealer returns a Sealer for a KeySize-byte key.
+// NewSealer returns a Sealer for a seal.KeySize-byte key.
 func NewSealer(key []byte) (*Sealer, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("token: key is %d bytes, want %d", len(key), KeySize)
-	}
-	block, err := aes.NewCipher(key)
+	box, err := seal.New(key, purpose)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("token: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{box: box}, nil
 }
 
 // NewID returns a random token id.
@@ -88,10 +74,7 @@ func (s *Sealer) Seal(c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("token: %w", err)
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	sealed := s.aead.Seal(nonce, nonce, plain, additionalData)
-	return Prefix + base64.RawURLEncoding.EncodeToString(sealed), nil
+	return Prefix + base64.RawURLEncoding.EncodeToString(s.box.Seal(plain)), nil
 }
 
 // Open returns the claims of a token that this Sealer's key sealed and that
@@ -103,11 +86,10 @@ func (s *Sealer) Open(tok string, now time.Time) (*Claims, error) {
 	}
 	// Strict decoding: a token has exactly one spelling (no spare bits).
 	sealed, err := base64.RawURLEncoding.Strict().DecodeString(rest)
-	if err != nil || len(sealed) < s.aead.NonceSize()+s.aead.Overhead() {
+	if err != nil {
 		return nil, ErrInvalid
 	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], additionalData)
+	plain, err := s.box.Open(sealed)
 	if err != nil {
 		return nil, ErrInvalid
 	}

@@ -7,12 +7,12 @@
 package webhook
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+
+	"github.com/feedbackd/feedbackd/server/seal"
 )
 
 // SecretPrefix starts every signing secret, as Standard Webhooks spells
@@ -27,40 +27,29 @@ func NewSecret() string {
 }
 
 // KeySize is the length of a Keyring's key in bytes.
-const KeySize = 32
+const KeySize = seal.KeySize
 
-// additionalData binds a sealed secret to this use.
-var additionalData = []byte("feedbackd webhook secret v1")
+// purpose binds a sealed secret to this use.
+const purpose = "feedbackd webhook secret v1"
 
-// Keyring seals the signing secrets the store keeps, with AES-256-GCM, so
-// that the webhooks table alone (a copy of it, a query that reads it)
-// does not give them away.
+// Keyring seals the signing secrets the store keeps, with AES-256-GCM
+// (package seal), so that the webhooks table alone (a copy of it, a query
+// that reads it) does not give them away.
 type Keyring struct {
-	aead cipher.AEAD
+	box *seal.Box
 }
 
 // NewKeyring returns a Keyring for a KeySize-byte key.
 func NewKeyring(key []byte) (*Keyring, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("webhook: the secrets' key is %d bytes, want %d", len(key), KeySize)
-	}
-	block, err := aes.NewCipher(key)
+	box, err := seal.New(key, purpose)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook: the secrets' key: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Keyring{aead: aead}, nil
+	return &Keyring{box: box}, nil
 }
 
-// Seal returns secret sealed: a random nonce and the ciphertext.
-func (k *Keyring) Seal(secret string) []byte {
-	nonce := make([]byte, k.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return k.aead.Seal(nonce, nonce, []byte(secret), additionalData)
-}
+// Seal returns secret sealed.
+func (k *Keyring) Seal(secret string) []byte { return k.box.Seal([]byte(secret)) }
 
 // ErrSealedElsewhere is Open's error for a secret this Keyring's key did
 // not seal: the server runs with another key than the one that made it.
@@ -68,11 +57,7 @@ var ErrSealedElsewhere = errors.New("webhook: the secret was sealed with another
 
 // Open returns the secret Seal sealed.
 func (k *Keyring) Open(sealed []byte) (string, error) {
-	n := k.aead.NonceSize()
-	if len(sealed) < n+k.aead.Overhead() {
-		return "", ErrSealedElsewhere
-	}
-	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], additionalData)
+	plain, err := k.box.Open(sealed)
 	if err != nil {
 		return "", ErrSealedElsewhere
 	}
