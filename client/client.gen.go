@@ -303,6 +303,21 @@ func (e GetWeightedFeedbackGraphParamsGranularity) Valid() bool {
 	}
 }
 
+// Defines values for ListWebhookDeliveriesParamsOutcome.
+const (
+	Failed ListWebhookDeliveriesParamsOutcome = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookDeliveriesParamsOutcome enum.
+func (e ListWebhookDeliveriesParamsOutcome) Valid() bool {
+	switch e {
+	case Failed:
+		return true
+	default:
+		return false
+	}
+}
+
 // AIModelGraph Feedback per AI model (Portkey's shape).
 type AIModelGraph struct {
 	DataPoints []AIModelPoint `json:"data_points"`
@@ -1809,12 +1824,19 @@ type UpdateFeedbackParams struct {
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
+	// Outcome Only the attempts of this outcome: `failed`, those that were not
+	// delivered. Without it, every attempt.
+	Outcome *ListWebhookDeliveriesParamsOutcome `form:"outcome,omitempty" json:"outcome,omitempty"`
+
 	// Limit The most attempts on a page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// ListWebhookDeliveriesParamsOutcome defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParamsOutcome string
 
 // CreateFeedbackJSONRequestBody defines body for CreateFeedback for application/json ContentType.
 type CreateFeedbackJSONRequestBody = FeedbackInput
@@ -2756,7 +2778,9 @@ type ClientInterface interface {
 	// took, what went wrong, and when the next attempt is due. Attempts
 	// are kept for the server's retention period (`--webhook-retention`).
 	// Results are paginated with an opaque cursor: pass `next_cursor` as
-	// `cursor` to get the next page.
+	// `cursor` to get the next page. `outcome=failed` lists only the
+	// attempts that were not delivered (`retrying`, `gave_up`, `gone`): a
+	// receiver's recent failures, however many deliveries succeeded since.
 	//
 	// Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3679,7 +3703,9 @@ func (c *RawClient) UpdateWebhook(ctx context.Context, webhookID WebhookID, body
 // took, what went wrong, and when the next attempt is due. Attempts
 // are kept for the server's retention period (`--webhook-retention`).
 // Results are paginated with an opaque cursor: pass `next_cursor` as
-// `cursor` to get the next page.
+// `cursor` to get the next page. `outcome=failed` lists only the
+// attempts that were not delivered (`retrying`, `gave_up`, `gone`): a
+// receiver's recent failures, however many deliveries succeeded since.
 //
 // Corresponds with GET /webhooks/{webhookId}/deliveries (the `ListWebhookDeliveries` operationId).
 func (c *RawClient) ListWebhookDeliveries(ctx context.Context, webhookID WebhookID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5389,6 +5415,18 @@ func NewListWebhookDeliveriesRequest(server string, webhookID WebhookID, params 
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.Outcome != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "outcome", *params.Outcome, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -6164,7 +6202,9 @@ type ClientWithResponsesInterface interface {
 	// took, what went wrong, and when the next attempt is due. Attempts
 	// are kept for the server's retention period (`--webhook-retention`).
 	// Results are paginated with an opaque cursor: pass `next_cursor` as
-	// `cursor` to get the next page.
+	// `cursor` to get the next page. `outcome=failed` lists only the
+	// attempts that were not delivered (`retrying`, `gave_up`, `gone`): a
+	// receiver's recent failures, however many deliveries succeeded since.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9489,7 +9529,9 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, web
 // took, what went wrong, and when the next attempt is due. Attempts
 // are kept for the server's retention period (`--webhook-retention`).
 // Results are paginated with an opaque cursor: pass `next_cursor` as
-// `cursor` to get the next page.
+// `cursor` to get the next page. `outcome=failed` lists only the
+// attempts that were not delivered (`retrying`, `gave_up`, `gone`): a
+// receiver's recent failures, however many deliveries succeeded since.
 //
 // Returns a wrapper object for the known response body format(s).
 //

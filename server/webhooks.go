@@ -315,7 +315,8 @@ func (s *Server) ListWebhookDeliveries(ctx context.Context, req gen.ListWebhookD
 		}
 		before = seq
 	}
-	as, err := s.store.Attempts(ctx, workspaceOf(ctx), req.WebhookID.String(), limit+1, before)
+	failed := req.Params.Outcome != nil && *req.Params.Outcome == gen.Failed
+	as, err := s.store.Attempts(ctx, workspaceOf(ctx), req.WebhookID.String(), limit+1, before, failed)
 	if err != nil {
 		return nil, err
 	}

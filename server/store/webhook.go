@@ -175,9 +175,9 @@ type Webhooks interface {
 	// the lease was still held; when not, it changed nothing.
 	FinishEvents(ctx context.Context, w *Webhook, skipped []*Event, a *Attempt, keepUntil time.Time) (bool, error)
 	// Attempts returns a webhook's attempts, newest first (by Seq), up to
-	// limit, only those before the Seq before when it is positive;
-	// ENOTFOUND as Webhook.
-	Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*Attempt, error)
+	// limit, only those before the Seq before when it is positive, and
+	// only those not Delivered when failed; ENOTFOUND as Webhook.
+	Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64, failed bool) ([]*Attempt, error)
 	// Redeliver records an event again for one webhook alone, after the
 	// events it has now, with the same id, kind, time and feedback: an
 	// event some attempt of the webhook was at. ENOTFOUND when the webhook

@@ -114,7 +114,7 @@ func (e *env) webhook(w *store.Webhook) *store.Webhook {
 // attempts returns w's attempts, oldest first.
 func (e *env) attempts(w *store.Webhook) []*store.Attempt {
 	e.t.Helper()
-	as, err := e.st.Attempts(context.Background(), e.ws.ID, w.ID, 1000, 0)
+	as, err := e.st.Attempts(context.Background(), e.ws.ID, w.ID, 1000, 0, false)
 	if err != nil {
 		e.t.Fatal(err)
 	}

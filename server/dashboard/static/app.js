@@ -15,9 +15,8 @@ import { volumeChart, weightedChart, scoreChart } from './charts.js';
 const KEY_STORAGE = 'feedbackd.apiKey';
 const GROUP_PAGE_SIZE = 10;
 const LATEST_PAGE_SIZE = 10;
-// The attempts read per webhook (the API's largest page), and the failed
-// ones among them shown: enough to see what goes wrong and since when.
-const WEBHOOK_ATTEMPTS = 100;
+// The failed attempts shown per webhook: enough to see what goes wrong and
+// since when.
 const WEBHOOK_FAILURES = 5;
 
 const $ = (id) => document.getElementById(id);
@@ -522,27 +521,21 @@ $('latest-newer').addEventListener('click', () => {
 
 const outcomes = { retrying: 'retrying', gave_up: 'gave up', gone: 'gone' };
 
-// failuresTable shows a webhook's newest failed attempts, or says there
-// are none among those read. The deliveries list every attempt, the
-// delivered too: the failures are picked out here.
-function failuresTable(attempts, more) {
-  const failures = attempts.filter((a) => a.outcome !== 'delivered');
-  const read = `${more ? 'the last ' : ''}${integer.format(attempts.length)} ${attempts.length === 1 ? 'attempt' : 'attempts'}`;
-  if (!attempts.length) return el('p', { className: 'muted failures-note' }, 'No delivery attempts yet.');
-  if (!failures.length) return el('p', { className: 'muted failures-note' }, `No failed attempts among ${read}.`);
-  const shown = failures.slice(0, WEBHOOK_FAILURES);
-  // Whether the newest attempt was delivered tells a recovered receiver
-  // from one that still fails.
-  const note = `${integer.format(failures.length)} failed of ${read}`
-    + (attempts[0].outcome === 'delivered' ? '; the newest was delivered' : '')
-    + (shown.length < failures.length ? `. The newest ${shown.length} failures:` : ':');
+// failuresTable shows a webhook's newest failed attempts (the API's
+// outcome=failed), and whether its newest attempt of all was delivered,
+// which tells a recovered receiver from one that still fails.
+function failuresTable(failures, more, newest) {
+  if (!newest) return el('p', { className: 'muted failures-note' }, 'No delivery attempts yet.');
+  if (!failures.length) return el('p', { className: 'muted failures-note' }, 'No failed attempts.');
+  const note = `${more ? 'The newest ' : ''}${integer.format(failures.length)} failed ${failures.length === 1 ? 'attempt' : 'attempts'}`
+    + (newest.outcome === 'delivered' ? '; the newest attempt was delivered:' : ':');
   const time = (at) => (at ? el('td', { title: at }, dateTimeSeconds.format(new Date(at))) : el('td', { className: 'muted' }, '—'));
   return el('div', {},
     el('p', { className: 'failures-note' }, note),
     el('table', { className: 'data failures' },
       el('thead', {}, el('tr', {}, ...['Attempted', 'Event', 'Outcome', 'Status', 'Error', 'Next attempt']
         .map((h) => el('th', { className: h === 'Status' ? 'num' : '' }, h)))),
-      el('tbody', {}, ...shown.map((a) => el('tr', {
+      el('tbody', {}, ...failures.map((a) => el('tr', {
         dataset: { eventId: a.event_id, outcome: a.outcome, statusCode: a.status_code === undefined ? '' : String(a.status_code) },
       }, time(a.attempted_at),
       el('td', { title: `event ${a.event_id}` }, `${a.type} #${a.attempt}`),
@@ -568,18 +561,21 @@ function webhookCard(w) {
       ...w.events.map((e) => el('span', { className: 'kv' }, e)),
       filter ? el('span', { className: 'kv', title: 'only feedback that matches' }, el('b', {}, 'filter'), ' ', filter) : null,
       w.description ? el('span', { className: 'muted' }, w.description) : null),
-    failuresTable(w.attempts, w.more));
+    failuresTable(w.failures, w.more, w.newest));
 }
 
 // loadWebhooks lists the workspace's webhooks, oldest first as the API
-// does, each with the newest page of its delivery attempts.
+// does, each with its newest failed attempts and its newest attempt.
 function loadWebhooks() {
   return section('webhooks', [$('webhooks-panel')], async (signal) => {
     const list = await get(state.key, '/webhooks', {}, signal);
     const hooks = await Promise.all(list.data.map(async (w) => {
       try {
-        const res = await get(state.key, `/webhooks/${encodeURIComponent(w.id)}/deliveries`, { limit: WEBHOOK_ATTEMPTS }, signal);
-        return { ...w, attempts: res.data, more: res.has_more };
+        const path = `/webhooks/${encodeURIComponent(w.id)}/deliveries`;
+        const [failed, newest] = await Promise.all([
+          get(state.key, path, { outcome: 'failed', limit: WEBHOOK_FAILURES }, signal),
+          get(state.key, path, { limit: 1 }, signal)]);
+        return { ...w, failures: failed.data, more: failed.has_more, newest: newest.data[0] };
       } catch (err) {
         // Deleted since the list was read: gone from the panel too.
         if (err instanceof ApiError && err.status === 404) return null;

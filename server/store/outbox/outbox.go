@@ -72,3 +72,13 @@ func Trim(del func(limit int) (int64, error)) error {
 		}
 	}
 }
+
+// FailedOnly is the condition that keeps Attempts to the failed ones when
+// failed, spelled as the partial index webhook_attempts_failed is, so that
+// the index serves it on both stores.
+func FailedOnly(failed bool) string {
+	if failed {
+		return ` AND outcome <> 'delivered'`
+	}
+	return ""
+}

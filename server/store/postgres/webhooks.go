@@ -231,7 +231,7 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 const attemptColumns = `seq, webhook_id::text, event_id::text, kind, event_seq, n, at, outcome, status, latency_us, error, next_attempt_at`
 
 // Attempts implements store.Store.
-func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*store.Attempt, error) {
+func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64, failed bool) ([]*store.Attempt, error) {
 	var out []*store.Attempt
 	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
 		var n int
@@ -242,7 +242,7 @@ func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, lim
 			return store.Errorf(store.ENOTFOUND, "webhook not found")
 		}
 		rows, err := tx.Query(ctx, `SELECT `+attemptColumns+` FROM webhook_attempts
-			WHERE webhook_id = $1 AND ($2 <= 0 OR seq < $2) ORDER BY seq DESC LIMIT $3`, webhookID, before, limit)
+			WHERE webhook_id = $1 AND ($2 <= 0 OR seq < $2)`+outbox.FailedOnly(failed)+` ORDER BY seq DESC LIMIT $3`, webhookID, before, limit)
 		if err != nil {
 			return err
 		}

@@ -187,14 +187,14 @@ func (s *Store) FinishEvents(ctx context.Context, w *store.Webhook, skipped []*s
 }
 
 // Attempts implements store.Store.
-func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64) ([]*store.Attempt, error) {
+func (s *Store) Attempts(ctx context.Context, workspaceID, webhookID string, limit int, before int64, failed bool) ([]*store.Attempt, error) {
 	if _, err := s.Webhook(ctx, workspaceID, webhookID); err != nil {
 		return nil, err
 	}
 	return view(s, func(db *sql.DB) ([]*store.Attempt, error) {
 		rows, err := db.QueryContext(ctx, `SELECT seq, webhook_id, event_id, event_seq, kind, n, at, outcome, status, latency_us,
 				error, next_attempt_at
-			FROM webhook_attempts WHERE webhook_id = ? AND (? <= 0 OR seq < ?) ORDER BY seq DESC LIMIT ?`,
+			FROM webhook_attempts WHERE webhook_id = ? AND (? <= 0 OR seq < ?)`+outbox.FailedOnly(failed)+` ORDER BY seq DESC LIMIT ?`,
 			webhookID, before, before, limit)
 		if err != nil {
 			return nil, fmt.Errorf("webhook attempts: %w", err)

@@ -56,7 +56,10 @@ func Reads(ws string) []Call {
 			_, err := s.NextEvents(ctx, &store.Webhook{ID: id, WorkspaceID: ws}, 10)
 			return err
 		}},
-		{"Attempts", func(ctx context.Context, s store.Store) error { _, err := s.Attempts(ctx, ws, id, 10, 0); return err }},
+		{"Attempts", func(ctx context.Context, s store.Store) error {
+			_, err := s.Attempts(ctx, ws, id, 10, 0, false)
+			return err
+		}},
 		{"WebhookBacklog", func(ctx context.Context, s store.Store) error { _, _, err := s.WebhookBacklog(ctx); return err }},
 	}
 }

@@ -150,7 +150,7 @@ func testWebhookCRUD(t *testing.T, s store.Store) {
 			return err
 		}()},
 		{"DeleteWebhook", s.DeleteWebhook(ctx, b, w.ID)},
-		{"Attempts", func() error { _, err := s.Attempts(ctx, b, w.ID, 10, 0); return err }()},
+		{"Attempts", func() error { _, err := s.Attempts(ctx, b, w.ID, 10, 0, false); return err }()},
 		{"Redeliver", s.Redeliver(ctx, b, w.ID, uuid.NewString())},
 	} {
 		if store.ErrorCode(c.err) != store.ENOTFOUND {
@@ -641,11 +641,11 @@ func testClaimAndFinish(t *testing.T, s store.Store) {
 		t.Error("a disabled webhook was claimed")
 	}
 
-	list, err := s.Attempts(ctx, ws, w.ID, 2, 0)
+	list, err := s.Attempts(ctx, ws, w.ID, 2, 0, false)
 	if err != nil || len(list) != 2 {
 		t.Fatalf("Attempts = %v, %v", list, err)
 	}
-	older, err := s.Attempts(ctx, ws, w.ID, 10, list[1].Seq)
+	older, err := s.Attempts(ctx, ws, w.ID, 10, list[1].Seq, false)
 	if err != nil || len(older) != 2 {
 		t.Fatalf("Attempts before %d = %v, %v", list[1].Seq, older, err)
 	}
@@ -655,6 +655,14 @@ func testClaimAndFinish(t *testing.T, s store.Store) {
 		if a.Outcome != wantOutcomes[i] || a.WebhookID != w.ID {
 			t.Errorf("attempt %d: %+v, want outcome %s", i, a, wantOutcomes[i])
 		}
+	}
+	// The failed ones alone: all but the delivery, also across pages.
+	failed, err := s.Attempts(ctx, ws, w.ID, 2, 0, true)
+	if err != nil || len(failed) != 2 || failed[0].Outcome != store.Gone || failed[1].Outcome != store.GaveUp {
+		t.Fatalf("Attempts(failed) = %v, %v; want the 410 and the given up", failed, err)
+	}
+	if rest, err := s.Attempts(ctx, ws, w.ID, 10, failed[1].Seq, true); err != nil || len(rest) != 1 || rest[0].Outcome != store.Retrying {
+		t.Errorf("Attempts(failed) before %d = %v, %v; want the retried one", failed[1].Seq, rest, err)
 	}
 	if r := all[3]; r.EventID != events[0].ID || r.Kind != store.Created || r.EventSeq != events[0].Seq || r.N != 1 ||
 		r.Status != 500 || r.Latency != 1500*time.Microsecond || r.Error != "HTTP 500" ||
@@ -736,7 +744,7 @@ func testTrimWebhooks(t *testing.T, s store.Store) {
 	if err := s.TrimWebhooks(ctx, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := s.Attempts(ctx, ws, w.ID, 10, 0); len(list) != 0 {
+	if list, _ := s.Attempts(ctx, ws, w.ID, 10, 0, false); len(list) != 0 {
 		t.Errorf("after the trim %d attempts are left", len(list))
 	}
 	if _, err := s.UpdateWebhook(ctx, ws, paused.ID, func(x *store.Webhook) error { x.State = store.WebhookActive; return nil }); err != nil {

@@ -68,6 +68,8 @@ CREATE TABLE webhook_attempts (
     next_attempt_at timestamptz
 );
 CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
+-- A webhook's failed attempts, newest first, however many were delivered.
+CREATE INDEX webhook_attempts_failed ON webhook_attempts (webhook_id, seq) WHERE outcome <> 'delivered';
 CREATE INDEX webhook_attempts_by_time ON webhook_attempts (at);
 
 -- +goose Down

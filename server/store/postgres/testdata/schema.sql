@@ -121,6 +121,7 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_by_time ON public.webhook_attempts USING btree (at);
 CREATE INDEX webhook_attempts_by_webhook ON public.webhook_attempts USING btree (webhook_id, seq);
+CREATE INDEX webhook_attempts_failed ON public.webhook_attempts USING btree (webhook_id, seq) WHERE (outcome <> 'delivered'::text);
 
 CREATE TABLE webhook_events (
     seq bigint NOT NULL DEFAULT nextval('webhook_events_seq_seq'::regclass),

@@ -175,6 +175,8 @@ CREATE INDEX webhook_attempts_by_time ON webhook_attempts (at);
 
 CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq);
 
+CREATE INDEX webhook_attempts_failed ON webhook_attempts (webhook_id, seq) WHERE outcome <> 'delivered';
+
 CREATE INDEX webhook_events_by_time ON webhook_events (at);
 
 CREATE INDEX webhook_events_redelivered ON webhook_events (webhook_id) WHERE webhook_id IS NOT NULL;
