@@ -43,8 +43,15 @@ func openBodies(ctx context.Context, cfg config, backend string, sv servers, c *
 	var hots []hotBody
 	if cfg.hotShare > 0 {
 		trace := "open-hot-" + c.prefix
-		if _, err := fillHot(ctx, newAPIClient(sv.fd.url), backend, trace, cfg.hotRows, newSkewed(2)); err != nil {
-			return nil, fmt.Errorf("%s: fill the open loop's hot trace: %w", backend, err)
+		// Every feedbackd compared (with -webhook, two) gets the same hot
+		// trace.
+		for _, p := range []*process{sv.fd, sv.hooked} {
+			if p == nil {
+				continue
+			}
+			if _, err := fillHot(ctx, newAPIClient(p.url), backend, trace, cfg.hotRows, newSkewed(2)); err != nil {
+				return nil, fmt.Errorf("%s: fill the open loop's hot trace on %s: %w", backend, p.name, err)
+			}
 		}
 		hots = append(hots, hotBody{cfg.hotShare, `{"trace_id":"` + trace})
 	}
