@@ -1,14 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/big"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -240,47 +236,4 @@ func number(v any) (*big.Float, bool) {
 	}
 	f, _, err := big.ParseFloat(s, 10, 256, big.ToNearestEven)
 	return f, err == nil
-}
-
-// webhookFilter is a webhook's filter as the stores keep it (JSON).
-type webhookFilter struct {
-	TraceIDs []string       `json:"trace_ids,omitempty"`
-	Metadata map[string]any `json:"metadata,omitempty"`
-	ValueMin *int           `json:"value_min,omitempty"`
-	ValueMax *int           `json:"value_max,omitempty"`
-}
-
-// EncodeWebhook renders a webhook's kinds and filter as every store
-// keeps them: the kinds as a comma-separated list of their numbers, the
-// filter as JSON.
-func EncodeWebhook(w *Webhook) (kinds, filter string, err error) {
-	parts := make([]string, len(w.Kinds))
-	for i, k := range w.Kinds {
-		parts[i] = strconv.Itoa(int(k))
-	}
-	b, err := json.Marshal(webhookFilter{w.Filter.TraceIDs, w.Filter.Metadata, w.Filter.ValueMin, w.Filter.ValueMax})
-	if err != nil {
-		return "", "", Errorf(EINVALID, "the filter cannot be stored: %v", err)
-	}
-	return strings.Join(parts, ","), string(b), nil
-}
-
-// DecodeWebhook sets w's kinds and filter from what EncodeWebhook made.
-func DecodeWebhook(w *Webhook, kinds string, filter []byte) error {
-	w.Kinds = nil
-	for p := range strings.SplitSeq(kinds, ",") {
-		k, err := strconv.Atoi(p)
-		if err != nil {
-			return fmt.Errorf("decode webhook kinds %q: %w", kinds, err)
-		}
-		w.Kinds = append(w.Kinds, EventKind(k))
-	}
-	var f webhookFilter
-	d := json.NewDecoder(bytes.NewReader(filter))
-	d.UseNumber()
-	if err := d.Decode(&f); err != nil {
-		return fmt.Errorf("decode webhook filter: %w", err)
-	}
-	w.Filter = Filter{TraceIDs: f.TraceIDs, Metadata: f.Metadata, ValueMin: f.ValueMin, ValueMax: f.ValueMax}
-	return nil
 }

@@ -1,9 +1,15 @@
 // Package outbox holds what both stores do alike for webhooks
-// (store.Webhooks): what the end of a webhook's walk writes, and trimming
-// in short transactions. Each store supplies its SQL.
+// (store.Webhooks): how a webhook's kinds and filter are kept, what the
+// end of a webhook's walk writes, and trimming in short transactions.
+// Each store supplies its SQL.
 package outbox
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/feedbackd/feedbackd/server/store"
@@ -81,4 +87,47 @@ func FailedOnly(failed bool) string {
 		return ` AND outcome <> 'delivered'`
 	}
 	return ""
+}
+
+// webhookFilter is a webhook's filter as the stores keep it (JSON).
+type webhookFilter struct {
+	TraceIDs []string       `json:"trace_ids,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	ValueMin *int           `json:"value_min,omitempty"`
+	ValueMax *int           `json:"value_max,omitempty"`
+}
+
+// Encode renders a webhook's kinds and filter as every store
+// keeps them: the kinds as a comma-separated list of their numbers, the
+// filter as JSON.
+func Encode(w *store.Webhook) (kinds, filter string, err error) {
+	parts := make([]string, len(w.Kinds))
+	for i, k := range w.Kinds {
+		parts[i] = strconv.Itoa(int(k))
+	}
+	b, err := json.Marshal(webhookFilter{w.Filter.TraceIDs, w.Filter.Metadata, w.Filter.ValueMin, w.Filter.ValueMax})
+	if err != nil {
+		return "", "", store.Errorf(store.EINVALID, "the filter cannot be stored: %v", err)
+	}
+	return strings.Join(parts, ","), string(b), nil
+}
+
+// Decode sets w's kinds and filter from what Encode made.
+func Decode(w *store.Webhook, kinds string, filter []byte) error {
+	w.Kinds = nil
+	for p := range strings.SplitSeq(kinds, ",") {
+		k, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("decode webhook kinds %q: %w", kinds, err)
+		}
+		w.Kinds = append(w.Kinds, store.EventKind(k))
+	}
+	var f webhookFilter
+	d := json.NewDecoder(bytes.NewReader(filter))
+	d.UseNumber()
+	if err := d.Decode(&f); err != nil {
+		return fmt.Errorf("decode webhook filter: %w", err)
+	}
+	w.Filter = store.Filter{TraceIDs: f.TraceIDs, Metadata: f.Metadata, ValueMin: f.ValueMin, ValueMax: f.ValueMax}
+	return nil
 }

@@ -64,7 +64,7 @@ func (s *Store) write(ctx context.Context, writes, rows int, fn func(w *writeTx,
 			}
 			queueDeltas(w.b, &d)
 			if s.RecordsEvents() {
-				queueEvents(w.b, d.Events(), time.Now())
+				queueEvents(w.b, d.Events(time.Now()))
 			}
 			return w.send(ctx, func(b *pgx.Batch) {
 				extra(b)
@@ -361,10 +361,10 @@ func queueDeltas(b *pgx.Batch, d *rollup.Deltas) {
 
 // queueEvents queues the statement that records a change's events for
 // webhooks (store.Webhooks), in the order given, for the workspaces that
-// have a webhook that is not disabled; a deletion's is at now. It is
-// queued with the write's derived data, sent in the write's last round
-// trip, and committed or rolled back with it.
-func queueEvents(b *pgx.Batch, events []store.Event, now time.Time) {
+// have a webhook that is not disabled. It is queued with the write's
+// derived data, sent in the write's last round trip, and committed or
+// rolled back with it.
+func queueEvents(b *pgx.Batch, events []store.Event) {
 	n := len(events)
 	if n == 0 {
 		return
@@ -378,9 +378,6 @@ func queueEvents(b *pgx.Batch, events []store.Event, now time.Time) {
 		meta, _ := f.EncodedMetadata() // checked by the write
 		ids[i], wss[i], fids[i], traces[i], metas[i] = e.ID, f.WorkspaceID, f.ID, f.TraceID, meta
 		kinds[i], values[i], weights[i], at[i], created[i], updated[i] = int16(e.Kind), int16(f.Value), f.Weight, e.At, f.CreatedAt, f.UpdatedAt
-		if e.At.IsZero() {
-			at[i] = now
-		}
 	}
 	// Sorted by ordinality: the seq of each row is taken as it is
 	// inserted, in the order given.

@@ -57,7 +57,7 @@ const pastPosition = `e.workspace_id = w.workspace_id AND (e.xid, e.seq) > (w.po
 // event to walk, then seek past the workspace's earlier events rather
 // than read them all to find none.
 func (s *Store) CreateWebhook(ctx context.Context, w *store.Webhook) error {
-	kinds, filter, err := store.EncodeWebhook(w)
+	kinds, filter, err := outbox.Encode(w)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 		if err := change(w); err != nil {
 			return err
 		}
-		kinds, filter, err := store.EncodeWebhook(w)
+		kinds, filter, err := outbox.Encode(w)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func scanWebhook(row pgx.Row) (*store.Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan webhook: %w", err)
 	}
-	if err := store.DecodeWebhook(&w, kinds, filter); err != nil {
+	if err := outbox.Decode(&w, kinds, filter); err != nil {
 		return nil, err
 	}
 	w.State = store.WebhookState(state)

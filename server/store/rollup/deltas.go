@@ -3,6 +3,7 @@ package rollup
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -231,8 +232,8 @@ func (d *Deltas) MetadataEntries() (add, remove []MetadataEntry) {
 }
 
 // record adds the event of a change of one feedback: f as the change
-// left it, or for Deleted as it was. A deletion's At is left zero, for
-// the store to set to when it writes it.
+// left it, or for Deleted as it was. A deletion's At is left zero: it
+// happens when the store writes it (Events).
 func (d *Deltas) record(kind store.EventKind, f *store.Feedback) {
 	e := store.Event{ID: uuid.Must(uuid.NewV7()).String(), Kind: kind, Feedback: f}
 	if kind != store.Deleted {
@@ -242,8 +243,16 @@ func (d *Deltas) record(kind store.EventKind, f *store.Feedback) {
 }
 
 // Events returns the events of the changes, for the webhooks of their
-// workspaces (store.Webhooks), in the order the changes were made.
-func (d *Deltas) Events() []store.Event { return d.events }
+// workspaces (store.Webhooks), in the order the changes were made; a
+// deletion happens at now, when the store writes it.
+func (d *Deltas) Events(now time.Time) []store.Event {
+	for i := range d.events {
+		if d.events[i].At.IsZero() {
+			d.events[i].At = now
+		}
+	}
+	return d.events
+}
 
 // Shrinks says whether a rollup row or group rollup may have lost its last
 // feedback, so that the store should drop the ones left empty.

@@ -127,23 +127,19 @@ func (s *Store) applyDeltas(ctx context.Context, d *rollup.Deltas) error {
 	for _, e := range removed {
 		remove = append(remove, []any{e.WorkspaceID, e.Day, e.MetaKey, e.MetaValue, e.CreatedAt, e.ID})
 	}
-	steps := [][][]any{applyRollups: rollups, applyGroups: groups, removeMetadataEntries: remove, addMetadataEntries: add,
-		recordEvents: nil}
+	steps := make([][][]any, len(derivedStatements))
+	steps[applyRollups], steps[applyGroups], steps[removeMetadataEntries], steps[addMetadataEntries] = rollups, groups, remove, add
 	if d.Shrinks() {
 		steps[dropEmptyRollups], steps[dropEmptyGroups] = keys(rollups, 6), keys(groups, 5)
 	}
 	if s.RecordsEvents() {
-		now := time.Now()
-		for _, e := range d.Events() {
-			at, f := e.At, e.Feedback
-			if at.IsZero() {
-				at = now
-			}
+		for _, e := range d.Events(time.Now()) {
+			f := e.Feedback
 			meta, err := f.EncodedMetadata()
 			if err != nil {
 				return err
 			}
-			steps[recordEvents] = append(steps[recordEvents], []any{e.ID, f.WorkspaceID, int(e.Kind), micros(at),
+			steps[recordEvents] = append(steps[recordEvents], []any{e.ID, f.WorkspaceID, int(e.Kind), micros(e.At),
 				f.ID, f.TraceID, f.Value, f.Weight, meta, micros(f.CreatedAt), micros(f.UpdatedAt)})
 		}
 	}

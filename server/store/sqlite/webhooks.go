@@ -26,7 +26,7 @@ const pastPosition = `e.workspace_id = w.workspace_id AND (e.xid, e.seq) > (w.po
 
 // CreateWebhook implements store.Store.
 func (s *Store) CreateWebhook(ctx context.Context, w *store.Webhook) error {
-	kinds, filter, err := store.EncodeWebhook(w)
+	kinds, filter, err := outbox.Encode(w)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, workspaceID, id string, chang
 		if err := change(w); err != nil {
 			return err
 		}
-		kinds, filter, err := store.EncodeWebhook(w)
+		kinds, filter, err := outbox.Encode(w)
 		if err != nil {
 			return err
 		}
@@ -316,7 +316,7 @@ func scanWebhook(row scanner) (*store.Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan webhook: %w", err)
 	}
-	if err := store.DecodeWebhook(&w, kinds, []byte(filter)); err != nil {
+	if err := outbox.Decode(&w, kinds, []byte(filter)); err != nil {
 		return nil, err
 	}
 	w.PreviousUntil, w.State = fromNull(previousUntil), store.WebhookState(state)
